@@ -1,0 +1,57 @@
+"""Output helpers shared by the commands: logging set-up, tables, summaries, progress.
+
+Data goes to stdout, progress and logs to stderr; machine output (``--json``, ``--ids-only``)
+has no markup.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import click
+
+
+def configure_logging(level: str) -> None:
+    """Configure the root logger once: rich's handler on a terminal, plain lines otherwise."""
+    root = logging.getLogger()
+    if getattr(root, "_contentcloud_configured", False):
+        root.setLevel(level.upper())
+        return
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(show_path=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    root._contentcloud_configured = True  # type: ignore[attr-defined]
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
+    """A table on stdout: rich on a terminal, tab-separated text otherwise (pipes, tests)."""
+    rows = [[("" if v is None else str(v)) for v in row] for row in rows]
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*headers, title=title)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    if title:
+        click.echo(f"# {title}")
+    click.echo("\t".join(headers))
+    for row in rows:
+        click.echo("\t".join(row))
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))

@@ -1,0 +1,176 @@
+"""The single error hierarchy shared by every layer.
+
+Every package may import :mod:`mdstore`, so the base error lives here and ``contentcloud``
+re-exports it. Each class carries *what* went wrong and *where* as attributes; ``str(err)``
+reads ``"where: what"``. Errors stay picklable (message first to ``Exception.__init__``,
+defaults on every extra field) because Airflow and worker processes ship them around.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ContentcloudError(Exception):
+    """Base of every error the project raises on purpose.
+
+    The CLI prints these as one line on stderr; anything else is a bug and keeps its traceback.
+    """
+
+    #: attributes that locate the error; subclasses extend this tuple
+    where_fields: tuple[str, ...] = ()
+
+    def __init__(self, message: str = "", **where: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        for name in self.where_fields:
+            setattr(self, name, where.pop(name, None))
+        if where:
+            raise TypeError(f"{type(self).__name__} got unknown fields: {sorted(where)}")
+
+    def where(self) -> str:
+        """The location part of the message, built from the non-empty ``where_fields``."""
+        parts = [str(getattr(self, name)) for name in self.where_fields if getattr(self, name, None) not in (None, "")]
+        return ": ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.where()
+        return f"{where}: {self.message}" if where else self.message
+
+    def __reduce__(self):  # keep the where-fields through pickling
+        fields = {name: getattr(self, name, None) for name in self.where_fields}
+        return (_rebuild, (type(self), self.message, fields))
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view (error stores, run summaries, XCom)."""
+        data = {name: getattr(self, name, None) for name in self.where_fields}
+        return {"type": type(self).__name__, "message": self.message, **data}
+
+
+def _rebuild(cls: type[ContentcloudError], message: str, fields: dict[str, Any]) -> ContentcloudError:
+    return cls(message, **fields)
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+class ConfigError(ContentcloudError):
+    """Settings, datasource profiles or schema failures: names the file, the field and the rule."""
+
+    where_fields = ("file", "field")
+
+    def __init__(self, message: str = "", *, file: Any = None, field: Any = None, rule: str | None = None) -> None:
+        super().__init__(message, file=file, field=field)
+        self.rule = rule
+
+    def __reduce__(self):
+        return (_rebuild_config, (type(self), self.message, self.file, self.field, self.rule))
+
+
+def _rebuild_config(cls, message, file, field, rule):
+    return cls(message, file=file, field=field, rule=rule)
+
+
+# --- plugins -------------------------------------------------------------------------------------
+
+
+class PluginError(ContentcloudError):
+    """A plugin could not be found or loaded."""
+
+    where_fields = ("kind", "name")
+
+
+class UnknownPlugin(PluginError):
+    """No plugin of this kind is registered under that name; the message lists the valid names."""
+
+
+class PluginUnavailable(PluginError):
+    """The plugin exists but a package it needs is not installed."""
+
+
+# --- storage -------------------------------------------------------------------------------------
+
+
+class StoreError(ContentcloudError):
+    """MDStore failures, located by unit and version."""
+
+    where_fields = ("unit", "version")
+
+
+class TransactionError(StoreError):
+    """A write transaction cannot be opened, resumed, committed or aborted as asked."""
+
+
+class LeaseError(StoreError):
+    """A read lease is missing, expired or refers to a version that is gone."""
+
+
+class VersionNotFound(StoreError):
+    """The unit or version asked for does not exist (or was garbage-collected)."""
+
+
+# --- collection ----------------------------------------------------------------------------------
+
+
+class HarvestError(ContentcloudError):
+    """Collection failures, located by datasource, URL and page."""
+
+    where_fields = ("datasource", "url", "page")
+
+
+class TransportError(HarvestError):
+    """The server could not be reached or answered with an HTTP error after all retries."""
+
+    def __init__(self, message: str = "", *, status: int | None = None, retry_after: float | None = None,
+                 **where: Any) -> None:
+        super().__init__(message, **where)
+        self.status = status
+        self.retry_after = retry_after
+
+    def __reduce__(self):
+        fields = {name: getattr(self, name, None) for name in self.where_fields}
+        return (_rebuild_transport, (type(self), self.message, fields, self.status, self.retry_after))
+
+
+def _rebuild_transport(cls, message, fields, status, retry_after):
+    return cls(message, status=status, retry_after=retry_after, **fields)
+
+
+class OAIProtocolError(HarvestError):
+    """An OAI-PMH ``<error code=...>``; subclasses (in ``harvesters.oai.errors``) per code."""
+
+    code: str = "unknown"
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+class RecordError(ContentcloudError):
+    """One record failed one step. Data more than control flow: stored, counted, the run goes on."""
+
+    where_fields = ("record_id", "step", "location")
+
+
+class RecordParseError(RecordError):
+    """A record (or page) is not parseable; its raw bytes go to the discarded store."""
+
+
+class MappingError(RecordError):
+    """A mapping could not be applied to a record, or is itself invalid."""
+
+
+# --- provision -----------------------------------------------------------------------------------
+
+
+class ProvisionError(ContentcloudError):
+    """Index and publisher failures, located by target (core, URL, endpoint)."""
+
+    where_fields = ("target",)
+
+
+class IndexBackendError(ProvisionError):
+    """The search index refused or failed an operation."""
+
+
+class PublisherError(ProvisionError):
+    """The OAI-PMH publisher cannot answer a request."""
