@@ -49,6 +49,11 @@ class Registry(Generic[T]):
         self._read_entry_points()
         return sorted(self._targets)
 
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(name, "module:attr", origin) for every registered plugin."""
+        self._read_entry_points()
+        return [(name, self._targets[name], self._origins[name]) for name in sorted(self._targets)]
+
     def get(self, name: str) -> T:
         """The plugin object for ``name``, imported on first use."""
         if name in self._loaded:

@@ -1,0 +1,185 @@
+"""The datasource registry: a directory of YAML profiles, one per data source.
+
+Each profile is validated against ``schemas/datasource.schema.json``; an error names the file,
+the field and the rule broken (``registry/demo.yaml: api.baseurl: 'ftp://x' does not match …``).
+Profiles are data only: secrets come from environment variables named in ``*_env`` fields.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mdstore.envelope import UnitKey
+from mdstore.errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "datasource.schema.json"
+PROFILE_SUFFIXES = (".yaml", ".yml")
+
+
+@cache
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+@dataclass(frozen=True)
+class Datasource:
+    """A validated datasource profile."""
+
+    id: str
+    name: str
+    nsprefix: str
+    api: dict[str, Any]
+    path: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def protocol(self) -> str:
+        return self.api["protocol"]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.raw.get("enabled", True))
+
+    @property
+    def native_format(self) -> str:
+        """The harvested format: the OAI metadataPrefix, else the api's ``format`` (default xml)."""
+        if self.protocol == "oai":
+            return self.api["metadata_prefix"]
+        return self.api.get("format", "xml")
+
+    @property
+    def native_unit(self) -> UnitKey:
+        return UnitKey(self.id, self.native_format, "store", "native")
+
+    @property
+    def transformed_format(self) -> str:
+        return (self.raw.get("transform") or {}).get("target_format", "PE")
+
+    @property
+    def transformed_unit(self) -> UnitKey:
+        return UnitKey(self.id, self.transformed_format, "store", "transformed")
+
+    def section(self, name: str) -> dict[str, Any]:
+        """An optional profile section (``transform``, ``index``, ``publish``, ``download``…) or {}."""
+        value = self.raw.get(name)
+        return dict(value) if isinstance(value, dict) else {}
+
+    @property
+    def schedule(self) -> Any:
+        return self.raw.get("schedule")
+
+
+def _field_path(error) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "?"
+        parts.append(missing)
+    elif error.validator == "additionalProperties" and "'" in error.message:
+        parts.append(error.message.split("'")[1])
+    return ".".join(parts) or "(top level)"
+
+
+def validate_profile(data: Any, *, file: str | Path = "<profile>") -> list[ConfigError]:
+    """All schema violations of one profile, each a :class:`ConfigError` naming field and rule."""
+    if not isinstance(data, dict):
+        return [ConfigError(f"a profile is a mapping, got {type(data).__name__}", file=str(file),
+                            field="(top level)", rule="type")]
+    errors = []
+    for error in sorted(_validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
+        # "if/then" failures repeat the inner error; report the inner ones only
+        if error.validator in ("if", "allOf") and error.context:
+            continue
+        message = error.message
+        hint = error.schema.get("x-message") if isinstance(error.schema, dict) else None
+        if hint:
+            message = f"{error.instance!r} {hint}"
+        elif error.validator == "additionalProperties":
+            message = f"unknown field ({error.message})"
+        errors.append(ConfigError(message, file=str(file), field=_field_path(error), rule=error.validator))
+    return errors
+
+
+def load_profile(path: str | Path) -> Datasource:
+    """Read and validate one YAML profile; raises the first :class:`ConfigError` found."""
+    path = Path(path)
+    errors = check_profile_file(path)
+    if errors:
+        raise errors[0]
+    return _build(path, yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def check_profile_file(path: str | Path) -> list[ConfigError]:
+    """Every problem of one profile file: unreadable, not YAML, or schema violations."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return [ConfigError(f"cannot read: {exc.strerror or exc}", file=str(path), rule="readable")]
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        return [ConfigError(f"not valid YAML: {problem}", file=where, rule="yaml")]
+    return validate_profile(data, file=path)
+
+
+def _build(path: Path | None, data: dict[str, Any]) -> Datasource:
+    return Datasource(id=data["id"], name=data["name"], nsprefix=data["nsprefix"], api=dict(data["api"]),
+                      path=path, raw=data)
+
+
+def profile_from_dict(data: dict[str, Any], *, file: str = "<profile>") -> Datasource:
+    """Validate an in-memory profile (tests, the demo) and build it."""
+    errors = validate_profile(data, file=file)
+    if errors:
+        raise errors[0]
+    return _build(None, data)
+
+
+class DatasourceRegistry:
+    """All profiles of a directory; ids must be unique across files."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    def files(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.iterdir() if p.suffix in PROFILE_SUFFIXES and p.is_file())
+
+    def __iter__(self) -> Iterator[Datasource]:
+        return iter(self.all())
+
+    def all(self) -> list[Datasource]:
+        """Every valid profile; an invalid one raises (a registry must be wholly valid to run)."""
+        seen: dict[str, Path] = {}
+        result = []
+        for path in self.files():
+            ds = load_profile(path)
+            if ds.id in seen:
+                raise ConfigError(f"duplicate datasource id {ds.id!r} (also in {seen[ds.id]})", file=str(path),
+                                  field="id", rule="unique")
+            seen[ds.id] = path
+            result.append(ds)
+        return result
+
+    def get(self, datasource_id: str) -> Datasource:
+        for ds in self.all():
+            if ds.id == datasource_id:
+                return ds
+        known = ", ".join(ds.id for ds in self.all()) or "none"
+        raise ConfigError(f"unknown datasource {datasource_id!r}; known: {known}", file=str(self.directory),
+                          field="id", rule="exists")

@@ -1,0 +1,804 @@
+"""The MDStore contract: units, versions, write transactions, leased reads, GC and rollback.
+
+Semantics (D-NET's MDStore, done better):
+
+* A store holds **units**, one per :class:`~mdstore.envelope.UnitKey`.
+* A unit has **versions**. A writer opens a transaction: ``full`` starts a new version from
+  empty, ``incremental`` from a copy of the current one. It upserts and deletes records (deletes
+  leave tombstones with a deletion date), then ``commit`` flips the unit's *current* pointer to
+  the new version in one single-document/single-row update, or ``abort`` throws it away.
+* The open transaction is persisted (its id, parent, checkpoint): after a crash the writer can
+  :meth:`MDStore.resume` it, or it can be aborted. Every write is idempotent, so re-doing the last
+  page after a crash never double-counts.
+* Readers read one version under a **lease**; :meth:`MDStore.gc` removes versions that are
+  neither current, leased, open, nor among the last *K* committed (kept for :meth:`rollback`).
+
+This module holds the shared logic; backends (``sqlite``, ``mongodb``) implement the storage
+primitives declared abstract in :class:`Backend`, so both behave identically by construction.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from mdstore.envelope import Body, Record, RecordInput, UnitKey, body_checksum, make_record_id, utcnow
+from mdstore.errors import LeaseError, StoreError, TransactionError, VersionNotFound
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["full", "incremental"]
+Stamp = Literal["collected", "transformed"]
+VersionState = Literal["open", "committed", "aborted", "collected"]
+Change = Literal["added", "updated", "unchanged", "deleted"]
+
+#: how many records a transaction writes per backend round trip
+BATCH_SIZE = 1000
+EMPTY_CHECKSUM = body_checksum(b"")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version of a unit, as listed by :meth:`MDStore.versions`."""
+
+    id: str
+    unit: UnitKey
+    state: VersionState
+    mode: Mode
+    parent: str | None
+    created_at: datetime
+    committed_at: datetime | None = None
+    run_id: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    writer: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["unit"] = self.unit.name
+        return data
+
+
+@dataclass(frozen=True)
+class UnitInfo:
+    """A unit and its current version, with that version's statistics."""
+
+    key: UnitKey
+    current: str | None
+    open_version: str | None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredError:
+    """A per-record error kept with a version: never dropped silently."""
+
+    record_id: str | None
+    step: str
+    message: str
+    location: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Discarded:
+    """A raw input that could not be parsed, kept with a version together with the error."""
+
+    source: str | None
+    error: str
+    raw: bytes
+    created_at: datetime
+
+
+@dataclass
+class WriteCounts:
+    """What a batch of writes did relative to the parent version."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+    def __iadd__(self, other: WriteCounts) -> WriteCounts:
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.deleted += other.deleted
+        return self
+
+    @property
+    def written(self) -> int:
+        return self.added + self.updated + self.unchanged + self.deleted
+
+
+@dataclass(frozen=True)
+class GcReport:
+    removed: list[str]
+    kept: list[str]
+    leases_expired: int
+
+
+@dataclass(slots=True)
+class Row:
+    """The storage form of a record inside one version (backends map it to rows/documents)."""
+
+    id: str
+    original_id: str
+    body: Body | None
+    checksum: str
+    datestamp: datetime
+    deleted: bool
+    deleted_at: datetime | None
+    collected_at: datetime | None
+    transformed_at: datetime | None
+    provenance: dict[str, Any]
+    change: Change
+
+
+@dataclass(frozen=True, slots=True)
+class Existing:
+    """The part of a stored row that decides what a write changes."""
+
+    checksum: str
+    datestamp: datetime
+    deleted: bool
+    change: Change | None  # None when it comes from the parent version
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+class Backend(abc.ABC):
+    """Storage primitives a backend provides; all semantics live in :class:`MDStore`."""
+
+    # units & versions
+    @abc.abstractmethod
+    def get_unit(self, unit: UnitKey) -> dict[str, Any] | None: ...
+    @abc.abstractmethod
+    def list_units(self) -> list[dict[str, Any]]: ...
+    @abc.abstractmethod
+    def claim_open(self, unit: UnitKey, version: dict[str, Any]) -> bool:
+        """Create the unit if needed and register ``version`` as its open one, atomically.
+
+        Returns False when the unit already has an open version.
+        """
+    @abc.abstractmethod
+    def new_version_id(self) -> str: ...
+    @abc.abstractmethod
+    def get_version(self, version_id: str) -> dict[str, Any] | None: ...
+    @abc.abstractmethod
+    def list_versions(self, unit: UnitKey) -> list[dict[str, Any]]: ...
+    @abc.abstractmethod
+    def update_version(self, version_id: str, **fields: Any) -> None: ...
+    @abc.abstractmethod
+    def flip_current(self, unit: UnitKey, expected: str | None, new: str, *, clear_open: str | None) -> bool:
+        """Set the unit's current version to ``new`` if it is still ``expected`` (one atomic update).
+
+        When ``clear_open`` is given, the unit's open version must be it and is cleared in the same
+        update. Returns False if the compare failed.
+        """
+    @abc.abstractmethod
+    def release_open(self, unit: UnitKey, version_id: str) -> None: ...
+
+    # record rows of one version
+    @abc.abstractmethod
+    def create_records(self, version_id: str, copy_from: str | None) -> None:
+        """Create the record space of a version, optionally as a copy of another (change='unchanged')."""
+    @abc.abstractmethod
+    def drop_records(self, version_id: str) -> None: ...
+    @abc.abstractmethod
+    def lookup(self, version_id: str, ids: Sequence[str]) -> dict[str, Existing]: ...
+    @abc.abstractmethod
+    def write_rows(self, version_id: str, rows: Sequence[Row]) -> None:
+        """Insert or replace rows by id (idempotent)."""
+    @abc.abstractmethod
+    def scan(self, version_id: str, *, after_id: str | None, limit: int, since: datetime | None,
+             until: datetime | None, deleted: bool | None, fields: Literal["all", "ids"]) -> list[Row]:
+        """One keyset page, ordered by id."""
+    @abc.abstractmethod
+    def get_rows(self, version_id: str, ids: Sequence[str]) -> list[Row]: ...
+    @abc.abstractmethod
+    def count_rows(self, version_id: str, *, since: datetime | None = None, until: datetime | None = None,
+                   deleted: bool | None = None) -> int: ...
+    @abc.abstractmethod
+    def row_stats(self, version_id: str) -> dict[str, Any]:
+        """Counts by change and deletion status, body bytes."""
+    @abc.abstractmethod
+    def tombstone_missing(self, version_id: str, parent_id: str, when: datetime) -> None:
+        """Copy parent rows absent from the version as tombstones (full mode: persistent deletion)."""
+
+    # errors & discarded
+    @abc.abstractmethod
+    def add_errors(self, version_id: str, errors: Sequence[StoredError]) -> None: ...
+    @abc.abstractmethod
+    def add_discarded(self, version_id: str, items: Sequence[Discarded]) -> None: ...
+    @abc.abstractmethod
+    def list_errors(self, version_id: str, limit: int | None) -> list[StoredError]: ...
+    @abc.abstractmethod
+    def list_discarded(self, version_id: str, limit: int | None) -> list[Discarded]: ...
+    @abc.abstractmethod
+    def count_errors(self, version_id: str) -> tuple[int, int]:
+        """(errors, discarded) counts."""
+    @abc.abstractmethod
+    def drop_side_data(self, version_id: str) -> None: ...
+
+    # leases
+    @abc.abstractmethod
+    def add_lease(self, lease_id: str, unit: UnitKey, version_id: str, expires: datetime, holder: str) -> None: ...
+    @abc.abstractmethod
+    def renew_lease(self, lease_id: str, expires: datetime) -> bool: ...
+    @abc.abstractmethod
+    def drop_lease(self, lease_id: str) -> None: ...
+    @abc.abstractmethod
+    def leased_versions(self, now: datetime) -> set[str]: ...
+    @abc.abstractmethod
+    def expire_leases(self, now: datetime) -> int: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def _writer_identity() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+class MDStore:
+    """The versioned, transactional metadata store over one :class:`Backend`.
+
+    Open one with :func:`mdstore.open_store` (``sqlite:///path`` or ``mongodb://…``).
+    """
+
+    def __init__(self, backend: Backend, *, uri: str = "", keep: int = 3, lease_ttl: float = 3600) -> None:
+        self.backend = backend
+        self.uri = uri
+        self.keep = keep
+        self.lease_ttl = lease_ttl
+
+    # --- context management -------------------------------------------------------------------
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> MDStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- units and versions -------------------------------------------------------------------
+    def units(self) -> list[UnitInfo]:
+        """Every unit with its current version's statistics."""
+        result = []
+        for doc in self.backend.list_units():
+            key = UnitKey.parse(doc["_id"])
+            stats = {}
+            if doc.get("current"):
+                version = self.backend.get_version(doc["current"])
+                stats = (version or {}).get("stats") or {}
+            result.append(UnitInfo(key, doc.get("current"), doc.get("open"), stats))
+        return sorted(result, key=lambda u: u.key.name)
+
+    def unit(self, unit: UnitKey) -> UnitInfo | None:
+        doc = self.backend.get_unit(unit)
+        if doc is None:
+            return None
+        stats = {}
+        if doc.get("current"):
+            stats = (self.backend.get_version(doc["current"]) or {}).get("stats") or {}
+        return UnitInfo(unit, doc.get("current"), doc.get("open"), stats)
+
+    def current_version(self, unit: UnitKey) -> str | None:
+        doc = self.backend.get_unit(unit)
+        return doc.get("current") if doc else None
+
+    def versions(self, unit: UnitKey) -> list[VersionInfo]:
+        """All versions of a unit that are not yet collected, oldest first."""
+        doc = self.backend.get_unit(unit)
+        current = doc.get("current") if doc else None
+        infos = [self._version_info(v, current) for v in self.backend.list_versions(unit)]
+        return sorted(infos, key=lambda v: (v.created_at, v.id))
+
+    def version(self, version_id: str) -> VersionInfo:
+        doc = self.backend.get_version(version_id)
+        if doc is None:
+            raise VersionNotFound("no such version", version=version_id)
+        unit = UnitKey.parse(doc["unit"])
+        unit_doc = self.backend.get_unit(unit) or {}
+        return self._version_info(doc, unit_doc.get("current"))
+
+    @staticmethod
+    def _version_info(doc: dict[str, Any], current: str | None) -> VersionInfo:
+        state = doc["state"]
+        # the pointer flip is the commit; a crash before the version row was marked is repaired here
+        if doc["_id"] == current and state == "open":
+            state = "committed"
+        return VersionInfo(
+            id=doc["_id"], unit=UnitKey.parse(doc["unit"]), state=state, mode=doc["mode"],
+            parent=doc.get("parent"), created_at=doc["created_at"], committed_at=doc.get("committed_at"),
+            run_id=doc.get("run_id"), stats=doc.get("stats") or {}, checkpoint=doc.get("checkpoint") or {},
+            report=doc.get("report") or {}, writer=doc.get("writer") or {})
+
+    # --- writing ------------------------------------------------------------------------------
+    def begin(self, unit: UnitKey, mode: Mode = "full", *, run_id: str | None = None,
+              stamp: Stamp = "collected", nsprefix: str | None = None,
+              tombstone_missing: bool = True) -> WriteTransaction:
+        """Open a write transaction on ``unit``.
+
+        ``full`` starts from empty (records of the current version that are not written again
+        become tombstones at commit when ``tombstone_missing``); ``incremental`` starts from a
+        copy of the current version. ``nsprefix`` (default: the datasource id) prefixes record ids.
+        Raises :class:`TransactionError` if the unit already has an open transaction.
+        """
+        if mode not in ("full", "incremental"):
+            raise TransactionError(f"unknown mode {mode!r} (full or incremental)", unit=unit.name)
+        unit_doc = self.backend.get_unit(unit)
+        parent = unit_doc.get("current") if unit_doc else None
+        version_id = self.backend.new_version_id()
+        now = utcnow()
+        doc = {
+            "_id": version_id, "unit": unit.name, "state": "open", "mode": mode, "parent": parent,
+            "created_at": now, "committed_at": None, "run_id": run_id, "stats": {}, "checkpoint": {},
+            "report": {}, "writer": _writer_identity(),
+            "options": {"stamp": stamp, "nsprefix": nsprefix or unit.datasource,
+                        "tombstone_missing": tombstone_missing},
+        }
+        if not self.backend.claim_open(unit, doc):
+            open_id = (self.backend.get_unit(unit) or {}).get("open")
+            raise TransactionError(
+                f"an open transaction ({open_id}) already exists; resume it or abort it first",
+                unit=unit.name, version=open_id)
+        try:
+            self.backend.create_records(version_id, parent if mode == "incremental" else None)
+        except Exception:
+            self.backend.release_open(unit, version_id)
+            self.backend.update_version(version_id, state="aborted")
+            raise
+        logger.info("opened %s transaction %s on %s (parent %s)", mode, version_id, unit, parent)
+        return WriteTransaction(self, unit, doc)
+
+    def open_transaction(self, unit: UnitKey) -> VersionInfo | None:
+        """The persisted open transaction of ``unit``, if any (to resume or abort after a crash)."""
+        doc = self.backend.get_unit(unit)
+        if not doc or not doc.get("open"):
+            return None
+        return self.version(doc["open"])
+
+    def resume(self, unit: UnitKey) -> WriteTransaction:
+        """Re-attach to the unit's open transaction; its checkpoint says where to continue."""
+        unit_doc = self.backend.get_unit(unit)
+        open_id = unit_doc.get("open") if unit_doc else None
+        if not open_id:
+            raise TransactionError("no open transaction to resume", unit=unit.name)
+        doc = self.backend.get_version(open_id)
+        if doc is None:
+            raise TransactionError("the open transaction's version record is missing", unit=unit.name,
+                                   version=open_id)
+        self.backend.update_version(open_id, writer={**_writer_identity(), "resumed_at": utcnow()})
+        logger.info("resumed transaction %s on %s", open_id, unit)
+        return WriteTransaction(self, unit, doc)
+
+    def abort_open(self, unit: UnitKey) -> str:
+        """Abort the unit's open transaction (e.g. one left by a crashed writer); returns its id."""
+        return self.resume(unit).abort()
+
+    # --- reading ------------------------------------------------------------------------------
+    def reader(self, unit: UnitKey, version: str | None = None) -> ReadSession:
+        """A leased read of ``version`` (default: the current one). Use as a context manager."""
+        if version is None:
+            version = self.current_version(unit)
+            if version is None:
+                raise VersionNotFound("the unit has no committed version yet", unit=unit.name)
+        doc = self.backend.get_version(version)
+        if doc is None or doc["unit"] != unit.name or doc["state"] in ("aborted", "collected"):
+            raise VersionNotFound("no such readable version", unit=unit.name, version=version)
+        return ReadSession(self, unit, version)
+
+    # --- history ------------------------------------------------------------------------------
+    def rollback(self, unit: UnitKey, version: str | None = None) -> str:
+        """Make an earlier committed version current (default: the one before the current).
+
+        Refused while a transaction is open (its commit would otherwise silently undo the rollback).
+        """
+        unit_doc = self.backend.get_unit(unit)
+        if unit_doc is None:
+            raise VersionNotFound("no such unit", unit=unit.name)
+        if unit_doc.get("open"):
+            raise TransactionError("a transaction is open; commit or abort it before a rollback",
+                                   unit=unit.name, version=unit_doc["open"])
+        current = unit_doc.get("current")
+        committed = [v for v in self.versions(unit) if v.state == "committed"]
+        committed.sort(key=lambda v: (v.committed_at or v.created_at, v.id))
+        if version is None:
+            older = [v for v in committed if v.id != current]
+            older = [v for v in older if current is None or (v.committed_at or v.created_at)
+                     <= (self.version(current).committed_at or self.version(current).created_at)]
+            if not older:
+                raise VersionNotFound("no earlier committed version is kept", unit=unit.name)
+            version = older[-1].id
+        if version not in {v.id for v in committed}:
+            raise VersionNotFound("not a kept committed version of this unit", unit=unit.name, version=version)
+        if version == current:
+            return version
+        if not self.backend.flip_current(unit, current, version, clear_open=None):
+            raise TransactionError("the current version changed during rollback; try again", unit=unit.name)
+        self.backend.update_version(version, rolled_back_at=utcnow())
+        logger.info("rolled %s back from %s to %s", unit, current, version)
+        return version
+
+    def gc(self, keep: int | None = None) -> GcReport:
+        """Remove versions that are neither current, open, leased, nor among the last ``keep``.
+
+        Aborted versions' records are removed too. Version rows stay (state ``collected``) as
+        history with their statistics.
+        """
+        keep = self.keep if keep is None else keep
+        now = utcnow()
+        expired = self.backend.expire_leases(now)
+        leased = self.backend.leased_versions(now)
+        removed: list[str] = []
+        kept: list[str] = []
+        for unit_doc in self.backend.list_units():
+            unit = UnitKey.parse(unit_doc["_id"])
+            protected = {unit_doc.get("current"), unit_doc.get("open")} | leased
+            committed = sorted((v for v in self.backend.list_versions(unit) if v["state"] == "committed"),
+                               key=lambda v: (v.get("committed_at") or v["created_at"], v["_id"]), reverse=True)
+            protected |= {v["_id"] for v in committed[:keep]}
+            for v in self.backend.list_versions(unit):
+                if v["state"] in ("committed", "aborted") and v["_id"] not in protected:
+                    self.backend.drop_records(v["_id"])
+                    self.backend.drop_side_data(v["_id"])
+                    self.backend.update_version(v["_id"], state="collected", collected_at=now)
+                    removed.append(v["_id"])
+                elif v["state"] != "collected":
+                    kept.append(v["_id"])
+        logger.info("gc removed %d versions, kept %d", len(removed), len(kept))
+        return GcReport(removed=removed, kept=kept, leases_expired=expired)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+class WriteTransaction:
+    """An open write transaction on one unit. Not thread-safe; one writer per unit.
+
+    Writes go to the backend at once, batch by batch; nothing is visible to readers until
+    :meth:`commit`. Every write is idempotent (upserting the same body again changes nothing),
+    so a resumed writer can safely redo the last page after a crash.
+    """
+
+    def __init__(self, store: MDStore, unit: UnitKey, doc: dict[str, Any]) -> None:
+        self.store = store
+        self.unit = unit
+        self.version_id: str = doc["_id"]
+        self.mode: Mode = doc["mode"]
+        self.parent: str | None = doc.get("parent")
+        self.run_id: str | None = doc.get("run_id")
+        options = doc.get("options") or {}
+        self.stamp: Stamp = options.get("stamp", "collected")
+        self.nsprefix: str = options.get("nsprefix") or unit.datasource
+        self.tombstone_missing: bool = options.get("tombstone_missing", True)
+        self._checkpoint: dict[str, Any] = dict(doc.get("checkpoint") or {})
+        self._closed = False
+        self._backend = store.backend
+
+    def __repr__(self) -> str:
+        return f"<WriteTransaction {self.version_id} {self.mode} on {self.unit}>"
+
+    # --- records ------------------------------------------------------------------------------
+    def record_id(self, original_id: str) -> str:
+        return make_record_id(self.nsprefix, original_id)
+
+    def upsert(self, records: Iterable[RecordInput], *, when: datetime | None = None) -> WriteCounts:
+        """Add or replace records; returns what changed relative to the parent version."""
+        self._check_open()
+        counts = WriteCounts()
+        batch: list[RecordInput] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) >= BATCH_SIZE:
+                counts += self._write_batch(batch, when or utcnow())
+                batch = []
+        if batch:
+            counts += self._write_batch(batch, when or utcnow())
+        return counts
+
+    def delete(self, original_ids: Iterable[str], *, when: datetime | None = None) -> WriteCounts:
+        """Tombstone records by original id (kept with their deletion date)."""
+        self._check_open()
+        counts = WriteCounts()
+        batch: list[RecordInput] = []
+        for original_id in original_ids:
+            batch.append(RecordInput(original_id, None))
+            if len(batch) >= BATCH_SIZE:
+                counts += self._write_batch(batch, when or utcnow(), deleting=True)
+                batch = []
+        if batch:
+            counts += self._write_batch(batch, when or utcnow(), deleting=True)
+        return counts
+
+    def write(self, records: Iterable[tuple[RecordInput, bool]], *, when: datetime | None = None) -> WriteCounts:
+        """Upserts and deletes interleaved, in input order: ``(record, deleted)`` pairs.
+
+        Order matters when one page holds a record and later its deletion (or the reverse).
+        """
+        self._check_open()
+        counts = WriteCounts()
+        batch: list[RecordInput] = []
+        flags: list[bool] = []
+        for record, deleted in records:
+            batch.append(record)
+            flags.append(deleted)
+            if len(batch) >= BATCH_SIZE:
+                counts += self._write_batch(batch, when or utcnow(), deleted_flags=flags)
+                batch, flags = [], []
+        if batch:
+            counts += self._write_batch(batch, when or utcnow(), deleted_flags=flags)
+        return counts
+
+    def _write_batch(self, batch: list[RecordInput], now: datetime, *, deleting: bool = False,
+                     deleted_flags: list[bool] | None = None) -> WriteCounts:
+        ids = [r.id or self.record_id(r.original_id) for r in batch]
+        unique_ids = list(dict.fromkeys(ids))
+        existing = self._backend.lookup(self.version_id, unique_ids)
+        if self.mode == "full" and self.parent is not None:
+            missing = [i for i in unique_ids if i not in existing]
+            if missing:
+                existing.update(self._backend.lookup(self.parent, missing))
+        counts = WriteCounts()
+        rows: dict[str, Row] = {}
+        for index, (record, record_id) in enumerate(zip(batch, ids, strict=True)):
+            deleted = deleting or (deleted_flags[index] if deleted_flags else False)
+            row = self._make_row(record, record_id, deleted, existing.get(record_id), now)
+            rows[record_id] = row  # a later occurrence in the batch wins
+            existing[record_id] = Existing(row.checksum, row.datestamp, row.deleted, row.change)
+        for row in rows.values():
+            setattr(counts, row.change, getattr(counts, row.change) + 1)
+        self._backend.write_rows(self.version_id, list(rows.values()))
+        return counts
+
+    def _make_row(self, record: RecordInput, record_id: str, deleted: bool, old: Existing | None,
+                  now: datetime) -> Row:
+        body = None if deleted else record.body
+        checksum = EMPTY_CHECKSUM if deleted else body_checksum(body)
+        if old is None:
+            change: Change = "deleted" if deleted else "added"
+            datestamp = now
+        elif old.checksum == checksum and old.deleted == deleted:
+            datestamp = old.datestamp
+            change = old.change if old.change is not None else "unchanged"
+        else:
+            datestamp = now
+            if deleted:
+                change = "deleted"
+            elif old.change == "added":
+                change = "added"  # written twice within this transaction, still new
+            else:
+                change = "updated"
+        return Row(
+            id=record_id, original_id=record.original_id, body=body, checksum=checksum, datestamp=datestamp,
+            deleted=deleted, deleted_at=datestamp if deleted else None,
+            collected_at=now if self.stamp == "collected" else None,
+            transformed_at=now if self.stamp == "transformed" else None,
+            provenance=dict(record.provenance), change=change)
+
+    # --- side data ----------------------------------------------------------------------------
+    def add_error(self, message: str, *, record_id: str | None = None, step: str = "",
+                  location: str | None = None) -> None:
+        """Keep a per-record error with this version."""
+        self._check_open()
+        self._backend.add_errors(self.version_id, [StoredError(record_id, step, message, location, utcnow())])
+
+    def add_errors(self, errors: Sequence[StoredError]) -> None:
+        self._check_open()
+        if errors:
+            self._backend.add_errors(self.version_id, list(errors))
+
+    def add_discarded(self, raw: bytes | str, error: str, *, source: str | None = None) -> None:
+        """Keep a raw input that could not be parsed, with why."""
+        self._check_open()
+        raw_bytes = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
+        self._backend.add_discarded(self.version_id, [Discarded(source, error, raw_bytes, utcnow())])
+
+    # --- checkpoints --------------------------------------------------------------------------
+    @property
+    def checkpoint_data(self) -> dict[str, Any]:
+        """The last checkpoint saved (a resumed writer reads where to continue from here)."""
+        return dict(self._checkpoint)
+
+    def checkpoint(self, data: dict[str, Any]) -> None:
+        """Persist the writer's progress (JSON-friendly values) with the open transaction."""
+        self._check_open()
+        self._checkpoint = dict(data)
+        self._backend.update_version(self.version_id, checkpoint=self._checkpoint)
+
+    # --- reading your own writes --------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Statistics of the version being written (as :meth:`ReadSession.stats`)."""
+        return _version_stats(self._backend, self.version_id)
+
+    def get(self, original_id: str) -> Record | None:
+        rows = self._backend.get_rows(self.version_id, [self.record_id(original_id)])
+        return _row_to_record(rows[0], self.unit) if rows else None
+
+    # --- ending -------------------------------------------------------------------------------
+    def commit(self, *, report: dict[str, Any] | None = None) -> VersionInfo:
+        """Make the new version current: one atomic pointer flip. Returns the committed version."""
+        self._check_open()
+        now = utcnow()
+        if self.mode == "full" and self.parent is not None and self.tombstone_missing:
+            self._backend.tombstone_missing(self.version_id, self.parent, now)
+        stats = _version_stats(self._backend, self.version_id)
+        self._backend.update_version(self.version_id, stats=stats, report=report or {}, committing_at=now)
+        if not self._backend.flip_current(self.unit, self.parent, self.version_id, clear_open=self.version_id):
+            current = self.store.current_version(self.unit)
+            raise TransactionError(
+                f"the current version moved from {self.parent} to {current} while this transaction was "
+                "open (a rollback?); abort it and start again", unit=self.unit.name, version=self.version_id)
+        self._backend.update_version(self.version_id, state="committed", committed_at=now)
+        self._closed = True
+        logger.info("committed %s on %s: %s", self.version_id, self.unit, stats)
+        return self.store.version(self.version_id)
+
+    def abort(self) -> str:
+        """Throw the new version away; the current version is untouched."""
+        self._check_open()
+        self._backend.update_version(self.version_id, state="aborted", aborted_at=utcnow())
+        self._backend.release_open(self.unit, self.version_id)
+        self._backend.drop_records(self.version_id)
+        self._closed = True
+        logger.info("aborted %s on %s", self.version_id, self.unit)
+        return self.version_id
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransactionError("the transaction is already closed", unit=self.unit.name,
+                                   version=self.version_id)
+
+
+def _version_stats(backend: Backend, version_id: str) -> dict[str, Any]:
+    stats = backend.row_stats(version_id)
+    errors, discarded = backend.count_errors(version_id)
+    stats.update(errors=errors, discarded=discarded)
+    return stats
+
+
+def _row_to_record(row: Row, unit: UnitKey) -> Record:
+    return Record(
+        id=row.id, original_id=row.original_id, datasource=unit.datasource, format=unit.format, body=row.body,
+        checksum=row.checksum, datestamp=row.datestamp, deleted=row.deleted, deleted_at=row.deleted_at,
+        collected_at=row.collected_at, transformed_at=row.transformed_at, provenance=row.provenance)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+class ReadSession:
+    """A leased view of one version: stream records in constant memory with keyset pagination.
+
+    The lease keeps :meth:`MDStore.gc` from removing the version while it is read; it is renewed
+    as pages are fetched and released on exit.
+    """
+
+    def __init__(self, store: MDStore, unit: UnitKey, version_id: str) -> None:
+        self.store = store
+        self.unit = unit
+        self.version_id = version_id
+        self._backend = store.backend
+        self._lease_id: str | None = None
+        self._lease_renewed: datetime | None = None
+
+    def __enter__(self) -> ReadSession:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        import uuid
+
+        self._lease_id = uuid.uuid4().hex
+        now = utcnow()
+        self._backend.add_lease(self._lease_id, self.unit, self.version_id,
+                                now + timedelta(seconds=self.store.lease_ttl), holder=str(_writer_identity()))
+        self._lease_renewed = now
+        doc = self._backend.get_version(self.version_id)
+        if doc is None or doc["state"] in ("collected", "aborted"):
+            self.release()
+            raise LeaseError("the version was removed before the lease was taken", unit=self.unit.name,
+                             version=self.version_id)
+
+    def release(self) -> None:
+        if self._lease_id is not None:
+            self._backend.drop_lease(self._lease_id)
+            self._lease_id = None
+
+    def _renew(self) -> None:
+        if self._lease_id is None:
+            raise LeaseError("read outside a lease (use the session as a context manager)",
+                             unit=self.unit.name, version=self.version_id)
+        now = utcnow()
+        if self._lease_renewed and (now - self._lease_renewed).total_seconds() > self.store.lease_ttl / 4:
+            if not self._backend.renew_lease(self._lease_id, now + timedelta(seconds=self.store.lease_ttl)):
+                raise LeaseError("the read lease expired", unit=self.unit.name, version=self.version_id)
+            self._lease_renewed = now
+
+    def records(self, *, since: datetime | None = None, until: datetime | None = None,
+                deleted: bool | None = None, after_id: str | None = None, limit: int | None = None,
+                page_size: int = BATCH_SIZE) -> Iterator[Record]:
+        """Records ordered by id, from ``after_id`` (exclusive), datestamp in [since, until]."""
+        for row in self._rows(since=since, until=until, deleted=deleted, after_id=after_id, limit=limit,
+                              page_size=page_size, fields="all"):
+            yield _row_to_record(row, self.unit)
+
+    def ids(self, *, since: datetime | None = None, until: datetime | None = None,
+            deleted: bool | None = None, after_id: str | None = None) -> Iterator[tuple[str, str, bool]]:
+        """``(id, original_id, deleted)`` ordered by id, without bodies."""
+        for row in self._rows(since=since, until=until, deleted=deleted, after_id=after_id, limit=None,
+                              page_size=5000, fields="ids"):
+            yield row.id, row.original_id, row.deleted
+
+    def page(self, *, after_id: str | None, limit: int, since: datetime | None = None,
+             until: datetime | None = None, deleted: bool | None = None) -> list[Record]:
+        """Exactly one keyset page (the OAI-PMH publisher's unit of work)."""
+        self._renew()
+        rows = self._backend.scan(self.version_id, after_id=after_id, limit=limit, since=since, until=until,
+                                  deleted=deleted, fields="all")
+        return [_row_to_record(row, self.unit) for row in rows]
+
+    def _rows(self, *, since, until, deleted, after_id, limit, page_size, fields) -> Iterator[Row]:
+        remaining = limit
+        while remaining is None or remaining > 0:
+            self._renew()
+            size = page_size if remaining is None else min(page_size, remaining)
+            rows = self._backend.scan(self.version_id, after_id=after_id, limit=size, since=since, until=until,
+                                      deleted=deleted, fields=fields)
+            if not rows:
+                return
+            yield from rows
+            after_id = rows[-1].id
+            if remaining is not None:
+                remaining -= len(rows)
+            if len(rows) < size:
+                return
+
+    def get(self, record_id: str) -> Record | None:
+        self._renew()
+        rows = self._backend.get_rows(self.version_id, [record_id])
+        return _row_to_record(rows[0], self.unit) if rows else None
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
+        self._renew()
+        return {row.id: _row_to_record(row, self.unit) for row in self._backend.get_rows(self.version_id, record_ids)}
+
+    def count(self, *, since: datetime | None = None, until: datetime | None = None,
+              deleted: bool | None = None) -> int:
+        self._renew()
+        return self._backend.count_rows(self.version_id, since=since, until=until, deleted=deleted)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts (total, present, deleted, by change), body bytes, errors and discarded."""
+        self._renew()
+        return _version_stats(self._backend, self.version_id)
+
+    def errors(self, limit: int | None = None) -> list[StoredError]:
+        return self._backend.list_errors(self.version_id, limit)
+
+    def discarded(self, limit: int | None = None) -> list[Discarded]:
+        return self._backend.list_discarded(self.version_id, limit)
+
+    def info(self) -> VersionInfo:
+        return self.store.version(self.version_id)

@@ -1,0 +1,370 @@
+"""The embedded MDStore backend: one SQLite file, one table of records per version.
+
+Why a table per version: a full harvest writes a fresh table, an incremental one starts with
+``INSERT … SELECT`` from the current table, and garbage collection is a ``DROP TABLE``, so reads
+never filter on a version column and old versions cost nothing once dropped. WAL mode lets
+readers go on while a writer writes; every batch commits on its own, so a killed writer loses at
+most the batch in flight and the persisted open transaction can be resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mdstore.api import EMPTY_CHECKSUM, Backend, Discarded, Existing, Row, StoredError
+from mdstore.envelope import UnitKey
+from mdstore.errors import ConfigError, StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS units (
+    id TEXT PRIMARY KEY,
+    current TEXT,
+    open TEXT
+);
+CREATE TABLE IF NOT EXISTS versions (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    unit TEXT NOT NULL,
+    state TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS versions_unit ON versions(unit, seq);
+CREATE TABLE IF NOT EXISTS errors (
+    version TEXT NOT NULL, record_id TEXT, step TEXT, message TEXT, location TEXT, created_at TEXT
+);
+CREATE INDEX IF NOT EXISTS errors_version ON errors(version);
+CREATE TABLE IF NOT EXISTS discarded (
+    version TEXT NOT NULL, source TEXT, error TEXT, raw BLOB, created_at TEXT
+);
+CREATE INDEX IF NOT EXISTS discarded_version ON discarded(version);
+CREATE TABLE IF NOT EXISTS leases (
+    id TEXT PRIMARY KEY, unit TEXT, version TEXT NOT NULL, expires TEXT NOT NULL, holder TEXT
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+RECORD_COLUMNS = ("id", "original_id", "body", "checksum", "datestamp", "deleted", "deleted_at",
+                  "collected_at", "transformed_at", "provenance", "change")
+
+_VERSION_ID = re.compile(r"^v\d+$")
+
+
+def _ts(value: datetime | None) -> str | None:
+    """Datetimes as fixed-width ISO text in UTC: sortable and comparable as strings."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _dt(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.fromisoformat(text)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$date": _ts(value)}
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _json_hook(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and "$date" in obj:
+        return _dt(obj["$date"])
+    return obj
+
+
+class SqliteBackend(Backend):
+    """SQLite storage primitives. Thread-safe through one connection per thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self.con.executescript(SCHEMA)
+
+    # --- connections --------------------------------------------------------------------------
+    @property
+    def con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("PRAGMA busy_timeout=60000")
+            con.execute("PRAGMA cache_size=-65536")
+            self._local.con = con
+        return con
+
+    def _tx(self) -> _Tx:
+        return _Tx(self.con)
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    @staticmethod
+    def _table(version_id: str) -> str:
+        if not _VERSION_ID.match(version_id):
+            raise StoreError("malformed version id", version=version_id)
+        return f'"rec_{version_id}"'
+
+    # --- units & versions ---------------------------------------------------------------------
+    def get_unit(self, unit: UnitKey) -> dict[str, Any] | None:
+        row = self.con.execute("SELECT id, current, open FROM units WHERE id=?", (unit.name,)).fetchone()
+        return {"_id": row[0], "current": row[1], "open": row[2]} if row else None
+
+    def list_units(self) -> list[dict[str, Any]]:
+        return [{"_id": r[0], "current": r[1], "open": r[2]}
+                for r in self.con.execute("SELECT id, current, open FROM units ORDER BY id")]
+
+    def new_version_id(self) -> str:
+        with self._tx() as con:
+            con.execute("INSERT INTO counters(name, value) VALUES ('version', 1) "
+                        "ON CONFLICT(name) DO UPDATE SET value = value + 1")
+            (value,) = con.execute("SELECT value FROM counters WHERE name='version'").fetchone()
+        return f"v{value:08d}"
+
+    def claim_open(self, unit: UnitKey, version: dict[str, Any]) -> bool:
+        with self._tx() as con:
+            con.execute("INSERT OR IGNORE INTO units(id) VALUES (?)", (unit.name,))
+            (open_id,) = con.execute("SELECT open FROM units WHERE id=?", (unit.name,)).fetchone()
+            if open_id:
+                return False
+            con.execute("UPDATE units SET open=? WHERE id=?", (version["_id"], unit.name))
+            con.execute("INSERT INTO versions(id, seq, unit, state, doc) VALUES (?,?,?,?,?)",
+                        (version["_id"], int(version["_id"][1:]), unit.name, version["state"],
+                         json.dumps(version, default=_json_default)))
+        return True
+
+    def get_version(self, version_id: str) -> dict[str, Any] | None:
+        row = self.con.execute("SELECT doc FROM versions WHERE id=?", (version_id,)).fetchone()
+        return json.loads(row[0], object_hook=_json_hook) if row else None
+
+    def list_versions(self, unit: UnitKey) -> list[dict[str, Any]]:
+        rows = self.con.execute("SELECT doc FROM versions WHERE unit=? ORDER BY seq", (unit.name,))
+        return [json.loads(r[0], object_hook=_json_hook) for r in rows]
+
+    def update_version(self, version_id: str, **fields: Any) -> None:
+        with self._tx() as con:
+            row = con.execute("SELECT doc FROM versions WHERE id=?", (version_id,)).fetchone()
+            if row is None:
+                raise StoreError("no such version", version=version_id)
+            doc = json.loads(row[0], object_hook=_json_hook)
+            doc.update(fields)
+            con.execute("UPDATE versions SET doc=?, state=? WHERE id=?",
+                        (json.dumps(doc, default=_json_default), doc["state"], version_id))
+
+    def flip_current(self, unit: UnitKey, expected: str | None, new: str, *, clear_open: str | None) -> bool:
+        sql = "UPDATE units SET current=?" + (", open=NULL" if clear_open else "")
+        sql += " WHERE id=? AND current IS ?" + (" AND open=?" if clear_open else "")
+        params: tuple = (new, unit.name, expected) + ((clear_open,) if clear_open else ())
+        with self._tx() as con:
+            return con.execute(sql, params).rowcount == 1
+
+    def release_open(self, unit: UnitKey, version_id: str) -> None:
+        with self._tx() as con:
+            con.execute("UPDATE units SET open=NULL WHERE id=? AND open=?", (unit.name, version_id))
+
+    # --- records ------------------------------------------------------------------------------
+    def create_records(self, version_id: str, copy_from: str | None) -> None:
+        table = self._table(version_id)
+        with self._tx() as con:
+            con.execute(f"""CREATE TABLE IF NOT EXISTS {table} (
+                id TEXT PRIMARY KEY, original_id TEXT NOT NULL, body BLOB, checksum TEXT NOT NULL,
+                datestamp TEXT NOT NULL, deleted INTEGER NOT NULL, deleted_at TEXT, collected_at TEXT,
+                transformed_at TEXT, provenance TEXT, change TEXT NOT NULL)""")
+            if copy_from is not None:
+                cols = ", ".join(RECORD_COLUMNS[:-1])
+                con.execute(f"INSERT INTO {table} ({cols}, change) SELECT {cols}, 'unchanged' "
+                            f"FROM {self._table(copy_from)}")
+            con.execute(f'CREATE INDEX IF NOT EXISTS "ds_{version_id}" ON {table}(datestamp)')
+
+    def drop_records(self, version_id: str) -> None:
+        with self._tx() as con:
+            con.execute(f"DROP TABLE IF EXISTS {self._table(version_id)}")
+
+    def lookup(self, version_id: str, ids: Sequence[str]) -> dict[str, Existing]:
+        result: dict[str, Existing] = {}
+        table = self._table(version_id)
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            for rid, checksum, datestamp, deleted, change in self.con.execute(
+                    f"SELECT id, checksum, datestamp, deleted, change FROM {table} WHERE id IN ({marks})", chunk):
+                result[rid] = Existing(checksum, _dt(datestamp), bool(deleted), change)
+        return result
+
+    def write_rows(self, version_id: str, rows: Sequence[Row]) -> None:
+        table = self._table(version_id)
+        params = [(r.id, r.original_id, r.body, r.checksum, _ts(r.datestamp), int(r.deleted), _ts(r.deleted_at),
+                   _ts(r.collected_at), _ts(r.transformed_at),
+                   json.dumps(r.provenance, default=_json_default) if r.provenance else None, r.change)
+                  for r in rows]
+        with self._tx() as con:
+            con.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?,?,?,?,?,?,?,?,?,?,?)", params)
+
+    @staticmethod
+    def _where(after_id, since, until, deleted) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        if after_id is not None:
+            clauses.append("id > ?")
+            params.append(after_id)
+        if since is not None:
+            clauses.append("datestamp >= ?")
+            params.append(_ts(since))
+        if until is not None:
+            clauses.append("datestamp <= ?")
+            params.append(_ts(until))
+        if deleted is not None:
+            clauses.append("deleted = ?")
+            params.append(int(deleted))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def scan(self, version_id, *, after_id, limit, since, until, deleted, fields) -> list[Row]:
+        where, params = self._where(after_id, since, until, deleted)
+        table = self._table(version_id)
+        source = table
+        if fields == "ids":
+            sql = f"SELECT id, original_id, deleted FROM {source}{where} ORDER BY id LIMIT ?"
+            return [Row(rid, oid, None, "", None, bool(d), None, None, None, {}, "unchanged")  # type: ignore[arg-type]
+                    for rid, oid, d in self.con.execute(sql, [*params, limit])]
+        sql = f"SELECT {', '.join(RECORD_COLUMNS)} FROM {source}{where} ORDER BY id LIMIT ?"
+        return [self._row(r) for r in self.con.execute(sql, [*params, limit])]
+
+    @staticmethod
+    def _row(r: tuple) -> Row:
+        return Row(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4]), bool(r[5]),
+                   _dt(r[6]), _dt(r[7]), _dt(r[8]),
+                   json.loads(r[9], object_hook=_json_hook) if r[9] else {}, r[10])
+
+    def get_rows(self, version_id: str, ids: Sequence[str]) -> list[Row]:
+        table = self._table(version_id)
+        rows: list[Row] = []
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            rows.extend(self._row(r) for r in self.con.execute(
+                f"SELECT {', '.join(RECORD_COLUMNS)} FROM {table} WHERE id IN ({marks})", chunk))
+        return rows
+
+    def count_rows(self, version_id, *, since=None, until=None, deleted=None) -> int:
+        where, params = self._where(None, since, until, deleted)
+        return self.con.execute(f"SELECT count(*) FROM {self._table(version_id)}{where}", params).fetchone()[0]
+
+    def row_stats(self, version_id: str) -> dict[str, Any]:
+        table = self._table(version_id)
+        stats: dict[str, Any] = {"total": 0, "present": 0, "deleted": 0, "added": 0, "updated": 0,
+                                 "unchanged": 0, "newly_deleted": 0, "bytes": 0}
+        for change, deleted, count, size in self.con.execute(
+                f"SELECT change, deleted, count(*), sum(length(CAST(body AS BLOB))) FROM {table} GROUP BY change, deleted"):
+            stats["total"] += count
+            stats["deleted" if deleted else "present"] += count
+            stats["newly_deleted" if change == "deleted" else change] += count
+            stats["bytes"] += size or 0
+        row = self.con.execute(f"SELECT min(datestamp), max(datestamp) FROM {table}").fetchone()
+        stats["earliest_datestamp"], stats["latest_datestamp"] = row
+        return stats
+
+    def tombstone_missing(self, version_id: str, parent_id: str, when: datetime) -> None:
+        table, parent = self._table(version_id), self._table(parent_id)
+        now = _ts(when)
+        with self._tx() as con:
+            con.execute(f"""
+                INSERT INTO {table} ({', '.join(RECORD_COLUMNS)})
+                SELECT p.id, p.original_id, NULL, ?,
+                       CASE WHEN p.deleted THEN p.datestamp ELSE ? END, 1,
+                       CASE WHEN p.deleted THEN p.deleted_at ELSE ? END,
+                       p.collected_at, p.transformed_at, p.provenance,
+                       CASE WHEN p.deleted THEN 'unchanged' ELSE 'deleted' END
+                FROM {parent} p WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = p.id)""",
+                        (EMPTY_CHECKSUM, now, now))
+
+    # --- errors & discarded -------------------------------------------------------------------
+    def add_errors(self, version_id: str, errors: Sequence[StoredError]) -> None:
+        with self._tx() as con:
+            con.executemany("INSERT INTO errors VALUES (?,?,?,?,?,?)",
+                            [(version_id, e.record_id, e.step, e.message, e.location, _ts(e.created_at))
+                             for e in errors])
+
+    def add_discarded(self, version_id: str, items: Sequence[Discarded]) -> None:
+        with self._tx() as con:
+            con.executemany("INSERT INTO discarded VALUES (?,?,?,?,?)",
+                            [(version_id, d.source, d.error, d.raw, _ts(d.created_at)) for d in items])
+
+    def list_errors(self, version_id: str, limit: int | None) -> list[StoredError]:
+        rows = self.con.execute("SELECT record_id, step, message, location, created_at FROM errors "
+                                "WHERE version=? ORDER BY rowid LIMIT ?", (version_id, -1 if limit is None else limit))
+        return [StoredError(r[0], r[1], r[2], r[3], _dt(r[4])) for r in rows]
+
+    def list_discarded(self, version_id: str, limit: int | None) -> list[Discarded]:
+        rows = self.con.execute("SELECT source, error, raw, created_at FROM discarded WHERE version=? "
+                                "ORDER BY rowid LIMIT ?", (version_id, -1 if limit is None else limit))
+        return [Discarded(r[0], r[1], r[2], _dt(r[3])) for r in rows]
+
+    def count_errors(self, version_id: str) -> tuple[int, int]:
+        errors = self.con.execute("SELECT count(*) FROM errors WHERE version=?", (version_id,)).fetchone()[0]
+        discarded = self.con.execute("SELECT count(*) FROM discarded WHERE version=?", (version_id,)).fetchone()[0]
+        return errors, discarded
+
+    def drop_side_data(self, version_id: str) -> None:
+        with self._tx() as con:
+            con.execute("DELETE FROM errors WHERE version=?", (version_id,))
+            con.execute("DELETE FROM discarded WHERE version=?", (version_id,))
+
+    # --- leases -------------------------------------------------------------------------------
+    def add_lease(self, lease_id, unit, version_id, expires, holder) -> None:
+        with self._tx() as con:
+            con.execute("INSERT INTO leases VALUES (?,?,?,?,?)", (lease_id, unit.name, version_id, _ts(expires), holder))
+
+    def renew_lease(self, lease_id: str, expires: datetime) -> bool:
+        with self._tx() as con:
+            return con.execute("UPDATE leases SET expires=? WHERE id=?", (_ts(expires), lease_id)).rowcount == 1
+
+    def drop_lease(self, lease_id: str) -> None:
+        with self._tx() as con:
+            con.execute("DELETE FROM leases WHERE id=?", (lease_id,))
+
+    def leased_versions(self, now: datetime) -> set[str]:
+        return {r[0] for r in self.con.execute("SELECT DISTINCT version FROM leases WHERE expires > ?", (_ts(now),))}
+
+    def expire_leases(self, now: datetime) -> int:
+        with self._tx() as con:
+            return con.execute("DELETE FROM leases WHERE expires <= ?", (_ts(now),)).rowcount
+
+
+class _Tx:
+    """``with backend._tx() as con``: BEGIN IMMEDIATE … COMMIT, ROLLBACK on error."""
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self.con = con
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.con.execute("BEGIN IMMEDIATE")
+        return self.con
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.con.execute("COMMIT")
+        else:
+            self.con.execute("ROLLBACK")
+
+
+def from_uri(uri: str) -> SqliteBackend:
+    """``sqlite:///relative/path.sqlite`` or ``sqlite:////absolute/path.sqlite`` (SQLAlchemy's
+    convention: the third slash ends the empty host); ``sqlite:///:memory:`` for throwaway stores."""
+    rest = uri.split("://", 1)[1]
+    if not rest.startswith("/") or len(rest) < 2:
+        raise ConfigError(f"{uri!r} names no file (sqlite:///relative.sqlite or sqlite:////abs.sqlite)",
+                          field="mdstore", rule="sqlite-path")
+    return SqliteBackend(rest[1:])

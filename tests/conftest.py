@@ -1,0 +1,33 @@
+"""Session-wide test configuration: hypothesis profiles and the project paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED = PROJECT_ROOT.parent / "shared"
+
+settings.register_profile("ci", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("dev", max_examples=30, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def in_ci() -> bool:
+    """CI sets CI=true: there a missing server or missing ../shared is a failure, not a skip."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` beside the project root; skipped (with the reason) only outside CI."""
+    if not SHARED.is_dir():
+        if in_ci():
+            pytest.fail(f"{SHARED} is missing; CI must provide ../shared beside the project root")
+        pytest.skip(f"{SHARED} is absent (a user's clone): shared test material not available")
+    return SHARED
