@@ -191,6 +191,8 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def create_records(self, version_id: str, copy_from: str | None) -> None:
         """Create the record space of a version, optionally as a copy of another (change='unchanged')."""
+    def finish_records(self, version_id: str) -> None:
+        """Called once before commit (build secondary indexes late, where that is cheaper)."""
     @abc.abstractmethod
     def drop_records(self, version_id: str) -> None: ...
     @abc.abstractmethod
@@ -199,11 +201,15 @@ class Backend(abc.ABC):
     def write_rows(self, version_id: str, rows: Sequence[Row]) -> None:
         """Insert or replace rows by id (idempotent)."""
     @abc.abstractmethod
-    def scan(self, version_id: str, *, after_id: str | None, limit: int, since: datetime | None,
-             until: datetime | None, deleted: bool | None, fields: Literal["all", "ids"]) -> list[Row]:
-        """One keyset page, ordered by id."""
+    def scan(self, version_id: str, unit: UnitKey, *, after_id: str | None, limit: int,
+             since: datetime | None, until: datetime | None, deleted: bool | None) -> list[Record]:
+        """One keyset page of records, ordered by id."""
     @abc.abstractmethod
-    def get_rows(self, version_id: str, ids: Sequence[str]) -> list[Row]: ...
+    def scan_ids(self, version_id: str, *, after_id: str | None, limit: int, since: datetime | None,
+                 until: datetime | None, deleted: bool | None) -> list[tuple[str, str, bool]]:
+        """One keyset page of ``(id, original_id, deleted)``, ordered by id, without bodies."""
+    @abc.abstractmethod
+    def get_records(self, version_id: str, unit: UnitKey, ids: Sequence[str]) -> list[Record]: ...
     @abc.abstractmethod
     def count_rows(self, version_id: str, *, since: datetime | None = None, until: datetime | None = None,
                    deleted: bool | None = None) -> int: ...
@@ -626,8 +632,8 @@ class WriteTransaction:
         return _version_stats(self._backend, self.version_id)
 
     def get(self, original_id: str) -> Record | None:
-        rows = self._backend.get_rows(self.version_id, [self.record_id(original_id)])
-        return _row_to_record(rows[0], self.unit) if rows else None
+        found = self._backend.get_records(self.version_id, self.unit, [self.record_id(original_id)])
+        return found[0] if found else None
 
     # --- ending -------------------------------------------------------------------------------
     def commit(self, *, report: dict[str, Any] | None = None) -> VersionInfo:
@@ -636,6 +642,7 @@ class WriteTransaction:
         now = utcnow()
         if self.mode == "full" and self.parent is not None and self.tombstone_missing:
             self._backend.tombstone_missing(self.version_id, self.parent, now)
+        self._backend.finish_records(self.version_id)
         stats = _version_stats(self._backend, self.version_id)
         self._backend.update_version(self.version_id, stats=stats, report=report or {}, committing_at=now)
         if not self._backend.flip_current(self.unit, self.parent, self.version_id, clear_open=self.version_id):
@@ -673,13 +680,6 @@ def _version_stats(backend: Backend, version_id: str) -> dict[str, Any]:
     errors, discarded = backend.count_errors(version_id)
     stats.update(errors=errors, discarded=discarded)
     return stats
-
-
-def _row_to_record(row: Row, unit: UnitKey) -> Record:
-    return Record(
-        id=row.id, original_id=row.original_id, datasource=unit.datasource, format=unit.format, body=row.body,
-        checksum=row.checksum, datestamp=row.datestamp, deleted=row.deleted, deleted_at=row.deleted_at,
-        collected_at=row.collected_at, transformed_at=row.transformed_at, provenance=row.provenance)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -740,49 +740,52 @@ class ReadSession:
                 deleted: bool | None = None, after_id: str | None = None, limit: int | None = None,
                 page_size: int = BATCH_SIZE) -> Iterator[Record]:
         """Records ordered by id, from ``after_id`` (exclusive), datestamp in [since, until]."""
-        for row in self._rows(since=since, until=until, deleted=deleted, after_id=after_id, limit=limit,
-                              page_size=page_size, fields="all"):
-            yield _row_to_record(row, self.unit)
+        def fetch(after: str | None, size: int) -> list[Record]:
+            return self._backend.scan(self.version_id, self.unit, after_id=after, limit=size, since=since,
+                                      until=until, deleted=deleted)
+        for page in self._pages(fetch, after_id, limit, page_size, key=lambda r: r.id):
+            yield from page
 
     def ids(self, *, since: datetime | None = None, until: datetime | None = None,
             deleted: bool | None = None, after_id: str | None = None) -> Iterator[tuple[str, str, bool]]:
         """``(id, original_id, deleted)`` ordered by id, without bodies."""
-        for row in self._rows(since=since, until=until, deleted=deleted, after_id=after_id, limit=None,
-                              page_size=5000, fields="ids"):
-            yield row.id, row.original_id, row.deleted
+        def fetch(after: str | None, size: int) -> list[tuple[str, str, bool]]:
+            return self._backend.scan_ids(self.version_id, after_id=after, limit=size, since=since, until=until,
+                                          deleted=deleted)
+        for page in self._pages(fetch, after_id, None, 5000, key=lambda t: t[0]):
+            yield from page
 
     def page(self, *, after_id: str | None, limit: int, since: datetime | None = None,
              until: datetime | None = None, deleted: bool | None = None) -> list[Record]:
         """Exactly one keyset page (the OAI-PMH publisher's unit of work)."""
         self._renew()
-        rows = self._backend.scan(self.version_id, after_id=after_id, limit=limit, since=since, until=until,
-                                  deleted=deleted, fields="all")
-        return [_row_to_record(row, self.unit) for row in rows]
+        return self._backend.scan(self.version_id, self.unit, after_id=after_id, limit=limit, since=since,
+                                  until=until, deleted=deleted)
 
-    def _rows(self, *, since, until, deleted, after_id, limit, page_size, fields) -> Iterator[Row]:
+    def _pages(self, fetch, after_id, limit, page_size, key) -> Iterator[list]:
+        """Keyset pagination: each page starts after the last key of the previous one."""
         remaining = limit
         while remaining is None or remaining > 0:
             self._renew()
             size = page_size if remaining is None else min(page_size, remaining)
-            rows = self._backend.scan(self.version_id, after_id=after_id, limit=size, since=since, until=until,
-                                      deleted=deleted, fields=fields)
-            if not rows:
+            page = fetch(after_id, size)
+            if not page:
                 return
-            yield from rows
-            after_id = rows[-1].id
+            yield page
+            after_id = key(page[-1])
             if remaining is not None:
-                remaining -= len(rows)
-            if len(rows) < size:
+                remaining -= len(page)
+            if len(page) < size:
                 return
 
     def get(self, record_id: str) -> Record | None:
         self._renew()
-        rows = self._backend.get_rows(self.version_id, [record_id])
-        return _row_to_record(rows[0], self.unit) if rows else None
+        found = self._backend.get_records(self.version_id, self.unit, [record_id])
+        return found[0] if found else None
 
     def get_many(self, record_ids: Sequence[str]) -> dict[str, Record]:
         self._renew()
-        return {row.id: _row_to_record(row, self.unit) for row in self._backend.get_rows(self.version_id, record_ids)}
+        return {r.id: r for r in self._backend.get_records(self.version_id, self.unit, record_ids)}
 
     def count(self, *, since: datetime | None = None, until: datetime | None = None,
               deleted: bool | None = None) -> int:

@@ -8,7 +8,7 @@ consumers (incremental transforms, the OAI-PMH publisher) never see churn.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -62,26 +62,73 @@ class UnitKey:
         return self.name
 
 
-@dataclass(frozen=True, slots=True)
+_META_FIELDS = ("checksum", "datestamp", "deleted", "deleted_at", "collected_at", "transformed_at", "provenance")
+
+
 class Record:
-    """A stored record.
+    """A stored record (treat as immutable).
 
     ``body`` is kept as given (bytes or str). ``datestamp`` is the last time the body or the
     deletion status changed; ``collected_at``/``transformed_at`` say when a step last wrote it.
+
+    Why not a dataclass: a store streams hundreds of thousands of records a second, and most
+    readers touch only the id and the body. A backend may therefore hand over the envelope fields
+    still encoded (``Record.lazy``) and they are decoded on first access.
     """
 
-    id: str
-    original_id: str
-    datasource: str
-    format: str
-    body: Body | None
-    checksum: str
-    datestamp: datetime
-    deleted: bool = False
-    deleted_at: datetime | None = None
-    collected_at: datetime | None = None
-    transformed_at: datetime | None = None
-    provenance: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("id", "original_id", "datasource", "format", "body", "_meta", "_decode")
+
+    def __init__(self, id: str, original_id: str, datasource: str, format: str, body: Body | None,
+                 checksum: str, datestamp: datetime, deleted: bool = False, deleted_at: datetime | None = None,
+                 collected_at: datetime | None = None, transformed_at: datetime | None = None,
+                 provenance: dict[str, Any] | None = None) -> None:
+        self.id = id
+        self.original_id = original_id
+        self.datasource = datasource
+        self.format = format
+        self.body = body
+        self._meta: Any = {"checksum": checksum, "datestamp": datestamp, "deleted": deleted,
+                           "deleted_at": deleted_at, "collected_at": collected_at,
+                           "transformed_at": transformed_at, "provenance": provenance or {}}
+        self._decode = None
+
+    @classmethod
+    def lazy(cls, id: str, original_id: str, datasource: str, format: str, body: Body | None, meta: Any,
+             decode: Any) -> Record:
+        """A record whose envelope fields are decoded by ``decode(meta) -> dict`` on first access."""
+        obj = cls.__new__(cls)
+        obj.id, obj.original_id, obj.datasource, obj.format, obj.body = id, original_id, datasource, format, body
+        obj._meta, obj._decode = meta, decode
+        return obj
+
+    def _fields(self) -> dict[str, Any]:
+        if self._decode is not None:
+            self._meta = self._decode(self._meta)
+            self._decode = None
+        return self._meta
+
+    checksum = property(lambda self: self._fields()["checksum"])
+    datestamp = property(lambda self: self._fields()["datestamp"])
+    deleted = property(lambda self: self._fields()["deleted"])
+    deleted_at = property(lambda self: self._fields()["deleted_at"])
+    collected_at = property(lambda self: self._fields()["collected_at"])
+    transformed_at = property(lambda self: self._fields()["transformed_at"])
+    provenance = property(lambda self: self._fields()["provenance"])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "original_id": self.original_id, "datasource": self.datasource,
+                "format": self.format, "body": self.body, **self._fields()}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and self.as_dict() == other.as_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = self._fields()
+        return (f"Record(id={self.id!r}, original_id={self.original_id!r}, datasource={self.datasource!r}, "
+                f"format={self.format!r}, deleted={fields['deleted']!r}, datestamp={fields['datestamp']!r}, "
+                f"body={_preview(self.body)})")
 
     def body_bytes(self) -> bytes:
         """The body as bytes whatever form it was stored in."""
@@ -95,7 +142,19 @@ class Record:
         return self.body if isinstance(self.body, str) else self.body.decode("utf-8")
 
     def with_changes(self, **changes: Any) -> Record:
-        return replace(self, **changes)
+        data = self.as_dict()
+        unknown = set(changes) - set(data)
+        if unknown:
+            raise TypeError(f"unknown record fields: {sorted(unknown)}")
+        data.update(changes)
+        return Record(**data)
+
+
+def _preview(body: Body | None) -> str:
+    if body is None:
+        return "None"
+    text = repr(body[:60])
+    return text + ("…" if len(body) > 60 else "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mdstore.api import EMPTY_CHECKSUM, Backend, Discarded, Existing, Row, StoredError
-from mdstore.envelope import UnitKey
+from mdstore.envelope import Record, UnitKey
 from mdstore.errors import PluginUnavailable, StoreError
 
 try:  # the registry reports a missing driver by name, not with a stray ImportError
@@ -27,8 +27,8 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installa
     raise PluginUnavailable("needs the package 'pymongo' (pip install pymongo)", kind="mdstore backend",
                             name="mongodb") from exc
 
-_ROW_FIELDS = {"original_id": 1, "body": 1, "checksum": 1, "datestamp": 1, "deleted": 1, "deleted_at": 1,
-               "collected_at": 1, "transformed_at": 1, "provenance": 1, "change": 1}
+_RECORD_FIELDS = {"original_id": 1, "body": 1, "checksum": 1, "datestamp": 1, "deleted": 1, "deleted_at": 1,
+                  "collected_at": 1, "transformed_at": 1, "provenance": 1}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -162,10 +162,10 @@ class MongoBackend(Backend):
                 [ReplaceOne({"_id": r.id}, self._doc(r), upsert=True) for r in rows], ordered=False)
 
     @staticmethod
-    def _row(d: dict[str, Any]) -> Row:
-        return Row(d["_id"], d["original_id"], d.get("body"), d.get("checksum", ""), d.get("datestamp"),
-                   d.get("deleted", False), d.get("deleted_at"), d.get("collected_at"), d.get("transformed_at"),
-                   d.get("provenance") or {}, d.get("change", "unchanged"))
+    def _record(d: dict[str, Any], unit: UnitKey) -> Record:
+        return Record(d["_id"], d["original_id"], unit.datasource, unit.format, d.get("body"), d["checksum"],
+                      d["datestamp"], d.get("deleted", False), d.get("deleted_at"), d.get("collected_at"),
+                      d.get("transformed_at"), d.get("provenance") or {})
 
     @staticmethod
     def _filter(after_id, since, until, deleted) -> dict[str, Any]:
@@ -183,14 +183,22 @@ class MongoBackend(Backend):
             query["deleted"] = deleted
         return query
 
-    def scan(self, version_id, *, after_id, limit, since, until, deleted, fields) -> list[Row]:
-        projection = {"original_id": 1, "deleted": 1} if fields == "ids" else _ROW_FIELDS
-        cursor = (self._records(version_id).find(self._filter(after_id, since, until, deleted), projection)
-                  .sort("_id", 1).limit(limit).batch_size(min(limit, 5000)))
-        return [self._row(d) for d in cursor]
+    def _find_page(self, version_id, projection, after_id, limit, since, until, deleted):
+        return (self._records(version_id).find(self._filter(after_id, since, until, deleted), projection)
+                .sort("_id", 1).limit(limit).batch_size(min(limit, 5000)))
 
-    def get_rows(self, version_id: str, ids: Sequence[str]) -> list[Row]:
-        return [self._row(d) for d in self._records(version_id).find({"_id": {"$in": list(ids)}}, _ROW_FIELDS)]
+    def scan(self, version_id, unit, *, after_id, limit, since, until, deleted) -> list[Record]:
+        cursor = self._find_page(version_id, _RECORD_FIELDS, after_id, limit, since, until, deleted)
+        return [self._record(d, unit) for d in cursor]
+
+    def scan_ids(self, version_id, *, after_id, limit, since, until, deleted) -> list[tuple[str, str, bool]]:
+        cursor = self._find_page(version_id, {"original_id": 1, "deleted": 1}, after_id, limit, since, until,
+                                 deleted)
+        return [(d["_id"], d["original_id"], d.get("deleted", False)) for d in cursor]
+
+    def get_records(self, version_id: str, unit: UnitKey, ids: Sequence[str]) -> list[Record]:
+        cursor = self._records(version_id).find({"_id": {"$in": list(ids)}}, _RECORD_FIELDS)
+        return [self._record(d, unit) for d in cursor]
 
     def count_rows(self, version_id, *, since=None, until=None, deleted=None) -> int:
         return self._records(version_id).count_documents(self._filter(None, since, until, deleted))

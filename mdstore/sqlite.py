@@ -13,13 +13,14 @@ import json
 import re
 import sqlite3
 import threading
+from functools import lru_cache
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mdstore.api import EMPTY_CHECKSUM, Backend, Discarded, Existing, Row, StoredError
-from mdstore.envelope import UnitKey
+from mdstore.envelope import Record, UnitKey
 from mdstore.errors import ConfigError, StoreError
 
 SCHEMA = """
@@ -50,14 +51,16 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
-RECORD_COLUMNS = ("id", "original_id", "body", "checksum", "datestamp", "deleted", "deleted_at",
-                  "collected_at", "transformed_at", "provenance", "change")
 
 _VERSION_ID = re.compile(r"^v\d+$")
 
 
+@lru_cache(maxsize=8192)
 def _ts(value: datetime | None) -> str | None:
-    """Datetimes as fixed-width ISO text in UTC: sortable and comparable as strings."""
+    """Datetimes as fixed-width ISO text in UTC: sortable and comparable as strings.
+
+    Cached: a batch stamps thousands of rows with the same few instants.
+    """
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -79,6 +82,16 @@ def _json_hook(obj: dict[str, Any]) -> Any:
     if len(obj) == 1 and "$date" in obj:
         return _dt(obj["$date"])
     return obj
+
+
+_dumps = json.JSONEncoder(default=_json_default, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _decode_meta(text: str) -> dict[str, Any]:
+    """The envelope fields of a record row, decoded on first access (see ``Record.lazy``)."""
+    m = json.loads(text, object_hook=_json_hook) if "$date" in text else json.loads(text)
+    return {"checksum": m["cs"], "datestamp": _dt(m["ds"]), "deleted": m["del"], "deleted_at": _dt(m.get("da")),
+            "collected_at": _dt(m.get("ca")), "transformed_at": _dt(m.get("ta")), "provenance": m.get("p") or {}}
 
 
 class SqliteBackend(Backend):
@@ -178,17 +191,22 @@ class SqliteBackend(Backend):
 
     # --- records ------------------------------------------------------------------------------
     def create_records(self, version_id: str, copy_from: str | None) -> None:
+        # Index columns first, the encoded envelope (meta) and the body last: scans for statistics
+        # never walk through bodies, and reads select just id, original_id, meta and body.
         table = self._table(version_id)
         with self._tx() as con:
             con.execute(f"""CREATE TABLE IF NOT EXISTS {table} (
-                id TEXT PRIMARY KEY, original_id TEXT NOT NULL, body BLOB, checksum TEXT NOT NULL,
-                datestamp TEXT NOT NULL, deleted INTEGER NOT NULL, deleted_at TEXT, collected_at TEXT,
-                transformed_at TEXT, provenance TEXT, change TEXT NOT NULL)""")
+                id TEXT PRIMARY KEY, original_id TEXT NOT NULL, checksum TEXT NOT NULL, datestamp TEXT NOT NULL,
+                deleted INTEGER NOT NULL, change TEXT NOT NULL, size INTEGER NOT NULL, meta TEXT NOT NULL,
+                body BLOB)""")
             if copy_from is not None:
-                cols = ", ".join(RECORD_COLUMNS[:-1])
-                con.execute(f"INSERT INTO {table} ({cols}, change) SELECT {cols}, 'unchanged' "
-                            f"FROM {self._table(copy_from)}")
-            con.execute(f'CREATE INDEX IF NOT EXISTS "ds_{version_id}" ON {table}(datestamp)')
+                con.execute(f"INSERT INTO {table} SELECT id, original_id, checksum, datestamp, deleted, "
+                            f"'unchanged', size, meta, body FROM {self._table(copy_from)}")
+
+    def finish_records(self, version_id: str) -> None:
+        # built once at commit: cheaper than maintaining it on every insert
+        with self._tx() as con:
+            con.execute(f'CREATE INDEX IF NOT EXISTS "ds_{version_id}" ON {self._table(version_id)}(datestamp)')
 
     def drop_records(self, version_id: str) -> None:
         with self._tx() as con:
@@ -207,12 +225,24 @@ class SqliteBackend(Backend):
 
     def write_rows(self, version_id: str, rows: Sequence[Row]) -> None:
         table = self._table(version_id)
-        params = [(r.id, r.original_id, r.body, r.checksum, _ts(r.datestamp), int(r.deleted), _ts(r.deleted_at),
-                   _ts(r.collected_at), _ts(r.transformed_at),
-                   json.dumps(r.provenance, default=_json_default) if r.provenance else None, r.change)
-                  for r in rows]
+        params = []
+        for r in rows:
+            datestamp = _ts(r.datestamp)
+            meta = {"cs": r.checksum, "ds": datestamp, "del": r.deleted}
+            if r.deleted_at is not None:
+                meta["da"] = _ts(r.deleted_at)
+            if r.collected_at is not None:
+                meta["ca"] = _ts(r.collected_at)
+            if r.transformed_at is not None:
+                meta["ta"] = _ts(r.transformed_at)
+            if r.provenance:
+                meta["p"] = r.provenance
+            body = r.body
+            size = 0 if body is None else len(body.encode("utf-8") if isinstance(body, str) else body)
+            params.append((r.id, r.original_id, r.checksum, datestamp, int(r.deleted), r.change, size,
+                           _dumps(meta), body))
         with self._tx() as con:
-            con.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?,?,?,?,?,?,?,?,?,?,?)", params)
+            con.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?,?,?,?,?,?,?,?,?)", params)
 
     @staticmethod
     def _where(after_id, since, until, deleted) -> tuple[str, list[Any]]:
@@ -231,32 +261,28 @@ class SqliteBackend(Backend):
             params.append(int(deleted))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def scan(self, version_id, *, after_id, limit, since, until, deleted, fields) -> list[Row]:
+    def scan(self, version_id, unit, *, after_id, limit, since, until, deleted) -> list[Record]:
         where, params = self._where(after_id, since, until, deleted)
-        table = self._table(version_id)
-        source = table
-        if fields == "ids":
-            sql = f"SELECT id, original_id, deleted FROM {source}{where} ORDER BY id LIMIT ?"
-            return [Row(rid, oid, None, "", None, bool(d), None, None, None, {}, "unchanged")  # type: ignore[arg-type]
-                    for rid, oid, d in self.con.execute(sql, [*params, limit])]
-        sql = f"SELECT {', '.join(RECORD_COLUMNS)} FROM {source}{where} ORDER BY id LIMIT ?"
-        return [self._row(r) for r in self.con.execute(sql, [*params, limit])]
+        sql = f"SELECT id, original_id, body, meta FROM {self._table(version_id)}{where} ORDER BY id LIMIT ?"
+        ds, fmt, lazy = unit.datasource, unit.format, Record.lazy
+        return [lazy(rid, oid, ds, fmt, body, meta, _decode_meta)
+                for rid, oid, body, meta in self.con.execute(sql, [*params, limit])]
 
-    @staticmethod
-    def _row(r: tuple) -> Row:
-        return Row(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4]), bool(r[5]),
-                   _dt(r[6]), _dt(r[7]), _dt(r[8]),
-                   json.loads(r[9], object_hook=_json_hook) if r[9] else {}, r[10])
+    def scan_ids(self, version_id, *, after_id, limit, since, until, deleted) -> list[tuple[str, str, bool]]:
+        where, params = self._where(after_id, since, until, deleted)
+        sql = f"SELECT id, original_id, deleted FROM {self._table(version_id)}{where} ORDER BY id LIMIT ?"
+        return [(rid, oid, bool(d)) for rid, oid, d in self.con.execute(sql, [*params, limit])]
 
-    def get_rows(self, version_id: str, ids: Sequence[str]) -> list[Row]:
+    def get_records(self, version_id: str, unit: UnitKey, ids: Sequence[str]) -> list[Record]:
         table = self._table(version_id)
-        rows: list[Row] = []
+        found: list[Record] = []
         for start in range(0, len(ids), 900):
             chunk = list(ids[start:start + 900])
             marks = ",".join("?" * len(chunk))
-            rows.extend(self._row(r) for r in self.con.execute(
-                f"SELECT {', '.join(RECORD_COLUMNS)} FROM {table} WHERE id IN ({marks})", chunk))
-        return rows
+            found.extend(Record.lazy(rid, oid, unit.datasource, unit.format, body, meta, _decode_meta)
+                         for rid, oid, body, meta in self.con.execute(
+                             f"SELECT id, original_id, body, meta FROM {table} WHERE id IN ({marks})", chunk))
+        return found
 
     def count_rows(self, version_id, *, since=None, until=None, deleted=None) -> int:
         where, params = self._where(None, since, until, deleted)
@@ -267,7 +293,7 @@ class SqliteBackend(Backend):
         stats: dict[str, Any] = {"total": 0, "present": 0, "deleted": 0, "added": 0, "updated": 0,
                                  "unchanged": 0, "newly_deleted": 0, "bytes": 0}
         for change, deleted, count, size in self.con.execute(
-                f"SELECT change, deleted, count(*), sum(length(CAST(body AS BLOB))) FROM {table} GROUP BY change, deleted"):
+                f"SELECT change, deleted, count(*), sum(size) FROM {table} GROUP BY change, deleted"):
             stats["total"] += count
             stats["deleted" if deleted else "present"] += count
             stats["newly_deleted" if change == "deleted" else change] += count
@@ -281,14 +307,14 @@ class SqliteBackend(Backend):
         now = _ts(when)
         with self._tx() as con:
             con.execute(f"""
-                INSERT INTO {table} ({', '.join(RECORD_COLUMNS)})
-                SELECT p.id, p.original_id, NULL, ?,
-                       CASE WHEN p.deleted THEN p.datestamp ELSE ? END, 1,
-                       CASE WHEN p.deleted THEN p.deleted_at ELSE ? END,
-                       p.collected_at, p.transformed_at, p.provenance,
-                       CASE WHEN p.deleted THEN 'unchanged' ELSE 'deleted' END
+                INSERT INTO {table}
+                SELECT p.id, p.original_id, ?, CASE WHEN p.deleted THEN p.datestamp ELSE ? END, 1,
+                       CASE WHEN p.deleted THEN 'unchanged' ELSE 'deleted' END, 0,
+                       CASE WHEN p.deleted THEN p.meta
+                            ELSE json_set(p.meta, '$.cs', ?, '$.ds', ?, '$.del', json('true'), '$.da', ?) END,
+                       NULL
                 FROM {parent} p WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = p.id)""",
-                        (EMPTY_CHECKSUM, now, now))
+                        (EMPTY_CHECKSUM, now, EMPTY_CHECKSUM, now, now))
 
     # --- errors & discarded -------------------------------------------------------------------
     def add_errors(self, version_id: str, errors: Sequence[StoredError]) -> None:

@@ -1,0 +1,67 @@
+"""Shared helpers of the benchmarks: peak-memory sampling and result printing.
+
+Peak memory is the high-water mark of the process RSS above its level at the start of a phase,
+sampled every 20 ms by a thread: cheap, and it measures what the operator's machine feels.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+@dataclass
+class Phase:
+    name: str
+    items: int = 0
+    seconds: float = 0.0
+    peak_mb: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds if self.seconds else 0.0
+
+
+class measure:
+    """``with measure("write") as m: ...; m.items = n`` → elapsed seconds and peak RSS growth."""
+
+    def __init__(self, name: str) -> None:
+        self.phase = Phase(name)
+        self._stop = threading.Event()
+
+    def __enter__(self) -> Phase:
+        self._base = rss_bytes()
+        self._peak = self._base
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        self._t0 = time.perf_counter()
+        return self.phase
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, rss_bytes())
+            self._stop.wait(0.02)
+
+    def __exit__(self, *exc: object) -> None:
+        self.phase.seconds = time.perf_counter() - self._t0
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, rss_bytes())
+        self.phase.peak_mb = (self._peak - self._base) / 2**20
+
+
+def print_rows(title: str, rows: list[tuple[str, Phase, str]]) -> None:
+    """Side-by-side table: name, items, seconds, items/s, peak RSS growth, note."""
+    print(f"\n## {title}")
+    print(f"{'phase':38s} {'items':>9s} {'seconds':>8s} {'items/s':>10s} {'peak MB':>8s}  note")
+    for label, p, note in rows:
+        print(f"{label:38s} {p.items:9d} {p.seconds:8.2f} {p.rate:10.0f} {p.peak_mb:8.1f}  {note}")
