@@ -110,10 +110,13 @@ class SqliteBackend(Backend):
         con = getattr(self._local, "con", None)
         if con is None:
             con = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            # 16 KB pages (effective only when the file is created): records of a few KB fit a page
+            # and the WAL writes a quarter of the frames it would with 4 KB pages
+            con.execute("PRAGMA page_size=16384")
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
             con.execute("PRAGMA busy_timeout=60000")
-            con.execute("PRAGMA cache_size=-65536")
+            con.execute("PRAGMA cache_size=-32768")
             self._local.con = con
         return con
 
@@ -228,19 +231,20 @@ class SqliteBackend(Backend):
         params = []
         for r in rows:
             datestamp = _ts(r.datestamp)
-            meta = {"cs": r.checksum, "ds": datestamp, "del": r.deleted}
+            # the envelope as compact JSON, written by hand: this runs for every stored record
+            meta = f'{{"cs":"{r.checksum}","ds":"{datestamp}","del":{"true" if r.deleted else "false"}'
             if r.deleted_at is not None:
-                meta["da"] = _ts(r.deleted_at)
+                meta += f',"da":"{_ts(r.deleted_at)}"'
             if r.collected_at is not None:
-                meta["ca"] = _ts(r.collected_at)
+                meta += f',"ca":"{_ts(r.collected_at)}"'
             if r.transformed_at is not None:
-                meta["ta"] = _ts(r.transformed_at)
+                meta += f',"ta":"{_ts(r.transformed_at)}"'
             if r.provenance:
-                meta["p"] = r.provenance
+                meta += ',"p":' + _dumps(r.provenance)
             body = r.body
             size = 0 if body is None else len(body.encode("utf-8") if isinstance(body, str) else body)
             params.append((r.id, r.original_id, r.checksum, datestamp, int(r.deleted), r.change, size,
-                           _dumps(meta), body))
+                           meta + "}", body))
         with self._tx() as con:
             con.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?,?,?,?,?,?,?,?,?)", params)
 
