@@ -87,7 +87,16 @@ public class MongoLauncher {
                 "mongo-launcher-stop"));
 
     watchStdin();
-    server.bind("127.0.0.1", port);
+    try {
+      server.bind("127.0.0.1", port);
+    } catch (Exception e) { // netty rethrows BindException unchecked
+      // Ends the JVM at once (netty's threads would keep it alive), the reason last so that an
+      // output tail shows it.
+      e.printStackTrace();
+      System.err.println("MongoLauncher: server did not start: " + e);
+      System.err.flush();
+      Runtime.getRuntime().halt(1);
+    }
     System.out.println("READY mongodb://127.0.0.1:" + server.getLocalAddress().getPort());
     System.out.flush();
     synchronized (done) {

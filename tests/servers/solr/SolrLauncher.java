@@ -107,6 +107,14 @@ public class SolrLauncher {
     }
   }
 
+  /** Ends the JVM at once (no shutdown hooks), the reason last so that an output tail shows it. */
+  static void fail(Throwable cause) {
+    cause.printStackTrace();
+    System.err.println("SolrLauncher: Solr did not start: " + cause);
+    System.err.flush();
+    Runtime.getRuntime().halt(1);
+  }
+
   /** Kept in a nested class so that the Solr classes load only after the properties are set. */
   static final class Server {
     static void run(Path home, int port) throws Exception {
@@ -115,6 +123,7 @@ public class SolrLauncher {
               .setContext("/solr")
               .setPort(port)
               .stopAtShutdown(false) // our own hook below stops the runner (and its cores)
+              .withPortRetryTime(0) // a taken port is an error at once, not after retries
               .build();
       org.apache.solr.embedded.JettySolrRunner runner =
           new org.apache.solr.embedded.JettySolrRunner(home.toString(), config);
@@ -135,7 +144,11 @@ public class SolrLauncher {
                   },
                   "solr-launcher-stop"));
 
-      runner.start();
+      try {
+        runner.start();
+      } catch (Exception e) {
+        fail(e);
+      }
       // The runner binds 127.0.0.1 (see JettySolrRunner#init); getLocalPort is the real one.
       System.out.println("READY http://127.0.0.1:" + runner.getLocalPort() + "/solr");
       System.out.flush();
