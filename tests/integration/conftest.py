@@ -10,19 +10,14 @@ set to a true value, and skips the tests that need it otherwise, naming what is 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pytest
 
-from tests.servers import ServerError, ServerProcess, SolrServer, start_mongo, start_solr
+from tests.servers import ServerError, in_ci, ServerProcess, SolrServer, start_mongo, start_solr
 
 S = TypeVar("S", bound=ServerProcess)
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _start_or_skip(what: str, start: Callable[[], S]) -> S:

@@ -42,6 +42,7 @@ __all__ = [
     "ServerProcess",
     "SolrServer",
     "ensure_jars",
+    "in_ci",
     "start_mongo",
     "start_solr",
 ]
@@ -53,6 +54,12 @@ CONFIGSET_DIR = REPO_ROOT / "schemas" / "solr"
 CONFIGSET_NAME = "contentcloud"
 
 _MARKER = ".complete"  # in lib/: the sha256 of the pom.xml the jars were fetched for
+
+
+def in_ci() -> bool:
+    """CI sets ``CI=true``: there a server that will not start, or a missing ``../shared``, fails
+    the run instead of skipping."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 class ServerError(RuntimeError):

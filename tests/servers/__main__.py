@@ -1,5 +1,8 @@
 """Start one test server by hand: ``python -m tests.servers solr|mongo`` (from the repository root).
 
+``python -m tests.servers fetch`` only fetches every launcher's jars (``make servers`` runs it, so
+the first test session does not pay for the download).
+
 Prints the URL(s) on stdout and runs until Ctrl-C. Solr gets a fresh temporary home unless
 ``--home`` names one (then its cores survive between runs).
 """
@@ -12,12 +15,12 @@ import tempfile
 import threading
 from pathlib import Path
 
-from tests.servers import CONFIGSET_NAME, ServerError, ServerProcess, start_mongo, start_solr
+from tests.servers import CONFIGSET_NAME, ServerError, ServerProcess, ensure_jars, start_mongo, start_solr
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.servers", description=__doc__)
-    parser.add_argument("server", choices=["solr", "mongo"])
+    parser.add_argument("server", choices=["solr", "mongo", "fetch"])
     parser.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
     parser.add_argument("--home", type=Path, help="solr: the Solr home (default: a temporary dir)")
     parser.add_argument(
@@ -28,6 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    if args.server == "fetch":
+        try:
+            for name in ("solr", "mongo"):
+                print(f"{name}: {ensure_jars(name)}", flush=True)
+        except ServerError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     try:
         server: ServerProcess
         if args.server == "solr":
