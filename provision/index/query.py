@@ -1,0 +1,693 @@
+"""A parser for the subset of Solr's standard (Lucene) query syntax that portals use.
+
+Supported: terms and fielded terms (``title:bronze``), phrases (``"bronze age"``), ``*:*``, ``*``
+and ``field:*``, trailing-``*`` prefixes (``bron*``), ranges (``[a TO b]``, ``{a TO *]``), ``AND``
+``OR`` ``NOT`` ``&&`` ``||`` ``!`` ``+`` ``-``, parentheses and field groups (``title:(a b)``),
+boosts (``^2``, accepted and ignored: the embedded index does not rank), backslash escapes, and the
+local parameters ``{!lucene}``, ``{!tag=…}`` and ``{!field f=… op=…}``. Anything else (fuzzy
+``~``, proximity ``"…"~2``, inner wildcards ``b?onze``, regular expressions, other query parsers)
+is refused with a :class:`~provision.index.base.BadRequest` naming the construct and its position.
+
+Boolean semantics are Lucene's, not textbook precedence: each clause is MUST, SHOULD or MUST_NOT
+by the rules of Lucene's ``QueryParserBase.addClause`` (so ``a OR b AND c`` means ``a +b +c``), a
+clause list without MUST matches any SHOULD, and a purely negative clause list matches nothing
+unless it is the whole query (Solr then adds ``*:*``), exactly as Solr 9 answers.
+
+:func:`parse` builds a schema-free syntax tree; :func:`compile_query` resolves fields against
+:mod:`provision.index.fields`, analyses text like ``text_general`` and returns the tree the
+embedded index executes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from provision.index import analysis
+from provision.index.analysis import InvalidValue
+from provision.index.base import BadRequest
+from provision.index.fields import DEFAULT_FIELD, NAMED, FieldDef, copy_targets, lookup
+
+Occur = Literal["must", "should", "must_not"]
+
+# ------------------------------------------------------------------------------- syntax tree
+
+
+@dataclass(frozen=True)
+class MatchAll:
+    pass
+
+
+@dataclass(frozen=True)
+class Term:
+    field: str
+    text: str
+    quoted: bool = False
+    prefix: bool = False  # ``text`` is the part before a trailing ``*``
+
+
+@dataclass(frozen=True)
+class Range:
+    field: str
+    lo: str | None  # None: open (``*``)
+    hi: str | None
+    lo_incl: bool = True
+    hi_incl: bool = True
+    op: str = "Intersects"  # date ranges only: Intersects | Within | Contains
+
+
+@dataclass(frozen=True)
+class Exists:
+    field: str
+
+
+@dataclass(frozen=True)
+class Bool:
+    clauses: tuple[tuple[Occur, Node], ...]
+
+
+Node = MatchAll | Term | Range | Exists | Bool
+
+
+@dataclass(frozen=True)
+class LocalParams:
+    """``{!type key=value …}`` in front of a query."""
+
+    type: str | None
+    params: dict[str, str]
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.params.get(key, default)
+
+
+# ------------------------------------------------------------------------------- local params
+
+_LP_PAIR = re.compile(r"""\s*([A-Za-z_.][\w.]*)\s*(?:=\s*('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s}]+))?""")
+
+
+def split_local_params(text: str, *, where: str) -> tuple[LocalParams | None, str]:
+    """Split ``{!tag=x}rest`` into its local parameters and the rest; plain text gives ``(None, text)``."""
+    if not text.startswith("{!"):
+        return None, text
+    end = text.find("}")
+    if end < 0:
+        raise BadRequest(f"{where}: unterminated local parameters in {text!r}")
+    body = text[2:end]
+    position = 0
+    kind: str | None = None
+    params: dict[str, str] = {}
+    while position < len(body):
+        match = _LP_PAIR.match(body, position)
+        if match is None or match.end() == position:
+            if body[position:].strip() == "":
+                break
+            raise BadRequest(f"{where}: cannot read local parameters {text[: end + 1]!r}")
+        key, value = match[1], match[2]
+        if value is None:
+            if position != 0 or kind is not None:
+                raise BadRequest(f"{where}: local parameter {key!r} has no value")
+            kind = key
+        else:
+            if value[:1] in "'\"":
+                value = re.sub(r"\\(.)", r"\1", value[1:-1])
+            if key == "type":
+                kind = value
+            else:
+                params[key] = value
+        position = match.end()
+    return LocalParams(kind, params), text[end + 1 :]
+
+
+# ------------------------------------------------------------------------------- lexer
+
+_SPECIAL = set('+-!():^[]"{}~\\/')
+_WS = " \t\r\n\u3000"
+
+
+@dataclass
+class _Tok:
+    kind: str  # TERM QUOTED RANGE LPAREN RPAREN PLUS MINUS NOT AND OR COLON CARAT TILDE EOF
+    value: str
+    pos: int
+    wild: tuple[int, ...] = ()  # positions of unescaped * and ? in a TERM's value
+    range_parts: tuple | None = None
+
+
+class _Lexer:
+    def __init__(self, text: str, where: str) -> None:
+        self.text = text
+        self.where = where
+        self.pos = 0
+
+    def error(self, message: str, pos: int | None = None) -> BadRequest:
+        at = self.pos if pos is None else pos
+        return BadRequest(f"{self.where}: {message} at position {at} of {self.text!r}")
+
+    def tokens(self) -> list[_Tok]:
+        result = []
+        while True:
+            tok = self.next()
+            result.append(tok)
+            if tok.kind == "EOF":
+                return result
+
+    def next(self) -> _Tok:
+        text = self.text
+        while self.pos < len(text) and text[self.pos] in _WS:
+            self.pos += 1
+        if self.pos >= len(text):
+            return _Tok("EOF", "", self.pos)
+        start = self.pos
+        char = text[start]
+        two = text[start : start + 2]
+        if two in ("&&", "||"):
+            self.pos += 2
+            return _Tok("AND" if two == "&&" else "OR", two, start)
+        simple = {"(": "LPAREN", ")": "RPAREN", "+": "PLUS", "-": "MINUS", "!": "NOT", ":": "COLON"}
+        if char in simple:
+            self.pos += 1
+            return _Tok(simple[char], char, start)
+        if char == "^":
+            self.pos += 1
+            match = re.compile(r"\d+(?:\.\d+)?").match(text, self.pos)
+            if match is None:
+                raise self.error("a boost '^' needs a number")
+            self.pos = match.end()
+            return _Tok("CARAT", match[0], start)
+        if char == "~":
+            raise self.error("fuzzy and proximity searches ('~') are not supported by the embedded index")
+        if char == '"':
+            return self._quoted()
+        if char in "[{":
+            return self._range()
+        if char == "/":
+            raise self.error("regular expression queries ('/…/') are not supported by the embedded index")
+        if char in "]}":
+            raise self.error(f"unexpected {char!r}")
+        return self._term()
+
+    def _quoted(self) -> _Tok:
+        start = self.pos
+        self.pos += 1
+        out = []
+        while self.pos < len(self.text):
+            char = self.text[self.pos]
+            if char == "\\" and self.pos + 1 < len(self.text):
+                out.append(self.text[self.pos + 1])
+                self.pos += 2
+                continue
+            if char == '"':
+                self.pos += 1
+                if self.pos < len(self.text) and self.text[self.pos] == "~":
+                    raise self.error("proximity searches ('\"…\"~N') are not supported by the embedded index")
+                return _Tok("QUOTED", "".join(out), start)
+            out.append(char)
+            self.pos += 1
+        raise self.error("unterminated phrase", start)
+
+    def _term(self) -> _Tok:
+        start = self.pos
+        out: list[str] = []
+        wild: list[int] = []
+        text = self.text
+        while self.pos < len(text):
+            char = text[self.pos]
+            if char == "\\":
+                if self.pos + 1 >= len(text):
+                    raise self.error("a query cannot end with a lone backslash")
+                out.append(text[self.pos + 1])
+                self.pos += 2
+                continue
+            if char in _WS or (char in _SPECIAL and not (char in "+-" and out)):
+                break
+            if text.startswith(("&&", "||"), self.pos):
+                break
+            if char in "*?":
+                wild.append(len(out))
+            out.append(char)
+            self.pos += 1
+        value = "".join(out)
+        if not value:
+            raise self.error(f"unexpected {text[start]!r}")
+        if not wild and value in ("AND", "OR", "NOT"):
+            return _Tok(value, value, start)
+        return _Tok("TERM", value, start, tuple(wild))
+
+    def _range(self) -> _Tok:
+        """``[lo TO hi]``, ``{lo TO hi}`` or mixed; inside, a bound runs to the next blank, ``]`` or ``}``
+        (Lucene's RANGE_GOOP: colons need no escaping in ``[2024-01-01T00:00:00Z TO NOW]``)."""
+        start = self.pos
+        lo_incl = self.text[start] == "["
+        self.pos += 1
+        lo, lo_quoted = self._range_bound(start)
+        to, _ = self._range_bound(start)
+        if to != "TO":
+            raise self.error("a range is '[from TO to]'", start)
+        hi, hi_quoted = self._range_bound(start)
+        self._skip_blanks()
+        if self.pos >= len(self.text) or self.text[self.pos] not in "]}":
+            raise self.error("a range is '[from TO to]'", start)
+        hi_incl = self.text[self.pos] == "]"
+        self.pos += 1
+        parts = (
+            None if lo == "*" and not lo_quoted else lo,
+            None if hi == "*" and not hi_quoted else hi,
+            lo_incl,
+            hi_incl,
+        )
+        return _Tok("RANGE", "", start, range_parts=parts)
+
+    def _skip_blanks(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos] in _WS:
+            self.pos += 1
+
+    def _range_bound(self, start: int) -> tuple[str, bool]:
+        self._skip_blanks()
+        if self.pos >= len(self.text):
+            raise self.error("unterminated range", start)
+        if self.text[self.pos] == '"':
+            return self._quoted().value, True
+        out = []
+        while (
+            self.pos < len(self.text) and self.text[self.pos] not in _WS and self.text[self.pos] not in "]}"
+        ):
+            char = self.text[self.pos]
+            if char == "\\" and self.pos + 1 < len(self.text):
+                out.append(self.text[self.pos + 1])
+                self.pos += 2
+                continue
+            out.append(char)
+            self.pos += 1
+        if not out:
+            raise self.error("a range is '[from TO to]'", start)
+        return "".join(out), False
+
+
+# ------------------------------------------------------------------------------- parser
+
+_MOD_NONE, _MOD_REQ, _MOD_NOT = 0, 1, 2
+_CONJ_NONE, _CONJ_AND, _CONJ_OR = 0, 1, 2
+
+
+class _Parser:
+    """Recursive descent over Lucene's grammar (``QueryParser.jj``: Query, Modifiers, Clause, Term)."""
+
+    def __init__(self, text: str, *, default_field: str, default_and: bool, where: str) -> None:
+        self.lexer = _Lexer(text, where)
+        self.toks = self.lexer.tokens()
+        self.i = 0
+        self.default_field = default_field
+        self.default_and = default_and
+
+    def peek(self) -> _Tok:
+        return self.toks[self.i]
+
+    def take(self) -> _Tok:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def parse(self) -> Node | None:
+        if self.peek().kind == "EOF":
+            return None
+        node = self.query(self.default_field)
+        tok = self.peek()
+        if tok.kind != "EOF":
+            raise self.lexer.error(f"unexpected {tok.value or tok.kind!r}", tok.pos)
+        return node
+
+    def query(self, field: str) -> Node | None:
+        clauses: list[tuple[Occur, Node]] = []
+        mods = self.modifiers()
+        node = self.clause(field)
+        first = node if mods == _MOD_NONE else None
+        self.add_clause(clauses, _CONJ_NONE, mods, node)
+        while self.peek().kind not in ("EOF", "RPAREN"):
+            conj = self.conjunction()
+            mods = self.modifiers()
+            node = self.clause(field)
+            self.add_clause(clauses, conj, mods, node)
+        if len(clauses) == 1 and first is not None:
+            return first
+        if not clauses:
+            return None
+        return Bool(tuple(clauses))
+
+    def conjunction(self) -> int:
+        kind = self.peek().kind
+        if kind == "AND":
+            self.take()
+            return _CONJ_AND
+        if kind == "OR":
+            self.take()
+            return _CONJ_OR
+        return _CONJ_NONE
+
+    def modifiers(self) -> int:
+        kind = self.peek().kind
+        if kind == "PLUS":
+            self.take()
+            return _MOD_REQ
+        if kind in ("MINUS", "NOT"):
+            self.take()
+            return _MOD_NOT
+        return _MOD_NONE
+
+    def add_clause(self, clauses: list[tuple[Occur, Node]], conj: int, mods: int, node: Node | None) -> None:
+        """Lucene's ``QueryParserBase.addClause``, rule for rule."""
+        if clauses and conj == _CONJ_AND and clauses[-1][0] != "must_not":
+            clauses[-1] = ("must", clauses[-1][1])
+        if clauses and self.default_and and conj == _CONJ_OR and clauses[-1][0] != "must_not":
+            clauses[-1] = ("should", clauses[-1][1])
+        if node is None:
+            return
+        prohibited = mods == _MOD_NOT
+        if not self.default_and:
+            required = mods == _MOD_REQ or (conj == _CONJ_AND and not prohibited)
+        else:
+            required = not prohibited and conj != _CONJ_OR
+        if prohibited:
+            clauses.append(("must_not", node))
+        elif required:
+            clauses.append(("must", node))
+        else:
+            clauses.append(("should", node))
+
+    def clause(self, field: str) -> Node | None:
+        tok = self.peek()
+        if tok.kind in ("AND", "OR", "EOF", "RPAREN", "CARAT"):
+            raise self.lexer.error(f"expected a term, found {tok.value or tok.kind!r}", tok.pos)
+        if tok.kind == "TERM" and self.toks[self.i + 1].kind == "COLON":
+            name_tok = self.take()
+            self.take()
+            if name_tok.wild and name_tok.value != "*":
+                raise self.lexer.error("wildcards are not allowed in field names", name_tok.pos)
+            field = name_tok.value
+            tok = self.peek()
+            if tok.kind == "EOF":
+                raise self.lexer.error(f"field {field!r} has no value", tok.pos)
+        if tok.kind == "LPAREN":
+            self.take()
+            node = self.query(field)
+            close = self.take()
+            if close.kind != "RPAREN":
+                raise self.lexer.error("missing ')'", close.pos)
+            self.boost()
+            return node
+        node = self.term(field)
+        self.boost()
+        return node
+
+    def boost(self) -> None:
+        if self.peek().kind == "CARAT":
+            self.take()
+
+    def term(self, field: str) -> Node | None:
+        tok = self.take()
+        if tok.kind == "QUOTED":
+            return Term(field, tok.value, quoted=True)
+        if tok.kind == "RANGE":
+            lo, hi, lo_incl, hi_incl = tok.range_parts  # type: ignore[misc]
+            return Range(field, lo, hi, lo_incl, hi_incl)
+        if tok.kind != "TERM":
+            raise self.lexer.error(f"expected a term, found {tok.value or tok.kind!r}", tok.pos)
+        value = tok.value
+        if tok.wild:
+            if value == "*":
+                return MatchAll() if field == "*" else Exists(field)
+            if tok.wild == (len(value) - 1,) and value.endswith("*"):
+                return Term(field, value[:-1], prefix=True)
+            raise self.lexer.error(
+                f"wildcard query {value!r} is not supported by the embedded index (only a trailing '*')",
+                tok.pos,
+            )
+        if field == "*":
+            raise self.lexer.error("'*' as a field name needs '*' as the value ('*:*')", tok.pos)
+        return Term(field, value)
+
+
+def parse(
+    text: str, *, default_field: str = DEFAULT_FIELD, default_and: bool = False, where: str = "q"
+) -> Node | None:
+    """Parse ``text`` (without local parameters) into a syntax tree; None for an empty query."""
+    return _Parser(text, default_field=default_field, default_and=default_and, where=where).parse()
+
+
+# ------------------------------------------------------------------------------- compiled tree
+
+
+@dataclass(frozen=True)
+class CAll:
+    pass
+
+
+@dataclass(frozen=True)
+class CNone:
+    pass
+
+
+@dataclass(frozen=True)
+class CText:
+    """Terms of an analysed field: ``fields`` are the stored source fields whose analysed values count."""
+
+    fields: tuple[str, ...]
+    tokens: tuple[str, ...]
+    phrase: bool = False
+    prefix: bool = False
+
+
+@dataclass(frozen=True)
+class CExact:
+    field: str
+    value: str | int
+
+
+@dataclass(frozen=True)
+class CExactPrefix:
+    field: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class CExactRange:
+    field: str
+    lo: str | int | None
+    hi: str | int | None
+    lo_incl: bool
+    hi_incl: bool
+
+
+@dataclass(frozen=True)
+class CDateRange:
+    field: str
+    lo: int
+    hi: int
+    op: str  # Intersects | Within | Contains
+
+
+@dataclass(frozen=True)
+class CExists:
+    fields: tuple[str, ...]  # stored fields; any of them present
+
+
+@dataclass(frozen=True)
+class CBool:
+    must: tuple[Compiled, ...]
+    should: tuple[Compiled, ...]
+    must_not: tuple[Compiled, ...]
+
+
+Compiled = CAll | CNone | CText | CExact | CExactPrefix | CExactRange | CDateRange | CExists | CBool
+
+
+def text_sources(name: str, known_fields: frozenset[str] | set[str] = frozenset()) -> tuple[str, ...]:
+    """The fields whose analysed values a search on text field ``name`` looks at: itself and every
+    field copied into it (named, or dynamic ones among ``known_fields``)."""
+    sources = [name]
+    for candidate in list(NAMED) + sorted(known_fields):
+        if candidate != name and name in copy_targets(candidate) and candidate not in sources:
+            sources.append(candidate)
+    return tuple(sources)
+
+
+def _source_of_copy(name: str) -> str | None:
+    """``subject_facet`` → ``subject``: the stored field an exact copy comes from."""
+    for candidate in NAMED:
+        if name in copy_targets(candidate) and lookup(name).exact:  # type: ignore[union-attr]
+            return candidate
+    return None
+
+
+class Compiler:
+    """Resolves a syntax tree against the schema. ``known_fields`` are the dynamic fields the index holds."""
+
+    def __init__(
+        self, *, default_and: bool = False, known_fields: frozenset[str] = frozenset(), where: str = "q"
+    ) -> None:
+        self.default_and = default_and
+        self.known_fields = known_fields
+        self.where = where
+
+    def field(self, name: str) -> FieldDef:
+        definition = lookup(name)
+        if definition is None:
+            raise BadRequest(f"undefined field {name}")
+        return definition
+
+    def top(self, node: Node | None) -> Compiled:
+        """The whole query: a purely negative one matches everything but its exclusions (Solr's rule)."""
+        if node is None:
+            return CNone()
+        if isinstance(node, Bool):
+            return self._bool(node, top=True)
+        return self.compile(node)
+
+    def compile(self, node: Node) -> Compiled:
+        if isinstance(node, MatchAll):
+            return CAll()
+        if isinstance(node, Bool):
+            return self._bool(node)
+        if isinstance(node, Exists):
+            return self._exists(node.field)
+        if isinstance(node, Range):
+            return self._range(node)
+        return self._term(node)
+
+    def _bool(self, node: Bool, *, top: bool = False) -> Compiled:
+        must: list[Compiled] = []
+        should: list[Compiled] = []
+        must_not: list[Compiled] = []
+        for occur, child in node.clauses:
+            compiled = self.compile(child)
+            {"must": must, "should": should, "must_not": must_not}[occur].append(compiled)
+        if not must and not should:
+            if top:
+                must.append(CAll())
+            else:
+                return CNone()  # Lucene: a nested purely negative clause list matches nothing
+        return CBool(tuple(must), tuple(should), tuple(must_not))
+
+    def _exists(self, name: str) -> Compiled:
+        definition = self.field(name)
+        if definition.stored:
+            return CExists((name,))
+        if definition.kind == "text":
+            return CExists(text_sources(name, self.known_fields)[1:] or (name,))
+        source = _source_of_copy(name)
+        return CExists((source,)) if source else CNone()
+
+    def _range(self, node: Range) -> Compiled:
+        definition = self.field(node.field)
+        kind = definition.kind
+        if kind == "date_range":
+            lo = analysis.MIN_MS if node.lo is None else self._date_bounds(node.lo)[0]
+            hi = analysis.MAX_MS if node.hi is None else self._date_bounds(node.hi)[1]
+            return CDateRange(node.field, lo, hi, node.op)
+        if not definition.exact:
+            raise BadRequest(
+                f"range queries on field {node.field} ({definition.type}) are not supported "
+                "by the embedded index"
+            )
+        lo = None if node.lo is None else self._exact_value(definition, node.lo)
+        hi = None if node.hi is None else self._exact_value(definition, node.hi)
+        return CExactRange(node.field, lo, hi, node.lo_incl, node.hi_incl)
+
+    def _date_bounds(self, text: str) -> tuple[int, int]:
+        try:
+            return analysis.date_range_bounds(text)
+        except InvalidValue as exc:
+            raise BadRequest(str(exc)) from exc
+
+    def _exact_value(self, definition: FieldDef, text: str) -> str | int:
+        kind = definition.kind
+        try:
+            if kind in ("int", "long"):
+                return int(text)
+            if kind == "date":
+                return analysis.parse_instant(text)
+        except (ValueError, InvalidValue) as exc:
+            message = str(exc) if isinstance(exc, InvalidValue) else f"Invalid Number: {text}"
+            raise BadRequest(message) from exc
+        if kind == "boolean":
+            return "true" if text[:1] in ("t", "T", "1") else "false"
+        return text
+
+    def _term(self, node: Term) -> Compiled:
+        definition = self.field(node.field)
+        kind = definition.kind
+        if kind == "text":
+            return self._text(node, text_sources(node.field, self.known_fields))
+        if kind == "date_range":
+            lo, hi = self._date_bounds(node.text)
+            return CDateRange(node.field, lo, hi, "Intersects")
+        if kind in ("stored_only", "sort_text") or not definition.indexed:
+            raise BadRequest(f"can not search on field {node.field}: it is not indexed")
+        if node.prefix:
+            if kind != "string":
+                raise BadRequest(
+                    f"prefix queries on field {node.field} ({definition.type}) are not supported"
+                )
+            return CExactPrefix(node.field, node.text)
+        return CExact(node.field, self._exact_value(definition, node.text))
+
+    def _text(self, node: Term, sources: tuple[str, ...]) -> Compiled:
+        if node.prefix:
+            return CText(sources, (analysis.fold(node.text),), prefix=True)
+        terms = analysis.tokens(node.text)
+        if not terms:
+            return CNone()
+        if node.quoted or len(terms) == 1:
+            return CText(sources, tuple(terms), phrase=len(terms) > 1)
+        parts = tuple(CText(sources, (t,)) for t in terms)
+        if self.default_and:
+            return CBool(parts, (), ())
+        return CBool((), parts, ())
+
+
+def compile_query(
+    text: str,
+    *,
+    default_field: str = DEFAULT_FIELD,
+    default_and: bool = False,
+    known_fields: frozenset[str] = frozenset(),
+    where: str = "q",
+) -> tuple[LocalParams | None, Compiled]:
+    """Parse and compile one ``q`` or ``fq`` value, local parameters included."""
+    local, rest = split_local_params(text, where=where)
+    compiler = Compiler(default_and=default_and, known_fields=known_fields, where=where)
+    if local is not None:
+        unknown = set(local.params) - {"tag", "f", "op", "df", "q.op", "v"}
+        if local.type not in (None, "lucene", "field") or unknown:
+            what = (
+                f"query parser {local.type!r}"
+                if local.type not in (None, "lucene", "field")
+                else f"local parameter(s) {', '.join(sorted(unknown))}"
+            )
+            raise BadRequest(
+                f"{where}: {what} is not supported by the embedded index "
+                "(supported: {!lucene}, {!tag=…}, {!field f=… op=…})"
+            )
+        rest = local.get("v", rest) or ""
+        if local.type == "field":
+            return local, _field_query(compiler, local, rest)
+        default_field = local.get("df", default_field) or default_field
+        if local.get("q.op"):
+            compiler.default_and = local.get("q.op") == "AND"
+    node = parse(rest, default_field=default_field, default_and=compiler.default_and, where=where)
+    return local, compiler.top(node)
+
+
+def _field_query(compiler: Compiler, local: LocalParams, value: str) -> Compiled:
+    """``{!field f=time_span op=Within}[1200 TO 1300]``: the whole value, unparsed, for one field."""
+    name = local.get("f")
+    if not name:
+        raise BadRequest(f"{compiler.where}: {{!field}} needs f=<field>")
+    definition = compiler.field(name)
+    op = local.get("op", "Intersects") or "Intersects"
+    if definition.kind == "date_range":
+        if op not in ("Intersects", "Within", "Contains"):
+            raise BadRequest(f"{compiler.where}: unknown op {op!r} (Intersects, Within or Contains)")
+        lo, hi = compiler._date_bounds(value)
+        return CDateRange(name, lo, hi, op)
+    return compiler.top(Term(name, value, quoted=True))
