@@ -1,0 +1,1062 @@
+"""The embedded index: SQLite FTS5 behind Solr's ``/select`` contract (the default on a fresh machine).
+
+One SQLite file (``sqlite:///var/index.sqlite``) holds any number of named indexes. Each index is a
+*generation* of tables (``g<token>_docs``, ``_terms``, ``_singles``, ``_ranges``, ``_fts``,
+``_fields``, ``_state``); ``cc_indexes`` points each name at its live generation. A full rebuild
+writes a new generation beside the live one and flips the pointer in one transaction, then drops
+the old tables: in WAL mode a reader runs each request inside one read transaction, so it sees the
+old generation or the new one, never an empty or half-built index.
+
+Storage per generation:
+
+* ``docs``: one row per document (rid, id, datasource, mdstore version, stored fields as JSON);
+* ``terms``: (field, value, rid) for every exact-valued field (strings, numbers, dates as epoch ms,
+  booleans), the source of filters and facet counts (a covering primary key: counting a facet is
+  an index scan);
+* ``singles``: (field, rid, value) of single-valued docValues fields, the sort keys;
+* ``ranges``: (field, lo, hi, rid) of DateRangeField values, in epoch ms;
+* ``fts``: a contentless FTS5 table with one row per value of an analysed field, the analysed tokens
+  joined by blanks (:mod:`provision.index.analysis` does Solr's analysis; FTS5 only splits on
+  blanks). Its rowid packs ``rid << 22 | field number << 12 | value index``, so a match yields the
+  document and the field without a join, and a phrase never spans two values (Solr's
+  positionIncrementGap);
+* ``state``: the feeder's :class:`~provision.index.base.IndexState` per datasource.
+
+Documents are checked like Solr checks them (unknown field, missing id or datasource, several values
+in a single-valued field, a bad number or date) and refused with Solr's message.
+
+The embedded index does not rank: without ``sort`` documents come in index order (Solr's order for
+``*:*``; for text queries Solr orders by score). ``sort=score desc`` is accepted and means the same.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from mdstore.errors import ConfigError, IndexBackendError
+from provision.index import analysis
+from provision.index.analysis import InvalidValue
+from provision.index.base import (
+    BadRequest,
+    Document,
+    IndexNotFound,
+    IndexState,
+    Params,
+    Rejected,
+    as_params,
+    batched,
+)
+from provision.index.fields import NAMED, FieldDef, copy_targets, lookup
+from provision.index.query import (
+    CAll,
+    CBool,
+    CDateRange,
+    CExact,
+    CExactPrefix,
+    CExactRange,
+    CExists,
+    CNone,
+    Compiled,
+    CText,
+    compile_query,
+)
+from provision.index.select import FacetField, SelectRequest, parse_request, response
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INDEX_NAME = "contentcloud"
+#: bump when analysis changes: tokens of a generation must be re-derivable to delete them
+ANALYZER_VERSION = 1
+_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_TOKENIZE = (
+    "unicode61 remove_diacritics 0 categories 'L* N* Co M*' tokenchars '"
+    + analysis.TOKEN_PUNCTUATION.replace("'", "''")
+    + "'"
+)
+_FIELD_SHIFT, _RID_SHIFT, _MAX_VALUES, _MAX_FIELDS = 12, 22, 4096, 1024
+_UNSTORED = "\x00unstored"  # stored-JSON key for non-stored fields sent directly (needed to delete them)
+#: a rebuild whose builder went away this long ago is abandoned and may be replaced
+STALE_BUILD_SECONDS = 6 * 3600
+
+
+class InvalidDocument(ValueError):
+    """A document the index refuses; the message is Solr's for the same document."""
+
+
+# ----------------------------------------------------------------------------------- documents
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A document turned into the rows that index it."""
+
+    id: str
+    datasource: str
+    version: str | None
+    stored: dict[str, Any]
+    terms: list[tuple[str, Any]] = field(default_factory=list)
+    singles: list[tuple[str, Any]] = field(default_factory=list)
+    ranges: list[tuple[str, int, int]] = field(default_factory=list)
+    texts: list[tuple[str, int, str]] = field(default_factory=list)
+
+
+def _normalize(definition: FieldDef, name: str, value: Any, doc_id: str) -> Any:
+    kind = definition.kind
+    if kind in ("string", "text", "stored_only", "sort_text"):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value if isinstance(value, str) else str(value)
+    if kind in ("int", "long"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                raise InvalidDocument(
+                    f"ERROR: [doc={doc_id}] Error adding field '{name}'='{value}' "
+                    f'msg=For input string: "{value}"'
+                ) from None
+        limit = 2**31 if kind == "int" else 2**63
+        if not -limit <= number < limit:
+            raise InvalidDocument(
+                f"ERROR: [doc={doc_id}] Error adding field '{name}'='{value}' "
+                f'msg=For input string: "{value}"'
+            )
+        return number
+    if kind == "date":
+        try:
+            return analysis.normalize_instant(value)
+        except InvalidValue:
+            raise InvalidDocument(
+                f"ERROR: [doc={doc_id}] Error adding field '{name}'='{value}' "
+                f"msg=Invalid Date String:'{value}'"
+            ) from None
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        return str(value)[:1] in ("t", "T", "1")
+    if kind == "date_range":
+        text = str(value)
+        try:
+            analysis.date_range_bounds(text)
+        except InvalidValue as exc:
+            raise InvalidDocument(
+                f"ERROR: [doc={doc_id}] Error adding field '{name}'='{text}' msg={exc}"
+            ) from None
+        return text
+    raise AssertionError(kind)
+
+
+def _term_value(definition: FieldDef, value: Any) -> Any:
+    kind = definition.kind
+    if kind == "date":
+        return analysis.parse_instant(value)
+    if kind == "boolean":
+        return "true" if value else "false"
+    return value
+
+
+def _display_value(definition: FieldDef, value: Any) -> str:
+    if definition.kind == "date":
+        return analysis.format_instant(value)
+    return str(value)
+
+
+def restore(stored: str) -> dict[str, Any]:
+    """A document as it was sent, from its stored JSON (non-stored fields sent directly included)."""
+    data = json.loads(stored)
+    data.update(data.pop(_UNSTORED, {}))
+    return data
+
+
+def prepare(doc: Mapping[str, Any]) -> Prepared:
+    """Check ``doc`` as Solr would and derive its index rows; raises :class:`InvalidDocument`."""
+    raw_id = doc.get("id")
+    if isinstance(raw_id, list):
+        if len(raw_id) > 1:
+            raise InvalidDocument(
+                f"ERROR: [doc={raw_id[0]}] multiple values encountered for non multiValued "
+                f"field id: [{', '.join(map(str, raw_id))}]"
+            )
+        raw_id = raw_id[0] if raw_id else None
+    if raw_id is None or raw_id == "":
+        raise InvalidDocument("Document is missing mandatory uniqueKey field: id")
+    doc_id = str(raw_id)
+    prepared = Prepared(doc_id, "", None, {})
+    text_fields: set[str] = set()
+    for name, raw in doc.items():
+        if raw is None:
+            continue
+        definition = lookup(name)
+        if definition is None:
+            raise InvalidDocument(f"ERROR: [doc={doc_id}] unknown field '{name}'")
+        if isinstance(raw, dict):
+            operation = next(iter(raw), "")
+            raise InvalidDocument(
+                f"Error:[doc={doc_id}]  Unknown operation for the an atomic update: {operation}"
+            )
+        values = [v for v in (raw if isinstance(raw, list | tuple) else [raw]) if v is not None]
+        if not values:
+            continue
+        if not definition.multi and len(values) > 1:
+            shown = ", ".join("true" if v is True else "false" if v is False else str(v) for v in values)
+            raise InvalidDocument(
+                f"ERROR: [doc={doc_id}] multiple values encountered for non multiValued "
+                f"field {name}: [{shown}]"
+            )
+        normalized = [_normalize(definition, name, v, doc_id) for v in values]
+        if definition.stored:
+            prepared.stored[name] = normalized if definition.multi else normalized[0]
+        else:
+            prepared.stored.setdefault(_UNSTORED, {})[name] = normalized
+        _index_values(prepared, definition, name, normalized, text_fields)
+    if not prepared.datasource:
+        raise InvalidDocument(f"[doc={doc_id}] missing required field: datasource")
+    prepared.stored.setdefault("id", doc_id)
+    return prepared
+
+
+def _index_values(
+    prepared: Prepared, definition: FieldDef, name: str, values: list[Any], text_fields: set[str]
+) -> None:
+    kind = definition.kind
+    if name == "datasource":
+        prepared.datasource = values[0]
+    elif name == "mdstore_version":
+        prepared.version = values[0]
+    if definition.exact:
+        prepared.terms.extend((name, _term_value(definition, v)) for v in values)
+        if definition.sortable:
+            prepared.singles.append((name, _term_value(definition, values[0])))
+    elif kind == "text":
+        _add_texts(prepared, name, values, text_fields)
+    elif kind == "date_range":
+        for value in values:
+            lo, hi = analysis.date_range_bounds(value)
+            prepared.ranges.append((name, lo, hi))
+    elif kind == "sort_text":
+        prepared.singles.append((name, analysis.sort_key(values[0])))
+    for target in copy_targets(name):
+        target_def = lookup(target)
+        assert target_def is not None
+        if target_def.kind == "text":
+            _add_texts(prepared, name, values, text_fields)
+        elif target_def.kind == "sort_text":
+            prepared.singles.append((target, analysis.sort_key(str(values[0]))))
+        elif target_def.exact:
+            prepared.terms.extend((target, str(v)) for v in values)
+
+
+def _add_texts(prepared: Prepared, name: str, values: list[Any], text_fields: set[str]) -> None:
+    if name in text_fields:
+        return
+    text_fields.add(name)
+    if len(values) > _MAX_VALUES:
+        raise InvalidDocument(
+            f"ERROR: [doc={prepared.id}] field {name} has {len(values)} values; the embedded "
+            f"index takes at most {_MAX_VALUES} per field"
+        )
+    for index, value in enumerate(values):
+        terms = analysis.tokens(str(value))
+        if terms:
+            prepared.texts.append((name, index, " ".join(terms)))
+
+
+# ----------------------------------------------------------------------------------- schema
+
+
+def _catalog_ddl() -> list[str]:
+    return [
+        "CREATE TABLE IF NOT EXISTS cc_meta(key TEXT PRIMARY KEY, value TEXT)",
+        "CREATE TABLE IF NOT EXISTS cc_indexes(name TEXT PRIMARY KEY, generation TEXT NOT NULL, "
+        "analyzer INTEGER NOT NULL, switched_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS cc_builds(generation TEXT PRIMARY KEY, name TEXT NOT NULL, "
+        "datasource TEXT NOT NULL, started_at REAL NOT NULL, holder TEXT NOT NULL)",
+    ]
+
+
+def _generation_ddl(p: str) -> list[str]:
+    return [
+        f"CREATE TABLE {p}_docs(rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, datasource TEXT NOT NULL, "
+        "version TEXT, stored TEXT NOT NULL)",
+        f"CREATE INDEX {p}_docs_ds ON {p}_docs(datasource, id, version)",
+        f"CREATE TABLE {p}_terms(field TEXT NOT NULL, value NOT NULL, rid INTEGER NOT NULL, "
+        "PRIMARY KEY(field, value, rid)) WITHOUT ROWID",
+        f"CREATE TABLE {p}_singles(field TEXT NOT NULL, rid INTEGER NOT NULL, value, "
+        "PRIMARY KEY(field, rid)) WITHOUT ROWID",
+        f"CREATE TABLE {p}_ranges(field TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, "
+        "rid INTEGER NOT NULL, PRIMARY KEY(field, lo, hi, rid)) WITHOUT ROWID",
+        f"CREATE VIRTUAL TABLE {p}_fts USING fts5(content, content='', detail=full, "
+        f'tokenize="{_TOKENIZE}")',
+        f"CREATE TABLE {p}_fields(no INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
+        f"CREATE TABLE {p}_state(datasource TEXT PRIMARY KEY, state TEXT NOT NULL)",
+    ]
+
+
+def _generation_tables(p: str) -> list[str]:
+    return [f"{p}_docs", f"{p}_terms", f"{p}_singles", f"{p}_ranges", f"{p}_fts", f"{p}_fields", f"{p}_state"]
+
+
+def _prefix(generation: str) -> str:
+    return f"g{generation}"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA busy_timeout=60000")
+    return conn
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+# ----------------------------------------------------------------------------------- the index
+
+
+class SqliteIndex:
+    """One named embedded index in one SQLite file (see the module docstring)."""
+
+    def __init__(self, path: str | Path, name: str = DEFAULT_INDEX_NAME, *, create: bool = True) -> None:
+        if not _NAME.match(name):
+            raise ConfigError(
+                f"index name {name!r} is not valid (letters, digits, '_'; at most 64)",
+                field="index",
+                rule="name",
+            )
+        self.path = Path(path)
+        self.name = name
+        self.uri = f"sqlite:///{self.path}"
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise IndexNotFound(f"no embedded index {name!r} (file {self.path} does not exist)", target=name)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        conn = self._conn()
+        with _write(conn):
+            for ddl in _catalog_ddl():
+                conn.execute(ddl)
+            conn.execute("INSERT OR IGNORE INTO cc_meta VALUES ('schema', '1')")
+        if self._generation(conn) is None:
+            if not create:
+                raise IndexNotFound(f"no embedded index {name!r} in {self.path}", target=name)
+            self._create_empty()
+
+    # --- connections ---------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._connections.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> SqliteIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _generation(self, conn: sqlite3.Connection) -> tuple[str, int] | None:
+        row = conn.execute(
+            "SELECT generation, analyzer FROM cc_indexes WHERE name = ?", (self.name,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def _live_prefix(self, conn: sqlite3.Connection) -> str:
+        generation = self._generation(conn)
+        if generation is None:
+            raise IndexNotFound(f"no embedded index {self.name!r} in {self.path}", target=self.name)
+        return _prefix(generation[0])
+
+    def _create_empty(self) -> None:
+        conn = self._conn()
+        generation = uuid.uuid4().hex[:12]
+        with _write(conn):
+            if self._generation(conn) is not None:
+                return
+            for ddl in _generation_ddl(_prefix(generation)):
+                conn.execute(ddl)
+            conn.execute(
+                "INSERT INTO cc_indexes VALUES (?, ?, ?, ?)",
+                (self.name, generation, ANALYZER_VERSION, _now_text()),
+            )
+
+    # --- reading -------------------------------------------------------------------------------
+    def select(self, params: Params | Mapping[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        request = parse_request(as_params(params))
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            p = self._live_prefix(conn)
+            answer = _Select(conn, p, request).run()
+        finally:
+            conn.execute("COMMIT")
+        num_found, docs, facets, facet_queries = answer
+        return response(
+            request,
+            num_found=num_found,
+            docs=docs,
+            facet_fields=facets,
+            facet_queries=facet_queries,
+            qtime_ms=int((time.perf_counter() - started) * 1000),
+        )
+
+    def count(self, datasource: str | None = None) -> int:
+        conn = self._conn()
+        p = self._live_prefix(conn)
+        if datasource is None:
+            return conn.execute(f"SELECT count(*) FROM {p}_docs").fetchone()[0]
+        return conn.execute(f"SELECT count(*) FROM {p}_docs WHERE datasource = ?", (datasource,)).fetchone()[
+            0
+        ]
+
+    def ids(self, datasource: str) -> Iterator[tuple[str, str | None]]:
+        conn = self._conn()
+        p = self._live_prefix(conn)
+        after = ""
+        while True:
+            rows = conn.execute(
+                f"SELECT id, version FROM {p}_docs WHERE datasource = ? AND id > ? ORDER BY id LIMIT 5000",
+                (datasource, after),
+            ).fetchall()
+            yield from rows
+            if len(rows) < 5000:
+                return
+            after = rows[-1][0]
+
+    def states(self) -> dict[str, IndexState]:
+        conn = self._conn()
+        p = self._live_prefix(conn)
+        return {
+            ds: IndexState.from_json(text)
+            for ds, text in conn.execute(f"SELECT datasource, state FROM {p}_state")
+        }
+
+    def state(self, datasource: str) -> IndexState | None:
+        conn = self._conn()
+        p = self._live_prefix(conn)
+        row = conn.execute(f"SELECT state FROM {p}_state WHERE datasource = ?", (datasource,)).fetchone()
+        return IndexState.from_json(row[0]) if row else None
+
+    # --- writing -------------------------------------------------------------------------------
+    def open_writer(self, datasource: str, *, rebuild: bool = False) -> SqliteWriter:
+        return SqliteWriter(self, datasource, rebuild=rebuild)
+
+    def builds(self) -> list[tuple[str, str, float, str]]:
+        """Rebuilds in progress: (generation, datasource, started_at epoch s, holder)."""
+        return (
+            self._conn()
+            .execute(
+                "SELECT generation, datasource, started_at, holder FROM cc_builds WHERE name = ?",
+                (self.name,),
+            )
+            .fetchall()
+        )
+
+    def __repr__(self) -> str:
+        return f"<SqliteIndex {self.name} in {self.path}>"
+
+
+class _write:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+# ----------------------------------------------------------------------------------- writer
+
+
+class SqliteWriter:
+    """A feed of one datasource into the embedded index (in place, or into a new generation)."""
+
+    def __init__(self, index: SqliteIndex, datasource: str, *, rebuild: bool) -> None:
+        self.index = index
+        self.datasource = datasource
+        self.rebuild = rebuild
+        self._conn = _connect(index.path)
+        self._rejected: list[Rejected] = []
+        self._closed = False
+        self._field_numbers: dict[str, int] = {}
+        self._holder = f"{socket.gethostname()}:{os.getpid()}"
+        if rebuild:
+            self._generation = uuid.uuid4().hex[:12]
+            self._p = _prefix(self._generation)
+            self._start_rebuild()
+        else:
+            self._refuse_during_rebuild()
+            generation = index._generation(self._conn)
+            assert generation is not None
+            if generation[1] != ANALYZER_VERSION:
+                raise IndexBackendError(
+                    f"the embedded index was built with analyzer version {generation[1]}, this program uses "
+                    f"{ANALYZER_VERSION}: rebuild it (contentcloud index <datasource> --full)",
+                    target=index.name,
+                )
+            self._generation = generation[0]
+            self._p = _prefix(self._generation)
+        self._load_fields()
+
+    # --- set-up --------------------------------------------------------------------------------
+    def _refuse_during_rebuild(self) -> None:
+        for generation, datasource, started_at, holder in self.index.builds():
+            if time.time() - started_at < STALE_BUILD_SECONDS:
+                raise IndexBackendError(
+                    f"a full rebuild (for {datasource}, by {holder}, generation {generation}) is running; "
+                    "feed again when it has finished",
+                    target=self.index.name,
+                )
+
+    def _start_rebuild(self) -> None:
+        conn = self._conn
+        with _write(conn):
+            for generation, datasource, started_at, holder in conn.execute(
+                "SELECT generation, datasource, started_at, holder FROM cc_builds WHERE name = ?",
+                (self.index.name,),
+            ).fetchall():
+                if time.time() - started_at < STALE_BUILD_SECONDS:
+                    raise IndexBackendError(
+                        f"another full rebuild (for {datasource}, by {holder}, generation {generation}) is "
+                        "running",
+                        target=self.index.name,
+                    )
+                logger.warning(
+                    "dropping abandoned rebuild %s of %s (started by %s)", generation, self.index.name, holder
+                )
+                _drop_generation(conn, _prefix(generation))
+                conn.execute("DELETE FROM cc_builds WHERE generation = ?", (generation,))
+            conn.execute(
+                "INSERT INTO cc_builds VALUES (?, ?, ?, ?, ?)",
+                (self._generation, self.index.name, self.datasource, time.time(), self._holder),
+            )
+            for ddl in _generation_ddl(self._p):
+                conn.execute(ddl)
+        self._copy_others()
+
+    def _copy_others(self) -> None:
+        """Every other datasource's documents and state, as they are now, into the new generation."""
+        conn = self._conn
+        live = self.index._live_prefix(conn)
+        reader = _connect(self.index.path)
+        try:
+            reader.execute("BEGIN")  # one snapshot: documents and states agree
+            rows = reader.execute(
+                f"SELECT stored FROM {live}_docs WHERE datasource != ? ORDER BY rid", (self.datasource,)
+            )
+            copied = 0
+            for batch in batched(rows, 1000):
+                self._write_docs([restore(stored) for (stored,) in batch])
+                copied += len(batch)
+            states = reader.execute(
+                f"SELECT datasource, state FROM {live}_state WHERE datasource != ?", (self.datasource,)
+            ).fetchall()
+            reader.execute("COMMIT")
+        finally:
+            reader.close()
+        with _write(conn):
+            conn.executemany(f"INSERT OR REPLACE INTO {self._p}_state VALUES (?, ?)", states)
+        if self._rejected:
+            raise IndexBackendError(
+                f"copying the live index failed: {self._rejected[0].message}", target=self.index.name
+            )
+        logger.info("rebuild of %s: copied %d documents of other datasources", self.index.name, copied)
+
+    def _load_fields(self) -> None:
+        self._field_numbers = dict(self._conn.execute(f"SELECT name, no FROM {self._p}_fields").fetchall())
+
+    def _field_number(self, name: str) -> int:
+        number = self._field_numbers.get(name)
+        if number is None:
+            row = self._conn.execute(f"SELECT no FROM {self._p}_fields WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                number = self._conn.execute(
+                    f"SELECT coalesce(max(no), 0) + 1 FROM {self._p}_fields"
+                ).fetchone()[0]
+                if number >= _MAX_FIELDS:
+                    raise IndexBackendError(
+                        f"more than {_MAX_FIELDS - 1} analysed fields", target=self.index.name
+                    )
+                self._conn.execute(f"INSERT INTO {self._p}_fields VALUES (?, ?)", (number, name))
+            else:
+                number = row[0]
+            self._field_numbers[name] = number
+        return number
+
+    # --- the IndexWriter contract --------------------------------------------------------------
+    def add(self, docs: Sequence[Document]) -> None:
+        self._check_open()
+        self._write_docs(docs)
+
+    def _write_docs(self, docs: Sequence[Document]) -> None:
+        prepared: dict[str, Prepared] = {}
+        for doc in docs:
+            try:
+                item = prepare(doc)
+            except InvalidDocument as exc:
+                self._rejected.append(Rejected(str(doc.get("id", "")), str(exc)))
+                continue
+            prepared.pop(item.id, None)
+            prepared[item.id] = item  # the last one of an id wins, in its position
+        if not prepared:
+            return
+        try:
+            self._insert(prepared)
+        except BaseException:
+            self._load_fields()  # field numbers assigned in the rolled-back transaction are gone
+            raise
+
+    def _insert(self, prepared: dict[str, Prepared]) -> None:
+        with _write(self._conn) as conn:
+            self._delete_rows(conn, self._existing(conn, "id", list(prepared)))
+            rid = conn.execute(f"SELECT coalesce(max(rid), 0) FROM {self._p}_docs").fetchone()[0]
+            doc_rows, term_rows, single_rows, range_rows, fts_rows = [], [], [], [], []
+            for item in prepared.values():
+                rid += 1
+                doc_rows.append(
+                    (
+                        rid,
+                        item.id,
+                        item.datasource,
+                        item.version,
+                        json.dumps(item.stored, ensure_ascii=False, separators=(",", ":")),
+                    )
+                )
+                term_rows.extend((f, v, rid) for f, v in item.terms)
+                single_rows.extend((f, rid, v) for f, v in item.singles)
+                range_rows.extend((f, lo, hi, rid) for f, lo, hi in item.ranges)
+                fts_rows.extend((self._rowid(rid, f, i), text) for f, i, text in item.texts)
+            p = self._p
+            conn.executemany(f"INSERT INTO {p}_docs VALUES (?, ?, ?, ?, ?)", doc_rows)
+            conn.executemany(f"INSERT OR IGNORE INTO {p}_terms VALUES (?, ?, ?)", term_rows)
+            conn.executemany(f"INSERT OR REPLACE INTO {p}_singles VALUES (?, ?, ?)", single_rows)
+            conn.executemany(f"INSERT OR IGNORE INTO {p}_ranges VALUES (?, ?, ?, ?)", range_rows)
+            conn.executemany(f"INSERT INTO {p}_fts(rowid, content) VALUES (?, ?)", fts_rows)
+
+    def _rowid(self, rid: int, field_name: str, value_index: int) -> int:
+        return (rid << _RID_SHIFT) | (self._field_number(field_name) << _FIELD_SHIFT) | value_index
+
+    def _existing(self, conn: sqlite3.Connection, column: str, keys: Sequence[str]) -> list[tuple[int, str]]:
+        found: list[tuple[int, str]] = []
+        for chunk in batched(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            found.extend(
+                conn.execute(f"SELECT rid, stored FROM {self._p}_docs WHERE {column} IN ({marks})", chunk)
+            )
+        return found
+
+    def _delete_rows(self, conn: sqlite3.Connection, rows: Sequence[tuple[int, str]]) -> None:
+        """Remove documents and every row that indexes them (re-derived from their stored fields)."""
+        p = self._p
+        for rid, stored in rows:
+            item = prepare(restore(stored))
+            conn.executemany(
+                f"DELETE FROM {p}_terms WHERE field = ? AND value = ? AND rid = ?",
+                [(f, v, rid) for f, v in item.terms],
+            )
+            conn.executemany(
+                f"DELETE FROM {p}_singles WHERE field = ? AND rid = ?", [(f, rid) for f, _ in item.singles]
+            )
+            conn.executemany(
+                f"DELETE FROM {p}_ranges WHERE field = ? AND lo = ? AND hi = ? AND rid = ?",
+                [(f, lo, hi, rid) for f, lo, hi in item.ranges],
+            )
+            conn.executemany(
+                f"INSERT INTO {p}_fts({p}_fts, rowid, content) VALUES ('delete', ?, ?)",
+                [(self._rowid(rid, f, i), text) for f, i, text in item.texts],
+            )
+            conn.execute(f"DELETE FROM {p}_docs WHERE rid = ?", (rid,))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        self._check_open()
+        if not ids:
+            return
+        with _write(self._conn) as conn:
+            self._delete_rows(conn, self._existing(conn, "id", list(ids)))
+
+    def flush(self) -> list[Rejected]:
+        rejected, self._rejected = self._rejected, []
+        return rejected
+
+    def sweep(self, keep_versions: Sequence[str]) -> int:
+        self._check_open()
+        keep = list(keep_versions)
+        marks = ",".join("?" * len(keep)) or "''"
+        removed = 0
+        while True:
+            with _write(self._conn) as conn:
+                rows = conn.execute(
+                    f"SELECT rid, stored FROM {self._p}_docs WHERE datasource = ? AND "
+                    f"(version IS NULL OR version NOT IN ({marks})) LIMIT 1000",
+                    (self.datasource, *keep),
+                ).fetchall()
+                self._delete_rows(conn, rows)
+            removed += len(rows)
+            if len(rows) < 1000:
+                return removed
+
+    def commit(self, state: IndexState) -> None:
+        self._check_open()
+        conn = self._conn
+        old = None
+        with _write(conn):
+            conn.execute(
+                f"INSERT OR REPLACE INTO {self._p}_state VALUES (?, ?)", (state.datasource, state.to_json())
+            )
+            if self.rebuild:
+                old = self.index._generation(conn)
+                if old is None:
+                    conn.execute(
+                        "INSERT INTO cc_indexes VALUES (?, ?, ?, ?)",
+                        (self.index.name, self._generation, ANALYZER_VERSION, _now_text()),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE cc_indexes SET generation = ?, analyzer = ?, switched_at = ? WHERE name = ?",
+                        (self._generation, ANALYZER_VERSION, _now_text(), self.index.name),
+                    )
+                conn.execute("DELETE FROM cc_builds WHERE generation = ?", (self._generation,))
+        if self.rebuild and old is not None:
+            with _write(conn):
+                _drop_generation(conn, _prefix(old[0]))
+            logger.info("switched %s to generation %s; dropped %s", self.index.name, self._generation, old[0])
+        self._close()
+
+    def abort(self) -> None:
+        if self._closed:
+            return
+        if self.rebuild:
+            with _write(self._conn) as conn:
+                _drop_generation(conn, self._p)
+                conn.execute("DELETE FROM cc_builds WHERE generation = ?", (self._generation,))
+        self._close()
+
+    def _close(self) -> None:
+        self._closed = True
+        self._conn.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise IndexBackendError("the writer is closed", target=self.index.name)
+
+
+def _drop_generation(conn: sqlite3.Connection, p: str) -> None:
+    for table in _generation_tables(p):
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+# ----------------------------------------------------------------------------------- queries
+
+
+class _Select:
+    """One ``/select`` over one generation, inside the caller's read transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, p: str, request: SelectRequest) -> None:
+        self.conn = conn
+        self.p = p
+        self.request = request
+        self.field_numbers = dict(conn.execute(f"SELECT name, no FROM {p}_fields").fetchall())
+        self._hits_tables = 0
+
+    def compile(self, text: str, where: str) -> tuple[tuple[str, ...], Compiled]:
+        local, compiled = compile_query(
+            text,
+            default_field=self.request.df,
+            default_and=self.request.default_and,
+            known_fields=frozenset(self.field_numbers),
+            where=where,
+        )
+        tags = tuple(t for t in re.split(r"[,\s]+", (local.get("tag") or "") if local else "") if t)
+        return tags, compiled
+
+    def run(
+        self,
+    ) -> tuple[int, list[dict[str, Any]], dict[str, list[tuple[str, int]]] | None, dict[str, int] | None]:
+        request = self.request
+        main = self.compile(request.q, "q")[1] if request.q is not None and request.q.strip() else CNone()
+        filters = [self.compile(text, "fq") for text in request.filters]
+        sort_sql = self._sort_clause()
+        hits = self._hits(main, [f for _, f in filters])
+        num_found = self._count(hits)
+        docs = self._docs(hits, sort_sql) if request.rows > 0 else []
+        facets: dict[str, list[tuple[str, int]]] | None = None
+        facet_queries: dict[str, int] | None = None
+        if request.facet:
+            facets = {}
+            for facet in request.facet_fields:
+                excluded = set(facet.exclude_tags)
+                if excluded and any(set(tags) & excluded for tags, _ in filters):
+                    kept = [f for tags, f in filters if not set(tags) & excluded]
+                    facet_hits = self._hits(main, kept)
+                else:
+                    facet_hits = hits
+                facets[facet.key] = self._facet(facet, facet_hits)
+            facet_queries = {}
+            for text in request.facet_queries:
+                _, compiled = self.compile(text, "facet.query")
+                facet_queries[text] = self._count_within(hits, compiled)
+        return num_found, docs, facets, facet_queries
+
+    # --- the matching set ----------------------------------------------------------------------
+    def _hits(self, main: Compiled, filters: list[Compiled]) -> str | None:
+        """A temp table of matching rids, or None when every document matches."""
+        parts = [c for c in [main, *filters] if not isinstance(c, CAll)]
+        if not parts:
+            return None
+        name = f"temp.hits{self._hits_tables}"
+        self._hits_tables += 1
+        self.conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS hits{self._hits_tables - 1}(rid INTEGER PRIMARY KEY)"
+        )
+        self.conn.execute(f"DELETE FROM {name}")
+        sql, args = self._intersect(parts)
+        self.conn.execute(f"INSERT OR IGNORE INTO {name} {sql}", args)
+        return name
+
+    def _count(self, hits: str | None) -> int:
+        table = hits or f"{self.p}_docs"
+        return self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    def _count_within(self, hits: str | None, compiled: Compiled) -> int:
+        sql, args = self.sql(compiled)
+        if hits is None:
+            return self.conn.execute(f"SELECT count(*) FROM ({sql})", args).fetchone()[0]
+        return self.conn.execute(f"SELECT count(*) FROM {hits} WHERE rid IN ({sql})", args).fetchone()[0]
+
+    def sql(self, node: Compiled) -> tuple[str, list[Any]]:
+        """A SELECT of the rids matching ``node``."""
+        p = self.p
+        if isinstance(node, CAll):
+            return f"SELECT rid FROM {p}_docs", []
+        if isinstance(node, CNone):
+            return f"SELECT rid FROM {p}_docs WHERE 0", []
+        if isinstance(node, CExact):
+            return f"SELECT rid FROM {p}_terms WHERE field = ? AND value = ?", [node.field, node.value]
+        if isinstance(node, CExactPrefix):
+            return (
+                f"SELECT rid FROM {p}_terms WHERE field = ? AND value >= ? AND value < ?",
+                [node.field, node.prefix, node.prefix + "\U0010ffff"],
+            )
+        if isinstance(node, CExactRange):
+            return self._range_sql(node)
+        if isinstance(node, CDateRange):
+            condition = {
+                "Intersects": "lo <= ? AND hi >= ?",
+                "Within": "lo >= ? AND hi <= ?",
+                "Contains": "lo <= ? AND hi >= ?",
+            }[node.op]
+            bounds = {
+                "Intersects": [node.hi, node.lo],
+                "Within": [node.lo, node.hi],
+                "Contains": [node.lo, node.hi],
+            }[node.op]
+            return f"SELECT rid FROM {p}_ranges WHERE field = ? AND {condition}", [node.field, *bounds]
+        if isinstance(node, CExists):
+            condition = " OR ".join("json_type(stored, ?) IS NOT NULL" for _ in node.fields)
+            return f"SELECT rid FROM {p}_docs WHERE {condition}", [f'$."{name}"' for name in node.fields]
+        if isinstance(node, CText):
+            return self._text_sql(node)
+        if isinstance(node, CBool):
+            return self._bool_sql(node)
+        raise AssertionError(node)
+
+    def _range_sql(self, node: CExactRange) -> tuple[str, list[Any]]:
+        conditions, args = ["field = ?"], [node.field]
+        if node.lo is not None:
+            conditions.append("value >= ?" if node.lo_incl else "value > ?")
+            args.append(node.lo)
+        if node.hi is not None:
+            conditions.append("value <= ?" if node.hi_incl else "value < ?")
+            args.append(node.hi)
+        return f"SELECT rid FROM {self.p}_terms WHERE {' AND '.join(conditions)}", args
+
+    _SAFE_PREFIX = re.compile(r"^[\w'.,:;\u00b7\u0300-\u036f]+$")
+
+    def _text_sql(self, node: CText) -> tuple[str, list[Any]]:
+        numbers = sorted(self.field_numbers[name] for name in node.fields if name in self.field_numbers)
+        if not numbers:
+            return self.sql(CNone())
+        if node.prefix:
+            prefix = node.tokens[0]
+            if not prefix:
+                return self.sql(CExists(tuple(n for n in node.fields if n in NAMED and NAMED[n].stored)))
+            if not self._SAFE_PREFIX.match(prefix):
+                return self.sql(CNone())
+            match = f'"{prefix}" *'
+        else:
+            match = '"' + " ".join(node.tokens) + '"'
+        p = self.p
+        field_filter = f"((rowid >> {_FIELD_SHIFT}) & {_MAX_FIELDS - 1}) IN ({','.join(map(str, numbers))})"
+        sql = f"SELECT DISTINCT rowid >> {_RID_SHIFT} AS rid FROM {p}_fts WHERE {p}_fts MATCH ?"
+        sql += f" AND {field_filter}"
+        return sql, [match]
+
+    def _combine(self, parts: Sequence[Compiled], operator: str) -> tuple[str, list[Any]]:
+        sqls, args = [], []
+        for part in parts:
+            sql, part_args = self.sql(part)
+            sqls.append(f"SELECT rid FROM ({sql})")
+            args.extend(part_args)
+        return f" {operator} ".join(sqls), args
+
+    def _intersect(self, parts: Sequence[Compiled]) -> tuple[str, list[Any]]:
+        return self._combine(parts, "INTERSECT")
+
+    def _bool_sql(self, node: CBool) -> tuple[str, list[Any]]:
+        """MUST clauses intersect (SHOULD ones then only rank, which this index does not); without
+        MUST any SHOULD matches; MUST_NOT ones are taken away."""
+        base, args = self._intersect(node.must) if node.must else self._combine(node.should, "UNION")
+        if not node.must_not:
+            return base, args
+        excluded, excluded_args = self._combine(node.must_not, "UNION")
+        return f"SELECT rid FROM ({base}) EXCEPT SELECT rid FROM ({excluded})", args + excluded_args
+
+    # --- documents -----------------------------------------------------------------------------
+    def _sort_clause(self) -> list[tuple[str, bool]]:
+        """(field, ascending) pairs after checking them as Solr does; ``score`` sorts by index order."""
+        result = []
+        for spec in self.request.sort:
+            if spec.field == "score":
+                continue
+            definition = lookup(spec.field)
+            if definition is None:
+                raise BadRequest(f"sort param field can't be found: {spec.field}")
+            if definition.multi:
+                raise BadRequest(
+                    f"can not sort on multivalued field: {spec.field} of type: {definition.type}"
+                )
+            if not definition.sortable:
+                raise BadRequest(
+                    f"can not sort on a field w/o docValues unless it is indexed=true "
+                    f"uninvertible=true and the type supports Uninversion: {spec.field}"
+                )
+            result.append((spec.field, spec.ascending))
+        return result
+
+    def _docs(self, hits: str | None, sort: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+        p = self.p
+        joins, order, args = [], [], []
+        for index, (name, ascending) in enumerate(sort):
+            alias = f"s{index}"
+            joins.append(f"LEFT JOIN {p}_singles {alias} ON {alias}.field = ? AND {alias}.rid = d.rid")
+            args.append(name)
+            order.append(f"{alias}.value IS NULL, {alias}.value {'ASC' if ascending else 'DESC'}")
+        order.append("d.rid")
+        source = f"{hits} h JOIN {p}_docs d ON d.rid = h.rid" if hits else f"{p}_docs d"
+        sql = f"SELECT d.stored FROM {source} {' '.join(joins)} ORDER BY {', '.join(order)} LIMIT ? OFFSET ?"
+        rows = self.conn.execute(sql, [*args, self.request.rows, self.request.start]).fetchall()
+        fl = self.request.fl
+        docs = []
+        for (stored,) in rows:
+            data = json.loads(stored)
+            data.pop(_UNSTORED, None)
+            docs.append({k: v for k, v in data.items() if fl.wants(k)})
+        return docs
+
+    # --- facets --------------------------------------------------------------------------------
+    def _facet(self, facet: FacetField, hits: str | None) -> list[tuple[str, int]]:
+        definition = lookup(facet.field)
+        if definition is None:
+            raise BadRequest(f"undefined field {facet.field}")
+        if not definition.facetable:
+            return []
+        p = self.p
+        conditions, args = ["field = ?"], [facet.field]
+        if facet.prefix:
+            conditions.append("value >= ? AND value < ?")
+            args.extend([facet.prefix, facet.prefix + "\U0010ffff"])
+        if hits is not None:
+            conditions.append(f"rid IN (SELECT rid FROM {hits})")
+        order = "c DESC, value ASC" if facet.sort == "count" else "value ASC"
+        limit = facet.limit if facet.limit >= 0 else -1
+        rows = self.conn.execute(
+            f"SELECT value, count(*) AS c FROM {p}_terms WHERE {' AND '.join(conditions)} GROUP BY value "
+            f"HAVING c >= ? ORDER BY {order} LIMIT ? OFFSET ?",
+            [
+                *args,
+                max(facet.mincount, 1),
+                limit if facet.mincount > 0 else -1,
+                facet.offset if facet.mincount > 0 else 0,
+            ],
+        ).fetchall()
+        if facet.mincount <= 0:
+            rows = self._with_zero_counts(facet, rows)
+        return [(_display_value(definition, value), count) for value, count in rows]
+
+    def _with_zero_counts(self, facet: FacetField, rows: list[tuple[Any, int]]) -> list[tuple[Any, int]]:
+        """``facet.mincount=0``: every value the field has in the index, zero counts after the others."""
+        seen = {value for value, _ in rows}
+        conditions, args = ["field = ?"], [facet.field]
+        if facet.prefix:
+            conditions.append("value >= ? AND value < ?")
+            args.extend([facet.prefix, facet.prefix + "\U0010ffff"])
+        zeros = [
+            (value, 0)
+            for (value,) in self.conn.execute(
+                f"SELECT DISTINCT value FROM {self.p}_terms WHERE {' AND '.join(conditions)} ORDER BY value",
+                args,
+            )
+            if value not in seen
+        ]
+        # count order: the counted values first, zero counts after them in index order
+        merged = rows + zeros if facet.sort == "count" else sorted(rows + zeros, key=lambda item: item[0])
+        end = None if facet.limit < 0 else facet.offset + facet.limit
+        return merged[facet.offset : end]
+
+
+# ----------------------------------------------------------------------------------- plugin entry
+
+
+def from_uri(uri: str, *, name: str | None = None, create: bool = True) -> SqliteIndex:
+    """``sqlite:///relative/index.sqlite`` or ``sqlite:////absolute/index.sqlite`` (SQLAlchemy's convention,
+    as for the MDStore); ``?name=`` or ``name`` picks the index within the file (default ``contentcloud``)."""
+    rest = uri.split("://", 1)[1] if "://" in uri else ""
+    path, _, query = rest.partition("?")
+    if not uri.lower().startswith("sqlite://") or not path.startswith("/") or len(path) < 2:
+        raise ConfigError(
+            f"{uri!r} names no file (sqlite:///relative.sqlite or sqlite:////abs.sqlite)",
+            field="index",
+            rule="sqlite-path",
+        )
+    index_name = name or (parse_qs(query).get("name") or [DEFAULT_INDEX_NAME])[0]
+    return SqliteIndex(unquote(path[1:]), index_name, create=create)
