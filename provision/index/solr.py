@@ -1,0 +1,638 @@
+"""The Solr index backend: standalone cores or SolrCloud collections, fed over HTTP with ``requests``.
+
+``http://host:8983/solr/<name>`` names the live index: a core on a standalone Solr, an alias on
+SolrCloud (detected from ``/admin/info/system``; ``?mode=standalone|cloud`` overrides). Options go in
+the query string: ``configSet`` (default ``contentcloud``), ``batch`` (documents per update, 500),
+``commitWithin`` (ms, 10000), ``timeout`` (s per request, 60), ``retryFor`` (s, 120), ``numShards``
+and ``replicationFactor`` (SolrCloud, 1 and 1).
+
+Full rebuilds never delete and re-create the live index:
+
+* standalone: CoreAdmin ``CREATE`` of ``<name>__build_<token>`` (instance dir ``<name>_<token>``: SWAP
+  exchanges core *names*, so directories are named per build), feed it, commit, ``SWAP`` it with the
+  live core, ``UNLOAD`` the old one with its directory. With no live core yet, ``RENAME`` instead.
+* SolrCloud: Collections API ``CREATE`` of ``<name>_<token>``, feed, commit, ``CREATEALIAS`` moves
+  the alias ``<name>`` to it, then the collection it pointed to is deleted.
+
+A rebuild first copies every other datasource's documents (and state documents) from the live index,
+so it replaces one datasource and keeps the rest as they are.
+
+Every request is retried with exponential back-off while Solr is unreachable (refused, reset,
+timeout) or answers 5xx, for up to ``retryFor`` seconds, so a Solr restart in the middle of a feed
+delays it but does not fail it. Updates are idempotent (add by id, delete by id or query), so a
+batch may safely be sent twice. A batch Solr refuses with HTTP 400 is split in halves until the
+refused documents are isolated; each becomes a :class:`~provision.index.base.Rejected` with Solr's
+message, the others are indexed.
+
+Why ``requests`` and not pysolr here: the feeder needs the HTTP status to tell a refused document
+(400) from an unavailable Solr (503, refused connection), and pysolr folds both into one
+``SolrError`` message (and logs each failed request body at ERROR level).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import requests
+
+from mdstore.errors import ConfigError, IndexBackendError
+from provision.index.base import (
+    BadRequest,
+    Document,
+    IndexNotFound,
+    IndexState,
+    Params,
+    Rejected,
+    as_params,
+    batched,
+)
+from provision.index.fields import STATE_DOC_TYPE, STATE_ID_PREFIX
+
+logger = logging.getLogger(__name__)
+
+#: a rebuild whose token is older than this is abandoned (its process died) and may be removed
+STALE_BUILD_SECONDS = 6 * 3600
+_TRANSIENT_EXCEPTIONS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+class SolrHTTPError(IndexBackendError):
+    """Solr answered with an HTTP error that retrying will not cure."""
+
+    def __init__(self, message: str = "", *, status: int | None = None, target: str | None = None) -> None:
+        super().__init__(message, target=target)
+        self.status = status
+
+    def __reduce__(self):
+        return (_rebuild_http_error, (self.message, self.status, self.target))
+
+
+def _rebuild_http_error(message, status, target):
+    return SolrHTTPError(message, status=status, target=target)
+
+
+def _solr_message(response: requests.Response) -> str:
+    try:
+        return str(response.json()["error"]["msg"])
+    except (ValueError, KeyError, TypeError):
+        text = response.text.strip()
+        match = re.search(r"<title>(.*?)</title>", text, re.S) or re.search(r"<pre>(.*?)</pre>", text, re.S)
+        return (match[1] if match else text)[:500] or response.reason
+
+
+class SolrHttp:
+    """HTTP to Solr with retries on transient failures; JSON in and out."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 60.0,
+        retry_for: float = 120.0,
+        auth: tuple[str, str] | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self.retry_for = retry_for
+        self.session = session or requests.Session()
+        if auth:
+            self.session.auth = auth
+        self.session.headers["User-Agent"] = "contentcloud-indexer"
+        #: requests retried so far (all kinds), for tests and run summaries
+        self.retries = 0
+
+    def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params | Mapping[str, Any] | None = None,
+        body: bytes | None = None,
+        retry_404: bool = False,
+    ) -> dict[str, Any]:
+        """One JSON request; transient failures are retried until ``retry_for`` seconds have passed."""
+        deadline = time.monotonic() + self.retry_for
+        delay = 0.25
+        pairs = as_params(params or {})
+        if not any(k == "wt" for k, _ in pairs):
+            pairs.append(("wt", "json"))
+        headers = {"Content-Type": "application/json"} if body is not None else None
+        while True:
+            problem: str
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=pairs,
+                    data=body,
+                    headers=headers,
+                    timeout=(min(5.0, self.timeout), self.timeout),
+                )
+            except _TRANSIENT_EXCEPTIONS as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                status = response.status_code
+                if status == 200:
+                    try:
+                        return response.json()
+                    except ValueError as exc:
+                        raise SolrHTTPError(
+                            f"{url}: not JSON: {response.text[:200]!r}", status=status, target=url
+                        ) from exc
+                message = _solr_message(response)
+                if not (status >= 500 or status == 429 or (status == 404 and retry_404)):
+                    raise SolrHTTPError(message, status=status, target=url)
+                problem = f"HTTP {status}: {message}"
+            if time.monotonic() + delay > deadline:
+                raise IndexBackendError(
+                    f"Solr did not answer for {self.retry_for:.0f} s; last: {problem}", target=url
+                )
+            self.retries += 1
+            logger.warning("Solr %s %s failed (%s); retrying in %.2f s", method, url, problem, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def get(self, url: str, params: Params | Mapping[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+        return self.call("GET", url, params=params, **kw)
+
+    def post_json(
+        self, url: str, payload: Any, params: Params | Mapping[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:
+        body = (
+            payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        )
+        return self.call("POST", url, params=params, body=body, **kw)
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _new_token() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
+
+
+def _token_age(token: str) -> float:
+    try:
+        started = datetime.strptime(token[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return float("inf")
+    return (datetime.now(UTC) - started).total_seconds()
+
+
+class SolrIndex:
+    """One logical Solr index: a core (standalone) or an alias (SolrCloud)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        name: str,
+        *,
+        configset: str = "contentcloud",
+        mode: str = "auto",
+        batch_size: int = 500,
+        commit_within_ms: int = 10_000,
+        timeout: float = 60.0,
+        retry_for: float = 120.0,
+        num_shards: int = 1,
+        replication_factor: int = 1,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
+        if not re.match(r"^[A-Za-z0-9_.-]{1,100}$", name):
+            raise ConfigError(f"Solr index name {name!r} is not valid", field="index", rule="name")
+        self.base = base_url.rstrip("/")
+        self.name = name
+        self.configset = configset
+        self.batch_size = batch_size
+        self.commit_within_ms = commit_within_ms
+        self.num_shards = num_shards
+        self.replication_factor = replication_factor
+        self.http = SolrHttp(timeout=timeout, retry_for=retry_for, auth=auth)
+        self._mode = mode if mode in ("standalone", "cloud") else None
+        self.uri = f"{self.base}/{self.name}"
+
+    # --- topology ------------------------------------------------------------------------------
+    @property
+    def cloud(self) -> bool:
+        if self._mode is None:
+            info = self.http.get(f"{self.base}/admin/info/system")
+            self._mode = "cloud" if info.get("mode") == "solrcloud" else "standalone"
+        return self._mode == "cloud"
+
+    def url(self, core: str | None = None) -> str:
+        return f"{self.base}/{core or self.name}"
+
+    def core_admin(self, action: str, **params: Any) -> dict[str, Any]:
+        return self.http.get(f"{self.base}/admin/cores", {"action": action, **params})
+
+    def collections_admin(self, action: str, **params: Any) -> dict[str, Any]:
+        return self.http.get(f"{self.base}/admin/collections", {"action": action, **params})
+
+    def cores(self) -> dict[str, dict[str, Any]]:
+        return self.core_admin("STATUS", indexInfo="false").get("status", {})
+
+    def live_exists(self) -> bool:
+        if self.cloud:
+            return self.name in self.aliases() or self.name in self.collections()
+        return bool(self.cores().get(self.name))
+
+    def aliases(self) -> dict[str, str]:
+        return self.collections_admin("LISTALIASES").get("aliases", {})
+
+    def collections(self) -> list[str]:
+        return self.collections_admin("LIST").get("collections", [])
+
+    def close(self) -> None:
+        self.http.session.close()
+
+    def __enter__(self) -> SolrIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<SolrIndex {self.uri}>"
+
+    # --- reading -------------------------------------------------------------------------------
+    def select(self, params: Params | Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            return self.http.get(f"{self.url()}/select", as_params(params))
+        except SolrHTTPError as exc:
+            if exc.status == 400:
+                raise BadRequest(exc.message, target=self.uri) from exc
+            if exc.status == 404:
+                raise IndexNotFound(f"no Solr index {self.name!r}", target=self.uri) from exc
+            raise
+
+    def count(self, datasource: str | None = None) -> int:
+        params: dict[str, Any] = {"q": "*:*", "rows": 0}
+        if datasource is not None:
+            params["fq"] = f"datasource:{_quote(datasource)}"
+        return int(self.select(params)["response"]["numFound"])
+
+    def _cursor(self, core: str | None, params: dict[str, Any], rows: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every document of a /feeder query (state documents included), by cursorMark, ordered by id."""
+        cursor = "*"
+        while True:
+            answer = self.http.get(
+                f"{self.url(core)}/feeder",
+                {**params, "sort": "id asc", "rows": rows, "cursorMark": cursor},
+                retry_404=True,
+            )
+            yield from answer["response"]["docs"]
+            following = answer.get("nextCursorMark")
+            if not following or following == cursor:
+                return
+            cursor = following
+
+    def ids(self, datasource: str) -> Iterator[tuple[str, str | None]]:
+        params = {
+            "q": "*:*",
+            "fq": [f"datasource:{_quote(datasource)}", f"-doc_type:{STATE_DOC_TYPE}"],
+            "fl": "id,mdstore_version",
+        }
+        for doc in self._cursor(None, params, rows=5000):
+            yield doc["id"], doc.get("mdstore_version")
+
+    def states(self) -> dict[str, IndexState]:
+        if not self.live_exists():
+            return {}
+        params = {"q": f"doc_type:{STATE_DOC_TYPE}", "fl": "datasource,index_state"}
+        return {
+            doc["datasource"]: IndexState.from_json(doc["index_state"]) for doc in self._cursor(None, params)
+        }
+
+    def state(self, datasource: str) -> IndexState | None:
+        try:
+            answer = self.http.get(f"{self.url()}/get", {"id": STATE_ID_PREFIX + datasource})
+        except SolrHTTPError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        doc = answer.get("doc")
+        return IndexState.from_json(doc["index_state"]) if doc and doc.get("index_state") else None
+
+    # --- writing -------------------------------------------------------------------------------
+    def open_writer(self, datasource: str, *, rebuild: bool = False) -> SolrWriter:
+        return SolrWriter(self, datasource, rebuild=rebuild)
+
+    def builds(self) -> list[str]:
+        """Names of rebuild cores/collections of this index that exist now."""
+        if self.cloud:
+            aliased = set(self.aliases().get(self.name, "").split(","))
+            return [
+                c
+                for c in self.collections()
+                if c.startswith(f"{self.name}_")
+                and c not in aliased
+                and re.match(r"^\d{8}T\d{6}_", c[len(self.name) + 1 :])
+            ]
+        return [c for c in self.cores() if c.startswith(f"{self.name}__build_")]
+
+    def _build_token(self, build: str) -> str:
+        return build.rsplit("__build_", 1)[-1] if "__build_" in build else build[len(self.name) + 1 :]
+
+    def _refuse_during_rebuild(self, *, remove_stale: bool) -> None:
+        for build in self.builds():
+            age = _token_age(self._build_token(build))
+            if age < STALE_BUILD_SECONDS:
+                raise IndexBackendError(
+                    f"a full rebuild ({build}, started {age:.0f} s ago) is running; feed "
+                    "again when it has finished",
+                    target=self.uri,
+                )
+            if remove_stale:
+                logger.warning("removing abandoned rebuild %s of %s", build, self.uri)
+                self._drop(build)
+
+    def _drop(self, build: str) -> None:
+        if self.cloud:
+            self.collections_admin("DELETE", name=build)
+        else:
+            self.core_admin("UNLOAD", core=build, deleteInstanceDir="true")
+
+    def create_live(self) -> None:
+        """Create the live index empty (first feed on a fresh Solr)."""
+        token = _new_token()
+        if self.cloud:
+            collection = f"{self.name}_{token}"
+            self._create_collection(collection)
+            self.collections_admin("CREATEALIAS", name=self.name, collections=collection)
+        else:
+            self.core_admin(
+                "CREATE", name=self.name, instanceDir=f"{self.name}_{token}", configSet=self.configset
+            )
+
+    def _create_collection(self, collection: str) -> None:
+        self.collections_admin(
+            "CREATE",
+            name=collection,
+            **{"collection.configName": self.configset},
+            numShards=self.num_shards,
+            replicationFactor=self.replication_factor,
+            waitForFinalState="true",
+        )
+
+
+class SolrWriter:
+    """A feed of one datasource: in place into the live index, or into a fresh core/collection.
+
+    Batches go out on a background thread (so the caller builds the next documents meanwhile);
+    :meth:`flush` waits for them and returns the refused documents.
+    """
+
+    def __init__(self, index: SolrIndex, datasource: str, *, rebuild: bool) -> None:
+        self.index = index
+        self.http = index.http
+        self.datasource = datasource
+        self.rebuild = rebuild
+        self._rejected: list[Rejected] = []
+        self._error: BaseException | None = None
+        self._closed = False
+        self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue(maxsize=2)
+        if rebuild:
+            index._refuse_during_rebuild(remove_stale=True)
+            self._live_existed = index.live_exists()
+            token = _new_token()
+            if index.cloud:
+                if index.name in index.collections():
+                    raise IndexBackendError(
+                        f"{index.name!r} is a collection, not an alias: rebuilds switch an alias; create the "
+                        f"alias (CREATEALIAS name={index.name}-…) and point the index URI at it",
+                        target=index.uri,
+                    )
+                self.target = f"{index.name}_{token}"
+                index._create_collection(self.target)
+            else:
+                self.target = f"{index.name}__build_{token}"
+                index.core_admin(
+                    "CREATE", name=self.target, instanceDir=f"{index.name}_{token}", configSet=index.configset
+                )
+            self._commit_within: int | None = None
+        else:
+            index._refuse_during_rebuild(remove_stale=False)
+            if not index.live_exists():
+                index.create_live()
+            self.target = index.name
+            self._commit_within = index.commit_within_ms
+        self._update_url = f"{index.url(self.target)}/update"
+        self._sender = threading.Thread(target=self._send_loop, name=f"solr-feed-{datasource}", daemon=True)
+        self._sender.start()
+        if rebuild and self._live_existed:
+            try:
+                self._copy_others()
+            except BaseException:
+                self.abort()
+                raise
+
+    # --- background sending --------------------------------------------------------------------
+    def _send_loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                if self._error is not None:
+                    continue
+                kind, payload = job
+                if kind == "add":
+                    self._post_docs(payload)
+                elif kind == "delete":
+                    self.http.post_json(
+                        self._update_url, {"delete": payload}, self._update_params(), retry_404=True
+                    )
+            except BaseException as exc:  # handed to the caller at the next add/flush
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _update_params(self) -> dict[str, Any]:
+        return {"commitWithin": self._commit_within} if self._commit_within else {}
+
+    def _post_docs(self, docs: list[Document]) -> None:
+        """Post a batch; on HTTP 400 split it until each refused document is alone (and recorded)."""
+        try:
+            self.http.post_json(self._update_url, docs, self._update_params(), retry_404=True)
+        except SolrHTTPError as exc:
+            if exc.status != 400:
+                raise
+            if len(docs) == 1:
+                self._rejected.append(Rejected(str(docs[0].get("id", "")), exc.message))
+                return
+            middle = len(docs) // 2
+            self._post_docs(docs[:middle])
+            self._post_docs(docs[middle:])
+
+    def _put(self, job: tuple[str, Any]) -> None:
+        self._check()
+        self._queue.put(job)
+
+    def _check(self) -> None:
+        if self._closed:
+            raise IndexBackendError("the writer is closed", target=self.index.uri)
+        if self._error is not None:
+            error, self._error = self._error, None
+            if isinstance(error, IndexBackendError):
+                raise error
+            raise IndexBackendError(f"feeding failed: {error}", target=self.index.uri) from error
+
+    # --- the IndexWriter contract --------------------------------------------------------------
+    def add(self, docs: Sequence[Document]) -> None:
+        for batch in batched(docs, self.index.batch_size):
+            self._put(("add", batch))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for batch in batched(ids, self.index.batch_size):
+            self._put(("delete", list(batch)))
+
+    def flush(self) -> list[Rejected]:
+        self._check()
+        self._queue.join()
+        self._check()
+        rejected, self._rejected = self._rejected, []
+        return rejected
+
+    def sweep(self, keep_versions: Sequence[str]) -> int:
+        versions = " OR ".join(_quote(v) for v in keep_versions)
+        query = f"datasource:{_quote(self.datasource)} AND -doc_type:{STATE_DOC_TYPE}"
+        if versions:
+            query += f" AND -mdstore_version:({versions})"
+        self.flush()
+        self._commit()  # the count must see every document sent so far
+        found = self.http.get(
+            f"{self.index.url(self.target)}/feeder", {"q": query, "rows": 0}, retry_404=True
+        )
+        count = int(found["response"]["numFound"])
+        if count:
+            self.http.post_json(
+                self._update_url, {"delete": {"query": query}}, self._update_params(), retry_404=True
+            )
+        return count
+
+    def _commit(self) -> None:
+        self.http.post_json(self._update_url, {"commit": {}}, retry_404=True)
+
+    def commit(self, state: IndexState) -> None:
+        self.flush()
+        state_doc = {
+            "id": STATE_ID_PREFIX + state.datasource,
+            "datasource": state.datasource,
+            "doc_type": STATE_DOC_TYPE,
+            "index_state": state.to_json(),
+        }
+        self.http.post_json(self._update_url, [state_doc], retry_404=True)
+        self._commit()
+        if self.rebuild:
+            self._switch()
+        self._close()
+
+    def _switch(self) -> None:
+        index = self.index
+        if index.cloud:
+            previous = [c for c in index.aliases().get(index.name, "").split(",") if c]
+            index.collections_admin("CREATEALIAS", name=index.name, collections=self.target)
+            for collection in previous:
+                index.collections_admin("DELETE", name=collection)
+            logger.info("alias %s now points at %s (was %s)", index.name, self.target, previous)
+            return
+        if index.live_exists():
+            index.core_admin("SWAP", core=index.name, other=self.target)
+            index.core_admin("UNLOAD", core=self.target, deleteInstanceDir="true")
+            logger.info("swapped the rebuilt core into %s; unloaded the old one", index.name)
+        else:
+            index.core_admin("RENAME", core=self.target, other=index.name)
+            logger.info("renamed the rebuilt core %s to %s", self.target, index.name)
+
+    def abort(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_sender()
+        if self.rebuild:
+            try:
+                self.index._drop(self.target)
+            except IndexBackendError as exc:
+                logger.warning("could not drop the rebuild %s: %s", self.target, exc)
+
+    def _close(self) -> None:
+        self._closed = True
+        self._stop_sender()
+
+    def _stop_sender(self) -> None:
+        if self._sender.is_alive():
+            self._queue.put(None)
+            self._sender.join(timeout=self.http.retry_for + 30)
+
+    # --- a rebuild keeps the other datasources -------------------------------------------------
+    def _copy_others(self) -> None:
+        params = {"q": "*:*", "fq": f"-datasource:{_quote(self.datasource)}", "fl": "*"}
+        copied = 0
+        batch: list[Document] = []
+        for doc in self.index._cursor(None, params):
+            doc.pop("_version_", None)
+            batch.append(doc)
+            if len(batch) >= self.index.batch_size:
+                self._put(("add", batch))
+                copied += len(batch)
+                batch = []
+        if batch:
+            self._put(("add", batch))
+            copied += len(batch)
+        rejected = self.flush()
+        if rejected:
+            raise IndexBackendError(
+                f"copying the live index into {self.target} failed: {rejected[0].message}",
+                target=self.index.uri,
+            )
+        logger.info("rebuild of %s: copied %d documents of other datasources", self.index.uri, copied)
+
+
+def from_uri(uri: str, *, name: str | None = None) -> SolrIndex:
+    """``http://host:8983/solr/<name>[?configSet=…&batch=…&commitWithin=…&mode=…]``."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{uri!r} is not an http(s) Solr URL", field="index", rule="scheme")
+    path = parts.path.rstrip("/")
+    base_path, _, core = path.rpartition("/")
+    if not core or not base_path:
+        raise ConfigError(
+            f"{uri!r} names no index (http://host:8983/solr/<core or alias>)", field="index", rule="path"
+        )
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    auth = None
+    netloc = parts.netloc
+    if parts.username:
+        auth = (parts.username, parts.password or "")
+        netloc = netloc.rsplit("@", 1)[1]
+    base = urlunsplit((parts.scheme, netloc, base_path, "", ""))
+
+    def number(key: str, default: float) -> float:
+        try:
+            return float(options.get(key, default))
+        except ValueError:
+            raise ConfigError(
+                f"{key}={options[key]!r} is not a number", field=f"index.{key}", rule="type"
+            ) from None
+
+    return SolrIndex(
+        base,
+        name or core,
+        configset=options.get("configSet", "contentcloud"),
+        mode=options.get("mode", "auto"),
+        batch_size=int(number("batch", 500)),
+        commit_within_ms=int(number("commitWithin", 10_000)),
+        timeout=number("timeout", 60),
+        retry_for=number("retryFor", 120),
+        num_shards=int(number("numShards", 1)),
+        replication_factor=int(number("replicationFactor", 1)),
+        auth=auth,
+    )
