@@ -71,6 +71,8 @@ class _Feed:
     error_count: int = 0
     first_warnings: list[str] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
+    #: documents to delete because their record now fails (incremental): only once the run is accepted
+    stale_on_error: list[str] = field(default_factory=list)
 
     def error(self, record_id: str, message: str) -> None:
         self.error_count += 1
@@ -200,6 +202,9 @@ def index(
                     ),
                 )
             live, errors = _next_state(mode, state, current, feed)
+            if feed.stale_on_error:
+                writer.delete(feed.stale_on_error)
+                feed.deleted += len(feed.stale_on_error)
             if mode != "full":
                 feed.swept = writer.sweep(live)
             new_state = IndexState(
@@ -255,10 +260,11 @@ def _send(
     records, total = _records(view, mode, state)
     docs: list[dict[str, Any]] = []
     deletes: list[str] = []
+    incremental = mode == "incremental"  # other modes read present records only
     for record in records:
         feed.read += 1
         feed.touched.add(record.id)
-        if record.deleted:
+        if incremental and record.deleted:
             deletes.append(record.id)
         else:
             try:
@@ -272,8 +278,8 @@ def _send(
                 )
             except RecordError as exc:
                 feed.error(record.id, f"{type(exc).__name__}: {exc.message}")
-                if mode == "incremental":
-                    deletes.append(record.id)  # its previous document no longer reflects the record
+                if incremental:
+                    feed.stale_on_error.append(record.id)  # its document no longer reflects the record
             else:
                 docs.append(doc)
                 if warnings:

@@ -285,10 +285,28 @@ def _round(value: datetime, unit: str) -> datetime:
     return value.replace(microsecond=(value.microsecond // 1000) * 1000)
 
 
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    """The inverse of :func:`_days_from_civil` (H. Hinnant), for any year."""
+    days += 719468
+    era = (days if days >= 0 else days - 146096) // 146097
+    doe = days - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + (3 if mp < 10 else -9)
+    return yoe + era * 400 + (month <= 2), month, day
+
+
 def format_instant(ms: int) -> str:
-    """Epoch ms → Solr's date form (``2024-05-01T10:00:00Z``, millis only when not zero)."""
+    """Epoch ms → Solr's date form (``2024-05-01T10:00:00Z``, millis only when not zero; 4-digit years)."""
     seconds, millis = divmod(ms, 1000)
-    stamp = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    days, seconds = divmod(seconds, 86400)
+    year, month, day = _civil_from_days(days)
+    hour, rest = divmod(seconds, 3600)
+    minute, second = divmod(rest, 60)
+    sign = "-" if year < 0 else ""
+    stamp = f"{sign}{abs(year):04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
     return f"{stamp}.{millis:03d}Z" if millis else f"{stamp}Z"
 
 
@@ -308,10 +326,10 @@ _LITERAL_DATE = re.compile(
 )
 
 
-def range_endpoint(literal: str) -> str | None:
+def range_endpoint(literal: str) -> tuple[str, int, int] | None:
     """An RDF date literal (xsd:date, xsd:dateTime, xsd:gYear, ``1890``, ``-0800``) as a DateRangeField
-    endpoint, or None when it is not a date. Time zones are dropped: a catalogue's time spans are
-    days and years, and DateRangeField has no zones."""
+    endpoint with its extent in epoch ms, or None when it is not a date. Time zones are dropped: a
+    catalogue's time spans are days and years, and DateRangeField has no zones."""
     match = _LITERAL_DATE.match(literal.strip())
     if match is None:
         return None
@@ -319,7 +337,7 @@ def range_endpoint(literal: str) -> str | None:
     if match["time"]:
         text = f"{text}T{match['time']}"
     try:
-        date_bounds(text)
-    except ValueError:
+        lo, hi = date_bounds(text)
+    except InvalidValue:
         return None
-    return text
+    return text, lo, hi

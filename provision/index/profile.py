@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import lru_cache
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,7 @@ _AUTOMATIC = (
     "index_state",
 )
 _MODES = ("value", "iri", "label", "label_or_iri", "date_range", "date")
+_NO_PRIORITY = 1 << 30
 
 Term = Any  # a pyoxigraph NamedNode, BlankNode or Literal
 
@@ -114,7 +116,9 @@ def parse_record(body: bytes | str, rdf_format: str = "auto", *, record_id: str 
     data = body.encode("utf-8") if isinstance(body, str) else body
     name = sniff_format(data) if rdf_format == "auto" else rdf_format
     try:
-        return Graph(ox.parse(data, format=_FORMATS[name]))
+        # lenient: IRIs are not re-validated (the transform step wrote them; Solr does not care), which
+        # halves the parse time; syntax errors are still errors
+        return Graph(ox.parse(data, format=_FORMATS[name], lenient=True))
     except SyntaxError as exc:
         raise RecordParseError(f"not valid {name}: {exc}", record_id=record_id, step="index") from exc
 
@@ -170,14 +174,7 @@ class _PathParser:
             options.append(self.sequence())
         if len(options) == 1:
             return options[0]
-
-        def union(nodes: list[Term], graph: Graph) -> list[Term]:
-            result: list[Term] = []
-            for option in options:
-                result.extend(option(nodes, graph))
-            return list(dict.fromkeys(result))
-
-        return union
+        return _Union(options)
 
     def sequence(self) -> PathFn:
         steps = [self.step()]
@@ -186,13 +183,16 @@ class _PathParser:
             steps.append(self.step())
         if len(steps) == 1:
             return steps[0]
+        forward = [getattr(step, "predicate", None) for step in steps]
+        if all(p is not None for p in forward):
+            return _forward_chain(forward)  # the common case, without a call per step
 
         def chain(nodes: list[Term], graph: Graph) -> list[Term]:
             for step in steps:
                 nodes = step(nodes, graph)
                 if not nodes:
                     return nodes
-            return list(dict.fromkeys(nodes))
+            return nodes
 
         return chain
 
@@ -229,6 +229,22 @@ class _PathParser:
         return ox.NamedNode(self.prefixes[prefix] + local)
 
 
+class _Union:
+    """``a | b``: the alternatives' results in order, without repeats; ``options`` stay visible so a
+    single-valued field can stop at the first alternative that yields a value."""
+
+    __slots__ = ("options",)
+
+    def __init__(self, options: list[PathFn]) -> None:
+        self.options = options
+
+    def __call__(self, nodes: list[Term], graph: Graph) -> list[Term]:
+        result: list[Term] = []
+        for option in self.options:
+            result.extend(option(nodes, graph))
+        return list(dict.fromkeys(result)) if len(result) > 1 else result
+
+
 def _forward_step(predicate: ox.NamedNode) -> PathFn:
     def forward(nodes: list[Term], graph: Graph) -> list[Term]:
         out = graph.out
@@ -241,7 +257,27 @@ def _forward_step(predicate: ox.NamedNode) -> PathFn:
                     result.extend(objects)
         return result
 
+    forward.predicate = predicate  # type: ignore[attr-defined]
     return forward
+
+
+def _forward_chain(predicates: list[ox.NamedNode]) -> PathFn:
+    def chain(nodes: list[Term], graph: Graph) -> list[Term]:
+        out = graph.out
+        for predicate in predicates:
+            following: list[Term] = []
+            for node in nodes:
+                edges = out.get(node)
+                if edges:
+                    objects = edges.get(predicate)
+                    if objects:
+                        following.extend(objects)
+            if not following:
+                return following
+            nodes = following
+        return nodes
+
+    return chain
 
 
 def _inverse_step(predicate: ox.NamedNode) -> PathFn:
@@ -338,7 +374,7 @@ class IndexProfile:
             )
         self.main_types = [self._class_iri(t, "main.types") for t in main_types]
         self.lang = tuple(str(x) for x in data.get("lang") or ())
-        self.label_paths = [
+        self.label_paths: list[PathFn] = [
             compile_path(p, self.prefixes, where=where) for p in data.get("labels") or ["rdfs:label"]
         ]
         dates = data.get("date_range") or {}
@@ -353,6 +389,8 @@ class IndexProfile:
                 (iri, self._rules((section or {}).get("fields") or {}, f"types.{type_name}.fields"))
             )
         self._rules_cache: dict[frozenset[str], list[FieldRule]] = {}
+        self._priorities: dict[Term, int] = {}
+        self._label_steps = [(getattr(path, "predicate", None), path) for path in self.label_paths]
 
     # --- compiling -----------------------------------------------------------------------------
     def _class_iri(self, text: str, field_name: str) -> str:
@@ -450,23 +488,37 @@ class IndexProfile:
         info = self.classes.get(class_iri)
         return info is not None and wanted in info.supers
 
+    def _priority(self, class_node: Term) -> int:
+        """The position of the first ``main.types`` class this class is (or specialises); big if none."""
+        priority = self._priorities.get(class_node)
+        if priority is None:
+            iri = class_node.value if isinstance(class_node, ox.NamedNode) else ""
+            priority = next((i for i, wanted in enumerate(self.main_types) if self._is_a(iri, wanted)), _NO_PRIORITY)
+            self._priorities[class_node] = priority
+        return priority
+
     def main_entity(self, graph: Graph) -> tuple[Term, list[str]]:
         """The record's main entity and its classes: the first ``main.types`` class (or subclass)
         that types an entity wins; among several such entities, one no other entity points to."""
-        typed: list[tuple[Term, list[str]]] = []
+        best = _NO_PRIORITY
+        candidates: list[tuple[Term, list[Term]]] = []
         for subject, predicates in graph.out.items():
             types = predicates.get(RDF_TYPE)
-            if types and not isinstance(subject, ox.Literal):
-                typed.append((subject, [t.value for t in types if isinstance(t, ox.NamedNode)]))
-        for wanted in self.main_types:
-            candidates = [(s, types) for s, types in typed if any(self._is_a(t, wanted) for t in types)]
-            if len(candidates) > 1:
-                roots = [(s, types) for s, types in candidates if s not in graph.objects]
-                candidates = roots or candidates
-            if candidates:
-                return candidates[0]
-        names = ", ".join(self._short(t) for t in self.main_types)
-        raise MappingError(f"no main entity: no entity of the record is a {names}", step="index")
+            if not types:
+                continue
+            priority = min(map(self._priority, types))
+            if priority < best:
+                best, candidates = priority, [(subject, types)]
+            elif priority == best and priority != _NO_PRIORITY:
+                candidates.append((subject, types))
+        if not candidates:
+            names = ", ".join(self._short(t) for t in self.main_types)
+            raise MappingError(f"no main entity: no entity of the record is a {names}", step="index")
+        if len(candidates) > 1:
+            roots = [c for c in candidates if c[0] not in graph.objects]
+            candidates = roots or candidates
+        entity, types = candidates[0]
+        return entity, [t.value for t in types if isinstance(t, ox.NamedNode)]
 
     def _short(self, iri: str) -> str:
         for prefix, namespace in self.prefixes.items():
@@ -499,17 +551,29 @@ class IndexProfile:
         return names, labels
 
     # --- values --------------------------------------------------------------------------------
-    def _ordered_literals(self, literals: list[Any], lang: tuple[str, ...]) -> list[Any]:
-        if not lang:
+    @staticmethod
+    def _ordered_literals(literals: list[Any], lang: tuple[str, ...]) -> list[Any]:
+        """Literals by language preference (stable: record order among equals)."""
+        if not lang or len(literals) < 2:
             return literals
-        rank = {tag: i for i, tag in enumerate(lang)}
-        return sorted(literals, key=lambda lit: rank.get(lit.language or "", len(rank)))
+        rank = _lang_ranks(lang)
+        last = len(rank)
+        return sorted(literals, key=lambda lit: rank.get(lit.language or "", last))
 
     def _label(self, node: Term, graph: Graph, lang: tuple[str, ...]) -> str | None:
         if isinstance(node, ox.Literal):
             return node.value
-        for path in self.label_paths:
-            literals = [n for n in path([node], graph) if isinstance(n, ox.Literal)]
+        edges = graph.out.get(node)
+        for predicate, path in self._label_steps:
+            if predicate is not None:  # a one-step label path, looked up without a call
+                if not edges:
+                    continue
+                found = edges.get(predicate)
+                if not found:
+                    continue
+            else:
+                found = path([node], graph)
+            literals = [n for n in found if isinstance(n, ox.Literal)]
             if literals:
                 return self._ordered_literals(literals, lang)[0].value
         return None
@@ -519,20 +583,19 @@ class IndexProfile:
             endpoint = analysis.range_endpoint(node.value)
             if endpoint is None:
                 warnings.append(f"{rule.name}: {node.value!r} is not a date")
-            return endpoint
+            return endpoint[0] if endpoint else None
         begin = self._first_date(node, graph, self.date_begin)
         end = self._first_date(node, graph, self.date_end)
         if begin is None and end is None:
-            return self._first_date(node, graph, self.date_at)
-        value = f"[{begin or '*'} TO {end or '*'}]"
-        try:
-            analysis.date_range_bounds(value)
-        except InvalidValue as exc:
-            warnings.append(f"{rule.name}: {value}: {exc}")
+            at = self._first_date(node, graph, self.date_at)
+            return at[0] if at else None
+        value = f"[{begin[0] if begin else '*'} TO {end[0] if end else '*'}]"
+        if begin and end and begin[1] > end[2]:
+            warnings.append(f"{rule.name}: {value}: Wrong order: {begin[0]} TO {end[0]}")
             return None
         return value
 
-    def _first_date(self, node: Term, graph: Graph, paths: list[PathFn]) -> str | None:
+    def _first_date(self, node: Term, graph: Graph, paths: list[PathFn]) -> tuple[str, int, int] | None:
         for path in paths:
             for value in path([node], graph):
                 if isinstance(value, ox.Literal):
@@ -542,7 +605,19 @@ class IndexProfile:
         return None
 
     def _values(self, rule: FieldRule, entity: Term, graph: Graph, warnings: list[str]) -> list[Any]:
-        nodes = rule.path([entity], graph)
+        if rule.single and isinstance(rule.path, _Union):
+            for option in rule.path.options:  # a single value: the first alternative that yields one
+                values = self._render(rule, option([entity], graph), graph, warnings)
+                if values:
+                    return values[:1]
+            return []
+        values = self._render(rule, rule.path([entity], graph), graph, warnings)
+        if rule.single:
+            return values[:1]
+        return values[: rule.limit] if rule.limit is not None else values
+
+    def _render(self, rule: FieldRule, nodes: list[Term], graph: Graph, warnings: list[str]) -> list[Any]:
+        """Nodes reached by a path → field values (filtered, ordered by language, without repeats)."""
         if not nodes:
             return []
         if rule.where is not None:
@@ -585,10 +660,9 @@ class IndexProfile:
                         warnings.append(f"{rule.name}: {node.value!r} is not a date")
                     else:
                         values.append(instant)
-        values = [v for v in dict.fromkeys(values) if v != ""]
-        if rule.single:
-            return values[:1]
-        return values[: rule.limit] if rule.limit is not None else values
+        if len(values) > 1:
+            values = list(dict.fromkeys(values))
+        return [v for v in values if v != ""]
 
     # --- documents -----------------------------------------------------------------------------
     def build(
@@ -634,12 +708,17 @@ class IndexProfile:
         return doc, warnings
 
 
+@lru_cache(maxsize=64)
+def _lang_ranks(lang: tuple[str, ...]) -> dict[str, int]:
+    return {tag: i for i, tag in enumerate(lang)}
+
+
 def _instant(text: str) -> str | None:
     """An xsd:date/dateTime literal as a ``pdate`` value (midnight UTC for a date)."""
     endpoint = analysis.range_endpoint(text)
-    if endpoint is None or endpoint.lstrip("-").count("-") != 2:
+    if endpoint is None or endpoint[0].lstrip("-").count("-") != 2:
         return None
-    date, _, time_part = endpoint.partition("T")
+    date, _, time_part = endpoint[0].partition("T")
     parts = (time_part.split(":") + ["00", "00", "00"])[:3] if time_part else ["00", "00", "00"]
     try:
         return analysis.normalize_instant(f"{date}T{parts[0]}:{parts[1]}:{parts[2]}Z")

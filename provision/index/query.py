@@ -583,6 +583,8 @@ class Compiler:
         if kind == "date_range":
             lo = analysis.MIN_MS if node.lo is None else self._date_bounds(node.lo)[0]
             hi = analysis.MAX_MS if node.hi is None else self._date_bounds(node.hi)[1]
+            if lo > hi:  # Solr answers 500 with this message; it is the request's fault, so 400 here
+                raise BadRequest(f"Wrong order: {node.lo} TO {node.hi}")
             return CDateRange(node.field, lo, hi, node.op)
         if not definition.exact:
             raise BadRequest(
@@ -607,7 +609,11 @@ class Compiler:
             if kind == "date":
                 return analysis.parse_instant(text)
         except (ValueError, InvalidValue) as exc:
-            message = str(exc) if isinstance(exc, InvalidValue) else f"Invalid Number: {text}"
+            message = (
+                str(exc)
+                if isinstance(exc, InvalidValue)
+                else f"Invalid Number: {text} for field {definition.name}"
+            )
             raise BadRequest(message) from exc
         if kind == "boolean":
             return "true" if text[:1] in ("t", "T", "1") else "false"
@@ -622,7 +628,7 @@ class Compiler:
             lo, hi = self._date_bounds(node.text)
             return CDateRange(node.field, lo, hi, "Intersects")
         if kind in ("stored_only", "sort_text") or not definition.indexed:
-            raise BadRequest(f"can not search on field {node.field}: it is not indexed")
+            return CNone()  # as Solr: a field that is not indexed matches nothing
         if node.prefix:
             if kind != "string":
                 raise BadRequest(

@@ -3,7 +3,8 @@
 ``http://host:8983/solr/<name>`` names the live index: a core on a standalone Solr, an alias on
 SolrCloud (detected from ``/admin/info/system``; ``?mode=standalone|cloud`` overrides). Options go in
 the query string: ``configSet`` (default ``contentcloud``), ``batch`` (documents per update, 500),
-``commitWithin`` (ms, 10000), ``timeout`` (s per request, 60), ``retryFor`` (s, 120), ``numShards``
+``commitWithin`` (ms, 10000), ``senders`` (update requests in flight, 1), ``timeout`` (s per request, 60),
+``retryFor`` (s, 120), ``numShards``
 and ``replicationFactor`` (SolrCloud, 1 and 1).
 
 Full rebuilds never delete and re-create the live index:
@@ -205,6 +206,7 @@ class SolrIndex:
         num_shards: int = 1,
         replication_factor: int = 1,
         auth: tuple[str, str] | None = None,
+        senders: int = 1,
     ) -> None:
         if not re.match(r"^[A-Za-z0-9_.-]{1,100}$", name):
             raise ConfigError(f"Solr index name {name!r} is not valid", field="index", rule="name")
@@ -212,6 +214,9 @@ class SolrIndex:
         self.name = name
         self.configset = configset
         self.batch_size = batch_size
+        #: update requests in flight at once. One already overlaps building and indexing (Solr indexes a
+        #: batch while the next is built); more help when Solr has cores to spare (bench/RESULTS.md)
+        self.senders = max(1, senders)
         self.commit_within_ms = commit_within_ms
         self.num_shards = num_shards
         self.replication_factor = replication_factor
@@ -398,7 +403,8 @@ class SolrWriter:
         self._rejected: list[Rejected] = []
         self._error: BaseException | None = None
         self._closed = False
-        self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue(maxsize=2)
+        self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue(maxsize=2 * index.senders)
+        self._rejected_lock = threading.Lock()
         if rebuild:
             index._refuse_during_rebuild(remove_stale=True)
             self._live_existed = index.live_exists()
@@ -425,8 +431,12 @@ class SolrWriter:
             self.target = index.name
             self._commit_within = index.commit_within_ms
         self._update_url = f"{index.url(self.target)}/update"
-        self._sender = threading.Thread(target=self._send_loop, name=f"solr-feed-{datasource}", daemon=True)
-        self._sender.start()
+        self._senders = [
+            threading.Thread(target=self._send_loop, name=f"solr-feed-{datasource}-{n}", daemon=True)
+            for n in range(index.senders)
+        ]
+        for sender in self._senders:
+            sender.start()
         if rebuild and self._live_existed:
             try:
                 self._copy_others()
@@ -466,7 +476,8 @@ class SolrWriter:
             if exc.status != 400:
                 raise
             if len(docs) == 1:
-                self._rejected.append(Rejected(str(docs[0].get("id", "")), exc.message))
+                with self._rejected_lock:
+                    self._rejected.append(Rejected(str(docs[0].get("id", "")), exc.message))
                 return
             middle = len(docs) // 2
             self._post_docs(docs[:middle])
@@ -568,9 +579,11 @@ class SolrWriter:
         self._stop_sender()
 
     def _stop_sender(self) -> None:
-        if self._sender.is_alive():
+        alive = [sender for sender in self._senders if sender.is_alive()]
+        for _ in alive:
             self._queue.put(None)
-            self._sender.join(timeout=self.http.retry_for + 30)
+        for sender in alive:
+            sender.join(timeout=self.http.retry_for + 30)
 
     # --- a rebuild keeps the other datasources -------------------------------------------------
     def _copy_others(self) -> None:
@@ -635,4 +648,5 @@ def from_uri(uri: str, *, name: str | None = None) -> SolrIndex:
         num_shards=int(number("numShards", 1)),
         replication_factor=int(number("replicationFactor", 1)),
         auth=auth,
+        senders=int(number("senders", 1)),
     )

@@ -31,6 +31,7 @@ The embedded index does not rank: without ``sort`` documents come in index order
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import os
@@ -40,9 +41,11 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -284,7 +287,7 @@ def _catalog_ddl() -> list[str]:
     return [
         "CREATE TABLE IF NOT EXISTS cc_meta(key TEXT PRIMARY KEY, value TEXT)",
         "CREATE TABLE IF NOT EXISTS cc_indexes(name TEXT PRIMARY KEY, generation TEXT NOT NULL, "
-        "analyzer INTEGER NOT NULL, switched_at TEXT NOT NULL)",
+        "analyzer INTEGER NOT NULL, switched_at TEXT NOT NULL, changes INTEGER NOT NULL DEFAULT 0)",
         "CREATE TABLE IF NOT EXISTS cc_builds(generation TEXT PRIMARY KEY, name TEXT NOT NULL, "
         "datasource TEXT NOT NULL, started_at REAL NOT NULL, holder TEXT NOT NULL)",
     ]
@@ -353,6 +356,7 @@ class SqliteIndex:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._columns: tuple[tuple[str, int], _Columns] | None = None
         conn = self._conn()
         with _write(conn):
             for ddl in _catalog_ddl():
@@ -410,7 +414,7 @@ class SqliteIndex:
             for ddl in _generation_ddl(_prefix(generation)):
                 conn.execute(ddl)
             conn.execute(
-                "INSERT INTO cc_indexes VALUES (?, ?, ?, ?)",
+                "INSERT INTO cc_indexes VALUES (?, ?, ?, ?, 0)",
                 (self.name, generation, ANALYZER_VERSION, _now_text()),
             )
 
@@ -421,8 +425,8 @@ class SqliteIndex:
         conn = self._conn()
         conn.execute("BEGIN")
         try:
-            p = self._live_prefix(conn)
-            answer = _Select(conn, p, request).run()
+            p, columns = self._columns_for(conn)
+            answer = _Select(conn, p, request, columns).run()
         finally:
             conn.execute("COMMIT")
         num_found, docs, facets, facet_queries = answer
@@ -434,6 +438,18 @@ class SqliteIndex:
             facet_queries=facet_queries,
             qtime_ms=int((time.perf_counter() - started) * 1000),
         )
+
+    def _columns_for(self, conn: sqlite3.Connection) -> tuple[str, _Columns]:
+        """The live generation's prefix and its in-memory columns (rebuilt when anything was written)."""
+        row = conn.execute("SELECT generation, changes FROM cc_indexes WHERE name = ?", (self.name,)).fetchone()
+        if row is None:
+            raise IndexNotFound(f"no embedded index {self.name!r} in {self.path}", target=self.name)
+        key = (row[0], row[1])
+        with self._lock:
+            cached = self._columns
+            if cached is None or cached[0] != key:
+                cached = self._columns = (key, _Columns(conn, _prefix(row[0])))
+        return _prefix(row[0]), cached[1]
 
     def count(self, datasource: str | None = None) -> int:
         conn = self._conn()
@@ -672,6 +688,12 @@ class SqliteWriter:
             conn.executemany(f"INSERT OR REPLACE INTO {p}_singles VALUES (?, ?, ?)", single_rows)
             conn.executemany(f"INSERT OR IGNORE INTO {p}_ranges VALUES (?, ?, ?, ?)", range_rows)
             conn.executemany(f"INSERT INTO {p}_fts(rowid, content) VALUES (?, ?)", fts_rows)
+            self._changed(conn)
+
+    def _changed(self, conn: sqlite3.Connection) -> None:
+        """Readers' in-memory columns of the live generation are stale after this transaction."""
+        if not self.rebuild:
+            conn.execute("UPDATE cc_indexes SET changes = changes + 1 WHERE name = ?", (self.index.name,))
 
     def _rowid(self, rid: int, field_name: str, value_index: int) -> int:
         return (rid << _RID_SHIFT) | (self._field_number(field_name) << _FIELD_SHIFT) | value_index
@@ -713,6 +735,7 @@ class SqliteWriter:
             return
         with _write(self._conn) as conn:
             self._delete_rows(conn, self._existing(conn, "id", list(ids)))
+            self._changed(conn)
 
     def flush(self) -> list[Rejected]:
         rejected, self._rejected = self._rejected, []
@@ -731,6 +754,7 @@ class SqliteWriter:
                     (self.datasource, *keep),
                 ).fetchall()
                 self._delete_rows(conn, rows)
+                self._changed(conn)
             removed += len(rows)
             if len(rows) < 1000:
                 return removed
@@ -743,11 +767,12 @@ class SqliteWriter:
             conn.execute(
                 f"INSERT OR REPLACE INTO {self._p}_state VALUES (?, ?)", (state.datasource, state.to_json())
             )
+            self._changed(conn)
             if self.rebuild:
                 old = self.index._generation(conn)
                 if old is None:
                     conn.execute(
-                        "INSERT INTO cc_indexes VALUES (?, ?, ?, ?)",
+                        "INSERT INTO cc_indexes VALUES (?, ?, ?, ?, 0)",
                         (self.index.name, self._generation, ANALYZER_VERSION, _now_text()),
                     )
                 else:
@@ -788,15 +813,75 @@ def _drop_generation(conn: sqlite3.Connection, p: str) -> None:
 # ----------------------------------------------------------------------------------- queries
 
 
+class _Columns:
+    """Per-generation columns in memory, Solr's docValues in spirit: what facet counting and sorting read.
+
+    Built lazily per field from the ``terms`` and ``singles`` tables and kept until the generation or
+    its change counter moves (every write transaction bumps it). Lists are indexed by rid, so a set
+    of matching rids is counted or ranked with C-level builtins (``map``, ``Counter``, ``heapq``),
+    not a Python loop and not a SQL ``GROUP BY`` over every value of the field.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, p: str) -> None:
+        self.p = p
+        self.size = conn.execute(f"SELECT coalesce(max(rid), 0) + 1 FROM {p}_docs").fetchone()[0]
+        self._facets: dict[str, tuple[list[Any], list[tuple[int, ...]], Counter[int]]] = {}
+        self._ranks: dict[str, list[int | None]] = {}
+        self._all: list[int] | None = None
+        self._lock = threading.Lock()
+
+    def all_rids(self, conn: sqlite3.Connection) -> list[int]:
+        if self._all is None:
+            self._all = [rid for (rid,) in conn.execute(f"SELECT rid FROM {self.p}_docs ORDER BY rid")]
+        return self._all
+
+    def facet(self, conn: sqlite3.Connection, name: str) -> tuple[list[Any], list[tuple[int, ...]], Counter[int]]:
+        """(values in index order, value ordinals per rid, counts over every document)."""
+        cached = self._facets.get(name)
+        if cached is None:
+            with self._lock:
+                values: list[Any] = []
+                per_rid: list[list[int]] = [[] for _ in range(self.size)]
+                last = object()
+                for value, rid in conn.execute(
+                    f"SELECT value, rid FROM {self.p}_terms WHERE field = ? ORDER BY value, rid", (name,)
+                ):
+                    if value != last:
+                        values.append(value)
+                        last = value
+                    per_rid[rid].append(len(values) - 1)
+                ordinals = [tuple(o) for o in per_rid]
+                counts = Counter(chain.from_iterable(ordinals))
+                cached = self._facets[name] = (values, ordinals, counts)
+        return cached
+
+    def ranks(self, conn: sqlite3.Connection, name: str) -> list[int | None]:
+        """Sort rank per rid (equal values share a rank; None: no value)."""
+        cached = self._ranks.get(name)
+        if cached is None:
+            with self._lock:
+                ranks: list[int | None] = [None] * self.size
+                rank, last = -1, object()
+                for rid, value in conn.execute(
+                    f"SELECT rid, value FROM {self.p}_singles WHERE field = ? ORDER BY value", (name,)
+                ):
+                    if value != last:
+                        rank += 1
+                        last = value
+                    ranks[rid] = rank
+                cached = self._ranks[name] = ranks
+        return cached
+
+
 class _Select:
     """One ``/select`` over one generation, inside the caller's read transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, p: str, request: SelectRequest) -> None:
+    def __init__(self, conn: sqlite3.Connection, p: str, request: SelectRequest, columns: _Columns) -> None:
         self.conn = conn
         self.p = p
         self.request = request
+        self.columns = columns
         self.field_numbers = dict(conn.execute(f"SELECT name, no FROM {p}_fields").fetchall())
-        self._hits_tables = 0
 
     def compile(self, text: str, where: str) -> tuple[tuple[str, ...], Compiled]:
         local, compiled = compile_query(
@@ -815,10 +900,10 @@ class _Select:
         request = self.request
         main = self.compile(request.q, "q")[1] if request.q is not None and request.q.strip() else CNone()
         filters = [self.compile(text, "fq") for text in request.filters]
-        sort_sql = self._sort_clause()
+        sort = self._sort_fields()
         hits = self._hits(main, [f for _, f in filters])
         num_found = self._count(hits)
-        docs = self._docs(hits, sort_sql) if request.rows > 0 else []
+        docs = self._docs(hits, sort) if request.rows > 0 else []
         facets: dict[str, list[tuple[str, int]]] | None = None
         facet_queries: dict[str, int] | None = None
         if request.facet:
@@ -838,30 +923,27 @@ class _Select:
         return num_found, docs, facets, facet_queries
 
     # --- the matching set ----------------------------------------------------------------------
-    def _hits(self, main: Compiled, filters: list[Compiled]) -> str | None:
-        """A temp table of matching rids, or None when every document matches."""
+    def _hits(self, main: Compiled, filters: list[Compiled]) -> list[int] | None:
+        """The matching rids in index order, or None when every document matches."""
         parts = [c for c in [main, *filters] if not isinstance(c, CAll)]
         if not parts:
             return None
-        name = f"temp.hits{self._hits_tables}"
-        self._hits_tables += 1
-        self.conn.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS hits{self._hits_tables - 1}(rid INTEGER PRIMARY KEY)"
-        )
-        self.conn.execute(f"DELETE FROM {name}")
         sql, args = self._intersect(parts)
-        self.conn.execute(f"INSERT OR IGNORE INTO {name} {sql}", args)
-        return name
+        rids = [rid for (rid,) in self.conn.execute(f"SELECT DISTINCT rid FROM ({sql})", args)]
+        rids.sort()
+        return rids
 
-    def _count(self, hits: str | None) -> int:
-        table = hits or f"{self.p}_docs"
-        return self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    def _count(self, hits: list[int] | None) -> int:
+        if hits is not None:
+            return len(hits)
+        return self.conn.execute(f"SELECT count(*) FROM {self.p}_docs").fetchone()[0]
 
-    def _count_within(self, hits: str | None, compiled: Compiled) -> int:
+    def _count_within(self, hits: list[int] | None, compiled: Compiled) -> int:
         sql, args = self.sql(compiled)
+        matching = {rid for (rid,) in self.conn.execute(sql, args)}
         if hits is None:
-            return self.conn.execute(f"SELECT count(*) FROM ({sql})", args).fetchone()[0]
-        return self.conn.execute(f"SELECT count(*) FROM {hits} WHERE rid IN ({sql})", args).fetchone()[0]
+            return len(matching)
+        return len(matching.intersection(hits))
 
     def sql(self, node: Compiled) -> tuple[str, list[Any]]:
         """A SELECT of the rids matching ``node``."""
@@ -926,9 +1008,9 @@ class _Select:
         else:
             match = '"' + " ".join(node.tokens) + '"'
         p = self.p
-        field_filter = f"((rowid >> {_FIELD_SHIFT}) & {_MAX_FIELDS - 1}) IN ({','.join(map(str, numbers))})"
         sql = f"SELECT DISTINCT rowid >> {_RID_SHIFT} AS rid FROM {p}_fts WHERE {p}_fts MATCH ?"
-        sql += f" AND {field_filter}"
+        if len(numbers) < len(self.field_numbers):  # no filter when every analysed field counts (``text``)
+            sql += f" AND ((rowid >> {_FIELD_SHIFT}) & {_MAX_FIELDS - 1}) IN ({','.join(map(str, numbers))})"
         return sql, [match]
 
     def _combine(self, parts: Sequence[Compiled], operator: str) -> tuple[str, list[Any]]:
@@ -952,7 +1034,7 @@ class _Select:
         return f"SELECT rid FROM ({base}) EXCEPT SELECT rid FROM ({excluded})", args + excluded_args
 
     # --- documents -----------------------------------------------------------------------------
-    def _sort_clause(self) -> list[tuple[str, bool]]:
+    def _sort_fields(self) -> list[tuple[str, bool]]:
         """(field, ascending) pairs after checking them as Solr does; ``score`` sorts by index order."""
         result = []
         for spec in self.request.sort:
@@ -962,86 +1044,91 @@ class _Select:
             if definition is None:
                 raise BadRequest(f"sort param field can't be found: {spec.field}")
             if definition.multi:
-                raise BadRequest(
-                    f"can not sort on multivalued field: {spec.field} of type: {definition.type}"
-                )
+                raise BadRequest(f"can not sort on multivalued field: {spec.field} of type: {definition.type}")
             if not definition.sortable:
                 raise BadRequest(
-                    f"can not sort on a field w/o docValues unless it is indexed=true "
+                    "can not sort on a field w/o docValues unless it is indexed=true "
                     f"uninvertible=true and the type supports Uninversion: {spec.field}"
                 )
             result.append((spec.field, spec.ascending))
         return result
 
-    def _docs(self, hits: str | None, sort: list[tuple[str, bool]]) -> list[dict[str, Any]]:
-        p = self.p
-        joins, order, args = [], [], []
-        for index, (name, ascending) in enumerate(sort):
-            alias = f"s{index}"
-            joins.append(f"LEFT JOIN {p}_singles {alias} ON {alias}.field = ? AND {alias}.rid = d.rid")
-            args.append(name)
-            order.append(f"{alias}.value IS NULL, {alias}.value {'ASC' if ascending else 'DESC'}")
-        order.append("d.rid")
-        source = f"{hits} h JOIN {p}_docs d ON d.rid = h.rid" if hits else f"{p}_docs d"
-        sql = f"SELECT d.stored FROM {source} {' '.join(joins)} ORDER BY {', '.join(order)} LIMIT ? OFFSET ?"
-        rows = self.conn.execute(sql, [*args, self.request.rows, self.request.start]).fetchall()
+    def _docs(self, hits: list[int] | None, sort: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+        request = self.request
+        end = request.start + request.rows
+        if not sort:
+            if hits is None:
+                rows = self.conn.execute(
+                    f"SELECT rid, stored FROM {self.p}_docs ORDER BY rid LIMIT ? OFFSET ?", (request.rows, request.start)
+                ).fetchall()
+                return self._render([stored for _, stored in rows])
+            page = hits[request.start : end]
+        else:
+            candidates = hits if hits is not None else self.columns.all_rids(self.conn)
+            page = heapq.nsmallest(end, candidates, key=self._sort_key(sort))[request.start :]
+        if not page:
+            return []
+        by_rid: dict[int, str] = {}
+        for chunk in batched(page, 500):
+            marks = ",".join("?" * len(chunk))
+            by_rid.update(self.conn.execute(f"SELECT rid, stored FROM {self.p}_docs WHERE rid IN ({marks})", chunk))
+        return self._render([by_rid[rid] for rid in page])
+
+    def _sort_key(self, sort: list[tuple[str, bool]]) -> Callable[[int], Any]:
+        """Missing values last in both directions (sortMissingLast), then index order."""
+        columns = [(self.columns.ranks(self.conn, name), ascending) for name, ascending in sort]
+        if len(columns) == 1:
+            ranks, ascending = columns[0]
+            sign = 1 if ascending else -1
+            return lambda rid: (ranks[rid] is None, sign * (ranks[rid] or 0), rid)
+
+        def key(rid: int) -> tuple[Any, ...]:
+            parts: list[Any] = []
+            for ranks, ascending in columns:
+                rank = ranks[rid]
+                parts.append(rank is None)
+                parts.append(0 if rank is None else (rank if ascending else -rank))
+            parts.append(rid)
+            return tuple(parts)
+
+        return key
+
+    def _render(self, stored_docs: list[str]) -> list[dict[str, Any]]:
         fl = self.request.fl
         docs = []
-        for (stored,) in rows:
+        for stored in stored_docs:
             data = json.loads(stored)
             data.pop(_UNSTORED, None)
             docs.append({k: v for k, v in data.items() if fl.wants(k)})
         return docs
 
     # --- facets --------------------------------------------------------------------------------
-    def _facet(self, facet: FacetField, hits: str | None) -> list[tuple[str, int]]:
+    def _facet(self, facet: FacetField, hits: list[int] | None) -> list[tuple[str, int]]:
         definition = lookup(facet.field)
         if definition is None:
             raise BadRequest(f"undefined field {facet.field}")
         if not definition.facetable:
             return []
-        p = self.p
-        conditions, args = ["field = ?"], [facet.field]
+        values, ordinals, all_counts = self.columns.facet(self.conn, facet.field)
+        if hits is None:
+            counts: Counter[int] | dict[int, int] = all_counts
+        else:
+            counts = Counter(chain.from_iterable(map(ordinals.__getitem__, hits)))
+        minimum = max(facet.mincount, 1)
+        items = [(o, c) for o, c in counts.items() if c >= minimum]
         if facet.prefix:
-            conditions.append("value >= ? AND value < ?")
-            args.extend([facet.prefix, facet.prefix + "\U0010ffff"])
-        if hits is not None:
-            conditions.append(f"rid IN (SELECT rid FROM {hits})")
-        order = "c DESC, value ASC" if facet.sort == "count" else "value ASC"
-        limit = facet.limit if facet.limit >= 0 else -1
-        rows = self.conn.execute(
-            f"SELECT value, count(*) AS c FROM {p}_terms WHERE {' AND '.join(conditions)} GROUP BY value "
-            f"HAVING c >= ? ORDER BY {order} LIMIT ? OFFSET ?",
-            [
-                *args,
-                max(facet.mincount, 1),
-                limit if facet.mincount > 0 else -1,
-                facet.offset if facet.mincount > 0 else 0,
-            ],
-        ).fetchall()
+            items = [(o, c) for o, c in items if str(values[o]).startswith(facet.prefix)]
+        if facet.sort == "count":
+            items.sort(key=lambda item: (-item[1], item[0]))
+        else:
+            items.sort()
         if facet.mincount <= 0:
-            rows = self._with_zero_counts(facet, rows)
-        return [(_display_value(definition, value), count) for value, count in rows]
-
-    def _with_zero_counts(self, facet: FacetField, rows: list[tuple[Any, int]]) -> list[tuple[Any, int]]:
-        """``facet.mincount=0``: every value the field has in the index, zero counts after the others."""
-        seen = {value for value, _ in rows}
-        conditions, args = ["field = ?"], [facet.field]
-        if facet.prefix:
-            conditions.append("value >= ? AND value < ?")
-            args.extend([facet.prefix, facet.prefix + "\U0010ffff"])
-        zeros = [
-            (value, 0)
-            for (value,) in self.conn.execute(
-                f"SELECT DISTINCT value FROM {self.p}_terms WHERE {' AND '.join(conditions)} ORDER BY value",
-                args,
-            )
-            if value not in seen
-        ]
-        # count order: the counted values first, zero counts after them in index order
-        merged = rows + zeros if facet.sort == "count" else sorted(rows + zeros, key=lambda item: item[0])
+            zeros = [(o, 0) for o in range(len(values)) if not counts.get(o)]
+            if facet.prefix:
+                zeros = [(o, c) for o, c in zeros if str(values[o]).startswith(facet.prefix)]
+            items = items + zeros if facet.sort == "count" else sorted(items + zeros)
         end = None if facet.limit < 0 else facet.offset + facet.limit
-        return merged[facet.offset : end]
+        return [(_display_value(definition, values[o]), c) for o, c in items[facet.offset : end]]
 
 
 # ----------------------------------------------------------------------------------- plugin entry
