@@ -2,7 +2,8 @@
 same documents, already built, as raw JSON batches to ``/update`` with requests; then the embedded
 index: documents/s and the latency of 3-facet queries at N documents.
 
-    python bench/index.py [--records 100000] [--repeat 3] [--solr-url http://…/solr] [--no-solr] [--no-embedded]
+    python bench/index.py [--records 100000] [--repeat 3] [--solr-url http://…/solr]
+                          [--no-solr] [--no-embedded] [--senders 1] [--batch 500]
 
 Without ``--solr-url`` the Solr test server from ``tests/servers`` is started (its own temporary home).
 The feed is the real step (``contentcloud.pipeline.index.index`` with ``full=True``): read the MDStore
@@ -49,9 +50,15 @@ QUERIES = [
 
 
 def load_store(path: str, n: int):
-    datasource = profile_from_dict({"id": "bench", "name": "Bench", "nsprefix": "bench", "provider": "Bench",
-                                    "api": {"protocol": "oai", "baseurl": "http://127.0.0.1:1/oai",
-                                            "metadata_prefix": "oai_dc"}})
+    datasource = profile_from_dict(
+        {
+            "id": "bench",
+            "name": "Bench",
+            "nsprefix": "bench",
+            "provider": "Bench",
+            "api": {"protocol": "oai", "baseurl": "http://127.0.0.1:1/oai", "metadata_prefix": "oai_dc"},
+        }
+    )
     store = open_store(f"sqlite:///{path}")
     tx = store.begin(datasource.transformed_unit, "full", stamp="transformed", nsprefix="bench")
     tx.upsert(RecordInput(oid, body) for oid, body in pe_records(n, prefix="bench"))
@@ -63,26 +70,43 @@ def build_all(store, datasource, profile) -> tuple[list[dict], Phase]:
     unit = datasource.transformed_unit
     with measure("build documents only") as phase, store.reader(unit) as view:
         version = view.version_id
-        docs = [profile.build(r, datasource="bench", version=version, indexed_at="2024-05-01T00:00:00Z",
-                              provider="Bench")[0] for r in view.records(deleted=False)]
+        docs = [
+            profile.build(
+                r, datasource="bench", version=version, indexed_at="2024-05-01T00:00:00Z", provider="Bench"
+            )[0]
+            for r in view.records(deleted=False)
+        ]
         phase.items = len(docs)
     return docs, phase
 
 
 def post_baseline(solr_base: str, core: str, docs: list[dict]) -> Phase:
     session = requests.Session()
-    requests.get(f"{solr_base}/admin/cores", params={"action": "CREATE", "name": core, "instanceDir": core,
-                                                    "configSet": "contentcloud", "wt": "json"}, timeout=120
-                 ).raise_for_status()
+    requests.get(
+        f"{solr_base}/admin/cores",
+        params={
+            "action": "CREATE",
+            "name": core,
+            "instanceDir": core,
+            "configSet": "contentcloud",
+            "wt": "json",
+        },
+        timeout=120,
+    ).raise_for_status()
     with measure("baseline: raw JSON batches to /update") as phase:
         for start in range(0, len(docs), BATCH):
-            session.post(f"{solr_base}/{core}/update", json=docs[start:start + BATCH], timeout=300
-                         ).raise_for_status()
-        session.post(f"{solr_base}/{core}/update", params={"commit": "true"}, json={}, timeout=300
-                     ).raise_for_status()
+            session.post(
+                f"{solr_base}/{core}/update", json=docs[start : start + BATCH], timeout=300
+            ).raise_for_status()
+        session.post(
+            f"{solr_base}/{core}/update", params={"commit": "true"}, json={}, timeout=300
+        ).raise_for_status()
         phase.items = len(docs)
-    requests.get(f"{solr_base}/admin/cores", params={"action": "UNLOAD", "core": core, "deleteInstanceDir": "true",
-                                                    "wt": "json"}, timeout=120).raise_for_status()
+    requests.get(
+        f"{solr_base}/admin/cores",
+        params={"action": "UNLOAD", "core": core, "deleteInstanceDir": "true", "wt": "json"},
+        timeout=120,
+    ).raise_for_status()
     return phase
 
 
@@ -111,12 +135,16 @@ def bench_solr(args, store, datasource, profile, docs) -> None:
             base = post_baseline(solr_base, f"bench_baseline_{run}", docs)
             ours = feed(store, datasource, backend, profile, "contentcloud index --full (build + feed)")
             ratios.append(ours.rate / base.rate)
-            rows += [(f"run {run + 1}: {base.name}", base, ""),
-                     (f"run {run + 1}: {ours.name}", ours, f"ratio {ours.rate / base.rate:.2f}")]
+            rows += [
+                (f"run {run + 1}: {base.name}", base, ""),
+                (f"run {run + 1}: {ours.name}", ours, f"ratio {ours.rate / base.rate:.2f}"),
+            ]
         count = backend.count("bench")
         print_rows(f"Solr: {len(docs)} documents (batches of {BATCH})", rows)
-        print(f"\nmedian ratio feed/baseline: {statistics.median(ratios):.2f} (goal >= 0.80); "
-              f"documents in the index: {count}")
+        print(
+            f"\nmedian ratio feed/baseline: {statistics.median(ratios):.2f} (goal >= 0.80); "
+            f"documents in the index: {count}"
+        )
         backend.close()
     finally:
         if server is not None:
@@ -142,15 +170,20 @@ def bench_embedded(args, store, datasource, profile) -> None:
         p50 = statistics.median(latencies)
         p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]
         print_rows(f"Embedded index: {phase.items} documents", [(phase.name, phase, "")])
-        print(f"\n3-facet queries ({', '.join(FACETS)}; {len(QUERIES)} kinds, rows=10) at {backend.count()} documents: "
-              f"p50 {p50:.1f} ms, p95 {p95:.1f} ms (goal p95 <= 50 ms); first query after the feed "
-              f"{first:.0f} ms (loads the facet columns)")
+        print(
+            f"\n3-facet queries ({', '.join(FACETS)}; {len(QUERIES)} kinds, rows=10) "
+            f"at {backend.count()} documents: "
+            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms (goal p95 <= 50 ms); first query after the feed "
+            f"{first:.0f} ms (loads the facet columns)"
+        )
         backend.close()
 
 
 def main() -> None:
     global BATCH
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--queries", type=int, default=300)
@@ -167,8 +200,13 @@ def main() -> None:
             store, datasource = load_store(f"{tmp}/mdstore.sqlite", args.records)
             load.items = args.records
         docs, build = build_all(store, datasource, profile)
-        print_rows(f"Set-up: {args.records} PE records", [(load.name, load, "not part of the comparison"),
-                                                          (build.name, build, "profile on pyoxigraph, 1 core")])
+        print_rows(
+            f"Set-up: {args.records} PE records",
+            [
+                (load.name, load, "not part of the comparison"),
+                (build.name, build, "profile on pyoxigraph, 1 core"),
+            ],
+        )
         if not args.no_solr:
             bench_solr(args, store, datasource, profile, docs)
         del docs

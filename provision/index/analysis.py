@@ -25,7 +25,7 @@ _SINGLE = "\u3040-\u309f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002
 _WORD_CHAR = rf"[^\W{_SINGLE}]|[\u0300-\u036f]"
 _LETTER = r"[^\W\d_]"
 _TOKEN = re.compile(
-    rf"[{_SINGLE}]"
+    rf"(?=\w)[{_SINGLE}]"
     rf"|(?:{_WORD_CHAR})+"
     rf"(?:(?:(?<={_LETTER})['\u2019.:\u00b7](?={_LETTER})|(?<=\d)[,.;'\u2019](?=\d))(?:{_WORD_CHAR})+)*"
 )
@@ -128,7 +128,7 @@ _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 def _days_from_civil(year: int, month: int, day: int) -> int:
     """Days since 1970-01-01 in the proleptic Gregorian calendar, for any year (H. Hinnant)."""
     year -= month <= 2
-    era = (year if year >= 0 else year - 399) // 400
+    era = year // 400  # Python's // floors, so no adjustment for negative years
     yoe = year - era * 400
     doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
@@ -182,7 +182,7 @@ def date_bounds(text: str) -> tuple[int, int]:
     if text == "*":
         return MIN_MS, MAX_MS
     match = _DATE_PARTS.match(text)
-    if match is None or len(match["year"].lstrip("+-")) < 4:
+    if match is None:
         raise InvalidValue(f"Couldn't parse date because: Improperly formatted datetime: {text}")
     return _bounds(match, text)
 
@@ -288,7 +288,7 @@ def _round(value: datetime, unit: str) -> datetime:
 def _civil_from_days(days: int) -> tuple[int, int, int]:
     """The inverse of :func:`_days_from_civil` (H. Hinnant), for any year."""
     days += 719468
-    era = (days if days >= 0 else days - 146096) // 146097
+    era = days // 146097
     doe = days - era * 146097
     yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
     doy = doe - (365 * yoe + yoe // 4 - yoe // 100)

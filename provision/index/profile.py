@@ -25,9 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from functools import lru_cache
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -493,7 +493,8 @@ class IndexProfile:
         priority = self._priorities.get(class_node)
         if priority is None:
             iri = class_node.value if isinstance(class_node, ox.NamedNode) else ""
-            priority = next((i for i, wanted in enumerate(self.main_types) if self._is_a(iri, wanted)), _NO_PRIORITY)
+            matches = (i for i, wanted in enumerate(self.main_types) if self._is_a(iri, wanted))
+            priority = next(matches, _NO_PRIORITY)
             self._priorities[class_node] = priority
         return priority
 

@@ -441,7 +441,9 @@ class SqliteIndex:
 
     def _columns_for(self, conn: sqlite3.Connection) -> tuple[str, _Columns]:
         """The live generation's prefix and its in-memory columns (rebuilt when anything was written)."""
-        row = conn.execute("SELECT generation, changes FROM cc_indexes WHERE name = ?", (self.name,)).fetchone()
+        row = conn.execute(
+            "SELECT generation, changes FROM cc_indexes WHERE name = ?", (self.name,)
+        ).fetchone()
         if row is None:
             raise IndexNotFound(f"no embedded index {self.name!r} in {self.path}", target=self.name)
         key = (row[0], row[1])
@@ -835,7 +837,9 @@ class _Columns:
             self._all = [rid for (rid,) in conn.execute(f"SELECT rid FROM {self.p}_docs ORDER BY rid")]
         return self._all
 
-    def facet(self, conn: sqlite3.Connection, name: str) -> tuple[list[Any], list[tuple[int, ...]], Counter[int]]:
+    def facet(
+        self, conn: sqlite3.Connection, name: str
+    ) -> tuple[list[Any], list[tuple[int, ...]], Counter[int]]:
         """(values in index order, value ordinals per rid, counts over every document)."""
         cached = self._facets.get(name)
         if cached is None:
@@ -1044,7 +1048,9 @@ class _Select:
             if definition is None:
                 raise BadRequest(f"sort param field can't be found: {spec.field}")
             if definition.multi:
-                raise BadRequest(f"can not sort on multivalued field: {spec.field} of type: {definition.type}")
+                raise BadRequest(
+                    f"can not sort on multivalued field: {spec.field} of type: {definition.type}"
+                )
             if not definition.sortable:
                 raise BadRequest(
                     "can not sort on a field w/o docValues unless it is indexed=true "
@@ -1059,7 +1065,8 @@ class _Select:
         if not sort:
             if hits is None:
                 rows = self.conn.execute(
-                    f"SELECT rid, stored FROM {self.p}_docs ORDER BY rid LIMIT ? OFFSET ?", (request.rows, request.start)
+                    f"SELECT rid, stored FROM {self.p}_docs ORDER BY rid LIMIT ? OFFSET ?",
+                    (request.rows, request.start),
                 ).fetchall()
                 return self._render([stored for _, stored in rows])
             page = hits[request.start : end]
@@ -1071,7 +1078,8 @@ class _Select:
         by_rid: dict[int, str] = {}
         for chunk in batched(page, 500):
             marks = ",".join("?" * len(chunk))
-            by_rid.update(self.conn.execute(f"SELECT rid, stored FROM {self.p}_docs WHERE rid IN ({marks})", chunk))
+            sql = f"SELECT rid, stored FROM {self.p}_docs WHERE rid IN ({marks})"
+            by_rid.update(self.conn.execute(sql, chunk))
         return self._render([by_rid[rid] for rid in page])
 
     def _sort_key(self, sort: list[tuple[str, bool]]) -> Callable[[int], Any]:

@@ -54,7 +54,12 @@ def pe_profile() -> IndexProfile:
 
 
 def datasource(ds_id: str = "ads", **extra) -> Datasource:
-    data = {"id": ds_id, "name": ds_id.upper(), "nsprefix": ds_id, "provider": f"Provider of {ds_id}",
-            "api": {"protocol": "oai", "baseurl": "http://127.0.0.1:1/oai", "metadata_prefix": "oai_dc"}}
+    data = {
+        "id": ds_id,
+        "name": ds_id.upper(),
+        "nsprefix": ds_id,
+        "provider": f"Provider of {ds_id}",
+        "api": {"protocol": "oai", "baseurl": "http://127.0.0.1:1/oai", "metadata_prefix": "oai_dc"},
+    }
     data.update(extra)
     return profile_from_dict(data)

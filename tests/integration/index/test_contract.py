@@ -10,22 +10,35 @@ from __future__ import annotations
 
 import pytest
 
-from provision.index.base import BadRequest, IndexBackend, IndexState
 from mdstore.errors import IndexBackendError
+from provision.index.base import BadRequest, IndexBackend, IndexState
 
 
 def doc(doc_id: str, datasource: str = "ads", version: str = "v1", **fields) -> dict:
-    return {"id": doc_id, "datasource": datasource, "title": f"Title of {doc_id}", "mdstore_version": version,
-            "indexed_at": "2024-05-01T10:00:00Z", **fields}
+    return {
+        "id": doc_id,
+        "datasource": datasource,
+        "title": f"Title of {doc_id}",
+        "mdstore_version": version,
+        "indexed_at": "2024-05-01T10:00:00Z",
+        **fields,
+    }
 
 
 def state(datasource: str = "ads", version: str = "v1", **kw) -> IndexState:
-    return IndexState(datasource=datasource, version=version, unit=f"{datasource}/PE/store/transformed",
-                      mode=kw.pop("mode", "refeed"), live_versions=kw.pop("live_versions", (version,)), **kw)
+    return IndexState(
+        datasource=datasource,
+        version=version,
+        unit=f"{datasource}/PE/store/transformed",
+        mode=kw.pop("mode", "refeed"),
+        live_versions=kw.pop("live_versions", (version,)),
+        **kw,
+    )
 
 
-def feed(backend: IndexBackend, datasource: str, docs: list[dict], *, rebuild: bool = False,
-         version: str = "v1") -> list:
+def feed(
+    backend: IndexBackend, datasource: str, docs: list[dict], *, rebuild: bool = False, version: str = "v1"
+) -> list:
     writer = backend.open_writer(datasource, rebuild=rebuild)
     writer.add(docs)
     rejected = writer.flush()
@@ -39,8 +52,14 @@ def ids(backend: IndexBackend, query: str = "*:*", **params) -> list[str]:
 
 
 def test_documents_come_back_as_sent(backend: IndexBackend) -> None:
-    sent = doc("ads::1", subject=["Bronze Age", "Hoard"], time_span=["[1200 TO 1350]"], count_i=3, flag_b=True,
-               rdf="<urn:x> <urn:p> \"o\" .\n")
+    sent = doc(
+        "ads::1",
+        subject=["Bronze Age", "Hoard"],
+        time_span=["[1200 TO 1350]"],
+        count_i=3,
+        flag_b=True,
+        rdf='<urn:x> <urn:p> "o" .\n',
+    )
     assert feed(backend, "ads", [sent, doc("ads::2")]) == []
     answer = backend.select({"q": "id:ads\\:\\:1", "fl": "*"})
     assert answer["response"]["numFound"] == 1
@@ -73,7 +92,11 @@ def test_replacing_and_deleting_by_id(backend: IndexBackend) -> None:
 
 
 def test_sweep_removes_superseded_versions_of_one_datasource(backend: IndexBackend) -> None:
-    feed(backend, "ads", [doc("ads::1", version="v1"), doc("ads::2", version="v1"), doc("ads::3", version="v2")])
+    feed(
+        backend,
+        "ads",
+        [doc("ads::1", version="v1"), doc("ads::2", version="v1"), doc("ads::3", version="v2")],
+    )
     feed(backend, "dans", [doc("dans::1", "dans", version="w1")])
     writer = backend.open_writer("ads")
     writer.add([doc("ads::2", version="v3")])

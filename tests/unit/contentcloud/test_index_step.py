@@ -26,8 +26,13 @@ NO_MAIN = (FIXTURES / "no_main_entity.nt").read_text()
 
 
 def make_datasource(**extra) -> Datasource:
-    data = {"id": "ads", "name": "ADS", "nsprefix": "ads", "provider": "Archaeology Data Service",
-            "api": {"protocol": "oai", "baseurl": "http://127.0.0.1:1/oai", "metadata_prefix": "oai_dc"}}
+    data = {
+        "id": "ads",
+        "name": "ADS",
+        "nsprefix": "ads",
+        "provider": "Archaeology Data Service",
+        "api": {"protocol": "oai", "baseurl": "http://127.0.0.1:1/oai", "metadata_prefix": "oai_dc"},
+    }
     data.update(extra)
     return profile_from_dict(data)
 
@@ -64,7 +69,12 @@ def test_first_feed_then_nothing_to_do(store: MDStore, backend: SqliteIndex, pro
     records = list(pe_records(40, prefix="ads"))
     version = write_version(store, records)
     first = index(store, make_datasource(), backend, profile, run_id="r1")
-    assert (first.outcome, first.extra["mode"], first.read, first.written) == (Outcome.FINISHED, "refeed", 40, 40)
+    assert (first.outcome, first.extra["mode"], first.read, first.written) == (
+        Outcome.FINISHED,
+        "refeed",
+        40,
+        40,
+    )
     docs = indexed(backend)
     assert len(docs) == 40
     bodies = dict(records)
@@ -76,14 +86,20 @@ def test_first_feed_then_nothing_to_do(store: MDStore, backend: SqliteIndex, pro
         assert document["indexed_at"].endswith("Z")
     state = backend.state("ads")
     assert (state.version, state.live_versions, state.mode, state.count, state.run_id) == (
-        version, (version,), "refeed", 40, "r1")
+        version,
+        (version,),
+        "refeed",
+        40,
+        "r1",
+    )
     again = index(store, make_datasource(), backend, profile)
     assert again.outcome == Outcome.NOTHING_TO_DO
     assert again.message == f"version {version} is already indexed"
 
 
-def test_incremental_feed_sends_changes_and_deletes_tombstones(store: MDStore, backend: SqliteIndex,
-                                                             profile: IndexProfile) -> None:
+def test_incremental_feed_sends_changes_and_deletes_tombstones(
+    store: MDStore, backend: SqliteIndex, profile: IndexProfile
+) -> None:
     write_version(store, list(pe_records(30, prefix="ads")))
     index(store, make_datasource(), backend, profile)
     changed = [pe_record(i, prefix="ads", variant=1) for i in range(5)] + [pe_record(100, prefix="ads")]
@@ -106,7 +122,9 @@ def test_incremental_feed_sends_changes_and_deletes_tombstones(store: MDStore, b
     assert len(state.live_versions) == 2
 
 
-def test_full_rebuild_keeps_other_datasources(store: MDStore, backend: SqliteIndex, profile: IndexProfile) -> None:
+def test_full_rebuild_keeps_other_datasources(
+    store: MDStore, backend: SqliteIndex, profile: IndexProfile
+) -> None:
     write_version(store, list(pe_records(10, prefix="ads")))
     other = make_datasource(id="dans", nsprefix="dans")
     tx = store.begin(other.transformed_unit, "full", stamp="transformed", nsprefix="dans")
@@ -121,8 +139,9 @@ def test_full_rebuild_keeps_other_datasources(store: MDStore, backend: SqliteInd
     assert backend.state("dans").version == store.current_version(other.transformed_unit)
 
 
-def test_a_profile_change_or_a_rollback_refeeds(store: MDStore, backend: SqliteIndex, profile: IndexProfile,
-                                                tmp_path: Path) -> None:
+def test_a_profile_change_or_a_rollback_refeeds(
+    store: MDStore, backend: SqliteIndex, profile: IndexProfile, tmp_path: Path
+) -> None:
     first = write_version(store, list(pe_records(10, prefix="ads")))
     index(store, make_datasource(), backend, profile)
     write_version(store, list(pe_records(6, prefix="ads")))
@@ -143,24 +162,37 @@ def test_a_profile_change_or_a_rollback_refeeds(store: MDStore, backend: SqliteI
     assert all(d.get("keyword") for d in indexed(backend).values())
 
 
-def test_record_errors_are_kept_counted_and_checked(store: MDStore, backend: SqliteIndex,
-                                                   profile: IndexProfile) -> None:
-    write_version(store, [*pe_records(60, prefix="ads"), ("oai:ads:broken", NOT_RDF), ("oai:ads:lonely", NO_MAIN)])
+def test_record_errors_are_kept_counted_and_checked(
+    store: MDStore, backend: SqliteIndex, profile: IndexProfile
+) -> None:
+    write_version(
+        store, [*pe_records(60, prefix="ads"), ("oai:ads:broken", NOT_RDF), ("oai:ads:lonely", NO_MAIN)]
+    )
     summary = index(store, make_datasource(), backend, profile)
     assert summary.outcome == Outcome.RECORD_ERRORS
     assert (summary.read, summary.written, summary.errors) == (62, 60, 2)
     state = backend.state("ads")
     assert len(state.errors) == 2
-    assert all(message.startswith(("RecordParseError: not valid", "MappingError: no main entity"))
-               for message in state.errors.values())
+    assert all(
+        message.startswith(("RecordParseError: not valid", "MappingError: no main entity"))
+        for message in state.errors.values()
+    )
     check = check_index(store, make_datasource(), backend)
     assert check.outcome == Outcome.RECORD_ERRORS
-    assert (check.extra["index_count"], check.extra["mdstore_count"], check.extra["missing_total"]) == (60, 62, 2)
+    assert (check.extra["index_count"], check.extra["mdstore_count"], check.extra["missing_total"]) == (
+        60,
+        62,
+        2,
+    )
     assert sorted(m.split(": ", 1)[1].split(":")[0] for m in check.extra["missing"]) == [
-        "MappingError", "RecordParseError"]
+        "MappingError",
+        "RecordParseError",
+    ]
 
 
-def test_past_the_error_rate_a_rebuild_is_dropped(store: MDStore, backend: SqliteIndex, profile: IndexProfile) -> None:
+def test_past_the_error_rate_a_rebuild_is_dropped(
+    store: MDStore, backend: SqliteIndex, profile: IndexProfile
+) -> None:
     write_version(store, list(pe_records(10, prefix="ads")))
     index(store, make_datasource(), backend, profile)
     write_version(store, [*pe_records(3, prefix="ads"), *[(f"oai:ads:bad{n}", NOT_RDF) for n in range(7)]])
@@ -171,8 +203,9 @@ def test_past_the_error_rate_a_rebuild_is_dropped(store: MDStore, backend: Sqlit
     assert backend.builds() == []
 
 
-def test_past_the_error_rate_an_in_place_feed_neither_sweeps_nor_advances(store: MDStore, backend: SqliteIndex,
-                                                                          profile: IndexProfile) -> None:
+def test_past_the_error_rate_an_in_place_feed_neither_sweeps_nor_advances(
+    store: MDStore, backend: SqliteIndex, profile: IndexProfile
+) -> None:
     first = write_version(store, list(pe_records(10, prefix="ads")))
     index(store, make_datasource(), backend, profile)
     write_version(store, [*[(f"oai:ads:{n}", NOT_RDF) for n in range(10)]])
@@ -183,15 +216,20 @@ def test_past_the_error_rate_an_in_place_feed_neither_sweeps_nor_advances(store:
     assert backend.state("ads").version == first
 
 
-def test_check_lists_unexpected_and_stale_documents(store: MDStore, backend: SqliteIndex,
-                                                    profile: IndexProfile) -> None:
+def test_check_lists_unexpected_and_stale_documents(
+    store: MDStore, backend: SqliteIndex, profile: IndexProfile
+) -> None:
     write_version(store, list(pe_records(5, prefix="ads")))
     index(store, make_datasource(), backend, profile)
     assert check_index(store, make_datasource(), backend).outcome == Outcome.FINISHED
     some_id = next(iter(indexed(backend)))
     writer = backend.open_writer("ads")
-    writer.add([{"id": "ads::ghost", "datasource": "ads", "mdstore_version": backend.state("ads").version},
-                {**indexed(backend)[some_id], "mdstore_version": "v-old"}])
+    writer.add(
+        [
+            {"id": "ads::ghost", "datasource": "ads", "mdstore_version": backend.state("ads").version},
+            {**indexed(backend)[some_id], "mdstore_version": "v-old"},
+        ]
+    )
     writer.commit(backend.state("ads"))
     report = check_index(store, make_datasource(), backend)
     assert report.outcome == Outcome.RECORD_ERRORS
@@ -207,13 +245,24 @@ def test_check_lists_unexpected_and_stale_documents(store: MDStore, backend: Sql
 def cli_env(tmp_path: Path, store: MDStore) -> dict[str, str]:
     registry = tmp_path / "registry"
     registry.mkdir()
-    (registry / "ads.yaml").write_text(yaml.safe_dump({
-        "id": "ads", "name": "ADS", "nsprefix": "ads", "provider": "Archaeology Data Service",
-        "api": {"protocol": "oai", "baseurl": "http://127.0.0.1:1/oai", "metadata_prefix": "oai_dc"},
-        "index": {"profile": "pe"}}))
-    return {"CONTENTCLOUD_REGISTRY": str(registry), "CONTENTCLOUD_MDSTORE": store.uri,
-            "CONTENTCLOUD_INDEX": f"sqlite:///{tmp_path / 'cli-index.sqlite'}",
-            "CONTENTCLOUD_MAPPINGS": str(ROOT / "mappings")}
+    (registry / "ads.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "id": "ads",
+                "name": "ADS",
+                "nsprefix": "ads",
+                "provider": "Archaeology Data Service",
+                "api": {"protocol": "oai", "baseurl": "http://127.0.0.1:1/oai", "metadata_prefix": "oai_dc"},
+                "index": {"profile": "pe"},
+            }
+        )
+    )
+    return {
+        "CONTENTCLOUD_REGISTRY": str(registry),
+        "CONTENTCLOUD_MDSTORE": store.uri,
+        "CONTENTCLOUD_INDEX": f"sqlite:///{tmp_path / 'cli-index.sqlite'}",
+        "CONTENTCLOUD_MAPPINGS": str(ROOT / "mappings"),
+    }
 
 
 def test_command_feeds_checks_and_says_so_with_exit_codes(store: MDStore, cli_env: dict[str, str]) -> None:

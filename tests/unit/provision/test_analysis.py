@@ -6,9 +6,8 @@ LowerCaseFilter, ASCIIFoldingFilter); the date cases from DateRangeField and Dat
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import unicodedata
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -48,7 +47,9 @@ def test_tokens_only_hold_characters_the_fts_tokenizer_keeps(text: str) -> None:
     mark or one of TOKEN_PUNCTUATION (its tokenchars)."""
     for token in analysis.tokens(text):
         assert token
-        assert all(unicodedata.category(c)[0] in "LNM" or c in analysis.TOKEN_PUNCTUATION for c in token), token
+        assert all(unicodedata.category(c)[0] in "LNM" or c in analysis.TOKEN_PUNCTUATION for c in token), (
+            token
+        )
 
 
 @given(st.integers(-(2**50), 2**50))
@@ -60,16 +61,24 @@ def test_format_instant_inverts_parse(ms: int) -> None:
 
 def test_sort_key_ignores_case_and_accents() -> None:
     titles = ["Zeus temple", "Émile notes", "apollo sanctuary", "Bronze hoard"]
-    assert sorted(titles, key=analysis.sort_key) == ["apollo sanctuary", "Bronze hoard", "Émile notes", "Zeus temple"]
+    assert sorted(titles, key=analysis.sort_key) == [
+        "apollo sanctuary",
+        "Bronze hoard",
+        "Émile notes",
+        "Zeus temple",
+    ]
 
 
-@pytest.mark.parametrize(("text", "lo", "hi"), [
-    ("1970", "1970-01-01T00:00:00.000", "1970-12-31T23:59:59.999"),
-    ("2001-02", "2001-02-01T00:00:00.000", "2001-02-28T23:59:59.999"),
-    ("2000-02", "2000-02-01T00:00:00.000", "2000-02-29T23:59:59.999"),
-    ("2014-11-04T10", "2014-11-04T10:00:00.000", "2014-11-04T10:59:59.999"),
-    ("2014-11-04T10:30:15.5Z", "2014-11-04T10:30:15.500", "2014-11-04T10:30:15.500"),
-])
+@pytest.mark.parametrize(
+    ("text", "lo", "hi"),
+    [
+        ("1970", "1970-01-01T00:00:00.000", "1970-12-31T23:59:59.999"),
+        ("2001-02", "2001-02-01T00:00:00.000", "2001-02-28T23:59:59.999"),
+        ("2000-02", "2000-02-01T00:00:00.000", "2000-02-29T23:59:59.999"),
+        ("2014-11-04T10", "2014-11-04T10:00:00.000", "2014-11-04T10:59:59.999"),
+        ("2014-11-04T10:30:15.5Z", "2014-11-04T10:30:15.500", "2014-11-04T10:30:15.500"),
+    ],
+)
 def test_date_bounds(text: str, lo: str, hi: str) -> None:
     start, end = analysis.date_bounds(text)
     assert analysis.format_instant(start) == analysis.format_instant(analysis.parse_instant(lo + "Z"))
@@ -77,19 +86,28 @@ def test_date_bounds(text: str, lo: str, hi: str) -> None:
 
 
 def test_negative_years_order_before_positive_ones() -> None:
-    assert analysis.date_bounds("-0800")[1] < analysis.date_bounds("-0500")[0] < analysis.date_bounds("0001")[0]
-    assert analysis.date_range_bounds("[-0800 TO -0500]") == (analysis.date_bounds("-0800")[0],
-                                                            analysis.date_bounds("-0500")[1])
+    assert (
+        analysis.date_bounds("-0800")[1] < analysis.date_bounds("-0500")[0] < analysis.date_bounds("0001")[0]
+    )
+    assert analysis.date_range_bounds("[-0800 TO -0500]") == (
+        analysis.date_bounds("-0800")[0],
+        analysis.date_bounds("-0500")[1],
+    )
     assert analysis.date_range_bounds("[2014 TO *]")[1] == analysis.MAX_MS
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("[1350 TO 1200]", "Wrong order: 1350 TO 1200"),
-    ("2014-13", "Couldn't parse date because: Improperly formatted datetime: 2014-13"),
-    ("2014-02-30", "Couldn't parse date because: Improperly formatted datetime: 2014-02-30"),
-    ("2014-11-04T00:00:00+01:00", "Couldn't parse date because: Improperly formatted datetime: "
-                                  "2014-11-04T00:00:00+01:00"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1350 TO 1200]", "Wrong order: 1350 TO 1200"),
+        ("2014-13", "Couldn't parse date because: Improperly formatted datetime: 2014-13"),
+        ("2014-02-30", "Couldn't parse date because: Improperly formatted datetime: 2014-02-30"),
+        (
+            "2014-11-04T00:00:00+01:00",
+            "Couldn't parse date because: Improperly formatted datetime: 2014-11-04T00:00:00+01:00",
+        ),
+    ],
+)
 def test_date_range_errors_read_like_solr(text: str, message: str) -> None:
     with pytest.raises(InvalidValue) as caught:
         analysis.date_range_bounds(text)
@@ -108,8 +126,13 @@ def test_date_math() -> None:
     now = datetime(2024, 3, 31, 15, 42, 7, tzinfo=UTC)
     assert analysis.format_instant(analysis.parse_instant("NOW/DAY", now=now)) == "2024-03-31T00:00:00Z"
     assert analysis.format_instant(analysis.parse_instant("NOW-1MONTH", now=now)) == "2024-02-29T15:42:07Z"
-    assert analysis.format_instant(analysis.parse_instant("NOW+2DAYS/HOUR", now=now)) == "2024-04-02T15:00:00Z"
-    assert analysis.format_instant(analysis.parse_instant("2024-01-31T00:00:00Z+1MONTH")) == "2024-02-29T00:00:00Z"
+    assert (
+        analysis.format_instant(analysis.parse_instant("NOW+2DAYS/HOUR", now=now)) == "2024-04-02T15:00:00Z"
+    )
+    assert (
+        analysis.format_instant(analysis.parse_instant("2024-01-31T00:00:00Z+1MONTH"))
+        == "2024-02-29T00:00:00Z"
+    )
     with pytest.raises(InvalidValue, match="Invalid Date Math String"):
         analysis.parse_instant("NOW-1FORTNIGHT", now=now)
 
@@ -133,11 +156,18 @@ def test_month_bounds_are_ordered_and_adjacent(year: int, month: int) -> None:
         assert analysis.date_bounds(next_text)[0] == hi + 1
 
 
-@pytest.mark.parametrize(("literal", "endpoint"), [
-    ("2014-11-04", "2014-11-04"), ("2014-11-04T00:00:00", "2014-11-04T00:00:00"),
-    ("2014-11-04T10:00:00+01:00", "2014-11-04T10:00:00"), ("-0800", "-0800"), ("1890", "1890"),
-    ("about 1890", None), ("2014-13-01", None),
-])
+@pytest.mark.parametrize(
+    ("literal", "endpoint"),
+    [
+        ("2014-11-04", "2014-11-04"),
+        ("2014-11-04T00:00:00", "2014-11-04T00:00:00"),
+        ("2014-11-04T10:00:00+01:00", "2014-11-04T10:00:00"),
+        ("-0800", "-0800"),
+        ("1890", "1890"),
+        ("about 1890", None),
+        ("2014-13-01", None),
+    ],
+)
 def test_range_endpoint(literal: str, endpoint: str | None) -> None:
     found = analysis.range_endpoint(literal)
     assert (found[0] if found else None) == endpoint

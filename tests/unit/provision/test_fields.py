@@ -26,16 +26,22 @@ def test_named_fields_match_schema_xml() -> None:
     root = _schema()
     in_xml = {}
     for element in root.iter("field"):
-        in_xml[element.get("name")] = (element.get("type"), _flag(element, "multiValued", False),
-                                       _flag(element, "stored", True), _flag(element, "indexed", True),
-                                       _flag(element, "required", False))
+        in_xml[element.get("name")] = (
+            element.get("type"),
+            _flag(element, "multiValued", False),
+            _flag(element, "stored", True),
+            _flag(element, "indexed", True),
+            _flag(element, "required", False),
+        )
     in_python = {name: (f.type, f.multi, f.stored, f.indexed, f.required) for name, f in fields.NAMED.items()}
     assert in_python == in_xml
 
 
 def test_dynamic_fields_match_schema_xml() -> None:
     root = _schema()
-    in_xml = {e.get("name"): (e.get("type"), _flag(e, "multiValued", False)) for e in root.iter("dynamicField")}
+    in_xml = {
+        e.get("name"): (e.get("type"), _flag(e, "multiValued", False)) for e in root.iter("dynamicField")
+    }
     in_python = {d.name: (d.type, d.multi) for _, d in fields.DYNAMIC}
     assert in_python == in_xml
 
@@ -52,10 +58,17 @@ def test_unique_key_and_field_types() -> None:
     assert {e.get("name") for e in root.iter("fieldType")} == set(fields.TYPE_KINDS)
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("title", ("text_general", False)), ("period_txt", ("text_general", True)), ("count_i", ("pint", False)),
-    ("x_ss", ("string", True)), ("x_s", ("string", False)), ("span_dr", ("date_range", True)),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("title", ("text_general", False)),
+        ("period_txt", ("text_general", True)),
+        ("count_i", ("pint", False)),
+        ("x_ss", ("string", True)),
+        ("x_s", ("string", False)),
+        ("span_dr", ("date_range", True)),
+    ],
+)
 def test_lookup_resolves_named_and_dynamic_fields(name: str, expected: tuple[str, bool]) -> None:
     definition = fields.lookup(name)
     assert definition is not None

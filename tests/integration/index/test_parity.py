@@ -1,0 +1,277 @@
+"""Parity: the same queries against real Solr and the embedded index over the same documents.
+
+Documents are the PE profile's output for synthetic PE records (tests/pe_records.py), the hand-written
+fixtures, and a few documents with dynamic fields and missing values. Every query must give the same
+numFound, the same ids (in the same order where the query sorts; as a set where Solr would rank by
+score) and the same facet counts; documents asked with ``fl`` must be equal field for field. Bad
+queries must be refused by both.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mdstore.envelope import Record
+from provision.index.base import BadRequest, IndexBackend, IndexState
+from provision.index.profile import load_profile
+from provision.index.solr import SolrIndex
+from provision.index.sqlite import SqliteIndex
+from tests.integration.index.conftest import ROOT, unload_cores
+from tests.pe_records import pe_records
+from tests.servers import SolrServer
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = ROOT / "tests" / "fixtures" / "index"
+EXTRA_DOCS = [
+    {
+        "id": "x::1",
+        "datasource": "extra",
+        "title": "Émile's field notes",
+        "pages_i": 120,
+        "period_txt": ["fin de siècle"],
+        "digitised_b": True,
+        "catalogued_dt": "2020-02-29T12:00:00Z",
+        "series_s": "Notebooks",
+        "tags_ss": ["a", "b"],
+        "time_span": ["1890"],
+        "indexed_at": "2024-05-01T10:00:00Z",
+    },
+    {
+        "id": "x::2",
+        "datasource": "extra",
+        "title": "emile zola letters",
+        "pages_i": 7,
+        "digitised_b": False,
+        "series_s": "Letters",
+        "tags_ss": ["b"],
+        "time_span": ["[1870 TO 1902]"],
+        "indexed_at": "2024-05-02T10:00:00.5Z",
+    },
+    {"id": "x::3", "datasource": "extra", "series_s": "Letters", "tags_ss": ["c"]},  # no title, no dates
+    {
+        "id": "x::4",
+        "datasource": "extra",
+        "title": "Zeus temple at Olympia",
+        "pages_i": 33,
+        "time_span": ["[-0800 TO -0500]"],
+        "language": ["el", "en"],
+    },
+]
+
+
+def documents() -> list[dict[str, Any]]:
+    profile = load_profile(ROOT / "mappings" / "index" / "pe.yaml")
+    docs = []
+    records = [(f"ads::{i:04d}", oid, body) for i, (oid, body) in enumerate(pe_records(300, prefix="ads"))]
+    records += [
+        (f"fix::{p.stem}", p.stem, p.read_text())
+        for p in sorted(FIXTURES.iterdir())
+        if p.stem not in ("not_rdf", "no_main_entity")
+    ]
+    for i, (record_id, original_id, body) in enumerate(records):
+        record = Record(record_id, original_id, "ads", "PE", body, "x", None)
+        datasource = "ads" if i % 3 else "dans"
+        doc, _ = profile.build(
+            record,
+            datasource=datasource,
+            version=f"v{i % 2}",
+            indexed_at=f"2024-05-{1 + i % 28:02d}T10:00:00Z",
+            provider={"ads": "Archaeology Data Service", "dans": "DANS"}[datasource],
+        )
+        docs.append(doc)
+    return docs + EXTRA_DOCS
+
+
+@pytest.fixture(scope="module")
+def pair(
+    solr_server: SolrServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[IndexBackend, IndexBackend]]:
+    name = f"parity{uuid.uuid4().hex[:8]}"
+    solr = SolrIndex(solr_server.url, name, batch_size=200)
+    embedded = SqliteIndex(tmp_path_factory.mktemp("parity") / "index.sqlite", name)
+    docs = documents()
+    for backend in (solr, embedded):
+        writer = backend.open_writer("ads", rebuild=True)
+        writer.add(docs)
+        assert writer.flush() == []
+        writer.commit(IndexState("ads", "v1", "ads/PE/store/transformed", "full"))
+    assert solr.count() == embedded.count() == len(docs)
+    yield solr, embedded
+    solr.close()
+    embedded.close()
+    unload_cores(solr_server, name)
+
+
+FACETS = {"facet": "true", "facet.field": ["datasource", "subject_facet", "language", "entity_type_label"]}
+
+# (query parameters, ordered?): ordered queries sort with a unique tie-breaker
+QUERIES: list[tuple[dict[str, Any], bool]] = [
+    ({"q": "*:*"}, False),
+    ({"q": "bronze"}, False),
+    ({"q": "title:Zeus"}, False),
+    ({"q": "title:(zeus temple)"}, False),
+    ({"q": '"roman villa"'}, False),
+    ({"q": 'subject:"bronze age"'}, False),
+    ({"q": "title:excavation AND subject:temple"}, False),
+    ({"q": "bronze OR temple AND hoard"}, False),
+    ({"q": "+coins -pottery"}, False),
+    ({"q": "coins AND NOT datasource:dans"}, False),
+    ({"q": "NOT datasource:ads"}, False),
+    ({"q": "(-datasource:ads)"}, False),
+    ({"q": "title:zeus (-datasource:ads)"}, False),
+    ({"q": "title:arch*"}, False),
+    ({"q": "subject_facet:Bronze*"}, False),
+    ({"q": 'subject_facet:"Roman villa"'}, False),
+    ({"q": "emile"}, False),
+    ({"q": "emile's"}, False),
+    ({"q": "siecle"}, False),
+    ({"q": "deutsches archaologisches"}, False),
+    ({"q": "lodz"}, False),
+    ({"q": "bronze age", "q.op": "AND"}, False),
+    ({"q": "olympia", "df": "place"}, False),
+    ({"q": "language:*"}, False),
+    ({"q": "title:*"}, False),
+    ({"q": "pages_i:[10 TO 100]"}, False),
+    ({"q": "digitised_b:true"}, False),
+    ({"q": "indexed_at:[2024-05-10T00:00:00Z TO 2024-05-12T23:59:59Z]"}, False),
+    ({"q": "catalogued_dt:[2020-01-01T00:00:00Z TO *]"}, False),
+    ({"q": "time_span:[1300 TO 1400]"}, False),
+    ({"q": "time_span:1890"}, False),
+    ({"q": "*:*", "fq": "{!field f=time_span op=Within}[-1000 TO 0]"}, False),
+    ({"q": "*:*", "fq": "{!field f=time_span op=Contains}[1300 TO 1310]"}, False),
+    ({"q": "*:*", "fq": ["datasource:ads", "language:de"]}, False),
+    ({"q": "id:fix\\:\\:dataset_full"}, False),
+    ({"q": "*:*", "sort": "title_sort asc, id asc", "rows": 40}, True),
+    ({"q": "*:*", "sort": "title_sort desc, id asc", "rows": 15, "start": 290}, True),
+    ({"q": "bronze", "sort": "indexed_at desc, id asc", "rows": 25, "start": 10}, True),
+    ({"q": "*:*", "sort": "pages_i asc, id desc", "rows": 10}, True),
+    ({"q": "*:*", "sort": "id desc", "rows": 7, "start": 3}, True),
+    ({"q": "temple", "sort": "score desc, id asc"}, False),  # no ranking in the embedded index: sets only
+    ({"q": "*:*", "rows": 0, **FACETS}, False),
+    ({"q": "bronze", "rows": 0, **FACETS, "facet.limit": 3}, False),
+    ({"q": "*:*", "rows": 0, "fq": "datasource:dans", **FACETS, "facet.mincount": 0}, False),
+    ({"q": "*:*", "rows": 0, **FACETS, "facet.sort": "index", "facet.mincount": 1}, False),
+    (
+        {
+            "q": "*:*",
+            "rows": 0,
+            "facet": "true",
+            "facet.field": "subject_facet",
+            "facet.prefix": "B",
+            "f.subject_facet.facet.limit": 1,
+        },
+        False,
+    ),
+    (
+        {
+            "q": "*:*",
+            "rows": 0,
+            "facet": "true",
+            "facet.field": ["actor_facet", "place_facet", "rights"],
+            "facet.offset": 1,
+            "facet.limit": 2,
+        },
+        False,
+    ),
+    (
+        {
+            "q": "*:*",
+            "rows": 0,
+            "fq": "{!tag=ds}datasource:dans",
+            "facet": "true",
+            "facet.field": ["{!ex=ds key=all_sources}datasource", "datasource", "series_s", "tags_ss"],
+        },
+        False,
+    ),
+    (
+        {
+            "q": "*:*",
+            "rows": 0,
+            "facet": "true",
+            "facet.field": ["pages_i", "digitised_b", "indexed_at"],
+            "facet.limit": 5,
+        },
+        False,
+    ),
+    (
+        {
+            "q": "*:*",
+            "rows": 0,
+            "facet": "true",
+            "facet.query": ["bronze", "datasource:dans", "time_span:[0 TO 500]"],
+        },
+        False,
+    ),
+]
+
+
+def _ids(answer: dict[str, Any]) -> list[str]:
+    return [doc["id"] for doc in answer["response"]["docs"]]
+
+
+@pytest.mark.parametrize(("params", "ordered"), QUERIES, ids=[str(p) for p, _ in QUERIES])
+def test_same_answers(pair: tuple[IndexBackend, IndexBackend], params: dict[str, Any], ordered: bool) -> None:
+    solr, embedded = pair
+    params = {"rows": 1000, "fl": "id", **params}
+    expected = solr.select(params)
+    found = embedded.select(params)
+    assert found["response"]["numFound"] == expected["response"]["numFound"]
+    if ordered:
+        assert _ids(found) == _ids(expected)
+    else:
+        assert sorted(_ids(found)) == sorted(_ids(expected))
+    if "facet_counts" in expected:
+        assert found["facet_counts"]["facet_fields"] == expected["facet_counts"]["facet_fields"]
+        assert found["facet_counts"]["facet_queries"] == expected["facet_counts"]["facet_queries"]
+    echoed = {
+        k: v for k, v in expected["responseHeader"]["params"].items() if k != "wt"
+    }  # the client adds wt
+    assert found["responseHeader"]["params"] == echoed
+
+
+def test_matching_queries_are_many_and_not_trivial(pair: tuple[IndexBackend, IndexBackend]) -> None:
+    solr, _ = pair
+    counts = [
+        solr.select({"q": "*:*", "rows": 0, **p} if "q" not in p else {**p, "rows": 0})["response"][
+            "numFound"
+        ]
+        for p, _ in QUERIES
+    ]
+    assert len(QUERIES) >= 25
+    assert sum(1 for c in counts if 0 < c < solr.count()) >= 25  # most queries select something, not all
+
+
+@pytest.mark.parametrize(
+    "fl", ["*", "id,title,subject,time_span,indexed_at,pages_i,digitised_b", "id,t*,*_s"]
+)
+def test_documents_are_returned_field_for_field(pair: tuple[IndexBackend, IndexBackend], fl: str) -> None:
+    solr, embedded = pair
+    params = {"q": "*:*", "sort": "id asc", "rows": 1000, "fl": fl}
+    assert embedded.select(params)["response"]["docs"] == solr.select(params)["response"]["docs"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "bogus:x"},
+        {"q": "title:"},
+        {"q": "(bronze"},
+        {"q": "*:*", "sort": "subject asc"},
+        {"q": "*:*", "sort": "title_sort"},
+        {"q": "*:*", "rows": "-1"},
+        {"q": "pages_i:many"},
+    ],
+)
+def test_both_refuse_the_same_bad_requests(
+    pair: tuple[IndexBackend, IndexBackend], params: dict[str, Any]
+) -> None:
+    solr, embedded = pair
+    with pytest.raises(BadRequest):
+        solr.select(params)
+    with pytest.raises(BadRequest):
+        embedded.select(params)

@@ -1,0 +1,205 @@
+"""Solr's /select parameters as the embedded index reads them, and the WSGI app serving /select."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mdstore.errors import UnknownPlugin
+from provision.index.base import BadRequest, IndexState
+from provision.index.http import SelectApp, index_factory
+from provision.index.select import parse_request
+from provision.index.sqlite import SqliteIndex
+from provision.registry import INDEXES, backend_name, open_index
+
+
+def test_parameters() -> None:
+    request = parse_request(
+        [
+            ("q", "x"),
+            ("fq", "a:b"),
+            ("fq", " "),
+            ("rows", "5"),
+            ("start", "2"),
+            ("sort", "title_sort asc,id desc"),
+            ("fl", "id title,t*"),
+            ("q.op", "AND"),
+            ("facet", "on"),
+            ("facet.field", "{!ex=t key=k}language"),
+            ("facet.limit", "3"),
+            ("f.language.facet.mincount", "2"),
+            ("facet.query", "bronze"),
+        ]
+    )
+    assert (request.q, request.filters, request.rows, request.start, request.default_and) == (
+        "x",
+        ["a:b"],
+        5,
+        2,
+        True,
+    )
+    assert [(s.field, s.ascending) for s in request.sort] == [("title_sort", True), ("id", False)]
+    assert request.fl.patterns == ("id", "title", "t*")
+    (facet,) = request.facet_fields
+    assert (facet.field, facet.key, facet.exclude_tags, facet.limit, facet.mincount) == (
+        "language",
+        "k",
+        ("t",),
+        3,
+        2,
+    )
+    assert request.facet_queries == ["bronze"]
+    assert parse_request([("fl", "score")]).fl.patterns == ()
+    assert parse_request([]).fl.patterns == ("*",)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            [("sort", "title_sort")],
+            "Can't determine a Sort Order (asc or desc) in sort spec 'title_sort', pos=10",
+        ),
+        ([("sort", "id up")], "Can't determine a Sort Order (asc or desc) in sort spec 'id up', pos=2"),
+        ([("rows", "abc")], 'For input string: "abc"'),
+        ([("start", "-1")], "'start' parameter cannot be negative"),
+        ([("wt", "xml")], "wt=xml is not supported by the embedded index (json only)"),
+        (
+            [("facet", "true"), ("facet.range", "indexed_at")],
+            "facet.range (facet.range) is not supported by the embedded index",
+        ),
+        ([("group", "true")], "grouping (group) is not supported by the embedded index"),
+        (
+            [("fl", "id,[docid]")],
+            "fl=[docid]: functions, transformers and aliases are not supported by the embedded "
+            "index (field names and globs only)",
+        ),
+        (
+            [("facet", "true"), ("facet.field", "x"), ("facet.missing", "true")],
+            "facet.missing is not supported by the embedded index",
+        ),
+    ],
+)
+def test_parameter_refusals(params: list[tuple[str, str]], message: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse_request(params)
+    assert str(caught.value) == message
+
+
+def test_parameters_solr_ignores_are_ignored() -> None:
+    assert parse_request([("indent", "true"), ("debugQuery", "false"), ("facet.range", "x")]).facet is False
+
+
+# --------------------------------------------------------------------------------------- WSGI
+
+
+@pytest.fixture
+def app(tmp_path: Path):
+    with SqliteIndex(tmp_path / "index.sqlite", "catalogue") as index:
+        writer = index.open_writer("ads")
+        writer.add(
+            [
+                {"id": "ads::1", "datasource": "ads", "title": "Zeus temple"},
+                {"id": "ads::2", "datasource": "ads", "title": "Bronze hoard"},
+            ]
+        )
+        writer.commit(IndexState("ads", "v1", "u", "refeed"))
+    app = SelectApp(index_factory(f"sqlite:///{tmp_path / 'index.sqlite'}"))
+    yield app
+    app.close()
+
+
+def call(
+    app: SelectApp,
+    path: str,
+    query: str = "",
+    method: str = "GET",
+    body: bytes = b"",
+    content_type: str = "application/x-www-form-urlencoded",
+) -> tuple[str, dict[str, str], Any]:
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    environ = {
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "REQUEST_METHOD": method,
+        "CONTENT_TYPE": content_type,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    data = b"".join(app(environ, start_response))
+    return seen["status"], seen["headers"], json.loads(data)
+
+
+def test_select_over_http(app: SelectApp) -> None:
+    status, headers, body = call(app, "/solr/catalogue/select", "q=title:zeus&fl=id")
+    assert status == "200 OK"
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    assert body["response"]["docs"] == [{"id": "ads::1"}]
+    status, _, body = call(app, "/catalogue/select", method="POST", body=b"q=*:*&rows=0")
+    assert (status, body["response"]["numFound"]) == ("200 OK", 2)
+
+
+def test_errors_over_http_have_solrs_shape(app: SelectApp) -> None:
+    status, _, body = call(app, "/solr/catalogue/select", "q=bogus:x")
+    assert status == "400 Bad Request"
+    assert body["error"] == {
+        "metadata": [
+            "error-class",
+            "org.apache.solr.common.SolrException",
+            "root-error-class",
+            "org.apache.solr.common.SolrException",
+        ],
+        "msg": "undefined field bogus",
+        "code": 400,
+    }
+    assert body["responseHeader"]["status"] == 400
+    assert body["responseHeader"]["params"] == {"q": "bogus:x"}
+    status, _, body = call(app, "/solr/nope/select", "q=*:*")
+    assert (status, body["error"]["code"]) == ("404 Not Found", 404)
+    assert "no embedded index 'nope'" in body["error"]["msg"]
+    assert call(app, "/solr/catalogue/update")[0] == "404 Not Found"
+    assert call(app, "/solr/catalogue/select", method="DELETE")[0] == "405 Method Not Allowed"
+    status, _, body = call(
+        app, "/solr/catalogue/select", method="POST", body=b"{}", content_type="application/json"
+    )
+    assert status == "400 Bad Request"
+    assert "application/x-www-form-urlencoded" in body["error"]["msg"]
+
+
+def test_a_read_never_creates_an_index(app: SelectApp, tmp_path: Path) -> None:
+    call(app, "/solr/other/select", "q=*:*")
+    with pytest.raises(Exception, match="no embedded index 'other'"):
+        SqliteIndex(tmp_path / "index.sqlite", "other", create=False)
+
+
+# --------------------------------------------------------------------------------------- registry
+
+
+def test_backends_by_scheme(tmp_path: Path) -> None:
+    assert INDEXES.names() == ["solr", "sqlite"]
+    assert backend_name("https://solr.example.org/solr/catalogue") == "solr"
+    assert backend_name("sqlite:///var/index.sqlite") == "sqlite"
+    index = open_index(f"sqlite:///{tmp_path / 'x.sqlite'}", name="named")
+    assert (type(index).__name__, index.name) == ("SqliteIndex", "named")
+    index.close()
+    solr = open_index(
+        "http://user:secret@127.0.0.1:8983/solr/catalogue?batch=200&commitWithin=5000&senders=2"
+    )
+    assert (solr.base, solr.name, solr.batch_size, solr.commit_within_ms, solr.senders) == (
+        "http://127.0.0.1:8983/solr",
+        "catalogue",
+        200,
+        5000,
+        2,
+    )
+    assert solr.http.session.auth == ("user", "secret")
+    with pytest.raises(UnknownPlugin, match="valid names: solr, sqlite"):
+        open_index("elastic://localhost/x")

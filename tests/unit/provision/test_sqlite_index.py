@@ -1,0 +1,291 @@
+"""What only the embedded index has to get right: generations, readers during a rebuild, in-memory
+columns that follow writes, exact removal of a document's rows, and its Solr-shaped answers."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from mdstore.errors import ConfigError, IndexBackendError
+from provision.index.base import IndexNotFound, IndexState
+from provision.index.sqlite import ANALYZER_VERSION, InvalidDocument, SqliteIndex, from_uri, prepare
+
+DOCS = [
+    {
+        "id": "ads::1",
+        "datasource": "ads",
+        "title": "Zeus temple excavation",
+        "subject": ["Bronze Age", "Temple"],
+        "time_span": ["[1200 TO 1350]"],
+        "indexed_at": "2024-05-01T10:00:00Z",
+    },
+    {
+        "id": "ads::2",
+        "datasource": "ads",
+        "title": "Émile Cartailhac, field notes",
+        "language": ["fr"],
+        "time_span": ["1890"],
+        "period_txt": ["fin de siècle"],
+    },
+    {
+        "id": "ads::3",
+        "datasource": "ads",
+        "title": "apollo sanctuary",
+        "subject": ["Temple"],
+        "time_span": ["[-0800 TO -0500]"],
+        "indexed_at": "2024-05-03T10:00:00Z",
+    },
+    {"id": "dans::1", "datasource": "dans", "title": "Bronze hoard", "subject": ["Bronze Age"]},
+]
+
+
+def state(ds: str = "ads", version: str = "v1") -> IndexState:
+    return IndexState(ds, version, f"{ds}/PE/store/transformed", "refeed", (version,))
+
+
+@pytest.fixture
+def index(tmp_path: Path):
+    with SqliteIndex(tmp_path / "index.sqlite") as index:
+        writer = index.open_writer("ads")
+        writer.add(DOCS)
+        writer.commit(state())
+        yield index
+
+
+def ids(index: SqliteIndex, **params) -> list[str]:
+    return [d["id"] for d in index.select({"rows": 100, "fl": "id", **params})["response"]["docs"]]
+
+
+def test_solr_shaped_answer(index: SqliteIndex) -> None:
+    answer = index.select(
+        [
+            ("q", "temple"),
+            ("facet", "true"),
+            ("facet.field", "subject_facet"),
+            ("facet.field", "datasource"),
+            ("rows", "1"),
+            ("fl", "id,title"),
+        ]
+    )
+    assert answer["responseHeader"]["status"] == 0
+    assert answer["responseHeader"]["params"] == {
+        "q": "temple",
+        "facet": "true",
+        "rows": "1",
+        "fl": "id,title",
+        "facet.field": ["subject_facet", "datasource"],
+    }
+    assert answer["response"] == {
+        "numFound": 2,
+        "start": 0,
+        "numFoundExact": True,
+        "docs": [{"id": "ads::1", "title": "Zeus temple excavation"}],
+    }
+    assert answer["facet_counts"] == {
+        "facet_queries": {},
+        "facet_fields": {
+            "subject_facet": ["Temple", 2, "Bronze Age", 1],
+            "datasource": ["ads", 2, "dans", 0],
+        },  # mincount 0: Solr's default
+        "facet_ranges": {},
+        "facet_intervals": {},
+        "facet_heatmaps": {},
+    }
+    assert "responseHeader" not in index.select({"q": "*:*", "omitHeader": "true"})
+    mapped = index.select({"q": "*:*", "facet": "on", "facet.field": "datasource", "json.nl": "map"})
+    assert mapped["facet_counts"]["facet_fields"]["datasource"] == {"ads": 3, "dans": 1}
+
+
+def test_sorting_paging_and_missing_values(index: SqliteIndex) -> None:
+    assert ids(index, q="*:*", sort="title_sort asc") == ["ads::3", "dans::1", "ads::2", "ads::1"]
+    assert ids(index, q="*:*", sort="indexed_at desc, id asc") == ["ads::3", "ads::1", "ads::2", "dans::1"]
+    assert ids(index, q="*:*", sort="indexed_at asc, id desc") == ["ads::1", "ads::3", "dans::1", "ads::2"]
+    assert ids(index, q="*:*", sort="id desc", start=1, rows=2) == ["ads::3", "ads::2"]
+    assert ids(index, q="*:*", start=10) == []
+
+
+def test_facet_options(index: SqliteIndex) -> None:
+    def facet(**params) -> list:
+        answer = index.select({"q": "*:*", "rows": 0, "facet": "true", **params})
+        return answer["facet_counts"]["facet_fields"]
+
+    assert facet(**{"facet.field": "subject_facet", "fq": "datasource:dans", "facet.mincount": 0}) == {
+        "subject_facet": ["Bronze Age", 1, "Temple", 0]
+    }
+    assert facet(**{"facet.field": "subject_facet", "facet.sort": "index", "facet.limit": 1}) == {
+        "subject_facet": ["Bronze Age", 2]
+    }
+    assert facet(**{"facet.field": "subject_facet", "facet.offset": 1}) == {"subject_facet": ["Temple", 2]}
+    assert facet(**{"facet.field": "title"}) == {"title": []}  # an analysed field: nothing, as Solr
+    assert facet(**{"facet.field": "indexed_at"}) == {
+        "indexed_at": ["2024-05-01T10:00:00Z", 1, "2024-05-03T10:00:00Z", 1]
+    }
+
+
+def test_columns_follow_writes(index: SqliteIndex) -> None:
+    def subjects() -> list:
+        answer = index.select({"q": "*:*", "facet": "true", "facet.field": "subject_facet"})
+        return answer["facet_counts"]["facet_fields"]["subject_facet"]
+
+    assert subjects() == ["Bronze Age", 2, "Temple", 2]
+    writer = index.open_writer("ads")
+    writer.add([{**DOCS[0], "subject": ["Hoard"]}])
+    writer.delete(["ads::3"])
+    writer.commit(state())
+    assert subjects() == ["Bronze Age", 1, "Hoard", 1]
+    assert ids(index, q="*:*", sort="title_sort asc") == ["dans::1", "ads::2", "ads::1"]
+
+
+def test_a_removed_document_leaves_no_row_behind(index: SqliteIndex, tmp_path: Path) -> None:
+    writer = index.open_writer("ads")
+    writer.delete([d["id"] for d in DOCS if d["datasource"] == "ads"])
+    writer.commit(state())
+    conn = sqlite3.connect(tmp_path / "index.sqlite")
+    (generation,) = conn.execute("SELECT generation FROM cc_indexes").fetchone()
+    p = f"g{generation}"
+    assert conn.execute(f"SELECT count(*) FROM {p}_docs").fetchone() == (1,)
+    assert (
+        conn.execute(f"SELECT DISTINCT rid FROM {p}_terms").fetchall()
+        == conn.execute(f"SELECT rid FROM {p}_docs").fetchall()
+    )
+    assert conn.execute(f"SELECT count(*) FROM {p}_ranges").fetchone() == (0,)
+    for term in ("zeus", "emile", "siecle", "apollo", "temple"):
+        assert conn.execute(
+            f"SELECT count(*) FROM {p}_fts WHERE {p}_fts MATCH ?", (f'"{term}"',)
+        ).fetchone() == (0,)
+    assert conn.execute(f"SELECT count(*) FROM {p}_fts WHERE {p}_fts MATCH '\"bronze\"'").fetchone() == (2,)
+
+
+def test_readers_see_the_old_generation_until_the_switch(index: SqliteIndex, tmp_path: Path) -> None:
+    reader = SqliteIndex(tmp_path / "index.sqlite", create=False)
+    writer = index.open_writer("ads", rebuild=True)
+    writer.add([{"id": "ads::9", "datasource": "ads", "title": "New"}])
+    assert reader.count() == 4
+    assert reader.builds()[0][1] == "ads"
+    writer.commit(state("ads", "v2"))
+    assert reader.count() == 2
+    assert ids(reader, q="*:*", sort="id asc") == ["ads::9", "dans::1"]
+    tables = {
+        name
+        for (name,) in sqlite3.connect(tmp_path / "index.sqlite").execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'g%_docs'"
+        )
+    }
+    assert len(tables) == 1  # the old generation was dropped
+    reader.close()
+
+
+def test_concurrent_readers_during_rebuilds_never_fail(index: SqliteIndex, tmp_path: Path) -> None:
+    counts: list[int] = []
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        reader = SqliteIndex(tmp_path / "index.sqlite", create=False)
+        while not stop.is_set():
+            try:
+                counts.append(
+                    reader.select({"q": "*:*", "rows": 0, "facet": "true", "facet.field": "datasource"})[
+                        "response"
+                    ]["numFound"]
+                )
+            except BaseException as exc:  # noqa: BLE001
+                failures.append(exc)
+        reader.close()
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for round_ in range(5):
+        writer = index.open_writer("ads", rebuild=True)
+        writer.add([{"id": f"ads::r{round_}-{n}", "datasource": "ads", "title": "x"} for n in range(50)])
+        writer.commit(state("ads", f"v{round_}"))
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert set(counts) <= {4, 51}
+    assert index.count() == 51
+
+
+def test_an_index_built_by_another_analyzer_must_be_rebuilt(index: SqliteIndex, tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "index.sqlite")
+    conn.execute("UPDATE cc_indexes SET analyzer = ?", (ANALYZER_VERSION + 1,))
+    conn.commit()
+    with pytest.raises(IndexBackendError, match="rebuild it"):
+        index.open_writer("ads")
+    writer = index.open_writer("ads", rebuild=True)  # a rebuild re-analyses everything
+    writer.commit(state())
+    index.open_writer("ads").abort()
+
+
+def test_names_and_files(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFound, match="does not exist"):
+        SqliteIndex(tmp_path / "none.sqlite", create=False)
+    SqliteIndex(tmp_path / "one.sqlite", "first").close()
+    with pytest.raises(IndexNotFound, match="no embedded index 'second'"):
+        SqliteIndex(tmp_path / "one.sqlite", "second", create=False)
+    with pytest.raises(ConfigError, match="index name 'a b' is not valid"):
+        SqliteIndex(tmp_path / "one.sqlite", "a b")
+    assert from_uri(f"sqlite:///{tmp_path}/u.sqlite?name=catalogue").name == "catalogue"
+    assert from_uri(f"sqlite:///{tmp_path}/u.sqlite").path == tmp_path / "u.sqlite"
+    with pytest.raises(ConfigError, match="names no file"):
+        from_uri("sqlite://")
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"datasource": "ads"}, "Document is missing mandatory uniqueKey field: id"),
+        ({"id": "x"}, "[doc=x] missing required field: datasource"),
+        ({"id": "x", "datasource": "a", "bogus": 1}, "ERROR: [doc=x] unknown field 'bogus'"),
+        (
+            {"id": "x", "datasource": ["a", "b"]},
+            "ERROR: [doc=x] multiple values encountered for non multiValued field datasource: [a, b]",
+        ),
+        (
+            {"id": "x", "datasource": "a", "count_i": "abc"},
+            "ERROR: [doc=x] Error adding field 'count_i'='abc' msg=For input string: \"abc\"",
+        ),
+        (
+            {"id": "x", "datasource": "a", "indexed_at": "2024-05-01"},
+            "ERROR: [doc=x] Error adding field "
+            "'indexed_at'='2024-05-01' msg=Invalid Date "
+            "String:'2024-05-01'",
+        ),
+        (
+            {"id": "x", "datasource": "a", "subject": {"add": "x"}},
+            "Error:[doc=x]  Unknown operation for the an atomic update: add",
+        ),
+    ],
+)
+def test_documents_are_refused_with_solrs_words(doc: dict, message: str) -> None:
+    with pytest.raises(InvalidDocument) as caught:
+        prepare(doc)
+    assert str(caught.value) == message
+
+
+def test_values_are_normalised_as_solr_returns_them() -> None:
+    prepared = prepare(
+        {
+            "id": 7,
+            "datasource": "a",
+            "flag_b": "yes",
+            "count_i": "12",
+            "indexed_at": "2024-05-01T10:00:00.5Z",
+            "title": None,
+            "subject": [],
+            "tags_ss": ["x", None],
+        }
+    )
+    assert prepared.stored == {
+        "id": "7",
+        "datasource": "a",
+        "flag_b": False,
+        "count_i": 12,
+        "indexed_at": "2024-05-01T10:00:00.500Z",
+        "tags_ss": ["x"],
+    }
