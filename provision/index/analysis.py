@@ -187,6 +187,7 @@ def date_bounds(text: str) -> tuple[int, int]:
     return _bounds(match, text)
 
 
+@lru_cache(maxsize=65536)
 def date_range_bounds(text: str) -> tuple[int, int]:
     """``[a TO b]`` or a single (truncated) date → (first, last) epoch ms, as DateRangeField parses it."""
     text = text.strip()
@@ -203,12 +204,20 @@ def date_range_bounds(text: str) -> tuple[int, int]:
     return date_bounds(text)
 
 
+@lru_cache(maxsize=65536)
+def _instant_ms(text: str) -> int | None:
+    """A full ``YYYY-MM-DDThh:mm:ss[.fff]Z`` in epoch ms (a pure function of the text: cached)."""
+    if not _FULL_DATE.match(text):
+        return None
+    return _bounds(_DATE_PARTS.match(text), text)[0]  # type: ignore[arg-type]
+
+
 def parse_instant(text: str, *, now: datetime | None = None) -> int:
     """A ``pdate`` value in epoch ms: ``YYYY-MM-DDThh:mm:ss[.fff]Z``, ``NOW`` and simple date math."""
     text = text.strip()
-    if _FULL_DATE.match(text):
-        lo, _ = _bounds(_DATE_PARTS.match(text), text)  # type: ignore[arg-type]
-        return lo
+    ms = _instant_ms(text)
+    if ms is not None:
+        return ms
     if text.startswith("NOW") or re.match(r"^\d{4}-\d{2}-\d{2}T[^+/]*Z[+\-/]", text):
         return _date_math(text, now)
     raise InvalidValue(f"Invalid Date String:'{text}'")

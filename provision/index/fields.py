@@ -9,7 +9,7 @@ What this module must not do: know about SQLite or Solr; it only answers "what i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
 
@@ -35,7 +35,12 @@ _EXACT_KINDS = frozenset({"string", "int", "long", "date", "boolean"})
 
 @dataclass(frozen=True, slots=True)
 class FieldDef:
-    """One field (or dynamic-field pattern) of the schema."""
+    """One field (or dynamic-field pattern) of the schema.
+
+    ``kind``, ``exact`` (matched on its whole value, no analysis: strings, numbers, dates, booleans)
+    and ``sortable`` (Solr sorts on single-valued docValues fields only) are derived once: the
+    embedded index asks them for every value it indexes.
+    """
 
     name: str
     type: str  # the schema.xml field type name
@@ -43,20 +48,15 @@ class FieldDef:
     stored: bool = True
     indexed: bool = True
     required: bool = False
+    kind: Kind = field(init=False, compare=False)
+    exact: bool = field(init=False, compare=False)
+    sortable: bool = field(init=False, compare=False)
 
-    @property
-    def kind(self) -> Kind:
-        return TYPE_KINDS[self.type]
-
-    @property
-    def exact(self) -> bool:
-        """Matched on its whole value (no analysis): strings, numbers, dates, booleans."""
-        return self.kind in _EXACT_KINDS and self.indexed
-
-    @property
-    def sortable(self) -> bool:
-        """Solr sorts on single-valued docValues fields only."""
-        return not self.multi and self.kind in _DOCVALUE_KINDS
+    def __post_init__(self) -> None:
+        kind = TYPE_KINDS[self.type]
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "exact", kind in _EXACT_KINDS and self.indexed)
+        object.__setattr__(self, "sortable", not self.multi and kind in _DOCVALUE_KINDS)
 
     @property
     def facetable(self) -> bool:
