@@ -25,17 +25,28 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
-from mdstore.envelope import utcnow
+from mdstore.envelope import Record, utcnow
 from mdstore.errors import RecordError, VersionNotFound
 from provision.index.analysis import normalize_instant
-from provision.index.base import MAX_KEPT_ERRORS, IndexBackend, IndexState, IndexWriter
+from provision.index.base import (
+    MAX_KEPT_ERRORS,
+    IndexBackend,
+    IndexNotFound,
+    IndexState,
+    IndexWriter,
+    batched,
+)
 
 if TYPE_CHECKING:
     from contentcloud.datasources import Datasource
@@ -53,6 +64,8 @@ PAGE_SIZE = 1000
 INCREMENTAL_OVERLAP = timedelta(minutes=5)
 #: more live versions than this and the next feed is a refeed (keeps the sweep query short)
 MAX_LIVE_VERSIONS = 20
+#: builder processes of a feed run from the command line or Airflow (profile: ``index.workers``)
+DEFAULT_WORKERS = 1
 #: how many ids ``--check`` lists per kind of difference
 CHECK_LIST_LIMIT = 1000
 
@@ -131,8 +144,14 @@ def index(
     on_progress: ProgressFn | None = None,
     max_error_rate: float = 0.05,
     rdf_format: str | None = None,
+    workers: int = 0,
 ) -> RunSummary:
-    """Feed ``datasource``'s current transformed version into ``backend`` (see the module docstring)."""
+    """Feed ``datasource``'s current transformed version into ``backend`` (see the module docstring).
+
+    ``workers`` builder processes turn records into documents while this process reads and sends
+    (0: build here). Document building is the feed's main cost; one builder lets it overlap with the
+    index's own work even when this process is busy sending.
+    """
     run_id = run_id or new_run_id(STEP)
     started = time.monotonic()
     unit = datasource.transformed_unit
@@ -167,6 +186,7 @@ def index(
         info = view.info()
         writer = backend.open_writer(datasource.id, rebuild=mode == "full")
         try:
+            args = _BuildArgs(datasource.id, current, normalize_instant(utcnow()), provider, rdf_format)
             _send(
                 view,
                 writer,
@@ -174,10 +194,8 @@ def index(
                 feed,
                 mode=mode,
                 state=state,
-                datasource=datasource,
-                version=current,
-                provider=provider,
-                rdf_format=rdf_format,
+                args=args,
+                workers=workers,
                 on_progress=on_progress,
             )
             present = view.count(deleted=False)
@@ -241,6 +259,82 @@ def _records(view: ReadSession, mode: str, state: IndexState | None) -> tuple[It
     return view.records(deleted=False), view.count(deleted=False)
 
 
+@dataclass(frozen=True)
+class _BuildArgs:
+    """What every document of one feed shares."""
+
+    datasource: str
+    version: str
+    indexed_at: str
+    provider: str | None
+    rdf_format: str | None
+
+
+@dataclass
+class _Built:
+    """One page of records turned into documents: the documents, record errors and warnings by record id."""
+
+    docs: list[dict[str, Any]]
+    errors: list[tuple[str, str]]
+    warnings: list[tuple[str, str]]
+    records: int
+
+
+def build_page(profile: IndexProfile, records: list[tuple[str, str, Any]], args: _BuildArgs) -> _Built:
+    """Build the documents of one page of ``(id, original_id, body)``; record errors are data."""
+    built = _Built([], [], [], len(records))
+    for record_id, original_id, body in records:
+        record = Record(record_id, original_id, args.datasource, "", body, "", None)  # type: ignore[arg-type]
+        try:
+            doc, warnings = profile.build(
+                record,
+                datasource=args.datasource,
+                version=args.version,
+                indexed_at=args.indexed_at,
+                provider=args.provider,
+                rdf_format=args.rdf_format,
+            )
+        except RecordError as exc:
+            built.errors.append((record_id, f"{type(exc).__name__}: {exc.message}"))
+        else:
+            built.docs.append(doc)
+            built.warnings.extend((record_id, warning) for warning in warnings)
+    return built
+
+
+_WORKER_PROFILE: IndexProfile | None = None
+
+
+def _init_builder(profile: IndexProfile) -> None:
+    global _WORKER_PROFILE
+    _WORKER_PROFILE = profile
+
+
+def _build_in_builder(records: list[tuple[str, str, Any]], args: _BuildArgs) -> _Built:
+    assert _WORKER_PROFILE is not None
+    return build_page(_WORKER_PROFILE, records, args)
+
+
+@contextmanager
+def _builder(profile: IndexProfile, workers: int) -> Iterator[Callable[..., Future[_Built]]]:
+    """``build(records, args) -> Future``: in builder processes (documents are built while the feeder
+    sends the previous pages and the index digests them), or in this process when ``workers`` is 0."""
+    if workers <= 0:
+
+        def build_here(records: list[tuple[str, str, Any]], args: _BuildArgs) -> Future[_Built]:
+            future: Future[_Built] = Future()
+            future.set_result(build_page(profile, records, args))
+            return future
+
+        yield build_here
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads and open connections
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_builder, initargs=(profile,)
+    ) as pool:
+        yield lambda records, args: pool.submit(_build_in_builder, records, args)
+
+
 def _send(
     view: ReadSession,
     writer: IndexWriter,
@@ -249,49 +343,48 @@ def _send(
     *,
     mode: str,
     state: IndexState | None,
-    datasource: Datasource,
-    version: str,
-    provider: str | None,
-    rdf_format: str | None,
+    args: _BuildArgs,
+    workers: int,
     on_progress: ProgressFn | None,
 ) -> None:
-    """Build and send every document of the feed, page by page; deletions for tombstones."""
-    indexed_at = normalize_instant(utcnow())
+    """Build and send every document of the feed, page by page; deletions for tombstones.
+
+    Pages are built ahead (up to ``workers + 1`` in flight) and sent in order.
+    """
     records, total = _records(view, mode, state)
-    docs: list[dict[str, Any]] = []
-    deletes: list[str] = []
     incremental = mode == "incremental"  # other modes read present records only
-    for record in records:
-        feed.read += 1
-        feed.touched.add(record.id)
-        if incremental and record.deleted:
-            deletes.append(record.id)
-        else:
-            try:
-                doc, warnings = profile.build(
-                    record,
-                    datasource=datasource.id,
-                    version=version,
-                    indexed_at=indexed_at,
-                    provider=provider,
-                    rdf_format=rdf_format,
-                )
-            except RecordError as exc:
-                feed.error(record.id, f"{type(exc).__name__}: {exc.message}")
-                if incremental:
-                    feed.stale_on_error.append(record.id)  # its document no longer reflects the record
-            else:
-                docs.append(doc)
-                if warnings:
-                    feed.warnings += len(warnings)
-                    if len(feed.first_warnings) < 5:
-                        feed.first_warnings.extend(f"{record.id}: {w}" for w in warnings[:5])
-        if len(docs) + len(deletes) >= PAGE_SIZE:
-            _flush_page(writer, docs, deletes, feed)
-            docs, deletes = [], []
-            if on_progress:
-                on_progress(feed.read, total, f"{feed.sent} sent")
-    _flush_page(writer, docs, deletes, feed)
+    pending: deque[Future[_Built]] = deque()
+    done = 0
+
+    def take(built: _Built) -> None:
+        nonlocal done
+        done += built.records
+        for record_id, message in built.errors:
+            feed.error(record_id, message)
+            if incremental:
+                feed.stale_on_error.append(record_id)  # its document no longer reflects the record
+        feed.warnings += len(built.warnings)
+        for record_id, warning in built.warnings[: max(0, 5 - len(feed.first_warnings))]:
+            feed.first_warnings.append(f"{record_id}: {warning}")
+        _flush_page(writer, built.docs, [], feed)
+        if on_progress:
+            on_progress(done, total, f"{feed.sent} sent")
+
+    with _builder(profile, workers) as build:
+        for page in batched(records, PAGE_SIZE):
+            feed.read += len(page)
+            if incremental:
+                feed.touched.update(record.id for record in page)
+                deletes = [record.id for record in page if record.deleted]
+                if deletes:
+                    done += len(deletes)
+                    _flush_page(writer, [], deletes, feed)
+                page = [record for record in page if not record.deleted]
+            pending.append(build([(r.id, r.original_id, r.body) for r in page], args))
+            while len(pending) > workers + 1 or (pending and pending[0].done()):
+                take(pending.popleft().result())
+        while pending:
+            take(pending.popleft().result())
     for rejected in writer.flush():
         feed.error(rejected.id, f"refused by the index: {rejected.message}")
     if on_progress:
@@ -384,7 +477,10 @@ def check_index(
         "unit_out": backend.name,
     }
     current = store.current_version(unit)
-    state = backend.state(datasource.id)
+    try:
+        state = backend.state(datasource.id)
+    except IndexNotFound:
+        state = None
     missing: list[str] = []
     unexpected: list[str] = []
     stale: list[str] = []
@@ -407,7 +503,7 @@ def check_index(
         view.acquire()
         stored_ids = (rid for rid, _, _ in view.ids(deleted=False))
     try:
-        indexed = iter(backend.ids(datasource.id))
+        indexed = _ids_or_none(backend, datasource.id)
         stored_id = next(stored_ids, None)
         indexed_item = next(indexed, None)
         while stored_id is not None or indexed_item is not None:
@@ -469,6 +565,14 @@ def check_index(
     )
 
 
+def _ids_or_none(backend: IndexBackend, datasource_id: str) -> Iterator[tuple[str, str | None]]:
+    """The index's ids of a datasource; none when the index does not exist yet."""
+    try:
+        yield from backend.ids(datasource_id)
+    except IndexNotFound:
+        return
+
+
 # ----------------------------------------------------------------------------------- wrapper
 
 
@@ -511,6 +615,7 @@ def run_index(
             else:
                 profile = load_profile(find_profile(settings.mappings, section.get("profile", "pe")))
                 error_rate = (datasource.raw.get("limits") or {}).get("max_error_rate", settings.error_rate)
+                workers = int(section.get("workers", DEFAULT_WORKERS))
                 summary = index(
                     store,
                     datasource,
@@ -521,6 +626,7 @@ def run_index(
                     on_progress=on_progress,
                     max_error_rate=error_rate,
                     rdf_format=_rdf_format(datasource),
+                    workers=workers,
                 )
         finally:
             backend.close()

@@ -335,6 +335,7 @@ _LITERAL_DATE = re.compile(
 )
 
 
+@lru_cache(maxsize=65536)
 def range_endpoint(literal: str) -> tuple[str, int, int] | None:
     """An RDF date literal (xsd:date, xsd:dateTime, xsd:gYear, ``1890``, ``-0800``) as a DateRangeField
     endpoint with its extent in epoch ms, or None when it is not a date. Time zones are dropped: a

@@ -26,7 +26,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,7 +156,6 @@ class _PathParser:
             self.tokens.append(match[1])
             position = match.end()
         self.i = 0
-        self.inverse_used = False
 
     def error(self, message: str) -> ConfigError:
         return ConfigError(f"path {self.text!r}: {message}", file=self.where, rule="path")
@@ -202,7 +201,6 @@ class _PathParser:
         token = self.tokens[self.i]
         inverse = token == "^"
         if inverse:
-            self.inverse_used = True
             self.i += 1
             token = self.tokens[self.i] if self.i < len(self.tokens) else ""
         if token == "(":
@@ -310,14 +308,6 @@ class ClassInfo:
     supers: frozenset[str]
 
 
-@dataclass
-class _Context:
-    """What value renderers need besides the graph: labels, language order, warnings."""
-
-    graph: Graph
-    warnings: list[str]
-
-
 @dataclass(frozen=True)
 class FieldRule:
     """One index field: a path from the main entity, how nodes become values, and filters."""
@@ -344,6 +334,7 @@ class IndexProfile:
         digest: str = "",
     ) -> None:
         where = str(path) if path else "<profile>"
+        self._source = (data, path, classes_data, digest)
         self.where = where
         self.path = path
         self.name = str(data.get("name") or (path.stem if path else "profile"))
@@ -391,6 +382,11 @@ class IndexProfile:
         self._rules_cache: dict[frozenset[str], list[FieldRule]] = {}
         self._priorities: dict[Term, int] = {}
         self._label_steps = [(getattr(path, "predicate", None), path) for path in self.label_paths]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its source and compiled again on the other side (builder processes)."""
+        data, path, classes_data, digest = self._source
+        return (_rebuild_profile, (data, path, classes_data, digest))
 
     # --- compiling -----------------------------------------------------------------------------
     def _class_iri(self, text: str, field_name: str) -> str:
@@ -636,6 +632,12 @@ class IndexProfile:
             ]
         mode = rule.mode
         values: list[Any] = []
+        if len(nodes) == 1 and mode in ("value", "label", "label_or_iri"):  # the common case, shortly
+            node = nodes[0]
+            if isinstance(node, ox.Literal):
+                return [node.value] if node.value else []
+            if mode == "value":
+                return [node.value] if isinstance(node, ox.NamedNode) else []
         if mode == "value":
             literals = [n for n in nodes if isinstance(n, ox.Literal)]
             if rule.lang and literals:
@@ -709,6 +711,11 @@ class IndexProfile:
         return doc, warnings
 
 
+def _rebuild_profile(data: dict[str, Any], path: Path | None, classes_data: dict[str, Any] | None,
+                     digest: str) -> IndexProfile:
+    return IndexProfile(data, path=path, classes_data=classes_data, digest=digest)
+
+
 @lru_cache(maxsize=64)
 def _lang_ranks(lang: tuple[str, ...]) -> dict[str, int]:
     return {tag: i for i, tag in enumerate(lang)}
@@ -773,13 +780,3 @@ def find_profile(mappings_dir: str | Path, name: str) -> Path:
     if candidate.suffix in (".yaml", ".yml", ".json"):
         return candidate if candidate.is_absolute() else Path(mappings_dir) / "index" / candidate
     return Path(mappings_dir) / "index" / f"{name}.yaml"
-
-
-@dataclass
-class BuildStats:
-    """Counters a feed keeps while building documents."""
-
-    built: int = 0
-    failed: int = 0
-    warnings: int = 0
-    errors: dict[str, str] = field(default_factory=dict)

@@ -168,7 +168,8 @@ class SolrHttp:
         self, url: str, payload: Any, params: Params | Mapping[str, Any] | None = None, **kw: Any
     ) -> dict[str, Any]:
         body = (
-            payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            # ASCII-only JSON (\u escapes) is the faster encoder; Solr reads it the same
+            payload if isinstance(payload, bytes) else json.dumps(payload).encode("ascii")
         )
         return self.call("POST", url, params=params, body=body, **kw)
 
@@ -284,15 +285,25 @@ class SolrIndex:
             params["fq"] = f"datasource:{_quote(datasource)}"
         return int(self.select(params)["response"]["numFound"])
 
-    def _cursor(self, core: str | None, params: dict[str, Any], rows: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every document of a /feeder query (state documents included), by cursorMark, ordered by id."""
+    def _cursor(
+        self, core: str | None, params: dict[str, Any], rows: int = 1000, *, retry_404: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Every document of a /feeder query (state documents included), by cursorMark, ordered by id.
+
+        ``retry_404`` while feeding: a core that exists answers 404 for a moment after a Solr restart.
+        """
         cursor = "*"
         while True:
-            answer = self.http.get(
-                f"{self.url(core)}/feeder",
-                {**params, "sort": "id asc", "rows": rows, "cursorMark": cursor},
-                retry_404=True,
-            )
+            try:
+                answer = self.http.get(
+                    f"{self.url(core)}/feeder",
+                    {**params, "sort": "id asc", "rows": rows, "cursorMark": cursor},
+                    retry_404=retry_404,
+                )
+            except SolrHTTPError as exc:
+                if exc.status == 404:
+                    raise IndexNotFound(f"no Solr index {self.name!r}", target=self.uri) from exc
+                raise
             yield from answer["response"]["docs"]
             following = answer.get("nextCursorMark")
             if not following or following == cursor:
@@ -590,7 +601,7 @@ class SolrWriter:
         params = {"q": "*:*", "fq": f"-datasource:{_quote(self.datasource)}", "fl": "*"}
         copied = 0
         batch: list[Document] = []
-        for doc in self.index._cursor(None, params):
+        for doc in self.index._cursor(None, params, retry_404=True):
             doc.pop("_version_", None)
             batch.append(doc)
             if len(batch) >= self.index.batch_size:

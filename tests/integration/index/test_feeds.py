@@ -86,6 +86,9 @@ def test_deletions_sweeps_and_checks_on_solr(
     store: MDStore, solr_index: SolrIndex, pe_profile: IndexProfile
 ) -> None:
     first = write_version(store, pe_records(100, prefix="ads"))
+    before = check_index(store, datasource(), solr_index)  # the core does not exist yet
+    assert (before.outcome, before.extra["missing_total"], before.extra["index_count"]) == (
+        Outcome.RECORD_ERRORS, 100, 0)
     index(store, datasource(), solr_index, pe_profile)
     second = write_version(store, [*pe_records(80, prefix="ads"), *pe_records(5, prefix="ads", start=500)])
     incremental = index(store, datasource(), solr_index, pe_profile)

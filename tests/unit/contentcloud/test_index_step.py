@@ -122,6 +122,19 @@ def test_incremental_feed_sends_changes_and_deletes_tombstones(
     assert len(state.live_versions) == 2
 
 
+def test_builder_processes_build_the_same_documents(store: MDStore, backend: SqliteIndex,
+                                                    profile: IndexProfile, tmp_path: Path) -> None:
+    write_version(store, [*pe_records(2500, prefix="ads"), ("oai:ads:broken", NOT_RDF)])
+    here = index(store, make_datasource(), backend, profile, workers=0)
+    with SqliteIndex(tmp_path / "other.sqlite") as other:
+        pooled = index(store, make_datasource(), other, profile, workers=2)
+        assert (pooled.read, pooled.written, pooled.errors) == (here.read, here.written, here.errors) == (
+            2501, 2500, 1)
+        strip = lambda docs: {i: {k: v for k, v in d.items() if k != "indexed_at"} for i, d in docs.items()}  # noqa: E731
+        assert strip(indexed(other)) == strip(indexed(backend))
+        assert other.state("ads").errors == backend.state("ads").errors
+
+
 def test_full_rebuild_keeps_other_datasources(
     store: MDStore, backend: SqliteIndex, profile: IndexProfile
 ) -> None:
