@@ -2,7 +2,7 @@
 
 One SQLite file (``sqlite:///var/index.sqlite``) holds any number of named indexes. Each index is a
 *generation* of tables (``g<token>_docs``, ``_terms``, ``_singles``, ``_ranges``, ``_fts``,
-``_fields``, ``_state``); ``cc_indexes`` points each name at its live generation. A full rebuild
+``_state``); ``cc_indexes`` points each name at its live generation. A full rebuild
 writes a new generation beside the live one and flips the pointer in one transaction, then drops
 the old tables: in WAL mode a reader runs each request inside one read transaction, so it sees the
 old generation or the new one, never an empty or half-built index.
@@ -15,11 +15,15 @@ Storage per generation:
   an index scan);
 * ``singles``: (field, rid, value) of single-valued docValues fields, the sort keys;
 * ``ranges``: (field, lo, hi, rid) of DateRangeField values, in epoch ms;
-* ``fts``: a contentless FTS5 table with one row per value of an analysed field, the analysed tokens
-  joined by blanks (:mod:`provision.index.analysis` does Solr's analysis; FTS5 only splits on
-  blanks). Its rowid packs ``rid << 22 | field number << 12 | value index``, so a match yields the
-  document and the field without a join, and a phrase never spans two values (Solr's
-  positionIncrementGap);
+* ``fts``: a contentless FTS5 table, one row per document (rowid = rid), one column per analysed
+  field (:data:`TEXT_COLUMNS`) holding its analysed tokens joined by blanks
+  (:mod:`provision.index.analysis` does Solr's analysis; FTS5 only splits on blanks); a field's
+  values are separated by a token no query can contain, so a phrase never spans two values (Solr's
+  positionIncrementGap). Dynamic text fields share two columns: ``dyn`` (plain tokens, searched by
+  ``text``) and ``dynf`` (tokens marked with their field name, searched by ``period_txt:…``);
+
+Matching sets are computed per leaf query in SQL and combined as Python sets; facet counts and sorts
+read per-generation columns kept in memory (:class:`_Columns`).
 * ``state``: the feeder's :class:`~provision.index.base.IndexState` per datasource.
 
 Documents are checked like Solr checks them (unknown field, missing id or datasource, several values
@@ -83,14 +87,35 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_INDEX_NAME = "contentcloud"
 #: bump when analysis changes: tokens of a generation must be re-derivable to delete them
-ANALYZER_VERSION = 1
+ANALYZER_VERSION = 2
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _TOKENIZE = (
     "unicode61 remove_diacritics 0 categories 'L* N* Co M*' tokenchars '"
     + analysis.TOKEN_PUNCTUATION.replace("'", "''")
     + "'"
 )
-_FIELD_SHIFT, _RID_SHIFT, _MAX_VALUES, _MAX_FIELDS = 12, 22, 4096, 1024
+#: FTS5 columns: the named analysed fields, ``dyn`` (every dynamic text field's tokens, for ``text``
+#: searches) and ``dynf`` (the same tokens prefixed with their field, for ``period_txt:x`` searches)
+TEXT_COLUMNS = (
+    "title",
+    "label",
+    "description",
+    "subject",
+    "keyword",
+    "actor",
+    "place",
+    "entity_type_label",
+    "text",
+    "dyn",
+    "dynf",
+)
+#: a token between two values of a field: a phrase never spans them (Solr's positionIncrementGap).
+#: A private-use character: FTS5 keeps it as a token, the analyser never produces it.
+VALUE_GAP = "\ue000"
+#: joins a dynamic field's name to each of its tokens in ``dynf``
+FIELD_MARK = "\ue001"
+_COLUMN_LIST = ", ".join(TEXT_COLUMNS)
+_COLUMN_MARKS = ", ".join("?" * len(TEXT_COLUMNS))
 _UNSTORED = "\x00unstored"  # stored-JSON key for non-stored fields sent directly (needed to delete them)
 #: a rebuild whose builder went away this long ago is abandoned and may be replaced
 STALE_BUILD_SECONDS = 6 * 3600
@@ -114,7 +139,7 @@ class Prepared:
     terms: list[tuple[str, Any]] = field(default_factory=list)
     singles: list[tuple[str, Any]] = field(default_factory=list)
     ranges: list[tuple[str, int, int]] = field(default_factory=list)
-    texts: list[tuple[str, int, str]] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)  # FTS column → analysed tokens
 
 
 def _normalize(definition: FieldDef, name: str, value: Any, doc_id: str) -> Any:
@@ -266,18 +291,22 @@ def _index_values(
 
 
 def _add_texts(prepared: Prepared, name: str, values: list[Any], text_fields: set[str]) -> None:
+    """The analysed tokens of a field's values, in its FTS column (dynamic fields: ``dyn`` and ``dynf``)."""
     if name in text_fields:
         return
     text_fields.add(name)
-    if len(values) > _MAX_VALUES:
-        raise InvalidDocument(
-            f"ERROR: [doc={prepared.id}] field {name} has {len(values)} values; the embedded "
-            f"index takes at most {_MAX_VALUES} per field"
-        )
-    for index, value in enumerate(values):
-        terms = analysis.tokens(str(value))
-        if terms:
-            prepared.texts.append((name, index, " ".join(terms)))
+    analysed = [" ".join(terms) for terms in (analysis.tokens(str(v)) for v in values) if terms]
+    if not analysed:
+        return
+    joined = f" {VALUE_GAP} ".join(analysed)
+    if name in TEXT_COLUMNS:
+        prepared.texts[name] = joined
+        return
+    mark = f"{name}{FIELD_MARK}"
+    fielded = f" {VALUE_GAP} ".join(" ".join(mark + token for token in value.split()) for value in analysed)
+    for column, content in (("dyn", joined), ("dynf", fielded)):
+        previous = prepared.texts.get(column)
+        prepared.texts[column] = f"{previous} {VALUE_GAP} {content}" if previous else content
 
 
 # ----------------------------------------------------------------------------------- schema
@@ -304,15 +333,14 @@ def _generation_ddl(p: str) -> list[str]:
         "PRIMARY KEY(field, rid)) WITHOUT ROWID",
         f"CREATE TABLE {p}_ranges(field TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, "
         "rid INTEGER NOT NULL, PRIMARY KEY(field, lo, hi, rid)) WITHOUT ROWID",
-        f"CREATE VIRTUAL TABLE {p}_fts USING fts5(content, content='', detail=full, "
+        f"CREATE VIRTUAL TABLE {p}_fts USING fts5({', '.join(TEXT_COLUMNS)}, content='', detail=full, "
         f'tokenize="{_TOKENIZE}")',
-        f"CREATE TABLE {p}_fields(no INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
         f"CREATE TABLE {p}_state(datasource TEXT PRIMARY KEY, state TEXT NOT NULL)",
     ]
 
 
 def _generation_tables(p: str) -> list[str]:
-    return [f"{p}_docs", f"{p}_terms", f"{p}_singles", f"{p}_ranges", f"{p}_fts", f"{p}_fields", f"{p}_state"]
+    return [f"{p}_docs", f"{p}_terms", f"{p}_singles", f"{p}_ranges", f"{p}_fts", f"{p}_state"]
 
 
 def _prefix(generation: str) -> str:
@@ -536,7 +564,6 @@ class SqliteWriter:
         self._conn = _connect(index.path)
         self._rejected: list[Rejected] = []
         self._closed = False
-        self._field_numbers: dict[str, int] = {}
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
         if rebuild:
             self._generation = uuid.uuid4().hex[:12]
@@ -554,7 +581,6 @@ class SqliteWriter:
                 )
             self._generation = generation[0]
             self._p = _prefix(self._generation)
-        self._load_fields()
 
     # --- set-up --------------------------------------------------------------------------------
     def _refuse_during_rebuild(self) -> None:
@@ -620,27 +646,6 @@ class SqliteWriter:
             )
         logger.info("rebuild of %s: copied %d documents of other datasources", self.index.name, copied)
 
-    def _load_fields(self) -> None:
-        self._field_numbers = dict(self._conn.execute(f"SELECT name, no FROM {self._p}_fields").fetchall())
-
-    def _field_number(self, name: str) -> int:
-        number = self._field_numbers.get(name)
-        if number is None:
-            row = self._conn.execute(f"SELECT no FROM {self._p}_fields WHERE name = ?", (name,)).fetchone()
-            if row is None:
-                number = self._conn.execute(
-                    f"SELECT coalesce(max(no), 0) + 1 FROM {self._p}_fields"
-                ).fetchone()[0]
-                if number >= _MAX_FIELDS:
-                    raise IndexBackendError(
-                        f"more than {_MAX_FIELDS - 1} analysed fields", target=self.index.name
-                    )
-                self._conn.execute(f"INSERT INTO {self._p}_fields VALUES (?, ?)", (number, name))
-            else:
-                number = row[0]
-            self._field_numbers[name] = number
-        return number
-
     # --- the IndexWriter contract --------------------------------------------------------------
     def add(self, docs: Sequence[Document]) -> None:
         self._check_open()
@@ -658,11 +663,7 @@ class SqliteWriter:
             prepared[item.id] = item  # the last one of an id wins, in its position
         if not prepared:
             return
-        try:
-            self._insert(prepared)
-        except BaseException:
-            self._load_fields()  # field numbers assigned in the rolled-back transaction are gone
-            raise
+        self._insert(prepared)
 
     def _insert(self, prepared: dict[str, Prepared]) -> None:
         with _write(self._conn) as conn:
@@ -683,22 +684,22 @@ class SqliteWriter:
                 term_rows.extend((f, v, rid) for f, v in item.terms)
                 single_rows.extend((f, rid, v) for f, v in item.singles)
                 range_rows.extend((f, lo, hi, rid) for f, lo, hi in item.ranges)
-                fts_rows.extend((self._rowid(rid, f, i), text) for f, i, text in item.texts)
+                if item.texts:
+                    fts_rows.append((rid, *(item.texts.get(column, "") for column in TEXT_COLUMNS)))
             p = self._p
             conn.executemany(f"INSERT INTO {p}_docs VALUES (?, ?, ?, ?, ?)", doc_rows)
             conn.executemany(f"INSERT OR IGNORE INTO {p}_terms VALUES (?, ?, ?)", term_rows)
             conn.executemany(f"INSERT OR REPLACE INTO {p}_singles VALUES (?, ?, ?)", single_rows)
             conn.executemany(f"INSERT OR IGNORE INTO {p}_ranges VALUES (?, ?, ?, ?)", range_rows)
-            conn.executemany(f"INSERT INTO {p}_fts(rowid, content) VALUES (?, ?)", fts_rows)
+            conn.executemany(
+                f"INSERT INTO {p}_fts(rowid, {_COLUMN_LIST}) VALUES (?, {_COLUMN_MARKS})", fts_rows
+            )
             self._changed(conn)
 
     def _changed(self, conn: sqlite3.Connection) -> None:
         """Readers' in-memory columns of the live generation are stale after this transaction."""
         if not self.rebuild:
             conn.execute("UPDATE cc_indexes SET changes = changes + 1 WHERE name = ?", (self.index.name,))
-
-    def _rowid(self, rid: int, field_name: str, value_index: int) -> int:
-        return (rid << _RID_SHIFT) | (self._field_number(field_name) << _FIELD_SHIFT) | value_index
 
     def _existing(self, conn: sqlite3.Connection, column: str, keys: Sequence[str]) -> list[tuple[int, str]]:
         found: list[tuple[int, str]] = []
@@ -725,10 +726,12 @@ class SqliteWriter:
                 f"DELETE FROM {p}_ranges WHERE field = ? AND lo = ? AND hi = ? AND rid = ?",
                 [(f, lo, hi, rid) for f, lo, hi in item.ranges],
             )
-            conn.executemany(
-                f"INSERT INTO {p}_fts({p}_fts, rowid, content) VALUES ('delete', ?, ?)",
-                [(self._rowid(rid, f, i), text) for f, i, text in item.texts],
-            )
+            if item.texts:  # a contentless table forgets a row given the very content it indexed
+                conn.execute(
+                    f"INSERT INTO {p}_fts({p}_fts, rowid, {_COLUMN_LIST}) "
+                    f"VALUES ('delete', ?, {_COLUMN_MARKS})",
+                    (rid, *(item.texts.get(column, "") for column in TEXT_COLUMNS)),
+                )
             conn.execute(f"DELETE FROM {p}_docs WHERE rid = ?", (rid,))
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -885,14 +888,12 @@ class _Select:
         self.p = p
         self.request = request
         self.columns = columns
-        self.field_numbers = dict(conn.execute(f"SELECT name, no FROM {p}_fields").fetchall())
 
     def compile(self, text: str, where: str) -> tuple[tuple[str, ...], Compiled]:
         local, compiled = compile_query(
             text,
             default_field=self.request.df,
             default_and=self.request.default_and,
-            known_fields=frozenset(self.field_numbers),
             where=where,
         )
         tags = tuple(t for t in re.split(r"[,\s]+", (local.get("tag") or "") if local else "") if t)
@@ -932,10 +933,36 @@ class _Select:
         parts = [c for c in [main, *filters] if not isinstance(c, CAll)]
         if not parts:
             return None
-        sql, args = self._intersect(parts)
-        rids = [rid for (rid,) in self.conn.execute(f"SELECT DISTINCT rid FROM ({sql})", args)]
-        rids.sort()
-        return rids
+        matching = self.matching(parts[0])
+        for part in parts[1:]:
+            matching &= self.matching(part)
+        return sorted(matching)
+
+    def matching(self, node: Compiled) -> set[int]:
+        """The rids matching ``node``: each leaf is one SQL query; boolean structure is set algebra
+        here, cheaper than SQLite's compound SELECTs (a temporary B-tree each) for large sets."""
+        if isinstance(node, CBool):
+            if node.must:
+                result = self.matching(node.must[0])
+                for part in node.must[1:]:
+                    if not result:
+                        break
+                    result &= self.matching(part)
+            else:
+                result = set()
+                for part in node.should:
+                    result |= self.matching(part)
+            for part in node.must_not:
+                if not result:
+                    break
+                result -= self.matching(part)
+            return result
+        if isinstance(node, CAll):
+            return set(self.columns.all_rids(self.conn))
+        if isinstance(node, CNone):
+            return set()
+        sql, args = self.sql(node)
+        return {rid for (rid,) in self.conn.execute(sql, args)}
 
     def _count(self, hits: list[int] | None) -> int:
         if hits is not None:
@@ -943,14 +970,13 @@ class _Select:
         return self.conn.execute(f"SELECT count(*) FROM {self.p}_docs").fetchone()[0]
 
     def _count_within(self, hits: list[int] | None, compiled: Compiled) -> int:
-        sql, args = self.sql(compiled)
-        matching = {rid for (rid,) in self.conn.execute(sql, args)}
+        matching = self.matching(compiled)
         if hits is None:
             return len(matching)
         return len(matching.intersection(hits))
 
     def sql(self, node: Compiled) -> tuple[str, list[Any]]:
-        """A SELECT of the rids matching ``node``."""
+        """A SELECT of the rids matching a leaf ``node`` (boolean nodes go through :meth:`matching`)."""
         p = self.p
         if isinstance(node, CAll):
             return f"SELECT rid FROM {p}_docs", []
@@ -982,8 +1008,6 @@ class _Select:
             return f"SELECT rid FROM {p}_docs WHERE {condition}", [f'$."{name}"' for name in node.fields]
         if isinstance(node, CText):
             return self._text_sql(node)
-        if isinstance(node, CBool):
-            return self._bool_sql(node)
         raise AssertionError(node)
 
     def _range_sql(self, node: CExactRange) -> tuple[str, list[Any]]:
@@ -999,43 +1023,27 @@ class _Select:
     _SAFE_PREFIX = re.compile(r"^[\w'.,:;\u00b7\u0300-\u036f]+$")
 
     def _text_sql(self, node: CText) -> tuple[str, list[Any]]:
-        numbers = sorted(self.field_numbers[name] for name in node.fields if name in self.field_numbers)
-        if not numbers:
-            return self.sql(CNone())
+        """An FTS5 match on the columns of the field searched and of the fields copied into it."""
+        queried = node.fields[0]
+        if queried in TEXT_COLUMNS:
+            columns = [f for f in node.fields if f in TEXT_COLUMNS]
+            if queried == "text":
+                columns.append("dyn")  # every dynamic text field is copied into text
+            tokens = list(node.tokens)
+        else:  # a dynamic field: its own, field-marked tokens
+            columns = ["dynf"]
+            tokens = [f"{queried}{FIELD_MARK}{token}" for token in node.tokens]
         if node.prefix:
-            prefix = node.tokens[0]
-            if not prefix:
-                return self.sql(CExists(tuple(n for n in node.fields if n in NAMED and NAMED[n].stored)))
-            if not self._SAFE_PREFIX.match(prefix):
+            if not tokens[0] or tokens[0].endswith(FIELD_MARK):
+                stored = tuple(n for n in node.fields if (lookup(n) or NAMED["text"]).stored)
+                return self.sql(CExists(stored)) if stored else self.sql(CNone())
+            if not self._SAFE_PREFIX.match(node.tokens[0]):
                 return self.sql(CNone())
-            match = f'"{prefix}" *'
+            phrase = f'"{tokens[0]}" *'
         else:
-            match = '"' + " ".join(node.tokens) + '"'
-        p = self.p
-        sql = f"SELECT DISTINCT rowid >> {_RID_SHIFT} AS rid FROM {p}_fts WHERE {p}_fts MATCH ?"
-        if len(numbers) < len(self.field_numbers):  # no filter when every analysed field counts (``text``)
-            sql += f" AND ((rowid >> {_FIELD_SHIFT}) & {_MAX_FIELDS - 1}) IN ({','.join(map(str, numbers))})"
-        return sql, [match]
-
-    def _combine(self, parts: Sequence[Compiled], operator: str) -> tuple[str, list[Any]]:
-        sqls, args = [], []
-        for part in parts:
-            sql, part_args = self.sql(part)
-            sqls.append(f"SELECT rid FROM ({sql})")
-            args.extend(part_args)
-        return f" {operator} ".join(sqls), args
-
-    def _intersect(self, parts: Sequence[Compiled]) -> tuple[str, list[Any]]:
-        return self._combine(parts, "INTERSECT")
-
-    def _bool_sql(self, node: CBool) -> tuple[str, list[Any]]:
-        """MUST clauses intersect (SHOULD ones then only rank, which this index does not); without
-        MUST any SHOULD matches; MUST_NOT ones are taken away."""
-        base, args = self._intersect(node.must) if node.must else self._combine(node.should, "UNION")
-        if not node.must_not:
-            return base, args
-        excluded, excluded_args = self._combine(node.must_not, "UNION")
-        return f"SELECT rid FROM ({base}) EXCEPT SELECT rid FROM ({excluded})", args + excluded_args
+            phrase = '"' + " ".join(tokens) + '"'
+        match = f"{{{' '.join(columns)}}} : {phrase}"
+        return f"SELECT rowid AS rid FROM {self.p}_fts WHERE {self.p}_fts MATCH ?", [match]
 
     # --- documents -----------------------------------------------------------------------------
     def _sort_fields(self) -> list[tuple[str, bool]]:

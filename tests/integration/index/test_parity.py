@@ -130,6 +130,11 @@ QUERIES: list[tuple[dict[str, Any], bool]] = [
     ({"q": "emile"}, False),
     ({"q": "emile's"}, False),
     ({"q": "siecle"}, False),
+    ({"q": "period_txt:siecle"}, False),
+    ({"q": 'period_txt:"de siecle"'}, False),
+    ({"q": "period_txt:sie*"}, False),
+    ({"q": 'subject:"age hoard"'}, False),  # two values of one field: no phrase across them
+    ({"q": 'subject:"bronze age"'}, False),
     ({"q": "deutsches archaologisches"}, False),
     ({"q": "lodz"}, False),
     ({"q": "bronze age", "q.op": "AND"}, False),
