@@ -210,6 +210,22 @@ class Backend(abc.ABC):
         """One keyset page of ``(id, original_id, deleted)``, ordered by id, without bodies."""
     @abc.abstractmethod
     def get_records(self, version_id: str, unit: UnitKey, ids: Sequence[str]) -> list[Record]: ...
+
+    def stream(self, version_id: str, unit: UnitKey, *, after_id: str | None, since: datetime | None,
+               until: datetime | None, deleted: bool | None, page_size: int) -> Iterator[list[Record]]:
+        """Pages of records ordered by id until the end: keyset pagination over :meth:`scan`.
+
+        A backend may override it with a server-side cursor, as long as it resumes by keyset.
+        """
+        while True:
+            page = self.scan(version_id, unit, after_id=after_id, limit=page_size, since=since, until=until,
+                             deleted=deleted)
+            if not page:
+                return
+            yield page
+            if len(page) < page_size:
+                return
+            after_id = page[-1].id
     @abc.abstractmethod
     def count_rows(self, version_id: str, *, since: datetime | None = None, until: datetime | None = None,
                    deleted: bool | None = None) -> int: ...
@@ -740,11 +756,19 @@ class ReadSession:
                 deleted: bool | None = None, after_id: str | None = None, limit: int | None = None,
                 page_size: int = BATCH_SIZE) -> Iterator[Record]:
         """Records ordered by id, from ``after_id`` (exclusive), datestamp in [since, until]."""
-        def fetch(after: str | None, size: int) -> list[Record]:
-            return self._backend.scan(self.version_id, self.unit, after_id=after, limit=size, since=since,
-                                      until=until, deleted=deleted)
-        for page in self._pages(fetch, after_id, limit, page_size, key=lambda r: r.id):
+        remaining = limit
+        if remaining is not None and remaining <= 0:
+            return
+        pages = self._backend.stream(self.version_id, self.unit, after_id=after_id, since=since, until=until,
+                                     deleted=deleted, page_size=page_size if limit is None else min(page_size, limit))
+        for page in pages:
+            self._renew()
+            if remaining is not None and len(page) >= remaining:
+                yield from page[:remaining]
+                return
             yield from page
+            if remaining is not None:
+                remaining -= len(page)
 
     def ids(self, *, since: datetime | None = None, until: datetime | None = None,
             deleted: bool | None = None, after_id: str | None = None) -> Iterator[tuple[str, str, bool]]:

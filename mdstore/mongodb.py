@@ -10,7 +10,7 @@ Indexes are created on first use.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -190,6 +190,31 @@ class MongoBackend(Backend):
     def scan(self, version_id, unit, *, after_id, limit, since, until, deleted) -> list[Record]:
         cursor = self._find_page(version_id, _RECORD_FIELDS, after_id, limit, since, until, deleted)
         return [self._record(d, unit) for d in cursor]
+
+    def stream(self, version_id, unit, *, after_id, since, until, deleted, page_size) -> Iterator[list[Record]]:
+        """One server-side cursor for the whole read (a sort per page is costly on some servers);
+        if the cursor dies (timeout, failover), it is reopened after the last id delivered."""
+        while True:
+            cursor = (self._records(version_id).find(self._filter(after_id, since, until, deleted), _RECORD_FIELDS)
+                      .sort("_id", 1).batch_size(page_size))
+            page: list[Record] = []
+            try:
+                for doc in cursor:
+                    page.append(self._record(doc, unit))
+                    if len(page) >= page_size:
+                        yield page
+                        after_id = page[-1].id
+                        page = []
+            except (pymongo.errors.CursorNotFound, pymongo.errors.AutoReconnect):
+                if page:
+                    yield page
+                    after_id = page[-1].id
+                continue
+            finally:
+                cursor.close()
+            if page:
+                yield page
+            return
 
     def scan_ids(self, version_id, *, after_id, limit, since, until, deleted) -> list[tuple[str, str, bool]]:
         cursor = self._find_page(version_id, {"original_id": 1, "deleted": 1}, after_id, limit, since, until,
