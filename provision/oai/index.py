@@ -58,7 +58,9 @@ MAX_KEY = "\U0010ffff"
 
 
 def ts(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A datestamp at second granularity (the form stored and compared as text)."""
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
 
 
 @dataclass(frozen=True)

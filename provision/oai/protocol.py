@@ -32,8 +32,8 @@ PREFIX_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()]+\Z")
 SETSPEC_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()]+(:[A-Za-z0-9\-_.!~*'()]+)*\Z")
 #: characters XML 1.0 cannot carry (an argument holding one can never be echoed)
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_DAY_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
-_SECONDS_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z\Z")
+_DAY_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
+_SECONDS_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z\Z")
 
 GRANULARITY = "YYYY-MM-DDThh:mm:ssZ"
 MAX_ARGUMENT_LENGTH = 4096
@@ -41,7 +41,8 @@ MAX_ARGUMENT_LENGTH = 4096
 
 def format_datestamp(value: datetime) -> str:
     """A datestamp at the repository's granularity (seconds, UTC, ``Z``)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
 
 
 @dataclass(frozen=True)
