@@ -364,7 +364,8 @@ class _DatasourceBuilder:
             if native.deleted:
                 item.records["oai_dc"] = (native_ds, True, None)
             else:
-                payload = self._oai_dc(native, transformed if transformed_live else None)
+                payload = self._oai_dc(native, transformed if transformed_live else None,
+                                       native_parsed=payload_root is not None)
                 if payload is None:
                     self.fail(native.id, "no oai_dc could be derived; the item is not published")
                     return None
@@ -376,9 +377,11 @@ class _DatasourceBuilder:
         item.about = self._about(native, native_ns)
         return item
 
-    def _oai_dc(self, native: Record, transformed: Record | None) -> Payload | None:
+    def _oai_dc(self, native: Record, transformed: Record | None, *, native_parsed: bool) -> Payload | None:
+        """The item's oai_dc: the deriver's, else the built-in fallback (already reported natives that
+        do not parse go straight to the fallback)."""
         try:
-            produced = self.deriver(native, transformed)
+            produced = self.deriver(native, transformed) if native_parsed else None
         except ContentcloudError as exc:
             self.fail(native.id, f"oai_dc deriver failed, fell back to the built-in mapping: {exc}")
             produced = None
