@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import secrets
 import sqlite3
 import threading
@@ -123,49 +124,80 @@ def compress(payload: bytes) -> bytes:
 class PublisherIndex:
     """Readers and the snapshot writer over one SQLite file. Thread-safe (a connection per thread)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, idle_readers: int = 8) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        # readers share a small pool rather than one connection per server thread: each SQLite
+        # connection has its own page cache, so memory follows the pool, not the thread count
+        self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self.idle_readers = idle_readers
         self._snapshots: dict[int, Snapshot] = {}
         self._lock = threading.Lock()
         self.con.executescript(BASE_SCHEMA)
 
     # --- connections --------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute("PRAGMA busy_timeout=60000")
+        con.execute("PRAGMA cache_size=-16384")
+        return con
+
     @property
     def con(self) -> sqlite3.Connection:
+        """This thread's own connection (the snapshot writer and schema set-up)."""
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.execute("PRAGMA busy_timeout=60000")
-            con.execute("PRAGMA cache_size=-32768")
+            con = self._connect()
             self._local.con = con
         return con
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        try:
+            con = self._idle.get_nowait()
+        except queue.Empty:
+            con = self._connect()
+        try:
+            yield con
+        finally:
+            if self._idle.qsize() < self.idle_readers:
+                self._idle.put(con)
+            else:
+                con.close()
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._reader() as con:
+            return con.execute(sql, params).fetchall()
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
         if con is not None:
             con.close()
             self._local.con = None
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                break
 
     # --- snapshots ----------------------------------------------------------------------------
     def current(self) -> Snapshot | None:
         """The live snapshot (what new list requests read), or None before the first refresh."""
-        row = self.con.execute(
-            "SELECT id FROM snapshots WHERE state='live' ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        return self.snapshot(row[0]) if row else None
+        rows = self._read("SELECT id FROM snapshots WHERE state='live' ORDER BY id DESC LIMIT 1")
+        return self.snapshot(rows[0][0]) if rows else None
 
     def snapshot(self, snapshot_id: int) -> Snapshot | None:
         """A kept (live or retired) snapshot; None once dropped."""
-        row = self.con.execute(
+        rows = self._read(
             "SELECT id, nonce, state, created_at, keep_until, info FROM snapshots WHERE id=?", (snapshot_id,)
-        ).fetchone()
-        if row is None:
+        )
+        if not rows:
             return None
+        row = rows[0]
         cached = self._snapshots.get(snapshot_id)
         if cached is not None and cached.state == row[2] and cached.keep_until == row[4]:
             return cached
@@ -175,7 +207,7 @@ class PublisherIndex:
         return snap
 
     def snapshots(self) -> list[Snapshot]:
-        ids = [r[0] for r in self.con.execute("SELECT id FROM snapshots ORDER BY id")]
+        ids = [r[0] for r in self._read("SELECT id FROM snapshots ORDER BY id")]
         return [s for s in map(self.snapshot, ids) if s is not None]
 
     def keep_alive(self, snapshot: Snapshot, until: datetime) -> None:
@@ -302,16 +334,16 @@ class PublisherIndex:
 
     def _query(self, snapshot: Snapshot, sql: str, params: tuple) -> list[tuple]:
         try:
-            return self.con.execute(sql, params).fetchall()
+            return self._read(sql, params)
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 raise SnapshotGone(f"snapshot {snapshot.id} is no longer kept", target=self.path) from exc
             raise
 
     def errors(self, snapshot_id: int, limit: int = 100) -> list[tuple[str, str, str]]:
-        return self.con.execute(
+        return self._read(
             "SELECT datasource, record_id, message FROM errors WHERE snapshot=? LIMIT ?", (snapshot_id, limit)
-        ).fetchall()
+        )
 
     # --- writing ------------------------------------------------------------------------------
     @contextmanager
