@@ -39,17 +39,21 @@ import requests  # noqa: E402
 
 from bench._common import Phase, measure, print_rows  # noqa: E402
 
-DC = ("<oai_dc:dc xmlns:oai_dc='http://www.openarchives.org/OAI/2.0/oai_dc/' "
-      "xmlns:dc='http://purl.org/dc/elements/1.1/'><dc:identifier>oai:bench:{i}</dc:identifier>"
-      "<dc:title>Record {i}</dc:title><dc:creator>Creator {c}</dc:creator><dc:date>20{y:02d}</dc:date>"
-      "<dc:description>{filler}</dc:description></oai_dc:dc>")
+DC = (
+    "<oai_dc:dc xmlns:oai_dc='http://www.openarchives.org/OAI/2.0/oai_dc/' "
+    "xmlns:dc='http://purl.org/dc/elements/1.1/'><dc:identifier>oai:bench:{i}</dc:identifier>"
+    "<dc:title>Record {i}</dc:title><dc:creator>Creator {c}</dc:creator><dc:date>20{y:02d}</dc:date>"
+    "<dc:description>{filler}</dc:description></oai_dc:dc>"
+)
 PROFILE = """id: bench
 name: Benchmark source
 nsprefix: bench
 api: {protocol: oai, baseurl: "http://bench.example.org/oai", metadata_prefix: oai_dc}
 """
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
-TOKEN = re.compile(rb'<resumptionToken completeListSize="(\d+)" cursor="(\d+)"[^>]*?(?:/>|>([^<]*)</resumptionToken>)')
+TOKEN = re.compile(
+    rb'<resumptionToken completeListSize="(\d+)" cursor="(\d+)"[^>]*?(?:/>|>([^<]*)</resumptionToken>)'
+)
 
 
 def body(i: int) -> str:
@@ -69,8 +73,10 @@ def build(workdir: Path, n: int, windows: int) -> list[Phase]:
         tx = store.begin(UnitKey("bench", "oai_dc"), "full", nsprefix="bench")
         for w in range(windows):  # one datestamp hour per window, for the concurrent clients
             first, last = w * per_window, min(n, (w + 1) * per_window)
-            tx.upsert((RecordInput(f"oai:bench:{i:08d}", body(i)) for i in range(first, last)),
-                      when=BASE + timedelta(hours=w))
+            tx.upsert(
+                (RecordInput(f"oai:bench:{i:08d}", body(i)) for i in range(first, last)),
+                when=BASE + timedelta(hours=w),
+            )
         tx.commit()
         write.items = n
     with measure("publish refresh (contentcloud publish)") as refresh:
@@ -80,15 +86,31 @@ def build(workdir: Path, n: int, windows: int) -> list[Phase]:
 
 
 def env_for(workdir: Path) -> dict[str, str]:
-    return {**os.environ, "CONTENTCLOUD_MDSTORE": f"sqlite:///{workdir}/mdstore.sqlite",
-            "CONTENTCLOUD_REGISTRY": str(workdir / "registry"), "CONTENTCLOUD_VAR": str(workdir / "var"),
-            "CONTENTCLOUD_OAI_SECRET": "bench-secret"}
+    return {
+        **os.environ,
+        "CONTENTCLOUD_MDSTORE": f"sqlite:///{workdir}/mdstore.sqlite",
+        "CONTENTCLOUD_REGISTRY": str(workdir / "registry"),
+        "CONTENTCLOUD_VAR": str(workdir / "var"),
+        "CONTENTCLOUD_OAI_SECRET": "bench-secret",
+    }
 
 
 def start_server(workdir: Path) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([sys.executable, "-c", "from contentcloud.cli import main; main()", "serve",
-                                "--port", "0", "--threads", "64"], env=env_for(workdir), stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from contentcloud.cli import main; main()",
+            "serve",
+            "--port",
+            "0",
+            "--threads",
+            "64",
+        ],
+        env=env_for(workdir),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = process.stderr.readline()
     match = re.search(r"http://127\.0\.0\.1:\d+/oai", line)
     if not match:
@@ -104,12 +126,17 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the server does not answer")
 
 
-def harvest(session: requests.Session, url: str, params: dict, stats: dict | None = None,
-            capture_at: int | None = None) -> tuple[int, int, str | None]:
+def harvest(
+    session: requests.Session,
+    url: str,
+    params: dict,
+    stats: dict | None = None,
+    capture_at: int | None = None,
+) -> tuple[int, int, str | None]:
     """Follow a list to its end; returns (records, completeListSize, token of the page at capture_at)."""
-    count, total, captured = 0, 0, None
+    count, _total, captured = 0, 0, None
     while True:
-        for attempt in range(60):
+        for _attempt in range(60):
             response = session.get(url, params=params, timeout=120)
             if response.status_code == 503:
                 if stats is not None:
@@ -123,7 +150,7 @@ def harvest(session: requests.Session, url: str, params: dict, stats: dict | Non
         match = TOKEN.search(response.content)
         if not match or not match.group(3):
             return count, int(match.group(1)) if match else count, captured
-        total = int(match.group(1))
+        int(match.group(1))
         if capture_at is not None and captured is None and int(match.group(2)) + 100 >= capture_at:
             captured = params.get("resumptionToken")
         params = {"verb": "ListRecords", "resumptionToken": match.group(3).decode()}
@@ -135,7 +162,8 @@ def timed(session: requests.Session, url: str, params: dict, repeat: int = 15) -
         t0 = time.perf_counter()
         response = session.get(url, params=params, timeout=60)
         samples.append(time.perf_counter() - t0)
-        assert response.status_code == 200 and response.content.count(b"<record>") == 100
+        assert response.status_code == 200
+        assert response.content.count(b"<record>") == 100
     return statistics.median(samples)
 
 
@@ -163,12 +191,21 @@ def main() -> None:
     try:
         session = requests.Session()
         with measure("full ListRecords harvest") as full:
-            count, total, deep_token = harvest(session, url, {"verb": "ListRecords", "metadataPrefix": "oai_dc"},
-                                               capture_at=min(args.deep, args.records - 100))
+            count, total, deep_token = harvest(
+                session,
+                url,
+                {"verb": "ListRecords", "metadataPrefix": "oai_dc"},
+                capture_at=min(args.deep, args.records - 100),
+            )
             full.items = count
         assert count == total == args.records, (count, total)
-        rows.append(("full ListRecords harvest (1 client)", full,
-                     f"goal ≥ 2000 rec/s: {'OK' if full.rate >= 2000 else 'MISSED'}"))
+        rows.append(
+            (
+                "full ListRecords harvest (1 client)",
+                full,
+                f"goal ≥ 2000 rec/s: {'OK' if full.rate >= 2000 else 'MISSED'}",
+            )
+        )
         first = timed(session, url, {"verb": "ListRecords", "metadataPrefix": "oai_dc"})
         deep = timed(session, url, {"verb": "ListRecords", "resumptionToken": deep_token})
         ratio = deep / first
@@ -180,8 +217,12 @@ def main() -> None:
             since = (BASE + timedelta(hours=window)).strftime("%Y-%m-%dT%H:%M:%SZ")
             until = (BASE + timedelta(hours=window, minutes=59, seconds=59)).strftime("%Y-%m-%dT%H:%M:%SZ")
             try:
-                got, size, _ = harvest(requests.Session(), url, {"verb": "ListRecords", "metadataPrefix": "oai_dc",
-                                                                 "from": since, "until": until}, stats)
+                got, size, _ = harvest(
+                    requests.Session(),
+                    url,
+                    {"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": since, "until": until},
+                    stats,
+                )
                 if got != size:
                     errors.append(f"window {window}: {got} of {size}")
                 counts.append(got)
@@ -195,16 +236,22 @@ def main() -> None:
             for t in threads:
                 t.join()
             concurrent.items = sum(counts)
-        rows.append((f"{args.clients} concurrent harvesters (total)", concurrent,
-                     f"errors {len(errors)}, 503 retries {stats['retries']}, records "
-                     f"{sum(counts)}/{args.records}"))
+        rows.append(
+            (
+                f"{args.clients} concurrent harvesters (total)",
+                concurrent,
+                f"errors {len(errors)}, 503 retries {stats['retries']}, records {sum(counts)}/{args.records}",
+            )
+        )
         peak = server_peak_mb(process)
     finally:
         process.terminate()
         process.wait(10)
     print_rows(f"OAI-PMH publisher, {args.records} records (server peak RSS {peak:.0f} MB)", rows)
-    print(f"\npage 1 latency {first * 1000:.1f} ms; page at record {args.deep}: {deep * 1000:.1f} ms; "
-          f"ratio {ratio:.2f} (goal ≤ 1.5: {'OK' if ratio <= 1.5 else 'MISSED'})")
+    print(
+        f"\npage 1 latency {first * 1000:.1f} ms; page at record {args.deep}: {deep * 1000:.1f} ms; "
+        f"ratio {ratio:.2f} (goal ≤ 1.5: {'OK' if ratio <= 1.5 else 'MISSED'})"
+    )
     print(f"concurrent clients: {args.clients}, errors: {len(errors)} {errors[:3]}")
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -62,14 +62,16 @@ class PrefixDispatcher:
             if path == prefix or path.startswith(prefix + "/"):
                 inner = dict(environ)
                 inner["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + prefix
-                inner["PATH_INFO"] = path[len(prefix):]
+                inner["PATH_INFO"] = path[len(prefix) :]
                 return self._routes[prefix](inner, start_response)
         if path == "/":
             body = ("contentcloud\n" + "".join(f"  {p}\n" for p in self.prefixes)).encode("utf-8")
             status = "200 OK"
         else:
             body, status = b"Not found.\n", "404 Not Found"
-        start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+        start_response(
+            status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+        )
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
 
@@ -99,8 +101,12 @@ def oai_secret(settings: Settings) -> bytes:
     if not secret:
         from mdstore.errors import ConfigError
 
-        raise ConfigError("the OAI secret file is empty; delete it or set CONTENTCLOUD_OAI_SECRET", file=str(path),
-                          field="oai_secret", rule="non-empty")
+        raise ConfigError(
+            "the OAI secret file is empty; delete it or set CONTENTCLOUD_OAI_SECRET",
+            file=str(path),
+            field="oai_secret",
+            rule="non-empty",
+        )
     return secret.encode("utf-8")
 
 
@@ -110,12 +116,18 @@ def oai_config(settings: Settings, **overrides: Any) -> OAIConfig:
 
     base_url = settings.public_url.rstrip("/") + "/oai" if settings.public_url else None
     emails = tuple(e.strip() for e in settings.oai_admin_email.split(",") if e.strip())
-    return OAIConfig(repository_name=settings.oai_repository_name, admin_emails=emails,
-                     repository_identifier=settings.oai_repository_identifier, base_url=base_url, **overrides)
+    return OAIConfig(
+        repository_name=settings.oai_repository_name,
+        admin_emails=emails,
+        repository_identifier=settings.oai_repository_identifier,
+        base_url=base_url,
+        **overrides,
+    )
 
 
-def create_app(settings: Settings, extra_routes: Mapping[str, WSGIApp] | None = None,
-               **oai_overrides: Any) -> PrefixDispatcher:
+def create_app(
+    settings: Settings, extra_routes: Mapping[str, WSGIApp] | None = None, **oai_overrides: Any
+) -> PrefixDispatcher:
     """The WSGI app: the OAI-PMH publisher at ``/oai`` plus ``extra_routes`` (prefix → WSGI app).
 
     ``oai_overrides`` adjust :class:`provision.oai.OAIConfig` (page sizes, concurrency limits).
@@ -124,7 +136,9 @@ def create_app(settings: Settings, extra_routes: Mapping[str, WSGIApp] | None = 
     from provision.oai import OAIApp, PublisherIndex
 
     index = PublisherIndex(publisher_index_path(settings))
-    app = PrefixDispatcher({"/oai": OAIApp(index, oai_secret(settings), oai_config(settings, **oai_overrides))})
+    app = PrefixDispatcher(
+        {"/oai": OAIApp(index, oai_secret(settings), oai_config(settings, **oai_overrides))}
+    )
     for prefix, extra in (extra_routes or {}).items():
         app.mount(prefix, extra)
     return app

@@ -17,7 +17,7 @@ from pathlib import Path
 from lxml import etree
 
 from contentcloud.datasources import Datasource, profile_from_dict
-from mdstore import MDStore, RecordInput, UnitKey, make_record_id
+from mdstore import MDStore, RecordInput, make_record_id
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
 OAI_DC = "http://www.openarchives.org/OAI/2.0/oai_dc/"
@@ -60,13 +60,20 @@ def error_code(doc: etree._ElementTree) -> str | None:
 
 # --- fixture data ---------------------------------------------------------------------------------
 
-DC_RECORD = ('<oai_dc:dc xmlns:oai_dc="{oai_dc}" xmlns:dc="{dc}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-             'xsi:schemaLocation="{oai_dc} http://www.openarchives.org/OAI/2.0/oai_dc.xsd">'
-             "<dc:title>{title}</dc:title><dc:subject>{subject}</dc:subject><dc:date>2020</dc:date></oai_dc:dc>")
-OAI_WRAPPED = ('<record xmlns="{oai}"><header><identifier>{oid}</identifier><datestamp>2019-05-01</datestamp></header>'
-               "<metadata>{payload}</metadata></record>")
-LIDO_RECORD = ('<lido:lido xmlns:lido="{lido}"><lido:lidoRecID>{oid}</lido:lidoRecID>'
-               "<lido:title>{title}</lido:title><lido:classification>{cls}</lido:classification></lido:lido>")
+DC_RECORD = (
+    '<oai_dc:dc xmlns:oai_dc="{oai_dc}" xmlns:dc="{dc}" '
+    'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+    'xsi:schemaLocation="{oai_dc} http://www.openarchives.org/OAI/2.0/oai_dc.xsd">'
+    "<dc:title>{title}</dc:title><dc:subject>{subject}</dc:subject><dc:date>2020</dc:date></oai_dc:dc>"
+)
+OAI_WRAPPED = (
+    '<record xmlns="{oai}"><header><identifier>{oid}</identifier><datestamp>2019-05-01</datestamp></header>'
+    "<metadata>{payload}</metadata></record>"
+)
+LIDO_RECORD = (
+    '<lido:lido xmlns:lido="{lido}"><lido:lidoRecID>{oid}</lido:lidoRecID>'
+    "<lido:title>{title}</lido:title><lido:classification>{cls}</lido:classification></lido:lido>"
+)
 
 
 def _dc(i: int) -> str:
@@ -76,33 +83,55 @@ def _dc(i: int) -> str:
 
 
 def _lido(i: int) -> str:
-    return LIDO_RECORD.format(lido=LIDO, oid=f"obj-{i}", title=f"Object {i}", cls="painting" if i % 2 else "statue")
+    return LIDO_RECORD.format(
+        lido=LIDO, oid=f"obj-{i}", title=f"Object {i}", cls="painting" if i % 2 else "statue"
+    )
 
 
 def _nt(i: int) -> str:
     kind = f"{PE}PE18_Dataset" if i % 2 else f"{CRM}E22_Man-Made_Object"
     s = f"<http://data.example.org/obj/{i}>"
-    return (f"{s} <{RDF}type> <{kind}> .\n"
-            f'{s} <http://www.w3.org/2000/01/rdf-schema#label> "Object {i}"@en .\n'
-            f"{s} <{CRM}P1_is_identified_by> <http://data.example.org/id/{i}> .\n"
-            f"<http://data.example.org/id/{i}> <{RDF}type> <{CRM}E42_Identifier> .\n")
+    return (
+        f"{s} <{RDF}type> <{kind}> .\n"
+        f'{s} <http://www.w3.org/2000/01/rdf-schema#label> "Object {i}"@en .\n'
+        f"{s} <{CRM}P1_is_identified_by> <http://data.example.org/id/{i}> .\n"
+        f"<http://data.example.org/id/{i}> <{RDF}type> <{CRM}E42_Identifier> .\n"
+    )
 
 
 DC_PROFILE = {
-    "id": "dcsource", "name": "Dublin Core source", "nsprefix": "dcs", "description": "oai_dc as harvested",
+    "id": "dcsource",
+    "name": "Dublin Core source",
+    "nsprefix": "dcs",
+    "description": "oai_dc as harvested",
     "api": {"protocol": "oai", "baseurl": "http://repo.example.org/oai", "metadata_prefix": "oai_dc"},
-    "publish": {"fields": {"subject": "//dc:subject"}, "namespaces": {"dc": DC},
-                "sets": [{"spec": "topics:arthistory", "name": "Art history", "query": 'subject:"history of art"'},
-                         {"spec": "topics", "name": "Topics"}]},
+    "publish": {
+        "fields": {"subject": "//dc:subject"},
+        "namespaces": {"dc": DC},
+        "sets": [
+            {"spec": "topics:arthistory", "name": "Art history", "query": 'subject:"history of art"'},
+            {"spec": "topics", "name": "Topics"},
+        ],
+    },
 }
 LIDO_PROFILE = {
-    "id": "lidosource", "name": "LIDO source", "nsprefix": "lido",
-    "api": {"protocol": "http", "connector": "xml-split", "url": "http://museum.example.org/export.xml",
-            "format": "lido"},
+    "id": "lidosource",
+    "name": "LIDO source",
+    "nsprefix": "lido",
+    "api": {
+        "protocol": "http",
+        "connector": "xml-split",
+        "url": "http://museum.example.org/export.xml",
+        "format": "lido",
+    },
     "transform": {"steps": [{"type": "x3ml", "mapping": "lido.x3ml"}]},
-    "publish": {"fields": {"classification": "//lido:classification"}, "namespaces": {"lido": LIDO},
-                "sets": [{"spec": "paintings", "name": "Paintings",
-                          "query": "classification:painting AND type:PE18*"}]},
+    "publish": {
+        "fields": {"classification": "//lido:classification"},
+        "namespaces": {"lido": LIDO},
+        "sets": [
+            {"spec": "paintings", "name": "Paintings", "query": "classification:painting AND type:PE18*"}
+        ],
+    },
 }
 
 
@@ -138,8 +167,13 @@ def build_fixture(store: MDStore) -> Fixture:
         body = _dc(i)
         if i % 5 == 1:  # D-NET's stored form: the whole OAI record
             body = OAI_WRAPPED.format(oai=OAI, oid=f"oai:repo.example.org:{i}", payload=body)
-        inputs.append(RecordInput(f"oai:repo.example.org:{i}", body,
-                                  provenance={"datestamp": "2019-05-01", "baseURL": "http://repo.example.org/oai"}))
+        inputs.append(
+            RecordInput(
+                f"oai:repo.example.org:{i}",
+                body,
+                provenance={"datestamp": "2019-05-01", "baseURL": "http://repo.example.org/oai"},
+            )
+        )
     tx.upsert(inputs, when=first)
     tx.commit()
     # second full harvest: the last two records are gone (tombstones)
@@ -150,15 +184,18 @@ def build_fixture(store: MDStore) -> Fixture:
         rid = make_record_id("dcs", record.original_id)
         (fx.dc_ids if i < DC_COUNT else fx.dc_deleted).append(rid)
     fx.sets["dcsource"] = set(fx.dc_ids + fx.dc_deleted)
-    fx.sets["topics:arthistory"] = {make_record_id("dcs", f"oai:repo.example.org:{i}") for i in range(DC_COUNT)
-                                    if i % 3 == 0}
+    fx.sets["topics:arthistory"] = {
+        make_record_id("dcs", f"oai:repo.example.org:{i}") for i in range(DC_COUNT) if i % 3 == 0
+    }
     fx.sets["topics"] = set(fx.sets["topics:arthistory"])
 
     tx = store.begin(lido.native_unit, "full", nsprefix="lido")
     for i in range(LIDO_COUNT):
         tx.upsert([RecordInput(f"obj-{i}", _lido(i))], when=datetime(2024, 3, 1, i, tzinfo=UTC))
-    tx.upsert([RecordInput("obj-broken", "<object><title>No namespace</title></object>")],
-              when=datetime(2024, 3, 2, tzinfo=UTC))
+    tx.upsert(
+        [RecordInput("obj-broken", "<object><title>No namespace</title></object>")],
+        when=datetime(2024, 3, 2, tzinfo=UTC),
+    )
     tx.delete(["obj-gone"], when=datetime(2024, 3, 3, tzinfo=UTC))
     tx.commit()
     fx.lido_ids = [make_record_id("lido", f"obj-{i}") for i in range(LIDO_COUNT)]
@@ -172,8 +209,11 @@ def build_fixture(store: MDStore) -> Fixture:
     tx.commit()
     every = set(fx.lido_ids) | {fx.lido_broken} | set(fx.lido_deleted)
     fx.sets["lidosource"] = every
-    fx.sets["lidosource:PE18_Dataset"] = {make_record_id("lido", f"obj-{i}") for i in range(LIDO_COUNT - 2) if i % 2}
-    fx.sets["lidosource:E22_Man-Made_Object"] = {make_record_id("lido", f"obj-{i}") for i in range(LIDO_COUNT - 2)
-                                                 if not i % 2}
+    fx.sets["lidosource:PE18_Dataset"] = {
+        make_record_id("lido", f"obj-{i}") for i in range(LIDO_COUNT - 2) if i % 2
+    }
+    fx.sets["lidosource:E22_Man-Made_Object"] = {
+        make_record_id("lido", f"obj-{i}") for i in range(LIDO_COUNT - 2) if not i % 2
+    }
     fx.sets["paintings"] = set(fx.sets["lidosource:PE18_Dataset"])  # odd = painting and PE18
     return fx

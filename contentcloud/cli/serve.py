@@ -19,11 +19,23 @@ logger = logging.getLogger(__name__)
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free).")
-@click.option("--threads", default=32, show_default=True, type=click.IntRange(1, 512),
-              help="Worker threads (requests beyond the publisher's concurrency limit wait or get 503).")
-@click.option("--max-in-flight", default=8, show_default=True, type=click.IntRange(1, 512),
-              help="OAI-PMH requests processed at once.")
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free)."
+)
+@click.option(
+    "--threads",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1, 512),
+    help="Worker threads (requests beyond the publisher's concurrency limit wait or get 503).",
+)
+@click.option(
+    "--max-in-flight",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 512),
+    help="OAI-PMH requests processed at once.",
+)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, threads: int, max_in_flight: int) -> None:
     """Serve the web application: the OAI-PMH publisher at /oai."""
@@ -33,8 +45,15 @@ def serve(ctx: click.Context, host: str, port: int, threads: int, max_in_flight:
 
     settings = settings_from(ctx)
     app = create_app(settings, max_in_flight=max_in_flight)
-    server = create_server(app, host=host, port=port, threads=threads, ident="contentcloud", connection_limit=1000,
-                           channel_timeout=120)
+    server = create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="contentcloud",
+        connection_limit=1000,
+        channel_timeout=120,
+    )
     click.echo(f"serving http://{host}:{server.effective_port}/oai (Ctrl-C to stop)", err=True)
     try:
         server.run()

@@ -34,8 +34,9 @@ def publisher_index_path(settings: Settings) -> Path:
     return Path(settings.var_dir) / INDEX_FILE
 
 
-def publish_source(ds: Datasource, *, mappings_dir: str | Path | None = None,
-                   oai_dc_deriver: OaiDcDeriver | None = None) -> PublishSource:
+def publish_source(
+    ds: Datasource, *, mappings_dir: str | Path | None = None, oai_dc_deriver: OaiDcDeriver | None = None
+) -> PublishSource:
     """A datasource profile as the publisher sees it (plain values; errors name profile fields)."""
     from provision.oai import PublishSource, QuerySet, XsltDeriver, default_deriver
     from provision.oai.builder import fingerprint
@@ -75,13 +76,27 @@ def publish_source(ds: Datasource, *, mappings_dir: str | Path | None = None,
     has_transform = bool(transform)
     base_url = section.get("base_url") or ds.api.get("baseurl") or ds.api.get("url") or ""
     return PublishSource(
-        datasource=ds.id, name=ds.name, native_unit=ds.native_unit,
-        transformed_unit=ds.transformed_unit if has_transform else None, formats=formats,
-        native_prefix=section.get("native_prefix"), transformed_prefix=section.get("transformed_prefix"),
-        rdf_syntax=rdf_syntax, base_url=base_url, description=ds.raw.get("description"), sets=tuple(sets),
-        fields=fields, deriver=deriver,
-        config_fingerprint=fingerprint(section, rdf_syntax, xslt_digest, base_url,
-                                       "custom-deriver" if oai_dc_deriver is not None else "default"))
+        datasource=ds.id,
+        name=ds.name,
+        native_unit=ds.native_unit,
+        transformed_unit=ds.transformed_unit if has_transform else None,
+        formats=formats,
+        native_prefix=section.get("native_prefix"),
+        transformed_prefix=section.get("transformed_prefix"),
+        rdf_syntax=rdf_syntax,
+        base_url=base_url,
+        description=ds.raw.get("description"),
+        sets=tuple(sets),
+        fields=fields,
+        deriver=deriver,
+        config_fingerprint=fingerprint(
+            section,
+            rdf_syntax,
+            xslt_digest,
+            base_url,
+            "custom-deriver" if oai_dc_deriver is not None else "default",
+        ),
+    )
 
 
 def _oai_dc_xslt(section: dict, mappings_dir: str | Path | None, where: str) -> Path | None:
@@ -93,15 +108,26 @@ def _oai_dc_xslt(section: dict, mappings_dir: str | Path | None, where: str) -> 
     if path.is_file():
         return path
     if section.get("oai_dc_xslt"):
-        raise ConfigError(f"the oai_dc stylesheet {str(path)!r} does not exist", file=where,
-                          field="publish.oai_dc_xslt", rule="exists")
+        raise ConfigError(
+            f"the oai_dc stylesheet {str(path)!r} does not exist",
+            file=where,
+            field="publish.oai_dc_xslt",
+            rule="exists",
+        )
     return None
 
 
-def refresh_publisher(store: MDStore, datasources: Sequence[Datasource], *, index: PublisherIndex,
-                      mappings_dir: str | Path | None = None, oai_dc_deriver: OaiDcDeriver | None = None,
-                      run_id: str | None = None, on_progress: ProgressFn | None = None,
-                      label: str = "*") -> RunSummary:
+def refresh_publisher(
+    store: MDStore,
+    datasources: Sequence[Datasource],
+    *,
+    index: PublisherIndex,
+    mappings_dir: str | Path | None = None,
+    oai_dc_deriver: OaiDcDeriver | None = None,
+    run_id: str | None = None,
+    on_progress: ProgressFn | None = None,
+    label: str = "*",
+) -> RunSummary:
     """Build and publish the next snapshot for ``datasources`` (those with publish.enabled).
 
     Datasources that were published before and are no longer in ``datasources`` (removed or
@@ -111,26 +137,52 @@ def refresh_publisher(store: MDStore, datasources: Sequence[Datasource], *, inde
 
     run_id = run_id or new_run_id("publish")
     published = [ds for ds in datasources if ds.enabled and ds.section("publish").get("enabled", True)]
-    sources = [publish_source(ds, mappings_dir=mappings_dir, oai_dc_deriver=oai_dc_deriver) for ds in published]
+    sources = [
+        publish_source(ds, mappings_dir=mappings_dir, oai_dc_deriver=oai_dc_deriver) for ds in published
+    ]
     report = build_snapshot(store, index, sources, on_progress=on_progress)
     outcome = Outcome.RECORD_ERRORS if report.errors else Outcome.FINISHED
     summary = RunSummary(
-        step="publish", datasource=label, run_id=run_id, outcome=outcome, unit_out=index.path,
-        version_in=",".join(f"{ds}:{info.get('versions', {}).get('native')}" for ds, info in
-                            sorted(report.datasources.items())),
-        version_out=str(report.snapshot), read=report.read, written=report.records, added=report.added,
-        updated=report.updated, unchanged=report.unchanged, deleted=report.deleted, errors=report.errors,
-        seconds=report.seconds, first_errors=tuple(report.first_errors),
+        step="publish",
+        datasource=label,
+        run_id=run_id,
+        outcome=outcome,
+        unit_out=index.path,
+        version_in=",".join(
+            f"{ds}:{info.get('versions', {}).get('native')}"
+            for ds, info in sorted(report.datasources.items())
+        ),
+        version_out=str(report.snapshot),
+        read=report.read,
+        written=report.records,
+        added=report.added,
+        updated=report.updated,
+        unchanged=report.unchanged,
+        deleted=report.deleted,
+        errors=report.errors,
+        seconds=report.seconds,
+        first_errors=tuple(report.first_errors),
         message=f"snapshot {report.snapshot} live: {report.items} items, {report.records} OAI records "
-                f"({report.reused} reused from snapshot {report.previous})",
-        extra={"snapshot": report.snapshot, "previous": report.previous, "items": report.items,
-               "datasources": report.datasources})
+        f"({report.reused} reused from snapshot {report.previous})",
+        extra={
+            "snapshot": report.snapshot,
+            "previous": report.previous,
+            "items": report.items,
+            "datasources": report.datasources,
+        },
+    )
     summary.log()
     return summary
 
 
-def run_publish(datasource_id: str | None, settings: Settings, *, run_id: str | None = None,
-                on_progress: ProgressFn | None = None, oai_dc_deriver: OaiDcDeriver | None = None) -> RunSummary:
+def run_publish(
+    datasource_id: str | None,
+    settings: Settings,
+    *,
+    run_id: str | None = None,
+    on_progress: ProgressFn | None = None,
+    oai_dc_deriver: OaiDcDeriver | None = None,
+) -> RunSummary:
     """Refresh the publisher from the registry (``datasource_id``: the one that changed, or None).
 
     The snapshot always covers every registered datasource (unchanged ones are copied); naming one
@@ -147,8 +199,15 @@ def run_publish(datasource_id: str | None, settings: Settings, *, run_id: str | 
     index = PublisherIndex(publisher_index_path(settings))
     try:
         with open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl) as store:
-            return refresh_publisher(store, datasources, index=index, mappings_dir=settings.mappings,
-                                     oai_dc_deriver=oai_dc_deriver, run_id=run_id, on_progress=on_progress,
-                                     label=datasource_id or "*")
+            return refresh_publisher(
+                store,
+                datasources,
+                index=index,
+                mappings_dir=settings.mappings,
+                oai_dc_deriver=oai_dc_deriver,
+                run_id=run_id,
+                on_progress=on_progress,
+                label=datasource_id or "*",
+            )
     finally:
         index.close()

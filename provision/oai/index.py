@@ -475,8 +475,8 @@ class SnapshotWriter:
         )
         # records of those items, and missing formats of items that are still there
         cur = self.con.execute(
-            f"INSERT INTO {self.rec} SELECT r.prefix, CASE WHEN r.deleted THEN r.datestamp ELSE ? END, r.id, 1, "
-            f"NULL FROM {rec} r JOIN {item} i ON i.id = r.id "
+            f"INSERT INTO {self.rec} SELECT r.prefix, CASE WHEN r.deleted THEN r.datestamp ELSE ? END, "
+            f"r.id, 1, NULL FROM {rec} r JOIN {item} i ON i.id = r.id "
             f"WHERE NOT EXISTS (SELECT 1 FROM {self.rec} n WHERE n.prefix = r.prefix AND n.id = r.id){where}",
             (now, *params),
         )

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from waitress import create_server
-from waitress import wasyncore
+from waitress import create_server, wasyncore
 
 from contentcloud.pipeline.publish import refresh_publisher
 from contentcloud.web import PrefixDispatcher
@@ -53,9 +52,20 @@ def running(tmp_path_factory) -> Iterator[Running]:
     fixture = build_fixture(store)
     index = PublisherIndex(directory / "oai.sqlite")
     refresh_publisher(store, fixture.datasources, index=index)
-    app = OAIApp(index, SECRET, OAIConfig(repository_identifier=REPO, records_per_page=5, identifiers_per_page=7,
-                                         sets_per_page=3, max_in_flight=2, max_waiting=2, wait_timeout=0.5,
-                                         retry_after=1))
+    app = OAIApp(
+        index,
+        SECRET,
+        OAIConfig(
+            repository_identifier=REPO,
+            records_per_page=5,
+            identifiers_per_page=7,
+            sets_per_page=3,
+            max_in_flight=2,
+            max_waiting=2,
+            wait_timeout=0.5,
+            retry_after=1,
+        ),
+    )
     server, base, stop = start_server(PrefixDispatcher({"/oai": app}), threads=12)
     try:
         yield Running(f"{base}/oai", store, fixture, app)

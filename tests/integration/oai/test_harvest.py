@@ -120,7 +120,8 @@ def test_sickle_harvests_exactly_the_store(running, prefix):
 def test_sickle_get_record_and_identify(running, schema_dir):
     client = Sickle(running.url, max_retries=5, default_retry_after=1)
     identify = client.Identify()
-    assert identify.baseURL == running.url and identify.deletedRecord == "persistent"
+    assert identify.baseURL == running.url
+    assert identify.deletedRecord == "persistent"
     some = running.fixture.lido_ids[3]
     record = client.GetRecord(identifier=f"oai:{REPO}:{some}", metadataPrefix="lido")
     assert record.header.identifier == f"oai:{REPO}:{some}"
@@ -135,15 +136,30 @@ def oai_pmh() -> str:
     path = shutil.which("oai_pmh")
     if path is None:
         if in_ci():
-            pytest.fail("oai_pmh (Debian package libhttp-oai-perl) is missing; scripts/install-test-deps installs it")
+            pytest.fail(
+                "oai_pmh (Debian package libhttp-oai-perl) is missing; scripts/install-test-deps installs it"
+            )
         pytest.skip("oai_pmh (Debian package libhttp-oai-perl) is not installed")
     return path
 
 
 def _perl_harvest(oai_pmh: str, url: str, prefix: str, set_spec: str | None) -> tuple[int, dict, str]:
     # -X is needed: without it the script forces metadataPrefix=oai_dc
-    command = [oai_pmh, "-X", "ListRecords", "--metadataPrefix", prefix, *(["--set", set_spec] if set_spec else []), url]
-    done = subprocess.run(command, capture_output=True, timeout=120, env={**os.environ, "LC_ALL": "C.UTF-8", "PERL_UNICODE": "SO"})
+    command = [
+        oai_pmh,
+        "-X",
+        "ListRecords",
+        "--metadataPrefix",
+        prefix,
+        *(["--set", set_spec] if set_spec else []),
+        url,
+    ]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "LC_ALL": "C.UTF-8", "PERL_UNICODE": "SO"},
+    )
     records = {}
     for chunk in done.stdout.decode("utf-8").split("\f"):
         if not chunk.strip():
@@ -155,7 +171,11 @@ def _perl_harvest(oai_pmh: str, url: str, prefix: str, set_spec: str | None) -> 
             fields.setdefault(name.strip(), []).append(value.strip())
         identifier = fields["identifier"][0]
         assert identifier not in records, "listed twice"
-        records[identifier] = (fields.get("status", [""])[0] == "deleted", fields.get("setSpec", []), body.strip())
+        records[identifier] = (
+            fields.get("status", [""])[0] == "deleted",
+            fields.get("setSpec", []),
+            body.strip(),
+        )
     return done.returncode, records, done.stderr.decode("utf-8", "replace")
 
 
@@ -189,8 +209,12 @@ def test_concurrent_harvesters_get_complete_lists_through_503s(running):
     def harvest() -> None:
         try:
             client = Sickle(running.url, max_retries=30, default_retry_after=1, timeout=30)
-            results.append({r.header.identifier for r in client.ListRecords(metadataPrefix="oai_dc",
-                                                                            ignore_deleted=False)})
+            results.append(
+                {
+                    r.header.identifier
+                    for r in client.ListRecords(metadataPrefix="oai_dc", ignore_deleted=False)
+                }
+            )
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(repr(exc))
 
@@ -205,20 +229,35 @@ def test_concurrent_harvesters_get_complete_lists_through_503s(running):
 
 
 def test_gzip_and_post_over_http(running):
-    response = requests.get(running.url, params={"verb": "ListRecords", "metadataPrefix": "oai_dc"},
-                            headers={"Accept-Encoding": "gzip"}, timeout=10)
+    response = requests.get(
+        running.url,
+        params={"verb": "ListRecords", "metadataPrefix": "oai_dc"},
+        headers={"Accept-Encoding": "gzip"},
+        timeout=10,
+    )
     assert response.headers["Content-Encoding"] == "gzip"
     assert b"<ListRecords>" in response.content  # requests decompressed it
-    posted = requests.post(running.url, data={"verb": "ListIdentifiers", "metadataPrefix": "lido"}, timeout=10)
-    assert posted.status_code == 200 and posted.text.count("<header") == 7
+    posted = requests.post(
+        running.url, data={"verb": "ListIdentifiers", "metadataPrefix": "lido"}, timeout=10
+    )
+    assert posted.status_code == 200
+    assert posted.text.count("<header") == 7
 
 
 def test_contentcloud_serve_runs_the_app(tmp_path):
     """The real command: starts, answers Identify at /oai, stops on SIGTERM."""
-    env = {**os.environ, "CONTENTCLOUD_VAR": str(tmp_path / "var"),
-           "CONTENTCLOUD_MDSTORE": f"sqlite:///{tmp_path}/md.sqlite", "CONTENTCLOUD_REGISTRY": str(tmp_path)}
-    process = subprocess.Popen([sys.executable, "-c", "from contentcloud.cli import main; main()", "serve",
-                                "--port", "0"], env=env, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "CONTENTCLOUD_VAR": str(tmp_path / "var"),
+        "CONTENTCLOUD_MDSTORE": f"sqlite:///{tmp_path}/md.sqlite",
+        "CONTENTCLOUD_REGISTRY": str(tmp_path),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from contentcloud.cli import main; main()", "serve", "--port", "0"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = process.stderr.readline()
         match = re.search(r"http://127\.0\.0\.1:(\d+)/oai", line)
@@ -232,7 +271,8 @@ def test_contentcloud_serve_runs_the_app(tmp_path):
             except requests.ConnectionError:
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
-        assert response.status_code == 200 and f"<baseURL>{url}</baseURL>" in response.text
+        assert response.status_code == 200
+        assert f"<baseURL>{url}</baseURL>" in response.text
         assert Path(tmp_path / "var" / "oai_secret").exists()
     finally:
         process.terminate()

@@ -42,13 +42,28 @@ class Client:
         self.app = app
         self.schema_dir = schema_dir
 
-    def call(self, query: str | dict | list = "", *, method: str = "GET", body: bytes | None = None,
-             headers: dict[str, str] | None = None, path: str = "") -> tuple[str, dict[str, str], bytes]:
+    def call(
+        self,
+        query: str | dict | list = "",
+        *,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        path: str = "",
+    ) -> tuple[str, dict[str, str], bytes]:
         if not isinstance(query, str):
             query = urlencode(query)
-        environ = {"REQUEST_METHOD": method, "QUERY_STRING": query if method != "POST" else "",
-                   "wsgi.url_scheme": "http", "HTTP_HOST": "oai.example.org", "SERVER_NAME": "oai.example.org",
-                   "SERVER_PORT": "80", "SCRIPT_NAME": "/oai", "PATH_INFO": path, "wsgi.input": io.BytesIO(body or b"")}
+        environ = {
+            "REQUEST_METHOD": method,
+            "QUERY_STRING": query if method != "POST" else "",
+            "wsgi.url_scheme": "http",
+            "HTTP_HOST": "oai.example.org",
+            "SERVER_NAME": "oai.example.org",
+            "SERVER_PORT": "80",
+            "SCRIPT_NAME": "/oai",
+            "PATH_INFO": path,
+            "wsgi.input": io.BytesIO(body or b""),
+        }
         if method == "POST":
             data = body if body is not None else query.encode("ascii")
             environ["wsgi.input"] = io.BytesIO(data)
@@ -68,8 +83,12 @@ class Client:
 
 
 def make_app(index: PublisherIndex, **config) -> OAIApp:
-    defaults = {"repository_identifier": REPO, "records_per_page": 5, "identifiers_per_page": 7,
-                "sets_per_page": 3}
+    defaults = {
+        "repository_identifier": REPO,
+        "records_per_page": 5,
+        "identifiers_per_page": 7,
+        "sets_per_page": 3,
+    }
     defaults.update(config)
     return OAIApp(index, SECRET, OAIConfig(**defaults))
 

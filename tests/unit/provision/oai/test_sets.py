@@ -15,28 +15,38 @@ from provision.oai.sets import BUILTIN_FIELDS, ancestors, glob_match, main_entit
 FIELDS = BUILTIN_FIELDS | {"subject"}
 
 
-@pytest.mark.parametrize(("query", "values", "expected"), [
-    ("type:PE18*", {"type": ["PE18_Dataset"]}, True),
-    ("type:pe18_dataset", {"type": ["PE18_Dataset"]}, True),
-    ("type:PE18", {"type": ["PE18_Dataset"]}, False),
-    ('subject:"art history"', {"subject": ["Archaeology", "Art History"]}, True),
-    ("subject:art datasource:a", {"subject": ["art"], "datasource": ["b"]}, False),
-    ("subject:art OR datasource:a", {"subject": ["x"], "datasource": ["a"]}, True),
-    ("NOT (subject:art OR datasource:a)", {"subject": ["x"], "datasource": ["b"]}, True),
-    ("original_id:obj-?", {"original_id": ["obj-7"]}, True),
-    ("original_id:obj-?", {"original_id": ["obj-17"]}, False),
-    ('subject:"say \\"hi\\""', {"subject": ['say "hi"']}, True),
-    ("format:lido AND NOT type:*", {"format": ["lido", "oai_dc"], "type": []}, True),
-])
+@pytest.mark.parametrize(
+    ("query", "values", "expected"),
+    [
+        ("type:PE18*", {"type": ["PE18_Dataset"]}, True),
+        ("type:pe18_dataset", {"type": ["PE18_Dataset"]}, True),
+        ("type:PE18", {"type": ["PE18_Dataset"]}, False),
+        ('subject:"art history"', {"subject": ["Archaeology", "Art History"]}, True),
+        ("subject:art datasource:a", {"subject": ["art"], "datasource": ["b"]}, False),
+        ("subject:art OR datasource:a", {"subject": ["x"], "datasource": ["a"]}, True),
+        ("NOT (subject:art OR datasource:a)", {"subject": ["x"], "datasource": ["b"]}, True),
+        ("original_id:obj-?", {"original_id": ["obj-7"]}, True),
+        ("original_id:obj-?", {"original_id": ["obj-17"]}, False),
+        ('subject:"say \\"hi\\""', {"subject": ['say "hi"']}, True),
+        ("format:lido AND NOT type:*", {"format": ["lido", "oai_dc"], "type": []}, True),
+    ],
+)
 def test_queries(query, values, expected):
     assert parse_query(query, FIELDS).matches(values) is expected
 
 
-@pytest.mark.parametrize(("query", "message"), [
-    ("colour:red", "unknown field 'colour'"), ("(type:a", "missing ')'"), ("type:a OR", "ends where a term"),
-    ("type:a )", "unexpected ')'"), ("justaword", "cannot read the query at character 1"),
-    ("NOT " * 40 + "type:a", "deeper"), ("type:" + "a" * 2001, "longer than"),
-])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("colour:red", "unknown field 'colour'"),
+        ("(type:a", "missing ')'"),
+        ("type:a OR", "ends where a term"),
+        ("type:a )", "unexpected ')'"),
+        ("justaword", "cannot read the query at character 1"),
+        ("NOT " * 40 + "type:a", "deeper"),
+        ("type:" + "a" * 2001, "longer than"),
+    ],
+)
 def test_query_errors_say_where(query, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_query(query, FIELDS)
@@ -65,9 +75,12 @@ def _triples(nt: str) -> list:
 
 
 def test_main_entity_is_the_root_and_pe_types_win():
-    nt = (f"<http://x/a> <{TYPE}> <{CRM}E22_Man-Made_Object> .\n<http://x/a> <{TYPE}> <{PE}PE1_Service> .\n"
-          f"<http://x/a> <{CRM}P1_is_identified_by> <http://x/id> .\n<http://x/id> <{TYPE}> <{CRM}E42_Identifier> .\n"
-          f"<http://x/id> <{CRM}P3_has_note> \"n\" .\n<http://x/id> <{CRM}P3_has_note> \"m\" .\n")
+    nt = (
+        f"<http://x/a> <{TYPE}> <{CRM}E22_Man-Made_Object> .\n<http://x/a> <{TYPE}> <{PE}PE1_Service> .\n"
+        f"<http://x/a> <{CRM}P1_is_identified_by> <http://x/id> .\n"
+        f"<http://x/id> <{TYPE}> <{CRM}E42_Identifier> .\n"
+        f'<http://x/id> <{CRM}P3_has_note> "n" .\n<http://x/id> <{CRM}P3_has_note> "m" .\n'
+    )
     assert main_entity_type(_triples(nt)) == "PE1_Service"
     assert main_entity_type(_triples(nt), "http://x/id") == "E42_Identifier"
     assert main_entity_type(_triples('<http://x/a> <http://x/p> "v" .\n')) is None
