@@ -126,12 +126,8 @@ def test_the_oai_dc_stylesheet_runs_over_the_transformed_rdf(env):
     summary = refresh_publisher(store, [ds], index=index, mappings_dir=tmp)
     assert summary.errors == 0
     payload = index.record(index.current(), "oai_dc", make_record_id("lido", "a")).payload
-    assert (
-        b"<dc:title>From RDF</dc:title>" in payload
-    )
-    assert (
-        b"<dc:identifier>http://x/a</dc:identifier>" in payload
-    )
+    assert b"<dc:title>From RDF</dc:title>" in payload
+    assert b"<dc:identifier>http://x/a</dc:identifier>" in payload
 
 
 def test_fallback_oai_dc_and_errors_for_records_that_cannot_be_published(env):
@@ -250,3 +246,38 @@ def test_clashing_prefixes_skip_the_second_datasource(env):
 def test_unit_key_usage():
     assert UnitKey("dcsource", "oai_dc") == profile_from_dict(DC_PROFILE).native_unit
     assert REPO
+
+
+def test_publish_profile_fields_are_validated_by_the_schema():
+    from contentcloud.datasources import validate_profile
+
+    errors = validate_profile(
+        {**DC_PROFILE, "publish": {"formats": ["native", "bogus"], "sets": [{"spec": "a::b", "name": "x"}]}}
+    )
+    assert sorted(e.field for e in errors) == ["publish.formats.1", "publish.sets.0.spec"]
+    assert any("is not a legal setSpec" in e.message for e in errors)
+
+
+def test_an_xslt_2_stylesheet_runs_in_saxon(tmp_path):
+    from mdstore import Record
+    from provision.oai import XsltDeriver
+
+    path = tmp_path / "two.xsl"
+    path.write_text(
+        '<xsl:stylesheet version="2.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform" '
+        'xmlns:l="http://www.lido-schema.org" xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><xsl:template match="/"><oai_dc:dc>'
+        '<dc:title><xsl:value-of select="upper-case(//l:title)"/></dc:title></oai_dc:dc></xsl:template>'
+        "</xsl:stylesheet>"
+    )
+    native = Record(
+        "lido::1",
+        "1",
+        "lidosource",
+        "lido",
+        '<l:lido xmlns:l="http://www.lido-schema.org"><l:title>Primavera</l:title></l:lido>',
+        "cs",
+        datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    out = XsltDeriver(path, source="native")(native, None)
+    assert b"<dc:title>PRIMAVERA</dc:title>" in out
