@@ -29,7 +29,7 @@ import re
 import uuid
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -90,7 +90,6 @@ class OAIConfig:
     max_waiting: int = 64
     wait_timeout: float = 20.0
     retry_after: int = 10
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _HttpError(Exception):
