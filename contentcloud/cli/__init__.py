@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "settings": "contentcloud.cli.settings_cmd:settings_group",
     "plugins": "contentcloud.cli.plugins_cmd:plugins_group",
     "x3ml": "contentcloud.cli.x3ml:x3ml",
+    "publish": "contentcloud.cli.publish:publish",
+    "serve": "contentcloud.cli.serve:serve",
 }
 
 HELP = {
@@ -29,6 +31,8 @@ HELP = {
     "settings": "Show the effective settings and where each value comes from.",
     "plugins": "List the registered plugins of every kind.",
     "x3ml": "Run X3ML mappings over input files (the conformance command line).",
+    "publish": "Refresh the OAI-PMH publisher index from the MDStore.",
+    "serve": "Serve the web application (OAI-PMH publisher at /oai).",
 }
 
 
