@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "settings": "contentcloud.cli.settings_cmd:settings_group",
     "plugins": "contentcloud.cli.plugins_cmd:plugins_group",
     "x3ml": "contentcloud.cli.x3ml:x3ml",
+    "harvest": "contentcloud.cli.harvest:harvest",
 }
 
 HELP = {
@@ -29,6 +30,7 @@ HELP = {
     "settings": "Show the effective settings and where each value comes from.",
     "plugins": "List the registered plugins of every kind.",
     "x3ml": "Run X3ML mappings over input files (the conformance command line).",
+    "harvest": "Harvest a datasource (OAI-PMH, FTP, HTTP) into its native MDStore unit.",
 }
 
 
