@@ -47,14 +47,17 @@ class _Tally:
     records: int = 0
     errors: int = 0
     discarded: int = 0
+    #: records lost to errors (a problem naming a record or carrying its raw bytes): the error rate
+    lost: int = 0
 
     @classmethod
     def from_checkpoint(cls, data: Mapping[str, Any]) -> _Tally:
         counts = data.get("counts") or {}
-        return cls(**{k: int(counts.get(k, 0)) for k in ("pages", "records", "errors", "discarded")})
+        return cls(**{k: int(counts.get(k, 0)) for k in ("pages", "records", "errors", "discarded", "lost")})
 
     def as_dict(self) -> dict[str, int]:
-        return {"pages": self.pages, "records": self.records, "errors": self.errors, "discarded": self.discarded}
+        return {"pages": self.pages, "records": self.records, "errors": self.errors, "discarded": self.discarded,
+                "lost": self.lost}
 
 
 def resolve_secrets(api: Mapping[str, Any], environ: Mapping[str, str], *, file: str | None = None) -> dict[str, Any]:
@@ -164,6 +167,8 @@ def _write_page(tx: WriteTransaction, page: Page, tally: _Tally, first_errors: l
         where = problem.location or page.label
         tx.add_error(problem.message, record_id=problem.record_id, step=STEP, location=where)
         tally.errors += 1
+        if problem.raw is not None or problem.record_id is not None:
+            tally.lost += 1
         if problem.raw is not None:
             tx.add_discarded(problem.raw, problem.message, source=where)
             tally.discarded += 1
@@ -220,9 +225,9 @@ def _check_limits(tx: WriteTransaction, datasource: Datasource, tally: _Tally,
     limits = datasource.raw.get("limits") or {}
     rate_limit = limits.get("max_error_rate", max_error_rate)
     where = {"datasource": datasource.id}
-    attempted = tally.records + tally.errors
-    if rate_limit is not None and attempted and tally.errors / attempted > rate_limit:
-        return CollectFailed(f"{tally.errors} of {attempted} records failed ({tally.errors / attempted:.1%}), "
+    attempted = tally.records + tally.lost
+    if rate_limit is not None and attempted and tally.lost / attempted > rate_limit:
+        return CollectFailed(f"{tally.lost} of {attempted} records failed ({tally.lost / attempted:.1%}), "
                              f"above the limit of {rate_limit:.1%}", **where)
     # in a full harvest, records not written again become tombstones at commit: present is final
     present = tx.stats().get("present", 0)
