@@ -87,7 +87,6 @@ def collect(store: MDStore, datasource: Datasource, *, mode: str = "full", from_
             on_progress: ProgressFn | None = None, environ: Mapping[str, str] | None = None,
             options: HarvestOptions | None = None, max_error_rate: float | None = None) -> RunSummary:
     """Harvest ``datasource`` into its native unit; see the module docstring for the outcomes."""
-    from harvesters.base import HarvestRequest
     from harvesters.registry import HARVESTERS
 
     unit = datasource.native_unit
@@ -102,8 +101,21 @@ def collect(store: MDStore, datasource: Datasource, *, mode: str = "full", from_
         raise ConfigError(f"unknown mode {mode!r} (full or incremental)", field="mode", rule="enum")
     api = resolve_secrets(datasource.api, environ if environ is not None else {},
                           file=str(datasource.path) if datasource.path else None)
-    harvester_cls = HARVESTERS.get(datasource.protocol)
+    # built before any transaction is opened: a bad profile must not leave one behind
+    harvester = HARVESTERS.get(datasource.protocol).from_profile(api, datasource=datasource.id, options=options)
+    try:
+        return _run(store, datasource, harvester, mode=mode, from_=from_, until=until, resume=resume, run_id=run_id,
+                    on_progress=on_progress, max_error_rate=max_error_rate, base=base, started=started)
+    finally:
+        harvester.close()
 
+
+def _run(store: MDStore, datasource: Datasource, harvester: Any, *, mode: str, from_: str | None,
+         until: str | None, resume: bool, run_id: str, on_progress: ProgressFn | None,
+         max_error_rate: float | None, base: dict[str, Any], started: float) -> RunSummary:
+    from harvesters.base import HarvestRequest
+
+    unit = datasource.native_unit
     if resume:
         tx = store.resume(unit)
         checkpoint = tx.checkpoint_data
@@ -127,7 +139,6 @@ def collect(store: MDStore, datasource: Datasource, *, mode: str = "full", from_
         tx.checkpoint({"request": request_args, "harvester": None, "counts": tally.as_dict()})
 
     base.update(version_in=tx.parent, version_out=tx.version_id)
-    harvester = harvester_cls.from_profile(api, datasource=datasource.id, options=options)
     first_errors: list[str] = []
     last_checkpoint: dict[str, Any] | None = (tx.checkpoint_data.get("harvester") if resume else None)
     try:
@@ -139,8 +150,6 @@ def collect(store: MDStore, datasource: Datasource, *, mode: str = "full", from_
                 on_progress(tally.records, page.expected_total, page.label)
     except HarvestError as exc:
         return _failed(tx, exc, base, tally, first_errors, started, datasource, resumable=_resumable(exc))
-    finally:
-        harvester.close()
 
     limit_error = _check_limits(tx, datasource, tally, max_error_rate)
     if limit_error is not None:
