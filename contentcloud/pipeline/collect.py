@@ -14,8 +14,10 @@ the version); ``failed_resumable`` (the source failed mid-way: the transaction s
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -142,7 +144,7 @@ def _run(store: MDStore, datasource: Datasource, harvester: Any, *, mode: str, f
     first_errors: list[str] = []
     last_checkpoint: dict[str, Any] | None = (tx.checkpoint_data.get("harvester") if resume else None)
     try:
-        for page in harvester.harvest(request):
+        for page in prefetch(harvester.harvest(request)):
             _write_page(tx, page, tally, first_errors)
             last_checkpoint = page.checkpoint
             tx.checkpoint({"request": request_args, "harvester": page.checkpoint, "counts": tally.as_dict()})
@@ -167,6 +169,56 @@ def _run(store: MDStore, datasource: Datasource, harvester: Any, *, mode: str, f
                       seconds=time.monotonic() - started, first_errors=tuple(first_errors),
                       extra={"present": stats.get("present", 0), "tombstones": stats.get("deleted", 0),
                              "mode": tx.mode, "watermark": report["harvest"]["watermark"]})
+
+
+def prefetch(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
+    """Fetch and parse the next pages in a thread while this one writes the current page.
+
+    Network waits, parsing (lxml releases the GIL) and SQLite writes overlap, so storing and
+    checkpointing cost little next to fetching. Pages still arrive in order and a page is
+    checkpointed only after it was written; an error of the harvester is re-raised here, in
+    order, after the pages before it.
+    """
+    results: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    break
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(exc)
+        else:
+            put(done)
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="harvest-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = results.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _write_page(tx: WriteTransaction, page: Page, tally: _Tally, first_errors: list[str]) -> None:

@@ -106,9 +106,23 @@ def parse_list_page(content: bytes, verb: str, *, location: str, **where: object
     return ListPage(records, token, response_date, problems, repaired)
 
 
+_HEADER, _METADATA = f"{_NS}header", f"{_NS}metadata"
+_IDENTIFIER, _DATESTAMP, _SETSPEC = f"{_NS}identifier", f"{_NS}datestamp", f"{_NS}setSpec"
+
+
 def _add_item(item: etree._Element, verb: str, records: list[OAIRecord], problems: list[Problem],
               location: str) -> None:
-    header_el = item if verb == "ListIdentifiers" else item.find(f"{_NS}header")
+    """One ``<record>`` (or ``<header>``); children are walked once, this runs per record."""
+    if verb == "ListIdentifiers":
+        header_el, has_metadata = item, False
+    else:
+        header_el, has_metadata = None, False
+        for child in item:
+            tag = child.tag
+            if tag == _HEADER:
+                header_el = child
+            elif tag == _METADATA:
+                has_metadata = True
     header = _header(header_el)
     if header is None:
         problems.append(Problem("record without a header identifier", location=location,
@@ -117,7 +131,7 @@ def _add_item(item: etree._Element, verb: str, records: list[OAIRecord], problem
     if header.deleted or verb == "ListIdentifiers":
         records.append(OAIRecord(header, None))
         return
-    if item.find(f"{_NS}metadata") is None:
+    if not has_metadata:
         problems.append(Problem("record has no <metadata> and is not marked deleted", location=location,
                                 record_id=header.identifier, raw=etree.tostring(item)))
         return
@@ -127,12 +141,18 @@ def _add_item(item: etree._Element, verb: str, records: list[OAIRecord], problem
 def _header(header_el: etree._Element | None) -> Header | None:
     if header_el is None:
         return None
-    identifier = (header_el.findtext(f"{_NS}identifier") or "").strip()
+    identifier, datestamp, sets = "", "", []
+    for child in header_el:
+        tag = child.tag
+        if tag == _IDENTIFIER:
+            identifier = (child.text or "").strip()
+        elif tag == _DATESTAMP:
+            datestamp = (child.text or "").strip()
+        elif tag == _SETSPEC:
+            sets.append((child.text or "").strip())
     if not identifier:
         return None
-    return Header(identifier=identifier, datestamp=(header_el.findtext(f"{_NS}datestamp") or "").strip(),
-                  deleted=header_el.get("status") == "deleted",
-                  set_specs=tuple((s.text or "").strip() for s in header_el.iterfind(f"{_NS}setSpec")))
+    return Header(identifier, datestamp, header_el.get("status") == "deleted", tuple(sets))
 
 
 # --- salvage of pages that are not well-formed ---------------------------------------------------
