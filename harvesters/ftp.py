@@ -65,7 +65,8 @@ class FtpHarvester:
     def from_profile(cls, api: Mapping[str, Any], *, datasource: str,
                      options: HarvestOptions | None = None) -> FtpHarvester:
         options = options or HarvestOptions()
-        retry = options.retry or RetryPolicy(max_retries=api.get("max_retries", 3))
+        retry = options.retry or RetryPolicy(max_retries=api.get("max_retries", 3), backoff=api.get("backoff", 2),
+                                             max_backoff=api.get("max_backoff", 300))
         return cls(host=api["host"], datasource=datasource, port=api.get("port", 21), tls=api.get("tls", False),
                    path=api.get("path", "/"), recursive=api.get("recursive", True), include=api.get("include"),
                    exclude=api.get("exclude"), username=api.get("username"), password=api.get("password"),

@@ -7,7 +7,7 @@ formatting always emits one of the two legal forms, because the server validates
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Literal
 
 Granularity = Literal["YYYY-MM-DD", "YYYY-MM-DDThh:mm:ssZ"]
@@ -47,16 +47,12 @@ def normalise_granularity(text: str | None) -> Granularity:
 def check_date_argument(text: str) -> str:
     """Validate an operator's ``--from``/``--until``; returned unchanged so the server gets it as typed."""
     text = text.strip()
+    problem = f"{text!r} is not an OAI-PMH date (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)"
     if not (_DATE_ONLY.match(text) or re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$", text)):
-        raise ValueError(f"{text!r} is not an OAI-PMH date (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)")
-    parse_datestamp(text)
+        raise ValueError(problem)
+    try:
+        parse_datestamp(text)
+    except ValueError as exc:
+        raise ValueError(f"{problem}: {exc}") from exc
     return text
 
-
-def window_start(value: datetime, granularity: str) -> str:
-    """The ``from`` for a window starting at ``value``: never later than ``value``."""
-    return format_datestamp(value, granularity)
-
-
-def one_second_before(value: datetime) -> datetime:
-    return value - timedelta(seconds=1)

@@ -179,7 +179,7 @@ def _salvage(content: bytes, verb: str, parse_error: str, *, location: str, **wh
     token_match = re.search(rb"<" + p + rb"resumptionToken\b([^>]*?)(?:/>|>(.*?)</" + p + rb"resumptionToken>)",
                             content, re.DOTALL)
     tail = token_match.start() if token_match else content.rfind(b"</" + p + verb.encode())
-    ends = [*starts[1:], tail if tail > (starts[-1] if starts else 0) else len(content)]
+    ends = [*starts[1:], tail if tail > starts[-1] else len(content)] if starts else []
     records: list[OAIRecord] = []
     problems = [Problem(f"page is not well-formed XML ({parse_error}); {len(starts)} record(s) salvaged one by one",
                         location=location)]
