@@ -25,20 +25,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import measure, print_rows  # noqa: E402
 
-HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><responseDate>2024-01-01T00:00:00Z</responseDate>')
+HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/" '
+    'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><responseDate>2024-01-01T00:00:00Z</responseDate>'
+)
 
 
 def render_record(i: int) -> str:
-    return (f'<record><header><identifier>oai:bench:{i:07d}</identifier><datestamp>2023-01-01T00:00:00Z'
-            f'</datestamp><setSpec>bench</setSpec></header><metadata><oai_dc:dc '
-            'xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
-            f"<dc:title>A benchmark record number {i}</dc:title><dc:creator>Author, Some</dc:creator>"
-            f"<dc:creator>Other, Author {i % 97}</dc:creator><dc:subject>archaeology</dc:subject>"
-            f"<dc:subject>heritage</dc:subject><dc:description>{'Lorem ipsum dolor sit amet. ' * 12}</dc:description>"
-            f"<dc:date>20{i % 24:02d}-05-01</dc:date><dc:type>Dataset</dc:type>"
-            f"<dc:identifier>https://example.org/record/{i}</dc:identifier><dc:language>en</dc:language>"
-            "</oai_dc:dc></metadata></record>")
+    return (
+        f"<record><header><identifier>oai:bench:{i:07d}</identifier><datestamp>2023-01-01T00:00:00Z"
+        f"</datestamp><setSpec>bench</setSpec></header><metadata><oai_dc:dc "
+        'xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f"<dc:title>A benchmark record number {i}</dc:title><dc:creator>Author, Some</dc:creator>"
+        f"<dc:creator>Other, Author {i % 97}</dc:creator><dc:subject>archaeology</dc:subject>"
+        f"<dc:subject>heritage</dc:subject>"
+        f"<dc:description>{'Lorem ipsum dolor sit amet. ' * 12}</dc:description>"
+        f"<dc:date>20{i % 24:02d}-05-01</dc:date><dc:type>Dataset</dc:type>"
+        f"<dc:identifier>https://example.org/record/{i}</dc:identifier><dc:language>en</dc:language>"
+        "</oai_dc:dc></metadata></record>"
+    )
 
 
 def render_pages(total: int, page_size: int, name: str) -> dict[str, bytes]:
@@ -47,9 +52,11 @@ def render_pages(total: int, page_size: int, name: str) -> dict[str, bytes]:
     for p in range(count):
         records = "".join(render_record(i) for i in range(p * page_size, min(total, (p + 1) * page_size)))
         token = f"{name}:{p + 1}" if p + 1 < count else ""
-        xml = (f'{HEAD}<request verb="ListRecords">http://bench/oai</request><ListRecords>{records}'
-               f'<resumptionToken completeListSize="{total}" cursor="{p * page_size}">{token}</resumptionToken>'
-               "</ListRecords></OAI-PMH>")
+        xml = (
+            f'{HEAD}<request verb="ListRecords">http://bench/oai</request><ListRecords>{records}'
+            f'<resumptionToken completeListSize="{total}" cursor="{p * page_size}">{token}</resumptionToken>'
+            "</ListRecords></OAI-PMH>"
+        )
         pages[f"{name}:{p}"] = xml.encode()
     return pages
 
@@ -59,11 +66,13 @@ def serve(total: int, page_size: int, ready) -> None:
     pages = render_pages(total, page_size, "full")
     pages.update(render_pages(total // 4, page_size, "quarter"))
     pages.update(render_pages(total // 2, page_size, "half"))
-    identify = (f'{HEAD}<request verb="Identify">http://bench/oai</request><Identify><repositoryName>bench'
-                "</repositoryName><baseURL>http://bench/oai</baseURL><protocolVersion>2.0</protocolVersion>"
-                "<adminEmail>a@b.c</adminEmail><earliestDatestamp>2000-01-01T00:00:00Z</earliestDatestamp>"
-                "<deletedRecord>persistent</deletedRecord><granularity>YYYY-MM-DDThh:mm:ssZ</granularity>"
-                "</Identify></OAI-PMH>").encode()
+    identify = (
+        f'{HEAD}<request verb="Identify">http://bench/oai</request><Identify><repositoryName>bench'
+        "</repositoryName><baseURL>http://bench/oai</baseURL><protocolVersion>2.0</protocolVersion>"
+        "<adminEmail>a@b.c</adminEmail><earliestDatestamp>2000-01-01T00:00:00Z</earliestDatestamp>"
+        "<deletedRecord>persistent</deletedRecord><granularity>YYYY-MM-DDThh:mm:ssZ</granularity>"
+        "</Identify></OAI-PMH>"
+    ).encode()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -105,9 +114,14 @@ def harvest(url: str, list_name: str) -> tuple[int, int]:
     from contentcloud.pipeline.collect import collect
     from mdstore import open_store
 
-    profile = profile_from_dict({"id": "bench", "name": "bench", "nsprefix": "bench",
-                                 "api": {"protocol": "oai", "baseurl": url, "metadata_prefix": "oai_dc",
-                                         "sets": [list_name]}})
+    profile = profile_from_dict(
+        {
+            "id": "bench",
+            "name": "bench",
+            "nsprefix": "bench",
+            "api": {"protocol": "oai", "baseurl": url, "metadata_prefix": "oai_dc", "sets": [list_name]},
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp, open_store(f"sqlite:///{tmp}/mdstore.sqlite") as store:
         summary = collect(store, profile, environ={})
         assert summary.ok, summary.text()
@@ -153,12 +167,23 @@ def main() -> int:
                 ours.items, pages = harvest(url, "full")
             assert base.items == ours.items == args.records, (base.items, ours.items)
             ratios.append(ours.rate / base.rate)
-            rows += [(f"round {round_no}: bare sickle loop (baseline)", base, "parse only"),
-                     (f"round {round_no}: contentcloud harvest", ours,
-                      f"{pages} pages, stored + checkpointed; ratio {ours.rate / base.rate:.2f}")]
+            rows += [
+                (f"round {round_no}: bare sickle loop (baseline)", base, "parse only"),
+                (
+                    f"round {round_no}: contentcloud harvest",
+                    ours,
+                    f"{pages} pages, stored + checkpointed; ratio {ours.rate / base.rate:.2f}",
+                ),
+            ]
         for list_name in ("quarter", "half", "full"):
             phase = fresh_process_harvest(url, list_name)
-            rows.append((f"memory: {phase.items} records, fresh process", phase, "levels off once the SQLite cache is full"))
+            rows.append(
+                (
+                    f"memory: {phase.items} records, fresh process",
+                    phase,
+                    "levels off once the SQLite cache is full",
+                )
+            )
         print_rows(f"OAI-PMH harvest, {args.records} oai_dc records in pages of {args.page_size}", rows)
         print(f"\nmedian ratio harvest / bare sickle: {statistics.median(ratios):.2f} (goal >= 0.80)")
     finally:

@@ -70,8 +70,9 @@ class Harvester(Protocol):
     """
 
     @classmethod
-    def from_profile(cls, api: Mapping[str, Any], *, datasource: str,
-                     options: HarvestOptions | None = None) -> Harvester: ...
+    def from_profile(
+        cls, api: Mapping[str, Any], *, datasource: str, options: HarvestOptions | None = None
+    ) -> Harvester: ...
 
     def harvest(self, request: HarvestRequest) -> Iterator[Page]: ...
 
@@ -91,5 +92,8 @@ class HarvestOptions:
 
 def is_harvester(obj: Any) -> bool:
     """Registry check: a class with ``from_profile`` and ``harvest``."""
-    return isinstance(obj, type) and callable(getattr(obj, "from_profile", None)) \
+    return (
+        isinstance(obj, type)
+        and callable(getattr(obj, "from_profile", None))
         and callable(getattr(obj, "harvest", None))
+    )

@@ -16,14 +16,23 @@ from harvesters.xmlsplit import SplitSpec, split_stream
 from mdstore.envelope import RecordInput
 
 
-def file_items(stream: IO[bytes], name: str, spec: SplitSpec, *, caps: Caps, archives: bool = True,
-               skip: int = 0, max_record_bytes: int = 64 * 2**20) -> Iterator[RecordInput | Problem]:
+def file_items(
+    stream: IO[bytes],
+    name: str,
+    spec: SplitSpec,
+    *,
+    caps: Caps,
+    archives: bool = True,
+    skip: int = 0,
+    max_record_bytes: int = 64 * 2**20,
+) -> Iterator[RecordInput | Problem]:
     """Records and problems of one downloaded file (an archive's members in order)."""
     if archives and archive_kind(name):
         try:
             for member, member_stream in members(stream, name, caps):
-                yield from split_stream(member_stream, f"{name}!{member}", spec,
-                                        max_record_bytes=max_record_bytes)
+                yield from split_stream(
+                    member_stream, f"{name}!{member}", spec, max_record_bytes=max_record_bytes
+                )
         except UnsafeArchive as exc:
             yield Problem(exc.message, location=name)
         return
@@ -52,14 +61,22 @@ class PageBuilder:
         if not (self.items or self.problems or force):
             return None
         self.count += 1
-        page = Page(items=self.items, checkpoint=checkpoint, label=f"{self.label}, page {self.count}",
-                    problems=self.problems)
+        page = Page(
+            items=self.items,
+            checkpoint=checkpoint,
+            label=f"{self.label}, page {self.count}",
+            problems=self.problems,
+        )
         self.items, self.problems = [], []
         return page
 
 
-def paged_file_items(items: Iterator[RecordInput | Problem], builder: PageBuilder,
-                     checkpoint: Callable[[int], dict[str, Any]], start: int = 0) -> Iterator[Page]:
+def paged_file_items(
+    items: Iterator[RecordInput | Problem],
+    builder: PageBuilder,
+    checkpoint: Callable[[int], dict[str, Any]],
+    start: int = 0,
+) -> Iterator[Page]:
     """Pages of one file's items; ``checkpoint(n)`` describes "n items of this file done"."""
     done = start
     for item in items:

@@ -43,18 +43,32 @@ class RemoteFile:
 class FtpHarvester:
     """Harvests the files of one FTP (or FTPS) directory tree (profile ``api.protocol: ftp``)."""
 
-    def __init__(self, *, host: str, datasource: str, port: int = 21, tls: bool = False, path: str = "/",
-                 recursive: bool = True, include: list[str] | None = None, exclude: list[str] | None = None,
-                 username: str | None = None, password: str | None = None, split: SplitSpec = SplitSpec(),
-                 archives: bool = True, timeout: float = 60, retry: RetryPolicy | None = None,
-                 options: HarvestOptions | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        datasource: str,
+        port: int = 21,
+        tls: bool = False,
+        path: str = "/",
+        recursive: bool = True,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        split: SplitSpec | None = None,
+        archives: bool = True,
+        timeout: float = 60,
+        retry: RetryPolicy | None = None,
+        options: HarvestOptions | None = None,
+    ) -> None:
         self.host, self.port, self.tls, self.root = host, port, tls, path.rstrip("/") or "/"
         self.datasource = datasource
         self.recursive = recursive
         self.include = include or ["*"]
         self.exclude = exclude or []
         self.username, self.password = username or "anonymous", password or ""
-        self.split = split
+        self.split = split or SplitSpec()
         self.archives = archives
         self.timeout = timeout
         self.retry = retry or RetryPolicy(max_retries=3)
@@ -62,17 +76,32 @@ class FtpHarvester:
         self._ftp: ftplib.FTP | None = None
 
     @classmethod
-    def from_profile(cls, api: Mapping[str, Any], *, datasource: str,
-                     options: HarvestOptions | None = None) -> FtpHarvester:
+    def from_profile(
+        cls, api: Mapping[str, Any], *, datasource: str, options: HarvestOptions | None = None
+    ) -> FtpHarvester:
         options = options or HarvestOptions()
-        retry = options.retry or RetryPolicy(max_retries=api.get("max_retries", 3), backoff=api.get("backoff", 2),
-                                             max_backoff=api.get("max_backoff", 300))
-        return cls(host=api["host"], datasource=datasource, port=api.get("port", 21), tls=api.get("tls", False),
-                   path=api.get("path", "/"), recursive=api.get("recursive", True), include=api.get("include"),
-                   exclude=api.get("exclude"), username=api.get("username"), password=api.get("password"),
-                   split=SplitSpec(api.get("split_element"), api.get("id_xpath"), api.get("namespaces")),
-                   archives=api.get("archives", True), timeout=api.get("timeout", 60), retry=retry,
-                   options=options)
+        retry = options.retry or RetryPolicy(
+            max_retries=api.get("max_retries", 3),
+            backoff=api.get("backoff", 2),
+            max_backoff=api.get("max_backoff", 300),
+        )
+        return cls(
+            host=api["host"],
+            datasource=datasource,
+            port=api.get("port", 21),
+            tls=api.get("tls", False),
+            path=api.get("path", "/"),
+            recursive=api.get("recursive", True),
+            include=api.get("include"),
+            exclude=api.get("exclude"),
+            username=api.get("username"),
+            password=api.get("password"),
+            split=SplitSpec(api.get("split_element"), api.get("id_xpath"), api.get("namespaces")),
+            archives=api.get("archives", True),
+            timeout=api.get("timeout", 60),
+            retry=retry,
+            options=options,
+        )
 
     # --- connection ---------------------------------------------------------------------------
     @property
@@ -108,8 +137,11 @@ class FtpHarvester:
             except RETRYABLE as exc:
                 self.close()
                 if attempt >= self.retry.max_retries:
-                    raise TransportError(f"{what}: {type(exc).__name__}: {exc}; gave up after {attempt + 1} "
-                                         "attempts", datasource=self.datasource, url=self.url) from exc
+                    raise TransportError(
+                        f"{what}: {type(exc).__name__}: {exc}; gave up after {attempt + 1} attempts",
+                        datasource=self.datasource,
+                        url=self.url,
+                    ) from exc
                 wait = self.retry.delay(attempt)
                 logger.warning("%s: %s: %s; reconnecting in %.2fs", self.url, what, exc, wait)
                 self.retry.sleep(wait)
@@ -122,8 +154,9 @@ class FtpHarvester:
         pending = [""]
         while pending:
             relative = pending.pop()
-            for name, kind, size, modified in self._call(f"listing {relative or '/'}",
-                                                         lambda ftp, r=relative: self._entries(ftp, r)):
+            for name, kind, size, modified in self._call(
+                f"listing {relative or '/'}", lambda ftp, r=relative: self._entries(ftp, r)
+            ):
                 child = posixpath.join(relative, name) if relative else name
                 if kind == "dir":
                     if self.recursive:
@@ -140,9 +173,14 @@ class FtpHarvester:
                 kind = facts.get("type", "").lower()
                 if kind in ("cdir", "pdir") or name in (".", ".."):
                     continue
-                entries.append((name, "dir" if kind == "dir" else "file" if kind == "file" else kind,
-                                int(facts["size"]) if facts.get("size", "").isdigit() else None,
-                                (facts.get("modify") or "")[:14] or None))
+                entries.append(
+                    (
+                        name,
+                        "dir" if kind == "dir" else "file" if kind == "file" else kind,
+                        int(facts["size"]) if facts.get("size", "").isdigit() else None,
+                        (facts.get("modify") or "")[:14] or None,
+                    )
+                )
             return entries
         except ftplib.error_perm as exc:
             if not str(exc).startswith(("500", "501", "502", "504")):
@@ -183,9 +221,12 @@ class FtpHarvester:
         try:
             files = self.list_files()
         except ftplib.error_perm as exc:
-            raise HarvestError(f"cannot list {self.root}: {exc}", datasource=self.datasource, url=self.url) from exc
-        watermark = resume.get("watermark") or {"modified": max((f.modified for f in files if f.modified),
-                                                                default=None)}
+            raise HarvestError(
+                f"cannot list {self.root}: {exc}", datasource=self.datasource, url=self.url
+            ) from exc
+        watermark = resume.get("watermark") or {
+            "modified": max((f.modified for f in files if f.modified), default=None)
+        }
         since = (request.watermark or {}).get("modified") if request.mode == "incremental" else None
         if since:
             files = [f for f in files if f.modified is None or f.modified >= since]
@@ -195,11 +236,22 @@ class FtpHarvester:
         for file in files:
             if done_through is not None and file.path <= done_through:
                 continue
-            skip = resume.get("skip", 0) if resume.get("current") == file.path and not archive_kind(file.path) else 0
+            skip = (
+                resume.get("skip", 0)
+                if resume.get("current") == file.path and not archive_kind(file.path)
+                else 0
+            )
 
-            def checkpoint(n: int, current: str = file.path, offset: int = skip) -> dict[str, Any]:
-                return {"protocol": "ftp", "watermark": watermark, "done_through": done_through,
-                        "current": current, "skip": offset + n}
+            def checkpoint(
+                n: int, current: str = file.path, offset: int = skip, through: str | None = done_through
+            ) -> dict[str, Any]:
+                return {
+                    "protocol": "ftp",
+                    "watermark": watermark,
+                    "done_through": through,
+                    "current": current,
+                    "skip": offset + n,
+                }
 
             try:
                 stream = self._download(file)
@@ -207,8 +259,15 @@ class FtpHarvester:
                 builder.problems.append(Problem(f"cannot download: {exc}", location=file.path))
             else:
                 with stream:
-                    items = file_items(stream, file.path, self.split, caps=caps, archives=self.archives, skip=skip,
-                                       max_record_bytes=self.options.max_record_bytes)
+                    items = file_items(
+                        stream,
+                        file.path,
+                        self.split,
+                        caps=caps,
+                        archives=self.archives,
+                        skip=skip,
+                        max_record_bytes=self.options.max_record_bytes,
+                    )
                     yield from paged_file_items(items, builder, checkpoint)
             done_through = file.path
         final = builder.flush({"protocol": "ftp", "watermark": watermark, "done_through": done_through})

@@ -24,8 +24,12 @@ _ILLEGAL_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff
 
 def is_legal_xml_char(codepoint: int) -> bool:
     """XML 1.0 ``Char`` production (section 2.2)."""
-    return (codepoint in (0x9, 0xA, 0xD) or 0x20 <= codepoint <= 0xD7FF or 0xE000 <= codepoint <= 0xFFFD
-            or 0x10000 <= codepoint <= 0x10FFFF)
+    return (
+        codepoint in (0x9, 0xA, 0xD)
+        or 0x20 <= codepoint <= 0xD7FF
+        or 0xE000 <= codepoint <= 0xFFFD
+        or 0x10000 <= codepoint <= 0x10FFFF
+    )
 
 
 def _drop_illegal_ref(match: re.Match[bytes]) -> bytes:
@@ -79,8 +83,15 @@ class CleaningReader:
 
 def safe_parser(*, recover: bool = False) -> etree.XMLParser:
     """The hardened parser: no external entities, no DTDs, no network, no huge trees."""
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                           dtd_validation=False, recover=recover, remove_blank_text=False)
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        dtd_validation=False,
+        recover=recover,
+        remove_blank_text=False,
+    )
 
 
 _PARSER = safe_parser()
@@ -93,12 +104,21 @@ def parse_xml(data: bytes) -> etree._Element:
 
 def iterparse_safely(source: IO[bytes], tag: str | None = None, events: tuple[str, ...] = ("end",)):
     """``etree.iterparse`` with the hardened options (streams big files in constant memory)."""
-    return etree.iterparse(source, events=events, tag=tag, resolve_entities=False, no_network=True,
-                           load_dtd=False, huge_tree=False, remove_comments=False)
+    return etree.iterparse(
+        source,
+        events=events,
+        tag=tag,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=False,
+    )
 
 
-_HTML_START = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<html[\s>])",
-                         re.IGNORECASE | re.DOTALL)
+_HTML_START = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<html[\s>])", re.IGNORECASE | re.DOTALL
+)
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 

@@ -47,8 +47,9 @@ class SplitSpec:
 Item = RecordInput | Problem
 
 
-def split_stream(stream: IO[bytes], source: str, spec: SplitSpec, *, skip: int = 0,
-                 max_record_bytes: int = 64 * 2**20) -> Iterator[Item]:
+def split_stream(
+    stream: IO[bytes], source: str, spec: SplitSpec, *, skip: int = 0, max_record_bytes: int = 64 * 2**20
+) -> Iterator[Item]:
     """Records of one XML stream (``source`` names it in ids and errors); the first ``skip`` are
     passed over without being serialized (resuming inside a file)."""
     tag = spec.clark()

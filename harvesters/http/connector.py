@@ -35,20 +35,29 @@ class Connector(Protocol):
 REQUIRED = object()
 
 
-def check_params(connector: str, declared: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict[str, Any]:
+def check_params(
+    connector: str, declared: Mapping[str, Any], given: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """The connector's parameters with defaults filled in; unknown or missing ones are config errors."""
     given = dict(given or {})
     unknown = sorted(set(given) - set(declared))
     if unknown:
-        raise ConfigError(f"unknown parameter(s) {', '.join(unknown)} for connector {connector!r} (known: "
-                          f"{', '.join(sorted(declared))})", field=f"api.params.{unknown[0]}", rule="connector")
+        raise ConfigError(
+            f"unknown parameter(s) {', '.join(unknown)} for connector {connector!r} (known: "
+            f"{', '.join(sorted(declared))})",
+            field=f"api.params.{unknown[0]}",
+            rule="connector",
+        )
     values = {}
     for name, default in declared.items():
         if name in given:
             values[name] = given[name]
         elif default is REQUIRED:
-            raise ConfigError(f"connector {connector!r} needs the parameter {name!r}", field=f"api.params.{name}",
-                              rule="required")
+            raise ConfigError(
+                f"connector {connector!r} needs the parameter {name!r}",
+                field=f"api.params.{name}",
+                rule="required",
+            )
         else:
             values[name] = default
     return values

@@ -18,8 +18,13 @@ from mdstore.envelope import RecordInput
 
 
 class CsvConnector:
-    PARAMS: Mapping[str, Any] = {"id_column": REQUIRED, "delimiter": ",", "quotechar": '"', "encoding": "utf-8",
-                                 "name": None}
+    PARAMS: Mapping[str, Any] = {
+        "id_column": REQUIRED,
+        "delimiter": ",",
+        "quotechar": '"',
+        "encoding": "utf-8",
+        "name": None,
+    }
 
     def __init__(self, context: ConnectorContext, params: Mapping[str, Any]) -> None:
         self.context = context
@@ -27,18 +32,24 @@ class CsvConnector:
 
     def pages(self, resume: Mapping[str, Any] | None) -> Iterator[Page]:
         ctx = self.context
-        name = self.params["name"] or ctx.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "download.csv"
+        name = (
+            self.params["name"] or ctx.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "download.csv"
+        )
         skip = int((resume or {}).get("rows", 0))
         builder = PageBuilder(ctx.options.page_size, name)
         with ctx.transport.download(ctx.url, max_bytes=ctx.options.max_file_bytes) as stream:
             if archive_kind(name):
-                sources = members(stream, name, Caps(ctx.options.max_file_bytes, ctx.options.max_archive_bytes))
+                sources = members(
+                    stream, name, Caps(ctx.options.max_file_bytes, ctx.options.max_archive_bytes)
+                )
             else:
                 sources = iter([(name, stream)])
             row_number = 0
             for source, raw in sources:
                 text = io.TextIOWrapper(raw, encoding=self.params["encoding"], errors="replace", newline="")
-                reader = csv.DictReader(text, delimiter=self.params["delimiter"], quotechar=self.params["quotechar"])
+                reader = csv.DictReader(
+                    text, delimiter=self.params["delimiter"], quotechar=self.params["quotechar"]
+                )
                 for row in reader:
                     row_number += 1
                     if row_number <= skip:
@@ -53,12 +64,20 @@ class CsvConnector:
         record = etree.Element("record")
         for column, value in row.items():
             if column is None:  # more cells than header columns
-                return Problem(f"row has {len(value)} more cell(s) than the header", location=location,
-                               raw=repr(row).encode())
+                return Problem(
+                    f"row has {len(value)} more cell(s) than the header",
+                    location=location,
+                    raw=repr(row).encode(),
+                )
             cell = etree.SubElement(record, "column", name=strip_illegal_xml_text(column))
             cell.text = strip_illegal_xml_text(value or "")
         original_id = (row.get(self.params["id_column"]) or "").strip()
         if not original_id:
-            return Problem(f"no value in the id column {self.params['id_column']!r}", location=location,
-                           raw=etree.tostring(record))
-        return RecordInput(original_id, etree.tostring(record, encoding="utf-8"), provenance={"source": location})
+            return Problem(
+                f"no value in the id column {self.params['id_column']!r}",
+                location=location,
+                raw=etree.tostring(record),
+            )
+        return RecordInput(
+            original_id, etree.tostring(record, encoding="utf-8"), provenance={"source": location}
+        )

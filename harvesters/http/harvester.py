@@ -23,15 +23,26 @@ class HttpHarvester:
         self.transport = transport
 
     @classmethod
-    def from_profile(cls, api: Mapping[str, Any], *, datasource: str,
-                     options: HarvestOptions | None = None) -> HttpHarvester:
+    def from_profile(
+        cls, api: Mapping[str, Any], *, datasource: str, options: HarvestOptions | None = None
+    ) -> HttpHarvester:
         options = options or HarvestOptions()
-        retry = options.retry or RetryPolicy(max_retries=api.get("max_retries", 5), backoff=api.get("backoff", 2),
-                                             max_backoff=api.get("max_backoff", 300))
-        transport = Transport(headers=api.get("headers"), timeout=api.get("timeout", 60), retry=retry,
-                              user_agent=api.get("user_agent"), datasource=datasource)
+        retry = options.retry or RetryPolicy(
+            max_retries=api.get("max_retries", 5),
+            backoff=api.get("backoff", 2),
+            max_backoff=api.get("max_backoff", 300),
+        )
+        transport = Transport(
+            headers=api.get("headers"),
+            timeout=api.get("timeout", 60),
+            retry=retry,
+            user_agent=api.get("user_agent"),
+            datasource=datasource,
+        )
         connector_cls = CONNECTORS.get(api["connector"])
-        context = ConnectorContext(url=api["url"], transport=transport, datasource=datasource, options=options)
+        context = ConnectorContext(
+            url=api["url"], transport=transport, datasource=datasource, options=options
+        )
         return cls(connector_cls(context, api.get("params") or {}), transport)
 
     def harvest(self, request: HarvestRequest) -> Iterator[Page]:

@@ -20,15 +20,23 @@ from mdstore.errors import ConfigError, HarvestError, TransportError
 
 
 class UrlListConnector:
-    PARAMS: Mapping[str, Any] = {"index_format": "lines", "url_xpath": None, "urls_path": None, "namespaces": None,
-                                 "id_xpath": None}
+    PARAMS: Mapping[str, Any] = {
+        "index_format": "lines",
+        "url_xpath": None,
+        "urls_path": None,
+        "namespaces": None,
+        "id_xpath": None,
+    }
 
     def __init__(self, context: ConnectorContext, params: Mapping[str, Any]) -> None:
         self.context = context
         self.params = check_params("url-list", self.PARAMS, params)
         if self.params["index_format"] not in ("lines", "xml", "json"):
-            raise ConfigError(f"index_format {self.params['index_format']!r} is not lines, xml or json",
-                              field="api.params.index_format", rule="enum")
+            raise ConfigError(
+                f"index_format {self.params['index_format']!r} is not lines, xml or json",
+                field="api.params.index_format",
+                rule="enum",
+            )
         if self.params["index_format"] == "xml" and not self.params["url_xpath"]:
             raise ConfigError("an xml index needs url_xpath", field="api.params.url_xpath", rule="required")
         self.spec = SplitSpec(None, self.params["id_xpath"], self.params["namespaces"])
@@ -45,16 +53,22 @@ class UrlListConnector:
             try:
                 root = parse_xml(response.content)
             except etree.XMLSyntaxError as exc:
-                raise HarvestError(f"the URL index is not well-formed XML: {exc}", datasource=ctx.datasource,
-                                   url=ctx.url) from exc
-            found = [str(v).strip() for v in root.xpath(self.params["url_xpath"],
-                                                        namespaces=dict(self.params["namespaces"] or {}))]
+                raise HarvestError(
+                    f"the URL index is not well-formed XML: {exc}", datasource=ctx.datasource, url=ctx.url
+                ) from exc
+            found = [
+                str(v).strip()
+                for v in root.xpath(
+                    self.params["url_xpath"], namespaces=dict(self.params["namespaces"] or {})
+                )
+            ]
         else:
             try:
                 found = [str(u) for u in dotted(json.loads(response.content), self.params["urls_path"]) or []]
             except ValueError as exc:
-                raise HarvestError(f"the URL index is not JSON: {exc}", datasource=ctx.datasource,
-                                   url=ctx.url) from exc
+                raise HarvestError(
+                    f"the URL index is not JSON: {exc}", datasource=ctx.datasource, url=ctx.url
+                ) from exc
         return [urljoin(base, u) for u in dict.fromkeys(found)]
 
     def pages(self, resume: Mapping[str, Any] | None) -> Iterator[Page]:

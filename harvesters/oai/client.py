@@ -45,13 +45,18 @@ class OAIClient(Sickle):
             content = response.content
             if response.status_code >= 400 and b"OAI-PMH" not in content[:4096]:
                 # a 4xx without an OAI-PMH <error> document: wrong URL, auth, or a gateway's page
-                raise TransportError(f"HTTP {response.status_code} {response.reason or ''}".strip(),
-                                     status=response.status_code, datasource=self.datasource,
-                                     url=response.url or self.endpoint, page=page)
+                raise TransportError(
+                    f"HTTP {response.status_code} {response.reason or ''}".strip(),
+                    status=response.status_code,
+                    datasource=self.datasource,
+                    url=response.url or self.endpoint,
+                    page=page,
+                )
             if _looks_complete(content) or attempt >= self.transport.retry.max_retries:
                 return content
-            logger.warning("%s: %s: truncated response (%d bytes); fetching again", self.endpoint, page,
-                           len(content))
+            logger.warning(
+                "%s: %s: truncated response (%d bytes); fetching again", self.endpoint, page, len(content)
+            )
             self.transport.retries += 1
             self.transport.retry.sleep(self.transport.retry.delay(attempt))
             attempt += 1

@@ -55,4 +55,3 @@ def check_date_argument(text: str) -> str:
     except ValueError as exc:
         raise ValueError(f"{problem}: {exc}") from exc
     return text
-

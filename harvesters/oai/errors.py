@@ -73,8 +73,17 @@ class UnknownOAIError(OAIProtocolError):
 
 #: every code OAI-PMH 2.0 defines, and its class
 ERRORS_BY_CODE: dict[str, type[OAIProtocolError]] = {
-    cls.code: cls for cls in (BadArgument, BadResumptionToken, BadVerb, CannotDisseminateFormat,
-                              IdDoesNotExist, NoRecordsMatch, NoMetadataFormats, NoSetHierarchy)
+    cls.code: cls
+    for cls in (
+        BadArgument,
+        BadResumptionToken,
+        BadVerb,
+        CannotDisseminateFormat,
+        IdDoesNotExist,
+        NoRecordsMatch,
+        NoMetadataFormats,
+        NoSetHierarchy,
+    )
 }
 
 

@@ -34,9 +34,19 @@ _DONE = object()
 class OaiHarvester:
     """Harvests one OAI-PMH endpoint (profile ``api.protocol: oai``)."""
 
-    def __init__(self, *, baseurl: str, metadata_prefix: str, datasource: str, transport: Transport,
-                 sets: list[str] | None = None, set_parallelism: int = 1, from_: str | None = None,
-                 until: str | None = None, use_get_record: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        baseurl: str,
+        metadata_prefix: str,
+        datasource: str,
+        transport: Transport,
+        sets: list[str] | None = None,
+        set_parallelism: int = 1,
+        from_: str | None = None,
+        until: str | None = None,
+        use_get_record: bool = False,
+    ) -> None:
         self.baseurl = baseurl
         self.metadata_prefix = metadata_prefix
         self.datasource = datasource
@@ -49,16 +59,33 @@ class OaiHarvester:
         self.client = OAIClient(baseurl, transport, datasource=datasource)
 
     @classmethod
-    def from_profile(cls, api: Mapping[str, Any], *, datasource: str,
-                     options: HarvestOptions | None = None) -> OaiHarvester:
+    def from_profile(
+        cls, api: Mapping[str, Any], *, datasource: str, options: HarvestOptions | None = None
+    ) -> OaiHarvester:
         options = options or HarvestOptions()
-        retry = options.retry or RetryPolicy(max_retries=api.get("max_retries", 5), backoff=api.get("backoff", 2),
-                                             max_backoff=api.get("max_backoff", 300))
-        transport = Transport(headers=api.get("headers"), timeout=api.get("timeout", 60), retry=retry,
-                              user_agent=api.get("user_agent"), datasource=datasource)
-        return cls(baseurl=api["baseurl"], metadata_prefix=api["metadata_prefix"], datasource=datasource,
-                   transport=transport, sets=api.get("sets"), set_parallelism=api.get("set_parallelism", 1),
-                   from_=api.get("from"), until=api.get("until"), use_get_record=api.get("use_get_record", False))
+        retry = options.retry or RetryPolicy(
+            max_retries=api.get("max_retries", 5),
+            backoff=api.get("backoff", 2),
+            max_backoff=api.get("max_backoff", 300),
+        )
+        transport = Transport(
+            headers=api.get("headers"),
+            timeout=api.get("timeout", 60),
+            retry=retry,
+            user_agent=api.get("user_agent"),
+            datasource=datasource,
+        )
+        return cls(
+            baseurl=api["baseurl"],
+            metadata_prefix=api["metadata_prefix"],
+            datasource=datasource,
+            transport=transport,
+            sets=api.get("sets"),
+            set_parallelism=api.get("set_parallelism", 1),
+            from_=api.get("from"),
+            until=api.get("until"),
+            use_get_record=api.get("use_get_record", False),
+        )
 
     def close(self) -> None:
         self.transport.close()
@@ -88,12 +115,20 @@ class OaiHarvester:
         try:
             identify = self.client.identify()
         except (HarvestError, ValueError) as exc:
-            logger.warning("%s: Identify failed (%s); the high-water mark comes from the first list response "
-                           "and day granularity is assumed", self.baseurl, exc)
+            logger.warning(
+                "%s: Identify failed (%s); the high-water mark comes from the first list response "
+                "and day granularity is assumed",
+                self.baseurl,
+                exc,
+            )
             return {"granularity": DAY, "response_date": None, "source": "first-response"}
-        return {"granularity": normalise_granularity(identify.granularity), "response_date": identify.response_date,
-                "earliest_datestamp": identify.earliest_datestamp, "deleted_record": identify.deleted_record,
-                "source": "Identify"}
+        return {
+            "granularity": normalise_granularity(identify.granularity),
+            "response_date": identify.response_date,
+            "earliest_datestamp": identify.earliest_datestamp,
+            "deleted_record": identify.deleted_record,
+            "source": "Identify",
+        }
 
     def _window_start(self, request: HarvestRequest, watermark: Mapping[str, Any]) -> str | None:
         if request.from_:
@@ -106,14 +141,16 @@ class OaiHarvester:
                 logger.warning("unreadable high-water mark %r; harvesting everything", request.watermark)
         return self.default_from
 
-    def _sequential(self, states: dict[str, ListState], pending: list[str],
-                    granularity: str) -> Iterator[tuple[str, ListPage, ListState]]:
+    def _sequential(
+        self, states: dict[str, ListState], pending: list[str], granularity: str
+    ) -> Iterator[tuple[str, ListPage, ListState]]:
         for key in pending:
             for list_page, state in self._iterator(states[key], granularity):
                 yield key, list_page, state
 
-    def _parallel(self, states: dict[str, ListState], pending: list[str],
-                  granularity: str) -> Iterator[tuple[str, ListPage, ListState]]:
+    def _parallel(
+        self, states: dict[str, ListState], pending: list[str], granularity: str
+    ) -> Iterator[tuple[str, ListPage, ListState]]:
         """Sets side by side: workers fetch, this generator hands pages over one at a time, so the
         step still writes from one thread and a checkpoint only covers pages already written."""
         results: queue.Queue = queue.Queue(maxsize=2 * self.set_parallelism)
@@ -129,8 +166,9 @@ class OaiHarvester:
             finally:
                 _put(results, _DONE, stop)
 
-        pool = ThreadPoolExecutor(max_workers=min(self.set_parallelism, len(pending)),
-                                  thread_name_prefix=f"oai-{self.datasource}")
+        pool = ThreadPoolExecutor(
+            max_workers=min(self.set_parallelism, len(pending)), thread_name_prefix=f"oai-{self.datasource}"
+        )
         try:
             for key in pending:
                 pool.submit(work, key)
@@ -149,8 +187,9 @@ class OaiHarvester:
 
     def _iterator(self, state: ListState, granularity: str) -> Iterator[tuple[ListPage, ListState]]:
         verb = "ListIdentifiers" if self.use_get_record else "ListRecords"
-        iterator = ListIterator(self.client, verb=verb, metadata_prefix=self.metadata_prefix, state=state,
-                                granularity=granularity)
+        iterator = ListIterator(
+            self.client, verb=verb, metadata_prefix=self.metadata_prefix, state=state, granularity=granularity
+        )
         for list_page, new_state in iterator:
             if self.use_get_record:
                 self._fetch_records(list_page, new_state)
@@ -165,38 +204,62 @@ class OaiHarvester:
                 continue
             label = f"{state.label}, GetRecord {record.header.identifier}"
             try:
-                answer = self.client.list_page({"verb": "GetRecord", "identifier": record.header.identifier,
-                                                "metadataPrefix": self.metadata_prefix}, page=label)
+                answer = self.client.list_page(
+                    {
+                        "verb": "GetRecord",
+                        "identifier": record.header.identifier,
+                        "metadataPrefix": self.metadata_prefix,
+                    },
+                    page=label,
+                )
             except (IdDoesNotExist, OAIProtocolError) as exc:
-                list_page.problems.append(Problem(f"GetRecord failed: {exc.message}", location=label,
-                                                  record_id=record.header.identifier))
+                list_page.problems.append(
+                    Problem(
+                        f"GetRecord failed: {exc.message}", location=label, record_id=record.header.identifier
+                    )
+                )
                 continue
             except TransportError as exc:
                 if exc.status is None:
                     raise  # the server is gone, not this record
-                list_page.problems.append(Problem(f"GetRecord failed: {exc.message}", location=label,
-                                                  record_id=record.header.identifier))
+                list_page.problems.append(
+                    Problem(
+                        f"GetRecord failed: {exc.message}", location=label, record_id=record.header.identifier
+                    )
+                )
                 continue
             fetched.extend(answer.records)
             list_page.problems.extend(answer.problems)
         list_page.records = fetched
 
-    def _page(self, list_page: ListPage, state: ListState, states: dict[str, ListState],
-              watermark: dict[str, Any]) -> Page:
+    def _page(
+        self, list_page: ListPage, state: ListState, states: dict[str, ListState], watermark: dict[str, Any]
+    ) -> Page:
         if watermark.get("response_date") is None and list_page.response_date:
             watermark["response_date"] = list_page.response_date
         # no per-record provenance: the stored <record> keeps its header (datestamp, sets), and
         # encoding a provenance document per record costs the store about 40% of its write rate
         items = [(RecordInput(r.header.identifier, r.raw), r.header.deleted) for r in list_page.records]
         if list_page.repaired:
-            logger.info("%s, page %d: removed %d illegal character byte(s)", state.label, state.pages,
-                        list_page.repaired)
-        checkpoint = {"protocol": "oai", "watermark": dict(watermark),
-                      "lists": {key: s.as_dict() for key, s in states.items()}}
+            logger.info(
+                "%s, page %d: removed %d illegal character byte(s)",
+                state.label,
+                state.pages,
+                list_page.repaired,
+            )
+        checkpoint = {
+            "protocol": "oai",
+            "watermark": dict(watermark),
+            "lists": {key: s.as_dict() for key, s in states.items()},
+        }
         totals = [s.expected_total for s in states.values()]
-        return Page(items=items, checkpoint=checkpoint, label=f"{state.label}, page {state.pages}",
-                    problems=list_page.problems,
-                    expected_total=sum(totals) if totals and all(t is not None for t in totals) else None)
+        return Page(
+            items=items,
+            checkpoint=checkpoint,
+            label=f"{state.label}, page {state.pages}",
+            problems=list_page.problems,
+            expected_total=sum(totals) if totals and all(t is not None for t in totals) else None,
+        )
 
 
 def _key(spec: str | None) -> str:

@@ -62,8 +62,9 @@ class ListState:
 class ListIterator:
     """Pages of one ListRecords or ListIdentifiers list: yields ``(page, state after the page)``."""
 
-    def __init__(self, client: OAIClient, *, verb: str, metadata_prefix: str, state: ListState,
-                 granularity: str) -> None:
+    def __init__(
+        self, client: OAIClient, *, verb: str, metadata_prefix: str, state: ListState, granularity: str
+    ) -> None:
         self.client = client
         self.verb = verb
         self.metadata_prefix = metadata_prefix
@@ -79,8 +80,10 @@ class ListIterator:
                 page = self.client.list_page(self._params(state), page=label)
             except NoRecordsMatch:
                 if state.token:
-                    logger.warning("%s: resumption token answered noRecordsMatch; taking it as the end of "
-                                   "the list", label)
+                    logger.warning(
+                        "%s: resumption token answered noRecordsMatch; taking it as the end of the list",
+                        label,
+                    )
                 self.state = replace(state, token=None, done=True)
                 yield ListPage([], None), self.state
                 return
@@ -108,19 +111,32 @@ class ListIterator:
         """
         if state.token is not None:
             key = hashlib.sha1(state.token.encode("utf-8")).digest()
-            fingerprint = (len(page.records), page.records[0].header.identifier if page.records else None,
-                           page.records[-1].header.identifier if page.records else None, page.next_token)
+            fingerprint = (
+                len(page.records),
+                page.records[0].header.identifier if page.records else None,
+                page.records[-1].header.identifier if page.records else None,
+                page.next_token,
+            )
             if self._seen_tokens.get(key) == fingerprint:
-                raise ResumptionTokenLoop(f"the server returned resumption token {state.token!r} again and "
-                                          "following it gives the same page: the list loops",
-                                          datasource=self.client.datasource, url=self.client.endpoint,
-                                          page=label)
+                raise ResumptionTokenLoop(
+                    f"the server returned resumption token {state.token!r} again and "
+                    "following it gives the same page: the list loops",
+                    datasource=self.client.datasource,
+                    url=self.client.endpoint,
+                    page=label,
+                )
             self._seen_tokens[key] = fingerprint
         token = page.next_token
         datestamps = [r.header.datestamp for r in page.records if r.header.datestamp]
-        return replace(state, token=token, pages=state.pages + 1, records=state.records + len(page.records),
-                       last_datestamp=datestamps[-1] if datestamps else state.last_datestamp,
-                       done=token is None, expected_total=page.complete_list_size or state.expected_total)
+        return replace(
+            state,
+            token=token,
+            pages=state.pages + 1,
+            records=state.records + len(page.records),
+            last_datestamp=datestamps[-1] if datestamps else state.last_datestamp,
+            done=token is None,
+            expected_total=page.complete_list_size or state.expected_total,
+        )
 
     def _window_fallback(self, state: ListState, exc: BadResumptionToken) -> ListState:
         """An expired token: re-harvest the window from the last datestamp seen (idempotent writes make
@@ -133,9 +149,15 @@ class ListIterator:
             try:
                 start = format_datestamp(parse_datestamp(state.last_datestamp), self.granularity)
             except ValueError:
-                logger.warning("%s: cannot read datestamp %r; restarting the list", state.label,
-                               state.last_datestamp)
-        logger.warning("%s: resumption token %r rejected (%s); re-harvesting from %s", state.label,
-                       state.token, exc.message, start or "the start of the list")
+                logger.warning(
+                    "%s: cannot read datestamp %r; restarting the list", state.label, state.last_datestamp
+                )
+        logger.warning(
+            "%s: resumption token %r rejected (%s); re-harvesting from %s",
+            state.label,
+            state.token,
+            exc.message,
+            start or "the start of the list",
+        )
         self._seen_tokens.clear()
         return replace(state, token=None, from_=start, fallbacks=state.fallbacks + 1)

@@ -71,10 +71,14 @@ def parse_identify(content: bytes, **where: object) -> Identify:
         value = identify.findtext(f"{_NS}{name}")
         return value.strip() if value else None
 
-    return Identify(repository_name=text("repositoryName"), base_url=text("baseURL"),
-                    granularity=text("granularity") or "YYYY-MM-DD",
-                    earliest_datestamp=text("earliestDatestamp"), deleted_record=text("deletedRecord"),
-                    response_date=(root.findtext(f"{_NS}responseDate") or "").strip() or None)
+    return Identify(
+        repository_name=text("repositoryName"),
+        base_url=text("baseURL"),
+        granularity=text("granularity") or "YYYY-MM-DD",
+        earliest_datestamp=text("earliestDatestamp"),
+        deleted_record=text("deletedRecord"),
+        response_date=(root.findtext(f"{_NS}responseDate") or "").strip() or None,
+    )
 
 
 def parse_list_page(content: bytes, verb: str, *, location: str, **where: object) -> ListPage:
@@ -99,9 +103,12 @@ def parse_list_page(content: bytes, verb: str, *, location: str, **where: object
             _add_item(item, verb, records, problems, f"{location}, {element} {index + 1}")
         token_el = container.find(f"{_NS}resumptionToken")
         if token_el is not None:
-            token = ResumptionToken(token=token_el.text or "", cursor=token_el.get("cursor"),
-                                    complete_list_size=token_el.get("completeListSize"),
-                                    expiration_date=token_el.get("expirationDate"))
+            token = ResumptionToken(
+                token=token_el.text or "",
+                cursor=token_el.get("cursor"),
+                complete_list_size=token_el.get("completeListSize"),
+                expiration_date=token_el.get("expirationDate"),
+            )
     response_date = (root.findtext(f"{_NS}responseDate") or "").strip() or None
     return ListPage(records, token, response_date, problems, repaired)
 
@@ -110,8 +117,9 @@ _HEADER, _METADATA = f"{_NS}header", f"{_NS}metadata"
 _IDENTIFIER, _DATESTAMP, _SETSPEC = f"{_NS}identifier", f"{_NS}datestamp", f"{_NS}setSpec"
 
 
-def _add_item(item: etree._Element, verb: str, records: list[OAIRecord], problems: list[Problem],
-              location: str) -> None:
+def _add_item(
+    item: etree._Element, verb: str, records: list[OAIRecord], problems: list[Problem], location: str
+) -> None:
     """One ``<record>`` (or ``<header>``); children are walked once, this runs per record."""
     if verb == "ListIdentifiers":
         header_el, has_metadata = item, False
@@ -125,15 +133,22 @@ def _add_item(item: etree._Element, verb: str, records: list[OAIRecord], problem
                 has_metadata = True
     header = _header(header_el)
     if header is None:
-        problems.append(Problem("record without a header identifier", location=location,
-                                raw=etree.tostring(item)))
+        problems.append(
+            Problem("record without a header identifier", location=location, raw=etree.tostring(item))
+        )
         return
     if header.deleted or verb == "ListIdentifiers":
         records.append(OAIRecord(header, None))
         return
     if not has_metadata:
-        problems.append(Problem("record has no <metadata> and is not marked deleted", location=location,
-                                record_id=header.identifier, raw=etree.tostring(item)))
+        problems.append(
+            Problem(
+                "record has no <metadata> and is not marked deleted",
+                location=location,
+                record_id=header.identifier,
+                raw=etree.tostring(item),
+            )
+        )
         return
     records.append(OAIRecord(header, etree.tostring(item)))
 
@@ -173,16 +188,27 @@ def _salvage(content: bytes, verb: str, parse_error: str, *, location: str, **wh
         code = dict(_attrs(error.group(1))).get("code", "unknown")
         raise error_for(code, _text(error.group(2)), **where)
     element = b"header" if verb == "ListIdentifiers" else b"record"
-    start = re.compile(rb"<" + p + element + (rb"\b[^>]*>" if verb == "ListIdentifiers"
-                                               else rb"\b[^>]*>\s*<" + p + rb"header\b"))
+    start = re.compile(
+        rb"<"
+        + p
+        + element
+        + (rb"\b[^>]*>" if verb == "ListIdentifiers" else rb"\b[^>]*>\s*<" + p + rb"header\b")
+    )
     starts = [m.start() for m in start.finditer(content)]
-    token_match = re.search(rb"<" + p + rb"resumptionToken\b([^>]*?)(?:/>|>(.*?)</" + p + rb"resumptionToken>)",
-                            content, re.DOTALL)
+    token_match = re.search(
+        rb"<" + p + rb"resumptionToken\b([^>]*?)(?:/>|>(.*?)</" + p + rb"resumptionToken>)",
+        content,
+        re.DOTALL,
+    )
     tail = token_match.start() if token_match else content.rfind(b"</" + p + verb.encode())
     ends = [*starts[1:], tail if tail > starts[-1] else len(content)] if starts else []
     records: list[OAIRecord] = []
-    problems = [Problem(f"page is not well-formed XML ({parse_error}); {len(starts)} record(s) salvaged one by one",
-                        location=location)]
+    problems = [
+        Problem(
+            f"page is not well-formed XML ({parse_error}); {len(starts)} record(s) salvaged one by one",
+            location=location,
+        )
+    ]
     for index, (begin, end) in enumerate(zip(starts, ends, strict=True)):
         chunk = content[begin:end].rstrip()
         where_item = f"{location}, {element.decode()} {index + 1}"
@@ -196,9 +222,12 @@ def _salvage(content: bytes, verb: str, parse_error: str, *, location: str, **wh
     token = None
     if token_match is not None:
         attrs = dict(_attrs(token_match.group(1)))
-        token = ResumptionToken(token=_text(token_match.group(2) or b""), cursor=attrs.get("cursor"),
-                                complete_list_size=attrs.get("completeListSize"),
-                                expiration_date=attrs.get("expirationDate"))
+        token = ResumptionToken(
+            token=_text(token_match.group(2) or b""),
+            cursor=attrs.get("cursor"),
+            complete_list_size=attrs.get("completeListSize"),
+            expiration_date=attrs.get("expirationDate"),
+        )
     date = re.search(rb"<" + p + rb"responseDate>([^<]*)</", content)
     if not records and token is None:
         raise _unparsable(content, parse_error, **where)
@@ -208,15 +237,20 @@ def _salvage(content: bytes, verb: str, parse_error: str, *, location: str, **wh
 def _unparsable(content: bytes, parse_error: str, **where: object):
     from harvesters.oai.errors import UnparsablePage
 
-    exc = UnparsablePage(f"page is not well-formed XML ({parse_error}) and no record or resumption token "
-                         "could be read from it", **where)
+    exc = UnparsablePage(
+        f"page is not well-formed XML ({parse_error}) and no record or resumption token "
+        "could be read from it",
+        **where,
+    )
     exc.raw = content  # type: ignore[attr-defined]
     return exc
 
 
 def _attrs(text: bytes) -> list[tuple[str, str]]:
-    return [(m.group(1).decode(), _text(m.group(2) if m.group(2) is not None else m.group(3)))
-            for m in _ATTR.finditer(text)]
+    return [
+        (m.group(1).decode(), _text(m.group(2) if m.group(2) is not None else m.group(3)))
+        for m in _ATTR.finditer(text)
+    ]
 
 
 def _text(raw: bytes) -> str:

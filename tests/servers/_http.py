@@ -35,8 +35,15 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
 
-    def send_body(self, status: int, body: bytes, *, content_type: str = "text/xml; charset=utf-8",
-                  headers: dict[str, str] | None = None, gzip_ok: bool = True) -> None:
+    def send_body(
+        self,
+        status: int,
+        body: bytes,
+        *,
+        content_type: str = "text/xml; charset=utf-8",
+        headers: dict[str, str] | None = None,
+        gzip_ok: bool = True,
+    ) -> None:
         accepts_gzip = "gzip" in (self.headers.get("Accept-Encoding") or "")
         extra = dict(headers or {})
         if gzip_ok and extra.pop("Content-Encoding", None) == "gzip" and accepts_gzip:

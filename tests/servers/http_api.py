@@ -1,6 +1,6 @@
 """A local HTTP server whose routes a test scripts: path → function(query, headers) → response.
 
-    with http_api({"/items": lambda q, h: (200, "application/json", b"[]", {})}) as server: ...
+with http_api({"/items": lambda q, h: (200, "application/json", b"[]", {})}) as server: ...
 """
 
 from __future__ import annotations

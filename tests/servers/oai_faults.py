@@ -59,16 +59,35 @@ class FaultyRepository:
     unreachable: set[str] = field(default_factory=set)
 
     @classmethod
-    def with_records(cls, n: int, *, deleted: set[int] = frozenset(), sets: dict[int, tuple[str, ...]] | None = None,
-                     start: datetime = datetime(2020, 1, 1, tzinfo=UTC), **kwargs) -> FaultyRepository:
+    def with_records(
+        cls,
+        n: int,
+        *,
+        deleted: set[int] = frozenset(),
+        sets: dict[int, tuple[str, ...]] | None = None,
+        start: datetime = datetime(2020, 1, 1, tzinfo=UTC),
+        **kwargs,
+    ) -> FaultyRepository:
         repo = cls(**kwargs)
         for i in range(n):
-            repo.add(f"oai:test:{i:05d}", start + timedelta(minutes=i), f"Title {i}", deleted=i in deleted,
-                     sets=(sets or {}).get(i, ()))
+            repo.add(
+                f"oai:test:{i:05d}",
+                start + timedelta(minutes=i),
+                f"Title {i}",
+                deleted=i in deleted,
+                sets=(sets or {}).get(i, ()),
+            )
         return repo
 
-    def add(self, identifier: str, datestamp: datetime, title: str, *, deleted: bool = False,
-            sets: tuple[str, ...] = ()) -> None:
+    def add(
+        self,
+        identifier: str,
+        datestamp: datetime,
+        title: str,
+        *,
+        deleted: bool = False,
+        sets: tuple[str, ...] = (),
+    ) -> None:
         self.items[identifier] = Item(identifier, datestamp, title, deleted, sets)
 
     def schedule(self, page: int, *faults: str) -> None:
@@ -136,11 +155,13 @@ class FaultHandler(Handler):
     # --- answers ------------------------------------------------------------------------------
     def envelope(self, inner: str, params: dict[str, str]) -> str:
         attrs = "".join(f' {k}="{escape(v, {chr(34): "&quot;"})}"' for k, v in params.items())
-        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-                '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/" '
-                'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-                f"<responseDate>{self.repo.now.strftime('%Y-%m-%dT%H:%M:%SZ')}</responseDate>"
-                f"<request{attrs}>http://127.0.0.1/oai</request>{inner}</OAI-PMH>")
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+            f"<responseDate>{self.repo.now.strftime('%Y-%m-%dT%H:%M:%SZ')}</responseDate>"
+            f"<request{attrs}>http://127.0.0.1/oai</request>{inner}</OAI-PMH>"
+        )
 
     def error(self, code: str, message: str, params: dict[str, str]) -> str:
         return self.envelope(f'<error code="{code}">{escape(message)}</error>', params)
@@ -150,14 +171,19 @@ class FaultHandler(Handler):
             "<Identify><repositoryName>Faulty</repositoryName><baseURL>http://127.0.0.1/oai</baseURL>"
             "<protocolVersion>2.0</protocolVersion><adminEmail>a@b.c</adminEmail>"
             "<earliestDatestamp>2000-01-01T00:00:00Z</earliestDatestamp><deletedRecord>persistent</deletedRecord>"
-            f"<granularity>{self.repo.granularity}</granularity></Identify>", {"verb": "Identify"})
+            f"<granularity>{self.repo.granularity}</granularity></Identify>",
+            {"verb": "Identify"},
+        )
 
-    def record_xml(self, item: Item, *, header_only: bool = False, broken: bool = False,
-                   badchars: bool = False) -> str:
+    def record_xml(
+        self, item: Item, *, header_only: bool = False, broken: bool = False, badchars: bool = False
+    ) -> str:
         status = ' status="deleted"' if item.deleted else ""
         sets = "".join(f"<setSpec>{s}</setSpec>" for s in item.sets)
-        header = (f"<header{status}><identifier>{item.identifier}</identifier>"
-                  f"<datestamp>{self.repo.stamp(item.datestamp)}</datestamp>{sets}</header>")
+        header = (
+            f"<header{status}><identifier>{item.identifier}</identifier>"
+            f"<datestamp>{self.repo.stamp(item.datestamp)}</datestamp>{sets}</header>"
+        )
         if header_only:
             return header
         if item.deleted:
@@ -167,9 +193,12 @@ class FaultHandler(Handler):
             title = title.replace(" ", "\x0b \x01", 1) + "&#x1;"
         if broken:
             title = item.title + " <unclosed & broken"
-        return (f"<record>{header}<metadata><oai_dc:dc xmlns:oai_dc=\"http://www.openarchives.org/OAI/2.0/oai_dc/\" "
-                f"xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>{title}</dc:title>"
-                f"<dc:identifier>{item.identifier}</dc:identifier></oai_dc:dc></metadata></record>")
+        return (
+            f"<record>{header}<metadata><oai_dc:dc "
+            'xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+            f'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>{title}</dc:title>'
+            f"<dc:identifier>{item.identifier}</dc:identifier></oai_dc:dc></metadata></record>"
+        )
 
     def list(self, verb: str, params: dict[str, str]) -> None:
         repo = self.repo
@@ -183,36 +212,50 @@ class FaultHandler(Handler):
         if fault and self.apply_fault(fault):
             return
         if token is not None and (state is None or state.get("e") != repo.epoch):
-            self.reply(self.error("badResumptionToken", "the token is invalid or expired", params), status=200)
+            self.reply(
+                self.error("badResumptionToken", "the token is invalid or expired", params), status=200
+            )
             return
         if token is None:
             if params.get("metadataPrefix") != "oai_dc":
                 self.reply(self.error("cannotDisseminateFormat", "only oai_dc", params))
                 return
-            state = {"e": repo.epoch, "o": 0, "s": params.get("set"), "f": params.get("from"),
-                     "u": params.get("until")}
+            state = {
+                "e": repo.epoch,
+                "o": 0,
+                "s": params.get("set"),
+                "f": params.get("from"),
+                "u": params.get("until"),
+            }
         chosen = repo.select(state["s"], state["f"], state["u"])
         if not chosen:
             self.reply(self.error("noRecordsMatch", "no records", params))
             return
         offset = state["o"]
-        page = chosen[offset:offset + repo.page_size]
+        page = chosen[offset : offset + repo.page_size]
         traits = repo.page_traits.get(page_no, set())
         if repo.page_delay:
             time.sleep(repo.page_delay)
         body = []
         for index, item in enumerate(page):
-            body.append(self.record_xml(item, header_only=verb == "ListIdentifiers",
-                                        broken="broken-record" in traits and index == 1 and not item.deleted,
-                                        badchars="badchars" in traits and index == 0))
+            body.append(
+                self.record_xml(
+                    item,
+                    header_only=verb == "ListIdentifiers",
+                    broken="broken-record" in traits and index == 1 and not item.deleted,
+                    badchars="badchars" in traits and index == 0,
+                )
+            )
         if "loop" in traits and token is not None:
             next_token = token
         elif offset + repo.page_size < len(chosen):
             next_token = _encode_token({**state, "o": offset + repo.page_size})
         else:
             next_token = ""
-        body.append(f'<resumptionToken completeListSize="{len(chosen)}" cursor="{offset}">{next_token}'
-                    "</resumptionToken>")
+        body.append(
+            f'<resumptionToken completeListSize="{len(chosen)}" cursor="{offset}">{next_token}'
+            "</resumptionToken>"
+        )
         self.reply(self.envelope(f"<{verb}>{''.join(body)}</{verb}>", params))
 
     def get_record(self, params: dict[str, str]) -> None:
@@ -235,19 +278,31 @@ class FaultHandler(Handler):
             self.send_body(503, b"busy", content_type="text/plain", headers={"Retry-After": "1"})
         elif fault == "503-date":
             server_now = datetime.now(UTC).replace(microsecond=0)
-            self.send_body(503, b"busy", content_type="text/plain",
-                           headers={"Retry-After": format_datetime(server_now + timedelta(seconds=2), usegmt=True),
-                                    "Date": format_datetime(server_now, usegmt=True)})
+            self.send_body(
+                503,
+                b"busy",
+                content_type="text/plain",
+                headers={
+                    "Retry-After": format_datetime(server_now + timedelta(seconds=2), usegmt=True),
+                    "Date": format_datetime(server_now, usegmt=True),
+                },
+            )
         elif fault in ("500", "429"):
             self.send_body(int(fault), b"", content_type="text/plain")
         elif fault == "html":
-            self.send_body(200, b"<!DOCTYPE html><html><head><title>Down for maintenance</title></head>"
-                                b"<body>back soon</body></html>", content_type="text/html")
+            self.send_body(
+                200,
+                b"<!DOCTYPE html><html><head><title>Down for maintenance</title></head>"
+                b"<body>back soon</body></html>",
+                content_type="text/html",
+            )
         elif fault == "drop":
             self.close_connection = True
             self.connection.close()
         elif fault == "truncate":
-            body = b'<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>'
+            body = (
+                b'<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>'
+            )
             self.send_response(200)
             self.send_header("Content-Type", "text/xml")
             self.send_header("Content-Length", str(len(body) * 4))

@@ -54,17 +54,24 @@ def load_provider(folder: Path) -> Provider:
     for e in index["exchanges"]:
         query = e.get("query") or ""
         headers = {k: v for k, v in (e.get("headers") or {}).items() if v}
-        exchanges.append(Exchange(
-            seq=e["seq"], status=e.get("status") or 200, headers=headers,
-            body=(folder / e["body_file"]).read_bytes(),
-            decoded={k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()},
-            raw=_raw_params(query)))
+        exchanges.append(
+            Exchange(
+                seq=e["seq"],
+                status=e.get("status") or 200,
+                headers=headers,
+                body=(folder / e["body_file"]).read_bytes(),
+                decoded={k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()},
+                raw=_raw_params(query),
+            )
+        )
     return Provider(folder.name, exchanges)
 
 
 class ReplayState:
     def __init__(self, root: Path) -> None:
-        self.providers = {p.name: load_provider(p) for p in sorted(root.iterdir()) if (p / "index.json").is_file()}
+        self.providers = {
+            p.name: load_provider(p) for p in sorted(root.iterdir()) if (p / "index.json").is_file()
+        }
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
 
@@ -96,7 +103,9 @@ class ReplayHandler(Handler):
         params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         exchange = self.server.state.match(provider, params)
         if exchange is None:
-            self.send_body(404, f"no recording of {provider} for {params}".encode(), content_type="text/plain")
+            self.send_body(
+                404, f"no recording of {provider} for {params}".encode(), content_type="text/plain"
+            )
             return
         headers = dict(exchange.headers)
         content_type = headers.pop("Content-Type", "text/xml")

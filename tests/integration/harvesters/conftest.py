@@ -35,13 +35,15 @@ def sleeps() -> SleepLog:
 @pytest.fixture
 def fast(sleeps: SleepLog) -> HarvestOptions:
     """Retry timing for tests: real back-off arithmetic, no real waiting."""
-    return HarvestOptions(retry=RetryPolicy(max_retries=3, backoff=0.01, max_backoff=0.05, sleep=sleeps),
-                          page_size=50)
+    return HarvestOptions(
+        retry=RetryPolicy(max_retries=3, backoff=0.01, max_backoff=0.05, sleep=sleeps), page_size=50
+    )
 
 
 def make_profile(ds_id: str, api: dict[str, Any], **extra: Any) -> Datasource:
-    return profile_from_dict({"id": ds_id, "name": ds_id, "nsprefix": ds_id.replace("-", "_")[:32], "api": api,
-                              **extra})
+    return profile_from_dict(
+        {"id": ds_id, "name": ds_id, "nsprefix": ds_id.replace("-", "_")[:32], "api": api, **extra}
+    )
 
 
 def present_and_deleted(store: MDStore, datasource: Datasource) -> tuple[dict[str, bytes], set[str]]:

@@ -37,9 +37,19 @@ def put(root: Path, relative: str, data: bytes, mtime: float | None = None) -> P
 
 
 def ftp_profile(site, **api):
-    return make_profile("ftpsrc", {"protocol": "ftp", "host": site.host, "port": site.port, "path": "/",
-                                   "username_env": "FTP_USER", "password_env": "FTP_PASSWORD",
-                                   "id_xpath": "/doc/id", **api})
+    return make_profile(
+        "ftpsrc",
+        {
+            "protocol": "ftp",
+            "host": site.host,
+            "port": site.port,
+            "path": "/",
+            "username_env": "FTP_USER",
+            "password_env": "FTP_PASSWORD",
+            "id_xpath": "/doc/id",
+            **api,
+        },
+    )
 
 
 def test_recursive_listing_with_include_and_exclude(tmp_path, store, fast):
@@ -48,11 +58,21 @@ def test_recursive_listing_with_include_and_exclude(tmp_path, store, fast):
         put(root, relative, doc(Path(relative).stem))
     put(root, "notes.txt", b"not a record")
     with ftp_server(root) as site:
-        recursive = collect(store, ftp_profile(site, include=["*.xml"], exclude=["skip/*"]), options=fast,
-                            environ=ENV)
-        flat = make_profile("flat", {"protocol": "ftp", "host": site.host, "port": site.port,
-                                     "username_env": "FTP_USER", "password_env": "FTP_PASSWORD",
-                                     "recursive": False, "include": ["*.xml"]})
+        recursive = collect(
+            store, ftp_profile(site, include=["*.xml"], exclude=["skip/*"]), options=fast, environ=ENV
+        )
+        flat = make_profile(
+            "flat",
+            {
+                "protocol": "ftp",
+                "host": site.host,
+                "port": site.port,
+                "username_env": "FTP_USER",
+                "password_env": "FTP_PASSWORD",
+                "recursive": False,
+                "include": ["*.xml"],
+            },
+        )
         collect(store, flat, options=fast, environ=ENV)
     assert recursive.outcome is Outcome.FINISHED
     present, _ = present_and_deleted(store, ftp_profile(site))
@@ -100,7 +120,8 @@ def test_archives_are_unpacked_and_a_traversal_archive_is_refused(tmp_path, stor
     with store.reader(ftp_profile(site).native_unit) as view:
         errors = view.errors()
     assert [(e.location, e.message) for e in errors] == [
-        ("evil.zip", "member '../../../etc/passwd.xml' escapes the archive root; the archive is refused")]
+        ("evil.zip", "member '../../../etc/passwd.xml' escapes the archive root; the archive is refused")
+    ]
 
 
 def test_big_xml_is_split_with_iterparse(tmp_path, store, fast):

@@ -24,9 +24,21 @@ PROJECT = Path(__file__).resolve().parents[3]
 
 def write_profile(registry: Path, url: str, **api) -> None:
     registry.mkdir(exist_ok=True)
-    profile = {"id": "faulty", "name": "Faulty", "nsprefix": "faulty",
-               "api": {"protocol": "oai", "baseurl": f"{url}/oai", "metadata_prefix": "oai_dc", "max_retries": 2,
-                       "backoff": 0.01, "max_backoff": 0.02, "timeout": 5, **api}}
+    profile = {
+        "id": "faulty",
+        "name": "Faulty",
+        "nsprefix": "faulty",
+        "api": {
+            "protocol": "oai",
+            "baseurl": f"{url}/oai",
+            "metadata_prefix": "oai_dc",
+            "max_retries": 2,
+            "backoff": 0.01,
+            "max_backoff": 0.02,
+            "timeout": 5,
+            **api,
+        },
+    }
     (registry / "faulty.yaml").write_text(yaml.safe_dump(profile), encoding="utf-8")
 
 
@@ -110,7 +122,9 @@ def test_resume_after_sigkill_collects_exactly_the_full_set(cli_env):
         write_profile(registry, server.url)
         env = {**os.environ, "PYTHONPATH": str(PROJECT)}
         command = [str(Path(sys.executable).parent / "contentcloud"), *base, "harvest", "faulty"]
-        process = subprocess.Popen(command, env=env, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            command, env=env, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         try:
             pages = _wait_for_pages(uri, unit, 5, process)
             process.send_signal(signal.SIGKILL)
@@ -121,8 +135,9 @@ def test_resume_after_sigkill_collects_exactly_the_full_set(cli_env):
         assert process.returncode == -signal.SIGKILL
         requests_before = len(repo.list_requests())
         repo.page_delay = 0
-        resumed = subprocess.run([*command, "--resume"], env=env, cwd=PROJECT, capture_output=True, text=True,
-                                 timeout=120)
+        resumed = subprocess.run(
+            [*command, "--resume"], env=env, cwd=PROJECT, capture_output=True, text=True, timeout=120
+        )
     assert resumed.returncode == 0, resumed.stderr
     assert "records 400 in 40 pages" in resumed.stdout
     first_resumed = repo.list_requests()[requests_before]

@@ -19,8 +19,10 @@ DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
 
 
 def oai_profile(url: str, **api):
-    return make_profile("faulty", {"protocol": "oai", "baseurl": f"{url}/oai", "metadata_prefix": "oai_dc",
-                                   "timeout": 0.5, **api})
+    return make_profile(
+        "faulty",
+        {"protocol": "oai", "baseurl": f"{url}/oai", "metadata_prefix": "oai_dc", "timeout": 0.5, **api},
+    )
 
 
 def assert_exactly(store, datasource, repo, *, missing: set[str] = frozenset()):
@@ -36,8 +38,16 @@ def assert_exactly(store, datasource, repo, *, missing: set[str] = frozenset()):
 
 def test_transient_faults_exactly_once(store, fast, sleeps):
     repo = FaultyRepository.with_records(95, deleted={5, 50, 94})
-    for page, faults in {2: ["503"], 3: ["503-date"], 4: ["500", "500"], 5: ["drop"], 6: ["truncate"],
-                         7: ["html"], 8: ["429"], 9: ["slow"]}.items():
+    for page, faults in {
+        2: ["503"],
+        3: ["503-date"],
+        4: ["500", "500"],
+        5: ["drop"],
+        6: ["truncate"],
+        7: ["html"],
+        8: ["429"],
+        9: ["slow"],
+    }.items():
         repo.schedule(page, *faults)
     with fault_server(repo) as server:
         datasource = oai_profile(server.url)
@@ -101,7 +111,8 @@ def test_token_loop_stops_with_a_clear_error_and_keeps_the_current_version(store
         looped = collect(store, datasource, options=fast, environ={})
 
     assert looped.outcome is Outcome.FAILED
-    assert "the list loops" in looped.message and "aborted" in looped.message
+    assert "the list loops" in looped.message
+    assert "aborted" in looped.message
     assert store.current_version(datasource.native_unit) == first.version_out
     assert store.open_transaction(datasource.native_unit) is None
     assert len(repo.list_requests()) == 3 + 3  # first harvest; then page 1, page 2 asked twice
@@ -114,22 +125,26 @@ def test_dead_server_is_resumable_from_the_last_good_page(store, fast):
         datasource = oai_profile(server.url)
         failed = collect(store, datasource, options=fast, environ={})
         assert failed.outcome is Outcome.RESUMABLE
-        assert "gave up after 4 attempts" in failed.message and "--resume" in failed.message
+        assert "gave up after 4 attempts" in failed.message
+        assert "--resume" in failed.message
         assert store.open_transaction(datasource.native_unit) is not None
         before = len(repo.list_requests())
         resumed = collect(store, datasource, resume=True, options=fast, environ={})
 
     assert resumed.outcome is Outcome.FINISHED
     assert_exactly(store, datasource, repo)
-    assert resumed.pages == 5 and resumed.read == 50  # counts cover the whole harvest
+    assert resumed.pages == 5
+    assert resumed.read == 50  # counts cover the whole harvest
     first_of_resume = repo.list_requests()[before]
     assert set(first_of_resume) == {"verb", "resumptionToken"}  # continued, not started over
 
 
 @pytest.mark.parametrize("parallelism", [1, 3])
 def test_sets_are_merged_without_duplicates(store, fast, parallelism):
-    sets = {i: tuple(s for s, keep in (("a", i % 2 == 0), ("b", i % 3 == 0), ("c", i < 10)) if keep)
-            for i in range(60)}
+    sets = {
+        i: tuple(s for s, keep in (("a", i % 2 == 0), ("b", i % 3 == 0), ("c", i < 10)) if keep)
+        for i in range(60)
+    }
     repo = FaultyRepository.with_records(60, sets=sets, deleted={6})
     repo.schedule(2, "503")
     with fault_server(repo) as server:
@@ -166,11 +181,17 @@ def test_incremental_harvest_starts_at_the_servers_response_date(store, fast):
     assert full.extra["watermark"]["response_date"] == "2021-06-01T12:00:00Z"
     list_requests = [r for r in repo.list_requests() if "metadataPrefix" in r]
     assert list_requests[0] == {"verb": "ListRecords", "metadataPrefix": "oai_dc"}
-    assert list_requests[1] == {"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2021-06-01T12:00:00Z"}
+    assert list_requests[1] == {
+        "verb": "ListRecords",
+        "metadataPrefix": "oai_dc",
+        "from": "2021-06-01T12:00:00Z",
+    }
     assert (incremental.added, incremental.updated, incremental.deleted, incremental.read) == (4, 3, 2, 9)
     assert_exactly(store, datasource, repo)
     assert list_requests[2]["from"] == "2021-06-03T08:30:00Z"
-    assert again.outcome is Outcome.FINISHED and again.read == 0 and not again.changed
+    assert again.outcome is Outcome.FINISHED
+    assert again.read == 0
+    assert not again.changed
 
 
 def test_incremental_with_day_granularity_sends_a_day(store, fast):
@@ -204,8 +225,10 @@ def test_persistent_html_page_is_resumable_and_says_so(store, fast):
     with fault_server(repo) as server:
         summary = collect(store, oai_profile(server.url), options=fast, environ={})
     assert summary.outcome is Outcome.RESUMABLE
-    assert "the server answered an HTML page ('Down for maintenance') with HTTP 200 where XML was expected" \
+    assert (
+        "the server answered an HTML page ('Down for maintenance') with HTTP 200 where XML was expected"
         in summary.message
+    )
 
 
 def test_full_harvest_tombstones_records_the_server_dropped(store, fast):
@@ -224,14 +247,20 @@ def test_full_harvest_tombstones_records_the_server_dropped(store, fast):
 def test_limits_refuse_a_suspicious_drop(store, fast):
     repo = FaultyRepository.with_records(20)
     with fault_server(repo) as server:
-        datasource = make_profile("faulty", {"protocol": "oai", "baseurl": f"{server.url}/oai",
-                                             "metadata_prefix": "oai_dc"}, limits={"max_drop_ratio": 0.5})
+        datasource = make_profile(
+            "faulty",
+            {"protocol": "oai", "baseurl": f"{server.url}/oai", "metadata_prefix": "oai_dc"},
+            limits={"max_drop_ratio": 0.5},
+        )
         first = collect(store, datasource, options=fast, environ={})
         for i in range(15):
             del repo.items[f"oai:test:{i:05d}"]
         second = collect(store, datasource, options=fast, environ={})
     assert second.outcome is Outcome.FAILED
-    assert "present records would drop from 20 to 5 (75%), more than limits.max_drop_ratio = 50%" in second.message
+    assert (
+        "present records would drop from 20 to 5 (75%), more than limits.max_drop_ratio = 50%"
+        in second.message
+    )
     assert store.current_version(datasource.native_unit) == first.version_out
 
 
@@ -239,9 +268,20 @@ def test_window_arguments_are_sent_as_typed(store, fast):
     repo = FaultyRepository.with_records(20)
     with fault_server(repo) as server:
         datasource = oai_profile(server.url)
-        summary = collect(store, datasource, mode="incremental", from_="2020-01-01T00:05:00Z",
-                          until="2020-01-01T00:09:00Z", options=fast, environ={})
+        summary = collect(
+            store,
+            datasource,
+            mode="incremental",
+            from_="2020-01-01T00:05:00Z",
+            until="2020-01-01T00:09:00Z",
+            options=fast,
+            environ={},
+        )
     assert summary.read == 5
-    assert repo.list_requests()[0] == {"verb": "ListRecords", "metadataPrefix": "oai_dc",
-                                       "from": "2020-01-01T00:05:00Z", "until": "2020-01-01T00:09:00Z"}
+    assert repo.list_requests()[0] == {
+        "verb": "ListRecords",
+        "metadataPrefix": "oai_dc",
+        "from": "2020-01-01T00:05:00Z",
+        "until": "2020-01-01T00:09:00Z",
+    }
     assert timedelta(0) < timedelta(seconds=summary.seconds) < timedelta(seconds=30)

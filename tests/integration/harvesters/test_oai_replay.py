@@ -25,10 +25,26 @@ OAI = "{http://www.openarchives.org/OAI/2.0/}"
 
 #: provider → the request that starts its harvestable chain (seq of the first exchange)
 CHAINS = {
-    "asu": 1, "calpoly": 1, "citeseerx": 1, "colostate": 1, "csic-alma-marc21": 1, "datacite-2015": 1,
-    "dryad": 1, "erudit": 1, "mla-commons": 1, "nature": 1, "ncar": 1, "noaa-nodc": 1, "pcurio": 1,
-    "pubmedcentral": 1, "purdue": 1, "qdl-mods": 1, "scholars-portal-dataverse": 1, "ucescholarship": 1,
-    "zenodo": 25, "dspace-mit": 16,
+    "asu": 1,
+    "calpoly": 1,
+    "citeseerx": 1,
+    "colostate": 1,
+    "csic-alma-marc21": 1,
+    "datacite-2015": 1,
+    "dryad": 1,
+    "erudit": 1,
+    "mla-commons": 1,
+    "nature": 1,
+    "ncar": 1,
+    "noaa-nodc": 1,
+    "pcurio": 1,
+    "pubmedcentral": 1,
+    "purdue": 1,
+    "qdl-mods": 1,
+    "scholars-portal-dataverse": 1,
+    "ucescholarship": 1,
+    "zenodo": 25,
+    "dspace-mit": 16,
 }
 
 
@@ -78,7 +94,11 @@ def test_recorded_chain_is_harvested_exactly(provider, replay, store, fast, shar
     folder = shared_dir / "oai-pmh" / "recorded" / provider
     args, files = chain_files(folder, CHAINS[provider])
     expected_present, expected_deleted = expected_from(files)
-    api = {"protocol": "oai", "baseurl": f"{replay.url}/{provider}", "metadata_prefix": args["metadataPrefix"]}
+    api = {
+        "protocol": "oai",
+        "baseurl": f"{replay.url}/{provider}",
+        "metadata_prefix": args["metadataPrefix"],
+    }
     api.update({k: args[k] for k in ("from", "until") if k in args})
     if "set" in args:
         api["sets"] = [args["set"]]
@@ -101,26 +121,52 @@ def test_recorded_chain_is_harvested_exactly(provider, replay, store, fast, shar
 
 def test_exact_counts_of_the_big_chains(replay, store, fast):
     """The figures the recordings' README states, as a cross-check of the independent reading."""
-    figures = {"colostate": (1006, 2), "pubmedcentral": (844, 0), "mla-commons": (319, 0),
-               "scholars-portal-dataverse": (4, 15), "calpoly": (208, 0), "asu": (78, 1)}
+    figures = {
+        "colostate": (1006, 2),
+        "pubmedcentral": (844, 0),
+        "mla-commons": (319, 0),
+        "scholars-portal-dataverse": (4, 15),
+        "calpoly": (208, 0),
+        "asu": (78, 1),
+    }
     for provider, (present_count, deleted_count) in figures.items():
         replay.state.reset()
-        index_args = {"colostate": ("2016-05-04T00:00:00Z", "2016-05-06T00:00:00Z"),
-                      "pubmedcentral": ("2014-12-24", "2014-12-25"),
-                      "mla-commons": ("2016-05-25T00:00:00Z", "2016-05-27T00:00:00Z"),
-                      "scholars-portal-dataverse": ("2015-04-21", "2015-04-22"),
-                      "calpoly": ("2015-03-10", "2015-03-11"), "asu": ("2015-03-10", "2015-03-11")}[provider]
-        datasource = make_profile(provider, {"protocol": "oai", "baseurl": f"{replay.url}/{provider}",
-                                             "metadata_prefix": "oai_dc", "from": index_args[0],
-                                             "until": index_args[1]})
+        index_args = {
+            "colostate": ("2016-05-04T00:00:00Z", "2016-05-06T00:00:00Z"),
+            "pubmedcentral": ("2014-12-24", "2014-12-25"),
+            "mla-commons": ("2016-05-25T00:00:00Z", "2016-05-27T00:00:00Z"),
+            "scholars-portal-dataverse": ("2015-04-21", "2015-04-22"),
+            "calpoly": ("2015-03-10", "2015-03-11"),
+            "asu": ("2015-03-10", "2015-03-11"),
+        }[provider]
+        datasource = make_profile(
+            provider,
+            {
+                "protocol": "oai",
+                "baseurl": f"{replay.url}/{provider}",
+                "metadata_prefix": "oai_dc",
+                "from": index_args[0],
+                "until": index_args[1],
+            },
+        )
         summary = collect(store, datasource, options=fast, environ={})
-        assert (summary.extra["present"], summary.extra["tombstones"]) == (present_count, deleted_count), provider
+        assert (summary.extra["present"], summary.extra["tombstones"]) == (present_count, deleted_count), (
+            provider
+        )
 
 
 def test_control_character_page_is_repaired_not_discarded(replay, store, fast):
     """pcurio's page holds a raw U+000B: stripped, and all five records are kept intact."""
-    datasource = make_profile("pcurio", {"protocol": "oai", "baseurl": f"{replay.url}/pcurio",
-                                         "metadata_prefix": "oai_dc", "from": "2015-03-14", "until": "2015-03-16"})
+    datasource = make_profile(
+        "pcurio",
+        {
+            "protocol": "oai",
+            "baseurl": f"{replay.url}/pcurio",
+            "metadata_prefix": "oai_dc",
+            "from": "2015-03-14",
+            "until": "2015-03-16",
+        },
+    )
     summary = collect(store, datasource, options=fast, environ={})
     assert (summary.outcome, summary.extra["present"], summary.discarded) == (Outcome.FINISHED, 5, 0)
     present, _ = present_and_deleted(store, datasource)
@@ -128,8 +174,9 @@ def test_control_character_page_is_repaired_not_discarded(replay, store, fast):
 
 
 def test_html_page_with_200_is_reported_as_such(replay, store, fast):
-    datasource = make_profile("html", {"protocol": "oai", "baseurl": f"{replay.url}/not-oai-html",
-                                       "metadata_prefix": "oai_dc"})
+    datasource = make_profile(
+        "html", {"protocol": "oai", "baseurl": f"{replay.url}/not-oai-html", "metadata_prefix": "oai_dc"}
+    )
     from harvesters.oai.client import OAIClient
     from harvesters.transport import HtmlErrorPage, Transport
 
@@ -143,8 +190,10 @@ def test_html_page_with_200_is_reported_as_such(replay, store, fast):
 def test_unrecorded_token_fails_resumable_and_keeps_the_pages(replay, store, fast):
     """archivesspace's chain stops at a token nobody recorded: the 404 after page 1 fails the run,
     the transaction stays open with page 1 written, and nothing is committed."""
-    datasource = make_profile("aspace", {"protocol": "oai", "baseurl": f"{replay.url}/archivesspace-test",
-                                         "metadata_prefix": "oai_dc"})
+    datasource = make_profile(
+        "aspace",
+        {"protocol": "oai", "baseurl": f"{replay.url}/archivesspace-test", "metadata_prefix": "oai_dc"},
+    )
     summary = collect(store, datasource, options=fast, environ={})
     assert summary.outcome is Outcome.FAILED
     assert "HTTP 404" in summary.message

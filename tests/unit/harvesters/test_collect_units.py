@@ -11,7 +11,11 @@ from mdstore.errors import ConfigError
 def test_secrets_are_resolved_from_the_given_environment_only():
     api = {"protocol": "http", "headers_env": {"Authorization": "TOKEN"}, "password_env": "PW", "url": "u"}
     assert resolve_secrets(api, {"TOKEN": "Bearer x", "PW": "p"}) == {
-        "protocol": "http", "headers": {"Authorization": "Bearer x"}, "password": "p", "url": "u"}
+        "protocol": "http",
+        "headers": {"Authorization": "Bearer x"},
+        "password": "p",
+        "url": "u",
+    }
     with pytest.raises(ConfigError) as caught:
         resolve_secrets(api, {"TOKEN": "Bearer x"}, file="registry/x.yaml")
     assert str(caught.value) == "registry/x.yaml: api.password_env: the environment variable PW is not set"
@@ -23,9 +27,13 @@ def test_prefetch_keeps_order_and_reraises_after_the_pages_before():
         raise RuntimeError("boom")
 
     seen = []
-    with pytest.raises(RuntimeError, match="boom"):
+
+    def consume() -> None:
         for item in prefetch(pages()):
             seen.append(item)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        consume()
     assert seen == [0, 1, 2, 3, 4]
 
 

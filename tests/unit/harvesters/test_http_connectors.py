@@ -15,16 +15,23 @@ from mdstore.errors import ConfigError, UnknownPlugin
 
 
 def test_json_to_xml_shapes():
-    xml = json_to_xml({"id": 1, "tags": ["a", "b"], "n": None, "ok": False, "a b": "c", "xmlish": 2,
-                       "nested": [[1, 2]]})
-    assert xml == (b"<record><id>1</id><tags>a</tags><tags>b</tags><n null=\"true\"/><ok>false</ok>"
-                   b"<field name=\"a b\">c</field><field name=\"xmlish\">2</field>"
-                   b"<nested><item>1</item><item>2</item></nested></record>")
+    xml = json_to_xml(
+        {"id": 1, "tags": ["a", "b"], "n": None, "ok": False, "a b": "c", "xmlish": 2, "nested": [[1, 2]]}
+    )
+    assert xml == (
+        b'<record><id>1</id><tags>a</tags><tags>b</tags><n null="true"/><ok>false</ok>'
+        b'<field name="a b">c</field><field name="xmlish">2</field>'
+        b"<nested><item>1</item><item>2</item></nested></record>"
+    )
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-                           lambda children: st.lists(children, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), children, max_size=4), max_leaves=20)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 
 @given(json_values)

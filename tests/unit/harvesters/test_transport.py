@@ -18,10 +18,15 @@ def test_retry_after_in_seconds():
 
 
 def test_retry_after_as_http_date_uses_the_servers_date():
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", server_date="Wed, 21 Oct 2015 07:28:00 GMT") == 30.0
+    assert (
+        parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", server_date="Wed, 21 Oct 2015 07:28:00 GMT")
+        == 30.0
+    )
     now = datetime(2015, 10, 21, 7, 28, 25, tzinfo=UTC)
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now=now) == 5.0
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", server_date="Wed, 21 Oct 2015 08:00:00 GMT") == 0.0
+    assert (
+        parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", server_date="Wed, 21 Oct 2015 08:00:00 GMT") == 0.0
+    )
 
 
 @pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5e3"])
@@ -61,5 +66,8 @@ def test_client_errors_are_not_retried(status):
 def test_html_error_pages_are_recognised_by_content():
     assert html_error_title(b"<!DOCTYPE html><html><head><title> Bad\n Gateway </title>") == "Bad Gateway"
     assert html_error_title(b"\xef\xbb\xbf  <HTML><body>x</body></HTML>") == "(untitled)"
-    assert html_error_title(b'<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">') is None
+    assert (
+        html_error_title(b'<?xml version="1.0"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">')
+        is None
+    )
     assert html_error_title(b"<html-ish/>") is None
