@@ -306,7 +306,7 @@ def prefetch(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
             yield item
     finally:
         stop.set()
-        thread.join()
+        thread.join(timeout=5)  # a producer stuck in a request ends with its timeout; it is a daemon
 
 
 def _write_page(tx: WriteTransaction, page: Page, tally: _Tally, first_errors: list[str]) -> None:
