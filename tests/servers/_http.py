@@ -46,9 +46,11 @@ class Handler(BaseHTTPRequestHandler):
     ) -> None:
         accepts_gzip = "gzip" in (self.headers.get("Accept-Encoding") or "")
         extra = dict(headers or {})
-        if gzip_ok and extra.pop("Content-Encoding", None) == "gzip" and accepts_gzip:
-            body = gzip.compress(body)
-            extra["Content-Encoding"] = "gzip"
+        if extra.get("Content-Encoding") == "gzip":  # recorded as gzip: compress when the client accepts it
+            del extra["Content-Encoding"]
+            if gzip_ok and accepts_gzip:
+                body = gzip.compress(body)
+                extra["Content-Encoding"] = "gzip"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

@@ -229,3 +229,37 @@ def test_unknown_connector_parameter_is_a_config_error(store, fast):
         "(known: delimiter, encoding, id_column, name, quotechar)"
     )
     assert store.open_transaction(profile.native_unit) is None
+
+
+def test_deflate_and_gzip_bodies_are_decoded(store, fast):
+    import zlib
+
+    body = json.dumps({"items": ITEMS}).encode()
+    routes = {
+        "/deflate": lambda q, h: (
+            200,
+            "application/json",
+            zlib.compress(body),
+            {"Content-Encoding": "deflate"},
+        ),
+        "/gzip": lambda q, h: (
+            200,
+            "application/json",
+            body,
+            {"Content-Encoding": "gzip"},
+        ),  # send_body gzips
+    }
+    with http_api(routes) as server:
+        for path in routes:
+            profile = http_profile(
+                f"{server.url}{path}",
+                "paged",
+                pagination="next-link",
+                next_path="none",
+                items_path="items",
+                id_path="id",
+            )
+            summary = collect(store, profile, options=fast, environ={})
+            assert summary.outcome is Outcome.FINISHED
+            assert summary.read == summary.extra["present"] == 23
+            check_items(store, profile)

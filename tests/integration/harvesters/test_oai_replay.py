@@ -199,3 +199,25 @@ def test_unrecorded_token_fails_resumable_and_keeps_the_pages(replay, store, fas
     assert "HTTP 404" in summary.message
     assert store.current_version(datasource.native_unit) is None
     assert store.open_transaction(datasource.native_unit) is None  # a 404 will not heal: aborted
+
+
+@pytest.mark.parametrize(
+    ("provider", "granularity", "response_date"),
+    [
+        ("zenodo", "YYYY-MM-DDThh:mm:ssZ", "2026-08-10T08:56:30Z"),
+        ("e-periodica", "YYYY-MM-DDThh:mm:ssZ", None),
+        ("archivesspace-test", None, None),
+    ],
+)
+def test_identify_gives_the_servers_clock_and_granularity(provider, granularity, response_date, replay, fast):
+    from harvesters.oai.client import OAIClient
+    from harvesters.transport import Transport
+
+    identify = OAIClient(f"{replay.url}/{provider}", Transport(retry=fast.retry)).identify()
+    assert identify.repository_name
+    if granularity:
+        assert identify.granularity == granularity
+    if response_date:
+        assert identify.response_date == response_date
+    else:
+        assert identify.response_date
