@@ -9,6 +9,8 @@ from mdstore.plugins import Registry
 #: kind → "module:attr" of its registry (imported only when listed)
 REGISTRIES: dict[str, str] = {
     "mdstore backend": "mdstore.registry:BACKENDS",
+    "harvester": "harvesters.registry:HARVESTERS",
+    "http connector": "harvesters.http.registry:CONNECTORS",
 }
 
 

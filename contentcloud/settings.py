@@ -137,6 +137,15 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
     return Settings(**values, origins=origins)
 
 
+def secret_environment(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """What profile ``*_env`` fields (header tokens, FTP passwords) are resolved against.
+
+    The process environment, read here at the edge like every other setting; steps receive the
+    mapping and hand plain values down, so harvesters never read the environment themselves.
+    """
+    return os.environ if environ is None else environ
+
+
 def _check_uri(name: str, uri: str, origin: str, schemes: tuple[str, ...]) -> None:
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
     if scheme not in schemes:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "x3ml": "contentcloud.cli.x3ml:x3ml",
     "publish": "contentcloud.cli.publish:publish",
     "serve": "contentcloud.cli.serve:serve",
+    "harvest": "contentcloud.cli.harvest:harvest",
 }
 
 HELP = {
@@ -33,6 +34,7 @@ HELP = {
     "x3ml": "Run X3ML mappings over input files (the conformance command line).",
     "publish": "Refresh the OAI-PMH publisher index from the MDStore.",
     "serve": "Serve the web application (OAI-PMH publisher at /oai).",
+    "harvest": "Harvest a datasource (OAI-PMH, FTP, HTTP) into its native MDStore unit.",
 }
 
 
