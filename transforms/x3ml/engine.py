@@ -89,11 +89,24 @@ class _Value:
 
 
 class _ArgValue:
-    __slots__ = ("language", "string")
+    """An argument value and its language; for XPath arguments the language (``xml:lang`` of the
+    node, else the mapping's) is looked up only when a generator asks for it."""
 
-    def __init__(self, string: str, language: str | None) -> None:
+    __slots__ = ("_language", "_node", "_run", "string")
+
+    def __init__(self, string: str, language: str | None, node: Any = None, run: Run | None = None) -> None:
         self.string = string
-        self.language = language
+        self._language = language
+        self._node = node
+        self._run = run
+
+    @property
+    def language(self) -> str | None:
+        if self._run is not None:
+            language = self._run.language_of(self._node)
+            self._language = language if language is not None else self._run.language_from_mapping
+            self._run = None
+        return self._language
 
 
 class _Env:
@@ -208,6 +221,8 @@ class Run:
         self.ng_domain: str | None = None
         self.ng_link: str | None = None
         self._warned: set[str] = set()
+        self._paths: dict[Any, str] = {}
+        self.named_graphs = mapping.document.uses_named_graphs
 
     # ------------------------------------------------------------ diagnostics
 
@@ -220,10 +235,11 @@ class Run:
     # ------------------------------------------------------------ XPath helpers
 
     def nodes(self, node: Any, source: str | None, xpath: Any = None) -> list[Any]:
+        if xpath is not None:
+            return xpath.nodes(node, self.dc)
         if not source or not source.strip():
             return [node]
-        expr = xpath if xpath is not None else self.compiler.compile(source.strip())
-        return expr.nodes(node, self.dc)
+        return self.compiler.compile(source.strip()).nodes(node, self.dc)
 
     def value_at(self, node: Any, source: str, xpath: Any = None) -> str:
         expr = xpath if xpath is not None else self.compiler.compile(source.strip())
@@ -286,7 +302,7 @@ class Run:
     def resolve_domain(self, domain: _DomainCtx, mapping: MappingSpec) -> bool:
         self.domain_node = domain.node
         spec = mapping.domain
-        if self.conditions_fail(spec.conditions, domain):
+        if spec.conditions and self.conditions_fail(spec.conditions, domain):
             return False
         resolved = self.resolve_entity(
             spec.entity,
@@ -436,7 +452,7 @@ class Run:
 
     def resolve_path(self, path: _PathCtx, link: LinkSpec) -> bool:
         spec = link.path
-        if self.conditions_fail(spec.conditions, path):
+        if spec.conditions and self.conditions_fail(spec.conditions, path):
             return False
         if not spec.properties:
             raise ItemError("Target relation must have at least one property")
@@ -454,7 +470,7 @@ class Run:
 
     def resolve_range(self, range_ctx: _RangeCtx, link: LinkSpec) -> bool:
         spec = link.range
-        if self.conditions_fail(spec.conditions, range_ctx):
+        if spec.conditions and self.conditions_fail(spec.conditions, range_ctx):
             return False
         merge = self.domain_node if range_ctx.path.property is None else None
         resolved = self.resolve_entity(spec.entity, range_ctx, 0, 0, False, "Range", "", "", merge, "range")
@@ -648,13 +664,18 @@ class Run:
             return None
         resolved = _Resolved()
         if value.kind == URI:
+            iri = value.text
+            triples = self.graph.triples
             for term in entity.types:
-                type_iri = self.type_iri(term)
-                self.graph.add(value.text, RDF_TYPE, type_iri)
-                self._entity_quads(derived, domain_ng, mapping_ng, value.text, type_iri)
-            resolved.iri = value.text
-            resolved.labels = self.create_labels(entity, ctx, role)
-            resolved.additionals = self.create_additionals(entity, ctx, role)
+                type_iri = term.iri if term.error is None and term.warning is None else self.type_iri(term)
+                triples[(iri, RDF_TYPE, type_iri)] = None
+                if self.named_graphs:
+                    self._entity_quads(derived, domain_ng, mapping_ng, iri, type_iri)
+            resolved.iri = iri
+            if entity.label_generators:
+                resolved.labels = self.create_labels(entity, ctx, role)
+            if entity.additionals:
+                resolved.additionals = self.create_additionals(entity, ctx, role)
         elif value.kind == LITERAL:
             resolved.literal = Literal(value.text, valid_language(value.language))
         else:
@@ -783,13 +804,21 @@ class Run:
                     str(self.mapping_counter),
                     str(self.link_counter),
                     role,
-                    java_node_path(ctx.node),
-                    java_node_path(self.domain_node),
+                    self.node_path(ctx.node),
+                    self.node_path(self.domain_node),
                     stable,
                 )
             )
 
         return key
+
+    def node_path(self, node: Any) -> str:
+        """The reference's path of a node (cached for the run)."""
+        key = node_key(node)
+        path = self._paths.get(key)
+        if path is None:
+            path = self._paths[key] = java_node_path(node)
+        return path
 
     def get_instance(self, entity: EntitySpec, ctx: _Context, unique: str, role: str) -> _Value | None:
         generator = entity.instance_generator
@@ -861,24 +890,14 @@ class Run:
 
     # ------------------------------------------------------------ arguments (XPathInput)
 
-    def argument(
-        self,
-        generator: GeneratorCall,
-        ctx: _Context,
-        name: str,
-        default_type: str,
-        merge: bool,
-        fallback: bool,
-    ) -> _ArgValue | None:
-        try:
-            return self.evaluate_argument(generator, ctx, name, default_type, merge)
-        except (ItemError, XPathFailure, ValueError) as exc:
-            # the reference makes a UUID for URIorUUID when its argument is missing (issue #72)
-            if fallback and generator.name == "URIorUUID":
-                return _ArgValue("X", "en")
-            if isinstance(exc, ItemError):
-                raise
-            raise ItemError(str(exc), xpath=getattr(exc, "expression", None)) from exc
+    @staticmethod
+    def _argument_failed(generator: GeneratorCall, exc: Exception, fallback: bool) -> _ArgValue:
+        # the reference makes a UUID for URIorUUID when its argument is missing (issue #72)
+        if fallback and generator.name == "URIorUUID":
+            return _ArgValue("X", "en")
+        if isinstance(exc, ItemError):
+            raise exc
+        raise ItemError(str(exc), xpath=getattr(exc, "expression", None)) from exc
 
     def evaluate_argument(
         self, generator: GeneratorCall, ctx: _Context, name: str, default_type: str, merge: bool
@@ -897,16 +916,13 @@ class Run:
                 return None
             if not arg.value:
                 return None
-            language = self.language_of(node)
-            if language is None:
-                language = self.language_from_mapping
             expr = arg.xpath if arg.xpath is not None else self.compiler.compile(arg.value)
             if merge:
                 found = expr.nodes(node, self.dc)
                 if not found:
                     return None
                 text = SAME_MERGING_DELIMITER.join(node_value(n) for n in found)
-                return _ArgValue(text, language) if text else _ArgValue("", "en")
+                return _ArgValue(text, None, node, self) if text else _ArgValue("", "en")
             text = java_trim(expr.string(node, self.dc))
             if not text:
                 if name.lower() == "language":
@@ -916,7 +932,7 @@ class Run:
                     f"{generator.describe()}",
                     xpath=arg.value,
                 )
-            return _ArgValue(text, language)
+            return _ArgValue(text, None, node, self)
         if arg_type == "constant":
             if arg is None:
                 return None
@@ -952,7 +968,10 @@ class Run:
         name = generator.name
 
         def args(arg_name: str, default_type: str, merge: bool = False) -> _ArgValue | None:
-            return self.argument(generator, ctx, arg_name, default_type, merge, fallback)
+            try:
+                return self.evaluate_argument(generator, ctx, arg_name, default_type, merge)
+            except (ItemError, XPathFailure, ValueError) as exc:
+                return self._argument_failed(generator, exc, fallback)
 
         if name == "UUID":
             return _Value(URI, self._uuid(key))
@@ -973,7 +992,7 @@ class Run:
                     f"value. [Mapping #: {self.mapping_counter}, Link #: {self.link_counter}]. "
                     f"{generator.describe()}"
                 )
-            return _Value(LITERAL, value.string, self._language(value.language, args))
+            return _Value(LITERAL, value.string, self._language(generator, args, (value,)))
         if name == "Constant":
             value = args("text", "constant")
             if value is None:
@@ -982,7 +1001,7 @@ class Run:
                     f"[Mapping #: {self.mapping_counter}, Link #: {self.link_counter}]. "
                     f"{generator.describe()}"
                 )
-            return _Value(LITERAL, value.string, self._language(value.language, args))
+            return _Value(LITERAL, value.string, self._language(generator, args, (value,)))
         spec = self.policy.generators.get(name)
         if spec is None:
             raise ItemError(f"No generator for {name}")
@@ -993,7 +1012,7 @@ class Run:
             if namespace is None:
                 raise ItemError(f"No namespace for prefix {spec.prefix}in generator policy")
             return self._uri_template(spec, namespace, args, key)
-        return self._simple_template(spec, args)
+        return self._simple_template(spec, generator, args)
 
     def _uuid(self, key: Any) -> str:
         try:
@@ -1001,11 +1020,18 @@ class Run:
         except TooManyTestUUIDs as exc:
             raise ItemError(str(exc)) from exc
 
-    def _language(self, language: str | None, args: Any) -> str | None:
-        value = args("language", self.default_source_type)
-        if value is not None:
-            language = value.string or None
-        return language
+    def _language(self, generator: GeneratorCall, args: Any, values: Any) -> str | None:
+        """``getLanguage``: a ``language`` argument wins (empty strips the tag), else the first
+        language of the values (``xml:lang`` in the source, or the mapping's language)."""
+        if "language" in generator.args or self.default_source_type not in ("xpath", "constant"):
+            value = args("language", self.default_source_type)
+            if value is not None:
+                return value.string or None
+        for value in values:
+            language = value.language
+            if language is not None:
+                return language
+        return None
 
     def _uri_template(self, spec: GeneratorSpec, namespace: str, args: Any, key: Any) -> _Value:
         values = {}
@@ -1025,17 +1051,16 @@ class Run:
             return _Value(URI, namespace + short)
         return _Value(URI, namespace + (post_process(expansion) if self.post_process else expansion))
 
-    def _simple_template(self, spec: GeneratorSpec, args: Any) -> _Value:
+    def _simple_template(self, spec: GeneratorSpec, generator: GeneratorCall, args: Any) -> _Value:
         result = spec.pattern or ""
-        language = None
+        values = []
         for name in spec.variables:
             value = args(name, self.default_source_type)
             if value is None or value.string is None:
                 raise ItemError(f"Argument failure in simple template {spec.name}: {name}")
             result = result.replace("{" + name + "}", value.string)
-            if language is None:
-                language = value.language
-        language = self._language(language, args)
+            values.append(value)
+        language = self._language(generator, args, values)
         return _Value(LITERAL, result, language if language is not None else self.language_from_mapping)
 
     def _custom(self, spec: GeneratorSpec, args: Any, key: Any) -> _Value:

@@ -393,6 +393,10 @@ class _Builder:
             namedgraph=mappings_el.get("namedgraph"),
             files=self.files,
             compiler=self.compiler,
+            uses_named_graphs=any(
+                el.get("namedgraph") is not None
+                for el in self.root.iter("mappings", "mapping", "domain", "link")
+            ),
         )
 
 

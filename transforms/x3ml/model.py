@@ -208,3 +208,4 @@ class MappingDocument:
     namedgraph: str | None
     files: list[str]
     compiler: Any = None  # the XPathCompiler of the namespace context, for expressions built at run time
+    uses_named_graphs: bool = False

@@ -74,15 +74,15 @@ def valid_language(tag: str | None) -> str | None:
 class Graph:
     """Triples (and named-graph quads) in insertion order, without duplicates."""
 
-    __slots__ = ("_quads", "_triples", "prefixes")
+    __slots__ = ("_quads", "prefixes", "triples")
 
     def __init__(self, prefixes: dict[str, str] | None = None) -> None:
-        self._triples: dict[tuple[str, str, Term], None] = {}
+        self.triples: dict[tuple[str, str, Term], None] = {}
         self._quads: dict[tuple[str, str, str, Term], None] = {}
         self.prefixes = dict(prefixes or {})
 
     def add(self, subject: str, predicate: str, obj: Term) -> None:
-        self._triples[(subject, predicate, obj)] = None
+        self.triples[(subject, predicate, obj)] = None
 
     def add_quad(self, graph: str, subject: str, predicate: str, obj: Term) -> None:
         self._quads[(graph, subject, predicate, obj)] = None
@@ -92,22 +92,35 @@ class Graph:
         return bool(self._quads)
 
     def __len__(self) -> int:
-        return len(self._triples)
+        return len(self.triples)
 
     def __iter__(self) -> Iterator[tuple[str, str, Term]]:
-        return iter(self._triples)
+        return iter(self.triples)
 
     def quads(self) -> Iterator[tuple[str | None, str, str, Term]]:
         """Named-graph quads, then the triples of no named graph (graph ``None``)."""
         yield from self._quads
         in_named = {q[1:] for q in self._quads}
-        for triple in self._triples:
+        for triple in self.triples:
             if triple not in in_named:
                 yield (None, *triple)
 
     def to_ntriples(self) -> str:
         """All triples (named graphs merged into one graph) as N-Triples."""
-        return "".join(f"{_iri(s)} {_iri(p)} {term_nt(o)} .\n" for s, p, o in self._triples)
+        cache: dict[Term, str] = {}
+        lines = []
+        for s, p, o in self.triples:
+            s_nt = cache.get(s)
+            if s_nt is None:
+                s_nt = cache[s] = _iri(s)
+            p_nt = cache.get(p)
+            if p_nt is None:
+                p_nt = cache[p] = _iri(p)
+            o_nt = cache.get(o)
+            if o_nt is None:
+                o_nt = cache[o] = term_nt(o)
+            lines.append(f"{s_nt} {p_nt} {o_nt} .\n")
+        return "".join(lines)
 
     def to_nquads(self, *, default_graph: str | None = None) -> str:
         """Quads as N-Quads; triples of no named graph go to ``default_graph`` (or the default graph)."""

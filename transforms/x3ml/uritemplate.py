@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
+from functools import lru_cache
+from typing import Any
+from urllib.parse import quote
 
 __all__ = [
     "TemplateError",
+    "UriTemplate",
+    "compile_template",
     "expand",
     "name_uuid",
     "post_process",
@@ -30,44 +34,32 @@ __all__ = [
     "template_variables",
 ]
 
-_ALPHA_DIGIT = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_UNRESERVED = frozenset((_ALPHA_DIGIT + "-._~").encode())
 _SUB_DELIMS = "!$&'()*+,;="
-_RESERVED = frozenset((_ALPHA_DIGIT + "-._~" + _SUB_DELIMS + ":/?#[]@").encode())
-_FRAGMENT = frozenset((_ALPHA_DIGIT + "-._~" + _SUB_DELIMS + ":@/?").encode())
+# characters left as they are besides ALPHA / DIGIT / "-" / "." / "_" / "~" (urllib.parse.quote's own set)
+_SAFE_UNRESERVED = ""
+_SAFE_RESERVED = _SUB_DELIMS + ":/?#[]@"
+_SAFE_FRAGMENT = _SUB_DELIMS + ":@/?"
 
 #: how the reference finds the argument names of a pattern (``X3MLGeneratorPolicy.BRACES``)
 _BRACES = re.compile(r"\{[?;+#]?([^}]+)\}")
 _EXPRESSION = re.compile(r"\{([^{}]*)\}")
 _VARSPEC = re.compile(r"^([A-Za-z0-9_%.]+)(?::([1-9][0-9]{0,3})|(\*))?$")
 
-# operator -> (first, separator, named, if-empty, allowed characters)
+# operator -> (first, separator, named, if-empty, safe characters)
 _OPERATORS = {
-    "": ("", ",", False, "", _UNRESERVED),
-    "+": ("", ",", False, "", _RESERVED),
-    "#": ("#", ",", False, "", _FRAGMENT),
-    ".": (".", ".", False, "", _UNRESERVED),
-    "/": ("/", "/", False, "", _UNRESERVED),
-    ";": (";", ";", True, "", _UNRESERVED),
-    "?": ("?", "&", True, "=", _UNRESERVED),
-    "&": ("&", "&", True, "=", _UNRESERVED),
+    "": ("", ",", False, "", _SAFE_UNRESERVED),
+    "+": ("", ",", False, "", _SAFE_RESERVED),
+    "#": ("#", ",", False, "", _SAFE_FRAGMENT),
+    ".": (".", ".", False, "", _SAFE_UNRESERVED),
+    "/": ("/", "/", False, "", _SAFE_UNRESERVED),
+    ";": (";", ";", True, "", _SAFE_UNRESERVED),
+    "?": ("?", "&", True, "=", _SAFE_UNRESERVED),
+    "&": ("&", "&", True, "=", _SAFE_UNRESERVED),
 }
-
-_HEX = "0123456789ABCDEF"
 
 
 class TemplateError(ValueError):
     """The pattern is not a valid URI template (the reference's "Malformed")."""
-
-
-def _encode(value: str, allowed: frozenset[int]) -> str:
-    out = []
-    for byte in value.encode("utf-8"):
-        if byte in allowed:
-            out.append(chr(byte))
-        else:
-            out.append("%" + _HEX[byte >> 4] + _HEX[byte & 15])
-    return "".join(out)
 
 
 def template_variables(pattern: str) -> list[str]:
@@ -78,63 +70,93 @@ def template_variables(pattern: str) -> list[str]:
     return names
 
 
+class UriTemplate:
+    """A pattern parsed once into literals and expressions."""
+
+    __slots__ = ("_parts", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        parts: list[Any] = []
+        pos = 0
+        for match in _EXPRESSION.finditer(pattern):
+            literal = pattern[pos : match.start()]
+            if "{" in literal or "}" in literal:
+                raise TemplateError(f"unbalanced braces in {pattern!r}")
+            if literal:
+                parts.append(literal)
+            pos = match.end()
+            body = match.group(1)
+            if body[:1] in "=,!@|":
+                raise TemplateError(f"reserved operator in {match.group(0)!r}")
+            op = body[:1] if body[:1] and body[:1] in _OPERATORS else ""
+            specs = []
+            for spec in body[len(op) :].split(","):
+                m = _VARSPEC.match(spec)
+                if not m:
+                    raise TemplateError(f"invalid variable {spec!r} in {pattern!r}")
+                specs.append((m.group(1), int(m.group(2)) if m.group(2) else None))
+            parts.append((_OPERATORS[op], specs))
+        rest = pattern[pos:]
+        if "{" in rest or "}" in rest:
+            raise TemplateError(f"unbalanced braces in {pattern!r}")
+        if rest:
+            parts.append(rest)
+        self._parts = parts
+
+    def expand(self, values: dict[str, str]) -> str:
+        """RFC 6570 expansion with string values (missing names expand to nothing)."""
+        out: list[str] = []
+        for part in self._parts:
+            if type(part) is str:
+                out.append(part)
+                continue
+            (first, sep, named, if_empty, safe), specs = part
+            pieces = []
+            for name, prefix in specs:
+                value = values.get(name)
+                if value is None:
+                    continue
+                if prefix:
+                    value = value[:prefix]
+                encoded = quote(value, safe=safe)
+                if named:
+                    pieces.append(f"{name}{if_empty}" if value == "" else f"{name}={encoded}")
+                else:
+                    pieces.append(encoded)
+            if pieces:
+                out.append(first + sep.join(pieces))
+        return "".join(out)
+
+
+@lru_cache(maxsize=1024)
+def compile_template(pattern: str) -> UriTemplate:
+    """The parsed form of ``pattern`` (cached)."""
+    return UriTemplate(pattern)
+
+
 def expand(pattern: str, values: dict[str, str]) -> str:
     """RFC 6570 expansion of ``pattern`` with string values (missing names expand to nothing)."""
-    out: list[str] = []
-    pos = 0
-    for match in _EXPRESSION.finditer(pattern):
-        literal = pattern[pos : match.start()]
-        if "{" in literal or "}" in literal:
-            raise TemplateError(f"unbalanced braces in {pattern!r}")
-        out.append(literal)
-        pos = match.end()
-        body = match.group(1)
-        op = body[:1] if body[:1] in _OPERATORS and body[:1] != "" else ""
-        if body[:1] in "=,!@|":
-            raise TemplateError(f"reserved operator in {match.group(0)!r}")
-        first, sep, named, if_empty, allowed = _OPERATORS[op]
-        parts: list[str] = []
-        for spec in body[len(op) :].split(","):
-            m = _VARSPEC.match(spec)
-            if not m:
-                raise TemplateError(f"invalid variable {spec!r} in {pattern!r}")
-            name, prefix = m.group(1), m.group(2)
-            value = values.get(name)
-            if value is None:
-                continue
-            if prefix:
-                value = value[: int(prefix)]
-            encoded = _encode(value, allowed)
-            if named:
-                parts.append(f"{name}{if_empty}" if value == "" else f"{name}={encoded}")
-            else:
-                parts.append(encoded)
-        if parts:
-            out.append(first + sep.join(parts))
-    rest = pattern[pos:]
-    if "{" in rest or "}" in rest:
-        raise TemplateError(f"unbalanced braces in {pattern!r}")
-    out.append(rest)
-    return "".join(out)
+    return compile_template(pattern).expand(values)
 
 
-def name_uuid(data: str) -> uuid.UUID:
-    """``java.util.UUID.nameUUIDFromBytes`` (MD5 of the bytes, version 3, no namespace)."""
+def name_uuid(data: str) -> str:
+    """``java.util.UUID.nameUUIDFromBytes(data.getBytes()).toString()``: the lower-case text of
+    the version-3 UUID of the MD5 of the bytes (no namespace)."""
     digest = bytearray(hashlib.md5(data.encode("utf-8")).digest())  # noqa: S324 - the reference's algorithm
     digest[6] = (digest[6] & 0x0F) | 0x30
     digest[8] = (digest[8] & 0x3F) | 0x80
-    return uuid.UUID(bytes=bytes(digest))
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def shorten_current(expansion: str) -> str:
     """The suffix after the namespace with the 1.9.2+ algorithm (see the module docstring)."""
-    if "/" in expansion:
-        head, tail = expansion[: expansion.rindex("/") + 1], expansion[expansion.rindex("/") + 1 :]
-    else:
-        head, tail = expansion, ""
+    cut = expansion.rfind("/") + 1
+    head, tail = (expansion[:cut], expansion[cut:]) if cut else (expansion, "")
     if not tail:
-        return str(name_uuid(head)).upper()
-    return head + str(name_uuid(tail)).upper()
+        return name_uuid(head).upper()
+    return head + name_uuid(tail).upper()
 
 
 def _base36(number: int) -> str:
@@ -150,7 +172,7 @@ def _base36(number: int) -> str:
 
 def shorten_legacy(expansion: str) -> str:
     """The suffix after the namespace with the 1.8.4–1.9.1 algorithm (see the module docstring)."""
-    text = str(name_uuid(expansion)).encode("ascii")
+    text = name_uuid(expansion).encode("ascii")
     return _base36(int.from_bytes(text[:8], "big"))
 
 

@@ -317,7 +317,7 @@ class XPathExpr:
     """One compiled expression. ``nodes`` gives a node list (an error if the result is not one),
     ``string`` the string value of the first item, untrimmed."""
 
-    __slots__ = ("_ep", "_ep_error", "_lxml", "_namespaces", "source")
+    __slots__ = ("_ep", "_ep_error", "_lxml", "_namespaces", "_text_only", "source")
 
     def __init__(self, source: str, namespaces: Mapping[str, str]) -> None:
         self.source = source
@@ -325,6 +325,7 @@ class XPathExpr:
         self._lxml = None
         self._ep = None
         self._ep_error: str | None = None
+        self._text_only = source.strip() == "text()"  # the most common argument, answered without lxml
         if _looks_like_xpath1(source):
             lxml_ns = {p: u for p, u in namespaces.items() if p and p != "xml"}
             try:
@@ -376,6 +377,14 @@ class XPathExpr:
             raise XPathFailure(self.source, str(exc)) from exc
 
     def nodes(self, node: Node, doc: DocumentContext) -> list[Node]:
+        if self._lxml is not None and isinstance(node, etree._Element):
+            try:
+                result = self._lxml(node)
+            except etree.XPathError as exc:
+                raise XPathFailure(self.source, str(exc)) from exc
+            if type(result) is list:
+                return [item if isinstance(item, etree._Element) else _from_lxml(item) for item in result]
+            raise XPathFailure(self.source, "the result is not a node list")
         kind, result = self._evaluate(node, doc)
         if kind == "lxml":
             if isinstance(result, list):
@@ -389,7 +398,23 @@ class XPathExpr:
             raise XPathFailure(self.source, "the result is not a node list") from exc
 
     def string(self, node: Node, doc: DocumentContext) -> str:
-        kind, result = self._evaluate(node, doc)
+        if self._text_only:
+            if not isinstance(node, etree._Element) or not isinstance(node.tag, str):
+                return ""
+            if node.text:
+                return node.text
+            for child in node:
+                if child.tail:
+                    return child.tail
+            return ""
+        if self._lxml is not None and isinstance(node, etree._Element):
+            try:
+                result = self._lxml(node)
+            except etree.XPathError as exc:
+                raise XPathFailure(self.source, str(exc)) from exc
+            kind = "lxml"
+        else:
+            kind, result = self._evaluate(node, doc)
         if kind == "lxml":
             if isinstance(result, list):
                 if not result:

@@ -258,7 +258,7 @@ class TextualContent(_Base):
     def set_arg(self, name: str, value: str) -> None:
         if not name.startswith("text"):
             raise CustomGeneratorError(f"Unrecognized argument name: {name}")
-        self.text = str(name_uuid(value))
+        self.text = name_uuid(value)
 
     def get_value(self) -> str:
         if not self.text:
@@ -328,7 +328,7 @@ class MultiHashingGenerator(_Base):
 
     def set_arg(self, name: str, value: str) -> None:
         if name.endswith("_HASHED_CONTENTS"):
-            self.parts.append(str(name_uuid(value)).upper())
+            self.parts.append(name_uuid(value).upper())
         elif name.endswith("_RANDOM_UUID"):
             self.parts.append(self.env.random_uuid().upper())
         else:
