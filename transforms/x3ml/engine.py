@@ -39,7 +39,7 @@ from transforms.x3ml.model import (
     Term,
     Where,
 )
-from transforms.x3ml.output import Graph, Literal, valid_language
+from transforms.x3ml.output import DEFAULT_GRAPH, Graph, Literal, valid_language
 from transforms.x3ml.uritemplate import TemplateError, expand, post_process, shorten_current, shorten_legacy
 from transforms.x3ml.urivalidator import UriRepairError, is_valid_uri
 from transforms.x3ml.uuids import TooManyTestUUIDs, UUIDSource
@@ -203,7 +203,7 @@ class Run:
         self.dc = DocumentContext(tree)
         self.uuids = uuid_source
         self.record_id = record_id
-        self.graph = Graph(self.doc.prefixes)
+        self.graph = Graph(self.doc.prefixes, default_graph=self.doc.namedgraph or DEFAULT_GRAPH)
         self.warnings: list[MappingError] = []
         self.generated: dict[tuple[Any, str], _Value] = {}
         self.global_variables: dict[str, _Value] = {}
@@ -248,8 +248,6 @@ class Run:
     # ------------------------------------------------------------ top level
 
     def execute(self) -> Graph:
-        if self.doc.namedgraph is not None:
-            self.graph.prefixes.setdefault("", "")
         for mapping in self.doc.mappings:
             self.mapping_counter += 1
             self.link_counter = 0

@@ -74,12 +74,14 @@ def valid_language(tag: str | None) -> str | None:
 class Graph:
     """Triples (and named-graph quads) in insertion order, without duplicates."""
 
-    __slots__ = ("_quads", "prefixes", "triples")
+    __slots__ = ("_quads", "default_graph", "prefixes", "triples")
 
-    def __init__(self, prefixes: dict[str, str] | None = None) -> None:
+    def __init__(self, prefixes: dict[str, str] | None = None, *, default_graph: str = DEFAULT_GRAPH) -> None:
         self.triples: dict[tuple[str, str, Term], None] = {}
         self._quads: dict[tuple[str, str, str, Term], None] = {}
         self.prefixes = dict(prefixes or {})
+        #: the graph TriG output puts every triple in (``<mappings namedgraph>`` or http://default)
+        self.default_graph = default_graph
 
     def add(self, subject: str, predicate: str, obj: Term) -> None:
         self.triples[(subject, predicate, obj)] = None
@@ -98,12 +100,11 @@ class Graph:
         return iter(self.triples)
 
     def quads(self) -> Iterator[tuple[str | None, str, str, Term]]:
-        """Named-graph quads, then the triples of no named graph (graph ``None``)."""
+        """Named-graph quads, then every triple in the default graph (``None``): the reference
+        writes the whole model beside its named graphs."""
         yield from self._quads
-        in_named = {q[1:] for q in self._quads}
         for triple in self.triples:
-            if triple not in in_named:
-                yield (None, *triple)
+            yield (None, *triple)
 
     def to_ntriples(self) -> str:
         """All triples (named graphs merged into one graph) as N-Triples."""
@@ -123,7 +124,7 @@ class Graph:
         return "".join(lines)
 
     def to_nquads(self, *, default_graph: str | None = None) -> str:
-        """Quads as N-Quads; triples of no named graph go to ``default_graph`` (or the default graph)."""
+        """Quads as N-Quads; the triples go to ``default_graph`` (or the default graph)."""
         lines = []
         for g, s, p, o in self.quads():
             g = g if g is not None else default_graph
@@ -148,7 +149,7 @@ class Graph:
         if target is None:
             raise ValueError(f"unknown RDF format {fmt!r}; expected one of {', '.join(FORMATS)}")
         if fmt == "trig":
-            data = self.to_nquads(default_graph=DEFAULT_GRAPH)
+            data = self.to_nquads(default_graph=self.default_graph)
             source = pyoxigraph.RdfFormat.N_QUADS
         else:
             data = self.to_ntriples()
