@@ -136,7 +136,7 @@ class X3MLMapping:
         level = COMPAT_LEVELS[compat]
         if legacy_shorten and not level.legacy_shorten:
             raise ConfigError(f"legacy_shorten contradicts compat={compat!r}")
-        sources = [mappings] if isinstance(mappings, str | Path | tuple) else list(mappings)
+        sources = [mappings] if _is_source(mappings) else list(mappings)
         document = load_mapping_document(sources, lenient_info=level.lenient_info)
         loaded_policy = load_policy(policy)
         terminology = Terminology.load(terms) if terms is not None else None
@@ -209,6 +209,13 @@ class X3MLMapping:
                 str(exc), record_id=record_id, step="x3ml", location=f"{run.where}, xpath {exc.expression!r}"
             ) from exc
         return TransformResult(graph, run.warnings, record_id)
+
+
+def _is_source(value: object) -> bool:
+    """One mapping source: a path, or a ``(name, bytes)`` pair."""
+    return isinstance(value, str | Path) or (
+        isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], bytes)
+    )
 
 
 def _as_tree(source: etree._Element | etree._ElementTree) -> etree._ElementTree:

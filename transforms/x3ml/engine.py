@@ -563,9 +563,9 @@ class Run:
     def holds(self, condition: Condition, ctx: _Context) -> bool:
         kind = condition.kind
         if kind == "exists":
-            if condition.xpath is None:
-                return True
-            return bool(condition.xpath.nodes(ctx.node, self.dc))
+            # a node list must not be empty; other results count by their boolean value
+            # (the reference only takes node lists and stops on anything else)
+            return condition.xpath is None or condition.xpath.boolean(ctx.node, self.dc)
         if kind == "equals":
             value = self._condition_value(condition, ctx)
             expected = condition.value or ""

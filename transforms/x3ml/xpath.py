@@ -397,6 +397,16 @@ class XPathExpr:
         except TypeError as exc:
             raise XPathFailure(self.source, "the result is not a node list") from exc
 
+    def boolean(self, node: Node, doc: DocumentContext) -> bool:
+        """The effective boolean value of the result (a node list: not empty)."""
+        if self._lxml is not None and isinstance(node, etree._Element):
+            try:
+                return _effective_boolean(self._lxml(node))
+            except etree.XPathError as exc:
+                raise XPathFailure(self.source, str(exc)) from exc
+        _kind, result = self._evaluate(node, doc)
+        return _effective_boolean(result)
+
     def string(self, node: Node, doc: DocumentContext) -> str:
         if self._text_only:
             if not isinstance(node, etree._Element) or not isinstance(node.tag, str):
@@ -442,6 +452,14 @@ class XPathExpr:
             return self._ep.string_value(result)
         except Exception:
             return str(result)
+
+
+def _effective_boolean(value: Any) -> bool:
+    if isinstance(value, list):
+        return bool(value)
+    if isinstance(value, float):
+        return not (value == 0 or math.isnan(value))
+    return bool(value)
 
 
 def _looks_like_xpath1(source: str) -> bool:

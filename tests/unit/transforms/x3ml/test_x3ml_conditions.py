@@ -47,6 +47,7 @@ def labels_kept(run, condition: str, **options) -> set[str]:
             {"c", "d"},
         ),
         ("<if><exists>kind[. = 'medal']</exists></if>", {"b"}),
+        ("<if><exists>kind = 'medal'</exists></if>", {"b"}),  # not a node list: its boolean value
     ],
 )
 def test_conditions_on_the_domain(run, condition, kept):
