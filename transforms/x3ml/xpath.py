@@ -24,6 +24,7 @@ from typing import Any
 from lxml import etree
 
 __all__ = [
+    "CUSTOM_FUNCTIONS_NAMESPACE",
     "AttrNode",
     "DocumentContext",
     "Node",
@@ -38,6 +39,10 @@ __all__ = [
     "node_value",
     "string_value",
 ]
+
+#: the reference's XPath extension functions (``x3ml:uuid(text)``, its ``UUIDFunction_v3``)
+CUSTOM_FUNCTIONS_NAMESPACE = "http://gr.forth.ics.isl/x3ml/custom-functions"
+CUSTOM_FUNCTIONS_PREFIX = "x3ml"
 
 #: ``String.trim()`` in Java strips every character up to U+0020, and nothing else
 _JAVA_TRIM = "".join(chr(c) for c in range(0x21))
@@ -58,6 +63,37 @@ _STRING_LITERAL = re.compile(r"\"[^\"]*\"|'[^']*'")
 def java_trim(text: str) -> str:
     """Strip like ``java.lang.String.trim`` (control characters and space, not NBSP)."""
     return text.strip(_JAVA_TRIM)
+
+
+def _name_uuid_upper(text: str) -> str:
+    from transforms.x3ml.uritemplate import name_uuid
+
+    return name_uuid(text).upper()
+
+
+def _lxml_uuid(_context: Any, value: Any) -> str:
+    if isinstance(value, list):
+        value = (
+            ""
+            if not value
+            else (string_value(value[0]) if isinstance(value[0], etree._Element) else value[0])
+        )
+    elif isinstance(value, float):
+        value = _format_double(value)
+    elif isinstance(value, bool):
+        value = "true" if value else "false"
+    return _name_uuid_upper(str(value))
+
+
+def _ep_uuid(value: Any) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    if hasattr(value, "string_value"):
+        value = value.string_value
+    return _name_uuid_upper(str(value))
+
+
+etree.FunctionNamespace(CUSTOM_FUNCTIONS_NAMESPACE)["uuid"] = _lxml_uuid
 
 
 class XPathFailure(Exception):
@@ -326,7 +362,8 @@ class XPathExpr:
         self._ep = None
         self._ep_error: str | None = None
         self._text_only = source.strip() == "text()"  # the most common argument, answered without lxml
-        if _looks_like_xpath1(source):
+        extensions = {f"{p}:uuid" for p, uri in namespaces.items() if uri == CUSTOM_FUNCTIONS_NAMESPACE}
+        if _looks_like_xpath1(source, extensions):
             lxml_ns = {p: u for p, u in namespaces.items() if p and p != "xml"}
             try:
                 self._lxml = etree.XPath(source, namespaces=lxml_ns)
@@ -342,7 +379,13 @@ class XPathExpr:
             from elementpath.xpath31 import XPath31Parser
 
             try:
-                self._ep = XPath31Parser(namespaces=dict(self._namespaces)).parse(self.source)
+                parser = XPath31Parser(namespaces=dict(self._namespaces))
+                for prefix, uri in self._namespaces.items():
+                    if uri == CUSTOM_FUNCTIONS_NAMESPACE and prefix:
+                        parser.external_function(
+                            _ep_uuid, name="uuid", prefix=prefix, sequence_types=("item()*", "xs:string")
+                        )
+                self._ep = parser.parse(self.source)
             except Exception as exc:  # elementpath raises many error types
                 self._ep_error = str(exc)
         if self._ep_error is not None:
@@ -462,9 +505,12 @@ def _effective_boolean(value: Any) -> bool:
     return bool(value)
 
 
-def _looks_like_xpath1(source: str) -> bool:
+def _looks_like_xpath1(source: str, extensions: set[str] = frozenset()) -> bool:  # type: ignore[assignment]
     stripped = _STRING_LITERAL.sub("''", source)
-    return all(match.group(1) in _XPATH1_FUNCTIONS for match in _FUNCTION_CALL.finditer(stripped))
+    return all(
+        match.group(1) in _XPATH1_FUNCTIONS or match.group(1) in extensions
+        for match in _FUNCTION_CALL.finditer(stripped)
+    )
 
 
 class XPathCompiler:
@@ -472,6 +518,7 @@ class XPathCompiler:
 
     def __init__(self, namespaces: Mapping[str, str]) -> None:
         self.namespaces = dict(namespaces)
+        self.namespaces.setdefault(CUSTOM_FUNCTIONS_PREFIX, CUSTOM_FUNCTIONS_NAMESPACE)
         self._cache: dict[str, XPathExpr] = {}
 
     def compile(self, source: str) -> XPathExpr:

@@ -201,3 +201,18 @@ def test_position_arguments(run):
     mapping = x3ml("<mapping>" + domain("coin", entity("crm:E22", generator)) + "</mapping>")
     subjects = {line.split()[0] for line in nt_lines(run(mapping, RECORD, policy=policy))}
     assert subjects == {"<http://example.org/coin/1/1>", "<http://example.org/coin/2/2>"}
+
+
+def test_the_x3ml_uuid_xpath_function(run):
+    # the reference's extension function x3ml:uuid(text): upper-case name-based UUID of the text
+    policy = (
+        '<generator_policy><generator name="Term" prefix="ex"><pattern>{term}</pattern></generator>'
+        "</generator_policy>"
+    )
+    generator = (
+        '<instance_generator name="Term"><arg name="term" type="xpath">x3ml:uuid(text())</arg>'
+        "</instance_generator>"
+    )
+    mapping = x3ml("<mapping>" + domain("coin/mint", entity("crm:E53", generator)) + "</mapping>")
+    subjects = {line.split()[0] for line in nt_lines(run(mapping, RECORD, policy=policy))}
+    assert subjects == {"<http://example.org/1F49F770-ADC6-3846-A9F5-0CE3CA2A2109>"}
