@@ -27,6 +27,8 @@ __all__ = [
     "AuthorityPrirefThingCounter",
     "BMdates",
     "ConcatMultipleTerms",
+    "DateNormalizer",
+    "DateRangeLabel",
     "CustomGenerator",
     "CustomGeneratorError",
     "GeneratorEnv",
@@ -376,6 +378,57 @@ class BMdates(_DateGenerator):
 
 class GermanDate(_DateGenerator):
     """The same date interpretation as :class:`BMdates`, under the name the coin mappings use."""
+
+
+class DateNormalizer(_DateGenerator):
+    """Like :class:`BMdates`, with ``report``: ``Date_and_Time`` for an ``xsd:dateTime``,
+    ``Date`` (or nothing) for the date alone."""
+
+    def __init__(self, env: GeneratorEnv) -> None:
+        super().__init__(env)
+        self.report: str | None = None
+
+    def set_arg(self, name: str, value: str) -> None:
+        if name == "report":
+            if value not in ("Date", "Date_and_Time"):
+                raise ValueError(f"No enum constant TimeDateLevel.{value}")
+            self.report = value
+        else:
+            super().set_arg(name, value)
+
+    def get_value(self) -> str:
+        if self.text is None:
+            raise CustomGeneratorError('Missing "text" argument')
+        if self.bound is None:
+            raise CustomGeneratorError('Missing "bound" argument')
+        return to_xsd_datetime(self.text, self.bound, with_time=self.report == "Date_and_Time")
+
+
+class DateRangeLabel(_Base):
+    """``date1 - date2``, or the one that is given, or the date when both are the same."""
+
+    def __init__(self, env: GeneratorEnv) -> None:
+        super().__init__(env)
+        self.date1 = ""
+        self.date2 = ""
+
+    def set_arg(self, name: str, value: str) -> None:
+        if name == "date1":
+            self.date1 = value
+        elif name == "date2":
+            self.date2 = value
+        else:
+            raise CustomGeneratorError(f"Unrecognized argument name: {name}")
+
+    def get_value(self) -> str:
+        if self.date1.lower() == self.date2.lower():
+            return self.date1
+        if self.date1 and self.date2:
+            return f"{self.date1} - {self.date2}"
+        return self.date1 or self.date2
+
+    def get_value_type(self) -> str:
+        return "Literal"
 
 
 class AuthorityPrirefThingCounter(_Base):

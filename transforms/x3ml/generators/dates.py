@@ -132,9 +132,9 @@ def _month_number(month: str) -> str:
     return month
 
 
-def to_xsd_datetime(text: str, bound: str) -> str:
-    """``xsd:dateTime`` text for ``text`` at the ``"Lower"`` or ``"Upper"`` bound, or
-    ``"Unknown-Format"`` when no pattern matches."""
+def to_xsd_datetime(text: str, bound: str, *, with_time: bool = True) -> str:
+    """``xsd:dateTime`` text for ``text`` at the ``"Lower"`` or ``"Upper"`` bound (or only the
+    ``xsd:date`` part without ``with_time``), or ``"Unknown-Format"`` when no pattern matches."""
     parsed = _parse(text)
     if parsed is None:
         return UNKNOWN_FORMAT
@@ -165,4 +165,6 @@ def to_xsd_datetime(text: str, bound: str) -> str:
         else:
             h, mi, s = 23, 59, 59
     year_text = f"{y:04d}" if y >= 0 else f"-{-y:04d}"
+    if not with_time:
+        return f"{year_text}-{mo:02d}-{d:02d}"
     return f"{year_text}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}"

@@ -33,6 +33,8 @@ for _name in (
     "UriExistingOrNew",
     "MultiHashingGenerator",
     "BMdates",
+    "DateNormalizer",
+    "DateRangeLabel",
     "GermanDate",
     "AuthorityPrirefThingCounter",
 ):

@@ -163,3 +163,19 @@ def test_date_generators_type_their_value_as_a_literal():
     assert (gen.get_value(), gen.get_value_type()) == ("1990-12-31T23:59:59", "Literal")
     with pytest.raises(ValueError, match="Bounds"):
         make(custom.BMdates, text="1990", bound="upper")
+
+
+def test_date_normalizer_reports_date_or_date_and_time():
+    assert make(custom.DateNormalizer, text="1527", bound="Upper", report="Date_and_Time").get_value() == (
+        "1527-12-31T23:59:59"
+    )
+    assert make(custom.DateNormalizer, text="1527", bound="Lower", report="Date").get_value() == "1527-01-01"
+    assert make(custom.DateNormalizer, text="1527", bound="Lower").get_value() == "1527-01-01"
+
+
+@pytest.mark.parametrize(
+    ("date1", "date2", "label"),
+    [("1900", "1900", "1900"), ("1900", "1910", "1900 - 1910"), ("", "1910", "1910"), ("1900", "", "1900")],
+)
+def test_date_range_label(date1, date2, label):
+    assert make(custom.DateRangeLabel, date1=date1, date2=date2).get_value() == label
