@@ -67,6 +67,7 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 SAME_MERGING_DELIMITER = "<SAME_DELIM>"
 
 URI, LITERAL, TYPED = "URI", "LITERAL", "TYPED_LITERAL"
+_MISSING = object()
 
 
 class ItemError(Exception):
@@ -222,6 +223,7 @@ class Run:
         self.ng_link: str | None = None
         self._warned: set[str] = set()
         self._paths: dict[Any, str] = {}
+        self._languages: dict[Any, str | None] = {}
         self.named_graphs = mapping.document.uses_named_graphs
 
     # ------------------------------------------------------------ diagnostics
@@ -361,7 +363,7 @@ class Run:
         spec = link.range
         if spec.source is None:
             raise ItemError("Range source absent")
-        if spec.source.strip() == link.path.relations[0].strip() or spec.source_skip:
+        if link.range_on_path_node:
             nodes = [path.node]
         else:
             nodes = self.nodes(path.node, spec.source, spec.source_xpath)
@@ -792,8 +794,12 @@ class Run:
 
     # ------------------------------------------------------------ instances (GeneratorContext)
 
-    def _uuid_key(self, ctx: _Context, role: str, unique: str):
-        def key() -> str:
+    def _key_fn(self, key: tuple[_Context, str, str]) -> Any:
+        """The text a reproducible UUID is derived from, as a function (built only when a UUID
+        is drawn): mapping and link position, the entity's role, the node paths, the suffix."""
+        ctx, role, unique = key
+
+        def key_text() -> str:
             # the additional counter is a run-wide sequence number: leave it out of the key, so
             # that an additional resolved twice (pass 1 and pass 2 of a mapping) is one entity
             stable = unique.split("-additional-")[0] if "-additional-" in unique else unique
@@ -808,7 +814,7 @@ class Run:
                 )
             )
 
-        return key
+        return key_text
 
     def node_path(self, node: Any) -> str:
         """The reference's path of a node (cached for the run)."""
@@ -822,7 +828,7 @@ class Run:
         generator = entity.instance_generator
         if generator is None:
             raise ItemError("Value generator missing")
-        key = self._uuid_key(ctx, role, unique)
+        key = (ctx, role, unique)
         value: _Value | None
         if entity.global_variable is not None:
             value = self.global_variables.get(entity.global_variable)
@@ -864,7 +870,7 @@ class Run:
         cache_key = (node_key(ctx.node), unique)
         value = self.generated.get(cache_key)
         if value is None:
-            value = self.generate(generator, ctx, self._uuid_key(ctx, role, unique), fallback=True)
+            value = self.generate(generator, ctx, (ctx, role, unique), fallback=True)
             self._cache(*cache_key, value)
         return value
 
@@ -876,7 +882,7 @@ class Run:
             raise ItemError("Value generator missing")
         value = self.generated.get((node_key(domain_node), unique))
         if value is None:
-            value = self.generate(generator, ctx, self._uuid_key(ctx, role, unique), fallback=True)
+            value = self.generate(generator, ctx, (ctx, role, unique), fallback=True)
         self._cache(node_key(ctx.node), unique, value)
         if value is None:
             raise ItemError("Empty value produced")
@@ -944,21 +950,22 @@ class Run:
             return _ArgValue(f'"{text}"', self.language_from_mapping)
         raise ItemError(f"argument type {arg_type!r} not implemented")
 
-    @staticmethod
-    def language_of(node: Any) -> str | None:
+    def language_of(self, node: Any) -> str | None:
         """``xml:lang`` of the node or its nearest ancestor (none for attribute nodes)."""
         if isinstance(node, AttrNode):
             return None
         el = node.parent if isinstance(node, TextNode) else node
-        while el is not None:
-            if isinstance(el, etree._Element):
-                lang = el.get(XML_LANG)
-                if lang is not None:
-                    return lang
-                el = el.getparent()
-            else:
-                break
-        return None
+        if el is None or not isinstance(el, etree._Element):
+            return None
+        cached = self._languages.get(el, _MISSING)
+        if cached is not _MISSING:
+            return cached
+        lang = el.get(XML_LANG)
+        if lang is None:
+            parent = el.getparent()
+            lang = self.language_of(parent) if parent is not None else None
+        self._languages[el] = lang
+        return lang
 
     # ------------------------------------------------------------ generators (X3MLGeneratorPolicy)
 
@@ -1014,7 +1021,7 @@ class Run:
 
     def _uuid(self, key: Any) -> str:
         try:
-            return self.uuids.generate(key)
+            return self.uuids.generate(self._key_fn(key))
         except TooManyTestUUIDs as exc:
             raise ItemError(str(exc)) from exc
 
@@ -1043,7 +1050,7 @@ class Run:
         except TemplateError as exc:
             raise ItemError(f"Malformed URI template in generator {spec.name}: {exc}") from exc
         if spec.uuid:
-            return _Value(URI, namespace + expansion + self.uuids.random_text(key).upper())
+            return _Value(URI, namespace + expansion + self.uuids.random_text(self._key_fn(key)).upper())
         if spec.shorten and self.shorten_enabled:
             short = shorten_legacy(expansion) if self.legacy_shorten else shorten_current(expansion)
             return _Value(URI, namespace + short)
@@ -1069,7 +1076,7 @@ class Run:
             raise ItemError(f"Custom generator class not found: {class_name}") from exc
         state = self.custom_state.setdefault(class_name, {})
         try:
-            instance = cls(_Env(state, self.uuids, key))
+            instance = cls(_Env(state, self.uuids, self._key_fn(key)))
             if spec.prefix is not None:
                 instance.uses_namespace_prefix()
             merge = bool(getattr(instance, "merge_multiple_values", False))

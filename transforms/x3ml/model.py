@@ -162,6 +162,14 @@ class LinkSpec:
     namedgraph: str | None
     where: Where
     index: int
+    #: the range source equals the path relation (or is skipped): the path node is the range node
+    range_on_path_node: bool = False
+
+    def __post_init__(self) -> None:
+        source = self.range.source
+        self.range_on_path_node = self.range.source_skip or (
+            source is not None and source.strip() == self.path.relations[0].strip()
+        )
 
 
 @dataclass(slots=True)
