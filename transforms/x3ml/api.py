@@ -195,7 +195,7 @@ class X3MLMapping:
     def _run(
         self, tree: etree._ElementTree, record_id: str | None, uuid_mode: UUIDMode, uuid_test_size: int
     ) -> TransformResult:
-        from transforms.x3ml.engine import Run
+        from transforms.x3ml.engine import ItemError, Run
 
         try:
             uuids = make_uuid_source(uuid_mode, record_id=record_id, test_size=uuid_test_size)
@@ -208,6 +208,9 @@ class X3MLMapping:
             raise MappingError(
                 str(exc), record_id=record_id, step="x3ml", location=f"{run.where}, xpath {exc.expression!r}"
             ) from exc
+        except ItemError as exc:  # a problem the reference does not catch either
+            location = f"{run.where}, xpath {exc.xpath!r}" if exc.xpath else str(run.where)
+            raise MappingError(str(exc), record_id=record_id, step="x3ml", location=location) from exc
         return TransformResult(graph, run.warnings, record_id)
 
 

@@ -265,8 +265,12 @@ class Run:
         for domain in domains:
             self.link_counter = 0
             self.where = mapping.where
-            self.resolve_domain(domain, mapping)
-            self.link_entity(domain.resolved, "Domain")
+            try:  # the second resolution repeats the first, which succeeded
+                self.resolve_domain(domain, mapping)
+                self.link_entity(domain.resolved, "Domain")
+            except ItemError as exc:
+                self.warn(str(exc), xpath=exc.xpath)
+                continue
             for link in mapping.links:
                 self.ng_link = None
                 self.link_counter += 1

@@ -306,6 +306,8 @@ class DocumentContext:
     def ep_node(self, node: Node) -> Any:
         """The elementpath node for one of ours."""
         root = self.ep_root
+        if isinstance(node, etree._ElementTree):
+            return root
         if isinstance(node, etree._Element):
             return root.get_element_node(node)
         if isinstance(node, AttrNode):
@@ -347,6 +349,11 @@ def _from_elementpath(item: Any) -> Node:
     if kind in ("CommentNode", "ProcessingInstructionNode"):
         return item.elem if hasattr(item, "elem") else item.value
     raise TypeError(kind)
+
+
+#: what a compiled lxml expression can be evaluated on (a document: the double join's parent of
+#: a root element)
+_LXML_CONTEXTS = (etree._Element, etree._ElementTree)
 
 
 class XPathExpr:
@@ -403,7 +410,7 @@ class XPathExpr:
         return None
 
     def _evaluate(self, node: Node, doc: DocumentContext) -> tuple[str, Any]:
-        if self._lxml is not None and isinstance(node, etree._Element):
+        if self._lxml is not None and isinstance(node, _LXML_CONTEXTS):
             try:
                 return "lxml", self._lxml(node)
             except etree.XPathError as exc:
@@ -420,7 +427,7 @@ class XPathExpr:
             raise XPathFailure(self.source, str(exc)) from exc
 
     def nodes(self, node: Node, doc: DocumentContext) -> list[Node]:
-        if self._lxml is not None and isinstance(node, etree._Element):
+        if self._lxml is not None and isinstance(node, _LXML_CONTEXTS):
             try:
                 result = self._lxml(node)
             except etree.XPathError as exc:
@@ -442,7 +449,7 @@ class XPathExpr:
 
     def boolean(self, node: Node, doc: DocumentContext) -> bool:
         """The effective boolean value of the result (a node list: not empty)."""
-        if self._lxml is not None and isinstance(node, etree._Element):
+        if self._lxml is not None and isinstance(node, _LXML_CONTEXTS):
             try:
                 return _effective_boolean(self._lxml(node))
             except etree.XPathError as exc:
@@ -460,7 +467,7 @@ class XPathExpr:
                 if child.tail:
                     return child.tail
             return ""
-        if self._lxml is not None and isinstance(node, etree._Element):
+        if self._lxml is not None and isinstance(node, _LXML_CONTEXTS):
             try:
                 result = self._lxml(node)
             except etree.XPathError as exc:

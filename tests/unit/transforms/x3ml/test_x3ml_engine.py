@@ -216,3 +216,29 @@ def test_the_x3ml_uuid_xpath_function(run):
     mapping = x3ml("<mapping>" + domain("coin/mint", entity("crm:E53", generator)) + "</mapping>")
     subjects = {line.split()[0] for line in nt_lines(run(mapping, RECORD, policy=policy))}
     assert subjects == {"<http://example.org/1F49F770-ADC6-3846-A9F5-0CE3CA2A2109>"}
+
+
+def test_double_join(run):
+    record = (
+        "<r><actor><id>MT</id></actor><actor><id>MD</id></actor>"
+        "<link><actor_id>MT</actor_id><project_id>CB</project_id></link>"
+        "<link><actor_id>MD</actor_id><project_id>AR</project_id></link>"
+        "<project><id>CB</id><name>Culture Brokers</name></project>"
+        "<project><id>AR</id><name>Ariadne</name></project>"
+        "</r>"
+    )
+    double = (
+        "<link><path><source_relation><relation>id == actor_id</relation><node>//link</node>"
+        "<relation>project_id == id</relation></source_relation><target_relation>"
+        "<relationship>crm:P14i</relationship></target_relation></path><range><source_node>//project</source_node>"
+        "<target_node>"
+        + entity("crm:E7", labels=literal_label("name/text()"))
+        + "</target_node></range></link>"
+    )
+    lines = nt_lines(
+        run(x3ml("<mapping>" + domain("actor", entity("crm:E39")) + double + "</mapping>"), record)
+    )
+    assert f"<uuid:A> <{CRM}P14i> <uuid:C> ." in lines
+    assert f'<uuid:C> {LABEL} "Culture Brokers" .' in lines
+    assert f"<uuid:B> <{CRM}P14i> <uuid:D> ." in lines
+    assert f'<uuid:D> {LABEL} "Ariadne" .' in lines
