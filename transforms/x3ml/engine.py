@@ -497,7 +497,7 @@ class Run:
             for last in path.last_resources:
                 self.graph.add(last, path.last_property, resolved.iri)
                 if self.ng_mapping:
-                    self.graph.add_quad(self.ng_mapping_graph(), last, path.last_property, resolved.iri)
+                    self.graph.add_quad(self.ng_mapping, last, path.last_property, resolved.iri)
             path.last_resources = [resolved.iri]
             path.last_property = prop
 
@@ -537,9 +537,6 @@ class Run:
             + declared
             + iri.replace("http://", "_").replace("https://", "_").replace("uuid:", "_").replace("urn:", "_")
         )
-
-    def ng_mapping_graph(self) -> str:
-        return self.ng_mapping or ""
 
     def _link_quads(
         self, link: LinkSpec, range_ctx: _RangeCtx, subject: str, prop: str, obj: Any, *, typed: bool
