@@ -171,11 +171,7 @@ class X3MLMapping:
         else:
             tree = _as_tree(source)
             digest_source = None
-        if uuid_mode == "reproducible" and record_id is None:
-            if digest_source is None:
-                digest_source = etree.tostring(tree, method="c14n")
-            record_id = "sha256:" + hashlib.sha256(digest_source).hexdigest()
-        return self._run(tree, record_id, uuid_mode, uuid_test_size)
+        return self._run(tree, record_id, uuid_mode, uuid_test_size, digest_source)
 
     def transform_files(
         self,
@@ -188,17 +184,25 @@ class X3MLMapping:
         """Run the mapping over input files read as one document (the reference's several
         ``-i`` files: the children of every further root are appended to the first root)."""
         tree = parse_inputs([Path(p) if not isinstance(p, tuple) else p for p in inputs])
-        if uuid_mode == "reproducible" and record_id is None:
-            record_id = "sha256:" + hashlib.sha256(etree.tostring(tree, method="c14n")).hexdigest()
-        return self._run(tree, record_id, uuid_mode, uuid_test_size)
+        return self._run(tree, record_id, uuid_mode, uuid_test_size, None)
 
     def _run(
-        self, tree: etree._ElementTree, record_id: str | None, uuid_mode: UUIDMode, uuid_test_size: int
+        self,
+        tree: etree._ElementTree,
+        record_id: str | None,
+        uuid_mode: UUIDMode,
+        uuid_test_size: int,
+        digest_source: bytes | None,
     ) -> TransformResult:
         from transforms.x3ml.engine import ItemError, Run
 
+        uuid_seed = record_id
+        if uuid_mode == "reproducible" and record_id is None:
+            if digest_source is None:
+                digest_source = etree.tostring(tree, method="c14n")
+            uuid_seed = "sha256:" + hashlib.sha256(digest_source).hexdigest()
         try:
-            uuids = make_uuid_source(uuid_mode, record_id=record_id, test_size=uuid_test_size)
+            uuids = make_uuid_source(uuid_mode, record_id=uuid_seed, test_size=uuid_test_size)
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         run = Run(self, tree, uuids, record_id)

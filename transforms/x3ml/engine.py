@@ -723,13 +723,17 @@ class Run:
                 if value.kind == URI:
                     raise ItemError("Label node must produce a literal")
                 labels.append((prop, Literal(value.text, valid_language(value.language))))
-            except (ItemError, XPathFailure) as exc:
+            except ItemError as exc:
                 self.warn(
-                    "LabelGenerator Error: The label generator with name "
-                    f'"{generator.name}" does not contain any value. '
-                    f"[Mapping #: {self.mapping_counter}, Link #: {self.link_counter}]. "
-                    f"{generator.describe()} ({exc})",
+                    f'label generator "{generator.name}" gives no value: {exc}',
                     where=generator.where,
+                    xpath=exc.xpath,
+                )
+            except XPathFailure as exc:
+                self.warn(
+                    f'label generator "{generator.name}" gives no value: {exc}',
+                    where=generator.where,
+                    xpath=exc.expression,
                 )
         return labels
 
@@ -933,8 +937,7 @@ class Run:
                 if name.lower() == "language":
                     return _ArgValue("en", "en")
                 raise ItemError(
-                    f"Empty result for arg {name} at node {_node_name(node)} in generator "
-                    f"{generator.describe()}",
+                    f"Empty result for arg {name} at node {_node_name(node)} in generator {generator.name}",
                     xpath=arg.value,
                 )
             return _ArgValue(text, None, node, self)
@@ -987,26 +990,14 @@ class Run:
         if name in ("Literal", "prefLabel"):
             value = args("text", "xpath")
             if value is None:
-                raise ItemError(
-                    f'LabelGenerator Error: The attribute "text" is missing from the generator. '
-                    f"[Mapping #: {self.mapping_counter}, Link #: {self.link_counter}]. "
-                    f"{generator.describe()}"
-                )
+                raise ItemError(f'the generator {name} has no "text" argument')
             if not value.string:
-                raise ItemError(
-                    f'LabelGenerator Error: The label generator with name "{name}" does not contain any '
-                    f"value. [Mapping #: {self.mapping_counter}, Link #: {self.link_counter}]. "
-                    f"{generator.describe()}"
-                )
+                raise ItemError(f'the "text" argument of the generator {name} is empty')
             return _Value(LITERAL, value.string, self._language(generator, args, (value,)))
         if name == "Constant":
             value = args("text", "constant")
             if value is None:
-                raise ItemError(
-                    f'LabelGenerator Error: The attribute "text" is missing from the generator. '
-                    f"[Mapping #: {self.mapping_counter}, Link #: {self.link_counter}]. "
-                    f"{generator.describe()}"
-                )
+                raise ItemError(f'the generator {name} has no "text" argument')
             return _Value(LITERAL, value.string, self._language(generator, args, (value,)))
         spec = self.policy.generators.get(name)
         if spec is None:

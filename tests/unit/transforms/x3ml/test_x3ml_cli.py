@@ -40,7 +40,7 @@ def test_ntriples_on_stdout_problems_on_stderr(files):
         f"<uuid:C> {TYPE} <{CRM}E22> .",
         "<uuid:A> <http://www.cidoc-crm.org/cidoc-crm/P46> <uuid:C> .",
     ]
-    assert "LabelGenerator Error" in result.stderr
+    assert 'label generator "Literal" gives no value: Empty result for arg text at node item' in result.stderr
     assert "1 problem(s) with single entities" in result.stderr
 
 
