@@ -48,7 +48,6 @@ from transforms.x3ml.xpath import (
     DocumentContext,
     TextNode,
     XPathFailure,
-    java_node_path,
     java_trim,
     jquery_position,
     node_key,
@@ -67,7 +66,6 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 SAME_MERGING_DELIMITER = "<SAME_DELIM>"
 
 URI, LITERAL, TYPED = "URI", "LITERAL", "TYPED_LITERAL"
-_MISSING = object()
 
 
 class ItemError(Exception):
@@ -222,8 +220,6 @@ class Run:
         self.ng_domain: str | None = None
         self.ng_link: str | None = None
         self._warned: set[str] = set()
-        self._paths: dict[Any, str] = {}
-        self._languages: dict[Any, str | None] = {}
         self.named_graphs = mapping.document.uses_named_graphs
 
     # ------------------------------------------------------------ diagnostics
@@ -822,12 +818,15 @@ class Run:
         return key_text
 
     def node_path(self, node: Any) -> str:
-        """The reference's path of a node (cached for the run)."""
-        key = node_key(node)
-        path = self._paths.get(key)
-        if path is None:
-            path = self._paths[key] = java_node_path(node)
-        return path
+        """A positional path of the node in the record, as reproducible UUIDs need it: unique per
+        element and attribute, one for all text children of an element (like the cache keys)."""
+        if node is None:
+            return ""
+        if isinstance(node, etree._Element):
+            return self.tree.getpath(node)
+        if isinstance(node, AttrNode):
+            return f"{self.tree.getpath(node.parent)}/@{node.name}"
+        return f"{self.tree.getpath(node.parent)}/text()" if node.parent is not None else "/"
 
     def get_instance(self, entity: EntitySpec, ctx: _Context, unique: str, role: str) -> _Value | None:
         generator = entity.instance_generator
@@ -871,13 +870,9 @@ class Run:
         return value
 
     def get_label_instance(self, generator: GeneratorCall, ctx: _Context, role: str) -> _Value | None:
-        unique = "-" + generator.name
-        cache_key = (node_key(ctx.node), unique)
-        value = self.generated.get(cache_key)
-        if value is None:
-            value = self.generate(generator, ctx, (ctx, role, unique), fallback=True)
-            self._cache(*cache_key, value)
-        return value
+        # the reference caches label values under node + "-" + name like instances, but only
+        # URIs are cached and a URI label is an error anyway: nothing to look up
+        return self.generate(generator, ctx, (ctx, role, "-" + generator.name), fallback=True)
 
     def get_instance_merge(
         self, entity: EntitySpec, ctx: _Context, unique: str, domain_node: Any, role: str
@@ -954,21 +949,20 @@ class Run:
             return _ArgValue(f'"{text}"', self.language_from_mapping)
         raise ItemError(f"argument type {arg_type!r} not implemented")
 
-    def language_of(self, node: Any) -> str | None:
+    @staticmethod
+    def language_of(node: Any) -> str | None:
         """``xml:lang`` of the node or its nearest ancestor (none for attribute nodes)."""
         if isinstance(node, AttrNode):
             return None
         el = node.parent if isinstance(node, TextNode) else node
         if el is None or not isinstance(el, etree._Element):
             return None
-        cached = self._languages.get(el, _MISSING)
-        if cached is not _MISSING:
-            return cached
         lang = el.get(XML_LANG)
         if lang is None:
-            parent = el.getparent()
-            lang = self.language_of(parent) if parent is not None else None
-        self._languages[el] = lang
+            for ancestor in el.iterancestors():
+                lang = ancestor.get(XML_LANG)
+                if lang is not None:
+                    break
         return lang
 
     # ------------------------------------------------------------ generators (X3MLGeneratorPolicy)
