@@ -9,8 +9,8 @@ reached through source nodes such as ``ID/@key``) also go through elementpath.
 
 Nodes are lxml elements, or :class:`AttrNode`/:class:`TextNode` for attributes and text. This
 module knows nothing of X3ML beyond the DOM conventions the engine relies on: the string value
-Saxon hands back (first item, trimmed later by the caller) and the node path the reference
-engine uses as a cache key (:func:`java_node_path`).
+Saxon hands back (first item, trimmed later by the caller), the node identity the reference
+engine keys its URI cache on (:func:`node_key`), and the ``xpathPosition`` of a node.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ __all__ = [
     "XPathExpr",
     "XPathFailure",
     "XPathCompiler",
-    "java_node_path",
     "java_trim",
     "jquery_position",
     "node_key",
@@ -210,45 +209,6 @@ def _dom_name(el: etree._Element) -> str:
         prefix = el.prefix
         return f"{prefix}:{local}" if prefix else local
     return tag
-
-
-def _dom_attr_name(parent: etree._Element, clark: str) -> str:
-    if clark[0] != "{":
-        return clark
-    uri, local = clark[1:].split("}", 1)
-    if uri == "http://www.w3.org/XML/1998/namespace":
-        return "xml:" + local
-    for prefix, ns in (parent.nsmap or {}).items():
-        if ns == uri and prefix:
-            return f"{prefix}:{local}"
-    return local
-
-
-def java_node_path(node: Node) -> str:
-    """The node path of ``GeneratorContext.extractXPath``: ``/a[0]/b[2]/`` with zero-based
-    indexes among same-named element siblings; attributes and text without an index."""
-    if node is None:
-        return ""
-    parts: list[str] = []
-    if isinstance(node, AttrNode):
-        parts.append(_dom_attr_name(node.parent, node.name))
-        el = node.parent
-    elif isinstance(node, TextNode):
-        parts.append("#text[0]")
-        el = node.parent
-    else:
-        el = node
-    while el is not None:
-        name = _dom_name(el)
-        index = 0
-        sib = el.getprevious()
-        while sib is not None:
-            if isinstance(sib.tag, str) and _dom_name(sib) == name:
-                index += 1
-            sib = sib.getprevious()
-        parts.append(f"{name}[{index}]")
-        el = el.getparent()
-    return "/" + "/".join(reversed(parts)) + "/"
 
 
 def jquery_position(node: Node) -> str:
