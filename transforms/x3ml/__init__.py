@@ -45,6 +45,22 @@ Custom generators are found by their Java class name (``gr.forth.URIorUUID``…)
 :data:`~transforms.x3ml.generators.registry.CUSTOM_GENERATORS`; other packages add theirs
 through the ``contentcloud.x3ml_generators`` entry-point group.
 
+Where this engine departs from the reference, on purpose
+-------------------------------------------------------
+* A ``<type>`` or ``<relationship>`` whose prefix is not declared keeps its qualified name as
+  the IRI (``crm:E22`` becomes ``<crm:E22>``) with a warning; the reference drops the entity.
+* With named graphs, the triple formats (N-Triples, Turtle, RDF/XML, JSON-LD) get all triples;
+  the reference refuses anything but TriG. TriG and N-Quads are as the reference writes them.
+* A language tag N-Triples cannot carry (``en_GB``) becomes ``en-GB`` or is dropped.
+* ``<exists>`` over an expression that is not a node list uses its boolean value; the reference
+  stops the run. A problem inside a join link is a warning for that link, as for other links.
+* Reproducible UUIDs leave out the reference's running count of additionals, so the additional
+  of a domain, which the reference resolves twice and types twice (an orphan node), is one node.
+* Several input files are parsed namespace-aware like a single one (the reference's merge parser
+  is not); the association-table export of the reference's command line is not provided.
+* ``--compat`` (``1.9.1``, ``1.8.4``, ``1.8.2``) reproduces outputs of older engines: their
+  URI shortening, their URI-template escaping, their lenient ``<info>`` and their URIorUUID.
+
 Layout: :mod:`.loader` (files, validation with :mod:`.schema`, merging, the model of
 :mod:`.model`), :mod:`.engine` (the run), :mod:`.xpath` (lxml XPath 1.0, elementpath for
 XPath 3.1), :mod:`.uritemplate` and :mod:`.urivalidator` (URI building), :mod:`.generators`

@@ -338,11 +338,11 @@ class Run:
                     inter_second.strip(),
                     path.node,
                 )
-                for _path, range_ctx in links:
+                for range_ctx in links:
                     self.link_range(range_ctx, link)
         elif "==" in first:
             left, _, right = first.partition("==")
-            for _path, range_ctx in self.create_join_links(domain, link, left.strip(), right.strip()):
+            for range_ctx in self.create_join_links(domain, link, left.strip(), right.strip()):
                 self.link_range(range_ctx, link)
         else:
             for path_ctx in self.create_path_contexts(domain, link):
@@ -399,7 +399,7 @@ class Run:
 
     def create_join_links(
         self, domain: _DomainCtx, link: LinkSpec, foreign_key: str, primary_key: str
-    ) -> list[tuple[_PathCtx, _RangeCtx]]:
+    ) -> list[_RangeCtx]:
         value = self.value_at(domain.node, foreign_key + "/text()")
         range_nodes = self.root_node_list(
             domain, link.path.relations[0], value, link, primary_key + "/text()"
@@ -410,7 +410,7 @@ class Run:
             range_ctx = _RangeCtx(range_node, index, path)
             if self.resolve_path(path, link):
                 self.resolve_range(range_ctx, link)
-                links.append((path, range_ctx))
+                links.append(range_ctx)
         return links
 
     def create_double_join_links(
@@ -422,7 +422,7 @@ class Run:
         inter_first: str,
         inter_second: str,
         node_inside: str,
-    ) -> list[tuple[_PathCtx, _RangeCtx]]:
+    ) -> list[_RangeCtx]:
         node = domain.node
         parent = node.getparent() if isinstance(node, etree._Element) else node.parent
         if parent is None:
@@ -446,7 +446,7 @@ class Run:
                 range_ctx = _RangeCtx(range_node, index, path)
                 if self.resolve_path(path, link):
                     self.resolve_range(range_ctx, link)
-                    links.append((path, range_ctx))
+                    links.append(range_ctx)
                 index += 1
         return links
 
