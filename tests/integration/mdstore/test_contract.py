@@ -276,3 +276,6 @@ def test_commit_report_is_stored_with_the_version(store):
     tx.upsert(records(1))
     v = tx.commit(report={"step": "collect", "pages": 1})
     assert store.version(v.id).report == {"step": "collect", "pages": 1}
+    merged = store.add_to_report(v.id, run={"id": "r-1", "steps": ["collect"]})
+    assert merged == {"step": "collect", "pages": 1, "run": {"id": "r-1", "steps": ["collect"]}}
+    assert store.version(v.id).report == merged
