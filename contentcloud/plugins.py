@@ -9,6 +9,7 @@ from mdstore.plugins import Registry
 #: kind → "module:attr" of its registry (imported only when listed)
 REGISTRIES: dict[str, str] = {
     "mdstore backend": "mdstore.registry:BACKENDS",
+    "transform step": "transforms.registry:TRANSFORMS",
 }
 
 

@@ -32,8 +32,10 @@ from datetime import date
 __all__ = ["DateRange", "normalise_date", "parse_date"]
 
 #: English month names, full or abbreviated, with an optional dot (group: the whole name)
-MONTH = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-         r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+MONTH = (
+    r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
 _MONTH_KEYS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 _WHITESPACE = re.compile(r"[ \t\r\n]+")
@@ -112,8 +114,9 @@ def _range(value: str) -> DateRange | None:
     match = _DECADE.match(value)
     if match:
         return DateRange(f"{match.group(1)}0", f"{match.group(1)}9") if match.group(1) != "000" else None
-    match = (_YEAR_RANGE.match(value) or _BETWEEN.match(value) or _RANGE.match(value)
-             or _SLASH_RANGE.match(value))
+    match = (
+        _YEAR_RANGE.match(value) or _BETWEEN.match(value) or _RANGE.match(value) or _SLASH_RANGE.match(value)
+    )
     if not match:
         return None
     start, end = _single(match.group(1).strip(" ")), _single(match.group(2).strip(" "))
@@ -153,10 +156,14 @@ _SINGLE: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str | None]]] = [
     (re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})$"), lambda m: _ymd(m[1], m[2], m[3])),
     (re.compile(r"^([0-9]{4})[/.]([0-9]{1,2})[/.]([0-9]{1,2})$"), lambda m: _ymd(m[1], m[2], m[3])),
     (re.compile(r"^([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})$"), lambda m: _ymd(m[3], m[2], m[1])),
-    (re.compile(rf"^([0-9]{{1,2}})(?:st|nd|rd|th)?\.? {MONTH},? ([0-9]{{4}})$"),
-     lambda m: _ymd(m[3], _month_number(m[2]), m[1])),
-    (re.compile(rf"^{MONTH} ([0-9]{{1,2}})(?:st|nd|rd|th)?,? ([0-9]{{4}})$"),
-     lambda m: _ymd(m[3], _month_number(m[1]), m[2])),
+    (
+        re.compile(rf"^([0-9]{{1,2}})(?:st|nd|rd|th)?\.? {MONTH},? ([0-9]{{4}})$"),
+        lambda m: _ymd(m[3], _month_number(m[2]), m[1]),
+    ),
+    (
+        re.compile(rf"^{MONTH} ([0-9]{{1,2}})(?:st|nd|rd|th)?,? ([0-9]{{4}})$"),
+        lambda m: _ymd(m[3], _month_number(m[1]), m[2]),
+    ),
     (re.compile(rf"^{MONTH},? ([0-9]{{4}})$"), lambda m: _ym(m[2], _month_number(m[1]))),
 ]
 

@@ -10,8 +10,20 @@ from hypothesis import strategies as st
 
 from transforms.dates import DateRange, normalise_date, parse_date
 
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 SHAPES = [
@@ -55,9 +67,25 @@ SHAPES = [
     ("1850-1850", "1850"),
 ]
 NOT_DATES = [
-    "", None, "hello", "2015-02-30", "2015-13", "2015-00", "0000", "32/01/2015", "1860-1850", "1850s-ish",
-    "2015-06-16/2015-06-15", "Smarch 2015", "12345", "15", "2015-6-16", "between 1850", "000s",
-    "2016-02-30", "1900-02-29",
+    "",
+    None,
+    "hello",
+    "2015-02-30",
+    "2015-13",
+    "2015-00",
+    "0000",
+    "32/01/2015",
+    "1860-1850",
+    "1850s-ish",
+    "2015-06-16/2015-06-15",
+    "Smarch 2015",
+    "12345",
+    "15",
+    "2015-6-16",
+    "between 1850",
+    "000s",
+    "2016-02-30",
+    "1900-02-29",
 ]
 
 
@@ -86,8 +114,15 @@ def test_range_bounds_are_calendar_aware():
 def test_any_real_date_in_every_numeric_shape(day):
     y, m, d = f"{day.year:04d}", day.month, day.day
     expected = day.isoformat()
-    for text in (expected, f"{y}{m:02d}{d:02d}", f"{y}/{m}/{d}", f"{d}/{m}/{y}", f"{d}.{m:02d}.{y}",
-                 f"{d} {MONTHS[m - 1]} {y}", f"{MONTHS[m - 1][:3].upper()} {d}, {y}"):
+    for text in (
+        expected,
+        f"{y}{m:02d}{d:02d}",
+        f"{y}/{m}/{d}",
+        f"{d}/{m}/{y}",
+        f"{d}.{m:02d}.{y}",
+        f"{d} {MONTHS[m - 1]} {y}",
+        f"{MONTHS[m - 1][:3].upper()} {d}, {y}",
+    ):
         assert normalise_date(text) == expected, text
 
 

@@ -58,18 +58,79 @@ def check(probe, values: list[str]) -> None:
 def test_documented_shapes_agree(probe):
     values = [text for text, _ in SHAPES] + [text for text in NOT_DATES if text is not None]
     check(probe, values)
-    assert probe(["16/06/2015 - 17/06/2015"]) == [("2015-06-16/2015-06-17", "2015-06-16", "2015-06-17", "2015")]
+    assert probe(["16/06/2015 - 17/06/2015"]) == [
+        ("2015-06-16/2015-06-17", "2015-06-16", "2015-06-17", "2015")
+    ]
 
 
-PIECES = st.sampled_from([
-    "2015", "1850", "0000", "9999", "06", "6", "16", "31", "02", "29", "13", "00", "-", "/", ".", " ", " - ", "–",
-    "—", " to ", "between ", " and ", "ca. ", "c.", "circa ", "about ", "approx. ", "[", "]", "(", ")", "?", "s",
-    "T10:00", "t10:00:00z", "+02:00", "Z", "March", "mar.", "SEPT", "sept", "Sept.", "may", "june", "jul", "dec",
-    ",", "st", "nd", "th", "1850s", "2016-02", "2015-06-16", "16/06/2015", "\t", "\n", "İ", "ß", "K", "ſept",
-])
+PIECES = st.sampled_from(
+    [
+        "2015",
+        "1850",
+        "0000",
+        "9999",
+        "06",
+        "6",
+        "16",
+        "31",
+        "02",
+        "29",
+        "13",
+        "00",
+        "-",
+        "/",
+        ".",
+        " ",
+        " - ",
+        "–",
+        "—",
+        " to ",
+        "between ",
+        " and ",
+        "ca. ",
+        "c.",
+        "circa ",
+        "about ",
+        "approx. ",
+        "[",
+        "]",
+        "(",
+        ")",
+        "?",
+        "s",
+        "T10:00",
+        "t10:00:00z",
+        "+02:00",
+        "Z",
+        "March",
+        "mar.",
+        "SEPT",
+        "sept",
+        "Sept.",
+        "may",
+        "june",
+        "jul",
+        "dec",
+        ",",
+        "st",
+        "nd",
+        "th",
+        "1850s",
+        "2016-02",
+        "2015-06-16",
+        "16/06/2015",
+        "\t",
+        "\n",
+        "İ",
+        "ß",
+        "K",
+        "ſept",
+    ]
+)
 DATE_LIKE = st.lists(PIECES, min_size=1, max_size=7).map("".join)
-XML_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"),
-                   max_size=25)
+XML_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"), max_size=25
+)
 
 
 @settings(max_examples=40, deadline=None)
