@@ -558,7 +558,9 @@ class WriteTransaction:
         if self.mode == "full" and self.parent is not None:
             missing = [i for i in unique_ids if i not in existing]
             if missing:
-                existing.update(self._backend.lookup(self.parent, missing))
+                # the parent's rows carry the parent's change labels; here they are the baseline (None)
+                existing.update({rid: Existing(old.checksum, old.datestamp, old.deleted, None)
+                                 for rid, old in self._backend.lookup(self.parent, missing).items()})
         counts = WriteCounts()
         rows: dict[str, Row] = {}
         for index, (record, record_id) in enumerate(zip(batch, ids, strict=True)):
