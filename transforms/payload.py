@@ -23,6 +23,7 @@ PayloadKind = Literal["xml", "text"]
 
 _local = threading.local()
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+_POSITION_SUFFIX = re.compile(r", line \d+, column \d+$")
 
 
 def safe_parser() -> etree.XMLParser:
@@ -52,8 +53,9 @@ def parse_xml(
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (None, None)
         location = f"line {line}, column {column}" if line else None
+        message = _POSITION_SUFFIX.sub("", exc.msg or str(exc))
         raise RecordParseError(
-            f"not well-formed XML: {exc.msg}", record_id=record_id, step=step, location=location
+            f"not well-formed XML: {message}", record_id=record_id, step=step, location=location
         ) from exc
     except ValueError as exc:  # e.g. an empty document
         raise RecordParseError(f"not XML: {exc}", record_id=record_id, step=step) from exc

@@ -276,7 +276,7 @@ class SaxonXslt:
         try:
             self._executable = compiler.compile_stylesheet(stylesheet_file=str(path))
         except PySaxonApiError as exc:
-            message = str(exc).strip()
+            message = " ".join(str(exc).split())  # one line: Saxon's messages span several
             raise MappingError(
                 f"does not compile: {message}", step=self.label, location=_saxon_location(message, path.name)
             ) from exc
@@ -317,7 +317,7 @@ class SaxonXslt:
     def _message(self, exc: Exception) -> str:
         messages = self._executable.get_xsl_messages()
         self._executable.clear_xsl_messages()
-        detail = str(exc).strip()
+        detail = " ".join(str(exc).split())
         if messages is not None and messages.size:
             texts = "; ".join(str(item) for item in messages)
             return f"{texts} ({detail})" if detail else texts

@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "settings": "contentcloud.cli.settings_cmd:settings_group",
     "plugins": "contentcloud.cli.plugins_cmd:plugins_group",
     "x3ml": "contentcloud.cli.x3ml:x3ml",
+    "transform": "contentcloud.cli.transform:transform",
+    "map": "contentcloud.cli.map:map_group",
 }
 
 HELP = {
@@ -29,6 +31,8 @@ HELP = {
     "settings": "Show the effective settings and where each value comes from.",
     "plugins": "List the registered plugins of every kind.",
     "x3ml": "Run X3ML mappings over input files (the conformance command line).",
+    "transform": "Apply a datasource's transform chain: native version -> new transformed version.",
+    "map": "Apply mapping files (XSLT/X3ML) to one input file and print the result.",
 }
 
 
