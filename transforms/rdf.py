@@ -95,8 +95,28 @@ def serialize_payload(payload: Payload, output: str, *, record_id: str | None = 
     data = payload.xml_bytes()
     if source == output:
         return data
-    quads = parse_rdf(data, source, record_id=record_id)
-    return convert_quads(quads, output)
+    return convert(data, source, output, record_id=record_id)
+
+
+def convert(data: bytes, source: str, output: str, *, record_id: str | None = None) -> bytes:
+    """Re-serialize RDF, streaming parser to serializer inside pyoxigraph (no Python objects per
+    triple: that alone would cost more than the parse)."""
+    import pyoxigraph as ox
+
+    prefixes = PREFIXES if output in ("turtle", "trig", "rdfxml") else None
+    try:
+        if prefixes:
+            return ox.serialize(
+                ox.parse(data, format=_oxigraph_format(source)),
+                format=_oxigraph_format(output),
+                prefixes=prefixes,
+            )
+        return ox.serialize(ox.parse(data, format=_oxigraph_format(source)), format=_oxigraph_format(output))
+    except SyntaxError:
+        parse_rdf(data, source, record_id=record_id)  # raises the located RecordError
+        raise
+    except ValueError:  # named graphs into a graph format: keep the triples, drop the graph names
+        return convert_quads(parse_rdf(data, source, record_id=record_id), output)
 
 
 def convert_quads(quads: list, output: str) -> bytes:
@@ -104,7 +124,6 @@ def convert_quads(quads: list, output: str) -> bytes:
 
     fmt = _oxigraph_format(output)
     if output in ("ntriples", "turtle", "rdfxml"):
-        # graph formats take triples; a named graph has no place in them
         quads = [ox.Triple(q.subject, q.predicate, q.object) for q in quads]
     prefixes = PREFIXES if output in ("turtle", "trig", "rdfxml") else None
     return ox.serialize(quads, format=fmt, prefixes=prefixes) if prefixes else ox.serialize(quads, format=fmt)

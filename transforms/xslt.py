@@ -135,7 +135,7 @@ def _string_value(value: Any) -> str:
             return ""
         value = value[0]
         if isinstance(value, etree._Element):
-            return "".join(value.itertext())
+            return (value.text or "") if len(value) == 0 else "".join(value.itertext())
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -143,31 +143,62 @@ def _string_value(value: Any) -> str:
     return str(value)
 
 
+#: entries kept per memo of the helper functions before it is emptied (records repeat values a lot)
+MEMO_SIZE = 50_000
+
+
+def _memoized(function: Any) -> Any:
+    memo: dict[Any, str] = {}
+
+    def call(*args: Any) -> str:
+        found = memo.get(args)
+        if found is None:
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            found = memo[args] = function(*args)
+        return found
+
+    return call
+
+
 def cc_extensions(vocabularies: VocabularySet) -> dict[tuple[str, str], Any]:
-    """The ``cc:`` helper functions as lxml extension functions bound to ``vocabularies``."""
+    """The ``cc:`` helper functions as lxml extension functions bound to ``vocabularies``.
+
+    Results are memoized by their string arguments: a run meets the same languages, types and
+    dates over and over, and the callback from libxslt is the expensive part anyway.
+    """
+
+    @_memoized
+    def lookup(name: str, value: str, default: str) -> str:
+        term = vocabularies.get(name).lookup(value)
+        return term if term is not None else default
+
+    @_memoized
+    def label(name: str, term: str) -> str:
+        return vocabularies.get(name).label(term) or ""
+
+    @_memoized
+    def date_parts(value: str) -> Any:
+        found = parse_date(value)
+        return (found.iso, found.first_day, found.last_day, found.year) if found else ("", "", "", "")
 
     def vocab(_context: Any, name: Any, value: Any, default: Any = "") -> str:
-        term = vocabularies.get(_string_value(name)).lookup(_string_value(value))
-        return term if term is not None else _string_value(default)
+        return lookup(_string_value(name), _string_value(value), _string_value(default))
 
     def vocab_label(_context: Any, name: Any, term: Any) -> str:
-        return vocabularies.get(_string_value(name)).label(_string_value(term)) or ""
+        return label(_string_value(name), _string_value(term))
 
     def date(_context: Any, value: Any) -> str:
-        found = parse_date(_string_value(value))
-        return found.iso if found else ""
+        return date_parts(_string_value(value))[0]
 
     def date_start(_context: Any, value: Any) -> str:
-        found = parse_date(_string_value(value))
-        return found.first_day if found else ""
+        return date_parts(_string_value(value))[1]
 
     def date_end(_context: Any, value: Any) -> str:
-        found = parse_date(_string_value(value))
-        return found.last_day if found else ""
+        return date_parts(_string_value(value))[2]
 
     def year(_context: Any, value: Any) -> str:
-        found = parse_date(_string_value(value))
-        return found.year if found else ""
+        return date_parts(_string_value(value))[3]
 
     functions = {
         "vocab": vocab,
@@ -221,6 +252,11 @@ class LxmlXslt:
             name: etree.XSLT.strparam(value) for name, value in params.items() if name in stylesheet_params
         }
         self._record_params = [name for name in RECORD_PARAMS if name in stylesheet_params]
+
+    @property
+    def compiled(self) -> etree.XSLT:
+        """The compiled stylesheet (benchmarks apply the very same object in a bare loop)."""
+        return self._xslt
 
     def apply(self, payload: Payload, context: RecordContext) -> Payload:
         tree = payload.tree(step=self.label, record_id=context.record_id)

@@ -105,3 +105,12 @@ def test_literals_survive_conversion(value):
         )
         graph = rdflib.Graph().parse(data=back, format="nt")
         assert list(graph.objects()) == [literal], fmt
+
+
+def test_named_graphs_into_a_graph_format_keep_their_triples():
+    nquads = '<http://x/a> <http://x/p> <http://x/o> <http://x/g> .\n<http://x/b> <http://x/p> "v" .\n'
+    out = serialize_payload(Payload.from_text(nquads, "nquads"), "ntriples")
+    assert sorted(out.decode().splitlines()) == [
+        "<http://x/a> <http://x/p> <http://x/o> .",
+        '<http://x/b> <http://x/p> "v" .',
+    ]
