@@ -141,3 +141,75 @@ def test_reading_next_to_a_mapping_outside_the_mappings_directory(tmp_path):
     result = run_cli("map", "--mapping", str(mapping), "--input", str(record), "--mappings-dir", str(other))
     assert result.exit_code == 1
     assert "outside the mappings directory" in result.stderr
+
+
+def test_x3ml_files_policy_and_test_uuids_reach_the_engine(tmp_path, monkeypatch):
+    """With a stand-in engine: consecutive X3ML files merge into one step that gets policy, terms and
+    the test-UUID size; its N-Triples print as Turtle."""
+    from tests.unit.transforms.test_x3ml_step import FakeMapping
+
+    FakeMapping.loads = []
+    calls = []
+
+    class Recording(FakeMapping):
+        def transform(self, source, **options):
+            calls.append(options)
+            return super().transform(source, **options)
+
+    monkeypatch.setattr("transforms.x3ml_step.load_engine", lambda: Recording)
+    files = [write(tmp_path / name, "<x3ml/>") for name in ("a.x3ml", "b.x3ml", "policy.xml", "terms.nt")]
+    record = write(tmp_path / "in.xml", "<r><t>one</t></r>")
+    result = run_cli(
+        "map",
+        "--mapping",
+        str(files[0]),
+        "--mapping",
+        str(files[1]),
+        "--input",
+        str(record),
+        "--policy",
+        str(files[2]),
+        "--terms",
+        str(files[3]),
+        "--uuid-test-size",
+        "3",
+    )
+    assert result.exit_code == 0, result.output
+    assert FakeMapping.loads == [
+        {
+            "paths": [str(files[0]), str(files[1])],
+            "policy": str(files[2]),
+            "terms": str(files[3]),
+            "legacy_shorten": False,
+        }
+    ]
+    assert calls == [{"record_id": "in.xml", "uuid_mode": "test", "uuid_test_size": 3}]
+    assert result.stdout.splitlines()[-1] == '<http://x/in.xml> <http://x/title> "one" .'
+
+
+def test_a_parthenos_mapping_through_the_real_engine(shared_dir):
+    pytest.importorskip("transforms.x3ml", reason="the X3ML engine (transforms.x3ml) is not installed")
+    folder = shared_dir / "parthenos" / "mappings"
+    result = run_cli(
+        "map",
+        "--mapping",
+        str(folder / "Mapping549_CLARIN-DKtei" / "Mapping549.x3ml"),
+        "--input",
+        str(
+            folder / "Mapping549_CLARIN-DKtei" / "oai_clarin_dk_dkclarin_527740___18-10-2018105001___402.xml"
+        ),
+        "--policy",
+        str(folder / "Mapping518" / "PARTHENOS-GeneratorPolicy_v1.5___06-11-2018162844___5606.xml"),
+        "--uuid-test-size",
+        "2",
+        "--format",
+        "ntriples",
+    )
+    assert result.exit_code == 0, result.output
+    produced = rdflib.Graph().parse(data=result.stdout, format="nt")
+    expected = rdflib.Graph().parse(folder / "Mapping549_CLARIN-DKtei" / "Mapping549.ttl", format="turtle")
+    assert len(produced) == len(expected) == 90
+    actor = rdflib.URIRef(
+        "http://parthenos.d4science.org/handle/Clarin/VLO/Actor/88894435-2CCB-3099-A7BE-14BEB8813B02"
+    )
+    assert set(produced.predicate_objects(actor)) == set(expected.predicate_objects(actor))
