@@ -7,7 +7,8 @@
   with rdf:type properties (pyoxigraph, rdflib "xml"), typed node elements, nested node
   elements (rdflib "pretty-xml"), rdf:resource and rdf:nodeID references, several descriptions
   of one resource. The main resource is the first one typed PE22_Persistent_Dataset (else
-  PE24_Volatile_Dataset, PE18_Dataset or D1_Digital_Object).
+  PE24_Volatile_Dataset, PE18_Dataset or D1_Digital_Object); when a PE22 is a metadata record that
+  PP39_is_metadata_for a PE24/PE18 dataset (PARTHENOS' own CMDI mappings), that dataset.
 
     dc:title        P1_is_identified_by → E41_Appellation / E35_Title label (else the rdfs:label)
     dc:identifier   P1_is_identified_by → E42_Identifier label
@@ -34,14 +35,16 @@
   <xsl:variable name="PE" select="'http://parthenos.d4science.org/CRMext/CRMpe.rdfs/'"/>
   <xsl:variable name="DIG" select="'http://www.ics.forth.gr/isl/CRMext/CRMdig.rdfs/'"/>
 
-  <!-- node elements: children of rdf:RDF and of property elements (two levels of nesting) -->
-  <xsl:key name="about" match="rdf:RDF/*[@rdf:about] | rdf:RDF/*/*/*[@rdf:about] | rdf:RDF/*/*/*/*/*[@rdf:about]"
-           use="@rdf:about"/>
-  <xsl:key name="bnode" match="rdf:RDF/*[@rdf:nodeID] | rdf:RDF/*/*/*[@rdf:nodeID] | rdf:RDF/*/*/*/*/*[@rdf:nodeID]"
-           use="@rdf:nodeID"/>
+  <!-- node elements: children of rdf:RDF and of property elements, i.e. an odd number of levels
+       below rdf:RDF, however deep the nesting (property elements sit at even levels) -->
+  <xsl:key name="about" match="*[@rdf:about][ancestor::rdf:RDF]
+      [(count(ancestor::*) - count(ancestor::rdf:RDF/ancestor::*)) mod 2 = 1]" use="@rdf:about"/>
+  <xsl:key name="bnode" match="*[@rdf:nodeID][ancestor::rdf:RDF]
+      [(count(ancestor::*) - count(ancestor::rdf:RDF/ancestor::*)) mod 2 = 1]" use="@rdf:nodeID"/>
 
   <xsl:template match="/">
-    <xsl:variable name="nodes" select="rdf:RDF/* | rdf:RDF/*/*/* | rdf:RDF/*/*/*/*/*"/>
+    <xsl:variable name="nodes" select="//*[ancestor::rdf:RDF]
+        [(count(ancestor::*) - count(ancestor::rdf:RDF/ancestor::*)) mod 2 = 1]"/>
     <xsl:variable name="pe22" select="$nodes[rdf:type/@rdf:resource = concat($PE, 'PE22_Persistent_Dataset')
                                              or self::crmpe:PE22_Persistent_Dataset]"/>
     <xsl:variable name="pe24" select="$nodes[rdf:type/@rdf:resource = concat($PE, 'PE24_Volatile_Dataset')
@@ -49,9 +52,15 @@
     <xsl:variable name="pe18" select="$nodes[rdf:type/@rdf:resource = concat($PE, 'PE18_Dataset')
                                              or self::crmpe:PE18_Dataset]"/>
     <xsl:variable name="d1" select="$nodes[rdf:type/@rdf:resource = concat($DIG, 'D1_Digital_Object')]"/>
+    <!-- PARTHENOS' own mappings make PE22 the metadata record and point from it to the dataset it
+         describes (PP39_is_metadata_for): that dataset is then the main resource -->
+    <xsl:variable name="described" select="(key('about', $pe22/crmpe:PP39_is_metadata_for/@rdf:resource)
+        | $pe22/crmpe:PP39_is_metadata_for/*)[rdf:type/@rdf:resource = concat($PE, 'PE24_Volatile_Dataset')
+        or self::crmpe:PE24_Volatile_Dataset or rdf:type/@rdf:resource = concat($PE, 'PE18_Dataset')
+        or self::crmpe:PE18_Dataset]"/>
     <!-- XPath 1.0 has no sequences: the first non-empty category, in document order -->
-    <xsl:variable name="main" select="($pe22 | $pe24[not($pe22)] | $pe18[not($pe22 | $pe24)]
-                                       | $d1[not($pe22 | $pe24 | $pe18)])[1]"/>
+    <xsl:variable name="main" select="($described | $pe22[not($described)] | $pe24[not($described | $pe22)]
+        | $pe18[not($described | $pe22 | $pe24)] | $d1[not($described | $pe22 | $pe24 | $pe18)])[1]"/>
     <xsl:if test="not($main)">
       <xsl:message terminate="yes">no PE22/PE24/PE18 dataset or D1 digital object in the graph</xsl:message>
     </xsl:if>

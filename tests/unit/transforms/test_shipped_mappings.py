@@ -307,3 +307,34 @@ def test_x3ml_output_reads_back_as_oai_dc(engine, shared_dir, oai_dc_validator, 
     result = chain({"type": "xslt", "mapping": "pe2oai_dc.xsl"}, output="xml").apply(rdfxml)
     oai_dc_validator.apply(result)
     assert len(dc_values(etree.fromstring(result), "title")) == titles
+
+
+def test_pe2oai_dc_reads_parthenos_own_output_nested_as_3m_wrote_it(shared_dir):
+    """365_official.rdf is RDF/XML as PARTHENOS' 3M wrote it (nested nine levels deep); there the
+    PE22 is the metadata record and the dataset is what it PP39_is_metadata_for."""
+    rdfxml = (
+        shared_dir / "parthenos" / "mappings" / "cmdi_dataset_365_official" / "365_official.rdf"
+    ).read_bytes()
+    out = etree.fromstring(chain({"type": "xslt", "mapping": "pe2oai_dc.xsl"}, output="xml").apply(rdfxml))
+    assert dc_values(out, "title") == {"corpus hedendaags nederlands"}
+    (description,) = dc_values(out, "description")
+    assert description.startswith("Since 1994, The Instituut voor Nederlandse Lexicologie has put online")
+    assert dc_values(out, "date") == {"Time Span of Creation Event for corpus hedendaags nederlands"}
+
+
+@pytest.mark.parametrize("layout", ["xml", "pretty-xml"])
+def test_pe2oai_dc_on_the_parthenos_mapping549_output(shared_dir, layout):
+    graph = rdflib.Graph().parse(
+        shared_dir / "parthenos" / "mappings" / "Mapping549_CLARIN-DKtei" / "Mapping549.ttl", format="turtle"
+    )
+    out = etree.fromstring(
+        chain({"type": "xslt", "mapping": "pe2oai_dc.xsl"}, output="xml").apply(
+            graph.serialize(format=layout, encoding="utf-8")
+        )
+    )
+    assert dc_values(out, "title") == {
+        "Udskrift af Multimediebeskatning",
+        "Annotation: Udskrift af Multimediebeskatning, csttaggerXML",
+    }
+    assert dc_values(out, "description") == {"CSTtags", "csttaggerXML"}
+    assert (dc_values(out, "type"), dc_values(out, "language")) == ({"textAnnotation"}, {"da"})
