@@ -1,6 +1,6 @@
 <?xml version="1.0" encoding="UTF-8"?>
 <!--
-  oai_dc → PARTHENOS Entities (CRMpe on CIDOC-CRM), as flat RDF/XML. XSLT 1.0 (lxml): the fast
+  oai_dc → PARTHENOS Entities (CRMpe on CIDOC-CRM), as flat RDF/XML with typed node elements (compact: one element per resource). XSLT 1.0 (lxml): the fast
   path of the pipeline and the stylesheet of bench/transform.py.
 
   Shape of the graph (the same as mappings/oai_dc2pe.x3ml, and what pe2oai_dc.xsl reads back):
@@ -66,8 +66,7 @@
     <xsl:variable name="creators" select="dc:creator[normalize-space()]"/>
     <xsl:variable name="dates" select="dc:date[normalize-space()]"/>
 
-    <rdf:Description rdf:about="{$dataset}">
-      <rdf:type rdf:resource="http://parthenos.d4science.org/CRMext/CRMpe.rdfs/PE22_Persistent_Dataset"/>
+    <crmpe:PE22_Persistent_Dataset rdf:about="{$dataset}">
       <xsl:if test="$titles">
         <rdfs:label><xsl:value-of select="normalize-space($titles[1])"/></rdfs:label>
       </xsl:if>
@@ -98,89 +97,78 @@
       <xsl:for-each select="dc:rights[normalize-space()]">
         <crm:P104_is_subject_to rdf:resource="{$base}right/{str:encode-uri(cc:vocab('access_rights', ., normalize-space()), true())}"/>
       </xsl:for-each>
-    </rdf:Description>
+    </crmpe:PE22_Persistent_Dataset>
 
     <xsl:for-each select="$titles">
-      <rdf:Description rdf:about="{$dataset}/title/{position()}">
-        <rdf:type rdf:resource="http://www.cidoc-crm.org/cidoc-crm/E41_Appellation"/>
+      <crm:E41_Appellation rdf:about="{$dataset}/title/{position()}">
         <rdfs:label><xsl:copy-of select="@xml:lang"/><xsl:value-of select="normalize-space()"/></rdfs:label>
-      </rdf:Description>
+      </crm:E41_Appellation>
     </xsl:for-each>
 
     <xsl:for-each select="dc:identifier[normalize-space()]">
-      <rdf:Description rdf:about="{$dataset}/identifier/{position()}">
-        <rdf:type rdf:resource="http://www.cidoc-crm.org/cidoc-crm/E42_Identifier"/>
+      <crm:E42_Identifier rdf:about="{$dataset}/identifier/{position()}">
         <rdfs:label><xsl:value-of select="normalize-space()"/></rdfs:label>
-      </rdf:Description>
+      </crm:E42_Identifier>
       <xsl:if test="(starts-with(normalize-space(), 'http://') or starts-with(normalize-space(), 'https://')) and not(contains(normalize-space(), ' '))">
-        <rdf:Description rdf:about="{normalize-space()}">
-          <rdf:type rdf:resource="http://parthenos.d4science.org/CRMext/CRMpe.rdfs/PE29_Access_Point"/>
-        </rdf:Description>
+        <crmpe:PE29_Access_Point rdf:about="{normalize-space()}"/>
       </xsl:if>
     </xsl:for-each>
 
     <xsl:if test="$creators or $dates">
-      <rdf:Description rdf:about="{$dataset}/creation">
-        <rdf:type rdf:resource="http://www.cidoc-crm.org/cidoc-crm/E65_Creation"/>
+      <crm:E65_Creation rdf:about="{$dataset}/creation">
         <xsl:for-each select="$creators">
           <crm:P14_carried_out_by rdf:resource="{$base}actor/{str:encode-uri(normalize-space(), true())}"/>
         </xsl:for-each>
         <xsl:for-each select="$dates">
           <crm:P4_has_time-span rdf:resource="{$dataset}/date/{position()}"/>
         </xsl:for-each>
-      </rdf:Description>
+      </crm:E65_Creation>
     </xsl:if>
 
     <xsl:for-each select="$creators">
-      <rdf:Description rdf:about="{$base}actor/{str:encode-uri(normalize-space(), true())}">
-        <rdf:type rdf:resource="http://www.cidoc-crm.org/cidoc-crm/E39_Actor"/>
+      <crm:E39_Actor rdf:about="{$base}actor/{str:encode-uri(normalize-space(), true())}">
         <rdfs:label><xsl:value-of select="normalize-space()"/></rdfs:label>
-      </rdf:Description>
+      </crm:E39_Actor>
     </xsl:for-each>
 
     <xsl:for-each select="$dates">
-      <rdf:Description rdf:about="{$dataset}/date/{position()}">
-        <rdf:type rdf:resource="http://www.cidoc-crm.org/cidoc-crm/E52_Time-Span"/>
+      <crm:E52_Time-Span rdf:about="{$dataset}/date/{position()}">
         <rdfs:label><xsl:value-of select="normalize-space()"/></rdfs:label>
         <xsl:variable name="start" select="cc:date-start(.)"/>
         <xsl:if test="$start != ''">
           <crm:P82a_begin_of_the_begin rdf:datatype="{$XSD_DATE}"><xsl:value-of select="$start"/></crm:P82a_begin_of_the_begin>
           <crm:P82b_end_of_the_end rdf:datatype="{$XSD_DATE}"><xsl:value-of select="cc:date-end(.)"/></crm:P82b_end_of_the_end>
         </xsl:if>
-      </rdf:Description>
+      </crm:E52_Time-Span>
     </xsl:for-each>
 
     <xsl:for-each select="dc:subject[normalize-space()]">
-      <rdf:Description rdf:about="{$base}concept/{str:encode-uri(normalize-space(), true())}">
-        <rdf:type rdf:resource="http://www.cidoc-crm.org/cidoc-crm/E55_Type"/>
+      <crm:E55_Type rdf:about="{$base}concept/{str:encode-uri(normalize-space(), true())}">
         <rdfs:label><xsl:value-of select="normalize-space()"/></rdfs:label>
-      </rdf:Description>
+      </crm:E55_Type>
     </xsl:for-each>
 
     <xsl:for-each select="dc:type[normalize-space()]">
       <xsl:variable name="type" select="cc:vocab('resource_types', ., normalize-space())"/>
-      <rdf:Description rdf:about="{$base}type/{str:encode-uri($type, true())}">
-        <rdf:type rdf:resource="http://www.cidoc-crm.org/cidoc-crm/E55_Type"/>
+      <crm:E55_Type rdf:about="{$base}type/{str:encode-uri($type, true())}">
         <rdfs:label><xsl:value-of select="$type"/></rdfs:label>
-      </rdf:Description>
+      </crm:E55_Type>
     </xsl:for-each>
 
     <xsl:for-each select="dc:language[normalize-space()]">
       <xsl:variable name="code" select="cc:vocab('languages', ., normalize-space())"/>
       <xsl:variable name="label" select="cc:vocab-label('languages', $code)"/>
-      <rdf:Description rdf:about="{$base}language/{str:encode-uri($code, true())}">
-        <rdf:type rdf:resource="http://www.cidoc-crm.org/cidoc-crm/E56_Language"/>
+      <crm:E56_Language rdf:about="{$base}language/{str:encode-uri($code, true())}">
         <rdfs:label><xsl:value-of select="$code"/></rdfs:label>
         <xsl:if test="$label != ''"><crm:P3_has_note><xsl:value-of select="$label"/></crm:P3_has_note></xsl:if>
-      </rdf:Description>
+      </crm:E56_Language>
     </xsl:for-each>
 
     <xsl:for-each select="dc:rights[normalize-space()]">
       <xsl:variable name="right" select="cc:vocab('access_rights', ., normalize-space())"/>
-      <rdf:Description rdf:about="{$base}right/{str:encode-uri($right, true())}">
-        <rdf:type rdf:resource="http://www.cidoc-crm.org/cidoc-crm/E30_Right"/>
+      <crm:E30_Right rdf:about="{$base}right/{str:encode-uri($right, true())}">
         <rdfs:label><xsl:value-of select="$right"/></rdfs:label>
-      </rdf:Description>
+      </crm:E30_Right>
     </xsl:for-each>
   </xsl:template>
 </xsl:stylesheet>

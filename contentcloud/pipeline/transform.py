@@ -63,7 +63,6 @@ class _Run:
         total: int,
         max_error_rate: float,
         previous: ReadSession | None,
-        source_version: str,
         on_progress: ProgressFn | None,
     ) -> None:
         self.tx = tx
@@ -71,7 +70,6 @@ class _Run:
         self.total = total
         self.max_error_rate = max_error_rate
         self.previous = previous
-        self.source_version = source_version
         self.on_progress = on_progress
         self.read = self.attempted = self.errors = self.discarded = self.carried = self.warnings = 0
         self.first_errors: list[str] = []
@@ -201,7 +199,6 @@ def transform(
                 total=view.count(since=since),
                 max_error_rate=max_error_rate,
                 previous=previous,
-                source_version=source_version,
                 on_progress=on_progress,
             )
             try:
