@@ -12,6 +12,7 @@ REGISTRIES: dict[str, str] = {
     "harvester": "harvesters.registry:HARVESTERS",
     "http connector": "harvesters.http.registry:CONNECTORS",
     "x3ml custom generator": "transforms.x3ml.generators.registry:CUSTOM_GENERATORS",
+    "transform step": "transforms.registry:TRANSFORMS",
 }
 
 
