@@ -25,13 +25,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.api import StoredError
 from mdstore.envelope import RecordInput, UnitKey, utcnow
-from mdstore.errors import ConfigError, RecordError, RecordParseError, VersionNotFound
+from mdstore.errors import ConfigError, RecordError, RecordParseError, TransactionError, VersionNotFound
 
 if TYPE_CHECKING:
     from contentcloud.settings import Settings
@@ -75,15 +76,19 @@ class _Run:
         self.first_errors: list[str] = []
         self._pending: list[StoredError] = []
 
-    def records(self, view: ReadSession, since: datetime | None) -> Iterator[tuple[RecordInput, bool]]:
+    def records(
+        self, view: ReadSession, since: datetime | None, part: tuple[str | None, str | None] = (None, None)
+    ) -> Iterator[tuple[RecordInput, bool]]:
+        """The records of one id range ``(after, upto]`` (``None``: open end), transformed."""
         from transforms.payload import RecordContext
 
+        after, upto = part
         # tombstones and present records are read apart: the deletion flag then needs no decoding
         # of each record's envelope
-        for record in view.records(since=since, deleted=True):
+        for record in _until(view.records(since=since, deleted=True, after_id=after), upto):
             self._count_read()
             yield RecordInput(record.original_id, None, id=record.id), True
-        for record in view.records(since=since, deleted=False):
+        for record in _until(view.records(since=since, deleted=False, after_id=after), upto):
             self._count_read()
             self.attempted += 1
             context = RecordContext(record.id, record.original_id)
@@ -140,6 +145,56 @@ class _Run:
         return self.errors / self.attempted if self.attempted else 0.0
 
 
+@dataclass(frozen=True)
+class TransformPlan:
+    """What one transform run will do, persisted in its open transaction's checkpoint.
+
+    Why persisted: a large source is transformed in parts (id ranges) by several workers, each
+    resuming the same open transaction; the plan tells every part, and a retried part, exactly
+    which source version, datestamp bound and id range it covers.
+    """
+
+    run_id: str
+    datasource: str
+    source: str
+    target: str
+    source_version: str
+    mode: str
+    since: str | None
+    parts: tuple[tuple[str | None, str | None], ...]
+    max_error_rate: float
+    fingerprint: str
+    reason: str = ""
+    total: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "parts": [list(p) for p in self.parts]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TransformPlan:
+        return cls(**{**data, "parts": tuple(tuple(p) for p in data["parts"])})
+
+
+@dataclass
+class PartResult:
+    """Counts of one part of a run (JSON-friendly: it travels between workers)."""
+
+    read: int = 0
+    attempted: int = 0
+    errors: int = 0
+    discarded: int = 0
+    carried: int = 0
+    warnings: int = 0
+    first_errors: list[str] = field(default_factory=list)
+    too_many_errors: bool = False
+
+    def merge(self, other: PartResult) -> None:
+        for name in ("read", "attempted", "errors", "discarded", "carried", "warnings"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.first_errors = (self.first_errors + other.first_errors)[:FIRST_ERRORS]
+        self.too_many_errors = self.too_many_errors or other.too_many_errors
+
+
 def transform(
     store: MDStore,
     source: UnitKey,
@@ -157,87 +212,166 @@ def transform(
 
     Transformed records keep the ids of their source records. Returns the run's summary; the
     outcome is ``failed`` (and nothing is committed) when the error rate exceeds
-    ``max_error_rate``.
+    ``max_error_rate``. The same three stages as a run split over workers: plan, one part, finish.
     """
     started = time.perf_counter()
-    run_id = run_id or new_run_id(STEP)
+    plan = plan_transform(store, source, target, chain, mode=mode, run_id=run_id, max_error_rate=max_error_rate,
+                          datasource=datasource, nsprefix=nsprefix)
+    if isinstance(plan, RunSummary):
+        return plan
+    try:
+        result = transform_part(store, chain, plan, 0, on_progress=on_progress, stop_early=True)
+    except BaseException:
+        store.abort_open(target)
+        raise
+    return finish_transform(store, plan, [result], seconds=time.perf_counter() - started)
+
+
+def plan_transform(
+    store: MDStore,
+    source: UnitKey,
+    target: UnitKey,
+    chain: TransformChain,
+    *,
+    mode: Mode = "full",
+    run_id: str | None = None,
+    max_error_rate: float = 0.05,
+    parts: int = 1,
+    datasource: str | None = None,
+    nsprefix: str | None = None,
+) -> TransformPlan | RunSummary:
+    """Open the target's write transaction and split the source into ``parts`` id ranges.
+
+    Returns the plan, or a summary when there is nothing to do. If the target already has an open
+    transaction whose plan reads the same source version (a run retried after a failure), that
+    plan is returned again: planning is idempotent.
+    """
+    started = time.perf_counter()
     datasource = datasource or source.datasource
     source_version = store.current_version(source)
     if source_version is None:
         raise VersionNotFound(
             "no collected version to transform; collect the datasource first", unit=source.name
         )
-    source_info = store.version(source_version)
+    open_tx = store.open_transaction(target)
+    if open_tx is not None:
+        saved = open_tx.checkpoint.get("plan")
+        if saved and saved.get("source_version") == source_version and saved.get("fingerprint") == chain.fingerprint:
+            return TransformPlan.from_dict(saved)
+        raise TransactionError(
+            "an unfinished transform of another source version or chain is open; abort it first "
+            "(contentcloud mdstore abort DATASOURCE --layer transformed)", unit=target.name, version=open_tx.id)
+    run_id = run_id or new_run_id(STEP)
     effective, since, reason = _plan(store, target, chain, mode, source_version)
-    base = {
-        "step": STEP,
-        "datasource": datasource,
-        "run_id": run_id,
-        "unit_in": source.name,
-        "version_in": source_version,
-        "unit_out": target.name,
-    }
-    extra: dict[str, Any] = {
-        "mode": effective,
-        "requested_mode": mode,
-        "since": since.isoformat() if since else None,
-        "reason": reason,
-        "fingerprint": chain.fingerprint,
-    }
     if effective == "nothing":
+        base = {"step": STEP, "datasource": datasource, "run_id": run_id, "unit_in": source.name,
+                "version_in": source_version, "unit_out": target.name}
+        extra = {"mode": effective, "requested_mode": mode, "since": None, "reason": reason,
+                 "fingerprint": chain.fingerprint}
         return _summary(base, Outcome.NOTHING_TO_DO, started, extra=extra, message=reason)
     logger.info("transform %s -> %s (%s%s)", source, target, effective, f": {reason}" if reason else "")
-
+    with store.reader(source, source_version) as view:
+        total = view.count(since=since)
+        bounds = _split(view, since, parts, total)
     tx = store.begin(target, effective, run_id=run_id, stamp="transformed", nsprefix=nsprefix or datasource)
-    previous_version = tx.parent if effective == "full" else None
-    try:
-        previous = store.reader(target, previous_version) if previous_version else None
-        with store.reader(source, source_version) as view, _maybe(previous):
-            run = _Run(
-                tx,
-                chain,
-                total=view.count(since=since),
-                max_error_rate=max_error_rate,
-                previous=previous,
-                on_progress=on_progress,
-            )
-            try:
-                tx.write(run.records(view, since))
-            except _TooManyErrors:
-                pass
-            run.flush_errors()
-    except BaseException:
-        tx.abort()
-        raise
-    extra.update(
-        error_rate=round(run.error_rate, 4),
-        carried_over=run.carried,
-        warnings=run.warnings,
-        max_error_rate=max_error_rate,
-    )
-    counts = {
-        "read": run.read,
-        "errors": run.errors,
-        "discarded": run.discarded,
-        "first_errors": tuple(run.first_errors),
+    plan = TransformPlan(
+        run_id=run_id, datasource=datasource, source=source.name, target=target.name,
+        source_version=source_version, mode=effective, since=since.isoformat() if since else None,
+        parts=bounds, max_error_rate=max_error_rate, fingerprint=chain.fingerprint, reason=reason, total=total)
+    tx.checkpoint({"plan": plan.as_dict()})
+    return plan
+
+
+def _split(view: ReadSession, since: datetime | None, parts: int, total: int) -> tuple[tuple[str | None, str | None], ...]:
+    """``parts`` contiguous id ranges ``(after, upto]`` of about equal size (one pass over the ids)."""
+    if parts <= 1 or total <= parts:
+        return ((None, None),)
+    step = total / parts
+    cuts: list[str] = []
+    for index, (record_id, _, _) in enumerate(view.ids(since=since)):
+        if len(cuts) < parts - 1 and index + 1 >= step * (len(cuts) + 1):
+            cuts.append(record_id)
+    edges: list[str | None] = [None, *cuts, None]
+    return tuple((edges[i], edges[i + 1]) for i in range(len(edges) - 1))
+
+
+def transform_part(
+    store: MDStore,
+    chain: TransformChain,
+    plan: TransformPlan,
+    part: int,
+    *,
+    on_progress: ProgressFn | None = None,
+    stop_early: bool = False,
+) -> PartResult:
+    """Transform one id range of the plan into its open transaction (idempotent: may be retried).
+
+    ``stop_early`` stops as soon as the whole run's error rate can no longer be met (a single-part
+    run); parts of a split run always finish and leave the verdict to :func:`finish_transform`.
+    """
+    source, target = UnitKey.parse(plan.source), UnitKey.parse(plan.target)
+    tx = store.resume(target)
+    since = datetime.fromisoformat(plan.since) if plan.since else None
+    previous_version = tx.parent if plan.mode == "full" else None
+    previous = store.reader(target, previous_version) if previous_version else None
+    with store.reader(source, plan.source_version) as view, _maybe(previous):
+        run = _Run(
+            tx,
+            chain,
+            total=plan.total,
+            max_error_rate=plan.max_error_rate if stop_early else float("inf"),
+            previous=previous,
+            on_progress=on_progress,
+        )
+        too_many = False
+        try:
+            tx.write(run.records(view, since, plan.parts[part]))
+        except _TooManyErrors:
+            too_many = True
+        run.flush_errors()
+    if on_progress:
+        on_progress(run.read, plan.total, STEP)
+    return PartResult(read=run.read, attempted=run.attempted, errors=run.errors, discarded=run.discarded,
+                      carried=run.carried, warnings=run.warnings, first_errors=list(run.first_errors),
+                      too_many_errors=too_many)
+
+
+def finish_transform(
+    store: MDStore, plan: TransformPlan, results: list[PartResult], *, seconds: float = 0.0
+) -> RunSummary:
+    """Commit the plan's transaction, or abort it when too many records failed across all parts."""
+    started = time.perf_counter() - seconds
+    target = UnitKey.parse(plan.target)
+    run = PartResult()
+    for result in results:
+        run.merge(result)
+    base = {"step": STEP, "datasource": plan.datasource, "run_id": plan.run_id, "unit_in": plan.source,
+            "version_in": plan.source_version, "unit_out": plan.target}
+    error_rate = run.errors / run.attempted if run.attempted else 0.0
+    extra: dict[str, Any] = {
+        "mode": plan.mode, "since": plan.since, "reason": plan.reason, "fingerprint": plan.fingerprint,
+        "parts": len(plan.parts), "error_rate": round(error_rate, 4), "carried_over": run.carried,
+        "warnings": run.warnings, "max_error_rate": plan.max_error_rate,
     }
-    if run.error_rate > max_error_rate or run.errors > max_error_rate * run.total:
+    counts = {"read": run.read, "errors": run.errors, "discarded": run.discarded,
+              "first_errors": tuple(run.first_errors)}
+    tx = store.resume(target)
+    if run.too_many_errors or error_rate > plan.max_error_rate or run.errors > plan.max_error_rate * plan.total:
         tx.abort()
         message = (
-            f"{run.errors} of {run.attempted} records failed ({run.error_rate:.1%}), more than the "
-            f"{max_error_rate:.1%} allowed: aborted, the current version is unchanged"
+            f"{run.errors} of {run.attempted} records failed ({error_rate:.1%}), more than the "
+            f"{plan.max_error_rate:.1%} allowed: aborted, the current version is unchanged"
         )
-        logger.error("transform %s: %s", datasource, message)
+        logger.error("transform %s: %s", plan.datasource, message)
         return _summary(base, Outcome.FAILED, started, extra=extra, message=message, **counts)
-    if on_progress:
-        on_progress(run.read, run.total, STEP)
     outcome = Outcome.RECORD_ERRORS if run.errors else Outcome.FINISHED
     provisional = _summary({**base, "version_out": tx.version_id}, outcome, started, extra=extra, **counts)
+    source_info = store.version(plan.source_version)
     report = {
         **provisional.as_dict(),
-        "source_version": source_version,
+        "source_version": plan.source_version,
         "source_committed_at": (source_info.committed_at or source_info.created_at).isoformat(),
-        "fingerprint": chain.fingerprint,
+        "fingerprint": plan.fingerprint,
     }
     committed = tx.commit(report=report)
     stats = committed.stats
@@ -253,6 +387,17 @@ def transform(
         deleted=stats.get("newly_deleted", 0),
         **counts,
     )
+
+
+def _until(records: Iterator[Any], upto: str | None) -> Iterator[Any]:
+    """Records up to and including id ``upto`` (records come in id order)."""
+    if upto is None:
+        yield from records
+        return
+    for record in records:
+        if record.id > upto:
+            return
+        yield record
 
 
 def _plan(

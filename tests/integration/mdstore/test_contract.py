@@ -252,6 +252,7 @@ def test_errors_and_discarded_are_kept_per_version(store):
     tx.upsert(records(2))
     tx.add_error("no title", record_id="ds1::x", step="x3ml", location="mapping.x3ml: link 2: dc:title")
     tx.add_discarded(b"<record><broken", "not well-formed (line 1, column 17)", source="page 3")
+    tx.add_error("no title", record_id="ds1::x", step="x3ml", location="mapping.x3ml: link 2: dc:title")  # redone
     v = tx.commit()
     assert v.stats["errors"] == 1 and v.stats["discarded"] == 1
     with store.reader(UNIT) as view:

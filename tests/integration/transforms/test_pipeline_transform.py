@@ -289,3 +289,65 @@ def test_the_shipped_oai_dc_mapping_through_the_store(store, shared_dir, tmp_pat
     )
     # 22 about the dataset, 2 per title/identifier/actor/concept…: see mappings/oai_dc2pe.xsl
     assert len(text.splitlines()) == 75
+
+
+# --- a run split into parts (what the Airflow DAG maps over workers) ------------------------------
+
+
+def split_run(store, chain, parts, *, order=None, retry=None, **kwargs):
+    from contentcloud.pipeline.transform import finish_transform, plan_transform, transform_part
+
+    plan = plan_transform(store, SOURCE, TARGET, chain, run_id="split", parts=parts, datasource="ds",
+                          nsprefix="ds", **kwargs)
+    results = {}
+    for index in order or range(len(plan.parts)):
+        results[index] = transform_part(store, chain, plan, index)
+        if index == retry:  # a worker retried after a crash redoes its part: idempotent
+            results[index] = transform_part(store, chain, plan, index)
+    return plan, finish_transform(store, plan, [results[i] for i in sorted(results)])
+
+
+def test_a_run_split_into_parts_writes_what_a_single_run_writes(store, chain, tmp_path):
+    records = {f"r{i:02d}": record(f"T{i}", fail=(i == 7)) for i in range(23)}
+    records.update({"gone1": None, "gone2": None})
+    collect(store, records)
+    plan, summary = split_run(store, chain, 4, order=[2, 0, 3, 1], retry=1, max_error_rate=0.1)
+    assert len(plan.parts) == 4 and plan.parts[0][0] is None and plan.parts[-1][1] is None
+    assert [p[1] for p in plan.parts[:-1]] == [p[0] for p in plan.parts[1:]]  # contiguous, no overlap
+    assert summary.outcome == Outcome.RECORD_ERRORS
+    assert (summary.read, summary.errors, summary.added, summary.deleted) == (25, 1, 22, 2)
+    assert summary.extra["parts"] == 4
+    split_output = target_records(store)
+
+    with open_store(f"sqlite:///{tmp_path / 'single.sqlite'}") as single:
+        collect(single, records)
+        one = transform(single, SOURCE, TARGET, chain, run_id="one", datasource="ds", nsprefix="ds",
+                        max_error_rate=0.1)
+        assert (one.read, one.errors, one.added, one.deleted) == (25, 1, 22, 2)
+        assert target_records(single) == split_output
+    with store.reader(TARGET) as view:
+        assert [e.record_id for e in view.errors()] == [__import__("mdstore").make_record_id("ds", "r07")]
+
+
+def test_parts_over_the_error_rate_abort_the_whole_run(store, chain):
+    before = collect(store, {f"r{i}": record(f"T{i}") for i in range(6)})
+    transform(store, SOURCE, TARGET, chain, run_id="first", datasource="ds", nsprefix="ds")
+    current = store.current_version(TARGET)
+    collect(store, {f"r{i}": record(f"U{i}", fail=i < 3) for i in range(6)})
+    _, summary = split_run(store, chain, 3, max_error_rate=0.2)
+    assert summary.outcome == Outcome.FAILED and summary.errors == 3
+    assert store.current_version(TARGET) == current and store.open_transaction(TARGET) is None
+    assert before
+
+
+def test_planning_again_returns_the_open_plan_and_refuses_a_stale_one(store, chain):
+    from contentcloud.pipeline.transform import plan_transform
+    from mdstore.errors import TransactionError
+
+    collect(store, {f"r{i}": record(f"T{i}") for i in range(10)})
+    first = plan_transform(store, SOURCE, TARGET, chain, run_id="a", parts=3, datasource="ds")
+    again = plan_transform(store, SOURCE, TARGET, chain, run_id="b", parts=5, datasource="ds")
+    assert again == first  # a retried planning task reuses the open transaction's plan
+    collect(store, {"new": record("N")}, mode="incremental")
+    with pytest.raises(TransactionError, match="unfinished transform"):
+        plan_transform(store, SOURCE, TARGET, chain, run_id="c", parts=3, datasource="ds")
