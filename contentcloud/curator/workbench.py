@@ -1,0 +1,223 @@
+"""One call per curator view: datasource id + settings (+ draft mapping files) → a report.
+
+Draft chains. A datasource's chain is usually more than its mapping: vocabulary steps normalise
+values first, a ``validate`` step checks the result, an X3ML step names its policy and terms. So
+draft mapping files *replace the mapping steps* (``xslt``/``x3ml``) of the profile's chain, in
+place of the first one, and keep every other step; a draft X3ML step inherits the policy, terms
+and UUID options of the profile's X3ML step, and a draft XSLT step the parameters of the profile's
+XSLT step, unless given. ``standalone=True`` uses the draft files alone (like ``contentcloud map``).
+Files resolve against the configured mappings directory, so vocabularies and imports inside it
+work for drafts kept anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mdstore.envelope import make_record_id
+
+if TYPE_CHECKING:
+    from contentcloud.datasources import Datasource
+    from contentcloud.settings import Settings
+    from transforms.curation.coverage import CoverageReport
+    from transforms.curation.ontology import Issue, Ontology
+    from transforms.curation.preview import PreviewReport
+    from transforms.curation.rdfdiff import DiffReport
+    from transforms.registry import TransformChain
+
+logger = logging.getLogger(__name__)
+
+ONTOLOGY_PATH = Path(__file__).resolve().parents[2] / "schemas" / "ontology" / "pe-crm.json"
+MAPPING_STEPS = ("xslt", "x3ml")
+#: fields a draft step takes over from the profile step it replaces
+INHERITED = {
+    "x3ml": ("policy", "terms", "uuid_mode", "uuid_test_size", "legacy_shorten"),
+    "xslt": ("params",),
+}
+
+Progress = Callable[[int, int, str], None]
+
+
+def load_ontology(path: str | Path | None = None) -> Ontology:
+    from transforms.curation.ontology import Ontology
+
+    return Ontology.load(path or ONTOLOGY_PATH)
+
+
+def datasource(settings: Settings, datasource_id: str) -> Datasource:
+    from contentcloud.datasources import DatasourceRegistry
+
+    return DatasourceRegistry(settings.registry).get(datasource_id)
+
+
+def draft_steps(
+    profile_steps: Sequence[dict[str, Any]],
+    files: Sequence[str | Path],
+    *,
+    standalone: bool = False,
+    policy: str | Path | None = None,
+    terms: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """The step configurations of a draft chain (see the module docstring)."""
+    from transforms.registry import steps_from_files
+
+    draft = steps_from_files([Path(f).resolve() for f in files], policy=policy, terms=terms)
+    if standalone or not profile_steps:
+        return draft
+    for step in draft:
+        model = next((s for s in profile_steps if s.get("type") == step["type"]), None)
+        for key in INHERITED[step["type"]] if model else ():
+            if key in model and key not in step:
+                step[key] = model[key]
+    result: list[dict[str, Any]] = []
+    inserted = False
+    for step in profile_steps:
+        if step.get("type") in MAPPING_STEPS:
+            if not inserted:
+                result.extend(draft)
+                inserted = True
+            continue
+        result.append(dict(step))
+    if not inserted:
+        result.extend(draft)
+    return result
+
+
+def build_chain_for(
+    source: Datasource,
+    settings: Settings,
+    mappings: Sequence[str | Path] = (),
+    *,
+    standalone: bool = False,
+    policy: str | Path | None = None,
+    terms: str | Path | None = None,
+) -> TransformChain:
+    """The datasource's chain, or the draft chain for ``mappings`` when any are given."""
+    from contentcloud.pipeline.transform import build_datasource_chain
+    from transforms.registry import build_chain
+    from transforms.xslt import run_params
+
+    if not mappings:
+        return build_datasource_chain(source, settings)
+    section = source.section("transform")
+    steps = draft_steps(
+        section.get("steps") or [], mappings, standalone=standalone, policy=policy, terms=terms
+    )
+    return build_chain(
+        steps,
+        base_dir=settings.mappings,
+        output=section.get("output", "ntriples"),
+        params=run_params(source.id, nsprefix=source.nsprefix, name=source.name),
+    )
+
+
+def _store(settings: Settings) -> Any:
+    from mdstore import open_store
+
+    return open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
+
+
+def record_ids(source: Datasource, ids: Sequence[str]) -> list[str]:
+    """Record ids for ids given as record ids (``nsprefix::md5``) or as original ids."""
+    prefix = f"{source.nsprefix}::"
+    return [i if i.startswith(prefix) else make_record_id(source.nsprefix, i) for i in ids]
+
+
+def run_preview(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    mappings: Sequence[str | Path] = (),
+    sample: int = 5,
+    ids: Sequence[str] | None = None,
+    check: bool = True,
+    **draft: Any,
+) -> PreviewReport:
+    from transforms.curation.preview import preview
+
+    source = datasource(settings, datasource_id)
+    chain = build_chain_for(source, settings, mappings, **draft)
+    ontology = load_ontology() if check else None
+    with _store(settings) as store:
+        return preview(
+            store,
+            source.native_unit,
+            chain,
+            sample=sample,
+            ids=record_ids(source, ids) if ids else None,
+            ontology=ontology,
+        )
+
+
+def run_coverage(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    mappings: Sequence[str | Path] = (),
+    method: str = "auto",
+    distinct_cap: int = 1000,
+    examples: int = 3,
+    limit: int | None = None,
+    on_progress: Progress | None = None,
+    **draft: Any,
+) -> CoverageReport:
+    from transforms.curation.coverage import coverage
+
+    source = datasource(settings, datasource_id)
+    chain = (
+        build_chain_for(source, settings, mappings, **draft)
+        if mappings or source.section("transform")
+        else None
+    )
+    with _store(settings) as store:
+        return coverage(
+            store,
+            source.native_unit,
+            chain,
+            method=method,  # type: ignore[arg-type]
+            distinct_cap=distinct_cap,
+            examples=examples,
+            limit=limit,
+            on_progress=on_progress,
+        )
+
+
+def run_diff(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    mappings: Sequence[str | Path] = (),
+    max_details: int = 50,
+    limit: int | None = None,
+    on_progress: Progress | None = None,
+    **draft: Any,
+) -> DiffReport:
+    """The draft (or, without mappings, the profile's chain as its files are now) against the
+    current transformed version."""
+    from transforms.curation.rdfdiff import diff_version
+
+    source = datasource(settings, datasource_id)
+    chain = build_chain_for(source, settings, mappings, **draft)
+    current_format = source.section("transform").get("output", "ntriples")
+    with _store(settings) as store:
+        return diff_version(
+            store,
+            source.native_unit,
+            source.transformed_unit,
+            chain,
+            current_format=current_format,
+            max_details=max_details,
+            limit=limit,
+            on_progress=on_progress,
+        )
+
+
+def check_files(paths: Sequence[str | Path], ontology: Ontology | None = None) -> dict[str, list[Issue]]:
+    """Ontology issues of each RDF file, by file name; a file that does not parse raises."""
+    from transforms.curation.ontology import check_file
+
+    ontology = ontology or load_ontology()
+    return {str(path): check_file(path, ontology) for path in paths}
