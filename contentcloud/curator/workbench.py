@@ -6,14 +6,23 @@ draft mapping files *replace the mapping steps* (``xslt``/``x3ml``) of the profi
 place of the first one, and keep every other step; a draft X3ML step inherits the policy, terms
 and UUID options of the profile's X3ML step, and a draft XSLT step the parameters of the profile's
 XSLT step, unless given. ``standalone=True`` uses the draft files alone (like ``contentcloud map``).
-Files resolve against the configured mappings directory, so vocabularies and imports inside it
-work for drafts kept anywhere.
+
+Where a draft runs. A stylesheet may read files only inside the mappings directory (imports,
+``document()``, vocabularies). A draft that lies inside it runs there; any other draft (an upload,
+a copy in the curator's home) runs in a private temporary copy of the mappings directory with the
+draft files put at its top, where a draft named like a shipped mapping takes its place. So
+relative imports, vocabularies and policies work as for the real mapping, the sandbox keeps its
+root, and nothing is ever written into ``mappings/``. The copy lives as long as the
+:func:`chain_for` context.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +95,8 @@ def draft_steps(
     return result
 
 
-def build_chain_for(
+@contextmanager
+def chain_for(
     source: Datasource,
     settings: Settings,
     mappings: Sequence[str | Path] = (),
@@ -94,24 +104,50 @@ def build_chain_for(
     standalone: bool = False,
     policy: str | Path | None = None,
     terms: str | Path | None = None,
-) -> TransformChain:
+) -> Iterator[TransformChain]:
     """The datasource's chain, or the draft chain for ``mappings`` when any are given."""
     from contentcloud.pipeline.transform import build_datasource_chain
     from transforms.registry import build_chain
     from transforms.xslt import run_params
 
     if not mappings:
-        return build_datasource_chain(source, settings)
-    section = source.section("transform")
-    steps = draft_steps(
-        section.get("steps") or [], mappings, standalone=standalone, policy=policy, terms=terms
-    )
-    return build_chain(
-        steps,
-        base_dir=settings.mappings,
-        output=section.get("output", "ntriples"),
-        params=run_params(source.id, nsprefix=source.nsprefix, name=source.name),
-    )
+        yield build_datasource_chain(source, settings)
+        return
+    root = Path(settings.mappings).resolve()
+    files = [Path(m).resolve() for m in mappings]
+    with _draft_root(root, files) as (base, placed):
+        section = source.section("transform")
+        steps = draft_steps(
+            section.get("steps") or [], placed, standalone=standalone, policy=policy, terms=terms
+        )
+        yield build_chain(
+            steps,
+            base_dir=base,
+            output=section.get("output", "ntriples"),
+            params=run_params(source.id, nsprefix=source.nsprefix, name=source.name),
+            schemas_dir=root.parent / "schemas",
+        )
+
+
+@contextmanager
+def _draft_root(root: Path, files: list[Path]) -> Iterator[tuple[Path, list[Path]]]:
+    """(mappings directory to run in, the draft files' paths there); see the module docstring."""
+    if all(f.is_relative_to(root) for f in files):
+        yield root, files
+        return
+    with tempfile.TemporaryDirectory(prefix="contentcloud-mappings-") as tmp:
+        mirror = Path(tmp) / "mappings"
+        if root.is_dir():
+            shutil.copytree(root, mirror, symlinks=False)
+        else:
+            mirror.mkdir()
+        placed = []
+        for file in files:
+            target = mirror / (file.relative_to(root) if file.is_relative_to(root) else file.name)
+            shutil.copyfile(file, target)
+            placed.append(target)
+        logger.info("draft %s runs in a copy of %s", ", ".join(f.name for f in files), root)
+        yield mirror, placed
 
 
 def _store(settings: Settings) -> Any:
@@ -139,9 +175,8 @@ def run_preview(
     from transforms.curation.preview import preview
 
     source = datasource(settings, datasource_id)
-    chain = build_chain_for(source, settings, mappings, **draft)
     ontology = load_ontology() if check else None
-    with _store(settings) as store:
+    with chain_for(source, settings, mappings, **draft) as chain, _store(settings) as store:
         return preview(
             store,
             source.native_unit,
@@ -167,22 +202,12 @@ def run_coverage(
     from transforms.curation.coverage import coverage
 
     source = datasource(settings, datasource_id)
-    chain = (
-        build_chain_for(source, settings, mappings, **draft)
-        if mappings or source.section("transform")
-        else None
-    )
-    with _store(settings) as store:
-        return coverage(
-            store,
-            source.native_unit,
-            chain,
-            method=method,  # type: ignore[arg-type]
-            distinct_cap=distinct_cap,
-            examples=examples,
-            limit=limit,
-            on_progress=on_progress,
-        )
+    options = {"distinct_cap": distinct_cap, "examples": examples, "limit": limit, "on_progress": on_progress}
+    if not mappings and not source.section("transform").get("steps"):
+        with _store(settings) as store:  # no mapping to ask: paths and counts only
+            return coverage(store, source.native_unit, None, **options)
+    with chain_for(source, settings, mappings, **draft) as chain, _store(settings) as store:
+        return coverage(store, source.native_unit, chain, method=method, **options)  # type: ignore[arg-type]
 
 
 def run_diff(
@@ -200,9 +225,8 @@ def run_diff(
     from transforms.curation.rdfdiff import diff_version
 
     source = datasource(settings, datasource_id)
-    chain = build_chain_for(source, settings, mappings, **draft)
     current_format = source.section("transform").get("output", "ntriples")
-    with _store(settings) as store:
+    with chain_for(source, settings, mappings, **draft) as chain, _store(settings) as store:
         return diff_version(
             store,
             source.native_unit,
