@@ -84,15 +84,16 @@ class Ontology:
         direct_super = {iri: entry.get("super", []) for iri, entry in data["classes"].items()}
         self._class_closure = {iri: _closure(iri, direct_super) for iri in direct_super}
         prop_super = {iri: entry.get("super", []) for iri, entry in self.properties.items()}
-        self._domains: dict[str, frozenset[str]] = {}
-        self._ranges: dict[str, frozenset[str]] = {}
+        self._domains: dict[str, tuple[str, ...]] = {}
+        self._ranges: dict[str, tuple[str, ...]] = {}
         for iri in self.properties:
             ancestors = _closure(iri, prop_super)
-            self._domains[iri] = frozenset(
-                d for p in ancestors if (d := (self.properties.get(p) or {}).get("domain"))
+            # sorted: issues come out in the same order in every run
+            self._domains[iri] = tuple(
+                sorted({d for p in ancestors if (d := (self.properties.get(p) or {}).get("domain"))})
             )
-            self._ranges[iri] = frozenset(
-                r for p in ancestors if (r := (self.properties.get(p) or {}).get("range"))
+            self._ranges[iri] = tuple(
+                sorted({r for p in ancestors if (r := (self.properties.get(p) or {}).get("range"))})
             )
 
     @classmethod
@@ -113,11 +114,12 @@ class Ontology:
     def is_subclass(self, sub: str, sup: str) -> bool:
         return sup in self.superclasses(sub)
 
-    def domains(self, prop: str) -> frozenset[str]:
-        return self._domains.get(prop, frozenset())
+    def domains(self, prop: str) -> tuple[str, ...]:
+        """Every domain the property must meet: its own and its superproperties'."""
+        return self._domains.get(prop, ())
 
-    def ranges(self, prop: str) -> frozenset[str]:
-        return self._ranges.get(prop, frozenset())
+    def ranges(self, prop: str) -> tuple[str, ...]:
+        return self._ranges.get(prop, ())
 
     def in_closed_namespace(self, iri: str) -> bool:
         return iri.startswith(self.closed)

@@ -88,7 +88,8 @@ class ChainTracer:
                 logger.info("trace: the chain's output is not deterministic; markers only")
                 self.deterministic = False
         self._markers(body, record_id, original_id)
-        for path in self.pending(pending):
+        # deepest first: a container holding a path found read needs no run of its own
+        for path in sorted(self.pending(pending), key=len, reverse=True):
             self.tried[path] += 1
             if not self.deterministic or self._contains_read(path):
                 continue
