@@ -120,13 +120,16 @@ def chain_for(
         steps = draft_steps(
             section.get("steps") or [], placed, standalone=standalone, policy=policy, terms=terms
         )
-        yield build_chain(
+        chain = build_chain(
             steps,
             base_dir=base,
             output=section.get("output", "ntriples"),
             params=run_params(source.id, nsprefix=source.nsprefix, name=source.name),
             schemas_dir=root.parent / "schemas",
         )
+        #: where the draft really runs, so messages can name the draft's own path instead
+        chain.draft_paths = {str(p): str(f) for p, f in zip(placed, files, strict=True)}
+        yield chain
 
 
 @contextmanager
@@ -177,7 +180,7 @@ def run_preview(
     source = datasource(settings, datasource_id)
     ontology = load_ontology() if check else None
     with chain_for(source, settings, mappings, **draft) as chain, _store(settings) as store:
-        return preview(
+        report = preview(
             store,
             source.native_unit,
             chain,
@@ -185,6 +188,18 @@ def run_preview(
             ids=record_ids(source, ids) if ids else None,
             ontology=ontology,
         )
+        for item in report.items:
+            for info in filter(None, (item.error, *item.warnings)):
+                info.location = real_paths(chain, info.location)
+        return report
+
+
+def real_paths(chain: Any, text: str | None) -> str | None:
+    """A message about a draft run in a copy of the mappings directory, naming the draft's own path."""
+    for placed, original in getattr(chain, "draft_paths", {}).items():
+        if text:
+            text = text.replace(placed, original)
+    return text
 
 
 def run_coverage(
@@ -227,7 +242,7 @@ def run_diff(
     source = datasource(settings, datasource_id)
     current_format = source.section("transform").get("output", "ntriples")
     with chain_for(source, settings, mappings, **draft) as chain, _store(settings) as store:
-        return diff_version(
+        report = diff_version(
             store,
             source.native_unit,
             source.transformed_unit,
@@ -237,6 +252,9 @@ def run_diff(
             limit=limit,
             on_progress=on_progress,
         )
+        for item in report.records:
+            item.error = real_paths(chain, item.error)
+        return report
 
 
 def check_files(paths: Sequence[str | Path], ontology: Ontology | None = None) -> dict[str, list[Issue]]:

@@ -182,7 +182,8 @@ def preview_record(
             item.output = pretty_xml(payload.xml_bytes())
     except RecordError as exc:
         item.error = ErrorInfo.from_exception(exc)
-    item.warnings = [_warning(text, record.id) for text in context.warnings]
+    # an engine may report one problem twice (X3ML resolves a domain twice): once is enough
+    item.warnings = [_warning(text, record.id) for text in dict.fromkeys(context.warnings)]
     return item
 
 
