@@ -55,8 +55,14 @@ def collect(uri: str, datasource: str, records: list[tuple[str, bytes | None]]) 
         tx.commit()
 
 
-def make_setup(tmp_path: Path, *, datasource: str = "cur", records: Path = VARIED_RECORDS,
-               profile: str | None = None, transform: bool = True) -> dict:
+def make_setup(
+    tmp_path: Path,
+    *,
+    datasource: str = "cur",
+    records: Path = VARIED_RECORDS,
+    profile: str | None = None,
+    transform: bool = True,
+) -> dict:
     """Registry, store and (optionally) a transformed version made by the real transform step.
 
     Returns ``env`` (for the CLI), ``settings``, ``uri`` and the ``registry`` directory.
@@ -88,12 +94,22 @@ def demo_setup(tmp_path: Path) -> dict:
     registry = tmp_path / "registry"
     registry.mkdir(exist_ok=True)
     shutil.copy(PROJECT / "registry" / "demo.yaml", registry / "demo.yaml")
-    return make_setup(tmp_path, datasource="demo", records=DEMO_RECORDS,
-                      profile=(PROJECT / "registry" / "demo.yaml").read_text())
+    return make_setup(
+        tmp_path,
+        datasource="demo",
+        records=DEMO_RECORDS,
+        profile=(PROJECT / "registry" / "demo.yaml").read_text(),
+    )
 
 
-def draft_stylesheet(tmp_path: Path, *, drop_subjects: bool = True, accept_any_record: bool = True,
-                     refuse_coverage: bool = False, name: str = "draft.xsl") -> Path:
+def draft_stylesheet(
+    tmp_path: Path,
+    *,
+    drop_subjects: bool = True,
+    accept_any_record: bool = True,
+    refuse_coverage: bool = False,
+    name: str = "draft.xsl",
+) -> Path:
     """A draft made from the shipped stylesheet: subjects no longer mapped, records without
     oai_dc:dc accepted (empty graph), or records with dc:coverage refused."""
     text = SHIPPED_XSL.read_text(encoding="utf-8")

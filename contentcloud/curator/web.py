@@ -1,4 +1,4 @@
-"""The curator page: preview, coverage and diff of a datasource's mapping or an uploaded draft, in the browser.
+"""The curator page: preview, coverage and diff of a datasource's mapping or an uploaded draft.
 
 A plain WSGI app (``CuratorApp(settings)``) mounted at ``/curator`` by ``contentcloud serve``;
 server-rendered HTML with a few lines of vanilla JavaScript, no framework. Routes (relative to
@@ -366,7 +366,8 @@ def _record_detail(n: int, item: PreviewItem) -> str:
         right = f'<h4>output ({e(item.output_format)})</h4><pre class="output">{e(item.output)}</pre>'
     warnings = "".join(_error_html(w, "warning") for w in item.warnings)
     issues = "".join(
-        f'<li class="issue {e(i.severity)}"><b>{e(i.kind)}</b> {e(i.subject)} {e(i.predicate)}: {e(i.message)}</li>'
+        f'<li class="issue {e(i.severity)}"><b>{e(i.kind)}</b> {e(i.subject)} {e(i.predicate)}: '
+        f"{e(i.message)}</li>"
         for i in item.issues
     )
     return (
@@ -427,7 +428,11 @@ def render_diff(report: DiffReport) -> str:
             f"</small></h3>{error}{old}"
             f'<pre class="removed">{e(removed)}</pre><pre class="added">{e(added)}</pre></section>'
         )
-    more = f"<p>… and {report.details_dropped} more records with differences</p>" if report.details_dropped else ""
+    more = (
+        f"<p>… and {report.details_dropped} more records with differences</p>"
+        if report.details_dropped
+        else ""
+    )
     return (
         f'<p class="summary" id="diff-count">{report.total} records: {e(report.native_unit)} @ '
         f"{e(report.native_version)} against {e(report.transformed_unit)} @ {e(report.transformed_version)}; "
@@ -441,7 +446,8 @@ def render_diff(report: DiffReport) -> str:
 # --- templates (str.format: every inserted value is escaped or built from escaped parts) -----------
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title><style>{style}</style></head>
 <body><header><h1><a href="{base}/">contentcloud curator</a></h1></header>
 <main>{form}<h2 id="view-title">{title}</h2><div id="result">{content}</div></main>
@@ -451,7 +457,8 @@ PAGE = """<!doctype html>
 FORM = """<form id="workbench" method="post" enctype="multipart/form-data" action="{base}/preview">
 <label>Datasource <select name="datasource" id="datasource" required>{options}</select></label>
 <label>Draft mapping <input type="file" name="mapping" id="mapping" multiple
- accept=".xsl,.xslt,.x3ml,.xml"> <small>XSLT or X3ML, at most {max_kib} KiB; empty: the current mapping</small></label>
+ accept=".xsl,.xslt,.x3ml,.xml">
+ <small>XSLT or X3ML, at most {max_kib} KiB; empty: the current mapping</small></label>
 <label>Sample <input type="number" name="sample" id="sample" min="1" max="50" value="{sample}"></label>
 <label>Record ids <input type="text" name="ids" id="ids" value="{ids}" placeholder="optional"></label>
 {carried}
@@ -466,7 +473,8 @@ body{font-family:system-ui,sans-serif;margin:0;color:#222}header{background:#234
 header a{color:#fff;text-decoration:none}main{padding:1em}form{display:flex;flex-wrap:wrap;gap:.6em 1.2em;
 align-items:end;background:#f4f6f8;padding:.8em;border-radius:6px}label{display:flex;flex-direction:column;
 font-size:.9em}.buttons{display:flex;gap:.5em;align-items:center}button{padding:.4em 1em}
-table{border-collapse:collapse;margin:.8em 0}td,th{border:1px solid #ccd;padding:.25em .5em;vertical-align:top;
+table{border-collapse:collapse;margin:.8em 0}
+td,th{border:1px solid #ccd;padding:.25em .5em;vertical-align:top;
 text-align:left}tr.failed,tr.unread{background:#fde8e8}tr.read{background:#eef8ee}
 .side-by-side{display:grid;grid-template-columns:1fr 1fr;gap:1em}
 pre{background:#fafafa;border:1px solid #ddd;padding:.5em;overflow:auto;max-height:32em;font-size:.8em;

@@ -1,4 +1,5 @@
-"""End to end in headless Chromium: ``contentcloud serve`` on a free port, the curator page driven by Selenium.
+"""End to end in headless Chromium: ``contentcloud serve`` on a free port, the curator page driven by
+Selenium.
 
 The store holds the demo datasource (``registry/demo.yaml``) with the bundled sample records,
 transformed by the real pipeline step. The test loads the page, runs a preview, the coverage table
@@ -74,7 +75,16 @@ def server(tmp_path_factory) -> Iterator[str]:
     setup = demo_setup(tmp)
     env = {**os.environ, **setup["env"]}
     process = subprocess.Popen(
-        [sys.executable, "-c", "from contentcloud.cli import main; main()", "serve", "--port", "0", "--threads", "4"],
+        [
+            sys.executable,
+            "-c",
+            "from contentcloud.cli import main; main()",
+            "serve",
+            "--port",
+            "0",
+            "--threads",
+            "4",
+        ],
         env=env,
         cwd=tmp,
         stderr=subprocess.PIPE,
@@ -154,12 +164,15 @@ def test_preview_coverage_and_a_draft_diff_in_the_browser(browser, server, tmp_p
         "4 of 148 records of demo/oai_dc/store/native @ v00000001; 0 failed"
     )
     rows = driver.find_elements(By.CSS_SELECTOR, "#preview-summary tbody tr")
-    assert [row.get_attribute("data-record-id") for row in rows][0] == "demo::005181c731b787a6150d12a262bf7a9a"
+    assert [row.get_attribute("data-record-id") for row in rows][
+        0
+    ] == "demo::005181c731b787a6150d12a262bf7a9a"
     assert [row.find_element(By.CLASS_NAME, "status").text for row in rows] == ["ok"] * 4
     first = driver.find_element(By.ID, "r1")
-    assert "<dc:title>Text annotation toolkit at Florence (AD 2015 - AD 2024)</dc:title>" in first.find_element(
-        By.CLASS_NAME, "source"
-    ).text
+    assert (
+        "<dc:title>Text annotation toolkit at Florence (AD 2015 - AD 2024)</dc:title>"
+        in first.find_element(By.CLASS_NAME, "source").text
+    )
     assert "a crmpe:PE22_Persistent_Dataset" in first.find_element(By.CLASS_NAME, "output").text
     assert "crm:P72_has_language" in first.find_element(By.CLASS_NAME, "issues").text
     _shot(driver, "preview")
@@ -180,7 +193,8 @@ def test_preview_coverage_and_a_draft_diff_in_the_browser(browser, server, tmp_p
         row.get_attribute("class"): row.find_elements(By.TAG_NAME, "td")[1].text
         for row in driver.find_elements(By.CSS_SELECTOR, "#diff-summary tr")
     }
-    assert counts["status-changed"] == "148" and counts["status-unchanged"] == "0"
+    assert counts["status-changed"] == "148"
+    assert counts["status-unchanged"] == "0"
     predicates = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#diff-predicates tbody tr")]
     assert predicates == ["http://www.cidoc-crm.org/cidoc-crm/P129_is_about 0 567 148"]
     removed = driver.find_element(By.CSS_SELECTOR, "section.diff-record pre.removed").text

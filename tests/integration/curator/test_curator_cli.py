@@ -1,4 +1,5 @@
-"""``contentcloud map preview|coverage|diff|check`` through the console entry point, on a real SQLite store."""
+"""``contentcloud map preview|coverage|diff|check`` through the console entry point, on a real SQLite
+store."""
 
 from __future__ import annotations
 
@@ -34,7 +35,10 @@ def test_preview_sequential_panels_and_exit_3_for_the_failing_record(setup):
         "# cur::bbf363e49b6027efe9d0d39fbb5a7313 (oai:cur:5): ok, 28 triples, 1 ontology issue(s)",
         "# cur::ff82002f4169becccd2d125766836ff3 (oai:cur:8): FAILED",
     ]
-    assert "cur::ff82002f4169becccd2d125766836ff3: xslt oai_dc2pe.xsl: no oai_dc:dc element in the record" in lines
+    assert (
+        "cur::ff82002f4169becccd2d125766836ff3: xslt oai_dc2pe.xsl: no oai_dc:dc element in the record"
+        in lines
+    )
     assert "  <dc:identifier>urn:nbn:de:demo-2</dc:identifier>" in lines  # the source, indented
     assert any(line.startswith("<https://contentcloud.example/pe/cur/dataset/") for line in lines)  # Turtle
 
@@ -42,13 +46,24 @@ def test_preview_sequential_panels_and_exit_3_for_the_failing_record(setup):
 def test_preview_json_by_original_id_with_an_x3ml_draft_names_the_xpath(setup):
     draft = setup["tmp"] / "oai_dc2pe.x3ml"
     draft.write_text(
-        (PROJECT / "mappings" / "oai_dc2pe.x3ml").read_text().replace(
+        (PROJECT / "mappings" / "oai_dc2pe.x3ml")
+        .read_text()
+        .replace(
             '<arg name="label" type="xpath">dc:title[1]/text()</arg>',
             '<arg name="label" type="xpath">dc:titel[1]/text()</arg>',
         )
     )
     result = run_cli(
-        "map", "preview", "cur", "--mapping", str(draft), "--policy", POLICY, "--ids", "oai:cur:3", "--json",
+        "map",
+        "preview",
+        "cur",
+        "--mapping",
+        str(draft),
+        "--policy",
+        POLICY,
+        "--ids",
+        "oai:cur:3",
+        "--json",
         env=setup["env"],
     )
     assert result.exit_code == 0, result.output
@@ -60,17 +75,21 @@ def test_preview_json_by_original_id_with_an_x3ml_draft_names_the_xpath(setup):
             "step": "x3ml oai_dc2pe.x3ml",
             "location": f"{draft}:33, mapping 1",
             "xpath": "dc:titel[1]/text()",
-            "message": 'label generator "SimpleLabel" gives no value: Empty result for arg label at node dc in '
+            "message": 'label generator "SimpleLabel" gives no value: '
+            "Empty result for arg label at node dc in "
             "generator SimpleLabel",
         }
     ]
-    assert record["triples"] == 15 and record["error"] is None
+    assert record["triples"] == 15
+    assert record["error"] is None
 
 
 def test_preview_of_an_unknown_id_exits_3(setup):
     result = run_cli("map", "preview", "cur", "--ids", "oai:cur:404", "--json", env=setup["env"])
     assert result.exit_code == 3
-    assert json.loads(result.stdout)["missing"] == ["cur::" + __import__("hashlib").md5(b"oai:cur:404").hexdigest()]
+    assert json.loads(result.stdout)["missing"] == [
+        "cur::" + __import__("hashlib").md5(b"oai:cur:404").hexdigest()
+    ]
 
 
 def test_coverage_table_unread_first(setup):
@@ -78,7 +97,8 @@ def test_coverage_table_unread_first(setup):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith(
-        "coverage cur/oai_dc/store/native @ v00000001: 8 records, 16 paths, 5 not read; reads by trace: traced on "
+        "coverage cur/oai_dc/store/native @ v00000001: 8 records, 16 paths, 5 not read; "
+        "reads by trace: traced on "
     )
     assert lines[1] == "path\trecords\tshare\tdistinct\tread\texamples"
     assert lines[2] == (
@@ -86,7 +106,10 @@ def test_coverage_table_unread_first(setup):
         "Demo Heritage Repository | Demo Language Archive | Demo Archaeological Data Service"  # id order
     )
     assert [line.split("\t")[0] for line in lines[3:7]] == [
-        "/oai_dc:dc/dc:coverage", "/metadata", "/oai_dc:dc/dc:relation", "/oai_dc:dc/dc:type/@xsi:type",
+        "/oai_dc:dc/dc:coverage",
+        "/metadata",
+        "/oai_dc:dc/dc:relation",
+        "/oai_dc:dc/dc:type/@xsi:type",
     ]
     assert "/oai_dc:dc/dc:title\t7\t88%\t8\tyes\t" in result.stdout
 
@@ -95,11 +118,15 @@ def test_x3ml_coverage_static_and_traced_agree(setup):
     args = ["map", "coverage", "cur", "--mapping", X3ML, "--policy", POLICY, "--json", "--distinct-cap", "2"]
     static = json.loads(run_cli(*args, "--method", "static", env=setup["env"]).stdout)
     traced = json.loads(run_cli(*args, "--method", "trace", env=setup["env"]).stdout)
-    assert static["method"] == "static" and traced["method"] == "trace"
+    assert static["method"] == "static"
+    assert traced["method"] == "trace"
     reads = {row["path"]: row["read"] for row in static["paths"]}
     assert reads == {row["path"]: row["read"] for row in traced["paths"]}
     assert [p for p, read in reads.items() if not read] == [
-        "/oai_dc:dc/dc:publisher", "/oai_dc:dc/dc:coverage", "/metadata", "/oai_dc:dc/dc:relation",
+        "/oai_dc:dc/dc:publisher",
+        "/oai_dc:dc/dc:coverage",
+        "/metadata",
+        "/oai_dc:dc/dc:relation",
         "/oai_dc:dc/dc:type/@xsi:type",
     ]
     title = next(row for row in static["paths"] if row["path"] == "/oai_dc:dc/dc:title")
@@ -117,22 +144,30 @@ def test_diff_summary_by_predicate_and_records(setup):
     assert lines[2] == "  triples added 0, removed 6"
     assert "http://www.cidoc-crm.org/cidoc-crm/P129_is_about\t0\t6\t5" in lines
     assert "… and 5 more records with differences (--max-details)" in lines
-    assert any(line.startswith("- <https://contentcloud.example/pe/cur/dataset/") and "P129_is_about" in line
-               for line in lines)
+    assert any(
+        line.startswith("- <https://contentcloud.example/pe/cur/dataset/") and "P129_is_about" in line
+        for line in lines
+    )
 
 
 def test_diff_newly_failing_exits_3_and_writes_nothing(setup):
     with open_store(setup["uri"]) as store:
         before = store.versions(UnitKey("cur", "PE", "store", "transformed"))
-    draft = draft_stylesheet(setup["tmp"], drop_subjects=False, accept_any_record=False, refuse_coverage=True,
-                             name="refuse-coverage.xsl")
+    draft = draft_stylesheet(
+        setup["tmp"],
+        drop_subjects=False,
+        accept_any_record=False,
+        refuse_coverage=True,
+        name="refuse-coverage.xsl",
+    )
     result = run_cli("map", "diff", "cur", "--mapping", str(draft), "--json", env=setup["env"])
     assert result.exit_code == 3
     report = json.loads(result.stdout)
-    assert report["counts"]["newly_failing"] == 2 and report["counts"]["still_failing"] == 1
+    assert report["counts"]["newly_failing"] == 2
+    assert report["counts"]["still_failing"] == 1
     failing = [d for d in report["details"] if d["status"] == "newly_failing"]
     assert {d["original_id"] for d in failing} == {"oai:cur:1", "oai:cur:3"}
-    assert failing[0]["error"].endswith(f": xslt refuse-coverage.xsl: coverage is not mapped yet")
+    assert failing[0]["error"].endswith(": xslt refuse-coverage.xsl: coverage is not mapped yet")
     with open_store(setup["uri"]) as store:
         assert store.versions(UnitKey("cur", "PE", "store", "transformed")) == before
 
@@ -148,16 +183,17 @@ def test_diff_before_any_transform_is_a_clear_error(tmp_path):
 
 def test_check_reports_violations_per_file_and_exits_3(setup, tmp_path):
     good = tmp_path / "good.ttl"
-    good.write_text(
-        "@prefix crm: <http://www.cidoc-crm.org/cidoc-crm/> .\n<http://e/a> a crm:E39_Actor .\n"
-    )
+    good.write_text("@prefix crm: <http://www.cidoc-crm.org/cidoc-crm/> .\n<http://e/a> a crm:E39_Actor .\n")
     bad = tmp_path / "bad.nt"
     bad.write_text(
-        "<http://e/a> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <http://www.cidoc-crm.org/cidoc-crm/E39_Actor> .\n"
+        "<http://e/a> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> "
+        "<http://www.cidoc-crm.org/cidoc-crm/E39_Actor> .\n"
         "<http://e/a> <http://www.cidoc-crm.org/cidoc-crm/P72_has_language> <http://e/l> .\n"
     )
     ok = run_cli("map", "check", str(good), env=setup["env"])
-    assert ok.exit_code == 0 and ok.stdout == "" and ok.stderr == "1 file(s): 0 error(s), 0 warning(s)\n"
+    assert ok.exit_code == 0
+    assert ok.stdout == ""
+    assert ok.stderr == "1 file(s): 0 error(s), 0 warning(s)\n"
     result = run_cli("map", "check", str(good), str(bad), env=setup["env"])
     assert result.exit_code == 3
     assert result.stdout == (
@@ -165,4 +201,5 @@ def test_check_reports_violations_per_file_and_exits_3(setup, tmp_path):
         "crm:E33_Linguistic_Object\n"
     )
     data = json.loads(run_cli("map", "check", str(bad), "--json", env=setup["env"]).stdout)
-    assert data["errors"] == 1 and data["files"][str(bad)][0]["kind"] == "domain"
+    assert data["errors"] == 1
+    assert data["files"][str(bad)][0]["kind"] == "domain"

@@ -26,7 +26,8 @@ def test_explicit_policy_wins_and_standalone_drops_the_profile(tmp_path):
     policy = tmp_path / "mine.xml"
     profile = [{"type": "x3ml", "mapping": "m.x3ml", "policy": "policies/p.xml"}, {"type": "validate"}]
     [step, validate] = draft_steps(profile, [draft], policy=policy)
-    assert step["policy"] == str(policy) and validate == {"type": "validate"}
+    assert step["policy"] == str(policy)
+    assert validate == {"type": "validate"}
     assert draft_steps(profile, [draft], standalone=True) == [{"type": "x3ml", "mapping": [str(draft)]}]
 
 

@@ -43,20 +43,29 @@ def test_the_digest_holds_crm_pe_and_dig(ontology):
 
 
 def test_a_conforming_graph_has_no_issue(ontology):
-    assert issues(ontology, """
+    assert (
+        issues(
+            ontology,
+            """
         ex:d a crmpe:PE22_Persistent_Dataset ; rdfs:label "d" ;
             crm:P1_is_identified_by ex:t ; crmpe:PP50_accessible_at ex:ap ; crm:P3_has_note "n"@en .
         ex:t a crm:E42_Identifier ; rdfs:label "x" .
         ex:ap a crmpe:PE29_Access_Point .
         ex:untyped crm:P2_has_type ex:alsountyped .
-    """) == []
+    """,
+        )
+        == []
+    )
 
 
 def test_unknown_class_and_properties(ontology):
-    assert issues(ontology, """
+    assert issues(
+        ontology,
+        """
         ex:a a crm:E999_Nothing ; crm:P999_nothing ex:b ; foaf:name "x" ; foaf:name "y" .
         ex:a a foaf:Person .
-    """) == [
+    """,
+    ) == [
         ("unknown-class", "error", "http://example.org/a", "rdf:type"),
         ("unknown-property", "error", "http://example.org/a", "crm:P999_nothing"),
         ("unknown-property", "warning", "http://example.org/a", "http://xmlns.com/foaf/0.1/name"),
@@ -64,13 +73,16 @@ def test_unknown_class_and_properties(ontology):
 
 
 def test_domain_and_range_with_subclass_reasoning(ontology):
-    found = issues(ontology, """
+    found = issues(
+        ontology,
+        """
         ex:actor a crm:E39_Actor ; crm:P72_has_language ex:lang .
         ex:lang a crm:E56_Language .
         ex:text a crm:E33_Linguistic_Object ; crm:P72_has_language ex:actor .
         ex:inscription a crm:E34_Inscription ; crm:P72_has_language ex:lang .
         ex:doc a crm:E31_Document ; crm:P72_has_language ex:lang .
-    """)
+    """,
+    )
     # E34 Inscription ⊑ E33 Linguistic Object meets the domain; E31 Document does not
     assert found == [
         ("domain", "error", "http://example.org/actor", "crm:P72_has_language"),
@@ -82,8 +94,10 @@ def test_domain_and_range_with_subclass_reasoning(ontology):
 def test_superproperty_ranges_apply_too(ontology):
     # P48 has preferred identifier (range E42) ⊑ P1 is identified by (range E41): both ranges apply
     found = check_rdf(
-        (PREFIXES + "ex:x a crm:E39_Actor ; crm:P48_has_preferred_identifier ex:id . ex:id a crm:E39_Actor .")
-        .encode(),
+        (
+            PREFIXES
+            + "ex:x a crm:E39_Actor ; crm:P48_has_preferred_identifier ex:id . ex:id a crm:E39_Actor ."
+        ).encode(),
         "turtle",
         ontology,
     )
@@ -94,9 +108,12 @@ def test_superproperty_ranges_apply_too(ontology):
 
 
 def test_literals_and_resources_in_the_wrong_place(ontology):
-    found = issues(ontology, """
+    found = issues(
+        ontology,
+        """
         ex:d a crmpe:PE22_Persistent_Dataset ; crm:P1_is_identified_by "a title" ; crm:P3_has_note ex:note .
-    """)
+    """,
+    )
     assert found == [
         ("literal-for-resource", "error", "http://example.org/d", "crm:P1_is_identified_by"),
         ("resource-for-literal", "error", "http://example.org/d", "crm:P3_has_note"),

@@ -18,7 +18,9 @@ def nt(text: str) -> bytes:
 
 
 def test_ground_graphs_compare_as_sets_whatever_the_serialization():
-    old = graph_statements(nt(f'<http://e/a> {P} "x" .\n<http://e/a> <http://e/q> <http://e/b> .'), "ntriples")
+    old = graph_statements(
+        nt(f'<http://e/a> {P} "x" .\n<http://e/a> <http://e/q> <http://e/b> .'), "ntriples"
+    )
     new = graph_statements(
         b'<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
         b'xmlns:e="http://e/"><rdf:Description rdf:about="http://e/a"><e:p>x</e:p><e:r>y</e:r>'
@@ -53,7 +55,8 @@ def test_blank_nodes_and_generated_uuid_iris_compare_by_isomorphism():
     assert not compare(old, same).changed
     diff = compare(old, other)
     assert [predicate_of(s) for s in diff.added] == ["http://e/name"]
-    assert diff.added[0].endswith('"Rossi, G."') and diff.removed[0].endswith('"Rossi"')
+    assert diff.added[0].endswith('"Rossi, G."')
+    assert diff.removed[0].endswith('"Rossi"')
 
 
 @given(st.integers(0, 5000), st.integers(0, 60))
@@ -65,7 +68,8 @@ def test_spread_is_sorted_unique_in_range_and_keeps_the_ends(count, wanted):
     assert all(0 <= i < count for i in picked)
     assert len(picked) == min(count, wanted)
     if count and wanted >= 2:
-        assert picked[0] == 0 and picked[-1] == count - 1
+        assert picked[0] == 0
+        assert picked[-1] == count - 1
 
 
 def test_engine_locations_split_into_place_and_xpath():
@@ -94,11 +98,14 @@ def test_paths_resolve_namespaces_to_one_prefix_per_uri():
         b'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title xml:lang="en">T</dc:title><dc:x/></oai_dc:dc>'
     )
     second = etree.fromstring(
-        b'<o:dc xmlns:o="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:d="http://purl.org/dc/elements/1.1/" '
+        b'<o:dc xmlns:o="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+        b'xmlns:d="http://purl.org/dc/elements/1.1/" '
         b'xmlns="urn:other"><d:title>  T  two </d:title><local/></o:dc>'
     )
     prefixes.learn(second.nsmap)
-    texts = {prefixes.text(p): values for p, values in {**record_paths(first), **record_paths(second)}.items()}
+    texts = {
+        prefixes.text(p): values for p, values in {**record_paths(first), **record_paths(second)}.items()
+    }
     assert texts == {
         "/oai_dc:dc": [None],
         "/oai_dc:dc/dc:title": ["T two"],  # the second record's value (the dict merge keeps it)

@@ -36,9 +36,17 @@ def reads_of(expression: str, context=((("c", "*"),),)) -> MappingReads:
             [(OAI_DC + "dc", DC + "identifier")],
             [],
         ),
-        ("dc:title[@xml:lang='en']", [(OAI_DC + "dc", DC + "title", XML_LANG), (OAI_DC + "dc", DC + "title")], []),
+        (
+            "dc:title[@xml:lang='en']",
+            [(OAI_DC + "dc", DC + "title", XML_LANG), (OAI_DC + "dc", DC + "title")],
+            [],
+        ),
         ("//dc:subject", [(OAI_DC + "dc", DC + "subject"), ("x", "y", DC + "subject")], [(DC + "title",)]),
-        ("concat(dc:creator, ' ', dc:date)", [(OAI_DC + "dc", DC + "creator"), (OAI_DC + "dc", DC + "date")], []),
+        (
+            "concat(dc:creator, ' ', dc:date)",
+            [(OAI_DC + "dc", DC + "creator"), (OAI_DC + "dc", DC + "date")],
+            [],
+        ),
         ("dc:*", [(OAI_DC + "dc", DC + "rights")], [(OAI_DC + "dc", OAI_DC + "x")]),
         ("../dc:title", [(DC + "title",)], [(OAI_DC + "dc", DC + "title")]),
         ("(dc:a | dc:b)[1]", [(OAI_DC + "dc", DC + "a"), (OAI_DC + "dc", DC + "b")], []),
@@ -57,7 +65,8 @@ def test_variables_and_bad_syntax_are_reported_not_guessed():
     assert reads.unresolved == ["variable $x"]
     assert not reads.reads((OAI_DC + "dc", DC + "title"))
     broken = reads_of("dc:title[")
-    assert len(broken.unresolved) == 1 and broken.unresolved[0].startswith("'dc:title[': ")
+    assert len(broken.unresolved) == 1
+    assert broken.unresolved[0].startswith("'dc:title[': ")
 
 
 def test_the_shipped_oai_dc_mapping():
@@ -66,7 +75,17 @@ def test_the_shipped_oai_dc_mapping():
         policy=str(PROJECT / "mappings" / "policies" / "contentcloud-policy.xml"),
     )
     reads = mapping_reads(mapping.document)
-    mapped = ["title", "creator", "subject", "description", "date", "type", "identifier", "language", "rights"]
+    mapped = [
+        "title",
+        "creator",
+        "subject",
+        "description",
+        "date",
+        "type",
+        "identifier",
+        "language",
+        "rights",
+    ]
     for name in mapped:
         assert reads.reads((OAI_DC + "dc", DC + name)), name
         # the engine takes a literal's language from xml:lang of the value node
@@ -74,8 +93,13 @@ def test_the_shipped_oai_dc_mapping():
     for name in ["publisher", "coverage", "relation", "contributor", "format", "source"]:
         assert not reads.reads((OAI_DC + "dc", DC + name)), name
     # the dataset IRI may come from the OAI header: ../../oai:header/oai:identifier from //oai_dc:dc
-    assert reads.reads(("{http://www.openarchives.org/OAI/2.0/}record", "{http://www.openarchives.org/OAI/2.0/}header",
-                        "{http://www.openarchives.org/OAI/2.0/}identifier"))
+    assert reads.reads(
+        (
+            "{http://www.openarchives.org/OAI/2.0/}record",
+            "{http://www.openarchives.org/OAI/2.0/}header",
+            "{http://www.openarchives.org/OAI/2.0/}identifier",
+        )
+    )
     assert reads.unresolved == []
     assert reads.expressions == 30
 
