@@ -60,6 +60,11 @@ class X3mlStep:
         self.label = "x3ml " + ",".join(p.name for p in paths)
         self.sources = tuple(str(p) for p in [*paths, policy, terms] if p is not None)
 
+    @property
+    def mapping(self) -> Any:
+        """The loaded ``X3MLMapping`` (the curator's coverage reads its XPaths)."""
+        return self._mapping
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any], context: BuildContext) -> X3mlStep:
         names = config.get("mapping")

@@ -38,7 +38,7 @@ HELP = {
     "serve": "Serve the web application (OAI-PMH publisher at /oai).",
     "harvest": "Harvest a datasource (OAI-PMH, FTP, HTTP) into its native MDStore unit.",
     "transform": "Apply a datasource's transform chain: native version -> new transformed version.",
-    "map": "Apply mapping files (XSLT/X3ML) to one input file and print the result.",
+    "map": "Apply mapping files (XSLT/X3ML) to one input file; preview, coverage, diff and check them.",
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from contentcloud.cli.context import settings_from
+from contentcloud.cli.output import print_json
 
 FORMATS = ("turtle", "ntriples", "rdfxml", "jsonld", "trig", "xml")
 
@@ -169,3 +170,181 @@ def _default_format(payload: Any) -> str:
         return "turtle"
     root = payload.tree().getroot()
     return "turtle" if root.tag == "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}RDF" else "xml"
+
+
+# --- the curator workbench: preview, coverage, diff, check -------------------------------------
+
+
+def draft_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A draft mapping for ``preview``/``coverage``/``diff`` (the profile's chain when none is given)."""
+    options = [
+        click.option(
+            "--mapping",
+            "mappings",
+            multiple=True,
+            metavar="FILE",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Draft mapping (XSLT or X3ML, by extension or root element); repeatable. Replaces the "
+            "mapping steps of the datasource's chain and keeps its other steps (vocabularies, validate), "
+            "its X3ML policy/terms and XSLT parameters.",
+        ),
+        click.option(
+            "--standalone",
+            is_flag=True,
+            help="Use the --mapping files alone as the chain, not inside the datasource's chain.",
+        ),
+        click.option(
+            "--policy",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="X3ML generator policy for the draft [default: the profile's].",
+        ),
+        click.option(
+            "--terms",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="SKOS terminology for the draft [default: the profile's].",
+        ),
+    ]
+    return functools.reduce(lambda f, option: option(f), reversed(options), function)
+
+
+def _draft(
+    mappings: tuple[Path, ...], standalone: bool, policy: Path | None, terms: Path | None
+) -> dict[str, Any]:
+    if standalone and not mappings:
+        raise click.UsageError("--standalone needs at least one --mapping FILE")
+    return {
+        "mappings": [p.resolve() for p in mappings],
+        "standalone": standalone,
+        "policy": policy.resolve() if policy else None,
+        "terms": terms.resolve() if terms else None,
+    }
+
+
+@map_group.command("preview")
+@click.argument("datasource_id", metavar="DATASOURCE")
+@draft_options
+@click.option("--sample", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="How many records, spread evenly over the id order.")
+@click.option("--ids", "ids", multiple=True, metavar="ID",
+              help="Preview these records instead (record ids or original ids); repeatable.")
+@click.option("--no-check", is_flag=True, help="Do not check the output against the PE/CIDOC-CRM ontology.")
+@click.option("--json", "as_json", is_flag=True, help="Print the preview as JSON.")
+@click.pass_context
+def preview_cmd(ctx: click.Context, datasource_id: str, sample: int, ids: tuple[str, ...], no_check: bool,
+                as_json: bool, **draft: Any) -> None:
+    """Apply DATASOURCE's chain (or a draft mapping) to a few records of its current native version and show
+    each input beside its output, with every error (record id, mapping location, XPath). Exit 3 when a record
+    fails."""
+    from contentcloud.cli.exit_codes import ExitCode
+    from contentcloud.curator.workbench import run_preview
+
+    report = run_preview(
+        datasource_id,
+        settings_from(ctx),
+        sample=sample,
+        ids=ids or None,
+        check=not no_check,
+        **_draft(**draft),
+    )
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        from contentcloud.cli.curator_output import show_preview
+
+        show_preview(report)
+    if report.failed or report.missing:
+        raise SystemExit(ExitCode.RECORD_ERRORS)
+
+
+@map_group.command("coverage")
+@click.argument("datasource_id", metavar="DATASOURCE")
+@draft_options
+@click.option("--method", type=click.Choice(["auto", "static", "trace"]), default="auto", show_default=True,
+              help="How 'read' is decided: static (the X3ML mapping's XPaths), trace (running the chain on "
+              "altered records; any chain), auto (static for X3ML, trace otherwise).")
+@click.option("--distinct-cap", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
+              help="Count distinct values exactly up to this many per path.")
+@click.option("--examples", type=click.IntRange(0, 20), default=3, show_default=True,
+              help="Example values per path.")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N records (in id order).")
+@click.option("--json", "as_json", is_flag=True, help="Print the coverage as JSON.")
+@click.pass_context
+def coverage_cmd(ctx: click.Context, datasource_id: str, method: str, distinct_cap: int, examples: int,
+                 limit: int | None, as_json: bool, **draft: Any) -> None:
+    """Every source path of DATASOURCE's current native version: how many records have it, distinct and
+    example values, and whether the mapping reads it; unread paths found in most records first."""
+    from contentcloud.cli.transform import progress_bar
+    from contentcloud.curator.workbench import run_coverage
+
+    with progress_bar(f"coverage {datasource_id}") as on_progress:
+        report = run_coverage(datasource_id, settings_from(ctx), method=method, distinct_cap=distinct_cap,
+                              examples=examples, limit=limit, on_progress=on_progress, **_draft(**draft))
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        from contentcloud.cli.curator_output import show_coverage
+
+        show_coverage(report)
+
+
+@map_group.command("diff")
+@click.argument("datasource_id", metavar="DATASOURCE")
+@draft_options
+@click.option("--max-details", type=click.IntRange(0, 100_000), default=20, show_default=True,
+              help="Records whose added/removed triples are listed.")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N native records (in id order).")
+@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+@click.pass_context
+def diff_cmd(ctx: click.Context, datasource_id: str, max_details: int, limit: int | None, as_json: bool,
+             **draft: Any) -> None:
+    """Run a draft mapping over DATASOURCE's current native version and compare, record by record and as RDF
+    graphs, with its current transformed version: changed, unchanged, newly failing, newly passing, the
+    triples added and removed, and a summary by predicate. Without --mapping, the profile's chain as its files
+    are now. Read-only. Exit 3 when records newly fail."""
+    from contentcloud.cli.exit_codes import ExitCode
+    from contentcloud.cli.transform import progress_bar
+    from contentcloud.curator.workbench import run_diff
+
+    with progress_bar(f"diff {datasource_id}") as on_progress:
+        report = run_diff(datasource_id, settings_from(ctx), max_details=max_details, limit=limit,
+                          on_progress=on_progress, **_draft(**draft))
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        from contentcloud.cli.curator_output import show_diff
+
+        show_diff(report)
+    if report.counts.get("newly_failing"):
+        raise SystemExit(ExitCode.RECORD_ERRORS)
+
+
+@map_group.command("check")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--ontology", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ontology digest [default: schemas/ontology/pe-crm.json].")
+@click.option("--strict", is_flag=True, help="Warnings (terms outside the ontology's namespaces) fail too.")
+@click.option("--json", "as_json", is_flag=True, help="Print the issues as JSON.")
+@click.pass_context
+def check_cmd(ctx: click.Context, files: tuple[Path, ...], ontology: Path | None, strict: bool,
+              as_json: bool) -> None:
+    """Check RDF files (N-Triples, Turtle, RDF/XML, JSON-LD, TriG; by extension) against the PE/CIDOC-CRM
+    ontology: unknown classes and properties, domain and range violations (RDFS subclass and subproperty
+    reasoning), literals where resources are expected. Exit 3 when errors are found."""
+    from contentcloud.cli.exit_codes import ExitCode
+    from contentcloud.curator.workbench import check_files, load_ontology
+
+    results = check_files(files, load_ontology(ontology))
+    issues = [issue for found in results.values() for issue in found]
+    errors = sum(1 for i in issues if i.severity == "error")
+    warnings = len(issues) - errors
+    if as_json:
+        print_json({"files": {name: [i.as_dict() for i in found] for name, found in results.items()},
+                    "errors": errors, "warnings": warnings})
+    else:
+        for issue in issues:
+            click.echo(str(issue))
+        click.echo(f"{len(files)} file(s): {errors} error(s), {warnings} warning(s)", err=True)
+    if errors or (strict and warnings):
+        raise SystemExit(ExitCode.RECORD_ERRORS)

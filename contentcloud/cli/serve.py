@@ -1,4 +1,5 @@
-"""``contentcloud serve``: the web application (OAI-PMH at /oai) under waitress.
+"""``contentcloud serve``: the web application (OAI-PMH at /oai, the curator page at /curator) under
+waitress.
 
 Why waitress: a production WSGI server in pure Python (no compiler, runs wherever the project
 runs), multi-threaded, buffering slow clients away from the worker threads, with no fork model
@@ -38,13 +39,14 @@ logger = logging.getLogger(__name__)
 )
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, threads: int, max_in_flight: int) -> None:
-    """Serve the web application: the OAI-PMH publisher at /oai."""
+    """Serve the web application: the OAI-PMH publisher at /oai, the curator page at /curator."""
     from waitress import create_server
 
+    from contentcloud.curator.web import CuratorApp
     from contentcloud.web import create_app
 
     settings = settings_from(ctx)
-    app = create_app(settings, max_in_flight=max_in_flight)
+    app = create_app(settings, extra_routes={"/curator": CuratorApp(settings)}, max_in_flight=max_in_flight)
     server = create_server(
         app,
         host=host,
@@ -55,6 +57,7 @@ def serve(ctx: click.Context, host: str, port: int, threads: int, max_in_flight:
         channel_timeout=120,
     )
     click.echo(f"serving http://{host}:{server.effective_port}/oai (Ctrl-C to stop)", err=True)
+    click.echo(f"curator page at http://{host}:{server.effective_port}/curator/", err=True)
     try:
         server.run()
     except KeyboardInterrupt:
