@@ -5,7 +5,7 @@
 
   Shape of the graph (the same as mappings/oai_dc2pe.x3ml, and what pe2oai_dc.xsl reads back):
 
-    <dataset> a crmpe:PE22_Persistent_Dataset ; rdfs:label "first title"
+    <dataset> a crmpe:PE22_Persistent_Dataset, crm:E33_Linguistic_Object ; rdfs:label "first title"
       crm:P1_is_identified_by   <…/title/n>       a crm:E41_Appellation ; rdfs:label "title"
       crm:P1_is_identified_by   <…/identifier/n>  a crm:E42_Identifier  ; rdfs:label "identifier"
       crmpe:PP50_accessible_at  <http(s) identifier> a crmpe:PE29_Access_Point
@@ -67,6 +67,9 @@
     <xsl:variable name="dates" select="dc:date[normalize-space()]"/>
 
     <crmpe:PE22_Persistent_Dataset rdf:about="{$dataset}">
+      <!-- also a linguistic object, as PARTHENOS types its datasets (Mapping549): the domain of
+           crm:P72_has_language is E33, which no PE dataset class is a subclass of -->
+      <rdf:type rdf:resource="http://www.cidoc-crm.org/cidoc-crm/E33_Linguistic_Object"/>
       <xsl:if test="$titles">
         <rdfs:label><xsl:value-of select="normalize-space($titles[1])"/></rdfs:label>
       </xsl:if>

@@ -31,8 +31,8 @@ def test_preview_sequential_panels_and_exit_3_for_the_failing_record(setup):
     headers = [line for line in lines if line.startswith("# ")]
     # first, middle and last record in id order
     assert headers == [
-        "# cur::099fdb74332f2801d445442380223fcf (oai:cur:2): ok, 36 triples, 1 ontology issue(s)",
-        "# cur::bbf363e49b6027efe9d0d39fbb5a7313 (oai:cur:5): ok, 28 triples, 1 ontology issue(s)",
+        "# cur::099fdb74332f2801d445442380223fcf (oai:cur:2): ok, 37 triples",
+        "# cur::bbf363e49b6027efe9d0d39fbb5a7313 (oai:cur:5): ok, 29 triples",
         "# cur::ff82002f4169becccd2d125766836ff3 (oai:cur:8): FAILED",
     ]
     assert (
@@ -73,14 +73,14 @@ def test_preview_json_by_original_id_with_an_x3ml_draft_names_the_xpath(setup):
     assert record["warnings"] == [
         {
             "step": "x3ml oai_dc2pe.x3ml",
-            "location": f"{draft}:33, mapping 1",
+            "location": f"{draft}:34, mapping 1",
             "xpath": "dc:titel[1]/text()",
             "message": 'label generator "SimpleLabel" gives no value: '
             "Empty result for arg label at node dc in "
             "generator SimpleLabel",
         }
     ]
-    assert record["triples"] == 15
+    assert record["triples"] == 16
     assert record["error"] is None
 
 

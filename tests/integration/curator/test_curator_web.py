@@ -90,7 +90,8 @@ def test_preview_shows_rows_side_by_side_with_errors_and_escapes_the_record_text
     assert "<script>alert" not in page
     assert "Museum object photographs &amp;lt;script&amp;gt;alert(1)" in page  # the source, escaped twice
     assert "Museum object photographs &lt;script&gt;alert(1)&lt;/script&gt;" in page  # the RDF literal
-    assert "crm:P72_has_language" in page  # the ontology issue of the shipped mapping is listed
+    assert "crm:P72_has_language" in page  # the languages, in the Turtle output
+    assert "<ul class=issues>" not in page  # the shipped mapping types the dataset E33, P72's domain
 
 
 def test_a_draft_upload_diffs_against_the_current_version_and_is_carried_back(setup):

@@ -288,7 +288,7 @@ def test_the_shipped_oai_dc_mapping_through_the_store(store, shared_dir, tmp_pat
         in text
     )
     # 22 about the dataset, 2 per title/identifier/actor/concept…: see mappings/oai_dc2pe.xsl
-    assert len(text.splitlines()) == 75
+    assert len(text.splitlines()) == 76
 
 
 # --- a run split into parts (what the Airflow DAG maps over workers) ------------------------------

@@ -31,7 +31,7 @@ def test_rdf_prints_as_turtle_by_default(sample):
         CRM.P72_has_language,
         rdflib.URIRef("https://contentcloud.example/pe/language/eng"),
     ) in graph
-    assert len(graph) == 75
+    assert len(graph) == 76
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:rdflib")
@@ -43,7 +43,7 @@ def test_every_format_holds_the_same_graph(sample, fmt):
     graph.parse(
         data=result.stdout, format={"ntriples": "nt", "rdfxml": "xml", "jsonld": "json-ld"}.get(fmt, fmt)
     )
-    assert len(graph) == 75
+    assert len(graph) == 76
 
 
 def test_a_chain_back_to_oai_dc_prints_the_xml(sample):

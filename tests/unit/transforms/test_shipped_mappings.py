@@ -94,12 +94,13 @@ def test_oai_dc2pe_xsl_on_the_puma_record(puma):
         (dataset, CRM.P2_has_type, rdflib.URIRef(f"{BASE}type/report")),
         (rdflib.URIRef(f"{BASE}type/report"), rdflib.RDFS.label, rdflib.Literal("report")),
         (dataset, CRM.P72_has_language, rdflib.URIRef(f"{BASE}language/eng")),
+        (dataset, rdflib.RDF.type, CRM.E33_Linguistic_Object),  # P72's domain, as PARTHENOS types it
         (rdflib.URIRef(f"{BASE}language/eng"), CRM.P3_has_note, rdflib.Literal("English")),
         (dataset, CRM.P104_is_subject_to, rdflib.URIRef(f"{BASE}right/open%20access")),
         (rdflib.URIRef(f"{BASE}right/open%20access"), rdflib.RDF.type, CRM.E30_Right),
     }
     assert expected <= set(g)
-    assert len(g) == 75
+    assert len(g) == 76
     assert len(set(g.objects(dataset, CRM.P129_is_about))) == 10
     assert len(set(g.objects(rdflib.URIRef(f"{dataset}/creation"), CRM.P14_carried_out_by))) == 4
     assert len(list(g.objects(dataset, CRM.P3_has_note))) == 1
@@ -256,7 +257,7 @@ def test_oai_dc2pe_x3ml_on_the_puma_record(engine, puma):
     assert labels(g, dataset, CRM.P72_has_language, CRM.E56_Language) == {"eng"}
     assert labels(g, dataset, CRM.P104_is_subject_to, CRM.E30_Right) == {"open access"}
     assert len(list(g.objects(dataset, CRM.P3_has_note))) == 1
-    assert len(g) == 72
+    assert len(g) == 73
 
 
 def test_cmdi_metashare2pe_x3ml_on_the_kielipankki_record(engine, shared_dir):
@@ -289,7 +290,7 @@ def test_cmdi_metashare2pe_x3ml_on_the_kielipankki_record(engine, shared_dir):
     (note,) = g.objects(dataset, CRM.P3_has_note)
     assert note.startswith("The example sentences from Iso suomen kielioppi")
     assert note.language == "en"
-    assert len(g) == 40
+    assert len(g) == 41
 
 
 @pytest.mark.parametrize(
