@@ -127,7 +127,7 @@ def main() -> int:
         if uri is None:
             from tests.servers import start_mongo
 
-            server = start_mongo()
+            server = start_mongo(max_heap="4g")  # in-memory: it holds every record
             uri = server.url
         try:
             mw, mr = bench_store(f"{uri.rstrip('/')}/bench{uuid.uuid4().hex[:8]}", n, "mongodb MDStore")

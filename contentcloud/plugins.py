@@ -9,6 +9,10 @@ from mdstore.plugins import Registry
 #: kind → "module:attr" of its registry (imported only when listed)
 REGISTRIES: dict[str, str] = {
     "mdstore backend": "mdstore.registry:BACKENDS",
+    "harvester": "harvesters.registry:HARVESTERS",
+    "http connector": "harvesters.http.registry:CONNECTORS",
+    "x3ml custom generator": "transforms.x3ml.generators.registry:CUSTOM_GENERATORS",
+    "transform step": "transforms.registry:TRANSFORMS",
     "index backend": "provision.registry:INDEXES",
 }
 

@@ -39,6 +39,9 @@ def _defaults(base: Path) -> dict[str, Any]:
         "error_rate": 0.05,
         "oai_secret": "",
         "public_url": "",
+        "oai_repository_name": "contentcloud",
+        "oai_admin_email": "oai-admin@contentcloud.local",
+        "oai_repository_identifier": "contentcloud.local",
     }
 
 
@@ -54,6 +57,9 @@ FIELDS: dict[str, tuple[str, type]] = {
     "error_rate": ("CONTENTCLOUD_ERROR_RATE", float),
     "oai_secret": ("CONTENTCLOUD_OAI_SECRET", str),
     "public_url": ("CONTENTCLOUD_PUBLIC_URL", str),
+    "oai_repository_name": ("CONTENTCLOUD_OAI_REPOSITORY_NAME", str),
+    "oai_admin_email": ("CONTENTCLOUD_OAI_ADMIN_EMAIL", str),
+    "oai_repository_identifier": ("CONTENTCLOUD_OAI_REPOSITORY_IDENTIFIER", str),
 }
 
 SECRET_FIELDS = {"oai_secret"}
@@ -73,6 +79,9 @@ class Settings:
     error_rate: float
     oai_secret: str
     public_url: str
+    oai_repository_name: str
+    oai_admin_email: str  # comma-separated for several
+    oai_repository_identifier: str  # the domain-like name in oai:<repositoryIdentifier>:<record id>
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> list[tuple[str, str, str]]:
@@ -126,6 +135,15 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
     _check_uri("mdstore", values["mdstore"], origins["mdstore"], ("sqlite", "mongodb", "mongodb+srv"))
     _check_uri("index", values["index"], origins["index"], ("sqlite", "http", "https"))
     return Settings(**values, origins=origins)
+
+
+def secret_environment(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """What profile ``*_env`` fields (header tokens, FTP passwords) are resolved against.
+
+    The process environment, read here at the edge like every other setting; steps receive the
+    mapping and hand plain values down, so harvesters never read the environment themselves.
+    """
+    return os.environ if environ is None else environ
 
 
 def _check_uri(name: str, uri: str, origin: str, schemes: tuple[str, ...]) -> None:

@@ -210,6 +210,22 @@ class Backend(abc.ABC):
         """One keyset page of ``(id, original_id, deleted)``, ordered by id, without bodies."""
     @abc.abstractmethod
     def get_records(self, version_id: str, unit: UnitKey, ids: Sequence[str]) -> list[Record]: ...
+
+    def stream(self, version_id: str, unit: UnitKey, *, after_id: str | None, since: datetime | None,
+               until: datetime | None, deleted: bool | None, page_size: int) -> Iterator[list[Record]]:
+        """Pages of records ordered by id until the end: keyset pagination over :meth:`scan`.
+
+        A backend may override it with a server-side cursor, as long as it resumes by keyset.
+        """
+        while True:
+            page = self.scan(version_id, unit, after_id=after_id, limit=page_size, since=since, until=until,
+                             deleted=deleted)
+            if not page:
+                return
+            yield page
+            if len(page) < page_size:
+                return
+            after_id = page[-1].id
     @abc.abstractmethod
     def count_rows(self, version_id: str, *, since: datetime | None = None, until: datetime | None = None,
                    deleted: bool | None = None) -> int: ...
@@ -320,6 +336,16 @@ class MDStore:
         unit = UnitKey.parse(doc["unit"])
         unit_doc = self.backend.get_unit(unit) or {}
         return self._version_info(doc, unit_doc.get("current"))
+
+    def add_to_report(self, version_id: str, **sections: Any) -> dict[str, Any]:
+        """Merge top-level sections into a version's JSON report (e.g. a pipeline run's summary
+        written after the commit); returns the whole report. Values must be JSON-friendly."""
+        doc = self.backend.get_version(version_id)
+        if doc is None:
+            raise VersionNotFound("no such version", version=version_id)
+        report = {**(doc.get("report") or {}), **sections}
+        self.backend.update_version(version_id, report=report)
+        return report
 
     @staticmethod
     def _version_info(doc: dict[str, Any], current: str | None) -> VersionInfo:
@@ -558,7 +584,9 @@ class WriteTransaction:
         if self.mode == "full" and self.parent is not None:
             missing = [i for i in unique_ids if i not in existing]
             if missing:
-                existing.update(self._backend.lookup(self.parent, missing))
+                # rows of the parent count as "before this transaction": their change is not ours
+                existing.update({rid: Existing(old.checksum, old.datestamp, old.deleted, None)
+                                 for rid, old in self._backend.lookup(self.parent, missing).items()})
         counts = WriteCounts()
         rows: dict[str, Row] = {}
         for index, (record, record_id) in enumerate(zip(batch, ids, strict=True)):
@@ -740,11 +768,19 @@ class ReadSession:
                 deleted: bool | None = None, after_id: str | None = None, limit: int | None = None,
                 page_size: int = BATCH_SIZE) -> Iterator[Record]:
         """Records ordered by id, from ``after_id`` (exclusive), datestamp in [since, until]."""
-        def fetch(after: str | None, size: int) -> list[Record]:
-            return self._backend.scan(self.version_id, self.unit, after_id=after, limit=size, since=since,
-                                      until=until, deleted=deleted)
-        for page in self._pages(fetch, after_id, limit, page_size, key=lambda r: r.id):
+        remaining = limit
+        if remaining is not None and remaining <= 0:
+            return
+        pages = self._backend.stream(self.version_id, self.unit, after_id=after_id, since=since, until=until,
+                                     deleted=deleted, page_size=page_size if limit is None else min(page_size, limit))
+        for page in pages:
+            self._renew()
+            if remaining is not None and len(page) >= remaining:
+                yield from page[:remaining]
+                return
             yield from page
+            if remaining is not None:
+                remaining -= len(page)
 
     def ids(self, *, since: datetime | None = None, until: datetime | None = None,
             deleted: bool | None = None, after_id: str | None = None) -> Iterator[tuple[str, str, bool]]:

@@ -10,7 +10,7 @@ Indexes are created on first use.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +21,7 @@ from mdstore.errors import PluginUnavailable, StoreError
 
 try:  # the registry reports a missing driver by name, not with a stray ImportError
     import pymongo
-    from pymongo import ReplaceOne
+    from pymongo import InsertOne, ReplaceOne, UpdateOne
     from pymongo.errors import PyMongoError
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installation
     raise PluginUnavailable("needs the package 'pymongo' (pip install pymongo)", kind="mdstore backend",
@@ -191,6 +191,31 @@ class MongoBackend(Backend):
         cursor = self._find_page(version_id, _RECORD_FIELDS, after_id, limit, since, until, deleted)
         return [self._record(d, unit) for d in cursor]
 
+    def stream(self, version_id, unit, *, after_id, since, until, deleted, page_size) -> Iterator[list[Record]]:
+        """One server-side cursor for the whole read (a sort per page is costly on some servers);
+        if the cursor dies (timeout, failover), it is reopened after the last id delivered."""
+        while True:
+            cursor = (self._records(version_id).find(self._filter(after_id, since, until, deleted), _RECORD_FIELDS)
+                      .sort("_id", 1).batch_size(page_size))
+            page: list[Record] = []
+            try:
+                for doc in cursor:
+                    page.append(self._record(doc, unit))
+                    if len(page) >= page_size:
+                        yield page
+                        after_id = page[-1].id
+                        page = []
+            except (pymongo.errors.CursorNotFound, pymongo.errors.AutoReconnect):
+                if page:
+                    yield page
+                    after_id = page[-1].id
+                continue
+            finally:
+                cursor.close()
+            if page:
+                yield page
+            return
+
     def scan_ids(self, version_id, *, after_id, limit, since, until, deleted) -> list[tuple[str, str, bool]]:
         cursor = self._find_page(version_id, {"original_id": 1, "deleted": 1}, after_id, limit, since, until,
                                  deleted)
@@ -250,9 +275,18 @@ class MongoBackend(Backend):
 
     # --- errors & discarded -------------------------------------------------------------------
     def add_errors(self, version_id: str, errors: Sequence[StoredError]) -> None:
-        self.db.errors.insert_many([{"version": version_id, "record_id": e.record_id, "step": e.step,
-                                     "message": e.message, "location": e.location, "created_at": e.created_at}
-                                    for e in errors])
+        # a record's identical error is kept once: a resumed or retried writer redoes its work
+        operations: list[Any] = []
+        for e in errors:
+            doc = {"version": version_id, "record_id": e.record_id, "step": e.step, "message": e.message,
+                   "location": e.location, "created_at": e.created_at}
+            if e.record_id is None:
+                operations.append(InsertOne(doc))
+            else:
+                key = {"version": version_id, "record_id": e.record_id, "step": e.step, "message": e.message}
+                operations.append(UpdateOne(key, {"$setOnInsert": doc}, upsert=True))
+        if operations:
+            self.db.errors.bulk_write(operations, ordered=True)
 
     def add_discarded(self, version_id: str, items: Sequence[Discarded]) -> None:
         self.db.discarded.insert_many([{"version": version_id, "source": d.source, "error": d.error,

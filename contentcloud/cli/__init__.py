@@ -21,6 +21,11 @@ COMMANDS: dict[str, str] = {
     "settings": "contentcloud.cli.settings_cmd:settings_group",
     "plugins": "contentcloud.cli.plugins_cmd:plugins_group",
     "x3ml": "contentcloud.cli.x3ml:x3ml",
+    "publish": "contentcloud.cli.publish:publish",
+    "serve": "contentcloud.cli.serve:serve",
+    "harvest": "contentcloud.cli.harvest:harvest",
+    "transform": "contentcloud.cli.transform:transform",
+    "map": "contentcloud.cli.map:map_group",
     "index": "contentcloud.cli.index:index",
 }
 
@@ -30,6 +35,11 @@ HELP = {
     "settings": "Show the effective settings and where each value comes from.",
     "plugins": "List the registered plugins of every kind.",
     "x3ml": "Run X3ML mappings over input files (the conformance command line).",
+    "publish": "Refresh the OAI-PMH publisher index from the MDStore.",
+    "serve": "Serve the web application (OAI-PMH publisher at /oai).",
+    "harvest": "Harvest a datasource (OAI-PMH, FTP, HTTP) into its native MDStore unit.",
+    "transform": "Apply a datasource's transform chain: native version -> new transformed version.",
+    "map": "Apply mapping files (XSLT/X3ML) to one input file; preview, coverage, diff and check them.",
     "index": "Feed a datasource into the search index (--full rebuilds; --check compares).",
 }
 

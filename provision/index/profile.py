@@ -135,11 +135,12 @@ def sniff_format(data: bytes) -> str:
 # ----------------------------------------------------------------------------------- paths
 
 PathFn = Callable[[list[Term], Graph], list[Term]]
-_PATH_TOKEN = re.compile(r"\s*(<[^>]*>|[()|/^]|[A-Za-z_][\w.-]*:[\w.%-]*|a(?![\w:]))")
+_PATH_TOKEN = re.compile(r"\s*(<[^>]*>|[()|/^\[\]]|[A-Za-z_][\w.-]*:[\w.%-]*|a(?![\w:]))")
 
 
 class _PathParser:
-    """``seq ('|' seq)*``, ``seq := step ('/' step)*``, ``step := '^'? (iri | '(' path ')')``."""
+    """``seq ('|' seq)*``, ``seq := step ('/' step)*``, ``step := '^'? (iri | '(' path ')') filter?``,
+    ``filter := '[' 'a' iri ('|' iri)* ']'`` (keeps the nodes typed with one of the classes)."""
 
     def __init__(self, text: str, prefixes: dict[str, str], where: str) -> None:
         self.text = text
@@ -211,10 +212,38 @@ class _PathParser:
             self.i += 1
             if inverse:
                 raise self.error("'^' before a group is not supported; put it on each property")
-            return inner
+            return self.type_filter(inner)
         self.i += 1
         predicate = self.iri(token)
-        return _inverse_step(predicate) if inverse else _forward_step(predicate)
+        step = _inverse_step(predicate) if inverse else _forward_step(predicate)
+        return self.type_filter(step)
+
+    def type_filter(self, step: PathFn) -> PathFn:
+        if self.i >= len(self.tokens) or self.tokens[self.i] != "[":
+            return step
+        self.i += 1
+        if self.i >= len(self.tokens) or self.tokens[self.i] != "a":
+            raise self.error("a filter is '[a class | class …]'")
+        self.i += 1
+        classes = {self.iri(self.tokens[self.i])} if self.i < len(self.tokens) else set()
+        self.i += 1
+        while self.i < len(self.tokens) and self.tokens[self.i] == "|":
+            classes.add(self.iri(self.tokens[self.i + 1]))
+            self.i += 2
+        if self.i >= len(self.tokens) or self.tokens[self.i] != "]":
+            raise self.error("missing ']'")
+        self.i += 1
+
+        def typed(nodes: list[Term], graph: Graph) -> list[Term]:
+            out = graph.out
+            kept = []
+            for node in step(nodes, graph):
+                edges = out.get(node)
+                if edges and not classes.isdisjoint(edges.get(RDF_TYPE, ())):
+                    kept.append(node)
+            return kept
+
+        return typed
 
     def iri(self, token: str) -> ox.NamedNode:
         if token == "a":
@@ -711,8 +740,9 @@ class IndexProfile:
         return doc, warnings
 
 
-def _rebuild_profile(data: dict[str, Any], path: Path | None, classes_data: dict[str, Any] | None,
-                     digest: str) -> IndexProfile:
+def _rebuild_profile(
+    data: dict[str, Any], path: Path | None, classes_data: dict[str, Any] | None, digest: str
+) -> IndexProfile:
     return IndexProfile(data, path=path, classes_data=classes_data, digest=digest)
 
 

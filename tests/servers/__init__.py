@@ -458,11 +458,12 @@ def start_solr(
 # MongoDB wire
 
 
-def start_mongo(*, port: int = 0, startup_timeout: float = 60.0) -> ServerProcess:
+def start_mongo(*, port: int = 0, startup_timeout: float = 60.0, max_heap: str = "256m") -> ServerProcess:
     """Start an in-memory MongoDB-wire server (mongo-java-server) and return once it accepts clients.
 
     ``url`` is a ``mongodb://127.0.0.1:<port>`` URI for ``pymongo.MongoClient``. The data lives
-    in memory only: ``restart()`` keeps the port and loses every database.
+    in memory only (so benchmarks pass a ``max_heap`` that holds their data): ``restart()`` keeps
+    the port and loses every database.
     """
     lib = ensure_jars("mongo")
     java = java_executable()
@@ -470,7 +471,7 @@ def start_mongo(*, port: int = 0, startup_timeout: float = 60.0) -> ServerProces
 
     def command(port: int) -> list[str]:
         return [
-            java, "-Xmx256m", "-XX:+UseSerialGC", "-Dlauncher.stdinWatchdog=true",
+            java, f"-Xmx{max_heap}", "-XX:+UseSerialGC", "-Dlauncher.stdinWatchdog=true",
             "-cp", f"{lib}/*", str(launcher), str(port),
         ]  # fmt: skip
 

@@ -15,6 +15,7 @@ from contentcloud.datasources import Datasource, profile_from_dict
 from contentcloud.pipeline.index import check_index, index
 from contentcloud.pipeline.summary import Outcome
 from mdstore import MDStore, RecordInput, open_store
+from mdstore.envelope import Record
 from provision.index.profile import IndexProfile, load_profile
 from provision.index.sqlite import SqliteIndex
 from tests.pe_records import pe_record, pe_records
@@ -122,14 +123,18 @@ def test_incremental_feed_sends_changes_and_deletes_tombstones(
     assert len(state.live_versions) == 2
 
 
-def test_builder_processes_build_the_same_documents(store: MDStore, backend: SqliteIndex,
-                                                    profile: IndexProfile, tmp_path: Path) -> None:
+def test_builder_processes_build_the_same_documents(
+    store: MDStore, backend: SqliteIndex, profile: IndexProfile, tmp_path: Path
+) -> None:
     write_version(store, [*pe_records(2500, prefix="ads"), ("oai:ads:broken", NOT_RDF)])
     here = index(store, make_datasource(), backend, profile, workers=0)
     with SqliteIndex(tmp_path / "other.sqlite") as other:
         pooled = index(store, make_datasource(), other, profile, workers=2)
-        assert (pooled.read, pooled.written, pooled.errors) == (here.read, here.written, here.errors) == (
-            2501, 2500, 1)
+        assert (
+            (pooled.read, pooled.written, pooled.errors)
+            == (here.read, here.written, here.errors)
+            == (2501, 2500, 1)
+        )
         strip = lambda docs: {i: {k: v for k, v in d.items() if k != "indexed_at"} for i, d in docs.items()}  # noqa: E731
         assert strip(indexed(other)) == strip(indexed(backend))
         assert other.state("ads").errors == backend.state("ads").errors
@@ -302,3 +307,45 @@ def test_command_on_an_unknown_datasource(cli_env: dict[str, str]) -> None:
     result = CliRunner().invoke(cli, ["index", "nope"], env=cli_env)
     assert result.exit_code != 0
     assert "unknown datasource 'nope'" in str(result.exception)
+
+
+def test_the_project_mappings_output_becomes_a_document(profile: IndexProfile, tmp_path: Path) -> None:
+    """oai_dc → PE with the project's own stylesheet (mappings/oai_dc2pe.xsl), then → index document."""
+    record = tmp_path / "record.xml"
+    record.write_text(
+        '<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        "<dc:title>Bronze Age settlement survey at Aquileia</dc:title><dc:creator>Rossi, Giulia</dc:creator>"
+        "<dc:subject>archaeology</dc:subject><dc:subject>Bronze Age</dc:subject>"
+        "<dc:description>Survey notes.</dc:description><dc:date>2017-02-02</dc:date>"
+        "<dc:type>Dataset</dc:type>"
+        "<dc:identifier>https://demo.contentcloud.example/records/0001</dc:identifier>"
+        "<dc:language>nl</dc:language><dc:rights>CC BY 4.0</dc:rights></oai_dc:dc>"
+    )
+    mapped = CliRunner().invoke(
+        cli,
+        [
+            "map",
+            "--mapping",
+            str(ROOT / "mappings" / "oai_dc2pe.xsl"),
+            "--input",
+            str(record),
+            "--format",
+            "ntriples",
+        ],
+    )
+    assert mapped.exit_code == 0, mapped.output
+    rdf = Record("ads::1", "oai:ads:1", "ads", "PE", mapped.stdout, "x", None)
+    doc, warnings = profile.build(rdf, datasource="ads", version="v1", indexed_at="2024-05-01T00:00:00Z")
+    assert warnings == []
+    assert doc["entity_type"] == ["PE22_Persistent_Dataset", "E33_Linguistic_Object"]
+    assert doc["title"] == "Bronze Age settlement survey at Aquileia"
+    assert doc["label"] == ["Bronze Age settlement survey at Aquileia"]  # not the identifier
+    assert doc["identifier_ss"] == ["https://demo.contentcloud.example/records/0001"]
+    assert doc["subject"] == ["archaeology", "Bronze Age", "dataset"]
+    assert doc["actor"] == ["Rossi, Giulia"]
+    assert doc["time_span"] == ["[2017-02-02 TO 2017-02-02]"]
+    assert doc["language"] == ["nld"]
+    assert doc["rights"] == ["CC BY 4.0"]
+    assert doc["landing_url"] == ["https://demo.contentcloud.example/records/0001"]
+    assert doc["description"] == ["Survey notes."]

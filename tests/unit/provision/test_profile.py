@@ -50,7 +50,8 @@ def test_a_full_dataset_record(profile: IndexProfile) -> None:
         "time_span": ["[-0800 TO -0500]"],
         "language": ["en"],
         "rights": ["https://creativecommons.org/licenses/by/4.0/"],  # no label: the IRI
-        "landing_url": ["https://example.org/landing/1"],  # the access point typed LandingPage only
+        "landing_url": ["https://example.org/landing/1", "https://example.org/api/1"],
+        "landing_page_ss": ["https://example.org/landing/1"],  # the access point typed LandingPage only
         "original_id": "dataset_full",
         "record_id": "ds::dataset_full",
         "mdstore_version": "v1",
@@ -133,6 +134,9 @@ def test_paths() -> None:
     assert values("ex:p/^ex:p") == ["http://example.org/a", "http://example.org/c"]
     assert values("ex:missing | ex:p/(ex:q | ex:p)") == ["x"]
     assert values("a") == ["http://example.org/T"]
+    assert values("ex:p/^ex:p[a ex:T]") == ["http://example.org/a"]  # only nodes of class ex:T
+    assert values("(ex:p/^ex:p)[a ex:U | ex:T]") == ["http://example.org/a"]
+    assert values("ex:p[a ex:T]") == []
     assert values("<http://example.org/p>") == ["http://example.org/b"]
 
 
@@ -145,6 +149,8 @@ def test_paths() -> None:
         ("ex:p ex:q", "unexpected 'ex:q'"),
         ("ex:p $", "cannot read the path from ' $'"),
         ("^(ex:p)", "'^' before a group is not supported; put it on each property"),
+        ("ex:p[ex:T]", "a filter is '[a class | class …]'"),
+        ("ex:p[a ex:T", "missing ']'"),
     ],
 )
 def test_path_mistakes_are_config_errors(path: str, message: str) -> None:

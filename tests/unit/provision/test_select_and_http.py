@@ -203,3 +203,12 @@ def test_backends_by_scheme(tmp_path: Path) -> None:
     assert solr.http.session.auth == ("user", "secret")
     with pytest.raises(UnknownPlugin, match="valid names: solr, sqlite"):
         open_index("elastic://localhost/x")
+
+
+def test_mounted_under_the_web_apps_dispatcher(app: SelectApp) -> None:
+    """``contentcloud serve`` mounts the app at /solr: it then sees PATH_INFO ``/<index>/select``."""
+    from contentcloud.web import PrefixDispatcher
+
+    dispatcher = PrefixDispatcher({"/solr": app})
+    status, _, body = call(dispatcher, "/solr/catalogue/select", "q=bronze&fl=id")  # type: ignore[arg-type]
+    assert (status, body["response"]["docs"]) == ("200 OK", [{"id": "ads::2"}])

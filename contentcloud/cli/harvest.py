@@ -1,0 +1,173 @@
+"""``contentcloud harvest DATASOURCE [--full | --incremental] [--from D] [--until D] [--resume|--abort]``."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+
+from contentcloud.cli.context import settings_from
+from contentcloud.cli.exit_codes import ExitCode
+from contentcloud.cli.output import print_json
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from contentcloud.pipeline.summary import ProgressFn, RunSummary
+
+#: outcome → exit code
+EXIT_CODES = {
+    "finished": ExitCode.OK,
+    "nothing_to_do": ExitCode.OK,
+    "finished_with_record_errors": ExitCode.RECORD_ERRORS,
+    "failed_resumable": ExitCode.RESUMABLE,
+    "failed": ExitCode.FAILED,
+}
+
+
+def _check_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from harvesters.oai.dates import check_date_argument
+
+    try:
+        return check_date_argument(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@click.command()
+@click.argument("datasource")
+@click.option(
+    "--full",
+    "mode",
+    flag_value="full",
+    help="Harvest everything; records not seen again become tombstones (the default).",
+)
+@click.option(
+    "--incremental",
+    "mode",
+    flag_value="incremental",
+    help="Harvest what changed since the last committed harvest (the server's high-water mark).",
+)
+@click.option(
+    "--from",
+    "from_",
+    metavar="DATE",
+    callback=_check_date,
+    help="Only records changed on or after DATE (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ); implies --incremental.",
+)
+@click.option(
+    "--until",
+    metavar="DATE",
+    callback=_check_date,
+    help="Only records changed on or before DATE; implies --incremental.",
+)
+@click.option("--resume", is_flag=True, help="Continue an interrupted harvest from its last good page.")
+@click.option(
+    "--abort", is_flag=True, help="Drop an interrupted harvest; the current version stays as it is."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def harvest(
+    ctx: click.Context,
+    datasource: str,
+    mode: str | None,
+    from_: str | None,
+    until: str | None,
+    resume: bool,
+    abort: bool,
+    as_json: bool,
+) -> None:
+    """Harvest DATASOURCE into its native MDStore unit, in one transaction committed at the end.
+
+    Exit codes: 0 finished, 3 finished with record errors (stored with the version), 4 failed
+    but resumable (--resume), 1 failed, 2 usage or configuration error.
+    """
+    from contentcloud.pipeline.collect import run_collect
+    from mdstore.errors import TransactionError
+
+    if resume and abort:
+        raise click.UsageError("--resume and --abort exclude each other")
+    if (resume or abort) and (mode or from_ or until):
+        raise click.UsageError(
+            "--resume/--abort continue or drop the open harvest as it was started; "
+            "they take no --full/--incremental/--from/--until"
+        )
+    if mode == "full" and (from_ or until):
+        raise click.UsageError(
+            "a --full harvest with --from/--until would turn every record outside the "
+            "window into a tombstone; use --incremental (the default with a window)"
+        )
+    if mode is None:
+        mode = "incremental" if (from_ or until) else "full"
+    settings = settings_from(ctx)
+    try:
+        with _progress(datasource) as on_progress:
+            summary = run_collect(
+                datasource,
+                settings,
+                mode=mode,
+                from_=from_,
+                until=until,
+                resume=resume,
+                abort=abort,
+                on_progress=on_progress,
+            )
+    except TransactionError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(ExitCode.RESUMABLE if "--resume" in exc.message else ExitCode.FAILED)
+    _print_summary(summary, as_json)
+    sys.exit(EXIT_CODES.get(str(summary.outcome), ExitCode.FAILED))
+
+
+def _print_summary(summary: RunSummary, as_json: bool) -> None:
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    extra = summary.extra
+    lines = [
+        f"harvest {summary.datasource}: {summary.outcome} in {summary.seconds:.1f}s "
+        f"({summary.rate:.0f} records/s)",
+        f"  unit {summary.unit_out} version {summary.version_out or '-'} (was {summary.version_in or '-'})",
+        f"  records {summary.read} in {summary.pages} pages: added {summary.added}, "
+        f"updated {summary.updated}, "
+        f"deleted {summary.deleted}, unchanged {summary.unchanged}",
+        f"  errors {summary.errors}, discarded {summary.discarded}",
+    ]
+    if "present" in extra:
+        lines.append(f"  the unit now holds {extra['present']} records and {extra['tombstones']} tombstones")
+    if summary.message:
+        lines.append(f"  {summary.message}")
+    lines.extend(f"  ! {e}" for e in summary.first_errors)
+    click.echo("\n".join(lines))
+
+
+@contextmanager
+def _progress(datasource: str) -> Iterator[ProgressFn | None]:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise (logs, pipes, Airflow)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn(f"[bold]{datasource}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def update(done: int, total: int | None, message: str) -> None:
+            progress.update(
+                task, completed=done, total=total if total and total >= done else None, description=message
+            )
+
+        yield update

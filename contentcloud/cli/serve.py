@@ -1,0 +1,71 @@
+"""``contentcloud serve``: the web application (OAI-PMH at /oai, the curator page at /curator) under
+waitress.
+
+Why waitress: a production WSGI server in pure Python (no compiler, runs wherever the project
+runs), multi-threaded, buffering slow clients away from the worker threads, with no fork model
+to fit into an Airflow worker or a container. For several processes, run the same app under
+gunicorn (see :mod:`contentcloud.web`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from contentcloud.cli.context import settings_from
+
+logger = logging.getLogger(__name__)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free)."
+)
+@click.option(
+    "--threads",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1, 512),
+    help="Worker threads (requests beyond the publisher's concurrency limit wait or get 503).",
+)
+@click.option(
+    "--max-in-flight",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 512),
+    help="OAI-PMH requests processed at once.",
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, threads: int, max_in_flight: int) -> None:
+    """Serve the web application: the OAI-PMH publisher at /oai, the curator page at /curator, Solr's
+    /select over the configured index at /solr/<index>/select."""
+    from waitress import create_server
+
+    from contentcloud.curator.web import CuratorApp
+    from contentcloud.web import create_app
+    from provision.index.http import SelectApp, index_factory
+
+    settings = settings_from(ctx)
+    search = SelectApp(index_factory(settings.index))  # Solr's /select over the configured index
+    app = create_app(settings, extra_routes={"/curator": CuratorApp(settings), "/solr": search},
+                     max_in_flight=max_in_flight)
+    server = create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="contentcloud",
+        connection_limit=1000,
+        channel_timeout=120,
+    )
+    click.echo(f"serving http://{host}:{server.effective_port}/oai (Ctrl-C to stop)", err=True)
+    click.echo(f"curator page at http://{host}:{server.effective_port}/curator/", err=True)
+    click.echo(f"search at http://{host}:{server.effective_port}/solr/<index>/select", err=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        click.echo("stopped.", err=True)
+    finally:
+        server.close()

@@ -1,0 +1,265 @@
+"""One call per curator view: datasource id + settings (+ draft mapping files) → a report.
+
+Draft chains. A datasource's chain is usually more than its mapping: vocabulary steps normalise
+values first, a ``validate`` step checks the result, an X3ML step names its policy and terms. So
+draft mapping files *replace the mapping steps* (``xslt``/``x3ml``) of the profile's chain, in
+place of the first one, and keep every other step; a draft X3ML step inherits the policy, terms
+and UUID options of the profile's X3ML step, and a draft XSLT step the parameters of the profile's
+XSLT step, unless given. ``standalone=True`` uses the draft files alone (like ``contentcloud map``).
+
+Where a draft runs. A stylesheet may read files only inside the mappings directory (imports,
+``document()``, vocabularies). A draft that lies inside it runs there; any other draft (an upload,
+a copy in the curator's home) runs in a private temporary copy of the mappings directory with the
+draft files put at its top, where a draft named like a shipped mapping takes its place. So
+relative imports, vocabularies and policies work as for the real mapping, the sandbox keeps its
+root, and nothing is ever written into ``mappings/``. The copy lives as long as the
+:func:`chain_for` context.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mdstore.envelope import make_record_id
+
+if TYPE_CHECKING:
+    from contentcloud.datasources import Datasource
+    from contentcloud.settings import Settings
+    from transforms.curation.coverage import CoverageReport
+    from transforms.curation.ontology import Issue, Ontology
+    from transforms.curation.preview import PreviewReport
+    from transforms.curation.rdfdiff import DiffReport
+    from transforms.registry import TransformChain
+
+logger = logging.getLogger(__name__)
+
+ONTOLOGY_PATH = Path(__file__).resolve().parents[2] / "schemas" / "ontology" / "pe-crm.json"
+MAPPING_STEPS = ("xslt", "x3ml")
+#: fields a draft step takes over from the profile step it replaces
+INHERITED = {
+    "x3ml": ("policy", "terms", "uuid_mode", "uuid_test_size", "legacy_shorten"),
+    "xslt": ("params",),
+}
+
+Progress = Callable[[int, int, str], None]
+
+
+def load_ontology(path: str | Path | None = None) -> Ontology:
+    from transforms.curation.ontology import Ontology
+
+    return Ontology.load(path or ONTOLOGY_PATH)
+
+
+def datasource(settings: Settings, datasource_id: str) -> Datasource:
+    from contentcloud.datasources import DatasourceRegistry
+
+    return DatasourceRegistry(settings.registry).get(datasource_id)
+
+
+def draft_steps(
+    profile_steps: Sequence[dict[str, Any]],
+    files: Sequence[str | Path],
+    *,
+    standalone: bool = False,
+    policy: str | Path | None = None,
+    terms: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """The step configurations of a draft chain (see the module docstring)."""
+    from transforms.registry import steps_from_files
+
+    draft = steps_from_files([Path(f).resolve() for f in files], policy=policy, terms=terms)
+    if standalone or not profile_steps:
+        return draft
+    for step in draft:
+        model = next((s for s in profile_steps if s.get("type") == step["type"]), None)
+        for key in INHERITED[step["type"]] if model else ():
+            if key in model and key not in step:
+                step[key] = model[key]
+    result: list[dict[str, Any]] = []
+    inserted = False
+    for step in profile_steps:
+        if step.get("type") in MAPPING_STEPS:
+            if not inserted:
+                result.extend(draft)
+                inserted = True
+            continue
+        result.append(dict(step))
+    if not inserted:
+        result.extend(draft)
+    return result
+
+
+@contextmanager
+def chain_for(
+    source: Datasource,
+    settings: Settings,
+    mappings: Sequence[str | Path] = (),
+    *,
+    standalone: bool = False,
+    policy: str | Path | None = None,
+    terms: str | Path | None = None,
+) -> Iterator[TransformChain]:
+    """The datasource's chain, or the draft chain for ``mappings`` when any are given."""
+    from contentcloud.pipeline.transform import build_datasource_chain
+    from transforms.registry import build_chain
+    from transforms.xslt import run_params
+
+    if not mappings:
+        yield build_datasource_chain(source, settings)
+        return
+    root = Path(settings.mappings).resolve()
+    files = [Path(m).resolve() for m in mappings]
+    with _draft_root(root, files) as (base, placed):
+        section = source.section("transform")
+        steps = draft_steps(
+            section.get("steps") or [], placed, standalone=standalone, policy=policy, terms=terms
+        )
+        chain = build_chain(
+            steps,
+            base_dir=base,
+            output=section.get("output", "ntriples"),
+            params=run_params(source.id, nsprefix=source.nsprefix, name=source.name),
+            schemas_dir=root.parent / "schemas",
+        )
+        #: where the draft really runs, so messages can name the draft's own path instead
+        chain.draft_paths = {str(p): str(f) for p, f in zip(placed, files, strict=True)}
+        yield chain
+
+
+@contextmanager
+def _draft_root(root: Path, files: list[Path]) -> Iterator[tuple[Path, list[Path]]]:
+    """(mappings directory to run in, the draft files' paths there); see the module docstring."""
+    if all(f.is_relative_to(root) for f in files):
+        yield root, files
+        return
+    with tempfile.TemporaryDirectory(prefix="contentcloud-mappings-") as tmp:
+        mirror = Path(tmp) / "mappings"
+        if root.is_dir():
+            shutil.copytree(root, mirror, symlinks=False)
+        else:
+            mirror.mkdir()
+        placed = []
+        for file in files:
+            target = mirror / (file.relative_to(root) if file.is_relative_to(root) else file.name)
+            shutil.copyfile(file, target)
+            placed.append(target)
+        logger.info("draft %s runs in a copy of %s", ", ".join(f.name for f in files), root)
+        yield mirror, placed
+
+
+def _store(settings: Settings) -> Any:
+    from mdstore import open_store
+
+    return open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
+
+
+def record_ids(source: Datasource, ids: Sequence[str]) -> list[str]:
+    """Record ids for ids given as record ids (``nsprefix::md5``) or as original ids."""
+    prefix = f"{source.nsprefix}::"
+    return [i if i.startswith(prefix) else make_record_id(source.nsprefix, i) for i in ids]
+
+
+def run_preview(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    mappings: Sequence[str | Path] = (),
+    sample: int = 5,
+    ids: Sequence[str] | None = None,
+    check: bool = True,
+    **draft: Any,
+) -> PreviewReport:
+    from transforms.curation.preview import preview
+
+    source = datasource(settings, datasource_id)
+    ontology = load_ontology() if check else None
+    with chain_for(source, settings, mappings, **draft) as chain, _store(settings) as store:
+        report = preview(
+            store,
+            source.native_unit,
+            chain,
+            sample=sample,
+            ids=record_ids(source, ids) if ids else None,
+            ontology=ontology,
+        )
+        for item in report.items:
+            for info in filter(None, (item.error, *item.warnings)):
+                info.location = real_paths(chain, info.location)
+        return report
+
+
+def real_paths(chain: Any, text: str | None) -> str | None:
+    """A message about a draft run in a copy of the mappings directory, naming the draft's own path."""
+    for placed, original in getattr(chain, "draft_paths", {}).items():
+        if text:
+            text = text.replace(placed, original)
+    return text
+
+
+def run_coverage(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    mappings: Sequence[str | Path] = (),
+    method: str = "auto",
+    distinct_cap: int = 1000,
+    examples: int = 3,
+    limit: int | None = None,
+    on_progress: Progress | None = None,
+    **draft: Any,
+) -> CoverageReport:
+    from transforms.curation.coverage import coverage
+
+    source = datasource(settings, datasource_id)
+    options = {"distinct_cap": distinct_cap, "examples": examples, "limit": limit, "on_progress": on_progress}
+    if not mappings and not source.section("transform").get("steps"):
+        with _store(settings) as store:  # no mapping to ask: paths and counts only
+            return coverage(store, source.native_unit, None, **options)
+    with chain_for(source, settings, mappings, **draft) as chain, _store(settings) as store:
+        return coverage(store, source.native_unit, chain, method=method, **options)  # type: ignore[arg-type]
+
+
+def run_diff(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    mappings: Sequence[str | Path] = (),
+    max_details: int = 50,
+    limit: int | None = None,
+    on_progress: Progress | None = None,
+    **draft: Any,
+) -> DiffReport:
+    """The draft (or, without mappings, the profile's chain as its files are now) against the
+    current transformed version."""
+    from transforms.curation.rdfdiff import diff_version
+
+    source = datasource(settings, datasource_id)
+    current_format = source.section("transform").get("output", "ntriples")
+    with chain_for(source, settings, mappings, **draft) as chain, _store(settings) as store:
+        report = diff_version(
+            store,
+            source.native_unit,
+            source.transformed_unit,
+            chain,
+            current_format=current_format,
+            max_details=max_details,
+            limit=limit,
+            on_progress=on_progress,
+        )
+        for item in report.records:
+            item.error = real_paths(chain, item.error)
+        return report
+
+
+def check_files(paths: Sequence[str | Path], ontology: Ontology | None = None) -> dict[str, list[Issue]]:
+    """Ontology issues of each RDF file, by file name; a file that does not parse raises."""
+    from transforms.curation.ontology import check_file
+
+    ontology = ontology or load_ontology()
+    return {str(path): check_file(path, ontology) for path in paths}

@@ -1,0 +1,437 @@
+"""The collect step: harvest one datasource into its native MDStore unit.
+
+One write transaction per run. Each page the harvester yields is written, then its checkpoint is
+saved in the open transaction, so an interrupted run (crash, kill, dead server) can be resumed
+from the last good page with ``resume=True``, or thrown away with ``abort=True``. The current
+version is never touched until the final commit. Incremental runs start from the high-water mark
+the last committed harvest stored in its version report (the server's clock, not ours).
+
+Outcomes: ``finished``; ``finished_with_record_errors`` (records or pages discarded, stored with
+the version); ``failed_resumable`` (the source failed mid-way: the transaction stays open);
+``failed`` (the run cannot succeed as configured: the transaction is aborted).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
+from mdstore.errors import ConfigError, HarvestError, TransactionError
+
+if TYPE_CHECKING:
+    from contentcloud.datasources import Datasource
+    from contentcloud.settings import Settings
+    from harvesters.base import HarvestOptions, Page
+    from mdstore import MDStore, WriteTransaction
+
+logger = logging.getLogger(__name__)
+
+STEP = "collect"
+#: how many error messages a summary carries
+FIRST_ERRORS = 5
+
+
+class CollectFailed(HarvestError):
+    """The harvest finished but broke a profile limit (error rate, minimum records, drop ratio)."""
+
+
+@dataclass
+class _Tally:
+    """Counters carried in the checkpoint, so a resumed run reports the whole harvest."""
+
+    pages: int = 0
+    records: int = 0
+    errors: int = 0
+    discarded: int = 0
+    #: records lost to errors (a problem naming a record or carrying its raw bytes): the error rate
+    lost: int = 0
+
+    @classmethod
+    def from_checkpoint(cls, data: Mapping[str, Any]) -> _Tally:
+        counts = data.get("counts") or {}
+        return cls(**{k: int(counts.get(k, 0)) for k in ("pages", "records", "errors", "discarded", "lost")})
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "pages": self.pages,
+            "records": self.records,
+            "errors": self.errors,
+            "discarded": self.discarded,
+            "lost": self.lost,
+        }
+
+
+def resolve_secrets(
+    api: Mapping[str, Any], environ: Mapping[str, str], *, file: str | None = None
+) -> dict[str, Any]:
+    """Replace ``*_env`` fields by the values of the variables they name (``headers_env`` → ``headers``,
+    ``password_env`` → ``password``). Harvesters get values; profiles and logs never hold secrets."""
+    resolved: dict[str, Any] = {}
+    for key, value in api.items():
+        if key == "headers_env" and isinstance(value, Mapping):
+            resolved["headers"] = {
+                header: _env(environ, name, file, f"api.headers_env.{header}")
+                for header, name in value.items()
+            }
+        elif key.endswith("_env") and isinstance(value, str):
+            resolved[key[:-4]] = _env(environ, value, file, f"api.{key}")
+        else:
+            resolved[key] = value
+    return resolved
+
+
+def _env(environ: Mapping[str, str], name: str, file: str | None, field: str) -> str:
+    value = environ.get(name)
+    if value is None:
+        raise ConfigError(f"the environment variable {name} is not set", file=file, field=field, rule="env")
+    return value
+
+
+def collect(
+    store: MDStore,
+    datasource: Datasource,
+    *,
+    mode: str = "full",
+    from_: str | None = None,
+    until: str | None = None,
+    resume: bool = False,
+    abort: bool = False,
+    run_id: str | None = None,
+    on_progress: ProgressFn | None = None,
+    environ: Mapping[str, str] | None = None,
+    options: HarvestOptions | None = None,
+    max_error_rate: float | None = None,
+) -> RunSummary:
+    """Harvest ``datasource`` into its native unit; see the module docstring for the outcomes."""
+    from harvesters.registry import HARVESTERS
+
+    unit = datasource.native_unit
+    run_id = run_id or new_run_id(STEP)
+    started = time.monotonic()
+    base = {"step": STEP, "datasource": datasource.id, "run_id": run_id, "unit_out": unit.name}
+    if abort:
+        version = store.abort_open(unit)
+        return RunSummary(
+            **base,
+            outcome=Outcome.NOTHING_TO_DO,
+            version_out=version,
+            message=f"aborted the open transaction {version}",
+        )
+    if mode not in ("full", "incremental"):
+        raise ConfigError(f"unknown mode {mode!r} (full or incremental)", field="mode", rule="enum")
+    api = resolve_secrets(
+        datasource.api,
+        environ if environ is not None else {},
+        file=str(datasource.path) if datasource.path else None,
+    )
+    # built before any transaction is opened: a bad profile must not leave one behind
+    harvester = HARVESTERS.get(datasource.protocol).from_profile(
+        api, datasource=datasource.id, options=options
+    )
+    try:
+        return _run(
+            store,
+            datasource,
+            harvester,
+            mode=mode,
+            from_=from_,
+            until=until,
+            resume=resume,
+            run_id=run_id,
+            on_progress=on_progress,
+            max_error_rate=max_error_rate,
+            base=base,
+            started=started,
+        )
+    finally:
+        harvester.close()
+
+
+def _run(
+    store: MDStore,
+    datasource: Datasource,
+    harvester: Any,
+    *,
+    mode: str,
+    from_: str | None,
+    until: str | None,
+    resume: bool,
+    run_id: str,
+    on_progress: ProgressFn | None,
+    max_error_rate: float | None,
+    base: dict[str, Any],
+    started: float,
+) -> RunSummary:
+    from harvesters.base import HarvestRequest
+
+    unit = datasource.native_unit
+    if resume:
+        tx = store.resume(unit)
+        checkpoint = tx.checkpoint_data
+        request_args = dict(checkpoint.get("request") or {})
+        request = HarvestRequest(
+            mode=tx.mode,
+            from_=request_args.get("from"),
+            until=request_args.get("until"),
+            watermark=request_args.get("watermark"),
+            resume=checkpoint.get("harvester"),
+        )
+        tally = _Tally.from_checkpoint(checkpoint)
+        logger.info(
+            "%s: resuming %s harvest %s after page %d", datasource.id, tx.mode, tx.version_id, tally.pages
+        )
+    else:
+        open_tx = store.open_transaction(unit)
+        if open_tx is not None:
+            raise TransactionError(
+                f"an interrupted harvest ({open_tx.id}) is open; continue it with --resume "
+                "or drop it with --abort",
+                unit=unit.name,
+                version=open_tx.id,
+            )
+        watermark = _last_watermark(store, unit) if mode == "incremental" else None
+        if mode == "incremental" and store.current_version(unit) is None:
+            logger.info(
+                "%s: no committed harvest yet; the incremental harvest collects everything", datasource.id
+            )
+        request = HarvestRequest(mode=mode, from_=from_, until=until, watermark=watermark)
+        tx = store.begin(unit, mode, run_id=run_id, stamp="collected", nsprefix=datasource.nsprefix)
+        request_args = {"from": from_, "until": until, "watermark": watermark}
+        tally = _Tally()
+        tx.checkpoint({"request": request_args, "harvester": None, "counts": tally.as_dict()})
+
+    base.update(version_in=tx.parent, version_out=tx.version_id)
+    first_errors: list[str] = []
+    last_checkpoint: dict[str, Any] | None = tx.checkpoint_data.get("harvester") if resume else None
+    try:
+        for page in prefetch(harvester.harvest(request)):
+            _write_page(tx, page, tally, first_errors)
+            last_checkpoint = page.checkpoint
+            tx.checkpoint({"request": request_args, "harvester": page.checkpoint, "counts": tally.as_dict()})
+            if on_progress is not None:
+                on_progress(tally.records, page.expected_total, page.label)
+    except HarvestError as exc:
+        return _failed(tx, exc, base, tally, first_errors, started, datasource, resumable=_resumable(exc))
+
+    limit_error = _check_limits(tx, datasource, tally, max_error_rate)
+    if limit_error is not None:
+        return _failed(tx, limit_error, base, tally, first_errors, started, datasource, resumable=False)
+    report = {
+        "harvest": {
+            "protocol": datasource.protocol,
+            "mode": tx.mode,
+            "run_id": run_id,
+            "request": request_args,
+            "watermark": (last_checkpoint or {}).get("watermark"),
+            "checkpoint": last_checkpoint,
+            "counts": tally.as_dict(),
+        }
+    }
+    info = tx.commit(report=report)
+    stats = info.stats
+    outcome = Outcome.RECORD_ERRORS if (tally.errors or tally.discarded) else Outcome.FINISHED
+    return RunSummary(
+        **base,
+        outcome=outcome,
+        read=tally.records,
+        written=tally.records,
+        added=stats.get("added", 0),
+        updated=stats.get("updated", 0),
+        unchanged=stats.get("unchanged", 0),
+        deleted=stats.get("newly_deleted", 0),
+        errors=tally.errors,
+        discarded=tally.discarded,
+        pages=tally.pages,
+        seconds=time.monotonic() - started,
+        first_errors=tuple(first_errors),
+        extra={
+            "present": stats.get("present", 0),
+            "tombstones": stats.get("deleted", 0),
+            "mode": tx.mode,
+            "watermark": report["harvest"]["watermark"],
+        },
+    )
+
+
+def prefetch(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
+    """Fetch and parse the next pages in a thread while this one writes the current page.
+
+    Network waits, parsing (lxml releases the GIL) and SQLite writes overlap, so storing and
+    checkpointing cost little next to fetching. Pages still arrive in order and a page is
+    checkpointed only after it was written; an error of the harvester is re-raised here, in
+    order, after the pages before it.
+    """
+    results: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    break
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(exc)
+        else:
+            put(done)
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="harvest-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = results.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)  # a producer stuck in a request ends with its timeout; it is a daemon
+
+
+def _write_page(tx: WriteTransaction, page: Page, tally: _Tally, first_errors: list[str]) -> None:
+    if page.items:
+        tx.write(page.items)
+    for problem in page.problems:
+        where = problem.location or page.label
+        tx.add_error(problem.message, record_id=problem.record_id, step=STEP, location=where)
+        tally.errors += 1
+        if problem.raw is not None or problem.record_id is not None:
+            tally.lost += 1
+        if problem.raw is not None:
+            tx.add_discarded(problem.raw, problem.message, source=where)
+            tally.discarded += 1
+        if len(first_errors) < FIRST_ERRORS:
+            first_errors.append(f"{where}: {problem.message}")
+    tally.pages += 1
+    tally.records += len(page.items)
+
+
+def _last_watermark(store: MDStore, unit) -> dict[str, Any] | None:
+    current = store.current_version(unit)
+    if current is None:
+        return None
+    return (store.version(current).report.get("harvest") or {}).get("watermark")
+
+
+def _resumable(exc: HarvestError) -> bool:
+    """Failures of the source that another try may get past: transport failures and pages that
+    could not be read. Protocol errors (bad set, bad prefix) and token loops will not go away."""
+    from harvesters.oai.errors import ResumptionTokenLoop, UnparsablePage
+    from mdstore.errors import OAIProtocolError, TransportError
+
+    if isinstance(exc, ResumptionTokenLoop | OAIProtocolError):
+        return False
+    if isinstance(exc, TransportError):
+        return exc.status is None or exc.status >= 500 or exc.status in (200, 408, 429)
+    return isinstance(exc, UnparsablePage) or getattr(exc, "resumable", False)
+
+
+def _failed(
+    tx: WriteTransaction,
+    exc: HarvestError,
+    base: dict[str, Any],
+    tally: _Tally,
+    first_errors: list[str],
+    started: float,
+    datasource: Datasource,
+    *,
+    resumable: bool,
+) -> RunSummary:
+    raw = getattr(exc, "raw", None)
+    if raw is not None:
+        tx.add_discarded(raw, exc.message, source=str(exc.page or exc.url or ""))
+        tally.discarded += 1
+    tx.add_error(str(exc), step=STEP, location=str(exc.page or exc.url or ""))
+    if resumable:
+        message = (
+            f"{exc}; the harvest stopped after page {tally.pages} and can be continued with --resume "
+            f"(or dropped with --abort)"
+        )
+        outcome = Outcome.RESUMABLE
+    else:
+        tx.abort()
+        message = f"{exc}; the harvest was aborted and the current version is unchanged"
+        outcome = Outcome.FAILED
+    logger.error("%s: %s", datasource.id, message)
+    return RunSummary(
+        **base,
+        outcome=outcome,
+        read=tally.records,
+        errors=tally.errors + 1,
+        discarded=tally.discarded,
+        pages=tally.pages,
+        seconds=time.monotonic() - started,
+        message=message,
+        first_errors=tuple(first_errors),
+    )
+
+
+def _check_limits(
+    tx: WriteTransaction, datasource: Datasource, tally: _Tally, max_error_rate: float | None
+) -> CollectFailed | None:
+    """The profile's ``limits``: a harvest that broke one is not committed."""
+    limits = datasource.raw.get("limits") or {}
+    rate_limit = limits.get("max_error_rate", max_error_rate)
+    where = {"datasource": datasource.id}
+    attempted = tally.records + tally.lost
+    if rate_limit is not None and attempted and tally.lost / attempted > rate_limit:
+        return CollectFailed(
+            f"{tally.lost} of {attempted} records failed ({tally.lost / attempted:.1%}), "
+            f"above the limit of {rate_limit:.1%}",
+            **where,
+        )
+    # in a full harvest, records not written again become tombstones at commit: present is final
+    present = tx.stats().get("present", 0)
+    if limits.get("min_records") is not None and present < limits["min_records"]:
+        return CollectFailed(
+            f"only {present} present records, fewer than limits.min_records = {limits['min_records']}",
+            **where,
+        )
+    ratio = limits.get("max_drop_ratio")
+    if ratio is not None and tx.parent is not None:
+        before = tx.store.version(tx.parent).stats.get("present", 0)
+        if before and (before - present) / before > ratio:
+            return CollectFailed(
+                f"present records would drop from {before} to {present} "
+                f"({(before - present) / before:.0%}), more than limits.max_drop_ratio = "
+                f"{ratio:.0%}",
+                **where,
+            )
+    return None
+
+
+def run_collect(
+    datasource_id: str, settings: Settings, *, environ: Mapping[str, str] | None = None, **kwargs: Any
+) -> RunSummary:
+    """Resolve the profile and the store from settings, collect, log the summary once."""
+    from contentcloud.datasources import DatasourceRegistry
+    from contentcloud.settings import secret_environment
+    from mdstore import open_store
+
+    datasource = DatasourceRegistry(settings.registry).get(datasource_id)
+    kwargs.setdefault("max_error_rate", settings.error_rate)
+    with open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl) as store:
+        summary = collect(store, datasource, environ=secret_environment(environ), **kwargs)
+    summary.log()
+    return summary

@@ -1,0 +1,321 @@
+"""What an orchestrator needs around the steps: resuming, count checks, skipping, reports.
+
+Airflow's tasks (``dags/``), the demo and any cron job call these plain functions, so the rules
+live in one place and are tested without Airflow:
+
+* :func:`collect_task` resumes a harvest that a failed attempt left open (a retried or cleared
+  task continues where the last one stopped), and raises :class:`StepFailed` when a step did not
+  finish, so the orchestrator retries it;
+* :func:`check_collected` / :func:`check_transformed` compare counts between units and say whether
+  anything downstream needs doing;
+* :func:`plan_transform_parts` / :func:`transform_part_task` / :func:`finish_transform_task` split a
+  large transformation by id range over several workers;
+* :func:`run_report` turns the step summaries of one run into the human-readable summary and the
+  JSON report stored with the MDStore versions the run produced.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from contentcloud.pipeline.summary import Outcome, RunSummary
+from mdstore.errors import ContentcloudError
+
+if TYPE_CHECKING:
+    from contentcloud.datasources import Datasource
+    from contentcloud.settings import Settings
+    from mdstore import MDStore
+
+logger = logging.getLogger(__name__)
+
+#: records per part when a transformation is split over workers, and the most parts
+RECORDS_PER_PART = 50_000
+MAX_PARTS = 16
+
+
+class StepFailed(ContentcloudError):
+    """A pipeline step ended without committing (failed, or failed but resumable).
+
+    Carries the step's summary so the orchestrator can log it; raising it makes the task fail and
+    be retried (a resumable harvest continues from its checkpoint on the retry).
+    """
+
+    where_fields = ("datasource", "step")
+
+    def __init__(self, message: str = "", *, summary: dict[str, Any] | None = None, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.summary = summary or {}
+
+    def __reduce__(self):
+        return (_rebuild_step_failed, (self.message, self.summary, self.datasource, self.step))
+
+
+def _rebuild_step_failed(message, summary, datasource, step):
+    return StepFailed(message, summary=summary, datasource=datasource, step=step)
+
+
+def require_success(summary: RunSummary) -> dict[str, Any]:
+    """The summary as a dict, or :class:`StepFailed` when the step did not finish."""
+    data = summary.as_dict()
+    if not summary.ok:
+        raise StepFailed(f"{summary.outcome}: {summary.message or 'see the summary'}", summary=data,
+                         datasource=summary.datasource, step=summary.step)
+    return data
+
+
+def _open_store(settings: Settings) -> MDStore:
+    from mdstore import open_store
+
+    return open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
+
+
+def _datasource(settings: Settings, datasource_id: str) -> Datasource:
+    from contentcloud.datasources import DatasourceRegistry
+
+    return DatasourceRegistry(settings.registry).get(datasource_id)
+
+
+# --- collect --------------------------------------------------------------------------------------
+
+
+def collect_task(datasource_id: str, settings: Settings, *, mode: str = "incremental", from_: str | None = None,
+                 until: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+    """Harvest, resuming the transaction a failed attempt left open; raises :class:`StepFailed`."""
+    from contentcloud.pipeline.collect import run_collect
+
+    datasource = _datasource(settings, datasource_id)
+    with _open_store(settings) as store:
+        resume = store.open_transaction(datasource.native_unit) is not None
+    if resume:
+        logger.info("%s: resuming the harvest a previous attempt left open", datasource_id)
+    summary = run_collect(datasource_id, settings, mode=mode, from_=from_, until=until, resume=resume,
+                          run_id=run_id)
+    return require_success(summary)
+
+
+# --- count checks ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CountCheck:
+    """The outcome of comparing counts after a step, and whether downstream steps have work."""
+
+    step: str
+    datasource: str
+    ok: bool
+    downstream_needed: bool
+    counts: dict[str, Any] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["problems"] = list(self.problems)
+        return data
+
+
+def check_collected(datasource_id: str, settings: Settings, summary: dict[str, Any], *,
+                    force: bool = False) -> CountCheck:
+    """After a harvest: the committed native version holds what the summary says, and does the
+    transformed unit lag behind it (then downstream steps run even if this harvest changed nothing)?"""
+    datasource = _datasource(settings, datasource_id)
+    problems: list[str] = []
+    with _open_store(settings) as store:
+        current = store.current_version(datasource.native_unit)
+        if current is None:
+            return CountCheck("collect", datasource_id, False, False, {}, ("no committed native version",))
+        stats = store.version(current).stats
+        if summary.get("version_out") and summary["version_out"] != current:
+            problems.append(f"the harvest committed {summary['version_out']} but {current} is current")
+        minimum = (datasource.raw.get("limits") or {}).get("min_records")
+        if minimum is not None and stats.get("present", 0) < minimum:
+            problems.append(f"{stats.get('present', 0)} present records, fewer than the {minimum} required")
+        stale = _transformed_source(store, datasource) != current
+    counts = {"native_version": current, "present": stats.get("present", 0), "deleted": stats.get("deleted", 0),
+              "changed": bool(summary.get("changed")), "transformed_stale": stale}
+    needed = force or bool(summary.get("changed")) or stale
+    return CountCheck("collect", datasource_id, not problems, needed and not problems, counts, tuple(problems))
+
+
+def _transformed_source(store: MDStore, datasource: Datasource) -> str | None:
+    """The native version the current transformed version was built from (None: none yet)."""
+    current = store.current_version(datasource.transformed_unit)
+    if current is None:
+        return None
+    return (store.version(current).report or {}).get("source_version")
+
+
+def check_transformed(datasource_id: str, settings: Settings, summary: dict[str, Any]) -> CountCheck:
+    """After a transformation: every present native record has a present transformed record, but
+    for the ones that failed (stored errors), and no transformed record lacks a native one."""
+    datasource = _datasource(settings, datasource_id)
+    problems: list[str] = []
+    with _open_store(settings) as store:
+        native_version = store.current_version(datasource.native_unit)
+        transformed_version = store.current_version(datasource.transformed_unit)
+        if transformed_version is None or native_version is None:
+            return CountCheck("transform", datasource_id, False, False, {}, ("no transformed version",))
+        native = store.version(native_version).stats
+        transformed = store.version(transformed_version).stats
+        built_from = (store.version(transformed_version).report or {}).get("source_version")
+    native_present, out_present = native.get("present", 0), transformed.get("present", 0)
+    errors = transformed.get("errors", 0)
+    if built_from != native_version:
+        problems.append(f"the transformed version was built from {built_from}, not the current {native_version}")
+    if out_present > native_present:
+        problems.append(f"{out_present} transformed records for {native_present} native ones")
+    if native_present - out_present > errors:
+        problems.append(f"{native_present - out_present} native records have no output but only {errors} "
+                        "errors were stored")
+    counts = {"native_present": native_present, "transformed_present": out_present, "errors": errors,
+              "transformed_version": transformed_version, "changed": bool(summary.get("changed"))}
+    return CountCheck("transform", datasource_id, not problems, not problems, counts, tuple(problems))
+
+
+# --- transformation in parts ----------------------------------------------------------------------
+
+
+def part_count(records: int, *, per_part: int = RECORDS_PER_PART, most: int = MAX_PARTS) -> int:
+    """How many parts a transformation of ``records`` records is split into."""
+    return max(1, min(most, math.ceil(records / per_part)))
+
+
+def plan_transform_parts(datasource_id: str, settings: Settings, *, mode: str = "incremental",
+                         run_id: str | None = None, parts: int | None = None) -> list[dict[str, Any]]:
+    """Open the transformation's transaction and plan its parts: one spec per part, each
+    ``{"plan": …, "part": i}``, for an orchestrator to map workers over; a single
+    ``{"summary": …}`` spec when there is nothing to do (its worker just passes it on)."""
+    from contentcloud.pipeline.transform import build_datasource_chain, plan_transform
+
+    datasource = _datasource(settings, datasource_id)
+    chain = build_datasource_chain(datasource, settings)
+    section = datasource.section("transform")
+    with _open_store(settings) as store:
+        if parts is None:
+            current = store.current_version(datasource.native_unit)
+            present = store.version(current).stats.get("total", 0) if current else 0
+            parts = part_count(present, per_part=int(section.get("records_per_part", RECORDS_PER_PART)))
+        plan = plan_transform(store, datasource.native_unit, datasource.transformed_unit, chain, mode=mode,
+                              run_id=run_id, parts=parts,
+                              max_error_rate=float(section.get("max_error_rate", settings.error_rate)),
+                              datasource=datasource.id, nsprefix=datasource.nsprefix)
+    if isinstance(plan, RunSummary):
+        return [{"summary": plan.as_dict()}]
+    planned = plan.as_dict()
+    return [{"plan": planned, "part": index} for index in range(len(plan.parts))]
+
+
+def transform_part_task(datasource_id: str, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
+    """Transform one part of a planned run (idempotent; a retried worker redoes its part)."""
+    from contentcloud.pipeline.transform import TransformPlan, build_datasource_chain, transform_part
+
+    if "summary" in spec:
+        return spec
+    datasource = _datasource(settings, datasource_id)
+    chain = build_datasource_chain(datasource, settings)
+    with _open_store(settings) as store:
+        result = transform_part(store, chain, TransformPlan.from_dict(spec["plan"]), spec["part"])
+    return {"plan": spec["plan"], "part": spec["part"], "result": asdict(result)}
+
+
+def finish_transform_task(datasource_id: str, settings: Settings, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Commit (or abort, past the error rate) the planned run from its parts' outputs; raises
+    :class:`StepFailed` on abort. With nothing to do, the planning summary is the result."""
+    from contentcloud.pipeline.transform import PartResult, TransformPlan, finish_transform
+
+    parts = list(parts)
+    if len(parts) == 1 and "summary" in parts[0]:
+        return parts[0]["summary"]
+    plan = TransformPlan.from_dict(parts[0]["plan"])
+    done = {p["part"] for p in parts}
+    if done != set(range(len(plan.parts))):
+        raise StepFailed(f"parts {sorted(set(range(len(plan.parts))) - done)} have no result",
+                         datasource=datasource_id, step="transform")
+    with _open_store(settings) as store:
+        summary = finish_transform(store, plan, [PartResult(**p["result"]) for p in sorted(parts, key=lambda p: p["part"])])
+    summary.log()
+    return require_success(summary)
+
+
+# --- reports --------------------------------------------------------------------------------------
+
+
+def run_report(datasource_id: str, settings: Settings, summaries: list[dict[str, Any]], *,
+               run_id: str | None = None, store_it: bool = True) -> dict[str, Any]:
+    """The run's report: per step records in/out, errors with the first examples, durations.
+
+    Returns ``{"text": …, "report": …}``; with ``store_it`` the JSON report is added (section
+    ``run``) to every MDStore version the run committed, so it stays with the data.
+    """
+    steps = [s for s in summaries if s]
+    report = {
+        "datasource": datasource_id,
+        "run_id": run_id,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "steps": [{key: s.get(key) for key in ("step", "outcome", "unit_in", "version_in", "unit_out",
+                                                "version_out", "read", "written", "added", "updated",
+                                                "deleted", "errors", "discarded", "pages", "seconds",
+                                                "rate", "message", "first_errors")} for s in steps],
+        "seconds": round(sum(s.get("seconds") or 0 for s in steps), 3),
+        "errors": sum(s.get("errors") or 0 for s in steps),
+    }
+    lines = [f"run {run_id or '-'} of {datasource_id}: {len(steps)} step(s), {report['seconds']:.1f}s, "
+             f"{report['errors']} record error(s)"]
+    for s in report["steps"]:
+        lines.append(f"  {s['step']:<10} {s['outcome']:<28} in {s['read'] or 0:>8}  out {s['written'] or 0:>8}  "
+                     f"+{s['added'] or 0} ~{s['updated'] or 0} -{s['deleted'] or 0}  errors {s['errors'] or 0:>5}  "
+                     f"{s['seconds'] or 0:>7.1f}s  {s['version_out'] or ''}")
+        lines.extend(f"      ! {e}" for e in (s.get("first_errors") or [])[:3])
+    text = "\n".join(lines)
+    if store_it:
+        with _open_store(settings) as store:
+            for version in {s["version_out"] for s in steps if s.get("version_out", "") and
+                            str(s.get("version_out", "")).startswith("v")}:
+                try:
+                    store.add_to_report(version, run=report)
+                except ContentcloudError as exc:  # a version collected meanwhile: the log still has it
+                    logger.warning("could not store the run report with %s: %s", version, exc)
+    logger.info("%s", text, extra={"run_report": report})
+    return {"text": text, "report": report}
+
+
+# --- maintenance ----------------------------------------------------------------------------------
+
+
+def gc_task(settings: Settings, *, keep: int | None = None) -> dict[str, Any]:
+    """Garbage-collect the MDStore (the maintenance DAG's first task)."""
+    with _open_store(settings) as store:
+        report = store.gc(keep)
+    return {"removed": report.removed, "kept": len(report.kept), "leases_expired": report.leases_expired}
+
+
+def stale_sources(settings: Settings, *, days: float, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Enabled datasources not successfully harvested for ``days`` days (or never), oldest first."""
+    from contentcloud.datasources import DatasourceRegistry
+
+    now = now or datetime.now(UTC)
+    limit = now - timedelta(days=days)
+    stale = []
+    with _open_store(settings) as store:
+        for datasource in DatasourceRegistry(settings.registry).all():
+            if not datasource.enabled:
+                continue
+            current = store.current_version(datasource.native_unit)
+            last = None
+            if current is not None:
+                info = store.version(current)
+                last = info.committed_at or info.created_at
+            if last is None or last < limit:
+                stale.append({"datasource": datasource.id, "last_harvest": last.isoformat() if last else None,
+                              "days": round((now - last).total_seconds() / 86400, 1) if last else None})
+    return sorted(stale, key=lambda s: s["last_harvest"] or "")
+
+
+__all__ = [
+    "CountCheck", "Outcome", "StepFailed", "check_collected", "check_transformed", "collect_task",
+    "finish_transform_task", "gc_task", "part_count", "plan_transform_parts", "require_success", "run_report",
+    "stale_sources", "transform_part_task",
+]

@@ -1,0 +1,238 @@
+"""contentcloud's Airflow DAGs: one ``aggregate__<id>`` DAG per datasource profile, and a
+``contentcloud_maintenance`` DAG.
+
+This file only builds DAGs. It reads the registry's YAML profiles (local files, no network, no
+database), and its tasks import ``contentcloud.pipeline`` inside their bodies, return small JSON
+summaries (ids, version ids, counts; never records) and hold no logic of their own: the rules
+(resuming, count checks, skipping, parts, reports) live in :mod:`contentcloud.pipeline.runs`.
+
+aggregate__<id>::
+
+    collect ─► check_collected ─► plan_transform ─► transform_part × N ─► finish_transform
+        ─► check_transformed ─► index ─► publish ─► report
+
+* ``check_collected`` short-circuits the rest when the harvest changed nothing and the transformed
+  data is up to date (``force`` overrides); ``report`` runs whatever happened.
+* A failed task leaves the committed data as it was: clear it and it continues (a harvest resumes
+  from its checkpoint, a planned transformation reuses its open transaction).
+* Pools ``contentcloud_mdstore`` and ``contentcloud_solr`` limit concurrent load on the stores
+  (create them with ``airflow pools import dags/pools.json``).
+
+Settings come from the environment (``CONTENTCLOUD_*``) as everywhere else; an Airflow connection
+named ``contentcloud_mdstore`` or ``contentcloud_index``, when defined, overrides the matching URI.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+
+logger = logging.getLogger("contentcloud.dags")
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+MDSTORE_POOL = "contentcloud_mdstore"
+SOLR_POOL = "contentcloud_solr"
+DEFAULT_ARGS = {
+    "owner": "contentcloud",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(hours=1),
+}
+PRESETS = {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly"}
+
+
+def _registry_dir() -> Path:
+    """The registry the DAGs are built from: ``CONTENTCLOUD_REGISTRY``, else ``<project>/registry``."""
+    configured = os.environ.get("CONTENTCLOUD_REGISTRY")
+    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "registry"
+
+
+def _profiles() -> list[dict[str, Any]]:
+    """The registry's profiles as plain dicts (YAML only: cheap enough for every DAG parse)."""
+    import yaml
+
+    profiles = []
+    directory = _registry_dir()
+    for path in sorted(directory.glob("*.y*ml")) if directory.is_dir() else []:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("id") and data.get("enabled", True):
+            profiles.append(data)
+    return profiles
+
+
+def _schedule(profile: dict[str, Any]) -> str | None:
+    schedule = profile.get("schedule")
+    if isinstance(schedule, dict):
+        schedule = schedule.get("cron")
+    return schedule or None
+
+
+def _settings():
+    """Settings for a task: environment, with URIs from Airflow connections when those exist."""
+    from airflow.sdk import BaseHook
+
+    from contentcloud.settings import load_settings
+
+    flags = {}
+    for name in ("mdstore", "index"):
+        try:
+            flags[name] = BaseHook.get_connection(f"contentcloud_{name}").get_uri()
+        except Exception:  # noqa: BLE001 - no such connection: the environment decides
+            continue
+    return load_settings(flags)
+
+
+def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
+    """The collect → transform → index → publish DAG of one datasource."""
+    datasource = profile["id"]
+    with DAG(
+        dag_id=f"aggregate__{datasource}",
+        description=f"Aggregate {profile.get('name', datasource)}: collect, transform, index, publish",
+        schedule=_schedule(profile),
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["contentcloud", f"protocol:{profile.get('api', {}).get('protocol', '?')}"],
+        params={
+            "mode": Param("incremental", enum=["incremental", "full"], description="Harvest mode"),
+            "from": Param(None, type=["null", "string"], description="Harvest from (OAI datestamp)"),
+            "until": Param(None, type=["null", "string"], description="Harvest until (OAI datestamp)"),
+            "force": Param(False, type="boolean", description="Run downstream steps even if nothing changed"),
+            "full_index": Param(False, type="boolean", description="Rebuild the index from scratch"),
+        },
+        doc_md=__doc__,
+    ) as dag:
+
+        @task(pool=MDSTORE_POOL)
+        def collect(params: dict[str, Any], run_id: str) -> dict[str, Any]:
+            from contentcloud.pipeline.runs import collect_task
+
+            return collect_task(datasource, _settings(), mode=params["mode"], from_=params.get("from"),
+                                until=params.get("until"), run_id=f"collect-{run_id}")
+
+        @task.short_circuit(ignore_downstream_trigger_rules=False)
+        def check_collected(summary: dict[str, Any], params: dict[str, Any]) -> bool:
+            from contentcloud.pipeline.runs import StepFailed, check_collected as check
+
+            result = check(datasource, _settings(), summary, force=bool(params.get("force")))
+            logger.info("count check after collect: %s", result.as_dict())
+            if not result.ok:
+                raise StepFailed("; ".join(result.problems), datasource=datasource, step="check_collected")
+            return result.downstream_needed
+
+        @task(pool=MDSTORE_POOL)
+        def plan_transform(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
+            from contentcloud.pipeline.runs import plan_transform_parts
+
+            mode = "full" if params.get("mode") == "full" else "incremental"
+            return plan_transform_parts(datasource, _settings(), mode=mode, run_id=f"transform-{run_id}")
+
+        @task(pool=MDSTORE_POOL)
+        def transform_part(spec: dict[str, Any]) -> dict[str, Any]:
+            from contentcloud.pipeline.runs import transform_part_task
+
+            return transform_part_task(datasource, _settings(), spec)
+
+        @task(pool=MDSTORE_POOL)
+        def finish_transform(parts: list[dict[str, Any]]) -> dict[str, Any]:
+            from contentcloud.pipeline.runs import finish_transform_task
+
+            return finish_transform_task(datasource, _settings(), parts)
+
+        @task
+        def check_transformed(summary: dict[str, Any]) -> dict[str, Any]:
+            from contentcloud.pipeline.runs import StepFailed, check_transformed as check
+
+            result = check(datasource, _settings(), summary)
+            if not result.ok:
+                raise StepFailed("; ".join(result.problems), datasource=datasource, step="check_transformed")
+            return result.as_dict()
+
+        @task(pool=SOLR_POOL)
+        def index(params: dict[str, Any], run_id: str) -> dict[str, Any]:
+            from contentcloud.pipeline.index import run_index
+            from contentcloud.pipeline.runs import require_success
+
+            summary = run_index(datasource, _settings(), full=bool(params.get("full_index")),
+                                run_id=f"index-{run_id}")
+            return require_success(summary)
+
+        @task
+        def publish(run_id: str) -> dict[str, Any]:
+            from contentcloud.pipeline.publish import run_publish
+            from contentcloud.pipeline.runs import require_success
+
+            return require_success(run_publish(datasource, _settings(), run_id=f"publish-{run_id}"))
+
+        @task(trigger_rule="all_done")
+        def report(collected: Any, transformed: Any, indexed: Any, published: Any, run_id: str) -> dict[str, Any]:
+            from contentcloud.pipeline.runs import run_report
+
+            summaries = [s for s in (collected, transformed, indexed, published) if isinstance(s, dict)]
+            return run_report(datasource, _settings(), summaries, run_id=run_id)["report"]
+
+        collected = collect()
+        gate = check_collected(collected)
+        planned = plan_transform()
+        transformed = finish_transform(transform_part.expand(spec=planned))
+        checked = check_transformed(transformed)
+        indexed = index()
+        published = publish()
+        gate >> planned
+        checked >> indexed >> published
+        report(collected, transformed, indexed, published)
+    return dag
+
+
+def build_maintenance_dag(profiles: list[dict[str, Any]]) -> DAG:
+    """The D-NET monitoring workflows: MDStore GC, index vs MDStore checks, stale sources."""
+    with DAG(
+        dag_id="contentcloud_maintenance",
+        description="MDStore garbage collection, index consistency checks, stale-source report",
+        schedule="@daily",
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, "retries": 1},
+        tags=["contentcloud", "maintenance"],
+        params={"stale_days": Param(7, type="number", minimum=0, description="Days without a harvest")},
+    ) as dag:
+
+        @task(pool=MDSTORE_POOL)
+        def garbage_collect() -> dict[str, Any]:
+            from contentcloud.pipeline.runs import gc_task
+
+            return gc_task(_settings())
+
+        @task(pool=SOLR_POOL)
+        def check_index(datasource: str) -> dict[str, Any]:
+            from contentcloud.pipeline.index import run_index
+
+            return run_index(datasource, _settings(), check=True).as_dict()
+
+        @task
+        def stale_sources(params: dict[str, Any]) -> list[dict[str, Any]]:
+            from contentcloud.pipeline.runs import stale_sources as find
+
+            stale = find(_settings(), days=float(params["stale_days"]))
+            for source in stale:
+                logger.warning("stale source %s: last harvest %s", source["datasource"],
+                               source["last_harvest"] or "never")
+            return stale
+
+        indexed = [p["id"] for p in profiles if (p.get("index") or {}).get("enabled", True)]
+        garbage_collect() >> check_index.expand(datasource=indexed) >> stale_sources()
+    return dag
+
+
+_PROFILES = _profiles()
+for _profile in _PROFILES:
+    globals()[f"aggregate__{_profile['id']}"] = build_aggregate_dag(_profile)
+contentcloud_maintenance = build_maintenance_dag(_PROFILES)

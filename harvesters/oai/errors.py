@@ -1,0 +1,41 @@
+"""Harvest failures around OAI-PMH that are not protocol error codes.
+
+The protocol's own error codes (badArgument, noRecordsMatch, …) are one class each in
+:mod:`mdstore.oai_errors`, shared with the publisher; they are re-exported here so harvester code
+has one place to import its errors from.
+"""
+
+from __future__ import annotations
+
+from mdstore.errors import HarvestError
+from mdstore.oai_errors import (  # noqa: F401  (re-exported)
+    ERRORS_BY_CODE,
+    BadArgument,
+    BadResumptionToken,
+    BadVerb,
+    CannotDisseminateFormat,
+    IdDoesNotExist,
+    NoMetadataFormats,
+    NoRecordsMatch,
+    NoSetHierarchy,
+    UnknownOAIError,
+    error_for,
+)
+
+
+
+# --- harvest failures that are not OAI error codes -------------------------------------------------
+
+
+class NotOAIResponse(HarvestError):
+    """The response is XML but not an OAI-PMH document (wrong root, wrong namespace)."""
+
+
+class UnparsablePage(HarvestError):
+    """A list page is not well-formed even after repairs, and no resumption token can be read
+    from it: the list cannot be continued past this page."""
+
+
+class ResumptionTokenLoop(HarvestError):
+    """The server handed out a resumption token it had already given in this list: following it
+    would loop forever."""

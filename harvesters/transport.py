@@ -1,0 +1,302 @@
+"""The shared HTTP transport of every harvester: one requests session, timeouts and retries.
+
+Retries use capped exponential back-off with jitter on timeouts, dropped connections, HTTP 429
+and 5xx, and on HTML error pages served with 200 where XML or JSON was expected. ``Retry-After``
+is honoured in seconds or as an HTTP date (measured against the server's own ``Date`` header when
+it sends one). gzip and deflate bodies are decoded by requests. Authentication headers arrive as
+values: the pipeline step reads them from the environment, never this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import IO, Any, Literal
+
+import requests
+
+from harvesters.repair import html_error_title
+from mdstore.errors import TransportError
+
+logger = logging.getLogger(__name__)
+
+Expect = Literal["any", "xml", "json"]
+
+DEFAULT_USER_AGENT = "contentcloud-harvester/0.1 (+https://contentcloud.example)"
+
+#: network failures worth another try: the next attempt may well succeed
+RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+class HtmlErrorPage(TransportError):
+    """An HTML page arrived where XML or JSON was expected (an error page served with 200)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to wait. ``sleep`` and ``rng`` are injectable for tests.
+
+    The n-th retry waits ``min(max_backoff, backoff * 2**n)``, scaled by a random factor in
+    ``[1 - jitter, 1]`` so that many harvesters hitting one server do not retry in lockstep. A
+    ``Retry-After`` from the server replaces that delay (capped at ``max_retry_after``).
+    """
+
+    max_retries: int = 5
+    backoff: float = 2.0
+    max_backoff: float = 300.0
+    jitter: float = 0.5
+    max_retry_after: float = 3600.0
+    retry_statuses: frozenset[int] = frozenset(
+        {408, 425, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524}
+    )
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+    rng: Callable[[], float] = field(default=random.random, compare=False)
+
+    def is_retryable_status(self, status: int) -> bool:
+        return status in self.retry_statuses or 500 <= status < 600
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        if retry_after is not None:
+            return max(0.0, min(retry_after, self.max_retry_after))
+        base = min(self.max_backoff, self.backoff * (2**attempt))
+        return base * (1 - self.jitter * self.rng())
+
+
+def parse_retry_after(
+    value: str | None, *, server_date: str | None = None, now: datetime | None = None
+) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date (RFC 9110 section 10.2.3).
+
+    An HTTP date is measured against the server's ``Date`` header when given, so a skewed local
+    clock does not stretch or cancel the wait; unparsable values are ignored.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    reference = now or datetime.now(UTC)
+    if server_date:
+        try:
+            reference = parsedate_to_datetime(server_date)
+        except (TypeError, ValueError, IndexError):
+            pass
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if reference.tzinfo is None:
+        reference = reference.replace(tzinfo=UTC)
+    return max(0.0, (when - reference).total_seconds())
+
+
+class Transport:
+    """GETs with retries over one requests session per thread (sessions are not thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        user_agent: str | None = None,
+        auth: tuple[str, str] | None = None,
+        datasource: str | None = None,
+    ) -> None:
+        self.headers = {
+            "User-Agent": user_agent or DEFAULT_USER_AGENT,
+            "Accept-Encoding": "gzip, deflate",
+            **dict(headers or {}),
+        }
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.auth = auth
+        self.datasource = datasource
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        #: counters for the run summary
+        self.requests = 0
+        self.retries = 0
+
+    @property
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers.update(self.headers)
+            if self.auth:
+                session.auth = self.auth
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+
+    # --- requests -----------------------------------------------------------------------------
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        expect: Expect = "any",
+        error_bodies: bool = False,
+        page: str | None = None,
+    ) -> requests.Response:
+        """GET ``url`` with retries; the body is read completely inside the retry loop.
+
+        With ``error_bodies`` a non-retryable 4xx response is returned rather than raised (OAI-PMH
+        servers such as InvenioRDM send ``<error>`` documents with HTTP 422). ``page`` only
+        locates errors ("set x, page 3").
+        """
+
+        def fetch() -> requests.Response:
+            response = self.session.get(url, params=params, timeout=self.timeout)
+            _ = response.content  # read now, so a dropped connection is retried here
+            return response
+
+        return self._with_retries(fetch, url, expect=expect, error_bodies=error_bodies, page=page)
+
+    def download(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        page: str | None = None,
+        max_bytes: int | None = None,
+    ) -> IO[bytes]:
+        """Stream ``url`` into a temporary file (big files stay out of memory); rewound for reading."""
+
+        def fetch() -> requests.Response:
+            response = self.session.get(url, params=params, timeout=self.timeout, stream=True)
+            if response.status_code >= 400:
+                _ = response.content
+                return response
+            spool = tempfile.SpooledTemporaryFile(max_size=8 * 2**20)  # noqa: SIM115 - returned open
+            try:
+                written = 0
+                for chunk in response.iter_content(chunk_size=1 << 16):
+                    written += len(chunk)
+                    if max_bytes is not None and written > max_bytes:
+                        raise TransportError(
+                            f"download exceeds the size cap of {max_bytes} bytes",
+                            datasource=self.datasource,
+                            url=url,
+                            page=page,
+                        )
+                    spool.write(chunk)
+            except BaseException:
+                spool.close()
+                raise
+            spool.seek(0)
+            response._spool = spool  # type: ignore[attr-defined]
+            return response
+
+        response = self._with_retries(fetch, url, expect="any", error_bodies=False, page=page)
+        return response._spool  # type: ignore[attr-defined]
+
+    def _with_retries(
+        self,
+        fetch: Callable[[], requests.Response],
+        url: str,
+        *,
+        expect: Expect,
+        error_bodies: bool,
+        page: str | None,
+    ) -> requests.Response:
+        attempt = 0
+        while True:
+            self.requests += 1
+            failure, retry_after, status = None, None, None
+            try:
+                response = fetch()
+            except RETRYABLE_EXCEPTIONS as exc:
+                failure = f"{type(exc).__name__}: {_short(exc)}"
+            except requests.RequestException as exc:
+                raise TransportError(
+                    f"request failed: {_short(exc)}", datasource=self.datasource, url=url, page=page
+                ) from exc
+            else:
+                status = response.status_code
+                if self.retry.is_retryable_status(status):
+                    retry_after = parse_retry_after(
+                        response.headers.get("Retry-After"), server_date=response.headers.get("Date")
+                    )
+                    failure = f"HTTP {status} {response.reason or ''}".strip()
+                elif status >= 400:
+                    if error_bodies and status < 500:
+                        return response
+                    raise TransportError(
+                        f"HTTP {status} {response.reason or ''}".strip(),
+                        status=status,
+                        datasource=self.datasource,
+                        url=response.url or url,
+                        page=page,
+                    )
+                elif expect != "any" and (title := html_error_title(_peek(response))) is not None:
+                    failure = (
+                        f"an HTML page ({title!r}) with HTTP {status} where {expect.upper()} was expected"
+                    )
+                    retry_after = parse_retry_after(
+                        response.headers.get("Retry-After"), server_date=response.headers.get("Date")
+                    )
+                    if attempt >= self.retry.max_retries:
+                        raise HtmlErrorPage(
+                            f"the server answered {failure}",
+                            status=status,
+                            datasource=self.datasource,
+                            url=response.url or url,
+                            page=page,
+                        )
+                else:
+                    return response
+            if attempt >= self.retry.max_retries:
+                raise TransportError(
+                    f"{failure}; gave up after {attempt + 1} attempts",
+                    status=status,
+                    retry_after=retry_after,
+                    datasource=self.datasource,
+                    url=url,
+                    page=page,
+                )
+            wait = self.retry.delay(attempt, retry_after)
+            logger.warning(
+                "%s: %s; retry %d of %d in %.2fs", url, failure, attempt + 1, self.retry.max_retries, wait
+            )
+            self.retries += 1
+            self.retry.sleep(wait)
+            attempt += 1
+
+
+def _peek(response: requests.Response) -> bytes:
+    spool = getattr(response, "_spool", None)
+    if spool is not None:
+        head = spool.read(4096)
+        spool.seek(0)
+        return head
+    return response.content[:65536]
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) < 300 else text[:297] + "..."

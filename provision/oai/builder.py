@@ -1,0 +1,666 @@
+"""Refresh: materialize a publisher snapshot from the MDStore (see :mod:`provision.oai.index`).
+
+One OAI item is one record id across a datasource's native and transformed units (the
+transformed record keeps the native record's id). For each item the refresh computes, per
+published format, the payload and its datestamp, the item's sets and its provenance.
+
+Datestamps follow the disseminated bytes: a record keeps the previous snapshot's datestamp while
+its payload (and deletion status) is unchanged; when it changes, it takes its MDStore source's
+datestamp, or the refresh time if that is not newer (a new oai_dc stylesheet changes the oai_dc
+of unchanged records: incremental harvesters must see them). Records are never forgotten:
+whatever the previous snapshot had and the new one lacks is kept as deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lxml import etree
+
+from mdstore import MDStore, Record, UnitKey
+from mdstore.envelope import utcnow
+from mdstore.errors import ConfigError, ContentcloudError, RecordError
+from provision.oai.formats import (
+    KNOWN_SCHEMAS,
+    OAI_DC_NS,
+    OAI_DC_SCHEMA,
+    RDF_NS,
+    Payload,
+    metadata_element,
+    native_payload,
+    parse_rdf,
+    parse_xml,
+    rdf_xml_payload,
+)
+from provision.oai.index import PublisherIndex, SnapshotWriter, ts
+from provision.oai.oai_dc import OaiDcDeriver, default_deriver, fallback_oai_dc
+from provision.oai.protocol import PREFIX_RE, SETSPEC_RE
+from provision.oai.sets import FieldExtractor, Query, ancestors, main_entity_type
+
+logger = logging.getLogger(__name__)
+
+FORMAT_KINDS = ("native", "transformed", "oai_dc")
+BATCH = 500
+MAX_STORED_ERRORS = 200
+
+
+@dataclass(frozen=True)
+class QuerySet:
+    """A set defined by a query over the records of the datasource that declares it."""
+
+    spec: str
+    name: str
+    query: Query | None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishSource:
+    """Everything the refresh needs to know about one published datasource (plain values)."""
+
+    datasource: str
+    name: str
+    native_unit: UnitKey
+    transformed_unit: UnitKey | None = None
+    formats: frozenset[str] = frozenset(FORMAT_KINDS)
+    native_prefix: str | None = None  # default: the native unit's format name
+    transformed_prefix: str | None = None  # default: the transformed unit's format name
+    rdf_syntax: str = "ntriples"  # transform output: ntriples | turtle | rdfxml | xml
+    base_url: str = ""  # the source repository, for provenance
+    description: str | None = None
+    sets: tuple[QuerySet, ...] = ()
+    fields: FieldExtractor | None = None
+    deriver: OaiDcDeriver | None = None
+    config_fingerprint: str = ""  # changes when anything above that shapes payloads changes
+
+    @property
+    def native_prefix_name(self) -> str:
+        return self.native_prefix or self.native_unit.format
+
+    @property
+    def transformed_prefix_name(self) -> str | None:
+        if self.transformed_unit is None:
+            return None
+        return self.transformed_prefix or self.transformed_unit.format
+
+
+@dataclass
+class BuildReport:
+    """What a refresh did; the pipeline step turns it into a RunSummary."""
+
+    snapshot: int = 0
+    previous: int | None = None
+    read: int = 0
+    items: int = 0
+    records: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    reused: int = 0
+    errors: int = 0
+    first_errors: list[str] = field(default_factory=list)
+    datasources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def error(self, message: str) -> None:
+        self.errors += 1
+        if len(self.first_errors) < 10:
+            self.first_errors.append(message)
+
+
+def fingerprint(*parts: Any) -> str:
+    return hashlib.md5(
+        json.dumps(parts, sort_keys=True, default=str).encode(), usedforsecurity=False
+    ).hexdigest()
+
+
+def check_sources(sources: Sequence[PublishSource]) -> None:
+    """Configuration errors that would make the endpoint ambiguous: duplicate datasources,
+    illegal or clashing prefixes, query sets squatting on datasource set specs."""
+    ids = [s.datasource for s in sources]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("a datasource is listed twice", field="datasource", rule="unique")
+    for source in sources:
+        where = f"{source.datasource}: publish"
+        if not SETSPEC_RE.match(source.datasource) or ":" in source.datasource:
+            raise ConfigError(
+                f"datasource id {source.datasource!r} is not a legal setSpec", field=where, rule="setspec"
+            )
+        for kind in source.formats:
+            if kind not in FORMAT_KINDS:
+                raise ConfigError(
+                    f"unknown format {kind!r} (one of {', '.join(FORMAT_KINDS)})",
+                    field=f"{where}.formats",
+                    rule="enum",
+                )
+        for prefix in (source.native_prefix_name, source.transformed_prefix_name):
+            if prefix is not None and not PREFIX_RE.match(prefix):
+                raise ConfigError(
+                    f"{prefix!r} is not a legal metadataPrefix", field=f"{where}.formats", rule="prefix"
+                )
+        if source.transformed_prefix_name in (source.native_prefix_name, "oai_dc"):
+            raise ConfigError(
+                f"the transformed format's prefix {source.transformed_prefix_name!r} clashes with "
+                "another format",
+                field=f"{where}.transformed_prefix",
+                rule="unique",
+            )
+        for query_set in source.sets:
+            if not SETSPEC_RE.match(query_set.spec):
+                raise ConfigError(
+                    f"{query_set.spec!r} is not a legal setSpec", field=f"{where}.sets", rule="setspec"
+                )
+            head = query_set.spec.split(":")[0]
+            if head in ids:
+                raise ConfigError(
+                    f"set {query_set.spec!r} is inside datasource {head!r}'s set hierarchy (reserved "
+                    "for datasource and entity-type sets)",
+                    field=f"{where}.sets",
+                    rule="reserved",
+                )
+
+
+class _Item:
+    """The rows of one item being built."""
+
+    __slots__ = (
+        "id",
+        "original_id",
+        "entity_type",
+        "sets",
+        "records",
+        "native_cs",
+        "transformed_cs",
+        "about",
+        "deleted",
+    )
+
+    def __init__(self, record_id: str, original_id: str) -> None:
+        self.id = record_id
+        self.original_id = original_id
+        self.entity_type: str | None = None
+        self.sets: list[str] = []
+        self.records: dict[
+            str, tuple[str, bool, Payload | None]
+        ] = {}  # prefix → (source datestamp, deleted, payload)
+        self.native_cs: str | None = None
+        self.transformed_cs: str | None = None
+        self.about: dict[str, Any] | None = None
+        self.deleted = False
+
+
+def _merge_by_id(
+    native: Iterator[Record], transformed: Iterator[Record] | None
+) -> Iterator[tuple[Record | None, Record | None]]:
+    """Pair two id-ordered record streams by id (a full outer merge join)."""
+    sentinel = None
+    a = next(native, sentinel)
+    b = next(transformed, sentinel) if transformed is not None else sentinel
+    while a is not None or b is not None:
+        if b is None or (a is not None and a.id < b.id):
+            yield a, None
+            a = next(native, sentinel)
+        elif a is None or b.id < a.id:
+            yield None, b
+            b = next(transformed, sentinel)  # type: ignore[arg-type]
+        else:
+            yield a, b
+            a = next(native, sentinel)
+            b = next(transformed, sentinel)  # type: ignore[arg-type]
+
+
+class _DatasourceBuilder:
+    """Builds one datasource's items into the snapshot writer."""
+
+    def __init__(
+        self, source: PublishSource, writer: SnapshotWriter, report: BuildReport, formats: dict[str, dict]
+    ):
+        self.source = source
+        self.writer = writer
+        self.report = report
+        self.formats = formats
+        self.deriver = source.deriver or default_deriver(rdf_syntax=source.rdf_syntax)
+        self.now = ts(writer.now)
+        self.errors_stored = 0
+        self.stats = {"items": 0, "records": 0, "errors": 0, "reused": 0}
+        self.query_fields = source.fields.names if source.fields else frozenset()
+
+    def fail(self, record_id: str | None, message: str) -> None:
+        text = f"{self.source.datasource}: {record_id or '-'}: {message}"
+        self.report.error(text)
+        self.stats["errors"] += 1
+        if self.errors_stored < MAX_STORED_ERRORS:
+            self.writer.add_error(self.source.datasource, record_id, message)
+            self.errors_stored += 1
+        logger.warning("publish: %s", text)
+
+    def build(
+        self, pairs: Iterator[tuple[Record | None, Record | None]], on_batch: Callable[[int], None]
+    ) -> None:
+        batch: list[tuple[Record, Record | None]] = []
+        for native, transformed in pairs:
+            self.report.read += 1
+            if native is None:
+                # a transformed record whose native record is not in the store: not an item of ours
+                self.fail(
+                    transformed.id if transformed else None,
+                    "transformed record without a native record; skipped",
+                )
+                continue
+            batch.append((native, transformed))
+            if len(batch) >= BATCH:
+                self._flush(batch)
+                on_batch(len(batch))
+                batch = []
+        if batch:
+            self._flush(batch)
+            on_batch(len(batch))
+
+    def _flush(self, batch: list[tuple[Record, Record | None]]) -> None:
+        previous = self.writer.previous_items([n.id for n, _ in batch])
+        blobs: dict[str, bytes] = {}
+        items_rows: list[tuple] = []
+        record_rows: list[tuple] = []
+        for native, transformed in batch:
+            prev = previous.get(native.id)
+            if prev is not None and self._unchanged(prev, native, transformed):
+                items_rows.append(prev["row"])
+                record_rows.extend(prev["records"])
+                self.report.reused += 1
+                self.report.unchanged += 1
+                self.stats["reused"] += 1
+                continue
+            item = self._item(native, transformed)
+            if item is None:
+                continue
+            self._rows(item, prev, blobs, items_rows, record_rows)
+        self.writer.put_blobs(blobs.items())
+        self.writer.put_items(items_rows, record_rows)
+        self.stats["items"] += len(items_rows)
+        self.stats["records"] += len(record_rows)
+
+    def _unchanged(self, prev: dict[str, Any], native: Record, transformed: Record | None) -> bool:
+        row = prev["row"]
+        return (
+            row[1] == self.source.datasource
+            and row[6] == native.checksum
+            and row[7] == (transformed.checksum if transformed is not None else None)
+            and row[8] == self.source.config_fingerprint
+        )
+
+    # --- one item -----------------------------------------------------------------------------
+    def _item(self, native: Record, transformed: Record | None) -> _Item | None:
+        source = self.source
+        item = _Item(native.id, native.original_id)
+        item.native_cs = native.checksum
+        item.transformed_cs = transformed.checksum if transformed is not None else None
+        item.deleted = native.deleted
+        native_ds = ts(native.datestamp)
+        payload_root = None
+        native_ns = None
+        if not native.deleted:
+            try:
+                root = parse_xml(native.body or b"", record_id=native.id)
+                payload_root, _ = metadata_element(root)
+            except RecordError as exc:
+                self.fail(native.id, f"native record: {exc.message}")
+        # native format (oai_dc natives are served through the oai_dc format)
+        native_prefix = source.native_prefix_name
+        if "native" in source.formats and native_prefix != "oai_dc":
+            if native.deleted:
+                item.records[native_prefix] = (native_ds, True, None)
+            elif payload_root is not None:
+                try:
+                    payload = native_payload(native.body or b"", record_id=native.id)
+                    item.records[native_prefix] = (native_ds, False, payload)
+                    native_ns = payload.namespace
+                    self._declare(native_prefix, payload)
+                except RecordError as exc:
+                    self.fail(native.id, f"native format not published: {exc.message}")
+        if payload_root is not None and native_ns is None:
+            native_ns = etree.QName(payload_root).namespace
+        # transformed format, and the entity type
+        triples = None
+        transformed_live = transformed is not None and not transformed.deleted and not native.deleted
+        if transformed_live and source.rdf_syntax != "xml":
+            try:
+                triples = parse_rdf(transformed.body or b"", source.rdf_syntax, record_id=transformed.id)
+                item.entity_type = main_entity_type(
+                    triples, (transformed.provenance or {}).get("main_entity")
+                )
+            except RecordError as exc:
+                self.fail(native.id, f"transformed record: {exc.message}")
+        t_prefix = source.transformed_prefix_name
+        if "transformed" in source.formats and t_prefix is not None and transformed is not None:
+            t_ds = ts(
+                max(transformed.datestamp, native.datestamp) if native.deleted else transformed.datestamp
+            )
+            if not transformed_live:
+                item.records[t_prefix] = (t_ds, True, None)
+            else:
+                try:
+                    if source.rdf_syntax == "xml":
+                        payload = native_payload(transformed.body or b"", record_id=transformed.id)
+                    elif triples is not None:
+                        payload = rdf_xml_payload(triples, record_id=transformed.id)
+                    else:
+                        payload = None
+                    if payload is not None:
+                        item.records[t_prefix] = (ts(transformed.datestamp), False, payload)
+                        self._declare(t_prefix, payload)
+                except RecordError as exc:
+                    self.fail(native.id, f"transformed format not published: {exc.message}")
+        # oai_dc, always
+        if "oai_dc" in source.formats or native_prefix == "oai_dc":
+            dc_ds = native_ds if not transformed_live else ts(max(native.datestamp, transformed.datestamp))
+            if native.deleted:
+                item.records["oai_dc"] = (native_ds, True, None)
+            else:
+                payload = self._oai_dc(native, transformed if transformed_live else None,
+                                       native_parsed=payload_root is not None)
+                if payload is None:
+                    self.fail(native.id, "no oai_dc could be derived; the item is not published")
+                    return None
+                item.records["oai_dc"] = (dc_ds, False, payload)
+        if not item.records:
+            self.fail(native.id, "no format could be published; the item is not published")
+            return None
+        item.sets = self._sets(item, payload_root)
+        item.about = self._about(native, native_ns)
+        return item
+
+    def _oai_dc(self, native: Record, transformed: Record | None, *, native_parsed: bool) -> Payload | None:
+        """The item's oai_dc: the deriver's, else the built-in fallback (already reported natives that
+        do not parse go straight to the fallback)."""
+        try:
+            produced = self.deriver(native, transformed) if native_parsed else None
+        except ContentcloudError as exc:
+            self.fail(native.id, f"oai_dc deriver failed, fell back to the built-in mapping: {exc}")
+            produced = None
+        if produced is None:
+            produced = fallback_oai_dc(native, transformed, rdf_syntax=self.source.rdf_syntax)
+        try:
+            root = parse_xml(produced, record_id=native.id)
+        except RecordError as exc:
+            self.fail(native.id, f"the oai_dc produced is not XML: {exc.message}")
+            return None
+        if root.tag != f"{{{OAI_DC_NS}}}dc":
+            self.fail(native.id, f"the oai_dc deriver returned <{root.tag}>, not oai_dc:dc")
+            return None
+        return Payload.of(root)
+
+    def _declare(self, prefix: str, payload: Payload) -> None:
+        """Record a prefix's namespace and schema (the first record that names them wins)."""
+        known = self.formats.setdefault(
+            prefix, {"namespace": payload.namespace, "schema": None, "datasources": []}
+        )
+        if known["namespace"] != payload.namespace:
+            raise _PrefixClash(prefix, known["namespace"], payload.namespace)
+        if known["schema"] is None:
+            known["schema"] = payload.schema or KNOWN_SCHEMAS.get(payload.namespace)
+        if self.source.datasource not in known["datasources"]:
+            known["datasources"].append(self.source.datasource)
+
+    def _sets(self, item: _Item, payload_root: etree._Element | None) -> list[str]:
+        source = self.source
+        specs = [source.datasource]
+        if item.entity_type:
+            specs.append(f"{source.datasource}:{item.entity_type}")
+        if source.sets:
+            values: dict[str, list[str]] = {
+                "original_id": [item.original_id],
+                "id": [item.id],
+                "datasource": [source.datasource],
+                "type": [item.entity_type] if item.entity_type else [],
+                "format": list(item.records),
+            }
+            if source.fields is not None:
+                values.update(source.fields.values(payload_root))
+            for query_set in source.sets:
+                if query_set.query is not None and query_set.query.matches(values):
+                    specs.extend(ancestors(query_set.spec))
+        return sorted(set(specs))
+
+    def _about(self, native: Record, namespace: str | None) -> dict[str, Any]:
+        provenance = native.provenance or {}
+        harvested = native.collected_at or native.datestamp
+        return {
+            "baseURL": provenance.get("baseURL") or provenance.get("base_url") or self.source.base_url,
+            "identifier": provenance.get("identifier") or native.original_id,
+            "datestamp": provenance.get("datestamp") or ts(harvested),
+            "harvestDate": ts(harvested),
+            "metadataNamespace": namespace or "",
+            "nativePrefix": self.source.native_prefix_name,
+        }
+
+    def _rows(
+        self,
+        item: _Item,
+        prev: dict[str, Any] | None,
+        blobs: dict[str, bytes],
+        items_rows: list[tuple],
+        record_rows: list[tuple],
+    ) -> None:
+        prev_records = {r[0]: r for r in prev["records"]} if prev else {}
+        changed = False
+        for prefix, (source_ds, deleted, payload) in item.records.items():
+            digest = payload.checksum if payload is not None else None
+            old = prev_records.get(prefix)
+            if old is not None and old[4] == digest and bool(old[3]) == deleted:
+                datestamp = old[1]
+            else:
+                changed = True
+                datestamp = source_ds if old is None or source_ds > old[1] else max(self.now, old[1])
+            if payload is not None:
+                blobs[digest] = payload.xml  # type: ignore[index]
+                if payload.origin:
+                    item.about = dict(item.about or {}, origin=payload.origin.decode("utf-8"))
+            record_rows.append((prefix, datestamp, item.id, int(deleted), digest))
+        # formats of the previous snapshot that this item lost stay, as deleted
+        for prefix, old in prev_records.items():
+            if prefix not in item.records:
+                changed = True
+                record_rows.append((prefix, old[1] if old[3] else max(self.now, old[1]), item.id, 1, None))
+        prefixes = " ".join(sorted(set(item.records) | set(prev_records)))
+        items_rows.append(
+            (
+                item.id,
+                self.source.datasource,
+                item.original_id,
+                item.entity_type,
+                json.dumps(item.sets),
+                prefixes,
+                item.native_cs,
+                item.transformed_cs,
+                self.source.config_fingerprint,
+                json.dumps(item.about),
+                int(item.deleted),
+            )
+        )
+        if prev is None:
+            self.report.added += 1
+        elif item.deleted and not prev["row"][10]:
+            self.report.deleted += 1
+        elif changed:
+            self.report.updated += 1
+        else:
+            self.report.unchanged += 1
+
+
+class _PrefixClash(ContentcloudError):
+    def __init__(self, prefix: str, first: str, second: str) -> None:
+        super().__init__(
+            f"metadataPrefix {prefix!r} would carry two namespaces ({first} and {second}); give one "
+            "datasource another prefix (publish.native_prefix)"
+        )
+        self.prefix = prefix
+
+
+def build_snapshot(
+    store: MDStore,
+    index: PublisherIndex,
+    sources: Sequence[PublishSource],
+    *,
+    now: datetime | None = None,
+    retention_seconds: int = 26 * 3600,
+    on_progress: Callable[[int, int | None, str], None] | None = None,
+) -> BuildReport:
+    """Build the next publisher snapshot from the current versions of every source's units.
+
+    A datasource whose units and configuration did not change since the previous snapshot is
+    copied as is; otherwise its records are read (native and transformed merged by id) and only
+    the items whose sources or configuration changed are recomputed. A datasource that cannot be
+    published (no harvested version yet, a clashing prefix) is reported and skipped; what it had
+    published before stays, as deleted records only if it is no longer configured at all.
+    """
+    check_sources(sources)
+    started = time.perf_counter()
+    report = BuildReport()
+    now = now or utcnow()
+    done = 0
+    with index.build(now) as writer:
+        report.snapshot = writer.id
+        previous = writer.previous
+        report.previous = previous.id if previous else None
+        prev_info = previous.info if previous else {}
+        prev_formats: dict[str, dict] = prev_info.get("formats", {})
+        formats: dict[str, dict] = {}
+        datasources_info: dict[str, dict[str, Any]] = {}
+        sets_info: dict[str, dict[str, str]] = {}
+        for source in sources:
+            versions = {
+                "native": store.current_version(source.native_unit),
+                "transformed": store.current_version(source.transformed_unit)
+                if source.transformed_unit
+                else None,
+            }
+            info = {
+                "name": source.name,
+                "versions": versions,
+                "fingerprint": source.config_fingerprint,
+                "native_prefix": source.native_prefix_name,
+                "transformed_prefix": source.transformed_prefix_name,
+            }
+            before = prev_info.get("datasources", {}).get(source.datasource)
+            if versions["native"] is None:
+                report.error(
+                    f"{source.datasource}: nothing harvested yet ({source.native_unit}); not published"
+                )
+                if before is not None:
+                    writer.copy_datasource(source.datasource)
+                    datasources_info[source.datasource] = before
+                continue
+            ds_builder = _DatasourceBuilder(source, writer, report, formats)
+
+            def progress(n: int, _ds: str = source.datasource) -> None:
+                nonlocal done
+                done += n
+                if on_progress:
+                    on_progress(done, None, f"publish {_ds}")
+
+            if (
+                before is not None
+                and before.get("versions") == versions
+                and before.get("fingerprint") == source.config_fingerprint
+            ):
+                copied = writer.copy_datasource(source.datasource)
+                report.unchanged += copied
+                report.reused += copied
+                info["stats"] = dict(before.get("stats", {}), reused=copied)
+                for prefix in before.get("prefixes", []):
+                    fmt = formats.setdefault(prefix, dict(prev_formats.get(prefix, {}), datasources=[]))
+                    fmt["datasources"].append(source.datasource)
+                info["prefixes"] = before.get("prefixes", [])
+            else:
+                savepoint = f"ds_{len(datasources_info)}"
+                writer.con.execute(f"SAVEPOINT {savepoint}")
+                formats_before = json.loads(json.dumps(formats))
+                try:
+                    with store.reader(source.native_unit, versions["native"]) as native_view:
+                        if versions["transformed"] is not None:
+                            with store.reader(source.transformed_unit, versions["transformed"]) as t_view:
+                                ds_builder.build(
+                                    _merge_by_id(native_view.records(), t_view.records()), progress
+                                )
+                        else:
+                            ds_builder.build(_merge_by_id(native_view.records(), None), progress)
+                except _PrefixClash as exc:
+                    writer.con.execute(f"ROLLBACK TO {savepoint}")
+                    formats.clear()
+                    formats.update(formats_before)
+                    report.error(f"{source.datasource}: {exc}")
+                    if before is not None:
+                        writer.copy_datasource(source.datasource)
+                        datasources_info[source.datasource] = before
+                        writer.con.execute(f"RELEASE {savepoint}")
+                    continue
+                writer.con.execute(f"RELEASE {savepoint}")
+                info["stats"] = ds_builder.stats
+                info["prefixes"] = sorted(
+                    p for p, f in formats.items() if source.datasource in f["datasources"]
+                )
+            datasources_info[source.datasource] = info
+            for query_set in source.sets:
+                for spec in ancestors(query_set.spec):
+                    entry = sets_info.setdefault(spec, {"spec": spec, "name": spec})
+                    if spec == query_set.spec:
+                        entry["name"] = query_set.name
+                        if query_set.description:
+                            entry["description"] = query_set.description
+            sets_info[source.datasource] = {
+                "spec": source.datasource,
+                "name": source.name,
+                **({"description": source.description} if source.description else {}),
+            }
+        # persistent deletion: items of configured datasources that vanished, and whole datasources
+        # that are no longer published, stay as deleted records
+        report.deleted += writer.tombstone_leftovers(None)
+        for ds_id, before in prev_info.get("datasources", {}).items():
+            if ds_id not in datasources_info:
+                datasources_info[ds_id] = dict(before, unpublished=True)
+                sets_info.setdefault(ds_id, {"spec": ds_id, "name": before.get("name", ds_id)})
+        writer.build_memberships()
+        # listed sets: every set with members, and every configured one (even while empty)
+        known = {entry["spec"]: entry for entry in prev_info.get("sets", [])}
+        known.update(sets_info)
+        listed: dict[str, dict[str, str]] = {}
+        for spec in writer.set_specs_in_use() | set(sets_info):
+            entry = known.get(spec)
+            if entry is None:  # an entity-type set
+                ds_id, _, entity = spec.partition(":")
+                entry = {
+                    "spec": spec,
+                    "name": f"{datasources_info.get(ds_id, {}).get('name', ds_id)}: {entity}",
+                }
+            listed[spec] = entry
+        prefixes = writer.prefixes_in_use() | {"oai_dc"}
+        formats_info = {"oai_dc": {"schema": OAI_DC_SCHEMA, "namespace": OAI_DC_NS}}
+        for prefix in sorted(prefixes - {"oai_dc"}):
+            fmt = formats.get(prefix) or prev_formats.get(prefix) or {}
+            namespace = fmt.get("namespace") or RDF_NS
+            formats_info[prefix] = {
+                "namespace": namespace,
+                "schema": fmt.get("schema") or KNOWN_SCHEMAS.get(namespace) or namespace,
+            }
+        report.records = sum(v for k, v in writer.counts().items() if k.startswith("|"))
+        report.items = writer.con.execute(f"SELECT count(*) FROM {writer.item}").fetchone()[0]
+        writer.info = {
+            "datasources": datasources_info,
+            "formats": formats_info,
+            "sets": sorted(listed.values(), key=lambda s: s["spec"]),
+            "counts": writer.counts(),
+            "earliest": writer.earliest(),
+            "items": report.items,
+            "retention_seconds": retention_seconds,
+        }
+        report.datasources = datasources_info
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,562 @@
+"""The publisher index: an SQLite file holding immutable *snapshots* of everything the OAI-PMH
+endpoint disseminates (D-NET's "OAI store").
+
+Why a materialized index rather than reading MDStore units per request: one OAI list spans every
+published datasource and two units per datasource (native and transformed), is filtered by set
+(datasource, entity type, configured queries) and datestamp, and must be paged by keyset in one
+stable sort. Materializing it at refresh time makes every page one range read on a clustered
+primary key, whatever its depth; it also keeps the derived payloads (oai_dc, RDF/XML) and their
+own datestamps, and it keeps serving unchanged while a harvest or transform writes the MDStore.
+
+Layout (``N`` is a snapshot id):
+
+* ``snapshots``: id, random nonce, state (``live`` — exactly one — or ``retired``), creation and
+  retirement times, ``keep_until`` and a JSON ``info`` (MDStore versions per datasource, formats,
+  sets, counts, earliest datestamp).
+* ``rec_N(prefix, datestamp, id, deleted, blob)``: one row per OAI record (item × format), the
+  primary key *is* the list order, so a page is a range scan from the token's position.
+* ``mem_N(setspec, prefix, datestamp, id)``: set memberships in the same order, for set lists.
+* ``item_N(id, …)``: per item: datasource, original id, entity type, sets, formats, the checksums
+  of its MDStore sources (so the next refresh reuses unchanged items) and provenance fields.
+* ``blobs(hash, data)``: payloads, zlib-compressed, addressed by the md5 of the payload, shared by
+  every snapshot that holds the same bytes.
+
+A refresh builds a new snapshot in one SQLite write transaction and flips ``live`` at its end, so
+a crash leaves the previous snapshot serving. A retired snapshot is kept while tokens that name
+it can still be valid (``keep_until``); readers extend it when they hand out such tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import secrets
+import sqlite3
+import threading
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mdstore.errors import PublisherError
+
+logger = logging.getLogger(__name__)
+
+BASE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS snapshots (
+    id INTEGER PRIMARY KEY, nonce TEXT NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL,
+    retired_at TEXT, keep_until TEXT, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS errors (snapshot INTEGER NOT NULL, datasource TEXT, record_id TEXT, message TEXT);
+CREATE INDEX IF NOT EXISTS errors_snapshot ON errors(snapshot);
+"""
+
+MAX_KEY = "\U0010ffff"
+
+
+def ts(value: datetime) -> str:
+    """A datestamp at second granularity (the form stored and compared as text)."""
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One snapshot's identity and description (immutable once live)."""
+
+    id: int
+    nonce: str
+    state: str
+    created_at: str
+    keep_until: str | None
+    info: dict[str, Any]
+
+    @property
+    def formats(self) -> dict[str, dict[str, str]]:
+        """prefix → {"schema", "namespace"}"""
+        return self.info.get("formats", {})
+
+    @property
+    def sets(self) -> list[dict[str, str]]:
+        """[{"spec", "name", "description"?}] sorted by spec"""
+        return self.info.get("sets", [])
+
+    def count(self, prefix: str, set_spec: str | None) -> int | None:
+        """The precomputed size of an unfiltered list, if known."""
+        return self.info.get("counts", {}).get(f"{set_spec or ''}|{prefix}")
+
+
+@dataclass(frozen=True, slots=True)
+class ListedRecord:
+    """One row of a list page or a GetRecord."""
+
+    datestamp: str
+    id: str
+    deleted: bool
+    sets: str
+    about: str | None
+    payload: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemInfo:
+    id: str
+    datasource: str
+    original_id: str
+    prefixes: tuple[str, ...]
+    deleted: bool
+
+
+def _tables(snapshot_id: int) -> tuple[str, str, str]:
+    if not isinstance(snapshot_id, int) or snapshot_id < 0:
+        raise PublisherError("malformed snapshot id", target=str(snapshot_id))
+    return f"rec_{snapshot_id}", f"mem_{snapshot_id}", f"item_{snapshot_id}"
+
+
+def compress(payload: bytes) -> bytes:
+    return zlib.compress(payload, 6)
+
+
+class PublisherIndex:
+    """Readers and the snapshot writer over one SQLite file. Thread-safe (a connection per thread)."""
+
+    def __init__(self, path: str | Path, *, idle_readers: int = 8) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        # readers share a small pool rather than one connection per server thread: each SQLite
+        # connection has its own page cache, so memory follows the pool, not the thread count
+        self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self.idle_readers = idle_readers
+        self._snapshots: dict[int, Snapshot] = {}
+        self._lock = threading.Lock()
+        self.con.executescript(BASE_SCHEMA)
+
+    # --- connections --------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute("PRAGMA busy_timeout=60000")
+        con.execute("PRAGMA cache_size=-16384")
+        return con
+
+    @property
+    def con(self) -> sqlite3.Connection:
+        """This thread's own connection (the snapshot writer and schema set-up)."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._connect()
+            self._local.con = con
+        return con
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        try:
+            con = self._idle.get_nowait()
+        except queue.Empty:
+            con = self._connect()
+        try:
+            yield con
+        finally:
+            if self._idle.qsize() < self.idle_readers:
+                self._idle.put(con)
+            else:
+                con.close()
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._reader() as con:
+            return con.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                break
+
+    # --- snapshots ----------------------------------------------------------------------------
+    def current(self) -> Snapshot | None:
+        """The live snapshot (what new list requests read), or None before the first refresh."""
+        rows = self._read("SELECT id FROM snapshots WHERE state='live' ORDER BY id DESC LIMIT 1")
+        return self.snapshot(rows[0][0]) if rows else None
+
+    def snapshot(self, snapshot_id: int) -> Snapshot | None:
+        """A kept (live or retired) snapshot; None once dropped."""
+        rows = self._read(
+            "SELECT id, nonce, state, created_at, keep_until, info FROM snapshots WHERE id=?", (snapshot_id,)
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        cached = self._snapshots.get(snapshot_id)
+        if cached is not None and cached.state == row[2] and cached.keep_until == row[4]:
+            return cached
+        snap = Snapshot(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))
+        with self._lock:
+            self._snapshots[snapshot_id] = snap
+        return snap
+
+    def snapshots(self) -> list[Snapshot]:
+        ids = [r[0] for r in self._read("SELECT id FROM snapshots ORDER BY id")]
+        return [s for s in map(self.snapshot, ids) if s is not None]
+
+    def keep_alive(self, snapshot: Snapshot, until: datetime) -> None:
+        """Keep a retired snapshot at least ``until`` (a token naming it stays valid that long).
+
+        Best effort and never blocking: a refresh holding the write lock just means a later
+        request extends it (tokens are issued with a margin, see the app).
+        """
+        if snapshot.state != "retired":
+            return
+        wanted = ts(until)
+        if snapshot.keep_until and snapshot.keep_until >= ts(until - timedelta(minutes=10)):
+            return
+        con = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+        try:
+            con.execute(
+                "UPDATE snapshots SET keep_until=? WHERE id=? AND (keep_until IS NULL OR keep_until < ?)",
+                (wanted, snapshot.id, wanted),
+            )
+        except sqlite3.OperationalError as exc:
+            logger.debug("could not extend snapshot %s now: %s", snapshot.id, exc)
+        finally:
+            con.close()
+
+    # --- reading ------------------------------------------------------------------------------
+    def page(
+        self,
+        snapshot: Snapshot,
+        prefix: str,
+        set_spec: str | None,
+        after: tuple[str, str] | None,
+        from_bound: str | None,
+        until_bound: str | None,
+        limit: int,
+        *,
+        with_payload: bool,
+    ) -> list[ListedRecord]:
+        """One keyset page of a list, in ``(datestamp, id)`` order."""
+        rec, mem, item = _tables(snapshot.id)
+        lower = after if after is not None else ((from_bound or ""), "")
+        upper = until_bound or MAX_KEY
+        payload = "b.data" if with_payload else "NULL"
+        join_blob = "LEFT JOIN blobs b ON b.hash = r.blob" if with_payload else ""
+        about = "i.about" if with_payload else "NULL"
+        if set_spec is None:
+            sql = (
+                f"SELECT r.datestamp, r.id, r.deleted, i.sets, {about}, {payload} FROM {rec} r "
+                f"JOIN {item} i ON i.id = r.id {join_blob} "
+                "WHERE r.prefix = ? AND (r.datestamp, r.id) > (?, ?) AND r.datestamp <= ? "
+                "ORDER BY r.datestamp, r.id LIMIT ?"
+            )
+            params: tuple = (prefix, lower[0], lower[1], upper, limit)
+        else:
+            sql = (
+                f"SELECT r.datestamp, r.id, r.deleted, i.sets, {about}, {payload} FROM {mem} m "
+                f"JOIN {rec} r ON r.prefix = m.prefix AND r.datestamp = m.datestamp AND r.id = m.id "
+                f"JOIN {item} i ON i.id = r.id {join_blob} "
+                "WHERE m.setspec = ? AND m.prefix = ? AND (m.datestamp, m.id) > (?, ?) AND m.datestamp <= ? "
+                "ORDER BY m.datestamp, m.id LIMIT ?"
+            )
+            params = (set_spec, prefix, lower[0], lower[1], upper, limit)
+        rows = self._query(snapshot, sql, params)
+        return [
+            ListedRecord(d, i, bool(x), s, a, zlib.decompress(p) if p is not None else None)
+            for d, i, x, s, a, p in rows
+        ]
+
+    def count(
+        self,
+        snapshot: Snapshot,
+        prefix: str,
+        set_spec: str | None,
+        from_bound: str | None,
+        until_bound: str | None,
+    ) -> int:
+        """The complete list size (precomputed for unfiltered lists, else one index range count)."""
+        if from_bound is None and until_bound is None:
+            known = snapshot.count(prefix, set_spec)
+            if known is not None:
+                return known
+        rec, mem, _ = _tables(snapshot.id)
+        lower, upper = from_bound or "", until_bound or MAX_KEY
+        if set_spec is None:
+            sql = f"SELECT count(*) FROM {rec} WHERE prefix = ? AND datestamp >= ? AND datestamp <= ?"
+            params: tuple = (prefix, lower, upper)
+        else:
+            sql = (
+                f"SELECT count(*) FROM {mem} WHERE setspec = ? AND prefix = ? AND datestamp >= ? "
+                "AND datestamp <= ?"
+            )
+            params = (set_spec, prefix, lower, upper)
+        return self._query(snapshot, sql, params)[0][0]
+
+    def record(self, snapshot: Snapshot, prefix: str, record_id: str) -> ListedRecord | None:
+        rec, _, item = _tables(snapshot.id)
+        rows = self._query(
+            snapshot,
+            f"SELECT r.datestamp, r.id, r.deleted, i.sets, i.about, b.data FROM {rec} r "
+            f"JOIN {item} i ON i.id = r.id LEFT JOIN blobs b ON b.hash = r.blob "
+            "WHERE r.prefix = ? AND r.id = ?",
+            (prefix, record_id),
+        )
+        if not rows:
+            return None
+        d, i, x, s, a, p = rows[0]
+        return ListedRecord(d, i, bool(x), s, a, zlib.decompress(p) if p is not None else None)
+
+    def item(self, snapshot: Snapshot, record_id: str) -> ItemInfo | None:
+        _, _, item = _tables(snapshot.id)
+        rows = self._query(
+            snapshot,
+            f"SELECT id, datasource, original_id, prefixes, deleted FROM {item} WHERE id = ?",
+            (record_id,),
+        )
+        if not rows:
+            return None
+        i, ds, oid, prefixes, deleted = rows[0]
+        return ItemInfo(i, ds, oid, tuple(p for p in prefixes.split(" ") if p), bool(deleted))
+
+    def sample_id(self, snapshot: Snapshot) -> str | None:
+        _, _, item = _tables(snapshot.id)
+        rows = self._query(snapshot, f"SELECT id FROM {item} ORDER BY id LIMIT 1", ())
+        return rows[0][0] if rows else None
+
+    def _query(self, snapshot: Snapshot, sql: str, params: tuple) -> list[tuple]:
+        try:
+            return self._read(sql, params)
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                raise SnapshotGone(f"snapshot {snapshot.id} is no longer kept", target=self.path) from exc
+            raise
+
+    def errors(self, snapshot_id: int, limit: int = 100) -> list[tuple[str, str, str]]:
+        return self._read(
+            "SELECT datasource, record_id, message FROM errors WHERE snapshot=? LIMIT ?", (snapshot_id, limit)
+        )
+
+    # --- writing ------------------------------------------------------------------------------
+    @contextmanager
+    def build(self, now: datetime) -> Iterator[SnapshotWriter]:
+        """Build the next snapshot in one write transaction; it goes live when the block ends.
+
+        A second refresh waits on SQLite's write lock; an exception rolls everything back.
+        """
+        con = self.con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            writer = SnapshotWriter(self, con, now)
+            yield writer
+            writer._finish()
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        with self._lock:
+            self._snapshots.clear()
+
+
+class SnapshotGone(PublisherError):
+    """A snapshot named by a resumption token was dropped (its retention passed)."""
+
+
+class SnapshotWriter:
+    """Rows of the snapshot being built; the previous live snapshot is readable as ``previous``."""
+
+    def __init__(self, index: PublisherIndex, con: sqlite3.Connection, now: datetime) -> None:
+        self.index = index
+        self.con = con
+        self.now = now
+        row = con.execute("SELECT id FROM snapshots WHERE state='live' ORDER BY id DESC LIMIT 1").fetchone()
+        self.previous: Snapshot | None = index.snapshot(row[0]) if row else None
+        (last,) = con.execute("SELECT coalesce(max(id), 0) FROM snapshots").fetchone()
+        self.id = int(last) + 1
+        self.nonce = secrets.token_hex(6)
+        self.info: dict[str, Any] = {}
+        self.rec, self.mem, self.item = _tables(self.id)
+        for table in (self.rec, self.mem, self.item):
+            con.execute(f"DROP TABLE IF EXISTS {table}")  # leftovers of a crash are rolled back anyway
+        con.execute(
+            f"CREATE TABLE {self.rec} (prefix TEXT NOT NULL, datestamp TEXT NOT NULL, id TEXT NOT NULL, "
+            "deleted INTEGER NOT NULL, blob TEXT, PRIMARY KEY (prefix, datestamp, id)) WITHOUT ROWID"
+        )
+        con.execute(f"CREATE UNIQUE INDEX {self.rec}_id ON {self.rec}(prefix, id)")
+        con.execute(
+            f"CREATE TABLE {self.mem} (setspec TEXT NOT NULL, prefix TEXT NOT NULL, datestamp TEXT NOT NULL, "
+            "id TEXT NOT NULL, PRIMARY KEY (setspec, prefix, datestamp, id)) WITHOUT ROWID"
+        )
+        con.execute(
+            f"CREATE TABLE {self.item} (id TEXT PRIMARY KEY, datasource TEXT NOT NULL, "
+            "original_id TEXT NOT NULL, entity_type TEXT, sets TEXT NOT NULL, prefixes TEXT NOT NULL, "
+            "native_cs TEXT, transformed_cs TEXT, fingerprint TEXT, about TEXT, deleted INTEGER NOT NULL) "
+            "WITHOUT ROWID"
+        )
+
+    # --- rows ---------------------------------------------------------------------------------
+    def put_blobs(self, blobs: Iterable[tuple[str, bytes]]) -> None:
+        self.con.executemany(
+            "INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)",
+            ((h, compress(data)) for h, data in blobs),
+        )
+
+    def put_items(self, items: Sequence[tuple], records: Sequence[tuple]) -> None:
+        """items: (id, datasource, original_id, entity_type, sets (JSON list), prefixes, native_cs,
+        transformed_cs, fingerprint, about, deleted); records: (prefix, datestamp, id, deleted, blob).
+
+        Set memberships are derived from both at the end (``mem`` = item sets × item records).
+        """
+        self.con.executemany(f"INSERT INTO {self.item} VALUES (?,?,?,?,?,?,?,?,?,?,?)", items)
+        self.con.executemany(f"INSERT INTO {self.rec} VALUES (?,?,?,?,?)", records)
+
+    def previous_items(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The previous snapshot's rows for these items: ``row`` (item fields) and ``records``."""
+        if self.previous is None or not ids:
+            return {}
+        rec, _, item = _tables(self.previous.id)
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for row in self.con.execute(f"SELECT * FROM {item} WHERE id IN ({marks})", chunk):
+                found[row[0]] = {"row": row, "records": []}
+            for row in self.con.execute(f"SELECT r.* FROM {rec} r WHERE r.id IN ({marks})", chunk):
+                if row[2] in found:
+                    found[row[2]]["records"].append(row)
+        return found
+
+    def copy_datasource(self, datasource: str) -> int:
+        """Copy a datasource's rows from the previous snapshot unchanged (its sources did not move)."""
+        if self.previous is None:
+            return 0
+        rec, _, item = _tables(self.previous.id)
+        cur = self.con.execute(
+            f"INSERT INTO {self.item} SELECT * FROM {item} WHERE datasource = ?", (datasource,)
+        )
+        copied = cur.rowcount
+        self.con.execute(
+            f"INSERT INTO {self.rec} SELECT r.* FROM {rec} r JOIN {item} i ON i.id = r.id "
+            "WHERE i.datasource = ?",
+            (datasource,),
+        )
+        return copied
+
+    def tombstone_leftovers(self, datasources: Iterable[str] | None) -> int:
+        """Persistent deletion: a record of the previous snapshot that the new one lacks is kept,
+        as deleted (datestamp: now, unless it was deleted already).
+
+        ``datasources`` limits this to those datasources (None: all of the previous snapshot).
+        """
+        if self.previous is None:
+            return 0
+        rec, _, item = _tables(self.previous.id)
+        now = ts(self.now)
+        where, params = "", ()
+        if datasources is not None:
+            names = list(datasources)
+            if not names:
+                return 0
+            where = f" AND i.datasource IN ({','.join('?' * len(names))})"
+            params = tuple(names)
+        self.con.execute(
+            f"INSERT INTO {self.item} SELECT i.id, i.datasource, i.original_id, i.entity_type, i.sets, "
+            f"i.prefixes, i.native_cs, i.transformed_cs, i.fingerprint, i.about, 1 FROM {item} i "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {self.item} n WHERE n.id = i.id){where}",
+            params,
+        )
+        # records of those items, and missing formats of items that are still there
+        cur = self.con.execute(
+            f"INSERT INTO {self.rec} SELECT r.prefix, CASE WHEN r.deleted THEN r.datestamp ELSE ? END, "
+            f"r.id, 1, NULL FROM {rec} r JOIN {item} i ON i.id = r.id "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {self.rec} n WHERE n.prefix = r.prefix AND n.id = r.id){where}",
+            (now, *params),
+        )
+        added = cur.rowcount
+        if added:
+            # keep item format lists complete for ListMetadataFormats
+            self.con.execute(
+                f"UPDATE {self.item} SET prefixes = (SELECT group_concat(prefix, ' ') FROM "
+                f"(SELECT prefix FROM {self.rec} r WHERE r.id = {self.item}.id ORDER BY prefix))"
+            )
+        return added
+
+    def add_error(self, datasource: str, record_id: str | None, message: str) -> None:
+        self.con.execute("INSERT INTO errors VALUES (?,?,?,?)", (self.id, datasource, record_id, message))
+
+    # --- statistics ---------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        counts = {
+            f"|{p}": n
+            for p, n in self.con.execute(f"SELECT prefix, count(*) FROM {self.rec} GROUP BY prefix")
+        }
+        counts.update(
+            {
+                f"{s}|{p}": n
+                for s, p, n in self.con.execute(
+                    f"SELECT setspec, prefix, count(*) FROM {self.mem} GROUP BY setspec, prefix"
+                )
+            }
+        )
+        return counts
+
+    def earliest(self) -> str | None:
+        return self.con.execute(f"SELECT min(datestamp) FROM {self.rec}").fetchone()[0]
+
+    def prefixes_in_use(self) -> set[str]:
+        return {r[0] for r in self.con.execute(f"SELECT DISTINCT prefix FROM {self.rec}")}
+
+    def set_specs_in_use(self) -> set[str]:
+        return {r[0] for r in self.con.execute(f"SELECT DISTINCT setspec FROM {self.mem}")}
+
+    # --- going live ---------------------------------------------------------------------------
+    def build_memberships(self) -> None:
+        """Derive ``mem`` (set × record, in list order) from the item sets and records, in one pass."""
+        self.con.execute(
+            f"INSERT OR IGNORE INTO {self.mem} SELECT j.value, r.prefix, r.datestamp, r.id "
+            f"FROM {self.rec} r JOIN {self.item} i ON i.id = r.id, json_each(i.sets) j "
+            "ORDER BY 1, 2, 3, 4"
+        )
+
+    def _finish(self) -> None:
+        now = ts(self.now)
+        self.con.execute(
+            "INSERT INTO snapshots(id, nonce, state, created_at, info) VALUES (?,?,?,?,?)",
+            (self.id, self.nonce, "live", now, json.dumps(self.info, sort_keys=True)),
+        )
+        keep_until = ts(self.now + timedelta(seconds=self.info.get("retention_seconds", 26 * 3600)))
+        self.con.execute(
+            "UPDATE snapshots SET state='retired', retired_at=?, keep_until=max(coalesce(keep_until, ''), ?) "
+            "WHERE state='live' AND id != ?",
+            (now, keep_until, self.id),
+        )
+        expired = [
+            r[0]
+            for r in self.con.execute(
+                "SELECT id FROM snapshots WHERE state='retired' AND keep_until < ?", (now,)
+            )
+        ]
+        for snapshot_id in expired:
+            for table in _tables(snapshot_id):
+                self.con.execute(f"DROP TABLE IF EXISTS {table}")
+            self.con.execute("DELETE FROM snapshots WHERE id=?", (snapshot_id,))
+            self.con.execute("DELETE FROM errors WHERE snapshot=?", (snapshot_id,))
+        if expired:
+            self._collect_blobs()
+        logger.info("publisher snapshot %s is live; dropped expired snapshots %s", self.id, expired or "none")
+
+    def _collect_blobs(self) -> None:
+        kept = [r[0] for r in self.con.execute("SELECT id FROM snapshots")]
+        union = " UNION ".join(f"SELECT blob FROM {_tables(s)[0]} WHERE blob IS NOT NULL" for s in kept)
+        if union:
+            self.con.execute(f"DELETE FROM blobs WHERE hash NOT IN ({union})")
+        else:
+            self.con.execute("DELETE FROM blobs")

@@ -1,0 +1,210 @@
+"""End to end in headless Chromium: ``contentcloud serve`` on a free port, the curator page driven by
+Selenium.
+
+The store holds the demo datasource (``registry/demo.yaml``) with the bundled sample records,
+transformed by the real pipeline step. The test loads the page, runs a preview, the coverage table
+and a diff of an uploaded draft, and keeps screenshots of each view in ``tests/artifacts/curator/``.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``scripts/install-test-deps``): missing, the
+test fails in CI and skips elsewhere, naming what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.curator_support import PROJECT, demo_setup, draft_stylesheet
+from tests.servers import in_ci
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = PROJECT / "tests" / "artifacts" / "curator"
+CHROMIUM_ARGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1100",
+)  # fmt: skip
+
+
+def _missing() -> str | None:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not (Path(path).is_file() and os.access(path, os.X_OK)):
+            return f"{path} is missing (apt-get install chromium chromium-driver)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[test]')"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    missing = _missing()
+    if missing:
+        if in_ci():
+            pytest.fail(f"headless browser test cannot run in CI: {missing}", pytrace=False)
+        pytest.skip(missing)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in CHROMIUM_ARGS:
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    """``contentcloud serve --port 0`` over the demo store; yields the base URL once /curator/ answers."""
+    tmp = tmp_path_factory.mktemp("curator-browser")
+    setup = demo_setup(tmp)
+    env = {**os.environ, **setup["env"]}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from contentcloud.cli import main; main()",
+            "serve",
+            "--port",
+            "0",
+            "--threads",
+            "4",
+        ],
+        env=env,
+        cwd=tmp,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = _wait_for_url(process)
+        _wait_until_answering(url + "/curator/")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_url(process: subprocess.Popen) -> str:
+    deadline = time.monotonic() + 30
+    assert process.stderr is not None
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line and process.poll() is not None:
+            raise AssertionError(f"contentcloud serve exited with {process.returncode}")
+        found = re.match(r"serving (http://[\d.]+:\d+)/oai", line)
+        if found:
+            return found.group(1)
+    raise AssertionError("contentcloud serve printed no address in 30 s")
+
+
+def _wait_until_answering(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local test server
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+def _shot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.set_window_size(1400, max(1100, driver.execute_script("return document.body.scrollHeight")))
+    assert driver.save_screenshot(str(path))
+    return path
+
+
+def _run(driver, button: str, result_id: str):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.find_element(By.ID, button).click()
+    return WebDriverWait(driver, 60).until(ec.presence_of_element_located((By.ID, result_id)))
+
+
+def test_preview_coverage_and_a_draft_diff_in_the_browser(browser, server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver = browser
+    driver.get(server + "/curator/")
+    assert driver.title == "Curator workbench"
+    Select(driver.find_element(By.ID, "datasource")).select_by_value("demo")
+    sample = driver.find_element(By.ID, "sample")
+    sample.clear()
+    sample.send_keys("4")
+
+    # preview: 4 records spread over the id order, all transformed, source beside output
+    _run(driver, "run-preview", "preview-summary")
+    assert driver.find_element(By.ID, "preview-count").text.startswith(
+        "4 of 148 records of demo/oai_dc/store/native @ v00000001; 0 failed"
+    )
+    rows = driver.find_elements(By.CSS_SELECTOR, "#preview-summary tbody tr")
+    assert [row.get_attribute("data-record-id") for row in rows][
+        0
+    ] == "demo::005181c731b787a6150d12a262bf7a9a"
+    assert [row.find_element(By.CLASS_NAME, "status").text for row in rows] == ["ok"] * 4
+    first = driver.find_element(By.ID, "r1")
+    assert (
+        "<dc:title>Text annotation toolkit at Florence (AD 2015 - AD 2024)</dc:title>"
+        in first.find_element(By.CLASS_NAME, "source").text
+    )
+    assert "a crmpe:PE22_Persistent_Dataset" in first.find_element(By.CLASS_NAME, "output").text
+    assert "crm:P72_has_language" in first.find_element(By.CLASS_NAME, "output").text
+    assert first.find_elements(By.CLASS_NAME, "issues") == []  # no ontology issue in the shipped mapping
+    _shot(driver, "preview")
+
+    # coverage: what the shipped stylesheet leaves out comes first
+    _run(driver, "run-coverage", "coverage")
+    unread = driver.find_elements(By.CSS_SELECTOR, "#coverage tr.unread .path-name")
+    assert [cell.text for cell in unread] == ["/oai_dc:dc/dc:coverage", "/oai_dc:dc/dc:publisher"]
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#coverage tr.read")) == 10
+    _shot(driver, "coverage")
+
+    # an uploaded draft (subjects no longer mapped) diffed against the transformed version
+    draft = draft_stylesheet(tmp_path, name="oai_dc2pe.xsl")
+    driver.find_element(By.ID, "mapping").send_keys(str(draft))
+    _run(driver, "run-diff", "diff-summary")
+    assert driver.find_element(By.ID, "view-title").text == "Diff of demo (draft oai_dc2pe.xsl)"
+    counts = {
+        row.get_attribute("class"): row.find_elements(By.TAG_NAME, "td")[1].text
+        for row in driver.find_elements(By.CSS_SELECTOR, "#diff-summary tr")
+    }
+    assert counts["status-changed"] == "148"
+    assert counts["status-unchanged"] == "0"
+    predicates = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#diff-predicates tbody tr")]
+    assert predicates == ["http://www.cidoc-crm.org/cidoc-crm/P129_is_about 0 567 148"]
+    removed = driver.find_element(By.CSS_SELECTOR, "section.diff-record pre.removed").text
+    assert "<http://www.cidoc-crm.org/cidoc-crm/P129_is_about>" in removed
+    _shot(driver, "diff")
+
+    # the page carries the draft: a preview from here runs the draft, not the current mapping
+    assert "oai_dc2pe.xsl" in driver.find_element(By.ID, "draft-in-use").text
+    _run(driver, "run-preview", "preview-summary")
+    assert driver.find_element(By.ID, "view-title").text == "Preview of demo (draft oai_dc2pe.xsl)"
+    assert "crm:P129_is_about" not in driver.find_element(By.CSS_SELECTOR, "#r1 .output").text
+    shutil.copy(draft, ARTIFACTS / "draft-oai_dc2pe.xsl")

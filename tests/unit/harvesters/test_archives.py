@@ -1,0 +1,116 @@
+"""Safe archive unpacking and streaming XML splitting (in memory, no server)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+import zipfile
+
+import pytest
+
+from harvesters.archives import Caps, UnsafeArchive, archive_kind, check_member_name, members
+from harvesters.base import Problem
+from harvesters.xmlsplit import SplitSpec, split_stream
+
+
+def zipped(entries: dict[str, bytes]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    buffer.seek(0)
+    return buffer
+
+
+@pytest.mark.parametrize(
+    "name", ["../x.xml", "a/../../x.xml", "/etc/passwd", "C:/x.xml", "..\\..\\x.xml", ".."]
+)
+def test_names_that_leave_the_root_are_refused(name):
+    with pytest.raises(UnsafeArchive, match="escapes the archive root"):
+        check_member_name(name, archive="a.zip")
+
+
+def test_inner_dotdot_that_stays_inside_is_fine():
+    assert check_member_name("a/b/../c.xml", archive="a.zip") == "a/c.xml"
+
+
+def test_zip_is_checked_as_a_whole_before_anything_is_read():
+    with pytest.raises(UnsafeArchive) as caught:
+        list(members(zipped({"ok.xml": b"<a/>", "../../evil.xml": b"<a/>"}), "x.zip"))
+    assert caught.value.url == "x.zip"
+
+
+def test_zip_bomb_ratio_is_refused():
+    with pytest.raises(UnsafeArchive, match="likely zip bomb"):
+        list(members(zipped({"bomb.xml": b"0" * 5_000_000}), "bomb.zip"))
+
+
+def test_declared_member_size_is_checked_first():
+    archive = zipped({"big.xml": bytes(range(256)) * 100})
+    with pytest.raises(UnsafeArchive, match="member 'big.xml' declares 25600 bytes, more than 1000"):
+        list(members(archive, "big.zip", Caps(max_member_bytes=1000)))
+
+
+def test_size_cap_is_enforced_while_streaming_whatever_the_headers_say():
+    archive = io.BytesIO(gzip.compress(bytes(range(256)) * 100))
+    ((_, stream),) = list(members(archive, "rec.xml.gz", Caps(max_member_bytes=1000)))
+    with pytest.raises(UnsafeArchive, match="rec.xml is larger than 1000 bytes uncompressed"):
+        stream.read()
+
+
+def test_tar_links_are_refused_and_regular_files_streamed():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("data/a.xml")
+        info.size = 4
+        archive.addfile(info, io.BytesIO(b"<a/>"))
+        link = tarfile.TarInfo("data/link.xml")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "/etc/passwd"
+        archive.addfile(link)
+    buffer.seek(0)
+    with pytest.raises(UnsafeArchive, match="is a link or a device"):
+        list(members(buffer, "x.tar.gz"))
+
+
+def test_gz_single_file():
+    ((name, stream),) = list(members(io.BytesIO(gzip.compress(b"<a/>")), "dir/rec.xml.gz"))
+    assert (name, stream.read()) == ("rec.xml", b"<a/>")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("a.zip", "zip"),
+        ("a.TAR.GZ", "tar"),
+        ("a.tgz", "tar"),
+        ("a.tar", "tar"),
+        ("a.xml.gz", "gz"),
+        ("a.xml", None),
+    ],
+)
+def test_archive_kind(name, kind):
+    assert archive_kind(name) == kind
+
+
+def test_split_stream_skips_frees_and_reports_a_broken_tail():
+    xml = b"<r>" + b"".join(b"<i><id>%d</id></i>" % n for n in range(5)) + b"<i><id>5</id></r>"
+    items = list(split_stream(io.BytesIO(xml), "f.xml", SplitSpec("i", "id"), skip=2))
+    assert [i.original_id for i in items if not isinstance(i, Problem)] == ["2", "3", "4"]
+    assert isinstance(items[-1], Problem)
+    assert items[-1].message.startswith("not well-formed XML after record 5")
+
+
+def test_split_refuses_entities_and_dtds():
+    xml = (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b"<r><i><id>a</id><t>&x;</t></i></r>"
+    )
+    items = list(split_stream(io.BytesIO(xml), "f.xml", SplitSpec("i", "id")))
+    assert all(b"root:" not in (getattr(i, "body", b"") or b"") for i in items)
+
+
+def test_split_element_prefix_must_be_declared():
+    with pytest.raises(ValueError, match="prefix 'x' is not in namespaces"):
+        SplitSpec("x:rec").clark()
