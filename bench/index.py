@@ -237,7 +237,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--solr-url", help="a Solr base URL (…/solr) with the contentcloud configset")
-    parser.add_argument("--senders", type=int, default=1, help="update requests the feeder keeps in flight")
+    parser.add_argument("--senders", type=int, default=2, help="update requests the feeder keeps in flight")
     parser.add_argument(
         "--workers", type=int, default=1, help="document builder processes (0: in the feeder)"
     )

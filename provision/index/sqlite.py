@@ -35,6 +35,7 @@ The embedded index does not rank: without ``sort`` documents come in index order
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import json
 import logging
@@ -832,6 +833,7 @@ class _Columns:
         self.size = conn.execute(f"SELECT coalesce(max(rid), 0) + 1 FROM {p}_docs").fetchone()[0]
         self._facets: dict[str, tuple[list[Any], list[tuple[int, ...]], Counter[int]]] = {}
         self._ranks: dict[str, list[int | None]] = {}
+        self._ranges: dict[str, tuple[list[int], list[int], list[int]]] = {}
         self._all: list[int] | None = None
         self._lock = threading.Lock()
 
@@ -860,6 +862,22 @@ class _Columns:
                 ordinals = [tuple(o) for o in per_rid]
                 counts = Counter(chain.from_iterable(ordinals))
                 cached = self._facets[name] = (values, ordinals, counts)
+        return cached
+
+    def date_ranges(self, conn: sqlite3.Connection, name: str) -> tuple[list[int], list[int], list[int]]:
+        """A DateRangeField's values as (starts, ends, rids), ordered by start: a range query is a
+        bisection plus one pass over the candidates."""
+        cached = self._ranges.get(name)
+        if cached is None:
+            with self._lock:
+                rows = conn.execute(
+                    f"SELECT lo, hi, rid FROM {self.p}_ranges WHERE field = ? ORDER BY lo", (name,)
+                ).fetchall()
+                cached = self._ranges[name] = (
+                    [r[0] for r in rows],
+                    [r[1] for r in rows],
+                    [r[2] for r in rows],
+                )
         return cached
 
     def ranks(self, conn: sqlite3.Connection, name: str) -> list[int | None]:
@@ -961,8 +979,21 @@ class _Select:
             return set(self.columns.all_rids(self.conn))
         if isinstance(node, CNone):
             return set()
+        if isinstance(node, CDateRange):
+            return self._date_range(node)
         sql, args = self.sql(node)
         return {rid for (rid,) in self.conn.execute(sql, args)}
+
+    def _date_range(self, node: CDateRange) -> set[int]:
+        starts, ends, rids = self.columns.date_ranges(self.conn, node.field)
+        if node.op == "Within":  # node.lo <= start and end <= node.hi
+            first, last = bisect.bisect_left(starts, node.lo), bisect.bisect_right(starts, node.hi)
+            return {rids[i] for i in range(first, last) if ends[i] <= node.hi}
+        if node.op == "Contains":  # start <= node.lo and end >= node.hi
+            last = bisect.bisect_right(starts, node.lo)
+            return {rid for end, rid in zip(ends[:last], rids[:last], strict=True) if end >= node.hi}
+        last = bisect.bisect_right(starts, node.hi)  # Intersects: start <= node.hi and end >= node.lo
+        return {rid for end, rid in zip(ends[:last], rids[:last], strict=True) if end >= node.lo}
 
     def _count(self, hits: list[int] | None) -> int:
         if hits is not None:
