@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "publish": "contentcloud.cli.publish:publish",
     "serve": "contentcloud.cli.serve:serve",
     "harvest": "contentcloud.cli.harvest:harvest",
+    "download": "contentcloud.cli.download:download",
 }
 
 HELP = {
@@ -35,6 +36,7 @@ HELP = {
     "publish": "Refresh the OAI-PMH publisher index from the MDStore.",
     "serve": "Serve the web application (OAI-PMH publisher at /oai).",
     "harvest": "Harvest a datasource (OAI-PMH, FTP, HTTP) into its native MDStore unit.",
+    "download": "Download the files a datasource's records point to (ledger, --failures).",
 }
 
 
