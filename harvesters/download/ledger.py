@@ -188,7 +188,7 @@ class Ledger:
         """The same URL already settled for another record in this run (fetched once per run)."""
         rows = self._fetchall(
             f"SELECT {', '.join(COLUMNS)} FROM files WHERE url = ? AND run_id = ? AND record_id != ? "
-            f"AND state IN ('ok', 'not-modified', 'gone') LIMIT 1",
+            "AND state != 'record-deleted' LIMIT 1",
             (url, run_id, exclude_record),
         )
         return Entry(*rows[0]) if rows else None

@@ -37,7 +37,7 @@ ALLOWED_SCHEMES = ("http", "https")
 
 def _address_kind(ip: IPAddress) -> str | None:
     """Why ``ip`` is not public, or None when it is."""
-    for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+    for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):
         if getattr(ip, f"is_{kind}", False):
             return kind.replace("_", "-")
     return None if ip.is_global else "non-global"

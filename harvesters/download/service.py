@@ -191,6 +191,10 @@ class FileDownloadService:
         )
         self._counts = DownloadCounts()
         self._counts_lock = threading.Lock()
+        self._settlement = _Settlement()
+        #: URL → jobs of other records waiting for its outcome, while it is fetched
+        self._in_flight: dict[str, list[Job]] = {}
+        self._flight_lock = threading.Lock()
         self.first_errors: list[str] = []
 
     def close(self) -> None:
@@ -212,8 +216,9 @@ class FileDownloadService:
         ``run_id`` are settled (a resumed run skips them). Returns the final counts.
         """
         self._counts = counts or DownloadCounts()
-        settlement = _Settlement()
-        in_flight = threading.BoundedSemaphore(4 * self.config.concurrency)
+        self._settlement = settlement = _Settlement()
+        self._in_flight = {}
+        slots = threading.BoundedSemaphore(4 * self.config.concurrency)
         last_report = 0.0
         base_records = self._counts.records
 
@@ -233,14 +238,10 @@ class FileDownloadService:
                     f"{snapshot['downloaded']} files, {snapshot['failed'] + snapshot['gone']} failed",
                 )
 
-        def settled(newly: int) -> None:
-            if newly:
-                self._count(records=newly)
-
-        def finished(record_id: str) -> Callable[[Any], None]:
+        def finished(job: Job) -> Callable[[Any], None]:
             def callback(_future: Any) -> None:
-                in_flight.release()
-                settled(settlement.done(record_id))
+                slots.release()
+                self._settle(job.record_id)
 
             return callback
 
@@ -250,11 +251,13 @@ class FileDownloadService:
             try:
                 for record in records:
                     jobs = self._dispatch(record, run_id)
-                    settled(settlement.add(record.id, len(jobs)))
+                    self._settle(record.id, add=len(jobs))
                     for job in jobs:
-                        while not in_flight.acquire(timeout=REPORT_EVERY):
+                        if self._joins_same_url(job):
+                            continue
+                        while not slots.acquire(timeout=REPORT_EVERY):
                             report()
-                        pool.submit(self._fetch, job).add_done_callback(finished(record.id))
+                        pool.submit(self._fetch, job).add_done_callback(finished(job))
                     report()
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -262,6 +265,53 @@ class FileDownloadService:
                 raise
         report(force=True)
         return self._counts
+
+    def _settle(self, record_id: str, *, add: int | None = None) -> None:
+        """A record enters with ``add`` files to settle, or one of its files is settled."""
+        newly = self._settlement.add(record_id, add) if add is not None else self._settlement.done(record_id)
+        if newly:
+            self._count(records=newly)
+
+    def _joins_same_url(self, job: Job) -> bool:
+        """The same URL for another record in this run: no second request.
+
+        Either it is in flight (the job waits for its outcome, written when it ends) or it was
+        settled earlier in the run (its outcome is copied now). Otherwise the job's URL is marked
+        in flight and the caller fetches it. A worker writes its row before it clears the mark,
+        so one of the two always sees the outcome.
+        """
+        with self._flight_lock:
+            waiting = self._in_flight.get(job.url)
+            if waiting is not None:
+                waiting.append(job)
+                return True
+            same = self.ledger.fetched_in_run(job.url, job.run_id, exclude_record=job.record_id)
+            if same is None:
+                self._in_flight[job.url] = []
+                return False
+        self._reuse(job, same)
+        self._settle(job.record_id)
+        return True
+
+    def _reuse(self, job: Job, outcome: Entry) -> None:
+        self.ledger.put(
+            replace(
+                outcome,
+                record_id=job.record_id,
+                original_id=job.original_id,
+                run_id=job.run_id,
+                checked_at=now_text(),
+            )
+        )
+        extra = {outcome.state: 1} if outcome.state in ("failed", "gone") else {}
+        self._count(urls=1, reused=1, **extra)
+
+    def _release_url(self, job: Job, outcome: Entry) -> None:
+        with self._flight_lock:
+            waiting = self._in_flight.pop(job.url, [])
+        for other in waiting:
+            self._reuse(other, outcome)
+            self._settle(other.record_id)
 
     def _count(self, **deltas: int) -> None:
         with self._counts_lock:
@@ -318,8 +368,8 @@ class FileDownloadService:
             run_id=job.run_id,
         )
         if not self.config.filters.accepts_url(job.url):
-            self._put(
-                job, replace(base, state="skipped", error="extension not in download.filters.extensions")
+            self.ledger.put(
+                replace(base, state="skipped", error="extension not in download.filters.extensions")
             )
             self._count(urls=1, skipped=1)
             return True
@@ -327,13 +377,6 @@ class FileDownloadService:
             self.policy.check_url(job.url)
         except Refused as exc:
             self._fail(job, base, exc.message, refused=True)
-            return True
-        same = self.ledger.fetched_in_run(job.url, job.run_id, exclude_record=job.record_id)
-        if same is not None:
-            self._put(
-                job, replace(same, record_id=job.record_id, original_id=job.original_id, run_id=job.run_id)
-            )
-            self._count(urls=1, reused=1, **({"gone": 1} if same.state == "gone" else {}))
             return True
         return False
 
@@ -353,24 +396,22 @@ class FileDownloadService:
             with self.gate.slot(urlsplit(job.url).netloc.lower()):
                 entry = self._request(job, base)
         except Refused as exc:
-            self._fail(job, base, exc.message, refused=True)
+            entry = self._fail(job, base, exc.message, refused=True)
         except FileRejected as exc:
-            self._fail(job, replace(base, status=exc.status), exc.message)
+            entry = self._fail(job, replace(base, status=exc.status), exc.message)
         except TransportError as exc:
             final = exc.url if exc.url and exc.url != job.url else None
+            failed = replace(base, status=exc.status, final_url=final)
             if exc.status in GONE_STATUSES:
-                self._put(
-                    job, replace(base, state="gone", status=exc.status, final_url=final, error=exc.message)
-                )
-                self._count(urls=1, gone=1)
-                self._note_error(f"{job.url}: {exc.message}")
+                entry = self._gone(job, failed, exc.message)
             else:
-                self._fail(job, replace(base, status=exc.status, final_url=final), exc.message)
+                entry = self._fail(job, failed, exc.message)
         except Exception as exc:  # a bug or the disk: this file fails, the run goes on
             logger.exception("%s: %s: unexpected error", self.datasource, job.url)
-            self._fail(job, base, f"{type(exc).__name__}: {exc}")
+            entry = self._fail(job, base, f"{type(exc).__name__}: {exc}")
         else:
-            self._put(job, entry)
+            self.ledger.put(entry)
+        self._release_url(job, entry)
 
     def _request(self, job: Job, base: Entry) -> Entry:
         headers = {"Accept-Encoding": "identity"}
@@ -460,14 +501,20 @@ class FileDownloadService:
                 raise rejection
             return writer.commit()
 
-    # --- ledger rows --------------------------------------------------------------------------
-    def _put(self, job: Job, entry: Entry) -> None:
+    # --- ledger rows of failures -----------------------------------------------------------------
+    def _fail(self, job: Job, base: Entry, message: str, *, refused: bool = False) -> Entry:
+        entry = replace(base, state="failed", error=message)
         self.ledger.put(entry)
-
-    def _fail(self, job: Job, base: Entry, message: str, *, refused: bool = False) -> None:
-        self._put(job, replace(base, state="failed", error=message))
         self._count(urls=1, failed=1, refused=int(refused))
         self._note_error(f"{job.url}: {message}")
+        return entry
+
+    def _gone(self, job: Job, base: Entry, message: str) -> Entry:
+        entry = replace(base, state="gone", error=message)
+        self.ledger.put(entry)
+        self._count(urls=1, gone=1)
+        self._note_error(f"{job.url}: {message}")
+        return entry
 
 
 def _kept(previous: Entry | None) -> dict[str, Any]:

@@ -72,8 +72,9 @@ class FileHandler(Handler):
         if route.delay:
             time.sleep(route.delay)
         if route.redirect is not None:
-            self.send_body(route.redirect_status, b"", content_type="text/plain",
-                           headers={"Location": route.redirect})
+            self.send_body(
+                route.redirect_status, b"", content_type="text/plain", headers={"Location": route.redirect}
+            )
             return
         validators = {}
         if route.etag:
@@ -89,7 +90,9 @@ class FileHandler(Handler):
             self.end_headers()
             return
         if isinstance(route.body, bytes):
-            self.send_body(200, route.body, content_type=route.content_type, headers=validators, gzip_ok=False)
+            self.send_body(
+                200, route.body, content_type=route.content_type, headers=validators, gzip_ok=False
+            )
             return
         self._stream(route, validators)
 

@@ -23,10 +23,21 @@ def record_xml(*urls: str) -> bytes:
 
 
 def profile(ds_id: str = "files", **download: Any) -> Datasource:
-    section = {"xpath": "//dc:identifier", "namespaces": {"dc": DC}, "allow": ALLOW_LOCAL,
-               "concurrency": 4, "per_host": 4, "timeout": 5, **download}
-    return make_profile(ds_id, {"protocol": "oai", "baseurl": "http://127.0.0.1:9/oai",
-                                "metadata_prefix": "oai_dc"}, download=section)
+    section = {
+        "xpath": "//dc:identifier",
+        "namespaces": {"dc": DC},
+        "allow": ALLOW_LOCAL,
+        "concurrency": 4,
+        "per_host": 4,
+        "timeout": 5,
+        **download,
+    }
+    section = {key: value for key, value in section.items() if value is not None}
+    return make_profile(
+        ds_id,
+        {"protocol": "oai", "baseurl": "http://127.0.0.1:9/oai", "metadata_prefix": "oai_dc"},
+        download=section,
+    )
 
 
 def write_records(store: MDStore, datasource: Datasource, records: dict[str, bytes | None]) -> str:
