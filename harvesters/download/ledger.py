@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -87,7 +88,17 @@ CREATE TABLE IF NOT EXISTS runs (
 
 
 def now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """UTC now to the second (``2024-05-01T10:00:00Z``); formatted once per second."""
+    global _now_cache
+    second = int(time.time())
+    cached = _now_cache
+    if cached[0] != second:
+        cached = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        _now_cache = cached
+    return cached[1]
+
+
+_now_cache: tuple[int, str] = (-1, "")
 
 
 @dataclass(frozen=True)

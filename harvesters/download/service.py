@@ -181,6 +181,8 @@ class FileDownloadService:
             max_retries=config.max_retries, backoff=config.backoff, max_backoff=config.max_backoff
         )
         self.transport = Transport(
+            # files are stored as served: no transfer decoding, and Content-Length is the file size
+            headers={"Accept-Encoding": "identity"},
             timeout=config.timeout,
             retry=retry,
             user_agent=config.user_agent,
@@ -325,7 +327,8 @@ class FileDownloadService:
 
     # --- dispatcher: what needs no request ----------------------------------------------------
     def _dispatch(self, record: Record, run_id: str) -> list[Job]:
-        if record.deleted:
+        # only a tombstone has no body: present records are not asked (that decodes their envelope)
+        if record.body is None and record.deleted:
             marked = self.ledger.mark_record_deleted(record.id, run_id)
             self._count(records_deleted=1, marked_deleted=marked)
             return []
@@ -414,7 +417,7 @@ class FileDownloadService:
         self._release_url(job, entry)
 
     def _request(self, job: Job, base: Entry) -> Entry:
-        headers = {"Accept-Encoding": "identity"}
+        headers: dict[str, str] | None = None
         previous = job.previous
         conditional = (
             previous is not None
@@ -424,6 +427,7 @@ class FileDownloadService:
             and self.store.has(previous.sha256)
         )
         if conditional:
+            headers = {}
             if previous.etag:
                 headers["If-None-Match"] = previous.etag
             if previous.last_modified:

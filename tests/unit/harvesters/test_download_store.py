@@ -29,7 +29,7 @@ def test_a_file_is_stored_under_its_sha256_in_sharded_directories(tmp_path):
     stored = store_bytes(store, b"hello ", b"world")
     digest = hashlib.sha256(b"hello world").hexdigest()
     assert (stored.sha256, stored.size, stored.existed) == (digest, 11, False)
-    assert stored.location == str(tmp_path / "files" / digest[:2] / digest[2:4] / digest)
+    assert stored.location == str(tmp_path / "files" / digest[:2] / digest)
     assert store.has(digest)
     assert store.open(digest).read() == b"hello world"
     assert oct(os.stat(stored.location).st_mode & 0o777) == "0o644"
