@@ -136,9 +136,9 @@ class LocalFileStore:
     large directories, so a few thousand files per shard stay cheap.
 
     Writes are atomic: a temporary file under ``root/.tmp`` (same file system) is fsynced, then
-    renamed to its address, so a file under an address is always complete, even after a power
-    loss. The directory is not fsynced after the rename (that doubled the cost of a small file):
-    a rename lost to a power cut only loses the file, and the service, which checks
+    linked to its address (and its temporary name dropped), so a file under an address is always
+    complete, even after a power loss. The directory is not fsynced after the link (that doubled
+    the cost of a small file): a link lost to a power cut only loses the file, and the service, which checks
     :meth:`has` before trusting a ledger row, downloads it again. Identical content found at
     commit is not written again.
     """
@@ -207,6 +207,18 @@ class LocalFileStore:
         pass
 
 
+def _link_once(source: Path, target: Path) -> bool:
+    """Hard-link ``source`` to ``target`` unless it exists (creating its shard); True if linked."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:  # the shard's first file
+        target.parent.mkdir(exist_ok=True)
+        return _link_once(source, target)
+    return True
+
+
 class LocalFileWriter:
     """One temporary file, hashed as it is written."""
 
@@ -224,6 +236,12 @@ class LocalFileWriter:
         self.size += len(chunk)
 
     def commit(self) -> StoredFile:
+        """Give the file its address; ``existed`` when those bytes were there already.
+
+        The temporary file is hard-linked to its address, which fails when the address exists:
+        an atomic check, so two writers racing with the same bytes store them once and exactly
+        one of them reports a new file.
+        """
         assert self._file is not None, "the writer is closed"
         sha256 = self._hash.hexdigest()
         final = self.store.path(sha256)
@@ -236,12 +254,9 @@ class LocalFileWriter:
             os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
-        try:
-            os.replace(self.temp, final)  # identical content racing in from another writer: same bytes
-        except FileNotFoundError:  # the shard's first file
-            final.parent.mkdir(exist_ok=True)
-            os.replace(self.temp, final)
-        return StoredFile(sha256, self.size, str(final), existed=False)
+        existed = not _link_once(self.temp, final)
+        self.discard()
+        return StoredFile(sha256, self.size, str(final), existed=existed)
 
     def discard(self) -> None:
         """Drop the temporary file unless committed (idempotent)."""
