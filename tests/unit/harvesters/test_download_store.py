@@ -102,6 +102,11 @@ def test_s3_store_names_its_missing_package_or_loads():
     except ImportError:
         with pytest.raises(PluginUnavailable, match="boto3"):
             open_file_store("s3://bucket/prefix")
+    else:
+        store = open_file_store("s3://bucket/some/prefix/?region=eu-west-1")
+        assert store.uri == "s3://bucket/some/prefix"
+        digest = "ab" + "0" * 62
+        assert store.location(digest) == f"s3://bucket/some/prefix/ab/{digest}"
 
 
 # --- ledger ---------------------------------------------------------------------------------------
