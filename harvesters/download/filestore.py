@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from mdstore.errors import ConfigError, StoreError
 from mdstore.plugins import Registry
@@ -146,7 +146,7 @@ class LocalFileStore:
     def __init__(self, root: str | Path, *, durable: bool = True) -> None:
         self.root = Path(root)
         self.durable = durable
-        self.uri = f"file://{self.root}"
+        self.uri = f"file://{self.root}" + ("" if durable else "?fsync=false")
         try:
             (self.root / TEMP_DIR).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -156,6 +156,7 @@ class LocalFileStore:
 
     @classmethod
     def from_uri(cls, uri: str) -> LocalFileStore:
+        """``file:///var/files`` or a bare path; ``?fsync=false`` trades power-loss safety for speed."""
         if "://" not in uri:
             return cls(uri)
         parts = urlsplit(uri)
@@ -163,7 +164,11 @@ class LocalFileStore:
             raise ConfigError(
                 f"{uri!r}: a file store URI names no host (file:///path)", field="files", rule="scheme"
             )
-        return cls(unquote(parts.path))
+        options = {key: values[-1].lower() for key, values in parse_qs(parts.query).items()}
+        unknown = set(options) - {"fsync"}
+        if unknown or options.get("fsync", "true") not in ("true", "false"):
+            raise ConfigError(f"{uri!r}: the only parameter is fsync=true|false", field="files", rule="file")
+        return cls(unquote(parts.path), durable=options.get("fsync", "true") == "true")
 
     def path(self, sha256: str) -> Path:
         check_sha256(sha256)

@@ -70,8 +70,6 @@ CREATE TABLE IF NOT EXISTS files (
     PRIMARY KEY (record_id, url)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS files_by_url ON files (url, run_id);
-CREATE INDEX IF NOT EXISTS files_by_run ON files (run_id);
-CREATE INDEX IF NOT EXISTS files_by_state ON files (state);
 CREATE TABLE IF NOT EXISTS runs (
     run_id      TEXT PRIMARY KEY,
     state       TEXT NOT NULL,
@@ -142,6 +140,15 @@ class RunInfo:
     message: str | None
 
 
+@dataclass(slots=True)
+class _Put:
+    """A row waiting for the group commit of :meth:`Ledger.put`."""
+
+    row: tuple
+    done: bool = False
+    error: Exception | None = None
+
+
 class Ledger:
     """The ledger of one datasource; safe to share between the service's threads."""
 
@@ -156,6 +163,9 @@ class Ledger:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the download ledger: {exc}") from exc
         self._lock = threading.Lock()
+        self._group = threading.Condition()
+        self._pending: list[_Put] = []
+        self._writing = False
 
     def close(self) -> None:
         with self._lock:
@@ -177,12 +187,46 @@ class Ledger:
 
     # --- files --------------------------------------------------------------------------------
     def put(self, entry: Entry) -> None:
-        """Insert or replace the row of (record id, URL)."""
+        """Insert or replace the row of (record id, URL); committed when this returns.
+
+        Group commit: the rows that threads put while a transaction is being written go
+        together into the next one, written by the first of them, while the others wait for it.
+        Many workers thus share one transaction instead of queueing for one each.
+        """
+        waiting = _Put(tuple(getattr(entry, c) for c in COLUMNS))
+        with self._group:
+            self._pending.append(waiting)
+            while not waiting.done:
+                if self._writing:
+                    self._group.wait()
+                    continue
+                self._writing = True
+                batch, self._pending = self._pending, []
+                self._group.release()
+                try:
+                    error = self._write_rows([item.row for item in batch])
+                finally:
+                    self._group.acquire()
+                    self._writing = False
+                    for item in batch:
+                        item.done, item.error = True, error
+                    self._group.notify_all()
+        if waiting.error is not None:
+            raise StoreError(f"{self.path}: cannot write to the download ledger: {waiting.error}")
+
+    def _write_rows(self, rows: list[tuple]) -> Exception | None:
         placeholders = ", ".join("?" for _ in COLUMNS)
-        self._execute(
-            f"INSERT OR REPLACE INTO files ({', '.join(COLUMNS)}) VALUES ({placeholders})",
-            tuple(getattr(entry, c) for c in COLUMNS),
-        )
+        sql = f"INSERT OR REPLACE INTO files ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                return exc
+        return None
 
     def entries(self, record_id: str) -> dict[str, Entry]:
         """The rows of one record by URL."""

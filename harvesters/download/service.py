@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -83,6 +83,20 @@ class DownloadCounts:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+@dataclass
+class _Spooled:
+    """A body fully written to a store writer, waiting for its commit (or its discard)."""
+
+    writer: Any
+    stack: ExitStack
+
+    def commit(self) -> StoredFile:
+        return self.writer.commit()
+
+    def close(self) -> None:
+        self.stack.close()
 
 
 @dataclass(frozen=True)
@@ -177,6 +191,9 @@ class FileDownloadService:
         self.extractor = extractor or build_extractor(config)
         self.policy = AddressPolicy(config.allow_hosts, config.allow_networks)
         self.gate = HostGate(config.per_host, config.delay)
+        #: at most ``concurrency`` downloads on the network at once; the pool has twice as many
+        #: threads, so files being fsynced into the store do not hold a download slot
+        self.network = threading.BoundedSemaphore(config.concurrency)
         retry = retry or RetryPolicy(
             max_retries=config.max_retries, backoff=config.backoff, max_backoff=config.max_backoff
         )
@@ -220,7 +237,7 @@ class FileDownloadService:
         self._counts = counts or DownloadCounts()
         self._settlement = settlement = _Settlement()
         self._in_flight = {}
-        slots = threading.BoundedSemaphore(4 * self.config.concurrency)
+        slots = threading.BoundedSemaphore(4 * self.config.concurrency)  # files in flight
         last_report = 0.0
         base_records = self._counts.records
 
@@ -230,9 +247,12 @@ class FileDownloadService:
             if not force and now - last_report < REPORT_EVERY:
                 return
             last_report = now
+            with settlement.lock:  # the cursor and the records before it, taken together
+                cursor, settled = settlement.cursor, settlement.settled
             with self._counts_lock:
                 snapshot = self._counts.as_dict()
-            self.ledger.save_progress(run_id, settlement.cursor, snapshot)
+            snapshot["records"] = base_records + settled
+            self.ledger.save_progress(run_id, cursor, snapshot)
             if on_progress is not None:
                 on_progress(
                     base_records + settlement.settled,
@@ -241,14 +261,15 @@ class FileDownloadService:
                 )
 
         def finished(job: Job) -> Callable[[Any], None]:
-            def callback(_future: Any) -> None:
+            def callback(future: Any) -> None:
                 slots.release()
-                self._settle(job.record_id)
+                if not future.cancelled():  # a cancelled file (interrupted run) is not settled
+                    self._settle(job.record_id)
 
             return callback
 
         with ThreadPoolExecutor(
-            self.config.concurrency, thread_name_prefix=f"download-{self.datasource}"
+            4 * self.config.concurrency, thread_name_prefix=f"download-{self.datasource}"
         ) as pool:
             try:
                 for record in records:
@@ -396,8 +417,7 @@ class FileDownloadService:
             **_kept(job.previous),
         )
         try:
-            with self.gate.slot(urlsplit(job.url).netloc.lower()):
-                entry = self._request(job, base)
+            entry = self._request(job, base)
         except Refused as exc:
             entry = self._fail(job, base, exc.message, refused=True)
         except FileRejected as exc:
@@ -432,7 +452,14 @@ class FileDownloadService:
                 headers["If-None-Match"] = previous.etag
             if previous.last_modified:
                 headers["If-Modified-Since"] = previous.last_modified
-        response, stored = self.transport.stream(job.url, self._store_body, headers=headers)
+        # the network part holds a download slot and a slot of the host; storing does not
+        with self.network, self.gate.slot(urlsplit(job.url).netloc.lower()):
+            response, spooled = self.transport.stream(job.url, self._spool_body, headers=headers)
+        try:
+            stored = spooled.commit() if spooled is not None else None
+        finally:
+            if spooled is not None:
+                spooled.close()
         validators = {
             "etag": response.headers.get("ETag"),
             "last_modified": response.headers.get("Last-Modified"),
@@ -474,8 +501,12 @@ class FileDownloadService:
             **validators,
         )
 
-    def _store_body(self, response: requests.Response) -> StoredFile:
-        """Check the announced type and size, then stream the body into the store (capped)."""
+    def _spool_body(self, response: requests.Response) -> _Spooled:
+        """Check the announced type and size, then stream the body into a store writer (capped).
+
+        The writer is committed by the caller, after the connection is given back: the fsync of
+        a file should not hold one of the ``concurrency`` download slots.
+        """
         limit = self.config.filters.max_size
         content_type = response.headers.get("Content-Type")
         rejection: FileRejected | None = None
@@ -491,7 +522,9 @@ class FileDownloadService:
                 f"the file announces {int(announced)} bytes, more than the maximum of {limit}",
                 url=response.url,
             )
-        with self.store.writer() as writer:
+        stack = ExitStack()
+        try:
+            writer = stack.enter_context(self.store.writer())
             for chunk in [] if rejection else response.iter_content(chunk_size=CHUNK):
                 writer.write(chunk)
                 if writer.size > limit:
@@ -503,7 +536,10 @@ class FileDownloadService:
             if rejection is not None:
                 rejection.status = response.status_code
                 raise rejection
-            return writer.commit()
+        except BaseException:
+            stack.close()  # the writer is discarded: nothing of this attempt is kept
+            raise
+        return _Spooled(writer, stack)
 
     # --- ledger rows of failures -----------------------------------------------------------------
     def _fail(self, job: Job, base: Entry, message: str, *, refused: bool = False) -> Entry:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from harvesters.download import Entry, Ledger, LocalFileStore, open_file_store
 from harvesters.download.filestore import temp_name
-from mdstore.errors import PluginUnavailable, StoreError, UnknownPlugin
+from mdstore.errors import ConfigError, PluginUnavailable, StoreError, UnknownPlugin
 
 
 def store_bytes(store: LocalFileStore, *chunks: bytes):
@@ -92,6 +92,13 @@ def test_addresses_are_checked_and_stores_chosen_by_uri(tmp_path):
         store.path("../../etc/passwd")
     assert isinstance(open_file_store(f"file://{tmp_path}/a"), LocalFileStore)
     assert open_file_store(str(tmp_path / "b")).root == tmp_path / "b"
+    assert open_file_store(f"file://{tmp_path}/c").durable
+    fast = open_file_store(f"file://{tmp_path}/d?fsync=false")
+    assert (fast.durable, fast.uri) == (False, f"file://{tmp_path}/d?fsync=false")
+    with pytest.raises(ConfigError, match="the only parameter is fsync=true|false"):
+        open_file_store(f"file://{tmp_path}/e?sync=no")
+    with pytest.raises(ConfigError, match="names no host"):
+        open_file_store("file://server/share")
     with pytest.raises(UnknownPlugin, match="unknown file store 'ftp'; valid names: file, s3"):
         open_file_store("ftp://host/x")
 
