@@ -3,12 +3,14 @@
 The dispatcher (the calling thread) reads records in id order, takes their URLs with the
 profile's extractor, settles what needs no request (filtered extensions, refused schemes or
 hosts, a URL already fetched for another record in this run, tombstones) and hands the rest to
-a pool of worker threads. Workers wait for a per-host slot (at most ``per_host`` connections to
-one host, request starts ``delay`` seconds apart), then stream the file through the shared
-:class:`~harvesters.transport.Transport` (timeouts, retries with back-off, ``Retry-After``) into
-the content-addressed :class:`~harvesters.download.filestore.FileStore`, and write the outcome to
-the :class:`~harvesters.download.ledger.Ledger`. A file already held is re-validated with its
-ETag / Last-Modified; a 304 is not downloaded again.
+a pool of worker threads. A worker waits for one of the ``concurrency`` download slots and a
+slot of the host (at most ``per_host`` connections to one host, request starts ``delay`` seconds
+apart), streams the file through the shared :class:`~harvesters.transport.Transport` (timeouts,
+retries with back-off, ``Retry-After``) into a writer of the content-addressed
+:class:`~harvesters.download.filestore.FileStore`, gives both slots back, then commits the file
+(fsync, address) and writes the outcome to the :class:`~harvesters.download.ledger.Ledger`. The
+pool has more threads than download slots, so a slow disk does not idle the network. A file
+already held is re-validated with its ETag / Last-Modified; a 304 is not downloaded again.
 
 Nothing about one file stops the run: every failure becomes a ledger row. At most
 ``4 × concurrency`` files are in flight and a file is streamed in 64 KiB chunks, so memory stays
