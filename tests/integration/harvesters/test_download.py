@@ -506,3 +506,27 @@ def test_a_huge_file_streams_to_disk_in_flat_memory(store, run):
     assert summary.extra["bytes"] == blocks * len(block)
     growth_mb = (peak[0] - before) / 2**20
     assert growth_mb < 40, f"anonymous memory grew by {growth_mb:.1f} MB while streaming 256 MB"
+
+
+def test_the_mongodb_mdstore_works_the_same(mongo_server, tmp_path):
+    """The ledger lives beside the file store, so the step only reads the MDStore: either backend."""
+    import uuid
+
+    from mdstore import open_store
+
+    uri = f"{mongo_server.url.rstrip('/')}/dl{uuid.uuid4().hex[:12]}"
+    with (
+        file_server({"/a.pdf": FileRoute(PDF, etag='"a"'), "/b.png": FileRoute(PNG)}) as server,
+        open_store(uri) as mongo,
+    ):
+        run = Run(mongo, tmp_path)
+        ds = profile()
+        write_records(
+            mongo, ds, {"a": record_xml(f"{server.url}/a.pdf"), "b": record_xml(f"{server.url}/b.png")}
+        )
+        first = run(ds)
+        write_records(mongo, ds, {"a": record_xml(f"{server.url}/a.pdf"), "b": None})
+        second = run(ds)
+    assert (first.extra["downloaded"], first.errors) == (2, 0)
+    assert (second.extra["not_modified"], second.extra["records_deleted"]) == (1, 1)
+    assert run.entry(ds, "b", f"{server.url}/b.png").state == "record-deleted"
