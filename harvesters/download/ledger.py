@@ -160,15 +160,22 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            # reads (the dispatcher's look-ups) on their own connection: WAL lets them run while
+            # workers write, each SELECT seeing every row committed before it
+            self._reader = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=30
+            )
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the download ledger: {exc}") from exc
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
         self._group = threading.Condition()
         self._pending: list[_Put] = []
         self._writing = False
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
+            self._reader.close()
             self._db.close()
 
     def __enter__(self) -> Ledger:
@@ -182,8 +189,8 @@ class Ledger:
             return self._db.execute(sql, params)
 
     def _fetchall(self, sql: str, params: Any = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
 
     # --- files --------------------------------------------------------------------------------
     def put(self, entry: Entry) -> None:
