@@ -337,6 +337,16 @@ class MDStore:
         unit_doc = self.backend.get_unit(unit) or {}
         return self._version_info(doc, unit_doc.get("current"))
 
+    def add_to_report(self, version_id: str, **sections: Any) -> dict[str, Any]:
+        """Merge top-level sections into a version's JSON report (e.g. a pipeline run's summary
+        written after the commit); returns the whole report. Values must be JSON-friendly."""
+        doc = self.backend.get_version(version_id)
+        if doc is None:
+            raise VersionNotFound("no such version", version=version_id)
+        report = {**(doc.get("report") or {}), **sections}
+        self.backend.update_version(version_id, report=report)
+        return report
+
     @staticmethod
     def _version_info(doc: dict[str, Any], current: str | None) -> VersionInfo:
         state = doc["state"]

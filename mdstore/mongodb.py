@@ -21,7 +21,7 @@ from mdstore.errors import PluginUnavailable, StoreError
 
 try:  # the registry reports a missing driver by name, not with a stray ImportError
     import pymongo
-    from pymongo import ReplaceOne
+    from pymongo import InsertOne, ReplaceOne, UpdateOne
     from pymongo.errors import PyMongoError
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installation
     raise PluginUnavailable("needs the package 'pymongo' (pip install pymongo)", kind="mdstore backend",
@@ -275,9 +275,18 @@ class MongoBackend(Backend):
 
     # --- errors & discarded -------------------------------------------------------------------
     def add_errors(self, version_id: str, errors: Sequence[StoredError]) -> None:
-        self.db.errors.insert_many([{"version": version_id, "record_id": e.record_id, "step": e.step,
-                                     "message": e.message, "location": e.location, "created_at": e.created_at}
-                                    for e in errors])
+        # a record's identical error is kept once: a resumed or retried writer redoes its work
+        operations: list[Any] = []
+        for e in errors:
+            doc = {"version": version_id, "record_id": e.record_id, "step": e.step, "message": e.message,
+                   "location": e.location, "created_at": e.created_at}
+            if e.record_id is None:
+                operations.append(InsertOne(doc))
+            else:
+                key = {"version": version_id, "record_id": e.record_id, "step": e.step, "message": e.message}
+                operations.append(UpdateOne(key, {"$setOnInsert": doc}, upsert=True))
+        if operations:
+            self.db.errors.bulk_write(operations, ordered=True)
 
     def add_discarded(self, version_id: str, items: Sequence[Discarded]) -> None:
         self.db.discarded.insert_many([{"version": version_id, "source": d.source, "error": d.error,

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS errors (
     version TEXT NOT NULL, record_id TEXT, step TEXT, message TEXT, location TEXT, created_at TEXT
 );
 CREATE INDEX IF NOT EXISTS errors_version ON errors(version);
+CREATE UNIQUE INDEX IF NOT EXISTS errors_once ON errors(version, record_id, step, message);
 CREATE TABLE IF NOT EXISTS discarded (
     version TEXT NOT NULL, source TEXT, error TEXT, raw BLOB, created_at TEXT
 );
@@ -325,7 +326,8 @@ class SqliteBackend(Backend):
     # --- errors & discarded -------------------------------------------------------------------
     def add_errors(self, version_id: str, errors: Sequence[StoredError]) -> None:
         with self._tx() as con:
-            con.executemany("INSERT INTO errors VALUES (?,?,?,?,?,?)",
+            # a record's identical error is kept once: a resumed or retried writer redoes its work
+            con.executemany("INSERT OR IGNORE INTO errors VALUES (?,?,?,?,?,?)",
                             [(version_id, e.record_id, e.step, e.message, e.location, _ts(e.created_at))
                              for e in errors])
 

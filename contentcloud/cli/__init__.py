@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "publish": "contentcloud.cli.publish:publish",
     "serve": "contentcloud.cli.serve:serve",
     "harvest": "contentcloud.cli.harvest:harvest",
+    "transform": "contentcloud.cli.transform:transform",
+    "map": "contentcloud.cli.map:map_group",
     "download": "contentcloud.cli.download:download",
 }
 
@@ -36,6 +38,8 @@ HELP = {
     "publish": "Refresh the OAI-PMH publisher index from the MDStore.",
     "serve": "Serve the web application (OAI-PMH publisher at /oai).",
     "harvest": "Harvest a datasource (OAI-PMH, FTP, HTTP) into its native MDStore unit.",
+    "transform": "Apply a datasource's transform chain: native version -> new transformed version.",
+    "map": "Apply mapping files (XSLT/X3ML) to one input file and print the result.",
     "download": "Download the files a datasource's records point to (ledger, --failures).",
 }
 

@@ -252,6 +252,7 @@ def test_errors_and_discarded_are_kept_per_version(store):
     tx.upsert(records(2))
     tx.add_error("no title", record_id="ds1::x", step="x3ml", location="mapping.x3ml: link 2: dc:title")
     tx.add_discarded(b"<record><broken", "not well-formed (line 1, column 17)", source="page 3")
+    tx.add_error("no title", record_id="ds1::x", step="x3ml", location="mapping.x3ml: link 2: dc:title")  # redone
     v = tx.commit()
     assert v.stats["errors"] == 1 and v.stats["discarded"] == 1
     with store.reader(UNIT) as view:
@@ -276,3 +277,18 @@ def test_commit_report_is_stored_with_the_version(store):
     tx.upsert(records(1))
     v = tx.commit(report={"step": "collect", "pages": 1})
     assert store.version(v.id).report == {"step": "collect", "pages": 1}
+    merged = store.add_to_report(v.id, run={"id": "r-1", "steps": ["collect"]})
+    assert merged == {"step": "collect", "pages": 1, "run": {"id": "r-1", "steps": ["collect"]}}
+    assert store.version(v.id).report == merged
+
+
+def test_full_mode_counts_changes_against_the_parent(store):
+    """A second full run compares with the parent: its records were 'added' there, not here."""
+    tx = store.begin(UNIT, "full")
+    tx.upsert([RecordInput("a", "1"), RecordInput("b", "1"), RecordInput("c", "1")])
+    tx.commit()
+    tx = store.begin(UNIT, "full")
+    counts = tx.upsert([RecordInput("a", "2"), RecordInput("b", "1"), RecordInput("d", "1")])
+    assert (counts.added, counts.updated, counts.unchanged) == (1, 1, 1)
+    stats = tx.commit().stats
+    assert (stats["added"], stats["updated"], stats["unchanged"], stats["newly_deleted"]) == (1, 1, 1, 1)

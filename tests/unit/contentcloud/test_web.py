@@ -85,6 +85,8 @@ def test_publish_command_then_the_app_serves_the_snapshot(tmp_path):
         "CONTENTCLOUD_VAR": str(tmp_path / "var"),
         "CONTENTCLOUD_PUBLIC_URL": "https://agg.example.org/",
         "CONTENTCLOUD_OAI_REPOSITORY_IDENTIFIER": "agg.example.org",
+        # no mappings: the fixture's toy RDF is not PE, so the shipped pe2oai_dc.xsl stays out of it
+        "CONTENTCLOUD_MAPPINGS": str(tmp_path / "mappings"),
     }
     with open_store(env["CONTENTCLOUD_MDSTORE"]) as store:
         build_fixture(store)

@@ -1,0 +1,83 @@
+"""``contentcloud transform DATASOURCE [--full|--incremental]``: one call of the pipeline step."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from contentcloud.cli.context import settings_from
+from contentcloud.cli.exit_codes import ExitCode
+from contentcloud.cli.output import print_json
+from contentcloud.pipeline.summary import Outcome, ProgressFn
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[ProgressFn | None]:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise (pipes, tasks, tests)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(done: int, total: int | None, message: str) -> None:
+            progress.update(task, completed=done, total=total, description=f"{label}: {message}")
+
+        yield update
+
+
+def exit_code_for(outcome: Outcome) -> ExitCode:
+    return {
+        Outcome.FAILED: ExitCode.FAILED,
+        Outcome.RESUMABLE: ExitCode.RESUMABLE,
+        Outcome.RECORD_ERRORS: ExitCode.RECORD_ERRORS,
+    }.get(outcome, ExitCode.OK)
+
+
+@click.command()
+@click.argument("datasource_id", metavar="DATASOURCE")
+@click.option(
+    "--full",
+    "mode",
+    flag_value="full",
+    default=True,
+    help="Transform every record of the current native version (the default).",
+)
+@click.option(
+    "--incremental",
+    "mode",
+    flag_value="incremental",
+    help="Only records changed since the source version the last run read; falls back to a full "
+    "run when the chain changed or the source was rolled back.",
+)
+@click.option("--run-id", help="Run id to record (default: transform-<time>-<random>).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.pass_context
+def transform(ctx: click.Context, datasource_id: str, mode: str, run_id: str | None, as_json: bool) -> None:
+    """Apply DATASOURCE's transform chain to its current native version, record by record, and write a new
+    version of its transformed unit. Exit 3 when some records failed (stored as errors), 1 when the error
+    rate was exceeded (nothing committed)."""
+    from contentcloud.pipeline.transform import run_transform
+
+    settings = settings_from(ctx)
+    with progress_bar(f"transform {datasource_id}") as on_progress:
+        summary = run_transform(
+            datasource_id,
+            settings,
+            mode=mode,
+            run_id=run_id,  # type: ignore[arg-type]
+            on_progress=on_progress,
+        )
+    if as_json:
+        print_json(summary.as_dict())
+    else:
+        click.echo(summary.text())
+    code = exit_code_for(summary.outcome)
+    if code != ExitCode.OK:
+        raise SystemExit(code)
