@@ -222,8 +222,10 @@ def _rdf_syntax(datasource: Datasource, layer: str) -> str | None:
     """Transformed records are in the profile's ``transform.output`` syntax; native ones are sniffed."""
     if layer != "transformed":
         return None
+    from harvesters.download.extract import SYNTAXES
+
     output = datasource.section("transform").get("output", "ntriples")
-    return output if output in ("ntriples", "turtle", "rdfxml") else None
+    return output if output in SYNTAXES else None
 
 
 def _file(datasource: Datasource) -> str | None:

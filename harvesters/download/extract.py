@@ -138,14 +138,30 @@ _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _XML_START = re.compile(
     rb"^\s*(?:\xef\xbb\xbf)?\s*(?:<\?xml|<!|<[A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)?[\s/>])"
 )
-_SYNTAXES = {"ntriples": "N_TRIPLES", "turtle": "TURTLE", "rdfxml": "RDF_XML"}
+#: record syntaxes (the names of the profile's ``transform.output``) → pyoxigraph formats
+SYNTAXES = {
+    "ntriples": "N_TRIPLES",
+    "turtle": "TURTLE",
+    "rdfxml": "RDF_XML",
+    "trig": "TRIG",
+    "nquads": "N_QUADS",
+    "jsonld": "JSON_LD",
+}
+
+
+def _sniff(body: bytes) -> str:
+    """XML is RDF/XML, a JSON object or array JSON-LD, anything else Turtle (N-Triples included)."""
+    if _XML_START.match(body[:512]):
+        return "rdfxml"
+    return "jsonld" if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[") else "turtle"
 
 
 class RdfPathExtractor:
     """A SPARQL 1.1 property path from any subject: IRI and literal objects are URLs.
 
-    ``syntax`` fixes the record syntax (``ntriples``, ``turtle``, ``rdfxml``); without it each
-    record is recognised: XML is RDF/XML, anything else is read as Turtle (N-Triples is a subset).
+    ``syntax`` fixes the record syntax (a key of :data:`SYNTAXES`, as ``transform.output``
+    names it); without it each record is recognised: XML is RDF/XML, JSON is JSON-LD (remote
+    contexts are not fetched), anything else is read as Turtle (N-Triples is a subset).
     """
 
     def __init__(
@@ -170,9 +186,9 @@ class RdfPathExtractor:
                 field="download.property_path",
                 rule="property-path",
             ) from exc
-        if syntax is not None and syntax not in _SYNTAXES:
+        if syntax is not None and syntax not in SYNTAXES:
             raise ConfigError(
-                f"unknown RDF syntax {syntax!r} (one of {', '.join(_SYNTAXES)})",
+                f"unknown RDF syntax {syntax!r} (one of {', '.join(SYNTAXES)})",
                 field="transform.output",
                 rule="enum",
             )
@@ -192,8 +208,8 @@ class RdfPathExtractor:
     def _format(self, body: bytes):
         import pyoxigraph as ox
 
-        syntax = self.syntax or ("rdfxml" if _XML_START.match(body[:512]) else "turtle")
-        return syntax, getattr(ox.RdfFormat, _SYNTAXES[syntax])
+        syntax = self.syntax or _sniff(body)
+        return syntax, getattr(ox.RdfFormat, SYNTAXES[syntax])
 
     def urls(self, body: bytes, *, record_id: str) -> list[str]:
         syntax, rdf_format = self._format(body)
@@ -210,5 +226,8 @@ class RdfPathExtractor:
             raise RecordParseError(f"not valid {syntax} RDF: {exc}", record_id=record_id, step=STEP) from exc
         import pyoxigraph as ox
 
-        found = (solution["url"] for solution in self._store.query(self.query))
+        # quads (TriG, N-Quads, JSON-LD graphs) count wherever they are: the union of the graphs
+        found = (
+            solution["url"] for solution in self._store.query(self.query, use_default_graph_as_union=True)
+        )
         return unique(term.value for term in found if isinstance(term, ox.NamedNode | ox.Literal))

@@ -105,6 +105,21 @@ def test_rdf_xml_records_are_recognised():
     assert extractor.urls(without_declaration.encode(), record_id="r") == ["https://ex.org/x.pdf"]
 
 
+def test_quads_and_json_ld_records():
+    nquads = f"<http://ex.org/o1> <{EDM}isShownBy> <https://ex.org/q.pdf> <http://ex.org/graph> .\n"
+    trig = f"<http://ex.org/g> {{ <http://ex.org/o1> <{EDM}isShownBy> <https://ex.org/t.pdf> . }}"
+    jsonld = f'{{"@id": "http://ex.org/o1", "{EDM}isShownBy": {{"@id": "https://ex.org/j.pdf"}}}}'
+    assert RdfPathExtractor(f"<{EDM}isShownBy>", syntax="nquads").urls(nquads.encode(), record_id="r") == [
+        "https://ex.org/q.pdf"
+    ]
+    assert RdfPathExtractor(f"<{EDM}isShownBy>", syntax="trig").urls(trig.encode(), record_id="r") == [
+        "https://ex.org/t.pdf"
+    ]
+    assert RdfPathExtractor(f"<{EDM}isShownBy>").urls(jsonld.encode(), record_id="r") == [
+        "https://ex.org/j.pdf"
+    ]
+
+
 def test_rdf_xml_with_entity_declarations_is_refused():
     body = b"""<?xml version="1.0"?><!DOCTYPE rdf:RDF [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>
     <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/>"""
