@@ -1,8 +1,8 @@
 """URL extraction plug-ins: which file URLs a stored record points to.
 
 Two built-ins, picked by the profile's ``download`` section: ``xpath`` (XML records, prefixes
-from ``namespaces``) and ``rdf-path`` (RDF records in N-Triples, Turtle or RDF/XML, a SPARQL 1.1
-property path such as ``<http://www.cidoc-crm.org/cidoc-crm/P138i_has_representation>`` or
+from ``namespaces``) and ``rdf-path`` (RDF records in N-Triples, Turtle, RDF/XML, TriG, N-Quads
+or JSON-LD, a SPARQL 1.1 property path such as ``<http://www.cidoc-crm.org/cidoc-crm/P138i_has_representation>`` or
 ``edm:isShownBy|edm:hasView``). Outside packages add extractors through the
 ``contentcloud.url_extractors`` entry-point group and are chosen with ``download.extractor``.
 
