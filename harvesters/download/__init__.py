@@ -16,6 +16,7 @@ from harvesters.download.errors import (
     FileRejected,
     FileTooLarge,
     Refused,
+    TooSlow,
 )
 from harvesters.download.extract import (
     EXTRACTORS,
@@ -50,6 +51,7 @@ __all__ = [
     "Refused",
     "RunInfo",
     "StoredFile",
+    "TooSlow",
     "UrlExtractor",
     "XPathExtractor",
     "build_extractor",

@@ -58,7 +58,10 @@ class Filters:
         """
         if not self.extensions:
             return True
-        name = posixpath.basename(urlsplit(url).path).lower()
+        try:
+            name = posixpath.basename(urlsplit(url).path).lower()
+        except ValueError:  # not a URL at all: the address policy refuses it, with the reason
+            return True
         if "." not in name.strip("."):
             return True
         return any(name.endswith("." + ext) for ext in self.extensions)
@@ -84,6 +87,8 @@ class DownloadConfig:
     backoff: float = 2.0
     max_backoff: float = 60.0
     max_redirects: int = 10
+    #: longest one file may take to arrive (``timeout`` bounds each read, not a slow trickle)
+    max_time: float = 3600.0
     user_agent: str | None = None
     #: syntax of RDF records (``ntriples``, ``turtle``, ``rdfxml``); None = recognised per record
     rdf_syntax: str | None = None
@@ -110,6 +115,7 @@ class DownloadConfig:
             "backoff",
             "max_backoff",
             "max_redirects",
+            "max_time",
             "user_agent",
         ):
             if section.get(name) is not None:

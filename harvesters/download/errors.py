@@ -37,5 +37,9 @@ class FileTooLarge(FileRejected):
     """The file is larger than ``download.filters.max_size`` (announced or while streaming)."""
 
 
+class TooSlow(FileRejected):
+    """The file took longer than ``download.max_time`` to arrive (a trickling server)."""
+
+
 class ContentTypeRejected(FileRejected):
     """The server's ``Content-Type`` is not one of ``download.filters.content_types``."""

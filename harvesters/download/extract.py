@@ -2,9 +2,10 @@
 
 Two built-ins, picked by the profile's ``download`` section: ``xpath`` (XML records, prefixes
 from ``namespaces``) and ``rdf-path`` (RDF records in N-Triples, Turtle, RDF/XML, TriG, N-Quads
-or JSON-LD, a SPARQL 1.1 property path such as ``<http://www.cidoc-crm.org/cidoc-crm/P138i_has_representation>`` or
-``edm:isShownBy|edm:hasView``). Outside packages add extractors through the
-``contentcloud.url_extractors`` entry-point group and are chosen with ``download.extractor``.
+or JSON-LD; a SPARQL 1.1 property path such as ``edm:isShownBy|edm:hasView`` or
+``<http://www.cidoc-crm.org/cidoc-crm/P138i_has_representation>``). Outside packages add
+extractors through the ``contentcloud.url_extractors`` entry-point group and are chosen with
+``download.extractor``.
 
 Records are untrusted: XML goes through the hardened parser of :mod:`harvesters.repair`, and
 RDF/XML declaring entities is refused (pyoxigraph expands internal entities without a cap).

@@ -71,7 +71,11 @@ class AddressPolicy:
     # --- checks -------------------------------------------------------------------------------
     def check_url(self, url: str) -> None:
         """Scheme and host; raises :class:`Refused` before anything is resolved or sent."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            _ = parts.port  # a port that is not a number, or out of range
+        except ValueError as exc:
+            raise Refused(f"refused: not a valid URL ({exc})", url=url) from None
         if parts.scheme.lower() not in ALLOWED_SCHEMES:
             raise Refused(
                 f"refused: only http and https URLs are downloaded, not {parts.scheme or 'none'!r}", url=url

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from harvesters.download.config import DownloadConfig
-from harvesters.download.errors import ContentTypeRejected, FileRejected, FileTooLarge, Refused
+from harvesters.download.errors import ContentTypeRejected, FileRejected, FileTooLarge, Refused, TooSlow
 from harvesters.download.extract import UrlExtractor, build_extractor
 from harvesters.download.ledger import HELD_STATES, Entry, Ledger, now_text
 from harvesters.download.policy import AddressPolicy, guard_session
@@ -525,6 +525,7 @@ class FileDownloadService:
                 url=response.url,
             )
         stack = ExitStack()
+        deadline = time.monotonic() + self.config.max_time
         try:
             writer = stack.enter_context(self.store.writer())
             for chunk in [] if rejection else response.iter_content(chunk_size=CHUNK):
@@ -532,6 +533,13 @@ class FileDownloadService:
                 if writer.size > limit:
                     rejection = FileTooLarge(
                         f"the file exceeds the maximum of {limit} bytes (stopped while streaming)",
+                        url=response.url,
+                    )
+                    break
+                if time.monotonic() > deadline:
+                    rejection = TooSlow(
+                        f"the file took longer than download.max_time ({self.config.max_time:g} s); "
+                        f"stopped after {writer.size} bytes",
                         url=response.url,
                     )
                     break

@@ -530,3 +530,36 @@ def test_the_mongodb_mdstore_works_the_same(mongo_server, tmp_path):
     assert (first.extra["downloaded"], first.errors) == (2, 0)
     assert (second.extra["not_modified"], second.extra["records_deleted"]) == (1, 1)
     assert run.entry(ds, "b", f"{server.url}/b.png").state == "record-deleted"
+
+
+def test_a_trickling_file_is_stopped_at_max_time(store, run):
+    def trickle():
+        for _ in range(40):
+            time.sleep(0.05)
+            yield b"x" * 100
+
+    with file_server({"/slow.bin": FileRoute(trickle), "/fast.bin": FileRoute(PDF)}) as server:
+        ds = profile(max_time=0.5, timeout=5)
+        write_records(store, ds, {"r": record_xml(f"{server.url}/slow.bin", f"{server.url}/fast.bin")})
+        started = time.monotonic()
+        summary = run(ds)
+        elapsed = time.monotonic() - started
+    entry = run.entry(ds, "r", f"{server.url}/slow.bin")
+    assert entry.state == "failed"
+    assert entry.error.startswith("the file took longer than download.max_time (0.5 s); stopped after ")
+    assert summary.extra["downloaded"] == 1
+    assert elapsed < 1.8  # not the 2 s the whole trickle takes
+    assert run.temp_files() == []
+
+
+def test_malformed_urls_fail_alone(store, run):
+    with file_server({"/ok.pdf": FileRoute(PDF)}) as server:
+        ds = profile(filters={"extensions": ["pdf"]})
+        urls = ["http://[::1/broken.pdf", "http://ex.org:99999/x.pdf", "not a url", f"{server.url}/ok.pdf"]
+        write_records(store, ds, {"r": record_xml(*urls)})
+        summary = run(ds)
+    errors = {e.url: e.error for e in run.ledger.all()}
+    assert errors["http://[::1/broken.pdf"] == "refused: not a valid URL (Invalid IPv6 URL)"
+    assert errors["http://ex.org:99999/x.pdf"] == "refused: not a valid URL (Port out of range 0-65535)"
+    assert errors["not a url"] == "refused: only http and https URLs are downloaded, not 'none'"
+    assert (summary.extra["refused"], summary.extra["downloaded"]) == (3, 1)

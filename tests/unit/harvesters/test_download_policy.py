@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from harvesters.download import AddressPolicy, AddressRefused, DownloadConfig, Filters, Refused
@@ -67,6 +67,8 @@ def test_schemes_and_host_lists():
         ("javascript:alert(1)", "refused: only http and https URLs are downloaded, not 'javascript'"),
         ("/relative/path.pdf", "refused: only http and https URLs are downloaded, not 'none'"),
         ("http:///nohost", "refused: the URL has no host"),
+        ("http://[::1/x", "refused: not a valid URL (Invalid IPv6 URL)"),
+        ("http://ex.org:99999/x", "refused: not a valid URL (Port out of range 0-65535)"),
     ]:
         with pytest.raises(Refused) as refused:
             policy.check_url(url)
@@ -208,3 +210,36 @@ def test_the_schema_refuses_bad_sections(section, field, message):
         _profile(section)
     assert bad.value.field == field
     assert message in bad.value.message
+
+
+@given(st.ip_addresses())
+def test_by_default_only_public_addresses_pass(ip):
+    effective = getattr(ip, "ipv4_mapped", None) or ip
+    try:
+        AddressPolicy().check_address("h", str(ip))
+    except AddressRefused:
+        passed = False
+    else:
+        passed = True
+    if passed:
+        assert effective.is_global
+        assert not effective.is_multicast
+    if effective.is_private or effective.is_loopback or effective.is_link_local or not effective.is_global:
+        assert not passed
+
+
+@given(st.text(max_size=60))
+@example("http://[::1")
+@example(" \x01HTTP://ex.org/a")
+def test_any_url_is_either_allowed_or_refused_with_a_reason(url):
+    policy = AddressPolicy(hosts=["ex.org"])
+    try:
+        policy.check_url(url)
+    except Refused as refused:
+        reason = refused.message
+    else:
+        reason = None
+    if reason is None:  # urlsplit drops leading C0 controls and spaces, as WHATWG URLs do
+        assert url.lstrip("".join(map(chr, range(33)))).lower().startswith(("http://", "https://"))
+    else:
+        assert reason.startswith("refused: ")
