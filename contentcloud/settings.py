@@ -109,8 +109,12 @@ def mask_uri(uri: str) -> str:
     return _URI_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", uri)
 
 
-def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
-                  *, base_dir: str | Path | None = None) -> Settings:
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    base_dir: str | Path | None = None,
+) -> Settings:
     """Build the settings: flags (non-None values) > environment > defaults.
 
     ``base_dir`` anchors the defaults (``./var``, ``./registry``); it is the working directory
@@ -132,8 +136,9 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         try:
             values[name] = kind(raw)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{raw!r} is not a valid {kind.__name__}", file=origin, field=name,
-                              rule="type") from exc
+            raise ConfigError(
+                f"{raw!r} is not a valid {kind.__name__}", file=origin, field=name, rule="type"
+            ) from exc
         origins[name] = origin
     if origins["files"] == "default":  # follows CONTENTCLOUD_VAR when that is moved
         values["files"] = f"file://{Path(values['var_dir']) / 'files'}"
@@ -154,5 +159,10 @@ def secret_environment(environ: Mapping[str, str] | None = None) -> Mapping[str,
 def _check_uri(name: str, uri: str, origin: str, schemes: tuple[str, ...]) -> None:
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
     if scheme not in schemes:
-        raise ConfigError(f"{mask_uri(uri)!r} has no supported scheme (expected one of: "
-                          f"{', '.join(s + '://' for s in schemes)})", file=origin, field=name, rule="scheme")
+        raise ConfigError(
+            f"{mask_uri(uri)!r} has no supported scheme (expected one of: "
+            f"{', '.join(s + '://' for s in schemes)})",
+            file=origin,
+            field=name,
+            rule="scheme",
+        )

@@ -17,14 +17,17 @@ pytestmark = pytest.mark.integration
 
 
 def compose(*args: str) -> subprocess.CompletedProcess:
-    if shutil.which("docker") is None or subprocess.run(["docker", "compose", "version"],
-                                                         capture_output=True).returncode != 0:
+    if (
+        shutil.which("docker") is None
+        or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0
+    ):
         message = "docker compose is not installed (scripts/install-test-deps builds the CLI plugin)"
         if in_ci():
             pytest.fail(message)
         pytest.skip(message)
-    return subprocess.run(["docker", "compose", *args], capture_output=True, text=True, timeout=120,
-                          cwd=PROJECT)
+    return subprocess.run(
+        ["docker", "compose", *args], capture_output=True, text=True, timeout=120, cwd=PROJECT
+    )
 
 
 def test_compose_file_is_valid_with_the_example_environment():
@@ -32,10 +35,21 @@ def test_compose_file_is_valid_with_the_example_environment():
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)
     assert set(config["services"]) == {
-        "mongodb", "solr", "solr-init", "postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler",
-        "airflow-dag-processor", "airflow-triggerer", "publisher"}
+        "mongodb",
+        "solr",
+        "solr-init",
+        "postgres",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "publisher",
+    }
     publisher = config["services"]["publisher"]["environment"]
-    assert publisher["CONTENTCLOUD_MDSTORE"].startswith("mongodb://contentcloud:change-me-mongo@mongodb:27017/")
+    assert publisher["CONTENTCLOUD_MDSTORE"].startswith(
+        "mongodb://contentcloud:change-me-mongo@mongodb:27017/"
+    )
     assert publisher["CONTENTCLOUD_INDEX"] == "http://solr:8983/solr/contentcloud"
     assert config["services"]["solr"]["command"] == ["solr-foreground", "-c"]
     scheduler = config["services"]["airflow-scheduler"]["environment"]
