@@ -27,5 +27,7 @@ def test_import_layers_and_the_airflow_boundary_hold():
 
 
 def test_ruff_passes():
-    result = subprocess.run([tool("ruff"), "check", "."], cwd=PROJECT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [tool("ruff"), "check", "."], cwd=PROJECT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-3000:]
