@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+
 def rss_bytes() -> int:
     """Anonymous resident memory of this process, in bytes."""
     with open("/proc/self/status") as f:

@@ -24,9 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import measure, print_rows  # noqa: E402
 from mdstore import RecordInput, UnitKey, open_store  # noqa: E402
 
-BODY_TEMPLATE = ("<oai_dc:dc xmlns:oai_dc='http://www.openarchives.org/OAI/2.0/oai_dc/' "
-                 "xmlns:dc='http://purl.org/dc/elements/1.1/'><dc:identifier>{i}</dc:identifier>"
-                 "<dc:title>Record {i}</dc:title><dc:description>{filler}</dc:description></oai_dc:dc>")
+BODY_TEMPLATE = (
+    "<oai_dc:dc xmlns:oai_dc='http://www.openarchives.org/OAI/2.0/oai_dc/' "
+    "xmlns:dc='http://purl.org/dc/elements/1.1/'><dc:identifier>{i}</dc:identifier>"
+    "<dc:title>Record {i}</dc:title><dc:description>{filler}</dc:description></oai_dc:dc>"
+)
 
 
 def make_body(i: int) -> str:
@@ -58,8 +60,9 @@ def bench_baseline(path: str, n: int):
     with measure("baseline read") as r:
         last, count = "", 0
         while True:
-            rows = con.execute("SELECT id, original_id, body FROM records WHERE id > ? ORDER BY id LIMIT 1000",
-                               (last,)).fetchall()
+            rows = con.execute(
+                "SELECT id, original_id, body FROM records WHERE id > ? ORDER BY id LIMIT 1000", (last,)
+            ).fetchall()
             if not rows:
                 break
             count += len(rows)
@@ -116,10 +119,12 @@ def main() -> int:
         base_r.append(br)
         ours_w.append(sw)
         ours_r.append(sr)
-    rows = [("baseline sqlite3 write", best(base_w), ""),
-            ("sqlite MDStore write", best(ours_w), ratio_note(ours_w, base_w)),
-            ("baseline sqlite3 read", best(base_r), ""),
-            ("sqlite MDStore read", best(ours_r), ratio_note(ours_r, base_r))]
+    rows = [
+        ("baseline sqlite3 write", best(base_w), ""),
+        ("sqlite MDStore write", best(ours_w), ratio_note(ours_w, base_w)),
+        ("baseline sqlite3 read", best(base_r), ""),
+        ("sqlite MDStore read", best(ours_r), ratio_note(ours_r, base_r)),
+    ]
 
     if not args.no_mongo:
         server = None
@@ -131,8 +136,10 @@ def main() -> int:
             uri = server.url
         try:
             mw, mr = bench_store(f"{uri.rstrip('/')}/bench{uuid.uuid4().hex[:8]}", n, "mongodb MDStore")
-            rows += [("mongo-wire MDStore write", mw, f"{mw.rate / best(base_w).rate:.2f} x sqlite baseline"),
-                     ("mongo-wire MDStore read", mr, f"{mr.rate / best(base_r).rate:.2f} x sqlite baseline")]
+            rows += [
+                ("mongo-wire MDStore write", mw, f"{mw.rate / best(base_w).rate:.2f} x sqlite baseline"),
+                ("mongo-wire MDStore read", mr, f"{mr.rate / best(base_r).rate:.2f} x sqlite baseline"),
+            ]
         finally:
             if server is not None:
                 server.stop()

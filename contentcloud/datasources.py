@@ -93,10 +93,18 @@ def _field_path(error) -> str:
 def validate_profile(data: Any, *, file: str | Path = "<profile>") -> list[ConfigError]:
     """All schema violations of one profile, each a :class:`ConfigError` naming field and rule."""
     if not isinstance(data, dict):
-        return [ConfigError(f"a profile is a mapping, got {type(data).__name__}", file=str(file),
-                            field="(top level)", rule="type")]
+        return [
+            ConfigError(
+                f"a profile is a mapping, got {type(data).__name__}",
+                file=str(file),
+                field="(top level)",
+                rule="type",
+            )
+        ]
     errors = []
-    for error in sorted(_validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
+    for error in sorted(
+        _validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)
+    ):
         # "if/then" failures repeat the inner error; report the inner ones only
         if error.validator in ("if", "allOf") and error.context:
             continue
@@ -137,8 +145,14 @@ def check_profile_file(path: str | Path) -> list[ConfigError]:
 
 
 def _build(path: Path | None, data: dict[str, Any]) -> Datasource:
-    return Datasource(id=data["id"], name=data["name"], nsprefix=data["nsprefix"], api=dict(data["api"]),
-                      path=path, raw=data)
+    return Datasource(
+        id=data["id"],
+        name=data["name"],
+        nsprefix=data["nsprefix"],
+        api=dict(data["api"]),
+        path=path,
+        raw=data,
+    )
 
 
 def profile_from_dict(data: dict[str, Any], *, file: str = "<profile>") -> Datasource:
@@ -170,8 +184,12 @@ class DatasourceRegistry:
         for path in self.files():
             ds = load_profile(path)
             if ds.id in seen:
-                raise ConfigError(f"duplicate datasource id {ds.id!r} (also in {seen[ds.id]})", file=str(path),
-                                  field="id", rule="unique")
+                raise ConfigError(
+                    f"duplicate datasource id {ds.id!r} (also in {seen[ds.id]})",
+                    file=str(path),
+                    field="id",
+                    rule="unique",
+                )
             seen[ds.id] = path
             result.append(ds)
         return result
@@ -181,5 +199,9 @@ class DatasourceRegistry:
             if ds.id == datasource_id:
                 return ds
         known = ", ".join(ds.id for ds in self.all()) or "none"
-        raise ConfigError(f"unknown datasource {datasource_id!r}; known: {known}", file=str(self.directory),
-                          field="id", rule="exists")
+        raise ConfigError(
+            f"unknown datasource {datasource_id!r}; known: {known}",
+            file=str(self.directory),
+            field="id",
+            rule="exists",
+        )

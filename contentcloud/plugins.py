@@ -13,6 +13,8 @@ REGISTRIES: dict[str, str] = {
     "http connector": "harvesters.http.registry:CONNECTORS",
     "x3ml custom generator": "transforms.x3ml.generators.registry:CUSTOM_GENERATORS",
     "transform step": "transforms.registry:TRANSFORMS",
+    "url extractor": "harvesters.download.extract:EXTRACTORS",
+    "file store": "harvesters.download.filestore:FILE_STORES",
     "index backend": "provision.registry:INDEXES",
 }
 

@@ -33,6 +33,7 @@ def _defaults(base: Path) -> dict[str, Any]:
         "index": f"sqlite:///{var / 'index.sqlite'}",
         "registry": str(base / "registry"),
         "var_dir": str(var),
+        "files": f"file://{var / 'files'}",
         "mappings": str(base / "mappings"),
         "keep_versions": 3,
         "lease_ttl": 3600,
@@ -51,6 +52,7 @@ FIELDS: dict[str, tuple[str, type]] = {
     "index": ("CONTENTCLOUD_INDEX", str),
     "registry": ("CONTENTCLOUD_REGISTRY", str),
     "var_dir": ("CONTENTCLOUD_VAR", str),
+    "files": ("CONTENTCLOUD_FILES", str),
     "mappings": ("CONTENTCLOUD_MAPPINGS", str),
     "keep_versions": ("CONTENTCLOUD_KEEP_VERSIONS", int),
     "lease_ttl": ("CONTENTCLOUD_LEASE_TTL", int),
@@ -73,6 +75,7 @@ class Settings:
     index: str
     registry: str
     var_dir: str
+    files: str  # the downloaded-file store: file:///path (default var/files) or s3://bucket/prefix
     mappings: str
     keep_versions: int
     lease_ttl: int
@@ -106,8 +109,12 @@ def mask_uri(uri: str) -> str:
     return _URI_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", uri)
 
 
-def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
-                  *, base_dir: str | Path | None = None) -> Settings:
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    base_dir: str | Path | None = None,
+) -> Settings:
     """Build the settings: flags (non-None values) > environment > defaults.
 
     ``base_dir`` anchors the defaults (``./var``, ``./registry``); it is the working directory
@@ -129,9 +136,12 @@ def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, 
         try:
             values[name] = kind(raw)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{raw!r} is not a valid {kind.__name__}", file=origin, field=name,
-                              rule="type") from exc
+            raise ConfigError(
+                f"{raw!r} is not a valid {kind.__name__}", file=origin, field=name, rule="type"
+            ) from exc
         origins[name] = origin
+    if origins["files"] == "default":  # follows CONTENTCLOUD_VAR when that is moved
+        values["files"] = f"file://{Path(values['var_dir']) / 'files'}"
     _check_uri("mdstore", values["mdstore"], origins["mdstore"], ("sqlite", "mongodb", "mongodb+srv"))
     _check_uri("index", values["index"], origins["index"], ("sqlite", "http", "https"))
     return Settings(**values, origins=origins)
@@ -149,5 +159,10 @@ def secret_environment(environ: Mapping[str, str] | None = None) -> Mapping[str,
 def _check_uri(name: str, uri: str, origin: str, schemes: tuple[str, ...]) -> None:
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
     if scheme not in schemes:
-        raise ConfigError(f"{mask_uri(uri)!r} has no supported scheme (expected one of: "
-                          f"{', '.join(s + '://' for s in schemes)})", file=origin, field=name, rule="scheme")
+        raise ConfigError(
+            f"{mask_uri(uri)!r} has no supported scheme (expected one of: "
+            f"{', '.join(s + '://' for s in schemes)})",
+            file=origin,
+            field=name,
+            rule="scheme",
+        )

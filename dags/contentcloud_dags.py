@@ -114,12 +114,19 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         def collect(params: dict[str, Any], run_id: str) -> dict[str, Any]:
             from contentcloud.pipeline.runs import collect_task
 
-            return collect_task(datasource, _settings(), mode=params["mode"], from_=params.get("from"),
-                                until=params.get("until"), run_id=f"collect-{run_id}")
+            return collect_task(
+                datasource,
+                _settings(),
+                mode=params["mode"],
+                from_=params.get("from"),
+                until=params.get("until"),
+                run_id=f"collect-{run_id}",
+            )
 
         @task.short_circuit(ignore_downstream_trigger_rules=False)
         def check_collected(summary: dict[str, Any], params: dict[str, Any]) -> bool:
-            from contentcloud.pipeline.runs import StepFailed, check_collected as check
+            from contentcloud.pipeline.runs import StepFailed
+            from contentcloud.pipeline.runs import check_collected as check
 
             result = check(datasource, _settings(), summary, force=bool(params.get("force")))
             logger.info("count check after collect: %s", result.as_dict())
@@ -148,7 +155,8 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
 
         @task
         def check_transformed(summary: dict[str, Any]) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import StepFailed, check_transformed as check
+            from contentcloud.pipeline.runs import StepFailed
+            from contentcloud.pipeline.runs import check_transformed as check
 
             result = check(datasource, _settings(), summary)
             if not result.ok:
@@ -158,10 +166,12 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         @task(pool=SOLR_POOL)
         def index(params: dict[str, Any], run_id: str) -> dict[str, Any]:
             from contentcloud.pipeline.index import run_index
+
             from contentcloud.pipeline.runs import require_success
 
-            summary = run_index(datasource, _settings(), full=bool(params.get("full_index")),
-                                run_id=f"index-{run_id}")
+            summary = run_index(
+                datasource, _settings(), full=bool(params.get("full_index")), run_id=f"index-{run_id}"
+            )
             return require_success(summary)
 
         @task
@@ -172,7 +182,9 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
             return require_success(run_publish(datasource, _settings(), run_id=f"publish-{run_id}"))
 
         @task(trigger_rule="all_done")
-        def report(collected: Any, transformed: Any, indexed: Any, published: Any, run_id: str) -> dict[str, Any]:
+        def report(
+            collected: Any, transformed: Any, indexed: Any, published: Any, run_id: str
+        ) -> dict[str, Any]:
             from contentcloud.pipeline.runs import run_report
 
             summaries = [s for s in (collected, transformed, indexed, published) if isinstance(s, dict)]
@@ -223,8 +235,11 @@ def build_maintenance_dag(profiles: list[dict[str, Any]]) -> DAG:
 
             stale = find(_settings(), days=float(params["stale_days"]))
             for source in stale:
-                logger.warning("stale source %s: last harvest %s", source["datasource"],
-                               source["last_harvest"] or "never")
+                logger.warning(
+                    "stale source %s: last harvest %s",
+                    source["datasource"],
+                    source["last_harvest"] or "never",
+                )
             return stale
 
         indexed = [p["id"] for p in profiles if (p.get("index") or {}).get("enabled", True)]

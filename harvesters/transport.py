@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 import requests
 
@@ -28,6 +28,7 @@ from mdstore.errors import TransportError
 logger = logging.getLogger(__name__)
 
 Expect = Literal["any", "xml", "json"]
+T = TypeVar("T")
 
 DEFAULT_USER_AGENT = "contentcloud-harvester/0.1 (+https://contentcloud.example)"
 
@@ -117,7 +118,10 @@ class Transport:
         user_agent: str | None = None,
         auth: tuple[str, str] | None = None,
         datasource: str | None = None,
+        session_setup: Callable[[requests.Session], None] | None = None,
     ) -> None:
+        """``session_setup`` adjusts each new per-thread session (adapters, hooks, redirect limit):
+        the file download service mounts its address-checking adapter there."""
         self.headers = {
             "User-Agent": user_agent or DEFAULT_USER_AGENT,
             "Accept-Encoding": "gzip, deflate",
@@ -127,6 +131,7 @@ class Transport:
         self.retry = retry or RetryPolicy()
         self.auth = auth
         self.datasource = datasource
+        self.session_setup = session_setup
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -142,6 +147,8 @@ class Transport:
             session.headers.update(self.headers)
             if self.auth:
                 session.auth = self.auth
+            if self.session_setup is not None:
+                self.session_setup(session)
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)
@@ -177,6 +184,40 @@ class Transport:
 
         return self._with_retries(fetch, url, expect=expect, error_bodies=error_bodies, page=page)
 
+    def stream(
+        self,
+        url: str,
+        consume: Callable[[requests.Response], T],
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        page: str | None = None,
+    ) -> tuple[requests.Response, T | None]:
+        """A streaming GET whose body ``consume`` reads, inside the retry loop.
+
+        ``consume`` runs only for 2xx answers and again from the start on each retry (a
+        connection dropped or timed out mid-body is retried like any other), so it must start a
+        fresh sink each time and discard it when it raises. Exceptions that are neither network
+        errors nor from requests (a size cap, a refused content type) end the loop at once.
+        Other statuses below 400 (304 to a conditional request) come back with ``None`` and an
+        unread body; the response is always closed. ``headers`` are added to the session's.
+        """
+        consumed: dict[str, T] = {}
+
+        def fetch() -> requests.Response:
+            response = self.session.get(
+                url, params=params, headers=headers, timeout=self.timeout, stream=True
+            )
+            try:
+                if 200 <= response.status_code < 300:
+                    consumed["value"] = consume(response)
+            finally:
+                response.close()
+            return response
+
+        response = self._with_retries(fetch, url, expect="any", error_bodies=False, page=page)
+        return response, consumed.get("value")
+
     def download(
         self,
         url: str,
@@ -187,11 +228,7 @@ class Transport:
     ) -> IO[bytes]:
         """Stream ``url`` into a temporary file (big files stay out of memory); rewound for reading."""
 
-        def fetch() -> requests.Response:
-            response = self.session.get(url, params=params, timeout=self.timeout, stream=True)
-            if response.status_code >= 400:
-                _ = response.content
-                return response
+        def spool_body(response: requests.Response) -> IO[bytes]:
             spool = tempfile.SpooledTemporaryFile(max_size=8 * 2**20)  # noqa: SIM115 - returned open
             try:
                 written = 0
@@ -209,11 +246,12 @@ class Transport:
                 spool.close()
                 raise
             spool.seek(0)
-            response._spool = spool  # type: ignore[attr-defined]
-            return response
+            return spool
 
-        response = self._with_retries(fetch, url, expect="any", error_bodies=False, page=page)
-        return response._spool  # type: ignore[attr-defined]
+        _, spool = self.stream(url, spool_body, params=params, page=page)
+        if spool is None:  # a 1xx/3xx answer without a body we could follow
+            raise TransportError("the server sent no file", datasource=self.datasource, url=url, page=page)
+        return spool
 
     def _with_retries(
         self,
@@ -289,11 +327,6 @@ class Transport:
 
 
 def _peek(response: requests.Response) -> bytes:
-    spool = getattr(response, "_spool", None)
-    if spool is not None:
-        head = spool.read(4096)
-        spool.seek(0)
-        return head
     return response.content[:65536]
 
 

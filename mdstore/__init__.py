@@ -7,5 +7,14 @@ from mdstore.api import MDStore, ReadSession, VersionInfo, WriteTransaction
 from mdstore.envelope import Record, RecordInput, UnitKey, make_record_id
 from mdstore.registry import open_store
 
-__all__ = ["MDStore", "ReadSession", "Record", "RecordInput", "UnitKey", "VersionInfo", "WriteTransaction",
-           "make_record_id", "open_store"]
+__all__ = [
+    "MDStore",
+    "ReadSession",
+    "Record",
+    "RecordInput",
+    "UnitKey",
+    "VersionInfo",
+    "WriteTransaction",
+    "make_record_id",
+    "open_store",
+]

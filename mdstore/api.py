@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from mdstore.envelope import Body, Record, RecordInput, UnitKey, body_checksum, make_record_id, utcnow
-from mdstore.errors import LeaseError, StoreError, TransactionError, VersionNotFound
+from mdstore.errors import LeaseError, TransactionError, VersionNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +169,7 @@ class Backend(abc.ABC):
 
         Returns False when the unit already has an open version.
         """
+
     @abc.abstractmethod
     def new_version_id(self) -> str: ...
     @abc.abstractmethod
@@ -184,6 +185,7 @@ class Backend(abc.ABC):
         When ``clear_open`` is given, the unit's open version must be it and is cleared in the same
         update. Returns False if the compare failed.
         """
+
     @abc.abstractmethod
     def release_open(self, unit: UnitKey, version_id: str) -> None: ...
 
@@ -191,8 +193,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def create_records(self, version_id: str, copy_from: str | None) -> None:
         """Create the record space of a version, optionally as a copy of another (change='unchanged')."""
-    def finish_records(self, version_id: str) -> None:
+
+    def finish_records(self, version_id: str) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Called once before commit (build secondary indexes late, where that is cheaper)."""
+
     @abc.abstractmethod
     def drop_records(self, version_id: str) -> None: ...
     @abc.abstractmethod
@@ -200,38 +204,82 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def write_rows(self, version_id: str, rows: Sequence[Row]) -> None:
         """Insert or replace rows by id (idempotent)."""
+
     @abc.abstractmethod
-    def scan(self, version_id: str, unit: UnitKey, *, after_id: str | None, limit: int,
-             since: datetime | None, until: datetime | None, deleted: bool | None) -> list[Record]:
+    def scan(
+        self,
+        version_id: str,
+        unit: UnitKey,
+        *,
+        after_id: str | None,
+        limit: int,
+        since: datetime | None,
+        until: datetime | None,
+        deleted: bool | None,
+    ) -> list[Record]:
         """One keyset page of records, ordered by id."""
+
     @abc.abstractmethod
-    def scan_ids(self, version_id: str, *, after_id: str | None, limit: int, since: datetime | None,
-                 until: datetime | None, deleted: bool | None) -> list[tuple[str, str, bool]]:
+    def scan_ids(
+        self,
+        version_id: str,
+        *,
+        after_id: str | None,
+        limit: int,
+        since: datetime | None,
+        until: datetime | None,
+        deleted: bool | None,
+    ) -> list[tuple[str, str, bool]]:
         """One keyset page of ``(id, original_id, deleted)``, ordered by id, without bodies."""
+
     @abc.abstractmethod
     def get_records(self, version_id: str, unit: UnitKey, ids: Sequence[str]) -> list[Record]: ...
 
-    def stream(self, version_id: str, unit: UnitKey, *, after_id: str | None, since: datetime | None,
-               until: datetime | None, deleted: bool | None, page_size: int) -> Iterator[list[Record]]:
+    def stream(
+        self,
+        version_id: str,
+        unit: UnitKey,
+        *,
+        after_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        deleted: bool | None,
+        page_size: int,
+    ) -> Iterator[list[Record]]:
         """Pages of records ordered by id until the end: keyset pagination over :meth:`scan`.
 
         A backend may override it with a server-side cursor, as long as it resumes by keyset.
         """
         while True:
-            page = self.scan(version_id, unit, after_id=after_id, limit=page_size, since=since, until=until,
-                             deleted=deleted)
+            page = self.scan(
+                version_id,
+                unit,
+                after_id=after_id,
+                limit=page_size,
+                since=since,
+                until=until,
+                deleted=deleted,
+            )
             if not page:
                 return
             yield page
             if len(page) < page_size:
                 return
             after_id = page[-1].id
+
     @abc.abstractmethod
-    def count_rows(self, version_id: str, *, since: datetime | None = None, until: datetime | None = None,
-                   deleted: bool | None = None) -> int: ...
+    def count_rows(
+        self,
+        version_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        deleted: bool | None = None,
+    ) -> int: ...
     @abc.abstractmethod
     def row_stats(self, version_id: str) -> dict[str, Any]:
         """Counts by change and deletion status, body bytes."""
+
     @abc.abstractmethod
     def tombstone_missing(self, version_id: str, parent_id: str, when: datetime) -> None:
         """Copy parent rows absent from the version as tombstones (full mode: persistent deletion)."""
@@ -248,12 +296,15 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def count_errors(self, version_id: str) -> tuple[int, int]:
         """(errors, discarded) counts."""
+
     @abc.abstractmethod
     def drop_side_data(self, version_id: str) -> None: ...
 
     # leases
     @abc.abstractmethod
-    def add_lease(self, lease_id: str, unit: UnitKey, version_id: str, expires: datetime, holder: str) -> None: ...
+    def add_lease(
+        self, lease_id: str, unit: UnitKey, version_id: str, expires: datetime, holder: str
+    ) -> None: ...
     @abc.abstractmethod
     def renew_lease(self, lease_id: str, expires: datetime) -> bool: ...
     @abc.abstractmethod
@@ -354,15 +405,31 @@ class MDStore:
         if doc["_id"] == current and state == "open":
             state = "committed"
         return VersionInfo(
-            id=doc["_id"], unit=UnitKey.parse(doc["unit"]), state=state, mode=doc["mode"],
-            parent=doc.get("parent"), created_at=doc["created_at"], committed_at=doc.get("committed_at"),
-            run_id=doc.get("run_id"), stats=doc.get("stats") or {}, checkpoint=doc.get("checkpoint") or {},
-            report=doc.get("report") or {}, writer=doc.get("writer") or {})
+            id=doc["_id"],
+            unit=UnitKey.parse(doc["unit"]),
+            state=state,
+            mode=doc["mode"],
+            parent=doc.get("parent"),
+            created_at=doc["created_at"],
+            committed_at=doc.get("committed_at"),
+            run_id=doc.get("run_id"),
+            stats=doc.get("stats") or {},
+            checkpoint=doc.get("checkpoint") or {},
+            report=doc.get("report") or {},
+            writer=doc.get("writer") or {},
+        )
 
     # --- writing ------------------------------------------------------------------------------
-    def begin(self, unit: UnitKey, mode: Mode = "full", *, run_id: str | None = None,
-              stamp: Stamp = "collected", nsprefix: str | None = None,
-              tombstone_missing: bool = True) -> WriteTransaction:
+    def begin(
+        self,
+        unit: UnitKey,
+        mode: Mode = "full",
+        *,
+        run_id: str | None = None,
+        stamp: Stamp = "collected",
+        nsprefix: str | None = None,
+        tombstone_missing: bool = True,
+    ) -> WriteTransaction:
         """Open a write transaction on ``unit``.
 
         ``full`` starts from empty (records of the current version that are not written again
@@ -377,17 +444,31 @@ class MDStore:
         version_id = self.backend.new_version_id()
         now = utcnow()
         doc = {
-            "_id": version_id, "unit": unit.name, "state": "open", "mode": mode, "parent": parent,
-            "created_at": now, "committed_at": None, "run_id": run_id, "stats": {}, "checkpoint": {},
-            "report": {}, "writer": _writer_identity(),
-            "options": {"stamp": stamp, "nsprefix": nsprefix or unit.datasource,
-                        "tombstone_missing": tombstone_missing},
+            "_id": version_id,
+            "unit": unit.name,
+            "state": "open",
+            "mode": mode,
+            "parent": parent,
+            "created_at": now,
+            "committed_at": None,
+            "run_id": run_id,
+            "stats": {},
+            "checkpoint": {},
+            "report": {},
+            "writer": _writer_identity(),
+            "options": {
+                "stamp": stamp,
+                "nsprefix": nsprefix or unit.datasource,
+                "tombstone_missing": tombstone_missing,
+            },
         }
         if not self.backend.claim_open(unit, doc):
             open_id = (self.backend.get_unit(unit) or {}).get("open")
             raise TransactionError(
                 f"an open transaction ({open_id}) already exists; resume it or abort it first",
-                unit=unit.name, version=open_id)
+                unit=unit.name,
+                version=open_id,
+            )
         try:
             self.backend.create_records(version_id, parent if mode == "incremental" else None)
         except Exception:
@@ -412,8 +493,9 @@ class MDStore:
             raise TransactionError("no open transaction to resume", unit=unit.name)
         doc = self.backend.get_version(open_id)
         if doc is None:
-            raise TransactionError("the open transaction's version record is missing", unit=unit.name,
-                                   version=open_id)
+            raise TransactionError(
+                "the open transaction's version record is missing", unit=unit.name, version=open_id
+            )
         self.backend.update_version(open_id, writer={**_writer_identity(), "resumed_at": utcnow()})
         logger.info("resumed transaction %s on %s", open_id, unit)
         return WriteTransaction(self, unit, doc)
@@ -444,20 +526,30 @@ class MDStore:
         if unit_doc is None:
             raise VersionNotFound("no such unit", unit=unit.name)
         if unit_doc.get("open"):
-            raise TransactionError("a transaction is open; commit or abort it before a rollback",
-                                   unit=unit.name, version=unit_doc["open"])
+            raise TransactionError(
+                "a transaction is open; commit or abort it before a rollback",
+                unit=unit.name,
+                version=unit_doc["open"],
+            )
         current = unit_doc.get("current")
         committed = [v for v in self.versions(unit) if v.state == "committed"]
         committed.sort(key=lambda v: (v.committed_at or v.created_at, v.id))
         if version is None:
             older = [v for v in committed if v.id != current]
-            older = [v for v in older if current is None or (v.committed_at or v.created_at)
-                     <= (self.version(current).committed_at or self.version(current).created_at)]
+            older = [
+                v
+                for v in older
+                if current is None
+                or (v.committed_at or v.created_at)
+                <= (self.version(current).committed_at or self.version(current).created_at)
+            ]
             if not older:
                 raise VersionNotFound("no earlier committed version is kept", unit=unit.name)
             version = older[-1].id
         if version not in {v.id for v in committed}:
-            raise VersionNotFound("not a kept committed version of this unit", unit=unit.name, version=version)
+            raise VersionNotFound(
+                "not a kept committed version of this unit", unit=unit.name, version=version
+            )
         if version == current:
             return version
         if not self.backend.flip_current(unit, current, version, clear_open=None):
@@ -481,8 +573,11 @@ class MDStore:
         for unit_doc in self.backend.list_units():
             unit = UnitKey.parse(unit_doc["_id"])
             protected = {unit_doc.get("current"), unit_doc.get("open")} | leased
-            committed = sorted((v for v in self.backend.list_versions(unit) if v["state"] == "committed"),
-                               key=lambda v: (v.get("committed_at") or v["created_at"], v["_id"]), reverse=True)
+            committed = sorted(
+                (v for v in self.backend.list_versions(unit) if v["state"] == "committed"),
+                key=lambda v: (v.get("committed_at") or v["created_at"], v["_id"]),
+                reverse=True,
+            )
             protected |= {v["_id"] for v in committed[:keep]}
             for v in self.backend.list_versions(unit):
                 if v["state"] in ("committed", "aborted") and v["_id"] not in protected:
@@ -557,7 +652,9 @@ class WriteTransaction:
             counts += self._write_batch(batch, when or utcnow(), deleting=True)
         return counts
 
-    def write(self, records: Iterable[tuple[RecordInput, bool]], *, when: datetime | None = None) -> WriteCounts:
+    def write(
+        self, records: Iterable[tuple[RecordInput, bool]], *, when: datetime | None = None
+    ) -> WriteCounts:
         """Upserts and deletes interleaved, in input order: ``(record, deleted)`` pairs.
 
         Order matters when one page holds a record and later its deletion (or the reverse).
@@ -576,8 +673,14 @@ class WriteTransaction:
             counts += self._write_batch(batch, when or utcnow(), deleted_flags=flags)
         return counts
 
-    def _write_batch(self, batch: list[RecordInput], now: datetime, *, deleting: bool = False,
-                     deleted_flags: list[bool] | None = None) -> WriteCounts:
+    def _write_batch(
+        self,
+        batch: list[RecordInput],
+        now: datetime,
+        *,
+        deleting: bool = False,
+        deleted_flags: list[bool] | None = None,
+    ) -> WriteCounts:
         ids = [r.id or self.record_id(r.original_id) for r in batch]
         unique_ids = list(dict.fromkeys(ids))
         existing = self._backend.lookup(self.version_id, unique_ids)
@@ -585,8 +688,12 @@ class WriteTransaction:
             missing = [i for i in unique_ids if i not in existing]
             if missing:
                 # rows of the parent count as "before this transaction": their change is not ours
-                existing.update({rid: Existing(old.checksum, old.datestamp, old.deleted, None)
-                                 for rid, old in self._backend.lookup(self.parent, missing).items()})
+                existing.update(
+                    {
+                        rid: Existing(old.checksum, old.datestamp, old.deleted, None)
+                        for rid, old in self._backend.lookup(self.parent, missing).items()
+                    }
+                )
         counts = WriteCounts()
         rows: dict[str, Row] = {}
         for index, (record, record_id) in enumerate(zip(batch, ids, strict=True)):
@@ -599,8 +706,9 @@ class WriteTransaction:
         self._backend.write_rows(self.version_id, list(rows.values()))
         return counts
 
-    def _make_row(self, record: RecordInput, record_id: str, deleted: bool, old: Existing | None,
-                  now: datetime) -> Row:
+    def _make_row(
+        self, record: RecordInput, record_id: str, deleted: bool, old: Existing | None, now: datetime
+    ) -> Row:
         body = None if deleted else record.body
         checksum = EMPTY_CHECKSUM if deleted else body_checksum(body)
         if old is None:
@@ -618,15 +726,23 @@ class WriteTransaction:
             else:
                 change = "updated"
         return Row(
-            id=record_id, original_id=record.original_id, body=body, checksum=checksum, datestamp=datestamp,
-            deleted=deleted, deleted_at=datestamp if deleted else None,
+            id=record_id,
+            original_id=record.original_id,
+            body=body,
+            checksum=checksum,
+            datestamp=datestamp,
+            deleted=deleted,
+            deleted_at=datestamp if deleted else None,
             collected_at=now if self.stamp == "collected" else None,
             transformed_at=now if self.stamp == "transformed" else None,
-            provenance=dict(record.provenance), change=change)
+            provenance=dict(record.provenance),
+            change=change,
+        )
 
     # --- side data ----------------------------------------------------------------------------
-    def add_error(self, message: str, *, record_id: str | None = None, step: str = "",
-                  location: str | None = None) -> None:
+    def add_error(
+        self, message: str, *, record_id: str | None = None, step: str = "", location: str | None = None
+    ) -> None:
         """Keep a per-record error with this version."""
         self._check_open()
         self._backend.add_errors(self.version_id, [StoredError(record_id, step, message, location, utcnow())])
@@ -673,11 +789,16 @@ class WriteTransaction:
         self._backend.finish_records(self.version_id)
         stats = _version_stats(self._backend, self.version_id)
         self._backend.update_version(self.version_id, stats=stats, report=report or {}, committing_at=now)
-        if not self._backend.flip_current(self.unit, self.parent, self.version_id, clear_open=self.version_id):
+        if not self._backend.flip_current(
+            self.unit, self.parent, self.version_id, clear_open=self.version_id
+        ):
             current = self.store.current_version(self.unit)
             raise TransactionError(
                 f"the current version moved from {self.parent} to {current} while this transaction was "
-                "open (a rollback?); abort it and start again", unit=self.unit.name, version=self.version_id)
+                "open (a rollback?); abort it and start again",
+                unit=self.unit.name,
+                version=self.version_id,
+            )
         self._backend.update_version(self.version_id, state="committed", committed_at=now)
         self._closed = True
         logger.info("committed %s on %s: %s", self.version_id, self.unit, stats)
@@ -699,8 +820,9 @@ class WriteTransaction:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise TransactionError("the transaction is already closed", unit=self.unit.name,
-                                   version=self.version_id)
+            raise TransactionError(
+                "the transaction is already closed", unit=self.unit.name, version=self.version_id
+            )
 
 
 def _version_stats(backend: Backend, version_id: str) -> dict[str, Any]:
@@ -740,14 +862,22 @@ class ReadSession:
 
         self._lease_id = uuid.uuid4().hex
         now = utcnow()
-        self._backend.add_lease(self._lease_id, self.unit, self.version_id,
-                                now + timedelta(seconds=self.store.lease_ttl), holder=str(_writer_identity()))
+        self._backend.add_lease(
+            self._lease_id,
+            self.unit,
+            self.version_id,
+            now + timedelta(seconds=self.store.lease_ttl),
+            holder=str(_writer_identity()),
+        )
         self._lease_renewed = now
         doc = self._backend.get_version(self.version_id)
         if doc is None or doc["state"] in ("collected", "aborted"):
             self.release()
-            raise LeaseError("the version was removed before the lease was taken", unit=self.unit.name,
-                             version=self.version_id)
+            raise LeaseError(
+                "the version was removed before the lease was taken",
+                unit=self.unit.name,
+                version=self.version_id,
+            )
 
     def release(self) -> None:
         if self._lease_id is not None:
@@ -756,23 +886,40 @@ class ReadSession:
 
     def _renew(self) -> None:
         if self._lease_id is None:
-            raise LeaseError("read outside a lease (use the session as a context manager)",
-                             unit=self.unit.name, version=self.version_id)
+            raise LeaseError(
+                "read outside a lease (use the session as a context manager)",
+                unit=self.unit.name,
+                version=self.version_id,
+            )
         now = utcnow()
         if self._lease_renewed and (now - self._lease_renewed).total_seconds() > self.store.lease_ttl / 4:
             if not self._backend.renew_lease(self._lease_id, now + timedelta(seconds=self.store.lease_ttl)):
                 raise LeaseError("the read lease expired", unit=self.unit.name, version=self.version_id)
             self._lease_renewed = now
 
-    def records(self, *, since: datetime | None = None, until: datetime | None = None,
-                deleted: bool | None = None, after_id: str | None = None, limit: int | None = None,
-                page_size: int = BATCH_SIZE) -> Iterator[Record]:
+    def records(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        deleted: bool | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+        page_size: int = BATCH_SIZE,
+    ) -> Iterator[Record]:
         """Records ordered by id, from ``after_id`` (exclusive), datestamp in [since, until]."""
         remaining = limit
         if remaining is not None and remaining <= 0:
             return
-        pages = self._backend.stream(self.version_id, self.unit, after_id=after_id, since=since, until=until,
-                                     deleted=deleted, page_size=page_size if limit is None else min(page_size, limit))
+        pages = self._backend.stream(
+            self.version_id,
+            self.unit,
+            after_id=after_id,
+            since=since,
+            until=until,
+            deleted=deleted,
+            page_size=page_size if limit is None else min(page_size, limit),
+        )
         for page in pages:
             self._renew()
             if remaining is not None and len(page) >= remaining:
@@ -782,21 +929,44 @@ class ReadSession:
             if remaining is not None:
                 remaining -= len(page)
 
-    def ids(self, *, since: datetime | None = None, until: datetime | None = None,
-            deleted: bool | None = None, after_id: str | None = None) -> Iterator[tuple[str, str, bool]]:
+    def ids(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        deleted: bool | None = None,
+        after_id: str | None = None,
+    ) -> Iterator[tuple[str, str, bool]]:
         """``(id, original_id, deleted)`` ordered by id, without bodies."""
+
         def fetch(after: str | None, size: int) -> list[tuple[str, str, bool]]:
-            return self._backend.scan_ids(self.version_id, after_id=after, limit=size, since=since, until=until,
-                                          deleted=deleted)
+            return self._backend.scan_ids(
+                self.version_id, after_id=after, limit=size, since=since, until=until, deleted=deleted
+            )
+
         for page in self._pages(fetch, after_id, None, 5000, key=lambda t: t[0]):
             yield from page
 
-    def page(self, *, after_id: str | None, limit: int, since: datetime | None = None,
-             until: datetime | None = None, deleted: bool | None = None) -> list[Record]:
+    def page(
+        self,
+        *,
+        after_id: str | None,
+        limit: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        deleted: bool | None = None,
+    ) -> list[Record]:
         """Exactly one keyset page (the OAI-PMH publisher's unit of work)."""
         self._renew()
-        return self._backend.scan(self.version_id, self.unit, after_id=after_id, limit=limit, since=since,
-                                  until=until, deleted=deleted)
+        return self._backend.scan(
+            self.version_id,
+            self.unit,
+            after_id=after_id,
+            limit=limit,
+            since=since,
+            until=until,
+            deleted=deleted,
+        )
 
     def _pages(self, fetch, after_id, limit, page_size, key) -> Iterator[list]:
         """Keyset pagination: each page starts after the last key of the previous one."""
@@ -823,8 +993,9 @@ class ReadSession:
         self._renew()
         return {r.id: r for r in self._backend.get_records(self.version_id, self.unit, record_ids)}
 
-    def count(self, *, since: datetime | None = None, until: datetime | None = None,
-              deleted: bool | None = None) -> int:
+    def count(
+        self, *, since: datetime | None = None, until: datetime | None = None, deleted: bool | None = None
+    ) -> int:
         self._renew()
         return self._backend.count_rows(self.version_id, since=since, until=until, deleted=deleted)
 

@@ -62,7 +62,15 @@ class UnitKey:
         return self.name
 
 
-_META_FIELDS = ("checksum", "datestamp", "deleted", "deleted_at", "collected_at", "transformed_at", "provenance")
+_META_FIELDS = (
+    "checksum",
+    "datestamp",
+    "deleted",
+    "deleted_at",
+    "collected_at",
+    "transformed_at",
+    "provenance",
+)
 
 
 class Record:
@@ -78,26 +86,57 @@ class Record:
 
     __slots__ = ("id", "original_id", "datasource", "format", "body", "_meta", "_decode")
 
-    def __init__(self, id: str, original_id: str, datasource: str, format: str, body: Body | None,
-                 checksum: str, datestamp: datetime, deleted: bool = False, deleted_at: datetime | None = None,
-                 collected_at: datetime | None = None, transformed_at: datetime | None = None,
-                 provenance: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        id: str,
+        original_id: str,
+        datasource: str,
+        format: str,
+        body: Body | None,
+        checksum: str,
+        datestamp: datetime,
+        deleted: bool = False,
+        deleted_at: datetime | None = None,
+        collected_at: datetime | None = None,
+        transformed_at: datetime | None = None,
+        provenance: dict[str, Any] | None = None,
+    ) -> None:
         self.id = id
         self.original_id = original_id
         self.datasource = datasource
         self.format = format
         self.body = body
-        self._meta: Any = {"checksum": checksum, "datestamp": datestamp, "deleted": deleted,
-                           "deleted_at": deleted_at, "collected_at": collected_at,
-                           "transformed_at": transformed_at, "provenance": provenance or {}}
+        self._meta: Any = {
+            "checksum": checksum,
+            "datestamp": datestamp,
+            "deleted": deleted,
+            "deleted_at": deleted_at,
+            "collected_at": collected_at,
+            "transformed_at": transformed_at,
+            "provenance": provenance or {},
+        }
         self._decode = None
 
     @classmethod
-    def lazy(cls, id: str, original_id: str, datasource: str, format: str, body: Body | None, meta: Any,
-             decode: Any) -> Record:
+    def lazy(
+        cls,
+        id: str,
+        original_id: str,
+        datasource: str,
+        format: str,
+        body: Body | None,
+        meta: Any,
+        decode: Any,
+    ) -> Record:
         """A record whose envelope fields are decoded by ``decode(meta) -> dict`` on first access."""
         obj = cls.__new__(cls)
-        obj.id, obj.original_id, obj.datasource, obj.format, obj.body = id, original_id, datasource, format, body
+        obj.id, obj.original_id, obj.datasource, obj.format, obj.body = (
+            id,
+            original_id,
+            datasource,
+            format,
+            body,
+        )
         obj._meta, obj._decode = meta, decode
         return obj
 
@@ -116,8 +155,14 @@ class Record:
     provenance = property(lambda self: self._fields()["provenance"])
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "original_id": self.original_id, "datasource": self.datasource,
-                "format": self.format, "body": self.body, **self._fields()}
+        return {
+            "id": self.id,
+            "original_id": self.original_id,
+            "datasource": self.datasource,
+            "format": self.format,
+            "body": self.body,
+            **self._fields(),
+        }
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Record) and self.as_dict() == other.as_dict()
@@ -126,9 +171,11 @@ class Record:
 
     def __repr__(self) -> str:
         fields = self._fields()
-        return (f"Record(id={self.id!r}, original_id={self.original_id!r}, datasource={self.datasource!r}, "
-                f"format={self.format!r}, deleted={fields['deleted']!r}, datestamp={fields['datestamp']!r}, "
-                f"body={_preview(self.body)})")
+        return (
+            f"Record(id={self.id!r}, original_id={self.original_id!r}, datasource={self.datasource!r}, "
+            f"format={self.format!r}, deleted={fields['deleted']!r}, datestamp={fields['datestamp']!r}, "
+            f"body={_preview(self.body)})"
+        )
 
     def body_bytes(self) -> bytes:
         """The body as bytes whatever form it was stored in."""

@@ -30,7 +30,11 @@ class ContentcloudError(Exception):
 
     def where(self) -> str:
         """The location part of the message, built from the non-empty ``where_fields``."""
-        parts = [str(getattr(self, name)) for name in self.where_fields if getattr(self, name, None) not in (None, "")]
+        parts = [
+            str(getattr(self, name))
+            for name in self.where_fields
+            if getattr(self, name, None) not in (None, "")
+        ]
         return ": ".join(parts)
 
     def __str__(self) -> str:
@@ -59,7 +63,9 @@ class ConfigError(ContentcloudError):
 
     where_fields = ("file", "field")
 
-    def __init__(self, message: str = "", *, file: Any = None, field: Any = None, rule: str | None = None) -> None:
+    def __init__(
+        self, message: str = "", *, file: Any = None, field: Any = None, rule: str | None = None
+    ) -> None:
         super().__init__(message, file=file, field=field)
         self.rule = rule
 
@@ -121,8 +127,9 @@ class HarvestError(ContentcloudError):
 class TransportError(HarvestError):
     """The server could not be reached or answered with an HTTP error after all retries."""
 
-    def __init__(self, message: str = "", *, status: int | None = None, retry_after: float | None = None,
-                 **where: Any) -> None:
+    def __init__(
+        self, message: str = "", *, status: int | None = None, retry_after: float | None = None, **where: Any
+    ) -> None:
         super().__init__(message, **where)
         self.status = status
         self.retry_after = retry_after

@@ -24,11 +24,21 @@ try:  # the registry reports a missing driver by name, not with a stray ImportEr
     from pymongo import InsertOne, ReplaceOne, UpdateOne
     from pymongo.errors import PyMongoError
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installation
-    raise PluginUnavailable("needs the package 'pymongo' (pip install pymongo)", kind="mdstore backend",
-                            name="mongodb") from exc
+    raise PluginUnavailable(
+        "needs the package 'pymongo' (pip install pymongo)", kind="mdstore backend", name="mongodb"
+    ) from exc
 
-_RECORD_FIELDS = {"original_id": 1, "body": 1, "checksum": 1, "datestamp": 1, "deleted": 1, "deleted_at": 1,
-                  "collected_at": 1, "transformed_at": 1, "provenance": 1}
+_RECORD_FIELDS = {
+    "original_id": 1,
+    "body": 1,
+    "checksum": 1,
+    "datestamp": 1,
+    "deleted": 1,
+    "deleted_at": 1,
+    "collected_at": 1,
+    "transformed_at": 1,
+    "provenance": 1,
+}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -43,8 +53,9 @@ class MongoBackend(Backend):
     def __init__(self, uri: str, database: str | None = None, **client_options: Any) -> None:
         self.uri = uri
         name = database or urlsplit(uri).path.strip("/") or "contentcloud"
-        self.client = pymongo.MongoClient(uri, tz_aware=True, tzinfo=UTC, serverSelectionTimeoutMS=15000,
-                                          **client_options)
+        self.client = pymongo.MongoClient(
+            uri, tz_aware=True, tzinfo=UTC, serverSelectionTimeoutMS=15000, **client_options
+        )
         self.db = self.client[name]
         self._indexed: set[str] = set()
         self._ensure_indexes()
@@ -78,16 +89,22 @@ class MongoBackend(Backend):
         return list(self.db.units.find().sort("_id", 1))
 
     def new_version_id(self) -> str:
-        doc = self.db.counters.find_one_and_update({"_id": "version"}, {"$inc": {"value": 1}}, upsert=True,
-                                                   return_document=pymongo.ReturnDocument.AFTER)
+        doc = self.db.counters.find_one_and_update(
+            {"_id": "version"},
+            {"$inc": {"value": 1}},
+            upsert=True,
+            return_document=pymongo.ReturnDocument.AFTER,
+        )
         return f"v{doc['value']:08d}"
 
     def claim_open(self, unit: UnitKey, version: dict[str, Any]) -> bool:
         self.db.versions.insert_one(dict(version))
-        self.db.units.update_one({"_id": unit.name}, {"$setOnInsert": {"current": None, "open": None}},
-                                 upsert=True)
-        claimed = self.db.units.find_one_and_update({"_id": unit.name, "open": None},
-                                                    {"$set": {"open": version["_id"]}})
+        self.db.units.update_one(
+            {"_id": unit.name}, {"$setOnInsert": {"current": None, "open": None}}, upsert=True
+        )
+        claimed = self.db.units.find_one_and_update(
+            {"_id": unit.name, "open": None}, {"$set": {"open": version["_id"]}}
+        )
         if claimed is None:
             self.db.versions.update_one({"_id": version["_id"]}, {"$set": {"state": "aborted"}})
             return False
@@ -144,28 +161,51 @@ class MongoBackend(Backend):
 
     def lookup(self, version_id: str, ids: Sequence[str]) -> dict[str, Existing]:
         cursor = self._records(version_id).find(
-            {"_id": {"$in": list(ids)}}, {"checksum": 1, "datestamp": 1, "deleted": 1, "change": 1})
+            {"_id": {"$in": list(ids)}}, {"checksum": 1, "datestamp": 1, "deleted": 1, "change": 1}
+        )
         return {d["_id"]: Existing(d["checksum"], d["datestamp"], d["deleted"], d["change"]) for d in cursor}
 
     @staticmethod
     def _doc(row: Row) -> dict[str, Any]:
         body = row.body
         size = 0 if body is None else len(body.encode("utf-8") if isinstance(body, str) else body)
-        return {"_id": row.id, "original_id": row.original_id, "body": body, "size": size,
-                "checksum": row.checksum, "datestamp": row.datestamp, "deleted": row.deleted,
-                "deleted_at": row.deleted_at, "collected_at": row.collected_at,
-                "transformed_at": row.transformed_at, "provenance": row.provenance, "change": row.change}
+        return {
+            "_id": row.id,
+            "original_id": row.original_id,
+            "body": body,
+            "size": size,
+            "checksum": row.checksum,
+            "datestamp": row.datestamp,
+            "deleted": row.deleted,
+            "deleted_at": row.deleted_at,
+            "collected_at": row.collected_at,
+            "transformed_at": row.transformed_at,
+            "provenance": row.provenance,
+            "change": row.change,
+        }
 
     def write_rows(self, version_id: str, rows: Sequence[Row]) -> None:
         if rows:
             self._records(version_id).bulk_write(
-                [ReplaceOne({"_id": r.id}, self._doc(r), upsert=True) for r in rows], ordered=False)
+                [ReplaceOne({"_id": r.id}, self._doc(r), upsert=True) for r in rows], ordered=False
+            )
 
     @staticmethod
     def _record(d: dict[str, Any], unit: UnitKey) -> Record:
-        return Record(d["_id"], d["original_id"], unit.datasource, unit.format, d.get("body"), d["checksum"],
-                      d["datestamp"], d.get("deleted", False), d.get("deleted_at"), d.get("collected_at"),
-                      d.get("transformed_at"), d.get("provenance") or {})
+        return Record(
+            d["_id"],
+            d["original_id"],
+            unit.datasource,
+            unit.format,
+            d.get("body"),
+            d["checksum"],
+            d["datestamp"],
+            d.get("deleted", False),
+            d.get("deleted_at"),
+            d.get("collected_at"),
+            d.get("transformed_at"),
+            d.get("provenance") or {},
+        )
 
     @staticmethod
     def _filter(after_id, since, until, deleted) -> dict[str, Any]:
@@ -184,19 +224,30 @@ class MongoBackend(Backend):
         return query
 
     def _find_page(self, version_id, projection, after_id, limit, since, until, deleted):
-        return (self._records(version_id).find(self._filter(after_id, since, until, deleted), projection)
-                .sort("_id", 1).limit(limit).batch_size(min(limit, 5000)))
+        return (
+            self._records(version_id)
+            .find(self._filter(after_id, since, until, deleted), projection)
+            .sort("_id", 1)
+            .limit(limit)
+            .batch_size(min(limit, 5000))
+        )
 
     def scan(self, version_id, unit, *, after_id, limit, since, until, deleted) -> list[Record]:
         cursor = self._find_page(version_id, _RECORD_FIELDS, after_id, limit, since, until, deleted)
         return [self._record(d, unit) for d in cursor]
 
-    def stream(self, version_id, unit, *, after_id, since, until, deleted, page_size) -> Iterator[list[Record]]:
+    def stream(
+        self, version_id, unit, *, after_id, since, until, deleted, page_size
+    ) -> Iterator[list[Record]]:
         """One server-side cursor for the whole read (a sort per page is costly on some servers);
         if the cursor dies (timeout, failover), it is reopened after the last id delivered."""
         while True:
-            cursor = (self._records(version_id).find(self._filter(after_id, since, until, deleted), _RECORD_FIELDS)
-                      .sort("_id", 1).batch_size(page_size))
+            cursor = (
+                self._records(version_id)
+                .find(self._filter(after_id, since, until, deleted), _RECORD_FIELDS)
+                .sort("_id", 1)
+                .batch_size(page_size)
+            )
             page: list[Record] = []
             try:
                 for doc in cursor:
@@ -217,8 +268,9 @@ class MongoBackend(Backend):
             return
 
     def scan_ids(self, version_id, *, after_id, limit, since, until, deleted) -> list[tuple[str, str, bool]]:
-        cursor = self._find_page(version_id, {"original_id": 1, "deleted": 1}, after_id, limit, since, until,
-                                 deleted)
+        cursor = self._find_page(
+            version_id, {"original_id": 1, "deleted": 1}, after_id, limit, since, until, deleted
+        )
         return [(d["_id"], d["original_id"], d.get("deleted", False)) for d in cursor]
 
     def get_records(self, version_id: str, unit: UnitKey, ids: Sequence[str]) -> list[Record]:
@@ -230,10 +282,25 @@ class MongoBackend(Backend):
 
     def row_stats(self, version_id: str) -> dict[str, Any]:
         records = self._records(version_id)
-        stats: dict[str, Any] = {"total": 0, "present": 0, "deleted": 0, "added": 0, "updated": 0,
-                                 "unchanged": 0, "newly_deleted": 0, "bytes": 0}
-        pipeline = [{"$group": {"_id": {"change": "$change", "deleted": "$deleted"},
-                                "count": {"$sum": 1}, "bytes": {"$sum": "$size"}}}]
+        stats: dict[str, Any] = {
+            "total": 0,
+            "present": 0,
+            "deleted": 0,
+            "added": 0,
+            "updated": 0,
+            "unchanged": 0,
+            "newly_deleted": 0,
+            "bytes": 0,
+        }
+        pipeline = [
+            {
+                "$group": {
+                    "_id": {"change": "$change", "deleted": "$deleted"},
+                    "count": {"$sum": 1},
+                    "bytes": {"$sum": "$size"},
+                }
+            }
+        ]
         for group in records.aggregate(pipeline):
             change, deleted = group["_id"]["change"], group["_id"]["deleted"]
             stats["total"] += group["count"]
@@ -257,10 +324,15 @@ class MongoBackend(Backend):
                 if doc["_id"] in present:
                     continue
                 was_deleted = doc.get("deleted", False)
-                doc.update(body=None, size=0, checksum=EMPTY_CHECKSUM, deleted=True,
-                           datestamp=doc["datestamp"] if was_deleted else when,
-                           deleted_at=doc.get("deleted_at") if was_deleted else when,
-                           change="unchanged" if was_deleted else "deleted")
+                doc.update(
+                    body=None,
+                    size=0,
+                    checksum=EMPTY_CHECKSUM,
+                    deleted=True,
+                    datestamp=doc["datestamp"] if was_deleted else when,
+                    deleted_at=doc.get("deleted_at") if was_deleted else when,
+                    change="unchanged" if was_deleted else "deleted",
+                )
                 docs.append(doc)
             if docs:
                 self._insert_ignoring_duplicates(target, docs)
@@ -278,8 +350,14 @@ class MongoBackend(Backend):
         # a record's identical error is kept once: a resumed or retried writer redoes its work
         operations: list[Any] = []
         for e in errors:
-            doc = {"version": version_id, "record_id": e.record_id, "step": e.step, "message": e.message,
-                   "location": e.location, "created_at": e.created_at}
+            doc = {
+                "version": version_id,
+                "record_id": e.record_id,
+                "step": e.step,
+                "message": e.message,
+                "location": e.location,
+                "created_at": e.created_at,
+            }
             if e.record_id is None:
                 operations.append(InsertOne(doc))
             else:
@@ -289,20 +367,35 @@ class MongoBackend(Backend):
             self.db.errors.bulk_write(operations, ordered=True)
 
     def add_discarded(self, version_id: str, items: Sequence[Discarded]) -> None:
-        self.db.discarded.insert_many([{"version": version_id, "source": d.source, "error": d.error,
-                                        "raw": d.raw, "created_at": d.created_at} for d in items])
+        self.db.discarded.insert_many(
+            [
+                {
+                    "version": version_id,
+                    "source": d.source,
+                    "error": d.error,
+                    "raw": d.raw,
+                    "created_at": d.created_at,
+                }
+                for d in items
+            ]
+        )
 
     def list_errors(self, version_id: str, limit: int | None) -> list[StoredError]:
         cursor = self.db.errors.find({"version": version_id}).sort("_id", 1).limit(limit or 0)
-        return [StoredError(d["record_id"], d["step"], d["message"], d["location"], d["created_at"]) for d in cursor]
+        return [
+            StoredError(d["record_id"], d["step"], d["message"], d["location"], d["created_at"])
+            for d in cursor
+        ]
 
     def list_discarded(self, version_id: str, limit: int | None) -> list[Discarded]:
         cursor = self.db.discarded.find({"version": version_id}).sort("_id", 1).limit(limit or 0)
         return [Discarded(d["source"], d["error"], bytes(d["raw"]), d["created_at"]) for d in cursor]
 
     def count_errors(self, version_id: str) -> tuple[int, int]:
-        return (self.db.errors.count_documents({"version": version_id}),
-                self.db.discarded.count_documents({"version": version_id}))
+        return (
+            self.db.errors.count_documents({"version": version_id}),
+            self.db.discarded.count_documents({"version": version_id}),
+        )
 
     def drop_side_data(self, version_id: str) -> None:
         self.db.errors.delete_many({"version": version_id})
@@ -310,8 +403,9 @@ class MongoBackend(Backend):
 
     # --- leases -------------------------------------------------------------------------------
     def add_lease(self, lease_id, unit, version_id, expires, holder) -> None:
-        self.db.leases.insert_one({"_id": lease_id, "unit": unit.name, "version": version_id, "expires": expires,
-                                   "holder": holder})
+        self.db.leases.insert_one(
+            {"_id": lease_id, "unit": unit.name, "version": version_id, "expires": expires, "holder": holder}
+        )
 
     def renew_lease(self, lease_id: str, expires: datetime) -> bool:
         return self.db.leases.update_one({"_id": lease_id}, {"$set": {"expires": expires}}).matched_count == 1

@@ -23,8 +23,9 @@ class Registry(Generic[T]):
     ``check`` (optional) validates a loaded object, e.g. that it has the kind's methods.
     """
 
-    def __init__(self, kind: str, *, group: str | None = None,
-                 check: Callable[[Any], bool] | None = None) -> None:
+    def __init__(
+        self, kind: str, *, group: str | None = None, check: Callable[[Any], bool] | None = None
+    ) -> None:
         self.kind = kind
         self.group = group
         self._check = check
@@ -38,9 +39,13 @@ class Registry(Generic[T]):
         if name in self._targets:
             raise PluginError(
                 f"registered twice: {self._origins[name]} ({self._targets[name]}) and {origin} ({target})",
-                kind=self.kind, name=name)
+                kind=self.kind,
+                name=name,
+            )
         if ":" not in target:
-            raise PluginError(f"target {target!r} is not of the form 'module:attr'", kind=self.kind, name=name)
+            raise PluginError(
+                f"target {target!r} is not of the form 'module:attr'", kind=self.kind, name=name
+            )
         self._targets[name] = target
         self._origins[name] = origin
 
@@ -61,7 +66,9 @@ class Registry(Generic[T]):
         self._read_entry_points()
         if name not in self._targets:
             valid = ", ".join(sorted(self._targets)) or "none"
-            raise UnknownPlugin(f"unknown {self.kind} {name!r}; valid names: {valid}", kind=self.kind, name=name)
+            raise UnknownPlugin(
+                f"unknown {self.kind} {name!r}; valid names: {valid}", kind=self.kind, name=name
+            )
         module_name, _, attr = self._targets[name].partition(":")
         try:
             module = importlib.import_module(module_name)
@@ -69,7 +76,9 @@ class Registry(Generic[T]):
             missing = exc.name or module_name
             raise PluginUnavailable(
                 f"needs the package {missing!r}, which is not installed (pip install {missing})",
-                kind=self.kind, name=name) from exc
+                kind=self.kind,
+                name=name,
+            ) from exc
         try:
             obj: Any = module
             for part in attr.split("."):

@@ -20,7 +20,8 @@ def open_store(uri: str, *, keep: int = 3, lease_ttl: float = 3600) -> MDStore:
     """Open the MDStore at ``uri`` with the backend its scheme names."""
     scheme = urlsplit(uri).scheme.lower()
     if not scheme:
-        raise ConfigError(f"{uri!r} has no scheme (sqlite:///path or mongodb://host/db)", field="mdstore",
-                          rule="scheme")
+        raise ConfigError(
+            f"{uri!r} has no scheme (sqlite:///path or mongodb://host/db)", field="mdstore", rule="scheme"
+        )
     factory = BACKENDS.get(scheme)
     return MDStore(factory(uri), uri=uri, keep=keep, lease_ttl=lease_ttl)

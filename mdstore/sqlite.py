@@ -13,9 +13,9 @@ import json
 import re
 import sqlite3
 import threading
-from functools import lru_cache
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +91,15 @@ _dumps = json.JSONEncoder(default=_json_default, separators=(",", ":"), ensure_a
 def _decode_meta(text: str) -> dict[str, Any]:
     """The envelope fields of a record row, decoded on first access (see ``Record.lazy``)."""
     m = json.loads(text, object_hook=_json_hook) if "$date" in text else json.loads(text)
-    return {"checksum": m["cs"], "datestamp": _dt(m["ds"]), "deleted": m["del"], "deleted_at": _dt(m.get("da")),
-            "collected_at": _dt(m.get("ca")), "transformed_at": _dt(m.get("ta")), "provenance": m.get("p") or {}}
+    return {
+        "checksum": m["cs"],
+        "datestamp": _dt(m["ds"]),
+        "deleted": m["del"],
+        "deleted_at": _dt(m.get("da")),
+        "collected_at": _dt(m.get("ca")),
+        "transformed_at": _dt(m.get("ta")),
+        "provenance": m.get("p") or {},
+    }
 
 
 class SqliteBackend(Backend):
@@ -144,13 +151,17 @@ class SqliteBackend(Backend):
         return {"_id": row[0], "current": row[1], "open": row[2]} if row else None
 
     def list_units(self) -> list[dict[str, Any]]:
-        return [{"_id": r[0], "current": r[1], "open": r[2]}
-                for r in self.con.execute("SELECT id, current, open FROM units ORDER BY id")]
+        return [
+            {"_id": r[0], "current": r[1], "open": r[2]}
+            for r in self.con.execute("SELECT id, current, open FROM units ORDER BY id")
+        ]
 
     def new_version_id(self) -> str:
         with self._tx() as con:
-            con.execute("INSERT INTO counters(name, value) VALUES ('version', 1) "
-                        "ON CONFLICT(name) DO UPDATE SET value = value + 1")
+            con.execute(
+                "INSERT INTO counters(name, value) VALUES ('version', 1) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + 1"
+            )
             (value,) = con.execute("SELECT value FROM counters WHERE name='version'").fetchone()
         return f"v{value:08d}"
 
@@ -161,9 +172,16 @@ class SqliteBackend(Backend):
             if open_id:
                 return False
             con.execute("UPDATE units SET open=? WHERE id=?", (version["_id"], unit.name))
-            con.execute("INSERT INTO versions(id, seq, unit, state, doc) VALUES (?,?,?,?,?)",
-                        (version["_id"], int(version["_id"][1:]), unit.name, version["state"],
-                         json.dumps(version, default=_json_default)))
+            con.execute(
+                "INSERT INTO versions(id, seq, unit, state, doc) VALUES (?,?,?,?,?)",
+                (
+                    version["_id"],
+                    int(version["_id"][1:]),
+                    unit.name,
+                    version["state"],
+                    json.dumps(version, default=_json_default),
+                ),
+            )
         return True
 
     def get_version(self, version_id: str) -> dict[str, Any] | None:
@@ -181,8 +199,10 @@ class SqliteBackend(Backend):
                 raise StoreError("no such version", version=version_id)
             doc = json.loads(row[0], object_hook=_json_hook)
             doc.update(fields)
-            con.execute("UPDATE versions SET doc=?, state=? WHERE id=?",
-                        (json.dumps(doc, default=_json_default), doc["state"], version_id))
+            con.execute(
+                "UPDATE versions SET doc=?, state=? WHERE id=?",
+                (json.dumps(doc, default=_json_default), doc["state"], version_id),
+            )
 
     def flip_current(self, unit: UnitKey, expected: str | None, new: str, *, clear_open: str | None) -> bool:
         sql = "UPDATE units SET current=?" + (", open=NULL" if clear_open else "")
@@ -202,17 +222,22 @@ class SqliteBackend(Backend):
         table = self._table(version_id)
         with self._tx() as con:
             con.execute(f"""CREATE TABLE IF NOT EXISTS {table} (
-                id TEXT PRIMARY KEY, original_id TEXT NOT NULL, checksum TEXT NOT NULL, datestamp TEXT NOT NULL,
-                deleted INTEGER NOT NULL, change TEXT NOT NULL, size INTEGER NOT NULL, meta TEXT NOT NULL,
-                body BLOB)""")
+                id TEXT PRIMARY KEY, original_id TEXT NOT NULL, checksum TEXT NOT NULL,
+                datestamp TEXT NOT NULL, deleted INTEGER NOT NULL, change TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                meta TEXT NOT NULL, body BLOB)""")
             if copy_from is not None:
-                con.execute(f"INSERT INTO {table} SELECT id, original_id, checksum, datestamp, deleted, "
-                            f"'unchanged', size, meta, body FROM {self._table(copy_from)}")
+                con.execute(
+                    f"INSERT INTO {table} SELECT id, original_id, checksum, datestamp, deleted, "
+                    f"'unchanged', size, meta, body FROM {self._table(copy_from)}"
+                )
 
     def finish_records(self, version_id: str) -> None:
         # built once at commit: cheaper than maintaining it on every insert
         with self._tx() as con:
-            con.execute(f'CREATE INDEX IF NOT EXISTS "ds_{version_id}" ON {self._table(version_id)}(datestamp)')
+            con.execute(
+                f'CREATE INDEX IF NOT EXISTS "ds_{version_id}" ON {self._table(version_id)}(datestamp)'
+            )
 
     def drop_records(self, version_id: str) -> None:
         with self._tx() as con:
@@ -222,10 +247,11 @@ class SqliteBackend(Backend):
         result: dict[str, Existing] = {}
         table = self._table(version_id)
         for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
+            chunk = ids[start : start + 900]
             marks = ",".join("?" * len(chunk))
             for rid, checksum, datestamp, deleted, change in self.con.execute(
-                    f"SELECT id, checksum, datestamp, deleted, change FROM {table} WHERE id IN ({marks})", chunk):
+                f"SELECT id, checksum, datestamp, deleted, change FROM {table} WHERE id IN ({marks})", chunk
+            ):
                 result[rid] = Existing(checksum, _dt(datestamp), bool(deleted), change)
         return result
 
@@ -246,8 +272,9 @@ class SqliteBackend(Backend):
                 meta += ',"p":' + _dumps(r.provenance)
             body = r.body
             size = 0 if body is None else len(body.encode("utf-8") if isinstance(body, str) else body)
-            params.append((r.id, r.original_id, r.checksum, datestamp, int(r.deleted), r.change, size,
-                           meta + "}", body))
+            params.append(
+                (r.id, r.original_id, r.checksum, datestamp, int(r.deleted), r.change, size, meta + "}", body)
+            )
         with self._tx() as con:
             con.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?,?,?,?,?,?,?,?,?)", params)
 
@@ -272,8 +299,10 @@ class SqliteBackend(Backend):
         where, params = self._where(after_id, since, until, deleted)
         sql = f"SELECT id, original_id, body, meta FROM {self._table(version_id)}{where} ORDER BY id LIMIT ?"
         ds, fmt, lazy = unit.datasource, unit.format, Record.lazy
-        return [lazy(rid, oid, ds, fmt, body, meta, _decode_meta)
-                for rid, oid, body, meta in self.con.execute(sql, [*params, limit])]
+        return [
+            lazy(rid, oid, ds, fmt, body, meta, _decode_meta)
+            for rid, oid, body, meta in self.con.execute(sql, [*params, limit])
+        ]
 
     def scan_ids(self, version_id, *, after_id, limit, since, until, deleted) -> list[tuple[str, str, bool]]:
         where, params = self._where(after_id, since, until, deleted)
@@ -284,23 +313,37 @@ class SqliteBackend(Backend):
         table = self._table(version_id)
         found: list[Record] = []
         for start in range(0, len(ids), 900):
-            chunk = list(ids[start:start + 900])
+            chunk = list(ids[start : start + 900])
             marks = ",".join("?" * len(chunk))
-            found.extend(Record.lazy(rid, oid, unit.datasource, unit.format, body, meta, _decode_meta)
-                         for rid, oid, body, meta in self.con.execute(
-                             f"SELECT id, original_id, body, meta FROM {table} WHERE id IN ({marks})", chunk))
+            found.extend(
+                Record.lazy(rid, oid, unit.datasource, unit.format, body, meta, _decode_meta)
+                for rid, oid, body, meta in self.con.execute(
+                    f"SELECT id, original_id, body, meta FROM {table} WHERE id IN ({marks})", chunk
+                )
+            )
         return found
 
     def count_rows(self, version_id, *, since=None, until=None, deleted=None) -> int:
         where, params = self._where(None, since, until, deleted)
-        return self.con.execute(f"SELECT count(*) FROM {self._table(version_id)}{where}", params).fetchone()[0]
+        return self.con.execute(f"SELECT count(*) FROM {self._table(version_id)}{where}", params).fetchone()[
+            0
+        ]
 
     def row_stats(self, version_id: str) -> dict[str, Any]:
         table = self._table(version_id)
-        stats: dict[str, Any] = {"total": 0, "present": 0, "deleted": 0, "added": 0, "updated": 0,
-                                 "unchanged": 0, "newly_deleted": 0, "bytes": 0}
+        stats: dict[str, Any] = {
+            "total": 0,
+            "present": 0,
+            "deleted": 0,
+            "added": 0,
+            "updated": 0,
+            "unchanged": 0,
+            "newly_deleted": 0,
+            "bytes": 0,
+        }
         for change, deleted, count, size in self.con.execute(
-                f"SELECT change, deleted, count(*), sum(size) FROM {table} GROUP BY change, deleted"):
+            f"SELECT change, deleted, count(*), sum(size) FROM {table} GROUP BY change, deleted"
+        ):
             stats["total"] += count
             stats["deleted" if deleted else "present"] += count
             stats["newly_deleted" if change == "deleted" else change] += count
@@ -313,7 +356,8 @@ class SqliteBackend(Backend):
         table, parent = self._table(version_id), self._table(parent_id)
         now = _ts(when)
         with self._tx() as con:
-            con.execute(f"""
+            con.execute(
+                f"""
                 INSERT INTO {table}
                 SELECT p.id, p.original_id, ?, CASE WHEN p.deleted THEN p.datestamp ELSE ? END, 1,
                        CASE WHEN p.deleted THEN 'unchanged' ELSE 'deleted' END, 0,
@@ -321,34 +365,45 @@ class SqliteBackend(Backend):
                             ELSE json_set(p.meta, '$.cs', ?, '$.ds', ?, '$.del', json('true'), '$.da', ?) END,
                        NULL
                 FROM {parent} p WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = p.id)""",
-                        (EMPTY_CHECKSUM, now, EMPTY_CHECKSUM, now, now))
+                (EMPTY_CHECKSUM, now, EMPTY_CHECKSUM, now, now),
+            )
 
     # --- errors & discarded -------------------------------------------------------------------
     def add_errors(self, version_id: str, errors: Sequence[StoredError]) -> None:
         with self._tx() as con:
             # a record's identical error is kept once: a resumed or retried writer redoes its work
-            con.executemany("INSERT OR IGNORE INTO errors VALUES (?,?,?,?,?,?)",
-                            [(version_id, e.record_id, e.step, e.message, e.location, _ts(e.created_at))
-                             for e in errors])
+            con.executemany(
+                "INSERT OR IGNORE INTO errors VALUES (?,?,?,?,?,?)",
+                [(version_id, e.record_id, e.step, e.message, e.location, _ts(e.created_at)) for e in errors],
+            )
 
     def add_discarded(self, version_id: str, items: Sequence[Discarded]) -> None:
         with self._tx() as con:
-            con.executemany("INSERT INTO discarded VALUES (?,?,?,?,?)",
-                            [(version_id, d.source, d.error, d.raw, _ts(d.created_at)) for d in items])
+            con.executemany(
+                "INSERT INTO discarded VALUES (?,?,?,?,?)",
+                [(version_id, d.source, d.error, d.raw, _ts(d.created_at)) for d in items],
+            )
 
     def list_errors(self, version_id: str, limit: int | None) -> list[StoredError]:
-        rows = self.con.execute("SELECT record_id, step, message, location, created_at FROM errors "
-                                "WHERE version=? ORDER BY rowid LIMIT ?", (version_id, -1 if limit is None else limit))
+        rows = self.con.execute(
+            "SELECT record_id, step, message, location, created_at FROM errors "
+            "WHERE version=? ORDER BY rowid LIMIT ?",
+            (version_id, -1 if limit is None else limit),
+        )
         return [StoredError(r[0], r[1], r[2], r[3], _dt(r[4])) for r in rows]
 
     def list_discarded(self, version_id: str, limit: int | None) -> list[Discarded]:
-        rows = self.con.execute("SELECT source, error, raw, created_at FROM discarded WHERE version=? "
-                                "ORDER BY rowid LIMIT ?", (version_id, -1 if limit is None else limit))
+        rows = self.con.execute(
+            "SELECT source, error, raw, created_at FROM discarded WHERE version=? ORDER BY rowid LIMIT ?",
+            (version_id, -1 if limit is None else limit),
+        )
         return [Discarded(r[0], r[1], r[2], _dt(r[3])) for r in rows]
 
     def count_errors(self, version_id: str) -> tuple[int, int]:
         errors = self.con.execute("SELECT count(*) FROM errors WHERE version=?", (version_id,)).fetchone()[0]
-        discarded = self.con.execute("SELECT count(*) FROM discarded WHERE version=?", (version_id,)).fetchone()[0]
+        discarded = self.con.execute(
+            "SELECT count(*) FROM discarded WHERE version=?", (version_id,)
+        ).fetchone()[0]
         return errors, discarded
 
     def drop_side_data(self, version_id: str) -> None:
@@ -359,18 +414,26 @@ class SqliteBackend(Backend):
     # --- leases -------------------------------------------------------------------------------
     def add_lease(self, lease_id, unit, version_id, expires, holder) -> None:
         with self._tx() as con:
-            con.execute("INSERT INTO leases VALUES (?,?,?,?,?)", (lease_id, unit.name, version_id, _ts(expires), holder))
+            con.execute(
+                "INSERT INTO leases VALUES (?,?,?,?,?)",
+                (lease_id, unit.name, version_id, _ts(expires), holder),
+            )
 
     def renew_lease(self, lease_id: str, expires: datetime) -> bool:
         with self._tx() as con:
-            return con.execute("UPDATE leases SET expires=? WHERE id=?", (_ts(expires), lease_id)).rowcount == 1
+            return (
+                con.execute("UPDATE leases SET expires=? WHERE id=?", (_ts(expires), lease_id)).rowcount == 1
+            )
 
     def drop_lease(self, lease_id: str) -> None:
         with self._tx() as con:
             con.execute("DELETE FROM leases WHERE id=?", (lease_id,))
 
     def leased_versions(self, now: datetime) -> set[str]:
-        return {r[0] for r in self.con.execute("SELECT DISTINCT version FROM leases WHERE expires > ?", (_ts(now),))}
+        return {
+            r[0]
+            for r in self.con.execute("SELECT DISTINCT version FROM leases WHERE expires > ?", (_ts(now),))
+        }
 
     def expire_leases(self, now: datetime) -> int:
         with self._tx() as con:
@@ -399,6 +462,9 @@ def from_uri(uri: str) -> SqliteBackend:
     convention: the third slash ends the empty host); ``sqlite:///:memory:`` for throwaway stores."""
     rest = uri.split("://", 1)[1]
     if not rest.startswith("/") or len(rest) < 2:
-        raise ConfigError(f"{uri!r} names no file (sqlite:///relative.sqlite or sqlite:////abs.sqlite)",
-                          field="mdstore", rule="sqlite-path")
+        raise ConfigError(
+            f"{uri!r} names no file (sqlite:///relative.sqlite or sqlite:////abs.sqlite)",
+            field="mdstore",
+            rule="sqlite-path",
+        )
     return SqliteBackend(rest[1:])

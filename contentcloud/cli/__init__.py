@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "harvest": "contentcloud.cli.harvest:harvest",
     "transform": "contentcloud.cli.transform:transform",
     "map": "contentcloud.cli.map:map_group",
+    "download": "contentcloud.cli.download:download",
     "index": "contentcloud.cli.index:index",
 }
 
@@ -40,6 +41,7 @@ HELP = {
     "harvest": "Harvest a datasource (OAI-PMH, FTP, HTTP) into its native MDStore unit.",
     "transform": "Apply a datasource's transform chain: native version -> new transformed version.",
     "map": "Apply mapping files (XSLT/X3ML) to one input file; preview, coverage, diff and check them.",
+    "download": "Download the files a datasource's records point to (ledger, --failures).",
     "index": "Feed a datasource into the search index (--full rebuilds; --check compares).",
 }
 

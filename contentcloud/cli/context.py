@@ -18,8 +18,9 @@ def settings_from(ctx: click.Context) -> Settings:
     root = ctx.find_root()
     obj = root.obj if isinstance(root.obj, dict) else {}
     if "settings" not in obj:
-        obj["settings"] = load_settings({"mdstore": obj.get("mdstore"), "index": obj.get("index"),
-                                         "registry": obj.get("registry")})
+        obj["settings"] = load_settings(
+            {"mdstore": obj.get("mdstore"), "index": obj.get("index"), "registry": obj.get("registry")}
+        )
         root.obj = obj
     return obj["settings"]
 

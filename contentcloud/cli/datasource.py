@@ -41,9 +41,25 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     """List the registered datasources."""
     sources = registry_from(ctx).all()
     if as_json:
-        print_json([{"id": d.id, "name": d.name, "protocol": d.protocol, "format": d.native_format,
-                     "enabled": d.enabled, "schedule": d.schedule, "file": str(d.path)} for d in sources])
+        print_json(
+            [
+                {
+                    "id": d.id,
+                    "name": d.name,
+                    "protocol": d.protocol,
+                    "format": d.native_format,
+                    "enabled": d.enabled,
+                    "schedule": d.schedule,
+                    "file": str(d.path),
+                }
+                for d in sources
+            ]
+        )
         return
-    print_table(["id", "name", "protocol", "format", "schedule", "enabled"],
-                [(d.id, d.name, d.protocol, d.native_format, d.schedule or "-", "yes" if d.enabled else "no")
-                 for d in sources])
+    print_table(
+        ["id", "name", "protocol", "format", "schedule", "enabled"],
+        [
+            (d.id, d.name, d.protocol, d.native_format, d.schedule or "-", "yes" if d.enabled else "no")
+            for d in sources
+        ],
+    )

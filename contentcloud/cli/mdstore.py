@@ -37,15 +37,23 @@ def resolve_unit(ctx: click.Context, store: MDStore, datasource: str, layer: str
         return ds.native_unit if layer == "native" else ds.transformed_unit
     except ConfigError:
         pass
-    matches = [u.key for u in store.units() if u.key.datasource == datasource and u.key.interpretation == layer]
+    matches = [
+        u.key for u in store.units() if u.key.datasource == datasource and u.key.interpretation == layer
+    ]
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise ConfigError(f"no {layer} unit for datasource {datasource!r} in the store or the registry",
-                          field="datasource", rule="exists")
+        raise ConfigError(
+            f"no {layer} unit for datasource {datasource!r} in the store or the registry",
+            field="datasource",
+            rule="exists",
+        )
     names = ", ".join(m.name for m in matches)
-    raise ConfigError(f"several {layer} units for {datasource!r} ({names}); pass the unit name",
-                      field="datasource", rule="unique")
+    raise ConfigError(
+        f"several {layer} units for {datasource!r} ({names}); pass the unit name",
+        field="datasource",
+        rule="unique",
+    )
 
 
 @mdstore.command("list")
@@ -56,12 +64,28 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     with open_store_from(ctx) as store:
         units = store.units()
     if as_json:
-        print_json([{"unit": u.key.name, "current": u.current, "open": u.open_version, "stats": u.stats}
-                    for u in units])
+        print_json(
+            [
+                {"unit": u.key.name, "current": u.current, "open": u.open_version, "stats": u.stats}
+                for u in units
+            ]
+        )
         return
-    print_table(["unit", "current", "open", "present", "deleted", "errors", "bytes"],
-                [(u.key.name, u.current or "-", u.open_version or "-", u.stats.get("present", 0),
-                  u.stats.get("deleted", 0), u.stats.get("errors", 0), u.stats.get("bytes", 0)) for u in units])
+    print_table(
+        ["unit", "current", "open", "present", "deleted", "errors", "bytes"],
+        [
+            (
+                u.key.name,
+                u.current or "-",
+                u.open_version or "-",
+                u.stats.get("present", 0),
+                u.stats.get("deleted", 0),
+                u.stats.get("errors", 0),
+                u.stats.get("bytes", 0),
+            )
+            for u in units
+        ],
+    )
 
 
 @mdstore.command()
@@ -78,10 +102,24 @@ def versions(ctx: click.Context, datasource: str, layer: str, as_json: bool) -> 
     if as_json:
         print_json([v.as_dict() for v in infos])
         return
-    print_table(["version", "state", "mode", "parent", "created", "committed", "present", "deleted", "current"],
-                [(v.id, v.state, v.mode, v.parent or "-", v.created_at, v.committed_at or "-",
-                  v.stats.get("present", ""), v.stats.get("deleted", ""), "*" if v.id == current else "")
-                 for v in infos], title=unit.name)
+    print_table(
+        ["version", "state", "mode", "parent", "created", "committed", "present", "deleted", "current"],
+        [
+            (
+                v.id,
+                v.state,
+                v.mode,
+                v.parent or "-",
+                v.created_at,
+                v.committed_at or "-",
+                v.stats.get("present", ""),
+                v.stats.get("deleted", ""),
+                "*" if v.id == current else "",
+            )
+            for v in infos
+        ],
+        title=unit.name,
+    )
 
 
 @mdstore.command()
@@ -91,8 +129,14 @@ def versions(ctx: click.Context, datasource: str, layer: str, as_json: bool) -> 
 @click.option("--ids-only", is_flag=True, help="One line per record: originalId<TAB>present|deleted.")
 @click.option("--include-deleted/--no-deleted", default=True, show_default=True)
 @click.pass_context
-def export(ctx: click.Context, datasource: str, layer: str, version_id: str | None, ids_only: bool,
-           include_deleted: bool) -> None:
+def export(
+    ctx: click.Context,
+    datasource: str,
+    layer: str,
+    version_id: str | None,
+    ids_only: bool,
+    include_deleted: bool,
+) -> None:
     """Stream a unit's records to stdout: JSON Lines (envelope and body), or ids only."""
     deleted = None if include_deleted else False
     with open_store_from(ctx) as store:
@@ -106,8 +150,12 @@ def export(ctx: click.Context, datasource: str, layer: str, version_id: str | No
             for record in view.records(deleted=deleted):
                 body = record.body
                 entry = {
-                    "id": record.id, "originalId": record.original_id, "datasource": record.datasource,
-                    "format": record.format, "deleted": record.deleted, "checksum": record.checksum,
+                    "id": record.id,
+                    "originalId": record.original_id,
+                    "datasource": record.datasource,
+                    "format": record.format,
+                    "deleted": record.deleted,
+                    "checksum": record.checksum,
                     "datestamp": record.datestamp.isoformat(),
                     "collectedAt": record.collected_at.isoformat() if record.collected_at else None,
                     "transformedAt": record.transformed_at.isoformat() if record.transformed_at else None,
@@ -129,10 +177,16 @@ def errors(ctx: click.Context, datasource: str, layer: str, version_id: str | No
         unit = resolve_unit(ctx, store, datasource, layer)
         with store.reader(unit, version_id) as view:
             errs, discarded = view.errors(limit), view.discarded(limit)
-    print_table(["record", "step", "location", "message"],
-                [(e.record_id or "-", e.step, e.location or "-", e.message) for e in errs], title="errors")
-    print_table(["source", "error", "bytes"], [(d.source or "-", d.error, len(d.raw)) for d in discarded],
-                title="discarded")
+    print_table(
+        ["record", "step", "location", "message"],
+        [(e.record_id or "-", e.step, e.location or "-", e.message) for e in errs],
+        title="errors",
+    )
+    print_table(
+        ["source", "error", "bytes"],
+        [(d.source or "-", d.error, len(d.raw)) for d in discarded],
+        title="discarded",
+    )
 
 
 @mdstore.command()

@@ -62,8 +62,12 @@ def require_success(summary: RunSummary) -> dict[str, Any]:
     """The summary as a dict, or :class:`StepFailed` when the step did not finish."""
     data = summary.as_dict()
     if not summary.ok:
-        raise StepFailed(f"{summary.outcome}: {summary.message or 'see the summary'}", summary=data,
-                         datasource=summary.datasource, step=summary.step)
+        raise StepFailed(
+            f"{summary.outcome}: {summary.message or 'see the summary'}",
+            summary=data,
+            datasource=summary.datasource,
+            step=summary.step,
+        )
     return data
 
 
@@ -82,8 +86,15 @@ def _datasource(settings: Settings, datasource_id: str) -> Datasource:
 # --- collect --------------------------------------------------------------------------------------
 
 
-def collect_task(datasource_id: str, settings: Settings, *, mode: str = "incremental", from_: str | None = None,
-                 until: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+def collect_task(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    mode: str = "incremental",
+    from_: str | None = None,
+    until: str | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
     """Harvest, resuming the transaction a failed attempt left open; raises :class:`StepFailed`."""
     from contentcloud.pipeline.collect import run_collect
 
@@ -92,8 +103,9 @@ def collect_task(datasource_id: str, settings: Settings, *, mode: str = "increme
         resume = store.open_transaction(datasource.native_unit) is not None
     if resume:
         logger.info("%s: resuming the harvest a previous attempt left open", datasource_id)
-    summary = run_collect(datasource_id, settings, mode=mode, from_=from_, until=until, resume=resume,
-                          run_id=run_id)
+    summary = run_collect(
+        datasource_id, settings, mode=mode, from_=from_, until=until, resume=resume, run_id=run_id
+    )
     return require_success(summary)
 
 
@@ -117,8 +129,9 @@ class CountCheck:
         return data
 
 
-def check_collected(datasource_id: str, settings: Settings, summary: dict[str, Any], *,
-                    force: bool = False) -> CountCheck:
+def check_collected(
+    datasource_id: str, settings: Settings, summary: dict[str, Any], *, force: bool = False
+) -> CountCheck:
     """After a harvest: the committed native version holds what the summary says, and does the
     transformed unit lag behind it (then downstream steps run even if this harvest changed nothing)?"""
     datasource = _datasource(settings, datasource_id)
@@ -134,10 +147,17 @@ def check_collected(datasource_id: str, settings: Settings, summary: dict[str, A
         if minimum is not None and stats.get("present", 0) < minimum:
             problems.append(f"{stats.get('present', 0)} present records, fewer than the {minimum} required")
         stale = _transformed_source(store, datasource) != current
-    counts = {"native_version": current, "present": stats.get("present", 0), "deleted": stats.get("deleted", 0),
-              "changed": bool(summary.get("changed")), "transformed_stale": stale}
+    counts = {
+        "native_version": current,
+        "present": stats.get("present", 0),
+        "deleted": stats.get("deleted", 0),
+        "changed": bool(summary.get("changed")),
+        "transformed_stale": stale,
+    }
     needed = force or bool(summary.get("changed")) or stale
-    return CountCheck("collect", datasource_id, not problems, needed and not problems, counts, tuple(problems))
+    return CountCheck(
+        "collect", datasource_id, not problems, needed and not problems, counts, tuple(problems)
+    )
 
 
 def _transformed_source(store: MDStore, datasource: Datasource) -> str | None:
@@ -164,14 +184,23 @@ def check_transformed(datasource_id: str, settings: Settings, summary: dict[str,
     native_present, out_present = native.get("present", 0), transformed.get("present", 0)
     errors = transformed.get("errors", 0)
     if built_from != native_version:
-        problems.append(f"the transformed version was built from {built_from}, not the current {native_version}")
+        problems.append(
+            f"the transformed version was built from {built_from}, not the current {native_version}"
+        )
     if out_present > native_present:
         problems.append(f"{out_present} transformed records for {native_present} native ones")
     if native_present - out_present > errors:
-        problems.append(f"{native_present - out_present} native records have no output but only {errors} "
-                        "errors were stored")
-    counts = {"native_present": native_present, "transformed_present": out_present, "errors": errors,
-              "transformed_version": transformed_version, "changed": bool(summary.get("changed"))}
+        problems.append(
+            f"{native_present - out_present} native records have no output but only {errors} "
+            "errors were stored"
+        )
+    counts = {
+        "native_present": native_present,
+        "transformed_present": out_present,
+        "errors": errors,
+        "transformed_version": transformed_version,
+        "changed": bool(summary.get("changed")),
+    }
     return CountCheck("transform", datasource_id, not problems, not problems, counts, tuple(problems))
 
 
@@ -183,8 +212,14 @@ def part_count(records: int, *, per_part: int = RECORDS_PER_PART, most: int = MA
     return max(1, min(most, math.ceil(records / per_part)))
 
 
-def plan_transform_parts(datasource_id: str, settings: Settings, *, mode: str = "incremental",
-                         run_id: str | None = None, parts: int | None = None) -> list[dict[str, Any]]:
+def plan_transform_parts(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    mode: str = "incremental",
+    run_id: str | None = None,
+    parts: int | None = None,
+) -> list[dict[str, Any]]:
     """Open the transformation's transaction and plan its parts: one spec per part, each
     ``{"plan": …, "part": i}``, for an orchestrator to map workers over; a single
     ``{"summary": …}`` spec when there is nothing to do (its worker just passes it on)."""
@@ -198,10 +233,18 @@ def plan_transform_parts(datasource_id: str, settings: Settings, *, mode: str = 
             current = store.current_version(datasource.native_unit)
             present = store.version(current).stats.get("total", 0) if current else 0
             parts = part_count(present, per_part=int(section.get("records_per_part", RECORDS_PER_PART)))
-        plan = plan_transform(store, datasource.native_unit, datasource.transformed_unit, chain, mode=mode,
-                              run_id=run_id, parts=parts,
-                              max_error_rate=float(section.get("max_error_rate", settings.error_rate)),
-                              datasource=datasource.id, nsprefix=datasource.nsprefix)
+        plan = plan_transform(
+            store,
+            datasource.native_unit,
+            datasource.transformed_unit,
+            chain,
+            mode=mode,
+            run_id=run_id,
+            parts=parts,
+            max_error_rate=float(section.get("max_error_rate", settings.error_rate)),
+            datasource=datasource.id,
+            nsprefix=datasource.nsprefix,
+        )
     if isinstance(plan, RunSummary):
         return [{"summary": plan.as_dict()}]
     planned = plan.as_dict()
@@ -221,7 +264,9 @@ def transform_part_task(datasource_id: str, settings: Settings, spec: dict[str, 
     return {"plan": spec["plan"], "part": spec["part"], "result": asdict(result)}
 
 
-def finish_transform_task(datasource_id: str, settings: Settings, parts: list[dict[str, Any]]) -> dict[str, Any]:
+def finish_transform_task(
+    datasource_id: str, settings: Settings, parts: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Commit (or abort, past the error rate) the planned run from its parts' outputs; raises
     :class:`StepFailed` on abort. With nothing to do, the planning summary is the result."""
     from contentcloud.pipeline.transform import PartResult, TransformPlan, finish_transform
@@ -232,10 +277,15 @@ def finish_transform_task(datasource_id: str, settings: Settings, parts: list[di
     plan = TransformPlan.from_dict(parts[0]["plan"])
     done = {p["part"] for p in parts}
     if done != set(range(len(plan.parts))):
-        raise StepFailed(f"parts {sorted(set(range(len(plan.parts))) - done)} have no result",
-                         datasource=datasource_id, step="transform")
+        raise StepFailed(
+            f"parts {sorted(set(range(len(plan.parts))) - done)} have no result",
+            datasource=datasource_id,
+            step="transform",
+        )
     with _open_store(settings) as store:
-        summary = finish_transform(store, plan, [PartResult(**p["result"]) for p in sorted(parts, key=lambda p: p["part"])])
+        summary = finish_transform(
+            store, plan, [PartResult(**p["result"]) for p in sorted(parts, key=lambda p: p["part"])]
+        )
     summary.log()
     return require_success(summary)
 
@@ -243,8 +293,14 @@ def finish_transform_task(datasource_id: str, settings: Settings, parts: list[di
 # --- reports --------------------------------------------------------------------------------------
 
 
-def run_report(datasource_id: str, settings: Settings, summaries: list[dict[str, Any]], *,
-               run_id: str | None = None, store_it: bool = True) -> dict[str, Any]:
+def run_report(
+    datasource_id: str,
+    settings: Settings,
+    summaries: list[dict[str, Any]],
+    *,
+    run_id: str | None = None,
+    store_it: bool = True,
+) -> dict[str, Any]:
     """The run's report: per step records in/out, errors with the first examples, durations.
 
     Returns ``{"text": …, "report": …}``; with ``store_it`` the JSON report is added (section
@@ -255,25 +311,54 @@ def run_report(datasource_id: str, settings: Settings, summaries: list[dict[str,
         "datasource": datasource_id,
         "run_id": run_id,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "steps": [{key: s.get(key) for key in ("step", "outcome", "unit_in", "version_in", "unit_out",
-                                                "version_out", "read", "written", "added", "updated",
-                                                "deleted", "errors", "discarded", "pages", "seconds",
-                                                "rate", "message", "first_errors")} for s in steps],
+        "steps": [
+            {
+                key: s.get(key)
+                for key in (
+                    "step",
+                    "outcome",
+                    "unit_in",
+                    "version_in",
+                    "unit_out",
+                    "version_out",
+                    "read",
+                    "written",
+                    "added",
+                    "updated",
+                    "deleted",
+                    "errors",
+                    "discarded",
+                    "pages",
+                    "seconds",
+                    "rate",
+                    "message",
+                    "first_errors",
+                )
+            }
+            for s in steps
+        ],
         "seconds": round(sum(s.get("seconds") or 0 for s in steps), 3),
         "errors": sum(s.get("errors") or 0 for s in steps),
     }
-    lines = [f"run {run_id or '-'} of {datasource_id}: {len(steps)} step(s), {report['seconds']:.1f}s, "
-             f"{report['errors']} record error(s)"]
+    lines = [
+        f"run {run_id or '-'} of {datasource_id}: {len(steps)} step(s), {report['seconds']:.1f}s, "
+        f"{report['errors']} record error(s)"
+    ]
     for s in report["steps"]:
-        lines.append(f"  {s['step']:<10} {s['outcome']:<28} in {s['read'] or 0:>8}  out {s['written'] or 0:>8}  "
-                     f"+{s['added'] or 0} ~{s['updated'] or 0} -{s['deleted'] or 0}  errors {s['errors'] or 0:>5}  "
-                     f"{s['seconds'] or 0:>7.1f}s  {s['version_out'] or ''}")
+        lines.append(
+            f"  {s['step']:<10} {s['outcome']:<28} in {s['read'] or 0:>8}  out {s['written'] or 0:>8}  "
+            f"+{s['added'] or 0} ~{s['updated'] or 0} -{s['deleted'] or 0}  errors {s['errors'] or 0:>5}  "
+            f"{s['seconds'] or 0:>7.1f}s  {s['version_out'] or ''}"
+        )
         lines.extend(f"      ! {e}" for e in (s.get("first_errors") or [])[:3])
     text = "\n".join(lines)
     if store_it:
         with _open_store(settings) as store:
-            for version in {s["version_out"] for s in steps if s.get("version_out", "") and
-                            str(s.get("version_out", "")).startswith("v")}:
+            for version in {
+                s["version_out"]
+                for s in steps
+                if s.get("version_out", "") and str(s.get("version_out", "")).startswith("v")
+            }:
                 try:
                     store.add_to_report(version, run=report)
                 except ContentcloudError as exc:  # a version collected meanwhile: the log still has it
@@ -309,13 +394,29 @@ def stale_sources(settings: Settings, *, days: float, now: datetime | None = Non
                 info = store.version(current)
                 last = info.committed_at or info.created_at
             if last is None or last < limit:
-                stale.append({"datasource": datasource.id, "last_harvest": last.isoformat() if last else None,
-                              "days": round((now - last).total_seconds() / 86400, 1) if last else None})
+                stale.append(
+                    {
+                        "datasource": datasource.id,
+                        "last_harvest": last.isoformat() if last else None,
+                        "days": round((now - last).total_seconds() / 86400, 1) if last else None,
+                    }
+                )
     return sorted(stale, key=lambda s: s["last_harvest"] or "")
 
 
 __all__ = [
-    "CountCheck", "Outcome", "StepFailed", "check_collected", "check_transformed", "collect_task",
-    "finish_transform_task", "gc_task", "part_count", "plan_transform_parts", "require_success", "run_report",
-    "stale_sources", "transform_part_task",
+    "CountCheck",
+    "Outcome",
+    "StepFailed",
+    "check_collected",
+    "check_transformed",
+    "collect_task",
+    "finish_transform_task",
+    "gc_task",
+    "part_count",
+    "plan_transform_parts",
+    "require_success",
+    "run_report",
+    "stale_sources",
+    "transform_part_task",
 ]

@@ -91,7 +91,8 @@ class RunSummary:
             f"({self.rate:.0f} records/s)",
             f"  in:  {self.unit_in or '-'} @ {self.version_in or '-'}  read {self.read}",
             f"  out: {self.unit_out or '-'} @ {self.version_out or '-'}  written {self.written} "
-            f"(added {self.added}, updated {self.updated}, unchanged {self.unchanged}, deleted {self.deleted})",
+            f"(added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"deleted {self.deleted})",
             f"  errors {self.errors}, discarded {self.discarded}, pages {self.pages}",
         ]
         if self.message:

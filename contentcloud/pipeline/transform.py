@@ -215,8 +215,17 @@ def transform(
     ``max_error_rate``. The same three stages as a run split over workers: plan, one part, finish.
     """
     started = time.perf_counter()
-    plan = plan_transform(store, source, target, chain, mode=mode, run_id=run_id, max_error_rate=max_error_rate,
-                          datasource=datasource, nsprefix=nsprefix)
+    plan = plan_transform(
+        store,
+        source,
+        target,
+        chain,
+        mode=mode,
+        run_id=run_id,
+        max_error_rate=max_error_rate,
+        datasource=datasource,
+        nsprefix=nsprefix,
+    )
     if isinstance(plan, RunSummary):
         return plan
     try:
@@ -256,18 +265,36 @@ def plan_transform(
     open_tx = store.open_transaction(target)
     if open_tx is not None:
         saved = open_tx.checkpoint.get("plan")
-        if saved and saved.get("source_version") == source_version and saved.get("fingerprint") == chain.fingerprint:
+        if (
+            saved
+            and saved.get("source_version") == source_version
+            and saved.get("fingerprint") == chain.fingerprint
+        ):
             return TransformPlan.from_dict(saved)
         raise TransactionError(
             "an unfinished transform of another source version or chain is open; abort it first "
-            "(contentcloud mdstore abort DATASOURCE --layer transformed)", unit=target.name, version=open_tx.id)
+            "(contentcloud mdstore abort DATASOURCE --layer transformed)",
+            unit=target.name,
+            version=open_tx.id,
+        )
     run_id = run_id or new_run_id(STEP)
     effective, since, reason = _plan(store, target, chain, mode, source_version)
     if effective == "nothing":
-        base = {"step": STEP, "datasource": datasource, "run_id": run_id, "unit_in": source.name,
-                "version_in": source_version, "unit_out": target.name}
-        extra = {"mode": effective, "requested_mode": mode, "since": None, "reason": reason,
-                 "fingerprint": chain.fingerprint}
+        base = {
+            "step": STEP,
+            "datasource": datasource,
+            "run_id": run_id,
+            "unit_in": source.name,
+            "version_in": source_version,
+            "unit_out": target.name,
+        }
+        extra = {
+            "mode": effective,
+            "requested_mode": mode,
+            "since": None,
+            "reason": reason,
+            "fingerprint": chain.fingerprint,
+        }
         return _summary(base, Outcome.NOTHING_TO_DO, started, extra=extra, message=reason)
     logger.info("transform %s -> %s (%s%s)", source, target, effective, f": {reason}" if reason else "")
     with store.reader(source, source_version) as view:
@@ -275,14 +302,26 @@ def plan_transform(
         bounds = _split(view, since, parts, total)
     tx = store.begin(target, effective, run_id=run_id, stamp="transformed", nsprefix=nsprefix or datasource)
     plan = TransformPlan(
-        run_id=run_id, datasource=datasource, source=source.name, target=target.name,
-        source_version=source_version, mode=effective, since=since.isoformat() if since else None,
-        parts=bounds, max_error_rate=max_error_rate, fingerprint=chain.fingerprint, reason=reason, total=total)
+        run_id=run_id,
+        datasource=datasource,
+        source=source.name,
+        target=target.name,
+        source_version=source_version,
+        mode=effective,
+        since=since.isoformat() if since else None,
+        parts=bounds,
+        max_error_rate=max_error_rate,
+        fingerprint=chain.fingerprint,
+        reason=reason,
+        total=total,
+    )
     tx.checkpoint({"plan": plan.as_dict()})
     return plan
 
 
-def _split(view: ReadSession, since: datetime | None, parts: int, total: int) -> tuple[tuple[str | None, str | None], ...]:
+def _split(
+    view: ReadSession, since: datetime | None, parts: int, total: int
+) -> tuple[tuple[str | None, str | None], ...]:
     """``parts`` contiguous id ranges ``(after, upto]`` of about equal size (one pass over the ids)."""
     if parts <= 1 or total <= parts:
         return ((None, None),)
@@ -331,9 +370,16 @@ def transform_part(
         run.flush_errors()
     if on_progress:
         on_progress(run.read, plan.total, STEP)
-    return PartResult(read=run.read, attempted=run.attempted, errors=run.errors, discarded=run.discarded,
-                      carried=run.carried, warnings=run.warnings, first_errors=list(run.first_errors),
-                      too_many_errors=too_many)
+    return PartResult(
+        read=run.read,
+        attempted=run.attempted,
+        errors=run.errors,
+        discarded=run.discarded,
+        carried=run.carried,
+        warnings=run.warnings,
+        first_errors=list(run.first_errors),
+        too_many_errors=too_many,
+    )
 
 
 def finish_transform(
@@ -345,18 +391,38 @@ def finish_transform(
     run = PartResult()
     for result in results:
         run.merge(result)
-    base = {"step": STEP, "datasource": plan.datasource, "run_id": plan.run_id, "unit_in": plan.source,
-            "version_in": plan.source_version, "unit_out": plan.target}
+    base = {
+        "step": STEP,
+        "datasource": plan.datasource,
+        "run_id": plan.run_id,
+        "unit_in": plan.source,
+        "version_in": plan.source_version,
+        "unit_out": plan.target,
+    }
     error_rate = run.errors / run.attempted if run.attempted else 0.0
     extra: dict[str, Any] = {
-        "mode": plan.mode, "since": plan.since, "reason": plan.reason, "fingerprint": plan.fingerprint,
-        "parts": len(plan.parts), "error_rate": round(error_rate, 4), "carried_over": run.carried,
-        "warnings": run.warnings, "max_error_rate": plan.max_error_rate,
+        "mode": plan.mode,
+        "since": plan.since,
+        "reason": plan.reason,
+        "fingerprint": plan.fingerprint,
+        "parts": len(plan.parts),
+        "error_rate": round(error_rate, 4),
+        "carried_over": run.carried,
+        "warnings": run.warnings,
+        "max_error_rate": plan.max_error_rate,
     }
-    counts = {"read": run.read, "errors": run.errors, "discarded": run.discarded,
-              "first_errors": tuple(run.first_errors)}
+    counts = {
+        "read": run.read,
+        "errors": run.errors,
+        "discarded": run.discarded,
+        "first_errors": tuple(run.first_errors),
+    }
     tx = store.resume(target)
-    if run.too_many_errors or error_rate > plan.max_error_rate or run.errors > plan.max_error_rate * plan.total:
+    if (
+        run.too_many_errors
+        or error_rate > plan.max_error_rate
+        or run.errors > plan.max_error_rate * plan.total
+    ):
         tx.abort()
         message = (
             f"{run.errors} of {run.attempted} records failed ({error_rate:.1%}), more than the "

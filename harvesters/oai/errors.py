@@ -22,8 +22,6 @@ from mdstore.oai_errors import (  # noqa: F401  (re-exported)
     error_for,
 )
 
-
-
 # --- harvest failures that are not OAI error codes -------------------------------------------------
 
 

@@ -36,8 +36,13 @@ def airflow_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("airflow-home")
     env = airflow_env(home)
     os.environ.update(env)
-    result = subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env={**os.environ},
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return home
 

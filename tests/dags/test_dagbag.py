@@ -17,27 +17,47 @@ from tests.dags.conftest import DAGS, PROJECT
 pytestmark = pytest.mark.integration
 
 AGGREGATE_EDGES = {
-    ("collect", "check_collected"), ("collect", "report"),
+    ("collect", "check_collected"),
+    ("collect", "report"),
     ("check_collected", "plan_transform"),
     ("plan_transform", "transform_part"),
     ("transform_part", "finish_transform"),
-    ("finish_transform", "check_transformed"), ("finish_transform", "report"),
-    ("check_transformed", "index"), ("index", "publish"), ("index", "report"), ("publish", "report"),
+    ("finish_transform", "check_transformed"),
+    ("finish_transform", "report"),
+    ("check_transformed", "index"),
+    ("index", "publish"),
+    ("index", "report"),
+    ("publish", "report"),
 }
 
 
 def write_profiles(directory: Path, ids: list[str]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for n, ds in enumerate(ids):
-        profile = {"id": ds, "name": ds.title(), "nsprefix": ds.replace("-", "_"),
-                   "api": {"protocol": "oai", "baseurl": f"http://127.0.0.1:{9000 + n}/oai",
-                           "metadata_prefix": "oai_dc"},
-                   "schedule": "@daily" if n == 0 else "0 3 * * 1",
-                   "transform": {"steps": [{"type": "xslt", "mapping": "oai_dc2pe.xsl"}]}}
+        profile = {
+            "id": ds,
+            "name": ds.title(),
+            "nsprefix": ds.replace("-", "_"),
+            "api": {
+                "protocol": "oai",
+                "baseurl": f"http://127.0.0.1:{9000 + n}/oai",
+                "metadata_prefix": "oai_dc",
+            },
+            "schedule": "@daily" if n == 0 else "0 3 * * 1",
+            "transform": {"steps": [{"type": "xslt", "mapping": "oai_dc2pe.xsl"}]},
+        }
         (directory / f"{ds}.yaml").write_text(yaml.safe_dump(profile))
-    (directory / "disabled.yaml").write_text(yaml.safe_dump({
-        "id": "off", "name": "Off", "nsprefix": "off", "enabled": False,
-        "api": {"protocol": "oai", "baseurl": "http://127.0.0.1:1/oai", "metadata_prefix": "oai_dc"}}))
+    (directory / "disabled.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "id": "off",
+                "name": "Off",
+                "nsprefix": "off",
+                "enabled": False,
+                "api": {"protocol": "oai", "baseurl": "http://127.0.0.1:1/oai", "metadata_prefix": "oai_dc"},
+            }
+        )
+    )
 
 
 @pytest.fixture
@@ -47,8 +67,11 @@ def dagbag(airflow_home, tmp_path, monkeypatch):
     registry = tmp_path / "registry"
     write_profiles(registry, ["alpha", "beta-2"])
     monkeypatch.setenv("CONTENTCLOUD_REGISTRY", str(registry))
-    return DagBag(str(DAGS), include_examples=False) if "include_examples" in DagBag.__init__.__code__.co_varnames \
+    return (
+        DagBag(str(DAGS), include_examples=False)
+        if "include_examples" in DagBag.__init__.__code__.co_varnames
         else DagBag(str(DAGS))
+    )
 
 
 def test_one_dag_per_enabled_profile_and_the_maintenance_dag(dagbag):
@@ -58,8 +81,12 @@ def test_one_dag_per_enabled_profile_and_the_maintenance_dag(dagbag):
 
 def test_aggregate_dag_graph_schedule_and_limits(dagbag):
     dag = dagbag.dags.get("aggregate__alpha")
-    edges = {(up, down) for down_id, task in dag.task_dict.items() for up in task.upstream_task_ids
-             for down in [down_id]}
+    edges = {
+        (up, down)
+        for down_id, task in dag.task_dict.items()
+        for up in task.upstream_task_ids
+        for down in [down_id]
+    }
     assert edges == AGGREGATE_EDGES
     assert dag.max_active_runs == 1
     assert dag.timetable.expression in ("@daily", "0 0 * * *")
@@ -82,16 +109,19 @@ def test_parsing_imports_no_heavy_library(airflow_home, tmp_path):
     """A fresh interpreter imports the DAG file: lxml, saxonche, pymongo, pysolr stay unloaded."""
     registry = tmp_path / "registry"
     write_profiles(registry, ["alpha"])
+    dag_file = str(DAGS / "contentcloud_dags.py")
     code = (
         "import importlib.util, json, sys\n"
-        f"spec = importlib.util.spec_from_file_location('contentcloud_dags', {str(DAGS / 'contentcloud_dags.py')!r})\n"
+        f"spec = importlib.util.spec_from_file_location('contentcloud_dags', {dag_file!r})\n"
         "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
         "heavy = ['lxml', 'saxonche', 'pymongo', 'pysolr', 'pyoxigraph', 'rdflib', 'elementpath']\n"
         "print(json.dumps({'loaded': [m for m in heavy if m in sys.modules],\n"
         "                  'dags': sorted(k for k in vars(module) if k.startswith('aggregate__'))}))\n"
     )
     env = {**os.environ, "CONTENTCLOUD_REGISTRY": str(registry), "PYTHONPATH": str(PROJECT)}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"loaded": [], "dags": ["aggregate__alpha"]}

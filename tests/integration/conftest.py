@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import pytest
 
-from tests.servers import ServerError, in_ci, ServerProcess, SolrServer, start_mongo, start_solr
+from tests.servers import ServerError, ServerProcess, SolrServer, in_ci, start_mongo, start_solr
 
 S = TypeVar("S", bound=ServerProcess)
 

@@ -15,8 +15,10 @@ UNIT = UnitKey("ds1", "oai_dc")
 
 
 def records(n: int, prefix: str = "oai:x:", body: str = "<dc>{}</dc>") -> list[RecordInput]:
-    return [RecordInput(f"{prefix}{i:05d}", body.format(i), provenance={"url": "http://h/oai", "page": i // 100})
-            for i in range(n)]
+    return [
+        RecordInput(f"{prefix}{i:05d}", body.format(i), provenance={"url": "http://h/oai", "page": i // 100})
+        for i in range(n)
+    ]
 
 
 def commit_full(store, recs, unit=UNIT):
@@ -82,8 +84,13 @@ def test_one_open_transaction_per_unit(store):
 def test_incremental_starts_from_current_and_counts_changes(store):
     v1 = commit_full(store, records(100))
     tx = store.begin(UNIT, "incremental")
-    counts = tx.upsert([RecordInput("oai:x:00001", "<dc>1</dc>"), RecordInput("oai:x:00002", "<dc>new 2</dc>"),
-                        RecordInput("oai:x:new", "<dc>n</dc>")])
+    counts = tx.upsert(
+        [
+            RecordInput("oai:x:00001", "<dc>1</dc>"),
+            RecordInput("oai:x:00002", "<dc>new 2</dc>"),
+            RecordInput("oai:x:new", "<dc>n</dc>"),
+        ]
+    )
     assert (counts.added, counts.updated, counts.unchanged) == (1, 1, 1)
     assert tx.delete(["oai:x:00003"]).deleted == 1
     v2 = tx.commit()
@@ -131,7 +138,9 @@ def test_tombstones_keep_deletion_date_and_full_mode_tombstones_missing(store):
     v3 = tx.commit()
     with store.reader(UNIT) as view:
         again = view.get(make_record_id("ds1", "oai:x:00002"))
-    assert again.deleted and again.datestamp == next(r for r in gone if r.original_id == "oai:x:00002").datestamp
+    assert (
+        again.deleted and again.datestamp == next(r for r in gone if r.original_id == "oai:x:00002").datestamp
+    )
     assert v3.stats["newly_deleted"] == 0
 
 
@@ -146,8 +155,14 @@ def test_redoing_a_page_is_idempotent(store):
 
 def test_interleaved_write_keeps_input_order(store):
     tx = store.begin(UNIT)
-    counts = tx.write([(RecordInput("a", "1"), False), (RecordInput("a", None), True), (RecordInput("b", "2"), False),
-                       (RecordInput("b", "3"), False)])
+    counts = tx.write(
+        [
+            (RecordInput("a", "1"), False),
+            (RecordInput("a", None), True),
+            (RecordInput("b", "2"), False),
+            (RecordInput("b", "3"), False),
+        ]
+    )
     assert counts.written == 2
     tx.commit()
     with store.reader(UNIT) as view:
@@ -161,7 +176,9 @@ def test_open_transaction_is_persisted_and_resumable(store_uri, store):
     tx.checkpoint({"token": "abc", "page": 3})
     with open_store(store_uri) as other:  # a different process would see the same
         info = other.open_transaction(UNIT)
-        assert info is not None and info.id == tx.version_id and info.checkpoint == {"token": "abc", "page": 3}
+        assert (
+            info is not None and info.id == tx.version_id and info.checkpoint == {"token": "abc", "page": 3}
+        )
         resumed = other.resume(UNIT)
         assert resumed.checkpoint_data == {"token": "abc", "page": 3} and resumed.run_id == "run-7"
         resumed.upsert(records(40))
@@ -216,8 +233,13 @@ def test_gc_keeps_current_last_k_and_leased_versions(store):
     view.release()
     assert store.gc(keep=2).removed == [ids[0]]
     states = {v.id: v.state for v in store.versions(UNIT)}
-    assert states == {ids[0]: "collected", ids[1]: "collected", ids[2]: "collected", ids[3]: "committed",
-                      ids[4]: "committed"}
+    assert states == {
+        ids[0]: "collected",
+        ids[1]: "collected",
+        ids[2]: "collected",
+        ids[3]: "committed",
+        ids[4]: "committed",
+    }
     with pytest.raises(VersionNotFound):
         store.rollback(UNIT, ids[2])
 
@@ -252,14 +274,20 @@ def test_errors_and_discarded_are_kept_per_version(store):
     tx.upsert(records(2))
     tx.add_error("no title", record_id="ds1::x", step="x3ml", location="mapping.x3ml: link 2: dc:title")
     tx.add_discarded(b"<record><broken", "not well-formed (line 1, column 17)", source="page 3")
-    tx.add_error("no title", record_id="ds1::x", step="x3ml", location="mapping.x3ml: link 2: dc:title")  # redone
+    tx.add_error(
+        "no title", record_id="ds1::x", step="x3ml", location="mapping.x3ml: link 2: dc:title"
+    )  # redone
     v = tx.commit()
     assert v.stats["errors"] == 1 and v.stats["discarded"] == 1
     with store.reader(UNIT) as view:
         (error,) = view.errors()
         (raw,) = view.discarded()
     assert (error.record_id, error.step, error.message, error.location) == (
-        "ds1::x", "x3ml", "no title", "mapping.x3ml: link 2: dc:title")
+        "ds1::x",
+        "x3ml",
+        "no title",
+        "mapping.x3ml: link 2: dc:title",
+    )
     assert raw.raw == b"<record><broken" and raw.source == "page 3" and "column 17" in raw.error
 
 

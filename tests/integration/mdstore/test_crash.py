@@ -22,7 +22,8 @@ WRITER = textwrap.dedent("""
     store = open_store(sys.argv[1])
     tx = store.begin(UnitKey("crashy", "oai_dc"), "full", run_id="killed-run")
     for page in range({pages}):
-        tx.upsert(RecordInput(f"rec-{{page * {size} + i:05d}}", f"<r>{{page}}/{{i}}</r>") for i in range({size}))
+        tx.upsert(RecordInput(f"rec-{{page * {size} + i:05d}}", f"<r>{{page}}/{{i}}</r>")
+                  for i in range({size}))
         tx.checkpoint({{"next_page": page + 1}})
         if page == 3:
             print("CHECKPOINTED", flush=True)
@@ -37,8 +38,12 @@ def page_records(page: int) -> list[RecordInput]:
 
 
 def kill_writer_mid_transaction(store_uri: str) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, store_uri], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, store_uri],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     try:
         assert proc.stdout.readline().strip() == "CHECKPOINTED"
     finally:
@@ -59,7 +64,9 @@ def test_sigkill_mid_transaction(store_uri, outcome):
     with open_store(store_uri) as store:
         assert store.current_version(UNIT) == before.id
         with store.reader(UNIT) as view:
-            assert view.count() == 7 and {r.original_id for r in view.records()} == {f"old-{i}" for i in range(7)}
+            assert view.count() == 7 and {r.original_id for r in view.records()} == {
+                f"old-{i}" for i in range(7)
+            }
         open_tx = store.open_transaction(UNIT)
         assert open_tx is not None and open_tx.run_id == "killed-run"
         next_page = open_tx.checkpoint["next_page"]

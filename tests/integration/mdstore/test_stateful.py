@@ -9,7 +9,13 @@ import uuid
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from mdstore import RecordInput, UnitKey, open_store
 from mdstore.errors import VersionNotFound
@@ -109,10 +115,14 @@ def machine_for(uri_factory):
 def test_state_machine_sqlite():
     tmp = tempfile.mkdtemp()
     machine = machine_for(lambda: f"sqlite:///{tmp}/{uuid.uuid4().hex}.sqlite")
-    run_state_machine_as_test(machine, settings=settings(max_examples=40, stateful_step_count=25, deadline=None))
+    run_state_machine_as_test(
+        machine, settings=settings(max_examples=40, stateful_step_count=25, deadline=None)
+    )
 
 
 @pytest.mark.integration
 def test_state_machine_mongodb(mongo_server):
     machine = machine_for(lambda: f"{mongo_server.url.rstrip('/')}/h{uuid.uuid4().hex[:10]}")
-    run_state_machine_as_test(machine, settings=settings(max_examples=15, stateful_step_count=20, deadline=None))
+    run_state_machine_as_test(
+        machine, settings=settings(max_examples=15, stateful_step_count=20, deadline=None)
+    )

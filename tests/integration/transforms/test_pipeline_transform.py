@@ -297,8 +297,9 @@ def test_the_shipped_oai_dc_mapping_through_the_store(store, shared_dir, tmp_pat
 def split_run(store, chain, parts, *, order=None, retry=None, **kwargs):
     from contentcloud.pipeline.transform import finish_transform, plan_transform, transform_part
 
-    plan = plan_transform(store, SOURCE, TARGET, chain, run_id="split", parts=parts, datasource="ds",
-                          nsprefix="ds", **kwargs)
+    plan = plan_transform(
+        store, SOURCE, TARGET, chain, run_id="split", parts=parts, datasource="ds", nsprefix="ds", **kwargs
+    )
     results = {}
     for index in order or range(len(plan.parts)):
         results[index] = transform_part(store, chain, plan, index)
@@ -321,8 +322,9 @@ def test_a_run_split_into_parts_writes_what_a_single_run_writes(store, chain, tm
 
     with open_store(f"sqlite:///{tmp_path / 'single.sqlite'}") as single:
         collect(single, records)
-        one = transform(single, SOURCE, TARGET, chain, run_id="one", datasource="ds", nsprefix="ds",
-                        max_error_rate=0.1)
+        one = transform(
+            single, SOURCE, TARGET, chain, run_id="one", datasource="ds", nsprefix="ds", max_error_rate=0.1
+        )
         assert (one.read, one.errors, one.added, one.deleted) == (25, 1, 22, 2)
         assert target_records(single) == split_output
     with store.reader(TARGET) as view:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyoxigraph
 import pytest
 from lxml import etree
-from tests.unit.transforms.x3ml.x3ml_helpers import domain, entity, literal_label, x3ml
 
 from mdstore.errors import ConfigError
+from tests.unit.transforms.x3ml.x3ml_helpers import domain, entity, literal_label, x3ml
 from transforms.x3ml import FORMATS, X3MLMapping
 
 MAPPING = x3ml(

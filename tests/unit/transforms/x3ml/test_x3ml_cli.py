@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from tests.unit.transforms.x3ml.x3ml_helpers import domain, entity, link, literal_label, x3ml
 
 from contentcloud.cli import main
 from contentcloud.cli.x3ml import x3ml as x3ml_command
+from tests.unit.transforms.x3ml.x3ml_helpers import domain, entity, link, literal_label, x3ml
 
 MAPPING = x3ml(
     "<mapping>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.unit.transforms.x3ml.x3ml_helpers import domain, entity, literal_label, nt_lines, x3ml
 
 RECORD = """<items>

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from tests.unit.transforms.x3ml.x3ml_helpers import domain, entity, link, literal_label, x3ml
 
 from mdstore.errors import ConfigError, MappingError, RecordParseError
+from tests.unit.transforms.x3ml.x3ml_helpers import domain, entity, link, literal_label, x3ml
 from transforms.x3ml import X3MLMapping
 
 RECORD = "<r><item><name>a</name></item><item><name/></item></r>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyoxigraph
+
 from tests.unit.transforms.x3ml.x3ml_helpers import domain, entity, link, literal_label, x3ml
 
 RECORD = "<r><book><id>b1</id><title>T</title></book></r>"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-from tests.unit.transforms.x3ml.x3ml_helpers import domain, entity, nt_lines, x3ml
 
 from mdstore.errors import ConfigError
+from tests.unit.transforms.x3ml.x3ml_helpers import domain, entity, nt_lines, x3ml
 from transforms.x3ml import X3MLMapping
 
 RECORD = '<r xmlns="urn:one"><thing/></r>'

@@ -7,8 +7,8 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.unit.transforms.x3ml.x3ml_helpers import domain, entity, link, x3ml
 
+from tests.unit.transforms.x3ml.x3ml_helpers import domain, entity, link, x3ml
 from transforms.x3ml import X3MLMapping
 from transforms.x3ml.uuids import TestUUIDSource, TooManyTestUUIDs
 

@@ -1,0 +1,211 @@
+"""``contentcloud demo``: the whole pipeline on the embedded defaults, in under a minute.
+
+1. A local OAI-PMH *source* is started: the bundled sample records (``sample-records.xml``) are
+   loaded into a store of their own under ``<var>/demo-source/`` and served by contentcloud's own
+   publisher on 127.0.0.1 (the port of the demo profile's ``baseurl``, or a free one).
+2. The ``demo`` datasource of the registry is harvested from it, transformed with its chain to
+   PARTHENOS Entities, indexed into the configured index and published.
+3. The web application (OAI-PMH publisher, search API, curator pages) is served until interrupted,
+   after a summary of what to open.
+
+Nothing here is special-cased for the demo: it calls the same pipeline steps as the CLI and the
+Airflow tasks, with the same settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from lxml import etree
+
+from contentcloud.pipeline.summary import RunSummary
+from mdstore.envelope import RecordInput, UnitKey
+from mdstore.errors import ConfigError
+
+if TYPE_CHECKING:
+    from contentcloud.datasources import Datasource
+    from contentcloud.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DATASOURCE = "demo"
+SOURCE_ID = "demo-source"
+DEMO_NS = "urn:contentcloud:demo"
+OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
+
+
+def sample_records() -> list[tuple[str, bytes | None]]:
+    """The bundled records as (OAI identifier, oai_dc XML or None when withdrawn)."""
+    data = resources.files(__package__).joinpath("sample-records.xml").read_bytes()
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    root = etree.fromstring(data, parser)
+    records = []
+    for record in root.iter(f"{{{DEMO_NS}}}record"):
+        identifier = record.get("id")
+        if record.get("deleted") == "true":
+            records.append((identifier, None))
+            continue
+        dc = record.find(f"{{{OAI_DC_NS}}}dc")
+        records.append((identifier, etree.tostring(dc, encoding="utf-8")))
+    return records
+
+
+def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
+    """``preferred`` if it can be bound now, else any free port."""
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise OSError("no free port")
+
+
+class BackgroundServer:
+    """A WSGI app under waitress in a daemon thread (the demo's source, and its web app)."""
+
+    def __init__(self, app: Callable, host: str, port: int) -> None:
+        from waitress import create_server
+
+        self.server = create_server(app, host=host, port=port, threads=8, ident="contentcloud-demo")
+        self.url = f"http://{host}:{self.server.effective_port}"
+        self.thread = threading.Thread(target=self.server.run, name=f"serve {self.url}", daemon=True)
+
+    def start(self) -> BackgroundServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.close()
+
+
+@dataclass
+class DemoResult:
+    """What the demo did: the step summaries and where things are served."""
+
+    summaries: list[RunSummary] = field(default_factory=list)
+    source_url: str = ""
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    documents: int = 0
+
+
+def start_source(settings: Settings, preferred_port: int | None) -> BackgroundServer:
+    """Load the sample records into the source store, publish and serve them over OAI-PMH."""
+    from contentcloud.pipeline.publish import run_publish
+    from contentcloud.settings import load_settings
+    from contentcloud.web import create_app
+    from mdstore import open_store
+
+    root = Path(settings.var_dir) / SOURCE_ID
+    registry = root / "registry"
+    registry.mkdir(parents=True, exist_ok=True)
+    (registry / f"{SOURCE_ID}.yaml").write_text(
+        f"# written by contentcloud demo: the demo's OAI-PMH source\n"
+        f"id: {SOURCE_ID}\nname: contentcloud demo source\nnsprefix: demosrc\n"
+        f"api: {{protocol: http, connector: url-list, url: 'https://demo.contentcloud.example/records', "
+        f"format: oai_dc}}\n"
+        f"publish: {{formats: [oai_dc]}}\n",
+        encoding="utf-8")
+    source_settings = load_settings({
+        "mdstore": f"sqlite:///{root / 'mdstore.sqlite'}", "index": f"sqlite:///{root / 'index.sqlite'}",
+        "registry": str(registry), "var_dir": str(root), "mappings": settings.mappings,
+    }, environ={})
+    unit = UnitKey(SOURCE_ID, "oai_dc")
+    with open_store(source_settings.mdstore) as store:
+        tx = store.begin(unit, "full", run_id="demo-source", nsprefix="demosrc")
+        tx.write((RecordInput(identifier, body), body is None) for identifier, body in sample_records())
+        tx.commit()
+    run_publish(SOURCE_ID, source_settings)
+    app = create_app(source_settings, repository_name="contentcloud demo source")
+    return BackgroundServer(app, "127.0.0.1", free_port(preferred_port)).start()
+
+
+def demo_datasource(settings: Settings, source_url: str) -> Datasource:
+    """The registry's ``demo`` profile, pointed at the running source."""
+    from contentcloud.datasources import DatasourceRegistry, profile_from_dict
+
+    try:
+        datasource = DatasourceRegistry(settings.registry).get(DATASOURCE)
+    except ConfigError as exc:
+        raise ConfigError(f"the demo needs the {DATASOURCE!r} profile in the registry ({exc.message})",
+                          file=settings.registry, field="id", rule="exists") from exc
+    if datasource.api.get("baseurl") == f"{source_url}/oai":
+        return datasource
+    raw = {**datasource.raw, "api": {**datasource.api, "baseurl": f"{source_url}/oai"}}
+    return profile_from_dict(raw, file=str(datasource.path))
+
+
+def run_pipeline(settings: Settings, *, on_step: Callable[[RunSummary], None] | None = None,
+                 source_port: int | None = None) -> tuple[DemoResult, BackgroundServer]:
+    """Start the source and run collect → transform → index → publish for the demo datasource."""
+    from contentcloud.pipeline.collect import collect
+    from contentcloud.pipeline.index import run_index
+    from contentcloud.pipeline.publish import run_publish
+    from contentcloud.pipeline.transform import run_transform
+    from mdstore import open_store
+
+    source = start_source(settings, source_port or _profile_port(settings))
+    result = DemoResult(source_url=source.url)
+    datasource = demo_datasource(settings, source.url)
+
+    def done(summary: RunSummary) -> RunSummary:
+        result.summaries.append(summary)
+        if on_step:
+            on_step(summary)
+        if not summary.ok:
+            raise ConfigError(f"the demo's {summary.step} step ended {summary.outcome}: {summary.message}",
+                              field=summary.step, rule="step")
+        return summary
+
+    with open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl) as store:
+        if store.open_transaction(datasource.native_unit):
+            store.abort_open(datasource.native_unit)  # an interrupted earlier demo
+        done(collect(store, datasource, mode="full", run_id=None))
+    done(run_transform(DATASOURCE, settings, mode="incremental"))
+    done(run_index(DATASOURCE, settings, full=True))
+    done(run_publish(DATASOURCE, settings))
+    result.facets, result.documents = facet_summary(settings)
+    return result, source
+
+
+def _profile_port(settings: Settings) -> int | None:
+    """The port of the registry demo profile's baseurl (the source listens there when it can)."""
+    from contentcloud.datasources import DatasourceRegistry
+
+    try:
+        baseurl = DatasourceRegistry(settings.registry).get(DATASOURCE).api.get("baseurl", "")
+    except ConfigError:
+        return None
+    return urlsplit(baseurl).port
+
+
+FACET_FIELDS = ("entity_type_label", "subject_facet", "language", "rights")
+
+
+def facet_summary(settings: Settings) -> tuple[dict[str, list[tuple[str, int]]], int]:
+    """Top values of a few facets of the demo's documents, from the configured index."""
+    from provision.registry import open_index
+
+    backend = open_index(settings.index)
+    try:
+        response = backend.select({"q": ["*:*"], "fq": [f"datasource:{DATASOURCE}"], "rows": ["0"],
+                                   "facet": ["true"], "facet.field": list(FACET_FIELDS), "facet.limit": ["5"],
+                                   "facet.mincount": ["1"], "wt": ["json"]})
+    finally:
+        backend.close()
+    counts = response.get("facet_counts", {}).get("facet_fields", {})
+    facets = {name: list(zip(values[::2], values[1::2], strict=True)) for name, values in counts.items()}
+    return facets, response.get("response", {}).get("numFound", 0)
+
+
+__all__ = ["BackgroundServer", "DemoResult", "run_pipeline", "sample_records", "start_source"]
+
