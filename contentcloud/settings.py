@@ -16,6 +16,7 @@ from typing import Any
 from mdstore.errors import ConfigError
 
 ENV_PREFIX = "CONTENTCLOUD_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ def _defaults(base: Path) -> dict[str, Any]:
         "registry": str(base / "registry"),
         "var_dir": str(var),
         "files": f"file://{var / 'files'}",
-        "mappings": str(base / "mappings"),
+        # the shipped mappings live with the code, wherever the command runs from
+        "mappings": str(PROJECT_ROOT / "mappings"),
         "keep_versions": 3,
         "lease_ttl": 3600,
         "error_rate": 0.05,

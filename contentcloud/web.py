@@ -1,10 +1,11 @@
 """The contentcloud web application: one WSGI callable that dispatches by path prefix.
 
-``create_app(settings)`` mounts the OAI-PMH publisher at ``/oai``. Other parts mount theirs
-beside it without touching this module::
+``create_app(settings)`` mounts the OAI-PMH publisher at ``/oai``, the search API (Solr's
+``/select`` over the configured index) at ``/solr`` and the curator pages at ``/curator``. Other
+parts mount theirs beside them without touching this module::
 
-    app = create_app(settings, extra_routes={"/solr": search_app, "/curator": curator_app})
-    app.mount("/solr", search_app)          # or later, on the returned dispatcher
+    app = create_app(settings, extra_routes={"/api": other_app})
+    app.mount("/api", other_app)          # or later, on the returned dispatcher
 
 A mounted app receives the request with ``SCRIPT_NAME`` extended by its prefix and ``PATH_INFO``
 holding the rest (PEP 3333 mounting), so ``/solr/<index>/select`` reaches the search app as
@@ -126,9 +127,15 @@ def oai_config(settings: Settings, **overrides: Any) -> OAIConfig:
 
 
 def create_app(
-    settings: Settings, extra_routes: Mapping[str, WSGIApp] | None = None, **oai_overrides: Any
+    settings: Settings,
+    extra_routes: Mapping[str, WSGIApp] | None = None,
+    *,
+    standard_routes: bool = True,
+    **oai_overrides: Any,
 ) -> PrefixDispatcher:
-    """The WSGI app: the OAI-PMH publisher at ``/oai`` plus ``extra_routes`` (prefix → WSGI app).
+    """The WSGI app: the OAI-PMH publisher at ``/oai``, Solr's ``/select`` over the configured
+    index at ``/solr/<index>/select`` and the curator pages at ``/curator`` (unless
+    ``standard_routes`` is false), plus ``extra_routes`` (prefix → WSGI app).
 
     ``oai_overrides`` adjust :class:`provision.oai.OAIConfig` (page sizes, concurrency limits).
     """
@@ -139,6 +146,12 @@ def create_app(
     app = PrefixDispatcher(
         {"/oai": OAIApp(index, oai_secret(settings), oai_config(settings, **oai_overrides))}
     )
+    if standard_routes:
+        from contentcloud.curator.web import CuratorApp
+        from provision.index.http import SelectApp, index_factory
+
+        app.mount("/solr", SelectApp(index_factory(settings.index)))
+        app.mount("/curator", CuratorApp(settings))
     for prefix, extra in (extra_routes or {}).items():
         app.mount(prefix, extra)
     return app

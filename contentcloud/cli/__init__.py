@@ -16,6 +16,7 @@ from contentcloud.cli.exit_codes import ExitCode
 
 #: command name → "module:attr" of a click command; adding a command is one line here
 COMMANDS: dict[str, str] = {
+    "demo": "contentcloud.cli.demo:demo",
     "datasource": "contentcloud.cli.datasource:datasource",
     "mdstore": "contentcloud.cli.mdstore:mdstore",
     "settings": "contentcloud.cli.settings_cmd:settings_group",
@@ -31,6 +32,7 @@ COMMANDS: dict[str, str] = {
 }
 
 HELP = {
+    "demo": "Run the whole pipeline on bundled sample records, then serve the results.",
     "datasource": "Validate and list datasource profiles.",
     "mdstore": "Inspect, export, garbage-collect and roll back MDStore units.",
     "settings": "Show the effective settings and where each value comes from.",
@@ -65,19 +67,42 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.option("--mdstore", "mdstore_uri", metavar="URI", help="MDStore URI (sqlite:///path or mongodb://…); "
-              "overrides CONTENTCLOUD_MDSTORE.")
-@click.option("--index", "index_uri", metavar="URI", help="Index URI (sqlite:///path or http://…/solr/<core>); "
-              "overrides CONTENTCLOUD_INDEX.")
-@click.option("--registry", "registry_dir", metavar="DIR", help="Directory of datasource profiles; "
-              "overrides CONTENTCLOUD_REGISTRY.")
-@click.option("--log-level", default="WARNING", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
+@click.option(
+    "--mdstore",
+    "mdstore_uri",
+    metavar="URI",
+    help="MDStore URI (sqlite:///path or mongodb://…); overrides CONTENTCLOUD_MDSTORE.",
+)
+@click.option(
+    "--index",
+    "index_uri",
+    metavar="URI",
+    help="Index URI (sqlite:///path or http://…/solr/<core>); overrides CONTENTCLOUD_INDEX.",
+)
+@click.option(
+    "--registry",
+    "registry_dir",
+    metavar="DIR",
+    help="Directory of datasource profiles; overrides CONTENTCLOUD_REGISTRY.",
+)
+@click.option(
+    "--log-level",
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
 @click.version_option(package_name="contentcloud")
 @click.pass_context
-def cli(ctx: click.Context, mdstore_uri: str | None, index_uri: str | None, registry_dir: str | None,
-        log_level: str) -> None:
+def cli(
+    ctx: click.Context,
+    mdstore_uri: str | None,
+    index_uri: str | None,
+    registry_dir: str | None,
+    log_level: str,
+) -> None:
     """contentcloud: collect, store, transform and provide metadata (a D-NET-style aggregator)."""
     from contentcloud.cli.output import configure_logging
 
@@ -100,7 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     except ContentcloudError as exc:
         click.echo(f"error: {exc}", err=True)
         logging.getLogger(__name__).debug("error details", exc_info=True)
-        sys.exit(ExitCode.USAGE if isinstance(exc, ConfigError) else getattr(exc, "exit_code", ExitCode.FAILED))
+        sys.exit(
+            ExitCode.USAGE if isinstance(exc, ConfigError) else getattr(exc, "exit_code", ExitCode.FAILED)
+        )
     except SystemExit:
         raise
     except KeyboardInterrupt:

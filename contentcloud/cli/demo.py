@@ -12,9 +12,16 @@ from contentcloud.cli.exit_codes import ExitCode
 
 @click.command()
 @click.option("--no-serve", is_flag=True, help="Exit after the pipeline instead of serving the results.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface the web application listens on.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
-              help="Port of the web application (a free one if taken).")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Interface the web application listens on."
+)
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the web application (a free one if taken).",
+)
 @click.pass_context
 def demo(ctx: click.Context, no_serve: bool, host: str, port: int) -> None:
     """Harvest the bundled sample records from a local OAI-PMH source, transform them to PE, index,
@@ -25,12 +32,17 @@ def demo(ctx: click.Context, no_serve: bool, host: str, port: int) -> None:
     settings = settings_from(ctx)
     started = time.monotonic()
     click.echo("contentcloud demo: the whole pipeline on the embedded defaults", err=True)
-    click.echo(f"  MDStore  {settings.mdstore}\n  index    {settings.index}\n  registry {settings.registry}",
-               err=True)
+    click.echo(
+        f"  MDStore  {settings.mdstore}\n  index    {settings.index}\n  registry {settings.registry}",
+        err=True,
+    )
 
     def on_step(summary) -> None:
-        click.echo(f"  {summary.step:<10} {summary.outcome:<12} read {summary.read:>5}  written {summary.written:>5}"
-                   f"  errors {summary.errors:>3}  {summary.seconds:5.1f}s", err=True)
+        click.echo(
+            f"  {summary.step:<10} {summary.outcome:<12} read {summary.read:>5}  written {summary.written:>5}"
+            f"  errors {summary.errors:>3}  {summary.seconds:5.1f}s",
+            err=True,
+        )
 
     result, source = run_pipeline(settings, on_step=on_step)
     seconds = time.monotonic() - started

@@ -43,14 +43,10 @@ def serve(ctx: click.Context, host: str, port: int, threads: int, max_in_flight:
     /select over the configured index at /solr/<index>/select."""
     from waitress import create_server
 
-    from contentcloud.curator.web import CuratorApp
     from contentcloud.web import create_app
-    from provision.index.http import SelectApp, index_factory
 
     settings = settings_from(ctx)
-    search = SelectApp(index_factory(settings.index))  # Solr's /select over the configured index
-    app = create_app(settings, extra_routes={"/curator": CuratorApp(settings), "/solr": search},
-                     max_in_flight=max_in_flight)
+    app = create_app(settings, max_in_flight=max_in_flight)
     server = create_server(
         app,
         host=host,

@@ -114,18 +114,27 @@ def start_source(settings: Settings, preferred_port: int | None) -> BackgroundSe
         f"api: {{protocol: http, connector: url-list, url: 'https://demo.contentcloud.example/records', "
         f"format: oai_dc}}\n"
         f"publish: {{formats: [oai_dc]}}\n",
-        encoding="utf-8")
-    source_settings = load_settings({
-        "mdstore": f"sqlite:///{root / 'mdstore.sqlite'}", "index": f"sqlite:///{root / 'index.sqlite'}",
-        "registry": str(registry), "var_dir": str(root), "mappings": settings.mappings,
-    }, environ={})
+        encoding="utf-8",
+    )
+    source_settings = load_settings(
+        {
+            "mdstore": f"sqlite:///{root / 'mdstore.sqlite'}",
+            "index": f"sqlite:///{root / 'index.sqlite'}",
+            "registry": str(registry),
+            "var_dir": str(root),
+            "mappings": settings.mappings,
+            "oai_repository_name": "contentcloud demo source",
+            "oai_repository_identifier": "demo.contentcloud.example",
+        },
+        environ={},
+    )
     unit = UnitKey(SOURCE_ID, "oai_dc")
     with open_store(source_settings.mdstore) as store:
         tx = store.begin(unit, "full", run_id="demo-source", nsprefix="demosrc")
         tx.write((RecordInput(identifier, body), body is None) for identifier, body in sample_records())
         tx.commit()
     run_publish(SOURCE_ID, source_settings)
-    app = create_app(source_settings, repository_name="contentcloud demo source")
+    app = create_app(source_settings, standard_routes=False)
     return BackgroundServer(app, "127.0.0.1", free_port(preferred_port)).start()
 
 
@@ -136,16 +145,21 @@ def demo_datasource(settings: Settings, source_url: str) -> Datasource:
     try:
         datasource = DatasourceRegistry(settings.registry).get(DATASOURCE)
     except ConfigError as exc:
-        raise ConfigError(f"the demo needs the {DATASOURCE!r} profile in the registry ({exc.message})",
-                          file=settings.registry, field="id", rule="exists") from exc
+        raise ConfigError(
+            f"the demo needs the {DATASOURCE!r} profile in the registry ({exc.message})",
+            file=settings.registry,
+            field="id",
+            rule="exists",
+        ) from exc
     if datasource.api.get("baseurl") == f"{source_url}/oai":
         return datasource
     raw = {**datasource.raw, "api": {**datasource.api, "baseurl": f"{source_url}/oai"}}
     return profile_from_dict(raw, file=str(datasource.path))
 
 
-def run_pipeline(settings: Settings, *, on_step: Callable[[RunSummary], None] | None = None,
-                 source_port: int | None = None) -> tuple[DemoResult, BackgroundServer]:
+def run_pipeline(
+    settings: Settings, *, on_step: Callable[[RunSummary], None] | None = None, source_port: int | None = None
+) -> tuple[DemoResult, BackgroundServer]:
     """Start the source and run collect → transform → index → publish for the demo datasource."""
     from contentcloud.pipeline.collect import collect
     from contentcloud.pipeline.index import run_index
@@ -162,8 +176,11 @@ def run_pipeline(settings: Settings, *, on_step: Callable[[RunSummary], None] | 
         if on_step:
             on_step(summary)
         if not summary.ok:
-            raise ConfigError(f"the demo's {summary.step} step ended {summary.outcome}: {summary.message}",
-                              field=summary.step, rule="step")
+            raise ConfigError(
+                f"the demo's {summary.step} step ended {summary.outcome}: {summary.message}",
+                field=summary.step,
+                rule="step",
+            )
         return summary
 
     with open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl) as store:
@@ -197,9 +214,18 @@ def facet_summary(settings: Settings) -> tuple[dict[str, list[tuple[str, int]]],
 
     backend = open_index(settings.index)
     try:
-        response = backend.select({"q": ["*:*"], "fq": [f"datasource:{DATASOURCE}"], "rows": ["0"],
-                                   "facet": ["true"], "facet.field": list(FACET_FIELDS), "facet.limit": ["5"],
-                                   "facet.mincount": ["1"], "wt": ["json"]})
+        response = backend.select(
+            {
+                "q": ["*:*"],
+                "fq": [f"datasource:{DATASOURCE}"],
+                "rows": ["0"],
+                "facet": ["true"],
+                "facet.field": list(FACET_FIELDS),
+                "facet.limit": ["5"],
+                "facet.mincount": ["1"],
+                "wt": ["json"],
+            }
+        )
     finally:
         backend.close()
     counts = response.get("facet_counts", {}).get("facet_fields", {})
@@ -208,4 +234,3 @@ def facet_summary(settings: Settings) -> tuple[dict[str, list[tuple[str, int]]],
 
 
 __all__ = ["BackgroundServer", "DemoResult", "run_pipeline", "sample_records", "start_source"]
-

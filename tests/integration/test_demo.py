@@ -1,0 +1,118 @@
+"""``contentcloud demo``: the whole pipeline on the embedded defaults, then the services it prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    """A fresh working directory with the project's registry (the demo's defaults are relative)."""
+    shutil.copytree(PROJECT / "registry", tmp_path / "registry")
+    return tmp_path
+
+
+def demo_env(workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTENTCLOUD_")}
+    return {**env, "CONTENTCLOUD_VAR": str(workdir / "var")}
+
+
+def contentcloud() -> str:
+    return str(Path(sys.executable).with_name("contentcloud"))
+
+
+def test_demo_runs_every_step_and_reports_facets(workdir):
+    started = time.monotonic()
+    result = subprocess.run(
+        [contentcloud(), "demo", "--no-serve"],
+        cwd=workdir,
+        env=demo_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert time.monotonic() - started < 60
+    steps = re.findall(
+        r"^  (collect|transform|index|publish)\s+(\S+)\s+read\s+(\d+)\s+written\s+(\d+)\s+errors\s+(\d+)",
+        result.stderr,
+        re.M,
+    )
+    assert steps == [
+        ("collect", "finished", "150", "150", "0"),
+        ("transform", "finished", "150", "150", "0"),
+        ("index", "finished", "148", "148", "0"),
+        ("publish", "finished", "150", "300", "0"),
+    ]
+    assert "148 documents indexed" in result.stdout
+    assert re.search(r"entity_type_label\s+.*Persistent Dataset \(148\)", result.stdout)
+    assert "/oai?verb=Identify" in result.stdout and "/curator/" in result.stdout
+    # the stores are where the defaults say (under CONTENTCLOUD_VAR) and a second run works too
+    assert (workdir / "var" / "mdstore.sqlite").exists() and (workdir / "var" / "oai.sqlite").exists()
+    again = subprocess.run(
+        [contentcloud(), "demo", "--no-serve"],
+        cwd=workdir,
+        env=demo_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert re.search(r"^  collect\s+finished\s+read\s+150", again.stderr, re.M)
+
+
+def test_demo_serves_publisher_search_and_curator_until_interrupted(workdir):
+    proc = subprocess.Popen(
+        [contentcloud(), "demo", "--port", "0"],
+        cwd=workdir,
+        env=demo_env(workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = None
+        deadline = time.monotonic() + 90
+        while base is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            match = re.search(r"OAI-PMH publisher\s+(http://[^/]+)/oai\?verb=Identify", line)
+            if match:
+                base = match.group(1)
+        assert base, proc.stderr.read()[-3000:] if proc.poll() is not None else "no URL printed"
+        time.sleep(0.5)
+        identify = urllib.request.urlopen(f"{base}/oai?verb=Identify", timeout=10).read().decode()
+        assert "<repositoryName>contentcloud</repositoryName>" in identify
+        listed = urllib.request.urlopen(
+            f"{base}/oai?verb=ListIdentifiers&metadataPrefix=oai_dc", timeout=10
+        ).read()
+        assert listed.count(b"<header") == 150 and listed.count(b'status="deleted"') == 2
+        found = json.load(
+            urllib.request.urlopen(f"{base}/solr/contentcloud/select?q=title:villa&rows=0", timeout=10)
+        )
+        assert found["response"]["numFound"] > 0
+        page = urllib.request.urlopen(f"{base}/curator/", timeout=10).read().decode()
+        assert "Curator workbench" in page
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0
