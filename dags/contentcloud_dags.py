@@ -166,7 +166,6 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         @task(pool=SOLR_POOL)
         def index(params: dict[str, Any], run_id: str) -> dict[str, Any]:
             from contentcloud.pipeline.index import run_index
-
             from contentcloud.pipeline.runs import require_success
 
             summary = run_index(
@@ -199,7 +198,9 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         published = publish()
         gate >> planned
         checked >> indexed >> published
-        report(collected, transformed, indexed, published)
+        # a teardown: it runs whatever happened, and (unlike an all_done leaf) a failed step still
+        # fails the run
+        report(collected, transformed, indexed, published).as_teardown(setups=collected)
     return dag
 
 

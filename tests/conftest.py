@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.servers import in_ci
+from tests.servers import ServerError, ServerProcess, SolrServer, in_ci, start_mongo, start_solr
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED = PROJECT_ROOT.parent / "shared"
 
-settings.register_profile("ci", max_examples=60, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-settings.register_profile("dev", max_examples=30, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "dev",
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
@@ -28,3 +38,34 @@ def shared_dir() -> Path:
             pytest.fail(f"{SHARED} is missing; CI must provide ../shared beside the project root")
         pytest.skip(f"{SHARED} is absent (a user's clone): shared test material not available")
     return SHARED
+
+
+# --- the real test servers, one of each per session (used by integration and DAG tests) ----------
+
+S = TypeVar("S", bound=ServerProcess)
+
+
+def _start_or_skip(what: str, start: Callable[[], S]) -> S:
+    try:
+        return start()
+    except ServerError as exc:
+        if in_ci():
+            pytest.fail(f"{what} did not start (CI is set, so this fails the run): {exc}", pytrace=False)
+        pytest.skip(f"{what} not available: {exc}")
+
+
+@pytest.fixture(scope="session")
+def solr_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SolrServer]:
+    """A standalone Solr 9 with core ``contentcloud`` from ``schemas/solr/``; ``.core_url()`` for pysolr."""
+    home = tmp_path_factory.mktemp("solr-home")
+    server = _start_or_skip("Solr", lambda: start_solr(home))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_server() -> Iterator[ServerProcess]:
+    """An in-memory MongoDB-wire server; ``.url`` is the ``mongodb://`` URI (empty at each start)."""
+    server = _start_or_skip("MongoDB-wire server", start_mongo)
+    yield server
+    server.stop()

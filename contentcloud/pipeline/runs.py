@@ -146,7 +146,7 @@ def check_collected(
         minimum = (datasource.raw.get("limits") or {}).get("min_records")
         if minimum is not None and stats.get("present", 0) < minimum:
             problems.append(f"{stats.get('present', 0)} present records, fewer than the {minimum} required")
-        stale = _transformed_source(store, datasource) != current
+        stale = _changed_since(store, current, _transformed_source(store, datasource))
     counts = {
         "native_version": current,
         "present": stats.get("present", 0),
@@ -166,6 +166,20 @@ def _transformed_source(store: MDStore, datasource: Datasource) -> str | None:
     if current is None:
         return None
     return (store.version(current).report or {}).get("source_version")
+
+
+def _changed_since(store: MDStore, version: str, ancestor: str | None) -> bool:
+    """Does ``version`` hold anything ``ancestor`` did not? Walks the parents: a harvest that
+    changed nothing still commits a version, and that must not count as a change."""
+    seen: set[str] = set()
+    current: str | None = version
+    while current is not None and current != ancestor and current not in seen:
+        seen.add(current)
+        info = store.version(current)
+        if any(info.stats.get(key, 0) for key in ("added", "updated", "newly_deleted")):
+            return True
+        current = info.parent
+    return current != ancestor  # the ancestor is not in the chain (first run, rollback): stale
 
 
 def check_transformed(datasource_id: str, settings: Settings, summary: dict[str, Any]) -> CountCheck:

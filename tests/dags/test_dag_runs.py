@@ -1,0 +1,197 @@
+"""``dag.test()`` runs of ``aggregate__<id>`` against a local OAI-PMH source: on the embedded
+backends and on the real test servers (MongoDB-wire MDStore, Solr 9 index)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.dags.conftest import DAGS
+from tests.servers.oai_faults import FaultyRepository, fault_server
+
+pytestmark = pytest.mark.integration
+
+
+def write_profile(registry: Path, baseurl: str, *, min_records: int | None = None) -> None:
+    registry.mkdir(parents=True, exist_ok=True)
+    profile = {
+        "id": "src",
+        "name": "Local source",
+        "nsprefix": "src",
+        "api": {
+            "protocol": "oai",
+            "baseurl": baseurl,
+            "metadata_prefix": "oai_dc",
+            "max_retries": 1,
+            "backoff": 0,
+            "max_backoff": 0,
+            "timeout": 5,
+        },
+        "transform": {"steps": [{"type": "xslt", "mapping": "oai_dc2pe.xsl"}]},
+    }
+    if min_records is not None:
+        profile["limits"] = {"min_records": min_records}
+    (registry / "src.yaml").write_text(yaml.safe_dump(profile))
+
+
+def load_dag(dag_id: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(DAGS))
+    assert bag.import_errors == {}
+    return bag.dags[dag_id]
+
+
+def run(dag, **conf):
+    """One ``dag.test()`` run; returns {task_id: state} (mapped tasks: their states joined)."""
+    dagrun = dag.test(run_conf=conf or None)
+    states: dict[str, str] = {}
+    for ti in dagrun.get_task_instances():
+        states.setdefault(ti.task_id, [])
+        states[ti.task_id].append(str(ti.state))
+    return str(dagrun.state), {k: ",".join(sorted(v)) for k, v in states.items()}
+
+
+@pytest.fixture
+def environment(airflow_home, tmp_path, monkeypatch):
+    """Settings for the tasks (they read the environment, as in production)."""
+    registry = tmp_path / "registry"
+    monkeypatch.setenv("CONTENTCLOUD_REGISTRY", str(registry))
+    monkeypatch.setenv("CONTENTCLOUD_VAR", str(tmp_path / "var"))
+    monkeypatch.setenv("CONTENTCLOUD_MDSTORE", f"sqlite:///{tmp_path / 'var' / 'mdstore.sqlite'}")
+    monkeypatch.setenv("CONTENTCLOUD_INDEX", f"sqlite:///{tmp_path / 'var' / 'index.sqlite'}")
+    return registry
+
+
+def store_and_index():
+    from contentcloud.settings import load_settings
+    from mdstore import open_store
+    from provision.registry import open_index
+
+    settings = load_settings()
+    return open_store(settings.mdstore), open_index(settings.index)
+
+
+def check_full_run(expected_present: int, expected_deleted: int) -> dict:
+    from mdstore import UnitKey
+
+    store, index = store_and_index()
+    with store:
+        native = store.version(store.current_version(UnitKey("src", "oai_dc")))
+        transformed = store.version(store.current_version(UnitKey("src", "PE", "store", "transformed")))
+        assert (native.stats["present"], native.stats["deleted"]) == (expected_present, expected_deleted)
+        assert transformed.stats["present"] == expected_present
+        assert transformed.report["source_version"] == native.id
+        report = transformed.report["run"]
+        assert [s["step"] for s in report["steps"]] == ["collect", "transform", "index", "publish"]
+        assert native.report["run"] == report  # the run report is kept with every version it produced
+    try:
+        assert index.count("src") == expected_present
+    finally:
+        index.close()
+    return report
+
+
+def test_a_run_collects_transforms_indexes_and_publishes_then_skips_when_nothing_changed(environment):
+    repo = FaultyRepository.with_records(30, deleted={4, 9}, page_size=7)
+    with fault_server(repo) as server:
+        write_profile(environment, server.url)
+        dag = load_dag("aggregate__src")
+        state, tasks = run(dag, mode="full")
+        assert state == "success", tasks
+        assert set(tasks.values()) == {"success"}
+        check_full_run(28, 2)
+
+        # nothing new at the source: downstream steps are skipped, the report still runs
+        state, tasks = run(dag)
+        assert state == "success", tasks
+        assert tasks["collect"] == "success" and tasks["check_collected"] == "success"
+        for skipped in (
+            "plan_transform",
+            "transform_part",
+            "finish_transform",
+            "check_transformed",
+            "index",
+            "publish",
+        ):
+            assert tasks[skipped] == "skipped", (skipped, tasks)
+        assert tasks["report"] == "success"
+
+        # one record changes and one is withdrawn: an incremental run carries both through
+        repo.add("oai:test:00003", repo.now + timedelta(minutes=1), "A changed title")
+        repo.add("oai:test:00005", repo.now + timedelta(minutes=1), "Withdrawn", deleted=True)
+        repo.now = repo.now + timedelta(hours=1)
+        state, tasks = run(dag)
+        assert state == "success", tasks
+        assert set(tasks.values()) == {"success"}
+        report = check_full_run(27, 3)
+        collect = report["steps"][0]
+        assert (collect["updated"], collect["deleted"]) == (1, 1)
+
+
+def test_a_failed_harvest_keeps_the_committed_data_and_a_rerun_resumes(environment, monkeypatch):
+    from mdstore import UnitKey
+
+    repo = FaultyRepository.with_records(20, page_size=5)
+    with fault_server(repo) as server:
+        write_profile(environment, server.url)
+        dag = load_dag("aggregate__src")
+        for task in dag.tasks:  # fail at once: dag.test() would otherwise wait out the retry delays
+            task.retries = 0
+        assert run(dag, mode="full")[0] == "success"
+        store, _ = store_and_index()
+        with store:
+            before = store.current_version(UnitKey("src", "oai_dc"))
+        for i in range(20, 40):
+            repo.add(f"oai:test:{i:05d}", repo.now + timedelta(minutes=i), f"Title {i}")
+        repo.now = repo.now + timedelta(hours=1)
+        for _ in range(8):  # the third page keeps failing past every retry
+            repo.schedule(3, "drop")
+        state, tasks = run(dag)
+        assert state == "failed" and tasks["collect"] in ("failed", "up_for_retry"), tasks
+        with store_and_index()[0] as store:
+            assert store.current_version(UnitKey("src", "oai_dc")) == before  # committed data untouched
+            open_tx = store.open_transaction(UnitKey("src", "oai_dc"))
+            assert open_tx is not None and open_tx.checkpoint  # the harvest can resume
+        repo.faults.clear()
+        state, tasks = run(dag)
+        assert state == "success", tasks
+        check_full_run(40, 0)
+        requests = [r for r in repo.list_requests() if "resumptionToken" in r]
+        assert requests  # the rerun continued from the checkpointed token rather than starting over
+
+
+def test_a_run_on_the_real_test_servers(environment, monkeypatch, mongo_server, solr_server):
+    import uuid
+
+    core = f"dagtest_{uuid.uuid4().hex[:6]}"
+    solr_server.create_core(core)
+    monkeypatch.setenv("CONTENTCLOUD_MDSTORE", f"{mongo_server.url}/dag{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("CONTENTCLOUD_INDEX", solr_server.core_url(core))
+    repo = FaultyRepository.with_records(25, deleted={3}, page_size=10)
+    with fault_server(repo) as server:
+        write_profile(environment, server.url)
+        dag = load_dag("aggregate__src")
+        state, tasks = run(dag, mode="full", full_index=True)
+        assert state == "success", tasks
+        check_full_run(24, 1)
+
+
+def test_maintenance_dag_collects_garbage_checks_the_index_and_reports_stale_sources(environment):
+    repo = FaultyRepository.with_records(12, page_size=6)
+    with fault_server(repo) as server:
+        write_profile(environment, server.url)
+        assert run(load_dag("aggregate__src"), mode="full")[0] == "success"
+        state, tasks = run(load_dag("contentcloud_maintenance"), stale_days=0)
+        assert state == "success", tasks
+        assert tasks == {"garbage_collect": "success", "check_index": "success", "stale_sources": "success"}
+    from contentcloud.pipeline.runs import stale_sources
+    from contentcloud.settings import load_settings
+
+    assert [s["datasource"] for s in stale_sources(load_settings(), days=0)] == ["src"]
+    assert stale_sources(load_settings(), days=1, now=datetime.now(UTC)) == []
+    assert os.environ["CONTENTCLOUD_REGISTRY"] == str(environment)
