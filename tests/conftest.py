@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.servers import ServerError, ServerProcess, SolrServer, in_ci, start_mongo, start_solr
+from tests.servers import ServerProcess, SolrServer, in_ci, start_mongo, start_or_skip, start_solr
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED = PROJECT_ROOT.parent / "shared"
@@ -42,23 +41,12 @@ def shared_dir() -> Path:
 
 # --- the real test servers, one of each per session (used by integration and DAG tests) ----------
 
-S = TypeVar("S", bound=ServerProcess)
-
-
-def _start_or_skip(what: str, start: Callable[[], S]) -> S:
-    try:
-        return start()
-    except ServerError as exc:
-        if in_ci():
-            pytest.fail(f"{what} did not start (CI is set, so this fails the run): {exc}", pytrace=False)
-        pytest.skip(f"{what} not available: {exc}")
-
 
 @pytest.fixture(scope="session")
 def solr_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SolrServer]:
     """A standalone Solr 9 with core ``contentcloud`` from ``schemas/solr/``; ``.core_url()`` for pysolr."""
     home = tmp_path_factory.mktemp("solr-home")
-    server = _start_or_skip("Solr", lambda: start_solr(home))
+    server = start_or_skip("Solr", lambda: start_solr(home))
     yield server
     server.stop()
 
@@ -66,6 +54,6 @@ def solr_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SolrServer
 @pytest.fixture(scope="session")
 def mongo_server() -> Iterator[ServerProcess]:
     """An in-memory MongoDB-wire server; ``.url`` is the ``mongodb://`` URI (empty at each start)."""
-    server = _start_or_skip("MongoDB-wire server", start_mongo)
+    server = start_or_skip("MongoDB-wire server", start_mongo)
     yield server
     server.stop()

@@ -39,7 +39,7 @@ HELP = {
     "plugins": "List the registered plugins of every kind.",
     "x3ml": "Run X3ML mappings over input files (the conformance command line).",
     "publish": "Refresh the OAI-PMH publisher index from the MDStore.",
-    "serve": "Serve the web application (OAI-PMH publisher at /oai).",
+    "serve": "Serve the web application: OAI-PMH at /oai, search at /solr, curator pages at /curator.",
     "harvest": "Harvest a datasource (OAI-PMH, FTP, HTTP) into its native MDStore unit.",
     "transform": "Apply a datasource's transform chain: native version -> new transformed version.",
     "map": "Apply mapping files (XSLT/X3ML) to one input file; preview, coverage, diff and check them.",

@@ -32,7 +32,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 __all__ = [
     "CONFIGSET_DIR",
@@ -43,6 +43,7 @@ __all__ = [
     "SolrServer",
     "ensure_jars",
     "in_ci",
+    "start_or_skip",
     "start_mongo",
     "start_solr",
 ]
@@ -494,3 +495,18 @@ def _get_json(url: str, timeout: float) -> dict[str, Any]:
         raise ServerError(f"{url}: HTTP {exc.code}: {message}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise ServerError(f"{url}: {exc}") from exc
+
+
+S = TypeVar("S", bound=ServerProcess)
+
+
+def start_or_skip(what: str, start: Callable[[], S]) -> S:
+    """Start a server for a test: a failure fails the run in CI and skips the test elsewhere."""
+    import pytest
+
+    try:
+        return start()
+    except ServerError as exc:
+        if in_ci():
+            pytest.fail(f"{what} did not start (CI is set, so this fails the run): {exc}", pytrace=False)
+        pytest.skip(f"{what} not available: {exc}")

@@ -139,9 +139,9 @@ def test_a_document_the_index_refuses_is_a_record_error(
 @pytest.fixture(scope="module")
 def own_solr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SolrServer]:
     """A Solr only this module uses: restarting it disturbs no other test."""
-    from tests.integration.conftest import _start_or_skip
+    from tests.servers import start_or_skip
 
-    server = _start_or_skip("Solr", lambda: start_solr(tmp_path_factory.mktemp("solr-restart"), cores=()))
+    server = start_or_skip("Solr", lambda: start_solr(tmp_path_factory.mktemp("solr-restart"), cores=()))
     yield server
     server.stop()
 
