@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -141,7 +142,7 @@ def export(
     deleted = None if include_deleted else False
     with open_store_from(ctx) as store:
         unit = resolve_unit(ctx, store, datasource, layer)
-        out = click.get_text_stream("stdout")
+        out = sys.stdout
         with store.reader(unit, version_id) as view:
             if ids_only:
                 for _, original_id, is_deleted in view.ids(deleted=deleted):
