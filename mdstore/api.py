@@ -23,6 +23,7 @@ import abc
 import logging
 import os
 import socket
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -39,7 +40,7 @@ VersionState = Literal["open", "committed", "aborted", "collected"]
 Change = Literal["added", "updated", "unchanged", "deleted"]
 
 #: how many records a transaction writes per backend round trip
-BATCH_SIZE = 1000
+BATCH_SIZE = 2000
 EMPTY_CHECKSUM = body_checksum(b"")
 
 
@@ -140,6 +141,7 @@ class Row:
     transformed_at: datetime | None
     provenance: dict[str, Any]
     change: Change
+    size: int = 0  # bytes of the body as stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -694,15 +696,18 @@ class WriteTransaction:
                         for rid, old in self._backend.lookup(self.parent, missing).items()
                     }
                 )
-        counts = WriteCounts()
         rows: dict[str, Row] = {}
-        for index, (record, record_id) in enumerate(zip(batch, ids, strict=True)):
-            deleted = deleting or (deleted_flags[index] if deleted_flags else False)
-            row = self._make_row(record, record_id, deleted, existing.get(record_id), now)
-            rows[record_id] = row  # a later occurrence in the batch wins
-            existing[record_id] = Existing(row.checksum, row.datestamp, row.deleted, row.change)
-        for row in rows.values():
-            setattr(counts, row.change, getattr(counts, row.change) + 1)
+        flags = deleted_flags or [deleting] * len(batch)
+        for record, record_id, deleted in zip(batch, ids, flags, strict=True):
+            earlier = rows.get(record_id)  # the same record twice in one batch: the later one wins
+            old = (
+                existing.get(record_id)
+                if earlier is None
+                else Existing(earlier.checksum, earlier.datestamp, earlier.deleted, earlier.change)
+            )
+            rows[record_id] = self._make_row(record, record_id, deleting or deleted, old, now)
+        changes = Counter(row.change for row in rows.values())
+        counts = WriteCounts(changes["added"], changes["updated"], changes["unchanged"], changes["deleted"])
         self._backend.write_rows(self.version_id, list(rows.values()))
         return counts
 
@@ -710,7 +715,9 @@ class WriteTransaction:
         self, record: RecordInput, record_id: str, deleted: bool, old: Existing | None, now: datetime
     ) -> Row:
         body = None if deleted else record.body
-        checksum = EMPTY_CHECKSUM if deleted else body_checksum(body)
+        # the body is encoded once: for the checksum and the stored size
+        encoded = b"" if body is None else body.encode("utf-8") if isinstance(body, str) else body
+        checksum = EMPTY_CHECKSUM if deleted else body_checksum(encoded)
         if old is None:
             change: Change = "deleted" if deleted else "added"
             datestamp = now
@@ -735,8 +742,9 @@ class WriteTransaction:
             deleted_at=datestamp if deleted else None,
             collected_at=now if self.stamp == "collected" else None,
             transformed_at=now if self.stamp == "transformed" else None,
-            provenance=dict(record.provenance),
+            provenance=dict(record.provenance) if record.provenance else {},
             change=change,
+            size=len(encoded),
         )
 
     # --- side data ----------------------------------------------------------------------------

@@ -167,8 +167,7 @@ class MongoBackend(Backend):
 
     @staticmethod
     def _doc(row: Row) -> dict[str, Any]:
-        body = row.body
-        size = 0 if body is None else len(body.encode("utf-8") if isinstance(body, str) else body)
+        body, size = row.body, row.size
         return {
             "_id": row.id,
             "original_id": row.original_id,

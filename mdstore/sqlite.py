@@ -127,6 +127,8 @@ class SqliteBackend(Backend):
             # reads go through the OS page cache directly (measured: ~30% faster streaming reads);
             # a bigger private page cache, by contrast, made scans slower
             con.execute("PRAGMA mmap_size=1073741824")
+            # checkpoint the WAL every 64 MB rather than 16 MB: bulk writes pay fewer checkpoints
+            con.execute("PRAGMA wal_autocheckpoint=4000")
             self._local.con = con
         return con
 
@@ -270,10 +272,18 @@ class SqliteBackend(Backend):
                 meta += f',"ta":"{_ts(r.transformed_at)}"'
             if r.provenance:
                 meta += ',"p":' + _dumps(r.provenance)
-            body = r.body
-            size = 0 if body is None else len(body.encode("utf-8") if isinstance(body, str) else body)
             params.append(
-                (r.id, r.original_id, r.checksum, datestamp, int(r.deleted), r.change, size, meta + "}", body)
+                (
+                    r.id,
+                    r.original_id,
+                    r.checksum,
+                    datestamp,
+                    int(r.deleted),
+                    r.change,
+                    r.size,
+                    meta + "}",
+                    r.body,
+                )
             )
         with self._tx() as con:
             con.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?,?,?,?,?,?,?,?,?)", params)
