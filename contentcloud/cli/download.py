@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 import click
 
 from contentcloud.cli.context import settings_from
-from contentcloud.cli.exit_codes import ExitCode
-from contentcloud.cli.harvest import EXIT_CODES, _progress
-from contentcloud.cli.output import print_json, print_table
+from contentcloud.cli.exit_codes import exit_code_for
+from contentcloud.cli.output import print_json, print_table, progress_bar
 
 if TYPE_CHECKING:
     from contentcloud.pipeline.summary import RunSummary
@@ -50,10 +49,10 @@ def download(
         return
     from contentcloud.pipeline.download import run_download
 
-    with _progress(datasource) as on_progress:
+    with progress_bar(datasource) as on_progress:
         summary = run_download(datasource, settings, layer=layer, resume=resume, on_progress=on_progress)
     _print_summary(summary, as_json)
-    sys.exit(EXIT_CODES.get(str(summary.outcome), ExitCode.FAILED))
+    sys.exit(exit_code_for(summary.outcome))
 
 
 def _list_failures(datasource: str, settings, as_json: bool) -> None:

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
 
 from contentcloud.cli.context import settings_from
-from contentcloud.cli.exit_codes import ExitCode
-from contentcloud.cli.output import print_json
+from contentcloud.cli.exit_codes import ExitCode, exit_code_for
+from contentcloud.cli.output import print_json, progress_bar
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from contentcloud.pipeline.summary import ProgressFn, RunSummary
-
-#: outcome → exit code
-EXIT_CODES = {
-    "finished": ExitCode.OK,
-    "nothing_to_do": ExitCode.OK,
-    "finished_with_record_errors": ExitCode.RECORD_ERRORS,
-    "failed_resumable": ExitCode.RESUMABLE,
-    "failed": ExitCode.FAILED,
-}
+    from contentcloud.pipeline.summary import RunSummary
 
 
 def _check_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -105,7 +93,7 @@ def harvest(
         mode = "incremental" if (from_ or until) else "full"
     settings = settings_from(ctx)
     try:
-        with _progress(datasource) as on_progress:
+        with progress_bar(datasource) as on_progress:
             summary = run_collect(
                 datasource,
                 settings,
@@ -120,7 +108,7 @@ def harvest(
         click.echo(f"error: {exc}", err=True)
         sys.exit(ExitCode.RESUMABLE if "--resume" in exc.message else ExitCode.FAILED)
     _print_summary(summary, as_json)
-    sys.exit(EXIT_CODES.get(str(summary.outcome), ExitCode.FAILED))
+    sys.exit(exit_code_for(summary.outcome))
 
 
 def _print_summary(summary: RunSummary, as_json: bool) -> None:
@@ -143,31 +131,3 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
         lines.append(f"  {summary.message}")
     lines.extend(f"  ! {e}" for e in summary.first_errors)
     click.echo("\n".join(lines))
-
-
-@contextmanager
-def _progress(datasource: str) -> Iterator[ProgressFn | None]:
-    """A rich progress bar on stderr when it is a terminal; nothing otherwise (logs, pipes, Airflow)."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn(f"[bold]{datasource}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
-        task = progress.add_task("starting", total=None)
-
-        def update(done: int, total: int | None, message: str) -> None:
-            progress.update(
-                task, completed=done, total=total if total and total >= done else None, description=message
-            )
-
-        yield update

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
 
 from contentcloud.cli.context import settings_from
-from contentcloud.cli.exit_codes import ExitCode
-from contentcloud.cli.output import print_json
+from contentcloud.cli.exit_codes import exit_code_for
+from contentcloud.cli.output import print_json, progress_bar
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from contentcloud.pipeline.summary import ProgressFn, RunSummary
-
-#: outcome → exit code
-EXIT_CODES = {
-    "finished": ExitCode.OK,
-    "nothing_to_do": ExitCode.OK,
-    "finished_with_record_errors": ExitCode.RECORD_ERRORS,
-    "failed_resumable": ExitCode.RESUMABLE,
-    "failed": ExitCode.FAILED,
-}
+    from contentcloud.pipeline.summary import RunSummary
 
 
 @click.command()
@@ -56,7 +44,7 @@ def index(ctx: click.Context, datasource: str, full: bool, check: bool, as_json:
     if full and check:
         raise click.UsageError("--check compares, --full feeds: choose one")
     settings = settings_from(ctx)
-    with _progress(datasource, enabled=not check) as on_progress:
+    with progress_bar(datasource, enabled=not check) as on_progress:
         summary = run_index(datasource, settings, full=full, check=check, on_progress=on_progress)
     if as_json:
         print_json(summary.as_dict())
@@ -64,7 +52,7 @@ def index(ctx: click.Context, datasource: str, full: bool, check: bool, as_json:
         _print_check(summary)
     else:
         _print_summary(summary)
-    sys.exit(EXIT_CODES.get(str(summary.outcome), ExitCode.FAILED))
+    sys.exit(exit_code_for(summary.outcome))
 
 
 def _print_summary(summary: RunSummary) -> None:
@@ -97,31 +85,3 @@ def _print_check(summary: RunSummary) -> None:
         click.echo(f"{kind} {total}{more}:")
         for item in shown:
             click.echo(f"  {item}")
-
-
-@contextmanager
-def _progress(datasource: str, *, enabled: bool) -> Iterator[ProgressFn | None]:
-    """A rich progress bar on stderr when it is a terminal; nothing otherwise (logs, pipes, Airflow)."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn(f"[bold]{datasource}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
-        task = progress.add_task("starting", total=None)
-
-        def update(done: int, total: int | None, message: str) -> None:
-            progress.update(
-                task, completed=done, total=total if total and total >= done else None, description=message
-            )
-
-        yield update

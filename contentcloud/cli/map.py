@@ -273,7 +273,7 @@ def coverage_cmd(ctx: click.Context, datasource_id: str, method: str, distinct_c
                  limit: int | None, as_json: bool, **draft: Any) -> None:
     """Every source path of DATASOURCE's current native version: how many records have it, distinct and
     example values, and whether the mapping reads it; unread paths found in most records first."""
-    from contentcloud.cli.transform import progress_bar
+    from contentcloud.cli.output import progress_bar
     from contentcloud.curator.workbench import run_coverage
 
     with progress_bar(f"coverage {datasource_id}") as on_progress:
@@ -302,7 +302,7 @@ def diff_cmd(ctx: click.Context, datasource_id: str, max_details: int, limit: in
     triples added and removed, and a summary by predicate. Without --mapping, the profile's chain as its files
     are now. Read-only. Exit 3 when records newly fail."""
     from contentcloud.cli.exit_codes import ExitCode
-    from contentcloud.cli.transform import progress_bar
+    from contentcloud.cli.output import progress_bar
     from contentcloud.curator.workbench import run_diff
 
     with progress_bar(f"diff {datasource_id}") as on_progress:

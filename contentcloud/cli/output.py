@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from contentcloud.pipeline.summary import ProgressFn
 
 
 def configure_logging(level: str) -> None:
@@ -55,3 +59,32 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
 
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+@contextmanager
+def progress_bar(label: str, *, enabled: bool = True) -> Iterator[ProgressFn | None]:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise (logs, pipes,
+    Airflow, tests), where the step's summary says it all at the end."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def update(done: int, total: int | None, message: str) -> None:
+            progress.update(
+                task, completed=done, total=total if total and total >= done else None, description=message
+            )
+
+        yield update

@@ -2,42 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import click
 
 from contentcloud.cli.context import settings_from
-from contentcloud.cli.exit_codes import ExitCode
-from contentcloud.cli.output import print_json
-from contentcloud.pipeline.summary import Outcome, ProgressFn
-
-
-@contextmanager
-def progress_bar(label: str) -> Iterator[ProgressFn | None]:
-    """A rich progress bar on stderr when it is a terminal; nothing otherwise (pipes, tasks, tests)."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(label, total=None)
-
-        def update(done: int, total: int | None, message: str) -> None:
-            progress.update(task, completed=done, total=total, description=f"{label}: {message}")
-
-        yield update
-
-
-def exit_code_for(outcome: Outcome) -> ExitCode:
-    return {
-        Outcome.FAILED: ExitCode.FAILED,
-        Outcome.RESUMABLE: ExitCode.RESUMABLE,
-        Outcome.RECORD_ERRORS: ExitCode.RECORD_ERRORS,
-    }.get(outcome, ExitCode.OK)
+from contentcloud.cli.exit_codes import ExitCode, exit_code_for
+from contentcloud.cli.output import print_json, progress_bar
 
 
 @click.command()

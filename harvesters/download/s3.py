@@ -20,6 +20,12 @@ from contextlib import contextmanager
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
+# at module level: the plugin registry imports this module on first use of ``s3://``, and turns a
+# missing boto3 into PluginUnavailable ("pip install boto3") instead of a crash at first call
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
 from harvesters.download.filestore import StoredFile, check_sha256
 from mdstore.errors import ConfigError, StoreError
 
@@ -41,9 +47,6 @@ class S3FileStore:
         endpoint_url: str | None = None,
         region: str | None = None,
     ) -> None:
-        import boto3
-        from botocore.config import Config
-
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = client or boto3.client(
@@ -83,7 +86,6 @@ class S3FileStore:
         return f"s3://{self.bucket}/{self.key(sha256)}"
 
     def has(self, sha256: str) -> bool:
-        from botocore.exceptions import ClientError
 
         try:
             self.client.head_object(Bucket=self.bucket, Key=self.key(sha256))
@@ -138,7 +140,6 @@ class S3FileWriter:
         if self.size > SINGLE_PUT_BYTES:  # multipart: no conditional write, the HEAD above decides
             self.store.client.upload_fileobj(self._spool, self.store.bucket, key)
             return StoredFile(sha256, self.size, location, existed=False)
-        from botocore.exceptions import ClientError
 
         try:  # If-None-Match: *: two writers racing with the same bytes create the object once
             self.store.client.put_object(Bucket=self.store.bucket, Key=key, Body=self._spool, IfNoneMatch="*")
