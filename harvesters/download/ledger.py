@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from harvesters.download.groupcommit import GroupCommit
 from mdstore.errors import StoreError
 
 State = Literal["ok", "not-modified", "failed", "gone", "skipped", "record-deleted", "unreferenced"]
@@ -140,15 +141,6 @@ class RunInfo:
     message: str | None
 
 
-@dataclass(slots=True)
-class _Put:
-    """A row waiting for the group commit of :meth:`Ledger.put`."""
-
-    row: tuple
-    done: bool = False
-    error: Exception | None = None
-
-
 class Ledger:
     """The ledger of one datasource; safe to share between the service's threads."""
 
@@ -169,11 +161,12 @@ class Ledger:
             raise StoreError(f"{self.path}: cannot open the download ledger: {exc}") from exc
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
-        self._group = threading.Condition()
-        self._pending: list[_Put] = []
-        self._writing = False
+        self._writes: GroupCommit[tuple, None] = GroupCommit(
+            self._write_rows, name=f"ledger {self.path.name}"
+        )
 
     def close(self) -> None:
+        self._writes.close()
         with self._lock, self._read_lock:
             self._reader.close()
             self._db.close()
@@ -197,31 +190,12 @@ class Ledger:
         """Insert or replace the row of (record id, URL); committed when this returns.
 
         Group commit: the rows that threads put while a transaction is being written go
-        together into the next one, written by the first of them, while the others wait for it.
-        Many workers thus share one transaction instead of queueing for one each.
+        together into the next one, while their threads wait for it. Many workers thus share
+        one transaction instead of queueing for one each.
         """
-        waiting = _Put(tuple(getattr(entry, c) for c in COLUMNS))
-        with self._group:
-            self._pending.append(waiting)
-            while not waiting.done:
-                if self._writing:
-                    self._group.wait()
-                    continue
-                self._writing = True
-                batch, self._pending = self._pending, []
-                self._group.release()
-                try:
-                    error = self._write_rows([item.row for item in batch])
-                finally:
-                    self._group.acquire()
-                    self._writing = False
-                    for item in batch:
-                        item.done, item.error = True, error
-                    self._group.notify_all()
-        if waiting.error is not None:
-            raise StoreError(f"{self.path}: cannot write to the download ledger: {waiting.error}")
+        self._writes.submit(tuple(getattr(entry, c) for c in COLUMNS))
 
-    def _write_rows(self, rows: list[tuple]) -> Exception | None:
+    def _write_rows(self, rows: list[tuple]) -> list[None]:
         placeholders = ", ".join("?" for _ in COLUMNS)
         sql = f"INSERT OR REPLACE INTO files ({', '.join(COLUMNS)}) VALUES ({placeholders})"
         with self._lock:
@@ -232,8 +206,8 @@ class Ledger:
             except sqlite3.Error as exc:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                return exc
-        return None
+                raise StoreError(f"{self.path}: cannot write to the download ledger: {exc}") from exc
+        return [None] * len(rows)
 
     def entries(self, record_id: str) -> dict[str, Entry]:
         """The rows of one record by URL."""

@@ -8,9 +8,11 @@ slot of the host (at most ``per_host`` connections to one host, request starts `
 apart), streams the file through the shared :class:`~harvesters.transport.Transport` (timeouts,
 retries with back-off, ``Retry-After``) into a writer of the content-addressed
 :class:`~harvesters.download.filestore.FileStore`, gives both slots back, then commits the file
-(fsync, address) and writes the outcome to the :class:`~harvesters.download.ledger.Ledger`. The
-pool has more threads than download slots, so a slow disk does not idle the network. A file
-already held is re-validated with its ETag / Last-Modified; a 304 is not downloaded again.
+(durably: the local store syncs the files of many workers together) and only then writes the
+outcome to the :class:`~harvesters.download.ledger.Ledger`, so an ``ok`` row always names a file
+that is safely stored. The pool has more threads than download slots, so files waiting for their
+commit do not idle the network. A file already held is re-validated with its ETag /
+Last-Modified; a 304 is not downloaded again.
 
 Nothing about one file stops the run: every failure becomes a ledger row. At most
 ``4 × concurrency`` files are in flight and a file is streamed in 64 KiB chunks, so memory stays
@@ -25,7 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -34,10 +36,11 @@ from urllib.parse import urlsplit
 from harvesters.download.config import DownloadConfig
 from harvesters.download.errors import ContentTypeRejected, FileRejected, FileTooLarge, Refused, TooSlow
 from harvesters.download.extract import UrlExtractor, build_extractor
+from harvesters.download.filestore import commit_later
 from harvesters.download.ledger import HELD_STATES, Entry, Ledger, now_text
 from harvesters.download.policy import AddressPolicy, guard_session
 from harvesters.transport import RetryPolicy, Transport
-from mdstore.errors import RecordError, TransportError
+from mdstore.errors import RecordError, StoreError, TransportError
 
 if TYPE_CHECKING:
     import requests
@@ -52,6 +55,8 @@ CHUNK = 1 << 16
 GONE_STATUSES = (404, 410)
 #: how often the dispatcher saves the cursor and reports progress (seconds)
 REPORT_EVERY = 0.5
+#: files in flight (requested, spooled or being committed, not yet in the ledger) per download slot
+IN_FLIGHT = 4
 #: progress callback: (records settled, total records or None, message)
 ProgressFn = Callable[[int, "int | None", str], None]
 
@@ -94,11 +99,40 @@ class _Spooled:
     writer: Any
     stack: ExitStack
 
-    def commit(self) -> StoredFile:
-        return self.writer.commit()
-
     def close(self) -> None:
         self.stack.close()
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What the server answered: its response, the body spooled into a writer (2xx), and
+    whether the request was conditional."""
+
+    response: requests.Response
+    spooled: _Spooled | None
+    conditional: bool
+
+
+class _Counter:
+    """Files handed out and not yet settled; a run ends when none is left."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._cond = threading.Condition()
+
+    def add(self) -> None:
+        with self._cond:
+            self._count += 1
+
+    def remove(self) -> None:
+        with self._cond:
+            self._count -= 1
+            if not self._count:
+                self._cond.notify_all()
+
+    def wait_empty(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._count, timeout)
 
 
 @dataclass(frozen=True)
@@ -193,9 +227,14 @@ class FileDownloadService:
         self.extractor = extractor or build_extractor(config)
         self.policy = AddressPolicy(config.allow_hosts, config.allow_networks)
         self.gate = HostGate(config.per_host, config.delay)
-        #: at most ``concurrency`` downloads on the network at once; the pool has twice as many
-        #: threads, so files being fsynced into the store do not hold a download slot
+        #: at most ``concurrency`` downloads on the network at once, whatever the pool size
         self.network = threading.BoundedSemaphore(config.concurrency)
+        #: a store with quick commits (the local one's group commit runs in the background) frees
+        #: a thread as soon as its file is handed over, so ``concurrency`` threads keep the network
+        #: busy (more only cost CPU); a store whose commit holds the thread (fsync per file, an
+        #: upload) gets 4 times as many, so files being committed do not idle the download slots
+        quick = bool(getattr(store, "quick_commits", False))
+        self.threads = config.concurrency * (1 if quick else IN_FLIGHT)
         retry = retry or RetryPolicy(
             max_retries=config.max_retries, backoff=config.backoff, max_backoff=config.max_backoff
         )
@@ -216,7 +255,9 @@ class FileDownloadService:
         #: URL → jobs of other records waiting for its outcome, while it is fetched
         self._in_flight: dict[str, list[Job]] = {}
         self._flight_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
         self.first_errors: list[str] = []
+        self._unwritten: list[str] = []
 
     def close(self) -> None:
         self.transport.close()
@@ -239,7 +280,8 @@ class FileDownloadService:
         self._counts = counts or DownloadCounts()
         self._settlement = settlement = _Settlement()
         self._in_flight = {}
-        slots = threading.BoundedSemaphore(4 * self.config.concurrency)  # files in flight
+        self._unwritten: list[str] = []
+        slots = threading.BoundedSemaphore(IN_FLIGHT * self.config.concurrency)
         last_report = 0.0
         base_records = self._counts.records
 
@@ -262,17 +304,29 @@ class FileDownloadService:
                     f"{snapshot['downloaded']} files, {snapshot['failed'] + snapshot['gone']} failed",
                 )
 
-        def finished(job: Job) -> Callable[[Any], None]:
-            def callback(future: Any) -> None:
+        def settled(job: Job) -> Callable[[], None]:
+            """Called once the file's row is written."""
+
+            def done() -> None:
                 slots.release()
-                if not future.cancelled():  # a cancelled file (interrupted run) is not settled
-                    self._settle(job.record_id)
+                self._settle(job.record_id)
+                in_flight.remove()
 
-            return callback
+            return done
 
-        with ThreadPoolExecutor(
-            4 * self.config.concurrency, thread_name_prefix=f"download-{self.datasource}"
-        ) as pool:
+        def release_if_cancelled(future: Future) -> None:
+            if future.cancelled():  # an interrupted run: never started, never settled
+                slots.release()
+                in_flight.remove()
+
+        def drain() -> None:
+            """Wait for every file handed out to be settled (rows of committed files included)."""
+            while not in_flight.wait_empty(REPORT_EVERY):
+                report()
+
+        in_flight = _Counter()
+        with ThreadPoolExecutor(self.threads, thread_name_prefix=f"download-{self.datasource}") as pool:
+            self._pool = pool
             try:
                 for record in records:
                     jobs = self._dispatch(record, run_id)
@@ -282,13 +336,23 @@ class FileDownloadService:
                             continue
                         while not slots.acquire(timeout=REPORT_EVERY):
                             report()
-                        pool.submit(self._fetch, job).add_done_callback(finished(job))
+                        in_flight.add()
+                        pool.submit(self._fetch, job, settled(job)).add_done_callback(release_if_cancelled)
                     report()
+                drain()
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
+                drain()  # files handed to the store are written, as committed files should be
                 report(force=True)
                 raise
+            finally:
+                self._pool = None
         report(force=True)
+        if self._unwritten:
+            raise StoreError(
+                f"{len(self._unwritten)} ledger rows could not be written (first: {self._unwritten[0]});"
+                " their files are fetched again by the next run"
+            )
         return self._counts
 
     def _settle(self, record_id: str, *, add: int | None = None) -> None:
@@ -407,8 +471,14 @@ class FileDownloadService:
         return False
 
     # --- workers ------------------------------------------------------------------------------
-    def _fetch(self, job: Job) -> None:
-        """One file, start to ledger row; never raises (a bug is logged and recorded)."""
+    def _fetch(self, job: Job, settled: Callable[[], None]) -> None:
+        """One file, start to ledger row; never raises (a bug is logged and recorded), and
+        the file is always settled, here or by :meth:`_stored`: a run waits for every file.
+
+        The request runs here. A downloaded file is then handed to the store for its commit
+        and this thread goes on to the next file: the row is written by :meth:`_stored` once the
+        file is durably stored, from the store's committer thread when it commits in groups.
+        """
         base = Entry(
             job.record_id,
             job.url,
@@ -419,29 +489,22 @@ class FileDownloadService:
             **_kept(job.previous),
         )
         try:
-            entry = self._request(job, base)
-        except Refused as exc:
-            entry = self._fail(job, base, exc.message, refused=True)
-        except FileRejected as exc:
-            entry = self._fail(job, replace(base, status=exc.status), exc.message)
-        except TransportError as exc:
-            final = exc.url if exc.url and exc.url != job.url else None
-            failed = replace(base, status=exc.status, final_url=final)
-            if exc.status in GONE_STATUSES:
-                entry = self._gone(job, failed, exc.message)
-            else:
-                entry = self._fail(job, failed, exc.message)
-        except Exception as exc:  # a bug or the disk: this file fails, the run goes on
-            logger.exception("%s: %s: unexpected error", self.datasource, job.url)
-            entry = self._fail(job, base, f"{type(exc).__name__}: {exc}")
+            answer = self._request(job)
+            if answer.spooled is not None:
+                self._commit(job, base, answer, settled)
+                return
+            entry = self._answer_without_file(job, base, answer)
+        except Exception as exc:
+            entry = self._failure(job, base, exc)
         else:
-            self.ledger.put(entry)
-        self._release_url(job, entry)
+            self._put(job, entry)
+        self._finish(job, entry, settled)
 
-    def _request(self, job: Job, base: Entry) -> Entry:
+    def _request(self, job: Job) -> _Answer:
+        """The request (conditional when a stored copy can be re-validated) and the body spooled."""
         headers: dict[str, str] | None = None
         previous = job.previous
-        conditional = (
+        conditional = bool(
             previous is not None
             and previous.state in HELD_STATES
             and previous.sha256
@@ -449,6 +512,7 @@ class FileDownloadService:
             and self.store.has(previous.sha256)
         )
         if conditional:
+            assert previous is not None
             headers = {}
             if previous.etag:
                 headers["If-None-Match"] = previous.etag
@@ -457,31 +521,90 @@ class FileDownloadService:
         # the network part holds a download slot and a slot of the host; storing does not
         with self.network, self.gate.slot(urlsplit(job.url).netloc.lower()):
             response, spooled = self.transport.stream(job.url, self._spool_body, headers=headers)
+        return _Answer(response, spooled, conditional)
+
+    def _commit(self, job: Job, base: Entry, answer: _Answer, settled: Callable[[], None]) -> None:
+        """Hand the spooled file to the store; :meth:`_stored` gets the outcome."""
+        assert answer.spooled is not None
+
+        def then(outcome: StoredFile | Exception) -> None:
+            """From the store's committer thread: the row is written by a worker, so the next
+            batch does not wait for this one's rows (once the pool is shut down, here)."""
+            pool = self._pool
+            try:
+                if pool is not None:
+                    pool.submit(self._stored, job, base, answer, outcome, settled)
+                    return
+            except RuntimeError:  # the pool is shutting down
+                pass
+            self._stored(job, base, answer, outcome, settled)
+
         try:
-            stored = spooled.commit() if spooled is not None else None
+            commit_later(answer.spooled.writer, then)
+        except BaseException:
+            answer.spooled.close()
+            raise
+
+    def _stored(
+        self,
+        job: Job,
+        base: Entry,
+        answer: _Answer,
+        outcome: StoredFile | Exception,
+        settled: Callable[[], None],
+    ) -> None:
+        """The file's commit is over: write its row (``ok`` only now: the file is durable)."""
+        try:
+            assert answer.spooled is not None
+            answer.spooled.close()
+            if isinstance(outcome, Exception):
+                raise outcome
+            entry = self._stored_entry(job, base, answer, outcome)
+        except Exception as exc:
+            entry = self._failure(job, base, exc)
+        else:
+            self._put(job, entry)
+        self._finish(job, entry, settled)
+
+    def _put(self, job: Job, entry: Entry) -> None:
+        """Write a row. A row that cannot be written is logged and noted, not raised: the file
+        is settled all the same (the run must end), and :meth:`run` fails once all are settled."""
+        try:
+            self.ledger.put(entry)
+        except Exception as exc:
+            logger.error("%s: %s: the ledger row could not be written: %s", self.datasource, job.url, exc)
+            with self._counts_lock:
+                self._unwritten.append(f"{job.url}: {exc}")
+
+    def _finish(self, job: Job, entry: Entry, settled: Callable[[], None]) -> None:
+        try:
+            self._release_url(job, entry)
+        except Exception:
+            logger.exception("%s: %s: the rows of the records sharing it failed", self.datasource, job.url)
         finally:
-            if spooled is not None:
-                spooled.close()
-        validators = {
-            "etag": response.headers.get("ETag"),
-            "last_modified": response.headers.get("Last-Modified"),
-        }
-        final_url = response.url if response.url != job.url else None
-        if response.status_code == 304 and conditional:
+            settled()
+
+    def _answer_without_file(self, job: Job, base: Entry, answer: _Answer) -> Entry:
+        """A 304 to a conditional request; any other answer without a body is an error."""
+        response = answer.response
+        if response.status_code == 304 and answer.conditional:
             self._count(urls=1, not_modified=1, unchanged=1)
+            validators = _validators(response)
             return replace(
                 base,
                 state="not-modified",
                 status=304,
-                final_url=final_url,
+                final_url=_final_url(job, response),
                 error=None,
                 etag=validators["etag"] or base.etag,
                 last_modified=validators["last_modified"] or base.last_modified,
             )
-        if stored is None:
-            raise TransportError(
-                f"HTTP {response.status_code} without a file", status=response.status_code, url=response.url
-            )
+        raise TransportError(
+            f"HTTP {response.status_code} without a file", status=response.status_code, url=response.url
+        )
+
+    def _stored_entry(self, job: Job, base: Entry, answer: _Answer, stored: StoredFile) -> Entry:
+        previous = job.previous
         change = (
             "new"
             if previous is None or not previous.sha256
@@ -490,23 +613,43 @@ class FileDownloadService:
             else "changed"
         )
         self._count(urls=1, downloaded=1, bytes=stored.size, deduplicated=int(stored.existed), **{change: 1})
+        response = answer.response
         return replace(
             base,
             state="ok",
             status=response.status_code,
-            final_url=final_url,
+            final_url=_final_url(job, response),
             content_type=response.headers.get("Content-Type"),
             size=stored.size,
             sha256=stored.sha256,
             fetched_at=now_text(),
             error=None,
-            **validators,
+            **_validators(response),
         )
+
+    def _failure(self, job: Job, base: Entry, exc: Exception) -> Entry:
+        """The failed (or gone) row for what stopped the file; written to the ledger."""
+        if isinstance(exc, Refused):
+            return self._fail(job, base, exc.message, refused=True)
+        if isinstance(exc, FileRejected):
+            return self._fail(job, replace(base, status=exc.status), exc.message)
+        if isinstance(exc, TransportError):
+            final = exc.url if exc.url and exc.url != job.url else None
+            failed = replace(base, status=exc.status, final_url=final)
+            if exc.status in GONE_STATUSES:
+                return self._gone(job, failed, exc.message)
+            return self._fail(job, failed, exc.message)
+        if isinstance(exc, StoreError):  # the disk, not a bug: no traceback
+            logger.error("%s: %s: %s", self.datasource, job.url, exc)
+            return self._fail(job, base, f"not stored: {exc}")
+        # a bug: this file fails, the run goes on
+        logger.error("%s: %s: unexpected error", self.datasource, job.url, exc_info=exc)
+        return self._fail(job, base, f"{type(exc).__name__}: {exc}")
 
     def _spool_body(self, response: requests.Response) -> _Spooled:
         """Check the announced type and size, then stream the body into a store writer (capped).
 
-        The writer is committed by the caller, after the connection is given back: the fsync of
+        The writer is committed by the caller, after the connection is given back: syncing
         a file should not hold one of the ``concurrency`` download slots.
         """
         limit = self.config.filters.max_size
@@ -554,14 +697,14 @@ class FileDownloadService:
     # --- ledger rows of failures -----------------------------------------------------------------
     def _fail(self, job: Job, base: Entry, message: str, *, refused: bool = False) -> Entry:
         entry = replace(base, state="failed", error=message)
-        self.ledger.put(entry)
+        self._put(job, entry)
         self._count(urls=1, failed=1, refused=int(refused))
         self._note_error(f"{job.url}: {message}")
         return entry
 
     def _gone(self, job: Job, base: Entry, message: str) -> Entry:
         entry = replace(base, state="gone", error=message)
-        self.ledger.put(entry)
+        self._put(job, entry)
         self._count(urls=1, gone=1)
         self._note_error(f"{job.url}: {message}")
         return entry
@@ -580,3 +723,11 @@ def _kept(previous: Entry | None) -> dict[str, Any]:
         "last_modified": previous.last_modified,
         "final_url": previous.final_url,
     }
+
+
+def _validators(response: requests.Response) -> dict[str, str | None]:
+    return {"etag": response.headers.get("ETag"), "last_modified": response.headers.get("Last-Modified")}
+
+
+def _final_url(job: Job, response: requests.Response) -> str | None:
+    return response.url if response.url != job.url else None

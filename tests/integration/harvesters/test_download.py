@@ -563,3 +563,94 @@ def test_malformed_urls_fail_alone(store, run):
     assert errors["http://ex.org:99999/x.pdf"] == "refused: not a valid URL (Port out of range 0-65535)"
     assert errors["not a url"] == "refused: only http and https URLs are downloaded, not 'none'"
     assert (summary.extra["refused"], summary.extra["downloaded"]) == (3, 1)
+
+
+class _WatchingSyncer:
+    """Syncs nothing; at each sync of downloaded bytes, notes how many ledger rows say ``ok``."""
+
+    def __init__(self, ledger, fail: bool = False) -> None:
+        self.ledger = ledger
+        self.fail = fail
+        self.seen: list[tuple[int, int]] = []  # (files synced before this call, ok rows now)
+        self.synced = 0
+
+    def sync_files(self, files) -> None:
+        ok_rows = sum(1 for e in self.ledger.all() if e.state == "ok")
+        self.seen.append((self.synced, ok_rows))
+        if self.fail:
+            raise OSError(5, "Input/output error")
+        self.synced += len(files)
+
+    def sync_directories(self, directories) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _many_files(server_url: str, count: int) -> dict[str, bytes]:
+    return {f"r{i}": record_xml(f"{server_url}/f{i}.pdf") for i in range(count)}
+
+
+def test_a_row_says_ok_only_once_its_file_is_durable(store, run, tmp_path):
+    from harvesters.download import LocalFileStore
+
+    syncer = _WatchingSyncer(run.ledger)
+    run.files = LocalFileStore(tmp_path / "watched", syncer=syncer)
+    routes = {f"/f{i}.pdf": FileRoute(PDF + str(i).encode()) for i in range(30)}
+    with file_server(routes) as server:
+        ds = profile(concurrency=4)
+        write_records(store, ds, _many_files(server.url, 30))
+        summary = run(ds)
+    assert str(summary.outcome) == "finished", summary.text()
+    assert summary.extra["downloaded"] == 30
+    assert syncer.synced == 30
+    # never more ok rows than files made durable before that moment
+    assert syncer.seen
+    assert all(ok <= synced for synced, ok in syncer.seen)
+
+
+def test_a_disk_that_cannot_make_files_durable_fails_them_all_and_the_run_ends(store, run, tmp_path):
+    from harvesters.download import LocalFileStore
+
+    run.files = LocalFileStore(tmp_path / "broken", syncer=_WatchingSyncer(run.ledger, fail=True))
+    routes = {f"/f{i}.pdf": FileRoute(PDF + str(i).encode()) for i in range(12)}
+    with file_server(routes) as server:
+        ds = profile(concurrency=4)
+        write_records(store, ds, _many_files(server.url, 12))
+        summary = run(ds)
+    assert summary.errors == 12
+    entries = list(run.ledger.all())
+    assert len(entries) == 12
+    assert {e.state for e in entries} == {"failed"}
+    assert {e.error for e in entries} == {
+        f"not stored: {tmp_path / 'broken'}: cannot make the downloaded files durable: "
+        "[Errno 5] Input/output error"
+    }
+    assert run.stored_files() == []
+    assert run.temp_files() == []
+
+
+def test_a_ledger_row_that_cannot_be_written_fails_the_run_after_the_others(store, run):
+    from mdstore.errors import StoreError
+
+    class FlakyLedger(type(run.ledger)):
+        def put(self, entry):
+            if entry.url.endswith("/f3.pdf"):
+                raise StoreError("database or disk is full")
+            super().put(entry)
+
+    run.ledger.close()
+    run.ledger = FlakyLedger(run.ledger.path)
+    routes = {f"/f{i}.pdf": FileRoute(PDF + str(i).encode()) for i in range(6)}
+    with file_server(routes) as server:
+        ds = profile()
+        write_records(store, ds, _many_files(server.url, 6))
+        with pytest.raises(StoreError) as failure:
+            run(ds)
+    assert str(failure.value) == (
+        f"1 ledger rows could not be written (first: {server.url}/f3.pdf: database or disk is full);"
+        " their files are fetched again by the next run"
+    )
+    rows = {e.url.rsplit("/", 1)[1]: e.state for e in run.ledger.all()}
+    assert rows == {f"f{i}.pdf": "ok" for i in range(6) if i != 3}

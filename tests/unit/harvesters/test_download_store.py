@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from hypothesis import given
@@ -92,11 +93,16 @@ def test_addresses_are_checked_and_stores_chosen_by_uri(tmp_path):
         store.path("../../etc/passwd")
     assert isinstance(open_file_store(f"file://{tmp_path}/a"), LocalFileStore)
     assert open_file_store(str(tmp_path / "b")).root == tmp_path / "b"
-    assert open_file_store(f"file://{tmp_path}/c").durable
+    default = open_file_store(f"file://{tmp_path}/c")
+    assert (default.fsync, default.durable, default.uri) == ("group", True, f"file://{tmp_path}/c")
+    assert open_file_store(f"file://{tmp_path}/c?fsync=true").fsync == "group"
+    each = open_file_store(f"file://{tmp_path}/c?fsync=each")
+    assert (each.fsync, each.durable, each.uri) == ("each", True, f"file://{tmp_path}/c?fsync=each")
     fast = open_file_store(f"file://{tmp_path}/d?fsync=false")
-    assert (fast.durable, fast.uri) == (False, f"file://{tmp_path}/d?fsync=false")
-    with pytest.raises(ConfigError, match="the only parameter is fsync=true|false"):
-        open_file_store(f"file://{tmp_path}/e?sync=no")
+    assert (fast.fsync, fast.durable, fast.uri) == ("none", False, f"file://{tmp_path}/d?fsync=false")
+    for wrong in ("sync=no", "fsync=maybe"):
+        with pytest.raises(ConfigError, match=r"the only parameter is fsync=group\|each\|false"):
+            open_file_store(f"file://{tmp_path}/e?{wrong}")
     with pytest.raises(ConfigError, match="names no host"):
         open_file_store("file://server/share")
     with pytest.raises(UnknownPlugin, match="unknown file store 'ftp'; valid names: file, s3"):
@@ -198,3 +204,109 @@ def test_runs_open_resume_and_end(tmp_path):
         assert ledger.last_run().counts == {"records": 9}
         with pytest.raises(StoreError, match="no download run nope"):
             ledger.run("nope")
+
+
+# --- durability: the order of a commit, group commit ----------------------------------------------
+class RecordingSyncer:
+    """Records what it is asked to sync and what was at the address at that moment."""
+
+    def __init__(self, store_root, fail: str | None = None, hold=None) -> None:
+        self.root = store_root
+        self.calls: list[tuple] = []
+        self.fail = fail
+        self.hold = hold  # an Event the first sync_files waits for
+
+    def _addressed(self) -> int:
+        return len([p for p in self.root.rglob("*") if p.is_file() and ".tmp" not in p.parts])
+
+    def sync_files(self, files) -> None:
+        self.calls.append(("files", len(files), self._addressed()))
+        if self.hold is not None and len(self.calls) == 1:
+            assert self.hold.wait(5)
+        if self.fail == "files":
+            raise OSError(5, "Input/output error")
+
+    def sync_directories(self, directories) -> None:
+        names = sorted(str(d.relative_to(self.root.parent)) for d in directories)
+        self.calls.append(("dirs", names, self._addressed()))
+        if self.fail == "dirs":
+            raise OSError(28, "No space left on device")
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+
+
+@pytest.mark.parametrize("mode", ["group", "each"])
+def test_a_commit_syncs_the_bytes_then_links_then_syncs_the_names(tmp_path, mode):
+    root = tmp_path / "files"
+    syncer = RecordingSyncer(root)
+    store = LocalFileStore(root, fsync=mode, syncer=syncer)
+    first = store_bytes(store, b"one")
+    assert syncer.calls == [
+        ("files", 1, 0),  # the bytes are durable before the file has an address
+        ("dirs", sorted(["files", f"files/{first.sha256[:2]}"]), 1),  # a new shard: the root too
+    ]
+    syncer.calls.clear()
+    again = store_bytes(store, b"one")  # already stored: no bytes to sync, its name is synced
+    assert again.existed
+    assert syncer.calls == [("dirs", [f"files/{first.sha256[:2]}"], 1)]
+    store.close()
+    assert syncer.calls[-1] == ("close",)
+
+
+def test_a_failed_sync_of_the_bytes_stores_nothing(tmp_path):
+    root = tmp_path / "files"
+    store = LocalFileStore(root, syncer=RecordingSyncer(root, fail="files"))
+    with pytest.raises(StoreError, match="cannot make the downloaded files durable: .*Input/output error"):
+        store_bytes(store, b"lost")
+    assert [p for p in root.rglob("*") if p.is_file()] == []
+    store.close()
+
+
+def test_a_failed_sync_of_the_names_is_an_error_and_the_next_run_finds_the_file(tmp_path):
+    root = tmp_path / "files"
+    store = LocalFileStore(root, syncer=RecordingSyncer(root, fail="dirs"))
+    with pytest.raises(StoreError, match="cannot make the stored files' names durable: .*No space left"):
+        store_bytes(store, b"maybe")
+    store.close()
+    healthy = LocalFileStore(root, fsync="none")
+    stored = store_bytes(healthy, b"maybe")  # complete at its address: never a torn file
+    assert stored.existed
+    assert healthy.open(stored.sha256).read() == b"maybe"
+    assert list((root / ".tmp").iterdir()) == []
+
+
+def test_concurrent_writers_share_group_commits(tmp_path):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = tmp_path / "files"
+    hold = threading.Event()
+    syncer = RecordingSyncer(root, hold=hold)
+    store = LocalFileStore(root, syncer=syncer, linger=0)
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(store_bytes, store, f"file {i}".encode()) for i in range(40)]
+        deadline = time.monotonic() + 10  # the first batch is held in its sync; the others pile up
+        while time.monotonic() < deadline and (
+            not syncer.calls or syncer.calls[0][1] + len(store._batches._pending) < 8
+        ):
+            time.sleep(0.01)
+        hold.set()
+        stored = [f.result(10) for f in futures]
+    store.close()
+    assert len({s.sha256 for s in stored}) == 40
+    assert not any(s.existed for s in stored)
+    file_syncs = [c for c in syncer.calls if c[0] == "files"]
+    assert sum(c[1] for c in file_syncs) == 40
+    # the writers not in the first batch waited during its sync and all shared the second one
+    assert file_syncs[0][1] + file_syncs[1][1] == 8
+    assert len(file_syncs) <= 20  # batches, not a sync per file
+    assert len([p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts]) == 40
+
+
+def test_a_store_works_again_after_close(tmp_path):
+    store = LocalFileStore(tmp_path / "files")
+    store_bytes(store, b"before")
+    store.close()
+    assert store_bytes(store, b"after").size == 5
+    store.close()
