@@ -1,4 +1,4 @@
-"""A pyftpdlib FTP server on 127.0.0.1 and a free port, serving a directory, for the FTP tests."""
+"""A pyftpdlib FTP (or FTPS) server on 127.0.0.1 and a free port, serving a directory, for the FTP tests."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
+
+if TYPE_CHECKING:
+    from tests.servers.tls import TestCertificates
 
 
 @dataclass(frozen=True)
@@ -22,10 +26,29 @@ class FtpSite:
 
 
 @contextmanager
-def ftp_server(root: Path, *, user: str = "harvester", password: str = "s3cret") -> Iterator[FtpSite]:
+def ftp_server(
+    root: Path,
+    *,
+    user: str = "harvester",
+    password: str = "s3cret",
+    tls: TestCertificates | None = None,
+) -> Iterator[FtpSite]:
+    """With ``tls``: FTPS (AUTH TLS) required on the control and the data connections."""
     authorizer = DummyAuthorizer()
     authorizer.add_user(user, password, str(root), perm="elr")
-    handler = type("Handler", (FTPHandler,), {"authorizer": authorizer, "banner": "test ftpd"})
+    attributes: dict[str, object] = {"authorizer": authorizer, "banner": "test ftpd"}
+    base: type[FTPHandler] = FTPHandler
+    if tls is not None:
+        from pyftpdlib.handlers import TLS_FTPHandler  # needs pyOpenSSL
+
+        base = TLS_FTPHandler
+        attributes.update(
+            certfile=str(tls.cert_file),
+            keyfile=str(tls.key_file),
+            tls_control_required=True,
+            tls_data_required=True,
+        )
+    handler = type("Handler", (base,), attributes)
     server = FTPServer(("127.0.0.1", 0), handler)
     stop = threading.Event()
 

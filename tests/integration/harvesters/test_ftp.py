@@ -170,3 +170,60 @@ def test_unparsable_file_is_discarded_and_the_rest_goes_on(tmp_path, store, fast
         (discarded,) = view.discarded()
     assert discarded.raw == b"<doc><id>bad</id><title>unclosed</doc>"
     assert discarded.source == "bad.xml"
+
+
+# --- FTPS ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory):
+    from tests.servers.tls import make_certificates
+
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+def test_ftps_harvest_verifies_the_server_against_the_given_ca(tmp_path, store, fast, certificates):
+    root = tmp_path / "site"
+    put(root, "a.xml", doc("a", "over TLS"))
+    put(root, "sub/b.xml", doc("b"))
+    with ftp_server(root, tls=certificates) as site:
+        profile = ftp_profile(site, tls=True, tls_ca_file=str(certificates.ca_file))
+        summary = collect(store, profile, options=fast, environ=ENV)
+    assert summary.outcome is Outcome.FINISHED, summary.text()
+    present, _ = present_and_deleted(store, ftp_profile(site))
+    assert set(present) == {"a", "b"}
+    assert etree.fromstring(present["a"]).findtext("title") == "over TLS"
+
+
+def test_ftps_with_an_untrusted_certificate_fails_at_once_with_the_reason(
+    tmp_path, store, fast, sleeps, certificates
+):
+    put(tmp_path / "site", "a.xml", doc("a"))
+    with ftp_server(tmp_path / "site", tls=certificates) as site:
+        summary = collect(store, ftp_profile(site, tls=True), options=fast, environ=ENV)
+    assert summary.outcome is Outcome.RESUMABLE  # once the CA is configured, --resume goes on
+    assert summary.message == (
+        f"ftpsrc: ftps://{site.host}:{site.port}/: listing /: the server's TLS certificate was refused:"
+        " unable to get local issuer certificate (tls_ca_file names a private CA; tls_verify: false"
+        " skips the check); the harvest stopped after page 0 and can be continued with --resume"
+        " (or dropped with --abort)"
+    )
+    assert list(sleeps) == []  # not retried: a certificate does not get better with time
+    assert store.current_version(ftp_profile(site).native_unit) is None
+
+
+def test_ftps_verification_can_be_turned_off_explicitly(tmp_path, store, fast, certificates, caplog):
+    put(tmp_path / "site", "a.xml", doc("a"))
+    with ftp_server(tmp_path / "site", tls=certificates) as site:
+        summary = collect(store, ftp_profile(site, tls=True, tls_verify=False), options=fast, environ=ENV)
+    assert summary.outcome is Outcome.FINISHED, summary.text()
+    assert "the server's TLS certificate is not verified (tls_verify: false)" in caplog.text
+
+
+def test_plain_ftp_to_a_server_requiring_tls_is_refused_clearly(tmp_path, store, fast, certificates):
+    put(tmp_path / "site", "a.xml", doc("a"))
+    with ftp_server(tmp_path / "site", tls=certificates) as site:
+        summary = collect(store, ftp_profile(site), options=fast, environ=ENV)
+    assert summary.outcome is Outcome.FAILED
+    assert summary.message == (
+        f"ftpsrc: ftp://{site.host}:{site.port}/: cannot list /: 550 SSL/TLS required on the control"
+        " channel.; the harvest was aborted and the current version is unchanged"
+    )
