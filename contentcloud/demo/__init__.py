@@ -146,7 +146,9 @@ def demo_datasource(settings: Settings, source_url: str) -> Datasource:
         datasource = DatasourceRegistry(settings.registry).get(DATASOURCE)
     except ConfigError as exc:
         raise ConfigError(
-            f"the demo needs the {DATASOURCE!r} profile in the registry ({exc.message})",
+            f"the demo needs the {DATASOURCE!r} profile in the registry ({exc.message}); run it"
+            " from the project's root, whose registry/ holds it, or point CONTENTCLOUD_REGISTRY"
+            " (--registry) at a directory that does",
             file=settings.registry,
             field="id",
             rule="exists",
