@@ -16,7 +16,9 @@ from tests.servers.oai_faults import FaultyRepository, fault_server
 pytestmark = pytest.mark.integration
 
 
-def write_profile(registry: Path, baseurl: str, *, min_records: int | None = None) -> None:
+def write_profile(
+    registry: Path, baseurl: str, *, min_records: int | None = None, records_per_part: int | None = None
+) -> None:
     registry.mkdir(parents=True, exist_ok=True)
     profile = {
         "id": "src",
@@ -35,6 +37,8 @@ def write_profile(registry: Path, baseurl: str, *, min_records: int | None = Non
     }
     if min_records is not None:
         profile["limits"] = {"min_records": min_records}
+    if records_per_part is not None:
+        profile["transform"]["records_per_part"] = records_per_part
     (registry / "src.yaml").write_text(yaml.safe_dump(profile))
 
 
@@ -131,6 +135,26 @@ def test_a_run_collects_transforms_indexes_and_publishes_then_skips_when_nothing
         report = check_full_run(27, 3)
         collect = report["steps"][0]
         assert (collect["updated"], collect["deleted"]) == (1, 1)
+
+
+def test_a_large_source_is_transformed_by_several_mapped_tasks(environment):
+    from mdstore import UnitKey
+
+    repo = FaultyRepository.with_records(45, deleted={7}, page_size=20)
+    with fault_server(repo) as server:
+        write_profile(environment, server.url, records_per_part=10)
+        dag = load_dag("aggregate__src")
+        dagrun = dag.test(run_conf={"mode": "full"})
+        assert str(dagrun.state) == "success"
+        parts = [ti for ti in dagrun.get_task_instances() if ti.task_id == "transform_part"]
+        assert sorted(ti.map_index for ti in parts) == [0, 1, 2, 3, 4]  # 45 records, 10 a part
+        assert {str(ti.state) for ti in parts} == {"success"}
+        report = check_full_run(44, 1)
+        transform = report["steps"][1]
+        assert (transform["read"], transform["added"], transform["deleted"]) == (45, 44, 1)  # all parts
+    with store_and_index()[0] as store:
+        info = store.version(store.current_version(UnitKey("src", "PE", "store", "transformed")))
+        assert info.stats["present"] == 44
 
 
 def test_a_failed_harvest_keeps_the_committed_data_and_a_rerun_resumes(environment, monkeypatch):
