@@ -8,11 +8,12 @@ summaries (ids, version ids, counts; never records) and hold no logic of their o
 
 aggregate__<id>::
 
-    collect ─► check_collected ─► plan_transform ─► transform_part × N ─► finish_transform
+    begin ─► collect ─► check_collected ─► plan_transform ─► transform_part × N ─► finish_transform
         ─► check_transformed ─► index ─► publish ─► report
 
 * ``check_collected`` short-circuits the rest when the harvest changed nothing and the transformed
-  data is up to date (``force`` overrides); ``report`` runs whatever happened.
+  data is up to date (``force`` overrides); ``report`` (the teardown of ``begin``) runs whatever
+  happened, and lists the steps that failed with their reasons.
 * A failed task leaves the committed data as it was: clear it and it continues (a harvest resumes
   from its checkpoint, a planned transformation reuses its open transaction).
 * Pools ``contentcloud_mdstore`` and ``contentcloud_solr`` limit concurrent load on the stores
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, setup, task
 
 logger = logging.getLogger("contentcloud.dags")
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -88,6 +89,23 @@ def _settings():
     return load_settings(flags)
 
 
+#: the XCom key under which a failed task leaves its summary for the report
+FAILURE_KEY = "failure"
+#: the tasks whose failures the report lists
+STEP_TASKS = ["collect", "check_collected", "plan_transform", "transform_part", "finish_transform",
+              "check_transformed", "index", "publish"]  # fmt: skip
+
+
+def _record_failure(context: dict[str, Any]) -> None:
+    """on_failure_callback: the failed step's summary goes to XCom, where the report finds it (a
+    failed task returns nothing, so the report would otherwise not know what went wrong)."""
+    from contentcloud.pipeline.runs import failure_summary
+
+    ti = context["ti"]
+    datasource = ti.dag_id.removeprefix("aggregate__")
+    ti.xcom_push(key=FAILURE_KEY, value=failure_summary(datasource, ti.task_id, context.get("exception")))
+
+
 def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
     """The collect → transform → index → publish DAG of one datasource."""
     datasource = profile["id"]
@@ -98,7 +116,7 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        default_args={**DEFAULT_ARGS, "on_failure_callback": _record_failure},
         tags=["contentcloud", f"protocol:{profile.get('api', {}).get('protocol', '?')}"],
         params={
             "mode": Param("incremental", enum=["incremental", "full"], description="Harvest mode"),
@@ -182,14 +200,22 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
 
         @task(trigger_rule="all_done")
         def report(
-            collected: Any, transformed: Any, indexed: Any, published: Any, run_id: str
+            collected: Any, transformed: Any, indexed: Any, published: Any, run_id: str, ti: Any = None
         ) -> dict[str, Any]:
             from contentcloud.pipeline.runs import run_report
 
-            summaries = [s for s in (collected, transformed, indexed, published) if isinstance(s, dict)]
+            failures = ti.xcom_pull(task_ids=STEP_TASKS, key=FAILURE_KEY) if ti is not None else []
+            summaries = [collected, transformed, indexed, published, *(failures or [])]
             return run_report(datasource, _settings(), summaries, run_id=run_id)["report"]
 
+        @setup
+        def begin() -> None:
+            """Opens the run. The report is its teardown: it runs whatever the steps did (a
+            teardown of ``collect`` itself would be skipped when the harvest fails)."""
+
+        begun = begin()
         collected = collect()
+        begun >> collected
         gate = check_collected(collected)
         planned = plan_transform()
         transformed = finish_transform(transform_part.expand(spec=planned))
@@ -200,7 +226,7 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         checked >> indexed >> published
         # a teardown: it runs whatever happened, and (unlike an all_done leaf) a failed step still
         # fails the run
-        report(collected, transformed, indexed, published).as_teardown(setups=collected)
+        report(collected, transformed, indexed, published).as_teardown(setups=begun)
     return dag
 
 

@@ -71,6 +71,46 @@ def require_success(summary: RunSummary) -> dict[str, Any]:
     return data
 
 
+#: the order of the steps in a run report (task ids of the DAG, and the steps their summaries name)
+STEP_ORDER = (
+    "collect",
+    "check_collected",
+    "plan_transform",
+    "transform_part",
+    "transform",
+    "finish_transform",
+    "check_transformed",
+    "index",
+    "publish",
+)
+
+
+def failure_summary(datasource_id: str, step: str, exc: BaseException | None) -> dict[str, Any]:
+    """What a failed task leaves for the run report: the step's own summary when it has one
+    (:class:`StepFailed`), else the exception, so the report names every step that failed."""
+    if isinstance(exc, StepFailed) and exc.summary:
+        return {**exc.summary, "step": exc.summary.get("step") or step}
+    message = f"{type(exc).__name__}: {exc}" if exc is not None else "failed (no exception recorded)"
+    return {
+        "step": step,
+        "datasource": datasource_id,
+        "outcome": str(Outcome.FAILED),
+        "message": message,
+        "errors": 0,
+        "first_errors": [],
+    }
+
+
+def order_steps(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Summaries in pipeline order (successes from return values, failures from failure_summary)."""
+
+    def rank(summary: dict[str, Any]) -> int:
+        step = summary.get("step")
+        return STEP_ORDER.index(step) if step in STEP_ORDER else len(STEP_ORDER)
+
+    return sorted((s for s in summaries if isinstance(s, dict) and s), key=rank)
+
+
 def _open_store(settings: Settings) -> MDStore:
     from mdstore import open_store
 
@@ -320,7 +360,7 @@ def run_report(
     Returns ``{"text": …, "report": …}``; with ``store_it`` the JSON report is added (section
     ``run``) to every MDStore version the run committed, so it stays with the data.
     """
-    steps = [s for s in summaries if s]
+    steps = order_steps(summaries)
     report = {
         "datasource": datasource_id,
         "run_id": run_id,

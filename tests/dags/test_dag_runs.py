@@ -50,14 +50,37 @@ def load_dag(dag_id: str):
     return bag.dags[dag_id]
 
 
+def report_of(dagrun) -> dict:
+    """The report task's return value (the run report) from the metadata database."""
+    import json
+
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dagrun.dag_id, run_id=dagrun.run_id, task_id="report", key="return_value")
+            .one()
+        )
+        value = row.value
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def run(dag, **conf):
     """One ``dag.test()`` run; returns {task_id: state} (mapped tasks: their states joined)."""
+    state, tasks, _ = run_keeping(dag, **conf)
+    return state, tasks
+
+
+def run_keeping(dag, **conf):
+    """Like :func:`run`, and the DagRun too."""
     dagrun = dag.test(run_conf=conf or None)
     states: dict[str, str] = {}
     for ti in dagrun.get_task_instances():
         states.setdefault(ti.task_id, [])
         states[ti.task_id].append(str(ti.state))
-    return str(dagrun.state), {k: ",".join(sorted(v)) for k, v in states.items()}
+    return str(dagrun.state), {k: ",".join(sorted(v)) for k, v in states.items()}, dagrun
 
 
 @pytest.fixture
@@ -175,8 +198,15 @@ def test_a_failed_harvest_keeps_the_committed_data_and_a_rerun_resumes(environme
         repo.now = repo.now + timedelta(hours=1)
         for _ in range(8):  # the third page keeps failing past every retry
             repo.schedule(3, "drop")
-        state, tasks = run(dag)
+        state, tasks, dagrun = run_keeping(dag)
         assert state == "failed" and tasks["collect"] in ("failed", "up_for_retry"), tasks
+        assert tasks["report"] == "success", tasks
+        # the report names the failed step, with its outcome and why
+        [collect] = report_of(dagrun)["steps"]
+        assert collect["step"] == "collect"
+        assert collect["outcome"] == "failed_resumable"
+        assert "can be continued with --resume" in collect["message"], collect
+        assert collect["read"] == 10  # two pages of five were collected before the third failed
         with store_and_index()[0] as store:
             assert store.current_version(UnitKey("src", "oai_dc")) == before  # committed data untouched
             open_tx = store.open_transaction(UnitKey("src", "oai_dc"))

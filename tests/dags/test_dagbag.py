@@ -17,6 +17,8 @@ from tests.dags.conftest import DAGS, PROJECT
 pytestmark = pytest.mark.integration
 
 AGGREGATE_EDGES = {
+    ("begin", "collect"),
+    ("begin", "report"),
     ("collect", "check_collected"),
     ("collect", "report"),
     ("check_collected", "plan_transform"),
@@ -95,6 +97,7 @@ def test_aggregate_dag_graph_schedule_and_limits(dagbag):
     assert dag.task_dict["index"].pool == "contentcloud_solr"
     assert dag.task_dict["collect"].retries == 3 and dag.task_dict["collect"].retry_exponential_backoff
     assert dag.task_dict["report"].is_teardown  # runs whatever happened, without hiding a failure
+    assert dag.task_dict["begin"].is_setup  # and its setup cannot fail, so the report always runs
     assert set(dag.params.keys()) == {"mode", "from", "until", "force", "full_index"}
 
 
