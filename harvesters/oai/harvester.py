@@ -99,6 +99,9 @@ class OaiHarvester:
             watermark = self._start_watermark()
             start = self._window_start(request, watermark)
             until = request.until or self.default_until
+            if until:  # a bounded harvest asked for nothing after ``until``: its mark stops there
+                watermark["until"] = until
+                watermark["response_date"] = _capped(watermark.get("response_date"), until)
             states = {_key(s): ListState(set=s, from_=start, until=until) for s in self.sets}
         granularity = watermark.get("granularity") or DAY
         pending = [key for key, state in states.items() if not state.done]
@@ -236,7 +239,7 @@ class OaiHarvester:
         self, list_page: ListPage, state: ListState, states: dict[str, ListState], watermark: dict[str, Any]
     ) -> Page:
         if watermark.get("response_date") is None and list_page.response_date:
-            watermark["response_date"] = list_page.response_date
+            watermark["response_date"] = _capped(list_page.response_date, watermark.get("until"))
         # no per-record provenance: the stored <record> keeps its header (datestamp, sets), and
         # encoding a provenance document per record costs the store about 40% of its write rate
         items = [(RecordInput(r.header.identifier, r.raw), r.header.deleted) for r in list_page.records]
@@ -274,3 +277,17 @@ def _put(results: queue.Queue, item: object, stop: threading.Event) -> bool:
         except queue.Full:
             continue
     return False
+
+
+def _capped(response_date: str | None, until: str | None) -> str | None:
+    """The high-water mark of a harvest bounded by ``until``: the earlier of the server's clock and
+    ``until``. The next incremental harvest starts there, so the records after ``until`` that this
+    one never asked for are not skipped. (``until`` is inclusive; starting the next harvest at it
+    only re-reads records of that instant, or of that day at day granularity.)"""
+    if not until or not response_date:
+        return response_date
+    try:
+        return until if parse_datestamp(until) < parse_datestamp(response_date) else response_date
+    except ValueError:
+        logger.warning("unreadable until %r: the high-water mark is the server's clock", until)
+        return response_date

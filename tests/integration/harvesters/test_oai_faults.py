@@ -285,3 +285,22 @@ def test_window_arguments_are_sent_as_typed(store, fast):
         "until": "2020-01-01T00:09:00Z",
     }
     assert timedelta(0) < timedelta(seconds=summary.seconds) < timedelta(seconds=30)
+
+
+def test_a_harvest_bounded_by_until_leaves_the_rest_to_the_next_incremental(store, fast):
+    """The high-water mark of a harvest with ``until`` is ``until``, not the server's clock:
+    otherwise the next incremental harvest would start after records nobody asked for."""
+    repo = FaultyRepository.with_records(20, now=datetime(2021, 6, 1, 12, 0, 0, tzinfo=UTC))
+    with fault_server(repo) as server:
+        datasource = oai_profile(server.url)
+        bounded = collect(store, datasource, until="2020-01-01T00:09:00Z", options=fast, environ={})
+        assert bounded.extra["watermark"]["response_date"] == "2020-01-01T00:09:00Z"
+        assert bounded.added == 10
+        incremental = collect(store, datasource, mode="incremental", options=fast, environ={})
+    first_pages = [r for r in repo.list_requests() if "metadataPrefix" in r]
+    assert first_pages[0]["until"] == "2020-01-01T00:09:00Z"
+    assert first_pages[1]["from"] == "2020-01-01T00:09:00Z"
+    assert "until" not in first_pages[1]
+    assert (incremental.added, incremental.updated) == (10, 0)  # record 9 again: unchanged
+    assert incremental.extra["watermark"]["response_date"] == "2021-06-01T12:00:00Z"
+    assert_exactly(store, datasource, repo)
