@@ -45,7 +45,6 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(hours=1),
 }
-PRESETS = {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly"}
 
 
 def _registry_dir() -> Path:
@@ -119,7 +118,11 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         default_args={**DEFAULT_ARGS, "on_failure_callback": _record_failure},
         tags=["contentcloud", f"protocol:{profile.get('api', {}).get('protocol', '?')}"],
         params={
-            "mode": Param("incremental", enum=["incremental", "full"], description="Harvest mode"),
+            "mode": Param(
+                "scheduled",
+                enum=["scheduled", "incremental", "full"],
+                description="Harvest mode; scheduled: as the profile's schedule says (else incremental)",
+            ),
             "from": Param(None, type=["null", "string"], description="Harvest from (OAI datestamp)"),
             "until": Param(None, type=["null", "string"], description="Harvest until (OAI datestamp)"),
             "force": Param(False, type="boolean", description="Run downstream steps even if nothing changed"),

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
@@ -231,6 +232,7 @@ def _run(
             "watermark": (last_checkpoint or {}).get("watermark"),
             "checkpoint": last_checkpoint,
             "counts": tally.as_dict(),
+            "last_full_at": _last_full_at(store, tx),
         }
     }
     info = tx.commit(report=report)
@@ -325,6 +327,24 @@ def _write_page(tx: WriteTransaction, page: Page, tally: _Tally, first_errors: l
             first_errors.append(f"{where}: {problem.message}")
     tally.pages += 1
     tally.records += len(page.items)
+
+
+def _last_full_at(store: MDStore, tx: WriteTransaction) -> str | None:
+    """When the unit was last harvested in full: now for a full harvest (or a first one), else
+    what the parent version says. Kept in every version's report, so it survives the GC of the
+    full version itself (a profile's ``schedule.full_every`` reads it)."""
+    if tx.mode == "full" or tx.parent is None:
+        return datetime.now(UTC).isoformat(timespec="seconds")
+    return (store.version(tx.parent).report.get("harvest") or {}).get("last_full_at")
+
+
+def last_full_harvest(store: MDStore, unit) -> datetime | None:
+    """The time of the unit's last full harvest, from its current version's report."""
+    current = store.current_version(unit)
+    if current is None:
+        return None
+    text = (store.version(current).report.get("harvest") or {}).get("last_full_at")
+    return datetime.fromisoformat(text) if text else None
 
 
 def _last_watermark(store: MDStore, unit) -> dict[str, Any] | None:

@@ -126,6 +126,42 @@ def _datasource(settings: Settings, datasource_id: str) -> Datasource:
 # --- collect --------------------------------------------------------------------------------------
 
 
+#: cron expressions of the schedule presets (``full_every`` accepts both)
+CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+}
+
+
+def scheduled_mode(
+    profile_schedule: Any, last_full: datetime | None, *, now: datetime | None = None
+) -> tuple[str, str]:
+    """(mode, reason) of a run whose mode was not chosen by hand, from the profile's ``schedule``:
+    ``incremental: false`` harvests in full every time; ``full_every`` (cron or preset) harvests
+    in full when no full harvest happened since that schedule last fired; otherwise incremental."""
+    if not isinstance(profile_schedule, dict):
+        return "incremental", "the default"
+    if profile_schedule.get("incremental") is False:
+        return "full", "the profile's schedule harvests in full (incremental: false)"
+    every = profile_schedule.get("full_every")
+    if not every:
+        return "incremental", "the profile's schedule"
+    from croniter import croniter  # comes with Airflow, the only caller of scheduled runs
+
+    now = now or datetime.now(UTC)
+    due = croniter(CRON_PRESETS.get(every, every), now).get_prev(datetime)
+    if last_full is None:
+        return "full", f"full_every {every}: no full harvest is known"
+    last = f"the last full harvest ({last_full:%Y-%m-%d %H:%M})"
+    if last_full < due:
+        return "full", f"full_every {every}: {last} is before {due:%Y-%m-%d %H:%M}"
+    return "incremental", f"full_every {every}: {last} is recent"
+
+
 def collect_task(
     datasource_id: str,
     settings: Settings,
@@ -135,12 +171,20 @@ def collect_task(
     until: str | None = None,
     run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Harvest, resuming the transaction a failed attempt left open; raises :class:`StepFailed`."""
-    from contentcloud.pipeline.collect import run_collect
+    """Harvest, resuming the transaction a failed attempt left open; raises :class:`StepFailed`.
+
+    ``mode="scheduled"`` lets the profile's ``schedule`` choose (:func:`scheduled_mode`).
+    """
+    from contentcloud.pipeline.collect import last_full_harvest, run_collect
 
     datasource = _datasource(settings, datasource_id)
     with _open_store(settings) as store:
         resume = store.open_transaction(datasource.native_unit) is not None
+        if mode == "scheduled":
+            mode, reason = scheduled_mode(
+                datasource.raw.get("schedule"), last_full_harvest(store, datasource.native_unit)
+            )
+            logger.info("%s: %s harvest (%s)", datasource_id, mode, reason)
     if resume:
         logger.info("%s: resuming the harvest a previous attempt left open", datasource_id)
     summary = run_collect(

@@ -17,7 +17,12 @@ pytestmark = pytest.mark.integration
 
 
 def write_profile(
-    registry: Path, baseurl: str, *, min_records: int | None = None, records_per_part: int | None = None
+    registry: Path,
+    baseurl: str,
+    *,
+    min_records: int | None = None,
+    records_per_part: int | None = None,
+    schedule: dict | None = None,
 ) -> None:
     registry.mkdir(parents=True, exist_ok=True)
     profile = {
@@ -39,6 +44,8 @@ def write_profile(
         profile["limits"] = {"min_records": min_records}
     if records_per_part is not None:
         profile["transform"]["records_per_part"] = records_per_part
+    if schedule is not None:
+        profile["schedule"] = schedule
     (registry / "src.yaml").write_text(yaml.safe_dump(profile))
 
 
@@ -178,6 +185,23 @@ def test_a_large_source_is_transformed_by_several_mapped_tasks(environment):
     with store_and_index()[0] as store:
         info = store.version(store.current_version(UnitKey("src", "PE", "store", "transformed")))
         assert info.stats["present"] == 44
+
+
+def test_the_profiles_schedule_chooses_the_harvest_mode_of_a_scheduled_run(environment):
+    from mdstore import UnitKey
+
+    repo = FaultyRepository.with_records(12, page_size=5)
+    with fault_server(repo) as server:
+        write_profile(environment, server.url, schedule={"cron": "@daily", "incremental": False})
+        dag = load_dag("aggregate__src")
+        assert run(dag)[0] == "success"
+        assert run(dag)[0] == "success"  # the default mode: as the schedule says, full again
+        assert run(dag, mode="incremental")[0] == "success"  # chosen by hand: incremental
+    with store_and_index()[0] as store:
+        versions = store.versions(UnitKey("src", "oai_dc"))
+        assert [v.mode for v in versions[-3:]] == ["full", "full", "incremental"]
+        reports = [store.version(v.id).report["harvest"] for v in versions[-3:]]
+        assert reports[2]["last_full_at"] == reports[1]["last_full_at"]  # carried by incrementals
 
 
 def test_a_failed_harvest_keeps_the_committed_data_and_a_rerun_resumes(environment, monkeypatch):
