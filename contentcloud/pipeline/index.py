@@ -495,6 +495,7 @@ def check_index(
 
     mdstore_count = 0
     index_count = 0
+    explained = 0  # missing records whose feed recorded a record error: known, not an inconsistency
     if current is None:
         stored_ids: Iterator[str] = iter(())
         view = None
@@ -510,6 +511,7 @@ def check_index(
             if indexed_item is None or (stored_id is not None and stored_id < indexed_item[0]):
                 mdstore_count += 1
                 reason = errors.get(stored_id)  # type: ignore[arg-type]
+                explained += bool(reason)
                 note("missing", f"{stored_id}: {reason}" if reason else str(stored_id), missing)
                 stored_id = next(stored_ids, None)
             elif stored_id is None or indexed_item[0] < stored_id:
@@ -545,6 +547,7 @@ def check_index(
         "unexpected": unexpected,
         "stale": stale,
         **{f"{k}_total": v for k, v in totals.items()},
+        "unexplained_total": sum(totals.values()) - explained,
         "state_version": state.version if state else None,
         "current_version": current,
         "behind": behind,

@@ -475,6 +475,37 @@ def gc_task(settings: Settings, *, keep: int | None = None) -> dict[str, Any]:
     return {"removed": report.removed, "kept": len(report.kept), "leases_expired": report.leases_expired}
 
 
+def index_check_task(datasource_id: str, settings: Settings) -> dict[str, Any]:
+    """The maintenance DAG's index check of one datasource: a compact result for XCom, a warning
+    for any difference, and :class:`StepFailed` when the index holds what it should not or lacks
+    records for no recorded reason (a portal shows deleted, outdated or missing records: an
+    operator rebuilds it with ``contentcloud index --full``). Records missing because their feed
+    recorded an error, and an index one version behind, are reported without failing."""
+    from contentcloud.pipeline.index import run_index
+
+    summary = run_index(datasource_id, settings, check=True)
+    extra = summary.extra
+    result = {
+        "datasource": datasource_id,
+        "outcome": str(summary.outcome),
+        "message": summary.message,
+        "first_differences": list(summary.first_errors),
+        **{key: extra.get(key) for key in ("index_count", "mdstore_count", "behind", "unexplained_total")},
+        **{f"{kind}_total": extra.get(f"{kind}_total", 0) for kind in ("missing", "unexpected", "stale")},
+    }
+    if summary.outcome is not Outcome.FINISHED:
+        logger.warning("index check of %s: %s", datasource_id, summary.message)
+    if extra.get("unexplained_total"):
+        raise StepFailed(
+            f"the index differs from the MDStore: {summary.message}; first: "
+            + ", ".join(summary.first_errors),
+            summary={**summary.as_dict(), "extra": result},
+            datasource=datasource_id,
+            step="index-check",
+        )
+    return result
+
+
 def stale_sources(settings: Settings, *, days: float, now: datetime | None = None) -> list[dict[str, Any]]:
     """Enabled datasources not successfully harvested for ``days`` days (or never), oldest first."""
     from contentcloud.datasources import DatasourceRegistry

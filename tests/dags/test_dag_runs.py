@@ -267,6 +267,27 @@ def test_maintenance_dag_collects_garbage_checks_the_index_and_reports_stale_sou
         state, tasks = run(load_dag("contentcloud_maintenance"), stale_days=0)
         assert state == "success", tasks
         assert tasks == {"garbage_collect": "success", "check_index": "success", "stale_sources": "success"}
+
+        # a document vanishes from the index behind the feeder's back: the check flags it
+        from contentcloud.pipeline.runs import StepFailed, index_check_task
+        from contentcloud.settings import load_settings
+        from mdstore import UnitKey
+
+        store, index = store_and_index()
+        with store, store.reader(UnitKey("src", "PE", "store", "transformed")) as view:
+            lost = next(rid for rid, _, _ in view.ids(deleted=False))
+        writer = index.open_writer("src")
+        writer.delete([lost])
+        writer.flush()
+        writer.abort()  # what it wrote stays; the state does not know
+        index.close()
+        with pytest.raises(StepFailed) as caught:
+            index_check_task("src", load_settings())
+        assert str(caught.value).endswith(f"1 missing; first: {lost}")
+        assert caught.value.summary["extra"]["missing_total"] == 1
+        state, tasks = run(load_dag("contentcloud_maintenance"), stale_days=0)
+        assert state == "failed", tasks
+        assert tasks == {"garbage_collect": "success", "check_index": "failed", "stale_sources": "success"}
     from contentcloud.pipeline.runs import stale_sources
     from contentcloud.settings import load_settings
 

@@ -105,7 +105,7 @@ def test_maintenance_dag_graph(dagbag):
     dag = dagbag.dags.get("contentcloud_maintenance")
     assert set(dag.task_dict) == {"garbage_collect", "check_index", "stale_sources"}
     assert dag.task_dict["check_index"].upstream_task_ids == {"garbage_collect"}
-    assert dag.task_dict["stale_sources"].upstream_task_ids == {"check_index"}
+    assert dag.task_dict["stale_sources"].upstream_task_ids == {"garbage_collect"}
 
 
 def test_parsing_imports_no_heavy_library(airflow_home, tmp_path):
