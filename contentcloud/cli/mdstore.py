@@ -191,7 +191,11 @@ def errors(ctx: click.Context, datasource: str, layer: str, version_id: str | No
 
 
 @mdstore.command()
-@click.option("--keep", type=int, help="Committed versions kept per unit besides current and leased ones.")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    help="Committed versions kept per unit besides current and leased ones.",
+)
 @click.pass_context
 def gc(ctx: click.Context, keep: int | None) -> None:
     """Remove versions that are not current, open, leased, nor among the last K."""

@@ -165,6 +165,9 @@ def test_cli_datasource_validate_list_and_mdstore_commands(env, tmp_path):
         ("oai:2", True, None),
     }
     assert invoke(env, "mdstore", "gc", "--keep", "1").output.startswith("removed 0 version(s)")
+    negative = CliRunner().invoke(cli, ["mdstore", "gc", "--keep", "-1"], env=env)
+    assert negative.exit_code == 2
+    assert "Invalid value for '--keep': -1 is not in the range x>=0." in negative.output
     rollback = CliRunner().invoke(cli, ["mdstore", "rollback", "demo"], env=env)
     assert rollback.exit_code != 0
     settings = json.loads(invoke(env, "settings", "show", "--json").output)
