@@ -46,6 +46,8 @@ STEP = "transform"
 #: how many stored errors are buffered before they are written
 ERROR_BATCH = 200
 FIRST_ERRORS = 5
+#: non-fatal warnings kept with the version (e.g. X3ML entities dropped), the count is kept whole
+FIRST_WARNINGS = 20
 PROGRESS_EVERY = 1000
 
 
@@ -74,6 +76,7 @@ class _Run:
         self.on_progress = on_progress
         self.read = self.attempted = self.errors = self.discarded = self.carried = self.warnings = 0
         self.first_errors: list[str] = []
+        self.first_warnings: list[str] = []
         self._pending: list[StoredError] = []
 
     def records(
@@ -99,7 +102,10 @@ class _Run:
                 if carried is not None:
                     yield carried, False
                 continue
-            self.warnings += len(context.warnings)
+            if context.warnings:
+                self.warnings += len(context.warnings)
+                room = FIRST_WARNINGS - len(self.first_warnings)
+                self.first_warnings.extend(f"{record.id}: {w}" for w in context.warnings[:room])
             # no per-record provenance: the version's report names the source version, and encoding
             # the same dict for every record costs more than the rest of the write
             yield RecordInput(record.original_id, body, id=record.id), False
@@ -186,12 +192,14 @@ class PartResult:
     carried: int = 0
     warnings: int = 0
     first_errors: list[str] = field(default_factory=list)
+    first_warnings: list[str] = field(default_factory=list)
     too_many_errors: bool = False
 
     def merge(self, other: PartResult) -> None:
         for name in ("read", "attempted", "errors", "discarded", "carried", "warnings"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.first_errors = (self.first_errors + other.first_errors)[:FIRST_ERRORS]
+        self.first_warnings = (self.first_warnings + other.first_warnings)[:FIRST_WARNINGS]
         self.too_many_errors = self.too_many_errors or other.too_many_errors
 
 
@@ -378,6 +386,7 @@ def transform_part(
         carried=run.carried,
         warnings=run.warnings,
         first_errors=list(run.first_errors),
+        first_warnings=list(run.first_warnings),
         too_many_errors=too_many,
     )
 
@@ -409,6 +418,7 @@ def finish_transform(
         "error_rate": round(error_rate, 4),
         "carried_over": run.carried,
         "warnings": run.warnings,
+        "first_warnings": run.first_warnings,
         "max_error_rate": plan.max_error_rate,
     }
     counts = {

@@ -353,3 +353,32 @@ def test_planning_again_returns_the_open_plan_and_refuses_a_stale_one(store, cha
     collect(store, {"new": record("N")}, mode="incremental")
     with pytest.raises(TransactionError, match="unfinished transform"):
         plan_transform(store, SOURCE, TARGET, chain, run_id="c", parts=3, datasource="ds")
+
+
+def test_x3ml_warnings_are_kept_with_the_version(store, mappings):
+    """An entity dropped for an empty value is not a record error, but a curator must be able to
+    see which one after the run: the first warnings go into the version's report."""
+    from tests.unit.transforms.x3ml.x3ml_helpers import domain, entity, link, literal_label, x3ml
+
+    name = '<instance_generator name="Literal"><arg name="text">name/text()</arg></instance_generator>'
+    (mappings / "m.x3ml").write_text(
+        x3ml(
+            "<mapping>"
+            + domain("/r", entity("crm:E1"))
+            + link("item", "crm:P1", "item", entity("crm:E41", name, labels=literal_label("name/text()")))
+            + "</mapping>"
+        )
+    )
+    x3ml_chain = build_chain([{"type": "x3ml", "mapping": "m.x3ml"}], base_dir=mappings)
+    collect(store, {f"r{i}": "<r><item><name>a</name></item><item><name/></item></r>" for i in range(3)})
+    summary = transform(store, SOURCE, TARGET, x3ml_chain)
+    assert summary.outcome == Outcome.FINISHED
+    report = store.version(summary.version_out).report
+    assert report["extra"]["warnings"] == 3
+    warnings = report["extra"]["first_warnings"]
+    assert len(warnings) == 3
+    assert all("Empty result for arg text at node item" in w for w in warnings)
+    assert all("m.x3ml:5, mapping 1, link 1, xpath 'name/text()'" in w for w in warnings)
+    assert sorted(w.split(": ", 1)[0] for w in warnings) == sorted(
+        f"ds::{__import__('hashlib').md5(f'r{i}'.encode()).hexdigest()}" for i in range(3)
+    )
