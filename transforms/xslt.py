@@ -42,7 +42,7 @@ from mdstore.errors import ConfigError, MappingError
 from transforms.dates import parse_date
 from transforms.payload import Payload, RecordContext
 from transforms.registry import BuildContext
-from transforms.stylesheets import CC_NS, OutsideMappings, read_stylesheet, resolve_inside
+from transforms.stylesheets import CC_NS, XSL_NS, OutsideMappings, read_stylesheet, resolve_inside
 from transforms.vocabularies import VocabularySet
 
 logger = logging.getLogger(__name__)
@@ -248,6 +248,7 @@ class LxmlXslt:
                 step=self.label,
                 location=_error_location(getattr(exc, "error_log", None), path),
             ) from exc
+        self._terminating = _terminating_messages(document, path)
         self._static = {
             name: etree.XSLT.strparam(value) for name, value in params.items() if name in stylesheet_params
         }
@@ -277,11 +278,12 @@ class LxmlXslt:
                 str(exc), record_id=context.record_id, step=self.label, location=str(self.path)
             ) from exc
         except etree.XSLTApplyError as exc:
+            message = _apply_message(exc, self._xslt.error_log)
             raise MappingError(
-                _apply_message(exc, self._xslt.error_log),
+                message,
                 record_id=context.record_id,
                 step=self.label,
-                location=_error_location(self._xslt.error_log, self.path),
+                location=_error_location(self._xslt.error_log, self.path) or self._terminating.get(message),
             ) from exc
         if result.getroot() is None:
             return Payload.from_text(str(result), self.produces or "ntriples")
@@ -293,6 +295,32 @@ def _apply_message(exc: Exception, log: Any) -> str:
     messages = [entry.message for entry in (log or []) if entry.message]
     detail = "; ".join(dict.fromkeys(messages)) if messages else str(exc)
     return detail or "the transformation failed"
+
+
+#: the attributes that say where an instruction sits: a template's match or name, a test, a select
+_WHERE_ATTRIBUTES = ("match", "name", "test", "select")
+
+
+def _terminating_messages(document: etree._ElementTree, path: Path) -> dict[str, str]:
+    """Static text of each ``xsl:message terminate="yes"`` → ``file:line, template/test`` where it
+    stands. libxslt reports such a message without a line, yet it is a mapping's deliberate
+    refusal, and a curator needs to know which test refused the record."""
+    found: dict[str, str] = {}
+    for message in document.iter(f"{{{XSL_NS}}}message"):
+        if message.get("terminate", "no").strip() not in ("yes", "true", "1"):
+            continue
+        if any(isinstance(node.tag, str) for node in message):  # dynamic text: not matchable
+            continue
+        text = (message.text or "").strip()
+        trail = []
+        for ancestor in reversed(list(message.iterancestors())):
+            local = etree.QName(ancestor).localname
+            attrs = [f'{a}="{ancestor.get(a)}"' for a in _WHERE_ATTRIBUTES if ancestor.get(a) is not None]
+            if attrs and local != "stylesheet":
+                trail.append(f"xsl:{local} {' '.join(attrs)}")
+        where = f"{path.name}:{message.sourceline}" + (f", {' / '.join(trail)}" if trail else "")
+        found.setdefault(text, where)
+    return found
 
 
 def _error_location(log: Any, path: Path) -> str | None:

@@ -36,8 +36,8 @@ def test_preview_sequential_panels_and_exit_3_for_the_failing_record(setup):
         "# cur::ff82002f4169becccd2d125766836ff3 (oai:cur:8): FAILED",
     ]
     assert (
-        "cur::ff82002f4169becccd2d125766836ff3: xslt oai_dc2pe.xsl: no oai_dc:dc element in the record"
-        in lines
+        "cur::ff82002f4169becccd2d125766836ff3: xslt oai_dc2pe.xsl: oai_dc2pe.xsl:49, "
+        'xsl:template match="/" / xsl:if test="not($dc)": no oai_dc:dc element in the record' in lines
     )
     assert "  <dc:identifier>urn:nbn:de:demo-2</dc:identifier>" in lines  # the source, indented
     assert any(line.startswith("<https://contentcloud.example/pe/cur/dataset/") for line in lines)  # Turtle
@@ -167,7 +167,10 @@ def test_diff_newly_failing_exits_3_and_writes_nothing(setup):
     assert report["counts"]["still_failing"] == 1
     failing = [d for d in report["details"] if d["status"] == "newly_failing"]
     assert {d["original_id"] for d in failing} == {"oai:cur:1", "oai:cur:3"}
-    assert failing[0]["error"].endswith(": xslt refuse-coverage.xsl: coverage is not mapped yet")
+    assert failing[0]["error"].endswith(
+        ': xslt refuse-coverage.xsl: refuse-coverage.xsl:56, xsl:template match="oai_dc:dc" / '
+        'xsl:if test="dc:coverage": coverage is not mapped yet'
+    )
     with open_store(setup["uri"]) as store:
         assert store.versions(UnitKey("cur", "PE", "store", "transformed")) == before
 

@@ -82,7 +82,9 @@ def test_preview_shows_rows_side_by_side_with_errors_and_escapes_the_record_text
     assert len(re.findall(r'<tr class="record failed"', page)) == 1
     assert (
         '<div class="error"><span class="message">no oai_dc:dc element in the record</span> '
-        '<span class="step">step xslt oai_dc2pe.xsl</span></div>'
+        '<span class="step">step xslt oai_dc2pe.xsl</span> '
+        '<span class="location">at oai_dc2pe.xsl:49, xsl:template match=&quot;/&quot; / '
+        "xsl:if test=&quot;not($dc)&quot;</span></div>"
     ) in page
     assert page.count('<pre class="source">') == 8
     assert page.count('<pre class="output">') == 7

@@ -130,13 +130,19 @@ def test_failing_records_are_stored_with_their_location_and_the_run_goes_on(stor
             "not well-formed XML: Opening and ending tag mismatch: unclosed line 1 and r",
             "line 1, column 18",
         ),
-        (make_record_id("ds", "b"), "xslt t.xsl", "record marked as failing", None),
+        (
+            make_record_id("ds", "b"),
+            "xslt t.xsl",
+            "record marked as failing",
+            't.xsl:6, xsl:template match="/" / xsl:if test="/r/@fail = \'yes\'"',  # the refusing test
+        ),
     ]
     assert [(d.source, d.raw) for d in discarded] == [(make_record_id("ds", "d"), b"<r><unclosed></r>")]
     assert sorted(summary.first_errors) == [
         f"{make_record_id('ds', 'd')}: xslt t.xsl: line 1, column 18: not well-formed XML: "
         "Opening and ending tag mismatch: unclosed line 1 and r",
-        f"{make_record_id('ds', 'b')}: xslt t.xsl: record marked as failing",
+        f"{make_record_id('ds', 'b')}: xslt t.xsl: t.xsl:6, xsl:template match=\"/\" / "
+        "xsl:if test=\"/r/@fail = 'yes'\": record marked as failing",
     ]
 
 
