@@ -124,6 +124,16 @@ class HarvestError(ContentcloudError):
     where_fields = ("datasource", "url", "page")
 
 
+class UnparsablePage(HarvestError):
+    """A page of a list (OAI-PMH, a paged API) cannot be parsed even after repairs, so the list
+    cannot be continued past it. Resumable: a server's glitch may be gone on the next try, which
+    fetches that page again. ``raw`` holds the page, which the collect step keeps as discarded."""
+
+    def __init__(self, message: str = "", *, raw: bytes | None = None, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.raw = raw
+
+
 class TransportError(HarvestError):
     """The server could not be reached or answered with an HTTP error after all retries."""
 

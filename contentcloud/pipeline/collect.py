@@ -357,8 +357,8 @@ def _last_watermark(store: MDStore, unit) -> dict[str, Any] | None:
 def _resumable(exc: HarvestError) -> bool:
     """Failures of the source that another try may get past: transport failures and pages that
     could not be read. Protocol errors (bad set, bad prefix) and token loops will not go away."""
-    from harvesters.oai.errors import ResumptionTokenLoop, UnparsablePage
-    from mdstore.errors import OAIProtocolError, TransportError
+    from harvesters.oai.errors import ResumptionTokenLoop
+    from mdstore.errors import OAIProtocolError, TransportError, UnparsablePage
 
     if isinstance(exc, ResumptionTokenLoop | OAIProtocolError):
         return False
@@ -384,6 +384,8 @@ def _failed(
         tally.discarded += 1
     tx.add_error(str(exc), step=STEP, location=str(exc.page or exc.url or ""))
     if resumable:
+        if raw is not None:  # the resumed run's summary counts the page kept as discarded
+            tx.checkpoint({**tx.checkpoint_data, "counts": tally.as_dict()})
         message = (
             f"{exc}; the harvest stopped after page {tally.pages} and can be continued with --resume "
             f"(or dropped with --abort)"

@@ -20,7 +20,7 @@ from harvesters.http.connector import REQUIRED, ConnectorContext, check_params
 from harvesters.http.jsonxml import dotted, json_to_xml
 from harvesters.repair import parse_xml, strip_illegal_xml_bytes
 from mdstore.envelope import RecordInput
-from mdstore.errors import ConfigError, HarvestError
+from mdstore.errors import ConfigError, HarvestError, UnparsablePage
 
 PAGINATIONS = ("page", "offset", "cursor", "next-link")
 
@@ -162,8 +162,12 @@ class PagedConnector:
             try:
                 document = json.loads(content)
             except ValueError as exc:
-                raise HarvestError(
-                    f"not JSON: {exc}", datasource=self.context.datasource, url=self.context.url, page=label
+                raise UnparsablePage(
+                    f"not JSON: {exc}",
+                    raw=content,
+                    datasource=self.context.datasource,
+                    url=self.context.url,
+                    page=label,
                 ) from exc
             raw_items = dotted(document, self.p["items_path"]) or []
             if not isinstance(raw_items, list):
@@ -178,8 +182,9 @@ class PagedConnector:
         try:
             document = parse_xml(cleaned)
         except etree.XMLSyntaxError as exc:
-            raise HarvestError(
+            raise UnparsablePage(
                 f"not well-formed XML: {exc}",
+                raw=content,
                 datasource=self.context.datasource,
                 url=self.context.url,
                 page=label,

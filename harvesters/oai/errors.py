@@ -7,7 +7,7 @@ has one place to import its errors from.
 
 from __future__ import annotations
 
-from mdstore.errors import HarvestError
+from mdstore.errors import HarvestError, UnparsablePage  # noqa: F401  (UnparsablePage re-exported)
 from mdstore.oai_errors import (  # noqa: F401  (re-exported)
     ERRORS_BY_CODE,
     BadArgument,
@@ -27,11 +27,6 @@ from mdstore.oai_errors import (  # noqa: F401  (re-exported)
 
 class NotOAIResponse(HarvestError):
     """The response is XML but not an OAI-PMH document (wrong root, wrong namespace)."""
-
-
-class UnparsablePage(HarvestError):
-    """A list page is not well-formed even after repairs, and no resumption token can be read
-    from it: the list cannot be continued past this page."""
 
 
 class ResumptionTokenLoop(HarvestError):

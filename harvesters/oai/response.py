@@ -237,13 +237,12 @@ def _salvage(content: bytes, verb: str, parse_error: str, *, location: str, **wh
 def _unparsable(content: bytes, parse_error: str, **where: object):
     from harvesters.oai.errors import UnparsablePage
 
-    exc = UnparsablePage(
+    return UnparsablePage(
         f"page is not well-formed XML ({parse_error}) and no record or resumption token "
         "could be read from it",
+        raw=content,
         **where,
     )
-    exc.raw = content  # type: ignore[attr-defined]
-    return exc
 
 
 def _attrs(text: bytes) -> list[tuple[str, str]]:

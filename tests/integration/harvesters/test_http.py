@@ -101,6 +101,40 @@ def test_paged_by_offset(store, fast):
     check_items(store, profile)
 
 
+def test_an_unparsable_page_is_kept_and_the_harvest_resumes_from_it(store, fast):
+    broken = {"times": 1}
+
+    def api(query, headers):
+        start = int(query["start"])
+        if start == 10 and broken["times"]:
+            broken["times"] -= 1
+            return 200, "application/json", b'{"truncated": [', {}
+        return json_reply(ITEMS[start : start + 10])
+
+    with http_api({"/items": api}) as server:
+        profile = http_profile(
+            f"{server.url}/items",
+            "paged",
+            pagination="offset",
+            offset_param="start",
+            items_path="",
+            id_path="id",
+        )
+        failed = collect(store, profile, options=fast, environ={})
+        assert failed.outcome is Outcome.RESUMABLE
+        assert (failed.read, failed.discarded) == (10, 1)
+        assert "not JSON: " in failed.message
+        unit = profile.native_unit
+        with store.reader(unit, store.open_transaction(unit).id) as view:
+            [kept] = view.discarded()
+        assert kept.raw == b'{"truncated": ['
+        resumed = collect(store, profile, resume=True, options=fast, environ={})
+    assert resumed.outcome is Outcome.RECORD_ERRORS  # the discarded page stays on the record
+    check_items(store, profile)
+    starts = [q["start"] for path, q, _ in server.state.requests]
+    assert starts == ["0", "10", "10", "20", "23"]  # page 1 not fetched again; 3 items end it
+
+
 def test_paged_by_cursor_with_a_deletion_flag(store, fast):
     def api(query, headers):
         start = int(query.get("cursor") or 0)
