@@ -91,9 +91,24 @@ def _sets(running) -> list[str | None]:
     return [None, *sorted(running.fixture.sets)]
 
 
+class ValidatingSickle(Sickle):
+    """sickle, validating every response it receives against the official XSDs."""
+
+    def __init__(self, url: str, schema_dir: Path, **kwargs) -> None:
+        super().__init__(url, **kwargs)
+        self.schema_dir = schema_dir
+        self.validated = 0
+
+    def harvest(self, **kwargs):
+        response = super().harvest(**kwargs)
+        validate(response.http_response.content, self.schema_dir)
+        self.validated += 1
+        return response
+
+
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_sickle_harvests_exactly_the_store(running, prefix):
-    client = Sickle(running.url, max_retries=10, default_retry_after=1, timeout=30)
+def test_sickle_harvests_exactly_the_store(running, prefix, schema_dir):
+    client = ValidatingSickle(running.url, schema_dir, max_retries=10, default_retry_after=1, timeout=30)
     for set_spec in _sets(running):
         want = expected(running, prefix, set_spec)
         args = {"metadataPrefix": prefix, "ignore_deleted": False, **({"set": set_spec} if set_spec else {})}
@@ -115,6 +130,7 @@ def test_sickle_harvests_exactly_the_store(running, prefix):
                 check_payload(want[identifier][1], payload)
         ids = [h.identifier for h in client.ListIdentifiers(**args)] if want else []
         assert sorted(ids) == sorted(want)
+    assert client.validated >= 2 * len(_sets(running))  # every page of every list, schema-valid
 
 
 def test_sickle_get_record_and_identify(running, schema_dir):
