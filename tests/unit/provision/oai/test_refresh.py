@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from lxml import etree
 
 from contentcloud.datasources import profile_from_dict
 from contentcloud.pipeline.publish import publish_source, refresh_publisher
@@ -281,3 +282,40 @@ def test_an_xslt_2_stylesheet_runs_in_saxon(tmp_path):
     )
     out = XsltDeriver(path, source="native")(native, None)
     assert b"<dc:title>PRIMAVERA</dc:title>" in out
+
+
+def test_the_shipped_mappings_round_trip_and_formats_limit_what_is_published(env):
+    """oai_dc → PE with the shipped oai_dc2pe.xsl, published back as oai_dc by the shipped
+    pe2oai_dc.xsl (the default mappings); ``publish.formats`` leaves out the formats not listed."""
+    from pathlib import Path
+
+    from transforms.payload import RecordContext
+    from transforms.registry import build_chain
+
+    store, index, _ = env
+    mappings = Path(__file__).resolve().parents[4] / "mappings"
+    ds = profile_from_dict({**LIDO_PROFILE, "publish": {"formats": ["transformed"]}})
+    _harvest(
+        store,
+        ds,
+        {"r1": '<l:lido xmlns:l="http://www.lido-schema.org"><l:title>A</l:title></l:lido>'},
+        datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    chain = build_chain([{"type": "xslt", "mapping": "oai_dc2pe.xsl"}], base_dir=mappings)
+    rid = make_record_id(ds.nsprefix, "r1")
+    pe = chain.apply(_dc(1).encode(), context=RecordContext(rid, "r1"))
+    tx = store.begin(ds.transformed_unit, "full", stamp="transformed", nsprefix=ds.nsprefix)
+    tx.upsert([RecordInput("r1", pe, id=rid)])
+    tx.commit()
+    summary = refresh_publisher(store, [ds], index=index, mappings_dir=mappings)
+    assert summary.errors == 0, summary.first_errors
+    snapshot = index.current()
+    assert set(snapshot.formats) == {"PE", "oai_dc"}  # the native lido is not listed
+    assert index.record(snapshot, "lido", rid) is None
+    assert index.record(snapshot, "PE", rid) is not None
+    dc = etree.fromstring(index.record(snapshot, "oai_dc", rid).payload)
+    assert dc.tag == "{http://www.openarchives.org/OAI/2.0/oai_dc/}dc"
+    source = etree.fromstring(_dc(1).encode())
+    for field in ("title", "subject", "date"):
+        name = f"{{http://purl.org/dc/elements/1.1/}}{field}"
+        assert dc.findtext(name) == source.findtext(f".//{name}"), field
