@@ -235,9 +235,13 @@ def preview_cmd(ctx: click.Context, datasource_id: str, sample: int, ids: tuple[
     """Apply DATASOURCE's chain (or a draft mapping) to a few records of its current native version and show
     each input beside its output, with every error (record id, mapping location, XPath). Exit 3 when a record
     fails."""
+    from click.core import ParameterSource
+
     from contentcloud.cli.exit_codes import ExitCode
     from contentcloud.curator.workbench import run_preview
 
+    if ids and ctx.get_parameter_source("sample") is ParameterSource.COMMANDLINE:
+        raise click.UsageError("--sample and --ids exclude each other: give one of them")
     report = run_preview(
         datasource_id,
         settings_from(ctx),

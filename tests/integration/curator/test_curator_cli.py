@@ -92,6 +92,12 @@ def test_preview_of_an_unknown_id_exits_3(setup):
     ]
 
 
+def test_preview_refuses_sample_and_ids_together(setup):
+    result = run_cli("map", "preview", "cur", "--sample", "3", "--ids", "oai:cur:1", env=setup["env"])
+    assert result.exit_code == 2
+    assert "--sample and --ids exclude each other: give one of them" in result.output
+
+
 def test_coverage_table_unread_first(setup):
     result = run_cli("map", "coverage", "cur", env=setup["env"])
     assert result.exit_code == 0, result.output
