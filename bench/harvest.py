@@ -181,7 +181,7 @@ def main() -> int:
                 (
                     f"memory: {phase.items} records, fresh process",
                     phase,
-                    "levels off once the SQLite cache is full",
+                    "flat in the number of records",
                 )
             )
         print_rows(f"OAI-PMH harvest, {args.records} oai_dc records in pages of {args.page_size}", rows)
