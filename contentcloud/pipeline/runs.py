@@ -17,11 +17,11 @@ live in one place and are tested without Airflow:
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from contentcloud.pipeline.parts import MAX_PARTS, RECORDS_PER_PART, part_count
 from contentcloud.pipeline.summary import Outcome, RunSummary
 from mdstore.errors import ContentcloudError
 
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
     from mdstore import MDStore
 
 logger = logging.getLogger(__name__)
-
-#: records per part when a transformation is split over workers, and the most parts
-RECORDS_PER_PART = 50_000
-MAX_PARTS = 16
 
 
 class StepFailed(ContentcloudError):
@@ -305,11 +301,6 @@ def check_transformed(datasource_id: str, settings: Settings, summary: dict[str,
 # --- transformation in parts ----------------------------------------------------------------------
 
 
-def part_count(records: int, *, per_part: int = RECORDS_PER_PART, most: int = MAX_PARTS) -> int:
-    """How many parts a transformation of ``records`` records is split into."""
-    return max(1, min(most, math.ceil(records / per_part)))
-
-
 def plan_transform_parts(
     datasource_id: str,
     settings: Settings,
@@ -534,6 +525,8 @@ def stale_sources(settings: Settings, *, days: float, now: datetime | None = Non
 
 
 __all__ = [
+    "MAX_PARTS",
+    "RECORDS_PER_PART",
     "CountCheck",
     "Outcome",
     "StepFailed",
