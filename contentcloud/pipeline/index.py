@@ -854,6 +854,38 @@ def _rdf_format(datasource: Datasource) -> str | None:
     return {"ntriples": "ntriples", "turtle": "turtle", "rdfxml": "rdfxml"}.get(output) if output else None
 
 
+@contextmanager
+def open_feed(datasource: Datasource, settings: Settings) -> Iterator[tuple[MDStore, IndexBackend]]:
+    """The MDStore and the datasource's index (profile ``index.name``), closed afterwards."""
+    from mdstore import open_store
+    from provision.registry import open_index
+
+    store = open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
+    try:
+        backend = open_index(settings.index, name=datasource.section("index").get("name"))
+        try:
+            yield store, backend
+        finally:
+            backend.close()
+    finally:
+        store.close()
+
+
+def feed_settings(datasource: Datasource, settings: Settings) -> dict[str, Any]:
+    """What a feed takes from the profile and the settings: the index profile, the error rate, the RDF
+    format, builder processes and records per part."""
+    from provision.index.profile import find_profile, load_profile
+
+    section = datasource.section("index")
+    return {
+        "profile": load_profile(find_profile(settings.mappings, section.get("profile", "pe"))),
+        "max_error_rate": (datasource.raw.get("limits") or {}).get("max_error_rate", settings.error_rate),
+        "rdf_format": _rdf_format(datasource),
+        "workers": int(section.get("workers", DEFAULT_WORKERS)),
+        "records_per_part": int(section.get("records_per_part", RECORDS_PER_PART)),
+    }
+
+
 def run_index(
     datasource_id: str,
     settings: Settings,
@@ -863,47 +895,42 @@ def run_index(
     run_id: str | None = None,
     on_progress: ProgressFn | None = None,
 ) -> RunSummary:
-    """The index step for one datasource, resolved from the settings (the CLI and Airflow call this)."""
+    """The index step for one datasource, resolved from the settings (the CLI calls this; Airflow
+    calls its stages through :mod:`contentcloud.pipeline.runs`)."""
     from contentcloud.datasources import DatasourceRegistry
-    from mdstore import open_store
-    from provision.index.profile import find_profile, load_profile
-    from provision.registry import open_index
 
     datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-    section = datasource.section("index")
-    if section.get("enabled") is False and not check:
-        return RunSummary(
-            step=STEP,
-            datasource=datasource.id,
-            run_id=run_id or new_run_id(STEP),
-            outcome=Outcome.NOTHING_TO_DO,
-            message="indexing is disabled in the profile",
-        )
-    store = open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
-    try:
-        backend = open_index(settings.index, name=section.get("name"))
-        try:
-            if check:
-                summary = check_index(store, datasource, backend, run_id=run_id)
-            else:
-                profile = load_profile(find_profile(settings.mappings, section.get("profile", "pe")))
-                error_rate = (datasource.raw.get("limits") or {}).get("max_error_rate", settings.error_rate)
-                workers = int(section.get("workers", DEFAULT_WORKERS))
-                summary = index(
-                    store,
-                    datasource,
-                    backend,
-                    profile,
-                    full=full,
-                    run_id=run_id,
-                    on_progress=on_progress,
-                    max_error_rate=error_rate,
-                    rdf_format=_rdf_format(datasource),
-                    workers=workers,
-                )
-        finally:
-            backend.close()
-    finally:
-        store.close()
+    if not check and (disabled := disabled_summary(datasource, run_id=run_id)):
+        return disabled
+    with open_feed(datasource, settings) as (store, backend):
+        if check:
+            summary = check_index(store, datasource, backend, run_id=run_id)
+        else:
+            options = feed_settings(datasource, settings)
+            summary = index(
+                store,
+                datasource,
+                backend,
+                options["profile"],
+                full=full,
+                run_id=run_id,
+                on_progress=on_progress,
+                max_error_rate=options["max_error_rate"],
+                rdf_format=options["rdf_format"],
+                workers=options["workers"],
+            )
     summary.log()
     return summary
+
+
+def disabled_summary(datasource: Datasource, *, run_id: str | None = None) -> RunSummary | None:
+    """The summary of a feed the profile disables (``index.enabled: false``), else None."""
+    if datasource.section("index").get("enabled") is not False:
+        return None
+    return RunSummary(
+        step=STEP,
+        datasource=datasource.id,
+        run_id=run_id or new_run_id(STEP),
+        outcome=Outcome.NOTHING_TO_DO,
+        message="indexing is disabled in the profile",
+    )
