@@ -19,6 +19,13 @@ main entity) or that the index refuses is a record error: counted, kept in the s
 ``contentcloud index --check``, and the rest goes on. Past the error rate the feed is abandoned:
 a rebuild is dropped and the live index stays as it was; an in-place feed stops without sweeping
 and without advancing the state, so the next run redoes it.
+
+A feed runs in three stages, like the transform step: :func:`plan_index` (the mode, and for an
+in-place feed the id ranges of its parts), :func:`index_part` (one range, sent in place, the writer
+closed without a state) and :func:`finish_index` (the error rate over all parts, then deletions,
+sweep and the new state). :func:`index` runs them in this process with one part; Airflow maps
+workers over the parts (:mod:`contentcloud.pipeline.runs`). A full rebuild is always one part: its
+new core/collection/generation is switched in by the one writer that built it.
 """
 
 from __future__ import annotations
