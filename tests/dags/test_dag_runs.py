@@ -199,7 +199,7 @@ def test_a_large_source_is_transformed_and_indexed_by_several_mapped_tasks(envir
         assert (indexed["outcome"], indexed["read"], indexed["written"]) == ("finished", 44, 44)
 
         # twelve records change: an incremental feed, split again (it reads the whole overlap)
-        for i in range(12):
+        for i in range(20, 32):
             repo.add(f"oai:test:{i:05d}", repo.now + timedelta(minutes=1), f"Changed title {i}")
         repo.now = repo.now + timedelta(hours=1)
         dagrun = dag.test()
