@@ -418,6 +418,11 @@ def finish_index(
     if failed:
         return _summary(base, feed, Outcome.FAILED, plan, started, backend, message=failed)
     state = backend.state(plan.datasource)
+    if state is not None and (state.run_id, state.version) == (plan.run_id, plan.version):
+        # a retried finish whose first attempt committed (and then lost its result): done already
+        outcome = Outcome.RECORD_ERRORS if feed.error_count else Outcome.FINISHED
+        message = f"{plan.reason}; the state was already committed by this run"
+        return _summary(base, feed, outcome, plan, started, backend, message=message)
     if (state.version if state else None) != plan.state_version:
         message = (
             f"the index state moved from version {plan.state_version} to "

@@ -79,6 +79,9 @@ def test_a_refeed_in_three_parts_then_an_incremental_feed_in_two_equal_one_run(
     one = index(store, datasource(), single, pe_profile)
     assert (one.read, one.written, one.errors) == (summary.read, summary.written, summary.errors)
     same_index(backend, single)
+    again = finish_index(store, backend, plan, results)  # a retried finish task
+    assert (again.outcome, again.written) == (Outcome.RECORD_ERRORS, 90)
+    assert again.message.endswith("the state was already committed by this run")
     check = check_index(store, datasource(), backend)
     assert (check.extra["missing_total"], check.extra["unexplained_total"]) == (1, 0)
     assert (check.extra["unexpected_total"], check.extra["stale_total"], check.extra["behind"]) == (
