@@ -342,8 +342,9 @@ def index_part(
     if plan.mode == "full":
         summary = _rebuild(store, backend, profile, plan, workers=workers, on_progress=on_progress)
         return IndexPartResult(part, summary=summary.as_dict(), seconds=time.monotonic() - started)
-    incremental = plan.mode == "incremental"
-    old_errors = set(state.errors) if incremental and (state := backend.state(plan.datasource)) else set()
+    # the record errors of the state this feed replaces: those fed again leave it at the finish
+    state = backend.state(plan.datasource) if plan.mode == "incremental" else None
+    old_errors = set(state.errors) if state else set()
     feed = _Feed()
     with store.reader(UnitKey.parse(plan.unit), plan.version) as view:
         writer = backend.open_writer(plan.datasource)
