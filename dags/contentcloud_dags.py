@@ -9,13 +9,18 @@ summaries (ids, version ids, counts; never records) and hold no logic of their o
 aggregate__<id>::
 
     begin ─► collect ─► check_collected ─► plan_transform ─► transform_part × N ─► finish_transform
-        ─► check_transformed ─► index ─► publish ─► report
+        ─► check_transformed ─► plan_index ─► index_part × M ─► finish_index ─► publish ─► report
 
 * ``check_collected`` short-circuits the rest when the harvest changed nothing and the transformed
   data is up to date (``force`` overrides); ``report`` (the teardown of ``begin``) runs whatever
   happened, and lists the steps that failed with their reasons.
+* ``transform_part`` and ``index_part`` are mapped tasks: a large source is split by id range
+  (profile ``records_per_part`` of ``transform`` and ``index``) and Celery/Kubernetes workers
+  share the parts. An index feed in place (incremental, or a refeed) is split; a full rebuild
+  (``full_index``) is one part, because its new core is switched in by the writer that built it.
 * A failed task leaves the committed data as it was: clear it and it continues (a harvest resumes
-  from its checkpoint, a planned transformation reuses its open transaction).
+  from its checkpoint, a planned transformation reuses its open transaction, an index part is fed
+  again; the index state only moves at ``finish_index``).
 * Pools ``contentcloud_mdstore`` and ``contentcloud_solr`` limit concurrent load on the stores
   (create them with ``airflow pools import dags/pools.json``).
 
@@ -92,7 +97,7 @@ def _settings():
 FAILURE_KEY = "failure"
 #: the tasks whose failures the report lists
 STEP_TASKS = ["collect", "check_collected", "plan_transform", "transform_part", "finish_transform",
-              "check_transformed", "index", "publish"]  # fmt: skip
+              "check_transformed", "plan_index", "index_part", "finish_index", "publish"]  # fmt: skip
 
 
 def _record_failure(context: dict[str, Any]) -> None:
@@ -185,14 +190,23 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
             return result.as_dict()
 
         @task(pool=SOLR_POOL)
-        def index(params: dict[str, Any], run_id: str) -> dict[str, Any]:
-            from contentcloud.pipeline.index import run_index
-            from contentcloud.pipeline.runs import require_success
+        def plan_index(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
+            from contentcloud.pipeline.runs import plan_index_parts
 
-            summary = run_index(
-                datasource, _settings(), full=bool(params.get("full_index")), run_id=f"index-{run_id}"
-            )
-            return require_success(summary)
+            full = bool(params.get("full_index"))
+            return plan_index_parts(datasource, _settings(), full=full, run_id=f"index-{run_id}")
+
+        @task(pool=SOLR_POOL)
+        def index_part(spec: dict[str, Any]) -> dict[str, Any]:
+            from contentcloud.pipeline.runs import index_part_task
+
+            return index_part_task(datasource, _settings(), spec)
+
+        @task(pool=SOLR_POOL)
+        def finish_index(parts: list[dict[str, Any]]) -> dict[str, Any]:
+            from contentcloud.pipeline.runs import finish_index_task
+
+            return finish_index_task(datasource, _settings(), parts)
 
         @task
         def publish(run_id: str) -> dict[str, Any]:
@@ -223,10 +237,12 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         planned = plan_transform()
         transformed = finish_transform(transform_part.expand(spec=planned))
         checked = check_transformed(transformed)
-        indexed = index()
+        planned_index = plan_index()
+        indexed = finish_index(index_part.expand(spec=planned_index))
         published = publish()
         gate >> planned
-        checked >> indexed >> published
+        checked >> planned_index
+        indexed >> published
         # a teardown: it runs whatever happened, and (unlike an all_done leaf) a failed step still
         # fails the run
         report(collected, transformed, indexed, published).as_teardown(setups=begun)

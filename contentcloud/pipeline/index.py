@@ -19,6 +19,13 @@ main entity) or that the index refuses is a record error: counted, kept in the s
 ``contentcloud index --check``, and the rest goes on. Past the error rate the feed is abandoned:
 a rebuild is dropped and the live index stays as it was; an in-place feed stops without sweeping
 and without advancing the state, so the next run redoes it.
+
+A feed runs in three stages, like the transform step: :func:`plan_index` (the mode, and for an
+in-place feed the id ranges of its parts), :func:`index_part` (one range, sent in place, the writer
+closed without a state) and :func:`finish_index` (the error rate over all parts, then deletions,
+sweep and the new state). :func:`index` runs them in this process with one part; Airflow maps
+workers over the parts (:mod:`contentcloud.pipeline.runs`). A full rebuild is always one part: its
+new core/collection/generation is switched in by the one writer that built it.
 """
 
 from __future__ import annotations
@@ -31,12 +38,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from contentcloud.pipeline.parts import RECORDS_PER_PART, IdRange, id_ranges, part_count, up_to
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
-from mdstore.envelope import Record, utcnow
+from mdstore.envelope import Record, UnitKey, utcnow
 from mdstore.errors import RecordError, VersionNotFound
 from provision.index.analysis import normalize_instant
 from provision.index.base import (
@@ -133,6 +141,86 @@ def choose_mode(
     return "incremental", f"changes since version {state.version}"
 
 
+@dataclass(frozen=True)
+class IndexPlan:
+    """What one feed will do, shared by its parts and its finish (JSON-friendly: it travels between
+    workers, like :class:`contentcloud.pipeline.transform.TransformPlan`).
+
+    * ``none`` plans no part: the finish says there is nothing to do.
+    * ``full`` plans exactly one part, and that part is the whole rebuild, switch and state included:
+      a rebuild's new core/collection/generation is switched in atomically by the one writer that
+      built it, so it cannot be shared between workers.
+    * ``refeed`` and ``incremental`` write in place (the live index stays queryable), so their
+      records are split by id range of the transformed version; each part adds its documents and
+      closes its writer without a state; the finish applies the error rate over all parts, deletes
+      the documents of records that now fail, sweeps versions that are not live and commits the
+      new state. A part is idempotent (documents are replaced by id), so a retried part redoes it.
+    """
+
+    run_id: str
+    datasource: str
+    unit: str
+    index: str
+    version: str | None
+    mode: str
+    reason: str
+    parts: tuple[IdRange, ...] = ()
+    #: incremental: records whose datestamp moved since then are fed
+    since: str | None = None
+    #: the version of the index state when planned: the finish refuses a state another feed moved
+    state_version: str | None = None
+    digest: str = ""
+    max_error_rate: float = 0.05
+    rdf_format: str | None = None
+    provider: str | None = None
+    indexed_at: str = ""
+    #: records the feed reads (all parts)
+    total: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "parts": [list(p) for p in self.parts]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexPlan:
+        return cls(**{**data, "parts": tuple(tuple(p) for p in data["parts"])})
+
+    def base(self) -> dict[str, Any]:
+        """The fields every summary of this feed starts from."""
+        return {
+            "step": STEP,
+            "datasource": self.datasource,
+            "run_id": self.run_id,
+            "unit_in": self.unit,
+            "unit_out": self.index,
+        }
+
+
+@dataclass
+class IndexPartResult:
+    """What one part of a feed did (JSON-friendly: it travels between workers).
+
+    ``errors`` keeps the first record errors (at most :data:`MAX_KEPT_ERRORS`, as the state does),
+    ``error_count`` all of them; ``stale_on_error`` lists every record of an incremental part that
+    now fails, whose document the finish deletes once the feed is accepted (at most the part's
+    records); ``touched_errors`` the record errors of the old state this part fed again (they
+    leave the state). A full rebuild's part carries the whole feed's ``summary``.
+    """
+
+    part: int
+    read: int = 0
+    sent: int = 0
+    deleted: int = 0
+    pages: int = 0
+    warnings: int = 0
+    error_count: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    first_warnings: list[str] = field(default_factory=list)
+    stale_on_error: list[str] = field(default_factory=list)
+    touched_errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    summary: dict[str, Any] | None = None
+
+
 def index(
     store: MDStore,
     datasource: Datasource,
@@ -150,113 +238,308 @@ def index(
 
     ``workers`` builder processes turn records into documents while this process reads and sends
     (0: build here). Document building is the feed's main cost; one builder lets it overlap with the
-    index's own work even when this process is busy sending.
+    index's own work even when this process is busy sending. The same three stages as a feed split
+    over workers (plan, parts, finish), with one part.
+    """
+    started = time.monotonic()
+    plan = plan_index(
+        store,
+        datasource,
+        backend,
+        profile,
+        full=full,
+        run_id=run_id,
+        max_error_rate=max_error_rate,
+        rdf_format=rdf_format,
+        parts=1,
+    )
+    results = [
+        index_part(store, backend, profile, plan, part, workers=workers, on_progress=on_progress)
+        for part in range(len(plan.parts))
+    ]
+    return finish_index(store, backend, plan, results, started=started)
+
+
+def plan_index(
+    store: MDStore,
+    datasource: Datasource,
+    backend: IndexBackend,
+    profile: IndexProfile,
+    *,
+    full: bool = False,
+    run_id: str | None = None,
+    max_error_rate: float = 0.05,
+    rdf_format: str | None = None,
+    parts: int | None = None,
+    records_per_part: int = RECORDS_PER_PART,
+) -> IndexPlan:
+    """Choose the mode (:func:`choose_mode`) and split an in-place feed into ``parts`` id ranges
+    (``None``: one part per ``records_per_part`` records to feed, at most :data:`MAX_PARTS`).
+
+    Writes nothing: a plan that is never carried out leaves the index as it was.
     """
     run_id = run_id or new_run_id(STEP)
-    started = time.monotonic()
     unit = datasource.transformed_unit
     provider = datasource.raw.get("provider")
-    current = store.current_version(unit)
-    base = {
-        "step": STEP,
-        "datasource": datasource.id,
+    common: dict[str, Any] = {
         "run_id": run_id,
-        "unit_in": unit.name,
-        "unit_out": f"{backend.name}",
+        "datasource": datasource.id,
+        "unit": unit.name,
+        "index": backend.name,
+        "max_error_rate": max_error_rate,
+        "rdf_format": rdf_format,
+        "provider": provider,
     }
+    current = store.current_version(unit)
     if current is None:
-        return RunSummary(
-            outcome=Outcome.NOTHING_TO_DO, message=f"{unit.name} has no committed version yet", **base
+        return IndexPlan(
+            **common, version=None, mode="none", reason=f"{unit.name} has no committed version yet"
         )
     digest = feed_digest(profile, provider, rdf_format)
     state = backend.state(datasource.id)
     mode, reason = choose_mode(store, state, current, digest, full=full)
     logger.info("index %s: %s (%s)", datasource.id, mode, reason)
+    common.update(
+        version=current,
+        mode=mode,
+        reason=reason,
+        digest=digest,
+        state_version=state.version if state else None,
+    )
     if mode == "none":
-        return RunSummary(
-            outcome=Outcome.NOTHING_TO_DO,
-            version_in=current,
-            version_out=current,
-            message=reason,
-            extra={"mode": mode, "index_count": backend.count(datasource.id)},
-            **base,
-        )
-    feed = _Feed()
+        return IndexPlan(**common)
+    since = _since(state) if mode == "incremental" else None
     with store.reader(unit, current) as view:
-        info = view.info()
-        writer = backend.open_writer(datasource.id, rebuild=mode == "full")
+        total = _count(view, mode, since)
+        if mode == "full":
+            ranges: tuple[IdRange, ...] = ((None, None),)
+        else:
+            wanted = part_count(total, per_part=records_per_part) if parts is None else parts
+            ranges = id_ranges(view, since, wanted, view.count(since=since))
+    return IndexPlan(
+        **common,
+        parts=ranges,
+        since=since.isoformat() if since else None,
+        indexed_at=normalize_instant(utcnow()),
+        total=total,
+    )
+
+
+def index_part(
+    store: MDStore,
+    backend: IndexBackend,
+    profile: IndexProfile,
+    plan: IndexPlan,
+    part: int,
+    *,
+    workers: int = 0,
+    on_progress: ProgressFn | None = None,
+) -> IndexPartResult:
+    """Feed one id range of the plan in place and close the writer without a state (refeed: the
+    range's present records; incremental: its records changed since the indexed version, tombstones
+    deleted). A full plan's one part is the whole rebuild (see :class:`IndexPlan`)."""
+    started = time.monotonic()
+    if plan.mode == "full":
+        summary = _rebuild(store, backend, profile, plan, workers=workers, on_progress=on_progress)
+        return IndexPartResult(part, summary=summary.as_dict(), seconds=time.monotonic() - started)
+    # the record errors of the state this feed replaces: those fed again leave it at the finish
+    state = backend.state(plan.datasource) if plan.mode == "incremental" else None
+    old_errors = set(state.errors) if state else set()
+    feed = _Feed()
+    with store.reader(UnitKey.parse(plan.unit), plan.version) as view:
+        writer = backend.open_writer(plan.datasource)
         try:
-            args = _BuildArgs(datasource.id, current, normalize_instant(utcnow()), provider, rdf_format)
-            _send(
-                view,
-                writer,
-                profile,
-                feed,
-                mode=mode,
-                state=state,
-                args=args,
-                workers=workers,
-                on_progress=on_progress,
-            )
-            present = view.count(deleted=False)
-            rate = feed.error_count / feed.read if feed.read else 0.0
-            if feed.error_count and rate > max_error_rate:
-                writer.abort()
-                return _summary(
-                    base,
-                    feed,
-                    Outcome.FAILED,
-                    mode,
-                    reason,
-                    current,
-                    started,
-                    backend,
-                    message=f"{feed.error_count} of {feed.read} records failed ({rate:.1%} > "
-                    f"{max_error_rate:.1%}); the index was left as it was"
-                    + (
-                        " (the rebuild was dropped)"
-                        if mode == "full"
-                        else " (no sweep; the state was not advanced)"
-                    ),
-                )
-            live, errors = _next_state(mode, state, current, feed)
-            if feed.stale_on_error:
-                writer.delete(feed.stale_on_error)
-                feed.deleted += len(feed.stale_on_error)
-            if mode != "full":
-                feed.swept = writer.sweep(live)
-            new_state = IndexState(
-                datasource=datasource.id,
-                version=current,
-                unit=unit.name,
-                mode=mode,
-                live_versions=tuple(live),
-                version_committed_at=info.committed_at.isoformat() if info.committed_at else None,
-                count=max(present - len(errors), 0),
-                profile_digest=digest,
-                updated_at=utcnow().isoformat(),
-                run_id=run_id,
-                errors=errors,
-                errors_total=len(errors) + feed.error_count - len(feed.errors),
-            )
-            writer.commit(new_state)
+            _send(view, writer, profile, feed, plan=plan, part=part, workers=workers, on_progress=on_progress)
+            writer.close()
         except BaseException:
             writer.abort()
             raise
+    return IndexPartResult(
+        part,
+        read=feed.read,
+        sent=feed.sent,
+        deleted=feed.deleted,
+        pages=feed.pages,
+        warnings=feed.warnings,
+        error_count=feed.error_count,
+        errors=dict(feed.errors),
+        first_warnings=list(feed.first_warnings),
+        stale_on_error=list(feed.stale_on_error),
+        touched_errors=sorted(feed.touched & old_errors),
+        seconds=time.monotonic() - started,
+    )
+
+
+def finish_index(
+    store: MDStore,
+    backend: IndexBackend,
+    plan: IndexPlan,
+    results: list[IndexPartResult],
+    *,
+    started: float | None = None,
+) -> RunSummary:
+    """Conclude a planned feed from its parts' results: nothing to do; a full rebuild's own summary;
+    or, in place, the error-rate verdict over all parts (past it: no sweep, the state is not
+    advanced, FAILED), else the deletions of records that now fail, the sweep and the new state.
+
+    ``started`` (``time.monotonic()``) times the feed; by default the parts' seconds are summed.
+    """
+    if started is None:
+        started = time.monotonic() - sum(result.seconds for result in results)
+    base = plan.base()
+    if plan.mode == "none":
+        if plan.version is None:
+            return RunSummary(outcome=Outcome.NOTHING_TO_DO, message=plan.reason, **base)
+        return RunSummary(
+            outcome=Outcome.NOTHING_TO_DO,
+            version_in=plan.version,
+            version_out=plan.version,
+            message=plan.reason,
+            extra={"mode": plan.mode, "index_count": backend.count(plan.datasource)},
+            **base,
+        )
+    if plan.mode == "full":
+        (result,) = results
+        assert result.summary is not None
+        return RunSummary.from_dict(result.summary)
+    feed = _Feed()
+    for result in sorted(results, key=lambda r: r.part):
+        feed.read += result.read
+        feed.sent += result.sent
+        feed.deleted += result.deleted
+        feed.pages += result.pages
+        feed.warnings += result.warnings
+        feed.error_count += result.error_count - len(result.errors)
+        for record_id, message in result.errors.items():
+            feed.error(record_id, message)
+        feed.first_warnings += result.first_warnings[: max(0, 5 - len(feed.first_warnings))]
+        feed.stale_on_error += result.stale_on_error
+        feed.touched.update(result.touched_errors)
+    failed = _too_many_errors(plan, feed)
+    if failed:
+        return _summary(base, feed, Outcome.FAILED, plan, started, backend, message=failed)
+    state = backend.state(plan.datasource)
+    if state is not None and (state.run_id, state.version) == (plan.run_id, plan.version):
+        # a retried finish whose first attempt committed (and then lost its result): done already
+        outcome = Outcome.RECORD_ERRORS if feed.error_count else Outcome.FINISHED
+        message = f"{plan.reason}; the state was already committed by this run"
+        return _summary(base, feed, outcome, plan, started, backend, message=message)
+    if (state.version if state else None) != plan.state_version:
+        message = (
+            f"the index state moved from version {plan.state_version} to "
+            f"{state.version if state else None} since this feed was planned (another feed?); "
+            "the state was not advanced, feed again"
+        )
+        return _summary(base, feed, Outcome.FAILED, plan, started, backend, message=message)
+    with store.reader(UnitKey.parse(plan.unit), plan.version) as view:
+        writer = backend.open_writer(plan.datasource)
+        try:
+            return _commit_feed(view, writer, plan, feed, state, started, backend)
+        except BaseException:
+            writer.abort()
+            raise
+
+
+def _rebuild(
+    store: MDStore,
+    backend: IndexBackend,
+    profile: IndexProfile,
+    plan: IndexPlan,
+    *,
+    workers: int,
+    on_progress: ProgressFn | None,
+) -> RunSummary:
+    """A full plan's one part: build a new core/collection/generation and switch it in, or drop it."""
+    started = time.monotonic()
+    feed = _Feed()
+    with store.reader(UnitKey.parse(plan.unit), plan.version) as view:
+        writer = backend.open_writer(plan.datasource, rebuild=True)
+        try:
+            _send(view, writer, profile, feed, plan=plan, part=0, workers=workers, on_progress=on_progress)
+            failed = _too_many_errors(plan, feed)
+            if failed:
+                writer.abort()
+                return _summary(plan.base(), feed, Outcome.FAILED, plan, started, backend, message=failed)
+            return _commit_feed(view, writer, plan, feed, None, started, backend)
+        except BaseException:
+            writer.abort()
+            raise
+
+
+def _too_many_errors(plan: IndexPlan, feed: _Feed) -> str | None:
+    """Why the feed is abandoned (more record errors than the plan's rate allows), or None."""
+    rate = feed.error_count / feed.read if feed.read else 0.0
+    if not feed.error_count or rate <= plan.max_error_rate:
+        return None
+    return (
+        f"{feed.error_count} of {feed.read} records failed ({rate:.1%} > {plan.max_error_rate:.1%}); "
+        "the index was left as it was"
+        + (" (the rebuild was dropped)" if plan.mode == "full" else " (no sweep; the state was not advanced)")
+    )
+
+
+def _commit_feed(
+    view: ReadSession,
+    writer: IndexWriter,
+    plan: IndexPlan,
+    feed: _Feed,
+    state: IndexState | None,
+    started: float,
+    backend: IndexBackend,
+) -> RunSummary:
+    """An accepted feed's end: delete documents of records that now fail, sweep versions that are not
+    live (in place), store the new state with the data (a rebuild: switch it in)."""
+    assert plan.version is not None
+    info = view.info()
+    present = view.count(deleted=False)
+    live, errors = _next_state(plan.mode, state, plan.version, feed)
+    if feed.stale_on_error:
+        writer.delete(feed.stale_on_error)
+        feed.deleted += len(feed.stale_on_error)
+    if plan.mode != "full":
+        feed.swept = writer.sweep(live)
+    new_state = IndexState(
+        datasource=plan.datasource,
+        version=plan.version,
+        unit=plan.unit,
+        mode=plan.mode,
+        live_versions=tuple(live),
+        version_committed_at=info.committed_at.isoformat() if info.committed_at else None,
+        count=max(present - len(errors), 0),
+        profile_digest=plan.digest,
+        updated_at=utcnow().isoformat(),
+        run_id=plan.run_id,
+        errors=errors,
+        errors_total=len(errors) + feed.error_count - len(feed.errors),
+    )
+    writer.commit(new_state)
     outcome = Outcome.RECORD_ERRORS if feed.error_count else Outcome.FINISHED
-    message = reason
+    message = plan.reason
     if new_state.errors_total:
         message += f"; the index lacks {new_state.errors_total} record(s) because of record errors"
-    return _summary(base, feed, outcome, mode, reason, current, started, backend, message=message)
+    return _summary(plan.base(), feed, outcome, plan, started, backend, message=message)
 
 
-def _records(view: ReadSession, mode: str, state: IndexState | None) -> tuple[Iterator[Any], int]:
-    if mode == "incremental":
-        assert state is not None
-        assert state.version_committed_at
-        since = datetime.fromisoformat(state.version_committed_at) - INCREMENTAL_OVERLAP
-        return view.records(since=since), view.count(since=since)
-    return view.records(deleted=False), view.count(deleted=False)
+def _since(state: IndexState | None) -> datetime:
+    """Where an incremental feed starts reading: the indexed version's commit, less the overlap."""
+    assert state is not None
+    assert state.version_committed_at
+    return datetime.fromisoformat(state.version_committed_at) - INCREMENTAL_OVERLAP
+
+
+def _count(view: ReadSession, mode: str, since: datetime | None) -> int:
+    """How many records a feed of ``mode`` reads (an incremental feed: tombstones too)."""
+    return view.count(since=since) if mode == "incremental" else view.count(deleted=False)
+
+
+def _records(view: ReadSession, plan: IndexPlan, part: int) -> Iterator[Any]:
+    """The records of one part of the plan, in id order."""
+    after, upto = plan.parts[part]
+    if plan.mode == "incremental":
+        assert plan.since
+        since = datetime.fromisoformat(plan.since)
+        return up_to(view.records(since=since, after_id=after), upto)
+    return up_to(view.records(deleted=False, after_id=after), upto)
 
 
 @dataclass(frozen=True)
@@ -341,18 +624,19 @@ def _send(
     profile: IndexProfile,
     feed: _Feed,
     *,
-    mode: str,
-    state: IndexState | None,
-    args: _BuildArgs,
+    plan: IndexPlan,
+    part: int,
     workers: int,
     on_progress: ProgressFn | None,
 ) -> None:
-    """Build and send every document of the feed, page by page; deletions for tombstones.
+    """Build and send every document of one part of the feed, page by page; deletions for tombstones.
 
     Pages are built ahead (up to ``workers + 1`` in flight) and sent in order.
     """
-    records, total = _records(view, mode, state)
-    incremental = mode == "incremental"  # other modes read present records only
+    assert plan.version is not None
+    records, total = _records(view, plan, part), plan.total
+    incremental = plan.mode == "incremental"  # other modes read present records only
+    args = _BuildArgs(plan.datasource, plan.version, plan.indexed_at, plan.provider, plan.rdf_format)
     pending: deque[Future[_Built]] = deque()
     done = 0
 
@@ -420,14 +704,13 @@ def _summary(
     base: dict[str, Any],
     feed: _Feed,
     outcome: Outcome,
-    mode: str,
-    reason: str,
-    current: str,
+    plan: IndexPlan,
     started: float,
     backend: IndexBackend,
     *,
     message: str = "",
 ) -> RunSummary:
+    mode, reason, current = plan.mode, plan.reason, plan.version
     first = [f"{rid}: {msg}" for rid, msg in list(feed.errors.items())[:5]]
     first += feed.first_warnings[: max(0, 5 - len(first))]
     extra = {
@@ -584,6 +867,38 @@ def _rdf_format(datasource: Datasource) -> str | None:
     return {"ntriples": "ntriples", "turtle": "turtle", "rdfxml": "rdfxml"}.get(output) if output else None
 
 
+@contextmanager
+def open_feed(datasource: Datasource, settings: Settings) -> Iterator[tuple[MDStore, IndexBackend]]:
+    """The MDStore and the datasource's index (profile ``index.name``), closed afterwards."""
+    from mdstore import open_store
+    from provision.registry import open_index
+
+    store = open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
+    try:
+        backend = open_index(settings.index, name=datasource.section("index").get("name"))
+        try:
+            yield store, backend
+        finally:
+            backend.close()
+    finally:
+        store.close()
+
+
+def feed_settings(datasource: Datasource, settings: Settings) -> dict[str, Any]:
+    """What a feed takes from the profile and the settings: the index profile, the error rate, the RDF
+    format, builder processes and records per part."""
+    from provision.index.profile import find_profile, load_profile
+
+    section = datasource.section("index")
+    return {
+        "profile": load_profile(find_profile(settings.mappings, section.get("profile", "pe"))),
+        "max_error_rate": (datasource.raw.get("limits") or {}).get("max_error_rate", settings.error_rate),
+        "rdf_format": _rdf_format(datasource),
+        "workers": int(section.get("workers", DEFAULT_WORKERS)),
+        "records_per_part": int(section.get("records_per_part", RECORDS_PER_PART)),
+    }
+
+
 def run_index(
     datasource_id: str,
     settings: Settings,
@@ -593,47 +908,42 @@ def run_index(
     run_id: str | None = None,
     on_progress: ProgressFn | None = None,
 ) -> RunSummary:
-    """The index step for one datasource, resolved from the settings (the CLI and Airflow call this)."""
+    """The index step for one datasource, resolved from the settings (the CLI calls this; Airflow
+    calls its stages through :mod:`contentcloud.pipeline.runs`)."""
     from contentcloud.datasources import DatasourceRegistry
-    from mdstore import open_store
-    from provision.index.profile import find_profile, load_profile
-    from provision.registry import open_index
 
     datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-    section = datasource.section("index")
-    if section.get("enabled") is False and not check:
-        return RunSummary(
-            step=STEP,
-            datasource=datasource.id,
-            run_id=run_id or new_run_id(STEP),
-            outcome=Outcome.NOTHING_TO_DO,
-            message="indexing is disabled in the profile",
-        )
-    store = open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
-    try:
-        backend = open_index(settings.index, name=section.get("name"))
-        try:
-            if check:
-                summary = check_index(store, datasource, backend, run_id=run_id)
-            else:
-                profile = load_profile(find_profile(settings.mappings, section.get("profile", "pe")))
-                error_rate = (datasource.raw.get("limits") or {}).get("max_error_rate", settings.error_rate)
-                workers = int(section.get("workers", DEFAULT_WORKERS))
-                summary = index(
-                    store,
-                    datasource,
-                    backend,
-                    profile,
-                    full=full,
-                    run_id=run_id,
-                    on_progress=on_progress,
-                    max_error_rate=error_rate,
-                    rdf_format=_rdf_format(datasource),
-                    workers=workers,
-                )
-        finally:
-            backend.close()
-    finally:
-        store.close()
+    if not check and (disabled := disabled_summary(datasource, run_id=run_id)):
+        return disabled
+    with open_feed(datasource, settings) as (store, backend):
+        if check:
+            summary = check_index(store, datasource, backend, run_id=run_id)
+        else:
+            options = feed_settings(datasource, settings)
+            summary = index(
+                store,
+                datasource,
+                backend,
+                options["profile"],
+                full=full,
+                run_id=run_id,
+                on_progress=on_progress,
+                max_error_rate=options["max_error_rate"],
+                rdf_format=options["rdf_format"],
+                workers=options["workers"],
+            )
     summary.log()
     return summary
+
+
+def disabled_summary(datasource: Datasource, *, run_id: str | None = None) -> RunSummary | None:
+    """The summary of a feed the profile disables (``index.enabled: false``), else None."""
+    if datasource.section("index").get("enabled") is not False:
+        return None
+    return RunSummary(
+        step=STEP,
+        datasource=datasource.id,
+        run_id=run_id or new_run_id(STEP),
+        outcome=Outcome.NOTHING_TO_DO,
+        message="indexing is disabled in the profile",
+    )

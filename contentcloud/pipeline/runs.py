@@ -9,7 +9,9 @@ live in one place and are tested without Airflow:
 * :func:`check_collected` / :func:`check_transformed` compare counts between units and say whether
   anything downstream needs doing;
 * :func:`plan_transform_parts` / :func:`transform_part_task` / :func:`finish_transform_task` split a
-  large transformation by id range over several workers;
+  large transformation by id range over several workers, and :func:`plan_index_parts` /
+  :func:`index_part_task` / :func:`finish_index_task` its feed into the index (in place; a full
+  rebuild stays one part);
 * :func:`run_report` turns the step summaries of one run into the human-readable summary and the
   JSON report stored with the MDStore versions the run produced.
 """
@@ -17,11 +19,11 @@ live in one place and are tested without Airflow:
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from contentcloud.pipeline.parts import MAX_PARTS, RECORDS_PER_PART, part_count
 from contentcloud.pipeline.summary import Outcome, RunSummary
 from mdstore.errors import ContentcloudError
 
@@ -31,10 +33,6 @@ if TYPE_CHECKING:
     from mdstore import MDStore
 
 logger = logging.getLogger(__name__)
-
-#: records per part when a transformation is split over workers, and the most parts
-RECORDS_PER_PART = 50_000
-MAX_PARTS = 16
 
 
 class StepFailed(ContentcloudError):
@@ -80,7 +78,10 @@ STEP_ORDER = (
     "transform",
     "finish_transform",
     "check_transformed",
+    "plan_index",
+    "index_part",
     "index",
+    "finish_index",
     "publish",
 )
 
@@ -305,11 +306,6 @@ def check_transformed(datasource_id: str, settings: Settings, summary: dict[str,
 # --- transformation in parts ----------------------------------------------------------------------
 
 
-def part_count(records: int, *, per_part: int = RECORDS_PER_PART, most: int = MAX_PARTS) -> int:
-    """How many parts a transformation of ``records`` records is split into."""
-    return max(1, min(most, math.ceil(records / per_part)))
-
-
 def plan_transform_parts(
     datasource_id: str,
     settings: Settings,
@@ -384,6 +380,97 @@ def finish_transform_task(
         summary = finish_transform(
             store, plan, [PartResult(**p["result"]) for p in sorted(parts, key=lambda p: p["part"])]
         )
+    summary.log()
+    return require_success(summary)
+
+
+# --- indexing in parts ----------------------------------------------------------------------------
+
+
+def plan_index_parts(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    full: bool = False,
+    run_id: str | None = None,
+    parts: int | None = None,
+) -> list[dict[str, Any]]:
+    """Plan the feed of the current transformed version into the index: one spec per part, each
+    ``{"plan": …, "part": i}``, for an orchestrator to map workers over (an in-place feed: one part
+    per ``index.records_per_part`` records, at most :data:`MAX_PARTS`; a full rebuild: one part); a
+    single ``{"summary": …}`` spec when there is nothing to do (its worker just passes it on)."""
+    from contentcloud.pipeline.index import (
+        disabled_summary,
+        feed_settings,
+        finish_index,
+        open_feed,
+        plan_index,
+    )
+
+    datasource = _datasource(settings, datasource_id)
+    disabled = disabled_summary(datasource, run_id=run_id)
+    if disabled is not None:
+        return [{"summary": disabled.as_dict()}]
+    options = feed_settings(datasource, settings)
+    with open_feed(datasource, settings) as (store, backend):
+        plan = plan_index(
+            store,
+            datasource,
+            backend,
+            options["profile"],
+            full=full,
+            run_id=run_id,
+            max_error_rate=options["max_error_rate"],
+            rdf_format=options["rdf_format"],
+            parts=parts,
+            records_per_part=options["records_per_part"],
+        )
+        if not plan.parts:
+            return [{"summary": finish_index(store, backend, plan, []).as_dict()}]
+    planned = plan.as_dict()
+    return [{"plan": planned, "part": index} for index in range(len(plan.parts))]
+
+
+def index_part_task(datasource_id: str, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
+    """Feed one part of a planned feed (idempotent; a retried worker redoes its part)."""
+    from contentcloud.pipeline.index import IndexPlan, feed_settings, index_part, open_feed
+
+    if "summary" in spec:
+        return spec
+    datasource = _datasource(settings, datasource_id)
+    options = feed_settings(datasource, settings)
+    with open_feed(datasource, settings) as (store, backend):
+        result = index_part(
+            store,
+            backend,
+            options["profile"],
+            IndexPlan.from_dict(spec["plan"]),
+            spec["part"],
+            workers=options["workers"],
+        )
+    return {"plan": spec["plan"], "part": spec["part"], "result": asdict(result)}
+
+
+def finish_index_task(datasource_id: str, settings: Settings, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Conclude the planned feed from its parts' outputs (sweep and new state, or nothing past the
+    error rate); raises :class:`StepFailed` when it failed. With nothing to do, the planning summary
+    is the result."""
+    from contentcloud.pipeline.index import IndexPartResult, IndexPlan, finish_index, open_feed
+
+    parts = list(parts)
+    if len(parts) == 1 and "summary" in parts[0]:
+        return require_success(RunSummary.from_dict(parts[0]["summary"]))
+    plan = IndexPlan.from_dict(parts[0]["plan"])
+    done = {p["part"] for p in parts}
+    if done != set(range(len(plan.parts))):
+        raise StepFailed(
+            f"parts {sorted(set(range(len(plan.parts))) - done)} have no result",
+            datasource=datasource_id,
+            step="index",
+        )
+    datasource = _datasource(settings, datasource_id)
+    with open_feed(datasource, settings) as (store, backend):
+        summary = finish_index(store, backend, plan, [IndexPartResult(**p["result"]) for p in parts])
     summary.log()
     return require_success(summary)
 
@@ -534,15 +621,20 @@ def stale_sources(settings: Settings, *, days: float, now: datetime | None = Non
 
 
 __all__ = [
+    "MAX_PARTS",
+    "RECORDS_PER_PART",
     "CountCheck",
     "Outcome",
     "StepFailed",
     "check_collected",
     "check_transformed",
     "collect_task",
+    "finish_index_task",
     "finish_transform_task",
     "gc_task",
+    "index_part_task",
     "part_count",
+    "plan_index_parts",
     "plan_transform_parts",
     "require_success",
     "run_report",

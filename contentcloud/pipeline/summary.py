@@ -84,6 +84,16 @@ class RunSummary:
         data["changed"] = self.changed
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
+        """The summary :meth:`as_dict` made (derived keys ignored), e.g. back from a worker's XCom."""
+        known = set(cls.__dataclass_fields__)
+        values = {key: value for key, value in data.items() if key in known}
+        values["outcome"] = Outcome(values["outcome"])
+        values["first_errors"] = tuple(values.get("first_errors") or ())
+        values["extra"] = dict(values.get("extra") or {})
+        return cls(**values)
+
     def text(self) -> str:
         """A human-readable multi-line summary (task logs, terminals)."""
         lines = [

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from contentcloud.pipeline.parts import id_ranges, up_to
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.api import StoredError
 from mdstore.envelope import RecordInput, UnitKey, utcnow
@@ -88,10 +89,10 @@ class _Run:
         after, upto = part
         # tombstones and present records are read apart: the deletion flag then needs no decoding
         # of each record's envelope
-        for record in _until(view.records(since=since, deleted=True, after_id=after), upto):
+        for record in up_to(view.records(since=since, deleted=True, after_id=after), upto):
             self._count_read()
             yield RecordInput(record.original_id, None, id=record.id), True
-        for record in _until(view.records(since=since, deleted=False, after_id=after), upto):
+        for record in up_to(view.records(since=since, deleted=False, after_id=after), upto):
             self._count_read()
             self.attempted += 1
             context = RecordContext(record.id, record.original_id)
@@ -307,7 +308,7 @@ def plan_transform(
     logger.info("transform %s -> %s (%s%s)", source, target, effective, f": {reason}" if reason else "")
     with store.reader(source, source_version) as view:
         total = view.count(since=since)
-        bounds = _split(view, since, parts, total)
+        bounds = id_ranges(view, since, parts, total)
     tx = store.begin(target, effective, run_id=run_id, stamp="transformed", nsprefix=nsprefix or datasource)
     plan = TransformPlan(
         run_id=run_id,
@@ -325,21 +326,6 @@ def plan_transform(
     )
     tx.checkpoint({"plan": plan.as_dict()})
     return plan
-
-
-def _split(
-    view: ReadSession, since: datetime | None, parts: int, total: int
-) -> tuple[tuple[str | None, str | None], ...]:
-    """``parts`` contiguous id ranges ``(after, upto]`` of about equal size (one pass over the ids)."""
-    if parts <= 1 or total <= parts:
-        return ((None, None),)
-    step = total / parts
-    cuts: list[str] = []
-    for index, (record_id, _, _) in enumerate(view.ids(since=since)):
-        if len(cuts) < parts - 1 and index + 1 >= step * (len(cuts) + 1):
-            cuts.append(record_id)
-    edges: list[str | None] = [None, *cuts, None]
-    return tuple((edges[i], edges[i + 1]) for i in range(len(edges) - 1))
 
 
 def transform_part(
@@ -463,17 +449,6 @@ def finish_transform(
         deleted=stats.get("newly_deleted", 0),
         **counts,
     )
-
-
-def _until(records: Iterator[Any], upto: str | None) -> Iterator[Any]:
-    """Records up to and including id ``upto`` (records come in id order)."""
-    if upto is None:
-        yield from records
-        return
-    for record in records:
-        if record.id > upto:
-            return
-        yield record
 
 
 def _plan(

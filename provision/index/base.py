@@ -140,6 +140,12 @@ class IndexWriter(Protocol):
         """Give up: a rebuild's new index is dropped, the live one untouched; an in-place writer stops
         (what it already wrote stays; the old state stays, so the next feed redoes it)."""
 
+    def close(self) -> None:
+        """End an in-place feed that succeeded, without storing a state: everything added so far is
+        written and visible, the stored state stays as it was. The parts of a split feed close; its
+        finish commits the state. Call :meth:`flush` first to collect the refused documents. A
+        rebuild writer refuses (its index switches in at :meth:`commit`, by one writer)."""
+
 
 @runtime_checkable
 class IndexBackend(Protocol):

@@ -574,6 +574,16 @@ class SolrWriter:
             index.core_admin("RENAME", core=self.target, other=index.name)
             logger.info("renamed the rebuilt core %s to %s", self.target, index.name)
 
+    def close(self) -> None:
+        if self.rebuild:
+            raise IndexBackendError(
+                "a rebuild writer ends with commit (switch) or abort (drop), not close",
+                target=self.index.uri,
+            )
+        self.flush()
+        self._commit()
+        self._close()
+
     def abort(self) -> None:
         if self._closed:
             return

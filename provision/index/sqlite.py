@@ -793,6 +793,15 @@ class SqliteWriter:
             logger.info("switched %s to generation %s; dropped %s", self.index.name, self._generation, old[0])
         self._close()
 
+    def close(self) -> None:
+        self._check_open()
+        if self.rebuild:
+            raise IndexBackendError(
+                "a rebuild writer ends with commit (switch) or abort (drop), not close",
+                target=self.index.name,
+            )
+        self._close()  # every write was its own transaction: all of it is in the index already
+
     def abort(self) -> None:
         if self._closed:
             return

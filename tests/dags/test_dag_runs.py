@@ -22,6 +22,7 @@ def write_profile(
     *,
     min_records: int | None = None,
     records_per_part: int | None = None,
+    index_records_per_part: int | None = None,
     schedule: dict | None = None,
 ) -> None:
     registry.mkdir(parents=True, exist_ok=True)
@@ -44,6 +45,8 @@ def write_profile(
         profile["limits"] = {"min_records": min_records}
     if records_per_part is not None:
         profile["transform"]["records_per_part"] = records_per_part
+    if index_records_per_part is not None:
+        profile["index"] = {"records_per_part": index_records_per_part}
     if schedule is not None:
         profile["schedule"] = schedule
     (registry / "src.yaml").write_text(yaml.safe_dump(profile))
@@ -149,7 +152,9 @@ def test_a_run_collects_transforms_indexes_and_publishes_then_skips_when_nothing
             "transform_part",
             "finish_transform",
             "check_transformed",
-            "index",
+            "plan_index",
+            "index_part",
+            "finish_index",
             "publish",
         ):
             assert tasks[skipped] == "skipped", (skipped, tasks)
@@ -167,24 +172,53 @@ def test_a_run_collects_transforms_indexes_and_publishes_then_skips_when_nothing
         assert (collect["updated"], collect["deleted"]) == (1, 1)
 
 
-def test_a_large_source_is_transformed_by_several_mapped_tasks(environment):
+def mapped(dagrun, task_id: str) -> list[int]:
+    """The map indexes of a mapped task's instances, all of which succeeded."""
+    instances = [ti for ti in dagrun.get_task_instances() if ti.task_id == task_id]
+    assert {str(ti.state) for ti in instances} == {"success"}, task_id
+    return sorted(ti.map_index for ti in instances)
+
+
+def test_a_large_source_is_transformed_and_indexed_by_several_mapped_tasks(environment):
+    from contentcloud.datasources import DatasourceRegistry
+    from contentcloud.pipeline.index import check_index
+    from contentcloud.settings import load_settings
     from mdstore import UnitKey
 
     repo = FaultyRepository.with_records(45, deleted={7}, page_size=20)
     with fault_server(repo) as server:
-        write_profile(environment, server.url, records_per_part=10)
+        write_profile(environment, server.url, records_per_part=10, index_records_per_part=10)
         dag = load_dag("aggregate__src")
         dagrun = dag.test(run_conf={"mode": "full"})
         assert str(dagrun.state) == "success"
-        parts = [ti for ti in dagrun.get_task_instances() if ti.task_id == "transform_part"]
-        assert sorted(ti.map_index for ti in parts) == [0, 1, 2, 3, 4]  # 45 records, 10 a part
-        assert {str(ti.state) for ti in parts} == {"success"}
+        assert mapped(dagrun, "transform_part") == [0, 1, 2, 3, 4]  # 45 records, 10 a part
+        assert mapped(dagrun, "index_part") == [0, 1, 2, 3, 4]  # a first feed (refeed): 44 present
         report = check_full_run(44, 1)
-        transform = report["steps"][1]
+        transform, indexed = report["steps"][1], report["steps"][2]
         assert (transform["read"], transform["added"], transform["deleted"]) == (45, 44, 1)  # all parts
-    with store_and_index()[0] as store:
+        assert (indexed["outcome"], indexed["read"], indexed["written"]) == ("finished", 44, 44)
+
+        # twelve records change: an incremental feed, split again (it reads the whole overlap)
+        for i in range(20, 32):
+            repo.add(f"oai:test:{i:05d}", repo.now + timedelta(minutes=1), f"Changed title {i}")
+        repo.now = repo.now + timedelta(hours=1)
+        dagrun = dag.test()
+        assert str(dagrun.state) == "success"
+        assert mapped(dagrun, "index_part") == [0, 1, 2, 3, 4]
+        report = check_full_run(44, 1)
+        assert report["steps"][2]["outcome"] == "finished"
+    store, index = store_and_index()
+    with store:
         info = store.version(store.current_version(UnitKey("src", "PE", "store", "transformed")))
         assert info.stats["present"] == 44
+        state = index.state("src")
+        assert (state.mode, state.version, state.count) == ("incremental", info.id, 44)
+        assert len(state.live_versions) == 2
+        check = check_index(store, DatasourceRegistry(load_settings().registry).get("src"), index)
+        assert check.outcome == "finished", check.message
+        assert check.extra["index_count"] == 44
+        assert index.select({"q": "title:changed", "rows": 0})["response"]["numFound"] == 12
+    index.close()
 
 
 def test_the_profiles_schedule_chooses_the_harvest_mode_of_a_scheduled_run(environment):

@@ -26,9 +26,11 @@ AGGREGATE_EDGES = {
     ("transform_part", "finish_transform"),
     ("finish_transform", "check_transformed"),
     ("finish_transform", "report"),
-    ("check_transformed", "index"),
-    ("index", "publish"),
-    ("index", "report"),
+    ("check_transformed", "plan_index"),
+    ("plan_index", "index_part"),
+    ("index_part", "finish_index"),
+    ("finish_index", "publish"),
+    ("finish_index", "report"),
     ("publish", "report"),
 }
 
@@ -94,7 +96,9 @@ def test_aggregate_dag_graph_schedule_and_limits(dagbag):
     assert dag.timetable.expression in ("@daily", "0 0 * * *")
     assert dagbag.dags.get("aggregate__beta-2").timetable.expression == "0 3 * * 1"
     assert dag.task_dict["collect"].pool == "contentcloud_mdstore"
-    assert dag.task_dict["index"].pool == "contentcloud_solr"
+    for step in ("plan_index", "index_part", "finish_index"):
+        assert dag.task_dict[step].pool == "contentcloud_solr"
+    assert dag.task_dict["transform_part"].pool == "contentcloud_mdstore"
     assert dag.task_dict["collect"].retries == 3 and dag.task_dict["collect"].retry_exponential_backoff
     assert dag.task_dict["report"].is_teardown  # runs whatever happened, without hiding a failure
     assert dag.task_dict["begin"].is_setup  # and its setup cannot fail, so the report always runs

@@ -134,6 +134,24 @@ def test_an_aborted_rebuild_changes_nothing(backend: IndexBackend) -> None:
     again.abort()
 
 
+def test_closing_an_in_place_writer_keeps_its_documents_and_the_state(backend: IndexBackend) -> None:
+    feed(backend, "ads", [doc("ads::1")])
+    writer = backend.open_writer("ads")
+    writer.add([doc("ads::2", version="v2"), doc("ads::3", version="v2")])
+    writer.delete(["ads::1"])
+    assert writer.flush() == []
+    writer.close()
+    assert ids(backend) == ["ads::2", "ads::3"]  # visible at once, as after a commit
+    assert backend.state("ads") == state("ads", "v1")  # but no new state
+    with pytest.raises(IndexBackendError, match="closed"):
+        writer.add([doc("ads::4")])
+    rebuild = backend.open_writer("ads", rebuild=True)
+    with pytest.raises(IndexBackendError, match="not close"):
+        rebuild.close()
+    rebuild.abort()
+    assert ids(backend) == ["ads::2", "ads::3"]
+
+
 def test_one_rebuild_at_a_time_and_no_in_place_feed_meanwhile(backend: IndexBackend) -> None:
     feed(backend, "ads", [doc("ads::1")])
     writer = backend.open_writer("ads", rebuild=True)

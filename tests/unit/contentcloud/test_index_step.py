@@ -349,3 +349,45 @@ def test_the_project_mappings_output_becomes_a_document(profile: IndexProfile, t
     assert doc["rights"] == ["CC BY 4.0"]
     assert doc["landing_url"] == ["https://demo.contentcloud.example/records/0001"]
     assert doc["description"] == ["Survey notes."]
+
+
+# ------------------------------------------------------------------- the orchestrator's stages
+
+
+def test_the_orchestrators_stages_split_a_feed_and_fail_it_past_the_error_rate(
+    store: MDStore, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """plan_index_parts → index_part_task × N → finish_index_task, as Airflow's mapped tasks call them
+    (each through JSON, as XCom carries it)."""
+    from contentcloud.pipeline.runs import StepFailed, finish_index_task, index_part_task, plan_index_parts
+    from contentcloud.settings import load_settings
+
+    registry = Path(cli_env["CONTENTCLOUD_REGISTRY"])
+    profile = yaml.safe_load((registry / "ads.yaml").read_text())
+    profile["index"]["records_per_part"] = 10
+    profile["limits"] = {"max_error_rate": 0.1}
+    (registry / "ads.yaml").write_text(yaml.safe_dump(profile))
+    settings = load_settings(environ=cli_env, base_dir=tmp_path)
+    via_json = lambda value: json.loads(json.dumps(value))  # noqa: E731
+
+    def run() -> tuple[list, dict]:
+        specs = via_json(plan_index_parts("ads", settings, run_id="r"))
+        outputs = [via_json(index_part_task("ads", settings, spec)) for spec in specs]
+        return specs, finish_index_task("ads", settings, outputs)
+
+    write_version(store, list(pe_records(35, prefix="ads")))
+    specs, summary = run()
+    assert [spec["part"] for spec in specs] == [0, 1, 2, 3]  # 35 records, 10 a part
+    assert (summary["outcome"], summary["read"], summary["written"]) == ("finished", 35, 35)
+    assert summary["extra"]["index_count"] == 35
+
+    specs, summary = run()  # nothing changed: one spec that carries the summary through
+    assert len(specs) == 1 and specs[0]["summary"]["outcome"] == "nothing_to_do"
+    assert summary["outcome"] == "nothing_to_do"
+
+    write_version(store, [*pe_records(30, prefix="ads"), *[(f"oai:ads:{n}", NOT_RDF) for n in range(30, 35)]])
+    with pytest.raises(StepFailed, match=r"5 of 35 records failed \(14.3% > 10.0%\)") as failed:
+        run()
+    assert failed.value.summary["step"] == "index"
+    with SqliteIndex(Path(cli_env["CONTENTCLOUD_INDEX"].removeprefix("sqlite:///"))) as backend:
+        assert backend.state("ads").version == store.versions(make_datasource().transformed_unit)[-2].id
