@@ -70,7 +70,7 @@ def test_record_errors_name_the_step_and_place(tmp_path):
     record = write(tmp_path / "in.xml", "<r/>")
     result = run_cli("map", "--mapping", str(mapping), "--input", str(record))
     assert result.exit_code == 1
-    assert result.stderr == "error: in.xml: xslt m.xsl: no title\n"
+    assert result.stderr == "error: in.xml: xslt m.xsl: m.xsl:2, xsl:template match=\"/\": no title\n"
     assert result.stdout == ""
 
 
