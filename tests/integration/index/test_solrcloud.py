@@ -1,0 +1,254 @@
+"""The Solr backend against a real one-node SolrCloud (embedded ZooKeeper), as the production stack
+runs it (docker/compose.yaml): feeds through an alias, full rebuilds that create a new collection and
+move the alias with CREATEALIAS, aborted rebuilds, and the error for a plain collection.
+
+Every test makes aliases and collections of its own (``c<hex>…``) and deletes them afterwards.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from contentcloud.pipeline.index import check_index, index
+from contentcloud.pipeline.summary import Outcome
+from mdstore import MDStore, RecordInput, open_store
+from mdstore.errors import IndexBackendError
+from provision.index.base import IndexBackend
+from provision.index.profile import IndexProfile
+from provision.index.solr import SolrIndex
+from provision.registry import open_index
+from tests.integration.index.conftest import datasource
+from tests.integration.index.test_contract import doc, state
+from tests.pe_records import pe_records
+from tests.servers import SolrCloudServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def name(solrcloud_server: SolrCloudServer) -> Iterator[str]:
+    """A fresh alias name; every alias and collection starting with it is deleted afterwards."""
+    alias = f"c{uuid.uuid4().hex[:10]}"
+    yield alias
+    solrcloud_server.drop(alias)
+
+
+@pytest.fixture
+def aliased(solrcloud_server: SolrCloudServer, name: str) -> Iterator[SolrIndex]:
+    """The index backend opened on alias ``name``, which points at an empty collection ``<name>_0``
+    (as an operator sets it up), through the registry like the CLI and the DAGs do."""
+    solrcloud_server.create_collection(f"{name}_0")
+    solrcloud_server.create_alias(name, f"{name}_0")
+    backend = open_index(f"{solrcloud_server.collection_url(name)}?batch=100&commitWithin=200&retryFor=60")
+    assert isinstance(backend, SolrIndex)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[MDStore]:
+    with open_store(f"sqlite:///{tmp_path / 'mdstore.sqlite'}") as store:
+        yield store
+
+
+def write_version(store: MDStore, records, ds_id: str = "ads") -> str:
+    tx = store.begin(datasource(ds_id).transformed_unit, "full", stamp="transformed", nsprefix=ds_id)
+    tx.upsert(RecordInput(oid, body) for oid, body in records)
+    return tx.commit().id
+
+
+def count_of(backend: IndexBackend, query: str = "*:*", **params) -> int:
+    return backend.select({"q": query, "rows": 0, **params})["response"]["numFound"]
+
+
+def facet(backend: IndexBackend, field: str) -> dict[str, int]:
+    answer = backend.select({"q": "*:*", "rows": 0, "facet": "true", "facet.field": field, "facet.limit": -1})
+    pairs = answer["facet_counts"]["facet_fields"][field]
+    return dict(zip(pairs[::2], pairs[1::2], strict=True))
+
+
+def target_of(server: SolrCloudServer, alias: str) -> str:
+    return server.aliases()[alias]
+
+
+# --------------------------------------------------------------------------------- feeds
+
+
+def test_the_backend_detects_solrcloud_and_feeds_through_the_alias(
+    solrcloud_server: SolrCloudServer, aliased: SolrIndex, store: MDStore, pe_profile: IndexProfile
+) -> None:
+    assert aliased.cloud
+    assert aliased.live_exists()
+    write_version(store, pe_records(300, prefix="ads"))
+    write_version(store, pe_records(120, prefix="dans"), ds_id="dans")
+
+    assert index(store, datasource("ads"), aliased, pe_profile).outcome == Outcome.FINISHED
+    assert index(store, datasource("dans"), aliased, pe_profile).outcome == Outcome.FINISHED
+
+    assert target_of(solrcloud_server, aliased.name) == f"{aliased.name}_0"  # fed in place
+    assert (count_of(aliased), aliased.count("ads"), aliased.count("dans")) == (420, 300, 120)
+    assert facet(aliased, "datasource") == {"ads": 300, "dans": 120}
+    subjects = facet(aliased, "subject_facet")
+    assert sum(subjects.values()) >= 420 and "Bronze Age" in subjects
+    assert set(aliased.states()) == {"ads", "dans"}
+    assert aliased.state("ads").count == 300
+    assert sorted(i for i, _ in aliased.ids("dans")) == sorted(i for i, _ in aliased.ids("dans"))
+    assert len(list(aliased.ids("dans"))) == 120
+    assert check_index(store, datasource("ads"), aliased).outcome == Outcome.FINISHED
+    # a second run has nothing to do: the state documents are read back through the alias
+    assert index(store, datasource("ads"), aliased, pe_profile).outcome == Outcome.NOTHING_TO_DO
+
+
+def test_a_first_feed_creates_the_alias_and_its_collection(
+    solrcloud_server: SolrCloudServer, name: str, store: MDStore, pe_profile: IndexProfile
+) -> None:
+    backend = open_index(f"{solrcloud_server.collection_url(name)}?commitWithin=200")
+    try:
+        assert check_index(store, datasource(), backend).extra.get("index_count", 0) == 0
+        write_version(store, pe_records(50, prefix="ads"))
+        assert index(store, datasource(), backend, pe_profile).outcome == Outcome.FINISHED
+        (collection,) = [c for c in solrcloud_server.collection_names() if c.startswith(name)]
+        assert solrcloud_server.aliases()[name] == collection
+        assert backend.count("ads") == 50
+    finally:
+        backend.close()
+
+
+# --------------------------------------------------------------------------------- rebuilds
+
+
+def test_a_full_rebuild_moves_the_alias_to_a_new_collection(
+    solrcloud_server: SolrCloudServer, aliased: SolrIndex, store: MDStore, pe_profile: IndexProfile
+) -> None:
+    aliased.batch_size = 50
+    write_version(store, pe_records(600, prefix="ads"))
+    write_version(store, pe_records(80, prefix="dans"), ds_id="dans")
+    index(store, datasource("ads"), aliased, pe_profile)
+    index(store, datasource("dans"), aliased, pe_profile)
+    old = target_of(solrcloud_server, aliased.name)
+    dans_state = aliased.state("dans")
+    new_version = write_version(store, pe_records(900, prefix="ads", variant=1))
+
+    during: list[tuple[int, list[str]]] = []
+
+    def on_progress(done: int, total: int | None, message: str) -> None:
+        # mid-rebuild: the alias still serves the old documents, and the new collection exists
+        if done >= 300 and not during:
+            during.append((count_of(aliased), solrcloud_server.collection_names()))
+
+    observed: list[int] = []
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def query_loop() -> None:
+        while not stop.is_set() or len(observed) < 3:
+            try:
+                observed.append(count_of(aliased, "datasource:ads"))
+            except BaseException as exc:  # noqa: BLE001 - every failure is a downtime
+                failures.append(exc)
+            time.sleep(0.01)
+
+    reader = threading.Thread(target=query_loop)
+    reader.start()
+    try:
+        summary = index(store, datasource("ads"), aliased, pe_profile, full=True, on_progress=on_progress)
+    finally:
+        time.sleep(0.05)
+        stop.set()
+        reader.join()
+
+    assert summary.outcome == Outcome.FINISHED, summary.text()
+    assert summary.extra["mode"] == "full"
+    new = target_of(solrcloud_server, aliased.name)
+    assert new != old and new.startswith(f"{aliased.name}_")
+    ((count_during, collections_during),) = during
+    assert count_during == 680
+    assert old in collections_during and new in collections_during
+    assert old not in solrcloud_server.collection_names()  # the old collection was deleted
+    assert failures == []
+    assert set(observed) <= {600, 900} and observed.count(600) >= 3 and observed[-1] == 900
+    assert (aliased.count("ads"), aliased.count("dans")) == (900, 80)
+    assert count_of(aliased, f"mdstore_version:{new_version}") == 900
+    assert aliased.state("dans") == dans_state  # the other datasource's state survived as it was
+    assert aliased.builds() == []
+    assert check_index(store, datasource("dans"), aliased).outcome == Outcome.FINISHED
+
+
+def test_the_writer_api_rebuild_keeps_the_alias_on_the_old_collection_until_commit(
+    solrcloud_server: SolrCloudServer, aliased: SolrIndex
+) -> None:
+    feed = aliased.open_writer("ads")
+    feed.add([doc(f"ads::{i}") for i in range(10)])
+    feed.commit(state("ads"))
+    other = aliased.open_writer("bds")
+    other.add([doc("bds::1", "bds")])
+    other.commit(state("bds"))
+    old = target_of(solrcloud_server, aliased.name)
+
+    writer = aliased.open_writer("ads", rebuild=True)
+    assert writer.target != old and writer.target in solrcloud_server.collection_names()
+    writer.add([doc(f"ads::{i}", version="v2") for i in range(5)])
+    writer.flush()
+    assert (aliased.count("ads"), aliased.count("bds")) == (10, 1)
+    assert target_of(solrcloud_server, aliased.name) == old
+    writer.commit(state("ads", "v2"))
+
+    assert target_of(solrcloud_server, aliased.name) == writer.target
+    assert old not in solrcloud_server.collection_names()
+    assert (aliased.count("ads"), aliased.count("bds")) == (5, 1)
+    assert aliased.state("ads").version == "v2"
+    assert aliased.state("bds").version == "v1"
+
+
+def test_an_aborted_rebuild_leaves_alias_and_data_untouched(
+    solrcloud_server: SolrCloudServer, aliased: SolrIndex, store: MDStore, pe_profile: IndexProfile
+) -> None:
+    write_version(store, pe_records(200, prefix="ads"))
+    index(store, datasource("ads"), aliased, pe_profile)
+    old = target_of(solrcloud_server, aliased.name)
+    collections = solrcloud_server.collection_names()
+
+    writer = aliased.open_writer("ads", rebuild=True)
+    writer.add([doc("ads::only-in-the-rebuild", version="v9")])
+    writer.flush()
+    assert writer.target in solrcloud_server.collection_names()
+    writer.abort()
+
+    assert target_of(solrcloud_server, aliased.name) == old
+    assert solrcloud_server.collection_names() == collections  # the new collection is gone
+    assert aliased.count("ads") == 200
+    assert count_of(aliased, "mdstore_version:v9") == 0
+
+    # a rebuild that fails in the pipeline (too many record errors) is dropped the same way
+    write_version(store, [(f"oai:ads:{i}", "not N-Triples <") for i in range(20)])
+    summary = index(store, datasource("ads"), aliased, pe_profile, full=True)
+    assert summary.outcome == Outcome.FAILED
+    assert "the rebuild was dropped" in summary.message
+    assert target_of(solrcloud_server, aliased.name) == old
+    assert solrcloud_server.collection_names() == collections
+    assert aliased.count("ads") == 200
+
+
+def test_a_rebuild_of_a_plain_collection_is_refused_with_a_clear_error(
+    solrcloud_server: SolrCloudServer, name: str
+) -> None:
+    solrcloud_server.create_collection(name)
+    backend = open_index(solrcloud_server.collection_url(name))
+    try:
+        writer = backend.open_writer("ads")  # feeding in place is fine
+        writer.add([doc("ads::1")])
+        writer.commit(state("ads"))
+        refusal = f"'{name}' is a collection, not an alias: rebuilds switch an alias"
+        with pytest.raises(IndexBackendError, match=refusal):
+            backend.open_writer("ads", rebuild=True)
+        assert solrcloud_server.collection_names() == [name]  # nothing was created
+        assert solrcloud_server.aliases() == {} or name not in solrcloud_server.aliases()
+        assert backend.count("ads") == 1
+    finally:
+        backend.close()
