@@ -206,6 +206,35 @@ def test_the_writer_api_rebuild_keeps_the_alias_on_the_old_collection_until_comm
     assert aliased.state("bds").version == "v1"
 
 
+def test_a_rebuild_keeps_an_old_collection_another_alias_still_uses(
+    solrcloud_server: SolrCloudServer, aliased: SolrIndex, store: MDStore, pe_profile: IndexProfile
+) -> None:
+    """Solr refuses to DELETE a collection an alias points at. The rebuild is live once the alias has
+    moved: it must finish, keep the old collection for the other alias, and not block later feeds."""
+    write_version(store, pe_records(40, prefix="ads"))
+    write_version(store, pe_records(10, prefix="dans"), ds_id="dans")
+    index(store, datasource("ads"), aliased, pe_profile, full=True)
+    first = target_of(solrcloud_server, aliased.name)  # a rebuild-named collection: <name>_<token>
+    portal = f"{aliased.name}portal"
+    solrcloud_server.create_alias(portal, first)  # e.g. an operator's alias for a portal
+
+    write_version(store, pe_records(60, prefix="ads", variant=1))
+    summary = index(store, datasource("ads"), aliased, pe_profile, full=True)
+
+    assert summary.outcome == Outcome.FINISHED, summary.text()
+    second = target_of(solrcloud_server, aliased.name)
+    assert second != first
+    assert solrcloud_server.aliases()[portal] == first
+    assert set(solrcloud_server.collection_names()) >= {first, second}
+    assert aliased.count("ads") == 60
+    with SolrIndex(solrcloud_server.url, portal) as through_portal:
+        assert count_of(through_portal) == 40
+    assert aliased.builds() == []  # the kept collection is not a rebuild in progress,
+    feed = index(store, datasource("dans"), aliased, pe_profile)  # so an in-place feed is not refused
+    assert feed.outcome == Outcome.FINISHED, feed.text()
+    assert aliased.count("dans") == 10
+
+
 def test_an_aborted_rebuild_leaves_alias_and_data_untouched(
     solrcloud_server: SolrCloudServer, aliased: SolrIndex, store: MDStore, pe_profile: IndexProfile
 ) -> None:
