@@ -16,7 +16,8 @@ Full rebuilds never delete and re-create the live index:
   the alias ``<name>`` to it, then the collection it pointed to is deleted, unless another alias
   still points at it (Solr refuses that DELETE; the collection is kept and a warning logged). Once
   the alias has moved the rebuild is live: a failure while deleting the old collection is logged,
-  never raised, and never drops the new collection.
+  never raised, and never drops the new collection. The first feed into a missing alias creates
+  collection ``<name>_1`` and the alias (one fixed name, so that concurrent first feeds share it).
 
 A rebuild first copies every other datasource's documents (and state documents) from the live index,
 so it replaces one datasource and keeps the rest as they are.
@@ -66,6 +67,8 @@ logger = logging.getLogger(__name__)
 
 #: a rebuild whose token is older than this is abandoned (its process died) and may be removed
 STALE_BUILD_SECONDS = 6 * 3600
+#: SolrCloud: the live index a first feed creates is collection ``<alias>_1`` (as docker/compose.yaml's)
+FIRST_COLLECTION = "1"
 _TRANSIENT_EXCEPTIONS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
@@ -393,8 +396,18 @@ class SolrIndex:
         """Create the live index empty (first feed on a fresh Solr)."""
         token = _new_token()
         if self.cloud:
-            collection = f"{self.name}_{token}"
-            self._create_collection(collection)
+            # A fixed name, not a token: the first feeds of two datasources (two DAGs) may both find
+            # no alias and create the live index at once. With a token each, the later CREATEALIAS
+            # would orphan the other's collection, its documents gone from the alias and the orphan
+            # taken for a rebuild in progress; with one name the later CREATE is refused ("already
+            # exists") and both point the alias at the same collection.
+            collection = f"{self.name}_{FIRST_COLLECTION}"
+            try:
+                self._create_collection(collection)
+            except SolrHTTPError:
+                if collection not in self.collections():
+                    raise
+                logger.info("collection %s exists already (a concurrent feed made it); using it", collection)
             self.collections_admin("CREATEALIAS", name=self.name, collections=collection)
         else:
             self.core_admin(

@@ -120,6 +120,35 @@ def test_a_first_feed_creates_the_alias_and_its_collection(
         backend.close()
 
 
+def test_two_first_feeds_at_once_share_one_collection(solrcloud_server: SolrCloudServer, name: str) -> None:
+    """Two datasources' DAGs may feed a fresh alias at the same moment: both must end up in it."""
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def first_feed(ds: str) -> None:
+        with SolrIndex(solrcloud_server.url, name, commit_within_ms=200) as backend:
+            start.wait()
+            try:
+                writer = backend.open_writer(ds)
+                writer.add([doc(f"{ds}::{i}", ds) for i in range(5)])
+                writer.commit(state(ds))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+    feeds = [threading.Thread(target=first_feed, args=(ds,)) for ds in ("ads", "bds")]
+    for thread in feeds:
+        thread.start()
+    for thread in feeds:
+        thread.join()
+
+    assert errors == []
+    collections = [c for c in solrcloud_server.collection_names() if c.startswith(name)]
+    assert collections == [solrcloud_server.aliases()[name]]  # one collection, the alias's
+    with SolrIndex(solrcloud_server.url, name) as backend:
+        assert (backend.count("ads"), backend.count("bds")) == (5, 5)
+        assert backend.builds() == []
+
+
 # --------------------------------------------------------------------------------- rebuilds
 
 

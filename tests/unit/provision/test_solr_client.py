@@ -126,6 +126,9 @@ class FakeSolr:
             if action == "LISTALIASES":
                 return Reply(200, {"aliases": self.aliases})
             if action == "CREATE":
+                if query["name"] in self.collections:
+                    message = f"collection already exists: {query['name']}"
+                    return Reply(400, {"error": {"msg": message, "code": 400}})
                 self.collections.append(query["name"])
             elif action == "CREATEALIAS":
                 self.aliases[query["name"]] = query["collections"]
@@ -222,6 +225,15 @@ def test_a_solrcloud_rebuild_keeps_an_old_collection_another_alias_still_uses() 
     assert [a["action"] for a in fake.admin].count("DELETE") == 0
     assert index.builds() == []  # the kept collection is served, not a rebuild in progress
     index.open_writer("ads").abort()  # so an in-place feed is not refused
+
+
+def test_a_first_solrcloud_feed_uses_the_collection_a_concurrent_first_feed_created() -> None:
+    fake = FakeSolr(cloud=True)
+    make_index(fake).open_writer("ads").abort()
+    assert (fake.collections, fake.aliases) == (["catalogue_1"], {"catalogue": "catalogue_1"})
+    del fake.aliases["catalogue"]  # as seen by a second feed that looked just before the alias came
+    make_index(fake).open_writer("bds").abort()
+    assert (fake.collections, fake.aliases) == (["catalogue_1"], {"catalogue": "catalogue_1"})
 
 
 def test_a_solrcloud_rebuild_needs_an_alias() -> None:
