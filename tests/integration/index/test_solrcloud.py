@@ -7,6 +7,8 @@ Every test makes aliases and collections of its own (``c<hex>…``) and deletes 
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from contentcloud.pipeline.index import check_index, index
 from contentcloud.pipeline.summary import Outcome
@@ -23,10 +26,10 @@ from provision.index.base import IndexBackend
 from provision.index.profile import IndexProfile
 from provision.index.solr import SolrIndex
 from provision.registry import open_index
-from tests.integration.index.conftest import datasource
+from tests.integration.index.conftest import ROOT, datasource
 from tests.integration.index.test_contract import doc, state
 from tests.pe_records import pe_records
-from tests.servers import SolrCloudServer
+from tests.servers import SolrCloudServer, in_ci
 
 pytestmark = pytest.mark.integration
 
@@ -310,3 +313,44 @@ def test_a_rebuild_of_a_plain_collection_is_refused_with_a_clear_error(
         assert backend.count("ads") == 1
     finally:
         backend.close()
+
+
+# --------------------------------------------------------------------------------- docker/compose.yaml
+
+
+def test_the_compose_stacks_solr_init_leaves_a_rebuilt_alias_alone(solrcloud_server: SolrCloudServer) -> None:
+    """solr-init runs at every ``docker compose up``: it creates ``contentcloud_1`` and the alias once,
+    and must not move the alias back to a fresh, empty ``contentcloud_1`` after a rebuild."""
+    if shutil.which("bash") is None or shutil.which("curl") is None:
+        if in_ci():
+            pytest.fail("bash and curl are needed to run docker/compose.yaml's solr-init command")
+        pytest.skip("bash or curl is not installed")
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    command = compose["services"]["solr-init"]["command"][0]
+    upload, _, rest = command.partition("&&")
+    assert upload.strip().startswith("solr zk upconfig")  # the launcher uploaded the configset already
+    script = rest.replace("http://solr:8983/solr", solrcloud_server.url)
+    taken = [*solrcloud_server.aliases(), *solrcloud_server.collection_names()]
+    if "contentcloud" in taken or "contentcloud_1" in taken:
+        pytest.fail("another test left the alias or collection contentcloud(_1) on the session's SolrCloud")
+
+    def solr_init() -> None:
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+
+    try:
+        solr_init()
+        assert solrcloud_server.aliases()["contentcloud"] == "contentcloud_1"
+        with SolrIndex(solrcloud_server.url, "contentcloud", commit_within_ms=200) as backend:
+            writer = backend.open_writer("ads", rebuild=True)
+            writer.add([doc("ads::1")])
+            writer.commit(state("ads"))
+            rebuilt = solrcloud_server.aliases()["contentcloud"]
+            assert rebuilt != "contentcloud_1"
+            solr_init()  # the stack starts again
+            assert solrcloud_server.aliases()["contentcloud"] == rebuilt
+            assert solrcloud_server.collection_names().count("contentcloud_1") == 0
+            assert backend.count("ads") == 1
+            assert backend.builds() == []
+    finally:
+        solrcloud_server.drop("contentcloud")
