@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.servers import ServerProcess, SolrServer, in_ci, start_mongo, start_or_skip, start_solr
+from tests.servers import (
+    ServerProcess,
+    SolrCloudServer,
+    SolrServer,
+    in_ci,
+    start_mongo,
+    start_or_skip,
+    start_solr,
+    start_solrcloud,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED = PROJECT_ROOT.parent / "shared"
@@ -47,6 +56,16 @@ def solr_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SolrServer
     """A standalone Solr 9 with core ``contentcloud`` from ``schemas/solr/``; ``.core_url()`` for pysolr."""
     home = tmp_path_factory.mktemp("solr-home")
     server = start_or_skip("Solr", lambda: start_solr(home))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def solrcloud_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SolrCloudServer]:
+    """A one-node SolrCloud (embedded ZooKeeper) with configset ``contentcloud`` from ``schemas/solr/``
+    in ZooKeeper and no collection; ``.create_collection()``, ``.create_alias()``, ``.collection_url()``."""
+    base = tmp_path_factory.mktemp("solrcloud")
+    server = start_or_skip("SolrCloud", lambda: start_solrcloud(base))
     yield server
     server.stop()
 

@@ -13,7 +13,11 @@ Full rebuilds never delete and re-create the live index:
   exchanges core *names*, so directories are named per build), feed it, commit, ``SWAP`` it with the
   live core, ``UNLOAD`` the old one with its directory. With no live core yet, ``RENAME`` instead.
 * SolrCloud: Collections API ``CREATE`` of ``<name>_<token>``, feed, commit, ``CREATEALIAS`` moves
-  the alias ``<name>`` to it, then the collection it pointed to is deleted.
+  the alias ``<name>`` to it, then the collection it pointed to is deleted, unless another alias
+  still points at it (Solr refuses that DELETE; the collection is kept and a warning logged). Once
+  the alias has moved the rebuild is live: a failure while deleting the old collection is logged,
+  never raised, and never drops the new collection. The first feed into a missing alias creates
+  collection ``<name>_1`` and the alias (one fixed name, so that concurrent first feeds share it).
 
 A rebuild first copies every other datasource's documents (and state documents) from the live index,
 so it replaces one datasource and keeps the rest as they are.
@@ -63,6 +67,8 @@ logger = logging.getLogger(__name__)
 
 #: a rebuild whose token is older than this is abandoned (its process died) and may be removed
 STALE_BUILD_SECONDS = 6 * 3600
+#: SolrCloud: the live index a first feed creates is collection ``<alias>_1`` (as docker/compose.yaml's)
+FIRST_COLLECTION = "1"
 _TRANSIENT_EXCEPTIONS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
@@ -256,6 +262,14 @@ class SolrIndex:
     def collections(self) -> list[str]:
         return self.collections_admin("LIST").get("collections", [])
 
+    def _aliased_collections(self) -> dict[str, list[str]]:
+        """Collection → the aliases pointing at it."""
+        aliased: dict[str, list[str]] = {}
+        for alias, targets in self.aliases().items():
+            for collection in filter(None, targets.split(",")):
+                aliased.setdefault(collection, []).append(alias)
+        return aliased
+
     def close(self) -> None:
         self.http.session.close()
 
@@ -344,7 +358,9 @@ class SolrIndex:
     def builds(self) -> list[str]:
         """Names of rebuild cores/collections of this index that exist now."""
         if self.cloud:
-            aliased = set(self.aliases().get(self.name, "").split(","))
+            # a collection any alias points at is served (e.g. a former live collection that another
+            # alias still uses), not a rebuild in progress
+            aliased = self._aliased_collections()
             return [
                 c
                 for c in self.collections()
@@ -380,8 +396,18 @@ class SolrIndex:
         """Create the live index empty (first feed on a fresh Solr)."""
         token = _new_token()
         if self.cloud:
-            collection = f"{self.name}_{token}"
-            self._create_collection(collection)
+            # A fixed name, not a token: the first feeds of two datasources (two DAGs) may both find
+            # no alias and create the live index at once. With a token each, the later CREATEALIAS
+            # would orphan the other's collection, its documents gone from the alias and the orphan
+            # taken for a rebuild in progress; with one name the later CREATE is refused ("already
+            # exists") and both point the alias at the same collection.
+            collection = f"{self.name}_{FIRST_COLLECTION}"
+            try:
+                self._create_collection(collection)
+            except SolrHTTPError:
+                if collection not in self.collections():
+                    raise
+                logger.info("collection %s exists already (a concurrent feed made it); using it", collection)
             self.collections_admin("CREATEALIAS", name=self.name, collections=collection)
         else:
             self.core_admin(
@@ -414,6 +440,8 @@ class SolrWriter:
         self._rejected: list[Rejected] = []
         self._error: BaseException | None = None
         self._closed = False
+        #: the alias (SolrCloud) now points at the rebuild: it is live and must never be dropped
+        self._switched = False
         self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue(maxsize=2 * index.senders)
         self._rejected_lock = threading.Lock()
         if rebuild:
@@ -562,9 +590,9 @@ class SolrWriter:
         if index.cloud:
             previous = [c for c in index.aliases().get(index.name, "").split(",") if c]
             index.collections_admin("CREATEALIAS", name=index.name, collections=self.target)
-            for collection in previous:
-                index.collections_admin("DELETE", name=collection)
+            self._switched = True  # the rebuild is live now: abort() must not drop it
             logger.info("alias %s now points at %s (was %s)", index.name, self.target, previous)
+            self._retire(previous)
             return
         if index.live_exists():
             index.core_admin("SWAP", core=index.name, other=self.target)
@@ -589,7 +617,7 @@ class SolrWriter:
             return
         self._closed = True
         self._stop_sender()
-        if self.rebuild:
+        if self.rebuild and not self._switched:
             try:
                 self.index._drop(self.target)
             except IndexBackendError as exc:
@@ -598,6 +626,33 @@ class SolrWriter:
     def _close(self) -> None:
         self._closed = True
         self._stop_sender()
+
+    def _retire(self, collections: Sequence[str]) -> None:
+        """Delete the collections the alias pointed to before the switch: clean-up only, so a failure
+        is a warning (the switch is done), and a collection another alias still uses is kept."""
+        index = self.index
+        try:
+            aliased = index._aliased_collections()
+        except IndexBackendError as exc:
+            logger.warning("not deleting the previous collections %s of %s: %s", collections, index.uri, exc)
+            return
+        for collection in collections:
+            if collection == self.target:
+                continue
+            if aliased.get(collection):
+                logger.warning(
+                    "kept the previous collection %s of %s: alias(es) %s still point at it",
+                    collection,
+                    index.uri,
+                    ", ".join(aliased[collection]),
+                )
+                continue
+            try:
+                index.collections_admin("DELETE", name=collection)
+            except IndexBackendError as exc:
+                logger.warning(
+                    "could not delete the previous collection %s of %s: %s", collection, index.uri, exc
+                )
 
     def _stop_sender(self) -> None:
         alive = [sender for sender in self._senders if sender.is_alive()]

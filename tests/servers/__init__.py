@@ -1,14 +1,16 @@
-"""Real servers for the integration tests: Solr 9 and a MongoDB-wire server, on 127.0.0.1.
+"""Real servers for the integration tests: Solr 9 (standalone or a one-node SolrCloud) and a
+MongoDB-wire server, on 127.0.0.1.
 
 Each server is a single-file Java program beside this module (``solr/SolrLauncher.java``,
-``mongo/MongoLauncher.java``) whose jars a small ``pom.xml`` fetches from Maven Central into a
-git-ignored ``lib/``. A launcher binds a free port (or the one it is given), prints one line
-``READY <url>`` when clients can connect, and stops on SIGTERM. No Docker, no system packages
+``solr/SolrCloudLauncher.java``, ``mongo/MongoLauncher.java``) whose jars a small ``pom.xml``
+fetches from Maven Central into a git-ignored ``lib/``. A launcher binds a free port (or the one it
+is given), prints one line ``READY <url> [key=value …]`` when clients can connect, and stops on
+SIGTERM. No Docker, no system packages
 beyond a JDK 17 and Maven.
 
 Import it as ``tests.servers``: ``tests/`` and ``tests/integration/`` are regular packages
 (``__init__.py``), so pytest puts the repository root on ``sys.path`` and the module resolves
-without installing anything; ``python -m tests.servers solr|mongo`` (from the repository root)
+without installing anything; ``python -m tests.servers solr|solrcloud|mongo`` (from the repository root)
 starts one by hand. It uses only the standard library, so it also runs outside the venv.
 
 What this module must not do: know the project's pipeline, or start anything at import time.
@@ -40,12 +42,14 @@ __all__ = [
     "MissingToolError",
     "ServerError",
     "ServerProcess",
+    "SolrCloudServer",
     "SolrServer",
     "ensure_jars",
     "in_ci",
     "start_or_skip",
     "start_mongo",
     "start_solr",
+    "start_solrcloud",
 ]
 
 SERVERS_DIR = Path(__file__).resolve().parent
@@ -189,6 +193,8 @@ class ServerProcess:
         self._output: collections.deque[str] = collections.deque(maxlen=400)
         self._output_lock = threading.Lock()
         self._url: str | None = None
+        #: the ``key=value`` words after the URL on the READY line (e.g. SolrCloud's ``zk``)
+        self.ready_info: dict[str, str] = {}
         #: seconds from spawn to the READY line, for the last start
         self.startup_seconds: float | None = None
 
@@ -322,7 +328,9 @@ class ServerProcess:
                 with self._output_lock:
                     self._output.append(line)
                 if not self._ready.is_set() and line.startswith("READY "):
-                    self._url = line[len("READY ") :].strip()
+                    url, *extra = line[len("READY ") :].split()
+                    self._url = url
+                    self.ready_info = dict(word.partition("=")[::2] for word in extra)
                     self._ready.set()
         finally:
             if log is not None:
@@ -453,6 +461,112 @@ def start_solr(
     shutil.copytree(CONFIGSET_DIR, configset, ignore=shutil.ignore_patterns("*.md"))
     server = SolrServer(home, cores, startup_timeout=startup_timeout)
     return server.start(port)
+
+
+# --------------------------------------------------------------------------------------------
+# SolrCloud
+
+
+class SolrCloudServer(ServerProcess):
+    """A one-node SolrCloud (MiniSolrCloudCluster, embedded ZooKeeper) with the project's configset
+    uploaded to ZooKeeper as ``contentcloud``.
+
+    ``url`` is the node's base URL (``http://127.0.0.1:<port>/solr``), ``zk_address`` the ZooKeeper
+    connect string (with its ``/solr`` chroot). Collections and aliases are made with the Collections
+    API (``collections_admin``, ``create_collection``, ``create_alias``); a collection's or an alias's
+    URL is ``collection_url(name)``. The cluster lives in ``base_dir``, which must start empty: it
+    cannot be restarted (ZooKeeper and the node would come back on other ports).
+    """
+
+    def __init__(self, base_dir: Path, *, startup_timeout: float = 120.0, max_heap: str = "512m") -> None:
+        self.base_dir = base_dir
+        lib = ensure_jars("solr")  # the same jars as the standalone launcher
+        java = java_executable()
+        launcher = SERVERS_DIR / "solr" / "SolrCloudLauncher.java"
+
+        def command(port: int) -> list[str]:
+            if port:
+                raise ServerError("solrcloud: cannot be started on a given port (a restart is not supported)")
+            return [
+                java, f"-Xmx{max_heap}", "-XX:+UseSerialGC", "-Dlauncher.stdinWatchdog=true",
+                "-cp", f"{lib}/*", str(launcher), str(base_dir), str(CONFIGSET_DIR), CONFIGSET_NAME,
+            ]  # fmt: skip
+
+        super().__init__(
+            "solrcloud",
+            command,
+            cwd=base_dir,
+            startup_timeout=startup_timeout,
+            log_path=base_dir / "launcher.out",
+        )
+
+    @property
+    def zk_address(self) -> str:
+        """ZooKeeper's ``host:port/chroot``, from the READY line."""
+        return self.ready_info["zk"]
+
+    def output_tail(self, lines: int = 40) -> str:
+        return f"{super().output_tail(lines)}\n(Solr's log: {self.base_dir / 'logs' / 'solr.log'})"
+
+    def restart(self, timeout: float = 15.0) -> Self:
+        raise ServerError("solrcloud: a restart is not supported (start a new cluster in a new directory)")
+
+    def collection_url(self, name: str) -> str:
+        """The URL of a collection or an alias (``…/solr/<name>``), the one the index backend takes."""
+        return f"{self.url}/{name}"
+
+    def collections_admin(self, action: str, **params: str | int | bool) -> dict[str, Any]:
+        """Call the Collections API (``CREATE``, ``CREATEALIAS``, ``LISTALIASES``, ``LIST``, ``DELETE``,
+        ``DELETEALIAS``, ``CLUSTERSTATUS``) and return its JSON; a Solr error becomes a ``ServerError``."""
+        query: dict[str, str] = {"action": action, "wt": "json"}
+        query.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()})
+        return _get_json(f"{self.url}/admin/collections?{urllib.parse.urlencode(query)}", timeout=120)
+
+    def create_collection(
+        self, name: str, config_set: str = CONFIGSET_NAME, *, shards: int = 1, replicas: int = 1
+    ) -> None:
+        """Create collection ``name`` from a configset in ZooKeeper; returns once its replicas are active."""
+        self.collections_admin(
+            "CREATE",
+            name=name,
+            **{"collection.configName": config_set},
+            numShards=shards,
+            replicationFactor=replicas,
+            waitForFinalState=True,
+        )
+
+    def create_alias(self, alias: str, *collections: str) -> None:
+        """Create alias ``alias`` (or move it) to point at ``collections``."""
+        self.collections_admin("CREATEALIAS", name=alias, collections=",".join(collections))
+
+    def aliases(self) -> dict[str, str]:
+        """Alias → the comma-separated collections it points at (LISTALIASES)."""
+        return dict(self.collections_admin("LISTALIASES").get("aliases", {}))
+
+    def collection_names(self) -> list[str]:
+        return sorted(self.collections_admin("LIST").get("collections", []))
+
+    def drop(self, prefix: str) -> None:
+        """Delete every alias, then every collection, whose name starts with ``prefix`` (test clean-up)."""
+        for alias in self.aliases():
+            if alias.startswith(prefix):
+                self.collections_admin("DELETEALIAS", name=alias)
+        for collection in self.collection_names():
+            if collection.startswith(prefix):
+                self.collections_admin("DELETE", name=collection)
+
+
+def start_solrcloud(
+    tmp_dir: str | os.PathLike[str], *, startup_timeout: float = 120.0, max_heap: str = "512m"
+) -> SolrCloudServer:
+    """Start a one-node SolrCloud in ``tmp_dir`` (empty or absent) and return once its node is live
+    and the configset ``schemas/solr/`` is in ZooKeeper as ``contentcloud``; no collection exists yet.
+    """
+    base = Path(tmp_dir).resolve()
+    if base.exists() and any(base.iterdir()):
+        raise ServerError(f"solrcloud: {base} is not empty (a cluster starts in a fresh directory)")
+    base.mkdir(parents=True, exist_ok=True)
+    return SolrCloudServer(base, startup_timeout=startup_timeout, max_heap=max_heap).start()
 
 
 # --------------------------------------------------------------------------------------------

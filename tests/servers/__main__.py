@@ -1,10 +1,11 @@
-"""Start one test server by hand: ``python -m tests.servers solr|mongo`` (from the repository root).
+"""Start one test server by hand: ``python -m tests.servers solr|solrcloud|mongo`` (from the repository root).
 
 ``python -m tests.servers fetch`` only fetches every launcher's jars (``make servers`` runs it, so
 the first test session does not pay for the download).
 
 Prints the URL(s) on stdout and runs until Ctrl-C. Solr gets a fresh temporary home unless
-``--home`` names one (then its cores survive between runs).
+``--home`` names one (then its cores survive between runs); SolrCloud always starts in a fresh
+temporary directory, with the configset in ZooKeeper and no collection.
 """
 
 from __future__ import annotations
@@ -15,12 +16,20 @@ import tempfile
 import threading
 from pathlib import Path
 
-from tests.servers import CONFIGSET_NAME, ServerError, ServerProcess, ensure_jars, start_mongo, start_solr
+from tests.servers import (
+    CONFIGSET_NAME,
+    ServerError,
+    ServerProcess,
+    ensure_jars,
+    start_mongo,
+    start_solr,
+    start_solrcloud,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.servers", description=__doc__)
-    parser.add_argument("server", choices=["solr", "mongo", "fetch"])
+    parser.add_argument("server", choices=["solr", "solrcloud", "mongo", "fetch"])
     parser.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
     parser.add_argument("--home", type=Path, help="solr: the Solr home (default: a temporary dir)")
     parser.add_argument(
@@ -49,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
             for core in cores:
                 print(server.core_url(core), flush=True)
             print(f"home: {home}", file=sys.stderr)
+        elif args.server == "solrcloud":
+            if args.port or args.home:
+                parser.error("solrcloud takes neither --port nor --home")
+            server = start_solrcloud(tempfile.mkdtemp(prefix="contentcloud-solrcloud-"))
+            print(server.url, flush=True)
+            print(f"zk: {server.zk_address}", flush=True)
         else:
             server = start_mongo(port=args.port)
             print(server.url, flush=True)

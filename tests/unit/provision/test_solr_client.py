@@ -126,10 +126,20 @@ class FakeSolr:
             if action == "LISTALIASES":
                 return Reply(200, {"aliases": self.aliases})
             if action == "CREATE":
+                if query["name"] in self.collections:
+                    message = f"collection already exists: {query['name']}"
+                    return Reply(400, {"error": {"msg": message, "code": 400}})
                 self.collections.append(query["name"])
             elif action == "CREATEALIAS":
                 self.aliases[query["name"]] = query["collections"]
             elif action == "DELETE":
+                users = [a for a, targets in self.aliases.items() if query["name"] in targets.split(",")]
+                if users:  # as Solr 9 does
+                    message = (
+                        f"Collection : {query['name']} is part of aliases: {users}, remove or modify the "
+                        "aliases before removing this collection."
+                    )
+                    return Reply(400, {"error": {"msg": message, "code": 400}})
                 self.collections.remove(query["name"])
             return Reply(200, {"responseHeader": {"status": 0}})
         if path.endswith("/feeder"):
@@ -199,6 +209,31 @@ def test_a_solrcloud_rebuild_moves_the_alias_and_drops_the_old_collection() -> N
     assert fake.collections == [new]
     actions = [a["action"] for a in fake.admin]
     assert actions.index("CREATEALIAS") < actions.index("DELETE")  # never delete before the switch
+
+
+def test_a_solrcloud_rebuild_keeps_an_old_collection_another_alias_still_uses() -> None:
+    old = "catalogue_20240101T000000_aaaaaa"
+    fake = FakeSolr(cloud=True, collections=[old], aliases={"catalogue": old, "portal": old})
+    index = make_index(fake)
+    writer = index.open_writer("ads", rebuild=True)
+    writer.add([{"id": "ads::1", "datasource": "ads"}])
+    writer.commit(IndexState("ads", "v1", "u", "full"))  # the switch succeeded: no error
+    writer.abort()  # what the pipeline does after any exception: must not touch the live collection
+    new = writer.target
+    assert fake.aliases == {"catalogue": new, "portal": old}
+    assert fake.collections == [old, new]
+    assert [a["action"] for a in fake.admin].count("DELETE") == 0
+    assert index.builds() == []  # the kept collection is served, not a rebuild in progress
+    index.open_writer("ads").abort()  # so an in-place feed is not refused
+
+
+def test_a_first_solrcloud_feed_uses_the_collection_a_concurrent_first_feed_created() -> None:
+    fake = FakeSolr(cloud=True)
+    make_index(fake).open_writer("ads").abort()
+    assert (fake.collections, fake.aliases) == (["catalogue_1"], {"catalogue": "catalogue_1"})
+    del fake.aliases["catalogue"]  # as seen by a second feed that looked just before the alias came
+    make_index(fake).open_writer("bds").abort()
+    assert (fake.collections, fake.aliases) == (["catalogue_1"], {"catalogue": "catalogue_1"})
 
 
 def test_a_solrcloud_rebuild_needs_an_alias() -> None:
