@@ -3,7 +3,7 @@
 Supported: terms and fielded terms (``title:bronze``), phrases (``"bronze age"``), ``*:*``, ``*``
 and ``field:*``, trailing-``*`` prefixes (``bron*``), ranges (``[a TO b]``, ``{a TO *]``), ``AND``
 ``OR`` ``NOT`` ``&&`` ``||`` ``!`` ``+`` ``-``, parentheses and field groups (``title:(a b)``),
-boosts (``^2``, accepted and ignored: the embedded index does not rank), backslash escapes, and the
+boosts (``^2``, accepted and ignored: the embedded index ranks without them), backslash escapes, and the
 local parameters ``{!lucene}``, ``{!tag=…}`` and ``{!field f=… op=…}``. Anything else (fuzzy
 ``~``, proximity ``"…"~2``, inner wildcards ``b?onze``, regular expressions, other query parsers)
 is refused with a :class:`~provision.index.base.BadRequest` naming the construct and its position.
