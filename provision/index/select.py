@@ -233,9 +233,7 @@ def parse_fl(values: list[str]) -> FieldList:
                     "embedded index (field names and globs only)"
                 )
             patterns.append(part)
-    if not asked:
-        return FieldList()
-    return FieldList(tuple(patterns) or ("*",), score) if score else FieldList(tuple(patterns))
+    return FieldList(tuple(patterns), score) if asked else FieldList()
 
 
 # ------------------------------------------------------------------------------- responses

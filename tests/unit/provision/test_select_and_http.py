@@ -53,7 +53,7 @@ def test_parameters() -> None:
         2,
     )
     assert request.facet_queries == ["bronze"]
-    assert parse_request([("fl", "score")]).fl == FieldList(("*",), score=True)  # Solr: "score" == "*,score"
+    assert parse_request([("fl", "score")]).fl == FieldList((), score=True)  # Solr 9: the score alone
     assert parse_request([("fl", "id,score")]).fl == FieldList(("id",), score=True)
     assert not parse_request([("fl", "id")]).fl.score
     assert parse_request([]).fl.patterns == ("*",)
