@@ -35,7 +35,8 @@ Relevance: a query with text clauses is ranked when its order depends on the sco
 ``score asc|desc`` among the sort fields) or ``fl`` asks for ``score``. Each text clause scores with
 FTS5's ``bm25()`` (negated: FTS5 gives better matches more negative values), other clauses (exact
 values, ranges, prefixes, ``*:*``) a constant 1.0, and boolean queries add the scores of their
-matching MUST and SHOULD clauses as Lucene's BooleanQuery does (MUST_NOT and ``fq`` never score).
+matching MUST and SHOULD clauses as Lucene's BooleanQuery does (MUST_NOT and ``fq`` never score);
+boosts (``^n`` on terms, phrases, groups) multiply.
 Equal scores keep index order, so pages are stable. Scores are close to Solr's, not equal (FTS5's
 BM25 sees all the columns searched as one document; Lucene's per-field norms are coarser), so the
 top hit of a clear-cut query is the same, a full order may differ. Queries without a scoring clause
@@ -997,7 +998,8 @@ class _Select:
         sum of the scores of the matching MUST and SHOULD clauses; MUST_NOT clauses only exclude.
         A text leaf scores with FTS5's ``bm25()`` (negated: FTS5 gives better matches more negative
         values); any other leaf (exact values, ranges, prefixes, ``*:*``) scores a constant 1.0,
-        as Solr's constant-score queries do. Leaves are evaluated by :meth:`matching`'s SQL."""
+        as Solr's constant-score queries do. Boosts (``^n`` on text clauses and groups) multiply.
+        Leaves are evaluated by :meth:`matching`'s SQL."""
         if isinstance(node, CBool):
             must = [self.scored(part) for part in node.must]
             should = [self.scored(part) for part in node.should]
@@ -1012,12 +1014,15 @@ class _Select:
                     break
                 keys -= self.matching(part)
             return {
-                rid: sum(part[rid] for part in must) + sum(part.get(rid, 0.0) for part in should)
+                rid: node.boost
+                * (sum(part[rid] for part in must) + sum(part.get(rid, 0.0) for part in should))
                 for rid in keys
             }
         if isinstance(node, CText) and not node.prefix:
             sql, args = self._text_sql(node, scored=True)
-            return dict(self.conn.execute(sql, args))
+            if node.boost == 1.0:
+                return dict(self.conn.execute(sql, args))
+            return {rid: node.boost * score for rid, score in self.conn.execute(sql, args)}
         return dict.fromkeys(self.matching(node), 1.0)
 
     def matching(self, node: Compiled) -> set[int]:

@@ -255,6 +255,8 @@ RANKED = [
     {"q": "obsidian", "fl": "*,score", "rows": 2},
     {"q": "obsidian", "fl": "id score", "start": 1},
     {"q": "Zeus OR bronze"},
+    {"q": "obsidian OR blade^10"},  # boosts move the top hit: x::6 here, x::5 below
+    {"q": "obsidian^10 OR blade"},
 ]
 
 

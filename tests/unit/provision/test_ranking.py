@@ -130,6 +130,16 @@ def test_not_clauses_add_no_score(index: SqliteIndex) -> None:
     ]
 
 
+def test_boosts_multiply(index: SqliteIndex) -> None:
+    plain = {d["id"]: d["score"] for d in docs(index, q="bronze OR axe", fl="id,score")}
+    assert ids(index, q="bronze OR axe") == ["f::1", "f::4", "f::2", "f::3"]
+    assert ids(index, q="bronze^3 OR axe") == ["f::1", "f::2", "f::3", "f::4"]  # bronze now outweighs axe
+    boosted = {d["id"]: d["score"] for d in docs(index, q="(bronze OR axe)^2", fl="id,score")}
+    assert boosted == pytest.approx({k: 2 * v for k, v in plain.items()})
+    assert ids(index, q="(bronze OR axe)^2") == ids(index, q="bronze OR axe")
+    assert ids(index, q='bronze^0.1 OR "iron axe"^5')[0] == "f::4"
+
+
 def test_clauses_add_up(index: SqliteIndex) -> None:
     def score(q: str, doc_id: str) -> float:
         return next(d["score"] for d in docs(index, q=q, fl="id,score") if d["id"] == doc_id)
