@@ -987,11 +987,12 @@ class _Select:
     # --- relevance -----------------------------------------------------------------------------
     def _ranked(self, main: Compiled, sort: list[tuple[str, bool]]) -> bool:
         """Scores are computed only when they change the answer: the main query has a scoring text
-        clause and the order is by score (no ``sort``, or ``score`` in it) or ``fl`` asks for it.
-        Otherwise every match scores the same (``*:*``, filters, exact values: Solr's constant
-        score), the order is the index order and the matching sets stay plain sets."""
+        clause, documents are asked for (``rows`` > 0: facet counts need no order) and the order is
+        by score (no ``sort``, or ``score`` in it) or ``fl`` asks for it. Otherwise every match
+        scores the same (``*:*``, filters, exact values: Solr's constant score) or the score is not
+        used: the order is the index order and the matching sets stay plain sets."""
         wanted = not sort or self.request.fl.score or any(name == "score" for name, _ in sort)
-        return wanted and _scores_text(main)
+        return self.request.rows > 0 and wanted and _scores_text(main)
 
     def scored(self, node: Compiled) -> dict[int, float]:
         """rid → score of the documents matching ``node``, combined like Lucene's BooleanQuery: the

@@ -93,6 +93,24 @@ def test_filters_do_not_change_the_order_of_the_results(index: SqliteIndex) -> N
     assert ids(index, q="bronze OR axe", fq=["datasource:g", "*:*"]) == ["f::4", "f::3"]
 
 
+def test_no_score_is_computed_when_it_would_not_be_used(index: SqliteIndex, monkeypatch) -> None:
+    from provision.index import sqlite
+
+    calls: list[object] = []
+    original = sqlite._Select.scored
+    monkeypatch.setattr(
+        sqlite._Select, "scored", lambda self, node: calls.append(node) or original(self, node)
+    )
+    index.select({"q": "bronze", "rows": 0, "facet": "true", "facet.field": "datasource"})
+    index.select({"q": "bronze", "sort": "id asc"})
+    index.select({"q": "*:*", "fq": "bronze"})
+    index.select({"q": "datasource:g OR bro*"})
+    assert calls == []
+    index.select({"q": "bronze", "sort": "id asc", "fl": "id,score"})
+    index.select({"q": "bronze"})
+    assert len(calls) == 2
+
+
 def test_fl_score_returns_floats_in_descending_order(index: SqliteIndex) -> None:
     found = docs(index, q="bronze OR amber", fl="id,score")
     scores = [d["score"] for d in found]
