@@ -31,16 +31,18 @@ memory (:class:`_Columns`).
 Documents are checked like Solr checks them (unknown field, missing id or datasource, several values
 in a single-valued field, a bad number or date) and refused with Solr's message.
 
-Relevance: a query with text clauses is ranked when its order depends on the score (no ``sort``, or
-``score asc|desc`` among the sort fields) or ``fl`` asks for ``score``. Each text clause scores with
-FTS5's ``bm25()`` (negated: FTS5 gives better matches more negative values), other clauses (exact
-values, ranges, prefixes, ``*:*``) a constant 1.0, and boolean queries add the scores of their
-matching MUST and SHOULD clauses as Lucene's BooleanQuery does (MUST_NOT and ``fq`` never score);
-boosts (``^n`` on terms, phrases, groups) multiply.
-Equal scores keep index order, so pages are stable. Scores are close to Solr's, not equal (FTS5's
-BM25 sees all the columns searched as one document; Lucene's per-field norms are coarser), so the
-top hit of a clear-cut query is the same, a full order may differ. Queries without a scoring clause
-(``*:*``, filters, facet browsing) keep plain sets and index order: ranking costs them nothing.
+Relevance: a query with text clauses is ranked when asked: ``score asc|desc`` among the ``sort``
+fields, or ``score`` in ``fl`` (then the order is by score). Unlike Solr, a text query without
+``sort`` keeps index order: ranking every match costs ~100 ms on a common term at 100,000
+documents, so a portal asks for it (``sort=score desc``, which Solr accepts too) where it wants
+it. Each text clause scores with FTS5's ``bm25()`` (negated: FTS5 gives better matches more
+negative values), other clauses (exact values, ranges, prefixes, ``*:*``) a constant 1.0, and
+boolean queries add the scores of their matching MUST and SHOULD clauses as Lucene's
+BooleanQuery does (MUST_NOT and ``fq`` never score); boosts (``^n`` on terms, phrases, groups)
+multiply. Equal scores keep index order, so pages are stable. Scores are close to Solr's, not
+equal (FTS5's BM25 sees all the columns searched as one document; Lucene's per-field norms are
+coarser), so the top hit of a clear-cut query is the same, a full order may differ. Queries that
+do not ask for the score keep plain sets: ranking costs them nothing.
 """
 
 from __future__ import annotations
@@ -986,12 +988,13 @@ class _Select:
 
     # --- relevance -----------------------------------------------------------------------------
     def _ranked(self, main: Compiled, sort: list[tuple[str, bool]]) -> bool:
-        """Scores are computed only when they change the answer: the main query has a scoring text
-        clause, documents are asked for (``rows`` > 0: facet counts need no order) and the order is
-        by score (no ``sort``, or ``score`` in it) or ``fl`` asks for it. Otherwise every match
-        scores the same (``*:*``, filters, exact values: Solr's constant score) or the score is not
-        used: the order is the index order and the matching sets stay plain sets."""
-        wanted = not sort or self.request.fl.score or any(name == "score" for name, _ in sort)
+        """Scores are computed only when asked for: the main query has a scoring text clause,
+        documents are asked for (``rows`` > 0: facet counts need no order) and ``sort`` names
+        ``score`` or ``fl`` asks for it. Otherwise the order is the index order and the matching
+        sets stay plain sets. Unlike Solr, an unsorted text query is not ranked by default:
+        scoring every match of a common term costs ~100 ms at 100,000 documents, which would
+        break the embedded index's latency goal for the facet browsing portals do most."""
+        wanted = self.request.fl.score or any(name == "score" for name, _ in sort)
         return self.request.rows > 0 and wanted and _scores_text(main)
 
     def scored(self, node: Compiled) -> dict[int, float]:

@@ -1,5 +1,6 @@
-"""Relevance ranking in the embedded index: text queries are ordered by score (FTS5's bm25 per text
-clause, summed like Lucene's BooleanQuery), everything else keeps index order."""
+"""Relevance ranking in the embedded index: text queries sorted by score are ordered by FTS5's bm25
+per text clause, summed like Lucene's BooleanQuery; without ``sort=score`` everything keeps index
+order (scoring a common term's every match would cost the facet browsing its latency)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ def index(tmp_path_factory: pytest.TempPathFactory):
 
 
 def docs(index: SqliteIndex, **params) -> list[dict]:
+    """Ranked unless the test passes its own ``sort`` (``sort=None``: no sort parameter)."""
+    params = {"sort": "score desc", **params}
+    if params["sort"] is None:
+        del params["sort"]
     return index.select({"rows": 100, "fl": "id", **params})["response"]["docs"]
 
 
@@ -105,9 +110,10 @@ def test_no_score_is_computed_when_it_would_not_be_used(index: SqliteIndex, monk
     index.select({"q": "bronze", "sort": "id asc"})
     index.select({"q": "*:*", "fq": "bronze"})
     index.select({"q": "datasource:g OR bro*"})
+    index.select({"q": "bronze"})  # no sort: index order, as the facet browsing needs it fast
     assert calls == []
     index.select({"q": "bronze", "sort": "id asc", "fl": "id,score"})
-    index.select({"q": "bronze"})
+    index.select({"q": "bronze", "sort": "score desc"})
     assert len(calls) == 2
 
 
@@ -165,3 +171,10 @@ def test_clauses_add_up(index: SqliteIndex) -> None:
     assert score("bronze gold", "f::3") == pytest.approx(score("bronze", "f::3") + score("gold", "f::3"))
     assert score("+bronze +gold", "f::3") == pytest.approx(score("bronze gold", "f::3"))
     assert score("bronze datasource:g", "f::3") == pytest.approx(score("bronze", "f::3") + 1.0)
+
+
+def test_without_sort_a_text_query_keeps_index_order(index: SqliteIndex) -> None:
+    assert ids(index, q="bronze", sort=None) == ["f::1", "f::2", "f::3"]
+    assert ids(index, q="axe OR gold", sort=None) == ["f::1", "f::3", "f::4"]
+    # asking for the score asks for the ranking
+    assert ids(index, q="bronze", sort=None, fl="id,score") == ["f::2", "f::1", "f::3"]
