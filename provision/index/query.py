@@ -3,7 +3,8 @@
 Supported: terms and fielded terms (``title:bronze``), phrases (``"bronze age"``), ``*:*``, ``*``
 and ``field:*``, trailing-``*`` prefixes (``bron*``), ranges (``[a TO b]``, ``{a TO *]``), ``AND``
 ``OR`` ``NOT`` ``&&`` ``||`` ``!`` ``+`` ``-``, parentheses and field groups (``title:(a b)``),
-boosts (``^2``, accepted and ignored: the embedded index does not rank), backslash escapes, and the
+boosts (``^2`` on terms, phrases and groups: they multiply the clause's score; on other clauses,
+which score a constant, they are ignored), backslash escapes, and the
 local parameters ``{!lucene}``, ``{!tag=…}`` and ``{!field f=… op=…}``. Anything else (fuzzy
 ``~``, proximity ``"…"~2``, inner wildcards ``b?onze``, regular expressions, other query parsers)
 is refused with a :class:`~provision.index.base.BadRequest` naming the construct and its position.
@@ -21,7 +22,7 @@ embedded index executes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from provision.index import analysis
@@ -45,6 +46,7 @@ class Term:
     text: str
     quoted: bool = False
     prefix: bool = False  # ``text`` is the part before a trailing ``*``
+    boost: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Exists:
 @dataclass(frozen=True)
 class Bool:
     clauses: tuple[tuple[Occur, Node], ...]
+    boost: float = 1.0
 
 
 Node = MatchAll | Term | Range | Exists | Bool
@@ -393,15 +396,17 @@ class _Parser:
             close = self.take()
             if close.kind != "RPAREN":
                 raise self.lexer.error("missing ')'", close.pos)
-            self.boost()
-            return node
-        node = self.term(field)
-        self.boost()
-        return node
+            return self.boost(node)
+        return self.boost(self.term(field))
 
-    def boost(self) -> None:
-        if self.peek().kind == "CARAT":
-            self.take()
+    def boost(self, node: Node | None) -> Node | None:
+        """``clause^2``: kept on terms and groups (they score), dropped elsewhere (constant scores)."""
+        if self.peek().kind != "CARAT":
+            return node
+        factor = float(self.take().value)
+        if isinstance(node, Term | Bool):
+            return replace(node, boost=node.boost * factor)
+        return node
 
     def term(self, field: str) -> Node | None:
         tok = self.take()
@@ -455,6 +460,7 @@ class CText:
     tokens: tuple[str, ...]
     phrase: bool = False
     prefix: bool = False
+    boost: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -496,6 +502,7 @@ class CBool:
     must: tuple[Compiled, ...]
     should: tuple[Compiled, ...]
     must_not: tuple[Compiled, ...]
+    boost: float = 1.0  # multiplies the summed score
 
 
 Compiled = CAll | CNone | CText | CExact | CExactPrefix | CExactRange | CDateRange | CExists | CBool
@@ -566,7 +573,7 @@ class Compiler:
                 must.append(CAll())
             else:
                 return CNone()  # Lucene: a nested purely negative clause list matches nothing
-        return CBool(tuple(must), tuple(should), tuple(must_not))
+        return CBool(tuple(must), tuple(should), tuple(must_not), node.boost)
 
     def _exists(self, name: str) -> Compiled:
         definition = self.field(name)
@@ -644,11 +651,11 @@ class Compiler:
         if not terms:
             return CNone()
         if node.quoted or len(terms) == 1:
-            return CText(sources, tuple(terms), phrase=len(terms) > 1)
+            return CText(sources, tuple(terms), phrase=len(terms) > 1, boost=node.boost)
         parts = tuple(CText(sources, (t,)) for t in terms)
         if self.default_and:
-            return CBool(parts, (), ())
-        return CBool((), parts, ())
+            return CBool(parts, (), (), node.boost)
+        return CBool((), parts, (), node.boost)
 
 
 def compile_query(

@@ -58,9 +58,10 @@ class SortSpec:
 
 @dataclass(frozen=True)
 class FieldList:
-    """``fl``: names and globs; ``score`` is accepted and not returned (the embedded index does not rank)."""
+    """``fl``: names and globs; ``score`` asks for each document's relevance score (``score``, a float)."""
 
     patterns: tuple[str, ...] = ("*",)
+    score: bool = False
 
     def wants(self, name: str) -> bool:
         return any(
@@ -217,13 +218,14 @@ def parse_sort(text: str) -> list[SortSpec]:
 def parse_fl(values: list[str]) -> FieldList:
     """``fl``: ``*``, names and globs, comma- or blank-separated; blank or absent means ``*``."""
     patterns: list[str] = []
-    asked = False
+    asked = score = False
     for value in values:
         for part in re.split(r"[,\s]+", value.strip()):
             if not part:
                 continue
             asked = True
             if part == "score":
+                score = True
                 continue
             if any(c in part for c in "([:") or part.startswith("$"):
                 raise BadRequest(
@@ -231,7 +233,7 @@ def parse_fl(values: list[str]) -> FieldList:
                     "embedded index (field names and globs only)"
                 )
             patterns.append(part)
-    return FieldList(tuple(patterns)) if asked else FieldList()
+    return FieldList(tuple(patterns), score) if asked else FieldList()
 
 
 # ------------------------------------------------------------------------------- responses

@@ -22,15 +22,27 @@ Storage per generation:
   positionIncrementGap). Dynamic text fields share two columns: ``dyn`` (plain tokens, searched by
   ``text``) and ``dynf`` (tokens marked with their field name, searched by ``period_txt:…``);
 
-Matching sets are computed per leaf query in SQL and combined as Python sets; facet counts and sorts
-read per-generation columns kept in memory (:class:`_Columns`).
 * ``state``: the feeder's :class:`~provision.index.base.IndexState` per datasource.
+
+Matching sets are computed per leaf query in SQL and combined as Python sets (as rid → score
+dictionaries when the query is ranked); facet counts and sorts read per-generation columns kept in
+memory (:class:`_Columns`).
 
 Documents are checked like Solr checks them (unknown field, missing id or datasource, several values
 in a single-valued field, a bad number or date) and refused with Solr's message.
 
-The embedded index does not rank: without ``sort`` documents come in index order (Solr's order for
-``*:*``; for text queries Solr orders by score). ``sort=score desc`` is accepted and means the same.
+Relevance: a query with text clauses is ranked when asked: ``score asc|desc`` among the ``sort``
+fields, or ``score`` in ``fl`` (then the order is by score). Unlike Solr, a text query without
+``sort`` keeps index order: ranking every match costs ~100 ms on a common term at 100,000
+documents, so a portal asks for it (``sort=score desc``, which Solr accepts too) where it wants
+it. Each text clause scores with FTS5's ``bm25()`` (negated: FTS5 gives better matches more
+negative values), other clauses (exact values, ranges, prefixes, ``*:*``) a constant 1.0, and
+boolean queries add the scores of their matching MUST and SHOULD clauses as Lucene's
+BooleanQuery does (MUST_NOT and ``fq`` never score); boosts (``^n`` on terms, phrases, groups)
+multiply. Equal scores keep index order, so pages are stable. Scores are close to Solr's, not
+equal (FTS5's BM25 sees all the columns searched as one document; Lucene's per-field norms are
+coarser), so the top hit of a clear-cut query is the same, a full order may differ. Queries that
+do not ask for the score keep plain sets: ranking costs them nothing.
 """
 
 from __future__ import annotations
@@ -933,9 +945,10 @@ class _Select:
         main = self.compile(request.q, "q")[1] if request.q is not None and request.q.strip() else CNone()
         filters = [self.compile(text, "fq") for text in request.filters]
         sort = self._sort_fields()
-        hits = self._hits(main, [f for _, f in filters])
+        scores = self.scored(main) if self._ranked(main, sort) else None
+        hits = self._hits(main, [f for _, f in filters], scores)
         num_found = self._count(hits)
-        docs = self._docs(hits, sort) if request.rows > 0 else []
+        docs = self._docs(hits, sort, scores) if request.rows > 0 else []
         facets: dict[str, list[tuple[str, int]]] | None = None
         facet_queries: dict[str, int] | None = None
         if request.facet:
@@ -944,7 +957,7 @@ class _Select:
                 excluded = set(facet.exclude_tags)
                 if excluded and any(set(tags) & excluded for tags, _ in filters):
                     kept = [f for tags, f in filters if not set(tags) & excluded]
-                    facet_hits = self._hits(main, kept)
+                    facet_hits = self._hits(main, kept, scores)
                 else:
                     facet_hits = hits
                 facets[facet.key] = self._facet(facet, facet_hits)
@@ -955,15 +968,66 @@ class _Select:
         return num_found, docs, facets, facet_queries
 
     # --- the matching set ----------------------------------------------------------------------
-    def _hits(self, main: Compiled, filters: list[Compiled]) -> list[int] | None:
-        """The matching rids in index order, or None when every document matches."""
-        parts = [c for c in [main, *filters] if not isinstance(c, CAll)]
-        if not parts:
-            return None
-        matching = self.matching(parts[0])
-        for part in parts[1:]:
+    def _hits(
+        self, main: Compiled, filters: list[Compiled], scores: dict[int, float] | None = None
+    ) -> list[int] | None:
+        """The matching rids in index order, or None when every document matches. ``scores``: the
+        main query's scored matches when it was ranked (its matching set, already computed)."""
+        parts = [c for c in filters if not isinstance(c, CAll)]
+        if scores is not None:
+            matching = set(scores)
+        elif isinstance(main, CAll):
+            if not parts:
+                return None
+            matching = self.matching(parts.pop(0))
+        else:
+            matching = self.matching(main)
+        for part in parts:
             matching &= self.matching(part)
         return sorted(matching)
+
+    # --- relevance -----------------------------------------------------------------------------
+    def _ranked(self, main: Compiled, sort: list[tuple[str, bool]]) -> bool:
+        """Scores are computed only when asked for: the main query has a scoring text clause,
+        documents are asked for (``rows`` > 0: facet counts need no order) and ``sort`` names
+        ``score`` or ``fl`` asks for it. Otherwise the order is the index order and the matching
+        sets stay plain sets. Unlike Solr, an unsorted text query is not ranked by default:
+        scoring every match of a common term costs ~100 ms at 100,000 documents, which would
+        break the embedded index's latency goal for the facet browsing portals do most."""
+        wanted = self.request.fl.score or any(name == "score" for name, _ in sort)
+        return self.request.rows > 0 and wanted and _scores_text(main)
+
+    def scored(self, node: Compiled) -> dict[int, float]:
+        """rid → score of the documents matching ``node``, combined like Lucene's BooleanQuery: the
+        sum of the scores of the matching MUST and SHOULD clauses; MUST_NOT clauses only exclude.
+        A text leaf scores with FTS5's ``bm25()`` (negated: FTS5 gives better matches more negative
+        values); any other leaf (exact values, ranges, prefixes, ``*:*``) scores a constant 1.0,
+        as Solr's constant-score queries do. Boosts (``^n`` on text clauses and groups) multiply.
+        Leaves are evaluated by :meth:`matching`'s SQL."""
+        if isinstance(node, CBool):
+            must = [self.scored(part) for part in node.must]
+            should = [self.scored(part) for part in node.should]
+            if must:
+                keys = set(must[0])
+                for part in must[1:]:
+                    keys &= part.keys()
+            else:
+                keys = set().union(*should)
+            for part in node.must_not:
+                if not keys:
+                    break
+                keys -= self.matching(part)
+            return {
+                rid: node.boost
+                * (sum(part[rid] for part in must) + sum(part.get(rid, 0.0) for part in should))
+                for rid in keys
+            }
+        if isinstance(node, CText) and not node.prefix:
+            sql, args = self._text_sql(node, scored=True)
+            if node.boost == 1.0:
+                return dict(self.conn.execute(sql, args))
+            return {rid: node.boost * score for rid, score in self.conn.execute(sql, args)}
+        return dict.fromkeys(self.matching(node), 1.0)
 
     def matching(self, node: Compiled) -> set[int]:
         """The rids matching ``node``: each leaf is one SQL query; boolean structure is set algebra
@@ -1062,8 +1126,9 @@ class _Select:
 
     _SAFE_PREFIX = re.compile(r"^[\w'.,:;\u00b7\u0300-\u036f]+$")
 
-    def _text_sql(self, node: CText) -> tuple[str, list[Any]]:
-        """An FTS5 match on the columns of the field searched and of the fields copied into it."""
+    def _text_sql(self, node: CText, *, scored: bool = False) -> tuple[str, list[Any]]:
+        """An FTS5 match on the columns of the field searched and of the fields copied into it;
+        ``scored`` (not for prefixes) adds each row's relevance, ``-bm25()``, as a second column."""
         queried = node.fields[0]
         if queried in TEXT_COLUMNS:
             columns = [f for f in node.fields if f in TEXT_COLUMNS]
@@ -1083,14 +1148,16 @@ class _Select:
         else:
             phrase = '"' + " ".join(tokens) + '"'
         match = f"{{{' '.join(columns)}}} : {phrase}"
-        return f"SELECT rowid AS rid FROM {self.p}_fts WHERE {self.p}_fts MATCH ?", [match]
+        score = f", -bm25({self.p}_fts)" if scored else ""
+        return f"SELECT rowid AS rid{score} FROM {self.p}_fts WHERE {self.p}_fts MATCH ?", [match]
 
     # --- documents -----------------------------------------------------------------------------
     def _sort_fields(self) -> list[tuple[str, bool]]:
-        """(field, ascending) pairs after checking them as Solr does; ``score`` sorts by index order."""
+        """(field, ascending) pairs after checking them as Solr does; ``score`` is kept as a field."""
         result = []
         for spec in self.request.sort:
             if spec.field == "score":
+                result.append((spec.field, spec.ascending))
                 continue
             definition = lookup(spec.field)
             if definition is None:
@@ -1107,20 +1174,28 @@ class _Select:
             result.append((spec.field, spec.ascending))
         return result
 
-    def _docs(self, hits: list[int] | None, sort: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+    def _docs(
+        self, hits: list[int] | None, sort: list[tuple[str, bool]], scores: dict[int, float] | None
+    ) -> list[dict[str, Any]]:
+        """The page: by ``sort`` (``score`` among its fields), by score descending when the query is
+        ranked and unsorted, else in index order; every order ends with index order (stable pages)."""
         request = self.request
         end = request.start + request.rows
+        if scores is None:  # constant score: sorting on it changes nothing
+            sort = [(name, ascending) for name, ascending in sort if name != "score"]
+        elif not sort:
+            sort = [("score", False)]
         if not sort:
             if hits is None:
                 rows = self.conn.execute(
                     f"SELECT rid, stored FROM {self.p}_docs ORDER BY rid LIMIT ? OFFSET ?",
                     (request.rows, request.start),
                 ).fetchall()
-                return self._render([stored for _, stored in rows])
+                return self._render([(rid, stored) for rid, stored in rows], scores)
             page = hits[request.start : end]
         else:
             candidates = hits if hits is not None else self.columns.all_rids(self.conn)
-            page = heapq.nsmallest(end, candidates, key=self._sort_key(sort))[request.start :]
+            page = heapq.nsmallest(end, candidates, key=self._sort_key(sort, scores))[request.start :]
         if not page:
             return []
         by_rid: dict[int, str] = {}
@@ -1128,11 +1203,20 @@ class _Select:
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT rid, stored FROM {self.p}_docs WHERE rid IN ({marks})"
             by_rid.update(self.conn.execute(sql, chunk))
-        return self._render([by_rid[rid] for rid in page])
+        return self._render([(rid, by_rid[rid]) for rid in page], scores)
 
-    def _sort_key(self, sort: list[tuple[str, bool]]) -> Callable[[int], Any]:
-        """Missing values last in both directions (sortMissingLast), then index order."""
-        columns = [(self.columns.ranks(self.conn, name), ascending) for name, ascending in sort]
+    def _sort_key(
+        self, sort: list[tuple[str, bool]], scores: dict[int, float] | None = None
+    ) -> Callable[[int], Any]:
+        """Missing values last in both directions (sortMissingLast), then index order. ``score``
+        reads ``scores`` (every hit has one)."""
+        if len(sort) == 1 and sort[0][0] == "score" and scores is not None:
+            sign = 1 if sort[0][1] else -1
+            return lambda rid: (sign * scores[rid], rid)
+        columns = [
+            (scores if name == "score" else self.columns.ranks(self.conn, name), ascending)
+            for name, ascending in sort
+        ]
         if len(columns) == 1:
             ranks, ascending = columns[0]
             sign = 1 if ascending else -1
@@ -1149,13 +1233,19 @@ class _Select:
 
         return key
 
-    def _render(self, stored_docs: list[str]) -> list[dict[str, Any]]:
+    def _render(
+        self, stored_docs: list[tuple[int, str]], scores: dict[int, float] | None
+    ) -> list[dict[str, Any]]:
+        """Stored fields ``fl`` asks for; ``score`` last when asked (1.0 for unranked queries)."""
         fl = self.request.fl
         docs = []
-        for stored in stored_docs:
+        for rid, stored in stored_docs:
             data = json.loads(stored)
             data.pop(_UNSTORED, None)
-            docs.append({k: v for k, v in data.items() if fl.wants(k)})
+            doc = {k: v for k, v in data.items() if fl.wants(k)}
+            if fl.score:
+                doc["score"] = float(scores[rid]) if scores is not None else 1.0
+            docs.append(doc)
         return docs
 
     # --- facets --------------------------------------------------------------------------------
@@ -1185,6 +1275,13 @@ class _Select:
             items = items + zeros if facet.sort == "count" else sorted(items + zeros)
         end = None if facet.limit < 0 else facet.offset + facet.limit
         return [(_display_value(definition, values[o]), c) for o, c in items[facet.offset : end]]
+
+
+def _scores_text(node: Compiled) -> bool:
+    """Whether ``node`` has a text clause that scores (not a prefix; not under MUST_NOT)."""
+    if isinstance(node, CBool):
+        return any(_scores_text(part) for part in chain(node.must, node.should))
+    return isinstance(node, CText) and not node.prefix
 
 
 # ----------------------------------------------------------------------------------- plugin entry

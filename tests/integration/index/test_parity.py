@@ -61,6 +61,11 @@ EXTRA_DOCS = [
         "time_span": ["[-0800 TO -0500]"],
         "language": ["el", "en"],
     },
+    # for ranking: "obsidian" four times in x::5's title, once in the others' (no other document has it)
+    {"id": "x::6", "datasource": "extra", "title": "obsidian blade"},
+    {"id": "x::5", "datasource": "extra", "title": "obsidian obsidian obsidian obsidian mirror"},
+    {"id": "x::7", "datasource": "extra", "title": "obsidian core from a quarry by the river"},
+    {"id": "x::8", "datasource": "extra", "title": "a flint blade", "description": "obsidian flakes"},
 ]
 
 
@@ -156,7 +161,7 @@ QUERIES: list[tuple[dict[str, Any], bool]] = [
     ({"q": "bronze", "sort": "indexed_at desc, id asc", "rows": 25, "start": 10}, True),
     ({"q": "*:*", "sort": "pages_i asc, id desc", "rows": 10}, True),
     ({"q": "*:*", "sort": "id desc", "rows": 7, "start": 3}, True),
-    ({"q": "temple", "sort": "score desc, id asc"}, False),  # no ranking in the embedded index: sets only
+    ({"q": "temple", "sort": "score desc, id asc"}, False),  # scores differ (BM25 variants): sets only
     ({"q": "*:*", "rows": 0, **FACETS}, False),
     ({"q": "bronze", "rows": 0, **FACETS, "facet.limit": 3}, False),
     ({"q": "*:*", "rows": 0, "fq": "datasource:dans", **FACETS, "facet.mincount": 0}, False),
@@ -237,6 +242,44 @@ def test_same_answers(pair: tuple[IndexBackend, IndexBackend], params: dict[str,
         k: v for k, v in expected["responseHeader"]["params"].items() if k != "wt"
     }  # the client adds wt
     assert found["responseHeader"]["params"] == echoed
+
+
+# text queries without sort whose top hit is clear-cut: both backends rank it first (full orders may differ)
+RANKED = [
+    {"q": "obsidian"},
+    {"q": "title:obsidian"},
+    {"q": "obsidian", "fq": "datasource:extra"},
+    {"q": "mirror OR obsidian"},
+    {"q": "obsidian", "sort": "score desc"},
+    {"q": "blade flint"},
+    {"q": "obsidian", "fl": "*,score", "rows": 2},
+    {"q": "obsidian", "fl": "id score", "start": 1},
+    {"q": "Zeus OR bronze"},
+    {"q": "obsidian OR blade^10"},  # boosts move the top hit: x::6 here, x::5 below
+    {"q": "obsidian^10 OR blade"},
+]
+
+
+@pytest.mark.parametrize("params", RANKED, ids=[str(p) for p in RANKED])
+def test_same_top_hit(pair: tuple[IndexBackend, IndexBackend], params: dict[str, Any]) -> None:
+    solr, embedded = pair
+    params = {"rows": 1000, "fl": "id,score", **params}
+    expected, found = solr.select(params)["response"], embedded.select(params)["response"]
+    assert found["numFound"] == expected["numFound"] > 1
+    assert _ids({"response": found})[0] == _ids({"response": expected})[0]
+    if "start" not in params and "rows" not in params:
+        assert sorted(_ids({"response": found})) == sorted(_ids({"response": expected}))
+    scores = [doc["score"] for doc in found["docs"]]
+    assert all(isinstance(score, float) for score in scores)
+    assert scores == sorted(scores, reverse=True)
+    assert [set(doc) for doc in found["docs"]] == [set(doc) for doc in expected["docs"]]
+
+
+def test_fl_score_alone_returns_the_score_alone(pair: tuple[IndexBackend, IndexBackend]) -> None:
+    solr, embedded = pair
+    for backend in (solr, embedded):
+        docs = backend.select({"q": "obsidian", "fl": "score", "rows": 2})["response"]["docs"]
+        assert [list(doc) for doc in docs] == [["score"], ["score"]]
 
 
 def test_matching_queries_are_many_and_not_trivial(pair: tuple[IndexBackend, IndexBackend]) -> None:

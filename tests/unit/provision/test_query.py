@@ -72,7 +72,16 @@ def test_terms_phrases_and_fields() -> None:
         ("(-a)", CBool((CAll(),), (), (t("a"),))),
         ("title:x (-a)", CBool((), (t("x", ("title",)), CNone()), ())),
         ("title:(+x +y)", CBool((t("x", ("title",)), t("y", ("title",))), (), ())),
-        ('a^2 "b c"^3', CBool((), (t("a"), CText(TEXT, ("b", "c"), phrase=True)), ())),
+        (
+            'a^2 "b c"^3',
+            CBool((), (CText(TEXT, ("a",), boost=2.0), CText(TEXT, ("b", "c"), True, boost=3.0)), ()),
+        ),
+        (
+            "(a b)^2 title:(x)^0.5",
+            CBool((), (CBool((), (t("a"), t("b")), (), 2.0), CText(("title",), ("x",), boost=0.5)), ()),
+        ),
+        ("*:*^2 -a", CBool((), (CAll(),), (t("a"),))),  # constant-score clauses: boosts dropped
+        ("title:(x y)^3", CBool((), (t("x", ("title",)), t("y", ("title",))), (), 3.0)),
     ],
 )
 def test_lucene_clause_rules(query: str, expected: object) -> None:

@@ -12,7 +12,7 @@ import pytest
 from mdstore.errors import UnknownPlugin
 from provision.index.base import BadRequest, IndexState
 from provision.index.http import SelectApp, index_factory
-from provision.index.select import parse_request
+from provision.index.select import FieldList, parse_request
 from provision.index.sqlite import SqliteIndex
 from provision.registry import INDEXES, backend_name, open_index
 
@@ -53,7 +53,9 @@ def test_parameters() -> None:
         2,
     )
     assert request.facet_queries == ["bronze"]
-    assert parse_request([("fl", "score")]).fl.patterns == ()
+    assert parse_request([("fl", "score")]).fl == FieldList((), score=True)  # Solr 9: the score alone
+    assert parse_request([("fl", "id,score")]).fl == FieldList(("id",), score=True)
+    assert not parse_request([("fl", "id")]).fl.score
     assert parse_request([]).fl.patterns == ("*",)
 
 
