@@ -44,6 +44,20 @@ BATCH_SIZE = 2000
 EMPTY_CHECKSUM = body_checksum(b"")
 
 
+def tally_row_stats(groups: Iterable[tuple[str, bool, int, int | None]]) -> dict[str, Any]:
+    """A version's row counts from its rows grouped by (change, deleted): count and body bytes
+    per group. Each backend groups in its own query language; the tally is the same for all."""
+    stats: dict[str, Any] = dict.fromkeys(
+        ("total", "present", "deleted", "added", "updated", "unchanged", "newly_deleted", "bytes"), 0
+    )
+    for change, deleted, count, size in groups:
+        stats["total"] += count
+        stats["deleted" if deleted else "present"] += count
+        stats["newly_deleted" if change == "deleted" else change] += count
+        stats["bytes"] += size or 0
+    return stats
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     """One version of a unit, as listed by :meth:`MDStore.versions`."""

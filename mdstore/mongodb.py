@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from mdstore.api import EMPTY_CHECKSUM, Backend, Discarded, Existing, Row, StoredError
+from mdstore.api import EMPTY_CHECKSUM, Backend, Discarded, Existing, Row, StoredError, tally_row_stats
 from mdstore.envelope import Record, UnitKey
 from mdstore.errors import PluginUnavailable, StoreError
 
@@ -281,16 +281,6 @@ class MongoBackend(Backend):
 
     def row_stats(self, version_id: str) -> dict[str, Any]:
         records = self._records(version_id)
-        stats: dict[str, Any] = {
-            "total": 0,
-            "present": 0,
-            "deleted": 0,
-            "added": 0,
-            "updated": 0,
-            "unchanged": 0,
-            "newly_deleted": 0,
-            "bytes": 0,
-        }
         pipeline = [
             {
                 "$group": {
@@ -300,12 +290,10 @@ class MongoBackend(Backend):
                 }
             }
         ]
-        for group in records.aggregate(pipeline):
-            change, deleted = group["_id"]["change"], group["_id"]["deleted"]
-            stats["total"] += group["count"]
-            stats["deleted" if deleted else "present"] += group["count"]
-            stats["newly_deleted" if change == "deleted" else change] += group["count"]
-            stats["bytes"] += group["bytes"] or 0
+        stats = tally_row_stats(
+            (g["_id"]["change"], g["_id"]["deleted"], g["count"], g["bytes"])
+            for g in records.aggregate(pipeline)
+        )
         first = list(records.find({}, {"datestamp": 1}).sort("datestamp", 1).limit(1))
         last = list(records.find({}, {"datestamp": 1}).sort("datestamp", -1).limit(1))
         stats["earliest_datestamp"] = _iso(first[0]["datestamp"]) if first else None

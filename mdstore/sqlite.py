@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from mdstore.api import EMPTY_CHECKSUM, Backend, Discarded, Existing, Row, StoredError
+from mdstore.api import EMPTY_CHECKSUM, Backend, Discarded, Existing, Row, StoredError, tally_row_stats
 from mdstore.envelope import Record, UnitKey
 from mdstore.errors import ConfigError, StoreError
 
@@ -341,23 +341,11 @@ class SqliteBackend(Backend):
 
     def row_stats(self, version_id: str) -> dict[str, Any]:
         table = self._table(version_id)
-        stats: dict[str, Any] = {
-            "total": 0,
-            "present": 0,
-            "deleted": 0,
-            "added": 0,
-            "updated": 0,
-            "unchanged": 0,
-            "newly_deleted": 0,
-            "bytes": 0,
-        }
-        for change, deleted, count, size in self.con.execute(
-            f"SELECT change, deleted, count(*), sum(size) FROM {table} GROUP BY change, deleted"
-        ):
-            stats["total"] += count
-            stats["deleted" if deleted else "present"] += count
-            stats["newly_deleted" if change == "deleted" else change] += count
-            stats["bytes"] += size or 0
+        stats = tally_row_stats(
+            self.con.execute(
+                f"SELECT change, deleted, count(*), sum(size) FROM {table} GROUP BY change, deleted"
+            )
+        )
         row = self.con.execute(f"SELECT min(datestamp), max(datestamp) FROM {table}").fetchone()
         stats["earliest_datestamp"], stats["latest_datestamp"] = row
         return stats
