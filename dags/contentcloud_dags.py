@@ -95,9 +95,6 @@ def _settings():
 
 #: the XCom key under which a failed task leaves its summary for the report
 FAILURE_KEY = "failure"
-#: the tasks whose failures the report lists
-STEP_TASKS = ["collect", "check_collected", "plan_transform", "transform_part", "finish_transform",
-              "check_transformed", "plan_index", "index_part", "finish_index", "publish"]  # fmt: skip
 
 
 def _record_failure(context: dict[str, Any]) -> None:
@@ -219,9 +216,9 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         def report(
             collected: Any, transformed: Any, indexed: Any, published: Any, run_id: str, ti: Any = None
         ) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import run_report
+            from contentcloud.pipeline.runs import STEP_ORDER, run_report
 
-            failures = ti.xcom_pull(task_ids=STEP_TASKS, key=FAILURE_KEY) if ti is not None else []
+            failures = ti.xcom_pull(task_ids=list(STEP_ORDER), key=FAILURE_KEY) if ti is not None else []
             summaries = [collected, transformed, indexed, published, *(failures or [])]
             return run_report(datasource, _settings(), summaries, run_id=run_id)["report"]
 

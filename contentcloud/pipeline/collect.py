@@ -340,18 +340,20 @@ def _last_full_at(store: MDStore, tx: WriteTransaction) -> str | None:
 
 def last_full_harvest(store: MDStore, unit) -> datetime | None:
     """The time of the unit's last full harvest, from its current version's report."""
-    current = store.current_version(unit)
-    if current is None:
-        return None
-    text = (store.version(current).report.get("harvest") or {}).get("last_full_at")
+    text = _current_harvest_report(store, unit).get("last_full_at")
     return datetime.fromisoformat(text) if text else None
 
 
 def _last_watermark(store: MDStore, unit) -> dict[str, Any] | None:
+    return _current_harvest_report(store, unit).get("watermark")
+
+
+def _current_harvest_report(store: MDStore, unit) -> dict[str, Any]:
+    """The ``harvest`` section of the unit's current version's report (empty: no version yet)."""
     current = store.current_version(unit)
     if current is None:
-        return None
-    return (store.version(current).report.get("harvest") or {}).get("watermark")
+        return {}
+    return store.version(current).report.get("harvest") or {}
 
 
 def _resumable(exc: HarvestError) -> bool:

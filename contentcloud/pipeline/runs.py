@@ -69,7 +69,8 @@ def require_success(summary: RunSummary) -> dict[str, Any]:
     return data
 
 
-#: the order of the steps in a run report (task ids of the DAG, and the steps their summaries name)
+#: the order of the steps in a run report: the DAG's step task ids (the report looks for their
+#: failures under these ids) and the steps their summaries name
 STEP_ORDER = (
     "collect",
     "check_collected",
