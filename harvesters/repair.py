@@ -8,6 +8,7 @@ these helpers; they never build their own parsers.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import IO
 
 from lxml import etree
@@ -102,10 +103,30 @@ def parse_xml(data: bytes) -> etree._Element:
     return etree.fromstring(data, parser=_PARSER)
 
 
-def iterparse_safely(source: IO[bytes], tag: str | None = None, events: tuple[str, ...] = ("end",)):
-    """``etree.iterparse`` with the hardened options (streams big files in constant memory)."""
-    return etree.iterparse(
-        source,
+FEED_BYTES = 64 * 1024
+
+
+def pull_events_safely(
+    source: IO[bytes],
+    tag: str | None = None,
+    events: tuple[str, ...] = ("end",),
+    *,
+    feed_bytes: int = FEED_BYTES,
+) -> Iterator[tuple[str, etree._Element]]:
+    """Parse events of a stream with the hardened options, in constant memory.
+
+    A pull parser fed ``feed_bytes`` at a time, its events drained after every feed, rather than
+    ``etree.iterparse``, so that what a broken document yields does not depend on libxml2's
+    buffering: with libxml2 2.14, iterparse raised a broken tail's error before any event when the
+    file fitted in one parser chunk, losing every good record before it. Here the events parsed
+    before a syntax error are yielded, then the ``etree.XMLSyntaxError`` is raised.
+
+    At the end of the data, libxml2 2.14 closes the elements still open (a truncated record would
+    arrive as a complete element), so the events of a failing ``close()`` are dropped. To be sure
+    nothing complete is still held back at that point, an empty comment is fed first: it is legal
+    wherever a document can end, and it makes the parser finish every complete construct before it.
+    """
+    parser = etree.XMLPullParser(
         events=events,
         tag=tag,
         resolve_entities=False,
@@ -114,6 +135,25 @@ def iterparse_safely(source: IO[bytes], tag: str | None = None, events: tuple[st
         huge_tree=False,
         remove_comments=False,
     )
+    while chunk := source.read(feed_bytes):
+        yield from _feed(parser, chunk)
+    yield from _feed(parser, b"<!---->")
+    try:
+        parser.close()
+    except etree.XMLSyntaxError:
+        for _ in parser.read_events():
+            pass  # elements closed by the end of the data, not by their end tags
+        raise
+    yield from parser.read_events()
+
+
+def _feed(parser: etree.XMLPullParser, data: bytes) -> Iterator[tuple[str, etree._Element]]:
+    try:
+        parser.feed(data)
+    except etree.XMLSyntaxError:
+        yield from parser.read_events()
+        raise
+    yield from parser.read_events()
 
 
 _HTML_START = re.compile(

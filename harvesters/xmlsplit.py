@@ -1,7 +1,8 @@
 """Files to records: split big XML on an element with streaming, or take one file as one record.
 
-Splitting uses ``iterparse`` with the hardened options and frees each record's element (and the
-siblings before it) as soon as it is serialized, so memory stays flat however big the file. The
+Splitting streams the file through a pull parser with the hardened options and frees each record's
+element (and the siblings before it) as soon as it is serialized, so memory stays flat however big
+the file; the records before a broken tail are kept whatever libxml2's buffering. The
 shared logic of the FTP harvester and the HTTP ``xml-split`` connector.
 """
 
@@ -15,7 +16,7 @@ from typing import IO
 from lxml import etree
 
 from harvesters.base import Problem
-from harvesters.repair import CleaningReader, iterparse_safely, parse_xml, strip_illegal_xml_bytes
+from harvesters.repair import CleaningReader, parse_xml, pull_events_safely, strip_illegal_xml_bytes
 from mdstore.envelope import RecordInput
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def split_stream(
     cleaning = CleaningReader(stream)
     index = 0
     try:
-        for _, element in iterparse_safely(cleaning, tag=tag):
+        for _, element in pull_events_safely(cleaning, tag=tag):
             index += 1
             if index > skip:
                 yield _record(element, source, index, spec, max_record_bytes)

@@ -11,6 +11,7 @@ import pytest
 
 from harvesters.archives import Caps, UnsafeArchive, archive_kind, check_member_name, members
 from harvesters.base import Problem
+from harvesters.repair import FEED_BYTES
 from harvesters.xmlsplit import SplitSpec, split_stream
 
 
@@ -100,6 +101,32 @@ def test_split_stream_skips_frees_and_reports_a_broken_tail():
     assert [i.original_id for i in items if not isinstance(i, Problem)] == ["2", "3", "4"]
     assert isinstance(items[-1], Problem)
     assert items[-1].message.startswith("not well-formed XML after record 5")
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        3,  # the whole file in one parser feed
+        FEED_BYTES // 100,  # about one feed: the break lands near the first feed's end
+        FEED_BYTES // 100 + 1,
+        12 * FEED_BYTES // 100,  # many feeds
+    ],
+)
+@pytest.mark.parametrize(
+    "tail",
+    [b"<i><id>x</id></r>", b"<i><id>x</i", b"<i><id>x</id><t>\xff\xfe", b"<i><id>x</id><t>", b"</r></r>"],
+)
+def test_split_stream_keeps_every_record_before_a_broken_tail(records, tail):
+    """A truncated or garbled end loses no good record before it, however the file falls into
+    parser chunks (libxml2 2.14 raised before any event when the break was in the first chunk)."""
+    body = b"".join(b"<i><id>%d</id><t>%s</t></i>" % (n, b"x" * 70) for n in range(records))
+    xml = b"<?xml version='1.0'?><r>" + body + tail
+    items = list(split_stream(io.BytesIO(xml), "dump.xml", SplitSpec("i", "id")))
+    good = [i.original_id for i in items if not isinstance(i, Problem)]
+    assert good == [str(n) for n in range(records)]
+    assert isinstance(items[-1], Problem)
+    assert items[-1].message.startswith(f"not well-formed XML after record {records}")
+    assert items[-1].location == "dump.xml"
 
 
 def test_split_refuses_entities_and_dtds():
