@@ -47,8 +47,6 @@ through the ``contentcloud.x3ml_generators`` entry-point group.
 
 Where this engine departs from the reference, on purpose
 -------------------------------------------------------
-* A ``<type>`` or ``<relationship>`` whose prefix is not declared keeps its qualified name as
-  the IRI (``crm:E22`` becomes ``<crm:E22>``) with a warning; the reference drops the entity.
 * With named graphs, the triple formats (N-Triples, Turtle, RDF/XML, JSON-LD) get all triples;
   the reference refuses anything but TriG. TriG and N-Quads are as the reference writes them.
 * A language tag N-Triples cannot carry (``en_GB``) becomes ``en-GB`` or is dropped.

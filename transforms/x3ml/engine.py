@@ -219,7 +219,6 @@ class Run:
         self.ng_mapping: str | None = None
         self.ng_domain: str | None = None
         self.ng_link: str | None = None
-        self._warned: set[str] = set()
         self.named_graphs = mapping.document.uses_named_graphs
 
     # ------------------------------------------------------------ diagnostics
@@ -610,19 +609,12 @@ class Run:
     def type_iri(self, term: Term) -> str:
         if term.error is not None:
             raise ItemError(term.error)
-        if term.warning is not None:
-            self._warn_once(term.warning)
         return term.iri  # type: ignore[return-value]
 
     def property_iri(self, term: Term) -> str | None:
         if term.is_merge:
             return None
         return self.type_iri(term)
-
-    def _warn_once(self, message: str) -> None:
-        if message not in self._warned:
-            self._warned.add(message)
-            self.warn(message)
 
     def resolve_entity(
         self,
@@ -664,7 +656,7 @@ class Run:
             iri = value.text
             triples = self.graph.triples
             for term in entity.types:
-                type_iri = term.iri if term.error is None and term.warning is None else self.type_iri(term)
+                type_iri = term.iri if term.error is None else self.type_iri(term)
                 triples[(iri, RDF_TYPE, type_iri)] = None
                 if self.named_graphs:
                     self._entity_quads(derived, domain_ng, mapping_ng, iri, type_iri)

@@ -260,9 +260,9 @@ class _Builder:
         if uri is None:
             return Term(
                 tag,
-                tag,
-                warning=f'The namespace with prefix "{prefix}" has not been declared; '
-                f"{tag!r} is used as the IRI",
+                None,
+                f'The namespace with prefix "{prefix}" has not been declared (in {tag!r}); '
+                "the entity is dropped: declare the prefix in <namespaces>",
             )
         return Term(tag, uri + tag[colon + 1 :])
 

@@ -55,14 +55,13 @@ class Where:
 @dataclass(slots=True)
 class Term:
     """A ``<type>`` or ``<relationship>`` tag with its IRI, or the error the reference raises
-    when the entity or property is created (an unqualified tag). A tag whose prefix is not
-    declared keeps the tag itself as its IRI, with a ``warning`` (the reference drops the entity)."""
+    when the entity or property is created (an unqualified tag, or a prefix that is not declared:
+    the reference drops that entity, or the rest of that link, and so do we)."""
 
     tag: str
     iri: str | None
     error: str | None = None
     is_merge: bool = False
-    warning: str | None = None
 
 
 @dataclass(slots=True)
