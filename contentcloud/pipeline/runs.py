@@ -152,7 +152,7 @@ def scheduled_mode(
     every = profile_schedule.get("full_every")
     if not every:
         return "incremental", "the profile's schedule"
-    from croniter import croniter  # comes with Airflow, the only caller of scheduled runs
+    from croniter import croniter
 
     now = now or datetime.now(UTC)
     due = croniter(CRON_PRESETS.get(every, every), now).get_prev(datetime)

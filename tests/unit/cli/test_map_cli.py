@@ -188,7 +188,6 @@ def test_x3ml_files_policy_and_test_uuids_reach_the_engine(tmp_path, monkeypatch
 
 
 def test_a_parthenos_mapping_through_the_real_engine(shared_dir):
-    pytest.importorskip("transforms.x3ml", reason="the X3ML engine (transforms.x3ml) is not installed")
     folder = shared_dir / "parthenos" / "mappings"
     result = run_cli(
         "map",
