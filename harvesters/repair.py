@@ -103,6 +103,28 @@ def parse_xml(data: bytes) -> etree._Element:
     return etree.fromstring(data, parser=_PARSER)
 
 
+def has_doctype(element: etree._Element) -> bool:
+    """Whether ``element``'s document declares a DOCTYPE: without one an entity reference other than
+    the five predefined is not well-formed, so only such documents can hold unexpanded ones."""
+    docinfo = element.getroottree().docinfo
+    return bool(docinfo.doctype) or docinfo.internalDTD is not None
+
+
+def unexpanded_entities(element: etree._Element) -> list[str]:
+    """The entity references left in ``element`` (``&name;`` nodes), in order, without repeats.
+
+    The hardened parser never resolves entities, so a reference declared in a page's DTD (an XXE
+    attempt, or a harmless ``&nbsp;``) stays a node; a record serialized with it is no longer
+    well-formed outside that page, so harvesters make such a record a record error."""
+    return list(dict.fromkeys(node.name for node in element.iter(etree.Entity)))
+
+
+def entities_message(names: list[str]) -> str:
+    """The record error for :func:`unexpanded_entities`."""
+    refs = ", ".join(f"&{name};" for name in names[:5]) + (", …" if len(names) > 5 else "")
+    return f"record holds unexpanded entity reference(s) {refs} (entities are never resolved)"
+
+
 FEED_BYTES = 64 * 1024
 
 

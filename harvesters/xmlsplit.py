@@ -16,7 +16,14 @@ from typing import IO
 from lxml import etree
 
 from harvesters.base import Problem
-from harvesters.repair import CleaningReader, parse_xml, pull_events_safely, strip_illegal_xml_bytes
+from harvesters.repair import (
+    CleaningReader,
+    entities_message,
+    parse_xml,
+    pull_events_safely,
+    strip_illegal_xml_bytes,
+    unexpanded_entities,
+)
 from mdstore.envelope import RecordInput
 
 logger = logging.getLogger(__name__)
@@ -78,6 +85,8 @@ def _record(element: etree._Element, source: str, index: int, spec: SplitSpec, m
     location = f"{source}#{index}"
     if len(raw) > max_bytes:
         return Problem(f"record is larger than {max_bytes} bytes", location=location)
+    if names := unexpanded_entities(element):  # declared in the file's DTD, undefined once split out
+        return Problem(entities_message(names), location=location, raw=raw)
     if spec.id_xpath:
         original_id = _first_text(element, spec)
         if not original_id:

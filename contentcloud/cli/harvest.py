@@ -108,7 +108,23 @@ def harvest(
         click.echo(f"error: {exc}", err=True)
         sys.exit(ExitCode.RESUMABLE if "--resume" in exc.message else ExitCode.FAILED)
     _print_summary(summary, as_json)
-    sys.exit(exit_code_for(summary.outcome))
+    code = exit_code_for(summary.outcome)
+    if code == ExitCode.RESUMABLE:
+        click.echo(f"to continue this harvest, run: {_resume_command(ctx, datasource)}", err=True)
+    sys.exit(code)
+
+
+def _resume_command(ctx: click.Context, datasource: str) -> str:
+    """The command line that continues the open harvest, with the group's flags this run used
+    (another store or registry than the default would otherwise resume nothing)."""
+    import shlex
+
+    obj = ctx.find_root().obj or {}
+    words = ["contentcloud"]
+    for flag, key in (("--mdstore", "mdstore"), ("--registry", "registry")):
+        if obj.get(key):
+            words += [flag, str(obj[key])]
+    return shlex.join([*words, "harvest", datasource, "--resume"])
 
 
 def _print_summary(summary: RunSummary, as_json: bool) -> None:

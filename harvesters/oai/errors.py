@@ -32,3 +32,12 @@ class NotOAIResponse(HarvestError):
 class ResumptionTokenLoop(HarvestError):
     """The server handed out a resumption token it had already given in this list: following it
     would loop forever."""
+
+
+class ResumptionTokensExpired(HarvestError):
+    """The server kept refusing resumption tokens: the token was sent twice and the date-window
+    fallbacks of one stretch of failures were all refused too. Resumable: everything fetched is
+    in the open transaction, and a later ``--resume`` (when the server behaves) continues from
+    the last good page."""
+
+    resumable = True

@@ -14,6 +14,7 @@ import queue
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from harvesters.base import HarvestOptions, HarvestRequest, Page, Problem
@@ -94,7 +95,11 @@ class OaiHarvester:
     def harvest(self, request: HarvestRequest) -> Iterator[Page]:
         if request.resume and request.resume.get("lists"):
             watermark = dict(request.resume.get("watermark") or {})
-            states = {key: ListState.from_dict(value) for key, value in request.resume["lists"].items()}
+            # a resume is a new try: each list gets its whole token-expiry budget back
+            states = {
+                key: replace(ListState.from_dict(value), fallbacks=0)
+                for key, value in request.resume["lists"].items()
+            }
         else:
             watermark = self._start_watermark()
             start = self._window_start(request, watermark)
@@ -191,12 +196,23 @@ class OaiHarvester:
     def _iterator(self, state: ListState, granularity: str) -> Iterator[tuple[ListPage, ListState]]:
         verb = "ListIdentifiers" if self.use_get_record else "ListRecords"
         iterator = ListIterator(
-            self.client, verb=verb, metadata_prefix=self.metadata_prefix, state=state, granularity=granularity
+            self.client,
+            verb=verb,
+            metadata_prefix=self.metadata_prefix,
+            state=state,
+            granularity=granularity,
+            pause=self._token_pause,
         )
         for list_page, new_state in iterator:
             if self.use_get_record:
                 self._fetch_records(list_page, new_state)
             yield list_page, new_state
+
+    def _token_pause(self) -> None:
+        """The wait before a refused resumption token is sent again: the transport's second
+        back-off step (a few seconds with the defaults), long enough for a lagging node."""
+        retry = self.transport.retry
+        retry.sleep(retry.delay(1))
 
     def _fetch_records(self, list_page: ListPage, state: ListState) -> None:
         """ListIdentifiers + GetRecord, for servers whose ListRecords is broken or too heavy."""

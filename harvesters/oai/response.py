@@ -20,7 +20,13 @@ from sickle.response import OAIResponse as SickleResponse
 from harvesters.base import Problem
 from harvesters.oai.errors import NotOAIResponse, error_for
 from harvesters.oai.models import OAI_NS, Header, Identify, ListPage, OAIRecord, ResumptionToken
-from harvesters.repair import parse_xml, strip_illegal_xml_bytes
+from harvesters.repair import (
+    entities_message,
+    has_doctype,
+    parse_xml,
+    strip_illegal_xml_bytes,
+    unexpanded_entities,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +105,9 @@ def parse_list_page(content: bytes, verb: str, *, location: str, **where: object
     token = None
     if container is not None:
         element = "header" if verb == "ListIdentifiers" else "record"
+        entities = has_doctype(root)  # only a page with a DOCTYPE can hold entity references
         for index, item in enumerate(container.iterchildren(f"{_NS}{element}")):
-            _add_item(item, verb, records, problems, f"{location}, {element} {index + 1}")
+            _add_item(item, verb, records, problems, f"{location}, {element} {index + 1}", entities=entities)
         token_el = container.find(f"{_NS}resumptionToken")
         if token_el is not None:
             token = ResumptionToken(
@@ -118,9 +125,29 @@ _IDENTIFIER, _DATESTAMP, _SETSPEC = f"{_NS}identifier", f"{_NS}datestamp", f"{_N
 
 
 def _add_item(
-    item: etree._Element, verb: str, records: list[OAIRecord], problems: list[Problem], location: str
+    item: etree._Element,
+    verb: str,
+    records: list[OAIRecord],
+    problems: list[Problem],
+    location: str,
+    *,
+    entities: bool = False,
 ) -> None:
-    """One ``<record>`` (or ``<header>``); children are walked once, this runs per record."""
+    """One ``<record>`` (or ``<header>``); children are walked once, this runs per record.
+
+    With ``entities`` (the page declares a DOCTYPE), a record holding an entity reference the
+    hardened parser left unexpanded is a record error, kept in the discarded store: stored as a
+    good record it would only fail later, at transform."""
+    if entities and (names := unexpanded_entities(item)):
+        problems.append(
+            Problem(
+                entities_message(names),
+                location=location,
+                record_id=_identifier(item, verb),
+                raw=etree.tostring(item),
+            )
+        )
+        return
     if verb == "ListIdentifiers":
         header_el, has_metadata = item, False
     else:
@@ -151,6 +178,13 @@ def _add_item(
         )
         return
     records.append(OAIRecord(header, etree.tostring(item)))
+
+
+def _identifier(item: etree._Element, verb: str) -> str | None:
+    """The header identifier of a record that is refused, to name it in the error (if it has one)."""
+    header_el = item if verb == "ListIdentifiers" else item.find(_HEADER)
+    text = header_el.findtext(_IDENTIFIER) if header_el is not None else None
+    return (text.strip() or None) if text else None
 
 
 def _header(header_el: etree._Element | None) -> Header | None:

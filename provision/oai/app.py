@@ -10,7 +10,9 @@ Protocol behaviour (section numbers of the OAI-PMH 2.0 specification):
 
 * GET and POST (``application/x-www-form-urlencoded``) (3.1.1); HEAD answers as GET without a body.
 * Errors (3.6) are HTTP 200 OAI responses; ``<request>`` echoes the arguments, except after
-  badVerb/badArgument where it carries the base URL only (3.2).
+  badVerb/badArgument where it carries the base URL only (3.2). Oversized arguments (a query
+  string or a POST body over ``MAX_ARGUMENT_BYTES``) are such a badArgument too, and the app never
+  reads more of a body than that bound.
 * responseDate and datestamps are UTC with ``Z``, granularity seconds; day-granularity from/until
   are accepted (3.3).
 * Flow control (3.5): signed stateless resumption tokens (see :mod:`provision.oai.tokens`),
@@ -64,7 +66,9 @@ logger = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
-MAX_POST_BYTES = 65536
+#: the most bytes of arguments (query string or POST body) a request may carry: a verb, a prefix,
+#: dates, a set, an identifier or a token fit in a few hundred; more is refused as badArgument
+MAX_ARGUMENT_BYTES = 65536
 OAI_SCHEMA = "http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"
 IDENTIFIER_NS = "http://www.openarchives.org/OAI/2.0/oai-identifier"
 _XML_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?)?\Z")
@@ -170,11 +174,11 @@ class OAIApp:
 
     def respond(self, environ: dict) -> bytes:
         """The OAI-PMH response document for one request (OAI errors included)."""
-        pairs = self._arguments(environ)
         now = self.clock()
         base_url = self.base_url(environ)
         request: OAIRequest | None = None
         try:
+            pairs = self._arguments(environ)
             if pairs is None:
                 raise BadArgument("the arguments are not valid UTF-8 form encoding")
             request = parse_request(pairs)
@@ -207,21 +211,14 @@ class OAIApp:
                     "OAI-PMH POST requests must be application/x-www-form-urlencoded.",
                 )
             try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                raise _HttpError("400 Bad Request", "Malformed Content-Length.") from None
-            if length > MAX_POST_BYTES:
-                raise _HttpError(
-                    "413 Content Too Large", "The request body is too large for an OAI-PMH request."
-                )
-            raw = environ["wsgi.input"].read(length) if length > 0 else b""
-            try:
-                text = raw.decode("ascii")
+                text = _read_body(environ).decode("ascii")
             except UnicodeDecodeError:
                 return None
         else:
             # WSGI hands the query string over as latin-1 decoded bytes
             text = environ.get("QUERY_STRING", "")
+            if len(text) > MAX_ARGUMENT_BYTES:
+                raise _too_long(len(text))
             try:
                 text.encode("ascii")
             except UnicodeEncodeError:
@@ -527,6 +524,35 @@ def choose_encoding(accept: str) -> str | None:
         if q > 0:
             return coding
     return None
+
+
+def _read_body(environ: dict) -> bytes:
+    """A POST body of at most ``MAX_ARGUMENT_BYTES``, read no further than that: a declared
+    length over the bound is refused before reading, and a body without a length (chunked, where
+    the server says the input is terminated) is read up to one byte past the bound."""
+    stream = environ["wsgi.input"]
+    declared = environ.get("CONTENT_LENGTH")
+    if declared:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise _HttpError("400 Bad Request", "Malformed Content-Length.") from None
+        if length > MAX_ARGUMENT_BYTES:
+            raise _too_long(length)
+        return stream.read(length) if length > 0 else b""
+    if environ.get("wsgi.input_terminated"):
+        raw = stream.read(MAX_ARGUMENT_BYTES + 1)
+        if len(raw) > MAX_ARGUMENT_BYTES:
+            raise _too_long(None)
+        return raw
+    return b""
+
+
+def _too_long(size: int | None) -> BadArgument:
+    limit = f"the {MAX_ARGUMENT_BYTES} bytes an OAI-PMH request may carry"
+    if size is None:
+        return BadArgument(f"the request's arguments are longer than {limit}")
+    return BadArgument(f"the request's arguments are {size} bytes long, more than {limit}")
 
 
 def _plain(

@@ -8,10 +8,16 @@ that page, so a test knows exactly what the harvester met:
 * transient: ``503`` (Retry-After in seconds), ``503-date`` (Retry-After as an HTTP date),
   ``500``, ``429``, ``drop`` (connection closed without an answer), ``truncate`` (half a body),
   ``html`` (an HTML error page with 200), ``slow`` (answers after ``slow_seconds``), ``expire``
-  (all tokens expire before answering: badResumptionToken);
+  (this one request is refused with badResumptionToken, but the token stays good: sent again, it
+  works, as on servers whose token store lags or whose nodes do not share tokens), ``expire-all``
+  (every token handed out so far expires for good before answering, as on a restarted server);
 * permanent page properties (``repo.page_traits``): ``badchars`` (control characters in a
   title), ``broken-record`` (one record that is not well-formed), ``loop`` (the page hands out
   the token it was asked with).
+
+``expire_every`` = N makes every token expire after N pages of its list: the token of page N + 1
+is refused for good (also when sent again), so each list, and each date window a harvester falls
+back to, yields N pages and then fails; 1 refuses every token ever handed out.
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ class FaultyRepository:
     page_delay: float = 0.0
     #: identifiers that are listed but answer idDoesNotExist to GetRecord (dspace-mit does that)
     unreachable: set[str] = field(default_factory=set)
+    #: tokens die after this many pages of their list (0: tokens live as long as the epoch)
+    expire_every: int = 0
 
     @classmethod
     def with_records(
@@ -211,7 +219,14 @@ class FaultHandler(Handler):
         fault = self.take_fault(page_no)
         if fault and self.apply_fault(fault):
             return
-        if token is not None and (state is None or state.get("e") != repo.epoch):
+        if fault == "expire" or (
+            token is not None
+            and (
+                state is None
+                or state.get("e") != repo.epoch
+                or (repo.expire_every and state.get("n", 0) >= repo.expire_every)
+            )
+        ):
             self.reply(
                 self.error("badResumptionToken", "the token is invalid or expired", params), status=200
             )
@@ -226,6 +241,7 @@ class FaultHandler(Handler):
                 "s": params.get("set"),
                 "f": params.get("from"),
                 "u": params.get("until"),
+                "n": 0,
             }
         chosen = repo.select(state["s"], state["f"], state["u"])
         if not chosen:
@@ -249,7 +265,7 @@ class FaultHandler(Handler):
         if "loop" in traits and token is not None:
             next_token = token
         elif offset + repo.page_size < len(chosen):
-            next_token = _encode_token({**state, "o": offset + repo.page_size})
+            next_token = _encode_token({**state, "o": offset + repo.page_size, "n": state.get("n", 0) + 1})
         else:
             next_token = ""
         body.append(
@@ -315,6 +331,8 @@ class FaultHandler(Handler):
             time.sleep(repo.slow_seconds)
             return False
         elif fault == "expire":
+            return False  # refused by ``list``, which keeps the token good
+        elif fault == "expire-all":
             with repo.lock:
                 repo.epoch += 1
             return False

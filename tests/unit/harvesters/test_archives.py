@@ -136,6 +136,14 @@ def test_split_refuses_entities_and_dtds():
     )
     items = list(split_stream(io.BytesIO(xml), "f.xml", SplitSpec("i", "id")))
     assert all(b"root:" not in (getattr(i, "body", b"") or b"") for i in items)
+    # the reference is left unexpanded: a record error with its bytes, not a record that fails later
+    assert items == [
+        Problem(
+            "record holds unexpanded entity reference(s) &x; (entities are never resolved)",
+            location="f.xml#1",
+            raw=b"<i><id>a</id><t>&x;</t></i>",
+        )
+    ]
 
 
 def test_split_element_prefix_must_be_declared():

@@ -148,3 +148,22 @@ def test_granularity_and_date_arguments():
     assert check_date_argument("2020-01-01") == "2020-01-01"
     with pytest.raises(ValueError, match="is not an OAI-PMH date"):
         check_date_argument("2020-13-01")
+
+
+def test_an_unexpanded_entity_makes_its_record_a_record_error():
+    """The hardened parser leaves ``&xxe;`` (declared in the page's DTD) unexpanded: that record is
+    refused with its raw bytes, the others of the page are kept."""
+    doctype = '<!DOCTYPE OAI-PMH [<!ENTITY xxe SYSTEM "file:///etc/passwd"><!ENTITY nb "x">]>'
+    body = page(record("a"), record("b", "t &xxe; &nb; &xxe;"), record("c"), record("d", deleted=True))
+    parsed = parse_list_page(body.replace(b"?>", b"?>" + doctype.encode(), 1), "ListRecords", location="p1")
+    assert [r.header.identifier for r in parsed.records] == ["a", "c", "d"]
+    [problem] = parsed.problems
+    assert problem.message == (
+        "record holds unexpanded entity reference(s) &xxe;, &nb; (entities are never resolved)"
+    )
+    assert (problem.record_id, problem.location) == ("b", "p1, record 2")
+    assert b"<title>t &xxe; &nb; &xxe;</title>" in problem.raw
+    # without a DOCTYPE the reference is not well-formed: the page is salvaged, the record refused
+    salvaged = parse_list_page(page(record("a"), record("b", "t &xxe;")), "ListRecords", location="p2")
+    assert [r.header.identifier for r in salvaged.records] == ["a"]
+    assert "Entity 'xxe' not defined" in salvaged.problems[1].message
