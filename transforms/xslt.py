@@ -8,16 +8,18 @@ the profile when given. Stylesheet parameters: the run's (``datasource``, ``data
 Safe by default, for both processors:
 
 * no network: lxml's ``XSLTAccessControl`` denies network reads/writes and the resolver refuses
-  any non-file URI; Saxon runs with ``allowedProtocols=file``;
-* no file writes: ``exsl:document``/``xsl:document`` are denied by the access control;
-  ``xsl:result-document`` is refused when a Saxon stylesheet is compiled (and captured in memory
-  should one ever run);
+  any non-file URI; Saxon runs with ``allowedProtocols=file`` in a worker whose TCP the kernel
+  refuses;
+* no file writes: ``exsl:document``/``xsl:document`` are denied by the access control; the Saxon
+  worker may write nothing (Landlock), and ``xsl:result-document`` is refused at compile time;
 * no external entities: stylesheets and records are parsed by the hardened parser; a DOCTYPE in a
   stylesheet is refused;
-* no reading outside the mappings directory: every ``xsl:import``/``xsl:include`` and, for lxml,
-  every ``document()`` goes through :func:`transforms.stylesheets.resolve_inside`; for Saxon, which
-  offers no resolver hook in Python, the static checks in :mod:`transforms.saxon_xslt` accept
-  ``doc()``/``document()``/``unparsed-text()`` only with a literal URI inside the directory.
+* no reading outside the mappings directory: for lxml, every ``xsl:import``/``xsl:include`` and
+  ``document()`` goes through :func:`transforms.stylesheets.resolve_inside` after libxslt has
+  applied ``xml:base``; Saxon runs in a worker process that Linux Landlock confines to reading the
+  mappings directory (:mod:`transforms.saxon_xslt`), with static checks as a second line;
+* bounded: libxslt stops template recursion deeper than :data:`MAX_DEPTH`; Saxon stops deep
+  recursion itself, and a record that takes longer than the step's ``time_limit`` is stopped.
 
 Helper functions for mappings (namespace ``urn:contentcloud:functions``, prefix ``cc``):
 ``cc:vocab(name, value[, default])``, ``cc:vocab-label(name, term)``, ``cc:date(value)``,
@@ -50,6 +52,8 @@ logger = logging.getLogger(__name__)
 #: names of the per-record parameters
 RECORD_PARAMS = ("recordId", "originalId")
 TEXT_FORMATS = ("ntriples", "turtle", "nquads", "trig", "jsonld", "text")
+#: seconds an XSLT 2.0/3.0 stylesheet may spend on one record (the step's ``time_limit``)
+RECORD_TIME_LIMIT = 30.0
 
 
 def run_params(
@@ -98,9 +102,18 @@ class XsltStep:
                 produces=produces,
                 sources=stylesheet.paths,
             )
+        time_limit = config.get("time_limit", RECORD_TIME_LIMIT)
+        if isinstance(time_limit, bool) or not isinstance(time_limit, int | float) or time_limit <= 0:
+            raise ConfigError(
+                f"time_limit {time_limit!r} is not a positive number of seconds",
+                field="time_limit",
+                rule="minimum",
+            )
         from transforms.saxon_xslt import SaxonXslt
 
-        return SaxonXslt(path, context, stylesheet=stylesheet, produces=produces)
+        return SaxonXslt(
+            path, context, stylesheet=stylesheet, produces=produces, time_limit=float(time_limit)
+        )
 
 
 # --- lxml (XSLT 1.0) ---------------------------------------------------------------------------
