@@ -381,7 +381,7 @@ _PROHIBITED = re.compile(r"Access to URI (\S+) has been prohibited|Permission de
 def _outside(message: str, root: Path) -> str | None:
     """The path Saxon could not read when it lies outside ``root`` (so the sandbox refused it)."""
     for match in _UNREADABLE.finditer(message):
-        path = Path("/" + match.group(1).lstrip("/"))
+        path = Path("/" + match.group(1).lstrip("/").rstrip(".,;:"))
         try:
             resolved = path.resolve()
         except OSError:

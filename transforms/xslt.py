@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 #: names of the per-record parameters
 RECORD_PARAMS = ("recordId", "originalId")
 TEXT_FORMATS = ("ntriples", "turtle", "nquads", "trig", "jsonld", "text")
+#: deepest nesting of template calls and variables libxslt allows before it stops a record
+MAX_DEPTH = 3000
 #: seconds an XSLT 2.0/3.0 stylesheet may spend on one record (the step's ``time_limit``)
 RECORD_TIME_LIMIT = 30.0
 
@@ -244,6 +246,7 @@ class LxmlXslt:
         self.produces = produces
         self.sources = tuple(sources or [path])
         self._root = context.base_dir
+        etree.XSLT.set_global_max_depth(MAX_DEPTH)  # libxslt's own default, made explicit (global)
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
         parser.resolvers.add(_MappingsOnlyResolver(context.base_dir, self.label))
         try:
@@ -305,6 +308,11 @@ class LxmlXslt:
 
 def _apply_message(exc: Exception, log: Any) -> str:
     """The stylesheet's own words (``xsl:message terminate="yes"``) before libxslt's."""
+    if any("infinite template recursion" in (entry.message or "") for entry in (log or [])):
+        return (
+            f"templates nested deeper than {MAX_DEPTH} calls (infinite recursion?); "
+            "the record was stopped"
+        )
     messages = [entry.message for entry in (log or []) if entry.message]
     detail = "; ".join(dict.fromkeys(messages)) if messages else str(exc)
     return detail or "the transformation failed"
