@@ -271,3 +271,21 @@ def test_a_confined_process_reads_inside_only_writes_nothing_and_connects_nowher
         result.stderr
     )
     assert not (inside / "new.txt").exists()
+
+
+def test_without_confinement_a_saxon_stylesheet_is_refused(mappings_dir):
+    """Deny by default: when the worker cannot confine itself (here its root is not a directory, as
+    a kernel without Landlock fails too), nothing is compiled."""
+    path = write(
+        mappings_dir / "m.xsl", stylesheet('<xsl:template match="/"><out/></xsl:template>', version="3.0")
+    )
+    setup = {"root": str(path), "stylesheet": str(path), "params": {}, "compile_time_limit": 60}
+    worker = saxon_xslt.SaxonWorker(setup, label="xslt m.xsl", path=path)
+    with pytest.raises(MappingError) as info:
+        worker.start()
+    assert str(info.value) == (
+        "xslt m.xsl: m.xsl: XSLT 2.0/3.0 mappings run only where the kernel can confine their file reads "
+        "to the mappings directory (Linux Landlock), and here it cannot: [Errno 20] Not a directory: "
+        f"'{path}'"
+    )
+    assert worker._process.popen is None
