@@ -11,7 +11,7 @@ object (JSON, not pickle: the parent must never run code the confined child send
 request sets the worker up and compiles; each later one transforms one record::
 
     → {"root", "stylesheet", "params": {clark: str}, "vocabularies_param", "vocabularies": xml | null,
-       "compile_time_limit": seconds}
+       "compile_time_limit": seconds, "memory_limit": bytes}
     ← {"ok": true} | {"error": message, "detail": text, "stage": "confine" | "compile"}
     → {"record": xml, "params": {name: str}, "time_limit": seconds}
     ← {"result": str} | {"error": message, "detail": Saxon's own text (it locates the error)}
@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import signal
 import struct
 import sys
@@ -143,6 +144,11 @@ def main() -> None:
     if setup is None:
         return
     _alarm(float(setup.get("compile_time_limit") or 0))
+    if setup.get("memory_limit"):
+        # a stylesheet that allocates without end kills this process, not the machine
+        # (RLIMIT_AS would forbid the address space Saxon's isolate reserves; RLIMIT_DATA does not)
+        limit = int(setup["memory_limit"])
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     worker = _Worker(setup)
     try:
         confine_to(Path(setup["root"]))

@@ -13,7 +13,8 @@ stylesheet lives in its own worker process (:mod:`transforms.saxon_worker`):
 * **no network**: Saxon allows the ``file`` protocol only, and Landlock (ABI 4+) refuses TCP;
 * **runaway stylesheets**: Saxon stops deep recursion itself ("too many nested calls"); a record
   that takes longer than the step's ``time_limit`` (default 30 s) is a record error and the
-  worker is killed and restarted for the next record.
+  worker is killed and restarted for the next record; a worker that allocates more than
+  :data:`MEMORY_LIMIT` ends itself, and that record is an error too.
 
 Second line, for curators: :func:`check_stylesheet` walks every module before anything runs and
 refuses, with file and line, what a mapping has no business doing — so a curator learns why at
@@ -64,6 +65,8 @@ logger = logging.getLogger(__name__)
 
 ALLOWED_PROTOCOLS = "file"
 VOCABULARIES_PARAM = f"{{{CC_NS}}}vocabularies"
+#: bytes of memory a worker may use (RLIMIT_DATA): a runaway stylesheet ends its worker, not the machine
+MEMORY_LIMIT = 2 << 30
 #: what the worker process runs
 WORKER = "main; main()"
 #: seconds the worker may take to start and compile (static expressions run at compile time)
@@ -294,7 +297,7 @@ class SaxonXslt:
     Thread-safe: one record at a time goes to the worker. A record that takes longer than
     ``time_limit`` seconds is a record error; the worker is killed and the next record starts a
     fresh one (compiling again), so a looping stylesheet costs one time limit per record, never
-    the run.
+    the run. A record that makes the worker exceed :data:`MEMORY_LIMIT` ends it the same way.
     """
 
     kind = "xslt"
@@ -322,6 +325,7 @@ class SaxonXslt:
             "vocabularies_param": None,
             "vocabularies": None,
             "compile_time_limit": COMPILE_TIME_LIMIT,
+            "memory_limit": MEMORY_LIMIT,
         }
         if VOCABULARIES_PARAM in declared and context.vocabularies is not None:
             setup["vocabularies_param"] = VOCABULARIES_PARAM
@@ -466,10 +470,12 @@ class SaxonWorker:
                     step=self.label,
                 ) from None
             except (OSError, EOFError, ValueError) as exc:
-                code = popen.poll()
+                code = _exit_code(popen)
                 self._kill()
+                limit = int(self.setup.get("memory_limit") or 0) >> 20
                 raise MappingError(
-                    f"the Saxon worker stopped while transforming this record ({_ended(code, exc)})",
+                    f"the Saxon worker stopped while transforming this record ({_ended(code, exc)}); "
+                    f"did the stylesheet need more than its {limit} MiB of memory?",
                     step=self.label,
                 ) from None
             return reply
@@ -503,7 +509,7 @@ class SaxonWorker:
                 f"the stylesheet did not compile within {COMPILE_TIME_LIMIT:g} s", step=self.label
             ) from None
         except (OSError, EOFError, ValueError) as exc:
-            code = popen.poll()
+            code = _exit_code(popen)
             self._kill()
             raise MappingError(
                 f"the Saxon worker did not start ({_ended(code, exc)})", step=self.label
@@ -525,6 +531,14 @@ class SaxonWorker:
                 location=_saxon_location(str(reply.get("detail") or message), self.path.name),
             )
         return popen
+
+
+def _exit_code(popen: subprocess.Popen[bytes]) -> int | None:
+    """The exit code of a worker whose output just ended (it may take a moment to be reaped)."""
+    try:
+        return popen.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def _ended(code: int | None, exc: BaseException) -> str:

@@ -289,3 +289,21 @@ def test_without_confinement_a_saxon_stylesheet_is_refused(mappings_dir):
         f"'{path}'"
     )
     assert worker._process.popen is None
+
+
+def test_a_record_that_eats_memory_ends_its_worker_and_the_next_record_runs(mappings_dir, monkeypatch):
+    monkeypatch.setattr(saxon_xslt, "MEMORY_LIMIT", 512 << 20)
+    body = (
+        '<xsl:template match="/"><out><xsl:value-of select="if (/r/@eat) then string-length(string-join('
+        "for $i in 1 to 100000000 return '0123456789012345678901234567890123456789')) else /r\"/></out>"
+        "</xsl:template>"
+    )
+    write(mappings_dir / "m.xsl", stylesheet(body, version="3.0"))
+    chain = build_chain([{"type": "xslt", "mapping": "m.xsl"}], base_dir=mappings_dir, output="xml")
+    with pytest.raises(MappingError) as info:
+        chain.apply(b'<r eat="yes"/>', record_id="ds::1")
+    assert str(info.value) == (
+        "ds::1: xslt m.xsl: m.xsl: the Saxon worker stopped while transforming this record (exit code 99); "
+        "did the stylesheet need more than its 512 MiB of memory?"
+    )
+    assert chain.apply(b"<r>next</r>").decode("utf-8").endswith("<out>next</out>")
