@@ -20,6 +20,9 @@ Safe by default, for both processors:
   mappings directory (:mod:`transforms.saxon_xslt`), with static checks as a second line;
 * bounded: libxslt stops template recursion deeper than :data:`MAX_DEPTH`; Saxon stops deep
   recursion itself, and a record that takes longer than the step's ``time_limit`` is stopped.
+  libxslt cannot be interrupted, so XSLT 1.0 has no time limit: without loops it can only
+  recurse, and its recursion is bounded (a stylesheet that branches at every level can still
+  run long; run such mappings as XSLT 2.0/3.0).
 
 Helper functions for mappings (namespace ``urn:contentcloud:functions``, prefix ``cc``):
 ``cc:vocab(name, value[, default])``, ``cc:vocab-label(name, term)``, ``cc:date(value)``,
@@ -96,6 +99,13 @@ class XsltStep:
         stylesheet = read_stylesheet(path, context.base_dir, step=label)
         version = str(config.get("version") or stylesheet.version)
         if version.startswith("1"):
+            if "time_limit" in config:
+                raise ConfigError(
+                    "time_limit applies to XSLT 2.0/3.0 (Saxon) only: libxslt cannot stop a running "
+                    f"stylesheet; XSLT 1.0 is bounded by its template recursion depth ({MAX_DEPTH})",
+                    field="time_limit",
+                    rule="unsupported",
+                )
             return LxmlXslt(
                 path,
                 context,
@@ -309,10 +319,7 @@ class LxmlXslt:
 def _apply_message(exc: Exception, log: Any) -> str:
     """The stylesheet's own words (``xsl:message terminate="yes"``) before libxslt's."""
     if any("infinite template recursion" in (entry.message or "") for entry in (log or [])):
-        return (
-            f"templates nested deeper than {MAX_DEPTH} calls (infinite recursion?); "
-            "the record was stopped"
-        )
+        return f"templates nested deeper than {MAX_DEPTH} calls (infinite recursion?); the record was stopped"
     messages = [entry.message for entry in (log or []) if entry.message]
     detail = "; ".join(dict.fromkeys(messages)) if messages else str(exc)
     return detail or "the transformation failed"

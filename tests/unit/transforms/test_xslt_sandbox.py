@@ -307,3 +307,13 @@ def test_a_record_that_eats_memory_ends_its_worker_and_the_next_record_runs(mapp
         "did the stylesheet need more than its 512 MiB of memory?"
     )
     assert chain.apply(b"<r>next</r>").decode("utf-8").endswith("<out>next</out>")
+
+
+def test_time_limit_is_refused_for_xslt_1_which_cannot_be_stopped(mappings_dir):
+    write(mappings_dir / "m.xsl", stylesheet('<xsl:template match="/"><out/></xsl:template>'))
+    with pytest.raises(ConfigError) as info:
+        build_chain([{"type": "xslt", "mapping": "m.xsl", "time_limit": 5}], base_dir=mappings_dir)
+    assert info.value.message == (
+        "time_limit applies to XSLT 2.0/3.0 (Saxon) only: libxslt cannot stop a running stylesheet; "
+        "XSLT 1.0 is bounded by its template recursion depth (3000)"
+    )
