@@ -67,8 +67,8 @@ ALLOWED_PROTOCOLS = "file"
 VOCABULARIES_PARAM = f"{{{CC_NS}}}vocabularies"
 #: bytes of memory a worker may use (RLIMIT_DATA): a runaway stylesheet ends its worker, not the machine
 MEMORY_LIMIT = 2 << 30
-#: what the worker process runs
-WORKER = "main; main()"
+#: the worker's command line (``-I``: no environment, no user site; the project path comes as argv[1])
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from transforms.saxon_worker import main; main()"
 #: seconds the worker may take to start and compile (static expressions run at compile time)
 COMPILE_TIME_LIMIT = 120.0
 
@@ -490,9 +490,8 @@ class SaxonWorker:
         if self._process.popen is not None:
             return self._process.popen
         project = str(Path(__file__).resolve().parents[1])
-        code = f"import sys; sys.path.insert(0, {project!r}); from transforms.saxon_worker import {WORKER}"
         popen = subprocess.Popen(
-            [sys.executable, "-I", "-c", code],
+            [sys.executable, "-I", "-c", _BOOT, project],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
