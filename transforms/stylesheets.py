@@ -128,7 +128,8 @@ def read_stylesheet(path: Path, root: Path, *, step: str = "xslt") -> Stylesheet
             href = ref.get("href", "")
             where = f"{module_path}:{ref.sourceline}"
             try:
-                target = resolve_inside(href, module_path, root, step=step)
+                # the element's base URI: xml:base on it or an ancestor counts, as it does for XSLT
+                target = resolve_inside(href, ref.base or module_path, root, step=step)
             except OutsideMappings as exc:
                 raise OutsideMappings(exc.message, step=step, location=where) from None
             visit(target, where)

@@ -8,16 +8,21 @@ the profile when given. Stylesheet parameters: the run's (``datasource``, ``data
 Safe by default, for both processors:
 
 * no network: lxml's ``XSLTAccessControl`` denies network reads/writes and the resolver refuses
-  any non-file URI; Saxon runs with ``allowedProtocols=file``;
-* no file writes: ``exsl:document``/``xsl:document`` are denied by the access control;
-  ``xsl:result-document`` is refused when a Saxon stylesheet is compiled (and captured in memory
-  should one ever run);
+  any non-file URI; Saxon runs with ``allowedProtocols=file`` in a worker whose TCP the kernel
+  refuses;
+* no file writes: ``exsl:document``/``xsl:document`` are denied by the access control; the Saxon
+  worker may write nothing (Landlock), and ``xsl:result-document`` is refused at compile time;
 * no external entities: stylesheets and records are parsed by the hardened parser; a DOCTYPE in a
   stylesheet is refused;
-* no reading outside the mappings directory: every ``xsl:import``/``xsl:include`` and, for lxml,
-  every ``document()`` goes through :func:`transforms.stylesheets.resolve_inside`; for Saxon, which
-  offers no resolver hook in Python, the static checks in :mod:`transforms.saxon_xslt` accept
-  ``doc()``/``document()``/``unparsed-text()`` only with a literal URI inside the directory.
+* no reading outside the mappings directory: for lxml, every ``xsl:import``/``xsl:include`` and
+  ``document()`` goes through :func:`transforms.stylesheets.resolve_inside` after libxslt has
+  applied ``xml:base``; Saxon runs in a worker process that Linux Landlock confines to reading the
+  mappings directory (:mod:`transforms.saxon_xslt`), with static checks as a second line;
+* bounded: libxslt stops template recursion deeper than :data:`MAX_DEPTH`; Saxon stops deep
+  recursion itself, and a record that takes longer than the step's ``time_limit`` is stopped.
+  libxslt cannot be interrupted, so XSLT 1.0 has no time limit: without loops it can only
+  recurse, and its recursion is bounded (a stylesheet that branches at every level can still
+  run long; run such mappings as XSLT 2.0/3.0).
 
 Helper functions for mappings (namespace ``urn:contentcloud:functions``, prefix ``cc``):
 ``cc:vocab(name, value[, default])``, ``cc:vocab-label(name, term)``, ``cc:date(value)``,
@@ -50,6 +55,10 @@ logger = logging.getLogger(__name__)
 #: names of the per-record parameters
 RECORD_PARAMS = ("recordId", "originalId")
 TEXT_FORMATS = ("ntriples", "turtle", "nquads", "trig", "jsonld", "text")
+#: deepest nesting of template calls and variables libxslt allows before it stops a record
+MAX_DEPTH = 3000
+#: seconds an XSLT 2.0/3.0 stylesheet may spend on one record (the step's ``time_limit``)
+RECORD_TIME_LIMIT = 30.0
 
 
 def run_params(
@@ -90,6 +99,13 @@ class XsltStep:
         stylesheet = read_stylesheet(path, context.base_dir, step=label)
         version = str(config.get("version") or stylesheet.version)
         if version.startswith("1"):
+            if "time_limit" in config:
+                raise ConfigError(
+                    "time_limit applies to XSLT 2.0/3.0 (Saxon) only: libxslt cannot stop a running "
+                    f"stylesheet; XSLT 1.0 is bounded by its template recursion depth ({MAX_DEPTH})",
+                    field="time_limit",
+                    rule="unsupported",
+                )
             return LxmlXslt(
                 path,
                 context,
@@ -98,9 +114,18 @@ class XsltStep:
                 produces=produces,
                 sources=stylesheet.paths,
             )
+        time_limit = config.get("time_limit", RECORD_TIME_LIMIT)
+        if isinstance(time_limit, bool) or not isinstance(time_limit, int | float) or time_limit <= 0:
+            raise ConfigError(
+                f"time_limit {time_limit!r} is not a positive number of seconds",
+                field="time_limit",
+                rule="minimum",
+            )
         from transforms.saxon_xslt import SaxonXslt
 
-        return SaxonXslt(path, context, stylesheet=stylesheet, produces=produces)
+        return SaxonXslt(
+            path, context, stylesheet=stylesheet, produces=produces, time_limit=float(time_limit)
+        )
 
 
 # --- lxml (XSLT 1.0) ---------------------------------------------------------------------------
@@ -231,6 +256,7 @@ class LxmlXslt:
         self.produces = produces
         self.sources = tuple(sources or [path])
         self._root = context.base_dir
+        etree.XSLT.set_global_max_depth(MAX_DEPTH)  # libxslt's own default, made explicit (global)
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
         parser.resolvers.add(_MappingsOnlyResolver(context.base_dir, self.label))
         try:
@@ -292,6 +318,8 @@ class LxmlXslt:
 
 def _apply_message(exc: Exception, log: Any) -> str:
     """The stylesheet's own words (``xsl:message terminate="yes"``) before libxslt's."""
+    if any("infinite template recursion" in (entry.message or "") for entry in (log or [])):
+        return f"templates nested deeper than {MAX_DEPTH} calls (infinite recursion?); the record was stopped"
     messages = [entry.message for entry in (log or []) if entry.message]
     detail = "; ".join(dict.fromkeys(messages)) if messages else str(exc)
     return detail or "the transformation failed"
