@@ -588,8 +588,7 @@ class Compiler:
         definition = self.field(node.field)
         kind = definition.kind
         if kind == "date_range":
-            lo = analysis.MIN_MS if node.lo is None else self._date_bounds(node.lo)[0]
-            hi = analysis.MAX_MS if node.hi is None else self._date_bounds(node.hi)[1]
+            lo, hi = self._date_range_bounds(node)
             if lo > hi:  # Solr answers 500 with this message; it is the request's fault, so 400 here
                 raise BadRequest(f"Wrong order: {node.lo} TO {node.hi}")
             return CDateRange(node.field, lo, hi, node.op)
@@ -601,6 +600,24 @@ class Compiler:
         lo = None if node.lo is None else self._exact_value(definition, node.lo)
         hi = None if node.hi is None else self._exact_value(definition, node.hi)
         return CExactRange(node.field, lo, hi, node.lo_incl, node.hi_incl)
+
+    def _date_range_bounds(self, node: Range) -> tuple[int, int]:
+        """The instants a date range query covers, as Solr's ``DateRangeField.getRangeQuery``: an
+        inclusive bound takes the whole period it names (``[2010 TO 2015]`` is 2010-01-01 to the end
+        of 2015); an exclusive one moves one millisecond off the *start* of its period, so
+        ``{2010 TO 2015}`` is 2010-01-01T00:00:00.001 to 2014-12-31T23:59:59.999 and leaves out
+        all of 2015 (but keeps all of 2010 but its first millisecond)."""
+        if node.lo is None:
+            lo = analysis.MIN_MS
+        else:
+            lo = self._date_bounds(node.lo)[0] + (0 if node.lo_incl else 1)
+        if node.hi is None:
+            hi = analysis.MAX_MS
+        elif node.hi_incl:
+            hi = self._date_bounds(node.hi)[1]
+        else:
+            hi = self._date_bounds(node.hi)[0] - 1
+        return lo, hi
 
     def _date_bounds(self, text: str) -> tuple[int, int]:
         try:

@@ -121,6 +121,36 @@ def test_date_ranges_intersect_unless_told() -> None:
     assert within.op == "Within"
 
 
+YEAR_2010 = 1262304000000  # 2010-01-01T00:00:00Z in epoch ms
+YEAR_2015 = 1420070400000
+YEAR_2016 = 1451606400000
+
+
+@pytest.mark.parametrize(
+    ("query", "lo", "hi"),
+    [
+        # Solr's DateRangeField.getRangeQuery: inclusive bounds take their whole period; exclusive ones
+        # step one millisecond off the *start* of their period (Solr 9 answered so on the test server)
+        ("time_span:[2010 TO 2015]", YEAR_2010, YEAR_2016 - 1),
+        ("time_span:{2010 TO 2015}", YEAR_2010 + 1, YEAR_2015 - 1),
+        ("time_span:[2010 TO 2015}", YEAR_2010, YEAR_2015 - 1),
+        ("time_span:{2010 TO 2015]", YEAR_2010 + 1, YEAR_2016 - 1),
+        ("time_span:{2010-01 TO 2015-01}", YEAR_2010 + 1, YEAR_2015 - 1),
+        ("time_span:{2010-01-01T00:00:00Z TO 2015-01-01T00:00:00.000Z}", YEAR_2010 + 1, YEAR_2015 - 1),
+        ("time_span:{* TO 2015}", -(2**62), YEAR_2015 - 1),
+        ("time_span:{2015 TO *}", YEAR_2015 + 1, 2**62),
+    ],
+)
+def test_date_range_bounds_follow_solr(query: str, lo: int, hi: int) -> None:
+    assert compiled(query) == CDateRange("time_span", lo, hi, "Intersects")
+
+
+def test_an_empty_exclusive_date_range_is_refused() -> None:
+    with pytest.raises(BadRequest, match="^Wrong order: 2015 TO 2015$"):
+        compiled("time_span:{2015 TO 2015}")
+    assert compiled("time_span:[2015 TO 2015]") == CDateRange("time_span", YEAR_2015, YEAR_2016 - 1, "Intersects")
+
+
 def test_local_params() -> None:
     local, rest = split_local_params("{!tag=ds,other}datasource:a", where="fq")
     assert (local.type, local.params, rest) == (None, {"tag": "ds,other"}, "datasource:a")

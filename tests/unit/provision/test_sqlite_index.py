@@ -107,6 +107,17 @@ def test_sorting_paging_and_missing_values(index: SqliteIndex) -> None:
     assert ids(index, q="*:*", start=10) == []
 
 
+def test_exclusive_date_range_bounds_exclude_the_period_they_name(index: SqliteIndex) -> None:
+    """Issue 17: ``{2010 TO 2015}`` counted 2015 in; as Solr, an exclusive year leaves the whole year out."""
+    assert ids(index, q="time_span:[1350 TO 1890]") == ["ads::1", "ads::2"]
+    assert ids(index, q="time_span:[1350 TO 1890}") == ["ads::1"]
+    assert ids(index, q="time_span:{1350 TO 1890]") == ["ads::1", "ads::2"]  # only 1350's first ms is out
+    assert ids(index, q="time_span:{1351 TO 1890]") == ["ads::2"]
+    assert ids(index, q="time_span:{1349 TO 1890}") == ["ads::1"]
+    assert ids(index, q="time_span:{1890 TO *]") == ["ads::2"]  # all of 1890 but its first millisecond
+    assert ids(index, q="time_span:{1891 TO *]") == []
+
+
 def test_facet_options(index: SqliteIndex) -> None:
     def facet(**params) -> list:
         answer = index.select({"q": "*:*", "rows": 0, "facet": "true", **params})
