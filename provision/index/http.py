@@ -123,6 +123,10 @@ class SelectApp:
             if length > MAX_BODY:
                 raise BadRequest(f"the request body is larger than {MAX_BODY} bytes")
             body = environ["wsgi.input"].read(length) if length > 0 else b""
+            if body and content_type == "application/json":
+                raise BadRequest(
+                    "the JSON request API (a JSON request body) is not supported by the embedded index"
+                )
             if body and content_type not in ("application/x-www-form-urlencoded", ""):
                 raise BadRequest(f"POST bodies must be application/x-www-form-urlencoded, not {content_type}")
             params += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)

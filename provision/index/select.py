@@ -3,11 +3,17 @@
 A portal written against Solr talks to the embedded index unchanged: the same parameters
 (``q``, ``fq``, ``rows``, ``start``, ``sort``, ``fl``, ``df``, ``q.op``, ``facet``, ``facet.field``
 with ``{!ex=… key=…}``, ``facet.limit``, ``facet.mincount``, ``facet.sort``, ``facet.offset``,
-``facet.prefix``, ``facet.query``, per-field ``f.<field>.facet.*``, ``wt=json``, ``json.nl``,
-``omitHeader``, ``echoParams``), the same response keys, and the same error shape and messages
-where Solr's are known. Parameters Solr ignores are ignored; features the embedded index lacks
-(``facet.range``, ``facet.pivot``, ``stats``, ``group``, ``hl``, other ``wt``) are refused with
-HTTP 400 rather than silently answered differently.
+``facet.prefix``, ``facet.contains``, ``facet.matches``, ``facet.excludeTerms``, ``facet.query``,
+per-field ``f.<field>.facet.*``, ``timeAllowed``, ``wt=json``, ``json.nl``, ``omitHeader``,
+``echoParams``), the same response keys, and the same error shape and messages where Solr's are
+known.
+
+The rule: every parameter is either implemented with Solr's meaning (:data:`SUPPORTED`), has no
+effect on Solr's answer either (:data:`NO_EFFECT`: tuning hints), or is refused with HTTP 400
+naming it (:data:`UNSUPPORTED`: ``facet.range``, ``stats``, ``hl``, ``debug``, the JSON request
+API, other query parsers…), so that the embedded index never answers a request differently from
+Solr while saying 200. Names in none of these lists are ignored, as Solr ignores names it does not
+know.
 """
 
 from __future__ import annotations
@@ -21,21 +27,119 @@ from provision.index.base import BadRequest, Params
 from provision.index.query import split_local_params
 
 _TRUE = {"true", "on", "yes"}
-_REFUSED = {
-    "facet.range": "facet.range",
-    "facet.pivot": "facet.pivot",
-    "facet.interval": "facet.interval",
-    "facet.heatmap": "facet.heatmap",
-    "stats": "stats",
-    "group": "grouping",
-    "hl": "highlighting",
-    "spellcheck": "spellcheck",
-    "mlt": "more-like-this",
-    "cursorMark": "cursorMark",
-    "expand": "expand",
-    "json.facet": "JSON facets",
+_FALSE = {"false", "off", "no"}
+
+#: Every ``/select`` parameter the embedded index implements with Solr's meaning. ``facet.*`` ones
+#: (and their per-field ``f.<field>.facet.*`` forms) only count when ``facet`` is true, as in Solr.
+SUPPORTED = frozenset(
+    {
+        "q", "fq", "rows", "start", "sort", "fl", "df", "q.op", "defType", "wt", "json.nl",
+        "omitHeader", "echoParams", "indent", "timeAllowed",
+        "facet", "facet.field", "facet.query", "facet.limit", "facet.mincount", "facet.sort",
+        "facet.offset", "facet.prefix", "facet.missing", "facet.contains", "facet.contains.ignoreCase",
+        "facet.matches", "facet.excludeTerms",
+        "debug", "debugQuery",  # false only: see UNSUPPORTED
+    }
+)  # fmt: skip
+
+#: Parameters that tune how Solr computes an answer but not the answer itself: accepted, no effect.
+NO_EFFECT = frozenset(
+    {
+        "facet.method", "facet.threads", "facet.enum.cache.minDf", "facet.overrequest.count",
+        "facet.overrequest.ratio", "cache", "distrib", "preferLocalShards", "qt", "_", "sow",
+        "logParamsList",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Refused:
+    what: str
+    #: refused only when the value is true (Solr's switches: ``hl=false`` is Solr's default anyway)
+    when_true: bool = False
+
+
+#: Solr parameters the embedded index does not implement: a request that uses one is refused with
+#: HTTP 400 naming it, never answered as if it were absent. Sub-parameters of a refused component
+#: (``hl.fl``, ``group.field``…) change nothing while the component is off, as in Solr.
+UNSUPPORTED: dict[str, _Refused] = {
+    "facet.range": _Refused("facet.range"),
+    "facet.pivot": _Refused("facet.pivot"),
+    "facet.interval": _Refused("facet.interval"),
+    "facet.heatmap": _Refused("facet.heatmap"),
+    "facet.exists": _Refused("facet.exists", when_true=True),
+    "facet.missing": _Refused("facet.missing", when_true=True),
+    "stats": _Refused("stats", when_true=True),
+    "group": _Refused("grouping", when_true=True),
+    "hl": _Refused("highlighting", when_true=True),
+    "spellcheck": _Refused("spellcheck", when_true=True),
+    "mlt": _Refused("more-like-this", when_true=True),
+    "expand": _Refused("expand", when_true=True),
+    "terms": _Refused("the terms component", when_true=True),
+    "tv": _Refused("term vectors", when_true=True),
+    "debugQuery": _Refused("debugging", when_true=True),
+    "debug": _Refused("debugging"),
+    "explainOther": _Refused("debugging"),
+    "cursorMark": _Refused("cursorMark"),
+    "json": _Refused("the JSON request API"),
+    "json.facet": _Refused("JSON facets"),
+    "json.wrf": _Refused("JSONP"),
+    "rq": _Refused("re-ranking"),
+    "NOW": _Refused("a fixed NOW"),
+    "TZ": _Refused("time zones in date math"),
+    "minExactCount": _Refused("minExactCount"),
+    "cpuAllowed": _Refused("cpuAllowed"),
+    "memAllowed": _Refused("memAllowed"),
+    "partialResults": _Refused("partialResults"),
+    "segmentTerminateEarly": _Refused("segmentTerminateEarly", when_true=True),
+    "shards": _Refused("distributed search"),
+    "collection": _Refused("distributed search"),
+    "_route_": _Refused("distributed search"),
+    "elevateIds": _Refused("query elevation"),
+    "excludeIds": _Refused("query elevation"),
+    "forceElevation": _Refused("query elevation", when_true=True),
+    "enableElevation": _Refused("query elevation", when_true=True),
 }
-_REFUSED_ONLY_IF_TRUE = {"stats", "group", "hl", "spellcheck", "mlt", "expand"}
+#: query parsers (``defType``) and what their own parameters are; only ``lucene`` is implemented
+QUERY_PARSERS = ("lucene",)
+KNOWN_QUERY_PARSERS = frozenset(
+    {
+        "lucene", "dismax", "edismax", "func", "frange", "field", "prefix", "raw", "term", "terms",
+        "boost", "complexphrase", "surround", "switch", "xmlparser", "join", "graph", "geofilt",
+        "bbox", "collapse", "rerank", "ltr", "mlt", "knn", "child", "parent", "simple", "maxscore",
+        "payload_score", "payload_check", "minhash", "significantTerms", "hash", "filters",
+        "bool", "vectorSimilarity",
+    }
+)  # fmt: skip
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
+def check_params(params: Params) -> None:
+    """Refuse, with a 400 that names it, every parameter :data:`UNSUPPORTED` lists, and ``defType``
+    values other than ``lucene``. Parameters neither supported nor listed are ignored, as Solr
+    ignores parameters it does not know."""
+    facet = (_first(params, "facet", "false") or "").lower() in _TRUE
+    for key, value in params:
+        name = key
+        if key.startswith("f.") and ".facet." in key:
+            name = key[key.index(".facet.") + 1 :]  # f.<field>.facet.contains → facet.contains
+        if name.startswith("facet.") and not facet:
+            continue
+        refused = UNSUPPORTED.get(name)
+        if refused is None:
+            continue
+        if refused.when_true and value.strip().lower() in _FALSE | {""}:
+            continue
+        raise BadRequest(f"{refused.what} ({key}) is not supported by the embedded index")
+    def_type = _first(params, "defType", "lucene") or "lucene"
+    if def_type not in QUERY_PARSERS:
+        if def_type in KNOWN_QUERY_PARSERS:
+            raise BadRequest(
+                f"defType={def_type}: the {def_type} query parser is not supported by the embedded "
+                "index (lucene only)"
+            )
+        raise BadRequest(f"defType={def_type}: invalid query parser '{def_type}'")
 
 
 @dataclass(frozen=True)
@@ -48,6 +152,44 @@ class FacetField:
     sort: str  # count | index
     offset: int
     prefix: str | None
+    #: ``facet.contains`` (with ``facet.contains.ignoreCase``), ``facet.matches`` (a whole-value
+    #: regular expression) and ``facet.excludeTerms``: which values may be counted at all
+    contains: str | None = None
+    contains_ignore_case: bool = False
+    matches: re.Pattern[str] | None = None
+    exclude_terms: frozenset[str] = frozenset()
+
+    def accepts(self, value: str) -> bool:
+        """Whether a facet value passes ``facet.prefix``/``contains``/``matches``/``excludeTerms``."""
+        if self.prefix and not value.startswith(self.prefix):
+            return False
+        if self.contains:
+            if self.contains_ignore_case:
+                if self.contains.lower() not in value.lower():
+                    return False
+            elif self.contains not in value:
+                return False
+        if self.matches is not None and self.matches.fullmatch(value) is None:
+            return False
+        return value not in self.exclude_terms
+
+
+def _split_terms(text: str) -> frozenset[str]:
+    """``facet.excludeTerms``: comma-separated, ``\\,`` for a comma inside a term (Solr's splitSmart)."""
+    terms, current, escaped = [], [], False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ",":
+            terms.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    terms.append("".join(current))
+    return frozenset(t for t in terms if t)
 
 
 @dataclass(frozen=True)
@@ -87,6 +229,8 @@ class SelectRequest:
     omit_header: bool = False
     echo: str = "explicit"
     json_nl: str = "flat"
+    #: ``timeAllowed``: the request's time budget in ms (None: the index's default budget)
+    time_allowed_ms: int | None = None
 
 
 def _values(params: Params, key: str) -> list[str]:
@@ -102,10 +246,15 @@ def _int(params: Params, key: str, default: int) -> int:
     text = _first(params, key)
     if text is None or text == "":
         return default
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise BadRequest(f'For input string: "{text}"') from None
+    return _int_value(text)
+
+
+def _int_value(text: str) -> int:
+    """A Java ``int`` as ``Integer.parseInt`` reads it: digits with an optional sign, in 32 bits
+    (Solr answers 400 for ``rows=2147483648`` or ``rows= 5``, so the embedded index does too)."""
+    if not _INT_TEXT.fullmatch(text) or not _INT_MIN <= int(text) <= _INT_MAX:
+        raise BadRequest(f'For input string: "{text}"')
+    return int(text)
 
 
 def parse_request(params: Params) -> SelectRequest:
@@ -114,13 +263,7 @@ def parse_request(params: Params) -> SelectRequest:
     wt = _first(params, "wt", "json")
     if wt not in ("json", ""):
         raise BadRequest(f"wt={wt} is not supported by the embedded index (json only)")
-    for key, what in _REFUSED.items():
-        value = _first(params, key)
-        if value is None or (key in _REFUSED_ONLY_IF_TRUE and value.lower() not in _TRUE):
-            continue
-        if key.startswith("facet.") and (_first(params, "facet", "false") or "").lower() not in _TRUE:
-            continue
-        raise BadRequest(f"{what} ({key}) is not supported by the embedded index")
+    check_params(params)
     rows = _int(params, "rows", 10)
     start = _int(params, "start", 0)
     if rows < 0:
@@ -134,6 +277,15 @@ def parse_request(params: Params) -> SelectRequest:
     if json_nl not in ("flat", "map"):
         raise BadRequest(f"json.nl={json_nl} is not supported by the embedded index (flat or map)")
     facet = (_first(params, "facet", "false") or "").lower() in _TRUE
+    echo = _first(params, "echoParams", "explicit") or "explicit"
+    if echo not in ("explicit", "none"):
+        raise BadRequest(f"echoParams={echo} is not supported by the embedded index (explicit or none)")
+    time_allowed = None
+    text = _first(params, "timeAllowed")
+    if text not in (None, ""):
+        if not _INT_TEXT.fullmatch(text) or not -(2**63) <= int(text) < 2**63:  # type: ignore[arg-type]
+            raise BadRequest(f'For input string: "{text}"')
+        time_allowed = int(text) if int(text) > 0 else None  # Solr: 0 or less means no limit
     request = SelectRequest(
         params=params,
         q=_first(params, "q"),
@@ -146,7 +298,8 @@ def parse_request(params: Params) -> SelectRequest:
         default_and=q_op == "AND",
         facet=facet,
         omit_header=(_first(params, "omitHeader", "false") or "").lower() in _TRUE,
-        echo=_first(params, "echoParams", "explicit") or "explicit",
+        echo=echo,
+        time_allowed_ms=time_allowed,
         json_nl=json_nl,
     )
     if facet:
@@ -171,10 +324,7 @@ def _facet_field(params: Params, value: str) -> FacetField:
 
     def int_option(key: str, default: int) -> int:
         text = option(key, None)
-        try:
-            return default if text in (None, "") else int(text)  # type: ignore[arg-type]
-        except ValueError:
-            raise BadRequest(f'For input string: "{text}"') from None
+        return default if text in (None, "") else _int_value(text)  # type: ignore[arg-type]
 
     limit = int_option("limit", 100)
     sort = option("sort", "count" if limit > 0 else "index") or "count"
@@ -184,8 +334,13 @@ def _facet_field(params: Params, value: str) -> FacetField:
         sort = "index"
     if sort not in ("count", "index"):
         raise BadRequest(f"facet.sort={sort}: expected count or index")
-    if (option("missing", "false") or "").lower() in _TRUE:
-        raise BadRequest("facet.missing is not supported by the embedded index")
+    matches = option("matches", None)
+    pattern = None
+    if matches:
+        try:
+            pattern = re.compile(matches)
+        except re.error as exc:
+            raise BadRequest(f"facet.matches={matches}: not a regular expression ({exc})") from None
     return FacetField(
         field=name,
         key=options.get("key", name),
@@ -195,6 +350,10 @@ def _facet_field(params: Params, value: str) -> FacetField:
         sort=sort,
         offset=int_option("offset", 0),
         prefix=option("prefix", None),
+        contains=option("contains", None) or None,
+        contains_ignore_case=(option("contains.ignoreCase", "false") or "").lower() in _TRUE,
+        matches=pattern,
+        exclude_terms=_split_terms(option("excludeTerms", "") or ""),
     )
 
 

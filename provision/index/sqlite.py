@@ -60,8 +60,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,14 @@ def _display_value(definition: FieldDef, value: Any) -> str:
     if definition.kind == "date":
         return analysis.format_instant(value)
     return str(value)
+
+
+def _facet_term(definition: FieldDef, value: Any) -> str:
+    """A facet value as Solr's index holds it, which facet.prefix/contains/matches/excludeTerms
+    look at: booleans are ``T``/``F`` there (``facet.contains=t`` matches nothing in Solr 9)."""
+    if definition.kind == "boolean":
+        return "T" if str(value) == "true" else "F"
+    return _display_value(definition, value)
 
 
 def restore(stored: str) -> dict[str, Any]:
@@ -1262,16 +1271,28 @@ class _Select:
             counts = Counter(chain.from_iterable(map(ordinals.__getitem__, hits)))
         minimum = max(facet.mincount, 1)
         items = [(o, c) for o, c in counts.items() if c >= minimum]
-        if facet.prefix:
-            items = [(o, c) for o, c in items if str(values[o]).startswith(facet.prefix)]
+        term_filters = bool(facet.contains or facet.matches is not None or facet.exclude_terms)
+        if definition.kind in ("int", "long", "date") and (facet.prefix or term_filters):
+            raise BadRequest(  # Solr's words
+                "facet.prefix is not supported on numeric types"
+                if facet.prefix
+                else "BytesRef term filters (facet.matches, facet.contains, facet.excludeTerms) are not "
+                "supported on numeric types"
+            )
+        filtered = bool(facet.prefix or term_filters)
+        term = partial(_facet_term, definition)
+        if definition.kind == "boolean" and facet.prefix:  # Solr reads the prefix as a boolean: T or F
+            facet = replace(facet, prefix="T" if facet.prefix[:1] in ("t", "T", "1") else "F")
+        if filtered:
+            items = [(o, c) for o, c in items if facet.accepts(term(values[o]))]
         if facet.sort == "count":
             items.sort(key=lambda item: (-item[1], item[0]))
         else:
             items.sort()
         if facet.mincount <= 0:
             zeros = [(o, 0) for o in range(len(values)) if not counts.get(o)]
-            if facet.prefix:
-                zeros = [(o, c) for o, c in zeros if str(values[o]).startswith(facet.prefix)]
+            if filtered:
+                zeros = [(o, c) for o, c in zeros if facet.accepts(term(values[o]))]
             items = items + zeros if facet.sort == "count" else sorted(items + zeros)
         end = None if facet.limit < 0 else facet.offset + facet.limit
         return [(_display_value(definition, values[o]), c) for o, c in items[facet.offset : end]]

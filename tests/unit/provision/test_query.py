@@ -148,7 +148,9 @@ def test_date_range_bounds_follow_solr(query: str, lo: int, hi: int) -> None:
 def test_an_empty_exclusive_date_range_is_refused() -> None:
     with pytest.raises(BadRequest, match="^Wrong order: 2015 TO 2015$"):
         compiled("time_span:{2015 TO 2015}")
-    assert compiled("time_span:[2015 TO 2015]") == CDateRange("time_span", YEAR_2015, YEAR_2016 - 1, "Intersects")
+    assert compiled("time_span:[2015 TO 2015]") == CDateRange(
+        "time_span", YEAR_2015, YEAR_2016 - 1, "Intersects"
+    )
 
 
 def test_local_params() -> None:
