@@ -289,6 +289,14 @@ class _Lexer:
 
 # ------------------------------------------------------------------------------- parser
 
+#: Solr's ``maxBooleanClauses`` (Lucene's ``IndexSearcher.maxClauseCount``): the most clauses one
+#: boolean query may have, and the most leaf queries a whole query may hold
+MAX_BOOLEAN_CLAUSES = 1024
+#: the deepest nesting of parentheses a query may have. Solr has no such limit and fails with a
+#: StackOverflowError (HTTP 500) somewhere past 600 levels; this parser and the executor recurse
+#: once or twice per level, so the limit keeps them far from Python's recursion limit.
+MAX_NESTING = 256
+
 _MOD_NONE, _MOD_REQ, _MOD_NOT = 0, 1, 2
 _CONJ_NONE, _CONJ_AND, _CONJ_OR = 0, 1, 2
 
@@ -302,6 +310,7 @@ class _Parser:
         self.i = 0
         self.default_field = default_field
         self.default_and = default_and
+        self.depth = 0
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -392,7 +401,13 @@ class _Parser:
                 raise self.lexer.error(f"field {field!r} has no value", tok.pos)
         if tok.kind == "LPAREN":
             self.take()
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise self.lexer.error(
+                    f"too deeply nested (more than {MAX_NESTING} levels of parentheses)", tok.pos
+                )
             node = self.query(field)
+            self.depth -= 1
             close = self.take()
             if close.kind != "RPAREN":
                 raise self.lexer.error("missing ')'", close.pos)
@@ -705,7 +720,37 @@ def compile_query(
         if local.get("q.op"):
             compiler.default_and = local.get("q.op") == "AND"
     node = parse(rest, default_field=default_field, default_and=compiler.default_and, where=where)
-    return local, compiler.top(node)
+    compiled = compiler.top(node)
+    check_clauses(compiled, rest)
+    return local, compiled
+
+
+def check_clauses(node: Compiled, text: str) -> None:
+    """Refuse a query over Solr's ``maxBooleanClauses`` as Solr does: a boolean query with more than
+    1,024 clauses is a syntax error (Solr's 400 and message); a query with more than 1,024 leaf
+    queries in all is refused with Lucene's message (Solr answers it with 500; it is the request's
+    fault, so 400 here). Clauses that analyse to nothing are not clauses (Lucene drops them)."""
+    leaves = 0
+    stack: list[Compiled] = [node]
+    nested_error = False
+    while stack:
+        current = stack.pop()
+        if isinstance(current, CBool):
+            parts = [
+                p for p in (*current.must, *current.should, *current.must_not) if not isinstance(p, CNone)
+            ]
+            if len(parts) > MAX_BOOLEAN_CLAUSES:
+                raise BadRequest(
+                    f"org.apache.solr.search.SyntaxError: Cannot parse '{text}': too many boolean clauses"
+                )
+            stack.extend(parts)
+        elif not isinstance(current, CNone):
+            leaves += 1
+            nested_error = nested_error or leaves > MAX_BOOLEAN_CLAUSES
+    if nested_error:
+        raise BadRequest(
+            f"Query contains too many nested clauses; maxClauseCount is set to {MAX_BOOLEAN_CLAUSES}"
+        )
 
 
 def _field_query(compiler: Compiler, local: LocalParams, value: str) -> Compiled:

@@ -229,7 +229,7 @@ class SelectRequest:
     omit_header: bool = False
     echo: str = "explicit"
     json_nl: str = "flat"
-    #: ``timeAllowed``: the request's time budget in ms (None: the index's default budget)
+    #: ``timeAllowed``: the request's time budget in ms (None: only the index's own budget)
     time_allowed_ms: int | None = None
 
 
@@ -285,7 +285,8 @@ def parse_request(params: Params) -> SelectRequest:
     if text not in (None, ""):
         if not _INT_TEXT.fullmatch(text) or not -(2**63) <= int(text) < 2**63:  # type: ignore[arg-type]
             raise BadRequest(f'For input string: "{text}"')
-        time_allowed = int(text) if int(text) > 0 else None  # Solr: 0 or less means no limit
+        # Solr 9: a negative budget means none; 0 is spent before the query starts
+        time_allowed = int(text) if int(text) >= 0 else None  # type: ignore[arg-type]
     request = SelectRequest(
         params=params,
         q=_first(params, "q"),
@@ -420,17 +421,27 @@ def response(
     facet_fields: dict[str, list[tuple[str, int]]] | None,
     facet_queries: dict[str, int] | None,
     qtime_ms: int,
+    partial: str | None = None,
 ) -> dict[str, Any]:
-    """A ``/select`` answer in Solr's JSON shape."""
+    """A ``/select`` answer in Solr's JSON shape. ``partial`` names the phase (``query`` or ``facet``)
+    during which the time budget ran out: as Solr 9, the header says ``partialResults: true``, a
+    query cut short counts nothing and facets cut short are left out."""
     body: dict[str, Any] = {}
     if not request.omit_header:
-        header: dict[str, Any] = {"status": 0, "QTime": qtime_ms}
+        header: dict[str, Any] = {}
+        if partial is not None:
+            header["partialResults"] = True
+            header["partialResultsDetails"] = (
+                f"Limits exceeded! (Limit(s) exceeded during {partial}): Query limits: "
+                "[TimeAllowedLimit:LIMIT EXCEEDED]"
+            )
+        header.update({"status": 0, "QTime": qtime_ms})
         params = echoed_params(request)
         if params or request.echo != "none":
             header["params"] = params
         body["responseHeader"] = header
     body["response"] = {"numFound": num_found, "start": request.start, "numFoundExact": True, "docs": docs}
-    if request.facet:
+    if request.facet and facet_fields is not None:
         fields: dict[str, Any] = {}
         for key, counts in (facet_fields or {}).items():
             if request.json_nl == "map":

@@ -100,6 +100,9 @@ from provision.index.select import FacetField, SelectRequest, parse_request, res
 logger = logging.getLogger(__name__)
 
 DEFAULT_INDEX_NAME = "contentcloud"
+#: the most time one /select may take unless the index is opened with another budget (``?timeAllowed=``
+#: in its URI): past it the answer is partial and flagged, so no request can hold a reader for long
+DEFAULT_TIME_ALLOWED_MS = 10_000
 #: bump when analysis changes: tokens of a generation must be re-derivable to delete them
 ANALYZER_VERSION = 2
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
@@ -389,7 +392,14 @@ def _now_text() -> str:
 class SqliteIndex:
     """One named embedded index in one SQLite file (see the module docstring)."""
 
-    def __init__(self, path: str | Path, name: str = DEFAULT_INDEX_NAME, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        name: str = DEFAULT_INDEX_NAME,
+        *,
+        create: bool = True,
+        time_allowed_ms: int | None = DEFAULT_TIME_ALLOWED_MS,
+    ) -> None:
         if not _NAME.match(name):
             raise ConfigError(
                 f"index name {name!r} is not valid (letters, digits, '_'; at most 64)",
@@ -398,6 +408,9 @@ class SqliteIndex:
             )
         self.path = Path(path)
         self.name = name
+        #: the most time one /select may take, in ms (None: no limit); a request's timeAllowed
+        #: can only shorten it
+        self.time_allowed_ms = time_allowed_ms
         self.uri = f"sqlite:///{self.path}"
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -470,16 +483,23 @@ class SqliteIndex:
 
     # --- reading -------------------------------------------------------------------------------
     def select(self, params: Params | Mapping[str, Any]) -> dict[str, Any]:
+        """``/select``. Work is bounded by a time budget: the request's ``timeAllowed`` (ms), capped
+        by the index's ``time_allowed_ms``; when it runs out the answer is partial and says so
+        (``partialResults: true`` in the header), as Solr's."""
         started = time.perf_counter()
         request = parse_request(as_params(params))
+        budgets = [b for b in (request.time_allowed_ms, self.time_allowed_ms) if b is not None]
+        deadline = time.monotonic() + min(budgets) / 1000 if budgets else None
         conn = self._conn()
         conn.execute("BEGIN")
         try:
             p, columns = self._columns_for(conn)
-            answer = _Select(conn, p, request, columns).run()
+            answer = _Select(conn, p, request, columns, deadline).run()
         finally:
-            conn.execute("COMMIT")
-        num_found, docs, facets, facet_queries = answer
+            conn.set_progress_handler(None, 0)
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+        num_found, docs, facets, facet_queries, partial = answer
         return response(
             request,
             num_found=num_found,
@@ -487,6 +507,7 @@ class SqliteIndex:
             facet_fields=facets,
             facet_queries=facet_queries,
             qtime_ms=int((time.perf_counter() - started) * 1000),
+            partial=partial,
         )
 
     def _columns_for(self, conn: sqlite3.Connection) -> tuple[str, _Columns]:
@@ -928,14 +949,40 @@ class _Columns:
         return cached
 
 
-class _Select:
-    """One ``/select`` over one generation, inside the caller's read transaction."""
+class _TimeUp(Exception):
+    """The request's time budget ran out."""
 
-    def __init__(self, conn: sqlite3.Connection, p: str, request: SelectRequest, columns: _Columns) -> None:
+
+class _Select:
+    """One ``/select`` over one generation, inside the caller's read transaction. ``deadline``
+    (``time.monotonic()``) bounds its work: SQLite statements are interrupted by a progress
+    handler, and the Python steps between them check it."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        p: str,
+        request: SelectRequest,
+        columns: _Columns,
+        deadline: float | None = None,
+    ) -> None:
         self.conn = conn
         self.p = p
         self.request = request
         self.columns = columns
+        self.deadline = deadline
+        if deadline is not None:
+            conn.set_progress_handler(lambda: time.monotonic() > deadline, 20_000)
+
+    def check_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise _TimeUp
+
+    def _timed_out(self, exc: Exception) -> bool:
+        """Whether ``exc`` is the budget running out (an interrupted statement, or :class:`_TimeUp`)."""
+        if isinstance(exc, _TimeUp):
+            return True
+        return self.deadline is not None and "interrupt" in str(exc) and time.monotonic() > self.deadline
 
     def compile(self, text: str, where: str) -> tuple[tuple[str, ...], Compiled]:
         local, compiled = compile_query(
@@ -949,32 +996,61 @@ class _Select:
 
     def run(
         self,
-    ) -> tuple[int, list[dict[str, Any]], dict[str, list[tuple[str, int]]] | None, dict[str, int] | None]:
+    ) -> tuple[
+        int, list[dict[str, Any]], dict[str, list[tuple[str, int]]] | None, dict[str, int] | None, str | None
+    ]:
+        """numFound, the page, facet fields, facet queries, and the phase (``query``, ``facet``) the
+        time budget ran out in, if it did: a query cut short counts nothing, facets cut short are
+        left out (Solr 9's partial results)."""
         request = self.request
         main = self.compile(request.q, "q")[1] if request.q is not None and request.q.strip() else CNone()
         filters = [self.compile(text, "fq") for text in request.filters]
         sort = self._sort_fields()
-        scores = self.scored(main) if self._ranked(main, sort) else None
-        hits = self._hits(main, [f for _, f in filters], scores)
-        num_found = self._count(hits)
-        docs = self._docs(hits, sort, scores) if request.rows > 0 else []
-        facets: dict[str, list[tuple[str, int]]] | None = None
-        facet_queries: dict[str, int] | None = None
-        if request.facet:
-            facets = {}
-            for facet in request.facet_fields:
-                excluded = set(facet.exclude_tags)
-                if excluded and any(set(tags) & excluded for tags, _ in filters):
-                    kept = [f for tags, f in filters if not set(tags) & excluded]
-                    facet_hits = self._hits(main, kept, scores)
-                else:
-                    facet_hits = hits
-                facets[facet.key] = self._facet(facet, facet_hits)
-            facet_queries = {}
-            for text in request.facet_queries:
-                _, compiled = self.compile(text, "facet.query")
-                facet_queries[text] = self._count_within(hits, compiled)
-        return num_found, docs, facets, facet_queries
+        try:
+            self.check_time()
+            scores = self.scored(main) if self._ranked(main, sort) else None
+            hits = self._hits(main, [f for _, f in filters], scores)
+            num_found = self._count(hits)
+            self.check_time()
+            docs = self._docs(hits, sort, scores) if request.rows > 0 else []
+        except (_TimeUp, sqlite3.OperationalError) as exc:
+            if not self._timed_out(exc):
+                raise
+            return 0, [], None, None, "query"
+        if not request.facet:
+            return num_found, docs, None, None, None
+        try:
+            facets, facet_queries = self._facets(main, filters, scores, hits)
+        except (_TimeUp, sqlite3.OperationalError) as exc:
+            if not self._timed_out(exc):
+                raise
+            return num_found, docs, None, None, "facet"
+        return num_found, docs, facets, facet_queries, None
+
+    def _facets(
+        self,
+        main: Compiled,
+        filters: list[tuple[tuple[str, ...], Compiled]],
+        scores: dict[int, float] | None,
+        hits: list[int] | None,
+    ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, int]]:
+        request = self.request
+        facets: dict[str, list[tuple[str, int]]] = {}
+        for facet in request.facet_fields:
+            self.check_time()
+            excluded = set(facet.exclude_tags)
+            if excluded and any(set(tags) & excluded for tags, _ in filters):
+                kept = [f for tags, f in filters if not set(tags) & excluded]
+                facet_hits = self._hits(main, kept, scores)
+            else:
+                facet_hits = hits
+            facets[facet.key] = self._facet(facet, facet_hits)
+        facet_queries: dict[str, int] = {}
+        for text in request.facet_queries:
+            self.check_time()
+            _, compiled = self.compile(text, "facet.query")
+            facet_queries[text] = self._count_within(hits, compiled)
+        return facets, facet_queries
 
     # --- the matching set ----------------------------------------------------------------------
     def _hits(
@@ -1013,6 +1089,7 @@ class _Select:
         values); any other leaf (exact values, ranges, prefixes, ``*:*``) scores a constant 1.0,
         as Solr's constant-score queries do. Boosts (``^n`` on text clauses and groups) multiply.
         Leaves are evaluated by :meth:`matching`'s SQL."""
+        self.check_time()
         if isinstance(node, CBool):
             must = [self.scored(part) for part in node.must]
             should = [self.scored(part) for part in node.should]
@@ -1041,6 +1118,7 @@ class _Select:
     def matching(self, node: Compiled) -> set[int]:
         """The rids matching ``node``: each leaf is one SQL query; boolean structure is set algebra
         here, cheaper than SQLite's compound SELECTs (a temporary B-tree each) for large sets."""
+        self.check_time()
         if isinstance(node, CBool):
             if node.must:
                 result = self.matching(node.must[0])
@@ -1310,7 +1388,8 @@ def _scores_text(node: Compiled) -> bool:
 
 def from_uri(uri: str, *, name: str | None = None, create: bool = True) -> SqliteIndex:
     """``sqlite:///relative/index.sqlite`` or ``sqlite:////absolute/index.sqlite`` (SQLAlchemy's convention,
-    as for the MDStore); ``?name=`` or ``name`` picks the index within the file (default ``contentcloud``)."""
+    as for the MDStore); ``?name=`` or ``name`` picks the index within the file (default ``contentcloud``);
+    ``?timeAllowed=`` is the server's time budget per /select in ms (default 10,000; 0: no limit)."""
     rest = uri.split("://", 1)[1] if "://" in uri else ""
     path, _, query = rest.partition("?")
     if not uri.lower().startswith("sqlite://") or not path.startswith("/") or len(path) < 2:
@@ -1319,5 +1398,14 @@ def from_uri(uri: str, *, name: str | None = None, create: bool = True) -> Sqlit
             field="index",
             rule="sqlite-path",
         )
-    index_name = name or (parse_qs(query).get("name") or [DEFAULT_INDEX_NAME])[0]
-    return SqliteIndex(unquote(path[1:]), index_name, create=create)
+    options = parse_qs(query)
+    index_name = name or (options.get("name") or [DEFAULT_INDEX_NAME])[0]
+    budget_text = (options.get("timeAllowed") or [str(DEFAULT_TIME_ALLOWED_MS)])[0]
+    if not budget_text.isdigit():
+        raise ConfigError(
+            f"{uri!r}: timeAllowed={budget_text} is not a number of milliseconds (0: no limit)",
+            field="index",
+            rule="sqlite-time-allowed",
+        )
+    budget = int(budget_text) or None
+    return SqliteIndex(unquote(path[1:]), index_name, create=create, time_allowed_ms=budget)

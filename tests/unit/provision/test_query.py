@@ -230,3 +230,54 @@ def test_any_text_parses_or_is_refused_with_a_bad_request(text: str) -> None:
 def test_bool_nodes_are_plain_data() -> None:
     node = parse("a -b")
     assert node == Bool((("should", Term("text", "a")), ("must_not", Term("text", "b"))))
+
+
+def words(n: int, prefix: str = "w") -> str:
+    return " ".join(f"{prefix}{i}" for i in range(n))
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        # what Solr 9.10 answered on the test server (it gives 500 for the nested ones: 400 here)
+        (words(1024), None),
+        (
+            words(1025),
+            f"org.apache.solr.search.SyntaxError: Cannot parse '{words(1025)}': too many boolean clauses",
+        ),
+        (
+            "-".join(words(1025).split()),
+            "org.apache.solr.search.SyntaxError: Cannot parse '",
+        ),  # one term, 1025 tokens
+        (f"{words(511)} AND ({words(513, 'v')})", None),
+        (
+            f"{words(512)} AND ({words(513, 'v')})",
+            "Query contains too many nested clauses; maxClauseCount is set to 1024",
+        ),
+        (
+            f"-({words(1024)})",
+            "Query contains too many nested clauses; maxClauseCount is set to 1024",
+        ),  # + *:*
+        (f'{words(1023)} "a b c"', None),  # a phrase is one clause
+        (f'"{words(1025)}"', None),
+    ],
+)
+def test_max_boolean_clauses(query: str, message: str | None) -> None:
+    if message is None:
+        compile_query(query)
+        return
+    with pytest.raises(BadRequest) as caught:
+        compile_query(query)
+    assert caught.value.message.startswith(message)
+    assert caught.value.status == 400
+
+
+def test_nesting_is_limited_before_python_recursion_is() -> None:
+    compile_query("(a " * 256 + "b" + ")" * 256)
+    with pytest.raises(BadRequest) as caught:
+        compile_query("(" * 600 + "bronze" + ")" * 600)
+    assert caught.value.message.startswith(
+        "q: too deeply nested (more than 256 levels of parentheses) at position 256 of '((("
+    )
+    with pytest.raises(BadRequest, match="too deeply nested"):
+        compile_query("(" * 100_000)

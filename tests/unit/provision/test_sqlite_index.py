@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,73 @@ def test_exclusive_date_range_bounds_exclude_the_period_they_name(index: SqliteI
     assert ids(index, q="time_span:{1349 TO 1890}") == ["ads::1"]
     assert ids(index, q="time_span:{1890 TO *]") == ["ads::2"]  # all of 1890 but its first millisecond
     assert ids(index, q="time_span:{1891 TO *]") == []
+
+
+def test_time_allowed_gives_partial_results_flagged_as_solr_does(
+    index: SqliteIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: a request's work is bounded. Solr 9 answers ``timeAllowed=0`` with nothing found and
+    ``partialResults: true``; facets cut short are left out while the hits already counted stay."""
+    answer = index.select({"q": "*:*", "timeAllowed": 0, "facet": "true", "facet.field": "language"})
+    assert answer["responseHeader"]["partialResults"] is True
+    assert list(answer["responseHeader"])[:3] == ["partialResults", "partialResultsDetails", "status"]
+    assert answer["response"] == {"numFound": 0, "start": 0, "numFoundExact": True, "docs": []}
+    assert "facet_counts" not in answer
+    for budget in (-1, 60_000):  # negative: no limit, as in Solr
+        answer = index.select({"q": "*:*", "timeAllowed": budget, "rows": 0})
+        assert "partialResults" not in answer["responseHeader"]
+        assert answer["response"]["numFound"] == 4
+
+    from provision.index import sqlite as module
+
+    slow_facet = module._Select._facet
+
+    def slow(self, *args):
+        time.sleep(0.3)
+        return slow_facet(self, *args)
+
+    monkeypatch.setattr(module._Select, "_facet", slow)
+    params = {
+        "q": "*:*",
+        "rows": 1,
+        "fl": "id",
+        "facet": "true",
+        "facet.field": ["language", "subject_facet"],
+    }
+    answer = index.select({**params, "timeAllowed": 200})
+    assert answer["responseHeader"]["partialResults"] is True
+    assert answer["response"]["numFound"] == 4
+    assert answer["response"]["docs"] == [{"id": "ads::1"}]
+    assert "facet_counts" not in answer
+    index.time_allowed_ms = 200  # the index's own budget caps requests that ask for more or nothing
+    assert index.select({**params, "timeAllowed": 60_000})["responseHeader"]["partialResults"] is True
+    assert index.select(params)["responseHeader"]["partialResults"] is True
+    index.time_allowed_ms = None
+    assert "facet_counts" in index.select(params)
+
+
+def test_sqlite_statements_stop_at_the_deadline(index: SqliteIndex) -> None:
+    from provision.index.select import parse_request
+    from provision.index.sqlite import _Select
+
+    conn = index._conn()
+    p, columns = index._columns_for(conn)
+    try:
+        _Select(conn, p, parse_request([]), columns, deadline=time.monotonic() - 1)
+        with pytest.raises(sqlite3.OperationalError, match="interrupted"):
+            conn.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n"
+            )
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
+def test_time_budget_in_the_uri(tmp_path: Path) -> None:
+    assert from_uri(f"sqlite:///{tmp_path}/a.sqlite").time_allowed_ms == 10_000
+    assert from_uri(f"sqlite:///{tmp_path}/a.sqlite?timeAllowed=250").time_allowed_ms == 250
+    assert from_uri(f"sqlite:///{tmp_path}/a.sqlite?timeAllowed=0").time_allowed_ms is None
+    with pytest.raises(ConfigError, match="timeAllowed=soon is not a number of milliseconds"):
+        from_uri(f"sqlite:///{tmp_path}/a.sqlite?timeAllowed=soon")
 
 
 def test_facet_options(index: SqliteIndex) -> None:
