@@ -417,6 +417,7 @@ def response(
     request: SelectRequest,
     *,
     num_found: int,
+    max_score: float | None = None,
     docs: list[dict[str, Any]],
     facet_fields: dict[str, list[tuple[str, int]]] | None,
     facet_queries: dict[str, int] | None,
@@ -440,7 +441,10 @@ def response(
         if params or request.echo != "none":
             header["params"] = params
         body["responseHeader"] = header
-    body["response"] = {"numFound": num_found, "start": request.start, "numFoundExact": True, "docs": docs}
+    result: dict[str, Any] = {"numFound": num_found, "start": request.start}
+    if max_score is not None:
+        result["maxScore"] = max_score
+    body["response"] = {**result, "numFoundExact": True, "docs": docs}
     if request.facet and facet_fields is not None:
         fields: dict[str, Any] = {}
         for key, counts in (facet_fields or {}).items():

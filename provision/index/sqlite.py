@@ -499,10 +499,11 @@ class SqliteIndex:
             conn.set_progress_handler(None, 0)
             if conn.in_transaction:
                 conn.execute("COMMIT")
-        num_found, docs, facets, facet_queries, partial = answer
+        num_found, max_score, docs, facets, facet_queries, partial = answer
         return response(
             request,
             num_found=num_found,
+            max_score=max_score,
             docs=docs,
             facet_fields=facets,
             facet_queries=facet_queries,
@@ -997,11 +998,16 @@ class _Select:
     def run(
         self,
     ) -> tuple[
-        int, list[dict[str, Any]], dict[str, list[tuple[str, int]]] | None, dict[str, int] | None, str | None
+        int,
+        float | None,
+        list[dict[str, Any]],
+        dict[str, list[tuple[str, int]]] | None,
+        dict[str, int] | None,
+        str | None,
     ]:
-        """numFound, the page, facet fields, facet queries, and the phase (``query``, ``facet``) the
-        time budget ran out in, if it did: a query cut short counts nothing, facets cut short are
-        left out (Solr 9's partial results)."""
+        """numFound, maxScore (when ``fl`` asks for scores), the page, facet fields, facet queries,
+        and the phase (``query``, ``facet``) the time budget ran out in, if it did: a query cut
+        short counts nothing, facets cut short are left out (Solr 9's partial results)."""
         request = self.request
         main = self.compile(request.q, "q")[1] if request.q is not None and request.q.strip() else CNone()
         filters = [self.compile(text, "fq") for text in request.filters]
@@ -1011,21 +1017,35 @@ class _Select:
             scores = self.scored(main) if self._ranked(main, sort) else None
             hits = self._hits(main, [f for _, f in filters], scores)
             num_found = self._count(hits)
+            max_score = self._max_score(scores, hits, num_found)
             self.check_time()
             docs = self._docs(hits, sort, scores) if request.rows > 0 else []
         except (_TimeUp, sqlite3.OperationalError) as exc:
             if not self._timed_out(exc):
                 raise
-            return 0, [], None, None, "query"
+            return 0, None, [], None, None, "query"
         if not request.facet:
-            return num_found, docs, None, None, None
+            return num_found, max_score, docs, None, None, None
         try:
             facets, facet_queries = self._facets(main, filters, scores, hits)
         except (_TimeUp, sqlite3.OperationalError) as exc:
             if not self._timed_out(exc):
                 raise
-            return num_found, docs, None, None, "facet"
-        return num_found, docs, facets, facet_queries, None
+            return num_found, max_score, docs, None, None, "facet"
+        return num_found, max_score, docs, facets, facet_queries, None
+
+    def _max_score(
+        self, scores: dict[int, float] | None, hits: list[int] | None, num_found: int
+    ) -> float | None:
+        """Solr's ``maxScore``, given whenever ``fl`` asks for scores: the best score among all hits
+        (0.0 when none); queries that do not rank score a constant 1.0."""
+        if not self.request.fl.score:
+            return None
+        if scores is None:
+            return 1.0 if num_found else 0.0
+        if hits is None:
+            return float(max(scores.values(), default=0.0))
+        return float(max((scores[rid] for rid in hits), default=0.0))
 
     def _facets(
         self,
@@ -1074,13 +1094,13 @@ class _Select:
     # --- relevance -----------------------------------------------------------------------------
     def _ranked(self, main: Compiled, sort: list[tuple[str, bool]]) -> bool:
         """Scores are computed only when asked for: the main query has a scoring text clause,
-        documents are asked for (``rows`` > 0: facet counts need no order) and ``sort`` names
+        documents or ``maxScore`` are asked for (facet counts need no order) and ``sort`` names
         ``score`` or ``fl`` asks for it. Otherwise the order is the index order and the matching
         sets stay plain sets. Unlike Solr, an unsorted text query is not ranked by default:
         scoring every match of a common term costs ~100 ms at 100,000 documents, which would
         break the embedded index's latency goal for the facet browsing portals do most."""
         wanted = self.request.fl.score or any(name == "score" for name, _ in sort)
-        return self.request.rows > 0 and wanted and _scores_text(main)
+        return (self.request.rows > 0 or self.request.fl.score) and wanted and _scores_text(main)
 
     def scored(self, node: Compiled) -> dict[int, float]:
         """rid → score of the documents matching ``node``, combined like Lucene's BooleanQuery: the

@@ -370,3 +370,14 @@ def test_values_are_normalised_as_solr_returns_them() -> None:
         "indexed_at": "2024-05-01T10:00:00.500Z",
         "tags_ss": ["x"],
     }
+
+
+def test_max_score_whenever_scores_are_asked_for(index: SqliteIndex) -> None:
+    """Solr gives ``maxScore`` (after ``start``) whenever ``fl`` has ``score``, even for ``rows=0``."""
+    ranked = index.select({"q": "temple", "fl": "id,score", "rows": 0})["response"]
+    assert list(ranked) == ["numFound", "start", "maxScore", "numFoundExact", "docs"]
+    best = index.select({"q": "temple", "fl": "id,score", "rows": 1})["response"]["docs"][0]["score"]
+    assert ranked["maxScore"] == best > 0
+    assert index.select({"q": "*:*", "fl": "score", "rows": 0})["response"]["maxScore"] == 1.0
+    assert index.select({"q": "nothingatall", "fl": "id score"})["response"]["maxScore"] == 0.0
+    assert "maxScore" not in index.select({"q": "temple", "fl": "id"})["response"]
