@@ -19,6 +19,7 @@ know.
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,7 @@ _FALSE = {"false", "off", "no"}
 SUPPORTED = frozenset(
     {
         "q", "fq", "rows", "start", "sort", "fl", "df", "q.op", "defType", "wt", "json.nl",
-        "omitHeader", "echoParams", "indent", "timeAllowed",
+        "omitHeader", "echoParams", "indent", "timeAllowed", "json",
         "facet", "facet.field", "facet.query", "facet.limit", "facet.mincount", "facet.sort",
         "facet.offset", "facet.prefix", "facet.missing", "facet.contains", "facet.contains.ignoreCase",
         "facet.matches", "facet.excludeTerms",
@@ -81,7 +82,6 @@ UNSUPPORTED: dict[str, _Refused] = {
     "debug": _Refused("debugging"),
     "explainOther": _Refused("debugging"),
     "cursorMark": _Refused("cursorMark"),
-    "json": _Refused("the JSON request API"),
     "json.facet": _Refused("JSON facets"),
     "json.wrf": _Refused("JSONP"),
     "rq": _Refused("re-ranking"),
@@ -127,6 +127,8 @@ def check_params(params: Params) -> None:
         if name.startswith("facet.") and not facet:
             continue
         refused = UNSUPPORTED.get(name)
+        if refused is None and name.startswith("json.") and name != "json.nl":
+            refused = _Refused("JSON request parameters (json.<key>)")
         if refused is None:
             continue
         if refused.when_true and value.strip().lower() in _FALSE | {""}:
@@ -264,6 +266,8 @@ def parse_request(params: Params) -> SelectRequest:
     if wt not in ("json", ""):
         raise BadRequest(f"wt={wt} is not supported by the embedded index (json only)")
     check_params(params)
+    explicit = params
+    params = with_json_request(params)
     rows = _int(params, "rows", 10)
     start = _int(params, "start", 0)
     if rows < 0:
@@ -288,7 +292,7 @@ def parse_request(params: Params) -> SelectRequest:
         # Solr 9: a negative budget means none; 0 is spent before the query starts
         time_allowed = int(text) if int(text) >= 0 else None  # type: ignore[arg-type]
     request = SelectRequest(
-        params=params,
+        params=explicit,
         q=_first(params, "q"),
         filters=[v for v in _values(params, "fq") if v.strip()],
         rows=rows,
@@ -307,6 +311,59 @@ def parse_request(params: Params) -> SelectRequest:
         request.facet_fields = [_facet_field(params, value) for value in _values(params, "facet.field")]
         request.facet_queries = _values(params, "facet.query")
     return request
+
+
+#: the JSON request API's keys the embedded index implements, and the parameters they stand for
+JSON_KEYS = {"query": "q", "filter": "fq", "limit": "rows", "offset": "start", "sort": "sort", "fields": "fl"}
+#: the JSON request API's other keys (Solr's ``JsonQueryConverter``/``RequestUtil``): refused by name
+JSON_KEYS_UNSUPPORTED = frozenset({"facet", "params", "queries", "debug", "cursorMark"})
+
+
+def with_json_request(params: Params) -> list[tuple[str, str]]:
+    """The parameters with the JSON request API's (``json=``, or a JSON body) folded in as Solr 9
+    folds them: ``query`` replaces ``q``, ``limit`` ``rows``, ``offset`` ``start``, ``sort`` ``sort``;
+    ``filter`` adds ``fq`` values and ``fields`` adds ``fl`` values. Only plain strings are
+    taken as queries (the JSON query DSL is refused), and only these six keys (others are refused
+    by name, unknown ones with Solr's message)."""
+    bodies = _values(params, "json")
+    if not bodies:
+        return list(params)
+    if len(bodies) > 1:
+        raise BadRequest("the JSON request API (json) is supported by the embedded index once per request")
+    try:
+        request = json.loads(bodies[0])
+    except ValueError as exc:
+        raise BadRequest(f"json: not JSON ({exc})") from None
+    if not isinstance(request, dict):
+        raise BadRequest(f"Expected JSON Object but got {type(request).__name__}={bodies[0]}")
+    replaced: dict[str, list[str]] = {}
+    added: list[tuple[str, str]] = []
+    for key, value in request.items():
+        if key in JSON_KEYS_UNSUPPORTED:
+            raise BadRequest(f"the JSON request API's {key!r} (json) is not supported by the embedded index")
+        if key not in JSON_KEYS:
+            raise BadRequest(f"Unknown top-level key in JSON request : {key}")
+        name = JSON_KEYS[key]
+        values = value if isinstance(value, list) and key in ("filter", "fields") else [value]
+        texts = [_json_scalar(key, v) for v in values]
+        if key in ("filter", "fields"):
+            added.extend((name, text) for text in texts)
+        else:
+            replaced[name] = texts
+    merged = [(k, v) for k, v in params if k not in replaced]
+    merged.extend((name, text) for name, texts in replaced.items() for text in texts)
+    return merged + added
+
+
+def _json_scalar(key: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if key in ("limit", "offset") and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # checked as a Java int later, as Solr does (2.5 and 2147483648 are 400s)
+    raise BadRequest(
+        f"the JSON request API's {key!r}: {json.dumps(value)} is not supported by the embedded index "
+        "(strings only; no JSON query DSL)"
+    )
 
 
 def _facet_field(params: Params, value: str) -> FacetField:
@@ -441,7 +498,8 @@ def response(
         if params or request.echo != "none":
             header["params"] = params
         body["responseHeader"] = header
-    result: dict[str, Any] = {"numFound": num_found, "start": request.start}
+    # a query cut short before it ran starts nowhere: Solr 9 answers start 0 then
+    result: dict[str, Any] = {"numFound": num_found, "start": 0 if partial == "query" else request.start}
     if max_score is not None:
         result["maxScore"] = max_score
     body["response"] = {**result, "numFoundExact": True, "docs": docs}

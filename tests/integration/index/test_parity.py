@@ -414,7 +414,26 @@ SWEEP_AXES: dict[str, list[Any]] = {
     "pf": ["title"],
     "debugQuery": ["true", "false"],
     "debug": ["query", "all"],
-    "json": ['{"query": "bronze"}', '{"limit": 2}'],
+    "json": [
+        '{"query": "bronze"}',
+        '{"limit": 2}',
+        json.dumps(
+            {
+                "query": "temple",
+                "filter": ["datasource:ads", "language:de"],
+                "limit": 1000,
+                "fields": ["id", "title"],
+            }
+        ),
+        '{"query": "*:*", "sort": "pages_i asc, id desc", "offset": 2, "limit": "3", "fields": "id,pages_i"}',
+        '{"query": "time_span:{1880 TO 1890}", "filter": "-datasource:dans", "limit": 0}',
+        '{"query": {"lucene": {"query": "bronze"}}}',
+        '{"query": "bronze", "facet": {"ds": {"type": "terms", "field": "datasource"}}}',
+        '{"query": "bronze", "bogus": 1}',
+        '{"limit": 2147483648}',
+        "[1]",
+    ],
+    "json.query": ['"bronze"'],
     "json.facet": ['{"ds": {"type": "terms", "field": "datasource"}}'],
     "timeAllowed": [-1, 0, 100000, "soon"],
     "echoParams": ["none", "explicit", "all"],

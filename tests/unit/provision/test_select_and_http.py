@@ -105,7 +105,26 @@ def test_parameters() -> None:
         ([("defType", "bogus")], "defType=bogus: invalid query parser 'bogus'"),
         ([("debugQuery", "true")], "debugging (debugQuery) is not supported by the embedded index"),
         ([("debug", "query")], "debugging (debug) is not supported by the embedded index"),
-        ([("json", '{"query": "x"}')], "the JSON request API (json) is not supported by the embedded index"),
+        ([("json", '{"query": "x", "bogus": 1}')], "Unknown top-level key in JSON request : bogus"),
+        (
+            [("json", '{"facet": {}}')],
+            "the JSON request API's 'facet' (json) is not supported by the embedded index",
+        ),
+        ([("json", "[1]")], "Expected JSON Object but got list=[1]"),
+        ([("json", '{"limit": 2.5}')], 'For input string: "2.5"'),
+        (
+            [("json", '{"query": {"lucene": {"query": "x"}}}')],
+            """the JSON request API's 'query': {"lucene": {"query": "x"}} is not supported by the embedded """
+            "index (strings only; no JSON query DSL)",
+        ),
+        (
+            [("json", "{}"), ("json", "{}")],
+            "the JSON request API (json) is supported by the embedded index once per request",
+        ),
+        (
+            [("json.query", "x")],
+            "JSON request parameters (json.<key>) (json.query) is not supported by the embedded index",
+        ),
         ([("json.facet", "{}")], "JSON facets (json.facet) is not supported by the embedded index"),
         ([("rq", "{!rerank reRankQuery=x}")], "re-ranking (rq) is not supported by the embedded index"),
         ([("NOW", "0")], "a fixed NOW (NOW) is not supported by the embedded index"),
@@ -217,6 +236,37 @@ def test_select_over_http(app: SelectApp) -> None:
     assert body["response"]["docs"] == [{"id": "ads::1"}]
     status, _, body = call(app, "/catalogue/select", method="POST", body=b"q=*:*&rows=0")
     assert (status, body["response"]["numFound"]) == ("200 OK", 2)
+    request = b'{"query": "*:*", "filter": ["title:zeus"], "fields": ["id"], "limit": 5, "sort": "id desc"}'
+    status, _, body = call(
+        app, "/solr/catalogue/select", method="POST", body=request, content_type="application/json"
+    )
+    assert (status, body["response"]["docs"]) == ("200 OK", [{"id": "ads::1"}])
+    assert body["responseHeader"]["params"] == {"json": request.decode()}  # as Solr echoes a JSON body
+
+
+def test_the_json_request_api_folds_in_as_solr_does() -> None:
+    """query/limit/offset/sort replace q/rows/start/sort; filter and fields add fq and fl values
+    (what Solr 9.10 answered on the test server); the echo keeps the parameters as sent."""
+    request = parse_request(
+        [
+            ("q", "temple"),
+            ("rows", "3"),
+            ("fq", "a:b"),
+            ("fl", "title"),
+            (
+                "json",
+                '{"query": "bronze", "filter": ["c:d", "e:f"], "limit": "2", "offset": 1, "fields": "id"}',
+            ),
+        ]
+    )
+    assert (request.q, request.filters, request.rows, request.start) == (
+        "bronze",
+        ["a:b", "c:d", "e:f"],
+        2,
+        1,
+    )
+    assert request.fl == FieldList(("title", "id"))
+    assert [k for k, _ in request.params] == ["q", "rows", "fq", "fl", "json"]
 
 
 def test_errors_over_http_have_solrs_shape(app: SelectApp) -> None:
@@ -240,17 +290,19 @@ def test_errors_over_http_have_solrs_shape(app: SelectApp) -> None:
     assert call(app, "/solr/catalogue/update")[0] == "404 Not Found"
     assert call(app, "/solr/catalogue/select", method="DELETE")[0] == "405 Method Not Allowed"
     status, _, body = call(
-        app, "/solr/catalogue/select", method="POST", body=b"{}", content_type="application/json"
+        app, "/solr/catalogue/select", method="POST", body=b'{"bogus": 1}', content_type="application/json"
     )
-    assert status == "400 Bad Request"
-    assert body["error"]["msg"] == (
-        "the JSON request API (a JSON request body) is not supported by the embedded index"
+    assert (status, body["error"]["msg"]) == (
+        "400 Bad Request",
+        "Unknown top-level key in JSON request : bogus",
     )
     status, _, body = call(
         app, "/solr/catalogue/select", method="POST", body=b"<q/>", content_type="text/xml"
     )
     assert status == "400 Bad Request"
-    assert body["error"]["msg"] == "POST bodies must be application/x-www-form-urlencoded, not text/xml"
+    assert body["error"]["msg"] == (
+        "POST bodies must be application/x-www-form-urlencoded or application/json, not text/xml"
+    )
     status, _, body = call(app, "/solr/catalogue/select", "q=*:*&rows=2147483648")
     assert (status, body["error"]["msg"]) == ("400 Bad Request", 'For input string: "2147483648"')
 

@@ -129,6 +129,7 @@ def test_time_allowed_gives_partial_results_flagged_as_solr_does(
     assert list(answer["responseHeader"])[:3] == ["partialResults", "partialResultsDetails", "status"]
     assert answer["response"] == {"numFound": 0, "start": 0, "numFoundExact": True, "docs": []}
     assert "facet_counts" not in answer
+    assert index.select({"q": "*:*", "timeAllowed": 0, "start": 2})["response"]["start"] == 0  # as Solr
     for budget in (-1, 60_000):  # negative: no limit, as in Solr
         answer = index.select({"q": "*:*", "timeAllowed": budget, "rows": 0})
         assert "partialResults" not in answer["responseHeader"]
