@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provision.index.base import BadRequest, Params
-from provision.index.query import split_local_params
+from provision.index.query import DISMAX_UNSUPPORTED, DismaxParams, split_local_params
 
 _TRUE = {"true", "on", "yes"}
 _FALSE = {"false", "off", "no"}
@@ -101,7 +101,7 @@ UNSUPPORTED: dict[str, _Refused] = {
     "enableElevation": _Refused("query elevation", when_true=True),
 }
 #: query parsers (``defType``) and what their own parameters are; only ``lucene`` is implemented
-QUERY_PARSERS = ("lucene",)
+QUERY_PARSERS = ("lucene", "dismax", "edismax")
 KNOWN_QUERY_PARSERS = frozenset(
     {
         "lucene", "dismax", "edismax", "func", "frange", "field", "prefix", "raw", "term", "terms",
@@ -139,9 +139,13 @@ def check_params(params: Params) -> None:
         if def_type in KNOWN_QUERY_PARSERS:
             raise BadRequest(
                 f"defType={def_type}: the {def_type} query parser is not supported by the embedded "
-                "index (lucene only)"
+                "index (lucene, dismax, edismax)"
             )
         raise BadRequest(f"defType={def_type}: invalid query parser '{def_type}'")
+    if def_type != "lucene":
+        for name in DISMAX_UNSUPPORTED:
+            if _first(params, name) is not None:
+                raise BadRequest(f"{def_type}'s {name} ({name}) is not supported by the embedded index")
 
 
 @dataclass(frozen=True)
@@ -231,6 +235,10 @@ class SelectRequest:
     omit_header: bool = False
     echo: str = "explicit"
     json_nl: str = "flat"
+    #: ``defType`` (lucene, dismax or edismax) and, for the latter two, their parameters and ``q.alt``
+    def_type: str = "lucene"
+    dismax: DismaxParams = field(default_factory=DismaxParams)
+    q_alt: str | None = None
     #: ``timeAllowed``: the request's time budget in ms (None: only the index's own budget)
     time_allowed_ms: int | None = None
 
@@ -306,6 +314,14 @@ def parse_request(params: Params) -> SelectRequest:
         echo=echo,
         time_allowed_ms=time_allowed,
         json_nl=json_nl,
+        def_type=_first(params, "defType", "lucene") or "lucene",
+        dismax=DismaxParams(
+            qf=_first(params, "qf"),
+            mm=_first(params, "mm"),
+            pf=_first(params, "pf"),
+            tie=_first(params, "tie"),
+        ),
+        q_alt=_first(params, "q.alt"),
     )
     if facet:
         request.facet_fields = [_facet_field(params, value) for value in _values(params, "facet.field")]

@@ -93,6 +93,7 @@ from provision.index.query import (
     CNone,
     Compiled,
     CText,
+    compile_dismax,
     compile_query,
 )
 from provision.index.select import FacetField, SelectRequest, parse_request, response
@@ -995,6 +996,23 @@ class _Select:
         tags = tuple(t for t in re.split(r"[,\s]+", (local.get("tag") or "") if local else "") if t)
         return tags, compiled
 
+    def _main(self) -> Compiled:
+        """``q``, read by ``defType``: the Lucene parser, or dismax/edismax (``q.alt`` by the Lucene
+        parser when ``q`` is blank; local parameters in ``q`` choose their own parser, as in Solr)."""
+        request = self.request
+        blank = request.q is None or not request.q.strip()
+        if request.def_type == "lucene" or (not blank and request.q.lstrip().startswith("{!")):  # type: ignore[union-attr]
+            return CNone() if blank else self.compile(request.q, "q")[1]  # type: ignore[arg-type]
+        if blank:
+            return self.compile(request.q_alt, "q.alt")[1] if request.q_alt else CNone()
+        return compile_dismax(
+            request.q,  # type: ignore[arg-type]
+            request.dismax,
+            variant=request.def_type,
+            default_field=request.df,
+            default_and=request.default_and,
+        )
+
     def run(
         self,
     ) -> tuple[
@@ -1009,7 +1027,7 @@ class _Select:
         and the phase (``query``, ``facet``) the time budget ran out in, if it did: a query cut
         short counts nothing, facets cut short are left out (Solr 9's partial results)."""
         request = self.request
-        main = self.compile(request.q, "q")[1] if request.q is not None and request.q.strip() else CNone()
+        main = self._main()
         filters = [self.compile(text, "fq") for text in request.filters]
         sort = self._sort_fields()
         try:
@@ -1119,10 +1137,20 @@ class _Select:
                     keys &= part.keys()
             else:
                 keys = set().union(*should)
+            if node.min_should > 0:
+                keys = {rid for rid in keys if sum(rid in part for part in should) >= node.min_should}
             for part in node.must_not:
                 if not keys:
                     break
                 keys -= self.matching(part)
+            if node.tie is not None:  # a DisjunctionMaxQuery (no must clauses)
+                tie = node.tie
+                result = {}
+                for rid in keys:
+                    found = [part[rid] for part in should if rid in part]
+                    best = max(found)
+                    result[rid] = node.boost * (best + tie * (sum(found) - best))
+                return result
             return {
                 rid: node.boost
                 * (sum(part[rid] for part in must) + sum(part.get(rid, 0.0) for part in should))
@@ -1148,8 +1176,15 @@ class _Select:
                     result &= self.matching(part)
             else:
                 result = set()
+                if node.min_should <= 1:
+                    for part in node.should:
+                        result |= self.matching(part)
+            if node.min_should > (0 if node.must else 1):  # Lucene's minimumNumberShouldMatch
+                counts: Counter[int] = Counter()
                 for part in node.should:
-                    result |= self.matching(part)
+                    counts.update(self.matching(part))
+                enough = {rid for rid, n in counts.items() if n >= node.min_should}
+                result = result & enough if node.must else enough
             for part in node.must_not:
                 if not result:
                     break

@@ -408,10 +408,22 @@ SWEEP_AXES: dict[str, list[Any]] = {
     "df": ["title", "place", "bogus"],
     "q.op": ["AND", "OR", "XOR"],
     "defType": ["lucene", "edismax", "dismax", "bogus", "func"],
-    "qf": ["title^2 subject"],
-    "mm": ["2"],
-    "q.alt": ["*:*"],
+    # with defType=edismax or dismax (both, alternately)
+    "qf": ["title^2 subject", "subject", "title description place", "subject_facet", "bogus"],
+    "mm": ["2", "100%", "-1", "50%", "2<75%"],
+    "q.alt": ["*:*", "datasource:dans"],
     "pf": ["title"],
+    "tie": ["0.1"],
+    "bq": ["title:zeus"],
+    "dismax q": [
+        "trier",
+        "bronze temple hoard",
+        '+bronze -temple "roman villa"',
+        "zeus OR apollo",
+        "title:zeus",
+        "temple bronze",
+        " ",
+    ],
     "debugQuery": ["true", "false"],
     "debug": ["query", "all"],
     "json": [
@@ -491,8 +503,10 @@ def sweep_requests() -> list[dict[str, Any]]:
         request = dict(base)
         if axis == "facet":
             request.update({"facet": "true", **value})
-        elif axis in ("qf", "mm", "q.alt", "pf"):
-            request.update({"defType": "edismax", axis: value})
+        elif axis in ("qf", "mm", "q.alt", "pf", "tie", "bq", "dismax q"):
+            variant = "edismax" if len(requests) % 2 else "dismax"
+            request.update({"defType": variant, "qf": "title subject"})
+            request["q" if axis == "dismax q" else axis] = value
         else:
             request[axis] = value
         return request
@@ -568,7 +582,7 @@ def test_sweep_never_a_different_200(
     solr, embedded = pair
     assert isinstance(solr, SolrIndex)
     requests = sweep_requests()
-    assert 300 <= len(requests) <= 600
+    assert 300 <= len(requests) <= 800
     kinds: Counter[str] = Counter()
     different = []
     for params in requests:

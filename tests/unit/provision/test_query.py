@@ -23,11 +23,14 @@ from provision.index.query import (
     CExists,
     CNone,
     CText,
+    DismaxParams,
     Exists,
     MatchAll,
     Range,
     Term,
+    compile_dismax,
     compile_query,
+    min_should_match,
     parse,
     split_local_params,
     text_sources,
@@ -281,3 +284,87 @@ def test_nesting_is_limited_before_python_recursion_is() -> None:
     )
     with pytest.raises(BadRequest, match="too deeply nested"):
         compile_query("(" * 100_000)
+
+
+@pytest.mark.parametrize(
+    ("spec", "optional", "expected"),
+    [("2", 3, 2), ("5", 3, 3), ("-1", 3, 2), ("-5", 3, 0), ("50%", 3, 1), ("75%", 4, 3), ("-25%", 3, 3),
+     ("-34%", 3, 2), ("100%", 2, 2), ("0%", 2, 0)],
+)  # fmt: skip
+def test_min_should_match_as_solr_computes_it(spec: str, optional: int, expected: int) -> None:
+    assert min_should_match(spec, optional) == expected
+
+
+def dismax(text: str, variant: str = "edismax", **params: str) -> object:
+    return compile_dismax(text, DismaxParams(**params), variant=variant)
+
+
+def test_dismax_clauses_are_disjunctions_over_qf() -> None:
+    title, subject = text_sources("title"), text_sources("subject")
+
+    def clause(token: str, *tokens: str, tie: float = 0.0) -> CBool:
+        words = (token, *tokens)
+        return CBool(
+            (),
+            (
+                CText(title, words, phrase=len(words) > 1, boost=2.0),
+                CText(subject, words, phrase=len(words) > 1),
+            ),
+            (),
+            tie=tie,
+        )
+
+    assert dismax("bronze temple", qf="title^2 subject") == CBool(
+        (), (clause("bronze"), clause("temple")), ()
+    )
+    assert dismax('+bronze -"roman villa" temple', qf="title^2 subject", mm="1", tie="0.1") == CBool(
+        (clause("bronze", tie=0.1),),
+        (clause("temple", tie=0.1),),
+        (clause("roman", "villa", tie=0.1),),
+        min_should=1,
+    )
+    # q.op=AND: edismax requires every clause not excluded; dismax takes mm (100% by default)
+    assert compile_dismax("a b", DismaxParams(qf="title", mm="1"), variant="edismax", default_and=True).must
+    assert compile_dismax("a b", DismaxParams(qf="title"), variant="dismax", default_and=True).min_should == 2
+    assert (
+        compile_dismax("a b", DismaxParams(qf="title", mm="1"), variant="dismax", default_and=True).min_should
+        == 1
+    )
+    assert dismax("bronze") == CBool((), (CBool((), (CText(TEXT, ("bronze",)),), (), tie=0.0),), ())  # qf: df
+    with_pf = dismax("bronze temple", qf="subject", pf="title^3")
+    assert isinstance(with_pf, CBool) and with_pf.should == (
+        CBool((), (CText(title, ("bronze", "temple"), phrase=True, boost=3.0),), (), tie=0.0),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "params", "message"),
+    [
+        (
+            "title:zeus",
+            {},
+            "q (defType=edismax): 'title:zeus' is not supported by the embedded index's edismax",
+        ),
+        ("a OR b", {}, "q (defType=edismax): 'OR' is not supported"),
+        ("bron*", {}, "q (defType=edismax): 'bron*' is not supported"),
+        (
+            "deutsches-archaologisches",
+            {},
+            "q (defType=edismax): 'deutsches-archaologisches' is not supported",
+        ),
+        ("-temple", {}, "q (defType=edismax): a query of only excluded words is not supported"),
+        (
+            "a",
+            {"qf": "subject_facet"},
+            "qf=subject_facet: field subject_facet (string) is not supported in qf",
+        ),
+        ("a", {"qf": "bogus"}, "undefined field bogus"),
+        ("a", {"mm": "2<75%"}, "mm=2<75% is not supported by the embedded index"),
+        ("a", {"tie": "x"}, "tie=x: not a number"),
+        (" ".join(f"w{i}" for i in range(1025)), {}, "org.apache.solr.search.SyntaxError: Cannot parse"),
+    ],
+)
+def test_dismax_refuses_what_it_would_read_differently(text: str, params: dict, message: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        dismax(text, **params)
+    assert caught.value.message.startswith(message)

@@ -99,9 +99,11 @@ def test_parameters() -> None:
         ),
         ([("timeAllowed", "soon")], 'For input string: "soon"'),
         (
-            [("defType", "edismax")],
-            "defType=edismax: the edismax query parser is not supported by the embedded index (lucene only)",
+            [("defType", "func")],
+            "defType=func: the func query parser is not supported by the embedded index "
+            "(lucene, dismax, edismax)",
         ),
+        ([("defType", "edismax"), ("bq", "x")], "edismax's bq (bq) is not supported by the embedded index"),
         ([("defType", "bogus")], "defType=bogus: invalid query parser 'bogus'"),
         ([("debugQuery", "true")], "debugging (debugQuery) is not supported by the embedded index"),
         ([("debug", "query")], "debugging (debug) is not supported by the embedded index"),

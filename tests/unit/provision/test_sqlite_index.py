@@ -382,3 +382,23 @@ def test_max_score_whenever_scores_are_asked_for(index: SqliteIndex) -> None:
     assert index.select({"q": "*:*", "fl": "score", "rows": 0})["response"]["maxScore"] == 1.0
     assert index.select({"q": "nothingatall", "fl": "id score"})["response"]["maxScore"] == 0.0
     assert "maxScore" not in index.select({"q": "temple", "fl": "id"})["response"]
+
+
+def test_dismax_and_edismax(index: SqliteIndex) -> None:
+    """Issue 17: ``defType=edismax`` with ``qf`` was ignored (``q=trier&qf=subject``: 13 hits, Solr 0)."""
+    for variant in ("dismax", "edismax"):
+        assert ids(index, q="temple bronze", defType=variant, qf="title") == ["ads::1", "dans::1"]
+        assert ids(index, q="temple bronze", defType=variant, qf="title subject", mm="100%") == ["ads::1"]
+        assert ids(index, q="temple bronze", defType=variant, qf="title subject", mm="-1") == [
+            "ads::1",
+            "ads::3",
+            "dans::1",
+        ]
+        assert ids(index, q="+temple -zeus", defType=variant, qf="title subject") == ["ads::3"]
+        assert ids(index, q="sanctuary", defType=variant, qf="subject") == []
+        assert ids(index, q=" ", defType=variant, **{"q.alt": "datasource:dans"}) == ["dans::1"]
+        assert ids(index, defType=variant) == []
+        ranked = index.select(
+            {"q": "temple", "defType": variant, "qf": "title^5 subject", "fl": "id,score", "pf": "title"}
+        )
+        assert [d["id"] for d in ranked["response"]["docs"]][0] == "ads::1"  # the title match, boosted
