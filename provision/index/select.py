@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import regex
+
 from provision.index.base import BadRequest, Params
 from provision.index.query import DISMAX_UNSUPPORTED, DismaxParams, split_local_params
 
@@ -162,11 +164,13 @@ class FacetField:
     #: regular expression) and ``facet.excludeTerms``: which values may be counted at all
     contains: str | None = None
     contains_ignore_case: bool = False
-    matches: re.Pattern[str] | None = None
+    matches: regex.Pattern[str] | None = None
     exclude_terms: frozenset[str] = frozenset()
 
-    def accepts(self, value: str) -> bool:
-        """Whether a facet value passes ``facet.prefix``/``contains``/``matches``/``excludeTerms``."""
+    def accepts(self, value: str, *, timeout: float | None = None) -> bool:
+        """Whether a facet value passes ``facet.prefix``/``contains``/``matches``/``excludeTerms``.
+        ``facet.matches`` runs on the ``regex`` engine, which can stop a pattern that backtracks
+        without end (``(a|aa)+$``): past ``timeout`` seconds it raises :class:`TimeoutError`."""
         if self.prefix and not value.startswith(self.prefix):
             return False
         if self.contains:
@@ -175,7 +179,7 @@ class FacetField:
                     return False
             elif self.contains not in value:
                 return False
-        if self.matches is not None and self.matches.fullmatch(value) is None:
+        if self.matches is not None and self.matches.fullmatch(value, timeout=timeout) is None:
             return False
         return value not in self.exclude_terms
 
@@ -412,8 +416,8 @@ def _facet_field(params: Params, value: str) -> FacetField:
     pattern = None
     if matches:
         try:
-            pattern = re.compile(matches)
-        except re.error as exc:
+            pattern = regex.compile(matches)
+        except regex.error as exc:
             raise BadRequest(f"facet.matches={matches}: not a regular expression ({exc})") from None
     return FacetField(
         field=name,

@@ -1416,8 +1416,16 @@ class _Select:
         term = partial(_facet_term, definition)
         if definition.kind == "boolean" and facet.prefix:  # Solr reads the prefix as a boolean: T or F
             facet = replace(facet, prefix="T" if facet.prefix[:1] in ("t", "T", "1") else "F")
+        timeout = None if self.deadline is None else max(self.deadline - time.monotonic(), 0.001)
+
+        def accepts(value: str) -> bool:
+            try:
+                return facet.accepts(value, timeout=timeout)
+            except TimeoutError:  # facet.matches ran out of the request's time
+                raise _TimeUp from None
+
         if filtered:
-            items = [(o, c) for o, c in items if facet.accepts(term(values[o]))]
+            items = [(o, c) for o, c in items if accepts(term(values[o]))]
         if facet.sort == "count":
             items.sort(key=lambda item: (-item[1], item[0]))
         else:
@@ -1425,7 +1433,7 @@ class _Select:
         if facet.mincount <= 0:
             zeros = [(o, 0) for o in range(len(values)) if not counts.get(o)]
             if filtered:
-                zeros = [(o, c) for o, c in zeros if facet.accepts(term(values[o]))]
+                zeros = [(o, c) for o, c in zeros if accepts(term(values[o]))]
             items = items + zeros if facet.sort == "count" else sorted(items + zeros)
         end = None if facet.limit < 0 else facet.offset + facet.limit
         return [(_display_value(definition, values[o]), c) for o, c in items[facet.offset : end]]

@@ -133,7 +133,7 @@ def test_parameters() -> None:
         ([("echoParams", "all")], "echoParams=all is not supported by the embedded index (explicit or none)"),
         (
             [("facet", "on"), ("facet.field", "x"), ("facet.matches", "([")],
-            "facet.matches=([: not a regular expression (unterminated character set at position 1)",
+            "facet.matches=([: not a regular expression (unterminated character set at position 2)",
         ),
     ],
 )

@@ -402,3 +402,21 @@ def test_dismax_and_edismax(index: SqliteIndex) -> None:
             {"q": "temple", "defType": variant, "qf": "title^5 subject", "fl": "id,score", "pf": "title"}
         )
         assert [d["id"] for d in ranked["response"]["docs"]][0] == "ads::1"  # the title match, boosted
+
+
+def test_a_backtracking_facet_matches_pattern_stops_at_the_deadline(index: SqliteIndex) -> None:
+    """facet.matches runs a portal's pattern over every value: ``(a|aa)+`` on forty a's backtracks for
+    minutes in ``re``; on the ``regex`` engine the request's time budget stops it (partial results)."""
+    writer = index.open_writer("ads")
+    writer.add([{"id": "ads::9", "datasource": "ads", "title": "x", "subject": ["a" * 40 + "!"]}])
+    writer.commit(state())
+    params = {"q": "*:*", "rows": 0, "facet": "true", "facet.field": "subject_facet"}
+    assert index.select({**params, "facet.matches": "(a|aa)+!"})["facet_counts"]["facet_fields"] == {
+        "subject_facet": ["a" * 40 + "!", 1]
+    }
+    started = time.monotonic()
+    answer = index.select({**params, "facet.matches": "(a|aa)+", "timeAllowed": 300})
+    assert time.monotonic() - started < 10
+    assert answer["responseHeader"]["partialResults"] is True
+    assert answer["response"]["numFound"] == 5
+    assert "facet_counts" not in answer
