@@ -123,8 +123,14 @@ class SelectApp:
             if length > MAX_BODY:
                 raise BadRequest(f"the request body is larger than {MAX_BODY} bytes")
             body = environ["wsgi.input"].read(length) if length > 0 else b""
+            if body and content_type == "application/json":  # the JSON request API, as Solr takes it
+                params.append(("json", body.decode("utf-8", "replace")))
+                return params
             if body and content_type not in ("application/x-www-form-urlencoded", ""):
-                raise BadRequest(f"POST bodies must be application/x-www-form-urlencoded, not {content_type}")
+                raise BadRequest(
+                    "POST bodies must be application/x-www-form-urlencoded or application/json, "
+                    f"not {content_type}"
+                )
             params += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         return params
 

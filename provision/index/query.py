@@ -289,6 +289,14 @@ class _Lexer:
 
 # ------------------------------------------------------------------------------- parser
 
+#: Solr's ``maxBooleanClauses`` (Lucene's ``IndexSearcher.maxClauseCount``): the most clauses one
+#: boolean query may have, and the most leaf queries a whole query may hold
+MAX_BOOLEAN_CLAUSES = 1024
+#: the deepest nesting of parentheses a query may have. Solr has no such limit and fails with a
+#: StackOverflowError (HTTP 500) somewhere past 600 levels; this parser and the executor recurse
+#: once or twice per level, so the limit keeps them far from Python's recursion limit.
+MAX_NESTING = 256
+
 _MOD_NONE, _MOD_REQ, _MOD_NOT = 0, 1, 2
 _CONJ_NONE, _CONJ_AND, _CONJ_OR = 0, 1, 2
 
@@ -302,6 +310,7 @@ class _Parser:
         self.i = 0
         self.default_field = default_field
         self.default_and = default_and
+        self.depth = 0
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -392,7 +401,13 @@ class _Parser:
                 raise self.lexer.error(f"field {field!r} has no value", tok.pos)
         if tok.kind == "LPAREN":
             self.take()
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise self.lexer.error(
+                    f"too deeply nested (more than {MAX_NESTING} levels of parentheses)", tok.pos
+                )
             node = self.query(field)
+            self.depth -= 1
             close = self.take()
             if close.kind != "RPAREN":
                 raise self.lexer.error("missing ')'", close.pos)
@@ -503,6 +518,12 @@ class CBool:
     should: tuple[Compiled, ...]
     must_not: tuple[Compiled, ...]
     boost: float = 1.0  # multiplies the summed score
+    #: Lucene's minimumNumberShouldMatch: how many ``should`` clauses a match needs (0: the usual
+    #: rule, at least one when there is no ``must``)
+    min_should: int = 0
+    #: a DisjunctionMaxQuery (dismax's per-term query over its fields) when set: the score is the
+    #: best clause's plus ``tie`` times the others'
+    tie: float | None = None
 
 
 Compiled = CAll | CNone | CText | CExact | CExactPrefix | CExactRange | CDateRange | CExists | CBool
@@ -588,8 +609,7 @@ class Compiler:
         definition = self.field(node.field)
         kind = definition.kind
         if kind == "date_range":
-            lo = analysis.MIN_MS if node.lo is None else self._date_bounds(node.lo)[0]
-            hi = analysis.MAX_MS if node.hi is None else self._date_bounds(node.hi)[1]
+            lo, hi = self._date_range_bounds(node)
             if lo > hi:  # Solr answers 500 with this message; it is the request's fault, so 400 here
                 raise BadRequest(f"Wrong order: {node.lo} TO {node.hi}")
             return CDateRange(node.field, lo, hi, node.op)
@@ -601,6 +621,24 @@ class Compiler:
         lo = None if node.lo is None else self._exact_value(definition, node.lo)
         hi = None if node.hi is None else self._exact_value(definition, node.hi)
         return CExactRange(node.field, lo, hi, node.lo_incl, node.hi_incl)
+
+    def _date_range_bounds(self, node: Range) -> tuple[int, int]:
+        """The instants a date range query covers, as Solr's ``DateRangeField.getRangeQuery``: an
+        inclusive bound takes the whole period it names (``[2010 TO 2015]`` is 2010-01-01 to the end
+        of 2015); an exclusive one moves one millisecond off the *start* of its period, so
+        ``{2010 TO 2015}`` is 2010-01-01T00:00:00.001 to 2014-12-31T23:59:59.999 and leaves out
+        all of 2015 (but keeps all of 2010 but its first millisecond)."""
+        if node.lo is None:
+            lo = analysis.MIN_MS
+        else:
+            lo = self._date_bounds(node.lo)[0] + (0 if node.lo_incl else 1)
+        if node.hi is None:
+            hi = analysis.MAX_MS
+        elif node.hi_incl:
+            hi = self._date_bounds(node.hi)[1]
+        else:
+            hi = self._date_bounds(node.hi)[0] - 1
+        return lo, hi
 
     def _date_bounds(self, text: str) -> tuple[int, int]:
         try:
@@ -688,7 +726,37 @@ def compile_query(
         if local.get("q.op"):
             compiler.default_and = local.get("q.op") == "AND"
     node = parse(rest, default_field=default_field, default_and=compiler.default_and, where=where)
-    return local, compiler.top(node)
+    compiled = compiler.top(node)
+    check_clauses(compiled, rest)
+    return local, compiled
+
+
+def check_clauses(node: Compiled, text: str) -> None:
+    """Refuse a query over Solr's ``maxBooleanClauses`` as Solr does: a boolean query with more than
+    1,024 clauses is a syntax error (Solr's 400 and message); a query with more than 1,024 leaf
+    queries in all is refused with Lucene's message (Solr answers it with 500; it is the request's
+    fault, so 400 here). Clauses that analyse to nothing are not clauses (Lucene drops them)."""
+    leaves = 0
+    stack: list[Compiled] = [node]
+    nested_error = False
+    while stack:
+        current = stack.pop()
+        if isinstance(current, CBool):
+            parts = [
+                p for p in (*current.must, *current.should, *current.must_not) if not isinstance(p, CNone)
+            ]
+            if len(parts) > MAX_BOOLEAN_CLAUSES:
+                raise BadRequest(
+                    f"org.apache.solr.search.SyntaxError: Cannot parse '{text}': too many boolean clauses"
+                )
+            stack.extend(parts)
+        elif not isinstance(current, CNone):
+            leaves += 1
+            nested_error = nested_error or leaves > MAX_BOOLEAN_CLAUSES
+    if nested_error:
+        raise BadRequest(
+            f"Query contains too many nested clauses; maxClauseCount is set to {MAX_BOOLEAN_CLAUSES}"
+        )
 
 
 def _field_query(compiler: Compiler, local: LocalParams, value: str) -> Compiled:
@@ -704,3 +772,159 @@ def _field_query(compiler: Compiler, local: LocalParams, value: str) -> Compiled
         lo, hi = compiler._date_bounds(value)
         return CDateRange(name, lo, hi, op)
     return compiler.top(Term(name, value, quoted=True))
+
+
+# ------------------------------------------------------------------------------- dismax / edismax
+
+#: the dismax and edismax parameters the embedded index implements; the others are refused
+DISMAX_PARAMS = ("qf", "mm", "pf", "tie", "q.alt")
+DISMAX_UNSUPPORTED = ("bq", "bf", "boost", "pf2", "pf3", "ps", "ps2", "ps3", "qs", "uf", "mm.autoRelax",
+                      "lowercaseOperators", "stopwords")  # fmt: skip
+_DISMAX_CLAUSE = re.compile(r'([+-]?)(?:"([^"]*)"|([^\s"]+))(?=\s|$)')
+_DISMAX_SPECIAL = set('+-!():^[]"{}~*?\\/&|')
+
+
+@dataclass(frozen=True)
+class DismaxParams:
+    """``defType=dismax|edismax`` with ``qf`` (``title^2 subject``), ``mm``, ``pf``, ``tie``, ``q.alt``."""
+
+    qf: str | None = None
+    mm: str | None = None
+    pf: str | None = None
+    tie: str | None = None
+
+
+def _field_boosts(text: str, where: str, known_fields: frozenset[str]) -> list[tuple[str, float]]:
+    """``title^2 subject`` → [(title, 2.0), (subject, 1.0)]; text fields only (the fields whose
+    analysis the embedded index shares with Solr's term-centric dismax)."""
+    result = []
+    for part in text.split():
+        name, _, boost = part.partition("^")
+        try:
+            factor = float(boost) if boost else 1.0
+        except ValueError:
+            raise BadRequest(f"{where}: bad boost in {part!r}") from None
+        definition = lookup(name)
+        if definition is None:
+            raise BadRequest(f"undefined field {name}")
+        if definition.kind != "text":
+            raise BadRequest(
+                f"{where}={text}: field {name} ({definition.type}) is not supported in {where} by the "
+                "embedded index (text fields only)"
+            )
+        result.append((name, factor))
+    return result
+
+
+def min_should_match(spec: str, optional: int) -> int:
+    """Solr's ``SolrPluginUtils.calculateMinShouldMatch`` for the forms ``3``, ``-1``, ``75%``,
+    ``-25%`` (conditional specs such as ``2<75%`` are refused)."""
+    text = spec.strip()
+    try:
+        if text.endswith("%"):
+            percent = int(text[:-1])
+            calc = int(optional * percent / 100)  # Java's (int) truncates toward zero
+            result = optional + calc if percent < 0 else calc
+        else:
+            number = int(text)
+            result = optional + number if number < 0 else number
+    except ValueError:
+        raise BadRequest(
+            f"mm={spec} is not supported by the embedded index (an integer or a percentage, such as 2, "
+            "-1, 75% or -25%)"
+        ) from None
+    return optional if optional < result else max(result, 0)
+
+
+def compile_dismax(
+    text: str,
+    params: DismaxParams,
+    *,
+    variant: str,
+    default_field: str = DEFAULT_FIELD,
+    default_and: bool = False,
+    known_fields: frozenset[str] = frozenset(),
+) -> Compiled:
+    """``q`` under ``defType=dismax`` or ``edismax``, for the queries both parsers read the same
+    way and the embedded index can answer as Solr does: bare words (each analysing to one token),
+    quoted phrases, ``+``/``-`` in front of either. Each clause matches if it matches in any ``qf``
+    field (a DisjunctionMaxQuery, ``tie`` for its score); optional clauses obey ``mm`` (default 0%,
+    or 100% with ``q.op=AND``), and ``pf`` adds a phrase boost that changes scores only. Anything
+    else (operators, fields, wildcards, fuzzy, words that split into several tokens…) is refused
+    with a 400 naming it, rather than read differently from Solr."""
+    where = f"q (defType={variant})"
+    fields = _field_boosts(params.qf or default_field, "qf", known_fields)
+    if not fields:
+        raise BadRequest(f"{where}: qf names no field")
+    try:
+        tie = float(params.tie) if params.tie not in (None, "") else 0.0
+    except ValueError:
+        raise BadRequest(f"tie={params.tie}: not a number") from None
+    must: list[Compiled] = []
+    should: list[Compiled] = []
+    must_not: list[Compiled] = []
+    words: list[str] = []
+    position = 0
+    stripped = text.strip()
+    while position < len(stripped):
+        match = _DISMAX_CLAUSE.match(stripped, position)
+        if match is None:
+            raise BadRequest(
+                f"{where}: {stripped[position : position + 40]!r} is not supported by the embedded index's "
+                f"{variant} (bare words, quoted phrases and +/- in front of them)"
+            )
+        sign, phrase, word = match[1], match[2], match[3]
+        if word is not None:
+            if word in ("AND", "OR", "NOT") or _DISMAX_SPECIAL & set(word):
+                raise BadRequest(
+                    f"{where}: {word!r} is not supported by the embedded index's {variant} (bare words, "
+                    "quoted phrases and +/- in front of them; no operators, fields or wildcards)"
+                )
+            tokens = analysis.tokens(word)
+            if len(tokens) != 1:
+                raise BadRequest(
+                    f"{where}: {word!r} analyses to {len(tokens)} terms; the embedded index's {variant} "
+                    "takes words that analyse to one"
+                )
+            words.extend(tokens)
+        else:
+            tokens = analysis.tokens(phrase or "")
+            if not tokens:
+                raise BadRequest(f"{where}: the phrase {phrase!r} has no words")
+        clause = CBool(
+            (),
+            tuple(
+                CText(text_sources(name, known_fields), tuple(tokens), phrase=len(tokens) > 1, boost=boost)
+                for name, boost in fields
+            ),
+            (),
+            tie=tie,
+        )
+        {"+": must, "-": must_not, "": should}[sign].append(clause)
+        position = match.end()
+        while position < len(stripped) and stripped[position] in _WS:
+            position += 1
+    if not must and not should:
+        raise BadRequest(f"{where}: a query of only excluded words is not supported by the embedded index")
+    # what Solr 9.10 answered on the test server: edismax with q.op=AND requires every clause not
+    # excluded, whatever mm says; dismax takes mm (100% by default with q.op=AND, operators or not)
+    if variant == "edismax" and default_and:
+        must, should = must + should, []
+    spec = params.mm if params.mm is not None else ("100%" if default_and else "0%")
+    query: Compiled = CBool(
+        tuple(must), tuple(should), tuple(must_not), min_should=min_should_match(spec, len(should))
+    )
+    if params.pf and len(words) > 1:
+        boosts = _field_boosts(params.pf, "pf", known_fields)
+        phrase = CBool(
+            (),
+            tuple(
+                CText(text_sources(name, known_fields), tuple(words), phrase=True, boost=b)
+                for name, b in boosts
+            ),
+            (),
+            tie=tie,
+        )
+        query = CBool((query,), (phrase,), ())
+    check_clauses(query, text)
+    return query

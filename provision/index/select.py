@@ -3,39 +3,151 @@
 A portal written against Solr talks to the embedded index unchanged: the same parameters
 (``q``, ``fq``, ``rows``, ``start``, ``sort``, ``fl``, ``df``, ``q.op``, ``facet``, ``facet.field``
 with ``{!ex=… key=…}``, ``facet.limit``, ``facet.mincount``, ``facet.sort``, ``facet.offset``,
-``facet.prefix``, ``facet.query``, per-field ``f.<field>.facet.*``, ``wt=json``, ``json.nl``,
-``omitHeader``, ``echoParams``), the same response keys, and the same error shape and messages
-where Solr's are known. Parameters Solr ignores are ignored; features the embedded index lacks
-(``facet.range``, ``facet.pivot``, ``stats``, ``group``, ``hl``, other ``wt``) are refused with
-HTTP 400 rather than silently answered differently.
+``facet.prefix``, ``facet.contains``, ``facet.matches``, ``facet.excludeTerms``, ``facet.query``,
+per-field ``f.<field>.facet.*``, ``timeAllowed``, ``wt=json``, ``json.nl``, ``omitHeader``,
+``echoParams``), the same response keys, and the same error shape and messages where Solr's are
+known.
+
+The rule: every parameter is either implemented with Solr's meaning (:data:`SUPPORTED`), has no
+effect on Solr's answer either (:data:`NO_EFFECT`: tuning hints), or is refused with HTTP 400
+naming it (:data:`UNSUPPORTED`: ``facet.range``, ``stats``, ``hl``, ``debug``, the JSON request
+API, other query parsers…), so that the embedded index never answers a request differently from
+Solr while saying 200. Names in none of these lists are ignored, as Solr ignores names it does not
+know.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import regex
+
 from provision.index.base import BadRequest, Params
-from provision.index.query import split_local_params
+from provision.index.query import DISMAX_UNSUPPORTED, DismaxParams, split_local_params
 
 _TRUE = {"true", "on", "yes"}
-_REFUSED = {
-    "facet.range": "facet.range",
-    "facet.pivot": "facet.pivot",
-    "facet.interval": "facet.interval",
-    "facet.heatmap": "facet.heatmap",
-    "stats": "stats",
-    "group": "grouping",
-    "hl": "highlighting",
-    "spellcheck": "spellcheck",
-    "mlt": "more-like-this",
-    "cursorMark": "cursorMark",
-    "expand": "expand",
-    "json.facet": "JSON facets",
+_FALSE = {"false", "off", "no"}
+
+#: Every ``/select`` parameter the embedded index implements with Solr's meaning. ``facet.*`` ones
+#: (and their per-field ``f.<field>.facet.*`` forms) only count when ``facet`` is true, as in Solr.
+SUPPORTED = frozenset(
+    {
+        "q", "fq", "rows", "start", "sort", "fl", "df", "q.op", "defType", "wt", "json.nl",
+        "omitHeader", "echoParams", "indent", "timeAllowed", "json",
+        "facet", "facet.field", "facet.query", "facet.limit", "facet.mincount", "facet.sort",
+        "facet.offset", "facet.prefix", "facet.missing", "facet.contains", "facet.contains.ignoreCase",
+        "facet.matches", "facet.excludeTerms",
+        "debug", "debugQuery",  # false only: see UNSUPPORTED
+    }
+)  # fmt: skip
+
+#: Parameters that tune how Solr computes an answer but not the answer itself: accepted, no effect.
+NO_EFFECT = frozenset(
+    {
+        "facet.method", "facet.threads", "facet.enum.cache.minDf", "facet.overrequest.count",
+        "facet.overrequest.ratio", "cache", "distrib", "preferLocalShards", "qt", "_", "sow",
+        "logParamsList",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Refused:
+    what: str
+    #: refused only when the value is true (Solr's switches: ``hl=false`` is Solr's default anyway)
+    when_true: bool = False
+
+
+#: Solr parameters the embedded index does not implement: a request that uses one is refused with
+#: HTTP 400 naming it, never answered as if it were absent. Sub-parameters of a refused component
+#: (``hl.fl``, ``group.field``…) change nothing while the component is off, as in Solr.
+UNSUPPORTED: dict[str, _Refused] = {
+    "facet.range": _Refused("facet.range"),
+    "facet.pivot": _Refused("facet.pivot"),
+    "facet.interval": _Refused("facet.interval"),
+    "facet.heatmap": _Refused("facet.heatmap"),
+    "facet.exists": _Refused("facet.exists", when_true=True),
+    "facet.missing": _Refused("facet.missing", when_true=True),
+    "stats": _Refused("stats", when_true=True),
+    "group": _Refused("grouping", when_true=True),
+    "hl": _Refused("highlighting", when_true=True),
+    "spellcheck": _Refused("spellcheck", when_true=True),
+    "mlt": _Refused("more-like-this", when_true=True),
+    "expand": _Refused("expand", when_true=True),
+    "terms": _Refused("the terms component", when_true=True),
+    "tv": _Refused("term vectors", when_true=True),
+    "debugQuery": _Refused("debugging", when_true=True),
+    "debug": _Refused("debugging"),
+    "explainOther": _Refused("debugging"),
+    "cursorMark": _Refused("cursorMark"),
+    "json.facet": _Refused("JSON facets"),
+    "json.wrf": _Refused("JSONP"),
+    "rq": _Refused("re-ranking"),
+    "NOW": _Refused("a fixed NOW"),
+    "TZ": _Refused("time zones in date math"),
+    "minExactCount": _Refused("minExactCount"),
+    "cpuAllowed": _Refused("cpuAllowed"),
+    "memAllowed": _Refused("memAllowed"),
+    "partialResults": _Refused("partialResults"),
+    "segmentTerminateEarly": _Refused("segmentTerminateEarly", when_true=True),
+    "shards": _Refused("distributed search"),
+    "collection": _Refused("distributed search"),
+    "_route_": _Refused("distributed search"),
+    "elevateIds": _Refused("query elevation"),
+    "excludeIds": _Refused("query elevation"),
+    "forceElevation": _Refused("query elevation", when_true=True),
+    "enableElevation": _Refused("query elevation", when_true=True),
 }
-_REFUSED_ONLY_IF_TRUE = {"stats", "group", "hl", "spellcheck", "mlt", "expand"}
+#: query parsers (``defType``) and what their own parameters are; only ``lucene`` is implemented
+QUERY_PARSERS = ("lucene", "dismax", "edismax")
+KNOWN_QUERY_PARSERS = frozenset(
+    {
+        "lucene", "dismax", "edismax", "func", "frange", "field", "prefix", "raw", "term", "terms",
+        "boost", "complexphrase", "surround", "switch", "xmlparser", "join", "graph", "geofilt",
+        "bbox", "collapse", "rerank", "ltr", "mlt", "knn", "child", "parent", "simple", "maxscore",
+        "payload_score", "payload_check", "minhash", "significantTerms", "hash", "filters",
+        "bool", "vectorSimilarity",
+    }
+)  # fmt: skip
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
+def check_params(params: Params) -> None:
+    """Refuse, with a 400 that names it, every parameter :data:`UNSUPPORTED` lists, and ``defType``
+    values other than ``lucene``. Parameters neither supported nor listed are ignored, as Solr
+    ignores parameters it does not know."""
+    facet = (_first(params, "facet", "false") or "").lower() in _TRUE
+    for key, value in params:
+        name = key
+        if key.startswith("f.") and ".facet." in key:
+            name = key[key.index(".facet.") + 1 :]  # f.<field>.facet.contains → facet.contains
+        if name.startswith("facet.") and not facet:
+            continue
+        refused = UNSUPPORTED.get(name)
+        if refused is None and name.startswith("json.") and name != "json.nl":
+            refused = _Refused("JSON request parameters (json.<key>)")
+        if refused is None:
+            continue
+        if refused.when_true and value.strip().lower() in _FALSE | {""}:
+            continue
+        raise BadRequest(f"{refused.what} ({key}) is not supported by the embedded index")
+    def_type = _first(params, "defType", "lucene") or "lucene"
+    if def_type not in QUERY_PARSERS:
+        if def_type in KNOWN_QUERY_PARSERS:
+            raise BadRequest(
+                f"defType={def_type}: the {def_type} query parser is not supported by the embedded "
+                "index (lucene, dismax, edismax)"
+            )
+        raise BadRequest(f"defType={def_type}: invalid query parser '{def_type}'")
+    if def_type != "lucene":
+        for name in DISMAX_UNSUPPORTED:
+            if _first(params, name) is not None:
+                raise BadRequest(f"{def_type}'s {name} ({name}) is not supported by the embedded index")
 
 
 @dataclass(frozen=True)
@@ -48,6 +160,46 @@ class FacetField:
     sort: str  # count | index
     offset: int
     prefix: str | None
+    #: ``facet.contains`` (with ``facet.contains.ignoreCase``), ``facet.matches`` (a whole-value
+    #: regular expression) and ``facet.excludeTerms``: which values may be counted at all
+    contains: str | None = None
+    contains_ignore_case: bool = False
+    matches: regex.Pattern[str] | None = None
+    exclude_terms: frozenset[str] = frozenset()
+
+    def accepts(self, value: str, *, timeout: float | None = None) -> bool:
+        """Whether a facet value passes ``facet.prefix``/``contains``/``matches``/``excludeTerms``.
+        ``facet.matches`` runs on the ``regex`` engine, which can stop a pattern that backtracks
+        without end (``(a|aa)+$``): past ``timeout`` seconds it raises :class:`TimeoutError`."""
+        if self.prefix and not value.startswith(self.prefix):
+            return False
+        if self.contains:
+            if self.contains_ignore_case:
+                if self.contains.lower() not in value.lower():
+                    return False
+            elif self.contains not in value:
+                return False
+        if self.matches is not None and self.matches.fullmatch(value, timeout=timeout) is None:
+            return False
+        return value not in self.exclude_terms
+
+
+def _split_terms(text: str) -> frozenset[str]:
+    """``facet.excludeTerms``: comma-separated, ``\\,`` for a comma inside a term (Solr's splitSmart)."""
+    terms, current, escaped = [], [], False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ",":
+            terms.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    terms.append("".join(current))
+    return frozenset(t for t in terms if t)
 
 
 @dataclass(frozen=True)
@@ -87,6 +239,12 @@ class SelectRequest:
     omit_header: bool = False
     echo: str = "explicit"
     json_nl: str = "flat"
+    #: ``defType`` (lucene, dismax or edismax) and, for the latter two, their parameters and ``q.alt``
+    def_type: str = "lucene"
+    dismax: DismaxParams = field(default_factory=DismaxParams)
+    q_alt: str | None = None
+    #: ``timeAllowed``: the request's time budget in ms (None: only the index's own budget)
+    time_allowed_ms: int | None = None
 
 
 def _values(params: Params, key: str) -> list[str]:
@@ -102,10 +260,15 @@ def _int(params: Params, key: str, default: int) -> int:
     text = _first(params, key)
     if text is None or text == "":
         return default
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise BadRequest(f'For input string: "{text}"') from None
+    return _int_value(text)
+
+
+def _int_value(text: str) -> int:
+    """A Java ``int`` as ``Integer.parseInt`` reads it: digits with an optional sign, in 32 bits
+    (Solr answers 400 for ``rows=2147483648`` or ``rows= 5``, so the embedded index does too)."""
+    if not _INT_TEXT.fullmatch(text) or not _INT_MIN <= int(text) <= _INT_MAX:
+        raise BadRequest(f'For input string: "{text}"')
+    return int(text)
 
 
 def parse_request(params: Params) -> SelectRequest:
@@ -114,13 +277,9 @@ def parse_request(params: Params) -> SelectRequest:
     wt = _first(params, "wt", "json")
     if wt not in ("json", ""):
         raise BadRequest(f"wt={wt} is not supported by the embedded index (json only)")
-    for key, what in _REFUSED.items():
-        value = _first(params, key)
-        if value is None or (key in _REFUSED_ONLY_IF_TRUE and value.lower() not in _TRUE):
-            continue
-        if key.startswith("facet.") and (_first(params, "facet", "false") or "").lower() not in _TRUE:
-            continue
-        raise BadRequest(f"{what} ({key}) is not supported by the embedded index")
+    check_params(params)
+    explicit = params
+    params = with_json_request(params)
     rows = _int(params, "rows", 10)
     start = _int(params, "start", 0)
     if rows < 0:
@@ -134,8 +293,18 @@ def parse_request(params: Params) -> SelectRequest:
     if json_nl not in ("flat", "map"):
         raise BadRequest(f"json.nl={json_nl} is not supported by the embedded index (flat or map)")
     facet = (_first(params, "facet", "false") or "").lower() in _TRUE
+    echo = _first(params, "echoParams", "explicit") or "explicit"
+    if echo not in ("explicit", "none"):
+        raise BadRequest(f"echoParams={echo} is not supported by the embedded index (explicit or none)")
+    time_allowed = None
+    text = _first(params, "timeAllowed")
+    if text not in (None, ""):
+        if not _INT_TEXT.fullmatch(text) or not -(2**63) <= int(text) < 2**63:  # type: ignore[arg-type]
+            raise BadRequest(f'For input string: "{text}"')
+        # Solr 9: a negative budget means none; 0 is spent before the query starts
+        time_allowed = int(text) if int(text) >= 0 else None  # type: ignore[arg-type]
     request = SelectRequest(
-        params=params,
+        params=explicit,
         q=_first(params, "q"),
         filters=[v for v in _values(params, "fq") if v.strip()],
         rows=rows,
@@ -146,13 +315,75 @@ def parse_request(params: Params) -> SelectRequest:
         default_and=q_op == "AND",
         facet=facet,
         omit_header=(_first(params, "omitHeader", "false") or "").lower() in _TRUE,
-        echo=_first(params, "echoParams", "explicit") or "explicit",
+        echo=echo,
+        time_allowed_ms=time_allowed,
         json_nl=json_nl,
+        def_type=_first(params, "defType", "lucene") or "lucene",
+        dismax=DismaxParams(
+            qf=_first(params, "qf"),
+            mm=_first(params, "mm"),
+            pf=_first(params, "pf"),
+            tie=_first(params, "tie"),
+        ),
+        q_alt=_first(params, "q.alt"),
     )
     if facet:
         request.facet_fields = [_facet_field(params, value) for value in _values(params, "facet.field")]
         request.facet_queries = _values(params, "facet.query")
     return request
+
+
+#: the JSON request API's keys the embedded index implements, and the parameters they stand for
+JSON_KEYS = {"query": "q", "filter": "fq", "limit": "rows", "offset": "start", "sort": "sort", "fields": "fl"}
+#: the JSON request API's other keys (Solr's ``JsonQueryConverter``/``RequestUtil``): refused by name
+JSON_KEYS_UNSUPPORTED = frozenset({"facet", "params", "queries", "debug", "cursorMark"})
+
+
+def with_json_request(params: Params) -> list[tuple[str, str]]:
+    """The parameters with the JSON request API's (``json=``, or a JSON body) folded in as Solr 9
+    folds them: ``query`` replaces ``q``, ``limit`` ``rows``, ``offset`` ``start``, ``sort`` ``sort``;
+    ``filter`` adds ``fq`` values and ``fields`` adds ``fl`` values. Only plain strings are
+    taken as queries (the JSON query DSL is refused), and only these six keys (others are refused
+    by name, unknown ones with Solr's message)."""
+    bodies = _values(params, "json")
+    if not bodies:
+        return list(params)
+    if len(bodies) > 1:
+        raise BadRequest("the JSON request API (json) is supported by the embedded index once per request")
+    try:
+        request = json.loads(bodies[0])
+    except ValueError as exc:
+        raise BadRequest(f"json: not JSON ({exc})") from None
+    if not isinstance(request, dict):
+        raise BadRequest(f"Expected JSON Object but got {type(request).__name__}={bodies[0]}")
+    replaced: dict[str, list[str]] = {}
+    added: list[tuple[str, str]] = []
+    for key, value in request.items():
+        if key in JSON_KEYS_UNSUPPORTED:
+            raise BadRequest(f"the JSON request API's {key!r} (json) is not supported by the embedded index")
+        if key not in JSON_KEYS:
+            raise BadRequest(f"Unknown top-level key in JSON request : {key}")
+        name = JSON_KEYS[key]
+        values = value if isinstance(value, list) and key in ("filter", "fields") else [value]
+        texts = [_json_scalar(key, v) for v in values]
+        if key in ("filter", "fields"):
+            added.extend((name, text) for text in texts)
+        else:
+            replaced[name] = texts
+    merged = [(k, v) for k, v in params if k not in replaced]
+    merged.extend((name, text) for name, texts in replaced.items() for text in texts)
+    return merged + added
+
+
+def _json_scalar(key: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if key in ("limit", "offset") and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # checked as a Java int later, as Solr does (2.5 and 2147483648 are 400s)
+    raise BadRequest(
+        f"the JSON request API's {key!r}: {json.dumps(value)} is not supported by the embedded index "
+        "(strings only; no JSON query DSL)"
+    )
 
 
 def _facet_field(params: Params, value: str) -> FacetField:
@@ -171,10 +402,7 @@ def _facet_field(params: Params, value: str) -> FacetField:
 
     def int_option(key: str, default: int) -> int:
         text = option(key, None)
-        try:
-            return default if text in (None, "") else int(text)  # type: ignore[arg-type]
-        except ValueError:
-            raise BadRequest(f'For input string: "{text}"') from None
+        return default if text in (None, "") else _int_value(text)  # type: ignore[arg-type]
 
     limit = int_option("limit", 100)
     sort = option("sort", "count" if limit > 0 else "index") or "count"
@@ -184,8 +412,13 @@ def _facet_field(params: Params, value: str) -> FacetField:
         sort = "index"
     if sort not in ("count", "index"):
         raise BadRequest(f"facet.sort={sort}: expected count or index")
-    if (option("missing", "false") or "").lower() in _TRUE:
-        raise BadRequest("facet.missing is not supported by the embedded index")
+    matches = option("matches", None)
+    pattern = None
+    if matches:
+        try:
+            pattern = regex.compile(matches)
+        except regex.error as exc:
+            raise BadRequest(f"facet.matches={matches}: not a regular expression ({exc})") from None
     return FacetField(
         field=name,
         key=options.get("key", name),
@@ -195,6 +428,10 @@ def _facet_field(params: Params, value: str) -> FacetField:
         sort=sort,
         offset=int_option("offset", 0),
         prefix=option("prefix", None),
+        contains=option("contains", None) or None,
+        contains_ignore_case=(option("contains.ignoreCase", "false") or "").lower() in _TRUE,
+        matches=pattern,
+        exclude_terms=_split_terms(option("excludeTerms", "") or ""),
     )
 
 
@@ -257,21 +494,36 @@ def response(
     request: SelectRequest,
     *,
     num_found: int,
+    max_score: float | None = None,
     docs: list[dict[str, Any]],
     facet_fields: dict[str, list[tuple[str, int]]] | None,
     facet_queries: dict[str, int] | None,
     qtime_ms: int,
+    partial: str | None = None,
 ) -> dict[str, Any]:
-    """A ``/select`` answer in Solr's JSON shape."""
+    """A ``/select`` answer in Solr's JSON shape. ``partial`` names the phase (``query`` or ``facet``)
+    during which the time budget ran out: as Solr 9, the header says ``partialResults: true``, a
+    query cut short counts nothing and facets cut short are left out."""
     body: dict[str, Any] = {}
     if not request.omit_header:
-        header: dict[str, Any] = {"status": 0, "QTime": qtime_ms}
+        header: dict[str, Any] = {}
+        if partial is not None:
+            header["partialResults"] = True
+            header["partialResultsDetails"] = (
+                f"Limits exceeded! (Limit(s) exceeded during {partial}): Query limits: "
+                "[TimeAllowedLimit:LIMIT EXCEEDED]"
+            )
+        header.update({"status": 0, "QTime": qtime_ms})
         params = echoed_params(request)
         if params or request.echo != "none":
             header["params"] = params
         body["responseHeader"] = header
-    body["response"] = {"numFound": num_found, "start": request.start, "numFoundExact": True, "docs": docs}
-    if request.facet:
+    # a query cut short before it ran starts nowhere: Solr 9 answers start 0 then
+    result: dict[str, Any] = {"numFound": num_found, "start": 0 if partial == "query" else request.start}
+    if max_score is not None:
+        result["maxScore"] = max_score
+    body["response"] = {**result, "numFoundExact": True, "docs": docs}
+    if request.facet and facet_fields is not None:
         fields: dict[str, Any] = {}
         for key, counts in (facet_fields or {}).items():
             if request.json_nl == "map":

@@ -60,8 +60,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ from provision.index.query import (
     CNone,
     Compiled,
     CText,
+    compile_dismax,
     compile_query,
 )
 from provision.index.select import FacetField, SelectRequest, parse_request, response
@@ -99,8 +101,11 @@ from provision.index.select import FacetField, SelectRequest, parse_request, res
 logger = logging.getLogger(__name__)
 
 DEFAULT_INDEX_NAME = "contentcloud"
+#: the most time one /select may take unless the index is opened with another budget (``?timeAllowed=``
+#: in its URI): past it the answer is partial and flagged, so no request can hold a reader for long
+DEFAULT_TIME_ALLOWED_MS = 10_000
 #: bump when analysis changes: tokens of a generation must be re-derivable to delete them
-ANALYZER_VERSION = 2
+ANALYZER_VERSION = 3  # 3: title_sort keys ignore spaces and dashes, as the JDK collator
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _TOKENIZE = (
     "unicode61 remove_diacritics 0 categories 'L* N* Co M*' tokenchars '"
@@ -216,6 +221,14 @@ def _display_value(definition: FieldDef, value: Any) -> str:
     if definition.kind == "date":
         return analysis.format_instant(value)
     return str(value)
+
+
+def _facet_term(definition: FieldDef, value: Any) -> str:
+    """A facet value as Solr's index holds it, which facet.prefix/contains/matches/excludeTerms
+    look at: booleans are ``T``/``F`` there (``facet.contains=t`` matches nothing in Solr 9)."""
+    if definition.kind == "boolean":
+        return "T" if str(value) == "true" else "F"
+    return _display_value(definition, value)
 
 
 def restore(stored: str) -> dict[str, Any]:
@@ -380,7 +393,14 @@ def _now_text() -> str:
 class SqliteIndex:
     """One named embedded index in one SQLite file (see the module docstring)."""
 
-    def __init__(self, path: str | Path, name: str = DEFAULT_INDEX_NAME, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        name: str = DEFAULT_INDEX_NAME,
+        *,
+        create: bool = True,
+        time_allowed_ms: int | None = DEFAULT_TIME_ALLOWED_MS,
+    ) -> None:
         if not _NAME.match(name):
             raise ConfigError(
                 f"index name {name!r} is not valid (letters, digits, '_'; at most 64)",
@@ -389,6 +409,9 @@ class SqliteIndex:
             )
         self.path = Path(path)
         self.name = name
+        #: the most time one /select may take, in ms (None: no limit); a request's timeAllowed
+        #: can only shorten it
+        self.time_allowed_ms = time_allowed_ms
         self.uri = f"sqlite:///{self.path}"
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -461,23 +484,32 @@ class SqliteIndex:
 
     # --- reading -------------------------------------------------------------------------------
     def select(self, params: Params | Mapping[str, Any]) -> dict[str, Any]:
+        """``/select``. Work is bounded by a time budget: the request's ``timeAllowed`` (ms), capped
+        by the index's ``time_allowed_ms``; when it runs out the answer is partial and says so
+        (``partialResults: true`` in the header), as Solr's."""
         started = time.perf_counter()
         request = parse_request(as_params(params))
+        budgets = [b for b in (request.time_allowed_ms, self.time_allowed_ms) if b is not None]
+        deadline = time.monotonic() + min(budgets) / 1000 if budgets else None
         conn = self._conn()
         conn.execute("BEGIN")
         try:
             p, columns = self._columns_for(conn)
-            answer = _Select(conn, p, request, columns).run()
+            answer = _Select(conn, p, request, columns, deadline).run()
         finally:
-            conn.execute("COMMIT")
-        num_found, docs, facets, facet_queries = answer
+            conn.set_progress_handler(None, 0)
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+        num_found, max_score, docs, facets, facet_queries, partial = answer
         return response(
             request,
             num_found=num_found,
+            max_score=max_score,
             docs=docs,
             facet_fields=facets,
             facet_queries=facet_queries,
             qtime_ms=int((time.perf_counter() - started) * 1000),
+            partial=partial,
         )
 
     def _columns_for(self, conn: sqlite3.Connection) -> tuple[str, _Columns]:
@@ -919,14 +951,40 @@ class _Columns:
         return cached
 
 
-class _Select:
-    """One ``/select`` over one generation, inside the caller's read transaction."""
+class _TimeUp(Exception):
+    """The request's time budget ran out."""
 
-    def __init__(self, conn: sqlite3.Connection, p: str, request: SelectRequest, columns: _Columns) -> None:
+
+class _Select:
+    """One ``/select`` over one generation, inside the caller's read transaction. ``deadline``
+    (``time.monotonic()``) bounds its work: SQLite statements are interrupted by a progress
+    handler, and the Python steps between them check it."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        p: str,
+        request: SelectRequest,
+        columns: _Columns,
+        deadline: float | None = None,
+    ) -> None:
         self.conn = conn
         self.p = p
         self.request = request
         self.columns = columns
+        self.deadline = deadline
+        if deadline is not None:
+            conn.set_progress_handler(lambda: time.monotonic() > deadline, 20_000)
+
+    def check_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise _TimeUp
+
+    def _timed_out(self, exc: Exception) -> bool:
+        """Whether ``exc`` is the budget running out (an interrupted statement, or :class:`_TimeUp`)."""
+        if isinstance(exc, _TimeUp):
+            return True
+        return self.deadline is not None and "interrupt" in str(exc) and time.monotonic() > self.deadline
 
     def compile(self, text: str, where: str) -> tuple[tuple[str, ...], Compiled]:
         local, compiled = compile_query(
@@ -938,34 +996,99 @@ class _Select:
         tags = tuple(t for t in re.split(r"[,\s]+", (local.get("tag") or "") if local else "") if t)
         return tags, compiled
 
+    def _main(self) -> Compiled:
+        """``q``, read by ``defType``: the Lucene parser, or dismax/edismax (``q.alt`` by the Lucene
+        parser when ``q`` is blank; local parameters in ``q`` choose their own parser, as in Solr)."""
+        request = self.request
+        blank = request.q is None or not request.q.strip()
+        if request.def_type == "lucene" or (not blank and request.q.lstrip().startswith("{!")):  # type: ignore[union-attr]
+            return CNone() if blank else self.compile(request.q, "q")[1]  # type: ignore[arg-type]
+        if blank:
+            return self.compile(request.q_alt, "q.alt")[1] if request.q_alt else CNone()
+        return compile_dismax(
+            request.q,  # type: ignore[arg-type]
+            request.dismax,
+            variant=request.def_type,
+            default_field=request.df,
+            default_and=request.default_and,
+        )
+
     def run(
         self,
-    ) -> tuple[int, list[dict[str, Any]], dict[str, list[tuple[str, int]]] | None, dict[str, int] | None]:
+    ) -> tuple[
+        int,
+        float | None,
+        list[dict[str, Any]],
+        dict[str, list[tuple[str, int]]] | None,
+        dict[str, int] | None,
+        str | None,
+    ]:
+        """numFound, maxScore (when ``fl`` asks for scores), the page, facet fields, facet queries,
+        and the phase (``query``, ``facet``) the time budget ran out in, if it did: a query cut
+        short counts nothing, facets cut short are left out (Solr 9's partial results)."""
         request = self.request
-        main = self.compile(request.q, "q")[1] if request.q is not None and request.q.strip() else CNone()
+        main = self._main()
         filters = [self.compile(text, "fq") for text in request.filters]
         sort = self._sort_fields()
-        scores = self.scored(main) if self._ranked(main, sort) else None
-        hits = self._hits(main, [f for _, f in filters], scores)
-        num_found = self._count(hits)
-        docs = self._docs(hits, sort, scores) if request.rows > 0 else []
-        facets: dict[str, list[tuple[str, int]]] | None = None
-        facet_queries: dict[str, int] | None = None
-        if request.facet:
-            facets = {}
-            for facet in request.facet_fields:
-                excluded = set(facet.exclude_tags)
-                if excluded and any(set(tags) & excluded for tags, _ in filters):
-                    kept = [f for tags, f in filters if not set(tags) & excluded]
-                    facet_hits = self._hits(main, kept, scores)
-                else:
-                    facet_hits = hits
-                facets[facet.key] = self._facet(facet, facet_hits)
-            facet_queries = {}
-            for text in request.facet_queries:
-                _, compiled = self.compile(text, "facet.query")
-                facet_queries[text] = self._count_within(hits, compiled)
-        return num_found, docs, facets, facet_queries
+        try:
+            self.check_time()
+            scores = self.scored(main) if self._ranked(main, sort) else None
+            hits = self._hits(main, [f for _, f in filters], scores)
+            num_found = self._count(hits)
+            max_score = self._max_score(scores, hits, num_found)
+            self.check_time()
+            docs = self._docs(hits, sort, scores) if request.rows > 0 else []
+        except (_TimeUp, sqlite3.OperationalError) as exc:
+            if not self._timed_out(exc):
+                raise
+            return 0, None, [], None, None, "query"
+        if not request.facet:
+            return num_found, max_score, docs, None, None, None
+        try:
+            facets, facet_queries = self._facets(main, filters, scores, hits)
+        except (_TimeUp, sqlite3.OperationalError) as exc:
+            if not self._timed_out(exc):
+                raise
+            return num_found, max_score, docs, None, None, "facet"
+        return num_found, max_score, docs, facets, facet_queries, None
+
+    def _max_score(
+        self, scores: dict[int, float] | None, hits: list[int] | None, num_found: int
+    ) -> float | None:
+        """Solr's ``maxScore``, given whenever ``fl`` asks for scores: the best score among all hits
+        (0.0 when none); queries that do not rank score a constant 1.0."""
+        if not self.request.fl.score:
+            return None
+        if scores is None:
+            return 1.0 if num_found else 0.0
+        if hits is None:
+            return float(max(scores.values(), default=0.0))
+        return float(max((scores[rid] for rid in hits), default=0.0))
+
+    def _facets(
+        self,
+        main: Compiled,
+        filters: list[tuple[tuple[str, ...], Compiled]],
+        scores: dict[int, float] | None,
+        hits: list[int] | None,
+    ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, int]]:
+        request = self.request
+        facets: dict[str, list[tuple[str, int]]] = {}
+        for facet in request.facet_fields:
+            self.check_time()
+            excluded = set(facet.exclude_tags)
+            if excluded and any(set(tags) & excluded for tags, _ in filters):
+                kept = [f for tags, f in filters if not set(tags) & excluded]
+                facet_hits = self._hits(main, kept, scores)
+            else:
+                facet_hits = hits
+            facets[facet.key] = self._facet(facet, facet_hits)
+        facet_queries: dict[str, int] = {}
+        for text in request.facet_queries:
+            self.check_time()
+            _, compiled = self.compile(text, "facet.query")
+            facet_queries[text] = self._count_within(hits, compiled)
+        return facets, facet_queries
 
     # --- the matching set ----------------------------------------------------------------------
     def _hits(
@@ -989,13 +1112,13 @@ class _Select:
     # --- relevance -----------------------------------------------------------------------------
     def _ranked(self, main: Compiled, sort: list[tuple[str, bool]]) -> bool:
         """Scores are computed only when asked for: the main query has a scoring text clause,
-        documents are asked for (``rows`` > 0: facet counts need no order) and ``sort`` names
+        documents or ``maxScore`` are asked for (facet counts need no order) and ``sort`` names
         ``score`` or ``fl`` asks for it. Otherwise the order is the index order and the matching
         sets stay plain sets. Unlike Solr, an unsorted text query is not ranked by default:
         scoring every match of a common term costs ~100 ms at 100,000 documents, which would
         break the embedded index's latency goal for the facet browsing portals do most."""
         wanted = self.request.fl.score or any(name == "score" for name, _ in sort)
-        return self.request.rows > 0 and wanted and _scores_text(main)
+        return (self.request.rows > 0 or self.request.fl.score) and wanted and _scores_text(main)
 
     def scored(self, node: Compiled) -> dict[int, float]:
         """rid → score of the documents matching ``node``, combined like Lucene's BooleanQuery: the
@@ -1004,6 +1127,7 @@ class _Select:
         values); any other leaf (exact values, ranges, prefixes, ``*:*``) scores a constant 1.0,
         as Solr's constant-score queries do. Boosts (``^n`` on text clauses and groups) multiply.
         Leaves are evaluated by :meth:`matching`'s SQL."""
+        self.check_time()
         if isinstance(node, CBool):
             must = [self.scored(part) for part in node.must]
             should = [self.scored(part) for part in node.should]
@@ -1013,10 +1137,20 @@ class _Select:
                     keys &= part.keys()
             else:
                 keys = set().union(*should)
+            if node.min_should > 0:
+                keys = {rid for rid in keys if sum(rid in part for part in should) >= node.min_should}
             for part in node.must_not:
                 if not keys:
                     break
                 keys -= self.matching(part)
+            if node.tie is not None:  # a DisjunctionMaxQuery (no must clauses)
+                tie = node.tie
+                result = {}
+                for rid in keys:
+                    found = [part[rid] for part in should if rid in part]
+                    best = max(found)
+                    result[rid] = node.boost * (best + tie * (sum(found) - best))
+                return result
             return {
                 rid: node.boost
                 * (sum(part[rid] for part in must) + sum(part.get(rid, 0.0) for part in should))
@@ -1032,6 +1166,7 @@ class _Select:
     def matching(self, node: Compiled) -> set[int]:
         """The rids matching ``node``: each leaf is one SQL query; boolean structure is set algebra
         here, cheaper than SQLite's compound SELECTs (a temporary B-tree each) for large sets."""
+        self.check_time()
         if isinstance(node, CBool):
             if node.must:
                 result = self.matching(node.must[0])
@@ -1041,8 +1176,15 @@ class _Select:
                     result &= self.matching(part)
             else:
                 result = set()
+                if node.min_should <= 1:
+                    for part in node.should:
+                        result |= self.matching(part)
+            if node.min_should > (0 if node.must else 1):  # Lucene's minimumNumberShouldMatch
+                counts: Counter[int] = Counter()
                 for part in node.should:
-                    result |= self.matching(part)
+                    counts.update(self.matching(part))
+                enough = {rid for rid, n in counts.items() if n >= node.min_should}
+                result = result & enough if node.must else enough
             for part in node.must_not:
                 if not result:
                     break
@@ -1262,16 +1404,36 @@ class _Select:
             counts = Counter(chain.from_iterable(map(ordinals.__getitem__, hits)))
         minimum = max(facet.mincount, 1)
         items = [(o, c) for o, c in counts.items() if c >= minimum]
-        if facet.prefix:
-            items = [(o, c) for o, c in items if str(values[o]).startswith(facet.prefix)]
+        term_filters = bool(facet.contains or facet.matches is not None or facet.exclude_terms)
+        if definition.kind in ("int", "long", "date") and (facet.prefix or term_filters):
+            raise BadRequest(  # Solr's words
+                "facet.prefix is not supported on numeric types"
+                if facet.prefix
+                else "BytesRef term filters (facet.matches, facet.contains, facet.excludeTerms) are not "
+                "supported on numeric types"
+            )
+        filtered = bool(facet.prefix or term_filters)
+        term = partial(_facet_term, definition)
+        if definition.kind == "boolean" and facet.prefix:  # Solr reads the prefix as a boolean: T or F
+            facet = replace(facet, prefix="T" if facet.prefix[:1] in ("t", "T", "1") else "F")
+        timeout = None if self.deadline is None else max(self.deadline - time.monotonic(), 0.001)
+
+        def accepts(value: str) -> bool:
+            try:
+                return facet.accepts(value, timeout=timeout)
+            except TimeoutError:  # facet.matches ran out of the request's time
+                raise _TimeUp from None
+
+        if filtered:
+            items = [(o, c) for o, c in items if accepts(term(values[o]))]
         if facet.sort == "count":
             items.sort(key=lambda item: (-item[1], item[0]))
         else:
             items.sort()
         if facet.mincount <= 0:
             zeros = [(o, 0) for o in range(len(values)) if not counts.get(o)]
-            if facet.prefix:
-                zeros = [(o, c) for o, c in zeros if str(values[o]).startswith(facet.prefix)]
+            if filtered:
+                zeros = [(o, c) for o, c in zeros if accepts(term(values[o]))]
             items = items + zeros if facet.sort == "count" else sorted(items + zeros)
         end = None if facet.limit < 0 else facet.offset + facet.limit
         return [(_display_value(definition, values[o]), c) for o, c in items[facet.offset : end]]
@@ -1289,7 +1451,8 @@ def _scores_text(node: Compiled) -> bool:
 
 def from_uri(uri: str, *, name: str | None = None, create: bool = True) -> SqliteIndex:
     """``sqlite:///relative/index.sqlite`` or ``sqlite:////absolute/index.sqlite`` (SQLAlchemy's convention,
-    as for the MDStore); ``?name=`` or ``name`` picks the index within the file (default ``contentcloud``)."""
+    as for the MDStore); ``?name=`` or ``name`` picks the index within the file (default ``contentcloud``);
+    ``?timeAllowed=`` is the server's time budget per /select in ms (default 10,000; 0: no limit)."""
     rest = uri.split("://", 1)[1] if "://" in uri else ""
     path, _, query = rest.partition("?")
     if not uri.lower().startswith("sqlite://") or not path.startswith("/") or len(path) < 2:
@@ -1298,5 +1461,14 @@ def from_uri(uri: str, *, name: str | None = None, create: bool = True) -> Sqlit
             field="index",
             rule="sqlite-path",
         )
-    index_name = name or (parse_qs(query).get("name") or [DEFAULT_INDEX_NAME])[0]
-    return SqliteIndex(unquote(path[1:]), index_name, create=create)
+    options = parse_qs(query)
+    index_name = name or (options.get("name") or [DEFAULT_INDEX_NAME])[0]
+    budget_text = (options.get("timeAllowed") or [str(DEFAULT_TIME_ALLOWED_MS)])[0]
+    if not budget_text.isdigit():
+        raise ConfigError(
+            f"{uri!r}: timeAllowed={budget_text} is not a number of milliseconds (0: no limit)",
+            field="index",
+            rule="sqlite-time-allowed",
+        )
+    budget = int(budget_text) or None
+    return SqliteIndex(unquote(path[1:]), index_name, create=create, time_allowed_ms=budget)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,57 @@ def test_parameters() -> None:
         ),
         (
             [("facet", "true"), ("facet.field", "x"), ("facet.missing", "true")],
-            "facet.missing is not supported by the embedded index",
+            "facet.missing (facet.missing) is not supported by the embedded index",
+        ),
+        (
+            [("facet", "true"), ("facet.field", "x"), ("f.x.facet.missing", "on")],
+            "facet.missing (f.x.facet.missing) is not supported by the embedded index",
+        ),
+        ([("rows", "2147483648")], 'For input string: "2147483648"'),  # Solr: a Java int
+        ([("start", "2147483648")], 'For input string: "2147483648"'),
+        ([("rows", " 5")], 'For input string: " 5"'),
+        ([("rows", "1_000")], 'For input string: "1_000"'),
+        (
+            [("facet", "true"), ("facet.field", "x"), ("facet.limit", "9999999999")],
+            'For input string: "9999999999"',
+        ),
+        ([("timeAllowed", "soon")], 'For input string: "soon"'),
+        (
+            [("defType", "func")],
+            "defType=func: the func query parser is not supported by the embedded index "
+            "(lucene, dismax, edismax)",
+        ),
+        ([("defType", "edismax"), ("bq", "x")], "edismax's bq (bq) is not supported by the embedded index"),
+        ([("defType", "bogus")], "defType=bogus: invalid query parser 'bogus'"),
+        ([("debugQuery", "true")], "debugging (debugQuery) is not supported by the embedded index"),
+        ([("debug", "query")], "debugging (debug) is not supported by the embedded index"),
+        ([("json", '{"query": "x", "bogus": 1}')], "Unknown top-level key in JSON request : bogus"),
+        (
+            [("json", '{"facet": {}}')],
+            "the JSON request API's 'facet' (json) is not supported by the embedded index",
+        ),
+        ([("json", "[1]")], "Expected JSON Object but got list=[1]"),
+        ([("json", '{"limit": 2.5}')], 'For input string: "2.5"'),
+        (
+            [("json", '{"query": {"lucene": {"query": "x"}}}')],
+            """the JSON request API's 'query': {"lucene": {"query": "x"}} is not supported by the embedded """
+            "index (strings only; no JSON query DSL)",
+        ),
+        (
+            [("json", "{}"), ("json", "{}")],
+            "the JSON request API (json) is supported by the embedded index once per request",
+        ),
+        (
+            [("json.query", "x")],
+            "JSON request parameters (json.<key>) (json.query) is not supported by the embedded index",
+        ),
+        ([("json.facet", "{}")], "JSON facets (json.facet) is not supported by the embedded index"),
+        ([("rq", "{!rerank reRankQuery=x}")], "re-ranking (rq) is not supported by the embedded index"),
+        ([("NOW", "0")], "a fixed NOW (NOW) is not supported by the embedded index"),
+        ([("echoParams", "all")], "echoParams=all is not supported by the embedded index (explicit or none)"),
+        (
+            [("facet", "on"), ("facet.field", "x"), ("facet.matches", "([")],
+            "facet.matches=([: not a regular expression (unterminated character set at position 2)",
         ),
     ],
 )
@@ -94,6 +145,46 @@ def test_parameter_refusals(params: list[tuple[str, str]], message: str) -> None
 
 def test_parameters_solr_ignores_are_ignored() -> None:
     assert parse_request([("indent", "true"), ("debugQuery", "false"), ("facet.range", "x")]).facet is False
+    # facet.* count only with facet=true; switches only when on; tuning hints and unknown names never
+    parse_request([("facet.contains", "x"), ("hl", "false"), ("hl.fl", "title"), ("facet.method", "enum")])
+    parse_request(
+        [("qf", "title"), ("mm", "2"), ("defType", "lucene"), ("cache", "false"), ("whatever", "1")]
+    )
+
+
+def test_one_declared_list_of_parameters() -> None:
+    """Every parameter is either implemented, without effect on the answer, or refused by name."""
+    from provision.index.select import NO_EFFECT, SUPPORTED, UNSUPPORTED
+
+    assert not SUPPORTED & NO_EFFECT
+    assert set(UNSUPPORTED) & SUPPORTED == {"debug", "debugQuery", "facet.missing"}  # false only
+    for name in set(UNSUPPORTED) - {"debugQuery", "facet.missing"}:
+        facet = [("facet", "true")] if name.startswith("facet.") else []
+        with pytest.raises(
+            BadRequest, match=rf"\({re.escape(name)}\) is not supported by the embedded index"
+        ):
+            parse_request([*facet, (name, "true")])
+
+
+def test_facet_term_filters() -> None:
+    request = parse_request(
+        [
+            ("facet", "true"),
+            ("facet.field", "subject_facet"),
+            ("facet.contains", "AGE"),
+            ("facet.contains.ignoreCase", "true"),
+            ("facet.excludeTerms", "Iron Age,a\\,b"),
+            ("f.subject_facet.facet.matches", ".*e"),
+        ]
+    )
+    facet = request.facet_fields[0]
+    assert facet.exclude_terms == frozenset({"Iron Age", "a,b"})
+    assert [
+        v for v in ["Bronze Age", "Iron Age", "Stone age", "Age of Iron", "Ages"] if facet.accepts(v)
+    ] == [
+        "Bronze Age",
+        "Stone age",
+    ]
 
 
 # --------------------------------------------------------------------------------------- WSGI
@@ -147,6 +238,37 @@ def test_select_over_http(app: SelectApp) -> None:
     assert body["response"]["docs"] == [{"id": "ads::1"}]
     status, _, body = call(app, "/catalogue/select", method="POST", body=b"q=*:*&rows=0")
     assert (status, body["response"]["numFound"]) == ("200 OK", 2)
+    request = b'{"query": "*:*", "filter": ["title:zeus"], "fields": ["id"], "limit": 5, "sort": "id desc"}'
+    status, _, body = call(
+        app, "/solr/catalogue/select", method="POST", body=request, content_type="application/json"
+    )
+    assert (status, body["response"]["docs"]) == ("200 OK", [{"id": "ads::1"}])
+    assert body["responseHeader"]["params"] == {"json": request.decode()}  # as Solr echoes a JSON body
+
+
+def test_the_json_request_api_folds_in_as_solr_does() -> None:
+    """query/limit/offset/sort replace q/rows/start/sort; filter and fields add fq and fl values
+    (what Solr 9.10 answered on the test server); the echo keeps the parameters as sent."""
+    request = parse_request(
+        [
+            ("q", "temple"),
+            ("rows", "3"),
+            ("fq", "a:b"),
+            ("fl", "title"),
+            (
+                "json",
+                '{"query": "bronze", "filter": ["c:d", "e:f"], "limit": "2", "offset": 1, "fields": "id"}',
+            ),
+        ]
+    )
+    assert (request.q, request.filters, request.rows, request.start) == (
+        "bronze",
+        ["a:b", "c:d", "e:f"],
+        2,
+        1,
+    )
+    assert request.fl == FieldList(("title", "id"))
+    assert [k for k, _ in request.params] == ["q", "rows", "fq", "fl", "json"]
 
 
 def test_errors_over_http_have_solrs_shape(app: SelectApp) -> None:
@@ -170,10 +292,21 @@ def test_errors_over_http_have_solrs_shape(app: SelectApp) -> None:
     assert call(app, "/solr/catalogue/update")[0] == "404 Not Found"
     assert call(app, "/solr/catalogue/select", method="DELETE")[0] == "405 Method Not Allowed"
     status, _, body = call(
-        app, "/solr/catalogue/select", method="POST", body=b"{}", content_type="application/json"
+        app, "/solr/catalogue/select", method="POST", body=b'{"bogus": 1}', content_type="application/json"
+    )
+    assert (status, body["error"]["msg"]) == (
+        "400 Bad Request",
+        "Unknown top-level key in JSON request : bogus",
+    )
+    status, _, body = call(
+        app, "/solr/catalogue/select", method="POST", body=b"<q/>", content_type="text/xml"
     )
     assert status == "400 Bad Request"
-    assert "application/x-www-form-urlencoded" in body["error"]["msg"]
+    assert body["error"]["msg"] == (
+        "POST bodies must be application/x-www-form-urlencoded or application/json, not text/xml"
+    )
+    status, _, body = call(app, "/solr/catalogue/select", "q=*:*&rows=2147483648")
+    assert (status, body["error"]["msg"]) == ("400 Bad Request", 'For input string: "2147483648"')
 
 
 def test_a_read_never_creates_an_index(app: SelectApp, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,85 @@ def test_sorting_paging_and_missing_values(index: SqliteIndex) -> None:
     assert ids(index, q="*:*", sort="indexed_at asc, id desc") == ["ads::1", "ads::3", "dans::1", "ads::2"]
     assert ids(index, q="*:*", sort="id desc", start=1, rows=2) == ["ads::3", "ads::2"]
     assert ids(index, q="*:*", start=10) == []
+
+
+def test_exclusive_date_range_bounds_exclude_the_period_they_name(index: SqliteIndex) -> None:
+    """Issue 17: ``{2010 TO 2015}`` counted 2015 in; as Solr, an exclusive year leaves the whole year out."""
+    assert ids(index, q="time_span:[1350 TO 1890]") == ["ads::1", "ads::2"]
+    assert ids(index, q="time_span:[1350 TO 1890}") == ["ads::1"]
+    assert ids(index, q="time_span:{1350 TO 1890]") == ["ads::1", "ads::2"]  # only 1350's first ms is out
+    assert ids(index, q="time_span:{1351 TO 1890]") == ["ads::2"]
+    assert ids(index, q="time_span:{1349 TO 1890}") == ["ads::1"]
+    assert ids(index, q="time_span:{1890 TO *]") == ["ads::2"]  # all of 1890 but its first millisecond
+    assert ids(index, q="time_span:{1891 TO *]") == []
+
+
+def test_time_allowed_gives_partial_results_flagged_as_solr_does(
+    index: SqliteIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: a request's work is bounded. Solr 9 answers ``timeAllowed=0`` with nothing found and
+    ``partialResults: true``; facets cut short are left out while the hits already counted stay."""
+    answer = index.select({"q": "*:*", "timeAllowed": 0, "facet": "true", "facet.field": "language"})
+    assert answer["responseHeader"]["partialResults"] is True
+    assert list(answer["responseHeader"])[:3] == ["partialResults", "partialResultsDetails", "status"]
+    assert answer["response"] == {"numFound": 0, "start": 0, "numFoundExact": True, "docs": []}
+    assert "facet_counts" not in answer
+    assert index.select({"q": "*:*", "timeAllowed": 0, "start": 2})["response"]["start"] == 0  # as Solr
+    for budget in (-1, 60_000):  # negative: no limit, as in Solr
+        answer = index.select({"q": "*:*", "timeAllowed": budget, "rows": 0})
+        assert "partialResults" not in answer["responseHeader"]
+        assert answer["response"]["numFound"] == 4
+
+    from provision.index import sqlite as module
+
+    slow_facet = module._Select._facet
+
+    def slow(self, *args):
+        time.sleep(0.3)
+        return slow_facet(self, *args)
+
+    monkeypatch.setattr(module._Select, "_facet", slow)
+    params = {
+        "q": "*:*",
+        "rows": 1,
+        "fl": "id",
+        "facet": "true",
+        "facet.field": ["language", "subject_facet"],
+    }
+    answer = index.select({**params, "timeAllowed": 200})
+    assert answer["responseHeader"]["partialResults"] is True
+    assert answer["response"]["numFound"] == 4
+    assert answer["response"]["docs"] == [{"id": "ads::1"}]
+    assert "facet_counts" not in answer
+    index.time_allowed_ms = 200  # the index's own budget caps requests that ask for more or nothing
+    assert index.select({**params, "timeAllowed": 60_000})["responseHeader"]["partialResults"] is True
+    assert index.select(params)["responseHeader"]["partialResults"] is True
+    index.time_allowed_ms = None
+    assert "facet_counts" in index.select(params)
+
+
+def test_sqlite_statements_stop_at_the_deadline(index: SqliteIndex) -> None:
+    from provision.index.select import parse_request
+    from provision.index.sqlite import _Select
+
+    conn = index._conn()
+    p, columns = index._columns_for(conn)
+    try:
+        _Select(conn, p, parse_request([]), columns, deadline=time.monotonic() - 1)
+        with pytest.raises(sqlite3.OperationalError, match="interrupted"):
+            conn.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n"
+            )
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
+def test_time_budget_in_the_uri(tmp_path: Path) -> None:
+    assert from_uri(f"sqlite:///{tmp_path}/a.sqlite").time_allowed_ms == 10_000
+    assert from_uri(f"sqlite:///{tmp_path}/a.sqlite?timeAllowed=250").time_allowed_ms == 250
+    assert from_uri(f"sqlite:///{tmp_path}/a.sqlite?timeAllowed=0").time_allowed_ms is None
+    with pytest.raises(ConfigError, match="timeAllowed=soon is not a number of milliseconds"):
+        from_uri(f"sqlite:///{tmp_path}/a.sqlite?timeAllowed=soon")
 
 
 def test_facet_options(index: SqliteIndex) -> None:
@@ -291,3 +371,52 @@ def test_values_are_normalised_as_solr_returns_them() -> None:
         "indexed_at": "2024-05-01T10:00:00.500Z",
         "tags_ss": ["x"],
     }
+
+
+def test_max_score_whenever_scores_are_asked_for(index: SqliteIndex) -> None:
+    """Solr gives ``maxScore`` (after ``start``) whenever ``fl`` has ``score``, even for ``rows=0``."""
+    ranked = index.select({"q": "temple", "fl": "id,score", "rows": 0})["response"]
+    assert list(ranked) == ["numFound", "start", "maxScore", "numFoundExact", "docs"]
+    best = index.select({"q": "temple", "fl": "id,score", "rows": 1})["response"]["docs"][0]["score"]
+    assert ranked["maxScore"] == best > 0
+    assert index.select({"q": "*:*", "fl": "score", "rows": 0})["response"]["maxScore"] == 1.0
+    assert index.select({"q": "nothingatall", "fl": "id score"})["response"]["maxScore"] == 0.0
+    assert "maxScore" not in index.select({"q": "temple", "fl": "id"})["response"]
+
+
+def test_dismax_and_edismax(index: SqliteIndex) -> None:
+    """Issue 17: ``defType=edismax`` with ``qf`` was ignored (``q=trier&qf=subject``: 13 hits, Solr 0)."""
+    for variant in ("dismax", "edismax"):
+        assert ids(index, q="temple bronze", defType=variant, qf="title") == ["ads::1", "dans::1"]
+        assert ids(index, q="temple bronze", defType=variant, qf="title subject", mm="100%") == ["ads::1"]
+        assert ids(index, q="temple bronze", defType=variant, qf="title subject", mm="-1") == [
+            "ads::1",
+            "ads::3",
+            "dans::1",
+        ]
+        assert ids(index, q="+temple -zeus", defType=variant, qf="title subject") == ["ads::3"]
+        assert ids(index, q="sanctuary", defType=variant, qf="subject") == []
+        assert ids(index, q=" ", defType=variant, **{"q.alt": "datasource:dans"}) == ["dans::1"]
+        assert ids(index, defType=variant) == []
+        ranked = index.select(
+            {"q": "temple", "defType": variant, "qf": "title^5 subject", "fl": "id,score", "pf": "title"}
+        )
+        assert [d["id"] for d in ranked["response"]["docs"]][0] == "ads::1"  # the title match, boosted
+
+
+def test_a_backtracking_facet_matches_pattern_stops_at_the_deadline(index: SqliteIndex) -> None:
+    """facet.matches runs a portal's pattern over every value: ``(a|aa)+`` on forty a's backtracks for
+    minutes in ``re``; on the ``regex`` engine the request's time budget stops it (partial results)."""
+    writer = index.open_writer("ads")
+    writer.add([{"id": "ads::9", "datasource": "ads", "title": "x", "subject": ["a" * 40 + "!"]}])
+    writer.commit(state())
+    params = {"q": "*:*", "rows": 0, "facet": "true", "facet.field": "subject_facet"}
+    assert index.select({**params, "facet.matches": "(a|aa)+!"})["facet_counts"]["facet_fields"] == {
+        "subject_facet": ["a" * 40 + "!", 1]
+    }
+    started = time.monotonic()
+    answer = index.select({**params, "facet.matches": "(a|aa)+", "timeAllowed": 300})
+    assert time.monotonic() - started < 10
+    assert answer["responseHeader"]["partialResults"] is True
+    assert answer["response"]["numFound"] == 5
+    assert "facet_counts" not in answer
