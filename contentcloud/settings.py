@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contentcloud.shipped import MAPPINGS_DIR
 from mdstore.errors import ConfigError
 
 ENV_PREFIX = "CONTENTCLOUD_"
@@ -36,7 +37,7 @@ def _defaults(base: Path) -> dict[str, Any]:
         "var_dir": str(var),
         "files": f"file://{var / 'files'}",
         # the shipped mappings live with the code, wherever the command runs from
-        "mappings": str(PROJECT_ROOT / "mappings"),
+        "mappings": str(MAPPINGS_DIR),
         "keep_versions": 3,
         "lease_ttl": 3600,
         "error_rate": 0.05,
