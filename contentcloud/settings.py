@@ -147,6 +147,8 @@ def load_settings(
         values["files"] = f"file://{Path(values['var_dir']) / 'files'}"
     _check_uri("mdstore", values["mdstore"], origins["mdstore"], ("sqlite", "mongodb", "mongodb+srv"))
     _check_uri("index", values["index"], origins["index"], ("sqlite", "http", "https"))
+    for name in ("mdstore", "index"):
+        _check_sqlite_dir(name, values[name], origins[name], Path(values["var_dir"]))
     return Settings(**values, origins=origins)
 
 
@@ -157,6 +159,30 @@ def secret_environment(environ: Mapping[str, str] | None = None) -> Mapping[str,
     mapping and hand plain values down, so harvesters never read the environment themselves.
     """
     return os.environ if environ is None else environ
+
+
+def _check_sqlite_dir(name: str, uri: str, origin: str, var_dir: Path) -> None:
+    """An SQLite file in a directory that does not exist is refused: a typo in a path would
+    otherwise start an empty store somewhere unexpected. The defaults (under ``./var``) and paths in
+    the state directory (``var_dir``, which CONTENTCLOUD_VAR may move) are the exception: created on
+    first use."""
+    if origin == "default" or not uri.lower().startswith("sqlite://"):
+        return
+    rest = uri.split("://", 1)[1]
+    if not rest.startswith("/") or rest[1:] in ("", ":memory:"):
+        return  # no file (the backend says so) or an in-memory store
+    directory = Path(rest[1:]).parent
+    if directory.is_dir():
+        return
+    resolved, var = directory.resolve(), var_dir.resolve()
+    if resolved == var or var in resolved.parents:
+        return
+    raise ConfigError(
+        f"the directory {directory} does not exist; create it (mkdir -p {directory}) or correct the path",
+        file=origin,
+        field=name,
+        rule="directory",
+    )
 
 
 def _check_uri(name: str, uri: str, origin: str, schemes: tuple[str, ...]) -> None:

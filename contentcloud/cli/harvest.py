@@ -108,7 +108,10 @@ def harvest(
         click.echo(f"error: {exc}", err=True)
         sys.exit(ExitCode.RESUMABLE if "--resume" in exc.message else ExitCode.FAILED)
     _print_summary(summary, as_json)
-    sys.exit(exit_code_for(summary.outcome))
+    code = exit_code_for(summary.outcome)
+    if code in (ExitCode.FAILED, ExitCode.RESUMABLE) and summary.message:
+        click.echo(f"error: {summary.message}", err=True)
+    sys.exit(code)
 
 
 def _print_summary(summary: RunSummary, as_json: bool) -> None:
@@ -127,7 +130,7 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
     ]
     if "present" in extra:
         lines.append(f"  the unit now holds {extra['present']} records and {extra['tombstones']} tombstones")
-    if summary.message:
-        lines.append(f"  {summary.message}")
+    if summary.message and exit_code_for(summary.outcome) not in (ExitCode.FAILED, ExitCode.RESUMABLE):
+        lines.append(f"  {summary.message}")  # a failure's message is the error line on stderr
     lines.extend(f"  ! {e}" for e in summary.first_errors)
     click.echo("\n".join(lines))

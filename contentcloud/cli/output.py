@@ -33,9 +33,16 @@ def configure_logging(level: str) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_not_summarised)
     root.addHandler(handler)
     root.setLevel(level.upper())
     root._contentcloud_configured = True  # type: ignore[attr-defined]
+
+
+def _not_summarised(record: logging.LogRecord) -> bool:
+    """Drop the log line of a failure the command prints itself (``extra={"summarised": True}``):
+    logs elsewhere (Airflow) keep it, the terminal shows it once, as the command's ``error:`` line."""
+    return not getattr(record, "summarised", False)
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
