@@ -59,7 +59,9 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, _, attr = target.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
+        from contentcloud.cli.examples import add_examples
+
+        return add_examples(getattr(importlib.import_module(module_name), attr), cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx)]
@@ -108,6 +110,15 @@ def cli(
 
     configure_logging(log_level)
     ctx.obj = {"mdstore": mdstore_uri, "index": index_uri, "registry": registry_dir}
+
+
+def _root_examples() -> None:
+    from contentcloud.cli.examples import examples_text
+
+    cli.epilog = examples_text("")
+
+
+_root_examples()
 
 
 def main(argv: list[str] | None = None) -> None:
