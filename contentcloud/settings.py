@@ -46,6 +46,7 @@ def _defaults(base: Path) -> dict[str, Any]:
         "oai_repository_name": "contentcloud",
         "oai_admin_email": "oai-admin@contentcloud.local",
         "oai_repository_identifier": "contentcloud.local",
+        "progress_interval": 10.0,
     }
 
 
@@ -65,6 +66,7 @@ FIELDS: dict[str, tuple[str, type]] = {
     "oai_repository_name": ("CONTENTCLOUD_OAI_REPOSITORY_NAME", str),
     "oai_admin_email": ("CONTENTCLOUD_OAI_ADMIN_EMAIL", str),
     "oai_repository_identifier": ("CONTENTCLOUD_OAI_REPOSITORY_IDENTIFIER", str),
+    "progress_interval": ("CONTENTCLOUD_PROGRESS_INTERVAL", float),
 }
 
 SECRET_FIELDS = {"oai_secret"}
@@ -88,6 +90,8 @@ class Settings:
     oai_repository_name: str
     oai_admin_email: str  # comma-separated for several
     oai_repository_identifier: str  # the domain-like name in oai:<repositoryIdentifier>:<record id>
+    #: seconds between progress lines when stderr is not a terminal (logs, cron, CI)
+    progress_interval: float = 10.0
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> list[tuple[str, str, str]]:

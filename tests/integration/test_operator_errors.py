@@ -248,3 +248,21 @@ def test_one_invalid_profile_is_listed_as_such_and_the_others_keep_working(tmp_p
     line = error_line(refused)
     assert line.startswith(f"error: {bad}: api.baseurl: the profile of 'bad' is invalid: api.baseurl: ")
     assert line.endswith(f"; fix it (contentcloud datasource validate {bad})")
+
+
+# --- progress without a terminal --------------------------------------------------------------------
+
+
+def test_a_harvest_without_a_terminal_prints_a_progress_line_every_interval(tmp_path):
+    repo = FaultyRepository.with_records(50, page_delay=0.2)
+    with fault_server(repo) as server:
+        write_profile(tmp_path / "registry", "slow", f"{server.url}/oai")
+        result = contentcloud("harvest", "slow", cwd=tmp_path, env={"CONTENTCLOUD_PROGRESS_INTERVAL": "0.3"})
+        quiet = contentcloud("harvest", "slow", cwd=tmp_path, env={"CONTENTCLOUD_PROGRESS_INTERVAL": "0"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert 2 <= len(lines) <= 5, result.stderr  # 5 pages 0.2 s apart, one line per 0.3 s at most
+    for line in lines:
+        assert re.fullmatch(r"slow: \d\d of 50 \(\d+%\), \d+/s, ETA 0:00:0\d, all records, page \d", line)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
