@@ -350,7 +350,8 @@ class Transport:
         """Wait before the next try of a connection that could not be opened, or give up."""
         if attempt >= min(self.retry.max_connect_retries, self.retry.max_retries):
             raise ConnectFailed(
-                f"cannot connect to {_host_port(url)} ({reason}; {attempt + 1} attempts in "
+                f"cannot connect to {_host_port(url)} ({reason}; {attempt + 1} attempt"
+                f"{'s' if attempt else ''} in "
                 f"{time.monotonic() - started:.0f}s): check that the server is running and that the "
                 "profile's address is right",
                 datasource=self.datasource,
