@@ -6,8 +6,10 @@ Each group lives in its own module under ``contentcloud/cli/``; this file only l
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
+import sqlite3
 import sys
 
 import click
@@ -141,6 +143,20 @@ def main(argv: list[str] | None = None) -> None:
         )
     except SystemExit:
         raise
+    except sqlite3.DatabaseError as exc:  # a file the stores' own checks did not cover
+        click.echo(
+            f"error: an SQLite file is damaged or unusable ({exc}); run again with --log-level DEBUG to"
+            " see which, then restore it from a backup or move it away",
+            err=True,
+        )
+        logging.getLogger(__name__).debug("error details", exc_info=True)
+        sys.exit(ExitCode.FAILED)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"error: the disk is full{where}: free space, then continue with --resume", err=True)
+        sys.exit(ExitCode.RESUMABLE)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

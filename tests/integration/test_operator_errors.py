@@ -154,6 +154,18 @@ def test_a_damaged_page_is_reported_as_damage(tmp_path):
     )
 
 
+def test_any_other_damaged_sqlite_file_is_one_line_too(tmp_path):
+    """The publisher's own file, which has no header check: the command line's last resort."""
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "oai.sqlite").write_bytes(b"junk" * 100)
+    result = contentcloud("publish", cwd=tmp_path)
+    assert result.returncode == 1
+    assert error_line(result) == (
+        "error: an SQLite file is damaged or unusable (file is not a database); run again with"
+        " --log-level DEBUG to see which, then restore it from a backup or move it away"
+    )
+
+
 def test_a_store_in_a_missing_directory_is_refused_but_the_default_var_is_created(tmp_path):
     missing = tmp_path / "typo" / "md.sqlite"
     result = contentcloud("--mdstore", f"sqlite:///{missing}", "mdstore", "list", cwd=tmp_path)
