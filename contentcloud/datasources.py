@@ -8,6 +8,7 @@ Profiles are data only: secrets come from environment variables named in ``*_env
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -16,10 +17,13 @@ from typing import Any
 
 import yaml
 
+from contentcloud.shipped import SCHEMAS_DIR
 from mdstore.envelope import UnitKey
 from mdstore.errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "datasource.schema.json"
+logger = logging.getLogger(__name__)
+
+SCHEMA_PATH = SCHEMAS_DIR / "datasource.schema.json"
 PROFILE_SUFFIXES = (".yaml", ".yml")
 
 
@@ -134,6 +138,8 @@ def check_profile_file(path: str | Path) -> list[ConfigError]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         return [ConfigError(f"cannot read: {exc.strerror or exc}", file=str(path), rule="readable")]
+    except UnicodeDecodeError as exc:
+        return [ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(path), rule="readable")]
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -163,8 +169,29 @@ def profile_from_dict(data: dict[str, Any], *, file: str = "<profile>") -> Datas
     return _build(None, data)
 
 
+@dataclass(frozen=True)
+class InvalidProfile:
+    """A profile file of the registry that cannot be used, and why (its first problem)."""
+
+    path: Path
+    id: str | None
+    error: ConfigError
+
+    @property
+    def reason(self) -> str:
+        """The problem without the file name (the listing shows the file in its own column)."""
+        error = self.error
+        where = str(error.field) if error.field not in (None, "") else ""
+        return f"{where}: {error.message}" if where else error.message
+
+
 class DatasourceRegistry:
-    """All profiles of a directory; ids must be unique across files."""
+    """All profiles of a directory; ids must be unique across files.
+
+    One broken profile does not take the others down: :meth:`all` returns the valid ones and logs
+    each invalid one (``datasource list`` shows them with the reason); asking for an invalid one by
+    id (:meth:`get`) raises its error.
+    """
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
@@ -177,31 +204,75 @@ class DatasourceRegistry:
     def __iter__(self) -> Iterator[Datasource]:
         return iter(self.all())
 
-    def all(self) -> list[Datasource]:
-        """Every valid profile; an invalid one raises (a registry must be wholly valid to run)."""
+    def scan(self) -> tuple[list[Datasource], list[InvalidProfile]]:
+        """Every profile, split into the valid ones and the invalid ones (in file order). Of two
+        files with one id, the first (by name) is used and the second is invalid."""
         seen: dict[str, Path] = {}
-        result = []
+        valid: list[Datasource] = []
+        invalid: list[InvalidProfile] = []
         for path in self.files():
-            ds = load_profile(path)
+            errors = check_profile_file(path)
+            data = None if errors else yaml.safe_load(path.read_text(encoding="utf-8"))
+            if errors:
+                invalid.append(InvalidProfile(path, _readable_id(path), errors[0]))
+                continue
+            ds = _build(path, data)
             if ds.id in seen:
-                raise ConfigError(
-                    f"duplicate datasource id {ds.id!r} (also in {seen[ds.id]})",
-                    file=str(path),
-                    field="id",
-                    rule="unique",
+                invalid.append(
+                    InvalidProfile(
+                        path,
+                        ds.id,
+                        ConfigError(
+                            f"duplicate datasource id {ds.id!r} (also in {seen[ds.id]})",
+                            file=str(path),
+                            field="id",
+                            rule="unique",
+                        ),
+                    )
                 )
+                continue
             seen[ds.id] = path
-            result.append(ds)
-        return result
+            valid.append(ds)
+        return valid, invalid
+
+    def all(self) -> list[Datasource]:
+        """Every valid profile; each invalid one is logged and left out, so the others still run."""
+        valid, invalid = self.scan()
+        for bad in invalid:
+            logger.warning("%s: profile skipped: %s", bad.path, bad.reason)
+        return valid
+
+    def invalid(self) -> list[InvalidProfile]:
+        return self.scan()[1]
 
     def get(self, datasource_id: str) -> Datasource:
-        for ds in self.all():
+        valid, invalid = self.scan()
+        for ds in valid:
             if ds.id == datasource_id:
                 return ds
-        known = ", ".join(ds.id for ds in self.all()) or "none"
+        for bad in invalid:
+            if datasource_id in (bad.id, bad.path.stem):
+                raise ConfigError(
+                    f"the profile of {datasource_id!r} is invalid: {bad.reason}; fix it "
+                    f"(contentcloud datasource validate {bad.path})",
+                    file=str(bad.path),
+                    field=bad.error.field,
+                    rule=bad.error.rule,
+                )
+        known = ", ".join(ds.id for ds in valid) or "none"
         raise ConfigError(
             f"unknown datasource {datasource_id!r}; known: {known}",
             file=str(self.directory),
             field="id",
             rule="exists",
         )
+
+
+def _readable_id(path: Path) -> str | None:
+    """The ``id`` of a profile that failed validation, when the file still says one."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None

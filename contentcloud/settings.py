@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contentcloud.shipped import MAPPINGS_DIR
 from mdstore.errors import ConfigError
 
 ENV_PREFIX = "CONTENTCLOUD_"
@@ -36,7 +37,7 @@ def _defaults(base: Path) -> dict[str, Any]:
         "var_dir": str(var),
         "files": f"file://{var / 'files'}",
         # the shipped mappings live with the code, wherever the command runs from
-        "mappings": str(PROJECT_ROOT / "mappings"),
+        "mappings": str(MAPPINGS_DIR),
         "keep_versions": 3,
         "lease_ttl": 3600,
         "error_rate": 0.05,
@@ -45,6 +46,7 @@ def _defaults(base: Path) -> dict[str, Any]:
         "oai_repository_name": "contentcloud",
         "oai_admin_email": "oai-admin@contentcloud.local",
         "oai_repository_identifier": "contentcloud.local",
+        "progress_interval": 10.0,
     }
 
 
@@ -64,6 +66,7 @@ FIELDS: dict[str, tuple[str, type]] = {
     "oai_repository_name": ("CONTENTCLOUD_OAI_REPOSITORY_NAME", str),
     "oai_admin_email": ("CONTENTCLOUD_OAI_ADMIN_EMAIL", str),
     "oai_repository_identifier": ("CONTENTCLOUD_OAI_REPOSITORY_IDENTIFIER", str),
+    "progress_interval": ("CONTENTCLOUD_PROGRESS_INTERVAL", float),
 }
 
 SECRET_FIELDS = {"oai_secret"}
@@ -87,6 +90,8 @@ class Settings:
     oai_repository_name: str
     oai_admin_email: str  # comma-separated for several
     oai_repository_identifier: str  # the domain-like name in oai:<repositoryIdentifier>:<record id>
+    #: seconds between progress lines when stderr is not a terminal (logs, cron, CI)
+    progress_interval: float = 10.0
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> list[tuple[str, str, str]]:
@@ -146,6 +151,8 @@ def load_settings(
         values["files"] = f"file://{Path(values['var_dir']) / 'files'}"
     _check_uri("mdstore", values["mdstore"], origins["mdstore"], ("sqlite", "mongodb", "mongodb+srv"))
     _check_uri("index", values["index"], origins["index"], ("sqlite", "http", "https"))
+    for name in ("mdstore", "index"):
+        _check_sqlite_dir(name, values[name], origins[name], Path(values["var_dir"]))
     return Settings(**values, origins=origins)
 
 
@@ -156,6 +163,30 @@ def secret_environment(environ: Mapping[str, str] | None = None) -> Mapping[str,
     mapping and hand plain values down, so harvesters never read the environment themselves.
     """
     return os.environ if environ is None else environ
+
+
+def _check_sqlite_dir(name: str, uri: str, origin: str, var_dir: Path) -> None:
+    """An SQLite file in a directory that does not exist is refused: a typo in a path would
+    otherwise start an empty store somewhere unexpected. The defaults (under ``./var``) and paths in
+    the state directory (``var_dir``, which CONTENTCLOUD_VAR may move) are the exception: created on
+    first use."""
+    if origin == "default" or not uri.lower().startswith("sqlite://"):
+        return
+    rest = uri.split("://", 1)[1]
+    if not rest.startswith("/") or rest[1:] in ("", ":memory:"):
+        return  # no file (the backend says so) or an in-memory store
+    directory = Path(rest[1:]).parent
+    if directory.is_dir():
+        return
+    resolved, var = directory.resolve(), var_dir.resolve()
+    if resolved == var or var in resolved.parents:
+        return
+    raise ConfigError(
+        f"the directory {directory} does not exist; create it (mkdir -p {directory}) or correct the path",
+        file=origin,
+        field=name,
+        rule="directory",
+    )
 
 
 def _check_uri(name: str, uri: str, origin: str, schemes: tuple[str, ...]) -> None:

@@ -9,6 +9,7 @@ values: the pipeline step reads them from the environment, never this module.
 
 from __future__ import annotations
 
+import errno
 import logging
 import random
 import tempfile
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import IO, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 
@@ -45,6 +47,11 @@ class HtmlErrorPage(TransportError):
     """An HTML page arrived where XML or JSON was expected (an error page served with 200)."""
 
 
+class ConnectFailed(TransportError):
+    """No connection could be opened (refused, unknown host, unreachable), even after the short
+    retry budget of :attr:`RetryPolicy.max_connect_retries`."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how long to wait. ``sleep`` and ``rng`` are injectable for tests.
@@ -52,9 +59,17 @@ class RetryPolicy:
     The n-th retry waits ``min(max_backoff, backoff * 2**n)``, scaled by a random factor in
     ``[1 - jitter, 1]`` so that many harvesters hitting one server do not retry in lockstep. A
     ``Retry-After`` from the server replaces that delay (capped at ``max_retry_after``).
+
+    A connection that cannot even be opened (refused, unknown host, no route) has its own short
+    budget, ``max_connect_retries`` tries ``connect_backoff * 2**n`` seconds apart: a server that is
+    down is not going to come up during the five minutes of back-off meant for a busy one.
     """
 
     max_retries: int = 5
+    #: a refused connection or an unknown host: nothing listens there, so a few quick tries and
+    #: a clear failure instead of minutes of back-off (the next scheduled run tries again)
+    max_connect_retries: int = 2
+    connect_backoff: float = 0.5
     backoff: float = 2.0
     max_backoff: float = 300.0
     jitter: float = 0.5
@@ -263,12 +278,18 @@ class Transport:
         page: str | None,
     ) -> requests.Response:
         attempt = 0
+        started = time.monotonic()
         while True:
             self.requests += 1
             failure, retry_after, status = None, None, None
             try:
                 response = fetch()
             except RETRYABLE_EXCEPTIONS as exc:
+                cannot_connect = _connect_failure(exc)
+                if cannot_connect is not None:
+                    self._retry_connect(url, cannot_connect, attempt, started, page)
+                    attempt += 1
+                    continue
                 failure = f"{type(exc).__name__}: {_short(exc)}"
             except requests.RequestException as exc:
                 raise TransportError(
@@ -324,6 +345,64 @@ class Transport:
             self.retries += 1
             self.retry.sleep(wait)
             attempt += 1
+
+    def _retry_connect(self, url: str, reason: str, attempt: int, started: float, page: str | None) -> None:
+        """Wait before the next try of a connection that could not be opened, or give up."""
+        if attempt >= min(self.retry.max_connect_retries, self.retry.max_retries):
+            raise ConnectFailed(
+                f"cannot connect to {_host_port(url)} ({reason}; {attempt + 1} attempt"
+                f"{'s' if attempt else ''} in "
+                f"{time.monotonic() - started:.0f}s): check that the server is running and that the "
+                "profile's address is right",
+                datasource=self.datasource,
+                url=url,
+                page=page,
+            )
+        wait = self.retry.connect_backoff * (2**attempt)
+        logger.info(
+            "%s: cannot connect (%s); retry %d of %d in %.2fs",
+            url,
+            reason,
+            attempt + 1,
+            self.retry.max_connect_retries,
+            wait,
+        )
+        self.retries += 1
+        self.retry.sleep(wait)
+
+
+def _connect_failure(exc: BaseException) -> str | None:
+    """Why a connection could not be opened (``connection refused``, ``unknown host``…), or None
+    when the failure came later (a timeout, a connection dropped mid-answer) or is not known."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or not isinstance(exc, requests.ConnectionError):
+        return None
+    import urllib3.exceptions
+
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, urllib3.exceptions.NameResolutionError):
+            return "unknown host"
+        if isinstance(current, OSError) and current.errno in _UNREACHABLE_ERRNOS:
+            return current.strerror.lower() if current.strerror else "unreachable"
+        pending.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return None
+
+
+_UNREACHABLE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH})
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, "")
+    return f"{parts.hostname}:{port}" if port else str(parts.hostname)
 
 
 def _peek(response: requests.Response) -> bytes:

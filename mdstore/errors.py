@@ -115,6 +115,13 @@ class VersionNotFound(StoreError):
     """The unit or version asked for does not exist (or was garbage-collected)."""
 
 
+class StoreFull(StoreError):
+    """The store's disk (or quota) is full. What was checkpointed stays; the open transaction can
+    be continued once there is space, hence the exit code of a resumable failure."""
+
+    exit_code = 4  # contentcloud.cli.exit_codes.ExitCode.RESUMABLE (this layer cannot import it)
+
+
 # --- collection ----------------------------------------------------------------------------------
 
 

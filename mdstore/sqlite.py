@@ -22,6 +22,7 @@ from typing import Any
 from mdstore.api import EMPTY_CHECKSUM, Backend, Discarded, Existing, Row, StoredError, tally_row_stats
 from mdstore.envelope import Record, UnitKey
 from mdstore.errors import ConfigError, StoreError
+from mdstore.sqlitefile import check_sqlite_file, store_error
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS units (
@@ -109,8 +110,13 @@ class SqliteBackend(Backend):
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            check_sqlite_file(self.path, "MDStore")
         self._local = threading.local()
-        self.con.executescript(SCHEMA)
+        try:
+            self.con.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise store_error(exc, self.path, "MDStore") from exc
 
     # --- connections --------------------------------------------------------------------------
     @property
@@ -133,7 +139,7 @@ class SqliteBackend(Backend):
         return con
 
     def _tx(self) -> _Tx:
-        return _Tx(self.con)
+        return _Tx(self.con, self.path)
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
@@ -439,10 +445,14 @@ class SqliteBackend(Backend):
 
 
 class _Tx:
-    """``with backend._tx() as con``: BEGIN IMMEDIATE … COMMIT, ROLLBACK on error."""
+    """``with backend._tx() as con``: BEGIN IMMEDIATE … COMMIT, ROLLBACK on error.
 
-    def __init__(self, con: sqlite3.Connection) -> None:
+    Every write goes through here, so this is where a full disk or a damaged file becomes a
+    :class:`StoreError` naming the file (:class:`StoreFull` for a full disk: resumable)."""
+
+    def __init__(self, con: sqlite3.Connection, path: str) -> None:
         self.con = con
+        self.path = path
 
     def __enter__(self) -> sqlite3.Connection:
         self.con.execute("BEGIN IMMEDIATE")
@@ -450,9 +460,28 @@ class _Tx:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.con.execute("COMMIT")
-        else:
+            try:
+                self.con.execute("COMMIT")
+                return
+            except sqlite3.DatabaseError as failed:
+                exc = failed
+        if self.con.in_transaction:
             self.con.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.DatabaseError) and _is_storage_failure(exc):
+            raise store_error(exc, self.path, "MDStore") from exc
+        if exc_type is None:  # COMMIT failed for another reason: still an error, not a success
+            raise exc
+
+
+def _is_storage_failure(exc: sqlite3.DatabaseError) -> bool:
+    """A full disk or a damaged file (not a constraint or a programming error, which stay bugs)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in (
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+        sqlite3.SQLITE_IOERR,
+    )
 
 
 def from_uri(uri: str) -> SqliteBackend:

@@ -6,8 +6,10 @@ Each group lives in its own module under ``contentcloud/cli/``; this file only l
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
+import sqlite3
 import sys
 
 import click
@@ -59,7 +61,9 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, _, attr = target.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
+        from contentcloud.cli.examples import add_examples
+
+        return add_examples(getattr(importlib.import_module(module_name), attr), cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx)]
@@ -110,6 +114,15 @@ def cli(
     ctx.obj = {"mdstore": mdstore_uri, "index": index_uri, "registry": registry_dir}
 
 
+def _root_examples() -> None:
+    from contentcloud.cli.examples import examples_text
+
+    cli.epilog = examples_text("")
+
+
+_root_examples()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: a ``ContentcloudError`` becomes one line on stderr and an exit code."""
     from mdstore.errors import ConfigError, ContentcloudError
@@ -130,6 +143,20 @@ def main(argv: list[str] | None = None) -> None:
         )
     except SystemExit:
         raise
+    except sqlite3.DatabaseError as exc:  # a file the stores' own checks did not cover
+        click.echo(
+            f"error: an SQLite file is damaged or unusable ({exc}); run again with --log-level DEBUG to"
+            " see which, then restore it from a backup or move it away",
+            err=True,
+        )
+        logging.getLogger(__name__).debug("error details", exc_info=True)
+        sys.exit(ExitCode.FAILED)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"error: the disk is full{where}: free space, then continue with --resume", err=True)
+        sys.exit(ExitCode.RESUMABLE)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

@@ -38,8 +38,9 @@ def validate(files: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
-    """List the registered datasources."""
-    sources = registry_from(ctx).all()
+    """List the registered datasources; an invalid profile is listed as such, with the reason (the
+    others still run)."""
+    sources, invalid = registry_from(ctx).scan()
     if as_json:
         print_json(
             [
@@ -51,9 +52,11 @@ def list_(ctx: click.Context, as_json: bool) -> None:
                     "enabled": d.enabled,
                     "schedule": d.schedule,
                     "file": str(d.path),
+                    "valid": True,
                 }
                 for d in sources
             ]
+            + [{"id": bad.id, "file": str(bad.path), "valid": False, "error": bad.reason} for bad in invalid]
         )
         return
     print_table(
@@ -61,5 +64,15 @@ def list_(ctx: click.Context, as_json: bool) -> None:
         [
             (d.id, d.name, d.protocol, d.native_format, d.schedule or "-", "yes" if d.enabled else "no")
             for d in sources
+        ]
+        + [
+            (bad.id or bad.path.name, "-", "-", "-", "-", f"INVALID ({bad.path.name}: {bad.reason})")
+            for bad in invalid
         ],
     )
+    if invalid:
+        click.echo(
+            f"{len(invalid)} profile(s) invalid and skipped; see: contentcloud datasource validate "
+            + " ".join(str(bad.path) for bad in invalid),
+            err=True,
+        )

@@ -44,7 +44,9 @@ def demo(ctx: click.Context, no_serve: bool, host: str, port: int) -> None:
             err=True,
         )
 
-    result, source = run_pipeline(settings, on_step=on_step)
+    result, source = run_pipeline(
+        settings, on_step=on_step, on_note=lambda note: click.echo(f"  note: {note}", err=True)
+    )
     seconds = time.monotonic() - started
     web = None
     if not no_serve:

@@ -109,8 +109,11 @@ def harvest(
         sys.exit(ExitCode.RESUMABLE if "--resume" in exc.message else ExitCode.FAILED)
     _print_summary(summary, as_json)
     code = exit_code_for(summary.outcome)
-    if code == ExitCode.RESUMABLE:
-        click.echo(f"to continue this harvest, run: {_resume_command(ctx, datasource)}", err=True)
+    if code in (ExitCode.FAILED, ExitCode.RESUMABLE) and summary.message:
+        line = f"error: {summary.message}"
+        if code == ExitCode.RESUMABLE:
+            line += f"; to continue: {_resume_command(ctx, datasource)}"
+        click.echo(line, err=True)
     sys.exit(code)
 
 
@@ -143,7 +146,7 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
     ]
     if "present" in extra:
         lines.append(f"  the unit now holds {extra['present']} records and {extra['tombstones']} tombstones")
-    if summary.message:
-        lines.append(f"  {summary.message}")
+    if summary.message and exit_code_for(summary.outcome) not in (ExitCode.FAILED, ExitCode.RESUMABLE):
+        lines.append(f"  {summary.message}")  # a failure's message is the error line on stderr
     lines.extend(f"  ! {e}" for e in summary.first_errors)
     click.echo("\n".join(lines))

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -33,9 +34,16 @@ def configure_logging(level: str) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_not_summarised)
     root.addHandler(handler)
     root.setLevel(level.upper())
     root._contentcloud_configured = True  # type: ignore[attr-defined]
+
+
+def _not_summarised(record: logging.LogRecord) -> bool:
+    """Drop the log line of a failure the command prints itself (``extra={"summarised": True}``):
+    logs elsewhere (Airflow) keep it, the terminal shows it once, as the command's ``error:`` line."""
+    return not getattr(record, "summarised", False)
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
@@ -62,29 +70,112 @@ def print_json(data: Any) -> None:
 
 
 @contextmanager
-def progress_bar(label: str, *, enabled: bool = True) -> Iterator[ProgressFn | None]:
-    """A rich progress bar on stderr when it is a terminal; nothing otherwise (logs, pipes,
-    Airflow, tests), where the step's summary says it all at the end."""
-    if not enabled or not sys.stderr.isatty():
+def progress_bar(
+    label: str,
+    *,
+    enabled: bool = True,
+    interval: float | None = None,
+    stream: TextIO | None = None,
+    tty: bool | None = None,
+) -> Iterator[ProgressFn | None]:
+    """Progress on stderr. On a terminal a rich bar with count, rate and ETA; otherwise (logs,
+    cron, CI, Airflow) one plain line every ``interval`` seconds (the ``progress_interval``
+    setting, 10 s by default; 0 turns the lines off), so a long run shows it is alive without
+    flooding the log. The step's summary says it all at the end either way."""
+    stream = stream or sys.stderr
+    if tty is None:
+        tty = stream.isatty()
+    if not enabled:
         yield None
         return
+    if not tty:
+        every = _progress_interval() if interval is None else interval
+        yield ProgressLines(label, every, stream) if every > 0 else None
+        return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         TextColumn("{task.description}"),
-        console=Console(stderr=True),
+        console=Console(file=stream),
         transient=True,
     ) as progress:
-        task = progress.add_task("starting", total=None)
+        task = progress.add_task("starting", total=None, rate="")
+        started = time.monotonic()
 
         def update(done: int, total: int | None, message: str) -> None:
+            elapsed = time.monotonic() - started
             progress.update(
-                task, completed=done, total=total if total and total >= done else None, description=message
+                task,
+                completed=done,
+                total=total if total and total >= done else None,
+                description=message,
+                rate=f"{done / elapsed:,.0f}/s" if elapsed >= 0.5 else "",  # not from one sample
             )
 
         yield update
+
+
+class ProgressLines:
+    """The progress of a run without a terminal: at most one line per ``interval`` seconds, with
+    the count, the total and percentage when known, the rate since the start and the ETA."""
+
+    def __init__(
+        self, label: str, interval: float, stream: TextIO, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.label = label
+        self.interval = interval
+        self.stream = stream
+        self.clock = clock
+        self.started = clock()
+        self.due = self.started + interval
+
+    def __call__(self, done: int, total: int | None, message: str) -> None:
+        now = self.clock()
+        if now < self.due:
+            return
+        self.due = now + self.interval
+        self.stream.write(progress_line(self.label, done, total, now - self.started, message) + "\n")
+        self.stream.flush()
+
+
+def progress_line(label: str, done: int, total: int | None, elapsed: float, message: str = "") -> str:
+    """``demo: 1,200 of 5,000 (24%), 340/s, ETA 0:00:11, <message>``."""
+    known = bool(total) and total >= done
+    text = f"{label}: {done:,}" + (f" of {total:,} ({done * 100 // total}%)" if known else "")
+    rate = done / elapsed if elapsed > 0 else 0.0
+    parts = [text, f"{rate:,.0f}/s"]
+    if known and rate > 0:
+        parts.append(f"ETA {_clock((total - done) / rate)}")
+    if message:
+        parts.append(message)
+    return ", ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _progress_interval() -> float:
+    """The ``progress_interval`` setting of the running command (10 s outside one)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return 10.0
+    from contentcloud.cli.context import settings_from
+
+    return settings_from(ctx).progress_interval

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contentcloud.shipped import SCHEMAS_DIR
 from mdstore.envelope import make_record_id
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ONTOLOGY_PATH = Path(__file__).resolve().parents[2] / "schemas" / "ontology" / "pe-crm.json"
+ONTOLOGY_PATH = SCHEMAS_DIR / "ontology" / "pe-crm.json"
 MAPPING_STEPS = ("xslt", "x3ml")
 #: fields a draft step takes over from the profile step it replaces
 INHERITED = {

@@ -138,21 +138,43 @@ def start_source(settings: Settings, preferred_port: int | None) -> BackgroundSe
     return BackgroundServer(app, "127.0.0.1", free_port(preferred_port)).start()
 
 
-def demo_datasource(settings: Settings, source_url: str) -> Datasource:
-    """The registry's ``demo`` profile, pointed at the running source."""
-    from contentcloud.datasources import DatasourceRegistry, profile_from_dict
+def demo_profile(settings: Settings) -> tuple[Datasource, str | None]:
+    """The ``demo`` profile: the registry's when it has one, else the one shipped in the package.
 
-    try:
-        datasource = DatasourceRegistry(settings.registry).get(DATASOURCE)
-    except ConfigError as exc:
+    After ``pip install`` in an empty folder there is no registry: the default ``./registry`` is
+    then created with a copy of the shipped profile, so the commands the demo suggests afterwards
+    (``contentcloud mdstore export demo`` …) find it too. A registry that exists is never written
+    to; the shipped profile is used for this run and the returned note says how to register it.
+    """
+    from contentcloud.datasources import DatasourceRegistry, load_profile
+    from contentcloud.shipped import DEMO_PROFILE
+
+    registry = DatasourceRegistry(settings.registry)
+    if registry.directory.is_dir():
+        found = [ds for ds in registry.all() if ds.id == DATASOURCE]
+        if found:
+            return found[0], None
+        return load_profile(DEMO_PROFILE), (
+            f"the registry {registry.directory} has no {DATASOURCE!r} profile: using the one shipped with"
+            f" contentcloud ({DEMO_PROFILE}); copy it there for the commands below"
+        )
+    if settings.origins.get("registry", "default") != "default":
         raise ConfigError(
-            f"the demo needs the {DATASOURCE!r} profile in the registry ({exc.message}); run it"
-            " from the project's root, whose registry/ holds it, or point CONTENTCLOUD_REGISTRY"
-            " (--registry) at a directory that does",
+            "the registry directory does not exist; create it, or drop --registry/CONTENTCLOUD_REGISTRY"
+            " to let the demo create ./registry with its profile",
             file=settings.registry,
-            field="id",
             rule="exists",
-        ) from exc
+        )
+    registry.directory.mkdir(parents=True)
+    target = registry.directory / DEMO_PROFILE.name
+    target.write_bytes(DEMO_PROFILE.read_bytes())
+    return load_profile(target), f"created {target} (the demo profile shipped with contentcloud)"
+
+
+def demo_datasource(datasource: Datasource, source_url: str) -> Datasource:
+    """The demo profile, pointed at the running source."""
+    from contentcloud.datasources import profile_from_dict
+
     if datasource.api.get("baseurl") == f"{source_url}/oai":
         return datasource
     raw = {**datasource.raw, "api": {**datasource.api, "baseurl": f"{source_url}/oai"}}
@@ -160,7 +182,11 @@ def demo_datasource(settings: Settings, source_url: str) -> Datasource:
 
 
 def run_pipeline(
-    settings: Settings, *, on_step: Callable[[RunSummary], None] | None = None, source_port: int | None = None
+    settings: Settings,
+    *,
+    on_step: Callable[[RunSummary], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
+    source_port: int | None = None,
 ) -> tuple[DemoResult, BackgroundServer]:
     """Start the source and run collect → transform → index → publish for the demo datasource."""
     from contentcloud.pipeline.collect import collect
@@ -169,9 +195,12 @@ def run_pipeline(
     from contentcloud.pipeline.transform import run_transform
     from mdstore import open_store
 
-    source = start_source(settings, source_port or _profile_port(settings))
+    profile, note = demo_profile(settings)
+    if note and on_note:
+        on_note(note)
+    source = start_source(settings, source_port or urlsplit(profile.api.get("baseurl", "")).port)
     result = DemoResult(source_url=source.url)
-    datasource = demo_datasource(settings, source.url)
+    datasource = demo_datasource(profile, source.url)
 
     def done(summary: RunSummary) -> RunSummary:
         result.summaries.append(summary)
@@ -194,17 +223,6 @@ def run_pipeline(
     done(run_publish(DATASOURCE, settings))
     result.facets, result.documents = facet_summary(settings)
     return result, source
-
-
-def _profile_port(settings: Settings) -> int | None:
-    """The port of the registry demo profile's baseurl (the source listens there when it can)."""
-    from contentcloud.datasources import DatasourceRegistry
-
-    try:
-        baseurl = DatasourceRegistry(settings.registry).get(DATASOURCE).api.get("baseurl", "")
-    except ConfigError:
-        return None
-    return urlsplit(baseurl).port
 
 
 FACET_FIELDS = ("entity_type_label", "subject_facet", "language", "rights")

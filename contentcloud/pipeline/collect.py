@@ -397,7 +397,8 @@ def _failed(
         tx.abort()
         message = f"{exc}; the harvest was aborted and the current version is unchanged"
         outcome = Outcome.FAILED
-    logger.error("%s: %s", datasource.id, message)
+    # the message names the datasource already; the CLI prints it itself (one line, not twice)
+    logger.error("%s", message, extra={"summarised": True})
     return RunSummary(
         **base,
         outcome=outcome,

@@ -23,7 +23,7 @@ from harvesters.oai.dates import DAY, format_datestamp, normalise_granularity, p
 from harvesters.oai.errors import IdDoesNotExist
 from harvesters.oai.iterator import ListIterator, ListState
 from harvesters.oai.models import ListPage, OAIRecord
-from harvesters.transport import RetryPolicy, Transport
+from harvesters.transport import ConnectFailed, RetryPolicy, Transport
 from mdstore.envelope import RecordInput
 from mdstore.errors import HarvestError, OAIProtocolError, TransportError
 
@@ -122,6 +122,8 @@ class OaiHarvester:
         """The server's clock and granularity at the start of this harvest (Identify)."""
         try:
             identify = self.client.identify()
+        except ConnectFailed:
+            raise  # nothing listens there: the list would fail the same way, after as many tries
         except (HarvestError, ValueError) as exc:
             logger.warning(
                 "%s: Identify failed (%s); the high-water mark comes from the first list response "

@@ -69,6 +69,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from mdstore.errors import ConfigError, IndexBackendError
+from mdstore.sqlitefile import check_sqlite_file
 from provision.index import analysis
 from provision.index.analysis import InvalidValue
 from provision.index.base import (
@@ -417,15 +418,20 @@ class SqliteIndex:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         elif not self.path.exists():
             raise IndexNotFound(f"no embedded index {name!r} (file {self.path} does not exist)", target=name)
+        check_sqlite_file(self.path, "index", error=IndexBackendError)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._columns: tuple[tuple[str, int], _Columns] | None = None
-        conn = self._conn()
-        with _write(conn):
-            for ddl in _catalog_ddl():
-                conn.execute(ddl)
-            conn.execute("INSERT OR IGNORE INTO cc_meta VALUES ('schema', '1')")
+        try:
+            conn = self._conn()
+            with _write(conn):
+                for ddl in _catalog_ddl():
+                    conn.execute(ddl)
+                conn.execute("INSERT OR IGNORE INTO cc_meta VALUES ('schema', '1')")
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise IndexBackendError(f"{self.path}: the index file is damaged ({exc})", target=name) from exc
         if self._generation(conn) is None:
             if not create:
                 raise IndexNotFound(f"no embedded index {name!r} in {self.path}", target=name)

@@ -118,8 +118,13 @@ def test_registry_refuses_duplicate_ids_and_unknown_names(tmp_path):
     with pytest.raises(ConfigError, match="unknown datasource 'nope'; known: demo"):
         registry.get("nope")
     (tmp_path / "b.yaml").write_text(yaml.safe_dump(MINIMAL))
-    with pytest.raises(ConfigError, match="duplicate datasource id 'demo'"):
-        registry.all()
+    # the second file with the same id is invalid; the first still works
+    assert [d.path.name for d in registry.all()] == ["a.yaml"]
+    (bad,) = registry.invalid()
+    assert (bad.path.name, bad.reason) == (
+        "b.yaml",
+        f"id: duplicate datasource id 'demo' (also in {tmp_path / 'a.yaml'})",
+    )
 
 
 @pytest.fixture

@@ -1,15 +1,20 @@
-"""Retry arithmetic and Retry-After parsing of the shared transport (no network)."""
+"""Retry arithmetic, Retry-After parsing and the connect budget of the shared transport (no network)."""
 
 from __future__ import annotations
 
+import errno
+import re
 from datetime import UTC, datetime
 
 import pytest
+import requests
+import urllib3
 from hypothesis import given
 from hypothesis import strategies as st
 
 from harvesters.repair import html_error_title
-from harvesters.transport import RetryPolicy, parse_retry_after
+from harvesters.transport import ConnectFailed, RetryPolicy, Transport, parse_retry_after
+from mdstore.errors import TransportError
 
 
 def test_retry_after_in_seconds():
@@ -71,3 +76,61 @@ def test_html_error_pages_are_recognised_by_content():
         is None
     )
     assert html_error_title(b"<html-ish/>") is None
+
+
+def _refused() -> requests.ConnectionError:
+    """What requests raises for a refused connection (built as urllib3 2 chains it)."""
+    new = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection: [Errno 111]")
+    new.__cause__ = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    return requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/oai", new))
+
+
+def _dropped() -> requests.ConnectionError:
+    return requests.ConnectionError(
+        urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset"))
+    )
+
+
+def _transport(failure, monkeypatch, sleeps):
+    transport = Transport(retry=RetryPolicy(max_retries=5, sleep=sleeps.append), datasource="src")
+    calls = []
+
+    def get(*args, **kwargs):
+        calls.append(args)
+        raise failure()
+
+    monkeypatch.setattr(transport.session, "get", get)
+    return transport, calls
+
+
+def test_a_refused_connection_gets_the_short_budget_and_one_clear_error(monkeypatch):
+    sleeps: list[float] = []
+    transport, calls = _transport(_refused, monkeypatch, sleeps)
+    with pytest.raises(ConnectFailed) as caught:
+        transport.get("http://127.0.0.1:9/oai", page="Identify")
+    assert len(calls) == 3 and sleeps == [0.5, 1.0]  # not five retries with minutes of back-off
+    assert re.fullmatch(
+        r"src: http://127\.0\.0\.1:9/oai: Identify: cannot connect to 127\.0\.0\.1:9 \(connection refused;"
+        r" 3 attempts in \ds\): check that the server is running and that the profile's address is right",
+        str(caught.value),
+    )
+    assert caught.value.status is None
+
+
+def test_a_connection_dropped_mid_answer_keeps_the_full_budget(monkeypatch):
+    sleeps: list[float] = []
+    transport, calls = _transport(_dropped, monkeypatch, sleeps)
+    with pytest.raises(TransportError) as caught:
+        transport.get("http://127.0.0.1:9/oai")
+    assert not isinstance(caught.value, ConnectFailed)
+    assert len(calls) == 6 and len(sleeps) == 5
+    assert "gave up after 6 attempts" in str(caught.value)
+
+
+def test_the_connect_budget_never_exceeds_max_retries(monkeypatch):
+    sleeps: list[float] = []
+    transport = Transport(retry=RetryPolicy(max_retries=0, sleep=sleeps.append))
+    monkeypatch.setattr(transport.session, "get", lambda *a, **k: (_ for _ in ()).throw(_refused()))
+    with pytest.raises(ConnectFailed, match=r"\(connection refused; 1 attempt in 0s\)"):
+        transport.get("http://localhost:9/")
+    assert sleeps == []
