@@ -84,7 +84,7 @@ def test_a_refused_connection_fails_in_seconds_with_one_line(tmp_path):
         rf"error: dead: http://127\.0\.0\.1:{port}/oai: Identify: cannot connect to 127\.0\.0\.1:{port} "
         r"\(connection refused; 3 attempts in \ds\): check that the server is running and that the "
         r"profile's address is right; the harvest stopped after page 0 and can be continued with --resume "
-        r"\(or dropped with --abort\)",
+        r"\(or dropped with --abort\); to continue: contentcloud harvest dead --resume",
         line,
     ), line
     # the summary is still on stdout, without repeating the error
@@ -219,8 +219,7 @@ def test_a_full_disk_is_resumable_and_the_resumed_harvest_is_complete(tmp_path, 
         assert full.returncode == 4, full.stderr
         assert re.fullmatch(
             rf"error: the disk is full \({re.escape(str(store))}, \d+ KiB free\): what was written up to"
-            r" the last checkpoint is kept; free space, then continue with --resume"
-            r"; to continue: contentcloud harvest big --resume",
+            r" the last checkpoint is kept; free space, then continue with --resume",
             error_line(full),
         )
         subprocess.run(["mount", "-o", "remount,size=40m", str(small_disk)], check=True)
