@@ -45,6 +45,10 @@ def _defaults(base: Path) -> dict[str, Any]:
         "oai_repository_name": "contentcloud",
         "oai_admin_email": "oai-admin@contentcloud.local",
         "oai_repository_identifier": "contentcloud.local",
+        "curator_users": "",
+        "curator_tokens": "",
+        "curator_credentials_file": "",
+        "session_secret": "",
     }
 
 
@@ -64,9 +68,14 @@ FIELDS: dict[str, tuple[str, type]] = {
     "oai_repository_name": ("CONTENTCLOUD_OAI_REPOSITORY_NAME", str),
     "oai_admin_email": ("CONTENTCLOUD_OAI_ADMIN_EMAIL", str),
     "oai_repository_identifier": ("CONTENTCLOUD_OAI_REPOSITORY_IDENTIFIER", str),
+    "curator_users": ("CONTENTCLOUD_CURATOR_USERS", str),
+    "curator_tokens": ("CONTENTCLOUD_CURATOR_TOKENS", str),
+    "curator_credentials_file": ("CONTENTCLOUD_CURATOR_CREDENTIALS_FILE", str),
+    "session_secret": ("CONTENTCLOUD_SESSION_SECRET", str),
 }
 
-SECRET_FIELDS = {"oai_secret"}
+#: shown as ``***``: keys, and the credential hashes (not secrets, but nothing to print either)
+SECRET_FIELDS = {"oai_secret", "session_secret", "curator_users", "curator_tokens"}
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,12 @@ class Settings:
     oai_repository_name: str
     oai_admin_email: str  # comma-separated for several
     oai_repository_identifier: str  # the domain-like name in oai:<repositoryIdentifier>:<record id>
+    # curator-page accounts (contentcloud.auth): ``name:scrypt:…`` entries, ``name:sha256:…`` API
+    # tokens, and a file of either (one per line, for Docker secrets); commas/whitespace separate
+    curator_users: str = ""
+    curator_tokens: str = ""
+    curator_credentials_file: str = ""
+    session_secret: str = ""  # the session-cookie key; empty: generated once into var/session_secret
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> list[tuple[str, str, str]]:
