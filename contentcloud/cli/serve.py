@@ -48,13 +48,25 @@ def one_time_notice(password: str) -> str:
     help="OAI-PMH requests processed at once.",
 )
 @click.option(
+    "--trusted-proxy",
+    metavar="ADDR",
+    help="Address of the reverse proxy in front (or '*'): its X-Forwarded-For and X-Forwarded-Proto "
+    "give the client address (login throttle, logs) and https (Secure cookies).",
+)
+@click.option(
     "--no-curator",
     is_flag=True,
     help="Leave out the curator pages (serve only the public, read-only publisher and search API).",
 )
 @click.pass_context
 def serve(
-    ctx: click.Context, host: str, port: int, threads: int, max_in_flight: int, no_curator: bool
+    ctx: click.Context,
+    host: str,
+    port: int,
+    threads: int,
+    max_in_flight: int,
+    trusted_proxy: str | None,
+    no_curator: bool,
 ) -> None:
     """Serve the web application: the OAI-PMH publisher at /oai, the curator page at /curator, Solr's
     /select over the configured index at /solr/<index>/select.
@@ -83,6 +95,15 @@ def serve(
         ident="contentcloud",
         connection_limit=1000,
         channel_timeout=120,
+        **(
+            {
+                "trusted_proxy": trusted_proxy,
+                "trusted_proxy_count": 1,
+                "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+            }
+            if trusted_proxy
+            else {}
+        ),
     )
     click.echo(f"serving http://{host}:{server.effective_port}/oai (Ctrl-C to stop)", err=True)
     if not no_curator:

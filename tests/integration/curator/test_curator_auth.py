@@ -373,3 +373,25 @@ def test_cookies_are_secure_behind_https(setup):
             CuratorApp(settings)(environ, lambda status, headers, got=got: got.update(headers=dict(headers)))
         )
         assert got["headers"]["Set-Cookie"].endswith("; Path=/curator/; HttpOnly; SameSite=Strict; Secure")
+
+
+def test_behind_a_trusted_proxy_https_and_the_client_address_come_from_its_headers(setup):
+    running = start_serve(setup["tmp"], setup["env"], "--trusted-proxy", "127.0.0.1")
+    try:
+        client = CuratorClient(running.url)
+        proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.23"}
+        form = client.request("GET", "/curator/login", headers=proxied)
+        (cookie,) = form.cookies()
+        assert cookie.endswith("; Path=/curator/; HttpOnly; SameSite=Strict; Secure")
+        answer = client.request(
+            "POST",
+            "/curator/login",
+            urlencode(
+                {"csrf_token": client.csrf, "username": CURATOR_USER, "password": "nope-nope"}
+            ).encode(),
+            {**proxied, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert answer.status == 401
+    finally:
+        log = running.stop()
+    assert f"curator login failed for user '{CURATOR_USER}' from 198.51.100.23" in log
