@@ -6,7 +6,8 @@ the mount point):
 
 * ``GET /``: the form: datasource, draft mapping files, sample size, record ids;
 * ``GET|POST /preview``, ``/coverage``, ``/diff``: the view for the datasource's current chain
-  (GET, or POST without files) or for the uploaded draft (POST, ``multipart/form-data``).
+  (GET, or POST without files) or for the uploaded draft (POST, ``multipart/form-data``);
+* ``GET|POST /login``: the login form and its check; ``POST /logout``.
 
 Read-only on stored data: views read under leases and never open a write transaction. Uploads
 are bounded (:data:`MAX_UPLOAD` bytes per request, :data:`MAX_FILES` files), parsed in memory
@@ -323,7 +324,9 @@ class CuratorApp:
             )
         if not self.auth.check_login(user, password):
             self.auth.failed(client)
-            logger.warning("curator login failed for user %r from %s", user[:64], client)
+            # an unknown name is not logged: it is often a password typed into the wrong field
+            shown = repr(user) if user in self.auth.accounts.users else "(an unknown user)"
+            logger.warning("curator login failed for user %s from %s", shown, client)
             page = self.login_page(base, identity.csrf, next_url, "wrong user name or password", user)
             return "401 Unauthorized", page, [("WWW-Authenticate", 'Bearer realm="contentcloud curator"')]
         logger.info("curator login: %s from %s", user, client)

@@ -240,9 +240,12 @@ def test_a_bearer_token_works_for_scripts_without_csrf(server, setup):
 def test_passwords_never_appear_in_the_log_or_the_settings(server, setup):
     client = CuratorClient(server.url)
     client.login(CURATOR_USER, "wrong-password-7731")
+    client.login("pw-typed-as-the-user-5510", "x")  # an unknown name is not logged: often a password
     client.login()
     log = server.stop()
     assert f"curator login failed for user '{CURATOR_USER}' from 127.0.0.1" in log
+    assert "curator login failed for user (an unknown user) from 127.0.0.1" in log
+    assert "pw-typed-as-the-user-5510" not in log
     assert f"curator login: {CURATOR_USER} from 127.0.0.1" in log
     for secret in (CURATOR_PASSWORD, "wrong-password-7731", CURATOR_TOKEN):
         assert secret not in log
