@@ -155,6 +155,7 @@ def test_preview_coverage_and_a_draft_diff_in_the_browser(browser, server, tmp_p
     driver.get(server + "/curator/")
     assert driver.title == "Log in"  # sent to the login page, back to the workbench after it
     assert driver.current_url == server + "/curator/login?next=/curator/"
+    _shot(driver, "login")
     browser_login(driver, server)
     assert driver.current_url == server + "/curator/"
     assert driver.title == "Curator workbench"
