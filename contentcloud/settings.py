@@ -47,6 +47,10 @@ def _defaults(base: Path) -> dict[str, Any]:
         "oai_admin_email": "oai-admin@contentcloud.local",
         "oai_repository_identifier": "contentcloud.local",
         "progress_interval": 10.0,
+        "curator_users": "",
+        "curator_tokens": "",
+        "curator_credentials_file": "",
+        "session_secret": "",
     }
 
 
@@ -67,9 +71,14 @@ FIELDS: dict[str, tuple[str, type]] = {
     "oai_admin_email": ("CONTENTCLOUD_OAI_ADMIN_EMAIL", str),
     "oai_repository_identifier": ("CONTENTCLOUD_OAI_REPOSITORY_IDENTIFIER", str),
     "progress_interval": ("CONTENTCLOUD_PROGRESS_INTERVAL", float),
+    "curator_users": ("CONTENTCLOUD_CURATOR_USERS", str),
+    "curator_tokens": ("CONTENTCLOUD_CURATOR_TOKENS", str),
+    "curator_credentials_file": ("CONTENTCLOUD_CURATOR_CREDENTIALS_FILE", str),
+    "session_secret": ("CONTENTCLOUD_SESSION_SECRET", str),
 }
 
-SECRET_FIELDS = {"oai_secret"}
+#: shown as ``***``: keys, and the credential hashes (not secrets, but nothing to print either)
+SECRET_FIELDS = {"oai_secret", "session_secret", "curator_users", "curator_tokens"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,12 @@ class Settings:
     oai_repository_identifier: str  # the domain-like name in oai:<repositoryIdentifier>:<record id>
     #: seconds between progress lines when stderr is not a terminal (logs, cron, CI)
     progress_interval: float = 10.0
+    # curator-page accounts (contentcloud.auth): ``name:scrypt:…`` entries, ``name:sha256:…`` API
+    # tokens, and a file of either (one per line, for Docker secrets); commas/whitespace separate
+    curator_users: str = ""
+    curator_tokens: str = ""
+    curator_credentials_file: str = ""
+    session_secret: str = ""  # the session-cookie key; empty: generated once into var/session_secret
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> list[tuple[str, str, str]]:

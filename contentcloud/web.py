@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from contentcloud.auth import Authenticator
     from contentcloud.settings import Settings
     from provision.oai import OAIConfig
 
@@ -77,23 +78,27 @@ class PrefixDispatcher:
 
 
 def oai_secret(settings: Settings) -> bytes:
-    """The resumption-token key: the ``oai_secret`` setting, else one generated once under var/.
+    """The resumption-token key: the ``oai_secret`` setting, else one generated once under var/."""
+    if settings.oai_secret:
+        return settings.oai_secret.encode("utf-8")
+    return generated_secret(Path(settings.var_dir) / SECRET_FILE, "CONTENTCLOUD_OAI_SECRET")
+
+
+def generated_secret(path: Path, env_name: str) -> bytes:
+    """A key generated once into ``path`` (mode 0600) and read back by every later process.
 
     Every worker and process must sign with the same key, so the generated key is created
     atomically (written aside, then hard-linked into place; the loser of a race reads the winner's).
     """
-    if settings.oai_secret:
-        return settings.oai_secret.encode("utf-8")
-    path = Path(settings.var_dir) / SECRET_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32) + "\n")
         try:
             os.link(temp, path)
-            logger.info("generated the OAI resumption-token secret in %s", path)
+            logger.info("generated the key %s", path)
         except FileExistsError:
             pass
         finally:
@@ -103,9 +108,9 @@ def oai_secret(settings: Settings) -> bytes:
         from mdstore.errors import ConfigError
 
         raise ConfigError(
-            "the OAI secret file is empty; delete it or set CONTENTCLOUD_OAI_SECRET",
+            f"the key file is empty; delete it or set {env_name}",
             file=str(path),
-            field="oai_secret",
+            field=env_name.removeprefix("CONTENTCLOUD_").lower(),
             rule="non-empty",
         )
     return secret.encode("utf-8")
@@ -131,11 +136,18 @@ def create_app(
     extra_routes: Mapping[str, WSGIApp] | None = None,
     *,
     standard_routes: bool = True,
+    curator: bool = True,
+    authenticator: Authenticator | None = None,
     **oai_overrides: Any,
 ) -> PrefixDispatcher:
     """The WSGI app: the OAI-PMH publisher at ``/oai``, Solr's ``/select`` over the configured
     index at ``/solr/<index>/select`` and the curator pages at ``/curator`` (unless
-    ``standard_routes`` is false), plus ``extra_routes`` (prefix → WSGI app).
+    ``standard_routes`` is false; ``curator=False`` leaves out only the curator pages), plus
+    ``extra_routes`` (prefix → WSGI app).
+
+    The curator pages need a login: ``authenticator`` checks it (default: the accounts and tokens
+    of the settings; with none configured nobody can log in). The publisher and the search API are
+    public and read-only.
 
     ``oai_overrides`` adjust :class:`provision.oai.OAIConfig` (page sizes, concurrency limits).
     """
@@ -151,7 +163,8 @@ def create_app(
         from provision.index.http import SelectApp, index_factory
 
         app.mount("/solr", SelectApp(index_factory(settings.index)))
-        app.mount("/curator", CuratorApp(settings))
+        if curator:
+            app.mount("/curator", CuratorApp(settings, authenticator))
     for prefix, extra in (extra_routes or {}).items():
         app.mount(prefix, extra)
     return app

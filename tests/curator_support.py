@@ -2,13 +2,25 @@
 
 Records files have the shape of ``contentcloud/demo/sample-records.xml``: ``<records>`` of
 ``<record id="…" [deleted="true"]>`` each wrapping one metadata record, stored as the body.
+
+Authentication: every setup made here configures one curator account and one API token
+(:func:`credentials_env`, merged into ``env`` and ``settings``). WSGI-level tests send
+:func:`bearer_environ` (or :data:`CURATOR_TOKEN` as ``Authorization: Bearer``); tests over real
+HTTP log in like a browser with :class:`CuratorClient` (login form, session cookie, CSRF token);
+Selenium tests call :func:`browser_login`.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
+import http.client
+import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 from lxml import etree
 
@@ -19,6 +31,11 @@ FIXTURES = PROJECT / "tests" / "fixtures" / "curator"
 VARIED_RECORDS = FIXTURES / "oai_dc-varied-records.xml"
 DEMO_RECORDS = PROJECT / "contentcloud" / "demo" / "sample-records.xml"
 SHIPPED_XSL = PROJECT / "mappings" / "oai_dc2pe.xsl"
+
+#: the curator account and API token every setup here configures (test values, not secrets)
+CURATOR_USER = "curator-test"
+CURATOR_PASSWORD = "test-password-9f2c41"
+CURATOR_TOKEN = "cct_test-token-for-the-curator-tests-0123456789"
 
 PROFILE = """id: {id}
 name: Curator test source
@@ -80,6 +97,7 @@ def make_setup(
         "CONTENTCLOUD_MAPPINGS": str(PROJECT / "mappings"),
         "CONTENTCLOUD_VAR": str(tmp_path / "var"),
         "CONTENTCLOUD_INDEX": f"sqlite:///{tmp_path / 'index.sqlite'}",
+        **credentials_env(),
     }
     settings = load_settings({}, env, base_dir=tmp_path)
     collect(uri, datasource, read_records(records))
@@ -130,3 +148,93 @@ def draft_stylesheet(
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# --- authentication --------------------------------------------------------------------------------
+
+
+@functools.cache
+def credentials_env() -> dict[str, str]:
+    """The settings of the test account (its scrypt hash, at a lower cost) and the test token."""
+    from contentcloud.auth import hash_password
+
+    digest = hashlib.sha256(CURATOR_TOKEN.encode()).hexdigest()
+    return {
+        "CONTENTCLOUD_CURATOR_USERS": f"{CURATOR_USER}:{hash_password(CURATOR_PASSWORD, n=2**12)}",
+        "CONTENTCLOUD_CURATOR_TOKENS": f"tests:sha256:{digest}",
+    }
+
+
+def bearer_environ() -> dict[str, str]:
+    """WSGI environ entries that authenticate a request as a script with the test token."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {CURATOR_TOKEN}"}
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    text: str
+
+    def cookies(self) -> list[str]:
+        return self.headers.get_all("Set-Cookie") or []
+
+
+CSRF_FIELD = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]*)">')
+
+
+class CuratorClient:
+    """A browser over real HTTP: keeps the session cookie, knows the page's CSRF token, follows
+    no redirect by itself (tests assert them). ``login()`` goes through the login form."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.cookie = ""
+        self.csrf = ""
+
+    def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> Response:
+        parts = urlsplit(self.base_url)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+        sent = {"Accept": "text/html", **({"Cookie": self.cookie} if self.cookie else {}), **(headers or {})}
+        try:
+            connection.request(method, path, body=body or None, headers=sent)
+            response = connection.getresponse()
+            result = Response(response.status, response.headers, response.read().decode("utf-8"))
+        finally:
+            connection.close()
+        for cookie in result.cookies():
+            value = cookie.split(";", 1)[0]
+            self.cookie = "" if value.endswith("=") else value
+        found = CSRF_FIELD.search(result.text)
+        if found:
+            self.csrf = found.group(1)
+        return result
+
+    def post_form(self, path: str, fields: dict[str, str], *, csrf: bool = True) -> Response:
+        data = {**({"csrf_token": self.csrf} if csrf else {}), **fields}
+        return self.request(
+            "POST", path, urlencode(data).encode(), {"Content-Type": "application/x-www-form-urlencoded"}
+        )
+
+    def login(self, user: str = CURATOR_USER, password: str = CURATOR_PASSWORD) -> Response:
+        """The login form, then the workbench page (for its CSRF token); returns the login's answer."""
+        self.request("GET", "/curator/login")
+        answer = self.post_form("/curator/login", {"username": user, "password": password})
+        if answer.status == 303:
+            self.request("GET", "/curator/")
+        return answer
+
+
+def browser_login(driver, base_url: str, user: str = CURATOR_USER, password: str = CURATOR_PASSWORD) -> None:
+    """Log a Selenium driver in through the login form."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(base_url + "/curator/login")
+    driver.find_element(By.ID, "username").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "login-button").click()
+    WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.ID, "workbench")))

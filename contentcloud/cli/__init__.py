@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "map": "contentcloud.cli.map:map_group",
     "download": "contentcloud.cli.download:download",
     "index": "contentcloud.cli.index:index",
+    "curator": "contentcloud.cli.curator_auth:curator_group",
 }
 
 HELP = {
@@ -47,6 +48,7 @@ HELP = {
     "map": "Apply mapping files (XSLT/X3ML) to one input file; preview, coverage, diff and check them.",
     "download": "Download the files a datasource's records point to (ledger, --failures).",
     "index": "Feed a datasource into the search index (--full rebuilds; --check compares).",
+    "curator": "Make credentials for the curator pages: hash-password USER, new-token NAME.",
 }
 
 

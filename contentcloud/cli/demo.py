@@ -30,6 +30,11 @@ def demo(ctx: click.Context, no_serve: bool, host: str, port: int) -> None:
     from contentcloud.web import create_app
 
     settings = settings_from(ctx)
+    authenticator, password = None, None
+    if not no_serve:  # before the pipeline: a refused --host fails at once
+        from contentcloud.auth import serving_authenticator
+
+        authenticator, password = serving_authenticator(settings, host)
     started = time.monotonic()
     click.echo("contentcloud demo: the whole pipeline on the embedded defaults", err=True)
     click.echo(
@@ -50,9 +55,11 @@ def demo(ctx: click.Context, no_serve: bool, host: str, port: int) -> None:
     seconds = time.monotonic() - started
     web = None
     if not no_serve:
-        web = BackgroundServer(create_app(settings), host, free_port(port, host)).start()
+        web = BackgroundServer(
+            create_app(settings, authenticator=authenticator), host, free_port(port, host)
+        ).start()
     base = web.url if web else f"http://{host}:{port}"
-    click.echo(_summary_text(result, base, seconds, serving=web is not None))
+    click.echo(_summary_text(result, base, seconds, serving=web is not None, password=password))
     if web is None:
         source.stop()
         return
@@ -67,7 +74,7 @@ def demo(ctx: click.Context, no_serve: bool, host: str, port: int) -> None:
     raise SystemExit(ExitCode.OK)
 
 
-def _summary_text(result, base: str, seconds: float, *, serving: bool) -> str:
+def _summary_text(result, base: str, seconds: float, *, serving: bool, password: str | None = None) -> str:
     lines = [
         "",
         f"Done in {seconds:.1f}s: {result.documents} documents indexed from {result.source_url}/oai.",
@@ -86,6 +93,15 @@ def _summary_text(result, base: str, seconds: float, *, serving: bool) -> str:
         f"  search API (Solr)   {base}/solr/contentcloud/select?q=*:*&facet=true&facet.field=subject_facet",
         f"                      {base}/solr/contentcloud/select?q=title:villa&fl=id,title,datasource",
         f"  curator pages       {base}/curator/",
+    ]
+    if password:
+        from contentcloud.auth import ONE_TIME_USER
+
+        lines.append(
+            f"                      user {ONE_TIME_USER}, one-time password {password} "
+            "(valid while this demo runs)"
+        )
+    lines += [
         "",
         "Try on the command line:",
         "  contentcloud mdstore list",

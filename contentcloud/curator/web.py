@@ -6,7 +6,8 @@ the mount point):
 
 * ``GET /``: the form: datasource, draft mapping files, sample size, record ids;
 * ``GET|POST /preview``, ``/coverage``, ``/diff``: the view for the datasource's current chain
-  (GET, or POST without files) or for the uploaded draft (POST, ``multipart/form-data``).
+  (GET, or POST without files) or for the uploaded draft (POST, ``multipart/form-data``);
+* ``GET|POST /login``: the login form and its check; ``POST /logout``.
 
 Read-only on stored data: views read under leases and never open a write transaction. Uploads
 are bounded (:data:`MAX_UPLOAD` bytes per request, :data:`MAX_FILES` files), parsed in memory
@@ -16,8 +17,16 @@ compiled by the sandboxed XSLT/X3ML steps (hardened XML parsing, no network, no 
 reads outside the mappings directory). To run another view on the same draft, the page carries
 the draft's text back in hidden fields, so the server keeps nothing between requests.
 
+Every page needs a login (:mod:`contentcloud.auth`): ``GET|POST /login`` and ``POST /logout``
+are the only routes open to anonymous requests. An anonymous request for any other page is
+answered before its body is read (browsers: 303 to the login page; scripts and requests with a
+wrong ``Authorization`` header: 401), so nothing a stranger uploads is ever parsed or run. Every
+POST of a browser session carries the session's CSRF token (403 without it): a draft runs code
+(the stylesheet), so another site must not be able to make a logged-in curator's browser post one.
+Scripts authenticate with ``Authorization: Bearer <token>`` and need no CSRF token.
+
 Every value that reaches the page is HTML-escaped; the page sends a Content-Security-Policy that
-allows only its own inline script and style. CSRF protection is moot: nothing changes state.
+allows only its own inline script and style.
 """
 
 from __future__ import annotations
@@ -31,8 +40,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
+from contentcloud.auth import Authenticator, Identity, csrf_matches, secure_request
 from mdstore.errors import ConfigError, ContentcloudError, RecordError, StoreError
 
 if TYPE_CHECKING:
@@ -47,6 +57,8 @@ MAX_UPLOAD = 2 * 1024 * 1024
 MAX_FILES = 5
 MAX_SAMPLE = 50
 MAX_DETAILS = 50
+#: the login form is small: anything bigger is not a login
+MAX_LOGIN_BODY = 8 * 1024
 #: heavy views (coverage, diff over a whole version) run at most this many at once
 HEAVY_VIEWS = 2
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -55,10 +67,11 @@ StartResponse = Callable[..., Any]
 
 
 class HttpError(Exception):
-    def __init__(self, status: str, message: str) -> None:
+    def __init__(self, status: str, message: str, headers: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or []
 
 
 def e(value: Any) -> str:
@@ -86,21 +99,22 @@ class Form:
     sample: int = 5
     ids: list[str] = field(default_factory=list)
     draft: Draft = field(default_factory=Draft)
+    csrf: str = ""  # the submitted csrf_token
 
 
 # --- request parsing -------------------------------------------------------------------------------
 
 
-def _read_body(environ: dict) -> bytes:
+def _read_body(environ: dict, limit: int = MAX_UPLOAD) -> bytes:
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise HttpError("400 Bad Request", "Content-Length is not a number") from None
-    if length > MAX_UPLOAD:
-        raise HttpError("413 Content Too Large", f"the upload is larger than {MAX_UPLOAD // 1024} KiB")
+    if length > limit:
+        raise HttpError("413 Content Too Large", f"the upload is larger than {limit // 1024} KiB")
     data = environ["wsgi.input"].read(length) if length > 0 else b""
-    if len(data) > MAX_UPLOAD:
-        raise HttpError("413 Content Too Large", f"the upload is larger than {MAX_UPLOAD // 1024} KiB")
+    if len(data) > limit:
+        raise HttpError("413 Content Too Large", f"the upload is larger than {limit // 1024} KiB")
     return data
 
 
@@ -139,6 +153,7 @@ def read_form(environ: dict) -> Form:
     method = environ.get("REQUEST_METHOD", "GET")
     fields: dict[str, list[str]] = parse_qs(environ.get("QUERY_STRING", ""))
     uploads: list[tuple[str, bytes]] = []
+    csrf = ""
     if method == "POST":
         body = _read_body(environ)
         content_type = environ.get("CONTENT_TYPE", "")
@@ -146,9 +161,10 @@ def read_form(environ: dict) -> Form:
             posted, uploads = parse_multipart(content_type, body)
         else:
             posted = parse_qs(body.decode("utf-8", errors="replace"))
+        csrf = (posted.pop("csrf_token", None) or [""])[0]  # from the body only, never the URL
         for key, values in posted.items():
             fields.setdefault(key, []).extend(values)
-    form = Form(datasource=(fields.get("datasource") or [""])[0].strip())
+    form = Form(datasource=(fields.get("datasource") or [""])[0].strip(), csrf=csrf)
     try:
         form.sample = max(1, min(MAX_SAMPLE, int((fields.get("sample") or ["5"])[0] or 5)))
     except ValueError:
@@ -169,55 +185,192 @@ def read_form(environ: dict) -> Form:
 
 
 class CuratorApp:
-    """WSGI app of the curator page; ``settings`` are read once, stores are opened per request."""
+    """WSGI app of the curator page; ``settings`` are read once, stores are opened per request.
 
-    def __init__(self, settings: Settings) -> None:
+    ``authenticator`` checks logins, tokens and sessions (default: built from the settings).
+    """
+
+    def __init__(self, settings: Settings, authenticator: Authenticator | None = None) -> None:
         self.settings = settings
+        self.auth = authenticator if authenticator is not None else Authenticator.from_settings(settings)
+        if not self.auth.accounts:
+            logger.warning(
+                "no curator accounts are configured: nobody can log in to the curator pages "
+                "(contentcloud curator hash-password)"
+            )
         self._heavy = threading.BoundedSemaphore(HEAVY_VIEWS)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
         base = environ.get("SCRIPT_NAME", "").rstrip("/")
+        method = environ.get("REQUEST_METHOD", "GET")
         views = {"/preview": self.preview, "/coverage": self.coverage, "/diff": self.diff}
+        headers: list[tuple[str, str]] = []
+        identity = Identity(None)
         try:
-            if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD", "POST"):
+            if method not in ("GET", "HEAD", "POST"):
                 raise HttpError("405 Method Not Allowed", "use GET or POST")
-            if path in ("/", ""):
-                form = read_form(environ)
-                body = self.page(base, form, "", "Curator workbench")
-            elif path in views:
-                form = read_form(environ)
-                body = self.run_view(base, form, path[1:], views[path])
+            identity = self.auth.identify(environ)
+            if path == "/login":
+                status, body, headers = self.login(environ, base, identity)
+            elif path == "/logout":
+                status, body, headers = self.logout(environ, base, identity)
             else:
-                raise HttpError("404 Not Found", f"no page {path}")
-            status = "200 OK"
+                if identity.user is None:
+                    raise self.refusal(environ, base, path, identity)
+                if path in ("/", ""):
+                    form = self.checked_form(environ, identity)
+                    body = self.page(base, form, "", "Curator workbench", identity)
+                elif path in views:
+                    form = self.checked_form(environ, identity)
+                    body = self.run_view(base, form, path[1:], views[path], identity)
+                else:
+                    raise HttpError("404 Not Found", f"no page {path}")
+                status = "200 OK"
         except HttpError as exc:
-            status, body = exc.status, self.error_page(base, exc.status, exc.message)
+            status, headers = exc.status, exc.headers
+            body = self.error_page(base, exc.status, exc.message, identity)
         except ContentcloudError as exc:
             status = _status_for(exc)
-            body = self.error_page(base, status, str(exc))
+            body = self.error_page(base, status, str(exc), identity)
         except Exception:
             logger.exception("curator page %s failed", path)
             status = "500 Internal Server Error"
-            body = self.error_page(base, status, "the page failed; see the server log")
+            body = self.error_page(base, status, "the page failed; see the server log", identity)
         data = body.encode("utf-8")
         headers = [
             ("Content-Type", "text/html; charset=utf-8"),
             ("Content-Length", str(len(data))),
             ("Cache-Control", "no-store"),
             ("X-Content-Type-Options", "nosniff"),
+            ("X-Frame-Options", "DENY"),
             ("Referrer-Policy", "same-origin"),
             (
                 "Content-Security-Policy",
                 "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
                 "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
             ),
+            *headers,
         ]
         start_response(status, headers)
-        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [data]
+        return [] if method == "HEAD" else [data]
+
+    # --- authentication ------------------------------------------------------------------------
+    def refusal(self, environ: dict, base: str, path: str, identity: Identity) -> HttpError:
+        """What an anonymous request gets, decided before its body is read: browsers go to the
+        login page (303, back here afterwards), everything else gets 401."""
+        accept = str(environ.get("HTTP_ACCEPT") or "")
+        if identity.method == "anonymous" and "text/html" in accept:
+            target = base + path
+            if environ.get("REQUEST_METHOD") == "GET" and environ.get("QUERY_STRING"):
+                target += "?" + environ["QUERY_STRING"]
+            location = f"{base}/login?next={quote(target, safe='/')}"
+            return HttpError("303 See Other", "log in first", [("Location", location)])
+        message = (
+            "the bearer token is not valid"
+            if identity.method == "bad-authorization"
+            else "log in, or send Authorization: Bearer <token>"
+        )
+        return HttpError(
+            "401 Unauthorized", message, [("WWW-Authenticate", 'Bearer realm="contentcloud curator"')]
+        )
+
+    def checked_form(self, environ: dict, identity: Identity) -> Form:
+        """The request's form; a browser session's POST must carry the session's CSRF token."""
+        form = read_form(environ)
+        if (
+            environ.get("REQUEST_METHOD") == "POST"
+            and identity.needs_csrf
+            and not csrf_matches(identity, form.csrf)
+        ):
+            logger.warning("curator page: POST by %s without a valid CSRF token refused", identity.user)
+            raise HttpError("403 Forbidden", "the form has expired or did not come from this site; reload it")
+        return form
+
+    def _secure(self, environ: dict) -> bool:
+        return secure_request(environ)
+
+    def login(self, environ: dict, base: str, identity: Identity) -> tuple[str, str, list[tuple[str, str]]]:
+        """``GET``: the login form (with a fresh anonymous session holding its CSRF token).
+        ``POST``: check the CSRF token, the throttle and the password; on success a new session."""
+        method = environ.get("REQUEST_METHOD", "GET")
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        cookie_path = base + "/"
+        if method != "POST":
+            next_url = _safe_next(base, (query.get("next") or [""])[0])
+            if identity.user is not None and identity.method == "session":
+                return "303 See Other", "", [("Location", next_url)]
+            headers = []
+            csrf = identity.csrf
+            if not csrf:
+                value, csrf = self.auth.new_session(None)
+                headers.append(self.auth.cookie_header(value, cookie_path, secure=self._secure(environ)))
+            return "200 OK", self.login_page(base, csrf, next_url, ""), headers
+        posted = parse_qs(_read_body(environ, MAX_LOGIN_BODY).decode("utf-8", errors="replace"))
+        user = (posted.get("username") or [""])[0].strip()
+        password = (posted.get("password") or [""])[0]
+        next_url = _safe_next(base, (posted.get("next") or [""])[0])
+        client = str(environ.get("REMOTE_ADDR") or "?")
+        if not csrf_matches(identity, (posted.get("csrf_token") or [""])[0]):
+            raise HttpError(
+                "403 Forbidden", "the login form has expired or did not come from this site; reload it"
+            )
+        if self.auth.throttled(client):
+            logger.warning("curator login: too many failed logins from %s", client)
+            raise HttpError(
+                "429 Too Many Requests",
+                "too many failed logins; wait a few minutes",
+                [("Retry-After", "600")],
+            )
+        if not self.auth.check_login(user, password):
+            self.auth.failed(client)
+            # an unknown name is not logged: it is often a password typed into the wrong field
+            shown = repr(user) if user in self.auth.accounts.users else "(an unknown user)"
+            logger.warning("curator login failed for user %s from %s", shown, client)
+            page = self.login_page(base, identity.csrf, next_url, "wrong user name or password", user)
+            return "401 Unauthorized", page, [("WWW-Authenticate", 'Bearer realm="contentcloud curator"')]
+        logger.info("curator login: %s from %s", user, client)
+        value, _ = self.auth.new_session(user)
+        cookie = self.auth.cookie_header(
+            value, cookie_path, secure=self._secure(environ), max_age=SESSION_MAX_AGE
+        )
+        return "303 See Other", "", [("Location", next_url), cookie]
+
+    def logout(self, environ: dict, base: str, identity: Identity) -> tuple[str, str, list[tuple[str, str]]]:
+        """``POST`` with the session's CSRF token: the cookie is cleared, back to the login page."""
+        if environ.get("REQUEST_METHOD") != "POST":
+            raise HttpError("405 Method Not Allowed", "log out with the button (POST)", [("Allow", "POST")])
+        if identity.method == "session":
+            posted = parse_qs(_read_body(environ, MAX_LOGIN_BODY).decode("utf-8", errors="replace"))
+            if not csrf_matches(identity, (posted.get("csrf_token") or [""])[0]):
+                raise HttpError(
+                    "403 Forbidden", "the form has expired or did not come from this site; reload it"
+                )
+            logger.info("curator logout: %s", identity.user)
+        cookie = self.auth.cookie_header("", base + "/", secure=self._secure(environ), max_age=0)
+        return "303 See Other", "", [("Location", f"{base}/login"), cookie]
+
+    def login_page(self, base: str, csrf: str, next_url: str, error: str, user: str = "") -> str:
+        message = f'<div class="error" id="login-error">{e(error)}</div>' if error else ""
+        return PAGE.format(
+            title="Log in",
+            base=e(base),
+            account="",
+            form=LOGIN_FORM.format(base=e(base), csrf=e(csrf), next=e(next_url), user=e(user)),
+            content=message,
+            script="",
+            style=STYLE,
+        )
 
     # --- views ---------------------------------------------------------------------------------
-    def run_view(self, base: str, form: Form, name: str, view: Callable[[Form, list[Path]], str]) -> str:
+    def run_view(
+        self,
+        base: str,
+        form: Form,
+        name: str,
+        view: Callable[[Form, list[Path]], str],
+        identity: Identity,
+    ) -> str:
         if not form.datasource:
             raise HttpError("400 Bad Request", "pick a datasource")
         heavy = name in ("coverage", "diff")
@@ -235,7 +388,7 @@ class CuratorApp:
             if heavy:
                 self._heavy.release()
         what = f"draft {form.draft.names}" if form.draft else "current mapping"
-        return self.page(base, form, content, f"{name.capitalize()} of {form.datasource} ({what})")
+        return self.page(base, form, content, f"{name.capitalize()} of {form.datasource} ({what})", identity)
 
     def preview(self, form: Form, paths: list[Path]) -> str:
         from contentcloud.curator.workbench import run_preview
@@ -264,17 +417,21 @@ class CuratorApp:
             for ds in DatasourceRegistry(self.settings.registry).all()
         ]
 
-    def page(self, base: str, form: Form, content: str, title: str) -> str:
+    def page(self, base: str, form: Form, content: str, title: str, identity: Identity) -> str:
+        account = ""
+        if identity.method == "session":
+            account = ACCOUNT.format(base=e(base), user=e(identity.user), csrf=e(identity.csrf))
         return PAGE.format(
             title=e(title),
             base=e(base),
-            form=self.form_html(base, form),
+            account=account,
+            form=self.form_html(base, form, identity),
             content=content,
             script=SCRIPT,
             style=STYLE,
         )
 
-    def form_html(self, base: str, form: Form) -> str:
+    def form_html(self, base: str, form: Form, identity: Identity) -> str:
         try:
             sources = self.datasources()
         except ConfigError as exc:
@@ -302,15 +459,38 @@ class CuratorApp:
             sample=e(form.sample),
             ids=e(" ".join(form.ids)),
             carried=carried,
+            csrf=e(identity.csrf),
             max_kib=MAX_UPLOAD // 1024,
         )
 
-    def error_page(self, base: str, status: str, message: str) -> str:
+    def error_page(self, base: str, status: str, message: str, identity: Identity) -> str:
         content = f'<div class="error" id="page-error"><b>{e(status)}</b>: {e(message)}</div>'
+        if identity.user is None:  # the workbench form (the datasource list) is for logged-in users
+            return (
+                f"<!doctype html><title>{e(status)}</title><style>{STYLE}</style>"
+                f'<main><p><a href="{e(base)}/login">Log in</a></p>{content}</main>'
+            )
         try:
-            return self.page(base, Form(), content, status)
+            return self.page(base, Form(), content, status, identity)
         except Exception:  # the frame itself failed (e.g. the registry): the message alone
             return f"<!doctype html><title>{e(status)}</title><p>{e(status)}: {e(message)}</p>"
+
+
+SESSION_MAX_AGE = 8 * 3600
+
+
+def _safe_next(base: str, target: str) -> str:
+    """Where to go after the login: a page of this app only (no other host, no scheme-relative
+    ``//host`` and no backslash tricks); anything else goes to the workbench."""
+    if (
+        target.startswith(base + "/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ch in target for ch in "\r\n")
+        and not target.startswith((base + "/login", base + "/logout"))
+    ):
+        return target
+    return base + "/"
 
 
 def _status_for(exc: ContentcloudError) -> str:
@@ -449,12 +629,13 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title><style>{style}</style></head>
-<body><header><h1><a href="{base}/">contentcloud curator</a></h1></header>
+<body><header><h1><a href="{base}/">contentcloud curator</a></h1>{account}</header>
 <main>{form}<h2 id="view-title">{title}</h2><div id="result">{content}</div></main>
 <script>{script}</script></body></html>
 """
 
 FORM = """<form id="workbench" method="post" enctype="multipart/form-data" action="{base}/preview">
+<input type="hidden" name="csrf_token" value="{csrf}">
 <label>Datasource <select name="datasource" id="datasource" required>{options}</select></label>
 <label>Draft mapping <input type="file" name="mapping" id="mapping" multiple
  accept=".xsl,.xslt,.x3ml,.xml">
@@ -468,8 +649,23 @@ FORM = """<form id="workbench" method="post" enctype="multipart/form-data" actio
 <span id="busy" hidden>running…</span></div>
 </form>"""
 
+ACCOUNT = """<form id="logout" method="post" action="{base}/logout"><span id="signed-in">{user}</span>
+<input type="hidden" name="csrf_token" value="{csrf}">
+<button type="submit" id="logout-button">Log out</button></form>"""
+
+LOGIN_FORM = """<form id="login" method="post" action="{base}/login">
+<input type="hidden" name="csrf_token" value="{csrf}"><input type="hidden" name="next" value="{next}">
+<label>User <input type="text" name="username" id="username" value="{user}" autocomplete="username" required
+ autofocus></label>
+<label>Password <input type="password" name="password" id="password" autocomplete="current-password"
+ required></label>
+<div class="buttons"><button type="submit" id="login-button">Log in</button></div>
+</form>"""
+
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:0;color:#222}header{background:#234;color:#fff;padding:.4em 1em}
+header{display:flex;justify-content:space-between;align-items:center}
+header form#logout{background:none;padding:0;align-items:center;color:#fff}
 header a{color:#fff;text-decoration:none}main{padding:1em}form{display:flex;flex-wrap:wrap;gap:.6em 1.2em;
 align-items:end;background:#f4f6f8;padding:.8em;border-radius:6px}label{display:flex;flex-direction:column;
 font-size:.9em}.buttons{display:flex;gap:.5em;align-items:center}button{padding:.4em 1em}

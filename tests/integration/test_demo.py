@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.curator_support import CuratorClient
+
 PROJECT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
@@ -85,15 +87,18 @@ def test_demo_serves_publisher_search_and_curator_until_interrupted(workdir):
         text=True,
     )
     try:
-        base = None
+        base = password = None
         deadline = time.monotonic() + 90
-        while base is None and time.monotonic() < deadline:
+        while password is None and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
                 break
             match = re.search(r"OAI-PMH publisher\s+(http://[^/]+)/oai\?verb=Identify", line)
             if match:
                 base = match.group(1)
+            match = re.search(r"user curator, one-time password (\S+) \(valid while this demo runs\)", line)
+            if match:
+                password = match.group(1)
         assert base, proc.stderr.read()[-3000:] if proc.poll() is not None else "no URL printed"
         time.sleep(0.5)
         identify = urllib.request.urlopen(f"{base}/oai?verb=Identify", timeout=10).read().decode()
@@ -106,8 +111,12 @@ def test_demo_serves_publisher_search_and_curator_until_interrupted(workdir):
             urllib.request.urlopen(f"{base}/solr/contentcloud/select?q=title:villa&rows=0", timeout=10)
         )
         assert found["response"]["numFound"] > 0
-        page = urllib.request.urlopen(f"{base}/curator/", timeout=10).read().decode()
-        assert "Curator workbench" in page
+        # the curator pages need a login, with the one-time password the demo printed
+        client = CuratorClient(base)
+        assert client.request("GET", "/curator/").status == 303
+        assert client.login("curator", password).status == 303
+        page = client.request("GET", "/curator/")
+        assert page.status == 200 and "Curator workbench" in page.text
     finally:
         proc.send_signal(signal.SIGINT)
         try:

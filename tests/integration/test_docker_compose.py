@@ -52,6 +52,18 @@ def test_compose_file_is_valid_with_the_example_environment():
     )
     assert publisher["CONTENTCLOUD_INDEX"] == "http://solr:8983/solr/contentcloud"
     assert config["services"]["solr"]["command"] == ["solr-foreground", "-c"]
+    assert publisher["CONTENTCLOUD_CURATOR_USERS"].startswith("curator:scrypt:32768:8:1:")
+    # every published port listens on the host's loopback only (a TLS proxy goes in front)
+    published = {
+        name: [(port["host_ip"], port["published"], port["target"]) for port in service.get("ports", [])]
+        for name, service in config["services"].items()
+        if service.get("ports")
+    }
+    assert published == {
+        "solr": [("127.0.0.1", "8983", 8983)],
+        "airflow-apiserver": [("127.0.0.1", "8080", 8080)],
+        "publisher": [("127.0.0.1", "8000", 8000)],
+    }
     scheduler = config["services"]["airflow-scheduler"]["environment"]
     assert scheduler["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:")
 

@@ -2,8 +2,9 @@
 Selenium.
 
 The store holds the demo datasource (``registry/demo.yaml``) with the bundled sample records,
-transformed by the real pipeline step. The test loads the page, runs a preview, the coverage table
-and a diff of an uploaded draft, and keeps screenshots of each view in ``tests/artifacts/curator/``.
+transformed by the real pipeline step. The test is sent to the login page, logs in through the
+form (:func:`tests.curator_support.browser_login`), runs a preview, the coverage table and a diff
+of an uploaded draft, logs out, and keeps screenshots of each view in ``tests/artifacts/curator/``.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``scripts/install-test-deps``): missing, the
 test fails in CI and skips elsewhere, naming what is missing.
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.curator_support import PROJECT, demo_setup, draft_stylesheet
+from tests.curator_support import CURATOR_USER, PROJECT, browser_login, demo_setup, draft_stylesheet
 from tests.servers import in_ci
 
 pytestmark = pytest.mark.integration
@@ -92,7 +93,7 @@ def server(tmp_path_factory) -> Iterator[str]:
     )
     try:
         url = _wait_for_url(process)
-        _wait_until_answering(url + "/curator/")
+        _wait_until_answering(url + "/curator/login")
         yield url
     finally:
         process.terminate()
@@ -152,7 +153,20 @@ def test_preview_coverage_and_a_draft_diff_in_the_browser(browser, server, tmp_p
 
     driver = browser
     driver.get(server + "/curator/")
+    assert driver.title == "Log in"  # sent to the login page, back to the workbench after it
+    assert driver.current_url == server + "/curator/login?next=/curator/"
+    _shot(driver, "login")
+    browser_login(driver, server)
+    assert driver.current_url == server + "/curator/"
     assert driver.title == "Curator workbench"
+    assert driver.find_element(By.ID, "signed-in").text == CURATOR_USER
+    cookie = driver.get_cookie("contentcloud_session")
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"], cookie["path"]) == (
+        True,
+        "Strict",
+        False,
+        "/curator/",
+    )
     Select(driver.find_element(By.ID, "datasource")).select_by_value("demo")
     sample = driver.find_element(By.ID, "sample")
     sample.clear()
@@ -208,3 +222,9 @@ def test_preview_coverage_and_a_draft_diff_in_the_browser(browser, server, tmp_p
     assert driver.find_element(By.ID, "view-title").text == "Preview of demo (draft oai_dc2pe.xsl)"
     assert "crm:P129_is_about" not in driver.find_element(By.CSS_SELECTOR, "#r1 .output").text
     shutil.copy(draft, ARTIFACTS / "draft-oai_dc2pe.xsl")
+
+    # logging out ends the session: the workbench sends the browser to the login page again
+    driver.find_element(By.ID, "logout-button").click()
+    assert driver.title == "Log in"
+    driver.get(server + "/curator/")
+    assert driver.title == "Log in"

@@ -1,4 +1,8 @@
-"""The curator page as a WSGI app over a real SQLite store: views, uploads, limits, escaping, read-only."""
+"""The curator page as a WSGI app over a real SQLite store: views, uploads, limits, escaping, read-only.
+
+Requests authenticate as a script (``Authorization: Bearer`` with the test token of
+:mod:`tests.curator_support`); the login itself is tested over HTTP in ``test_curator_auth.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import pytest
 
 from contentcloud.curator.web import MAX_UPLOAD, CuratorApp
 from mdstore import UnitKey, open_store
-from tests.curator_support import draft_stylesheet, make_setup
+from tests.curator_support import bearer_environ, draft_stylesheet, make_setup
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +27,17 @@ def setup(tmp_path_factory):
     return found
 
 
-def call(app, path: str, *, method: str = "GET", query: str = "", body: bytes = b"", content_type: str = ""):
+def call(
+    app,
+    path: str,
+    *,
+    method: str = "GET",
+    query: str = "",
+    body: bytes = b"",
+    content_type: str = "",
+    auth: bool = True,
+    extra: dict | None = None,
+):
     environ: dict = {}
     setup_testing_defaults(environ)
     environ.update(
@@ -35,6 +49,9 @@ def call(app, path: str, *, method: str = "GET", query: str = "", body: bytes = 
         CONTENT_TYPE=content_type,
     )
     environ["wsgi.input"] = io.BytesIO(body)
+    if auth:
+        environ.update(bearer_environ())
+    environ.update(extra or {})
     captured = {}
 
     def start_response(status, headers):
@@ -75,8 +92,7 @@ def test_preview_shows_rows_side_by_side_with_errors_and_escapes_the_record_text
     assert status == "200 OK"
     assert (
         '<p class="summary" id="preview-count">8 of 8 records of cur/oai_dc/store/native @ v00000001; '
-        "1 failed"
-        in page
+        "1 failed" in page
     )
     assert len(re.findall(r'<tr class="record ok"', page)) == 7
     assert len(re.findall(r'<tr class="record failed"', page)) == 1
@@ -179,3 +195,43 @@ def test_uploads_are_bounded_and_checked(setup):
     assert status == "400 Bad Request"
     assert "<img" not in page
     assert "_img_src_x_onerror_alert_1__.xsl" in page  # the sanitised name, in the error
+
+
+def test_an_anonymous_upload_is_refused_before_its_body_is_read(setup):
+    """Nothing of an anonymous request is parsed or run: the answer comes before the body is read."""
+    body, content_type = multipart({"datasource": "cur"}, [("oai_dc2pe.xsl", setup["draft"].read_bytes())])
+    for extra, status, header in [
+        ({"HTTP_ACCEPT": "text/html"}, "303 See Other", ("Location", "/curator/login?next=/curator/diff")),
+        (
+            {"HTTP_ACCEPT": "*/*"},
+            "401 Unauthorized",
+            ("WWW-Authenticate", 'Bearer realm="contentcloud curator"'),
+        ),
+        (
+            {"HTTP_AUTHORIZATION": "Bearer cct_not-a-token"},
+            "401 Unauthorized",
+            ("WWW-Authenticate", 'Bearer realm="contentcloud curator"'),
+        ),
+    ]:
+        environ: dict = {}
+        setup_testing_defaults(environ)
+        stream = io.BytesIO(body)
+        environ.update(
+            REQUEST_METHOD="POST",
+            SCRIPT_NAME="/curator",
+            PATH_INFO="/diff",
+            CONTENT_LENGTH=str(len(body)),
+            CONTENT_TYPE=content_type,
+            **extra,
+        )
+        environ["wsgi.input"] = stream
+        captured = {}
+
+        def start_response(got, headers, captured=captured):
+            captured["status"], captured["headers"] = got, dict(headers)
+
+        page = b"".join(setup["app"](environ, start_response)).decode()
+        assert captured["status"] == status
+        assert captured["headers"][header[0]] == header[1]
+        assert stream.tell() == 0  # the upload was never read
+        assert "Diff of" not in page and "cur: Curator test source" not in page  # no view, no datasource list
