@@ -222,10 +222,17 @@ def rollback(ctx: click.Context, datasource: str, layer: str, version_id: str | 
 @mdstore.command()
 @click.argument("datasource")
 @click.option("--layer", type=LAYERS, default="native", show_default=True)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Take over from a writer on another host that stopped beating (presumed dead); "
+    "a live writer is never taken over.",
+)
 @click.pass_context
-def abort(ctx: click.Context, datasource: str, layer: str) -> None:
-    """Abort the unit's open transaction (one left by a crashed writer)."""
+def abort(ctx: click.Context, datasource: str, layer: str, force: bool) -> None:
+    """Abort the unit's open transaction (one left by a crashed writer); refused while its
+    writer is alive (exit 1, naming its host, pid and run)."""
     with open_store_from(ctx) as store:
         unit = resolve_unit(ctx, store, datasource, layer)
-        version = store.abort_open(unit)
+        version = store.abort_open(unit, force=force)
     click.echo(f"{unit}: aborted {version}")
