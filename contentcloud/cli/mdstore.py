@@ -100,6 +100,9 @@ def versions(ctx: click.Context, datasource: str, layer: str, as_json: bool) -> 
         unit = resolve_unit(ctx, store, datasource, layer)
         infos = store.versions(unit)
         current = store.current_version(unit)
+        writers = store.writers(unit)
+        info = store.unit(unit)
+        open_version = info.open_version if info else None
     if as_json:
         print_json([v.as_dict() for v in infos])
         return
@@ -121,6 +124,8 @@ def versions(ctx: click.Context, datasource: str, layer: str, as_json: bool) -> 
         ],
         title=unit.name,
     )
+    for writer in writers:  # who holds the open transaction, and is it still there?
+        click.echo(f"{open_version} is held by {writer.describe()} ({writer.state})")
 
 
 @mdstore.command()
