@@ -33,7 +33,14 @@ from contentcloud.pipeline.parts import id_ranges, up_to
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.api import StoredError
 from mdstore.envelope import RecordInput, UnitKey, utcnow
-from mdstore.errors import ConfigError, RecordError, RecordParseError, TransactionError, VersionNotFound
+from mdstore.errors import (
+    ConfigError,
+    RecordError,
+    RecordParseError,
+    TransactionError,
+    VersionNotFound,
+    WriterLockError,
+)
 
 if TYPE_CHECKING:
     from contentcloud.settings import Settings
@@ -273,6 +280,13 @@ def plan_transform(
         )
     open_tx = store.open_transaction(target)
     if open_tx is not None:
+        live = [w for w in store.writers(target) if w.state == "alive"]
+        if live:  # only a run that stopped is planned again; a running one is not joined
+            raise WriterLockError(
+                f"a transform is running ({live[0].describe()}); wait for it to finish or stop it first",
+                unit=target.name,
+                version=open_tx.id,
+            )
         saved = open_tx.checkpoint.get("plan")
         if (
             saved
