@@ -506,8 +506,9 @@ class _Heartbeat:
         while not self._stop.wait(self.interval):
             try:
                 if not self.backend.beat_writer(self.version_id, self.owner, utcnow()):
-                    self.lost = True
-                    logger.error("%s: another writer took this transaction over", self.version_id)
+                    if not self._stop.is_set():  # not a beat racing this writer's own commit or abort
+                        self.lost = True
+                        logger.error("%s: another writer took this transaction over", self.version_id)
                     return
             except Exception as exc:  # a missed beat; the next one may get through
                 logger.warning("%s: heartbeat failed: %s", self.version_id, exc)
@@ -1162,6 +1163,7 @@ class WriteTransaction:
                 unit=self.unit.name,
                 version=self.version_id,
             )
+        self._heartbeat.stop()
         self._backend.update_version(self.version_id, state="committed", committed_at=now)
         self._end()
         logger.info("committed %s on %s: %s", self.version_id, self.unit, stats)
@@ -1170,6 +1172,7 @@ class WriteTransaction:
     def abort(self) -> str:
         """Throw the new version away; the current version is untouched."""
         self._check_holding()
+        self._heartbeat.stop()
         self._backend.update_version(self.version_id, state="aborted", aborted_at=utcnow())
         self._backend.release_open(self.unit, self.version_id)
         self._backend.drop_records(self.version_id)
