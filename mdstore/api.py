@@ -932,6 +932,10 @@ class WriteTransaction:
     Writes go to the backend at once, batch by batch; nothing is visible to readers until
     :meth:`commit`. Every write is idempotent (upserting the same body again changes nothing),
     so a resumed writer can safely redo the last page after a crash.
+
+    The object is this writer's hold on the unit (its entry in the writer lock, kept alive by a
+    heartbeat thread): :meth:`commit` and :meth:`abort` end it with the transaction, :meth:`release`
+    (or leaving a ``with`` block) ends it and leaves the transaction open for the next writer.
     """
 
     def __init__(self, store: MDStore, unit: UnitKey, doc: dict[str, Any], *, owner: str) -> None:
