@@ -126,7 +126,7 @@ def test_a_running_harvest_is_refused_to_others_then_resumed_after_sigkill(tmp_p
         write_profile(registry, server.url)
         v1 = committed_first(cli, repo, store_uri)
         repo.items["oai:test:00003"].title = "changed"
-        repo.page_delay = 0.4  # some 16 s: time for the other processes to try
+        repo.page_delay = 1.0  # 40 s in all: time for the other processes to try on a busy machine
         process = cli.start("harvest", "faulty")
         try:
             wait_for_pages(store_uri, 3, process)
@@ -189,6 +189,14 @@ def test_a_running_harvest_is_refused_to_others_then_resumed_after_sigkill(tmp_p
             assert b"changed" in view.get(make_record_id("faulty", "oai:test:00003")).body_bytes()
 
 
+def beat_as_if_far(store, version: str, when) -> None:
+    """Rewrite the writer entry as if it ran on another host and last beat at ``when``."""
+    doc = store.backend.get_version(version)
+    [(owner, entry)] = doc["lock"]["holders"].items()
+    far = {**entry, "host": "worker-elsewhere", "heartbeat_at": when}
+    assert store.backend.swap_writers(version, doc["lock"]["epoch"], {owner: far})
+
+
 def test_a_writer_of_another_host_that_stopped_beating_is_taken_over_only_with_force(tmp_path, store_uri):
     repo = FaultyRepository.with_records(RECORDS, deleted={17, 250})
     registry = tmp_path / "registry"
@@ -207,16 +215,15 @@ def test_a_writer_of_another_host_that_stopped_beating_is_taken_over_only_with_f
         pages = pages_checkpointed(store_uri)
         # as if the killed harvest had run on another worker: this host cannot check its pid
         with open_store(store_uri) as store:
-            doc = store.backend.get_version(store.open_transaction(UNIT).id)
-            running = doc["_id"]
-            [(owner, entry)] = doc["lock"]["holders"].items()
-            far = {**entry, "host": "worker-elsewhere", "heartbeat_at": utcnow() + timedelta(seconds=1)}
-            assert store.backend.swap_writers(running, doc["lock"]["epoch"], {owner: far})
+            running = store.open_transaction(UNIT).id
+            beat_as_if_far(store, running, utcnow() + timedelta(minutes=1))  # it beats on
         who = f"(host worker-elsewhere, pid {process.pid}, run collect-"
         live = one_line_error(cli.run("harvest", "faulty", "--resume", "--force"))
         assert live.startswith(
             f"error: {UNIT.name}: {running}: the open transaction is held by a live writer {who}"
         )
+        with open_store(store_uri) as store:
+            beat_as_if_far(store, running, utcnow())  # its last beat
         time.sleep(2.6)  # more than the 1.5 s timeout after the last heartbeat
         stale = one_line_error(cli.run("harvest", "faulty", "--resume"))
         assert stale.startswith(
