@@ -40,6 +40,8 @@ def _defaults(base: Path) -> dict[str, Any]:
         "mappings": str(MAPPINGS_DIR),
         "keep_versions": 3,
         "lease_ttl": 3600,
+        "writer_heartbeat": 10.0,
+        "writer_timeout": 30.0,
         "error_rate": 0.05,
         "oai_secret": "",
         "public_url": "",
@@ -64,6 +66,8 @@ FIELDS: dict[str, tuple[str, type]] = {
     "mappings": ("CONTENTCLOUD_MAPPINGS", str),
     "keep_versions": ("CONTENTCLOUD_KEEP_VERSIONS", int),
     "lease_ttl": ("CONTENTCLOUD_LEASE_TTL", int),
+    "writer_heartbeat": ("CONTENTCLOUD_WRITER_HEARTBEAT", float),
+    "writer_timeout": ("CONTENTCLOUD_WRITER_TIMEOUT", float),
     "error_rate": ("CONTENTCLOUD_ERROR_RATE", float),
     "oai_secret": ("CONTENTCLOUD_OAI_SECRET", str),
     "public_url": ("CONTENTCLOUD_PUBLIC_URL", str),
@@ -93,6 +97,10 @@ class Settings:
     mappings: str
     keep_versions: int
     lease_ttl: int
+    #: seconds between two heartbeats of an MDStore writer
+    writer_heartbeat: float
+    #: a writer on another host whose last heartbeat is older is presumed dead (``--force`` takes over)
+    writer_timeout: float
     error_rate: float
     oai_secret: str
     public_url: str
@@ -121,6 +129,15 @@ class Settings:
     @property
     def registry_path(self) -> Path:
         return Path(self.registry)
+
+    def store_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`mdstore.open_store` from these settings."""
+        return {
+            "keep": self.keep_versions,
+            "lease_ttl": self.lease_ttl,
+            "heartbeat": self.writer_heartbeat,
+            "writer_timeout": self.writer_timeout,
+        }
 
 
 _URI_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@]*):(?P<pw>[^@/]*)@", re.I)
@@ -165,6 +182,14 @@ def load_settings(
     if origins["files"] == "default":  # follows CONTENTCLOUD_VAR when that is moved
         values["files"] = f"file://{Path(values['var_dir']) / 'files'}"
     _check_uri("mdstore", values["mdstore"], origins["mdstore"], ("sqlite", "mongodb", "mongodb+srv"))
+    if not 0 < values["writer_heartbeat"] < values["writer_timeout"]:
+        raise ConfigError(
+            f"writer_timeout ({values['writer_timeout']:g} s) must be longer than a positive "
+            f"writer_heartbeat ({values['writer_heartbeat']:g} s); three heartbeats is usual",
+            file=origins["writer_timeout"],
+            field="writer_timeout",
+            rule="writer-timeout",
+        )
     _check_uri("index", values["index"], origins["index"], ("sqlite", "http", "https"))
     for name in ("mdstore", "index"):
         _check_sqlite_dir(name, values[name], origins[name], Path(values["var_dir"]))

@@ -10,6 +10,10 @@ Semantics (D-NET's MDStore, done better):
 * The open transaction is persisted (its id, parent, checkpoint): after a crash the writer can
   :meth:`MDStore.resume` it, or it can be aborted. Every write is idempotent, so re-doing the last
   page after a crash never double-counts.
+* The open transaction also holds the **writer lock**: each writer attached to it is recorded
+  (owner id, host, pid, run id, start time) with a heartbeat a background thread refreshes. A
+  second writer is refused with who holds the unit; :meth:`MDStore.resume` and
+  :meth:`MDStore.abort_open` take over only from a writer that is gone (see :class:`WriterInfo`).
 * Readers read one version under a **lease**; :meth:`MDStore.gc` removes versions that are
   neither current, leased, open, nor among the last *K* committed (kept for :meth:`rollback`).
 
@@ -23,6 +27,9 @@ import abc
 import logging
 import os
 import socket
+import threading
+import uuid
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from mdstore.envelope import Body, Record, RecordInput, UnitKey, body_checksum, make_record_id, utcnow
-from mdstore.errors import LeaseError, TransactionError, VersionNotFound
+from mdstore.errors import LeaseError, TransactionError, VersionNotFound, WriterLockError
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +48,12 @@ Change = Literal["added", "updated", "unchanged", "deleted"]
 
 #: how many records a transaction writes per backend round trip
 BATCH_SIZE = 2000
+#: seconds between two heartbeats of a writer (``writer_heartbeat`` setting)
+HEARTBEAT = 10.0
+#: a writer on another host is presumed dead when its last heartbeat is older than this many
+#: heartbeat intervals (unless the store is given its own ``writer_timeout``)
+STALE_BEATS = 3
+WriterState = Literal["alive", "dead", "stale"]
 EMPTY_CHECKSUM = body_checksum(b"")
 
 
@@ -205,6 +218,25 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def release_open(self, unit: UnitKey, version_id: str) -> None: ...
 
+    # the writer lock of an open version (``lock`` in its document: ``epoch`` and ``holders``)
+    @abc.abstractmethod
+    def swap_writers(self, version_id: str, epoch: int | None, holders: dict[str, dict[str, Any]]) -> bool:
+        """Replace the writers of the open version ``version_id`` if its lock epoch is still
+        ``epoch`` (None: a version written before the lock existed), bumping the epoch, in one
+        single-document/single-row update. False if the version is no longer open or another
+        writer swapped first: two processes taking over at once cannot both win."""
+
+    @abc.abstractmethod
+    def beat_writer(self, version_id: str, owner: str, when: datetime) -> bool:
+        """Refresh one writer's heartbeat; False when its entry is gone (another writer took over)."""
+
+    @abc.abstractmethod
+    def drop_writer(self, version_id: str, owner: str) -> None:
+        """Remove one writer's entry (it hands the open transaction back)."""
+
+    #: False for a store no other process can see (SQLite ``:memory:``): no heartbeat needed
+    shared = True
+
     # record rows of one version
     @abc.abstractmethod
     def create_records(self, version_id: str, copy_from: str | None) -> None:
@@ -341,20 +373,194 @@ def _writer_identity() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
+#: owner id → the live WriteTransaction of this process holding it (a dropped one is gone)
+_LIVE: weakref.WeakValueDictionary[str, WriteTransaction] = weakref.WeakValueDictionary()
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) of a process from ``/proc`` (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[-1].split()  # the command name may hold spaces and parentheses
+    return (fields[0], fields[19]) if len(fields) > 19 else None
+
+
+def _pid_alive(pid: int, started: str | None) -> bool:
+    """Is process ``pid`` of this host running, and is it still the one that started the writer?
+
+    A zombie (killed, not yet reaped) is dead; a pid reused by a later process is told apart by
+    its start time where ``/proc`` gives one.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        pass
+    stat = _proc_stat(pid)
+    if stat is None:
+        return True
+    state, proc_started = stat
+    return state not in ("Z", "X") and (started is None or proc_started == started)
+
+
+@dataclass(frozen=True)
+class WriterInfo:
+    """One writer attached to a unit's open transaction, and whether it is still there.
+
+    ``state`` is judged from this process: a writer of this host is ``alive`` while its process
+    runs (checked by pid, immediately ``dead`` once it is gone); a writer of another host cannot be
+    checked, so it is ``alive`` while its heartbeat is younger than the store's ``writer_timeout``
+    and ``stale`` (presumed dead: a take-over needs ``force``) after that. A writer that handed
+    the transaction back (a resumable failure, a closed store) has no entry at all.
+    """
+
+    owner: str
+    host: str
+    pid: int | None
+    run_id: str | None
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    shared: bool
+    state: WriterState
+
+    def describe(self, now: datetime | None = None) -> str:
+        now = now or utcnow()
+        since = f"{self.started_at:%Y-%m-%d %H:%M:%S} UTC" if self.started_at else "an unknown time"
+        if self.heartbeat_at is not None:
+            beat = f"last heartbeat {max(0.0, (now - self.heartbeat_at).total_seconds()):.0f} s ago"
+        else:
+            beat = "no heartbeat"
+        return f"host {self.host}, pid {self.pid}, run {self.run_id or '-'}, since {since}, {beat}"
+
+
+def _judge(owner: str, entry: dict[str, Any], now: datetime, timeout: float) -> WriterInfo:
+    host, pid = entry.get("host") or "?", entry.get("pid")
+    beat = entry.get("heartbeat_at") or entry.get("started_at")
+    if host == socket.gethostname() and pid:
+        if pid == os.getpid():  # this very process: is the transaction object still there?
+            state: WriterState = "alive" if owner in _LIVE else "dead"
+        else:
+            state = "alive" if _pid_alive(pid, entry.get("proc_started")) else "dead"
+    elif beat is not None and (now - beat).total_seconds() < timeout:
+        state = "alive"
+    else:
+        state = "stale"
+    return WriterInfo(
+        owner=owner,
+        host=host,
+        pid=pid,
+        run_id=entry.get("run_id"),
+        started_at=entry.get("started_at"),
+        heartbeat_at=entry.get("heartbeat_at"),
+        shared=bool(entry.get("shared")),
+        state=state,
+    )
+
+
+def _new_writer(run_id: str | None, *, shared: bool = False) -> tuple[str, dict[str, Any]]:
+    now = utcnow()
+    pid = os.getpid()
+    stat = _proc_stat(pid)
+    return uuid.uuid4().hex, {
+        "host": socket.gethostname(),
+        "pid": pid,
+        "proc_started": stat[1] if stat else None,
+        "run_id": run_id,
+        "started_at": now,
+        "heartbeat_at": now,
+        "shared": shared,
+    }
+
+
+class _Heartbeat:
+    """Refreshes one writer's heartbeat from a daemon thread until stopped.
+
+    A thread rather than a refresh on each write: a harvester may wait minutes on a slow server
+    (retries, Retry-After) between two pages, and a live writer must not look dead meanwhile.
+    The thread holds no reference to the transaction, so a transaction that is dropped without
+    commit, abort or release stops its heartbeat and hands the unit back (as a crash would leave
+    it, but at once). If the entry is gone (another process forced a take-over), ``lost`` is set
+    and the transaction refuses further writes.
+    """
+
+    def __init__(self, backend: Backend, version_id: str, owner: str, interval: float) -> None:
+        self.backend = backend
+        self.version_id = version_id
+        self.owner = owner
+        self.interval = interval
+        self.lost = False
+        self._stop = threading.Event()
+        self._release = False
+        self._thread: threading.Thread | None = None
+        if backend.shared:
+            self._thread = threading.Thread(
+                target=self._run, name=f"mdstore-heartbeat-{version_id}", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if not self.backend.beat_writer(self.version_id, self.owner, utcnow()):
+                    if not self._stop.is_set():  # not a beat racing this writer's own commit or abort
+                        self.lost = True
+                        logger.error("%s: another writer took this transaction over", self.version_id)
+                    return
+            except Exception as exc:  # a missed beat; the next one may get through
+                logger.warning("%s: heartbeat failed: %s", self.version_id, exc)
+        if self._release:
+            self._drop()
+
+    def _drop(self) -> None:
+        try:
+            self.backend.drop_writer(self.version_id, self.owner)
+        except Exception as exc:  # the store may be closed already; the entry then goes stale
+            logger.debug("%s: could not hand the transaction back: %s", self.version_id, exc)
+
+    def stop(self, *, release: bool = False) -> None:
+        """Stop beating; with ``release`` also remove this writer's entry (from the thread, when
+        it is the finalizer of a dropped transaction that calls)."""
+        self._release = release
+        self._stop.set()
+
+
 class MDStore:
     """The versioned, transactional metadata store over one :class:`Backend`.
 
     Open one with :func:`mdstore.open_store` (``sqlite:///path`` or ``mongodb://…``).
     """
 
-    def __init__(self, backend: Backend, *, uri: str = "", keep: int = 3, lease_ttl: float = 3600) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        uri: str = "",
+        keep: int = 3,
+        lease_ttl: float = 3600,
+        heartbeat: float = HEARTBEAT,
+        writer_timeout: float | None = None,
+    ) -> None:
         self.backend = backend
         self.uri = uri
         self.keep = keep
         self.lease_ttl = lease_ttl
+        #: seconds between two heartbeats of this store's writers
+        self.heartbeat = heartbeat
+        #: a writer of another host whose last heartbeat is older is presumed dead (``stale``)
+        self.writer_timeout = writer_timeout if writer_timeout is not None else STALE_BEATS * heartbeat
+        self._writers: weakref.WeakSet[WriteTransaction] = weakref.WeakSet()
 
     # --- context management -------------------------------------------------------------------
     def close(self) -> None:
+        """Close the backend; transactions still open hand their units back first (released, not
+        aborted: they stay resumable by anyone, at once)."""
+        for tx in list(self._writers):
+            if not tx.closed:
+                tx.release()
         self.backend.close()
 
     def __enter__(self) -> MDStore:
@@ -459,6 +665,7 @@ class MDStore:
         parent = unit_doc.get("current") if unit_doc else None
         version_id = self.backend.new_version_id()
         now = utcnow()
+        owner, entry = _new_writer(run_id)
         doc = {
             "_id": version_id,
             "unit": unit.name,
@@ -472,6 +679,7 @@ class MDStore:
             "checkpoint": {},
             "report": {},
             "writer": _writer_identity(),
+            "lock": {"epoch": 0, "holders": {owner: entry}},
             "options": {
                 "stamp": stamp,
                 "nsprefix": nsprefix or unit.datasource,
@@ -480,8 +688,18 @@ class MDStore:
         }
         if not self.backend.claim_open(unit, doc):
             open_id = (self.backend.get_unit(unit) or {}).get("open")
+            writers = self.writers(unit)
+            live = [w for w in writers if w.state == "alive"]
+            if live:
+                raise WriterLockError(
+                    f"an open transaction ({open_id}) already exists, held by a live writer "
+                    f"({live[0].describe()}); wait for it to finish or stop it first",
+                    unit=unit.name,
+                    version=open_id,
+                )
+            left = f" (left by {writers[0].describe()}, {writers[0].state})" if writers else ""
             raise TransactionError(
-                f"an open transaction ({open_id}) already exists; resume it or abort it first",
+                f"an open transaction ({open_id}) already exists{left}; resume it or abort it first",
                 unit=unit.name,
                 version=open_id,
             )
@@ -492,7 +710,7 @@ class MDStore:
             self.backend.update_version(version_id, state="aborted")
             raise
         logger.info("opened %s transaction %s on %s (parent %s)", mode, version_id, unit, parent)
-        return WriteTransaction(self, unit, doc)
+        return WriteTransaction(self, unit, doc, owner=owner)
 
     def open_transaction(self, unit: UnitKey) -> VersionInfo | None:
         """The persisted open transaction of ``unit``, if any (to resume or abort after a crash)."""
@@ -501,24 +719,122 @@ class MDStore:
             return None
         return self.version(doc["open"])
 
-    def resume(self, unit: UnitKey) -> WriteTransaction:
-        """Re-attach to the unit's open transaction; its checkpoint says where to continue."""
+    def writers(self, unit: UnitKey) -> list[WriterInfo]:
+        """The writers attached to the unit's open transaction, judged alive, dead or stale now
+        (empty when nothing is open or every writer handed the transaction back)."""
+        doc = self._open_doc(unit, missing_ok=True)
+        return self._judge_writers(doc) if doc else []
+
+    def _judge_writers(self, doc: dict[str, Any]) -> list[WriterInfo]:
+        now = utcnow()
+        holders = (doc.get("lock") or {}).get("holders") or {}
+        infos = [_judge(owner, entry, now, self.writer_timeout) for owner, entry in holders.items()]
+        return sorted(infos, key=lambda w: (w.state != "alive", w.started_at or now))
+
+    def _open_doc(self, unit: UnitKey, *, missing_ok: bool = False) -> dict[str, Any] | None:
         unit_doc = self.backend.get_unit(unit)
         open_id = unit_doc.get("open") if unit_doc else None
         if not open_id:
+            if missing_ok:
+                return None
             raise TransactionError("no open transaction to resume", unit=unit.name)
         doc = self.backend.get_version(open_id)
         if doc is None:
             raise TransactionError(
                 "the open transaction's version record is missing", unit=unit.name, version=open_id
             )
-        self.backend.update_version(open_id, writer={**_writer_identity(), "resumed_at": utcnow()})
-        logger.info("resumed transaction %s on %s", open_id, unit)
-        return WriteTransaction(self, unit, doc)
+        return doc
 
-    def abort_open(self, unit: UnitKey) -> str:
-        """Abort the unit's open transaction (e.g. one left by a crashed writer); returns its id."""
-        return self.resume(unit).abort()
+    def resume(
+        self, unit: UnitKey, *, force: bool = False, run_id: str | None = None, join: bool = False
+    ) -> WriteTransaction:
+        """Re-attach to the unit's open transaction; its checkpoint says where to continue.
+
+        The caller becomes the transaction's only writer. Refused with :class:`WriterLockError`
+        while a writer holding it is alive, whatever ``force`` says (stop that writer first: the
+        error names its host and pid); a writer of another host whose heartbeat is older than
+        ``writer_timeout`` is presumed dead, and only ``force=True`` takes over from it. A writer
+        of this host whose process is gone, or one that handed the transaction back, needs no
+        ``force``.
+
+        ``join=True`` attaches one more worker of the same run instead (a run split into parts
+        that write disjoint id ranges): allowed while the other live writers are joined workers
+        of the run ``run_id`` (the transaction's own run id by default); never a take-over.
+        """
+        for _attempt in range(10):
+            doc = self._open_doc(unit)
+            assert doc is not None
+            lock = doc.get("lock") or {}
+            epoch = lock.get("epoch")
+            writers = self._judge_writers(doc)
+            run = run_id or doc.get("run_id")
+            owner, entry = _new_writer(run, shared=join)
+            if join:
+                self._check_join(unit, doc, writers, run)
+                holders = {
+                    w.owner: (lock.get("holders") or {})[w.owner] for w in writers if w.state == "alive"
+                }
+                holders[owner] = entry
+            else:
+                self._check_takeover(unit, doc, writers, force)
+                holders = {owner: entry}
+            if self.backend.swap_writers(doc["_id"], epoch, holders):
+                break
+        else:  # pragma: no cover - ten writers racing for one unit
+            raise WriterLockError("other writers keep taking the unit; try again", unit=unit.name)
+        if not join:
+            self.backend.update_version(doc["_id"], writer={**_writer_identity(), "resumed_at": utcnow()})
+        gone = [w for w in writers if w.state != "alive"]
+        logger.info(
+            "%s transaction %s on %s%s",
+            "joined" if join else "resumed",
+            doc["_id"],
+            unit,
+            f" (from {gone[0].describe()}, {gone[0].state})" if gone and not join else "",
+        )
+        doc = self.backend.get_version(doc["_id"]) or doc
+        return WriteTransaction(self, unit, doc, owner=owner)
+
+    def _check_takeover(
+        self, unit: UnitKey, doc: dict[str, Any], writers: list[WriterInfo], force: bool
+    ) -> None:
+        live = [w for w in writers if w.state == "alive"]
+        if live:
+            # never taken from a live writer, not even with force: two writers on one unit lose data
+            raise WriterLockError(
+                f"the open transaction is held by a live writer ({live[0].describe()}); wait for it "
+                "to finish or stop it first"
+                + (" (force takes over only a dead writer's transaction)" if force else ""),
+                unit=unit.name,
+                version=doc["_id"],
+            )
+        stale = [w for w in writers if w.state == "stale"]
+        if stale and not force:
+            raise WriterLockError(
+                f"the open transaction is held by a writer on another host that stopped beating "
+                f"({stale[0].describe()}, more than {self.writer_timeout:g} s): presumed dead, but "
+                "this host cannot check; take it over with --force if that process is gone",
+                unit=unit.name,
+                version=doc["_id"],
+            )
+
+    @staticmethod
+    def _check_join(unit: UnitKey, doc: dict[str, Any], writers: list[WriterInfo], run: str | None) -> None:
+        for w in writers:
+            if w.state == "alive" and (not w.shared or w.run_id != run):
+                raise WriterLockError(
+                    f"cannot join run {run or '-'}: the open transaction is held by another live writer "
+                    f"({w.describe()})",
+                    unit=unit.name,
+                    version=doc["_id"],
+                )
+
+    def abort_open(self, unit: UnitKey, *, force: bool = False) -> str:
+        """Abort the unit's open transaction (e.g. one left by a crashed writer); returns its id.
+
+        Refused like :meth:`resume` while its writer is alive (``force`` takes over only from a
+        stale writer of another host)."""
+        return self.resume(unit, force=force).abort()
 
     # --- reading ------------------------------------------------------------------------------
     def reader(self, unit: UnitKey, version: str | None = None) -> ReadSession:
@@ -616,9 +932,13 @@ class WriteTransaction:
     Writes go to the backend at once, batch by batch; nothing is visible to readers until
     :meth:`commit`. Every write is idempotent (upserting the same body again changes nothing),
     so a resumed writer can safely redo the last page after a crash.
+
+    The object is this writer's hold on the unit (its entry in the writer lock, kept alive by a
+    heartbeat thread): :meth:`commit` and :meth:`abort` end it with the transaction, :meth:`release`
+    (or leaving a ``with`` block) ends it and leaves the transaction open for the next writer.
     """
 
-    def __init__(self, store: MDStore, unit: UnitKey, doc: dict[str, Any]) -> None:
+    def __init__(self, store: MDStore, unit: UnitKey, doc: dict[str, Any], *, owner: str) -> None:
         self.store = store
         self.unit = unit
         self.version_id: str = doc["_id"]
@@ -632,9 +952,35 @@ class WriteTransaction:
         self._checkpoint: dict[str, Any] = dict(doc.get("checkpoint") or {})
         self._closed = False
         self._backend = store.backend
+        #: this writer's entry in the transaction's writer lock
+        self.owner = owner
+        self._heartbeat = _Heartbeat(self._backend, self.version_id, owner, store.heartbeat)
+        _LIVE[owner] = self
+        store._writers.add(self)
+        # dropped without commit, abort or release: stop beating and hand the unit back
+        weakref.finalize(self, self._heartbeat.stop, release=True)
 
     def __repr__(self) -> str:
         return f"<WriteTransaction {self.version_id} {self.mode} on {self.unit}>"
+
+    def __enter__(self) -> WriteTransaction:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Leaving the block hands the transaction back if it is still open (it stays resumable)."""
+        if not self._closed:
+            self.release()
+
+    def release(self) -> None:
+        """Stop writing but leave the transaction open: another writer (a resumed run, the next
+        part of a split run) may take it at once, without waiting for a timeout or ``force``."""
+        if self._closed:
+            return
+        self._heartbeat.stop()
+        self._closed = True
+        _LIVE.pop(self.owner, None)
+        self._backend.drop_writer(self.version_id, self.owner)
+        logger.info("released %s on %s", self.version_id, self.unit)
 
     # --- records ------------------------------------------------------------------------------
     def record_id(self, original_id: str) -> str:
@@ -804,7 +1150,7 @@ class WriteTransaction:
     # --- ending -------------------------------------------------------------------------------
     def commit(self, *, report: dict[str, Any] | None = None) -> VersionInfo:
         """Make the new version current: one atomic pointer flip. Returns the committed version."""
-        self._check_open()
+        self._check_holding()
         now = utcnow()
         if self.mode == "full" and self.parent is not None and self.tombstone_missing:
             self._backend.tombstone_missing(self.version_id, self.parent, now)
@@ -821,18 +1167,20 @@ class WriteTransaction:
                 unit=self.unit.name,
                 version=self.version_id,
             )
+        self._heartbeat.stop()
         self._backend.update_version(self.version_id, state="committed", committed_at=now)
-        self._closed = True
+        self._end()
         logger.info("committed %s on %s: %s", self.version_id, self.unit, stats)
         return self.store.version(self.version_id)
 
     def abort(self) -> str:
         """Throw the new version away; the current version is untouched."""
-        self._check_open()
+        self._check_holding()
+        self._heartbeat.stop()
         self._backend.update_version(self.version_id, state="aborted", aborted_at=utcnow())
         self._backend.release_open(self.unit, self.version_id)
         self._backend.drop_records(self.version_id)
-        self._closed = True
+        self._end()
         logger.info("aborted %s on %s", self.version_id, self.unit)
         return self.version_id
 
@@ -840,11 +1188,34 @@ class WriteTransaction:
     def closed(self) -> bool:
         return self._closed
 
+    def _end(self) -> None:
+        self._closed = True
+        self._heartbeat.stop()
+        _LIVE.pop(self.owner, None)
+
     def _check_open(self) -> None:
         if self._closed:
             raise TransactionError(
                 "the transaction is already closed", unit=self.unit.name, version=self.version_id
             )
+        if self._heartbeat.lost:
+            self._lost()
+
+    def _check_holding(self) -> None:
+        """Before a commit or an abort: is this writer still in the lock (not taken over)?"""
+        self._check_open()
+        doc = self._backend.get_version(self.version_id) or {}
+        if doc.get("state") == "open" and self.owner not in ((doc.get("lock") or {}).get("holders") or {}):
+            self._lost()
+
+    def _lost(self) -> None:
+        self._end()
+        raise WriterLockError(
+            "another writer took this transaction over (this one was presumed dead); nothing more "
+            "is written by this one",
+            unit=self.unit.name,
+            version=self.version_id,
+        )
 
 
 def _version_stats(backend: Backend, version_id: str) -> dict[str, Any]:

@@ -107,6 +107,11 @@ class TransactionError(StoreError):
     """A write transaction cannot be opened, resumed, committed or aborted as asked."""
 
 
+class WriterLockError(TransactionError):
+    """Another writer holds the unit's open transaction (or may still hold it): the message says
+    who (host, pid, run id), since when and its last heartbeat. Nothing was changed."""
+
+
 class LeaseError(StoreError):
     """A read lease is missing, expired or refers to a version that is gone."""
 

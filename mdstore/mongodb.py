@@ -132,6 +132,26 @@ class MongoBackend(Backend):
     def release_open(self, unit: UnitKey, version_id: str) -> None:
         self.db.units.update_one({"_id": unit.name, "open": version_id}, {"$set": {"open": None}})
 
+    # --- the writer lock: single-document conditional updates (no multi-document transaction) ---
+    def swap_writers(self, version_id: str, epoch: int | None, holders: dict[str, dict[str, Any]]) -> bool:
+        query: dict[str, Any] = {"_id": version_id, "state": "open"}
+        query["lock.epoch"] = epoch if epoch is not None else {"$exists": False}
+        update = {"$set": {"lock": {"epoch": (epoch or 0) + 1, "holders": holders}}}
+        return self.db.versions.update_one(query, update).matched_count == 1
+
+    def beat_writer(self, version_id: str, owner: str, when: datetime) -> bool:
+        path = f"lock.holders.{owner}"
+        result = self.db.versions.update_one(
+            {"_id": version_id, "state": "open", path: {"$exists": True}},
+            {"$set": {f"{path}.heartbeat_at": when}},
+        )
+        return result.matched_count == 1
+
+    def drop_writer(self, version_id: str, owner: str) -> None:
+        self.db.versions.update_one(
+            {"_id": version_id, "state": "open"}, {"$unset": {f"lock.holders.{owner}": ""}}
+        )
+
     # --- records ------------------------------------------------------------------------------
     def create_records(self, version_id: str, copy_from: str | None) -> None:
         target = self._records(version_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from mdstore.api import Backend, MDStore
+from mdstore.api import HEARTBEAT, Backend, MDStore
 from mdstore.errors import ConfigError
 from mdstore.plugins import Registry
 
@@ -16,12 +16,29 @@ BACKENDS.register("mongodb", "mdstore.mongodb:from_uri")
 BACKENDS.register("mongodb+srv", "mdstore.mongodb:from_uri")
 
 
-def open_store(uri: str, *, keep: int = 3, lease_ttl: float = 3600) -> MDStore:
-    """Open the MDStore at ``uri`` with the backend its scheme names."""
+def open_store(
+    uri: str,
+    *,
+    keep: int = 3,
+    lease_ttl: float = 3600,
+    heartbeat: float = HEARTBEAT,
+    writer_timeout: float | None = None,
+) -> MDStore:
+    """Open the MDStore at ``uri`` with the backend its scheme names.
+
+    ``heartbeat``: seconds between two heartbeats of a writer; ``writer_timeout``: when a writer of
+    another host is presumed dead (default three heartbeats)."""
     scheme = urlsplit(uri).scheme.lower()
     if not scheme:
         raise ConfigError(
             f"{uri!r} has no scheme (sqlite:///path or mongodb://host/db)", field="mdstore", rule="scheme"
         )
     factory = BACKENDS.get(scheme)
-    return MDStore(factory(uri), uri=uri, keep=keep, lease_ttl=lease_ttl)
+    return MDStore(
+        factory(uri),
+        uri=uri,
+        keep=keep,
+        lease_ttl=lease_ttl,
+        heartbeat=heartbeat,
+        writer_timeout=writer_timeout,
+    )

@@ -108,6 +108,8 @@ class SqliteBackend(Backend):
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        # each thread of a :memory: store sees its own database: no other process to tell about
+        self.shared = self.path != ":memory:"
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             check_sqlite_file(self.path, "MDStore")
@@ -222,6 +224,49 @@ class SqliteBackend(Backend):
     def release_open(self, unit: UnitKey, version_id: str) -> None:
         with self._tx() as con:
             con.execute("UPDATE units SET open=NULL WHERE id=? AND open=?", (unit.name, version_id))
+
+    # --- the writer lock ----------------------------------------------------------------------
+    def _edit_open(self, version_id: str, edit) -> bool:
+        """Read-modify-write an open version's document under BEGIN IMMEDIATE (serialised with
+        every other writer of the file); ``edit(doc)`` returns False to leave it unchanged."""
+        with self._tx() as con:
+            row = con.execute(
+                "SELECT doc FROM versions WHERE id=? AND state='open'", (version_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            doc = json.loads(row[0], object_hook=_json_hook)
+            if not edit(doc):
+                return False
+            con.execute(
+                "UPDATE versions SET doc=? WHERE id=?", (json.dumps(doc, default=_json_default), version_id)
+            )
+        return True
+
+    def swap_writers(self, version_id: str, epoch: int | None, holders: dict[str, dict[str, Any]]) -> bool:
+        def edit(doc: dict[str, Any]) -> bool:
+            if (doc.get("lock") or {}).get("epoch") != epoch:
+                return False
+            doc["lock"] = {"epoch": (epoch or 0) + 1, "holders": holders}
+            return True
+
+        return self._edit_open(version_id, edit)
+
+    def beat_writer(self, version_id: str, owner: str, when: datetime) -> bool:
+        def edit(doc: dict[str, Any]) -> bool:
+            entry = ((doc.get("lock") or {}).get("holders") or {}).get(owner)
+            if entry is None:
+                return False
+            entry["heartbeat_at"] = when
+            return True
+
+        return self._edit_open(version_id, edit)
+
+    def drop_writer(self, version_id: str, owner: str) -> None:
+        self._edit_open(
+            version_id,
+            lambda doc: ((doc.get("lock") or {}).get("holders") or {}).pop(owner, None) is not None,
+        )
 
     # --- records ------------------------------------------------------------------------------
     def create_records(self, version_id: str, copy_from: str | None) -> None:

@@ -29,7 +29,7 @@ def open_store_from(ctx: click.Context) -> MDStore:
     from mdstore import open_store
 
     settings = settings_from(ctx)
-    return open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
+    return open_store(settings.mdstore, **settings.store_options())
 
 
 def registry_from(ctx: click.Context) -> DatasourceRegistry:

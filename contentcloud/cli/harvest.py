@@ -1,4 +1,5 @@
-"""``contentcloud harvest DATASOURCE [--full | --incremental] [--from D] [--until D] [--resume|--abort]``."""
+"""``contentcloud harvest DATASOURCE [--full | --incremental] [--from D] [--until D]
+[--resume | --abort] [--force]``."""
 
 from __future__ import annotations
 
@@ -57,6 +58,12 @@ def _check_date(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option(
     "--abort", is_flag=True, help="Drop an interrupted harvest; the current version stays as it is."
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --resume/--abort: take over the transaction of a writer on another host that stopped "
+    "beating (presumed dead). A live writer is never taken over.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def harvest(
@@ -67,18 +74,22 @@ def harvest(
     until: str | None,
     resume: bool,
     abort: bool,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Harvest DATASOURCE into its native MDStore unit, in one transaction committed at the end.
 
     Exit codes: 0 finished, 3 finished with record errors (stored with the version), 4 failed
-    but resumable (--resume), 1 failed, 2 usage or configuration error.
+    but resumable (--resume), 1 failed (also: another harvest of DATASOURCE is running), 2 usage
+    or configuration error.
     """
     from contentcloud.pipeline.collect import run_collect
-    from mdstore.errors import TransactionError
+    from mdstore.errors import TransactionError, WriterLockError
 
     if resume and abort:
         raise click.UsageError("--resume and --abort exclude each other")
+    if force and not (resume or abort):
+        raise click.UsageError("--force takes over an interrupted harvest: use it with --resume or --abort")
     if (resume or abort) and (mode or from_ or until):
         raise click.UsageError(
             "--resume/--abort continue or drop the open harvest as it was started; "
@@ -102,8 +113,12 @@ def harvest(
                 until=until,
                 resume=resume,
                 abort=abort,
+                force=force,
                 on_progress=on_progress,
             )
+    except WriterLockError as exc:  # another writer has the unit: this run did nothing
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(ExitCode.FAILED)
     except TransactionError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(ExitCode.RESUMABLE if "--resume" in exc.message else ExitCode.FAILED)

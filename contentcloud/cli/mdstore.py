@@ -100,6 +100,9 @@ def versions(ctx: click.Context, datasource: str, layer: str, as_json: bool) -> 
         unit = resolve_unit(ctx, store, datasource, layer)
         infos = store.versions(unit)
         current = store.current_version(unit)
+        writers = store.writers(unit)
+        info = store.unit(unit)
+        open_version = info.open_version if info else None
     if as_json:
         print_json([v.as_dict() for v in infos])
         return
@@ -121,6 +124,8 @@ def versions(ctx: click.Context, datasource: str, layer: str, as_json: bool) -> 
         ],
         title=unit.name,
     )
+    for writer in writers:  # who holds the open transaction, and is it still there?
+        click.echo(f"{open_version} is held by {writer.describe()} ({writer.state})")
 
 
 @mdstore.command()
@@ -222,10 +227,17 @@ def rollback(ctx: click.Context, datasource: str, layer: str, version_id: str | 
 @mdstore.command()
 @click.argument("datasource")
 @click.option("--layer", type=LAYERS, default="native", show_default=True)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Take over from a writer on another host that stopped beating (presumed dead); "
+    "a live writer is never taken over.",
+)
 @click.pass_context
-def abort(ctx: click.Context, datasource: str, layer: str) -> None:
-    """Abort the unit's open transaction (one left by a crashed writer)."""
+def abort(ctx: click.Context, datasource: str, layer: str, force: bool) -> None:
+    """Abort the unit's open transaction (one left by a crashed writer); refused while its
+    writer is alive (exit 1, naming its host, pid and run)."""
     with open_store_from(ctx) as store:
         unit = resolve_unit(ctx, store, datasource, layer)
-        version = store.abort_open(unit)
+        version = store.abort_open(unit, force=force)
     click.echo(f"{unit}: aborted {version}")

@@ -214,7 +214,7 @@ def run_pipeline(
             )
         return summary
 
-    with open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl) as store:
+    with open_store(settings.mdstore, **settings.store_options()) as store:
         if store.open_transaction(datasource.native_unit):
             store.abort_open(datasource.native_unit)  # an interrupted earlier demo
         done(collect(store, datasource, mode="full", run_id=None))

@@ -6,6 +6,11 @@ from the last good page with ``resume=True``, or thrown away with ``abort=True``
 version is never touched until the final commit. Incremental runs start from the high-water mark
 the last committed harvest stored in its version report (the server's clock, not ours).
 
+The open transaction is the datasource's writer lock: while a harvest runs (its process alive,
+or its heartbeat fresh when it runs on another host), a second harvest, ``resume`` or ``abort``
+is refused with who runs it; ``force=True`` takes over only a transaction whose writer on
+another host stopped beating (see :meth:`mdstore.MDStore.resume`).
+
 Outcomes: ``finished``; ``finished_with_record_errors`` (records or pages discarded, stored with
 the version); ``failed_resumable`` (the source failed mid-way: the transaction stays open);
 ``failed`` (the run cannot succeed as configured: the transaction is aborted).
@@ -23,7 +28,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
-from mdstore.errors import ConfigError, HarvestError, TransactionError
+from mdstore.errors import ConfigError, HarvestError, TransactionError, WriterLockError
 
 if TYPE_CHECKING:
     from contentcloud.datasources import Datasource
@@ -103,6 +108,7 @@ def collect(
     until: str | None = None,
     resume: bool = False,
     abort: bool = False,
+    force: bool = False,
     run_id: str | None = None,
     on_progress: ProgressFn | None = None,
     environ: Mapping[str, str] | None = None,
@@ -117,7 +123,7 @@ def collect(
     started = time.monotonic()
     base = {"step": STEP, "datasource": datasource.id, "run_id": run_id, "unit_out": unit.name}
     if abort:
-        version = store.abort_open(unit)
+        version = store.abort_open(unit, force=force)
         return RunSummary(
             **base,
             outcome=Outcome.NOTHING_TO_DO,
@@ -144,6 +150,7 @@ def collect(
             from_=from_,
             until=until,
             resume=resume,
+            force=force,
             run_id=run_id,
             on_progress=on_progress,
             max_error_rate=max_error_rate,
@@ -163,6 +170,7 @@ def _run(
     from_: str | None,
     until: str | None,
     resume: bool,
+    force: bool,
     run_id: str,
     on_progress: ProgressFn | None,
     max_error_rate: float | None,
@@ -173,7 +181,7 @@ def _run(
 
     unit = datasource.native_unit
     if resume:
-        tx = store.resume(unit)
+        tx = store.resume(unit, force=force, run_id=run_id)
         checkpoint = tx.checkpoint_data
         request_args = dict(checkpoint.get("request") or {})
         request = HarvestRequest(
@@ -190,12 +198,7 @@ def _run(
     else:
         open_tx = store.open_transaction(unit)
         if open_tx is not None:
-            raise TransactionError(
-                f"an interrupted harvest ({open_tx.id}) is open; continue it with --resume "
-                "or drop it with --abort",
-                unit=unit.name,
-                version=open_tx.id,
-            )
+            _refuse_open(store, unit, open_tx.id)
         watermark = _last_watermark(store, unit) if mode == "incremental" else None
         if mode == "incremental" and store.current_version(unit) is None:
             logger.info(
@@ -258,6 +261,33 @@ def _run(
             "mode": tx.mode,
             "watermark": report["harvest"]["watermark"],
         },
+    )
+
+
+def _refuse_open(store: MDStore, unit: Any, version: str) -> None:
+    """A new harvest while one is open: say whether it is running (and who runs it) or was
+    interrupted (and how to continue or drop it)."""
+    writers = store.writers(unit)
+    live = [w for w in writers if w.state == "alive"]
+    if live:
+        raise WriterLockError(
+            f"a harvest is running ({live[0].describe()}); wait for it to finish or stop it first",
+            unit=unit.name,
+            version=version,
+        )
+    stale = [w for w in writers if w.state == "stale"]
+    if stale:
+        raise TransactionError(
+            f"an interrupted harvest ({version}) is open; its writer on another host stopped beating "
+            f"({stale[0].describe()}): if that process is gone, continue it with --resume --force "
+            "or drop it with --abort --force",
+            unit=unit.name,
+            version=version,
+        )
+    raise TransactionError(
+        f"an interrupted harvest ({version}) is open; continue it with --resume or drop it with --abort",
+        unit=unit.name,
+        version=version,
     )
 
 
@@ -393,6 +423,7 @@ def _failed(
             f"(or dropped with --abort)"
         )
         outcome = Outcome.RESUMABLE
+        tx.release()  # open for --resume at once, by any process on any host
     else:
         tx.abort()
         message = f"{exc}; the harvest was aborted and the current version is unchanged"
@@ -456,7 +487,7 @@ def run_collect(
 
     datasource = DatasourceRegistry(settings.registry).get(datasource_id)
     kwargs.setdefault("max_error_rate", settings.error_rate)
-    with open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl) as store:
+    with open_store(settings.mdstore, **settings.store_options()) as store:
         summary = collect(store, datasource, environ=secret_environment(environ), **kwargs)
     summary.log()
     return summary

@@ -116,7 +116,7 @@ def order_steps(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _open_store(settings: Settings) -> MDStore:
     from mdstore import open_store
 
-    return open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
+    return open_store(settings.mdstore, **settings.store_options())
 
 
 def _datasource(settings: Settings, datasource_id: str) -> Datasource:
@@ -189,8 +189,17 @@ def collect_task(
             logger.info("%s: %s harvest (%s)", datasource_id, mode, reason)
     if resume:
         logger.info("%s: resuming the harvest a previous attempt left open", datasource_id)
+    # force: a retried attempt takes over from an earlier attempt on another worker whose heartbeat
+    # stopped (Airflow already judged it gone); an attempt still alive is never taken over
     summary = run_collect(
-        datasource_id, settings, mode=mode, from_=from_, until=until, resume=resume, run_id=run_id
+        datasource_id,
+        settings,
+        mode=mode,
+        from_=from_,
+        until=until,
+        resume=resume,
+        force=resume,
+        run_id=run_id,
     )
     return require_success(summary)
 

@@ -33,7 +33,14 @@ from contentcloud.pipeline.parts import id_ranges, up_to
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.api import StoredError
 from mdstore.envelope import RecordInput, UnitKey, utcnow
-from mdstore.errors import ConfigError, RecordError, RecordParseError, TransactionError, VersionNotFound
+from mdstore.errors import (
+    ConfigError,
+    RecordError,
+    RecordParseError,
+    TransactionError,
+    VersionNotFound,
+    WriterLockError,
+)
 
 if TYPE_CHECKING:
     from contentcloud.settings import Settings
@@ -273,6 +280,13 @@ def plan_transform(
         )
     open_tx = store.open_transaction(target)
     if open_tx is not None:
+        live = [w for w in store.writers(target) if w.state == "alive"]
+        if live:  # only a run that stopped is planned again; a running one is not joined
+            raise WriterLockError(
+                f"a transform is running ({live[0].describe()}); wait for it to finish or stop it first",
+                unit=target.name,
+                version=open_tx.id,
+            )
         saved = open_tx.checkpoint.get("plan")
         if (
             saved
@@ -325,6 +339,7 @@ def plan_transform(
         total=total,
     )
     tx.checkpoint({"plan": plan.as_dict()})
+    tx.release()  # the parts join the open transaction, then the finish commits it
     return plan
 
 
@@ -343,7 +358,22 @@ def transform_part(
     run); parts of a split run always finish and leave the verdict to :func:`finish_transform`.
     """
     source, target = UnitKey.parse(plan.source), UnitKey.parse(plan.target)
-    tx = store.resume(target)
+    # one worker among the parts of this run (disjoint id ranges); handed back when the part ends
+    with store.resume(target, join=True, run_id=plan.run_id) as tx:
+        return _transform_range(store, chain, plan, part, tx, source, target, on_progress, stop_early)
+
+
+def _transform_range(
+    store: MDStore,
+    chain: TransformChain,
+    plan: TransformPlan,
+    part: int,
+    tx: WriteTransaction,
+    source: UnitKey,
+    target: UnitKey,
+    on_progress: ProgressFn | None,
+    stop_early: bool,
+) -> PartResult:
     since = datetime.fromisoformat(plan.since) if plan.since else None
     previous_version = tx.parent if plan.mode == "full" else None
     previous = store.reader(target, previous_version) if previous_version else None
@@ -566,7 +596,7 @@ def run_transform(
     section = datasource.section("transform")
     chain = build_datasource_chain(datasource, settings)
     max_error_rate = float(section.get("max_error_rate", settings.error_rate))
-    with open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl) as store:
+    with open_store(settings.mdstore, **settings.store_options()) as store:
         summary = transform(
             store,
             datasource.native_unit,

@@ -179,6 +179,10 @@ def test_open_transaction_is_persisted_and_resumable(store_uri, store):
         assert (
             info is not None and info.id == tx.version_id and info.checkpoint == {"token": "abc", "page": 3}
         )
+        with pytest.raises(TransactionError, match="held by a live writer"):
+            other.resume(UNIT)  # the writer is still there
+        tx.release()  # it hands the transaction back, which stays open
+        assert other.open_transaction(UNIT).id == tx.version_id and other.writers(UNIT) == []
         resumed = other.resume(UNIT)
         assert resumed.checkpoint_data == {"token": "abc", "page": 3} and resumed.run_id == "run-7"
         resumed.upsert(records(40))
