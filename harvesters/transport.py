@@ -22,6 +22,7 @@ from typing import IO, Any, Literal, TypeVar
 
 import requests
 
+from harvesters.deadline import DeadlineAdapter, budget, deadline, expired, remaining
 from harvesters.repair import html_error_title
 from mdstore.errors import TransportError
 
@@ -43,6 +44,10 @@ RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
 
 class HtmlErrorPage(TransportError):
     """An HTML page arrived where XML or JSON was expected (an error page served with 200)."""
+
+
+class DeadlinePassed(TransportError):
+    """A request (with its retries) took longer than its ``max_time`` (a trickling server)."""
 
 
 @dataclass(frozen=True)
@@ -119,9 +124,12 @@ class Transport:
         auth: tuple[str, str] | None = None,
         datasource: str | None = None,
         session_setup: Callable[[requests.Session], None] | None = None,
+        max_time: float | None = None,
     ) -> None:
         """``session_setup`` adjusts each new per-thread session (adapters, hooks, redirect limit):
-        the file download service mounts its address-checking adapter there."""
+        the file download service mounts its address-checking adapter there. ``max_time`` is the
+        wall-clock budget of one request with its retries (None: unbounded), enforced at the
+        socket (:mod:`harvesters.deadline`): ``timeout`` bounds one read, this bounds a trickle."""
         self.headers = {
             "User-Agent": user_agent or DEFAULT_USER_AGENT,
             "Accept-Encoding": "gzip, deflate",
@@ -132,6 +140,7 @@ class Transport:
         self.auth = auth
         self.datasource = datasource
         self.session_setup = session_setup
+        self.max_time = max_time
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -145,6 +154,9 @@ class Transport:
         if session is None:
             session = requests.Session()
             session.headers.update(self.headers)
+            adapter = DeadlineAdapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             if self.auth:
                 session.auth = self.auth
             if self.session_setup is not None:
@@ -169,12 +181,13 @@ class Transport:
         expect: Expect = "any",
         error_bodies: bool = False,
         page: str | None = None,
+        max_time: float | None = None,
     ) -> requests.Response:
         """GET ``url`` with retries; the body is read completely inside the retry loop.
 
         With ``error_bodies`` a non-retryable 4xx response is returned rather than raised (OAI-PMH
         servers such as InvenioRDM send ``<error>`` documents with HTTP 422). ``page`` only
-        locates errors ("set x, page 3").
+        locates errors ("set x, page 3"). ``max_time`` replaces the transport's for this call.
         """
 
         def fetch() -> requests.Response:
@@ -182,7 +195,8 @@ class Transport:
             _ = response.content  # read now, so a dropped connection is retried here
             return response
 
-        return self._with_retries(fetch, url, expect=expect, error_bodies=error_bodies, page=page)
+        with deadline(max_time or self.max_time):
+            return self._with_retries(fetch, url, expect=expect, error_bodies=error_bodies, page=page)
 
     def stream(
         self,
@@ -192,6 +206,7 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         page: str | None = None,
+        max_time: float | None = None,
     ) -> tuple[requests.Response, T | None]:
         """A streaming GET whose body ``consume`` reads, inside the retry loop.
 
@@ -201,6 +216,8 @@ class Transport:
         errors nor from requests (a size cap, a refused content type) end the loop at once.
         Other statuses below 400 (304 to a conditional request) come back with ``None`` and an
         unread body; the response is always closed. ``headers`` are added to the session's.
+        ``max_time`` (else the transport's) bounds the whole call, retries included: once it has
+        passed, :class:`DeadlinePassed` ends the call, from the socket if need be.
         """
         consumed: dict[str, T] = {}
 
@@ -215,7 +232,8 @@ class Transport:
                 response.close()
             return response
 
-        response = self._with_retries(fetch, url, expect="any", error_bodies=False, page=page)
+        with deadline(max_time or self.max_time):
+            response = self._with_retries(fetch, url, expect="any", error_bodies=False, page=page)
         return response, consumed.get("value")
 
     def download(
@@ -225,6 +243,7 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         page: str | None = None,
         max_bytes: int | None = None,
+        max_time: float | None = None,
     ) -> IO[bytes]:
         """Stream ``url`` into a temporary file (big files stay out of memory); rewound for reading."""
 
@@ -248,7 +267,7 @@ class Transport:
             spool.seek(0)
             return spool
 
-        _, spool = self.stream(url, spool_body, params=params, page=page)
+        _, spool = self.stream(url, spool_body, params=params, page=page, max_time=max_time)
         if spool is None:  # a 1xx/3xx answer without a body we could follow
             raise TransportError("the server sent no file", datasource=self.datasource, url=url, page=page)
         return spool
@@ -269,6 +288,8 @@ class Transport:
             try:
                 response = fetch()
             except RETRYABLE_EXCEPTIONS as exc:
+                if expired():
+                    raise self._deadline_passed(url, page) from exc
                 failure = f"{type(exc).__name__}: {_short(exc)}"
             except requests.RequestException as exc:
                 raise TransportError(
@@ -318,12 +339,25 @@ class Transport:
                     page=page,
                 )
             wait = self.retry.delay(attempt, retry_after)
+            left = remaining()
+            if left is not None and wait >= left:  # the retry could not end in time
+                raise self._deadline_passed(url, page, after=failure)
             logger.warning(
                 "%s: %s; retry %d of %d in %.2fs", url, failure, attempt + 1, self.retry.max_retries, wait
             )
             self.retries += 1
             self.retry.sleep(wait)
             attempt += 1
+
+    def _deadline_passed(self, url: str, page: str | None, *, after: str | None = None) -> DeadlinePassed:
+        allowed = budget()
+        limit = f"its time limit of {allowed:g} s" if allowed is not None else "its time limit"
+        return DeadlinePassed(
+            f"the transfer did not end within {limit}" + (f" (last failure: {after})" if after else ""),
+            datasource=self.datasource,
+            url=url,
+            page=page,
+        )
 
 
 def _peek(response: requests.Response) -> bytes:

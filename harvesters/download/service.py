@@ -33,13 +33,14 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from harvesters.deadline import expired
 from harvesters.download.config import DownloadConfig
 from harvesters.download.errors import ContentTypeRejected, FileRejected, FileTooLarge, Refused, TooSlow
 from harvesters.download.extract import UrlExtractor, build_extractor
 from harvesters.download.filestore import commit_later
 from harvesters.download.ledger import HELD_STATES, Entry, Ledger, now_text
 from harvesters.download.policy import AddressPolicy, guard_session
-from harvesters.transport import RetryPolicy, Transport
+from harvesters.transport import DeadlinePassed, RetryPolicy, Transport
 from mdstore.errors import RecordError, StoreError, TransportError
 
 if TYPE_CHECKING:
@@ -520,7 +521,9 @@ class FileDownloadService:
                 headers["If-Modified-Since"] = previous.last_modified
         # the network part holds a download slot and a slot of the host; storing does not
         with self.network, self.gate.slot(urlsplit(job.url).netloc.lower()):
-            response, spooled = self.transport.stream(job.url, self._spool_body, headers=headers)
+            response, spooled = self.transport.stream(
+                job.url, self._spool_body, headers=headers, max_time=self.config.max_time
+            )
         return _Answer(response, spooled, conditional)
 
     def _commit(self, job: Job, base: Entry, answer: _Answer, settled: Callable[[], None]) -> None:
@@ -633,6 +636,12 @@ class FileDownloadService:
             return self._fail(job, base, exc.message, refused=True)
         if isinstance(exc, FileRejected):
             return self._fail(job, replace(base, status=exc.status), exc.message)
+        if isinstance(exc, DeadlinePassed):  # before or between answers: no bytes kept
+            return self._fail(
+                job,
+                base,
+                f"the file took longer than download.max_time ({self.config.max_time:g} s); {exc.message}",
+            )
         if isinstance(exc, TransportError):
             final = exc.url if exc.url and exc.url != job.url else None
             failed = replace(base, status=exc.status, final_url=final)
@@ -668,24 +677,30 @@ class FileDownloadService:
                 url=response.url,
             )
         stack = ExitStack()
-        deadline = time.monotonic() + self.config.max_time
         try:
             writer = stack.enter_context(self.store.writer())
-            for chunk in [] if rejection else response.iter_content(chunk_size=CHUNK):
-                writer.write(chunk)
-                if writer.size > limit:
-                    rejection = FileTooLarge(
-                        f"the file exceeds the maximum of {limit} bytes (stopped while streaming)",
-                        url=response.url,
-                    )
-                    break
-                if time.monotonic() > deadline:
-                    rejection = TooSlow(
-                        f"the file took longer than download.max_time ({self.config.max_time:g} s); "
-                        f"stopped after {writer.size} bytes",
-                        url=response.url,
-                    )
-                    break
+            try:
+                for chunk in [] if rejection else response.iter_content(chunk_size=CHUNK):
+                    writer.write(chunk)
+                    if writer.size > limit:
+                        rejection = FileTooLarge(
+                            f"the file exceeds the maximum of {limit} bytes (stopped while streaming)",
+                            url=response.url,
+                        )
+                        break
+                    if expired():
+                        break
+            except Exception:
+                if not expired():  # a dropped connection or a read timeout: retried by the caller
+                    raise
+            if rejection is None and expired():
+                # the deadline of the whole transfer (set by the transport's stream), enforced at
+                # the socket: a trickle ends here, whatever the size of the last read
+                rejection = TooSlow(
+                    f"the file took longer than download.max_time ({self.config.max_time:g} s); "
+                    f"stopped after {writer.size} bytes",
+                    url=response.url,
+                )
             if rejection is not None:
                 rejection.status = response.status_code
                 raise rejection

@@ -71,6 +71,7 @@ class OaiHarvester:
         transport = Transport(
             headers=api.get("headers"),
             timeout=api.get("timeout", 60),
+            max_time=api.get("max_time", 3600),
             retry=retry,
             user_agent=api.get("user_agent"),
             datasource=datasource,

@@ -654,3 +654,42 @@ def test_a_ledger_row_that_cannot_be_written_fails_the_run_after_the_others(stor
     )
     rows = {e.url.rsplit("/", 1)[1]: e.state for e in run.ledger.all()}
     assert rows == {f"f{i}.pdf": "ok" for i in range(6) if i != 3}
+
+
+def test_a_one_byte_a_second_server_is_stopped_at_max_time_and_committed_files_are_kept(store, run):
+    """The deadline holds inside a read: 1 byte/s never trips the 5 s read timeout, nor fills a chunk."""
+    routes = {"/slow.bin": FileRoute(b"x" * 100, trickle=1.0), "/fast.bin": FileRoute(PDF)}
+    with file_server(routes) as server:
+        ds = profile(max_time=2, timeout=5, concurrency=1, per_host=1)
+        write_records(
+            store, ds, {"a": record_xml(f"{server.url}/fast.bin"), "b": record_xml(f"{server.url}/slow.bin")}
+        )
+        started = time.monotonic()
+        summary = run(ds)
+        elapsed = time.monotonic() - started
+    entry = run.entry(ds, "b", f"{server.url}/slow.bin")
+    assert entry.state == "failed"
+    assert entry.error.startswith("the file took longer than download.max_time (2 s); stopped after ")
+    assert 2 <= elapsed < 3.5, elapsed  # max_time and a little slack, not the 100 s of the trickle
+    assert summary.extra["downloaded"] == 1
+    fast = run.entry(ds, "a", f"{server.url}/fast.bin")
+    assert (fast.state, fast.sha256) == ("ok", hashlib.sha256(PDF).hexdigest())
+    assert [p.read_bytes() for p in run.stored_files()] == [PDF]
+    assert run.temp_files() == []
+    assert server.state.count("/slow.bin") == 1  # no retry once the deadline has passed
+
+
+def test_a_server_trickling_its_headers_is_stopped_at_max_time(store, run):
+    with file_server({"/slow.bin": FileRoute(b"x" * 10, trickle=1.0, trickle_headers=True)}) as server:
+        ds = profile(max_time=2, timeout=5)
+        write_records(store, ds, {"r": record_xml(f"{server.url}/slow.bin")})
+        started = time.monotonic()
+        run(ds)
+        elapsed = time.monotonic() - started
+    entry = run.entry(ds, "r", f"{server.url}/slow.bin")
+    assert entry.state == "failed"
+    assert entry.error.startswith(
+        "the file took longer than download.max_time (2 s);"
+        " the transfer did not end within its time limit of 2 s"
+    ), entry.error
+    assert 2 <= elapsed < 3.5, elapsed
