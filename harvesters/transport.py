@@ -25,8 +25,12 @@ import requests
 from harvesters.deadline import DeadlineAdapter, budget, deadline, expired, remaining
 from harvesters.repair import html_error_title
 from mdstore.errors import TransportError
+from mdstore.redact import MaskSecrets, mask_text, mask_url
 
 logger = logging.getLogger(__name__)
+# urllib3 logs request lines (path and query) at DEBUG: a token in a query would reach the logs
+for _name in ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(MaskSecrets())
 
 Expect = Literal["any", "xml", "json"]
 T = TypeVar("T")
@@ -343,7 +347,12 @@ class Transport:
             if left is not None and wait >= left:  # the retry could not end in time
                 raise self._deadline_passed(url, page, after=failure)
             logger.warning(
-                "%s: %s; retry %d of %d in %.2fs", url, failure, attempt + 1, self.retry.max_retries, wait
+                "%s: %s; retry %d of %d in %.2fs",
+                mask_url(url),
+                mask_text(failure or ""),
+                attempt + 1,
+                self.retry.max_retries,
+                wait,
             )
             self.retries += 1
             self.retry.sleep(wait)

@@ -42,6 +42,7 @@ from harvesters.download.ledger import HELD_STATES, Entry, Ledger, now_text
 from harvesters.download.policy import AddressPolicy, guard_session
 from harvesters.transport import DeadlinePassed, RetryPolicy, Transport
 from mdstore.errors import RecordError, StoreError, TransportError
+from mdstore.redact import mask_text, mask_url
 
 if TYPE_CHECKING:
     import requests
@@ -411,7 +412,7 @@ class FileDownloadService:
     def _note_error(self, text: str) -> None:
         with self._counts_lock:
             if len(self.first_errors) < 5:
-                self.first_errors.append(text)
+                self.first_errors.append(mask_text(text))
 
     # --- dispatcher: what needs no request ----------------------------------------------------
     def _dispatch(self, record: Record, run_id: str) -> list[Job]:
@@ -575,7 +576,9 @@ class FileDownloadService:
         try:
             self.ledger.put(entry)
         except Exception as exc:
-            logger.error("%s: %s: the ledger row could not be written: %s", self.datasource, job.url, exc)
+            logger.error(
+                "%s: %s: the ledger row could not be written: %s", self.datasource, mask_url(job.url), exc
+            )
             with self._counts_lock:
                 self._unwritten.append(f"{job.url}: {exc}")
 
@@ -649,10 +652,10 @@ class FileDownloadService:
                 return self._gone(job, failed, exc.message)
             return self._fail(job, failed, exc.message)
         if isinstance(exc, StoreError):  # the disk, not a bug: no traceback
-            logger.error("%s: %s: %s", self.datasource, job.url, exc)
+            logger.error("%s: %s: %s", self.datasource, mask_url(job.url), exc)
             return self._fail(job, base, f"not stored: {exc}")
         # a bug: this file fails, the run goes on
-        logger.error("%s: %s: unexpected error", self.datasource, job.url, exc_info=exc)
+        logger.error("%s: %s: unexpected error", self.datasource, mask_url(job.url), exc_info=exc)
         return self._fail(job, base, f"{type(exc).__name__}: {exc}")
 
     def _spool_body(self, response: requests.Response) -> _Spooled:

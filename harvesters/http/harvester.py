@@ -38,6 +38,7 @@ class HttpHarvester:
             max_time=api.get("max_time", 3600),
             retry=retry,
             user_agent=api.get("user_agent"),
+            auth=(api["username"], api.get("password") or "") if api.get("username") else None,
             datasource=datasource,
         )
         connector_cls = CONNECTORS.get(api["connector"])

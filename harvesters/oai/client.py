@@ -20,6 +20,7 @@ from harvesters.oai.models import Identify, ListPage
 from harvesters.oai.response import OAIResponse, parse_identify, parse_list_page
 from harvesters.transport import Transport
 from mdstore.errors import TransportError
+from mdstore.redact import mask_url
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,10 @@ class OAIClient(Sickle):
             if _looks_complete(content) or attempt >= self.transport.retry.max_retries:
                 return content
             logger.warning(
-                "%s: %s: truncated response (%d bytes); fetching again", self.endpoint, page, len(content)
+                "%s: %s: truncated response (%d bytes); fetching again",
+                mask_url(self.endpoint),
+                page,
+                len(content),
             )
             self.transport.retries += 1
             self.transport.retry.sleep(self.transport.retry.delay(attempt))

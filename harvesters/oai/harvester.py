@@ -25,6 +25,7 @@ from harvesters.oai.models import ListPage, OAIRecord
 from harvesters.transport import RetryPolicy, Transport
 from mdstore.envelope import RecordInput
 from mdstore.errors import HarvestError, OAIProtocolError, TransportError
+from mdstore.redact import mask_url
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class OaiHarvester:
             max_time=api.get("max_time", 3600),
             retry=retry,
             user_agent=api.get("user_agent"),
+            auth=(api["username"], api.get("password") or "") if api.get("username") else None,
             datasource=datasource,
         )
         return cls(
@@ -122,7 +124,7 @@ class OaiHarvester:
             logger.warning(
                 "%s: Identify failed (%s); the high-water mark comes from the first list response "
                 "and day granularity is assumed",
-                self.baseurl,
+                mask_url(self.baseurl),
                 exc,
             )
             return {"granularity": DAY, "response_date": None, "source": "first-response"}
