@@ -50,6 +50,18 @@ class HtmlErrorPage(TransportError):
     """An HTML page arrived where XML or JSON was expected (an error page served with 200)."""
 
 
+class ResponseTooLarge(TransportError):
+    """A body read with ``max_bytes`` is larger; ``raw`` holds its first ``RAW_HEAD`` bytes."""
+
+    def __init__(self, message: str = "", *, raw: bytes = b"", **where: Any) -> None:
+        super().__init__(message, **where)
+        self.raw = raw
+
+
+#: bytes of an oversized body kept (for the discarded store: enough to see what it was)
+RAW_HEAD = 1 << 20
+
+
 class DeadlinePassed(TransportError):
     """A request (with its retries) took longer than its ``max_time`` (a trickling server)."""
 
@@ -186,17 +198,43 @@ class Transport:
         error_bodies: bool = False,
         page: str | None = None,
         max_time: float | None = None,
+        max_bytes: int | None = None,
     ) -> requests.Response:
         """GET ``url`` with retries; the body is read completely inside the retry loop.
 
         With ``error_bodies`` a non-retryable 4xx response is returned rather than raised (OAI-PMH
         servers such as InvenioRDM send ``<error>`` documents with HTTP 422). ``page`` only
         locates errors ("set x, page 3"). ``max_time`` replaces the transport's for this call.
+        With ``max_bytes`` the body is read streamed (decoded) and a longer one raises
+        :class:`ResponseTooLarge` as soon as the cap is passed, holding only the cap in memory.
         """
 
         def fetch() -> requests.Response:
-            response = self.session.get(url, params=params, timeout=self.timeout)
-            _ = response.content  # read now, so a dropped connection is retried here
+            if max_bytes is None:
+                response = self.session.get(url, params=params, timeout=self.timeout)
+                _ = response.content  # read now, so a dropped connection is retried here
+                return response
+            response = self.session.get(url, params=params, timeout=self.timeout, stream=True)
+            try:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_content(chunk_size=1 << 16):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        head = b"".join(chunks)[:RAW_HEAD]
+                        chunks.clear()
+                        raise ResponseTooLarge(
+                            f"the response is larger than {max_bytes} bytes",
+                            raw=head,
+                            status=response.status_code,
+                            datasource=self.datasource,
+                            url=url,
+                            page=page,
+                        )
+                    chunks.append(chunk)
+                response._content = b"".join(chunks)
+            finally:
+                response.close()
             return response
 
         with deadline(max_time or self.max_time):

@@ -140,6 +140,11 @@ class UnparsablePage(HarvestError):
         self.raw = raw
 
 
+class PageTooLarge(UnparsablePage):
+    """A page (an OAI-PMH response, a page of a paged API) is larger than the profile's
+    ``max_page_bytes``; it was read streamed up to the cap and its head is in ``raw``."""
+
+
 class TransportError(HarvestError):
     """The server could not be reached or answered with an HTTP error after all retries."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from harvesters.base import HarvestOptions, HarvestRequest, Page
@@ -31,6 +32,11 @@ class HttpHarvester:
             max_retries=api.get("max_retries", 5),
             backoff=api.get("backoff", 2),
             max_backoff=api.get("max_backoff", 300),
+        )
+        options = replace(
+            options,
+            max_page_bytes=api.get("max_page_bytes", options.max_page_bytes),
+            max_record_bytes=api.get("max_record_bytes", options.max_record_bytes),
         )
         transport = Transport(
             headers=api.get("headers"),

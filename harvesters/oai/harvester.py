@@ -14,6 +14,7 @@ import queue
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from harvesters.base import HarvestOptions, HarvestRequest, Page, Problem
@@ -47,6 +48,8 @@ class OaiHarvester:
         from_: str | None = None,
         until: str | None = None,
         use_get_record: bool = False,
+        max_page_bytes: int | None = None,
+        max_record_bytes: int | None = None,
     ) -> None:
         self.baseurl = baseurl
         self.metadata_prefix = metadata_prefix
@@ -57,7 +60,13 @@ class OaiHarvester:
         self.default_from = from_
         self.default_until = until
         self.use_get_record = use_get_record
-        self.client = OAIClient(baseurl, transport, datasource=datasource)
+        self.client = OAIClient(
+            baseurl,
+            transport,
+            datasource=datasource,
+            max_page_bytes=max_page_bytes,
+            max_record_bytes=max_record_bytes,
+        )
 
     @classmethod
     def from_profile(
@@ -68,6 +77,11 @@ class OaiHarvester:
             max_retries=api.get("max_retries", 5),
             backoff=api.get("backoff", 2),
             max_backoff=api.get("max_backoff", 300),
+        )
+        options = replace(
+            options,
+            max_page_bytes=api.get("max_page_bytes", options.max_page_bytes),
+            max_record_bytes=api.get("max_record_bytes", options.max_record_bytes),
         )
         transport = Transport(
             headers=api.get("headers"),
@@ -88,6 +102,8 @@ class OaiHarvester:
             from_=api.get("from"),
             until=api.get("until"),
             use_get_record=api.get("use_get_record", False),
+            max_page_bytes=options.max_page_bytes,
+            max_record_bytes=options.max_record_bytes,
         )
 
     def close(self) -> None:
