@@ -221,11 +221,15 @@ class Transport:
                 for chunk in response.iter_content(chunk_size=1 << 16):
                     size += len(chunk)
                     if size > max_bytes:
-                        head = b"".join(chunks)[:RAW_HEAD]
+                        head = bytearray()  # the head only: joining all would double the cap
+                        for piece in chunks:
+                            head += piece[: RAW_HEAD - len(head)]
+                            if len(head) >= RAW_HEAD:
+                                break
                         chunks.clear()
                         raise ResponseTooLarge(
                             f"the response is larger than {max_bytes} bytes",
-                            raw=head,
+                            raw=bytes(head),
                             status=response.status_code,
                             datasource=self.datasource,
                             url=url,
