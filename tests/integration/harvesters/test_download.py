@@ -693,3 +693,25 @@ def test_a_server_trickling_its_headers_is_stopped_at_max_time(store, run):
         " the transfer did not end within its time limit of 2 s"
     ), entry.error
     assert 2 <= elapsed < 3.5, elapsed
+
+
+def test_oai_and_http_page_requests_are_bounded_by_api_max_time(store, fast):
+    """A page trickling one byte a second ends at api.max_time, retries included (resumable)."""
+    from contentcloud.pipeline.collect import collect
+    from contentcloud.pipeline.summary import Outcome
+    from tests.integration.harvesters.conftest import make_profile
+
+    with file_server({"/oai": FileRoute(b"<OAI-PMH/>" * 10, trickle=1.0)}) as server:
+        ds = make_profile(
+            "slowoai",
+            {"protocol": "oai", "baseurl": f"{server.url}/oai", "metadata_prefix": "oai_dc", "max_time": 2},
+        )
+        started = time.monotonic()
+        summary = collect(store, ds, options=fast, environ={})
+        elapsed = time.monotonic() - started
+    assert summary.outcome is Outcome.RESUMABLE, summary.text()
+    assert summary.message.startswith(
+        f"slowoai: {server.url}/oai: all records, page 1:"
+        " the transfer did not end within its time limit of 2 s"
+    ), summary.message
+    assert elapsed < 2 * (2 + 1.5), elapsed  # Identify and page 1, each stopped at 2 s
