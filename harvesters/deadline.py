@@ -69,15 +69,19 @@ class DeadlineSocket:
     def __init__(self, sock: Any) -> None:
         self._sock = sock
         self._timeout = sock.gettimeout()
+        self._applied = self._timeout  #: the timeout the socket has now
 
     def _arm(self) -> None:
         left = remaining()
         if left is None:
-            self._sock.settimeout(self._timeout)
+            if self._applied != self._timeout:  # settimeout is a syscall or two: only on change
+                self._sock.settimeout(self._timeout)
+                self._applied = self._timeout
             return
         if left <= 0:
             raise DeadlineExceeded("the transfer deadline passed")
-        self._sock.settimeout(left if self._timeout is None else min(self._timeout, left))
+        self._applied = left if self._timeout is None else min(self._timeout, left)
+        self._sock.settimeout(self._applied)
 
     def _call(self, method: Any, *args: Any) -> Any:
         self._arm()
@@ -107,7 +111,7 @@ class DeadlineSocket:
             view = view[sent:]
 
     def settimeout(self, value: float | None) -> None:
-        self._timeout = value
+        self._timeout = self._applied = value
         self._sock.settimeout(value)
 
     def gettimeout(self) -> float | None:

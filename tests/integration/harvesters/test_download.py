@@ -715,3 +715,41 @@ def test_oai_and_http_page_requests_are_bounded_by_api_max_time(store, fast):
         " the transfer did not end within its time limit of 2 s"
     ), summary.message
     assert elapsed < 2 * (2 + 1.5), elapsed  # Identify and page 1, each stopped at 2 s
+
+
+def test_the_deadline_holds_over_tls_and_a_good_file_still_arrives(tmp_path):
+    """The deadline socket wraps the TLS socket after the handshake: reads go through it too."""
+    import ssl
+    import threading
+
+    from harvesters.transport import DeadlinePassed, RetryPolicy, Transport
+    from tests.servers._http import Server
+    from tests.servers.file_server import FileHandler, FileServerState
+    from tests.servers.tls import make_certificates
+
+    certificates = make_certificates(tmp_path)
+    routes = {"/slow.bin": FileRoute(b"x" * 100, trickle=1.0), "/ok.bin": FileRoute(PDF)}
+    server = Server(FileHandler, FileServerState(routes))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificates.cert_file, certificates.key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    base = f"https://127.0.0.1:{server.server_address[1]}"
+
+    def trust(session):
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE would win over verify
+        session.verify = str(certificates.ca_file)
+
+    transport = Transport(timeout=5, retry=RetryPolicy(max_retries=2, backoff=0.01), session_setup=trust)
+    try:
+        with transport.download(f"{base}/ok.bin") as spool:
+            assert spool.read() == PDF
+        started = time.monotonic()
+        with pytest.raises(DeadlinePassed, match="the transfer did not end within its time limit of 1.5 s"):
+            transport.download(f"{base}/slow.bin", max_time=1.5)
+        assert time.monotonic() - started < 2.5
+    finally:
+        transport.close()
+        server.shutdown()
+        server.server_close()
