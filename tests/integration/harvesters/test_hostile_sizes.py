@@ -220,3 +220,53 @@ def test_a_record_above_max_record_bytes_is_a_record_error_and_the_page_goes_on(
     assert [(d.error, len(d.raw), d.raw[:8]) for d in discarded] == [
         ("record is larger than api.max_record_bytes (1048576 bytes): 2097580 bytes", 65536, b"<record ")
     ]
+
+
+def test_a_paged_http_api_page_above_the_cap_is_a_page_error_and_big_items_are_record_errors(store, fast):
+    from tests.servers.http_api import http_api
+
+    docs = [{"id": "small", "t": "x"}, {"id": "big", "t": "y" * (2 * MiB)}]
+    pages = {
+        "1": json.dumps({"docs": docs}).encode(),
+        "2": json.dumps({"docs": [{"id": "huge", "t": "z" * (5 * MiB)}]}).encode(),
+    }
+
+    def api(query, headers):
+        body = pages.get(query["p"], b'{"docs": []}')
+        return 200, "application/json", body, {"Content-Encoding": "gzip"}  # 5 MB in about 5 kB
+
+    with http_api({"/search": api}) as server:
+        ds = make_profile(
+            "api",
+            {
+                "protocol": "http",
+                "connector": "paged",
+                "url": f"{server.url}/search",
+                "max_page_bytes": 4 * MiB,
+                "max_record_bytes": MiB,
+                "params": {
+                    "pagination": "page",
+                    "page_param": "p",
+                    "page_size": 2,
+                    "items_path": "docs",
+                    "id_path": "id",
+                },
+            },
+        )
+        summary = collect(store, ds, options=fast, environ={})
+    assert summary.outcome is Outcome.RESUMABLE, summary.text()
+    assert summary.message.startswith(
+        f"api: {server.url}/search: page 2: the page is larger than api.max_page_bytes (4194304 bytes)"
+    ), summary.message
+    tx = store.resume(ds.native_unit)
+    try:
+        assert tx.get("small") is not None and tx.get("big") is None
+        errors = store.backend.list_errors(tx.version_id, None)
+        discarded = store.backend.list_discarded(tx.version_id, None)
+    finally:
+        tx.abort()
+    assert [(e.location, e.message) for e in errors] == [
+        ("page 1, item 2", "record is larger than api.max_record_bytes (1048576 bytes): 2097188 bytes"),
+        ("page 2", summary.message.split("; the harvest stopped")[0]),
+    ]
+    assert sorted(len(d.raw) for d in discarded) == [65536, MiB]
