@@ -20,6 +20,7 @@ import yaml
 from contentcloud.shipped import SCHEMAS_DIR
 from mdstore.envelope import UnitKey
 from mdstore.errors import ConfigError
+from mdstore.redact import has_userinfo, mask_url
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,35 @@ def validate_profile(data: Any, *, file: str | Path = "<profile>") -> list[Confi
         elif error.validator == "additionalProperties":
             message = f"unknown field ({error.message})"
         errors.append(ConfigError(message, file=str(file), field=_field_path(error), rule=error.validator))
+    errors.extend(_credentials_in_urls(data, file))
     return errors
+
+
+def _credentials_in_urls(data: Any, file: str | Path, path: tuple[str, ...] = ()) -> list[ConfigError]:
+    """Every URL of the profile that holds a user name or password (``http://user:pass@host``).
+
+    Such a URL would be printed in logs and summaries, stored in reports and published in the
+    OAI provenance; the profile names the user and the environment variable of the password.
+    """
+    found: list[ConfigError] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found.extend(_credentials_in_urls(value, file, (*path, str(key))))
+    elif isinstance(data, list):
+        for n, value in enumerate(data):
+            found.extend(_credentials_in_urls(value, file, (*path, str(n))))
+    elif isinstance(data, str) and "://" in data and has_userinfo(data.strip()):
+        found.append(
+            ConfigError(
+                f"{mask_url(data.strip())!r} holds credentials, which would be logged, stored and "
+                f"published: give the user as api.username and the password in an environment "
+                f"variable named by api.password_env",
+                file=str(file),
+                field=".".join(path) or "(top level)",
+                rule="no-credentials-in-url",
+            )
+        )
+    return found
 
 
 def load_profile(path: str | Path) -> Datasource:

@@ -1,27 +1,58 @@
-"""Safe unpacking of harvested archives (zip, tar, tar.gz, gz), streamed, never onto disk.
+"""Safe unpacking of harvested archives (zip, tar with or without gzip/bzip2/xz, gz, bz2, xz),
+streamed, never onto disk.
 
 Members are read one at a time through capped streams. An archive is refused as a whole when a
 member name would escape the archive root (absolute path, ``..``, drive letter), when it holds
-links or devices, or when a member or the total exceeds the size caps (zip bombs). Nested
-archives are not opened: a member that is itself an archive is one file like any other.
+links or devices, or when a member or the total exceeds the size caps. Every decompression is
+streamed through a ratio check (:class:`_RatioGuard`): once more than ``RATIO_FLOOR`` bytes have
+come out, more than ``MAX_RATIO`` bytes out per compressed byte in refuses the stream at once, so
+a 2 MB ``.gz`` of 2 GiB of spaces is refused after a few MB, in constant memory, whatever its
+headers claim. Nested archives are not opened: a member that is itself an archive is one file like
+any other.
 """
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import posixpath
 import tarfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
 from mdstore.errors import HarvestError
 
-ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".gz")
-#: largest tolerated compression ratio of one zip member (a bomb compresses far better)
+ARCHIVE_SUFFIXES = (
+    ".zip",
+    ".tar.gz",
+    ".tgz",
+    ".tar.bz2",
+    ".tbz2",
+    ".tbz",
+    ".tar.xz",
+    ".txz",
+    ".tar",
+    ".gz",
+    ".bz2",
+    ".xz",
+)
+#: largest tolerated compression ratio (output bytes per input byte); XML rarely passes 20:1,
+#: a bomb compresses far better (deflate reaches 1032:1, bzip2 and xz much more)
 MAX_RATIO = 200
+#: output below which the ratio is not checked (tiny, very regular files compress well too)
+RATIO_FLOOR = 1 << 20
+#: single-file compressions: suffix -> opener of the decompressed stream
+_COMPRESSIONS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
+    ".gz": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
+    ".bz2": lambda raw: bz2.BZ2File(raw, mode="rb"),
+    ".xz": lambda raw: lzma.LZMAFile(raw, mode="rb"),  # noqa: SIM115 - returned open
+}
+#: tar compressions by magic number
+_MAGIC = ((b"\x1f\x8b", ".gz"), (b"BZh", ".bz2"), (b"\xfd7zXZ\x00", ".xz"))
 
 
 class UnsafeArchive(HarvestError):
@@ -35,14 +66,15 @@ class Caps:
 
 
 def archive_kind(name: str) -> str | None:
-    """``zip``, ``tar``, ``gz`` or None, by the file name."""
+    """``zip``, ``tar`` (plain or compressed), ``gz``, ``bz2``, ``xz`` or None, by the file name."""
     lower = name.lower()
     if lower.endswith(".zip"):
         return "zip"
-    if lower.endswith((".tar.gz", ".tgz", ".tar")):
+    if lower.endswith((".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz", ".tar")):
         return "tar"
-    if lower.endswith(".gz"):
-        return "gz"
+    for suffix in _COMPRESSIONS:
+        if lower.endswith(suffix):
+            return suffix[1:]
     return None
 
 
@@ -90,6 +122,61 @@ class _Capped(io.RawIOBase):
         return len(data)
 
 
+class _Counting(io.RawIOBase):
+    """The compressed input, counting the bytes the decompressor takes (the ratio's denominator)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self.count += len(data)
+        return len(data)
+
+
+class _RatioGuard(io.RawIOBase):
+    """A decompressed stream that fails as soon as it expands more than ``MAX_RATIO`` to one.
+
+    ``compressed`` gives the input taken so far (a :class:`_Counting`'s count, or a zip member's
+    compressed size). Reads are bounded by the caller's buffer, and the stdlib decompressors
+    produce at most what is asked, so nothing is buffered beyond one read.
+    """
+
+    def __init__(self, raw: IO[bytes], compressed: Callable[[], int], what: str, archive: str) -> None:
+        self._raw, self._compressed, self._what, self._archive = raw, compressed, what, archive
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self._raw.read(len(buffer))
+        except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as exc:
+            raise UnsafeArchive(f"{self._what}: corrupt compressed data: {exc}", url=self._archive) from exc
+        self.count += len(data)
+        taken = max(1, self._compressed())
+        if self.count > RATIO_FLOOR and self.count > MAX_RATIO * taken:
+            raise UnsafeArchive(
+                f"{self._what} expands more than {MAX_RATIO}:1 ({self.count} bytes from {taken} "
+                f"compressed), a likely decompression bomb; refused",
+                url=self._archive,
+            )
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _decompressed(stream: IO[bytes], suffix: str, what: str, archive: str) -> IO[bytes]:
+    counting = _Counting(stream)
+    opened = _COMPRESSIONS[suffix](io.BufferedReader(counting, 1 << 16))
+    return io.BufferedReader(_RatioGuard(opened, lambda: counting.count, what, archive), 1 << 16)
+
+
 def members(stream: IO[bytes], name: str, caps: Caps = Caps()) -> Iterator[tuple[str, IO[bytes]]]:
     """``(member path, stream)`` of each regular file; the archive is checked before any is read."""
     kind = archive_kind(name)
@@ -98,14 +185,14 @@ def members(stream: IO[bytes], name: str, caps: Caps = Caps()) -> Iterator[tuple
         yield from _zip_members(stream, name, caps, total)
     elif kind == "tar":
         yield from _tar_members(stream, name, caps, total)
-    elif kind == "gz":
-        inner = name[:-3] if name.lower().endswith(".gz") else name
-        member = posixpath.basename(inner)
+    elif kind in ("gz", "bz2", "xz"):
+        suffix = f".{kind}"
+        member = posixpath.basename(name[: -len(suffix)])
         yield (
             member,
             io.BufferedReader(
                 _Capped(
-                    gzip.GzipFile(fileobj=stream, mode="rb"),
+                    _decompressed(stream, suffix, member, name),
                     caps.max_member_bytes,
                     member,
                     name,
@@ -148,36 +235,57 @@ def _zip_members(
                 )
         for info in infos:
             with archive.open(info) as raw:
+                guarded = _RatioGuard(raw, lambda i=info: i.compress_size, info.filename, name)
                 yield (
                     check_member_name(info.filename, archive=name),
                     io.BufferedReader(
-                        _Capped(raw, caps.max_member_bytes, info.filename, name, total, caps.max_total_bytes)
+                        _Capped(
+                            guarded, caps.max_member_bytes, info.filename, name, total, caps.max_total_bytes
+                        )
                     ),
                 )
+
+
+def _tar_stream(stream: IO[bytes], name: str) -> IO[bytes]:
+    """The tar bytes from the start of ``stream``: decompressed (by magic number, whatever the
+    name says) through the ratio check, or as they are for a plain tar."""
+    stream.seek(0)
+    head = stream.read(6)
+    stream.seek(0)
+    for magic, suffix in _MAGIC:
+        if head.startswith(magic):
+            return _decompressed(stream, suffix, "the archive", name)
+    return stream
 
 
 def _tar_members(
     stream: IO[bytes], name: str, caps: Caps, total: list[int]
 ) -> Iterator[tuple[str, IO[bytes]]]:
+    """Two streamed passes (tarfile's ``r|`` mode: no seeks, every byte through the ratio check):
+    the first checks every header, the second yields the files. ``stream`` must be seekable."""
     try:
-        archive = tarfile.open(fileobj=stream, mode="r:*")  # noqa: SIM115 - closed by the with below
-    except tarfile.TarError as exc:
-        raise UnsafeArchive(f"not a readable tar archive: {exc}", url=name) from exc
-    with archive:
-        infos = archive.getmembers()
-        for info in infos:
-            check_member_name(info.name, archive=name)
-            if not (info.isfile() or info.isdir()):
-                raise UnsafeArchive(
-                    f"member {info.name!r} is a link or a device; the archive is refused", url=name
-                )
-            if info.size > caps.max_member_bytes:
-                raise UnsafeArchive(
-                    f"member {info.name!r} declares {info.size} bytes, more than {caps.max_member_bytes}",
-                    url=name,
-                )
-        for info in infos:
-            if info.isfile():
+        with tarfile.open(fileobj=_tar_stream(stream, name), mode="r|") as archive:
+            for info in archive:
+                check_member_name(info.name, archive=name)
+                if not (info.isfile() or info.isdir()):
+                    raise UnsafeArchive(
+                        f"member {info.name!r} is a link or a device; the archive is refused", url=name
+                    )
+                if info.size > caps.max_member_bytes:
+                    raise UnsafeArchive(
+                        f"member {info.name!r} declares {info.size} bytes, more than {caps.max_member_bytes}",
+                        url=name,
+                    )
+                total[0] += info.size
+                if total[0] > caps.max_total_bytes:
+                    raise UnsafeArchive(
+                        f"the archive is larger than {caps.max_total_bytes} bytes uncompressed", url=name
+                    )
+        total[0] = 0
+        with tarfile.open(fileobj=_tar_stream(stream, name), mode="r|") as archive:
+            for info in archive:
+                if not info.isfile():
+                    continue
                 raw = archive.extractfile(info)
                 if raw is not None:
                     yield (
@@ -186,3 +294,5 @@ def _tar_members(
                             _Capped(raw, caps.max_member_bytes, info.name, name, total, caps.max_total_bytes)
                         ),
                     )
+    except (tarfile.TarError, EOFError, OSError, lzma.LZMAError) as exc:
+        raise UnsafeArchive(f"not a readable tar archive: {exc}", url=name) from exc

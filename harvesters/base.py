@@ -88,6 +88,7 @@ class HarvestOptions:
     max_file_bytes: int = 2 * 2**30  #: largest single file or archive member accepted
     max_archive_bytes: int = 8 * 2**30  #: largest total uncompressed size of one archive
     max_record_bytes: int = 64 * 2**20  #: largest single record
+    max_page_bytes: int = 64 * 2**20  #: largest response of a paged source (OAI-PMH, paged API)
 
 
 def is_harvester(obj: Any) -> bool:

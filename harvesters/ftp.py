@@ -20,6 +20,7 @@ import posixpath
 import socket
 import ssl
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatch
@@ -66,6 +67,7 @@ class FtpHarvester:
         split: SplitSpec | None = None,
         archives: bool = True,
         timeout: float = 60,
+        max_time: float = 3600,
         retry: RetryPolicy | None = None,
         options: HarvestOptions | None = None,
     ) -> None:
@@ -79,6 +81,7 @@ class FtpHarvester:
         self.split = split or SplitSpec()
         self.archives = archives
         self.timeout = timeout
+        self.max_time = max_time
         self.retry = retry or RetryPolicy(max_retries=3)
         self.options = options or HarvestOptions()
         self._ftp: ftplib.FTP | None = None
@@ -109,6 +112,7 @@ class FtpHarvester:
             split=SplitSpec(api.get("split_element"), api.get("id_xpath"), api.get("namespaces")),
             archives=api.get("archives", True),
             timeout=api.get("timeout", 60),
+            max_time=api.get("max_time", 3600),
             retry=retry,
             options=options,
         )
@@ -317,23 +321,54 @@ class FtpHarvester:
             yield final
 
     def _download(self, file: RemoteFile) -> IO[bytes]:
+        """The file in a spool. ``max_time`` is a wall-clock deadline over the whole transfer, its
+        retries included, checked on every read of the data socket (whose timeout is what is left of
+        it), so a server sending one byte a second is stopped in time, not after a 64 KiB chunk."""
         path = posixpath.join(self.root, file.path)
         limit = self.options.max_file_bytes
+        due = time.monotonic() + self.max_time
+
+        def too_slow(written: int) -> TransportError:
+            return TransportError(
+                f"downloading {file.path}: the file took longer than max_time ({self.max_time:g} s); "
+                f"stopped after {written} bytes",
+                datasource=self.datasource,
+                url=self.url,
+            )
 
         def fetch(ftp: ftplib.FTP) -> IO[bytes]:
+            if time.monotonic() >= due:
+                raise too_slow(0)
             spool = tempfile.SpooledTemporaryFile(max_size=8 * 2**20)  # noqa: SIM115 - returned open
-            written = [0]
-
-            def write(chunk: bytes) -> None:
-                written[0] += len(chunk)
-                if written[0] > limit:
-                    raise ftplib.error_perm(f"552 {file.path} is larger than {limit} bytes")
-                spool.write(chunk)
-
+            written = 0
             try:
-                ftp.retrbinary(f"RETR {path}", write, blocksize=1 << 16)
-            except BaseException:
+                ftp.voidcmd("TYPE I")
+                with ftp.transfercmd(f"RETR {path}") as conn:
+                    while True:
+                        left = due - time.monotonic()
+                        if left <= 0:
+                            raise too_slow(written)
+                        conn.settimeout(min(self.timeout, left))
+                        try:
+                            chunk = conn.recv(1 << 16)  # returns as soon as any bytes are there
+                        except TimeoutError:
+                            if time.monotonic() >= due:
+                                raise too_slow(written) from None
+                            raise
+                        if not chunk:
+                            break
+                        written += len(chunk)
+                        if written > limit:
+                            raise ftplib.error_perm(f"552 {file.path} is larger than {limit} bytes")
+                        spool.write(chunk)
+                    if isinstance(conn, ssl.SSLSocket):
+                        conn.unwrap()
+                ftp.voidresp()
+            except BaseException as exc:
                 spool.close()
+                if isinstance(exc, TransportError) and self._ftp is not None:
+                    self._ftp.close()  # mid-transfer, not reusable; quit() would wait for a reply
+                    self._ftp = None
                 raise
             spool.seek(0)
             return spool

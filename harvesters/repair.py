@@ -134,6 +134,7 @@ def pull_events_safely(
     events: tuple[str, ...] = ("end",),
     *,
     feed_bytes: int = FEED_BYTES,
+    max_gap: int | None = None,
 ) -> Iterator[tuple[str, etree._Element]]:
     """Parse events of a stream with the hardened options, in constant memory.
 
@@ -147,6 +148,10 @@ def pull_events_safely(
     arrive as a complete element), so the events of a failing ``close()`` are dropped. To be sure
     nothing complete is still held back at that point, an empty comment is fed first: it is legal
     wherever a document can end, and it makes the parser finish every complete construct before it.
+
+    With ``max_gap``, more than that many bytes fed without an event raises :class:`EventTooFar`
+    (with the ``events`` and ``tag`` of a record splitter: a record larger than the cap), before
+    the parser has built more of it than that.
     """
     parser = etree.XMLPullParser(
         events=events,
@@ -157,8 +162,14 @@ def pull_events_safely(
         huge_tree=False,
         remove_comments=False,
     )
+    gap = 0
     while chunk := source.read(feed_bytes):
-        yield from _feed(parser, chunk)
+        gap += len(chunk)
+        for event in _feed(parser, chunk):
+            gap = 0
+            yield event
+        if max_gap is not None and gap > max_gap:
+            raise EventTooFar(gap)
     yield from _feed(parser, b"<!---->")
     try:
         parser.close()
@@ -167,6 +178,10 @@ def pull_events_safely(
             pass  # elements closed by the end of the data, not by their end tags
         raise
     yield from parser.read_events()
+
+
+class EventTooFar(Exception):
+    """More than ``max_gap`` bytes without a parse event (``args[0]``: the bytes fed since one)."""
 
 
 def _feed(parser: etree.XMLPullParser, data: bytes) -> Iterator[tuple[str, etree._Element]]:

@@ -24,10 +24,15 @@ from urllib.parse import urlsplit
 
 import requests
 
+from harvesters.deadline import DeadlineAdapter, budget, deadline, expired, remaining
 from harvesters.repair import html_error_title
 from mdstore.errors import TransportError
+from mdstore.redact import MaskSecrets, mask_text, mask_url
 
 logger = logging.getLogger(__name__)
+# urllib3 logs request lines (path and query) at DEBUG: a token in a query would reach the logs
+for _name in ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(MaskSecrets())
 
 Expect = Literal["any", "xml", "json"]
 T = TypeVar("T")
@@ -50,6 +55,22 @@ class HtmlErrorPage(TransportError):
 class ConnectFailed(TransportError):
     """No connection could be opened (refused, unknown host, unreachable), even after the short
     retry budget of :attr:`RetryPolicy.max_connect_retries`."""
+
+
+class ResponseTooLarge(TransportError):
+    """A body read with ``max_bytes`` is larger; ``raw`` holds its first ``RAW_HEAD`` bytes."""
+
+    def __init__(self, message: str = "", *, raw: bytes = b"", **where: Any) -> None:
+        super().__init__(message, **where)
+        self.raw = raw
+
+
+#: bytes of an oversized body kept (for the discarded store: enough to see what it was)
+RAW_HEAD = 1 << 20
+
+
+class DeadlinePassed(TransportError):
+    """A request (with its retries) took longer than its ``max_time`` (a trickling server)."""
 
 
 @dataclass(frozen=True)
@@ -134,9 +155,12 @@ class Transport:
         auth: tuple[str, str] | None = None,
         datasource: str | None = None,
         session_setup: Callable[[requests.Session], None] | None = None,
+        max_time: float | None = None,
     ) -> None:
         """``session_setup`` adjusts each new per-thread session (adapters, hooks, redirect limit):
-        the file download service mounts its address-checking adapter there."""
+        the file download service mounts its address-checking adapter there. ``max_time`` is the
+        wall-clock budget of one request with its retries (None: unbounded), enforced at the
+        socket (:mod:`harvesters.deadline`): ``timeout`` bounds one read, this bounds a trickle."""
         self.headers = {
             "User-Agent": user_agent or DEFAULT_USER_AGENT,
             "Accept-Encoding": "gzip, deflate",
@@ -147,6 +171,7 @@ class Transport:
         self.auth = auth
         self.datasource = datasource
         self.session_setup = session_setup
+        self.max_time = max_time
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -160,6 +185,9 @@ class Transport:
         if session is None:
             session = requests.Session()
             session.headers.update(self.headers)
+            adapter = DeadlineAdapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             if self.auth:
                 session.auth = self.auth
             if self.session_setup is not None:
@@ -184,20 +212,52 @@ class Transport:
         expect: Expect = "any",
         error_bodies: bool = False,
         page: str | None = None,
+        max_time: float | None = None,
+        max_bytes: int | None = None,
     ) -> requests.Response:
         """GET ``url`` with retries; the body is read completely inside the retry loop.
 
         With ``error_bodies`` a non-retryable 4xx response is returned rather than raised (OAI-PMH
         servers such as InvenioRDM send ``<error>`` documents with HTTP 422). ``page`` only
-        locates errors ("set x, page 3").
+        locates errors ("set x, page 3"). ``max_time`` replaces the transport's for this call.
+        With ``max_bytes`` the body is read streamed (decoded) and a longer one raises
+        :class:`ResponseTooLarge` as soon as the cap is passed, holding only the cap in memory.
         """
 
         def fetch() -> requests.Response:
-            response = self.session.get(url, params=params, timeout=self.timeout)
-            _ = response.content  # read now, so a dropped connection is retried here
+            if max_bytes is None:
+                response = self.session.get(url, params=params, timeout=self.timeout)
+                _ = response.content  # read now, so a dropped connection is retried here
+                return response
+            response = self.session.get(url, params=params, timeout=self.timeout, stream=True)
+            try:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_content(chunk_size=1 << 16):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        head = bytearray()  # the head only: joining all would double the cap
+                        for piece in chunks:
+                            head += piece[: RAW_HEAD - len(head)]
+                            if len(head) >= RAW_HEAD:
+                                break
+                        chunks.clear()
+                        raise ResponseTooLarge(
+                            f"the response is larger than {max_bytes} bytes",
+                            raw=bytes(head),
+                            status=response.status_code,
+                            datasource=self.datasource,
+                            url=url,
+                            page=page,
+                        )
+                    chunks.append(chunk)
+                response._content = b"".join(chunks)
+            finally:
+                response.close()
             return response
 
-        return self._with_retries(fetch, url, expect=expect, error_bodies=error_bodies, page=page)
+        with deadline(max_time or self.max_time):
+            return self._with_retries(fetch, url, expect=expect, error_bodies=error_bodies, page=page)
 
     def stream(
         self,
@@ -207,6 +267,7 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         page: str | None = None,
+        max_time: float | None = None,
     ) -> tuple[requests.Response, T | None]:
         """A streaming GET whose body ``consume`` reads, inside the retry loop.
 
@@ -216,6 +277,8 @@ class Transport:
         errors nor from requests (a size cap, a refused content type) end the loop at once.
         Other statuses below 400 (304 to a conditional request) come back with ``None`` and an
         unread body; the response is always closed. ``headers`` are added to the session's.
+        ``max_time`` (else the transport's) bounds the whole call, retries included: once it has
+        passed, :class:`DeadlinePassed` ends the call, from the socket if need be.
         """
         consumed: dict[str, T] = {}
 
@@ -230,7 +293,8 @@ class Transport:
                 response.close()
             return response
 
-        response = self._with_retries(fetch, url, expect="any", error_bodies=False, page=page)
+        with deadline(max_time or self.max_time):
+            response = self._with_retries(fetch, url, expect="any", error_bodies=False, page=page)
         return response, consumed.get("value")
 
     def download(
@@ -240,6 +304,7 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         page: str | None = None,
         max_bytes: int | None = None,
+        max_time: float | None = None,
     ) -> IO[bytes]:
         """Stream ``url`` into a temporary file (big files stay out of memory); rewound for reading."""
 
@@ -263,7 +328,7 @@ class Transport:
             spool.seek(0)
             return spool
 
-        _, spool = self.stream(url, spool_body, params=params, page=page)
+        _, spool = self.stream(url, spool_body, params=params, page=page, max_time=max_time)
         if spool is None:  # a 1xx/3xx answer without a body we could follow
             raise TransportError("the server sent no file", datasource=self.datasource, url=url, page=page)
         return spool
@@ -285,6 +350,8 @@ class Transport:
             try:
                 response = fetch()
             except RETRYABLE_EXCEPTIONS as exc:
+                if expired():
+                    raise self._deadline_passed(url, page) from exc
                 cannot_connect = _connect_failure(exc)
                 if cannot_connect is not None:
                     self._retry_connect(url, cannot_connect, attempt, started, page)
@@ -339,12 +406,30 @@ class Transport:
                     page=page,
                 )
             wait = self.retry.delay(attempt, retry_after)
+            left = remaining()
+            if left is not None and wait >= left:  # the retry could not end in time
+                raise self._deadline_passed(url, page, after=failure)
             logger.warning(
-                "%s: %s; retry %d of %d in %.2fs", url, failure, attempt + 1, self.retry.max_retries, wait
+                "%s: %s; retry %d of %d in %.2fs",
+                mask_url(url),
+                mask_text(failure or ""),
+                attempt + 1,
+                self.retry.max_retries,
+                wait,
             )
             self.retries += 1
             self.retry.sleep(wait)
             attempt += 1
+
+    def _deadline_passed(self, url: str, page: str | None, *, after: str | None = None) -> DeadlinePassed:
+        allowed = budget()
+        limit = f"its time limit of {allowed:g} s" if allowed is not None else "its time limit"
+        return DeadlinePassed(
+            f"the transfer did not end within {limit}" + (f" (last failure: {after})" if after else ""),
+            datasource=self.datasource,
+            url=url,
+            page=page,
+        )
 
     def _retry_connect(self, url: str, reason: str, attempt: int, started: float, page: str | None) -> None:
         """Wait before the next try of a connection that could not be opened, or give up."""

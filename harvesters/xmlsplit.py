@@ -18,6 +18,7 @@ from lxml import etree
 from harvesters.base import Problem
 from harvesters.repair import (
     CleaningReader,
+    EventTooFar,
     entities_message,
     parse_xml,
     pull_events_safely,
@@ -53,6 +54,8 @@ class SplitSpec:
 
 
 Item = RecordInput | Problem
+#: bytes of an oversized record kept in the discarded store (enough to see what it was)
+DISCARDED_HEAD = 64 * 1024
 
 
 def split_stream(
@@ -62,12 +65,20 @@ def split_stream(
     passed over without being serialized (resuming inside a file)."""
     tag = spec.clark()
     if tag is None:
-        yield from whole_file(stream.read(), source, spec)
+        data = stream.read(max_record_bytes + 1)  # never the whole of a hostile file in memory
+        if len(data) > max_record_bytes:
+            yield Problem(
+                f"record is larger than {max_record_bytes} bytes (the whole file is one record)",
+                location=source,
+                raw=data[:DISCARDED_HEAD],
+            )
+            return
+        yield from whole_file(data, source, spec)
         return
     cleaning = CleaningReader(stream)
     index = 0
     try:
-        for _, element in pull_events_safely(cleaning, tag=tag):
+        for _, element in pull_events_safely(cleaning, tag=tag, max_gap=max_record_bytes):
             index += 1
             if index > skip:
                 yield _record(element, source, index, spec, max_record_bytes)
@@ -76,6 +87,11 @@ def split_stream(
                 del element.getparent()[0]
     except etree.XMLSyntaxError as exc:
         yield Problem(f"not well-formed XML after record {index}: {exc}", location=source)
+    except EventTooFar:
+        yield Problem(
+            f"record {index + 1} is larger than {max_record_bytes} bytes; the rest of the file is not read",
+            location=source,
+        )
     if cleaning.removed:
         logger.info("%s: removed %d illegal character byte(s)", source, cleaning.removed)
 

@@ -10,21 +10,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from mdstore.redact import mask_text
+
 
 class ContentcloudError(Exception):
     """Base of every error the project raises on purpose.
 
     The CLI prints these as one line on stderr; anything else is a bug and keeps its traceback.
+    The message and the text where-fields are masked (:mod:`mdstore.redact`) as the error is
+    made, so a URL with a password or a token never reaches a log, a report or the store.
     """
 
     #: attributes that locate the error; subclasses extend this tuple
     where_fields: tuple[str, ...] = ()
 
     def __init__(self, message: str = "", **where: Any) -> None:
+        message = mask_text(message) if isinstance(message, str) else message
         super().__init__(message)
         self.message = message
         for name in self.where_fields:
-            setattr(self, name, where.pop(name, None))
+            value = where.pop(name, None)
+            setattr(self, name, mask_text(value) if isinstance(value, str) else value)
         if where:
             raise TypeError(f"{type(self).__name__} got unknown fields: {sorted(where)}")
 
@@ -144,6 +150,11 @@ class UnparsablePage(HarvestError):
     def __init__(self, message: str = "", *, raw: bytes | None = None, **where: Any) -> None:
         super().__init__(message, **where)
         self.raw = raw
+
+
+class PageTooLarge(UnparsablePage):
+    """A page (an OAI-PMH response, a page of a paged API) is larger than the profile's
+    ``max_page_bytes``; it was read streamed up to the cap and its head is in ``raw``."""
 
 
 class TransportError(HarvestError):

@@ -57,14 +57,23 @@ def download(
 
 def _list_failures(datasource: str, settings, as_json: bool) -> None:
     from contentcloud.pipeline.download import download_failures
+    from mdstore.redact import mask_url
 
     entries = download_failures(datasource, settings)
-    if as_json:
-        print_json([entry.as_dict() for entry in entries])
+    if as_json:  # URLs come from harvested records: a token in one is not printed
+        print_json(
+            [
+                {**entry.as_dict(), "url": mask_url(entry.url), "final_url": mask_url(entry.final_url)}
+                for entry in entries
+            ]
+        )
         return
     print_table(
         ["record", "url", "state", "status", "error", "checked"],
-        [(e.record_id, e.url or "(record)", e.state, e.status, e.error, e.checked_at) for e in entries],
+        [
+            (e.record_id, mask_url(e.url) or "(record)", e.state, e.status, e.error, e.checked_at)
+            for e in entries
+        ],
         title=f"{len(entries)} failed downloads of {datasource}",
     )
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.errors import ConfigError
+from mdstore.redact import mask_url
 
 if TYPE_CHECKING:
     from contentcloud.datasources import Datasource
@@ -74,7 +75,8 @@ def publish_source(
 
         xslt_digest = hashlib.md5(xslt_path.read_bytes(), usedforsecurity=False).hexdigest()
     has_transform = bool(transform)
-    base_url = section.get("base_url") or ds.api.get("baseurl") or ds.api.get("url") or ""
+    # never a password or token in the published provenance, whatever an older profile held
+    base_url = mask_url(section.get("base_url") or ds.api.get("baseurl") or ds.api.get("url") or "") or ""
     return PublishSource(
         datasource=ds.id,
         name=ds.name,

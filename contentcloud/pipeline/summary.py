@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from mdstore.redact import mask_text
+
 logger = logging.getLogger(__name__)
 
 
@@ -60,6 +62,12 @@ class RunSummary:
     message: str = ""
     first_errors: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Mask URLs with credentials or tokens (:mod:`mdstore.redact`): summaries are printed,
+        logged, stored with the version's report and shown in Airflow."""
+        object.__setattr__(self, "message", mask_text(self.message))
+        object.__setattr__(self, "first_errors", tuple(mask_text(e) for e in self.first_errors))
 
     @property
     def rate(self) -> float:

@@ -22,12 +22,10 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
+from harvesters.deadline import DeadlineAdapter, connection_classes
 from harvesters.download.errors import AddressRefused, Refused
 from mdstore.errors import ConfigError
 
@@ -159,22 +157,15 @@ class _GuardedConnectionMixin:
         raise NewConnectionError(self, f"Failed to establish a new connection: {last}")  # type: ignore[arg-type]
 
 
-class GuardedAdapter(HTTPAdapter):
-    """A requests adapter whose connections obey an :class:`AddressPolicy` (no proxies)."""
+class GuardedAdapter(DeadlineAdapter):
+    """A requests adapter whose connections obey an :class:`AddressPolicy` (no proxies) and the
+    transfer deadline (:mod:`harvesters.deadline`)."""
 
     def __init__(self, policy: AddressPolicy, **kwargs: Any) -> None:
         self.policy = policy
-        plain = type("GuardedHTTPConnection", (_GuardedConnectionMixin, HTTPConnection), {"policy": policy})
-        tls = type("GuardedHTTPSConnection", (_GuardedConnectionMixin, HTTPSConnection), {"policy": policy})
-        self._pool_classes = {
-            "http": type("GuardedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": plain}),
-            "https": type("GuardedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": tls}),
-        }
+        guarded = type("GuardedConnection", (_GuardedConnectionMixin,), {"policy": policy})
+        self.pool_classes = connection_classes(guarded)
         super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = self._pool_classes
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         raise Refused(

@@ -33,14 +33,16 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from harvesters.deadline import expired
 from harvesters.download.config import DownloadConfig
 from harvesters.download.errors import ContentTypeRejected, FileRejected, FileTooLarge, Refused, TooSlow
 from harvesters.download.extract import UrlExtractor, build_extractor
 from harvesters.download.filestore import commit_later
 from harvesters.download.ledger import HELD_STATES, Entry, Ledger, now_text
 from harvesters.download.policy import AddressPolicy, guard_session
-from harvesters.transport import RetryPolicy, Transport
+from harvesters.transport import DeadlinePassed, RetryPolicy, Transport
 from mdstore.errors import RecordError, StoreError, TransportError
+from mdstore.redact import mask_text, mask_url
 
 if TYPE_CHECKING:
     import requests
@@ -410,7 +412,7 @@ class FileDownloadService:
     def _note_error(self, text: str) -> None:
         with self._counts_lock:
             if len(self.first_errors) < 5:
-                self.first_errors.append(text)
+                self.first_errors.append(mask_text(text))
 
     # --- dispatcher: what needs no request ----------------------------------------------------
     def _dispatch(self, record: Record, run_id: str) -> list[Job]:
@@ -520,7 +522,9 @@ class FileDownloadService:
                 headers["If-Modified-Since"] = previous.last_modified
         # the network part holds a download slot and a slot of the host; storing does not
         with self.network, self.gate.slot(urlsplit(job.url).netloc.lower()):
-            response, spooled = self.transport.stream(job.url, self._spool_body, headers=headers)
+            response, spooled = self.transport.stream(
+                job.url, self._spool_body, headers=headers, max_time=self.config.max_time
+            )
         return _Answer(response, spooled, conditional)
 
     def _commit(self, job: Job, base: Entry, answer: _Answer, settled: Callable[[], None]) -> None:
@@ -572,7 +576,9 @@ class FileDownloadService:
         try:
             self.ledger.put(entry)
         except Exception as exc:
-            logger.error("%s: %s: the ledger row could not be written: %s", self.datasource, job.url, exc)
+            logger.error(
+                "%s: %s: the ledger row could not be written: %s", self.datasource, mask_url(job.url), exc
+            )
             with self._counts_lock:
                 self._unwritten.append(f"{job.url}: {exc}")
 
@@ -633,6 +639,12 @@ class FileDownloadService:
             return self._fail(job, base, exc.message, refused=True)
         if isinstance(exc, FileRejected):
             return self._fail(job, replace(base, status=exc.status), exc.message)
+        if isinstance(exc, DeadlinePassed):  # before or between answers: no bytes kept
+            return self._fail(
+                job,
+                base,
+                f"the file took longer than download.max_time ({self.config.max_time:g} s); {exc.message}",
+            )
         if isinstance(exc, TransportError):
             final = exc.url if exc.url and exc.url != job.url else None
             failed = replace(base, status=exc.status, final_url=final)
@@ -640,10 +652,10 @@ class FileDownloadService:
                 return self._gone(job, failed, exc.message)
             return self._fail(job, failed, exc.message)
         if isinstance(exc, StoreError):  # the disk, not a bug: no traceback
-            logger.error("%s: %s: %s", self.datasource, job.url, exc)
+            logger.error("%s: %s: %s", self.datasource, mask_url(job.url), exc)
             return self._fail(job, base, f"not stored: {exc}")
         # a bug: this file fails, the run goes on
-        logger.error("%s: %s: unexpected error", self.datasource, job.url, exc_info=exc)
+        logger.error("%s: %s: unexpected error", self.datasource, mask_url(job.url), exc_info=exc)
         return self._fail(job, base, f"{type(exc).__name__}: {exc}")
 
     def _spool_body(self, response: requests.Response) -> _Spooled:
@@ -668,24 +680,30 @@ class FileDownloadService:
                 url=response.url,
             )
         stack = ExitStack()
-        deadline = time.monotonic() + self.config.max_time
         try:
             writer = stack.enter_context(self.store.writer())
-            for chunk in [] if rejection else response.iter_content(chunk_size=CHUNK):
-                writer.write(chunk)
-                if writer.size > limit:
-                    rejection = FileTooLarge(
-                        f"the file exceeds the maximum of {limit} bytes (stopped while streaming)",
-                        url=response.url,
-                    )
-                    break
-                if time.monotonic() > deadline:
-                    rejection = TooSlow(
-                        f"the file took longer than download.max_time ({self.config.max_time:g} s); "
-                        f"stopped after {writer.size} bytes",
-                        url=response.url,
-                    )
-                    break
+            try:
+                for chunk in [] if rejection else response.iter_content(chunk_size=CHUNK):
+                    writer.write(chunk)
+                    if writer.size > limit:
+                        rejection = FileTooLarge(
+                            f"the file exceeds the maximum of {limit} bytes (stopped while streaming)",
+                            url=response.url,
+                        )
+                        break
+                    if expired():
+                        break
+            except Exception:
+                if not expired():  # a dropped connection or a read timeout: retried by the caller
+                    raise
+            if rejection is None and expired():
+                # the deadline of the whole transfer (set by the transport's stream), enforced at
+                # the socket: a trickle ends here, whatever the size of the last read
+                rejection = TooSlow(
+                    f"the file took longer than download.max_time ({self.config.max_time:g} s); "
+                    f"stopped after {writer.size} bytes",
+                    url=response.url,
+                )
             if rejection is not None:
                 rejection.status = response.status_code
                 raise rejection

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from harvesters.base import HarvestOptions, HarvestRequest, Page
@@ -32,11 +33,18 @@ class HttpHarvester:
             backoff=api.get("backoff", 2),
             max_backoff=api.get("max_backoff", 300),
         )
+        options = replace(
+            options,
+            max_page_bytes=api.get("max_page_bytes", options.max_page_bytes),
+            max_record_bytes=api.get("max_record_bytes", options.max_record_bytes),
+        )
         transport = Transport(
             headers=api.get("headers"),
             timeout=api.get("timeout", 60),
+            max_time=api.get("max_time", 3600),
             retry=retry,
             user_agent=api.get("user_agent"),
+            auth=(api["username"], api.get("password") or "") if api.get("username") else None,
             datasource=datasource,
         )
         connector_cls = CONNECTORS.get(api["connector"])

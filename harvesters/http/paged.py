@@ -19,8 +19,9 @@ from harvesters.base import Page, Problem
 from harvesters.http.connector import REQUIRED, ConnectorContext, check_params
 from harvesters.http.jsonxml import dotted, json_to_xml
 from harvesters.repair import parse_xml, strip_illegal_xml_bytes
+from harvesters.transport import ResponseTooLarge
 from mdstore.envelope import RecordInput
-from mdstore.errors import ConfigError, HarvestError, UnparsablePage
+from mdstore.errors import ConfigError, HarvestError, PageTooLarge, UnparsablePage
 
 PAGINATIONS = ("page", "offset", "cursor", "next-link")
 
@@ -72,7 +73,21 @@ class PagedConnector:
         for number in range(int((resume or {}).get("pages", 0)) + 1, self.p["max_pages"] + 1):
             url, query = self._request(state)
             label = f"page {number}"
-            response = self.context.transport.get(url, query, expect=self.p["format"], page=label)
+            limit = self.context.options.max_page_bytes
+            try:
+                response = self.context.transport.get(
+                    url, query, expect=self.p["format"], page=label, max_bytes=limit
+                )
+            except ResponseTooLarge as exc:
+                raise PageTooLarge(
+                    f"the page is larger than api.max_page_bytes ({limit} bytes) and was not read "
+                    f"further; its first {len(exc.raw)} bytes are kept in the discarded store "
+                    f"(raise the limit and --resume to fetch it again)",
+                    raw=exc.raw,
+                    datasource=self.context.datasource,
+                    url=self.context.url,
+                    page=label,
+                ) from None
             items, problems, document = self._items(response.content, label)
             state = self._next_state(state, response, document, len(items) + len(problems), label, seen)
             yield Page(
@@ -206,6 +221,9 @@ class PagedConnector:
                 )
                 continue
             deleted = bool(dotted(item, self.p["deleted_path"])) if self.p["deleted_path"] else False
+            if not deleted and len(body) > self.context.options.max_record_bytes:
+                problems.append(self._too_large(str(original_id), body, f"{label}, item {index}"))
+                continue
             items.append((RecordInput(str(original_id), None if deleted else body), deleted))
         return items, problems
 
@@ -227,5 +245,17 @@ class PagedConnector:
                 if self.p["deleted_path"]
                 else False
             )
+            if not deleted and len(raw) > self.context.options.max_record_bytes:
+                problems.append(self._too_large(original_id, raw, f"{label}, item {index}"))
+                continue
             items.append((RecordInput(original_id, None if deleted else raw), deleted))
         return items, problems
+
+    def _too_large(self, original_id: str, body: bytes, location: str) -> Problem:
+        limit = self.context.options.max_record_bytes
+        return Problem(
+            f"record is larger than api.max_record_bytes ({limit} bytes): {len(body)} bytes",
+            location=location,
+            record_id=original_id,
+            raw=body[: 64 * 1024],
+        )

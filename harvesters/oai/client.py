@@ -18,8 +18,9 @@ from sickle import Sickle
 from harvesters.oai.errors import NotOAIResponse
 from harvesters.oai.models import Identify, ListPage
 from harvesters.oai.response import OAIResponse, parse_identify, parse_list_page
-from harvesters.transport import Transport
-from mdstore.errors import TransportError
+from harvesters.transport import ResponseTooLarge, Transport
+from mdstore.errors import PageTooLarge, TransportError
+from mdstore.redact import mask_url
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +28,20 @@ logger = logging.getLogger(__name__)
 class OAIClient(Sickle):
     """One OAI-PMH endpoint over a :class:`Transport`."""
 
-    def __init__(self, endpoint: str, transport: Transport, *, datasource: str | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        transport: Transport,
+        *,
+        datasource: str | None = None,
+        max_page_bytes: int | None = None,
+        max_record_bytes: int | None = None,
+    ) -> None:
         super().__init__(endpoint)
         self.transport = transport
         self.datasource = datasource
+        self.max_page_bytes = max_page_bytes
+        self.max_record_bytes = max_record_bytes
 
     # sickle's network method
     def harvest(self, **kwargs: Any) -> OAIResponse:
@@ -41,7 +52,25 @@ class OAIClient(Sickle):
         """The body of one request; a truncated document (no closing root tag) is fetched again."""
         attempt = 0
         while True:
-            response = self.transport.get(self.endpoint, params, expect="xml", error_bodies=True, page=page)
+            try:
+                response = self.transport.get(
+                    self.endpoint,
+                    params,
+                    expect="xml",
+                    error_bodies=True,
+                    page=page,
+                    max_bytes=self.max_page_bytes,
+                )
+            except ResponseTooLarge as exc:
+                raise PageTooLarge(
+                    f"the page is larger than api.max_page_bytes ({self.max_page_bytes} bytes) and was not "
+                    f"read further; its first {len(exc.raw)} bytes are kept in the discarded store "
+                    f"(raise the limit and --resume to fetch it again)",
+                    raw=exc.raw,
+                    datasource=self.datasource,
+                    url=self.endpoint,
+                    page=page,
+                ) from None
             content = response.content
             if response.status_code >= 400 and b"OAI-PMH" not in content[:4096]:
                 # a 4xx without an OAI-PMH <error> document: wrong URL, auth, or a gateway's page
@@ -55,7 +84,10 @@ class OAIClient(Sickle):
             if _looks_complete(content) or attempt >= self.transport.retry.max_retries:
                 return content
             logger.warning(
-                "%s: %s: truncated response (%d bytes); fetching again", self.endpoint, page, len(content)
+                "%s: %s: truncated response (%d bytes); fetching again",
+                mask_url(self.endpoint),
+                page,
+                len(content),
             )
             self.transport.retries += 1
             self.transport.retry.sleep(self.transport.retry.delay(attempt))
@@ -71,7 +103,13 @@ class OAIClient(Sickle):
     def list_page(self, params: Mapping[str, str], *, page: str) -> ListPage:
         """One page of ListRecords/ListIdentifiers (or a GetRecord answer)."""
         where = {"datasource": self.datasource, "url": self.endpoint, "page": page}
-        return parse_list_page(self.fetch(params, page=page), params["verb"], location=page, **where)
+        return parse_list_page(
+            self.fetch(params, page=page),
+            params["verb"],
+            location=page,
+            max_record_bytes=self.max_record_bytes,
+            **where,
+        )
 
 
 def _looks_complete(content: bytes) -> bool:

@@ -26,6 +26,7 @@ from harvesters.oai.models import ListPage, OAIRecord
 from harvesters.transport import ConnectFailed, RetryPolicy, Transport
 from mdstore.envelope import RecordInput
 from mdstore.errors import HarvestError, OAIProtocolError, TransportError
+from mdstore.redact import mask_url
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class OaiHarvester:
         from_: str | None = None,
         until: str | None = None,
         use_get_record: bool = False,
+        max_page_bytes: int | None = None,
+        max_record_bytes: int | None = None,
     ) -> None:
         self.baseurl = baseurl
         self.metadata_prefix = metadata_prefix
@@ -57,7 +60,13 @@ class OaiHarvester:
         self.default_from = from_
         self.default_until = until
         self.use_get_record = use_get_record
-        self.client = OAIClient(baseurl, transport, datasource=datasource)
+        self.client = OAIClient(
+            baseurl,
+            transport,
+            datasource=datasource,
+            max_page_bytes=max_page_bytes,
+            max_record_bytes=max_record_bytes,
+        )
 
     @classmethod
     def from_profile(
@@ -69,11 +78,18 @@ class OaiHarvester:
             backoff=api.get("backoff", 2),
             max_backoff=api.get("max_backoff", 300),
         )
+        options = replace(
+            options,
+            max_page_bytes=api.get("max_page_bytes", options.max_page_bytes),
+            max_record_bytes=api.get("max_record_bytes", options.max_record_bytes),
+        )
         transport = Transport(
             headers=api.get("headers"),
             timeout=api.get("timeout", 60),
+            max_time=api.get("max_time", 3600),
             retry=retry,
             user_agent=api.get("user_agent"),
+            auth=(api["username"], api.get("password") or "") if api.get("username") else None,
             datasource=datasource,
         )
         return cls(
@@ -86,6 +102,8 @@ class OaiHarvester:
             from_=api.get("from"),
             until=api.get("until"),
             use_get_record=api.get("use_get_record", False),
+            max_page_bytes=options.max_page_bytes,
+            max_record_bytes=options.max_record_bytes,
         )
 
     def close(self) -> None:
@@ -128,7 +146,7 @@ class OaiHarvester:
             logger.warning(
                 "%s: Identify failed (%s); the high-water mark comes from the first list response "
                 "and day granularity is assumed",
-                self.baseurl,
+                mask_url(self.baseurl),
                 exc,
             )
             return {"granularity": DAY, "response_date": None, "source": "first-response"}

@@ -87,14 +87,19 @@ def parse_identify(content: bytes, **where: object) -> Identify:
     )
 
 
-def parse_list_page(content: bytes, verb: str, *, location: str, **where: object) -> ListPage:
-    """A ListRecords/ListIdentifiers/GetRecord page; salvages records of a broken page."""
+def parse_list_page(
+    content: bytes, verb: str, *, location: str, max_record_bytes: int | None = None, **where: object
+) -> ListPage:
+    """A ListRecords/ListIdentifiers/GetRecord page; salvages records of a broken page. A record
+    larger than ``max_record_bytes`` is a record error (its head kept in the discarded store)."""
     cleaned, repaired = strip_illegal_xml_bytes(content)
+    del content  # one copy of a large page is enough
     try:
         root = parse_xml(cleaned)
     except etree.XMLSyntaxError as exc:
         page = _salvage(cleaned, verb, f"{exc}", location=location, **where)
         page.repaired = repaired
+        _cap_records(page, max_record_bytes, location)
         return page
     if root.tag != _ROOT:
         raise NotOAIResponse(f"not an OAI-PMH 2.0 response (root element {root.tag!r})", **where)
@@ -117,7 +122,34 @@ def parse_list_page(content: bytes, verb: str, *, location: str, **where: object
                 expiration_date=token_el.get("expirationDate"),
             )
     response_date = (root.findtext(f"{_NS}responseDate") or "").strip() or None
-    return ListPage(records, token, response_date, problems, repaired)
+    page = ListPage(records, token, response_date, problems, repaired)
+    _cap_records(page, max_record_bytes, location)
+    return page
+
+
+#: bytes of an oversized record kept in the discarded store
+RECORD_HEAD = 64 * 1024
+
+
+def _cap_records(page: ListPage, max_record_bytes: int | None, location: str) -> None:
+    """Records larger than the cap become record errors: the rest of the page goes on."""
+    if max_record_bytes is None:
+        return
+    kept = []
+    for record in page.records:
+        if record.raw is not None and len(record.raw) > max_record_bytes:
+            page.problems.append(
+                Problem(
+                    f"record is larger than api.max_record_bytes ({max_record_bytes} bytes): "
+                    f"{len(record.raw)} bytes",
+                    location=f"{location}, record {record.header.identifier}",
+                    record_id=record.header.identifier,
+                    raw=record.raw[:RECORD_HEAD],
+                )
+            )
+        else:
+            kept.append(record)
+    page.records = kept
 
 
 _HEADER, _METADATA = f"{_NS}header", f"{_NS}metadata"

@@ -51,6 +51,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import requests
 
 from mdstore.errors import ConfigError, IndexBackendError
+from mdstore.redact import mask_url
 from provision.index.base import (
     BadRequest,
     Document,
@@ -163,7 +164,9 @@ class SolrHttp:
                     f"Solr did not answer for {self.retry_for:.0f} s; last: {problem}", target=url
                 )
             self.retries += 1
-            logger.warning("Solr %s %s failed (%s); retrying in %.2f s", method, url, problem, delay)
+            logger.warning(
+                "Solr %s %s failed (%s); retrying in %.2f s", method, mask_url(url), problem, delay
+            )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -383,7 +386,7 @@ class SolrIndex:
                     target=self.uri,
                 )
             if remove_stale:
-                logger.warning("removing abandoned rebuild %s of %s", build, self.uri)
+                logger.warning("removing abandoned rebuild %s of %s", build, mask_url(self.uri))
                 self._drop(build)
 
     def _drop(self, build: str) -> None:
@@ -634,7 +637,9 @@ class SolrWriter:
         try:
             aliased = index._aliased_collections()
         except IndexBackendError as exc:
-            logger.warning("not deleting the previous collections %s of %s: %s", collections, index.uri, exc)
+            logger.warning(
+                "not deleting the previous collections %s of %s: %s", collections, mask_url(index.uri), exc
+            )
             return
         for collection in collections:
             if collection == self.target:
@@ -682,7 +687,9 @@ class SolrWriter:
                 f"copying the live index into {self.target} failed: {rejected[0].message}",
                 target=self.index.uri,
             )
-        logger.info("rebuild of %s: copied %d documents of other datasources", self.index.uri, copied)
+        logger.info(
+            "rebuild of %s: copied %d documents of other datasources", mask_url(self.index.uri), copied
+        )
 
 
 def from_uri(uri: str, *, name: str | None = None) -> SolrIndex:

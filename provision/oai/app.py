@@ -38,6 +38,7 @@ from urllib.parse import parse_qsl
 from wsgiref.util import request_uri
 from xml.sax.saxutils import escape, quoteattr
 
+from mdstore.redact import mask_url
 from provision.oai.errors import (
     NO_ECHO_CODES,
     BadArgument,
@@ -497,7 +498,7 @@ def _provenance(about_json: str | None, prefix: str) -> str:
         f'<about><provenance xmlns="{PROVENANCE_NS}" xmlns:xsi="{XSI_NS}" '
         f'xsi:schemaLocation="{PROVENANCE_NS} http://www.openarchives.org/OAI/2.0/provenance.xsd">'
         f'<originDescription harvestDate="{escape(harvested)}" altered="{altered}">'
-        f"<baseURL>{escape(str(about.get('baseURL') or ''))}</baseURL>"
+        f"<baseURL>{escape(mask_url(str(about.get('baseURL') or '')) or '')}</baseURL>"
         f"<identifier>{escape(str(about.get('identifier') or ''))}</identifier>"
         f"<datestamp>{escape(datestamp)}</datestamp>"
         f"<metadataNamespace>{escape(str(about.get('metadataNamespace') or ''))}</metadataNamespace>"

@@ -27,6 +27,7 @@ from lxml import etree
 from mdstore import MDStore, Record, UnitKey
 from mdstore.envelope import utcnow
 from mdstore.errors import ConfigError, ContentcloudError, RecordError
+from mdstore.redact import mask_url
 from provision.oai.formats import (
     KNOWN_SCHEMAS,
     OAI_DC_NS,
@@ -433,7 +434,10 @@ class _DatasourceBuilder:
         provenance = native.provenance or {}
         harvested = native.collected_at or native.datestamp
         return {
-            "baseURL": provenance.get("baseURL") or provenance.get("base_url") or self.source.base_url,
+            # records of older stores may hold a URL with credentials: never published
+            "baseURL": mask_url(
+                provenance.get("baseURL") or provenance.get("base_url") or self.source.base_url
+            ),
             "identifier": provenance.get("identifier") or native.original_id,
             "datestamp": provenance.get("datestamp") or ts(harvested),
             "harvestDate": ts(harvested),

@@ -32,6 +32,10 @@ class FileRoute:
     script: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
     #: with a script entry: sleep this long before it (a slow first answer)
     script_delay: float = 0.0
+    #: trickle mode: seconds between single bytes of the body (0: send at once)
+    trickle: float = 0.0
+    #: with ``trickle``: the status line and headers trickle too (a server stuck before its answer)
+    trickle_headers: bool = False
 
 
 class FileServerState:
@@ -89,6 +93,9 @@ class FileHandler(Handler):
                 self.send_header(name, value)
             self.end_headers()
             return
+        if route.trickle:
+            self._trickle(route)
+            return
         if isinstance(route.body, bytes):
             self.send_body(
                 200, route.body, content_type=route.content_type, headers=validators, gzip_ok=False
@@ -116,6 +123,27 @@ class FileHandler(Handler):
                 self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _trickle(self, route: FileRoute) -> None:
+        """One byte every ``route.trickle`` seconds (of the headers too with ``trickle_headers``)."""
+        body = route.body if isinstance(route.body, bytes) else b"".join(route.body())  # type: ignore[operator]
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: {route.content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        self.close_connection = True
+        try:
+            if not route.trickle_headers:
+                self.wfile.write(head)
+                self.wfile.flush()
+                head = b""
+            data = head + body
+            for i in range(len(data)):
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                time.sleep(route.trickle)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
 
 def file_server(routes: dict[str, FileRoute]):

@@ -32,8 +32,12 @@ def ftp_server(
     user: str = "harvester",
     password: str = "s3cret",
     tls: TestCertificates | None = None,
+    trickle: int = 0,
+    trickle_files: tuple[str, ...] = (),
 ) -> Iterator[FtpSite]:
-    """With ``tls``: FTPS (AUTH TLS) required on the control and the data connections."""
+    """With ``tls``: FTPS (AUTH TLS) required on the control and the data connections. With
+    ``trickle``: downloaded files (those whose names end with one of ``trickle_files``, if
+    given) are sent at that many bytes per second (a trickling server); listings are not."""
     authorizer = DummyAuthorizer()
     authorizer.add_user(user, password, str(root), perm="elr")
     attributes: dict[str, object] = {"authorizer": authorizer, "banner": "test ftpd"}
@@ -47,6 +51,18 @@ def ftp_server(
             keyfile=str(tls.key_file),
             tls_control_required=True,
             tls_data_required=True,
+        )
+    if trickle:
+        from pyftpdlib.handlers import DTPHandler, ThrottledDTPHandler
+
+        def send(self, data):  # noqa: ANN001, ANN202 - pyftpdlib's signature
+            name = str(getattr(self.file_obj, "name", ""))
+            if self.cmd == "RETR" and (not trickle_files or name.endswith(trickle_files)):
+                return ThrottledDTPHandler.send(self, data)
+            return DTPHandler.send(self, data)
+
+        attributes["dtp_handler"] = type(
+            "Trickle", (ThrottledDTPHandler,), {"write_limit": trickle, "send": send}
         )
     handler = type("Handler", (base,), attributes)
     server = FTPServer(("127.0.0.1", 0), handler)

@@ -18,6 +18,9 @@ that page, so a test knows exactly what the harvester met:
 ``expire_every`` = N makes every token expire after N pages of its list: the token of page N + 1
 is refused for good (also when sent again), so each list, and each date window a harvester falls
 back to, yields N pages and then fails; 1 refuses every token ever handed out.
+``repo.huge_records`` makes the first record of a page hostile: its title is that many bytes,
+generated while the page is streamed (gzip-compressed when the client accepts it, chunked), so
+a test can serve a 200 MB record without holding it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import base64
 import json
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -65,6 +69,8 @@ class FaultyRepository:
     unreachable: set[str] = field(default_factory=set)
     #: tokens die after this many pages of their list (0: tokens live as long as the epoch)
     expire_every: int = 0
+    #: page number -> size in bytes of the title of the page's first record (streamed)
+    huge_records: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def with_records(
@@ -253,6 +259,7 @@ class FaultHandler(Handler):
         if repo.page_delay:
             time.sleep(repo.page_delay)
         body = []
+        huge = repo.huge_records.get(page_no, 0)
         for index, item in enumerate(page):
             body.append(
                 self.record_xml(
@@ -262,6 +269,8 @@ class FaultHandler(Handler):
                     badchars="badchars" in traits and index == 0,
                 )
             )
+            if huge and index == 0:
+                body[0] = body[0].replace(f"<dc:title>{escape(item.title)}", "<dc:title>\0", 1)
         if "loop" in traits and token is not None:
             next_token = token
         elif offset + repo.page_size < len(chosen):
@@ -272,7 +281,42 @@ class FaultHandler(Handler):
             f'<resumptionToken completeListSize="{len(chosen)}" cursor="{offset}">{next_token}'
             "</resumptionToken>"
         )
-        self.reply(self.envelope(f"<{verb}>{''.join(body)}</{verb}>", params))
+        text = self.envelope(f"<{verb}>{''.join(body)}</{verb}>", params)
+        if huge:
+            head, tail = text.split("\0", 1)
+            self.stream_reply(head.encode(), huge, tail.encode())
+            return
+        self.reply(text)
+
+    def stream_reply(self, head: bytes, filler: int, tail: bytes) -> None:
+        """``head``, ``filler`` bytes of ``x`` made 1 MiB at a time, ``tail``: never held whole."""
+        compress = "gzip" in (self.headers.get("Accept-Encoding") or "")
+        encoder = zlib.compressobj(1, zlib.DEFLATED, 31) if compress else None
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        if compress:
+            self.send_header("Content-Encoding", "gzip")
+        self.end_headers()
+
+        def send(data: bytes) -> None:
+            if encoder is not None:
+                data = encoder.compress(data)
+            if data:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+        block = b"x" * (1 << 20)
+        try:
+            send(head)
+            for start in range(0, filler, len(block)):
+                send(block[: min(len(block), filler - start)])
+            send(tail)
+            if encoder is not None:
+                rest = encoder.flush()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(rest), rest))
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def get_record(self, params: dict[str, str]) -> None:
         item = self.repo.items.get(params.get("identifier", ""))

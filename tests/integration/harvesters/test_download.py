@@ -654,3 +654,102 @@ def test_a_ledger_row_that_cannot_be_written_fails_the_run_after_the_others(stor
     )
     rows = {e.url.rsplit("/", 1)[1]: e.state for e in run.ledger.all()}
     assert rows == {f"f{i}.pdf": "ok" for i in range(6) if i != 3}
+
+
+def test_a_one_byte_a_second_server_is_stopped_at_max_time_and_committed_files_are_kept(store, run):
+    """The deadline holds inside a read: 1 byte/s never trips the 5 s read timeout, nor fills a chunk."""
+    routes = {"/slow.bin": FileRoute(b"x" * 100, trickle=1.0), "/fast.bin": FileRoute(PDF)}
+    with file_server(routes) as server:
+        ds = profile(max_time=2, timeout=5, concurrency=1, per_host=1)
+        write_records(
+            store, ds, {"a": record_xml(f"{server.url}/fast.bin"), "b": record_xml(f"{server.url}/slow.bin")}
+        )
+        started = time.monotonic()
+        summary = run(ds)
+        elapsed = time.monotonic() - started
+    entry = run.entry(ds, "b", f"{server.url}/slow.bin")
+    assert entry.state == "failed"
+    assert entry.error.startswith("the file took longer than download.max_time (2 s); stopped after ")
+    assert 2 <= elapsed < 3.5, elapsed  # max_time and a little slack, not the 100 s of the trickle
+    assert summary.extra["downloaded"] == 1
+    fast = run.entry(ds, "a", f"{server.url}/fast.bin")
+    assert (fast.state, fast.sha256) == ("ok", hashlib.sha256(PDF).hexdigest())
+    assert [p.read_bytes() for p in run.stored_files()] == [PDF]
+    assert run.temp_files() == []
+    assert server.state.count("/slow.bin") == 1  # no retry once the deadline has passed
+
+
+def test_a_server_trickling_its_headers_is_stopped_at_max_time(store, run):
+    with file_server({"/slow.bin": FileRoute(b"x" * 10, trickle=1.0, trickle_headers=True)}) as server:
+        ds = profile(max_time=2, timeout=5)
+        write_records(store, ds, {"r": record_xml(f"{server.url}/slow.bin")})
+        started = time.monotonic()
+        run(ds)
+        elapsed = time.monotonic() - started
+    entry = run.entry(ds, "r", f"{server.url}/slow.bin")
+    assert entry.state == "failed"
+    assert entry.error.startswith(
+        "the file took longer than download.max_time (2 s);"
+        " the transfer did not end within its time limit of 2 s"
+    ), entry.error
+    assert 2 <= elapsed < 3.5, elapsed
+
+
+def test_oai_and_http_page_requests_are_bounded_by_api_max_time(store, fast):
+    """A page trickling one byte a second ends at api.max_time, retries included (resumable)."""
+    from contentcloud.pipeline.collect import collect
+    from contentcloud.pipeline.summary import Outcome
+    from tests.integration.harvesters.conftest import make_profile
+
+    with file_server({"/oai": FileRoute(b"<OAI-PMH/>" * 10, trickle=1.0)}) as server:
+        ds = make_profile(
+            "slowoai",
+            {"protocol": "oai", "baseurl": f"{server.url}/oai", "metadata_prefix": "oai_dc", "max_time": 2},
+        )
+        started = time.monotonic()
+        summary = collect(store, ds, options=fast, environ={})
+        elapsed = time.monotonic() - started
+    assert summary.outcome is Outcome.RESUMABLE, summary.text()
+    assert summary.message.startswith(
+        f"slowoai: {server.url}/oai: all records, page 1:"
+        " the transfer did not end within its time limit of 2 s"
+    ), summary.message
+    assert elapsed < 2 * (2 + 1.5), elapsed  # Identify and page 1, each stopped at 2 s
+
+
+def test_the_deadline_holds_over_tls_and_a_good_file_still_arrives(tmp_path):
+    """The deadline socket wraps the TLS socket after the handshake: reads go through it too."""
+    import ssl
+    import threading
+
+    from harvesters.transport import DeadlinePassed, RetryPolicy, Transport
+    from tests.servers._http import Server
+    from tests.servers.file_server import FileHandler, FileServerState
+    from tests.servers.tls import make_certificates
+
+    certificates = make_certificates(tmp_path)
+    routes = {"/slow.bin": FileRoute(b"x" * 100, trickle=1.0), "/ok.bin": FileRoute(PDF)}
+    server = Server(FileHandler, FileServerState(routes))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificates.cert_file, certificates.key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    base = f"https://127.0.0.1:{server.server_address[1]}"
+
+    def trust(session):
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE would win over verify
+        session.verify = str(certificates.ca_file)
+
+    transport = Transport(timeout=5, retry=RetryPolicy(max_retries=2, backoff=0.01), session_setup=trust)
+    try:
+        with transport.download(f"{base}/ok.bin") as spool:
+            assert spool.read() == PDF
+        started = time.monotonic()
+        with pytest.raises(DeadlinePassed, match="the transfer did not end within its time limit of 1.5 s"):
+            transport.download(f"{base}/slow.bin", max_time=1.5)
+        assert time.monotonic() - started < 2.5
+    finally:
+        transport.close()
+        server.shutdown()
+        server.server_close()

@@ -233,3 +233,22 @@ def _wait_for_rows(ledger: Path, rows: int, process: subprocess.Popen) -> int:
                 return done
         time.sleep(0.02)
     raise AssertionError("the download did not get going")
+
+
+def test_failures_listing_masks_tokens_in_urls(workspace):
+    tmp_path, registry, uri, env = workspace
+    with file_server({}) as server:
+        write_profile(registry)
+        with open_store(uri) as store:
+            write_records(store, profile(), {"a": record_xml(f"{server.url}/x.pdf?api_key=S3CRET&amp;v=1")})
+        assert cli(env, "download", "files").exit_code == 3
+        listing = cli(env, "download", "files", "--failures")
+        as_json = cli(env, "download", "files", "--failures", "--json")
+    assert listing.output.splitlines()[2].split("\t")[1:5] == [
+        f"{server.url}/x.pdf?api_key=***&v=1",
+        "gone",
+        "404",
+        "HTTP 404 Not Found",
+    ]
+    assert [e["url"] for e in json.loads(as_json.output)] == [f"{server.url}/x.pdf?api_key=***&v=1"]
+    assert "S3CRET" not in listing.output + as_json.output

@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -227,3 +228,32 @@ def test_plain_ftp_to_a_server_requiring_tls_is_refused_clearly(tmp_path, store,
         f"ftpsrc: ftp://{site.host}:{site.port}/: cannot list /: 550 SSL/TLS required on the control"
         " channel.; the harvest was aborted and the current version is unchanged"
     )
+
+
+def test_a_file_trickling_one_byte_a_second_is_stopped_at_max_time_and_earlier_pages_are_kept(
+    tmp_path, store, sleeps
+):
+    """The deadline is checked on every read of the data socket, not once per 64 KiB block."""
+    from harvesters.base import HarvestOptions
+    from harvesters.transport import RetryPolicy
+
+    put(tmp_path / "site", "a.xml", doc("a"))
+    put(tmp_path / "site", "b.xml", doc("b", "x" * 200))
+    options = HarvestOptions(retry=RetryPolicy(max_retries=3, backoff=0.01, sleep=sleeps), page_size=1)
+    with ftp_server(tmp_path / "site", trickle=1, trickle_files=("b.xml",)) as site:
+        started = time.monotonic()
+        summary = collect(store, ftp_profile(site, max_time=2, timeout=10), options=options, environ=ENV)
+        elapsed = time.monotonic() - started
+    assert 2 <= elapsed < 4, elapsed
+    assert summary.outcome is Outcome.RESUMABLE, summary.text()
+    assert summary.message.startswith(
+        f"ftpsrc: ftp://{site.host}:{site.port}/: downloading b.xml: the file took longer than max_time"
+        " (2 s); stopped after "
+    ), summary.message
+    assert summary.message.endswith(
+        " bytes; the harvest stopped after page 1 and can be continued with --resume"
+        " (or dropped with --abort)"
+    )
+    tx = store.resume(ftp_profile(site).native_unit)  # the page of a.xml is in the open run
+    assert tx.get("a") is not None and tx.get("b") is None
+    tx.abort()

@@ -149,3 +149,58 @@ def test_split_refuses_entities_and_dtds():
 def test_split_element_prefix_must_be_declared():
     with pytest.raises(ValueError, match="prefix 'x' is not in namespaces"):
         SplitSpec("x:rec").clark()
+
+
+@pytest.mark.parametrize(
+    ("suffix", "compress"),
+    [(".gz", gzip.compress), (".bz2", __import__("bz2").compress), (".xz", __import__("lzma").compress)],
+)
+def test_single_compressed_files_stream_and_a_bomb_is_refused_by_ratio(suffix, compress):
+    ((name, stream),) = list(members(io.BytesIO(compress(b"<a/>")), f"dir/rec.xml{suffix}"))
+    assert (name, stream.read()) == ("rec.xml", b"<a/>")
+    bomb = compress(b" " * (8 << 20))
+    ((_, stream),) = list(members(io.BytesIO(bomb), f"bomb.xml{suffix}"))
+    with pytest.raises(
+        UnsafeArchive,
+        match=(
+            r": bomb\.xml expands more than 200:1 \(\d+ bytes from \d+ compressed\),"
+            r" a likely decompression bomb; refused$"
+        ),
+    ):
+        stream.read()  # BufferedReader.read() reads through in bounded pieces
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz", "w:"])
+def test_tars_of_every_compression_are_read_in_two_streamed_passes(mode):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as archive:
+        for name, data in (("d/a.xml", b"<a/>"), ("b.xml", b"<b/>")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    assert [(n, s.read()) for n, s in members(buffer, "x.tar")] == [("d/a.xml", b"<a/>"), ("b.xml", b"<b/>")]
+
+
+def test_a_compressed_tar_bomb_is_refused_before_any_member_is_read():
+    info = tarfile.TarInfo("big.xml")
+    info.size = 64 << 20
+    body = gzip.compress(info.tobuf(format=tarfile.USTAR_FORMAT) + b" " * (64 << 20) + b"\0" * 1024)
+    with pytest.raises(UnsafeArchive, match="^bomb.tgz: the archive expands more than 200:1"):
+        list(members(io.BytesIO(body), "bomb.tgz"))
+
+
+def test_a_whole_file_record_is_read_only_up_to_the_cap():
+    items = list(
+        split_stream(io.BytesIO(b"<a>" + b" " * 5000 + b"</a>"), "f.xml", SplitSpec(), max_record_bytes=1000)
+    )
+    assert [(i.message, i.location, len(i.raw)) for i in items] == [
+        ("record is larger than 1000 bytes (the whole file is one record)", "f.xml", 1001)
+    ]
+
+
+def test_a_split_record_larger_than_the_cap_stops_the_file_with_a_clear_problem():
+    xml = b"<r><i><id>1</id></i><i><id>2</id><t>" + b"x" * 300_000 + b"</t></i><i><id>3</id></i></r>"
+    items = list(split_stream(io.BytesIO(xml), "f.xml", SplitSpec("i", "id"), max_record_bytes=100_000))
+    assert [getattr(i, "original_id", None) for i in items] == ["1", None]
+    assert items[-1].message == "record 2 is larger than 100000 bytes; the rest of the file is not read"
