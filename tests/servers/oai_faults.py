@@ -18,6 +18,7 @@ that page, so a test knows exactly what the harvester met:
 ``expire_every`` = N makes every token expire after N pages of its list: the token of page N + 1
 is refused for good (also when sent again), so each list, and each date window a harvester falls
 back to, yields N pages and then fails; 1 refuses every token ever handed out.
+
 ``repo.huge_records`` makes the first record of a page hostile: its title is that many bytes,
 generated while the page is streamed (gzip-compressed when the client accepts it, chunked), so
 a test can serve a 200 MB record without holding it.
