@@ -32,7 +32,8 @@ or ``contentcloud_index``, when defined, overrides the matching URI; one that is
 be read fails the task (it never falls back to the embedded stores).
 
 Every task has an ``execution_timeout``: the profile's ``limits.task_timeout`` (seconds), else
-:data:`TASK_TIMEOUT`, so a stuck step fails (and is retried) instead of holding its pool slot.
+:data:`TASK_TIMEOUT`, so a stuck step fails (and is retried) instead of holding its pool slot; the
+profile's ``limits.task_retries`` says how often a failed task is retried (default 3).
 """
 
 from __future__ import annotations
@@ -186,6 +187,7 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
             **DEFAULT_ARGS,
             "on_failure_callback": _record_failure,
             "execution_timeout": _task_timeout(profile),
+            "retries": int((profile.get("limits") or {}).get("task_retries", DEFAULT_ARGS["retries"])),
         },
         tags=["contentcloud", f"protocol:{profile.get('api', {}).get('protocol', '?')}"],
         params={
