@@ -245,9 +245,11 @@ def airflow(airflow_home: Path, source: str, tmp_path_factory) -> Iterator[tuple
         "CONTENTCLOUD_INDEX": f"sqlite:///{var / 'index.sqlite'}",
     }
     env.pop("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", None)
+    started = time.monotonic()
     server = Airflow(airflow_home, env, port)
     try:
         server.wait_until_ready()
+        print(f"airflow standalone ready in {time.monotonic() - started:.1f} s")
         # the README imports dags/pools.json with the CLI; the REST API does the same here
         for name, pool in json.loads((DAGS / "pools.json").read_text()).items():
             body = {"name": name, "slots": pool["slots"], "description": pool.get("description", "")}
@@ -259,8 +261,8 @@ def airflow(airflow_home: Path, source: str, tmp_path_factory) -> Iterator[tuple
 
 def test_a_triggered_run_passes_every_step_and_the_data_lands(airflow) -> None:
     server, var = airflow
-    started = time.monotonic()
     server.wait_for_dag("aggregate__good")
+    started = time.monotonic()
     run_id = server.trigger("aggregate__good", {"mode": "full"})
     state = server.wait_for_run("aggregate__good", run_id)
     states = server.task_states("aggregate__good", run_id)
@@ -312,8 +314,10 @@ def test_a_triggered_run_passes_every_step_and_the_data_lands(airflow) -> None:
 def test_a_failed_step_fails_the_run_and_the_report_says_which_and_why(airflow) -> None:
     server, var = airflow
     server.wait_for_dag("aggregate__bad")
+    started = time.monotonic()
     run_id = server.trigger("aggregate__bad", {"mode": "full"})
     state = server.wait_for_run("aggregate__bad", run_id)
+    print(f"failing run through the scheduler: {time.monotonic() - started:.1f} s")
     states = server.task_states("aggregate__bad", run_id)
     assert state == "failed", states
     assert states["finish_index"] == ["failed"], states
