@@ -332,4 +332,15 @@ def test_a_failed_step_fails_the_run_and_the_report_says_which_and_why(airflow) 
     assert steps["index"]["outcome"] == "failed"
     assert steps["index"]["errors"] == RECORDS
     assert "no main entity" in " ".join(steps["index"]["first_errors"]), steps["index"]
-    assert steps["index"]["message"], steps["index"]
+    assert steps["index"]["message"] == (
+        f"{RECORDS} of {RECORDS} records failed (100.0% > 5.0%); the index was left as it was "
+        "(no sweep; the state was not advanced)"
+    )
+    from provision.registry import open_index
+
+    index = open_index(f"sqlite:///{var / 'index.sqlite'}")
+    try:
+        assert index.count("bad") == 0  # nothing of the failed feed is visible
+        assert index.count("good") == RECORDS  # and the other source is untouched
+    finally:
+        index.close()
