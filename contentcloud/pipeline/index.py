@@ -45,6 +45,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from multiprocessing import popen_spawn_posix
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contentcloud.pipeline.parts import RECORDS_PER_PART, IdRange, id_ranges, part_count, up_to
@@ -82,6 +83,8 @@ DEFAULT_WORKERS = 1
 #: longest wait for one page of documents from a builder process (a page is 1,000 records, built
 #: in about a second): past it the builders are killed and the feed fails instead of hanging
 PAGE_TIMEOUT = 600.0
+#: longest wait for the builders to exit once every page is built
+SHUTDOWN_TIMEOUT = 30.0
 #: how many ids ``--check`` lists per kind of difference
 CHECK_LIST_LIMIT = 1000
 
@@ -596,9 +599,34 @@ def build_page(profile: IndexProfile, records: list[tuple[str, str, Any]], args:
 _WORKER_PROFILE: IndexProfile | None = None
 
 
-def _init_builder(profile: IndexProfile) -> None:
+def _builder_start(profile: IndexProfile) -> tuple[Any, ...]:
+    """What a builder process starts from: the profile's file and digest (it loads the profile
+    again), or the profile itself when it has no file.
+
+    A ``spawn`` child reads its start data from a pipe that the parent fills in one write while it
+    still holds the child's end open: a payload larger than the pipe buffer (64 KB on Linux; the
+    pickled ``pe`` profile is 76 KB) blocks the parent forever when the child dies before reading
+    it all. That is where a feed under Airflow's task runner hung when its builders died at start.
+    A path and a digest keep the payload a few hundred bytes, so a dead child is a broken pool."""
+    if profile.path is not None:
+        return (str(Path(profile.path).resolve()), profile.digest)
+    return (profile,)
+
+
+def _init_builder(*start: Any) -> None:
     global _WORKER_PROFILE
-    _WORKER_PROFILE = profile
+    if len(start) == 2:
+        from provision.index.profile import load_profile
+
+        path, digest = start
+        profile = load_profile(path)
+        if profile.digest != digest:
+            raise ProvisionError(
+                f"the index profile {path} changed since the feed began", target="index builders"
+            )
+        _WORKER_PROFILE = profile
+    else:
+        _WORKER_PROFILE = start[0]
 
 
 def _build_in_builder(records: list[tuple[str, str, Any]], args: _BuildArgs) -> _Built:
@@ -655,6 +683,14 @@ class _BuilderContext(multiprocessing.context.SpawnContext):
             if process.pid is not None:
                 process.join(5)
 
+    def stop_all(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds in all for the builders to exit, then kill what is left."""
+        deadline = time.monotonic() + timeout
+        for process in self.started:
+            if process.pid is not None:
+                process.join(max(0.0, deadline - time.monotonic()))
+        self.kill_all()
+
 
 def _wait_built(future: Future[_Built], timeout: float) -> _Built:
     """A page's documents, or a :class:`ProvisionError` when its builder died or took too long."""
@@ -690,14 +726,19 @@ def _builder(profile: IndexProfile, workers: int) -> Iterator[Callable[..., Futu
         yield build_here
         return
     context = _BuilderContext()
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_builder, initargs=(profile,))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_builder, initargs=_builder_start(profile)
+    )
     try:
         yield lambda records, args: pool.submit(_build_in_builder, records, args)
     except BaseException:
         context.kill_all()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
-    pool.shutdown(wait=True)
+    # every page is in; the builders exit on the pool's sentinel (bounded: nothing waits forever on
+    # a builder that got stuck or died meanwhile)
+    pool.shutdown(wait=False)
+    context.stop_all(SHUTDOWN_TIMEOUT)
 
 
 def _send(

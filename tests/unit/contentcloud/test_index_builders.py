@@ -5,6 +5,7 @@ within a bounded time, never a hang."""
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -67,6 +68,59 @@ def test_builders_do_not_re_run_the_parents_main_script(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout == "built 0 0\n"
     assert "re-ran" not in result.stderr
+
+
+DEAD_AT_START = """
+import sys, time, multiprocessing.spawn as spawn
+from contentcloud.pipeline import index
+from provision.index.profile import load_profile
+profile = load_profile(sys.argv[1])
+spawn.set_executable("/bin/false")  # a builder that dies before it reads its start data
+started = time.monotonic()
+try:
+    with index._builder(profile, 1) as build:
+        index._wait_built(build([], index._BuildArgs("src", "v1", "2026-01-01T00:00:00Z", None, None)), 60)
+except Exception as exc:
+    print(type(exc).__name__, str(exc).split(" (")[0], time.monotonic() - started < 20)
+"""
+
+
+def test_a_builder_dead_at_start_fails_the_feed_instead_of_hanging_it(tmp_path: Path) -> None:
+    """The start data went through a pipe the parent filled while the child was dead: with the
+    76 KB profile in it the parent blocked forever (the hang under Airflow's task runner)."""
+    script = tmp_path / "dead.py"
+    script.write_text(DEAD_AT_START)
+    result = subprocess.run(
+        [sys.executable, str(script), str(ROOT / "mappings" / "index" / "pe.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.stdout == "ProvisionError index builders: a document builder process died True\n", (
+        result.stderr
+    )
+    assert (
+        len(pickle.dumps(index_step._builder_start(load_profile(ROOT / "mappings" / "index" / "pe.yaml"))))
+        < 4096
+    )
+
+
+def test_a_builder_loads_the_profile_it_was_given_or_refuses(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(index_step, "_WORKER_PROFILE", None)  # this process plays the builder
+    source = ROOT / "mappings" / "index"
+    for name in ("pe.yaml", "pe-classes.json"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    profile = load_profile(tmp_path / "pe.yaml")
+    index_step._init_builder(*index_step._builder_start(profile))
+    assert index_step._WORKER_PROFILE.digest == profile.digest
+    (tmp_path / "pe.yaml").write_text((source / "pe.yaml").read_text() + "\n# edited\n")
+    with pytest.raises(ProvisionError) as caught:
+        index_step._init_builder(*index_step._builder_start(profile))
+    assert (
+        str(caught.value)
+        == f"index builders: the index profile {tmp_path / 'pe.yaml'} changed since the feed began"
+    )
 
 
 def test_a_dead_builder_fails_the_feed_with_a_clear_error(profile: IndexProfile) -> None:
