@@ -110,19 +110,21 @@ class Airflow:
         self.token: str | None = None
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-        else:  # the leader exited: its children may not have
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """SIGTERM to the process group (standalone stops its components), SIGKILL to what is left."""
+        self._signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        self._signal(signal.SIGKILL)  # the leader may be gone while a component is not
+        self.process.wait(10)
         self.log.close()
+
+    def _signal(self, signum: int) -> None:
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
 
     def tail(self, lines: int = 60) -> str:
         self.log.flush()
