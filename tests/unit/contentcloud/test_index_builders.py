@@ -75,6 +75,8 @@ import sys, time, multiprocessing.spawn as spawn
 from contentcloud.pipeline import index
 from provision.index.profile import load_profile
 profile = load_profile(sys.argv[1])
+from multiprocessing import resource_tracker
+resource_tracker.ensure_running()  # started with the real interpreter: only the builder dies
 spawn.set_executable("/bin/false")  # a builder that dies before it reads its start data
 started = time.monotonic()
 try:
