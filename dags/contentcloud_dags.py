@@ -24,8 +24,16 @@ aggregate__<id>::
 * Pools ``contentcloud_mdstore`` and ``contentcloud_solr`` limit concurrent load on the stores
   (create them with ``airflow pools import dags/pools.json``).
 
-Settings come from the environment (``CONTENTCLOUD_*``) as everywhere else; an Airflow connection
-named ``contentcloud_mdstore`` or ``contentcloud_index``, when defined, overrides the matching URI.
+Settings come from the environment (``CONTENTCLOUD_*``) as everywhere else, with one anchor for
+the defaults: the project this file belongs to (``<project>/registry``, ``<project>/var``), for the
+DAG parse and for every task alike, whatever the worker's working directory, so a task uses the
+registry and stores its DAG was built from. An Airflow connection named ``contentcloud_mdstore``
+or ``contentcloud_index``, when defined, overrides the matching URI; one that is defined but cannot
+be read fails the task (it never falls back to the embedded stores).
+
+Every task has an ``execution_timeout``: the profile's ``limits.task_timeout`` (seconds), else
+:data:`TASK_TIMEOUT`, so a stuck step fails (and is retried) instead of holding its pool slot; the
+profile's ``limits.task_retries`` says how often a failed task is retried (default 3).
 """
 
 from __future__ import annotations
@@ -50,12 +58,24 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(hours=1),
 }
+#: a task's execution_timeout when the profile's ``limits.task_timeout`` does not say (seconds)
+TASK_TIMEOUT = 6 * 3600
+#: where the default registry and var/ are, for the DAG parse and the tasks alike
+ANCHOR = Path(__file__).resolve().parent.parent
+
+
+def _anchored_settings(flags: dict[str, Any] | None = None):
+    """The settings of the DAG parse and of every task: flags, environment, then defaults anchored
+    at :data:`ANCHOR` (not the working directory, which differs between the dag-processor, the
+    scheduler's workers and a Celery worker)."""
+    from contentcloud.settings import load_settings
+
+    return load_settings(flags, base_dir=ANCHOR)
 
 
 def _registry_dir() -> Path:
     """The registry the DAGs are built from: ``CONTENTCLOUD_REGISTRY``, else ``<project>/registry``."""
-    configured = os.environ.get("CONTENTCLOUD_REGISTRY")
-    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "registry"
+    return _anchored_settings().registry_path
 
 
 def _profiles() -> list[dict[str, Any]]:
@@ -78,19 +98,65 @@ def _schedule(profile: dict[str, Any]) -> str | None:
     return schedule or None
 
 
-def _settings():
-    """Settings for a task: environment, with URIs from Airflow connections when those exist."""
-    from airflow.sdk import BaseHook
+def _task_timeout(profile: dict[str, Any]) -> timedelta:
+    seconds = (profile.get("limits") or {}).get("task_timeout") or TASK_TIMEOUT
+    return timedelta(seconds=int(seconds))
 
-    from contentcloud.settings import load_settings
+
+def _connection_uri(connection: Any) -> str:
+    """The connection as a URI for the settings. Airflow's ``get_uri`` quotes the path as one
+    schema name (``http://host/solr/pe`` comes back as ``http://host/solr%2Fpe``), which no Solr
+    answers; the path is given back as it was, the credentials stay quoted."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(connection.get_uri())
+    return urlunsplit(parts._replace(path=unquote(parts.path)))
+
+
+def _settings():
+    """Settings for a task: those of the DAG parse (:func:`_anchored_settings`), with URIs from
+    Airflow connections when those are defined. Only a connection that does not exist is skipped:
+    one that cannot be read (a broken URI, an unreachable secrets backend) fails the task, since
+    falling back to the embedded stores would write the run somewhere nobody looks."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from contentcloud.settings import mask_uri
+    from mdstore.errors import ConfigError
 
     flags = {}
     for name in ("mdstore", "index"):
+        conn_id = f"contentcloud_{name}"
         try:
-            flags[name] = BaseHook.get_connection(f"contentcloud_{name}").get_uri()
-        except Exception:  # noqa: BLE001 - no such connection: the environment decides
-            continue
-    return load_settings(flags)
+            flags[name] = _connection_uri(BaseHook.get_connection(conn_id))
+        except AirflowNotFoundException:
+            if os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}"):
+                # Airflow skips a backend whose value it cannot parse and says "not defined"
+                raise ConfigError(
+                    "the connection is set but Airflow cannot read it (not a URI or JSON connection); "
+                    "fix or unset it",
+                    file=f"AIRFLOW_CONN_{conn_id.upper()}",
+                    field=name,
+                    rule="connection",
+                ) from None
+            continue  # not defined: the environment decides
+        except Exception as exc:
+            raise ConfigError(
+                f"the connection cannot be read ({type(exc).__name__}: {exc}); fix or delete it",
+                file=f"Airflow connection {conn_id}",
+                field=name,
+                rule="connection",
+            ) from exc
+    settings = _anchored_settings(flags)
+    logger.info(
+        "settings: registry %s, mdstore %s (%s), index %s (%s)",
+        settings.registry,
+        mask_uri(settings.mdstore),
+        settings.origins["mdstore"],
+        mask_uri(settings.index),
+        settings.origins["index"],
+    )
+    return settings
 
 
 #: the XCom key under which a failed task leaves its summary for the report
@@ -117,7 +183,12 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        default_args={**DEFAULT_ARGS, "on_failure_callback": _record_failure},
+        default_args={
+            **DEFAULT_ARGS,
+            "on_failure_callback": _record_failure,
+            "execution_timeout": _task_timeout(profile),
+            "retries": int((profile.get("limits") or {}).get("task_retries", DEFAULT_ARGS["retries"])),
+        },
         tags=["contentcloud", f"protocol:{profile.get('api', {}).get('protocol', '?')}"],
         params={
             "mode": Param(
@@ -255,7 +326,7 @@ def build_maintenance_dag(profiles: list[dict[str, Any]]) -> DAG:
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        default_args={**DEFAULT_ARGS, "retries": 1},
+        default_args={**DEFAULT_ARGS, "retries": 1, "execution_timeout": timedelta(seconds=TASK_TIMEOUT)},
         tags=["contentcloud", "maintenance"],
         params={"stale_days": Param(7, type="number", minimum=0, description="Days without a harvest")},
     ) as dag:

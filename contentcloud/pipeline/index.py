@@ -32,20 +32,26 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing
+import multiprocessing.context
+import sys
 import time
+import types
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from multiprocessing import popen_spawn_posix
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contentcloud.pipeline.parts import RECORDS_PER_PART, IdRange, id_ranges, part_count, up_to
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.envelope import Record, UnitKey, utcnow
-from mdstore.errors import RecordError, VersionNotFound
+from mdstore.errors import ProvisionError, RecordError, VersionNotFound
 from provision.index.analysis import normalize_instant
 from provision.index.base import (
     MAX_KEPT_ERRORS,
@@ -74,6 +80,11 @@ INCREMENTAL_OVERLAP = timedelta(minutes=5)
 MAX_LIVE_VERSIONS = 20
 #: builder processes of a feed run from the command line or Airflow (profile: ``index.workers``)
 DEFAULT_WORKERS = 1
+#: longest wait for one page of documents from a builder process (a page is 1,000 records, built
+#: in about a second): past it the builders are killed and the feed fails instead of hanging
+PAGE_TIMEOUT = 600.0
+#: longest wait for the builders to exit once every page is built
+SHUTDOWN_TIMEOUT = 30.0
 #: how many ids ``--check`` lists per kind of difference
 CHECK_LIST_LIMIT = 1000
 
@@ -588,9 +599,34 @@ def build_page(profile: IndexProfile, records: list[tuple[str, str, Any]], args:
 _WORKER_PROFILE: IndexProfile | None = None
 
 
-def _init_builder(profile: IndexProfile) -> None:
+def _builder_start(profile: IndexProfile) -> tuple[Any, ...]:
+    """What a builder process starts from: the profile's file and digest (it loads the profile
+    again), or the profile itself when it has no file.
+
+    A ``spawn`` child reads its start data from a pipe that the parent fills in one write while it
+    still holds the child's end open: a payload larger than the pipe buffer (64 KB on Linux; the
+    pickled ``pe`` profile is 76 KB) blocks the parent forever when the child dies before reading
+    it all. That is where a feed under Airflow's task runner hung when its builders died at start.
+    A path and a digest keep the payload a few hundred bytes, so a dead child is a broken pool."""
+    if profile.path is not None:
+        return (str(Path(profile.path).resolve()), profile.digest)
+    return (profile,)
+
+
+def _init_builder(*start: Any) -> None:
     global _WORKER_PROFILE
-    _WORKER_PROFILE = profile
+    if len(start) == 2:
+        from provision.index.profile import load_profile
+
+        path, digest = start
+        profile = load_profile(path)
+        if profile.digest != digest:
+            raise ProvisionError(
+                f"the index profile {path} changed since the feed began", target="index builders"
+            )
+        _WORKER_PROFILE = profile
+    else:
+        _WORKER_PROFILE = start[0]
 
 
 def _build_in_builder(records: list[tuple[str, str, Any]], args: _BuildArgs) -> _Built:
@@ -598,10 +634,88 @@ def _build_in_builder(records: list[tuple[str, str, Any]], args: _BuildArgs) -> 
     return build_page(_WORKER_PROFILE, records, args)
 
 
+class _BuilderPopen(popen_spawn_posix.Popen):
+    """Starts a builder process without the parent's ``__main__``.
+
+    A ``spawn`` child re-runs the parent's main script before it unpickles its work. Under Airflow's
+    task runner that script is the ``airflow`` command, whose import configures Airflow's ORM
+    against the URL the runner blocks (``airflow-db-not-allowed:///``): the child died before it
+    built anything. The builders need nothing from ``__main__`` (their functions live in this
+    module), so the preparation data is taken with a bare ``__main__`` in place: the child then
+    imports only this module and what unpickling the profile needs, wherever the feed runs (the CLI,
+    Airflow, a notebook).
+    """
+
+    def _launch(self, process_obj: Any) -> None:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, no __spec__
+        try:
+            super()._launch(process_obj)
+        finally:
+            sys.modules["__main__"] = main
+
+
+class _BuilderProcess(multiprocessing.context.SpawnProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> _BuilderPopen:  # noqa: N802 - multiprocessing's name
+        return _BuilderPopen(process_obj)
+
+
+class _BuilderContext(multiprocessing.context.SpawnContext):
+    """A ``spawn`` context (no fork of a process with threads and open connections) whose children
+    skip the parent's ``__main__``, and which remembers them, so a feed that gives up on a builder
+    can kill them all (``ProcessPoolExecutor`` would wait for a stuck one on shutdown)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[_BuilderProcess] = []
+
+    def Process(self, *args: Any, **kwargs: Any) -> _BuilderProcess:  # noqa: N802 - multiprocessing's name
+        process = _BuilderProcess(*args, **kwargs)
+        self.started.append(process)
+        return process
+
+    def kill_all(self) -> None:
+        for process in self.started:
+            if process.pid is not None and process.exitcode is None:
+                process.kill()
+        for process in self.started:
+            if process.pid is not None:
+                process.join(5)
+
+    def stop_all(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds in all for the builders to exit, then kill what is left."""
+        deadline = time.monotonic() + timeout
+        for process in self.started:
+            if process.pid is not None:
+                process.join(max(0.0, deadline - time.monotonic()))
+        self.kill_all()
+
+
+def _wait_built(future: Future[_Built], timeout: float) -> _Built:
+    """A page's documents, or a :class:`ProvisionError` when its builder died or took too long."""
+    try:
+        return future.result(timeout=timeout)
+    except BrokenProcessPool as exc:
+        raise ProvisionError(
+            f"a document builder process died ({exc}); see the task log for its error, "
+            "or set index.workers: 0 to build in the feeding process",
+            target="index builders",
+        ) from exc
+    except FutureTimeout as exc:
+        raise ProvisionError(
+            f"no documents from a builder process in {timeout:g} s; it was stopped",
+            target="index builders",
+        ) from exc
+
+
 @contextmanager
 def _builder(profile: IndexProfile, workers: int) -> Iterator[Callable[..., Future[_Built]]]:
     """``build(records, args) -> Future``: in builder processes (documents are built while the feeder
-    sends the previous pages and the index digests them), or in this process when ``workers`` is 0."""
+    sends the previous pages and the index digests them), or in this process when ``workers`` is 0.
+
+    On any error (a dead or stuck builder, a failed send) the builders are killed before the error
+    goes on, so nothing waits for them."""
     if workers <= 0:
 
         def build_here(records: list[tuple[str, str, Any]], args: _BuildArgs) -> Future[_Built]:
@@ -611,11 +725,20 @@ def _builder(profile: IndexProfile, workers: int) -> Iterator[Callable[..., Futu
 
         yield build_here
         return
-    context = multiprocessing.get_context("spawn")  # no fork of a process with threads and open connections
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_builder, initargs=(profile,)
-    ) as pool:
+    context = _BuilderContext()
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_builder, initargs=_builder_start(profile)
+    )
+    try:
         yield lambda records, args: pool.submit(_build_in_builder, records, args)
+    except BaseException:
+        context.kill_all()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    # every page is in; the builders exit on the pool's sentinel (bounded: nothing waits forever on
+    # a builder that got stuck or died meanwhile)
+    pool.shutdown(wait=False)
+    context.stop_all(SHUTDOWN_TIMEOUT)
 
 
 def _send(
@@ -666,9 +789,9 @@ def _send(
                 page = [record for record in page if not record.deleted]
             pending.append(build([(r.id, r.original_id, r.body) for r in page], args))
             while len(pending) > workers + 1 or (pending and pending[0].done()):
-                take(pending.popleft().result())
+                take(_wait_built(pending.popleft(), PAGE_TIMEOUT))
         while pending:
-            take(pending.popleft().result())
+            take(_wait_built(pending.popleft(), PAGE_TIMEOUT))
     for rejected in writer.flush():
         feed.error(rejected.id, f"refused by the index: {rejected.message}")
     if on_progress:

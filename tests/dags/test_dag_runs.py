@@ -221,6 +221,37 @@ def test_a_large_source_is_transformed_and_indexed_by_several_mapped_tasks(envir
     index.close()
 
 
+def test_a_failed_index_part_fails_the_run_and_the_report_names_it(environment, monkeypatch):
+    """One mapped index_part fails (its index went away): the run ends failed, the report runs and
+    lists the failed part's step with its error, and nothing downstream pretends to have run."""
+    import contentcloud.pipeline.runs as runs
+    from mdstore.errors import IndexBackendError
+
+    feed = runs.index_part_task
+
+    def flaky(datasource_id, settings, spec):
+        if spec.get("part") == 1:
+            raise IndexBackendError("connection refused", target="http://127.0.0.1:1/solr/pe")
+        return feed(datasource_id, settings, spec)
+
+    monkeypatch.setattr(runs, "index_part_task", flaky)
+    repo = FaultyRepository.with_records(25, page_size=20)
+    with fault_server(repo) as server:
+        write_profile(environment, server.url, index_records_per_part=10)
+        dag = load_dag("aggregate__src")
+        for task in dag.tasks:  # fail at once: dag.test() would otherwise wait out the retry delays
+            task.retries = 0
+        state, tasks, dagrun = run_keeping(dag, mode="full")
+    assert state == "failed", tasks
+    assert tasks["index_part"] == "failed,success,success", tasks
+    assert (tasks["finish_index"], tasks["publish"]) == ("upstream_failed", "upstream_failed"), tasks
+    assert tasks["report"] == "success", tasks
+    steps = report_of(dagrun)["steps"]
+    assert [s["step"] for s in steps] == ["collect", "transform", "index_part"]
+    assert steps[2]["outcome"] == "failed"
+    assert steps[2]["message"] == "IndexBackendError: http://127.0.0.1:1/solr/pe: connection refused"
+
+
 def test_the_profiles_schedule_chooses_the_harvest_mode_of_a_scheduled_run(environment):
     from mdstore import UnitKey
 

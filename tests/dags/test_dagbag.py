@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,8 @@ def write_profiles(directory: Path, ids: list[str]) -> None:
             "schedule": "@daily" if n == 0 else "0 3 * * 1",
             "transform": {"steps": [{"type": "xslt", "mapping": "oai_dc2pe.xsl"}]},
         }
+        if n == 0:
+            profile["limits"] = {"task_timeout": 900}
         (directory / f"{ds}.yaml").write_text(yaml.safe_dump(profile))
     (directory / "disabled.yaml").write_text(
         yaml.safe_dump(
@@ -103,6 +106,10 @@ def test_aggregate_dag_graph_schedule_and_limits(dagbag):
     assert dag.task_dict["report"].is_teardown  # runs whatever happened, without hiding a failure
     assert dag.task_dict["begin"].is_setup  # and its setup cannot fail, so the report always runs
     assert set(dag.params.keys()) == {"mode", "from", "until", "force", "full_index"}
+    # no step can run forever: the profile's limits.task_timeout, else six hours
+    assert {task.execution_timeout for task in dag.tasks} == {timedelta(seconds=900)}
+    other = dagbag.dags.get("aggregate__beta-2")
+    assert {task.execution_timeout for task in other.tasks} == {timedelta(hours=6)}
 
 
 def test_maintenance_dag_graph(dagbag):
@@ -110,6 +117,54 @@ def test_maintenance_dag_graph(dagbag):
     assert set(dag.task_dict) == {"garbage_collect", "check_index", "stale_sources"}
     assert dag.task_dict["check_index"].upstream_task_ids == {"garbage_collect"}
     assert dag.task_dict["stale_sources"].upstream_task_ids == {"garbage_collect"}
+    assert {task.execution_timeout for task in dag.tasks} == {timedelta(hours=6)}
+
+
+def load_dag_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("contentcloud_dags_test", DAGS / "contentcloud_dags.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tasks_use_the_settings_the_dags_were_built_from_whatever_the_working_directory(
+    airflow_home, tmp_path, monkeypatch
+):
+    for name in ("REGISTRY", "VAR", "MDSTORE", "INDEX"):
+        monkeypatch.delenv(f"CONTENTCLOUD_{name}", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_CONTENTCLOUD_MDSTORE", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_CONTENTCLOUD_INDEX", raising=False)
+    monkeypatch.chdir(tmp_path)  # a worker's working directory is not the project
+    module = load_dag_module()
+    settings = module._settings()
+    assert module._registry_dir() == PROJECT / "registry"
+    assert settings.registry_path == PROJECT / "registry"
+    assert settings.mdstore == f"sqlite:///{PROJECT / 'var' / 'mdstore.sqlite'}"
+    assert settings.index == f"sqlite:///{PROJECT / 'var' / 'index.sqlite'}"
+    # a connection overrides the environment
+    monkeypatch.setenv("AIRFLOW_CONN_CONTENTCLOUD_INDEX", "http://127.0.0.1:8983/solr/pe")
+    assert module._settings().index == "http://127.0.0.1:8983/solr/pe"
+
+
+def test_a_connection_airflow_cannot_read_fails_the_task_instead_of_falling_back(
+    airflow_home, tmp_path, monkeypatch
+):
+    from mdstore.errors import ConfigError
+
+    module = load_dag_module()
+    monkeypatch.setenv("AIRFLOW_CONN_CONTENTCLOUD_MDSTORE", '{"conn_type": ')
+    with pytest.raises(ConfigError) as caught:
+        module._settings()
+    assert str(caught.value) == (
+        "AIRFLOW_CONN_CONTENTCLOUD_MDSTORE: mdstore: the connection is set but Airflow cannot read it "
+        "(not a URI or JSON connection); fix or unset it"
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_CONTENTCLOUD_MDSTORE", "mongo://127.0.0.1:27017/db")
+    with pytest.raises(ConfigError) as caught:
+        module._settings()
+    assert "has no supported scheme" in str(caught.value)
 
 
 def test_parsing_imports_no_heavy_library(airflow_home, tmp_path):
