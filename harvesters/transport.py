@@ -446,7 +446,7 @@ class Transport:
         wait = self.retry.connect_backoff * (2**attempt)
         logger.info(
             "%s: cannot connect (%s); retry %d of %d in %.2fs",
-            url,
+            mask_url(url),
             reason,
             attempt + 1,
             self.retry.max_connect_retries,

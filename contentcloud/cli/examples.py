@@ -15,6 +15,12 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("contentcloud demo", "the whole pipeline on sample records, then serve it"),
         ("contentcloud --mdstore sqlite:///var/md.sqlite mdstore list", "another store"),
     ],
+    "curator": [("contentcloud curator hash-password alice", "an account entry for the curator pages")],
+    "curator hash-password": [
+        ("contentcloud curator hash-password alice", "prompt for alice's password, print her entry"),
+        ("contentcloud curator hash-password alice --password-stdin < pw.txt", "for scripts"),
+    ],
+    "curator new-token": [("contentcloud curator new-token ci", "a token for a script, and its entry")],
     "datasource": [("contentcloud datasource list", "every profile of the registry")],
     "datasource list": [("contentcloud datasource list --json", "the profiles as JSON, invalid ones too")],
     "datasource validate": [("contentcloud datasource validate registry/*.yaml", "one line per problem")],
