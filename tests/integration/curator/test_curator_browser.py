@@ -225,6 +225,8 @@ def test_preview_coverage_and_a_draft_diff_in_the_browser(browser, server, tmp_p
 
     # logging out ends the session: the workbench sends the browser to the login page again
     driver.find_element(By.ID, "logout-button").click()
-    assert driver.title == "Log in"
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 60).until(lambda d: d.title == "Log in")  # a loaded machine is slow to navigate
     driver.get(server + "/curator/")
     assert driver.title == "Log in"
