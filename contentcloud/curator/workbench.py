@@ -107,7 +107,7 @@ def chain_for(
     terms: str | Path | None = None,
 ) -> Iterator[TransformChain]:
     """The datasource's chain, or the draft chain for ``mappings`` when any are given."""
-    from contentcloud.pipeline.transform import build_datasource_chain
+    from contentcloud.pipeline.transform import build_datasource_chain, schemas_dir_for
     from transforms.registry import build_chain
     from transforms.xslt import run_params
 
@@ -126,7 +126,7 @@ def chain_for(
             base_dir=base,
             output=section.get("output", "ntriples"),
             params=run_params(source.id, nsprefix=source.nsprefix, name=source.name),
-            schemas_dir=root.parent / "schemas",
+            schemas_dir=schemas_dir_for(root),
         )
         #: where the draft really runs, so messages can name the draft's own path instead
         chain.draft_paths = {str(p): str(f) for p, f in zip(placed, files, strict=True)}
