@@ -124,6 +124,8 @@ class X3mlStep:
             raise
         for warning in getattr(result, "warnings", None) or ():
             context.warnings.append(f"{self.label}: {warning}")
+        if context.trace is not None:
+            context.trace.setdefault("x3ml", []).append((self, root, getattr(result, "link_triples", {})))
         return Payload.from_text(result.to_ntriples(), "ntriples")
 
 

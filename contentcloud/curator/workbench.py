@@ -23,6 +23,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,6 +167,24 @@ def record_ids(source: Datasource, ids: Sequence[str]) -> list[str]:
     return [i if i.startswith(prefix) else make_record_id(source.nsprefix, i) for i in ids]
 
 
+@dataclass(frozen=True)
+class OwnRecord:
+    """A record the curator brought (uploaded or pasted): shaped like a stored record for the preview.
+
+    Its original id is the name it came with; its record id is made as the pipeline would."""
+
+    id: str
+    original_id: str
+    body: bytes
+
+    def body_bytes(self) -> bytes:
+        return self.body
+
+
+def own_records(source: Datasource, own: Sequence[tuple[str, bytes]]) -> list[OwnRecord]:
+    return [OwnRecord(make_record_id(source.nsprefix, name), name, body) for name, body in own]
+
+
 def run_preview(
     datasource_id: str,
     settings: Settings,
@@ -174,24 +193,36 @@ def run_preview(
     sample: int = 5,
     ids: Sequence[str] | None = None,
     check: bool = True,
+    own: Sequence[tuple[str, bytes]] | None = None,
     **draft: Any,
 ) -> PreviewReport:
-    from transforms.curation.preview import preview
+    """The preview of a sample (or of ``ids``) of the current native version, or, with ``own``
+    (``(name, XML bytes)`` pairs), of the curator's own records; the store is then not read."""
+    from transforms.curation.preview import preview, preview_records
 
     source = datasource(settings, datasource_id)
     ontology = load_ontology() if check else None
-    with chain_for(source, settings, mappings, **draft) as chain, _store(settings) as store:
-        report = preview(
-            store,
-            source.native_unit,
-            chain,
-            sample=sample,
-            ids=record_ids(source, ids) if ids else None,
-            ontology=ontology,
-        )
+    with chain_for(source, settings, mappings, **draft) as chain:
+        if own:
+            report = preview_records(
+                chain, own_records(source, own), ontology=ontology, unit="your own records", version=""
+            )
+        else:
+            with _store(settings) as store:
+                report = preview(
+                    store,
+                    source.native_unit,
+                    chain,
+                    sample=sample,
+                    ids=record_ids(source, ids) if ids else None,
+                    ontology=ontology,
+                )
         for item in report.items:
             for info in filter(None, (item.error, *item.warnings)):
                 info.location = real_paths(chain, info.location)
+        report.findings = [
+            replace(f, location=real_paths(chain, f.location) or f.location) for f in report.findings
+        ]
         return report
 
 
