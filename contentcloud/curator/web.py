@@ -444,7 +444,11 @@ class CuratorApp:
                     path.write_bytes(data)
                     paths.append(path)
                 form.options = self.draft_options(form, paths, Path(tmp))
-                content = view(form, paths)
+                try:
+                    # messages name an uploaded draft by its name, not by this request's directory
+                    content = view(form, paths).replace(e(tmp) + "/", "")
+                except ContentcloudError as exc:
+                    raise HttpError(_status_for(exc), str(exc).replace(tmp + "/", "")) from exc
         finally:
             if heavy:
                 self._heavy.release()

@@ -25,10 +25,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from contentcloud.shipped import SCHEMAS_DIR
 from mdstore.envelope import make_record_id
+from mdstore.errors import ContentcloudError
 
 if TYPE_CHECKING:
     from contentcloud.datasources import Datasource
@@ -122,15 +124,25 @@ def chain_for(
         steps = draft_steps(
             section.get("steps") or [], placed, standalone=standalone, policy=policy, terms=terms
         )
-        chain = build_chain(
-            steps,
-            base_dir=base,
-            output=section.get("output", "ntriples"),
-            params=run_params(source.id, nsprefix=source.nsprefix, name=source.name),
-            schemas_dir=schemas_dir_for(root),
-        )
+        draft_paths = {str(p): str(f) for p, f in zip(placed, files, strict=True)}
+        try:
+            chain = build_chain(
+                steps,
+                base_dir=base,
+                output=section.get("output", "ntriples"),
+                params=run_params(source.id, nsprefix=source.nsprefix, name=source.name),
+                schemas_dir=schemas_dir_for(root),
+            )
+        except ContentcloudError as exc:  # a draft that does not compile: named by its own path
+            holder = SimpleNamespace(draft_paths=draft_paths)
+            exc.message = real_paths(holder, exc.message) or exc.message
+            for name in exc.where_fields:
+                value = getattr(exc, name, None)
+                if isinstance(value, str):
+                    setattr(exc, name, real_paths(holder, value))
+            raise
         #: where the draft really runs, so messages can name the draft's own path instead
-        chain.draft_paths = {str(p): str(f) for p, f in zip(placed, files, strict=True)}
+        chain.draft_paths = draft_paths
         yield chain
 
 
