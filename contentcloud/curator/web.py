@@ -4,9 +4,14 @@ A plain WSGI app (``CuratorApp(settings)``) mounted at ``/curator`` by ``content
 server-rendered HTML with a few lines of vanilla JavaScript, no framework. Routes (relative to
 the mount point):
 
-* ``GET /``: the form: datasource, draft mapping files, sample size, record ids;
-* ``GET|POST /preview``, ``/coverage``, ``/diff``: the view for the datasource's current chain
-  (GET, or POST without files) or for the uploaded draft (POST, ``multipart/form-data``);
+* ``GET /``: the form: datasource, draft mapping files, sample size, record ids, an X3ML draft's
+  policy and terms (a file of the mappings directory or an upload; default: the profile's), and
+  the curator's own records (uploaded or pasted);
+* ``GET|POST /preview``, ``/check``, ``/coverage``, ``/diff``: the view for the datasource's
+  current chain (GET, or POST without files) or for the uploaded draft (POST,
+  ``multipart/form-data``); preview and check run on the curator's own records when given.
+  Beside every preview: the ontology check's counts and the mapping's findings over the sample
+  (:mod:`transforms.curation.x3ml_check`); ``/check`` groups the ontology issues by property;
 * ``GET|POST /login``: the login form and its check; ``POST /logout``.
 
 Read-only on stored data: views read under leases and never open a write transaction. Uploads
