@@ -729,11 +729,15 @@ def render_checks(report: PreviewReport) -> str:
     css = "error" if report.ontology_errors else ("warning" if report.ontology_warnings or findings else "ok")
     return (
         f'<div class="checks {css}" id="checks"><span id="check-count">ontology check: '
-        f"{report.ontology_errors} errors, {report.ontology_warnings} warnings in {len(report.items)} "
-        "records; "
-        f"mapping check: {len(report.findings)} findings</span>"
+        f"{plural(report.ontology_errors, 'error')}, {plural(report.ontology_warnings, 'warning')} in "
+        f"{plural(len(report.items), 'record')}; "
+        f"mapping check: {plural(len(report.findings), 'finding')}</span>"
         f"{f'<ul id=findings>{findings}</ul>' if findings else ''}</div>"
     )
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def render_check(report: PreviewReport) -> str:

@@ -114,7 +114,7 @@ def test_preview_shows_the_ontology_check_beside_the_results(setup):
     status, _, page = post(setup, "/preview", {"ids": "oai:cur:2"}, [("mapping", "wrong.xsl", wrong_xsl())])
     assert status == "200 OK", page
     assert '<div class="checks error" id="checks">' in page
-    assert check_count(page) == "ontology check: 1 errors, 0 warnings in 1 records; mapping check: 0 findings"
+    assert check_count(page) == "ontology check: 1 error, 0 warnings in 1 record; mapping check: 0 findings"
     assert (
         '<li class="issue error"><b>unknown-property</b> https://contentcloud.example/pe/cur/dataset/'
         "099fdb74332f2801d445442380223fcf crm:P72_has_lang: not a property of the ontology</li>"
