@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from lxml import etree
 
@@ -85,6 +85,9 @@ class RecordContext:
     original_id: str | None = None
     #: non-fatal problems steps report (e.g. an X3ML entity dropped for an empty value)
     warnings: list[str] = field(default_factory=list)
+    #: set by the curator's preview only: steps may leave what they saw for its checks there (the
+    #: x3ml step: its input tree and the triples per link); ``None`` in the pipeline, costing nothing
+    trace: dict[str, Any] | None = None
 
 
 class Payload:

@@ -1,8 +1,8 @@
 """Transform steps by name, and the chain a profile's ``transform.steps`` compiles to.
 
-Built-in steps: ``xslt``, ``x3ml``, ``vocabulary``, ``validate``; outside packages add steps
-through the entry-point group ``contentcloud.transforms`` (STYLE.md 2.2). A step class offers
-``from_config(config, context) -> TransformStep``; :func:`build_chain` calls it once per run, so
+Built-in steps: ``xslt``, ``x3ml``, ``vocabulary``, ``validate``, ``ontology-check``; outside
+packages add steps through the entry-point group ``contentcloud.transforms`` (STYLE.md 2.2). A step
+class offers ``from_config(config, context) -> TransformStep``; :func:`build_chain` calls it once per run, so
 stylesheets and mappings are compiled once and applied to every record.
 
 A chain never stores anything: :meth:`TransformChain.apply` turns one record body into one output
@@ -100,6 +100,7 @@ TRANSFORMS.register("xslt", "transforms.xslt:XsltStep")
 TRANSFORMS.register("x3ml", "transforms.x3ml_step:X3mlStep")
 TRANSFORMS.register("vocabulary", "transforms.vocabularies:VocabularyStep")
 TRANSFORMS.register("validate", "transforms.validate:ValidateStep")
+TRANSFORMS.register("ontology-check", "transforms.ontology_check:OntologyCheckStep")
 
 
 class TransformChain:

@@ -95,6 +95,7 @@ class X3mlStep:
             )
         except MappingError as exc:
             raise MappingError(exc.message, step=exc.step or label, location=exc.location) from exc
+        check_loaded(mapping, label=label, policy=policy)
         size = config.get("uuid_test_size")
         return cls(
             mapping,
@@ -123,4 +124,49 @@ class X3mlStep:
             raise
         for warning in getattr(result, "warnings", None) or ():
             context.warnings.append(f"{self.label}: {warning}")
+        if context.trace is not None:
+            context.trace.setdefault("x3ml", []).append((self, root, getattr(result, "link_triples", {})))
         return Payload.from_text(result.to_ntriples(), "ntriples")
+
+
+def check_loaded(mapping: Any, *, label: str, policy: Path | None) -> None:
+    """Refuse a mapping that cannot work (see :mod:`transforms.x3ml.lint`), before any record.
+
+    An invalid XPath is a ``MappingError`` at its place in the mapping, as a stylesheet that does
+    not compile; generators that neither the engine nor the policy define are a ``ConfigError``
+    on ``policy``, saying that a policy is needed when none was given: without this check such a
+    mapping yields no triples at all, and only per-record warnings say why.
+    """
+    from transforms.x3ml.lint import invalid_xpaths, missing_generators
+
+    document = getattr(mapping, "document", None)
+    if document is None:  # an engine substituted by a test
+        return
+    invalid = invalid_xpaths(document)
+    if invalid:
+        first = invalid[0]
+        more = f" (and {len(invalid) - 1} more)" if len(invalid) > 1 else ""
+        raise MappingError(
+            f"invalid XPath in the {first.role}: {first.reason}{more}",
+            step=label,
+            location=f"{first.where}, xpath {first.expression!r}",
+        )
+    missing = missing_generators(document, mapping.policy)
+    if not missing:
+        return
+    names = ", ".join(dict.fromkeys(use.name for use in missing))
+    first = missing[0].where
+    if policy is None:
+        raise ConfigError(
+            f"{label} uses generators that need a generator policy ({names}, first at {first}) and "
+            "no policy is given: name one (policy in the profile's x3ml step, --policy, or the "
+            "curator page's policy field)",
+            field="policy",
+            rule="required",
+        )
+    raise ConfigError(
+        f"the generator policy {policy.name} defines no generator {names} "
+        f"(used by {label}, first at {first})",
+        field="policy",
+        rule="generators",
+    )

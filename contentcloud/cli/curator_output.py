@@ -4,7 +4,7 @@ otherwise (pipes, tests, ``less``). ``--json`` bypasses this module."""
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -28,10 +28,8 @@ def _status(item: PreviewItem) -> str:
 
 
 def show_preview(report: PreviewReport) -> None:
-    click.echo(
-        f"preview {report.unit} @ {report.version}: {len(report.items)} of {report.total} records, "
-        f"{report.failed} failed"
-    )
+    where = f"{report.unit} @ {report.version}" if report.version else report.unit
+    click.echo(f"preview {where}: {len(report.items)} of {report.total} records, {report.failed} failed")
     for missing in report.missing:
         click.echo(f"missing: {missing}: no such record in this version")
     if sys.stdout.isatty():
@@ -49,10 +47,29 @@ def show_preview(report: PreviewReport) -> None:
         for warning in item.warnings:
             click.echo(f"warning: {item.record_id}: {warning}")
         for issue in item.issues:
-            click.echo(
-                f"ontology: {issue.severity}: {issue.kind}: {issue.subject} {issue.predicate}: "
-                f"{issue.message}"
-            )
+            click.echo(issue_line(item.record_id, issue))
+    show_findings(report)
+
+
+def issue_line(record_id: str, issue: Any) -> str:
+    """One ontology issue of one record, on one line (grep-able, the record named first)."""
+    return (
+        f"ontology: {record_id}: {issue.severity}: {issue.kind}: {issue.subject} {issue.predicate}: "
+        f"{issue.message}"
+    )
+
+
+def show_findings(report: PreviewReport) -> None:
+    """The mapping's findings over the sample, then one summary line of the checks on stderr."""
+    if report.findings:
+        click.echo("")
+    for finding in report.findings:
+        click.echo(f"mapping: {finding}")
+    click.echo(
+        f"ontology check: {report.ontology_errors} error(s), {report.ontology_warnings} warning(s) in "
+        f"{len(report.items)} record(s); mapping check: {len(report.findings)} finding(s)",
+        err=True,
+    )
 
 
 def _rich_preview(report: PreviewReport) -> None:
@@ -76,11 +93,8 @@ def _rich_preview(report: PreviewReport) -> None:
         for warning in item.warnings:
             console.print(f"[yellow]warning[/]: {warning}", markup=True, highlight=False)
         for issue in item.issues:
-            console.print(
-                f"[magenta]ontology[/]: {issue.kind}: {issue.subject} {issue.predicate}: {issue.message}",
-                markup=True,
-                highlight=False,
-            )
+            console.print(issue_line(item.record_id, issue), markup=False, highlight=False)
+    show_findings(report)
 
 
 def show_coverage(report: CoverageReport) -> None:

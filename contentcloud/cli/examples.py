@@ -53,7 +53,12 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     ],
     "map preview": [
         ("contentcloud map preview demo --sample 2", "two records through the demo's chain"),
-        ("contentcloud map preview demo --mapping draft.x3ml --ids oai:x:1", "one record, a draft"),
+        (
+            "contentcloud map preview demo --mapping draft.x3ml --policy policy.xml --ids oai:x:1",
+            "one record, an X3ML draft with its generator policy",
+        ),
+        ("contentcloud map preview demo --mapping draft.xsl --record mine.xml", "a draft on your own record"),
+        ("contentcloud map preview demo --strict", "exit 3 on any ontology issue or mapping finding too"),
     ],
     "map run": [
         (

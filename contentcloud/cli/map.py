@@ -227,27 +227,39 @@ def _draft(
               help="How many records, spread evenly over the id order.")
 @click.option("--ids", "ids", multiple=True, metavar="ID",
               help="Preview these records instead (record ids or original ids); repeatable.")
+@click.option("--record", "records", multiple=True, metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Preview this record of your own (an XML file) instead of stored ones; repeatable.")
 @click.option("--no-check", is_flag=True, help="Do not check the output against the PE/CIDOC-CRM ontology.")
+@click.option("--strict", is_flag=True,
+              help="Ontology warnings and the mapping's warnings (paths matching nothing, links writing "
+              "nothing) fail too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the preview as JSON.")
 @click.pass_context
-def preview_cmd(ctx: click.Context, datasource_id: str, sample: int, ids: tuple[str, ...], no_check: bool,
-                as_json: bool, **draft: Any) -> None:
-    """Apply DATASOURCE's chain (or a draft mapping) to a few records of its current native version and show
-    each input beside its output, with every error (record id, mapping location, XPath). Exit 3 when a record
-    fails."""
+def preview_cmd(ctx: click.Context, datasource_id: str, sample: int, ids: tuple[str, ...],
+                records: tuple[Path, ...], no_check: bool, strict: bool, as_json: bool, **draft: Any) -> None:
+    """Apply DATASOURCE's chain (or a draft mapping) to a few records of its current native version (or to
+    your own records) and show each input beside its output, with every error (record id, mapping location,
+    XPath), the ontology check of the output and the mapping's findings over the sample (X3ML paths that
+    match nothing, links that write nothing). Exit 3 when a record fails or the ontology check finds errors
+    (with --strict: any issue or finding)."""
     from click.core import ParameterSource
 
     from contentcloud.cli.exit_codes import ExitCode
     from contentcloud.curator.workbench import run_preview
 
-    if ids and ctx.get_parameter_source("sample") is ParameterSource.COMMANDLINE:
+    sample_given = ctx.get_parameter_source("sample") is ParameterSource.COMMANDLINE
+    if ids and sample_given:
         raise click.UsageError("--sample and --ids exclude each other: give one of them")
+    if records and (ids or sample_given):
+        raise click.UsageError("--record previews your own records: it excludes --sample and --ids")
     report = run_preview(
         datasource_id,
         settings_from(ctx),
         sample=sample,
         ids=ids or None,
         check=not no_check,
+        own=[(p.name, p.read_bytes()) for p in records] or None,
         **_draft(**draft),
     )
     if as_json:
@@ -256,7 +268,9 @@ def preview_cmd(ctx: click.Context, datasource_id: str, sample: int, ids: tuple[
         from contentcloud.cli.curator_output import show_preview
 
         show_preview(report)
-    if report.failed or report.missing:
+    if report.failed or report.missing or report.ontology_errors:
+        raise SystemExit(ExitCode.RECORD_ERRORS)
+    if strict and (report.ontology_warnings or report.findings):
         raise SystemExit(ExitCode.RECORD_ERRORS)
 
 

@@ -4,9 +4,14 @@ A plain WSGI app (``CuratorApp(settings)``) mounted at ``/curator`` by ``content
 server-rendered HTML with a few lines of vanilla JavaScript, no framework. Routes (relative to
 the mount point):
 
-* ``GET /``: the form: datasource, draft mapping files, sample size, record ids;
-* ``GET|POST /preview``, ``/coverage``, ``/diff``: the view for the datasource's current chain
-  (GET, or POST without files) or for the uploaded draft (POST, ``multipart/form-data``);
+* ``GET /``: the form: datasource, draft mapping files, sample size, record ids, an X3ML draft's
+  policy and terms (a file of the mappings directory or an upload; default: the profile's), and
+  the curator's own records (uploaded or pasted);
+* ``GET|POST /preview``, ``/check``, ``/coverage``, ``/diff``: the view for the datasource's
+  current chain (GET, or POST without files) or for the uploaded draft (POST,
+  ``multipart/form-data``); preview and check run on the curator's own records when given.
+  Beside every preview: the ontology check's counts and the mapping's findings over the sample
+  (:mod:`transforms.curation.x3ml_check`); ``/check`` groups the ontology issues by property;
 * ``GET|POST /login``: the login form and its check; ``POST /logout``.
 
 Read-only on stored data: views read under leases and never open a write transaction. Uploads
@@ -100,6 +105,20 @@ class Form:
     ids: list[str] = field(default_factory=list)
     draft: Draft = field(default_factory=Draft)
     csrf: str = ""  # the submitted csrf_token
+    #: X3ML drafts: a policy/terms file of the mappings directory ("": the profile's), or an upload
+    policy: str = ""
+    terms: str = ""
+    policy_upload: tuple[str, bytes] | None = None
+    terms_upload: tuple[str, bytes] | None = None
+    #: the curator's own records (uploaded files, carried back by the page) and a pasted one
+    own: list[tuple[str, bytes]] = field(default_factory=list)
+    record_text: str = ""
+    #: what the views pass on to the workbench for an X3ML draft (policy, terms paths)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def own_records(self) -> list[tuple[str, bytes]]:
+        pasted = [("pasted-record.xml", self.record_text.encode("utf-8"))] if self.record_text.strip() else []
+        return [*self.own, *pasted]
 
 
 # --- request parsing -------------------------------------------------------------------------------
@@ -118,8 +137,11 @@ def _read_body(environ: dict, limit: int = MAX_UPLOAD) -> bytes:
     return data
 
 
-def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, list[str]], list[tuple[str, bytes]]]:
-    """Fields and files of a ``multipart/form-data`` body, with the standard library's MIME parser."""
+def parse_multipart(
+    content_type: str, body: bytes
+) -> tuple[dict[str, list[str]], list[tuple[str, str, bytes]]]:
+    """Fields and files (form field, file name, bytes) of a ``multipart/form-data`` body, with the
+    standard library's MIME parser."""
     from email.parser import BytesParser
     from email.policy import HTTP
 
@@ -129,7 +151,7 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, list[str]
     if not message.is_multipart():
         raise HttpError("400 Bad Request", "the form data is not multipart")
     fields: dict[str, list[str]] = {}
-    files: list[tuple[str, bytes]] = []
+    files: list[tuple[str, str, bytes]] = []
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if not name:
@@ -138,7 +160,7 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, list[str]
         filename = part.get_filename()
         if filename is not None:
             if filename or data:
-                files.append((str(filename), data))
+                files.append((str(name), str(filename), data))
             continue
         fields.setdefault(str(name), []).append(data.decode("utf-8", errors="replace"))
     return fields, files
@@ -152,7 +174,7 @@ def safe_name(filename: str, index: int) -> str:
 def read_form(environ: dict) -> Form:
     method = environ.get("REQUEST_METHOD", "GET")
     fields: dict[str, list[str]] = parse_qs(environ.get("QUERY_STRING", ""))
-    uploads: list[tuple[str, bytes]] = []
+    uploads: list[tuple[str, str, bytes]] = []
     csrf = ""
     if method == "POST":
         body = _read_body(environ)
@@ -170,15 +192,53 @@ def read_form(environ: dict) -> Form:
     except ValueError:
         raise HttpError("400 Bad Request", "sample is not a number") from None
     form.ids = [i for value in fields.get("ids", []) for i in re.split(r"[\s,]+", value) if i][:MAX_SAMPLE]
+    by_field: dict[str, list[tuple[str, bytes]]] = {}
+    for field_name, name, data in uploads:
+        if data:
+            by_field.setdefault(field_name if field_name in SPECIAL_UPLOADS else "mapping", []).append(
+                (name, data)
+            )
     if not (fields.get("current") or [""])[0]:
-        files = [(name, data) for name, data in uploads if data]
+        files = by_field.get("mapping", [])
         if not files:  # a draft carried back by the page itself
-            names, texts = fields.get("draft_name", []), fields.get("draft_text", [])
-            files = [(n, t.encode("utf-8")) for n, t in zip(names, texts, strict=False) if t]
+            files = _carried(fields, "draft")
         if len(files) > MAX_FILES:
             raise HttpError("400 Bad Request", f"at most {MAX_FILES} draft files")
         form.draft = Draft([(safe_name(name, i), data) for i, (name, data) in enumerate(files)])
+        form.policy = _mappings_name((fields.get("policy") or [""])[0], "policy")
+        form.terms = _mappings_name((fields.get("terms") or [""])[0], "terms")
+        for kind in ("policy", "terms"):
+            upload = (by_field.get(f"{kind}_file") or _carried(fields, kind))[:1]
+            if upload:
+                setattr(form, f"{kind}_upload", (safe_name(upload[0][0], 0), upload[0][1]))
+    if not (fields.get("stored") or [""])[0]:
+        own = by_field.get("record") or _carried(fields, "own")
+        if len(own) > MAX_SAMPLE:
+            raise HttpError("400 Bad Request", f"at most {MAX_SAMPLE} records of your own")
+        form.own = [(safe_name(name, i), data) for i, (name, data) in enumerate(own)]
+        form.record_text = (fields.get("record_text") or [""])[0]
     return form
+
+
+#: upload fields that are not draft mapping files
+SPECIAL_UPLOADS = ("record", "policy_file", "terms_file")
+
+
+def _carried(fields: dict[str, list[str]], kind: str) -> list[tuple[str, bytes]]:
+    """Files the page carried back in hidden ``<kind>_name``/``<kind>_text`` fields."""
+    names, texts = fields.get(f"{kind}_name", []), fields.get(f"{kind}_text", [])
+    return [(n, t.encode("utf-8")) for n, t in zip(names, texts, strict=False) if t]
+
+
+def _mappings_name(value: str, what: str) -> str:
+    """A file named relative to the mappings directory: no absolute paths, no way out of it."""
+    value = value.strip()
+    if not value:
+        return ""
+    path = Path(value)
+    if path.is_absolute() or ".." in path.parts or "\\" in value:
+        raise HttpError("400 Bad Request", f"{what}: name a file of the mappings directory")
+    return value
 
 
 # --- the app ---------------------------------------------------------------------------------------
@@ -204,7 +264,12 @@ class CuratorApp:
         path = environ.get("PATH_INFO", "") or "/"
         base = environ.get("SCRIPT_NAME", "").rstrip("/")
         method = environ.get("REQUEST_METHOD", "GET")
-        views = {"/preview": self.preview, "/coverage": self.coverage, "/diff": self.diff}
+        views = {
+            "/preview": self.preview,
+            "/check": self.check,
+            "/coverage": self.coverage,
+            "/diff": self.diff,
+        }
         headers: list[tuple[str, str]] = []
         identity = Identity(None)
         try:
@@ -383,30 +448,82 @@ class CuratorApp:
                     path = Path(tmp) / file_name
                     path.write_bytes(data)
                     paths.append(path)
-                content = view(form, paths)
+                form.options = self.draft_options(form, paths, Path(tmp))
+                try:
+                    # messages name an uploaded draft by its name, not by this request's directory
+                    content = view(form, paths).replace(e(tmp) + "/", "")
+                except ContentcloudError as exc:
+                    raise HttpError(_status_for(exc), str(exc).replace(tmp + "/", "")) from exc
         finally:
             if heavy:
                 self._heavy.release()
         what = f"draft {form.draft.names}" if form.draft else "current mapping"
         return self.page(base, form, content, f"{name.capitalize()} of {form.datasource} ({what})", identity)
 
-    def preview(self, form: Form, paths: list[Path]) -> str:
+    def draft_options(self, form: Form, paths: list[Path], tmp: Path) -> dict[str, Any]:
+        """Policy and terms for an X3ML draft: an upload, else a file of the mappings directory, else
+        the profile's x3ml step's (:func:`~contentcloud.curator.workbench.draft_steps`), else, when
+        the profile has none and the mappings directory holds one policy only, that one."""
+        from transforms.registry import mapping_kind
+
+        if not any(mapping_kind(p) == "x3ml" for p in paths):
+            return {}
+        root = Path(self.settings.mappings).resolve()
+        options: dict[str, Any] = {}
+        for kind in ("policy", "terms"):
+            upload = getattr(form, f"{kind}_upload")
+            name = getattr(form, kind)
+            if upload is not None:
+                target = tmp / f"{kind}-{upload[0]}"
+                target.write_bytes(upload[1])
+                options[kind] = target
+            elif name:
+                target = (root / name).resolve()
+                if not target.is_relative_to(root) or not target.is_file():
+                    raise HttpError("400 Bad Request", f"{kind}: no file {name!r} in the mappings directory")
+                options[kind] = target
+        if "policy" not in options and not self.profile_x3ml(form.datasource).get("policy"):
+            policies = policy_files(root)
+            if len(policies) == 1:
+                options["policy"] = root / policies[0]
+        return options
+
+    def profile_x3ml(self, datasource_id: str) -> dict[str, Any]:
+        from contentcloud.curator.workbench import datasource
+
+        steps = datasource(self.settings, datasource_id).section("transform").get("steps") or []
+        return next((dict(s) for s in steps if s.get("type") == "x3ml"), {})
+
+    def _preview_report(self, form: Form, paths: list[Path]) -> PreviewReport:
         from contentcloud.curator.workbench import run_preview
 
-        report = run_preview(
-            form.datasource, self.settings, mappings=paths, sample=form.sample, ids=form.ids or None
+        return run_preview(
+            form.datasource,
+            self.settings,
+            mappings=paths,
+            sample=form.sample,
+            ids=form.ids or None,
+            own=form.own_records() or None,
+            **form.options,
         )
-        return render_preview(report)
+
+    def preview(self, form: Form, paths: list[Path]) -> str:
+        return render_preview(self._preview_report(form, paths))
+
+    def check(self, form: Form, paths: list[Path]) -> str:
+        return render_check(self._preview_report(form, paths))
 
     def coverage(self, form: Form, paths: list[Path]) -> str:
         from contentcloud.curator.workbench import run_coverage
 
-        return render_coverage(run_coverage(form.datasource, self.settings, mappings=paths))
+        return render_coverage(run_coverage(form.datasource, self.settings, mappings=paths, **form.options))
 
     def diff(self, form: Form, paths: list[Path]) -> str:
         from contentcloud.curator.workbench import run_diff
 
-        return render_diff(run_diff(form.datasource, self.settings, mappings=paths, max_details=MAX_DETAILS))
+        return render_diff(
+            run_diff(form.datasource, self.settings, mappings=paths, max_details=MAX_DETAILS, **form.options)
+        )
 
     # --- page frame ------------------------------------------------------------------------------
     def datasources(self) -> list[tuple[str, str, bool]]:
@@ -443,16 +560,25 @@ class CuratorApp:
         )
         carried = ""
         if form.draft:
-            kept = "".join(
-                f'<input type="hidden" name="draft_name" value="{e(name)}">'
-                f'<textarea name="draft_text" hidden>{e(data.decode("utf-8", errors="replace"))}</textarea>'
-                for name, data in form.draft.files
-            )
+            kept = _hidden_files("draft", form.draft.files)
+            for kind in ("policy", "terms"):
+                upload = getattr(form, f"{kind}_upload")
+                if upload is not None:
+                    kept += _hidden_files(kind, [upload])
             carried = (
-                f'<p class="draft" id="draft-in-use">Draft in use: <b>{e(form.draft.names)}</b> '
+                f'<p class="draft" id="draft-in-use">Draft in use: <b>{e(form.draft.names)}</b>'
+                f"{_draft_extras(form)} "
                 f'<label><input type="checkbox" name="current" value="1"> use the current mapping instead'
                 f"</label></p>{kept}"
             )
+        if form.own:
+            carried += (
+                f'<p class="draft" id="own-in-use">Your records in use: <b>'
+                f"{e(', '.join(name for name, _ in form.own))}</b> "
+                '<label><input type="checkbox" name="stored" value="1"> use stored records instead</label>'
+                f"</p>{_hidden_files('own', form.own)}"
+            )
+        root = Path(self.settings.mappings)
         return FORM.format(
             base=e(base),
             options=options,
@@ -461,6 +587,9 @@ class CuratorApp:
             carried=carried,
             csrf=e(identity.csrf),
             max_kib=MAX_UPLOAD // 1024,
+            policies=_file_options(policy_files(root), form.policy),
+            terms=_file_options(terms_files(root), form.terms),
+            record_text=e(form.record_text),
         )
 
     def error_page(self, base: str, status: str, message: str, identity: Identity) -> str:
@@ -477,6 +606,52 @@ class CuratorApp:
 
 
 SESSION_MAX_AGE = 8 * 3600
+
+
+def policy_files(root: Path) -> list[str]:
+    """Generator policies of the mappings directory (``policies/``), relative to it."""
+    return _files(root, "policies", (".xml",))
+
+
+def terms_files(root: Path) -> list[str]:
+    """SKOS terminologies of the mappings directory (``terms/``), relative to it."""
+    return _files(root, "terms", (".rdf", ".xml", ".ttl", ".nt"))
+
+
+def _files(root: Path, folder: str, suffixes: tuple[str, ...]) -> list[str]:
+    directory = root / folder
+    if not directory.is_dir():
+        return []
+    return sorted(
+        str(p.relative_to(root)) for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+    )
+
+
+def _file_options(names: list[str], selected: str) -> str:
+    return "".join(
+        f'<option value="{e(name)}"{" selected" if name == selected else ""}>{e(name)}</option>'
+        for name in names
+    )
+
+
+def _hidden_files(kind: str, files: Iterable[tuple[str, bytes]]) -> str:
+    return "".join(
+        f'<input type="hidden" name="{kind}_name" value="{e(name)}">'
+        f'<textarea name="{kind}_text" hidden>{e(data.decode("utf-8", errors="replace"))}</textarea>'
+        for name, data in files
+    )
+
+
+def _draft_extras(form: Form) -> str:
+    """What the draft runs with besides its files: the policy and terms in use."""
+    parts = []
+    for kind in ("policy", "terms"):
+        upload = getattr(form, f"{kind}_upload")
+        if upload is not None:
+            parts.append(f"{kind} <b>{e(upload[0])}</b> (uploaded)")
+        elif form.options.get(kind) is not None:
+            parts.append(f"{kind} <b>{e(Path(form.options[kind]).name)}</b>")
+    return f' <span id="draft-options">with {", ".join(parts)}</span>' if parts else ""
 
 
 def _safe_next(base: str, target: str) -> str:
@@ -532,10 +707,69 @@ def render_preview(report: PreviewReport) -> str:
     missing = "".join(f'<p class="error">no record {e(m)} in this version</p>' for m in report.missing)
     return (
         f'<p class="summary" id="preview-count">{len(report.items)} of {report.total} records of '
-        f"{e(report.unit)} @ {e(report.version)}; {report.failed} failed</p>{missing}"
+        f"{_unit(report)}; {report.failed} failed</p>{missing}{render_checks(report)}"
         '<table id="preview-summary"><thead><tr><th>record</th><th>original id</th><th>status</th>'
         "<th>triples</th><th>warnings</th><th>ontology issues</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>{''.join(details)}"
+    )
+
+
+def _unit(report: PreviewReport) -> str:
+    return f"{e(report.unit)} @ {e(report.version)}" if report.version else e(report.unit)
+
+
+def render_checks(report: PreviewReport) -> str:
+    """The checks beside a preview: the ontology check's counts and the mapping's findings."""
+    findings = "".join(
+        f'<li class="finding {e(f.severity)}" data-kind="{e(f.kind)}"><b>{e(f.severity)}</b> '
+        f'<span class="kind">{e(f.kind)}</span> <span class="location">{e(f.location)}</span>: '
+        f'<span class="message">{e(f.message)}</span></li>'
+        for f in report.findings
+    )
+    css = "error" if report.ontology_errors else ("warning" if report.ontology_warnings or findings else "ok")
+    return (
+        f'<div class="checks {css}" id="checks"><span id="check-count">ontology check: '
+        f"{plural(report.ontology_errors, 'error')}, {plural(report.ontology_warnings, 'warning')} in "
+        f"{plural(len(report.items), 'record')}; "
+        f"mapping check: {plural(len(report.findings), 'finding')}</span>"
+        f"{f'<ul id=findings>{findings}</ul>' if findings else ''}</div>"
+    )
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def render_check(report: PreviewReport) -> str:
+    """The ontology check of the sample's output, grouped by problem, with the mapping's findings."""
+    groups: dict[tuple[str, str, str, str], list[str]] = {}
+    for item in report.items:
+        for issue in item.issues:
+            key = (issue.severity, issue.kind, issue.predicate, issue.message)
+            groups.setdefault(key, []).append(item.record_id)
+    rows = "".join(
+        f'<tr class="issue {e(sev)}"><td>{e(sev)}</td><td>{e(kind)}</td><td><code>{e(pred)}</code></td>'
+        f"<td>{e(message)}</td><td>{len(records)}</td>"
+        f'<td class="records">{e(", ".join(dict.fromkeys(records)))}</td></tr>'
+        for (sev, kind, pred, message), records in sorted(
+            groups.items(), key=lambda kv: (kv[0][0] != "error", kv[0])
+        )
+    )
+    failed = "".join(
+        f'<li class="failed" data-record-id="{e(item.record_id)}">{e(item.record_id)}: {e(item.error)}</li>'
+        for item in report.items
+        if item.error is not None
+    )
+    table = (
+        '<table id="check-issues"><thead><tr><th>severity</th><th>kind</th><th>property</th><th>problem</th>'
+        f"<th>triples</th><th>records</th></tr></thead><tbody>{rows}</tbody></table>"
+        if rows
+        else '<p id="check-clean">no ontology issue in the output of these records</p>'
+    )
+    return (
+        f'<p class="summary" id="check-records">{len(report.items)} of {report.total} records of '
+        f"{_unit(report)} checked against the PE/CIDOC-CRM ontology; {report.failed} failed to transform</p>"
+        f"{render_checks(report)}{table}{f'<ul id=check-failed>{failed}</ul>' if failed else ''}"
     )
 
 
@@ -641,9 +875,24 @@ FORM = """<form id="workbench" method="post" enctype="multipart/form-data" actio
  accept=".xsl,.xslt,.x3ml,.xml">
  <small>XSLT or X3ML, at most {max_kib} KiB; empty: the current mapping</small></label>
 <label>Sample <input type="number" name="sample" id="sample" min="1" max="50" value="{sample}"></label>
-<label>Record ids <input type="text" name="ids" id="ids" value="{ids}" placeholder="optional"></label>
+<label>Record ids <input type="text" name="ids" id="ids" value="{ids}" placeholder="optional">
+ <small>from the MDStore: record or original ids</small></label>
+<fieldset id="x3ml-options"><legend>X3ML draft</legend>
+<label>Generator policy <select name="policy" id="policy"><option value="">the datasource's (profile)</option>
+{policies}</select></label>
+<label>or upload one <input type="file" name="policy_file" id="policy-file" accept=".xml"></label>
+<label>Terms (SKOS) <select name="terms" id="terms"><option value="">the datasource's (profile)</option>
+{terms}</select></label>
+<label>or upload <input type="file" name="terms_file" id="terms-file" accept=".rdf,.xml,.ttl,.nt"></label>
+</fieldset>
+<fieldset id="own-records"><legend>Your own records (preview and check)</legend>
+<label>Upload <input type="file" name="record" id="record-file" multiple accept=".xml"></label>
+<label>or paste one <textarea name="record_text" id="record-text" rows="3" cols="50"
+ placeholder="&lt;oai_dc:dc …&gt;">{record_text}</textarea></label>
+</fieldset>
 {carried}
 <div class="buttons"><button type="submit" id="run-preview" formaction="{base}/preview">Preview</button>
+<button type="submit" id="run-check" formaction="{base}/check">Check</button>
 <button type="submit" id="run-coverage" formaction="{base}/coverage">Coverage</button>
 <button type="submit" id="run-diff" formaction="{base}/diff">Diff</button>
 <span id="busy" hidden>running…</span></div>
@@ -677,7 +926,9 @@ pre{background:#fafafa;border:1px solid #ddd;padding:.5em;overflow:auto;max-heig
 white-space:pre-wrap;word-break:break-all}.error{background:#fdd;border:1px solid #c33;padding:.5em;
 margin:.3em 0}.warning{background:#fff4d6;border:1px solid #d90;padding:.4em;margin:.3em 0}
 .xpath{background:#fff;padding:0 .3em}pre.added{background:#e9f7e9}pre.removed{background:#fbeaea}
-.issue.error{background:none;border:0;color:#a00}.draft{flex-basis:100%}ul.examples{margin:0;padding-left:1em}
+.issue.error{background:none;border:0;color:#a00}fieldset{display:flex;gap:.6em;border:1px solid #ccd}
+.checks{padding:.4em;margin:.5em 0;border:1px solid #9c9;background:#eef8ee}.checks.error{border-color:#c33;
+background:#fde8e8}.checks.warning{border-color:#d90;background:#fff4d6}.draft{flex-basis:100%}ul.examples{margin:0;padding-left:1em}
 section.record-detail,section.diff-record{border-top:2px solid #ccd;margin-top:1em}
 """
 

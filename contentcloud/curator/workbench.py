@@ -23,11 +23,14 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from contentcloud.shipped import SCHEMAS_DIR
 from mdstore.envelope import make_record_id
+from mdstore.errors import ContentcloudError
 
 if TYPE_CHECKING:
     from contentcloud.datasources import Datasource
@@ -107,7 +110,7 @@ def chain_for(
     terms: str | Path | None = None,
 ) -> Iterator[TransformChain]:
     """The datasource's chain, or the draft chain for ``mappings`` when any are given."""
-    from contentcloud.pipeline.transform import build_datasource_chain
+    from contentcloud.pipeline.transform import build_datasource_chain, schemas_dir_for
     from transforms.registry import build_chain
     from transforms.xslt import run_params
 
@@ -121,15 +124,25 @@ def chain_for(
         steps = draft_steps(
             section.get("steps") or [], placed, standalone=standalone, policy=policy, terms=terms
         )
-        chain = build_chain(
-            steps,
-            base_dir=base,
-            output=section.get("output", "ntriples"),
-            params=run_params(source.id, nsprefix=source.nsprefix, name=source.name),
-            schemas_dir=root.parent / "schemas",
-        )
+        draft_paths = {str(p): str(f) for p, f in zip(placed, files, strict=True)}
+        try:
+            chain = build_chain(
+                steps,
+                base_dir=base,
+                output=section.get("output", "ntriples"),
+                params=run_params(source.id, nsprefix=source.nsprefix, name=source.name),
+                schemas_dir=schemas_dir_for(root),
+            )
+        except ContentcloudError as exc:  # a draft that does not compile: named by its own path
+            holder = SimpleNamespace(draft_paths=draft_paths)
+            exc.message = real_paths(holder, exc.message) or exc.message
+            for name in exc.where_fields:
+                value = getattr(exc, name, None)
+                if isinstance(value, str):
+                    setattr(exc, name, real_paths(holder, value))
+            raise
         #: where the draft really runs, so messages can name the draft's own path instead
-        chain.draft_paths = {str(p): str(f) for p, f in zip(placed, files, strict=True)}
+        chain.draft_paths = draft_paths
         yield chain
 
 
@@ -166,6 +179,24 @@ def record_ids(source: Datasource, ids: Sequence[str]) -> list[str]:
     return [i if i.startswith(prefix) else make_record_id(source.nsprefix, i) for i in ids]
 
 
+@dataclass(frozen=True)
+class OwnRecord:
+    """A record the curator brought (uploaded or pasted): shaped like a stored record for the preview.
+
+    Its original id is the name it came with; its record id is made as the pipeline would."""
+
+    id: str
+    original_id: str
+    body: bytes
+
+    def body_bytes(self) -> bytes:
+        return self.body
+
+
+def own_records(source: Datasource, own: Sequence[tuple[str, bytes]]) -> list[OwnRecord]:
+    return [OwnRecord(make_record_id(source.nsprefix, name), name, body) for name, body in own]
+
+
 def run_preview(
     datasource_id: str,
     settings: Settings,
@@ -174,24 +205,36 @@ def run_preview(
     sample: int = 5,
     ids: Sequence[str] | None = None,
     check: bool = True,
+    own: Sequence[tuple[str, bytes]] | None = None,
     **draft: Any,
 ) -> PreviewReport:
-    from transforms.curation.preview import preview
+    """The preview of a sample (or of ``ids``) of the current native version, or, with ``own``
+    (``(name, XML bytes)`` pairs), of the curator's own records; the store is then not read."""
+    from transforms.curation.preview import preview, preview_records
 
     source = datasource(settings, datasource_id)
     ontology = load_ontology() if check else None
-    with chain_for(source, settings, mappings, **draft) as chain, _store(settings) as store:
-        report = preview(
-            store,
-            source.native_unit,
-            chain,
-            sample=sample,
-            ids=record_ids(source, ids) if ids else None,
-            ontology=ontology,
-        )
+    with chain_for(source, settings, mappings, **draft) as chain:
+        if own:
+            report = preview_records(
+                chain, own_records(source, own), ontology=ontology, unit="your own records", version=""
+            )
+        else:
+            with _store(settings) as store:
+                report = preview(
+                    store,
+                    source.native_unit,
+                    chain,
+                    sample=sample,
+                    ids=record_ids(source, ids) if ids else None,
+                    ontology=ontology,
+                )
         for item in report.items:
             for info in filter(None, (item.error, *item.warnings)):
                 info.location = real_paths(chain, info.location)
+        report.findings = [
+            replace(f, location=real_paths(chain, f.location) or f.location) for f in report.findings
+        ]
         return report
 
 

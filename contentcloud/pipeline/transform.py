@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from contentcloud.pipeline.parts import id_ranges, up_to
@@ -577,7 +578,18 @@ def build_datasource_chain(datasource: Any, settings: Settings) -> TransformChai
         base_dir=settings.mappings,
         output=section.get("output", "ntriples"),
         params=run_params(datasource.id, nsprefix=datasource.nsprefix, name=datasource.name),
+        schemas_dir=schemas_dir_for(settings.mappings),
     )
+
+
+def schemas_dir_for(mappings: str | Path) -> Path:
+    """Where steps find schemas and the ontology digest: ``schemas/`` beside the mappings directory
+    (a checkout, a deployment that keeps both), else the copy shipped with the code, so that a
+    mappings directory of its own (``CONTENTCLOUD_MAPPINGS=/srv/mappings``) still has them."""
+    from contentcloud.shipped import SCHEMAS_DIR
+
+    beside = Path(mappings).resolve().parent / "schemas"
+    return beside if beside.is_dir() else SCHEMAS_DIR
 
 
 def run_transform(

@@ -22,6 +22,7 @@ from transforms.payload import Payload, RecordContext
 if TYPE_CHECKING:
     from mdstore import MDStore, ReadSession, UnitKey
     from transforms.curation.ontology import Issue, Ontology
+    from transforms.curation.x3ml_check import Finding
 
 _XPATH_IN_LOCATION = re.compile(r"""(?:,\s*)?(?:xpath|domain source_node)\s+(['"])(?P<xpath>.*)\1\s*$""")
 
@@ -97,6 +98,16 @@ class PreviewReport:
     total: int
     items: list[PreviewItem]
     missing: list[str] = field(default_factory=list)
+    #: problems of the mapping over the whole sample (X3ML paths matching nothing, silent links)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ontology_errors(self) -> int:
+        return sum(1 for item in self.items for i in item.issues if i.severity == "error")
+
+    @property
+    def ontology_warnings(self) -> int:
+        return sum(1 for item in self.items for i in item.issues if i.severity != "error")
 
     @property
     def failed(self) -> int:
@@ -109,6 +120,9 @@ class PreviewReport:
             "records_in_version": self.total,
             "failed": self.failed,
             "missing": self.missing,
+            "ontology_errors": self.ontology_errors,
+            "ontology_warnings": self.ontology_warnings,
+            "findings": [f.as_dict() for f in self.findings],
             "records": [item.as_dict() for item in self.items],
         }
 
@@ -151,21 +165,55 @@ def preview(
         total = view.count(deleted=False)
         wanted = list(ids) if ids else sample_ids(view, sample)
         found = view.get_many(wanted)
-        items = [
-            preview_record(chain, found[i], ontology=ontology, output=output) for i in wanted if i in found
-        ]
+        records = [found[i] for i in wanted if i in found]
         missing = [i for i in wanted if i not in found]
-        return PreviewReport(unit.name, view.version_id, total, items, missing)
+        return preview_records(
+            chain,
+            records,
+            ontology=ontology,
+            output=output,
+            unit=unit.name,
+            version=view.version_id,
+            total=total,
+            missing=missing,
+        )
+
+
+def preview_records(
+    chain: Any,
+    records: Sequence[Any],
+    *,
+    ontology: Ontology | None = None,
+    output: str = "turtle",
+    unit: str = "",
+    version: str = "",
+    total: int | None = None,
+    missing: Sequence[str] = (),
+) -> PreviewReport:
+    """The preview of given records (from a version, or the curator's own), with the findings of
+    the mapping over all of them (:mod:`transforms.curation.x3ml_check`)."""
+    from transforms.curation.x3ml_check import sample_findings
+
+    traces: list[Any] = []
+    items = [preview_record(chain, r, ontology=ontology, output=output, traces=traces) for r in records]
+    report = PreviewReport(unit, version, len(records) if total is None else total, items, list(missing))
+    report.findings = sample_findings(traces)
+    return report
 
 
 def preview_record(
-    chain: Any, record: Any, *, ontology: Ontology | None = None, output: str = "turtle"
+    chain: Any,
+    record: Any,
+    *,
+    ontology: Ontology | None = None,
+    output: str = "turtle",
+    traces: list[Any] | None = None,
 ) -> PreviewItem:
     from transforms.rdf import parse_rdf, payload_rdf_format, serialize_payload
 
     body = record.body_bytes() if record.body is not None else b""
     item = PreviewItem(record.id, record.original_id, pretty_xml(body))
-    context = RecordContext(record.id, record.original_id)
+    context = RecordContext(record.id, record.original_id, trace={} if traces is not None else None)
     try:
         payload = chain.apply_payload(Payload.from_body(body), context)
         if _is_rdf(payload):
@@ -184,6 +232,8 @@ def preview_record(
         item.error = ErrorInfo.from_exception(exc)
     # an engine may report one problem twice (X3ML resolves a domain twice): once is enough
     item.warnings = [_warning(text, record.id) for text in dict.fromkeys(context.warnings)]
+    if traces is not None and context.trace:
+        traces.extend(context.trace.get("x3ml", ()))
     return item
 
 

@@ -73,6 +73,8 @@ class TransformResult:
     graph: Graph
     warnings: list[MappingError] = field(default_factory=list)
     record_id: str | None = None
+    #: triples each link wrote (keyed by the link's :class:`~transforms.x3ml.model.Where`)
+    link_triples: dict[Any, int] = field(default_factory=dict)
 
     def to_ntriples(self) -> str:
         """The triples as N-Triples text (named graphs merged)."""
@@ -215,7 +217,7 @@ class X3MLMapping:
         except ItemError as exc:  # a problem the reference does not catch either
             location = f"{run.where}, xpath {exc.xpath!r}" if exc.xpath else str(run.where)
             raise MappingError(str(exc), record_id=record_id, step="x3ml", location=location) from exc
-        return TransformResult(graph, run.warnings, record_id)
+        return TransformResult(graph, run.warnings, record_id, run.link_triples)
 
 
 def _is_source(value: object) -> bool:

@@ -204,6 +204,8 @@ class Run:
         self.record_id = record_id
         self.graph = Graph(self.doc.prefixes, default_graph=self.doc.namedgraph or DEFAULT_GRAPH)
         self.warnings: list[MappingError] = []
+        #: triples written per link (by its declaration): the curator's "link gave nothing" check
+        self.link_triples: dict[Where, int] = {}
         self.generated: dict[tuple[Any, str], _Value] = {}
         self.global_variables: dict[str, _Value] = {}
         self.range_maps: dict[str, dict[str, list[Any]]] = {}
@@ -503,6 +505,8 @@ class Run:
         if resolved is None:
             return
         prop = path.last_property
+        if prop is not None and path.last_resources:
+            self.link_triples[link.where] = self.link_triples.get(link.where, 0) + len(path.last_resources)
         if resolved.iri is not None:
             self.link_entity(resolved, "Range")
             for last in path.last_resources:

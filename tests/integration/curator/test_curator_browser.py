@@ -230,3 +230,52 @@ def test_preview_coverage_and_a_draft_diff_in_the_browser(browser, server, tmp_p
     WebDriverWait(driver, 60).until(lambda d: d.title == "Log in")  # a loaded machine is slow to navigate
     driver.get(server + "/curator/")
     assert driver.title == "Log in"
+
+
+def test_an_x3ml_draft_with_a_typo_the_check_and_an_own_record_in_the_browser(browser, server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver = browser
+    driver.get(server + "/curator/")
+    if driver.title == "Log in":
+        browser_login(driver, server)
+    Select(driver.find_element(By.ID, "datasource")).select_by_value("demo")
+    sample = driver.find_element(By.ID, "sample")
+    sample.clear()
+    sample.send_keys("4")
+
+    # the shipped X3ML mapping with a misspelt path: triples (the only policy of mappings/ is taken),
+    # and the path and its link flagged beside the results
+    text = (PROJECT / "mappings" / "oai_dc2pe.x3ml").read_text(encoding="utf-8")
+    draft = tmp_path / "oai_dc2pe.x3ml"
+    draft.write_text(text.replace("<relation>dc:title</relation>", "<relation>dc:titel</relation>"))
+    driver.find_element(By.ID, "mapping").send_keys(str(draft))
+    _run(driver, "run-preview", "preview-summary")
+    assert driver.find_element(By.ID, "view-title").text == "Preview of demo (draft oai_dc2pe.x3ml)"
+    assert "with policy contentcloud-policy.xml" in driver.find_element(By.ID, "draft-in-use").text
+    rows = driver.find_elements(By.CSS_SELECTOR, "#preview-summary tbody tr")
+    assert [row.find_element(By.CLASS_NAME, "status").text for row in rows] == ["ok"] * 4
+    assert all(int(row.find_elements(By.TAG_NAME, "td")[3].text) > 0 for row in rows)
+    assert driver.find_element(By.ID, "check-count").text == (
+        "ontology check: 0 errors, 0 warnings in 4 records; mapping check: 2 findings"
+    )
+    findings = [f.get_attribute("data-kind") for f in driver.find_elements(By.CSS_SELECTOR, "#findings li")]
+    assert findings == ["no-match", "no-triple"]
+    assert "dc:titel" in driver.find_element(By.CSS_SELECTOR, "#findings li").text
+    _shot(driver, "x3ml-typo-findings")
+
+    # the ontology check of the same draft on a record of one's own, pasted into the form
+    driver.find_element(By.ID, "record-text").send_keys(
+        '<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Mine</dc:title>'
+        "<dc:identifier>urn:mine:1</dc:identifier></oai_dc:dc>"
+    )
+    _run(driver, "run-check", "check-records")
+    assert driver.find_element(By.ID, "check-records").text == (
+        "1 of 1 records of your own records checked against the PE/CIDOC-CRM ontology; 0 failed to transform"
+    )
+    assert (
+        driver.find_element(By.ID, "check-clean").text == "no ontology issue in the output of these records"
+    )
+    _shot(driver, "check-own-record")

@@ -212,3 +212,103 @@ def test_check_reports_violations_per_file_and_exits_3(setup, tmp_path):
     data = json.loads(run_cli("map", "check", str(bad), "--json", env=setup["env"]).stdout)
     assert data["errors"] == 1
     assert data["files"][str(bad)][0]["kind"] == "domain"
+
+
+# --- the ontology check and the mapping's findings in map preview -----------------------------------
+
+
+def wrong_property_draft(tmp_path):
+    """The shipped stylesheet writing crm:P72_has_lang, a property the ontology does not have."""
+    text = (PROJECT / "mappings" / "oai_dc2pe.xsl").read_text(encoding="utf-8")
+    assert text.count("crm:P72_has_language rdf:resource") == 1
+    draft = tmp_path / "wrong.xsl"
+    draft.write_text(text.replace("crm:P72_has_language rdf:resource", "crm:P72_has_lang rdf:resource"))
+    return draft
+
+
+def test_preview_exits_3_with_one_line_per_ontology_issue(setup, tmp_path):
+    draft = wrong_property_draft(tmp_path)
+    result = run_cli("map", "preview", "cur", "--mapping", str(draft), "--ids", "oai:cur:2", env=setup["env"])
+    assert result.exit_code == 3, result.output
+    lines = [line for line in result.stdout.splitlines() if line.startswith("ontology: ")]
+    record = "cur::099fdb74332f2801d445442380223fcf"
+    assert lines == [
+        f"ontology: {record}: error: unknown-property: https://contentcloud.example/pe/cur/dataset/"
+        "099fdb74332f2801d445442380223fcf crm:P72_has_lang: not a property of the ontology"
+    ]
+    assert "# cur::099fdb74332f2801d445442380223fcf (oai:cur:2): ok, 37 triples, 1 ontology issue(s)" in (
+        result.stdout.splitlines()
+    )
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ontology check: 1 error(s), 0 warning(s) in 1 record(s); mapping check: 0 finding(s)"
+    )
+
+
+def test_preview_of_a_clean_mapping_exits_0(setup):
+    result = run_cli("map", "preview", "cur", "--ids", "oai:cur:2", env=setup["env"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ontology check: 0 error(s), 0 warning(s) in 1 record(s); mapping check: 0 finding(s)"
+    )
+
+
+def test_preview_of_an_x3ml_draft_without_policy_says_a_policy_is_needed(setup):
+    result = run_cli("map", "preview", "cur", "--mapping", X3ML, "--standalone", env=setup["env"])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        "error: transform.steps[0].policy: x3ml oai_dc2pe.x3ml uses generators that need a generator policy "
+        "(DatasetURI, SimpleLabel, AppellationURI, IdentifierURI, URIorUUID, ActorURI, ConceptURI, TypeURI, "
+        f"LanguageURI, RightURI, first at {X3ML}:31, mapping 1) and no policy is given: name one (policy in "
+        "the profile's x3ml step, --policy, or the curator page's policy field)"
+    )
+
+
+def test_preview_flags_a_misspelt_path_and_its_silent_link(setup, tmp_path):
+    draft = tmp_path / "typo.x3ml"
+    text = (PROJECT / "mappings" / "oai_dc2pe.x3ml").read_text(encoding="utf-8")
+    assert text.count("<relation>dc:title</relation>") == 1
+    draft.write_text(text.replace("<relation>dc:title</relation>", "<relation>dc:titel</relation>"))
+    args = ["map", "preview", "cur", "--mapping", str(draft), "--policy", POLICY, "--sample", "3"]
+    result = run_cli(*args, env=setup["env"])
+    assert result.exit_code == 0, result.output  # warnings: --strict makes them fail
+    findings = [line for line in result.stdout.splitlines() if line.startswith("mapping: ")]
+    where = f"x3ml typo.x3ml: {draft}:40, mapping 1, link 1"
+    assert findings == [
+        f"mapping: warning: no-match: {where}: the source_relation 'dc:titel' matches nothing in any of "
+        "the 3 sampled records [xpath dc:titel]",
+        f"mapping: warning: no-triple: {where}: the link wrote no triple in any of the 3 sampled records",
+    ]
+    data = json.loads(run_cli(*args, "--json", env=setup["env"]).stdout)
+    assert [(f["kind"], f["location"], f["xpath"]) for f in data["findings"]] == [
+        ("no-match", f"{draft}:40, mapping 1, link 1", "dc:titel"),
+        ("no-triple", f"{draft}:40, mapping 1, link 1", None),
+    ]
+
+
+def test_preview_strict_fails_on_findings_alone(setup, tmp_path):
+    draft = tmp_path / "typo.x3ml"
+    text = (PROJECT / "mappings" / "oai_dc2pe.x3ml").read_text(encoding="utf-8")
+    draft.write_text(text.replace("<relation>dc:title</relation>", "<relation>dc:titel</relation>"))
+    base = ["map", "preview", "cur", "--mapping", str(draft), "--policy", POLICY, "--ids", "oai:cur:2"]
+    assert run_cli(*base, env=setup["env"]).exit_code == 0
+    assert run_cli(*base, "--strict", env=setup["env"]).exit_code == 3
+
+
+def test_preview_of_an_own_record_file(setup, tmp_path):
+    record = tmp_path / "mine.xml"
+    record.write_text(
+        '<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Mine</dc:title>'
+        "<dc:identifier>urn:mine:1</dc:identifier></oai_dc:dc>"
+    )
+    result = run_cli("map", "preview", "cur", "--record", str(record), "--json", env=setup["env"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    [item] = report["records"]
+    assert (report["unit"], item["original_id"], item["error"]) == ("your own records", "mine.xml", None)
+    assert item["record_id"] == "cur::" + __import__("hashlib").md5(b"mine.xml").hexdigest()
+    assert '"Mine"' in item["output"]
+    refused = run_cli("map", "preview", "cur", "--record", str(record), "--ids", "x", env=setup["env"])
+    assert refused.exit_code == 2
+    assert "--record previews your own records: it excludes --sample and --ids" in refused.output

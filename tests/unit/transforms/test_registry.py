@@ -22,7 +22,7 @@ from transforms.registry import (
 
 
 def test_built_in_steps():
-    assert {"validate", "vocabulary", "x3ml", "xslt"} <= set(TRANSFORMS.names())
+    assert {"ontology-check", "validate", "vocabulary", "x3ml", "xslt"} <= set(TRANSFORMS.names())
     assert TRANSFORMS.group == "contentcloud.transforms"
     assert TRANSFORMS.get("xslt").__name__ == "XsltStep"
 
@@ -31,8 +31,8 @@ def test_unknown_step_lists_the_valid_names(mappings_dir):
     with pytest.raises(UnknownPlugin) as info:
         build_chain([{"type": "xquery"}], base_dir=mappings_dir)
     assert str(info.value) == (
-        "transform step: xquery: unknown transform step 'xquery'; valid names: validate, "
-        "vocabulary, x3ml, xslt"
+        "transform step: xquery: unknown transform step 'xquery'; valid names: ontology-check, "
+        "validate, vocabulary, x3ml, xslt"
     )
 
 
