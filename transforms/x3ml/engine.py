@@ -208,6 +208,7 @@ class Run:
         self.global_variables: dict[str, _Value] = {}
         self.range_maps: dict[str, dict[str, list[Any]]] = {}
         self.custom_state: dict[str, dict[str, Any]] = {}
+        self.languages: dict[Any, str | None] = {}
         self.mapping_counter = 0
         self.link_counter = 0
         self.additional_counter = 1
@@ -941,20 +942,24 @@ class Run:
             return _ArgValue(f'"{text}"', self.language_from_mapping)
         raise ItemError(f"argument type {arg_type!r} not implemented")
 
-    @staticmethod
-    def language_of(node: Any) -> str | None:
-        """``xml:lang`` of the node or its nearest ancestor (none for attribute nodes)."""
+    def language_of(self, node: Any) -> str | None:
+        """``xml:lang`` of the node or its nearest ancestor (none for attribute nodes); kept per
+        element for the run, as labels of one record ask for the same few elements."""
         if isinstance(node, AttrNode):
             return None
         el = node.parent if isinstance(node, TextNode) else node
         if el is None or not isinstance(el, etree._Element):
             return None
+        languages = self.languages
+        if el in languages:
+            return languages[el]
         lang = el.get(XML_LANG)
         if lang is None:
             for ancestor in el.iterancestors():
                 lang = ancestor.get(XML_LANG)
                 if lang is not None:
                     break
+        languages[el] = lang
         return lang
 
     # ------------------------------------------------------------ generators (X3MLGeneratorPolicy)

@@ -39,6 +39,9 @@ _SUB_DELIMS = "!$&'()*+,;="
 _SAFE_UNRESERVED = ""
 _SAFE_RESERVED = _SUB_DELIMS + ":/?#[]@"
 _SAFE_FRAGMENT = _SUB_DELIMS + ":@/?"
+#: a value made only of the characters ``quote`` never encodes (most identifiers) is its own
+#: encoding: checked with one regular expression instead of ``quote``'s byte-by-byte pass
+_NEVER_QUOTED = re.compile(r"[A-Za-z0-9_.~-]*")
 
 #: how the reference finds the argument names of a pattern (``X3MLGeneratorPolicy.BRACES``)
 _BRACES = re.compile(r"\{[?;+#]?([^}]+)\}")
@@ -119,7 +122,7 @@ class UriTemplate:
                     continue
                 if prefix:
                     value = value[:prefix]
-                encoded = quote(value, safe=safe)
+                encoded = value if _NEVER_QUOTED.fullmatch(value) else quote(value, safe=safe)
                 if named:
                     pieces.append(f"{name}{if_empty}" if value == "" else f"{name}={encoded}")
                 else:
