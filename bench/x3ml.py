@@ -141,8 +141,9 @@ def stream_bench(megabytes: int) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         command = [
             sys.executable,
-            "-m",
-            "contentcloud.cli",
+            "-P",
+            "-c",
+            "from contentcloud.cli import main; main()",
             "x3ml",
             "--stream",
             "--quiet",
