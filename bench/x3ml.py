@@ -21,7 +21,10 @@ the outputs of both engines for the first records are compared line for line.
 root element, transformed by ``contentcloud x3ml --stream`` in a child process, whose peak
 anonymous memory (``RssAnon`` sampled every 20 ms, and ``VmHWM``) is printed beside the file size.
 
-    python bench/x3ml.py [--records 2000] [--rounds 3] [--baseline-rev REV] [--stream-mb 100]
+``--xslt-probe`` measures what compiling a mapping to a stylesheet could give at best (see
+:func:`xslt_probe`), the figure that decides between an execution plan and a stylesheet.
+
+    python bench/x3ml.py [--records 2000] [--rounds 3] [--baseline-rev REV] [--stream-mb 100] [--xslt-probe]
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ def worker(case: str, count: int, check: int) -> dict[str, object]:
 
 
 def run_child(engine_path: Path, case: str, count: int, check: int) -> dict[str, object]:
+    """``case`` may also be ``xslt-probe``."""
     env = dict(os.environ, PYTHONPATH=str(engine_path))
     proc = subprocess.run(
         [sys.executable, "-P", __file__, "--worker", case, "--records", str(count), "--check", str(check)],
@@ -92,6 +96,66 @@ def run_child(engine_path: Path, case: str, count: int, check: int) -> dict[str,
     if proc.returncode != 0:
         raise SystemExit(f"bench child failed ({engine_path}, {case}):\n{proc.stderr}")
     return json.loads(proc.stdout)
+
+
+def xslt_probe(count: int) -> dict[str, object]:
+    """What a mapping compiled to a stylesheet could reach: the XPath evaluations the engine makes
+    for ``p_1380106710826`` on the sample (logged in one run) replayed as one lxml stylesheet that
+    writes a line per evaluation, with a Python extension function (an MD5, as URI shortening
+    and name UUIDs need) on every fourth. No caches, no dedup, no warnings: an upper bound."""
+    import hashlib
+    import logging
+    from xml.sax.saxutils import quoteattr
+
+    from lxml import etree
+
+    logging.disable(logging.WARNING)
+    import transforms.x3ml.xpath as xpath_module
+    from transforms.x3ml import X3MLMapping
+
+    calls: list[tuple[object, object]] = []
+    for method in ("nodes", "string", "boolean"):
+        original = getattr(xpath_module.XPathExpr, method)
+
+        def logged(self, node, doc, _original=original):  # type: ignore[no-untyped-def]
+            calls.append((self, node))
+            return _original(self, node, doc)
+
+        setattr(xpath_module.XPathExpr, method, logged)
+    mapping_path, policy_path = CASES["p_1380106710826"]
+    mapping = X3MLMapping.load(PARTHENOS / mapping_path, policy=PARTHENOS / policy_path)
+    sample = (PARTHENOS / RECORD).read_bytes()
+    tree = etree.ElementTree(etree.fromstring(sample))
+    mapping.transform(tree, record_id="probe")
+    body = []
+    for k, (expr, node) in enumerate(calls):
+        if not isinstance(node, etree._Element):
+            continue
+        function = "e:digest" if k % 4 == 0 else "normalize-space"
+        body.append(
+            f"<xsl:for-each select={quoteattr(tree.getpath(node))}><xsl:text>&lt;http://x/</xsl:text>"
+            f"<xsl:value-of select={quoteattr(function + '(string(' + expr.source + '))')}/>"
+            f'<xsl:text>&gt; &lt;http://p&gt; "</xsl:text><xsl:value-of select={quoteattr(expr.source)}/>'
+            '<xsl:text>" .&#10;</xsl:text></xsl:for-each>'
+        )
+    declarations = " ".join(
+        f'xmlns:{p}="{u}"' for p, u in mapping.compiler.namespaces.items() if p and p != "xml"
+    )
+    stylesheet = etree.XSLT(
+        etree.fromstring(
+            '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform" '
+            f'xmlns:e="urn:bench" {declarations} exclude-result-prefixes="e"><xsl:output method="text"/>'
+            f'<xsl:template match="/">{"".join(body)}</xsl:template></xsl:stylesheet>'
+        )
+    )
+    etree.FunctionNamespace("urn:bench")["digest"] = lambda _c, s: hashlib.md5(str(s).encode()).hexdigest()  # noqa: S324
+    data = records(count)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    lines = 0
+    for record in data:
+        lines += str(stylesheet(etree.fromstring(record))).count("\n")
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return {"cpu": cpu, "wall": wall, "records": count, "evaluations": len(body), "lines": lines // count}
 
 
 # ---------------------------------------------------------------- streaming memory
@@ -198,10 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--stream-mb", type=int, default=0, help="also measure streaming an N MB input")
+    parser.add_argument("--xslt-probe", action="store_true", help="also measure the stylesheet upper bound")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--check", type=int, default=20, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.worker == "xslt-probe":
+        print(json.dumps(xslt_probe(args.records)))
+        return 0
     if args.worker:
         print(json.dumps(worker(args.worker, args.records, args.check)))
         return 0
@@ -247,6 +315,17 @@ def main(argv: list[str] | None = None) -> int:
             )
             if not same:
                 return 1
+        if args.xslt_probe:
+            probe = min(
+                (run_child(ROOT, "xslt-probe", args.records, 0) for _ in range(args.rounds)),
+                key=lambda r: r["cpu"],
+            )
+            print(
+                f"\n## upper bound of a compiled stylesheet (p_1380106710826's {probe['evaluations']} XPath "
+                f"evaluations replayed in lxml XSLT, {probe['lines']} lines/record)\n"
+                f"xslt probe: {probe['records'] / probe['cpu']:,.0f} records/CPU s, "
+                f"{probe['records'] / probe['wall']:,.0f} records/s wall"
+            )
         if args.stream_mb:
             stream_bench(args.stream_mb)
         print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
