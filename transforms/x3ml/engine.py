@@ -64,6 +64,7 @@ RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
 SKOS_PREF_LABEL = "http://www.w3.org/2004/02/skos/core#prefLabel"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 SAME_MERGING_DELIMITER = "<SAME_DELIM>"
+_ANY_LANGUAGE = etree.XPath("boolean(//@xml:lang)")
 
 URI, LITERAL, TYPED = "URI", "LITERAL", "TYPED_LITERAL"
 
@@ -209,6 +210,7 @@ class Run:
         self.range_maps: dict[str, dict[str, list[Any]]] = {}
         self.custom_state: dict[str, dict[str, Any]] = {}
         self.languages: dict[Any, str | None] = {}
+        self.any_language: bool | None = None
         self.mapping_counter = 0
         self.link_counter = 0
         self.additional_counter = 1
@@ -949,6 +951,10 @@ class Run:
             return None
         el = node.parent if isinstance(node, TextNode) else node
         if el is None or not isinstance(el, etree._Element):
+            return None
+        if self.any_language is None:  # most records have no xml:lang at all: one look in C
+            self.any_language = bool(_ANY_LANGUAGE(self.root))
+        if not self.any_language:
             return None
         languages = self.languages
         if el in languages:
