@@ -103,7 +103,7 @@ def test_an_undeclared_prefix_drops_the_entity_and_warns(run):
     # uuid:A was minted for the dropped entity before its type was read, as in the reference
     assert nt_lines(result) == {f"<uuid:B> {TYPE} <http://www.cidoc-crm.org/cidoc-crm/E2> ."}
     assert {str(w).split(": ", 2)[-1] for w in result.warnings} == {
-        "The namespace with prefix \"nope\" has not been declared (in 'nope:E1'); "
+        'The namespace with prefix "nope" has not been declared (in \'nope:E1\'); '
         "the entity is dropped: declare the prefix in <namespaces>"
     }
 
