@@ -59,6 +59,13 @@ FORMAT_CHOICES = ("ntriples", "turtle", "rdfxml", "trig", "jsonld", "nquads")
     "has the old URIorUUID).",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="ntriples", show_default=True)
+@click.option(
+    "--stream",
+    is_flag=True,
+    help="Read one large input file record by record: each top-level element is mapped as a "
+    "document of its own and its triples written at once, so memory holds one record "
+    "(ntriples and nquads only).",
+)
 @click.option("--quiet", is_flag=True, help="Do not report per-entity problems on stderr.")
 def x3ml(
     mappings: tuple[str, ...],
@@ -71,6 +78,7 @@ def x3ml(
     legacy_shorten: bool,
     compat: str | None,
     fmt: str,
+    stream: bool,
     quiet: bool,
 ) -> None:
     """Transform INPUT files with X3ML MAPPING files into RDF on stdout."""
@@ -83,15 +91,32 @@ def x3ml(
         uuid_mode = "test" if uuid_test_size > 0 else "reproducible"
     if uuid_mode == "test" and uuid_test_size == 0:
         raise click.UsageError("--uuid-mode test needs --uuid-test-size N")
-    result = mapping.transform_files(
-        list(inputs), record_id=record_id, uuid_mode=uuid_mode, uuid_test_size=uuid_test_size or 2
-    )
-    if not quiet:
-        for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        if result.warnings:
-            click.echo(
-                f"{len(result.warnings)} problem(s) with single entities; output written anyway", err=True
+    if stream:
+        if len(inputs) != 1:
+            raise click.UsageError("--stream reads exactly one --input file")
+        if fmt not in ("ntriples", "nquads"):
+            raise click.UsageError(
+                "--stream writes ntriples or nquads (the other formats need the whole graph)"
             )
-    sys.stdout.buffer.write(result.serialize(fmt))
-    sys.stdout.flush()
+        results = mapping.transform_stream(
+            inputs[0], record_id=record_id, uuid_mode=uuid_mode, uuid_test_size=uuid_test_size or 2
+        )
+    else:
+        results = iter(
+            [
+                mapping.transform_files(
+                    list(inputs), record_id=record_id, uuid_mode=uuid_mode, uuid_test_size=uuid_test_size or 2
+                )
+            ]
+        )
+    problems = 0
+    out = sys.stdout.buffer
+    for result in results:
+        if not quiet:
+            for warning in result.warnings:
+                click.echo(f"warning: {warning}", err=True)
+        problems += len(result.warnings)
+        out.write(result.serialize(fmt))
+    out.flush()
+    if problems and not quiet:
+        click.echo(f"{problems} problem(s) with single entities; output written anyway", err=True)

@@ -38,6 +38,11 @@ custom_generators=None) -> X3MLMapping``
 ``X3MLMapping.transform_files(paths, ...)``
     The same over several input files read as one document (``Utils.parseMultipleXMLFiles``).
 
+``X3MLMapping.transform_stream(path, ...)``
+    One large input file read incrementally: each top-level element is mapped as a document of
+    its own (as if it were an input file of its own) and its result yielded before the next is
+    read, so memory holds one record whatever the file's size (``contentcloud x3ml --stream``).
+
 ``TransformResult``: ``graph`` (:class:`~transforms.x3ml.output.Graph`), ``warnings``,
 ``record_id``, ``to_ntriples()``, ``serialize(fmt)``, ``len()``.
 

@@ -6,7 +6,7 @@ See the package docstring (:mod:`transforms.x3ml`) for the API and its guarantee
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -15,11 +15,18 @@ from lxml import etree
 
 from mdstore.errors import ConfigError, MappingError
 from transforms.x3ml.generators.registry import CUSTOM_GENERATORS
-from transforms.x3ml.loader import Source, load_mapping_document, load_policy, parse_input, parse_inputs
+from transforms.x3ml.loader import (
+    Source,
+    iter_records,
+    load_mapping_document,
+    load_policy,
+    parse_input,
+    parse_inputs,
+)
 from transforms.x3ml.model import MappingDocument, Policy
 from transforms.x3ml.output import Graph
 from transforms.x3ml.terminology import Terminology
-from transforms.x3ml.uuids import UUIDMode, make_uuid_source
+from transforms.x3ml.uuids import UUIDMode, UUIDSource, make_uuid_source
 from transforms.x3ml.xpath import XPathFailure
 
 __all__ = ["COMPAT_LEVELS", "Compat", "TransformResult", "X3MLMapping"]
@@ -188,6 +195,36 @@ class X3MLMapping:
         tree = parse_inputs([Path(p) if not isinstance(p, tuple) else p for p in inputs])
         return self._run(tree, record_id, uuid_mode, uuid_test_size, None)
 
+    def transform_stream(
+        self,
+        path: str | Path,
+        *,
+        record_id: str | None = None,
+        uuid_mode: UUIDMode = "reproducible",
+        uuid_test_size: int = 2,
+    ) -> Iterator[TransformResult]:
+        """Run the mapping over each top-level element of one input file, as if each were an
+        input file of its own, reading the file incrementally (memory holds one record, not the
+        file): one result per record, in file order.
+
+        Each record is its own document (its element is the root), so joins, positions and
+        ``global_variable`` values do not reach across records, and a triple that two records
+        both produce is written twice. Reproducible UUIDs take ``record_id`` + ``/`` + the
+        record's position as their record id (without ``record_id``, a digest of the record);
+        test UUIDs (``uuid:AA``…) continue from one record to the next, so they stay distinct.
+        A file that stops being well-formed raises :class:`~mdstore.errors.RecordParseError`
+        after the records before the fault have been yielded.
+        """
+        shared = None
+        if uuid_mode == "test":
+            try:
+                shared = make_uuid_source("test", record_id=None, test_size=uuid_test_size)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+        for position, tree in enumerate(iter_records(path), start=1):
+            rid = f"{record_id}/{position}" if record_id is not None else None
+            yield self._run(tree, rid, uuid_mode, uuid_test_size, None, uuids=shared)
+
     def _run(
         self,
         tree: etree._ElementTree,
@@ -195,6 +232,8 @@ class X3MLMapping:
         uuid_mode: UUIDMode,
         uuid_test_size: int,
         digest_source: bytes | None,
+        *,
+        uuids: UUIDSource | None = None,
     ) -> TransformResult:
         from transforms.x3ml.engine import ItemError, Run
 
@@ -203,10 +242,11 @@ class X3MLMapping:
             if digest_source is None:
                 digest_source = etree.tostring(tree, method="c14n")
             uuid_seed = "sha256:" + hashlib.sha256(digest_source).hexdigest()
-        try:
-            uuids = make_uuid_source(uuid_mode, record_id=uuid_seed, test_size=uuid_test_size)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+        if uuids is None:
+            try:
+                uuids = make_uuid_source(uuid_mode, record_id=uuid_seed, test_size=uuid_test_size)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
         run = Run(self, tree, uuids, record_id)
         try:
             graph = run.execute()

@@ -64,6 +64,7 @@ RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
 SKOS_PREF_LABEL = "http://www.w3.org/2004/02/skos/core#prefLabel"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 SAME_MERGING_DELIMITER = "<SAME_DELIM>"
+_ANY_LANGUAGE = etree.XPath("boolean(//@xml:lang)")
 
 URI, LITERAL, TYPED = "URI", "LITERAL", "TYPED_LITERAL"
 
@@ -210,6 +211,8 @@ class Run:
         self.global_variables: dict[str, _Value] = {}
         self.range_maps: dict[str, dict[str, list[Any]]] = {}
         self.custom_state: dict[str, dict[str, Any]] = {}
+        self.languages: dict[Any, str | None] = {}
+        self.any_language: bool | None = None
         self.mapping_counter = 0
         self.link_counter = 0
         self.additional_counter = 1
@@ -945,20 +948,28 @@ class Run:
             return _ArgValue(f'"{text}"', self.language_from_mapping)
         raise ItemError(f"argument type {arg_type!r} not implemented")
 
-    @staticmethod
-    def language_of(node: Any) -> str | None:
-        """``xml:lang`` of the node or its nearest ancestor (none for attribute nodes)."""
+    def language_of(self, node: Any) -> str | None:
+        """``xml:lang`` of the node or its nearest ancestor (none for attribute nodes); kept per
+        element for the run, as labels of one record ask for the same few elements."""
         if isinstance(node, AttrNode):
             return None
         el = node.parent if isinstance(node, TextNode) else node
         if el is None or not isinstance(el, etree._Element):
             return None
+        if self.any_language is None:  # most records have no xml:lang at all: one look in C
+            self.any_language = bool(_ANY_LANGUAGE(self.root))
+        if not self.any_language:
+            return None
+        languages = self.languages
+        if el in languages:
+            return languages[el]
         lang = el.get(XML_LANG)
         if lang is None:
             for ancestor in el.iterancestors():
                 lang = ancestor.get(XML_LANG)
                 if lang is not None:
                     break
+        languages[el] = lang
         return lang
 
     # ------------------------------------------------------------ generators (X3MLGeneratorPolicy)

@@ -15,9 +15,10 @@ XML is parsed with entity resolution, DTD loading and network access off, and wi
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from lxml import etree
@@ -45,7 +46,14 @@ from transforms.x3ml.schema import SchemaViolation, validate_mapping_tree, valid
 from transforms.x3ml.uritemplate import template_variables
 from transforms.x3ml.xpath import XPathCompiler
 
-__all__ = ["DEFAULT_NAMESPACES", "load_mapping_document", "load_policy", "parse_input", "parse_inputs"]
+__all__ = [
+    "DEFAULT_NAMESPACES",
+    "iter_records",
+    "load_mapping_document",
+    "load_policy",
+    "parse_input",
+    "parse_inputs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +68,9 @@ DEFAULT_NAMESPACES = {
 _local = threading.local()
 
 Source = str | Path | tuple[str, bytes]
+
+#: bytes fed to the incremental parser at a time when an input file is streamed
+_CHUNK = 1 << 16
 
 
 def _parser() -> etree.XMLParser:
@@ -134,6 +145,66 @@ def parse_inputs(sources: Sequence[Source]) -> etree._ElementTree:
         for child in list(other):
             root.append(child)
     return master
+
+
+def iter_records(path: str | Path) -> Iterator[etree._ElementTree]:
+    """The top-level elements of one input file, each as a document of its own, read
+    incrementally: a record's subtree is copied out and the parsed part of the file is freed
+    before the next one is read, so memory holds one record at a time, whatever the file's size.
+
+    Parsing is as safe as :func:`parse_input` (no entities, DTDs, network or ``huge_tree``);
+    comments and processing instructions between the records are skipped."""
+    name = str(path)
+    parser = etree.XMLPullParser(
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        dtd_validation=False,
+    )
+    depth = 0
+    try:
+        stream = open(name, "rb")  # noqa: SIM115 - closed below, also when the consumer stops early
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=name) from exc
+    with stream:
+        while True:
+            try:
+                chunk = stream.read(_CHUNK)
+            except OSError as exc:
+                raise ConfigError(f"cannot read: {exc.strerror or exc}", file=name) from exc
+            fault = None
+            try:
+                if chunk:
+                    parser.feed(chunk)
+                else:
+                    parser.close()
+            except etree.XMLSyntaxError as exc:
+                fault = exc  # the records completed before the fault are still handed out
+            for event, element in parser.read_events():
+                if event == "start":
+                    depth += 1
+                    continue
+                depth -= 1
+                if depth != 1:
+                    continue
+                record = copy.deepcopy(element)
+                record.tail = None
+                parent = element.getparent()
+                element.clear(keep_tail=False)
+                while element.getprevious() is not None:  # the records already read
+                    del parent[0]
+                yield etree.ElementTree(record)
+            if fault is not None:
+                raise RecordParseError(
+                    f"not well-formed XML: {fault.msg}",
+                    record_id=name,
+                    step="x3ml",
+                    location=f"line {fault.lineno}" if getattr(fault, "lineno", None) else None,
+                ) from fault
+            if not chunk:
+                return
 
 
 def _qualified(el: etree._Element) -> str:

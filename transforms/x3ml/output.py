@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Literal as TypingLiteral
 from typing import NamedTuple
 
@@ -61,6 +62,7 @@ def term_nt(term: Term) -> str:
     return _literal(term) if isinstance(term, Literal) else _iri(term)
 
 
+@lru_cache(maxsize=1024)
 def valid_language(tag: str | None) -> str | None:
     """A language tag N-Triples accepts, or ``None`` (the literal then stays plain)."""
     if not tag:

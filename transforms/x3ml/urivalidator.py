@@ -40,7 +40,14 @@ def _is_other(ch: str) -> bool:
     return not (cat.startswith("Z") or cat == "Cc")
 
 
+#: the ASCII texts :func:`_valid_chars` accepts (no ``extra``): what the loop checks character by
+#: character, in one regular expression match
+_ASCII_URIC = re.compile(r"(?:[A-Za-z0-9\-_.!~*'();/?:@&=+$,]|%[0-9a-fA-F]{2})*")
+
+
 def _valid_chars(text: str, extra: str = "") -> bool:
+    if not extra and text.isascii():  # no "other" characters: the loop below in one match
+        return _ASCII_URIC.fullmatch(text) is not None
     i, n = 0, len(text)
     while i < n:
         ch = text[i]

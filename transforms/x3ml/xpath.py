@@ -320,7 +320,7 @@ class XPathExpr:
     """One compiled expression. ``nodes`` gives a node list (an error if the result is not one),
     ``string`` the string value of the first item, untrimmed."""
 
-    __slots__ = ("_ep", "_ep_error", "_lxml", "_namespaces", "_text_only", "source")
+    __slots__ = ("_ep", "_ep_error", "_lxml", "_namespaces", "_parent_rest", "_text_only", "source")
 
     def __init__(self, source: str, namespaces: Mapping[str, str]) -> None:
         self.source = source
@@ -328,6 +328,7 @@ class XPathExpr:
         self._lxml = None
         self._ep = None
         self._ep_error: str | None = None
+        self._parent_rest = None
         self._text_only = source.strip() == "text()"  # the most common argument, answered without lxml
         extensions = {f"{p}:uuid" for p, uri in namespaces.items() if uri == CUSTOM_FUNCTIONS_NAMESPACE}
         if _looks_like_xpath1(source, extensions):
@@ -336,6 +337,20 @@ class XPathExpr:
                 self._lxml = etree.XPath(source, namespaces=lxml_ns)
             except etree.XPathError:
                 self._lxml = None
+            # ``../x`` from an attribute or text node (a source node such as ``ID/@key``) is ``x``
+            # from its element: lxml answers that, without elementpath's copy of the whole tree
+            rest = source.strip()[3:]
+            if (
+                self._lxml is not None
+                and source.strip().startswith("../")
+                and rest
+                and not rest.startswith("/")
+                and "|" not in rest
+            ):
+                try:
+                    self._parent_rest = etree.XPath(rest, namespaces=lxml_ns)
+                except etree.XPathError:
+                    self._parent_rest = None
 
     @property
     def engine(self) -> str:
@@ -373,6 +388,11 @@ class XPathExpr:
         if self._lxml is not None and isinstance(node, _LXML_CONTEXTS):
             try:
                 return "lxml", self._lxml(node)
+            except etree.XPathError as exc:
+                raise XPathFailure(self.source, str(exc)) from exc
+        if self._parent_rest is not None and getattr(node, "parent", None) is not None:
+            try:
+                return "lxml", self._parent_rest(node.parent)
             except etree.XPathError as exc:
                 raise XPathFailure(self.source, str(exc)) from exc
         token = self._compile_ep()

@@ -89,3 +89,19 @@ def test_random_mode_differs_between_runs(mapping):
         mapping.transform(RECORD, uuid_mode="random").to_ntriples()
         != mapping.transform(RECORD, uuid_mode="random").to_ntriples()
     )
+
+
+def test_reproducible_uuids_are_uuid5_of_the_record_id_and_key():
+    import uuid
+
+    from transforms.x3ml.uuids import NAMESPACE, ReproducibleUUIDSource
+
+    source = ReproducibleUUIDSource("rec-ü")
+    for key in ("", "1|2|range|/a/b[2]|/a|-crm:E22", "日本\U0001f600"):
+        assert (
+            source.generate(lambda key=key: key)
+            == f"urn:uuid:{uuid.uuid5(NAMESPACE, 'rec-ü' + chr(31) + key)}"
+        )
+        assert source.random_text(lambda key=key: key) == str(
+            uuid.uuid5(NAMESPACE, "rec-ü" + chr(31) + key + chr(31) + "random")
+        )

@@ -62,6 +62,28 @@ def test_attribute_and_text_nodes_as_context():
     assert COMPILER.compile("string(.)").string(tail, DC) == "t2"
 
 
+def test_parent_steps_from_attribute_and_text_nodes_run_on_lxml():
+    """``../x`` from an attribute or text node is answered by lxml from the node's element, with
+    the same nodes and values as the XPath 3.1 engine gives."""
+    fresh = DocumentContext(DOC)
+    attr = COMPILER.compile("a[1]/@k").nodes(ROOT, fresh)[0]
+    tail = COMPILER.compile("a[1]/text()").nodes(ROOT, fresh)[1]
+    for context in (attr, tail):
+        texts = COMPILER.compile("../text()").nodes(context, fresh)
+        assert [(type(t).__name__, t.parent.tag, t.value) for t in texts] == [
+            ("TextNode", "a", "t1"),
+            ("TextNode", "a", "t2"),
+        ]
+        assert COMPILER.compile("../b").nodes(context, fresh)[0].tag == "b"
+        assert COMPILER.compile("../text()").string(context, fresh) == "t1"
+        assert COMPILER.compile("../@p:z").string(context, fresh) == "2"
+    assert fresh._ep_root is None  # elementpath's tree was never built
+    # a step that leaves the element (an absolute rest, a union) still goes to XPath 3.1
+    union = COMPILER.compile("..//b | ../text()").nodes(attr, fresh)
+    assert [getattr(n, "value", None) or n.tag for n in union] == ["t1", "b", "t2"]
+    assert fresh._ep_root is not None
+
+
 def test_a_document_as_context():
     assert [n.tag for n in COMPILER.compile("//a").nodes(DOC, DC)] == ["a", "a"]
 
