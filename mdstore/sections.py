@@ -7,7 +7,7 @@ repeated at every use with its own copy of the default. Each layer defines the s
 may not import an upper one; this kernel only gives them one way to be built.
 
 The defaults of a section's fields are the schema's ``default`` values: a unit test
-(``tests/unit/test_profile_sections.py``) compares every section with its part of the schema, so
+(``tests/unit/contentcloud/test_profile_sections.py``) compares every section with its part of the schema, so
 the two cannot drift apart. A field the schema gives no default is ``None`` (or empty): absent.
 """
 
