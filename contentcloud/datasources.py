@@ -226,6 +226,11 @@ def deprecations(data: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+def file_deprecations(path: str | Path) -> list[tuple[str, str]]:
+    """:func:`deprecations` of a profile file that :func:`check_profile_file` found valid."""
+    return deprecations(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+
 def _warn_deprecated(path: Path | None, data: dict[str, Any]) -> None:
     """Log each deprecated field once per profile file (the registry is scanned again and again)."""
     where = str(path) if path else f"profile {data.get('id')!r}"

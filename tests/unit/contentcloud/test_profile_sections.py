@@ -241,3 +241,26 @@ def test_feed_settings_are_typed():
     # an unwritten transform.output is recognised per record, as before
     assert feed_settings(_profile(), settings).rdf_format is None
     assert feed_settings(_profile(), settings).max_error_rate == 0.05
+
+
+def test_datasource_validate_warns_of_a_deprecated_field_and_still_passes(tmp_path):
+    from click.testing import CliRunner
+
+    from contentcloud.cli import cli
+
+    old = tmp_path / "old.yaml"
+    old.write_text(
+        "id: old\nname: Old\nnsprefix: old\n"
+        "api: {protocol: oai, baseurl: 'http://127.0.0.1:1/oai', metadata_prefix: oai_dc}\n"
+        "transform: {max_error_rate: 0.3, steps: [{type: xslt, mapping: a.xsl}]}\n",
+        encoding="utf-8",
+    )
+    new = tmp_path / "new.yaml"
+    new.write_text(old.read_text().replace("max_error_rate: 0.3, ", "") + "limits: {max_error_rate: 0.3}\n")
+    result = CliRunner().invoke(cli, ["datasource", "validate", str(old), str(new)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{old}: ok\n{new}: ok\n"
+    assert result.stderr == (
+        f"{old}: warning: transform.max_error_rate is deprecated: use limits.max_error_rate "
+        "(one error rate for every step)\n"
+    )
