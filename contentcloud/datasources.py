@@ -11,12 +11,13 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from contentcloud.sections import IndexSection, Limits, PublishSection, TransformSection
 from contentcloud.shipped import SCHEMAS_DIR
 from mdstore.envelope import UnitKey
 from mdstore.errors import ConfigError
@@ -56,12 +57,23 @@ class Datasource:
     def enabled(self) -> bool:
         return bool(self.raw.get("enabled", True))
 
+    @cached_property
+    def api_section(self) -> Any:
+        """The typed ``api`` section of the protocol's harvester (secrets not resolved: the collect
+        step resolves them and builds its own)."""
+        from harvesters.ftp import FtpApi
+        from harvesters.http.harvester import HttpApi
+        from harvesters.oai.harvester import OaiApi
+
+        sections: dict[str, Any] = {"oai": OaiApi, "ftp": FtpApi, "http": HttpApi}
+        return sections[self.protocol].from_mapping(self.api)
+
     @property
     def native_format(self) -> str:
         """The harvested format: the OAI metadataPrefix, else the api's ``format`` (default xml)."""
         if self.protocol == "oai":
             return self.api["metadata_prefix"]
-        return self.api.get("format", "xml")
+        return self.api_section.format
 
     @property
     def native_unit(self) -> UnitKey:
@@ -69,14 +81,32 @@ class Datasource:
 
     @property
     def transformed_format(self) -> str:
-        return (self.raw.get("transform") or {}).get("target_format", "PE")
+        return self.transform.target_format
 
     @property
     def transformed_unit(self) -> UnitKey:
         return UnitKey(self.id, self.transformed_format, "store", "transformed")
 
+    @cached_property
+    def transform(self) -> TransformSection:
+        return TransformSection.from_mapping(self.section("transform"))
+
+    @cached_property
+    def index(self) -> IndexSection:
+        return IndexSection.from_mapping(self.section("index"))
+
+    @cached_property
+    def publish(self) -> PublishSection:
+        return PublishSection.from_mapping(self.section("publish"))
+
+    @cached_property
+    def limits(self) -> Limits:
+        return Limits.from_mapping(self.section("limits"))
+
     def section(self, name: str) -> dict[str, Any]:
-        """An optional profile section (``transform``, ``index``, ``publish``, ``download``…) or {}."""
+        """An optional profile section as written (``transform``, ``index``, ``publish``,
+        ``download``…) or {}; the typed ones are :attr:`transform`, :attr:`index`,
+        :attr:`publish` and :attr:`limits`."""
         value = self.raw.get(name)
         return dict(value) if isinstance(value, dict) else {}
 
@@ -179,7 +209,39 @@ def check_profile_file(path: str | Path) -> list[ConfigError]:
     return validate_profile(data, file=path)
 
 
+#: profile fields still accepted but replaced: field -> what to write instead
+DEPRECATED_FIELDS = {
+    ("transform", "max_error_rate"): "limits.max_error_rate (one error rate for every step)",
+}
+_warned: set[tuple[str, str]] = set()
+
+
+def deprecations(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The deprecated fields a valid profile uses, each with its replacement."""
+    found = []
+    for (section, name), instead in DEPRECATED_FIELDS.items():
+        value = data.get(section)
+        if isinstance(value, dict) and name in value:
+            found.append((f"{section}.{name}", instead))
+    return found
+
+
+def file_deprecations(path: str | Path) -> list[tuple[str, str]]:
+    """:func:`deprecations` of a profile file that :func:`check_profile_file` found valid."""
+    return deprecations(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+
+def _warn_deprecated(path: Path | None, data: dict[str, Any]) -> None:
+    """Log each deprecated field once per profile file (the registry is scanned again and again)."""
+    where = str(path) if path else f"profile {data.get('id')!r}"
+    for name, instead in deprecations(data):
+        if (where, name) not in _warned:
+            _warned.add((where, name))
+            logger.warning("%s: %s is deprecated: use %s", where, name, instead)
+
+
 def _build(path: Path | None, data: dict[str, Any]) -> Datasource:
+    _warn_deprecated(path, data)
     return Datasource(
         id=data["id"],
         name=data["name"],

@@ -29,7 +29,7 @@ from typing import IO, Any
 from harvesters.archives import Caps, archive_kind
 from harvesters.base import HarvestOptions, HarvestRequest, Page, Problem
 from harvesters.files import PageBuilder, file_items, paged_file_items
-from harvesters.transport import RetryPolicy
+from harvesters.transport import RetryPolicy, RetrySettings
 from harvesters.xmlsplit import SplitSpec
 from mdstore.errors import HarvestError, TransportError
 
@@ -46,76 +46,66 @@ class RemoteFile:
     modified: str | None  #: YYYYMMDDHHMMSS in the server's UTC (RFC 3659)
 
 
+@dataclass(frozen=True, kw_only=True)
+class FtpApi(RetrySettings):
+    """The ``api`` section of an FTP profile (schema ``$defs/ftp``); ``username``/``password`` are
+    values the pipeline step resolved from ``username_env``/``password_env``."""
+
+    host: str
+    max_retries: int = 3
+    port: int = 21
+    tls: bool = False
+    tls_verify: bool = True
+    tls_ca_file: str | None = None
+    path: str = "/"
+    recursive: bool = True
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+    username: str | None = None
+    password: str | None = None
+    split_element: str | None = None
+    id_xpath: str | None = None
+    namespaces: Mapping[str, str] | None = None
+    archives: bool = True
+    timeout: float = 60
+    max_time: float = 3600
+    format: str = "xml"
+
+
 class FtpHarvester:
     """Harvests the files of one FTP (or FTPS) directory tree (profile ``api.protocol: ftp``)."""
 
     def __init__(
         self,
+        api: FtpApi,
         *,
-        host: str,
         datasource: str,
-        port: int = 21,
-        tls: bool = False,
-        tls_verify: bool = True,
-        tls_ca_file: str | None = None,
-        path: str = "/",
-        recursive: bool = True,
-        include: list[str] | None = None,
-        exclude: list[str] | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        split: SplitSpec | None = None,
-        archives: bool = True,
-        timeout: float = 60,
-        max_time: float = 3600,
         retry: RetryPolicy | None = None,
         options: HarvestOptions | None = None,
     ) -> None:
-        self.host, self.port, self.tls, self.root = host, port, tls, path.rstrip("/") or "/"
-        self.tls_verify, self.tls_ca_file = tls_verify, tls_ca_file
+        """``retry`` (the step's) replaces the section's retry fields."""
+        self.host, self.port, self.tls, self.root = api.host, api.port, api.tls, api.path.rstrip("/") or "/"
+        self.tls_verify, self.tls_ca_file = api.tls_verify, api.tls_ca_file
         self.datasource = datasource
-        self.recursive = recursive
-        self.include = include or ["*"]
-        self.exclude = exclude or []
-        self.username, self.password = username or "anonymous", password or ""
-        self.split = split or SplitSpec()
-        self.archives = archives
-        self.timeout = timeout
-        self.max_time = max_time
-        self.retry = retry or RetryPolicy(max_retries=3)
+        self.recursive = api.recursive
+        self.include = list(api.include or ["*"])
+        self.exclude = list(api.exclude or [])
+        self.username, self.password = api.username or "anonymous", api.password or ""
+        namespaces = dict(api.namespaces) if api.namespaces else None
+        self.split = SplitSpec(api.split_element, api.id_xpath, namespaces)
+        self.archives = api.archives
+        self.timeout = api.timeout
+        self.max_time = api.max_time
+        self.retry = retry or api.retry_policy()
         self.options = options or HarvestOptions()
         self._ftp: ftplib.FTP | None = None
 
     @classmethod
     def from_profile(
-        cls, api: Mapping[str, Any], *, datasource: str, options: HarvestOptions | None = None
+        cls, api: Mapping[str, Any] | FtpApi, *, datasource: str, options: HarvestOptions | None = None
     ) -> FtpHarvester:
         options = options or HarvestOptions()
-        retry = options.retry or RetryPolicy(
-            max_retries=api.get("max_retries", 3),
-            backoff=api.get("backoff", 2),
-            max_backoff=api.get("max_backoff", 300),
-        )
-        return cls(
-            host=api["host"],
-            datasource=datasource,
-            port=api.get("port", 21),
-            tls=api.get("tls", False),
-            tls_verify=api.get("tls_verify", True),
-            tls_ca_file=api.get("tls_ca_file"),
-            path=api.get("path", "/"),
-            recursive=api.get("recursive", True),
-            include=api.get("include"),
-            exclude=api.get("exclude"),
-            username=api.get("username"),
-            password=api.get("password"),
-            split=SplitSpec(api.get("split_element"), api.get("id_xpath"), api.get("namespaces")),
-            archives=api.get("archives", True),
-            timeout=api.get("timeout", 60),
-            max_time=api.get("max_time", 3600),
-            retry=retry,
-            options=options,
-        )
+        return cls(FtpApi.from_mapping(api), datasource=datasource, retry=options.retry, options=options)
 
     # --- connection ---------------------------------------------------------------------------
     @property

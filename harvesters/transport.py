@@ -28,6 +28,7 @@ from harvesters.deadline import DeadlineAdapter, budget, deadline, expired, rema
 from harvesters.repair import html_error_title
 from mdstore.errors import TransportError
 from mdstore.redact import MaskSecrets, mask_text, mask_url
+from mdstore.sections import Section
 
 logger = logging.getLogger(__name__)
 # urllib3 logs request lines (path and query) at DEBUG: a token in a query would reach the logs
@@ -112,6 +113,38 @@ class RetryPolicy:
         return base * (1 - self.jitter * self.rng())
 
 
+@dataclass(frozen=True, kw_only=True)
+class RetrySettings(Section):
+    """The retry fields of an ``api`` section (defaults: the schema's, checked by a unit test)."""
+
+    max_retries: int = 5
+    backoff: float = 2
+    max_backoff: float = 300
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_retries=self.max_retries, backoff=float(self.backoff), max_backoff=float(self.max_backoff)
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpClientApi(RetrySettings):
+    """What every HTTP-based ``api`` section (``oai``, ``http``) says about the connection.
+
+    ``username``/``password`` and ``headers`` are values: the pipeline step resolves them from the
+    ``password_env`` and ``headers_env`` variables before the harvester sees the section.
+    """
+
+    timeout: float = 60
+    max_time: float = 3600
+    max_page_bytes: int = 64 * 2**20
+    max_record_bytes: int = 64 * 2**20
+    user_agent: str | None = None
+    username: str | None = None
+    password: str | None = None
+    headers: Mapping[str, str] | None = None
+
+
 def parse_retry_after(
     value: str | None, *, server_date: str | None = None, now: datetime | None = None
 ) -> float | None:
@@ -178,6 +211,22 @@ class Transport:
         #: counters for the run summary
         self.requests = 0
         self.retries = 0
+
+    @classmethod
+    def from_profile(
+        cls, api: HttpClientApi, *, datasource: str | None = None, retry: RetryPolicy | None = None
+    ) -> Transport:
+        """The transport an ``api`` section describes; ``retry`` (the step's) replaces the
+        section's retry fields."""
+        return cls(
+            headers=api.headers,
+            timeout=api.timeout,
+            max_time=api.max_time,
+            retry=retry or api.retry_policy(),
+            user_agent=api.user_agent,
+            auth=(api.username, api.password or "") if api.username else None,
+            datasource=datasource,
+        )
 
     @property
     def session(self) -> requests.Session:

@@ -42,9 +42,9 @@ name: Curator test source
 nsprefix: {id}
 api: {{protocol: oai, baseurl: "http://127.0.0.1:9/oai", metadata_prefix: oai_dc}}
 transform:
-  max_error_rate: 0.5
   steps:
     - {{type: xslt, mapping: oai_dc2pe.xsl}}
+limits: {{max_error_rate: 0.5}}
 """
 
 

@@ -17,8 +17,9 @@ def datasource() -> None:
 @datasource.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(files: tuple[str, ...]) -> None:
-    """Validate profile FILES against schemas/datasource.schema.json; one line per problem."""
-    from contentcloud.datasources import check_profile_file
+    """Validate profile FILES against schemas/datasource.schema.json; one line per problem, and one
+    warning per deprecated field (still accepted)."""
+    from contentcloud.datasources import check_profile_file, file_deprecations
 
     bad = 0
     for path in files:
@@ -29,6 +30,8 @@ def validate(files: tuple[str, ...]) -> None:
             bad += 1
         else:
             click.echo(f"{path}: ok")
+            for name, instead in file_deprecations(path):
+                click.echo(f"{path}: warning: {name} is deprecated: use {instead}", err=True)
     if bad:
         click.echo(f"{bad} of {len(files)} profile(s) invalid", err=True)
         raise SystemExit(ExitCode.USAGE)

@@ -530,7 +530,7 @@ class CuratorApp:
         from contentcloud.datasources import DatasourceRegistry
 
         return [
-            (ds.id, ds.name, bool(ds.section("transform").get("steps")))
+            (ds.id, ds.name, bool(ds.transform.steps))
             for ds in DatasourceRegistry(self.settings.registry).all()
         ]
 

@@ -120,16 +120,16 @@ def chain_for(
     root = Path(settings.mappings).resolve()
     files = [Path(m).resolve() for m in mappings]
     with _draft_root(root, files) as (base, placed):
-        section = source.section("transform")
+        section = source.transform
         steps = draft_steps(
-            section.get("steps") or [], placed, standalone=standalone, policy=policy, terms=terms
+            [dict(step) for step in section.steps], placed, standalone=standalone, policy=policy, terms=terms
         )
         draft_paths = {str(p): str(f) for p, f in zip(placed, files, strict=True)}
         try:
             chain = build_chain(
                 steps,
                 base_dir=base,
-                output=section.get("output", "ntriples"),
+                output=section.output,
                 params=run_params(source.id, nsprefix=source.nsprefix, name=source.name),
                 schemas_dir=schemas_dir_for(root),
             )
@@ -262,7 +262,7 @@ def run_coverage(
 
     source = datasource(settings, datasource_id)
     options = {"distinct_cap": distinct_cap, "examples": examples, "limit": limit, "on_progress": on_progress}
-    if not mappings and not source.section("transform").get("steps"):
+    if not mappings and not source.transform.steps:
         with _store(settings) as store:  # no mapping to ask: paths and counts only
             return coverage(store, source.native_unit, None, **options)
     with chain_for(source, settings, mappings, **draft) as chain, _store(settings) as store:
@@ -284,7 +284,7 @@ def run_diff(
     from transforms.curation.rdfdiff import diff_version
 
     source = datasource(settings, datasource_id)
-    current_format = source.section("transform").get("output", "ntriples")
+    current_format = source.transform.output
     with chain_for(source, settings, mappings, **draft) as chain, _store(settings) as store:
         report = diff_version(
             store,

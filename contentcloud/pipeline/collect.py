@@ -447,8 +447,8 @@ def _check_limits(
     tx: WriteTransaction, datasource: Datasource, tally: _Tally, max_error_rate: float | None
 ) -> CollectFailed | None:
     """The profile's ``limits``: a harvest that broke one is not committed."""
-    limits = datasource.raw.get("limits") or {}
-    rate_limit = limits.get("max_error_rate", max_error_rate)
+    limits = datasource.limits
+    rate_limit = limits.max_error_rate if limits.max_error_rate is not None else max_error_rate
     where = {"datasource": datasource.id}
     attempted = tally.records + tally.lost
     if rate_limit is not None and attempted and tally.lost / attempted > rate_limit:
@@ -459,12 +459,12 @@ def _check_limits(
         )
     # in a full harvest, records not written again become tombstones at commit: present is final
     present = tx.stats().get("present", 0)
-    if limits.get("min_records") is not None and present < limits["min_records"]:
+    if limits.min_records is not None and present < limits.min_records:
         return CollectFailed(
-            f"only {present} present records, fewer than limits.min_records = {limits['min_records']}",
+            f"only {present} present records, fewer than limits.min_records = {limits.min_records}",
             **where,
         )
-    ratio = limits.get("max_drop_ratio")
+    ratio = limits.max_drop_ratio
     if ratio is not None and tx.parent is not None:
         before = tx.store.version(tx.parent).stats.get("present", 0)
         if before and (before - present) / before > ratio:

@@ -66,7 +66,7 @@ def download(
         if open_run is None:
             raise NothingToResume("no interrupted download run to resume", unit=datasource.id)
         layer = open_run.layer or "native"
-    layer = layer or section.get("layer", "native")
+    layer = layer or DownloadConfig.from_profile(section).layer
     if layer not in LAYERS:
         raise ConfigError(f"unknown layer {layer!r} (native or transformed)", field="layer", rule="enum")
     unit = datasource.native_unit if layer == "native" else datasource.transformed_unit
@@ -224,7 +224,7 @@ def _rdf_syntax(datasource: Datasource, layer: str) -> str | None:
         return None
     from harvesters.download.extract import SYNTAXES
 
-    output = datasource.section("transform").get("output", "ntriples")
+    output = datasource.transform.output
     return output if output in SYNTAXES else None
 
 

@@ -78,8 +78,6 @@ PAGE_SIZE = 1000
 INCREMENTAL_OVERLAP = timedelta(minutes=5)
 #: more live versions than this and the next feed is a refeed (keeps the sweep query short)
 MAX_LIVE_VERSIONS = 20
-#: builder processes of a feed run from the command line or Airflow (profile: ``index.workers``)
-DEFAULT_WORKERS = 1
 #: longest wait for one page of documents from a builder process (a page is 1,000 records, built
 #: in about a second): past it the builders are killed and the feed fails instead of hanging
 PAGE_TIMEOUT = 600.0
@@ -986,8 +984,11 @@ def _ids_or_none(backend: IndexBackend, datasource_id: str) -> Iterator[tuple[st
 
 
 def _rdf_format(datasource: Datasource) -> str | None:
-    output = datasource.section("transform").get("output")
-    return {"ntriples": "ntriples", "turtle": "turtle", "rdfxml": "rdfxml"}.get(output) if output else None
+    """The syntax the profile writes out (``transform.output``), None: recognised per record. Only a
+    written ``output`` counts: the feed digest of indexes fed so far holds None for the others."""
+    if "output" not in datasource.section("transform"):
+        return None
+    return {"ntriples": "ntriples", "turtle": "turtle", "rdfxml": "rdfxml"}.get(datasource.transform.output)
 
 
 @contextmanager
@@ -998,7 +999,7 @@ def open_feed(datasource: Datasource, settings: Settings) -> Iterator[tuple[MDSt
 
     store = open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
     try:
-        backend = open_index(settings.index, name=datasource.section("index").get("name"))
+        backend = open_index(settings.index, name=datasource.index.name)
         try:
             yield store, backend
         finally:
@@ -1007,19 +1008,33 @@ def open_feed(datasource: Datasource, settings: Settings) -> Iterator[tuple[MDSt
         store.close()
 
 
-def feed_settings(datasource: Datasource, settings: Settings) -> dict[str, Any]:
-    """What a feed takes from the profile and the settings: the index profile, the error rate, the RDF
-    format, builder processes and records per part."""
+@dataclass(frozen=True)
+class FeedSettings:
+    """What a feed takes from the profile and the settings."""
+
+    profile: IndexProfile
+    max_error_rate: float
+    #: syntax of the transformed records, None: recognised per record
+    rdf_format: str | None
+    #: processes building documents beside the feeder
+    workers: int
+    records_per_part: int
+
+
+def feed_settings(datasource: Datasource, settings: Settings) -> FeedSettings:
+    """The index profile, the error rate, the RDF format, builder processes and records per part
+    of ``datasource``'s feed."""
+    from contentcloud.sections import error_rate
     from provision.index.profile import find_profile, load_profile
 
-    section = datasource.section("index")
-    return {
-        "profile": load_profile(find_profile(settings.mappings, section.get("profile", "pe"))),
-        "max_error_rate": (datasource.raw.get("limits") or {}).get("max_error_rate", settings.error_rate),
-        "rdf_format": _rdf_format(datasource),
-        "workers": int(section.get("workers", DEFAULT_WORKERS)),
-        "records_per_part": int(section.get("records_per_part", RECORDS_PER_PART)),
-    }
+    section = datasource.index
+    return FeedSettings(
+        profile=load_profile(find_profile(settings.mappings, section.profile)),
+        max_error_rate=error_rate(datasource.limits, settings.error_rate),
+        rdf_format=_rdf_format(datasource),
+        workers=section.workers,
+        records_per_part=section.records_per_part,
+    )
 
 
 def run_index(
@@ -1047,13 +1062,13 @@ def run_index(
                 store,
                 datasource,
                 backend,
-                options["profile"],
+                options.profile,
                 full=full,
                 run_id=run_id,
                 on_progress=on_progress,
-                max_error_rate=options["max_error_rate"],
-                rdf_format=options["rdf_format"],
-                workers=options["workers"],
+                max_error_rate=options.max_error_rate,
+                rdf_format=options.rdf_format,
+                workers=options.workers,
             )
     summary.log()
     return summary
@@ -1061,7 +1076,7 @@ def run_index(
 
 def disabled_summary(datasource: Datasource, *, run_id: str | None = None) -> RunSummary | None:
     """The summary of a feed the profile disables (``index.enabled: false``), else None."""
-    if datasource.section("index").get("enabled") is not False:
+    if datasource.index.enabled:
         return None
     return RunSummary(
         step=STEP,

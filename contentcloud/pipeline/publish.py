@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
+from contentcloud.sections import ALL_PUBLISH_FORMATS
 from mdstore.errors import ConfigError
 from mdstore.redact import mask_url
 
@@ -43,20 +44,20 @@ def publish_source(
     from provision.oai.builder import fingerprint
     from provision.oai.sets import BUILTIN_FIELDS, FieldExtractor, parse_query
 
-    section = ds.section("publish")
-    transform = ds.section("transform")
+    section = ds.section("publish")  # as written: its fingerprint tells a changed configuration
+    publish = ds.publish
     where = str(ds.path or ds.id)
-    rdf_syntax = transform.get("output", "ntriples")
-    formats = frozenset(section.get("formats") or ("native", "transformed", "oai_dc")) | {"oai_dc"}
+    rdf_syntax = ds.transform.output
+    formats = frozenset(publish.formats or ALL_PUBLISH_FORMATS) | {"oai_dc"}
     fields = None
-    if section.get("fields"):
+    if publish.fields:
         try:
-            fields = FieldExtractor(section["fields"], section.get("namespaces") or {})
+            fields = FieldExtractor(dict(publish.fields), dict(publish.namespaces))
         except ConfigError as exc:
             raise ConfigError(exc.message, file=where, field=exc.field, rule=exc.rule) from exc
     known_fields = BUILTIN_FIELDS | (fields.names if fields else frozenset())
     sets = []
-    for n, entry in enumerate(section.get("sets") or ()):
+    for n, entry in enumerate(publish.sets):
         query = None
         if entry.get("query"):
             try:
@@ -74,17 +75,17 @@ def publish_source(
         import hashlib
 
         xslt_digest = hashlib.md5(xslt_path.read_bytes(), usedforsecurity=False).hexdigest()
-    has_transform = bool(transform)
+    has_transform = bool(ds.section("transform"))
     # never a password or token in the published provenance, whatever an older profile held
-    base_url = mask_url(section.get("base_url") or ds.api.get("baseurl") or ds.api.get("url") or "") or ""
+    base_url = mask_url(publish.base_url or ds.api.get("baseurl") or ds.api.get("url") or "") or ""
     return PublishSource(
         datasource=ds.id,
         name=ds.name,
         native_unit=ds.native_unit,
         transformed_unit=ds.transformed_unit if has_transform else None,
         formats=formats,
-        native_prefix=section.get("native_prefix"),
-        transformed_prefix=section.get("transformed_prefix"),
+        native_prefix=publish.native_prefix,
+        transformed_prefix=publish.transformed_prefix,
         rdf_syntax=rdf_syntax,
         base_url=base_url,
         description=ds.raw.get("description"),
@@ -138,7 +139,7 @@ def refresh_publisher(
     from provision.oai import build_snapshot
 
     run_id = run_id or new_run_id("publish")
-    published = [ds for ds in datasources if ds.enabled and ds.section("publish").get("enabled", True)]
+    published = [ds for ds in datasources if ds.enabled and ds.publish.enabled]
     sources = [
         publish_source(ds, mappings_dir=mappings_dir, oai_dc_deriver=oai_dc_deriver) for ds in published
     ]

@@ -238,7 +238,7 @@ def check_collected(
         stats = store.version(current).stats
         if summary.get("version_out") and summary["version_out"] != current:
             problems.append(f"the harvest committed {summary['version_out']} but {current} is current")
-        minimum = (datasource.raw.get("limits") or {}).get("min_records")
+        minimum = datasource.limits.min_records
         if minimum is not None and stats.get("present", 0) < minimum:
             problems.append(f"{stats.get('present', 0)} present records, fewer than the {minimum} required")
         stale = _changed_since(store, current, _transformed_source(store, datasource))
@@ -328,15 +328,15 @@ def plan_transform_parts(
     ``{"plan": …, "part": i}``, for an orchestrator to map workers over; a single
     ``{"summary": …}`` spec when there is nothing to do (its worker just passes it on)."""
     from contentcloud.pipeline.transform import build_datasource_chain, plan_transform
+    from contentcloud.sections import error_rate
 
     datasource = _datasource(settings, datasource_id)
     chain = build_datasource_chain(datasource, settings)
-    section = datasource.section("transform")
     with _open_store(settings) as store:
         if parts is None:
             current = store.current_version(datasource.native_unit)
             present = store.version(current).stats.get("total", 0) if current else 0
-            parts = part_count(present, per_part=int(section.get("records_per_part", RECORDS_PER_PART)))
+            parts = part_count(present, per_part=datasource.transform.records_per_part)
         plan = plan_transform(
             store,
             datasource.native_unit,
@@ -345,7 +345,7 @@ def plan_transform_parts(
             mode=mode,
             run_id=run_id,
             parts=parts,
-            max_error_rate=float(section.get("max_error_rate", settings.error_rate)),
+            max_error_rate=error_rate(datasource.limits, settings.error_rate, transform=datasource.transform),
             datasource=datasource.id,
             nsprefix=datasource.nsprefix,
         )
@@ -427,13 +427,13 @@ def plan_index_parts(
             store,
             datasource,
             backend,
-            options["profile"],
+            options.profile,
             full=full,
             run_id=run_id,
-            max_error_rate=options["max_error_rate"],
-            rdf_format=options["rdf_format"],
+            max_error_rate=options.max_error_rate,
+            rdf_format=options.rdf_format,
             parts=parts,
-            records_per_part=options["records_per_part"],
+            records_per_part=options.records_per_part,
         )
         if not plan.parts:
             return [{"summary": finish_index(store, backend, plan, []).as_dict()}]
@@ -453,10 +453,10 @@ def index_part_task(datasource_id: str, settings: Settings, spec: dict[str, Any]
         result = index_part(
             store,
             backend,
-            options["profile"],
+            options.profile,
             IndexPlan.from_dict(spec["plan"]),
             spec["part"],
-            workers=options["workers"],
+            workers=options.workers,
         )
     return {"plan": spec["plan"], "part": spec["part"], "result": asdict(result)}
 

@@ -565,8 +565,8 @@ def build_datasource_chain(datasource: Any, settings: Settings) -> TransformChai
     from transforms.registry import build_chain
     from transforms.xslt import run_params
 
-    section = datasource.section("transform")
-    if not section.get("steps"):
+    section = datasource.transform
+    if not section.steps:
         raise ConfigError(
             f"datasource {datasource.id!r} has no transform section",
             file=str(datasource.path),
@@ -574,9 +574,9 @@ def build_datasource_chain(datasource: Any, settings: Settings) -> TransformChai
             rule="required",
         )
     return build_chain(
-        section["steps"],
+        [dict(step) for step in section.steps],
         base_dir=settings.mappings,
-        output=section.get("output", "ntriples"),
+        output=section.output,
         params=run_params(datasource.id, nsprefix=datasource.nsprefix, name=datasource.name),
         schemas_dir=schemas_dir_for(settings.mappings),
     )
@@ -602,12 +602,12 @@ def run_transform(
 ) -> RunSummary:
     """Resolve the datasource, its units and chain from the registry, transform, log the summary."""
     from contentcloud.datasources import DatasourceRegistry
+    from contentcloud.sections import error_rate
     from mdstore import open_store
 
     datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-    section = datasource.section("transform")
     chain = build_datasource_chain(datasource, settings)
-    max_error_rate = float(section.get("max_error_rate", settings.error_rate))
+    max_error_rate = error_rate(datasource.limits, settings.error_rate, transform=datasource.transform)
     with open_store(settings.mdstore, **settings.store_options()) as store:
         summary = transform(
             store,

@@ -101,12 +101,12 @@ class DownloadConfig:
             "property_path": section.get("property_path"),
             "extractor": section.get("extractor"),
             "namespaces": dict(section.get("namespaces") or {}),
-            "layer": section.get("layer", "native"),
             "filters": Filters.from_profile(section.get("filters")),
             "allow_hosts": tuple(allow.get("hosts") or ()),
             "allow_networks": tuple(allow.get("networks") or ()),
         }
         for name in (
+            "layer",
             "concurrency",
             "per_host",
             "delay",

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from harvesters.base import HarvestOptions, HarvestRequest, Page
 from harvesters.http.connector import ConnectorContext
 from harvesters.http.registry import CONNECTORS
-from harvesters.transport import RetryPolicy, Transport
+from harvesters.transport import HttpClientApi, Transport
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpApi(HttpClientApi):
+    """The ``api`` section of an HTTP profile (schema ``$defs/http``); ``params`` are the
+    connector's, which checks them."""
+
+    connector: str
+    url: str
+    format: str = "xml"
+    params: Mapping[str, Any] | None = None
 
 
 class HttpHarvester:
@@ -25,33 +36,20 @@ class HttpHarvester:
 
     @classmethod
     def from_profile(
-        cls, api: Mapping[str, Any], *, datasource: str, options: HarvestOptions | None = None
+        cls, api: Mapping[str, Any] | HttpApi, *, datasource: str, options: HarvestOptions | None = None
     ) -> HttpHarvester:
-        options = options or HarvestOptions()
-        retry = options.retry or RetryPolicy(
-            max_retries=api.get("max_retries", 5),
-            backoff=api.get("backoff", 2),
-            max_backoff=api.get("max_backoff", 300),
-        )
+        section = HttpApi.from_mapping(api)
         options = replace(
-            options,
-            max_page_bytes=api.get("max_page_bytes", options.max_page_bytes),
-            max_record_bytes=api.get("max_record_bytes", options.max_record_bytes),
+            options or HarvestOptions(),
+            max_page_bytes=section.max_page_bytes,
+            max_record_bytes=section.max_record_bytes,
         )
-        transport = Transport(
-            headers=api.get("headers"),
-            timeout=api.get("timeout", 60),
-            max_time=api.get("max_time", 3600),
-            retry=retry,
-            user_agent=api.get("user_agent"),
-            auth=(api["username"], api.get("password") or "") if api.get("username") else None,
-            datasource=datasource,
-        )
-        connector_cls = CONNECTORS.get(api["connector"])
+        transport = Transport.from_profile(section, datasource=datasource, retry=options.retry)
+        connector_cls = CONNECTORS.get(section.connector)
         context = ConnectorContext(
-            url=api["url"], transport=transport, datasource=datasource, options=options
+            url=section.url, transport=transport, datasource=datasource, options=options
         )
-        return cls(connector_cls(context, api.get("params") or {}), transport)
+        return cls(connector_cls(context, dict(section.params or {})), transport)
 
     def harvest(self, request: HarvestRequest) -> Iterator[Page]:
         yield from self.connector.pages(request.resume)

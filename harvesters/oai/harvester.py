@@ -14,7 +14,7 @@ import queue
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from harvesters.base import HarvestOptions, HarvestRequest, Page, Problem
@@ -23,14 +23,29 @@ from harvesters.oai.dates import DAY, format_datestamp, normalise_granularity, p
 from harvesters.oai.errors import IdDoesNotExist
 from harvesters.oai.iterator import ListIterator, ListState
 from harvesters.oai.models import ListPage, OAIRecord
-from harvesters.transport import ConnectFailed, RetryPolicy, Transport
+from harvesters.transport import ConnectFailed, HttpClientApi, Transport
 from mdstore.envelope import RecordInput
 from mdstore.errors import HarvestError, OAIProtocolError, TransportError
 from mdstore.redact import mask_url
+from mdstore.sections import from_key
 
 logger = logging.getLogger(__name__)
 
 _DONE = object()
+
+
+@dataclass(frozen=True, kw_only=True)
+class OaiApi(HttpClientApi):
+    """The ``api`` section of an OAI-PMH profile (schema ``$defs/oai``)."""
+
+    baseurl: str
+    metadata_prefix: str
+    sets: tuple[str, ...] | None = None
+    set_parallelism: int = 1
+    from_: str | None = from_key("from", default=None)
+    until: str | None = None
+    use_get_record: bool = False
+    format: str | None = None
 
 
 class OaiHarvester:
@@ -70,40 +85,22 @@ class OaiHarvester:
 
     @classmethod
     def from_profile(
-        cls, api: Mapping[str, Any], *, datasource: str, options: HarvestOptions | None = None
+        cls, api: Mapping[str, Any] | OaiApi, *, datasource: str, options: HarvestOptions | None = None
     ) -> OaiHarvester:
+        section = OaiApi.from_mapping(api)
         options = options or HarvestOptions()
-        retry = options.retry or RetryPolicy(
-            max_retries=api.get("max_retries", 5),
-            backoff=api.get("backoff", 2),
-            max_backoff=api.get("max_backoff", 300),
-        )
-        options = replace(
-            options,
-            max_page_bytes=api.get("max_page_bytes", options.max_page_bytes),
-            max_record_bytes=api.get("max_record_bytes", options.max_record_bytes),
-        )
-        transport = Transport(
-            headers=api.get("headers"),
-            timeout=api.get("timeout", 60),
-            max_time=api.get("max_time", 3600),
-            retry=retry,
-            user_agent=api.get("user_agent"),
-            auth=(api["username"], api.get("password") or "") if api.get("username") else None,
-            datasource=datasource,
-        )
         return cls(
-            baseurl=api["baseurl"],
-            metadata_prefix=api["metadata_prefix"],
+            baseurl=section.baseurl,
+            metadata_prefix=section.metadata_prefix,
             datasource=datasource,
-            transport=transport,
-            sets=api.get("sets"),
-            set_parallelism=api.get("set_parallelism", 1),
-            from_=api.get("from"),
-            until=api.get("until"),
-            use_get_record=api.get("use_get_record", False),
-            max_page_bytes=options.max_page_bytes,
-            max_record_bytes=options.max_record_bytes,
+            transport=Transport.from_profile(section, datasource=datasource, retry=options.retry),
+            sets=list(section.sets) if section.sets else None,
+            set_parallelism=section.set_parallelism,
+            from_=section.from_,
+            until=section.until,
+            use_get_record=section.use_get_record,
+            max_page_bytes=section.max_page_bytes,
+            max_record_bytes=section.max_record_bytes,
         )
 
     def close(self) -> None:

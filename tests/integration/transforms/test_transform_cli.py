@@ -20,9 +20,9 @@ nsprefix: src1
 api: {{protocol: oai, baseurl: "http://127.0.0.1:9/oai", metadata_prefix: oai_dc}}
 transform:
   output: {output}
-  max_error_rate: 0.4
   steps:
     - {{type: xslt, mapping: t.xsl}}
+limits: {{max_error_rate: 0.4}}
 """
 
 
