@@ -72,6 +72,9 @@ class Limits(Section):
     max_error_rate: float | None = None
     min_records: int | None = None
     max_drop_ratio: float | None = None
+    #: Airflow: a task's execution_timeout (seconds) and its retries
+    task_timeout: int = 21600
+    task_retries: int = 3
 
 
 def error_rate(limits: Limits, default: float, *, transform: TransformSection | None = None) -> float:

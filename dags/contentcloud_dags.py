@@ -31,9 +31,10 @@ registry and stores its DAG was built from. An Airflow connection named ``conten
 or ``contentcloud_index``, when defined, overrides the matching URI; one that is defined but cannot
 be read fails the task (it never falls back to the embedded stores).
 
-Every task has an ``execution_timeout``: the profile's ``limits.task_timeout`` (seconds), else
-:data:`TASK_TIMEOUT`, so a stuck step fails (and is retried) instead of holding its pool slot; the
-profile's ``limits.task_retries`` says how often a failed task is retried (default 3).
+Every task has an ``execution_timeout``: the profile's ``limits.task_timeout`` (seconds; the
+schema's default, 6 hours, through :class:`contentcloud.sections.Limits`), so a stuck step fails
+(and is retried) instead of holding its pool slot; the profile's ``limits.task_retries`` says how
+often a failed task is retried (default 3).
 """
 
 from __future__ import annotations
@@ -58,8 +59,6 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(hours=1),
 }
-#: a task's execution_timeout when the profile's ``limits.task_timeout`` does not say (seconds)
-TASK_TIMEOUT = 6 * 3600
 #: where the default registry and var/ are, for the DAG parse and the tasks alike
 ANCHOR = Path(__file__).resolve().parent.parent
 
@@ -98,9 +97,11 @@ def _schedule(profile: dict[str, Any]) -> str | None:
     return schedule or None
 
 
-def _task_timeout(profile: dict[str, Any]) -> timedelta:
-    seconds = (profile.get("limits") or {}).get("task_timeout") or TASK_TIMEOUT
-    return timedelta(seconds=int(seconds))
+def _limits(profile: dict[str, Any]):
+    """The profile's ``limits`` with the schema's defaults (``task_timeout``, ``task_retries``)."""
+    from contentcloud.sections import Limits
+
+    return Limits.from_mapping(profile.get("limits") or {})
 
 
 def _connection_uri(connection: Any) -> str:
@@ -186,8 +187,8 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         default_args={
             **DEFAULT_ARGS,
             "on_failure_callback": _record_failure,
-            "execution_timeout": _task_timeout(profile),
-            "retries": int((profile.get("limits") or {}).get("task_retries", DEFAULT_ARGS["retries"])),
+            "execution_timeout": timedelta(seconds=int(_limits(profile).task_timeout)),
+            "retries": int(_limits(profile).task_retries),
         },
         tags=["contentcloud", f"protocol:{profile.get('api', {}).get('protocol', '?')}"],
         params={
@@ -326,7 +327,11 @@ def build_maintenance_dag(profiles: list[dict[str, Any]]) -> DAG:
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        default_args={**DEFAULT_ARGS, "retries": 1, "execution_timeout": timedelta(seconds=TASK_TIMEOUT)},
+        default_args={
+            **DEFAULT_ARGS,
+            "retries": 1,
+            "execution_timeout": timedelta(seconds=_limits({}).task_timeout),
+        },
         tags=["contentcloud", "maintenance"],
         params={"stale_days": Param(7, type="number", minimum=0, description="Days without a harvest")},
     ) as dag:
