@@ -846,7 +846,8 @@ class MDStore:
             raise WriterLockError(
                 f"the open transaction is held by a writer on another host that stopped beating "
                 f"({stale[0].describe()}, more than {self.writer_timeout:g} s): presumed dead, but "
-                "this host cannot check; take it over with --force if that process is gone",
+                "this host cannot check",
+                takeover=True,
                 unit=unit.name,
                 version=doc["_id"],
             )
