@@ -19,7 +19,6 @@ from contentcloud.shipped import MAPPINGS_DIR
 from mdstore.errors import ConfigError
 
 ENV_PREFIX = "CONTENTCLOUD_"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def setting(default: Any, help: str, *, env: str | None = None, secret: bool = False) -> Any:
@@ -109,10 +108,6 @@ class Settings:
             shown = ("***" if value else "") if f.secret else mask_uri(str(value))
             rows.append((f.name, shown, self.origins.get(f.name, "default")))
         return rows
-
-    @property
-    def registry_path(self) -> Path:
-        return Path(self.registry)
 
     def store_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`mdstore.open_store` from these settings."""
