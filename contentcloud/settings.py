@@ -103,7 +103,7 @@ class Settings:
     def describe(self) -> list[tuple[str, str, str]]:
         """(name, masked value, origin) rows for display: passwords in URIs and secrets masked."""
         rows = []
-        for f in fields_():
+        for f in setting_fields():
             value = getattr(self, f.name)
             shown = ("***" if value else "") if f.secret else mask_uri(str(value))
             rows.append((f.name, shown, self.origins.get(f.name, "default")))
@@ -123,7 +123,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {"str": str, "int": int, "float": fl
 
 
 @functools.cache
-def fields_() -> tuple[Field, ...]:
+def setting_fields() -> tuple[Field, ...]:
     """Every setting, in declaration order, read from the :class:`Settings` dataclass."""
     out = []
     for f in dataclasses.fields(Settings):
@@ -135,7 +135,7 @@ def fields_() -> tuple[Field, ...]:
                 name=f.name,
                 env=meta["env"] or ENV_PREFIX + f.name.upper(),
                 default=meta["default"],
-                parse=_PARSERS[str(f.type)],
+                parse=_PARSERS[f.type if isinstance(f.type, str) else f.type.__name__],
                 help=meta["help"],
                 secret=meta["secret"],
             )
@@ -167,7 +167,7 @@ def load_settings(
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
-    for f in fields_():
+    for f in setting_fields():
         if f.name in flags:
             raw, origin = flags[f.name], "flag"
         elif environ.get(f.env):

@@ -6,7 +6,7 @@ import click
 
 from contentcloud.cli.context import settings_from
 from contentcloud.cli.output import print_json, print_table
-from contentcloud.settings import fields_
+from contentcloud.settings import setting_fields
 
 
 @click.group("settings")
@@ -23,7 +23,7 @@ def _show_help() -> str:
         "\b",
         "Settings (environment variable: meaning):",
     ]
-    lines += [f"  {f.name} ({f.env}): {f.help}" for f in fields_()]
+    lines += [f"  {f.name} ({f.env}): {f.help}" for f in setting_fields()]
     return "\n".join(lines)
 
 
@@ -33,7 +33,7 @@ def _show_help() -> str:
 def show(ctx: click.Context, as_json: bool) -> None:
     rows = settings_from(ctx).describe()
     if as_json:
-        about = {f.name: f for f in fields_()}
+        about = {f.name: f for f in setting_fields()}
         print_json(
             {
                 name: {"value": value, "origin": origin, "env": about[name].env, "help": about[name].help}

@@ -9,7 +9,7 @@ import pytest
 
 import mdstore.registry
 import provision.registry
-from contentcloud.settings import fields_, load_settings
+from contentcloud.settings import load_settings, setting_fields
 from mdstore import RecordInput, UnitKey, open_store
 from mdstore.errors import ConfigError
 from mdstore.plugins import Registry
@@ -103,13 +103,13 @@ def test_file_store_schemes_come_from_their_registry(tmp_path):
 
 
 def test_each_setting_is_declared_once_with_its_variable_default_and_parser(tmp_path):
-    by_name = {f.name: f for f in fields_()}
+    by_name = {f.name: f for f in setting_fields()}
     assert len(by_name) == 21
     assert by_name["var_dir"].env == "CONTENTCLOUD_VAR"
     assert by_name["keep_versions"].env == "CONTENTCLOUD_KEEP_VERSIONS"
     assert (by_name["keep_versions"].parse, by_name["keep_versions"].default) == (int, 3)
     assert by_name["writer_timeout"].parse is float
-    assert {f.name for f in fields_() if f.secret} == {
+    assert {f.name for f in setting_fields() if f.secret} == {
         "oai_secret",
         "session_secret",
         "curator_users",
