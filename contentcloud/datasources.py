@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -115,14 +116,23 @@ class Datasource:
         return self.raw.get("schedule")
 
 
-def _field_path(error) -> str:
-    parts = [str(p) for p in error.absolute_path]
+def _offending_fields(error) -> list[str]:
+    """The fields of the object an object-level error (``required``, ``additionalProperties``) is
+    about, read from the error's own fields (``validator_value``, ``instance``, ``schema``), not
+    parsed back out of its message: the missing ones, or the unknown ones in profile order."""
+    if not isinstance(error.instance, dict) or not isinstance(error.schema, dict):
+        return []
     if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else "?"
-        parts.append(missing)
-    elif error.validator == "additionalProperties" and "'" in error.message:
-        parts.append(error.message.split("'")[1])
-    return ".".join(parts) or "(top level)"
+        return sorted(name for name in error.validator_value if name not in error.instance)
+    if error.validator == "additionalProperties":
+        known = error.schema.get("properties", {})
+        patterns = error.schema.get("patternProperties", {})
+        return [
+            name
+            for name in error.instance
+            if name not in known and not any(re.search(pattern, name) for pattern in patterns)
+        ]
+    return []
 
 
 def validate_profile(data: Any, *, file: str | Path = "<profile>") -> list[ConfigError]:
@@ -137,11 +147,21 @@ def validate_profile(data: Any, *, file: str | Path = "<profile>") -> list[Confi
             )
         ]
     errors = []
+    missing_reported: set[str] = set()
     for error in sorted(
         _validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)
     ):
         # "if/then" failures repeat the inner error; report the inner ones only
         if error.validator in ("if", "allOf") and error.context:
+            continue
+        where = [str(p) for p in error.absolute_path]
+        if error.validator == "required":  # jsonschema: one error per missing field; one each here
+            for name in _offending_fields(error):
+                path = ".".join([*where, name])
+                if path not in missing_reported:
+                    missing_reported.add(path)
+                    message = f"{name!r} is a required property"
+                    errors.append(ConfigError(message, file=str(file), field=path, rule="required"))
             continue
         message = error.message
         hint = error.schema.get("x-message") if isinstance(error.schema, dict) else None
@@ -149,7 +169,9 @@ def validate_profile(data: Any, *, file: str | Path = "<profile>") -> list[Confi
             message = f"{error.instance!r} {hint}"
         elif error.validator == "additionalProperties":
             message = f"unknown field ({error.message})"
-        errors.append(ConfigError(message, file=str(file), field=_field_path(error), rule=error.validator))
+            where += _offending_fields(error)[:1]
+        path = ".".join(where) or "(top level)"
+        errors.append(ConfigError(message, file=str(file), field=path, rule=error.validator))
     errors.extend(_credentials_in_urls(data, file))
     return errors
 

@@ -6,9 +6,11 @@ Each value remembers where it came from, so ``contentcloud settings show`` can s
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,118 +19,95 @@ from contentcloud.shipped import MAPPINGS_DIR
 from mdstore.errors import ConfigError
 
 ENV_PREFIX = "CONTENTCLOUD_"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def setting(default: Any, help: str, *, env: str | None = None, secret: bool = False) -> Any:
+    """Declare one field of :class:`Settings`, the only place a setting is declared.
+
+    ``default``: a value, or a function of the base directory (paths under ``./var``); ``env``: the
+    environment variable (default ``CONTENTCLOUD_`` + the upper-cased name); ``secret``: shown as
+    ``***``. The field's annotation is its parser (``str``, ``int``, ``float``)."""
+    return field(metadata={"default": default, "help": help, "env": env, "secret": secret})
 
 
 @dataclass(frozen=True)
-class Setting:
-    """One value and its origin: ``flag``, ``env:NAME`` or ``default``."""
+class Field:
+    """One setting as :func:`load_settings` and ``settings show`` read it (from :class:`Settings`)."""
 
-    value: Any
-    origin: str
+    name: str
+    env: str
+    default: Any  # a value, or a function of the base directory
+    parse: Callable[[Any], Any]
+    help: str
+    secret: bool
 
-
-def _defaults(base: Path) -> dict[str, Any]:
-    var = base / "var"
-    return {
-        "mdstore": f"sqlite:///{var / 'mdstore.sqlite'}",
-        "index": f"sqlite:///{var / 'index.sqlite'}",
-        "registry": str(base / "registry"),
-        "var_dir": str(var),
-        "files": f"file://{var / 'files'}",
-        # the shipped mappings live with the code, wherever the command runs from
-        "mappings": str(MAPPINGS_DIR),
-        "keep_versions": 3,
-        "lease_ttl": 3600,
-        "writer_heartbeat": 10.0,
-        "writer_timeout": 30.0,
-        "error_rate": 0.05,
-        "oai_secret": "",
-        "public_url": "",
-        "oai_repository_name": "contentcloud",
-        "oai_admin_email": "oai-admin@contentcloud.local",
-        "oai_repository_identifier": "contentcloud.local",
-        "progress_interval": 10.0,
-        "curator_users": "",
-        "curator_tokens": "",
-        "curator_credentials_file": "",
-        "session_secret": "",
-    }
-
-
-#: setting name → (environment variable, type)
-FIELDS: dict[str, tuple[str, type]] = {
-    "mdstore": ("CONTENTCLOUD_MDSTORE", str),
-    "index": ("CONTENTCLOUD_INDEX", str),
-    "registry": ("CONTENTCLOUD_REGISTRY", str),
-    "var_dir": ("CONTENTCLOUD_VAR", str),
-    "files": ("CONTENTCLOUD_FILES", str),
-    "mappings": ("CONTENTCLOUD_MAPPINGS", str),
-    "keep_versions": ("CONTENTCLOUD_KEEP_VERSIONS", int),
-    "lease_ttl": ("CONTENTCLOUD_LEASE_TTL", int),
-    "writer_heartbeat": ("CONTENTCLOUD_WRITER_HEARTBEAT", float),
-    "writer_timeout": ("CONTENTCLOUD_WRITER_TIMEOUT", float),
-    "error_rate": ("CONTENTCLOUD_ERROR_RATE", float),
-    "oai_secret": ("CONTENTCLOUD_OAI_SECRET", str),
-    "public_url": ("CONTENTCLOUD_PUBLIC_URL", str),
-    "oai_repository_name": ("CONTENTCLOUD_OAI_REPOSITORY_NAME", str),
-    "oai_admin_email": ("CONTENTCLOUD_OAI_ADMIN_EMAIL", str),
-    "oai_repository_identifier": ("CONTENTCLOUD_OAI_REPOSITORY_IDENTIFIER", str),
-    "progress_interval": ("CONTENTCLOUD_PROGRESS_INTERVAL", float),
-    "curator_users": ("CONTENTCLOUD_CURATOR_USERS", str),
-    "curator_tokens": ("CONTENTCLOUD_CURATOR_TOKENS", str),
-    "curator_credentials_file": ("CONTENTCLOUD_CURATOR_CREDENTIALS_FILE", str),
-    "session_secret": ("CONTENTCLOUD_SESSION_SECRET", str),
-}
-
-#: shown as ``***``: keys, and the credential hashes (not secrets, but nothing to print either)
-SECRET_FIELDS = {"oai_secret", "session_secret", "curator_users", "curator_tokens"}
+    def default_for(self, base: Path) -> Any:
+        return self.default(base) if callable(self.default) else self.default
 
 
 @dataclass(frozen=True)
 class Settings:
     """The effective settings. Read values as attributes; ``origins`` says where each came from."""
 
-    mdstore: str
-    index: str
-    registry: str
-    var_dir: str
-    files: str  # the downloaded-file store: file:///path (default var/files) or s3://bucket/prefix
-    mappings: str
-    keep_versions: int
-    lease_ttl: int
-    #: seconds between two heartbeats of an MDStore writer
-    writer_heartbeat: float
-    #: a writer on another host whose last heartbeat is older is presumed dead (``--force`` takes over)
-    writer_timeout: float
-    error_rate: float
-    oai_secret: str
-    public_url: str
-    oai_repository_name: str
-    oai_admin_email: str  # comma-separated for several
-    oai_repository_identifier: str  # the domain-like name in oai:<repositoryIdentifier>:<record id>
-    #: seconds between progress lines when stderr is not a terminal (logs, cron, CI)
-    progress_interval: float = 10.0
+    mdstore: str = setting(
+        lambda base: f"sqlite:///{base / 'var' / 'mdstore.sqlite'}",
+        "the MDStore: sqlite:///path or mongodb://host/db (or a plugin backend's scheme)",
+    )
+    index: str = setting(
+        lambda base: f"sqlite:///{base / 'var' / 'index.sqlite'}",
+        "the search index: sqlite:///path or http(s)://host:8983/solr/<core> (or a plugin's scheme)",
+    )
+    registry: str = setting(lambda base: str(base / "registry"), "the datasource profiles (one YAML each)")
+    var_dir: str = setting(
+        lambda base: str(base / "var"),
+        "working files: publisher index, download ledgers, generated keys",
+        env="CONTENTCLOUD_VAR",
+    )
+    #: the default follows ``var_dir`` (see :func:`load_settings`)
+    files: str = setting(
+        lambda base: f"file://{base / 'var' / 'files'}",
+        "the downloaded-file store: file:///path (default var/files) or s3://bucket/prefix",
+    )
+    # the shipped mappings live with the code, wherever the command runs from
+    mappings: str = setting(str(MAPPINGS_DIR), "the mappings directory")
+    keep_versions: int = setting(3, "committed versions kept per unit for rollback")
+    lease_ttl: int = setting(3600, "seconds a read lease lasts without renewal")
+    writer_heartbeat: float = setting(10.0, "seconds between two heartbeats of an MDStore writer")
+    writer_timeout: float = setting(
+        30.0,
+        "seconds without a heartbeat before a writer on another host is presumed dead "
+        "(--force takes over)",
+    )
+    error_rate: float = setting(0.05, "the share of records that may fail before a step fails")
+    oai_secret: str = setting("", "the OAI-PMH resumption-token key (empty: generated once)", secret=True)
+    public_url: str = setting("", "the public base URL of the web server")
+    oai_repository_name: str = setting("contentcloud", "the OAI-PMH repositoryName")
+    oai_admin_email: str = setting("oai-admin@contentcloud.local", "OAI-PMH adminEmail (comma-separated)")
+    oai_repository_identifier: str = setting(
+        "contentcloud.local", "the domain-like name in oai:<repositoryIdentifier>:<record id>"
+    )
+    progress_interval: float = setting(
+        10.0, "seconds between progress lines when stderr is not a terminal (logs, cron, CI; 0: none)"
+    )
     # curator-page accounts (contentcloud.auth): ``name:scrypt:…`` entries, ``name:sha256:…`` API
-    # tokens, and a file of either (one per line, for Docker secrets); commas/whitespace separate
-    curator_users: str = ""
-    curator_tokens: str = ""
-    curator_credentials_file: str = ""
-    session_secret: str = ""  # the session-cookie key; empty: generated once into var/session_secret
+    # tokens, and a file of either (one per line, for Docker secrets); commas/whitespace separate;
+    # the hashes are not secrets, but nothing to print either
+    curator_users: str = setting("", "curator accounts (name:scrypt:… entries)", secret=True)
+    curator_tokens: str = setting("", "curator API tokens (name:sha256:… entries)", secret=True)
+    curator_credentials_file: str = setting("", "a file of curator accounts and tokens, one a line")
+    session_secret: str = setting(
+        "", "the session-cookie key (empty: generated once into var/session_secret)", secret=True
+    )
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(name, masked value, origin) rows for display: passwords in URIs and secrets masked."""
         rows = []
-        for name in FIELDS:
-            value = getattr(self, name)
-            shown = ("***" if value else "") if name in SECRET_FIELDS else mask_uri(str(value))
-            rows.append((name, shown, self.origins.get(name, "default")))
+        for f in setting_fields():
+            value = getattr(self, f.name)
+            shown = ("***" if value else "") if f.secret else mask_uri(str(value))
+            rows.append((f.name, shown, self.origins.get(f.name, "default")))
         return rows
-
-    @property
-    def registry_path(self) -> Path:
-        return Path(self.registry)
 
     def store_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`mdstore.open_store` from these settings."""
@@ -138,6 +117,30 @@ class Settings:
             "heartbeat": self.writer_heartbeat,
             "writer_timeout": self.writer_timeout,
         }
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {"str": str, "int": int, "float": float}
+
+
+@functools.cache
+def setting_fields() -> tuple[Field, ...]:
+    """Every setting, in declaration order, read from the :class:`Settings` dataclass."""
+    out = []
+    for f in dataclasses.fields(Settings):
+        if "help" not in f.metadata:
+            continue  # ``origins``
+        meta = f.metadata
+        out.append(
+            Field(
+                name=f.name,
+                env=meta["env"] or ENV_PREFIX + f.name.upper(),
+                default=meta["default"],
+                parse=_PARSERS[f.type if isinstance(f.type, str) else f.type.__name__],
+                help=meta["help"],
+                secret=meta["secret"],
+            )
+        )
+    return tuple(out)
 
 
 _URI_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@]*):(?P<pw>[^@/]*)@", re.I)
@@ -162,26 +165,26 @@ def load_settings(
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     environ = os.environ if environ is None else environ
     base = Path(base_dir) if base_dir is not None else Path.cwd()
-    defaults = _defaults(base)
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
-    for name, (env_name, kind) in FIELDS.items():
-        if name in flags:
-            raw, origin = flags[name], "flag"
-        elif environ.get(env_name):
-            raw, origin = environ[env_name], f"env:{env_name}"
+    for f in setting_fields():
+        if f.name in flags:
+            raw, origin = flags[f.name], "flag"
+        elif environ.get(f.env):
+            raw, origin = environ[f.env], f"env:{f.env}"
         else:
-            raw, origin = defaults[name], "default"
+            raw, origin = f.default_for(base), "default"
         try:
-            values[name] = kind(raw)
+            values[f.name] = f.parse(raw)
         except (TypeError, ValueError) as exc:
+            kind = getattr(f.parse, "__name__", "value")
             raise ConfigError(
-                f"{raw!r} is not a valid {kind.__name__}", file=origin, field=name, rule="type"
+                f"{raw!r} is not a valid {kind}", file=origin, field=f.name, rule="type"
             ) from exc
-        origins[name] = origin
+        origins[f.name] = origin
     if origins["files"] == "default":  # follows CONTENTCLOUD_VAR when that is moved
         values["files"] = f"file://{Path(values['var_dir']) / 'files'}"
-    _check_uri("mdstore", values["mdstore"], origins["mdstore"], ("sqlite", "mongodb", "mongodb+srv"))
+    _check_uri("mdstore", values["mdstore"], origins["mdstore"], _mdstore_schemes)
     if not 0 < values["writer_heartbeat"] < values["writer_timeout"]:
         raise ConfigError(
             f"writer_timeout ({values['writer_timeout']:g} s) must be longer than a positive "
@@ -190,7 +193,8 @@ def load_settings(
             field="writer_timeout",
             rule="writer-timeout",
         )
-    _check_uri("index", values["index"], origins["index"], ("sqlite", "http", "https"))
+    _check_uri("index", values["index"], origins["index"], _index_schemes)
+    _check_uri("files", values["files"], origins["files"], _file_store_schemes, bare_path=True)
     for name in ("mdstore", "index"):
         _check_sqlite_dir(name, values[name], origins[name], Path(values["var_dir"]))
     return Settings(**values, origins=origins)
@@ -229,13 +233,44 @@ def _check_sqlite_dir(name: str, uri: str, origin: str, var_dir: Path) -> None:
     )
 
 
-def _check_uri(name: str, uri: str, origin: str, schemes: tuple[str, ...]) -> None:
+def _check_uri(
+    name: str, uri: str, origin: str, schemes: Callable[[], list[str]], *, bare_path: bool = False
+) -> None:
+    """``uri``'s scheme must be one a backend serves: the registry's names, built-in or installed
+    through an entry point. ``bare_path``: a path without a scheme is accepted too."""
+    if bare_path and "://" not in uri:
+        return
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
-    if scheme not in schemes:
+    if scheme and scheme in _BUILT_IN_SCHEMES.get(name, ()):
+        return  # no need to look for plugins (a scan of the installed packages)
+    known = schemes()
+    if scheme not in known:
         raise ConfigError(
             f"{mask_uri(uri)!r} has no supported scheme (expected one of: "
-            f"{', '.join(s + '://' for s in schemes)})",
+            f"{', '.join(s + '://' for s in known)})",
             file=origin,
             field=name,
             rule="scheme",
         )
+
+
+def _mdstore_schemes() -> list[str]:
+    from mdstore.registry import schemes
+
+    return schemes()
+
+
+def _index_schemes() -> list[str]:
+    from provision.registry import schemes
+
+    return schemes()
+
+
+def _file_store_schemes() -> list[str]:
+    from harvesters.download.filestore import FILE_STORES
+
+    return FILE_STORES.names(in_order=True)
+
+
+#: the schemes every installation serves, accepted without reading the registries
+_BUILT_IN_SCHEMES = {"mdstore": ("sqlite",), "index": ("sqlite",), "files": ("file",)}

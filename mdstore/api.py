@@ -610,6 +610,39 @@ class MDStore:
         unit_doc = self.backend.get_unit(unit) or {}
         return self._version_info(doc, unit_doc.get("current"))
 
+    def lineage(self, unit: UnitKey, version: str | None = None) -> Iterator[VersionInfo]:
+        """``version`` (default: the unit's current one), then its parent, its parent's parent, …
+
+        The parent pointers are the store's own, so the walk lives here rather than in each
+        caller. It ends at a version without a parent, at one that is gone (collected by
+        :meth:`gc`), at a version of another unit, or where a pointer comes back to a version
+        already seen: a damaged store cannot make a caller loop. An unknown starting version
+        raises :class:`VersionNotFound`; a unit without a current version yields nothing.
+        """
+        doc = self.backend.get_unit(unit)
+        current = doc.get("current") if doc else None
+        next_id = version if version is not None else current
+        if next_id is None:
+            return
+        start = self.backend.get_version(next_id)
+        if start is None or start.get("unit") != unit.name:
+            raise VersionNotFound("no such version of this unit", unit=unit.name, version=next_id)
+        seen: set[str] = set()
+        version_doc: dict[str, Any] | None = start
+        while version_doc and version_doc["_id"] not in seen and version_doc.get("unit") == unit.name:
+            seen.add(version_doc["_id"])
+            yield self._version_info(version_doc, current)
+            parent = version_doc.get("parent")
+            version_doc = self.backend.get_version(parent) if parent else None
+
+    def is_ancestor(self, unit: UnitKey, ancestor: str, version: str | None = None) -> bool:
+        """Is ``ancestor`` in the lineage of ``version`` (default: current; a version is its own
+        ancestor)? False when either is unknown or collected: nothing links them any more."""
+        try:
+            return any(info.id == ancestor for info in self.lineage(unit, version))
+        except VersionNotFound:
+            return False
+
     def add_to_report(self, version_id: str, **sections: Any) -> dict[str, Any]:
         """Merge top-level sections into a version's JSON report (e.g. a pipeline run's summary
         written after the commit); returns the whole report. Values must be JSON-friendly."""
@@ -813,7 +846,8 @@ class MDStore:
             raise WriterLockError(
                 f"the open transaction is held by a writer on another host that stopped beating "
                 f"({stale[0].describe()}, more than {self.writer_timeout:g} s): presumed dead, but "
-                "this host cannot check; take it over with --force if that process is gone",
+                "this host cannot check",
+                takeover=True,
                 unit=unit.name,
                 version=doc["_id"],
             )

@@ -188,14 +188,6 @@ class Record:
             return ""
         return self.body if isinstance(self.body, str) else self.body.decode("utf-8")
 
-    def with_changes(self, **changes: Any) -> Record:
-        data = self.as_dict()
-        unknown = set(changes) - set(data)
-        if unknown:
-            raise TypeError(f"unknown record fields: {sorted(unknown)}")
-        data.update(changes)
-        return Record(**data)
-
 
 def _preview(body: Body | None) -> str:
     if body is None:

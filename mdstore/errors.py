@@ -23,6 +23,10 @@ class ContentcloudError(Exception):
 
     #: attributes that locate the error; subclasses extend this tuple
     where_fields: tuple[str, ...] = ()
+    #: the outcome: True when what failed can be continued where it stopped (its checkpoint is
+    #: kept), which the CLI reports with its own exit code and the flag that continues it; the
+    #: class says so, never the message text, and no layer below the CLI names a flag
+    resumable: bool = False
 
     def __init__(self, message: str = "", **where: Any) -> None:
         message = mask_text(message) if isinstance(message, str) else message
@@ -59,6 +63,10 @@ class ContentcloudError(Exception):
 
 def _rebuild(cls: type[ContentcloudError], message: str, fields: dict[str, Any]) -> ContentcloudError:
     return cls(message, **fields)
+
+
+def _rebuild_with(cls, message: str, fields: dict[str, Any], extra: dict[str, Any]) -> ContentcloudError:
+    return cls(message, **fields, **extra)
 
 
 # --- configuration -------------------------------------------------------------------------------
@@ -115,7 +123,34 @@ class TransactionError(StoreError):
 
 class WriterLockError(TransactionError):
     """Another writer holds the unit's open transaction (or may still hold it): the message says
-    who (host, pid, run id), since when and its last heartbeat. Nothing was changed."""
+    who (host, pid, run id), since when and its last heartbeat. Nothing was changed.
+
+    ``takeover``: the writer is on another host and stopped beating, so it is presumed dead but
+    this host cannot check; the user may take the transaction over (the CLI says how)."""
+
+    def __init__(self, message: str = "", *, takeover: bool = False, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.takeover = takeover
+
+    def __reduce__(self):
+        fields = {name: getattr(self, name, None) for name in self.where_fields}
+        return (_rebuild_with, (type(self), self.message, fields, {"takeover": self.takeover}))
+
+
+class InterruptedTransaction(TransactionError):
+    """The unit has an interrupted transaction open, so a new one cannot start: it can be
+    continued or dropped first (the CLI names the flags). ``takeover``: its writer on another host
+    stopped beating; continuing or dropping it takes it over from a writer presumed dead."""
+
+    resumable = True
+
+    def __init__(self, message: str = "", *, takeover: bool = False, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.takeover = takeover
+
+    def __reduce__(self):
+        fields = {name: getattr(self, name, None) for name in self.where_fields}
+        return (_rebuild_with, (type(self), self.message, fields, {"takeover": self.takeover}))
 
 
 class LeaseError(StoreError):
@@ -128,9 +163,9 @@ class VersionNotFound(StoreError):
 
 class StoreFull(StoreError):
     """The store's disk (or quota) is full. What was checkpointed stays; the open transaction can
-    be continued once there is space, hence the exit code of a resumable failure."""
+    be continued once there is space: a resumable failure."""
 
-    exit_code = 4  # contentcloud.cli.exit_codes.ExitCode.RESUMABLE (this layer cannot import it)
+    resumable = True
 
 
 # --- collection ----------------------------------------------------------------------------------
@@ -147,6 +182,8 @@ class UnparsablePage(HarvestError):
     cannot be continued past it. Resumable: a server's glitch may be gone on the next try, which
     fetches that page again. ``raw`` holds the page, which the collect step keeps as discarded."""
 
+    resumable = True
+
     def __init__(self, message: str = "", *, raw: bytes | None = None, **where: Any) -> None:
         super().__init__(message, **where)
         self.raw = raw
@@ -158,7 +195,10 @@ class PageTooLarge(UnparsablePage):
 
 
 class TransportError(HarvestError):
-    """The server could not be reached or answered with an HTTP error after all retries."""
+    """The server could not be reached or answered with an HTTP error after all retries.
+
+    Resumable when another try may get past it: no answer, a server error (5xx), a timeout (408),
+    throttling (429) or a broken body (200); a client error (404, 401…) will not go away."""
 
     def __init__(
         self, message: str = "", *, status: int | None = None, retry_after: float | None = None, **where: Any
@@ -166,6 +206,10 @@ class TransportError(HarvestError):
         super().__init__(message, **where)
         self.status = status
         self.retry_after = retry_after
+
+    @property
+    def resumable(self) -> bool:  # type: ignore[override]
+        return self.status is None or self.status >= 500 or self.status in (200, 408, 429)
 
     def __reduce__(self):
         fields = {name: getattr(self, name, None) for name in self.where_fields}

@@ -57,7 +57,6 @@ class MongoBackend(Backend):
             uri, tz_aware=True, tzinfo=UTC, serverSelectionTimeoutMS=15000, **client_options
         )
         self.db = self.client[name]
-        self._indexed: set[str] = set()
         self._ensure_indexes()
 
     def _ensure_indexes(self) -> None:

@@ -49,10 +49,11 @@ class Registry(Generic[T]):
         self._targets[name] = target
         self._origins[name] = origin
 
-    def names(self) -> list[str]:
-        """All registered names (built-ins and entry points), sorted."""
+    def names(self, *, in_order: bool = False) -> list[str]:
+        """All registered names (built-ins and entry points), sorted; ``in_order``: as registered,
+        the built-ins first (so a list shown to a user starts with the default)."""
         self._read_entry_points()
-        return sorted(self._targets)
+        return list(self._targets) if in_order else sorted(self._targets)
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(name, "module:attr", origin) for every registered plugin."""

@@ -16,6 +16,12 @@ BACKENDS.register("mongodb", "mdstore.mongodb:from_uri")
 BACKENDS.register("mongodb+srv", "mdstore.mongodb:from_uri")
 
 
+def schemes() -> list[str]:
+    """The URI schemes a store can be opened with: the built-ins, then those of backends installed
+    through the ``contentcloud.mdstores`` entry points (the name is the scheme)."""
+    return BACKENDS.names(in_order=True)
+
+
 def open_store(
     uri: str,
     *,

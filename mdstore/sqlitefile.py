@@ -69,8 +69,7 @@ def store_error(exc: sqlite3.Error, path: str | Path, what: str = "store", **whe
     if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:
         free = _free_space(path)
         return StoreFull(
-            f"the disk is full ({path}{free}): what was written up to the last checkpoint is kept; free"
-            " space, then continue with --resume",
+            f"the disk is full ({path}{free}): what was written up to the last checkpoint is kept",
             **where,
         )
     if code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):

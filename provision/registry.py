@@ -22,6 +22,15 @@ INDEXES.register("solr", "provision.index.solr:from_uri")
 SCHEME_ALIASES = {"http": "solr", "https": "solr"}
 
 
+def schemes() -> list[str]:
+    """The URI schemes an index can be opened with: each backend's name, or the schemes it serves
+    under another name (``solr`` serves ``http`` and ``https``); installed plugins included."""
+    out: list[str] = []
+    for name in INDEXES.names(in_order=True):
+        out += [scheme for scheme, target in SCHEME_ALIASES.items() if target == name] or [name]
+    return out
+
+
 def backend_name(uri: str) -> str:
     scheme = urlsplit(uri).scheme.lower()
     if not scheme:

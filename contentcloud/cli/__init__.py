@@ -127,7 +127,8 @@ _root_examples()
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: a ``ContentcloudError`` becomes one line on stderr and an exit code."""
-    from mdstore.errors import ConfigError, ContentcloudError
+    from contentcloud.cli.exit_codes import error_line, exit_code_for_error
+    from mdstore.errors import ContentcloudError
 
     try:
         cli.main(args=argv, prog_name="contentcloud", standalone_mode=False)
@@ -138,11 +139,9 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except ContentcloudError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(error_line(exc), err=True)
         logging.getLogger(__name__).debug("error details", exc_info=True)
-        sys.exit(
-            ExitCode.USAGE if isinstance(exc, ConfigError) else getattr(exc, "exit_code", ExitCode.FAILED)
-        )
+        sys.exit(exit_code_for_error(exc))
     except SystemExit:
         raise
     except sqlite3.DatabaseError as exc:  # a file the stores' own checks did not cover

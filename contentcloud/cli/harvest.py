@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 import click
 
 from contentcloud.cli.context import settings_from
-from contentcloud.cli.exit_codes import ExitCode, exit_code_for
+from contentcloud.cli.exit_codes import (
+    RESUMABLE_HARVEST,
+    ExitCode,
+    error_line,
+    exit_code_for,
+    exit_code_for_error,
+)
 from contentcloud.cli.output import print_json, progress_bar
 
 if TYPE_CHECKING:
@@ -84,7 +90,7 @@ def harvest(
     or configuration error.
     """
     from contentcloud.pipeline.collect import run_collect
-    from mdstore.errors import TransactionError, WriterLockError
+    from mdstore.errors import TransactionError
 
     if resume and abort:
         raise click.UsageError("--resume and --abort exclude each other")
@@ -116,18 +122,15 @@ def harvest(
                 force=force,
                 on_progress=on_progress,
             )
-    except WriterLockError as exc:  # another writer has the unit: this run did nothing
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(ExitCode.FAILED)
-    except TransactionError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(ExitCode.RESUMABLE if "--resume" in exc.message else ExitCode.FAILED)
+    except TransactionError as exc:  # another writer has the unit, or an interrupted harvest is open
+        click.echo(error_line(exc), err=True)
+        sys.exit(exit_code_for_error(exc))
     _print_summary(summary, as_json)
     code = exit_code_for(summary.outcome)
     if code in (ExitCode.FAILED, ExitCode.RESUMABLE) and summary.message:
         line = f"error: {summary.message}"
         if code == ExitCode.RESUMABLE:
-            line += f"; to continue: {_resume_command(ctx, datasource)}"
+            line += f"{RESUMABLE_HARVEST}; to continue: {_resume_command(ctx, datasource)}"
         click.echo(line, err=True)
     sys.exit(code)
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
-from mdstore.errors import ConfigError, HarvestError, TransactionError, WriterLockError
+from mdstore.errors import ConfigError, HarvestError, InterruptedTransaction, WriterLockError
 
 if TYPE_CHECKING:
     from contentcloud.datasources import Datasource
@@ -221,7 +221,7 @@ def _run(
             if on_progress is not None:
                 on_progress(tally.records, page.expected_total, page.label)
     except HarvestError as exc:
-        return _failed(tx, exc, base, tally, first_errors, started, datasource, resumable=_resumable(exc))
+        return _failed(tx, exc, base, tally, first_errors, started, datasource, resumable=exc.resumable)
 
     limit_error = _check_limits(tx, datasource, tally, max_error_rate)
     if limit_error is not None:
@@ -277,17 +277,15 @@ def _refuse_open(store: MDStore, unit: Any, version: str) -> None:
         )
     stale = [w for w in writers if w.state == "stale"]
     if stale:
-        raise TransactionError(
+        raise InterruptedTransaction(
             f"an interrupted harvest ({version}) is open; its writer on another host stopped beating "
-            f"({stale[0].describe()}): if that process is gone, continue it with --resume --force "
-            "or drop it with --abort --force",
+            f"({stale[0].describe()})",
+            takeover=True,
             unit=unit.name,
             version=version,
         )
-    raise TransactionError(
-        f"an interrupted harvest ({version}) is open; continue it with --resume or drop it with --abort",
-        unit=unit.name,
-        version=version,
+    raise InterruptedTransaction(
+        f"an interrupted harvest ({version}) is open", unit=unit.name, version=version
     )
 
 
@@ -386,19 +384,6 @@ def _current_harvest_report(store: MDStore, unit) -> dict[str, Any]:
     return store.version(current).report.get("harvest") or {}
 
 
-def _resumable(exc: HarvestError) -> bool:
-    """Failures of the source that another try may get past: transport failures and pages that
-    could not be read. Protocol errors (bad set, bad prefix) and token loops will not go away."""
-    from harvesters.oai.errors import ResumptionTokenLoop
-    from mdstore.errors import OAIProtocolError, TransportError, UnparsablePage
-
-    if isinstance(exc, ResumptionTokenLoop | OAIProtocolError):
-        return False
-    if isinstance(exc, TransportError):
-        return exc.status is None or exc.status >= 500 or exc.status in (200, 408, 429)
-    return isinstance(exc, UnparsablePage) or getattr(exc, "resumable", False)
-
-
 def _failed(
     tx: WriteTransaction,
     exc: HarvestError,
@@ -418,12 +403,10 @@ def _failed(
     if resumable:
         if raw is not None:  # the resumed run's summary counts the page kept as discarded
             tx.checkpoint({**tx.checkpoint_data, "counts": tally.as_dict()})
-        message = (
-            f"{exc}; the harvest stopped after page {tally.pages} and can be continued with --resume "
-            f"(or dropped with --abort)"
-        )
+        # how to continue is the caller's to say (a CLI flag, an Airflow retry)
+        message = f"{exc}; the harvest stopped after page {tally.pages}"
         outcome = Outcome.RESUMABLE
-        tx.release()  # open for --resume at once, by any process on any host
+        tx.release()  # open to be resumed at once, by any process on any host
     else:
         tx.abort()
         message = f"{exc}; the harvest was aborted and the current version is unchanged"

@@ -37,7 +37,7 @@ LAYERS = ("native", "transformed")
 
 
 class NothingToResume(VersionNotFound):
-    """``--resume`` without an interrupted run, or its version is gone."""
+    """Resuming without an interrupted run, or its version is gone."""
 
 
 def download(
@@ -152,7 +152,7 @@ def _read_and_download(
         if resume:
             raise NothingToResume(
                 f"the version the interrupted run read is gone ({exc.message}); "
-                "start a new run without --resume",
+                "start a new run",
                 unit=unit.name,
                 version=version,
             ) from exc

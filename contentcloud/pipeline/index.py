@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from contentcloud.pipeline.parts import RECORDS_PER_PART, IdRange, id_ranges, part_count, up_to
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.envelope import Record, UnitKey, utcnow
-from mdstore.errors import ProvisionError, RecordError, VersionNotFound
+from mdstore.errors import ProvisionError, RecordError
 from provision.index.analysis import normalize_instant
 from provision.index.base import (
     MAX_KEPT_ERRORS,
@@ -116,23 +116,8 @@ def feed_digest(profile: IndexProfile, provider: str | None, rdf_format: str | N
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _descends_from(store: MDStore, version: str, ancestor: str, limit: int = 10_000) -> bool:
-    """Is ``ancestor`` a parent of ``version``, so unchanged records kept their datestamps?"""
-    current: str | None = version
-    for _ in range(limit):
-        if current is None:
-            return False
-        if current == ancestor:
-            return True
-        try:
-            current = store.version(current).parent
-        except VersionNotFound:
-            return False
-    return False
-
-
 def choose_mode(
-    store: MDStore, state: IndexState | None, current: str, digest: str, *, full: bool
+    store: MDStore, unit: UnitKey, state: IndexState | None, current: str, digest: str, *, full: bool
 ) -> tuple[str, str]:
     """(mode, reason): ``full``, ``incremental``, ``refeed`` or ``none``."""
     if full:
@@ -145,7 +130,7 @@ def choose_mode(
         return "none", f"version {current} is already indexed"
     if len(state.live_versions) >= MAX_LIVE_VERSIONS:
         return "refeed", f"{len(state.live_versions)} live versions; folding them into one"
-    if not state.version_committed_at or not _descends_from(store, current, state.version):
+    if not state.version_committed_at or not store.is_ancestor(unit, state.version, current):
         return "refeed", f"the indexed version {state.version} is not an ancestor of {current} (a rollback?)"
     return "incremental", f"changes since version {state.version}"
 
@@ -306,7 +291,7 @@ def plan_index(
         )
     digest = feed_digest(profile, provider, rdf_format)
     state = backend.state(datasource.id)
-    mode, reason = choose_mode(store, state, current, digest, full=full)
+    mode, reason = choose_mode(store, unit, state, current, digest, full=full)
     logger.info("index %s: %s (%s)", datasource.id, mode, reason)
     common.update(
         version=current,

@@ -30,7 +30,7 @@ from mdstore.errors import ContentcloudError
 if TYPE_CHECKING:
     from contentcloud.datasources import Datasource
     from contentcloud.settings import Settings
-    from mdstore import MDStore
+    from mdstore import MDStore, UnitKey
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +241,9 @@ def check_collected(
         minimum = datasource.limits.min_records
         if minimum is not None and stats.get("present", 0) < minimum:
             problems.append(f"{stats.get('present', 0)} present records, fewer than the {minimum} required")
-        stale = _changed_since(store, current, _transformed_source(store, datasource))
+        stale = _changed_since(
+            store, datasource.native_unit, current, _transformed_source(store, datasource)
+        )
     counts = {
         "native_version": current,
         "present": stats.get("present", 0),
@@ -263,18 +265,15 @@ def _transformed_source(store: MDStore, datasource: Datasource) -> str | None:
     return (store.version(current).report or {}).get("source_version")
 
 
-def _changed_since(store: MDStore, version: str, ancestor: str | None) -> bool:
-    """Does ``version`` hold anything ``ancestor`` did not? Walks the parents: a harvest that
+def _changed_since(store: MDStore, unit: UnitKey, version: str, ancestor: str | None) -> bool:
+    """Does ``version`` hold anything ``ancestor`` did not? Walks the lineage: a harvest that
     changed nothing still commits a version, and that must not count as a change."""
-    seen: set[str] = set()
-    current: str | None = version
-    while current is not None and current != ancestor and current not in seen:
-        seen.add(current)
-        info = store.version(current)
+    for info in store.lineage(unit, version):
+        if info.id == ancestor:
+            return False
         if any(info.stats.get(key, 0) for key in ("added", "updated", "newly_deleted")):
             return True
-        current = info.parent
-    return current != ancestor  # the ancestor is not in the chain (first run, rollback): stale
+    return True  # the ancestor is not in the lineage (first run, rollback): stale
 
 
 def check_transformed(datasource_id: str, settings: Settings, summary: dict[str, Any]) -> CountCheck:

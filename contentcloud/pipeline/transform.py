@@ -302,7 +302,7 @@ def plan_transform(
             version=open_tx.id,
         )
     run_id = run_id or new_run_id(STEP)
-    effective, since, reason = _plan(store, target, chain, mode, source_version)
+    effective, since, reason = _plan(store, target, chain, mode, source, source_version)
     if effective == "nothing":
         base = {
             "step": STEP,
@@ -483,7 +483,7 @@ def finish_transform(
 
 
 def _plan(
-    store: MDStore, target: UnitKey, chain: TransformChain, mode: Mode, source_version: str
+    store: MDStore, target: UnitKey, chain: TransformChain, mode: Mode, source: UnitKey, source_version: str
 ) -> tuple[str, datetime | None, str]:
     """(effective mode or ``nothing``, datestamp lower bound, why) for the requested ``mode``."""
     if mode not in ("full", "incremental"):
@@ -502,24 +502,10 @@ def _plan(
     if (
         not built_from
         or not report.get("source_committed_at")
-        or not _descends(store, source_version, built_from)
+        or not store.is_ancestor(source, built_from, source_version)
     ):
         return "full", None, "the source version the last run read is not an ancestor of the current one"
     return "incremental", datetime.fromisoformat(report["source_committed_at"]), ""
-
-
-def _descends(store: MDStore, version: str, ancestor: str) -> bool:
-    seen: set[str] = set()
-    current: str | None = version
-    while current and current not in seen:
-        if current == ancestor:
-            return True
-        seen.add(current)
-        try:
-            current = store.version(current).parent
-        except VersionNotFound:
-            return False
-    return False
 
 
 class _maybe:

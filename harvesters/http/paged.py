@@ -82,7 +82,7 @@ class PagedConnector:
                 raise PageTooLarge(
                     f"the page is larger than api.max_page_bytes ({limit} bytes) and was not read "
                     f"further; its first {len(exc.raw)} bytes are kept in the discarded store "
-                    f"(raise the limit and --resume to fetch it again)",
+                    f"(raise the limit and resume the harvest to fetch it again)",
                     raw=exc.raw,
                     datasource=self.context.datasource,
                     url=self.context.url,

@@ -65,7 +65,7 @@ class OAIClient(Sickle):
                 raise PageTooLarge(
                     f"the page is larger than api.max_page_bytes ({self.max_page_bytes} bytes) and was not "
                     f"read further; its first {len(exc.raw)} bytes are kept in the discarded store "
-                    f"(raise the limit and --resume to fetch it again)",
+                    f"(raise the limit and resume the harvest to fetch it again)",
                     raw=exc.raw,
                     datasource=self.datasource,
                     url=self.endpoint,

@@ -180,7 +180,3 @@ def _matches(pattern: str, name: str) -> bool:
 def copy_targets(name: str) -> tuple[str, ...]:
     """Where a value of field ``name`` is copied (``title`` → ``title_sort``, ``text``)."""
     return tuple(dest for source, dest in COPY_FIELDS if _matches(source, name))
-
-
-def is_copy_source_of(name: str, dest: str) -> bool:
-    return dest in copy_targets(name)

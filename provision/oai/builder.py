@@ -232,7 +232,6 @@ class _DatasourceBuilder:
         self.now = ts(writer.now)
         self.errors_stored = 0
         self.stats = {"items": 0, "records": 0, "errors": 0, "reused": 0}
-        self.query_fields = source.fields.names if source.fields else frozenset()
 
     def fail(self, record_id: str | None, message: str) -> None:
         text = f"{self.source.datasource}: {record_id or '-'}: {message}"

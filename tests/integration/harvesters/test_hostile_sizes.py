@@ -159,9 +159,9 @@ def test_a_200_mb_oai_record_is_refused_as_a_page_error_in_bounded_memory(tmp_pa
     assert result["message"] == (
         f"huge: {server.url}/oai: all records, page 1: the page is larger than api.max_page_bytes "
         f"(67108864 bytes) and was not read further; its first 1048576 bytes are kept in the discarded "
-        "store (raise the limit and --resume to fetch it again); the harvest stopped after page 0 and "
-        "can be continued with --resume (or dropped with --abort)"
-    )
+        "store (raise the limit and resume the harvest to fetch it again); the harvest stopped after "
+        "page 0"
+    )  # how to continue is the CLI's to say (test_harvest_cli)
     assert result["discarded"] == 1
     assert result["hwm_kb"] < RSS_LIMIT_KB, f"peak RSS {result['hwm_kb']} kB"
 

@@ -324,3 +324,59 @@ def test_full_mode_counts_changes_against_the_parent(store):
     assert (counts.added, counts.updated, counts.unchanged) == (1, 1, 1)
     stats = tx.commit().stats
     assert (stats["added"], stats["updated"], stats["unchanged"], stats["newly_deleted"]) == (1, 1, 1, 1)
+
+
+def test_lineage_walks_the_parents_from_the_current_version(store):
+    v1 = commit_full(store, records(3))
+    v2 = commit_full(store, records(4))
+    tx = store.begin(UNIT, "incremental")
+    tx.upsert(records(1, prefix="oai:y:"))
+    v3 = tx.commit()
+    other = commit_full(store, records(2), unit=UnitKey("ds2", "oai_dc"))
+    assert [v.id for v in store.lineage(UNIT)] == [v3.id, v2.id, v1.id]
+    assert [v.id for v in store.lineage(UNIT, v2.id)] == [v2.id, v1.id]
+    assert [(v.state, v.mode) for v in store.lineage(UNIT)] == [
+        ("committed", "incremental"),
+        ("committed", "full"),
+        ("committed", "full"),
+    ]
+    assert store.is_ancestor(UNIT, v1.id, v3.id) and store.is_ancestor(UNIT, v3.id, v3.id)
+    assert store.is_ancestor(UNIT, v2.id)  # of the current version
+    assert not store.is_ancestor(UNIT, v3.id, v1.id)
+    assert not store.is_ancestor(UNIT, other.id, v3.id)
+    assert not store.is_ancestor(UNIT, v1.id, "no-such-version")
+    assert not store.is_ancestor(UNIT, v1.id, other.id)  # a version of another unit is not in it
+    assert list(store.lineage(UnitKey("none", "oai_dc"))) == []
+    with pytest.raises(VersionNotFound) as err:
+        list(store.lineage(UNIT, other.id))
+    assert str(err.value) == f"ds1/oai_dc/store/native: {other.id}: no such version of this unit"
+
+
+def test_lineage_ends_at_a_parent_pointer_that_loops_back(store):
+    """A damaged store (a parent pointer back to a descendant) must not make a caller loop."""
+    v1 = commit_full(store, records(3))
+    v2 = commit_full(store, records(4))
+    v3 = commit_full(store, records(5))
+    store.backend.update_version(v1.id, parent=v3.id)
+    assert [v.id for v in store.lineage(UNIT)] == [v3.id, v2.id, v1.id]
+    assert [v.id for v in store.lineage(UNIT, v2.id)] == [v2.id, v1.id, v3.id]
+    assert not store.is_ancestor(UNIT, "elsewhere", v3.id)
+    store.backend.update_version(v2.id, parent=v2.id)  # its own parent
+    assert [v.id for v in store.lineage(UNIT)] == [v3.id, v2.id]
+
+
+def test_lineage_goes_on_through_collected_versions_and_stops_at_a_missing_one(store):
+    v1 = commit_full(store, records(3))
+    v2 = commit_full(store, records(3))
+    v3 = commit_full(store, records(3))
+    v4 = commit_full(store, records(3))
+    assert v1.id in store.gc(keep=1).removed
+    assert [(v.id, v.state) for v in store.lineage(UNIT)] == [
+        (v4.id, "committed"),
+        (v3.id, "collected"),
+        (v2.id, "collected"),
+        (v1.id, "collected"),
+    ]
+    store.backend.update_version(v3.id, parent="gone")
+    assert [v.id for v in store.lineage(UNIT)] == [v4.id, v3.id]
+    assert not store.is_ancestor(UNIT, v1.id)

@@ -186,3 +186,16 @@ def test_every_command_has_help():
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)
         assert "Usage:" in result.output
+
+
+def test_schema_errors_name_their_fields_from_the_error_objects():
+    """Several missing fields, each once; unknown fields named where they are, quotes and all."""
+    profile = {k: v for k, v in MINIMAL.items() if k not in ("nsprefix", "name")}
+    profile["api"] = {**MINIMAL["api"], "it's": 1}
+    errors = validate_profile(profile, file="p.yaml")
+    assert [(e.field, e.rule, e.message) for e in errors] == [
+        ("name", "required", "'name' is a required property"),
+        ("nsprefix", "required", "'nsprefix' is a required property"),
+        ("api.it's", "additionalProperties", "unknown field (Additional properties are not allowed "
+         "(\"it's\" was unexpected))"),
+    ]

@@ -16,7 +16,6 @@ orders its ``text`` arguments as strings (``text10`` before ``text2``).
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any, ClassVar, Protocol
 
 from transforms.x3ml.generators.dates import to_xsd_datetime
@@ -466,8 +465,3 @@ class AuthorityPrirefThingCounter(_Base):
 
     def get_value_type(self) -> str:
         return "URI"
-
-
-def random_uuid_text() -> str:
-    """``java.util.UUID.randomUUID().toString()``."""
-    return str(uuid.uuid4())
