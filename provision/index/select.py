@@ -27,6 +27,7 @@ from typing import Any
 import regex
 
 from provision.index.base import BadRequest, Params
+from provision.index.fields import lookup
 from provision.index.query import DISMAX_UNSUPPORTED, DismaxParams, split_local_params
 
 _TRUE = {"true", "on", "yes"}
@@ -203,6 +204,26 @@ def _split_terms(text: str) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
+class FacetQuery:
+    """``facet.query``, with ``{!key=…}`` (its name in the answer; else the whole text, local
+    parameters included, as Solr) and ``{!ex=…}`` (filters whose tags it ignores)."""
+
+    text: str
+    key: str
+    exclude_tags: tuple[str, ...] = ()
+
+
+def _facet_query(text: str) -> FacetQuery:
+    local, _ = split_local_params(text, where="facet.query")
+    options = local.params if local is not None else {}
+    return FacetQuery(text, options.get("key", text), _tags(options.get("ex", "")))
+
+
+def _tags(text: str) -> tuple[str, ...]:
+    return tuple(t for t in re.split(r"[,\s]+", text) if t)
+
+
+@dataclass(frozen=True)
 class SortSpec:
     field: str
     ascending: bool
@@ -210,16 +231,39 @@ class SortSpec:
 
 @dataclass(frozen=True)
 class FieldList:
-    """``fl``: names and globs; ``score`` asks for each document's relevance score (``score``, a float)."""
+    """``fl``: names and globs; ``score`` asks for each document's relevance score (``score``, a float).
+    ``renames``: ``alias:field`` pairs (``t:title``), in request order; ``score`` may be renamed too."""
 
     patterns: tuple[str, ...] = ("*",)
     score: bool = False
+    renames: tuple[tuple[str, str], ...] = ()
+    #: ``score`` is asked for under its own name (not only through an alias)
+    plain_score: bool = True
 
     def wants(self, name: str) -> bool:
         return any(
             p == "*" or p == name or (("*" in p or "?" in p) and fnmatch.fnmatchcase(name, p))
             for p in self.patterns
         )
+
+    def shape(self, doc: dict[str, Any], score: float | None) -> dict[str, Any]:
+        """A stored document as ``fl`` returns it, Solr's ``SolrReturnFields`` rule for aliases: the
+        value of ``field`` goes under ``alias``; the field itself stays only when ``fl`` names it
+        plainly (a glob or ``*`` does not keep it: ``fl=*,t:title`` has ``t`` and no ``title``)."""
+        shaped = {k: v for k, v in doc.items() if self.wants(k)}
+        if self.score and self.plain_score and score is not None:
+            shaped["score"] = score
+        if not self.renames:
+            return shaped
+        values = {**doc, "score": score} if score is not None else doc
+        for _alias, name in self.renames:
+            if name in self.patterns or (name == "score" and self.plain_score):
+                continue
+            shaped.pop(name, None)
+        for alias, name in self.renames:
+            if name in values and values[name] is not None:
+                shaped[alias] = values[name]
+        return shaped
 
 
 @dataclass
@@ -235,7 +279,7 @@ class SelectRequest:
     default_and: bool
     facet: bool
     facet_fields: list[FacetField] = field(default_factory=list)
-    facet_queries: list[str] = field(default_factory=list)
+    facet_queries: list[FacetQuery] = field(default_factory=list)
     omit_header: bool = False
     echo: str = "explicit"
     json_nl: str = "flat"
@@ -329,7 +373,7 @@ def parse_request(params: Params) -> SelectRequest:
     )
     if facet:
         request.facet_fields = [_facet_field(params, value) for value in _values(params, "facet.field")]
-        request.facet_queries = _values(params, "facet.query")
+        request.facet_queries = [_facet_query(text) for text in _values(params, "facet.query")]
     return request
 
 
@@ -405,13 +449,10 @@ def _facet_field(params: Params, value: str) -> FacetField:
         return default if text in (None, "") else _int_value(text)  # type: ignore[arg-type]
 
     limit = int_option("limit", 100)
+    # Solr 9's SimpleFacets: "count" (or the legacy "true") sorts by count, any other value by index
+    # ascending (``index desc``, ``count desc`` and typos included, as the test server answered)
     sort = option("sort", "count" if limit > 0 else "index") or "count"
-    if sort in ("true",):
-        sort = "count"
-    if sort in ("false",):
-        sort = "index"
-    if sort not in ("count", "index"):
-        raise BadRequest(f"facet.sort={sort}: expected count or index")
+    sort = "count" if sort in ("count", "true") else "index"
     matches = option("matches", None)
     pattern = None
     if matches:
@@ -452,25 +493,48 @@ def parse_sort(text: str) -> list[SortSpec]:
     return specs
 
 
+_FL_ALIAS = re.compile(r"([A-Za-z_][A-Za-z0-9_.\-]*):([A-Za-z_][A-Za-z0-9_]*)")
+
+
 def parse_fl(values: list[str]) -> FieldList:
-    """``fl``: ``*``, names and globs, comma- or blank-separated; blank or absent means ``*``."""
+    """``fl``: ``*``, names and globs, comma- or blank-separated; blank or absent means ``*``;
+    ``alias:field`` renames a field (or ``score``) in the answer. Aliases of globs, aliases that
+    are themselves schema fields (whose meaning Solr then gives by the order of its transformers)
+    and one alias used twice are refused."""
     patterns: list[str] = []
-    asked = score = False
+    renames: list[tuple[str, str]] = []
+    asked = score = plain_score = False
     for value in values:
         for part in re.split(r"[,\s]+", value.strip()):
             if not part:
                 continue
             asked = True
             if part == "score":
-                score = True
+                score = plain_score = True
+                continue
+            alias = _FL_ALIAS.fullmatch(part)
+            if alias is not None:
+                key, name = alias[1], alias[2]
+                if lookup(key) is not None or key == "score" or any(key == k for k, _ in renames):
+                    raise BadRequest(
+                        f"fl={part}: an alias that is a field name or used twice is not supported by "
+                        "the embedded index"
+                    )
+                if name != "score" and lookup(name) is None:
+                    continue  # Solr: an alias of an unknown field returns nothing
+                if name == "score":
+                    score = True
+                renames.append((key, name))
                 continue
             if any(c in part for c in "([:") or part.startswith("$"):
                 raise BadRequest(
-                    f"fl={part}: functions, transformers and aliases are not supported by the "
-                    "embedded index (field names and globs only)"
+                    f"fl={part}: functions, transformers and aliases of globs are not supported by "
+                    "the embedded index (field names, globs and alias:field only)"
                 )
             patterns.append(part)
-    return FieldList(tuple(patterns), score) if asked else FieldList()
+    if not asked:
+        return FieldList()
+    return FieldList(tuple(patterns), score, tuple(renames), plain_score or not score)
 
 
 # ------------------------------------------------------------------------------- responses

@@ -934,8 +934,14 @@ class _Columns:
         return cached
 
     def ranks(self, conn: sqlite3.Connection, name: str) -> list[int | None]:
-        """Sort rank per rid (equal values share a rank; None: no value)."""
+        """Sort rank per rid (equal values share a rank; None: no value). ``field\x00min`` and
+        ``field\x00max`` rank a multivalued field by each document's least or greatest value."""
         cached = self._ranks.get(name)
+        if cached is None and _MULTI_SORT in name:
+            field, _, which = name.partition(_MULTI_SORT)
+            _, ordinals, _ = self.facet(conn, field)  # ordinals follow the values' order
+            pick = min if which == "min" else max
+            cached = self._ranks[name] = [pick(o) if o else None for o in ordinals]
         if cached is None:
             with self._lock:
                 ranks: list[int | None] = [None] * self.size
@@ -949,6 +955,10 @@ class _Columns:
                     ranks[rid] = rank
                 cached = self._ranks[name] = ranks
         return cached
+
+
+#: joins a multivalued sort field to min or max in the sort keys _Columns.ranks reads
+_MULTI_SORT = "\x00"
 
 
 class _TimeUp(Exception):
@@ -1076,19 +1086,32 @@ class _Select:
         facets: dict[str, list[tuple[str, int]]] = {}
         for facet in request.facet_fields:
             self.check_time()
-            excluded = set(facet.exclude_tags)
-            if excluded and any(set(tags) & excluded for tags, _ in filters):
-                kept = [f for tags, f in filters if not set(tags) & excluded]
-                facet_hits = self._hits(main, kept, scores)
-            else:
-                facet_hits = hits
-            facets[facet.key] = self._facet(facet, facet_hits)
+            facets[facet.key] = self._facet(
+                facet, self._excluding(facet.exclude_tags, main, filters, scores, hits)
+            )
         facet_queries: dict[str, int] = {}
-        for text in request.facet_queries:
+        for query in request.facet_queries:
             self.check_time()
-            _, compiled = self.compile(text, "facet.query")
-            facet_queries[text] = self._count_within(hits, compiled)
+            _, compiled = self.compile(query.text, "facet.query")
+            facet_queries[query.key] = self._count_within(
+                self._excluding(query.exclude_tags, main, filters, scores, hits), compiled
+            )
         return facets, facet_queries
+
+    def _excluding(
+        self,
+        exclude_tags: Sequence[str],
+        main: Compiled,
+        filters: list[tuple[tuple[str, ...], Compiled]],
+        scores: dict[int, float] | None,
+        hits: list[int] | None,
+    ) -> list[int] | None:
+        """The hits without the filters tagged with one of ``exclude_tags`` (``{!ex=…}``)."""
+        excluded = set(exclude_tags)
+        if excluded and any(set(tags) & excluded for tags, _ in filters):
+            kept = [f for tags, f in filters if not set(tags) & excluded]
+            return self._hits(main, kept, scores)
+        return hits
 
     # --- the matching set ----------------------------------------------------------------------
     def _hits(
@@ -1304,6 +1327,16 @@ class _Select:
             definition = lookup(spec.field)
             if definition is None:
                 raise BadRequest(f"sort param field can't be found: {spec.field}")
+            if definition.kind == "date_range":
+                raise BadRequest(
+                    f"Sorting not supported on SpatialField: {spec.field}, instead try sorting by query."
+                )
+            if definition.multi and definition.exact:
+                # Solr 9 sorts a multivalued docValues field by its least value ascending and its
+                # greatest descending (SortedSetSelector MIN/MAX); missing values still sort last
+                which = "min" if spec.ascending else "max"
+                result.append((f"{spec.field}{_MULTI_SORT}{which}", spec.ascending))
+                continue
             if definition.multi:
                 raise BadRequest(
                     f"can not sort on multivalued field: {spec.field} of type: {definition.type}"
@@ -1384,10 +1417,8 @@ class _Select:
         for rid, stored in stored_docs:
             data = json.loads(stored)
             data.pop(_UNSTORED, None)
-            doc = {k: v for k, v in data.items() if fl.wants(k)}
-            if fl.score:
-                doc["score"] = float(scores[rid]) if scores is not None else 1.0
-            docs.append(doc)
+            score = (float(scores[rid]) if scores is not None else 1.0) if fl.score else None
+            docs.append(fl.shape(data, score))
         return docs
 
     # --- facets --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -174,6 +175,11 @@ QUERIES: list[tuple[dict[str, Any], bool]] = [
     ({"q": "bronze", "sort": "indexed_at desc, id asc", "rows": 25, "start": 10}, True),
     ({"q": "*:*", "sort": "pages_i asc, id desc", "rows": 10}, True),
     ({"q": "*:*", "sort": "id desc", "rows": 7, "start": 3}, True),
+    ({"q": "*:*", "sort": "language asc, id desc", "rows": 40}, True),  # multivalued: least value
+    ({"q": "*:*", "sort": "language desc, id asc", "rows": 40, "start": 150}, True),  # greatest value
+    ({"q": "*:*", "sort": "tags_ss desc, pages_i asc, id asc", "rows": 12}, True),
+    ({"q": 'title:zeus OR _query_:"{!lucene q.op=AND}bronze age"'}, False),
+    ({"q": "*:*", "fq": "{!tag=ds cache=false}datasource:dans"}, False),
     ({"q": "temple", "sort": "score desc, id asc"}, False),  # scores differ (BM25 variants): sets only
     ({"q": "*:*", "rows": 0, **FACETS}, False),
     ({"q": "bronze", "rows": 0, **FACETS, "facet.limit": 3}, False),
@@ -227,6 +233,18 @@ QUERIES: list[tuple[dict[str, Any], bool]] = [
             "rows": 0,
             "facet": "true",
             "facet.query": ["bronze", "datasource:dans", "time_span:[0 TO 500]"],
+        },
+        False,
+    ),
+    (
+        {
+            "q": "*:*",
+            "rows": 0,
+            "fq": "{!tag=ds}datasource:dans",
+            "facet": "true",
+            "facet.query": ["{!key=b}bronze", "{!ex=ds}bronze", "{!ex=ds key=all}*:*"],
+            "facet.field": "language",
+            "facet.sort": "index desc",
         },
         False,
     ),
@@ -390,6 +408,11 @@ SWEEP_AXES: dict[str, list[Any]] = {
         "{!edismax qf=title}bronze",
         "{!lucene q.op=AND}bronze age",
         "_query_:bronze",
+        '_query_:"{!lucene q.op=AND}bronze age" OR title:zeus',
+        'title:zeus OR _query_:"-datasource:ads"',  # nested and purely negative: matches nothing
+        '_query_:"-datasource:ads"',  # the whole query: everything but ads
+        "_query_:bro*",
+        '_query_:"{!df=title}zeus"^2',
         "bogus:x",
         "(bronze",
         " ".join(f"w{i}" for i in range(1025)),
@@ -402,6 +425,8 @@ SWEEP_AXES: dict[str, list[Any]] = {
         "{!field f=time_span op=Within}[-1000 TO 0]",
         "{!field f=time_span}{1880 TO 1890}",
         "{!cache=false}datasource:dans",
+        "{!tag=ds cache=false cost=200}datasource:ads",
+        "{!cost=5}-language:de",
         "-language:de",
         "tags_ss:(a OR c)",
         "",
@@ -415,10 +440,30 @@ SWEEP_AXES: dict[str, list[Any]] = {
         "indexed_at desc, id asc",
         "pages_i asc, id desc",
         "subject asc",
+        "language asc, id asc",  # multivalued: by each document's least value ascending
+        "tags_ss desc, id asc",  # … and its greatest descending
+        "subject_facet desc, pages_i asc, id desc",
+        "time_span asc",
         "title_sort",
         "bogus asc",
     ],
-    "fl": ["id", "*", "id,title,time_span", "id t*", "t:title", "id,[docid]", "score"],
+    "fl": [
+        "id",
+        "*",
+        "id,title,time_span",
+        "id t*",
+        "t:title",
+        "id,[docid]",
+        "score",
+        "id,t:title",
+        "*,t:title",
+        "id,title,t:title",
+        "l:language,u:id",
+        "id,s:score",
+        "t:ti*",
+        "i:id,id",
+        "id,x:bogus",
+    ],
     "df": ["title", "place", "bogus"],
     "q.op": ["AND", "OR", "XOR"],
     "defType": ["lucene", "edismax", "dismax", "bogus", "func"],
@@ -504,6 +549,9 @@ SWEEP_AXES: dict[str, list[Any]] = {
         {"facet.field": "subject_facet", "facet.limit": "2147483648"},
         {"facet.query": ["bronze", "time_span:{1880 TO 1890}"]},
         {"facet.query": "{!key=b}bronze"},
+        {"facet.query": ["{!ex=ds key=all}bronze", "{!ex=ds}temple", "{!key='a b'}datasource:dans"]},
+        {"facet.field": "language", "facet.sort": "count desc"},  # Solr 9: any sort but count is index
+        {"facet.field": "language", "facet.sort": "index asc", "facet.limit": 2},
         {"facet.range": "indexed_at"},
         {"facet.pivot": "datasource,language"},
         {"facet.field": "language", "facet.exists": "true"},
@@ -582,8 +630,10 @@ def comparable(answer: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
     result = answer.get("response")
     if result is not None:
         docs = result["docs"]
+        score_keys = {"score", *re.findall(r"([\w.-]+):score\b", str(params.get("fl", "")))}
         for doc in docs:
-            doc.pop("score", None)
+            for key in score_keys:
+                doc.pop(key, None)
         if "maxScore" in result:
             result["maxScore"] = "a score"
         if not _total_order(params):

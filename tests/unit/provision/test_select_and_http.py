@@ -13,7 +13,7 @@ import pytest
 from mdstore.errors import UnknownPlugin
 from provision.index.base import BadRequest, IndexState
 from provision.index.http import SelectApp, index_factory
-from provision.index.select import FieldList, parse_request
+from provision.index.select import FacetQuery, FieldList, parse_request
 from provision.index.sqlite import SqliteIndex
 from provision.registry import INDEXES, backend_name, open_index
 
@@ -53,7 +53,12 @@ def test_parameters() -> None:
         3,
         2,
     )
-    assert request.facet_queries == ["bronze"]
+    assert request.facet_queries == [FacetQuery("bronze", "bronze")]
+    keyed = parse_request([("facet", "true"), ("facet.query", "{!ex=a,b key=k}x:1")]).facet_queries
+    assert keyed == [FacetQuery("{!ex=a,b key=k}x:1", "k", ("a", "b"))]
+    assert parse_request([("fl", "t:title,id,s:score,x:bogus")]).fl == FieldList(
+        ("id",), score=True, renames=(("t", "title"), ("s", "score")), plain_score=False
+    )
     assert parse_request([("fl", "score")]).fl == FieldList((), score=True)  # Solr 9: the score alone
     assert parse_request([("fl", "id,score")]).fl == FieldList(("id",), score=True)
     assert not parse_request([("fl", "id")]).fl.score
@@ -78,8 +83,21 @@ def test_parameters() -> None:
         ([("group", "true")], "grouping (group) is not supported by the embedded index"),
         (
             [("fl", "id,[docid]")],
-            "fl=[docid]: functions, transformers and aliases are not supported by the embedded "
-            "index (field names and globs only)",
+            "fl=[docid]: functions, transformers and aliases of globs are not supported by the "
+            "embedded index (field names, globs and alias:field only)",
+        ),
+        (
+            [("fl", "t:ti*")],
+            "fl=t:ti*: functions, transformers and aliases of globs are not supported by the "
+            "embedded index (field names, globs and alias:field only)",
+        ),
+        (
+            [("fl", "t:title,t:id")],
+            "fl=t:id: an alias that is a field name or used twice is not supported by the embedded index",
+        ),
+        (
+            [("fl", "id:title")],
+            "fl=id:title: an alias that is a field name or used twice is not supported by the embedded index",
         ),
         (
             [("facet", "true"), ("facet.field", "x"), ("facet.missing", "true")],
