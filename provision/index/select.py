@@ -10,8 +10,8 @@ known.
 
 The rule: every parameter is either implemented with Solr's meaning (:data:`SUPPORTED`), has no
 effect on Solr's answer either (:data:`NO_EFFECT`: tuning hints), or is refused with HTTP 400
-naming it (:data:`UNSUPPORTED`: ``facet.range``, ``stats``, ``hl``, ``debug``, the JSON request
-API, other query parsers…), so that the embedded index never answers a request differently from
+naming it (:data:`UNSUPPORTED`: ``hl``, ``debug``, ``group``, JSON facets, other query
+parsers…), so that the embedded index never answers a request differently from
 Solr while saying 200. Names in none of these lists are ignored, as Solr ignores names it does not
 know.
 """
@@ -21,11 +21,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import regex
 
+from provision.index.analysis import InvalidValue, format_instant, parse_instant
 from provision.index.base import BadRequest, Params
 from provision.index.fields import lookup
 from provision.index.query import DISMAX_UNSUPPORTED, DismaxParams, split_local_params
@@ -42,6 +44,9 @@ SUPPORTED = frozenset(
         "facet", "facet.field", "facet.query", "facet.limit", "facet.mincount", "facet.sort",
         "facet.offset", "facet.prefix", "facet.missing", "facet.contains", "facet.contains.ignoreCase",
         "facet.matches", "facet.excludeTerms",
+        "facet.range", "facet.range.start", "facet.range.end", "facet.range.gap", "facet.range.hardend",
+        "facet.range.other", "facet.range.include", "facet.pivot", "facet.pivot.mincount",
+        "stats", "stats.field",
         "debug", "debugQuery",  # false only: see UNSUPPORTED
     }
 )  # fmt: skip
@@ -51,7 +56,7 @@ NO_EFFECT = frozenset(
     {
         "facet.method", "facet.threads", "facet.enum.cache.minDf", "facet.overrequest.count",
         "facet.overrequest.ratio", "cache", "distrib", "preferLocalShards", "qt", "_", "sow",
-        "logParamsList",
+        "logParamsList", "facet.range.method",
     }
 )  # fmt: skip
 
@@ -67,13 +72,13 @@ class _Refused:
 #: HTTP 400 naming it, never answered as if it were absent. Sub-parameters of a refused component
 #: (``hl.fl``, ``group.field``…) change nothing while the component is off, as in Solr.
 UNSUPPORTED: dict[str, _Refused] = {
-    "facet.range": _Refused("facet.range"),
-    "facet.pivot": _Refused("facet.pivot"),
     "facet.interval": _Refused("facet.interval"),
     "facet.heatmap": _Refused("facet.heatmap"),
     "facet.exists": _Refused("facet.exists", when_true=True),
     "facet.missing": _Refused("facet.missing", when_true=True),
-    "stats": _Refused("stats", when_true=True),
+    "stats.facet": _Refused("stats.facet"),
+    "stats.calcdistinct": _Refused("stats.calcdistinct", when_true=True),
+    "facet.pivot.ranges": _Refused("facet.pivot ranges"),
     "group": _Refused("grouping", when_true=True),
     "hl": _Refused("highlighting", when_true=True),
     "spellcheck": _Refused("spellcheck", when_true=True),
@@ -280,6 +285,10 @@ class SelectRequest:
     facet: bool
     facet_fields: list[FacetField] = field(default_factory=list)
     facet_queries: list[FacetQuery] = field(default_factory=list)
+    facet_ranges: list[RangeFacet] = field(default_factory=list)
+    facet_pivots: list[PivotFacet] = field(default_factory=list)
+    #: ``stats=true``: the ``stats.field`` values (None: stats off)
+    stats: list[StatsField] | None = None
     omit_header: bool = False
     echo: str = "explicit"
     json_nl: str = "flat"
@@ -374,6 +383,10 @@ def parse_request(params: Params) -> SelectRequest:
     if facet:
         request.facet_fields = [_facet_field(params, value) for value in _values(params, "facet.field")]
         request.facet_queries = [_facet_query(text) for text in _values(params, "facet.query")]
+        request.facet_ranges = [_range_facet(params, text) for text in _values(params, "facet.range")]
+        request.facet_pivots = [_pivot_facet(params, text) for text in _values(params, "facet.pivot")]
+    if (_first(params, "stats", "false") or "").lower() in _TRUE:
+        request.stats = [_stats_field(text) for text in _values(params, "stats.field")]
     return request
 
 
@@ -430,16 +443,21 @@ def _json_scalar(key: str, value: Any) -> str:
     )
 
 
-def _facet_field(params: Params, value: str) -> FacetField:
-    local, name = split_local_params(value, where="facet.field")
-    name = name.strip()
+def _local(value: str, where: str, allowed: set[str]) -> tuple[dict[str, str], str]:
+    """Local parameters of a facet or stats value (only ``allowed`` ones) and the field name."""
+    local, name = split_local_params(value, where=where)
     options = local.params if local is not None else {}
-    unknown = set(options) - {"ex", "key"}
+    unknown = set(options) - allowed
     if (local is not None and local.type not in (None,)) or unknown:
         raise BadRequest(
-            f"facet.field: local parameter(s) {', '.join(sorted(unknown)) or local.type} "
-            "are not supported by the embedded index (ex, key)"
+            f"{where}: local parameter(s) {', '.join(sorted(unknown)) or local.type} "  # type: ignore[union-attr]
+            f"are not supported by the embedded index ({', '.join(sorted(allowed))})"
         )
+    return options, name.strip()
+
+
+def _facet_field(params: Params, value: str, *, mincount: int | None = None) -> FacetField:
+    options, name = _local(value, "facet.field", {"ex", "key"})
 
     def option(key: str, default: str | None) -> str | None:
         return _first(params, f"f.{name}.facet.{key}", _first(params, f"facet.{key}", default))
@@ -465,7 +483,7 @@ def _facet_field(params: Params, value: str) -> FacetField:
         key=options.get("key", name),
         exclude_tags=tuple(t for t in re.split(r"[,\s]+", options.get("ex", "")) if t),
         limit=limit,
-        mincount=int_option("mincount", 0),
+        mincount=int_option("mincount", 0) if mincount is None else mincount,
         sort=sort,
         offset=int_option("offset", 0),
         prefix=option("prefix", None),
@@ -474,6 +492,242 @@ def _facet_field(params: Params, value: str) -> FacetField:
         matches=pattern,
         exclude_terms=_split_terms(option("excludeTerms", "") or ""),
     )
+
+
+@dataclass(frozen=True)
+class RangeFacet:
+    """``facet.range`` on a date, number or DateRangeField: buckets from ``start`` by ``gap`` to
+    ``end`` (:func:`range_buckets`), with Solr's ``hardend``, ``other`` and ``include``."""
+
+    field: str
+    key: str
+    exclude_tags: tuple[str, ...]
+    kind: str  # int | long | date | date_range
+    start: int
+    end: int
+    gap: str  # as given (``+1MONTH``, ``25``)
+    hardend: bool
+    other: frozenset[str]  # before | after | between
+    include: frozenset[str]  # lower | upper | edge | outer
+    mincount: int
+    #: the buckets (low, high, low included, high included), and the end they reach
+    buckets: tuple[tuple[int, int, bool, bool], ...] = ()
+    reached: int = 0
+
+
+#: the most buckets one facet.range may have (Solr has no limit; each bucket is counted)
+MAX_RANGE_BUCKETS = 10_000
+_RANGE_OTHER = ("before", "after", "between", "none", "all")
+_RANGE_INCLUDE = ("lower", "upper", "edge", "outer", "all")
+
+
+def _range_facet(params: Params, value: str) -> RangeFacet:
+    options, name = _local(value, "facet.range", {"ex", "key", "tag"})
+    definition = lookup(name)
+    if definition is None:
+        raise BadRequest(f"undefined field {name}")
+    kind = definition.kind
+    if kind not in ("int", "long", "date", "date_range") or (definition.multi and kind != "date_range"):
+        raise BadRequest(f"Unable to range facet on field:{name}")
+
+    def option(key: str) -> str | None:
+        return _first(params, f"f.{name}.facet.range.{key}", _first(params, f"facet.range.{key}"))
+
+    def required(key: str) -> str:
+        text = option(key)
+        if text is None:
+            raise BadRequest(
+                f"Missing required parameter: f.{name}.facet.range.{key} (or default: facet.range.{key})"
+            )
+        return text
+
+    def all_values(key: str) -> list[str]:
+        per_field = _values(params, f"f.{name}.facet.range.{key}")
+        return per_field or _values(params, f"facet.range.{key}")
+
+    now = datetime.now(UTC)
+
+    def value_of(text: str) -> int:
+        if kind in ("date", "date_range"):
+            try:
+                if text != text.strip():
+                    raise InvalidValue(text)
+                return parse_instant(text, now=now)
+            except InvalidValue:
+                raise BadRequest(f"Can't parse value {text} for field: {name}") from None
+        if not _INT_TEXT.fullmatch(text) or not _java_range(kind)[0] <= int(text) <= _java_range(kind)[1]:
+            raise BadRequest(f"Can't parse value {text} for field: {name}")
+        return int(text)
+
+    start, end, gap = value_of(required("start")), value_of(required("end")), required("gap")
+    if kind in ("int", "long") and (
+        not _INT_TEXT.fullmatch(gap) or not _java_range(kind)[0] <= int(gap) <= _java_range(kind)[1]
+    ):
+        raise BadRequest(f"Can't parse gap {gap} for field: {name}")
+    other: set[str] = set()
+    for text in all_values("other"):
+        if text.lower() not in _RANGE_OTHER:
+            raise BadRequest(f"{text} is not a valid type of 'other' range facet information")
+        other.add(text.lower())
+    other = set() if "none" in other else ({"before", "after", "between"} if "all" in other else other)
+    include: set[str] = set()
+    for text in all_values("include"):
+        if text.lower() not in _RANGE_INCLUDE:
+            raise BadRequest(f"{text} is not a valid type of for range 'include' information")
+        include.add(text.lower())
+    include = {"lower", "upper", "edge", "outer"} if "all" in include else (include or {"lower"})
+    mincount_text = _first(params, f"f.{name}.facet.mincount", _first(params, "facet.mincount", "0"))
+    facet = RangeFacet(
+        field=name,
+        key=options.get("key", name),
+        exclude_tags=_tags(options.get("ex", "")),
+        kind=kind,
+        start=start,
+        end=end,
+        gap=gap,
+        hardend=(option("hardend") or "false").lower() in _TRUE,
+        other=frozenset(other),
+        include=frozenset(include),
+        mincount=_int_value(mincount_text or "0"),
+    )
+    buckets, reached = range_buckets(facet, now)
+    return replace(facet, buckets=tuple(buckets), reached=reached)
+
+
+def _java_range(kind: str) -> tuple[int, int]:
+    return (_INT_MIN, _INT_MAX) if kind == "int" else (-(2**63), 2**63 - 1)
+
+
+def _add_gap(facet: RangeFacet, low: int, now: datetime) -> int:
+    """``low`` plus the gap: date math on dates (``+1MONTH/DAY``), Java arithmetic on numbers (an
+    overflow wraps, and Solr then reports a negative gap)."""
+    if facet.kind in ("int", "long"):
+        bits = 32 if facet.kind == "int" else 64
+        total = (low + int(facet.gap)) & ((1 << bits) - 1)
+        return total - (1 << bits) if total >= 1 << (bits - 1) else total
+    try:
+        if facet.gap[:1] not in ("+", "-", "/"):
+            raise InvalidValue(facet.gap)
+        return parse_instant(format_instant(low) + facet.gap, now=now)
+    except (InvalidValue, ValueError):
+        raise BadRequest(
+            f"Can't add gap {facet.gap} to value {format_instant(low)} for field: {facet.field}"
+        ) from None
+
+
+def range_buckets(facet: RangeFacet, now: datetime) -> tuple[list[tuple[int, int, bool, bool]], int]:
+    """Solr's ``RangeFacetRequest.createRanges``: buckets from start by gap while below end; the
+    last one ends at ``end`` with ``hardend``, else it moves ``end`` (the reached end is what
+    ``after`` and ``between`` use, and what the answer gives as ``end``)."""
+    if facet.end < facet.start:
+        end, start = range_text(facet, facet.end), range_text(facet, facet.start)
+        raise BadRequest(f"range facet 'end' comes before 'start': {end} < {start}")
+    include = facet.include
+    buckets = []
+    low, end = facet.start, facet.end
+    while low < end:
+        high = _add_gap(facet, low, now)
+        if end < high:
+            if facet.hardend:
+                high = end
+            else:
+                end = high
+        if high < low:
+            raise BadRequest("range facet infinite loop (is gap negative? did the math overflow?)")
+        if high == low:
+            raise BadRequest(
+                "range facet infinite loop: gap is either zero, or too small relative start/end and "
+                f"caused underflow: {range_text(facet, low)} + {facet.gap} = {range_text(facet, high)}"
+            )
+        if len(buckets) >= MAX_RANGE_BUCKETS:
+            raise BadRequest(
+                f"facet.range on {facet.field}: more than {MAX_RANGE_BUCKETS} ranges are not supported by "
+                "the embedded index"
+            )
+        lower = "lower" in include or ("edge" in include and low == facet.start)
+        upper = "upper" in include or ("edge" in include and high == end)
+        buckets.append((low, high, lower, upper))
+        low = high
+    return buckets, end
+
+
+def range_text(facet: RangeFacet, value: int) -> str:
+    return format_instant(value) if facet.kind in ("date", "date_range") else str(value)
+
+
+@dataclass(frozen=True)
+class PivotFacet:
+    """``facet.pivot=datasource,language``: each level's values counted within its parent value's
+    documents; per-level options as ``facet.field`` (``f.<field>.facet.limit``…), minimum count
+    ``facet.pivot.mincount`` (default 1; ``facet.mincount`` does not apply, as in Solr)."""
+
+    key: str
+    exclude_tags: tuple[str, ...]
+    levels: tuple[FacetField, ...]
+
+
+def _pivot_facet(params: Params, value: str) -> PivotFacet:
+    options, names = _local(value, "facet.pivot", {"ex", "key"})
+    fields = [n.strip() for n in names.split(",")]
+    mincount = _int(params, "facet.pivot.mincount", 1)
+    levels = []
+    for name in fields:
+        definition = lookup(name)
+        if definition is None:
+            raise BadRequest(f"undefined field {name}")
+        if not definition.facetable:
+            raise BadRequest(
+                f"facet.pivot on field {name} ({definition.type}) is not supported by the embedded index "
+                "(fields of exact values only)"
+            )
+        levels.append(_facet_field(params, name, mincount=mincount))
+    return PivotFacet(options.get("key", names), _tags(options.get("ex", "")), tuple(levels))
+
+
+#: the statistics ``stats.field`` gives by default, per kind of field, in Solr's order
+STATS_DEFAULT = {
+    "number": ("min", "max", "count", "missing", "sum", "sumOfSquares", "mean", "stddev"),
+    "date": ("min", "max", "count", "missing", "sum", "mean", "sumOfSquares", "stddev"),
+    "string": ("min", "max", "count", "missing"),
+}
+STATS_SUPPORTED = frozenset({"min", "max", "count", "missing", "sum", "sumOfSquares", "mean", "stddev"})
+
+
+@dataclass(frozen=True)
+class StatsField:
+    """``stats.field``: a field's statistics over the hits; ``{!min=true max=true …}`` picks some
+    (else Solr's default set for the field's kind), ``{!key=…}`` names it, ``{!ex=…}`` drops tagged
+    filters."""
+
+    field: str
+    key: str
+    exclude_tags: tuple[str, ...]
+    stats: tuple[str, ...] | None
+
+
+def _stats_field(value: str) -> StatsField:
+    options, name = _local(
+        value,
+        "stats.field",
+        {
+            "ex",
+            "key",
+            "tag",
+            *STATS_SUPPORTED,
+            "countDistinct",
+            "distinctValues",
+            "percentiles",
+            "cardinality",
+        },
+    )
+    unsupported = sorted(
+        k for k in options if k in ("countDistinct", "distinctValues", "percentiles", "cardinality")
+    )
+    if unsupported:
+        raise BadRequest(f"stats.field: {', '.join(unsupported)} is not supported by the embedded index")
+    chosen = tuple(k for k in options if k in STATS_SUPPORTED and options[k].lower() in _TRUE)
+    asked = any(k in STATS_SUPPORTED for k in options)
+    return StatsField(name, options.get("key", name), _tags(options.get("ex", "")), chosen if asked else None)
 
 
 def parse_sort(text: str) -> list[SortSpec]:
@@ -564,6 +818,9 @@ def response(
     facet_queries: dict[str, int] | None,
     qtime_ms: int,
     partial: str | None = None,
+    facet_ranges: dict[str, dict[str, Any]] | None = None,
+    facet_pivot: dict[str, list[dict[str, Any]]] | None = None,
+    stats: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A ``/select`` answer in Solr's JSON shape. ``partial`` names the phase (``query`` or ``facet``)
     during which the time budget ran out: as Solr 9, the header says ``partialResults: true``, a
@@ -594,13 +851,22 @@ def response(
                 fields[key] = dict(counts)
             else:
                 fields[key] = [item for pair in counts for item in pair]
+        ranges: dict[str, Any] = {}
+        for key, facet in (facet_ranges or {}).items():
+            counts = facet["counts"]
+            shown = dict(counts) if request.json_nl == "map" else [item for pair in counts for item in pair]
+            ranges[key] = {**facet, "counts": shown}
         body["facet_counts"] = {
             "facet_queries": facet_queries or {},
             "facet_fields": fields,
-            "facet_ranges": {},
+            "facet_ranges": ranges,
             "facet_intervals": {},
             "facet_heatmaps": {},
         }
+        if request.facet_pivots:
+            body["facet_counts"]["facet_pivot"] = facet_pivot or {}
+    if request.stats is not None and stats is not None:
+        body["stats"] = {"stats_fields": stats}
     return body
 
 

@@ -51,6 +51,7 @@ import bisect
 import heapq
 import json
 import logging
+import math
 import os
 import re
 import socket
@@ -63,7 +64,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from itertools import chain
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -96,7 +97,17 @@ from provision.index.query import (
     compile_dismax,
     compile_query,
 )
-from provision.index.select import FacetField, SelectRequest, parse_request, response
+from provision.index.select import (
+    STATS_DEFAULT,
+    FacetField,
+    PivotFacet,
+    RangeFacet,
+    SelectRequest,
+    StatsField,
+    parse_request,
+    range_text,
+    response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -495,7 +506,8 @@ class SqliteIndex:
         conn.execute("BEGIN")
         try:
             p, columns = self._columns_for(conn)
-            answer = _Select(conn, p, request, columns, deadline).run()
+            selection = _Select(conn, p, request, columns, deadline)
+            answer = selection.run()
         finally:
             conn.set_progress_handler(None, 0)
             if conn.in_transaction:
@@ -510,6 +522,7 @@ class SqliteIndex:
             facet_queries=facet_queries,
             qtime_ms=int((time.perf_counter() - started) * 1000),
             partial=partial,
+            **selection.more,
         )
 
     def _columns_for(self, conn: sqlite3.Connection) -> tuple[str, _Columns]:
@@ -983,6 +996,8 @@ class _Select:
         self.request = request
         self.columns = columns
         self.deadline = deadline
+        #: facet ranges, pivots and stats, once computed (keys of :func:`select.response`)
+        self.more: dict[str, Any] = {}
         if deadline is not None:
             conn.set_progress_handler(lambda: time.monotonic() > deadline, 20_000)
 
@@ -1052,10 +1067,30 @@ class _Select:
             if not self._timed_out(exc):
                 raise
             return 0, None, [], None, None, "query"
-        if not request.facet:
+        if not request.facet and request.stats is None:
             return num_found, max_score, docs, None, None, None
         try:
-            facets, facet_queries = self._facets(main, filters, scores, hits)
+            facets, facet_queries = self._facets(main, filters, scores, hits) if request.facet else ({}, {})
+            self.more = {
+                "facet_ranges": {
+                    facet.key: self._range(
+                        facet, self._excluding(facet.exclude_tags, main, filters, scores, hits)
+                    )
+                    for facet in request.facet_ranges
+                },
+                "facet_pivot": {
+                    pivot.key: self._pivot(
+                        pivot, self._excluding(pivot.exclude_tags, main, filters, scores, hits)
+                    )
+                    for pivot in request.facet_pivots
+                },
+                "stats": {
+                    stats.key: self._stats(
+                        stats, self._excluding(stats.exclude_tags, main, filters, scores, hits)
+                    )
+                    for stats in request.stats or ()
+                },
+            }
         except (_TimeUp, sqlite3.OperationalError) as exc:
             if not self._timed_out(exc):
                 raise
@@ -1428,6 +1463,13 @@ class _Select:
             raise BadRequest(f"undefined field {facet.field}")
         if not definition.facetable:
             return []
+        values, _, _ = self.columns.facet(self.conn, facet.field)
+        return [(_display_value(definition, values[o]), c) for o, c in self._facet_items(facet, hits)]
+
+    def _facet_items(self, facet: FacetField, hits: list[int] | None) -> list[tuple[int, int]]:
+        """The (value ordinal, count) pairs a facet gives, in its order, after its offset and limit."""
+        definition = lookup(facet.field)
+        assert definition is not None
         values, ordinals, all_counts = self.columns.facet(self.conn, facet.field)
         if hits is None:
             counts: Counter[int] | dict[int, int] = all_counts
@@ -1467,7 +1509,188 @@ class _Select:
                 zeros = [(o, c) for o, c in zeros if accepts(term(values[o]))]
             items = items + zeros if facet.sort == "count" else sorted(items + zeros)
         end = None if facet.limit < 0 else facet.offset + facet.limit
-        return [(_display_value(definition, values[o]), c) for o, c in items[facet.offset : end]]
+        return items[facet.offset : end]
+
+    def _pivot(self, pivot: PivotFacet, hits: list[int] | None, level: int = 0) -> list[dict[str, Any]]:
+        """One level of a pivot: each value with its count and, below it, the next level counted
+        within that value's documents (left out when it has no values, as Solr)."""
+        facet = pivot.levels[level]
+        definition = lookup(facet.field)
+        assert definition is not None
+        values, ordinals, _ = self.columns.facet(self.conn, facet.field)
+        result = []
+        for ordinal, count in self._facet_items(facet, hits):
+            self.check_time()
+            entry: dict[str, Any] = {
+                "field": facet.field,
+                "value": _typed_value(definition, values[ordinal]),
+                "count": count,
+            }
+            if level + 1 < len(pivot.levels):
+                pool = hits if hits is not None else self.columns.all_rids(self.conn)
+                inner = [rid for rid in pool if ordinal in ordinals[rid]]
+                below = self._pivot(pivot, inner, level + 1)
+                if below:
+                    entry["pivot"] = below
+            result.append(entry)
+        return result
+
+    def _range(self, facet: RangeFacet, hits: list[int] | None) -> dict[str, Any]:
+        """``facet.range``: each bucket's count, then ``before``/``after``/``between`` when asked
+        (their bounds included by Solr's ``include`` rules), in Solr's shape."""
+        count = self._range_counter(facet, hits)
+        counts = []
+        for low, high, lower, upper in facet.buckets:
+            self.check_time()
+            n = count(low, high, lower, upper)
+            if n >= facet.mincount:
+                counts.append((range_text(facet, low), n))
+        numeric = facet.kind in ("int", "long")
+        answer: dict[str, Any] = {"counts": counts, "gap": int(facet.gap) if numeric else facet.gap}
+        include, start, end = facet.include, facet.start, facet.reached
+        if "before" in facet.other:
+            upper = "outer" in include or not ("lower" in include or "edge" in include)
+            answer["before"] = count(None, start, False, upper)
+        if "after" in facet.other:
+            lower = "outer" in include or not ("upper" in include or "edge" in include)
+            answer["after"] = count(end, None, lower, False)
+        if "between" in facet.other:
+            lower = "lower" in include or "edge" in include
+            upper = "upper" in include or "edge" in include
+            answer["between"] = count(start, end, lower, upper)
+        answer["start"] = start if numeric else range_text(facet, start)
+        answer["end"] = end if numeric else range_text(facet, end)
+        return answer
+
+    def _range_counter(
+        self, facet: RangeFacet, hits: list[int] | None
+    ) -> Callable[[int | None, int | None, bool, bool], int]:
+        """How many hits have a value in a range (None: open). Single-valued points: a bisection over
+        the field's sorted values and running counts; a DateRangeField: the hits whose ranges
+        intersect it (counted once per document)."""
+        if facet.kind == "date_range":
+            starts, ends, rids = self.columns.date_ranges(self.conn, facet.field)
+            wanted = None if hits is None else set(hits)
+
+            def intersecting(lo: int | None, hi: int | None, lower: bool, upper: bool) -> int:
+                lo_ms = analysis.MIN_MS if lo is None else lo + (0 if lower else 1)
+                hi_ms = analysis.MAX_MS if hi is None else hi - (0 if upper else 1)
+                last = bisect.bisect_right(starts, hi_ms)
+                found = {rids[i] for i in range(last) if ends[i] >= lo_ms}
+                return len(found if wanted is None else found & wanted)
+
+            return intersecting
+        values, ordinals, all_counts = self.columns.facet(self.conn, facet.field)
+        if hits is None:
+            per_value = [all_counts.get(o, 0) for o in range(len(values))]
+        else:
+            counted = Counter(chain.from_iterable(map(ordinals.__getitem__, hits)))
+            per_value = [counted.get(o, 0) for o in range(len(values))]
+        running = [0, *accumulate(per_value)]
+
+        def within(lo: int | None, hi: int | None, lower: bool, upper: bool) -> int:
+            first = 0 if lo is None else (bisect.bisect_left if lower else bisect.bisect_right)(values, lo)
+            last = (
+                len(values)
+                if hi is None
+                else (bisect.bisect_right if upper else bisect.bisect_left)(values, hi)
+            )
+            return running[last] - running[first] if last > first else 0
+
+        return within
+
+    def _stats(self, stats: StatsField, hits: list[int] | None) -> dict[str, Any]:
+        """``stats.field``: min, max, count (values), missing (documents without one), and for numbers
+        and dates sum, sumOfSquares, mean and stddev accumulated in index order as doubles, as
+        Solr's ``StatsValuesFactory`` does."""
+        definition = lookup(stats.field)
+        if definition is None:
+            raise BadRequest(f'undefined field: "{stats.field}"')
+        kind = definition.kind
+        if kind not in ("string", "int", "long", "date") or not definition.indexed:
+            raise BadRequest(f"Field type {definition.type} is not currently supported")
+        family = "number" if kind in ("int", "long") else ("date" if kind == "date" else "string")
+        values, ordinals, _ = self.columns.facet(self.conn, stats.field)
+        pool = hits if hits is not None else self.columns.all_rids(self.conn)
+        count = missing = 0
+        least = greatest = None
+        total = squares = magnitude = 0  # exact: see below
+        total_f = squares_f = 0.0  # as Solr adds them: doubles
+        for rid in pool:
+            found = ordinals[rid]
+            if not found:
+                missing += 1
+                continue
+            count += len(found)
+            low, high = found[0], found[-1]
+            least = low if least is None or low < least else least
+            greatest = high if greatest is None or high > greatest else greatest
+            if family != "string":
+                for ordinal in found:
+                    number = values[ordinal]
+                    total += number
+                    magnitude += abs(number)
+                    squares += number * number
+                    total_f += float(number)
+                    squares_f += float(number) * float(number)
+        self.check_time()
+        chosen = stats.stats if stats.stats is not None else STATS_DEFAULT[family]
+        # Solr adds doubles in its own document order: past 2**53 the rounding depends on that order,
+        # so such a sum over more than two values is refused rather than given with other last digits.
+        # Below it every partial sum is exact in any order, and the answer is Solr's to the bit.
+        for name, exact in (
+            ("sum", magnitude),
+            ("mean", magnitude),
+            ("sumOfSquares", squares),
+            ("stddev", squares),
+        ):
+            if name in chosen and exact > _EXACT_DOUBLE and count > 2:  # two doubles add alike either way
+                raise BadRequest(
+                    f"stats.field={stats.field}: {name} is not supported by the embedded index when its sums "
+                    "pass 2^53 (Solr's rounding then depends on its document order); ask for "
+                    "{!min=true max=true count=true missing=true}"
+                )
+
+        def shown(ordinal: int | None) -> Any:
+            if ordinal is None:
+                return None
+            value = values[ordinal]
+            if family == "number":
+                return float(value)
+            return analysis.format_instant(value) if family == "date" else value
+
+        every: dict[str, Any] = {
+            "min": shown(least),
+            "max": shown(greatest),
+            "count": count,
+            "missing": missing,
+        }
+        if family != "string":
+            every["sum"] = total_f
+            every["sumOfSquares"] = squares_f
+            if family == "number":
+                every["mean"] = total_f / count if count else "NaN"
+            else:
+                every["mean"] = analysis.format_instant(int(total_f / count)) if count else None
+            every["stddev"] = (
+                0.0
+                if count <= 1
+                else math.sqrt(((count * squares_f) - (total_f * total_f)) / (count * (count - 1.0)))
+            )
+        return {name: every[name] for name in chosen if name in every}
+
+
+#: the largest integer up to which every integer is exact in a double
+_EXACT_DOUBLE = 2**53
+
+
+def _typed_value(definition: FieldDef, value: Any) -> Any:
+    """A value as Solr's pivots give it: numbers as numbers, booleans as booleans, dates as text."""
+    if definition.kind == "boolean":
+        return value == "true"
+    if definition.kind == "date":
+        return analysis.format_instant(value)
+    return value
 
 
 def _scores_text(node: Compiled) -> bool:

@@ -180,6 +180,25 @@ QUERIES: list[tuple[dict[str, Any], bool]] = [
     ({"q": "*:*", "sort": "tags_ss desc, pages_i asc, id asc", "rows": 12}, True),
     ({"q": 'title:zeus OR _query_:"{!lucene q.op=AND}bronze age"'}, False),
     ({"q": "*:*", "fq": "{!tag=ds cache=false}datasource:dans"}, False),
+    (
+        {
+            "q": "bronze",
+            "rows": 0,
+            "facet": "true",
+            "facet.range": ["indexed_at", "pages_i"],
+            "f.indexed_at.facet.range.start": "2024-05-01T00:00:00Z",
+            "f.indexed_at.facet.range.end": "2024-06-01T00:00:00Z",
+            "f.indexed_at.facet.range.gap": "+7DAYS",
+            "f.pages_i.facet.range.start": 0,
+            "f.pages_i.facet.range.end": 200,
+            "f.pages_i.facet.range.gap": 50,
+            "facet.range.other": "all",
+            "facet.pivot": "datasource,language",
+            "stats": "true",
+            "stats.field": ["pages_i", "{!min=true max=true count=true missing=true}indexed_at", "language"],
+        },
+        False,
+    ),
     ({"q": "temple", "sort": "score desc, id asc"}, False),  # scores differ (BM25 variants): sets only
     ({"q": "*:*", "rows": 0, **FACETS}, False),
     ({"q": "bronze", "rows": 0, **FACETS, "facet.limit": 3}, False),
@@ -269,6 +288,9 @@ def test_same_answers(pair: tuple[IndexBackend, IndexBackend], params: dict[str,
     if "facet_counts" in expected:
         assert found["facet_counts"]["facet_fields"] == expected["facet_counts"]["facet_fields"]
         assert found["facet_counts"]["facet_queries"] == expected["facet_counts"]["facet_queries"]
+        assert found["facet_counts"]["facet_ranges"] == expected["facet_counts"]["facet_ranges"]
+        assert found["facet_counts"].get("facet_pivot") == expected["facet_counts"].get("facet_pivot")
+    assert found.get("stats") == expected.get("stats")
     echoed = {
         k: v for k, v in expected["responseHeader"]["params"].items() if k != "wt"
     }  # the client adds wt
@@ -511,7 +533,20 @@ SWEEP_AXES: dict[str, list[Any]] = {
     "omitHeader": ["true"],
     "json.nl": ["map", "arrarr"],
     "wt": ["json", "xml"],
-    "stats": ["true"],
+    "stats": [
+        "true",  # no stats.field: an empty stats_fields
+        {"stats.field": ["pages_i", "datasource", "language"]},
+        {"stats.field": ["{!min=true max=true count=true missing=true key=when}indexed_at", "tags_ss"]},
+        {"stats.field": ["{!ex=ds}pages_i", "{!sum=true mean=true stddev=true}pages_i"]},
+        {"stats.field": "catalogued_dt"},
+        {"stats.field": "indexed_at"},  # sumOfSquares past 2^53 over many values: refused
+        {"stats.field": "{!countDistinct=true}datasource"},
+        {"stats.field": "title"},
+        {"stats.field": "time_span"},
+        {"stats.field": "digitised_b"},
+        {"stats.field": "bogus"},
+        {"stats.field": "pages_i", "stats.facet": "datasource"},
+    ],
     "hl": ["true", "false"],
     "group": ["true"],
     "cursorMark": ["*"],
@@ -552,8 +587,96 @@ SWEEP_AXES: dict[str, list[Any]] = {
         {"facet.query": ["{!ex=ds key=all}bronze", "{!ex=ds}temple", "{!key='a b'}datasource:dans"]},
         {"facet.field": "language", "facet.sort": "count desc"},  # Solr 9: any sort but count is index
         {"facet.field": "language", "facet.sort": "index asc", "facet.limit": 2},
-        {"facet.range": "indexed_at"},
+        {"facet.range": "indexed_at"},  # no start: Solr's 400
+        {
+            "facet.range": "indexed_at",
+            "facet.range.start": "2024-05-01T00:00:00Z",
+            "facet.range.end": "2024-06-01T00:00:00Z",
+            "facet.range.gap": "+7DAYS",
+        },
+        {
+            "facet.range": "indexed_at",
+            "facet.range.start": "2024-05-01T00:00:00Z",
+            "facet.range.end": "2024-06-01T00:00:00Z",
+            "facet.range.gap": "+1MONTH/DAY",
+            "facet.range.other": "all",
+        },
+        {
+            "facet.range": "{!ex=ds key=when}indexed_at",
+            "facet.range.start": "2024-05-01T00:00:00Z",
+            "facet.range.end": "2024-06-01T00:00:00Z",
+            "facet.range.gap": "+10DAYS",
+            "facet.range.hardend": "true",
+            "facet.range.other": ["before", "between"],
+            "facet.range.include": ["edge", "upper"],
+        },
+        {
+            "facet.range": "indexed_at",
+            "facet.range.start": "2024-05-01T00:00:00Z",
+            "facet.range.end": "2024-06-01T00:00:00Z",
+            "facet.range.gap": "7DAYS",
+        },
+        {
+            "facet.range": "indexed_at",
+            "facet.range.start": "2024-05-01",
+            "facet.range.end": "NOW",
+            "facet.range.gap": "+1DAY",
+        },
+        {"facet.range": "pages_i", "facet.range.start": 0, "facet.range.end": 130, "facet.range.gap": 25},
+        {
+            "facet.range": "pages_i",
+            "f.pages_i.facet.range.start": 7,
+            "f.pages_i.facet.range.end": 120,
+            "f.pages_i.facet.range.gap": "+13",
+            "facet.range.other": "all",
+            "facet.range.include": "outer",
+            "facet.mincount": 1,
+        },
+        {
+            "facet.range": "pages_i",
+            "facet.range.start": 7,
+            "facet.range.end": 120,
+            "facet.range.gap": 13,
+            "facet.range.include": "all",
+            "facet.range.other": "all",
+        },
+        {"facet.range": "pages_i", "facet.range.start": 0, "facet.range.end": 100, "facet.range.gap": -5},
+        {"facet.range": "pages_i", "facet.range.start": 0, "facet.range.end": 100, "facet.range.gap": "1.5"},
+        {"facet.range": "pages_i", "facet.range.start": 100, "facet.range.end": 0, "facet.range.gap": 5},
+        {
+            "facet.range": "pages_i",
+            "facet.range.start": 0,
+            "facet.range.end": 100,
+            "facet.range.gap": 5,
+            "facet.range.other": "bogus",
+        },
+        {"facet.range": "language", "facet.range.start": 0, "facet.range.end": 100, "facet.range.gap": 5},
+        {
+            "facet.range": "time_span",
+            "facet.range.start": "1000-01-01T00:00:00Z",
+            "facet.range.end": "2000-01-01T00:00:00Z",
+            "facet.range.gap": "+100YEARS",
+            "facet.range.other": "all",
+        },
+        {
+            "facet.range": "time_span",
+            "facet.range.start": "1300-01-01T00:00:00Z",
+            "facet.range.end": "1400-01-01T00:00:00Z",
+            "facet.range.gap": "+10YEARS",
+            "facet.range.include": "upper",
+        },
         {"facet.pivot": "datasource,language"},
+        {
+            "facet.pivot": "{!ex=ds key=p}datasource,subject_facet",
+            "facet.pivot.mincount": 30,
+            "f.subject_facet.facet.limit": 3,
+        },
+        {"facet.pivot": ["datasource", "language,datasource,tags_ss"], "facet.limit": 2},
+        {"facet.pivot": "pages_i,digitised_b"},
+        {"facet.pivot": "indexed_at,datasource", "facet.limit": 1},
+        {"facet.pivot": "datasource,language", "facet.sort": "index", "facet.offset": 1, "facet.mincount": 0},
+        {"facet.pivot": "datasource,language", "facet.pivot.mincount": 0, "facet.limit": 2},
+        {"facet.pivot": "datasource,title"},
         {"facet.field": "language", "facet.exists": "true"},
     ],
 }
@@ -565,7 +688,9 @@ def sweep_requests() -> list[dict[str, Any]]:
 
     def add(base: dict[str, Any], axis: str, value: Any) -> dict[str, Any]:
         request = dict(base)
-        if axis == "facet":
+        if axis in ("facet", "stats") and isinstance(value, dict):
+            request.update({axis: "true", **value})
+        elif axis == "facet":
             request.update({"facet": "true", **value})
         elif axis in ("qf", "mm", "q.alt", "pf", "tie", "bq", "dismax q"):
             variant = "edismax" if len(requests) % 2 else "dismax"
@@ -648,7 +773,7 @@ def test_sweep_never_a_different_200(
     solr, embedded = pair
     assert isinstance(solr, SolrIndex)
     requests = sweep_requests()
-    assert 300 <= len(requests) <= 800
+    assert 300 <= len(requests) <= 1000
     kinds: Counter[str] = Counter()
     different = []
     for params in requests:

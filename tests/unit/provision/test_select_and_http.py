@@ -78,7 +78,15 @@ def test_parameters() -> None:
         ([("wt", "xml")], "wt=xml is not supported by the embedded index (json only)"),
         (
             [("facet", "true"), ("facet.range", "indexed_at")],
-            "facet.range (facet.range) is not supported by the embedded index",
+            "Missing required parameter: f.indexed_at.facet.range.start (or default: facet.range.start)",
+        ),
+        (
+            [("facet", "true"), ("facet.interval", "pages_i")],
+            "facet.interval (facet.interval) is not supported by the embedded index",
+        ),
+        (
+            [("stats", "true"), ("stats.facet", "x")],
+            "stats.facet (stats.facet) is not supported by the embedded index",
         ),
         ([("group", "true")], "grouping (group) is not supported by the embedded index"),
         (

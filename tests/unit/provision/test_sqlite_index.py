@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mdstore.errors import ConfigError, IndexBackendError
-from provision.index.base import IndexNotFound, IndexState
+from provision.index.base import BadRequest, IndexNotFound, IndexState
 from provision.index.sqlite import ANALYZER_VERSION, InvalidDocument, SqliteIndex, from_uri, prepare
 
 DOCS = [
@@ -420,3 +420,174 @@ def test_a_backtracking_facet_matches_pattern_stops_at_the_deadline(index: Sqlit
     assert answer["responseHeader"]["partialResults"] is True
     assert answer["response"]["numFound"] == 5
     assert "facet_counts" not in answer
+
+
+def test_fl_aliases_facet_query_keys_and_multivalued_sort(index: SqliteIndex) -> None:
+    docs = index.select({"q": "id:ads*", "sort": "id asc", "fl": "id,t:title,l:language"})["response"]["docs"]
+    assert docs == [
+        {"id": "ads::1", "t": "Zeus temple excavation"},
+        {"id": "ads::2", "t": "Émile Cartailhac, field notes", "l": ["fr"]},
+        {"id": "ads::3", "t": "apollo sanctuary"},
+    ]
+    # the field stays only when fl names it plainly; a glob or * does not keep it (Solr's rule)
+    assert index.select({"q": "id:ads\\:\\:1", "fl": "title,t:title"})["response"]["docs"] == [
+        {"title": "Zeus temple excavation", "t": "Zeus temple excavation"}
+    ]
+    assert "title" not in index.select({"q": "id:ads\\:\\:1", "fl": "*,t:title"})["response"]["docs"][0]
+    answer = index.select(
+        {
+            "q": "*:*",
+            "rows": 0,
+            "fq": "{!tag=ds cache=false}datasource:ads",
+            "facet": "true",
+            "facet.query": ["{!key=temples}subject_facet:Temple", "{!ex=ds}subject_facet:Temple"],
+        }
+    )
+    assert answer["facet_counts"]["facet_queries"] == {"temples": 2, "{!ex=ds}subject_facet:Temple": 2}
+    # multivalued: least value ascending, greatest descending, documents without one last
+    assert ids(index, q="*:*", sort="subject_facet asc, id desc") == ["dans::1", "ads::1", "ads::3", "ads::2"]
+    assert ids(index, q="*:*", sort="subject_facet desc, id desc") == [
+        "ads::3",
+        "ads::1",
+        "dans::1",
+        "ads::2",
+    ]
+    assert ids(index, q='_query_:"{!q.op=AND}bronze hoard"') == ["dans::1"]
+    assert ids(index, q='title:zeus OR _query_:"-datasource:ads"') == ["ads::1"]  # nested negative: nothing
+
+
+def test_range_facets_pivots_and_stats(index: SqliteIndex) -> None:
+    answer = index.select(
+        {
+            "q": "*:*",
+            "rows": 0,
+            "facet": "true",
+            "facet.range": ["indexed_at", "time_span"],
+            "f.indexed_at.facet.range.start": "2024-05-01T00:00:00Z",
+            "f.indexed_at.facet.range.end": "2024-05-04T00:00:00Z",
+            "f.indexed_at.facet.range.gap": "+2DAYS",
+            "f.time_span.facet.range.start": "1000-01-01T00:00:00Z",
+            "f.time_span.facet.range.end": "2000-01-01T00:00:00Z",
+            "f.time_span.facet.range.gap": "+500YEARS",
+            "facet.range.other": "all",
+            "facet.pivot": "datasource,subject_facet",
+            "stats": "true",
+            "stats.field": ["indexed_at", "{!min=true max=true count=true missing=true key=s}subject_facet"],
+        }
+    )
+    assert answer["facet_counts"]["facet_ranges"] == {
+        "indexed_at": {  # not hardend: the last range runs past end, which moves
+            "counts": ["2024-05-01T00:00:00Z", 1, "2024-05-03T00:00:00Z", 1],
+            "gap": "+2DAYS",
+            "before": 0,
+            "after": 0,
+            "between": 2,
+            "start": "2024-05-01T00:00:00Z",
+            "end": "2024-05-05T00:00:00Z",
+        },
+        "time_span": {
+            "counts": ["1000-01-01T00:00:00Z", 1, "1500-01-01T00:00:00Z", 1],
+            "gap": "+500YEARS",
+            "before": 1,
+            "after": 0,
+            "between": 2,
+            "start": "1000-01-01T00:00:00Z",
+            "end": "2000-01-01T00:00:00Z",
+        },
+    }
+    assert answer["facet_counts"]["facet_pivot"] == {
+        "datasource,subject_facet": [
+            {
+                "field": "datasource",
+                "value": "ads",
+                "count": 3,
+                "pivot": [
+                    {"field": "subject_facet", "value": "Temple", "count": 2},
+                    {"field": "subject_facet", "value": "Bronze Age", "count": 1},
+                ],
+            },
+            {
+                "field": "datasource",
+                "value": "dans",
+                "count": 1,
+                "pivot": [{"field": "subject_facet", "value": "Bronze Age", "count": 1}],
+            },
+        ]
+    }
+    assert answer["stats"] == {
+        "stats_fields": {
+            "indexed_at": {  # two values: their sums add alike in any order
+                "min": "2024-05-01T10:00:00Z",
+                "max": "2024-05-03T10:00:00Z",
+                "count": 2,
+                "missing": 2,
+                "sum": 3429288000000.0,
+                "mean": "2024-05-02T10:00:00Z",
+                "sumOfSquares": 5.88000810840192e24,
+                "stddev": 122188053.84005152,
+            },
+            "s": {"min": "Bronze Age", "max": "Temple", "count": 4, "missing": 1},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"facet.range": "indexed_at"},
+            "Missing required parameter: f.indexed_at.facet.range.start (or default: facet.range.start)",
+        ),
+        ({"facet.range": "language"}, "Unable to range facet on field:language"),
+        (
+            {
+                "facet.range": "indexed_at",
+                "facet.range.start": "2024-05-01",
+                "facet.range.end": "NOW",
+                "facet.range.gap": "+1DAY",
+            },
+            "Can't parse value 2024-05-01 for field: indexed_at",
+        ),
+        (
+            {
+                "facet.range": "indexed_at",
+                "facet.range.start": "NOW-1YEAR",
+                "facet.range.end": "NOW",
+                "facet.range.gap": "+1MILLI",
+            },
+            "facet.range on indexed_at: more than 10000 ranges are not supported by the embedded index",
+        ),
+        (
+            {"facet.range": "x_i", "facet.range.start": "0", "facet.range.end": "9", "facet.range.gap": "-1"},
+            "range facet infinite loop (is gap negative? did the math overflow?)",
+        ),
+        (
+            {"facet.range": "x_i", "facet.range.start": "9", "facet.range.end": "0", "facet.range.gap": "1"},
+            "range facet 'end' comes before 'start': 0 < 9",
+        ),
+        (
+            {
+                "facet.range": "x_i",
+                "facet.range.start": "0",
+                "facet.range.end": "9",
+                "facet.range.gap": "1",
+                "facet.range.other": "before,after",
+            },
+            "before,after is not a valid type of 'other' range facet information",
+        ),
+        (
+            {"facet.pivot": "datasource,title"},
+            "facet.pivot on field title (text_general) is not supported by the embedded index "
+            "(fields of exact values only)",
+        ),
+        ({"stats": "true", "stats.field": "title"}, "Field type text_general is not currently supported"),
+        (
+            {"stats": "true", "stats.field": "{!percentiles=50}x_i"},
+            "stats.field: percentiles is not supported by the embedded index",
+        ),
+    ],
+)
+def test_range_pivot_and_stats_refusals(index: SqliteIndex, params: dict, message: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        index.select({"q": "*:*", "facet": "true", **params})
+    assert str(caught.value) == message
