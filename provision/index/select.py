@@ -18,6 +18,8 @@ know.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import fnmatch
 import json
 import re
@@ -46,7 +48,7 @@ SUPPORTED = frozenset(
         "facet.matches", "facet.excludeTerms",
         "facet.range", "facet.range.start", "facet.range.end", "facet.range.gap", "facet.range.hardend",
         "facet.range.other", "facet.range.include", "facet.pivot", "facet.pivot.mincount",
-        "stats", "stats.field",
+        "stats", "stats.field", "cursorMark",
         "debug", "debugQuery",  # false only: see UNSUPPORTED
     }
 )  # fmt: skip
@@ -89,7 +91,6 @@ UNSUPPORTED: dict[str, _Refused] = {
     "debugQuery": _Refused("debugging", when_true=True),
     "debug": _Refused("debugging"),
     "explainOther": _Refused("debugging"),
-    "cursorMark": _Refused("cursorMark"),
     "json.facet": _Refused("JSON facets"),
     "json.wrf": _Refused("JSONP"),
     "rq": _Refused("re-ranking"),
@@ -298,6 +299,10 @@ class SelectRequest:
     q_alt: str | None = None
     #: ``timeAllowed``: the request's time budget in ms (None: only the index's own budget)
     time_allowed_ms: int | None = None
+    #: ``cursorMark``: None when not asked; ``()`` for ``*``; else the sort values of the last
+    #: document of the previous page (decoded from the mark this index gave)
+    cursor: tuple[Any, ...] | None = None
+    cursor_text: str | None = None
 
 
 def _values(params: Params, key: str) -> list[str]:
@@ -380,6 +385,13 @@ def parse_request(params: Params) -> SelectRequest:
         ),
         q_alt=_first(params, "q.alt"),
     )
+    cursor = _first(params, "cursorMark")
+    if cursor is not None:
+        if not any(spec.field == "id" for spec in request.sort):
+            raise BadRequest("Cursor functionality requires a sort containing a uniqueKey field tie breaker")
+        if start != 0:
+            raise BadRequest("Cursor functionality requires start=0")
+        request.cursor, request.cursor_text = decode_cursor(cursor), cursor
     if facet:
         request.facet_fields = [_facet_field(params, value) for value in _values(params, "facet.field")]
         request.facet_queries = [_facet_query(text) for text in _values(params, "facet.query")]
@@ -388,6 +400,28 @@ def parse_request(params: Params) -> SelectRequest:
     if (_first(params, "stats", "false") or "").lower() in _TRUE:
         request.stats = [_stats_field(text) for text in _values(params, "stats.field")]
     return request
+
+
+def encode_cursor(values: list[Any]) -> str:
+    """A ``nextCursorMark``: the sort values of a page's last document. Not Solr's bytes (Solr's
+    marks are its own serialisation), but used the same way: opaque, given back as ``cursorMark``,
+    still valid after the index changes (values, not positions)."""
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(text: str) -> tuple[Any, ...]:
+    if text == "*":
+        return ()
+    try:
+        values = json.loads(base64.urlsafe_b64decode(text.encode("ascii")).decode())
+        if not isinstance(values, list) or not values:
+            raise ValueError(text)
+        return tuple(values)
+    except (ValueError, UnicodeError, binascii.Error):
+        raise BadRequest(
+            "Unable to parse 'cursorMark' after totem: value must either be '*' or the 'nextCursorMark' "
+            f"returned by a previous search: {text}"
+        ) from None
 
 
 #: the JSON request API's keys the embedded index implements, and the parameters they stand for
@@ -821,6 +855,7 @@ def response(
     facet_ranges: dict[str, dict[str, Any]] | None = None,
     facet_pivot: dict[str, list[dict[str, Any]]] | None = None,
     stats: dict[str, dict[str, Any]] | None = None,
+    next_cursor_mark: str | None = None,
 ) -> dict[str, Any]:
     """A ``/select`` answer in Solr's JSON shape. ``partial`` names the phase (``query`` or ``facet``)
     during which the time budget ran out: as Solr 9, the header says ``partialResults: true``, a
@@ -844,6 +879,8 @@ def response(
     if max_score is not None:
         result["maxScore"] = max_score
     body["response"] = {**result, "numFoundExact": True, "docs": docs}
+    if request.cursor is not None:
+        body["nextCursorMark"] = next_cursor_mark or request.cursor_text
     if request.facet and facet_fields is not None:
         fields: dict[str, Any] = {}
         for key, counts in (facet_fields or {}).items():

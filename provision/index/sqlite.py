@@ -104,6 +104,7 @@ from provision.index.select import (
     RangeFacet,
     SelectRequest,
     StatsField,
+    encode_cursor,
     parse_request,
     range_text,
     response,
@@ -899,6 +900,7 @@ class _Columns:
         self.size = conn.execute(f"SELECT coalesce(max(rid), 0) + 1 FROM {p}_docs").fetchone()[0]
         self._facets: dict[str, tuple[list[Any], list[tuple[int, ...]], Counter[int]]] = {}
         self._ranks: dict[str, list[int | None]] = {}
+        self._rank_values: dict[str, list[Any]] = {}
         self._ranges: dict[str, tuple[list[int], list[int], list[int]]] = {}
         self._all: list[int] | None = None
         self._lock = threading.Lock()
@@ -952,12 +954,14 @@ class _Columns:
         cached = self._ranks.get(name)
         if cached is None and _MULTI_SORT in name:
             field, _, which = name.partition(_MULTI_SORT)
-            _, ordinals, _ = self.facet(conn, field)  # ordinals follow the values' order
+            values, ordinals, _ = self.facet(conn, field)  # ordinals follow the values' order
             pick = min if which == "min" else max
+            self._rank_values[name] = values
             cached = self._ranks[name] = [pick(o) if o else None for o in ordinals]
         if cached is None:
             with self._lock:
                 ranks: list[int | None] = [None] * self.size
+                distinct: list[Any] = []
                 rank, last = -1, object()
                 for rid, value in conn.execute(
                     f"SELECT rid, value FROM {self.p}_singles WHERE field = ? ORDER BY value", (name,)
@@ -965,9 +969,16 @@ class _Columns:
                     if value != last:
                         rank += 1
                         last = value
+                        distinct.append(value)
                     ranks[rid] = rank
+                self._rank_values[name] = distinct
                 cached = self._ranks[name] = ranks
         return cached
+
+    def rank_values(self, conn: sqlite3.Connection, name: str) -> list[Any]:
+        """The distinct values of a sort field in rank order (rank ``i`` is value ``i``)."""
+        self.ranks(conn, name)
+        return self._rank_values[name]
 
 
 #: joins a multivalued sort field to min or max in the sort keys _Columns.ranks reads
@@ -1071,7 +1082,7 @@ class _Select:
             return num_found, max_score, docs, None, None, None
         try:
             facets, facet_queries = self._facets(main, filters, scores, hits) if request.facet else ({}, {})
-            self.more = {
+            self.more |= {
                 "facet_ranges": {
                     facet.key: self._range(
                         facet, self._excluding(facet.exclude_tags, main, filters, scores, hits)
@@ -1395,7 +1406,9 @@ class _Select:
             sort = [(name, ascending) for name, ascending in sort if name != "score"]
         elif not sort:
             sort = [("score", False)]
-        if not sort:
+        if request.cursor is not None:
+            page = self._cursor_page(hits, sort, scores)
+        elif not sort:
             if hits is None:
                 rows = self.conn.execute(
                     f"SELECT rid, stored FROM {self.p}_docs ORDER BY rid LIMIT ? OFFSET ?",
@@ -1414,6 +1427,51 @@ class _Select:
             sql = f"SELECT rid, stored FROM {self.p}_docs WHERE rid IN ({marks})"
             by_rid.update(self.conn.execute(sql, chunk))
         return self._render([(rid, by_rid[rid]) for rid in page], scores)
+
+    def _cursor_page(
+        self, hits: list[int] | None, sort: list[tuple[str, bool]], scores: dict[int, float] | None
+    ) -> list[int]:
+        """``cursorMark``: the ``rows`` hits that sort after the mark's values (the sort ends on the
+        unique id, so no two documents tie), and the next mark, the page's last sort values (the
+        same mark when the page is empty, as Solr)."""
+        request = self.request
+        candidates = hits if hits is not None else self.columns.all_rids(self.conn)
+        key = self._sort_key(sort, scores)
+        if request.cursor:
+            if len(request.cursor) != len(sort):
+                raise BadRequest(
+                    "Unable to parse 'cursorMark' after totem: value must either be '*' or the "
+                    f"'nextCursorMark' returned by a previous search: {request.cursor_text}"
+                )
+            threshold: list[Any] = []
+            for (name, ascending), value in zip(sort, request.cursor, strict=True):
+                if value is None:
+                    threshold += [True, 0]
+                    continue
+                if name == "score":
+                    position = float(value)
+                else:
+                    values = self.columns.rank_values(self.conn, name)
+                    try:
+                        index = bisect.bisect_left(values, value)
+                    except TypeError:
+                        raise BadRequest(f"cursorMark does not fit sort field {name}") from None
+                    position = index if index < len(values) and values[index] == value else index - 0.5
+                threshold += [False, position if ascending else -position]
+            after = (*threshold, float("inf"))
+            candidates = [rid for rid in candidates if key(rid) > after]
+        page = heapq.nsmallest(request.rows, candidates, key=key)
+        if page:
+            last = page[-1]
+            marks = []
+            for name, _ in sort:
+                if name == "score":
+                    marks.append(scores[last] if scores is not None else 1.0)
+                    continue
+                rank = self.columns.ranks(self.conn, name)[last]
+                marks.append(None if rank is None else self.columns.rank_values(self.conn, name)[rank])
+            self.more["next_cursor_mark"] = encode_cursor(marks)
+        return page
 
     def _sort_key(
         self, sort: list[tuple[str, bool]], scores: dict[int, float] | None = None

@@ -591,3 +591,33 @@ def test_range_pivot_and_stats_refusals(index: SqliteIndex, params: dict, messag
     with pytest.raises(BadRequest) as caught:
         index.select({"q": "*:*", "facet": "true", **params})
     assert str(caught.value) == message
+
+
+def test_cursor_mark_pages_by_sort_values(index: SqliteIndex) -> None:
+    params = {"q": "*:*", "fl": "id", "sort": "subject_facet desc, id asc", "rows": 3}
+    first = index.select({**params, "cursorMark": "*"})
+    assert [d["id"] for d in first["response"]["docs"]] == ["ads::1", "ads::3", "dans::1"]
+    assert first["response"]["numFound"] == 4
+    # the next page is found by values, so a document added before it sorts where it belongs
+    writer = index.open_writer("ads")
+    writer.add([{"id": "ads::0", "datasource": "ads", "subject": ["Aardvark"]}])
+    writer.commit(state())
+    second = index.select({**params, "cursorMark": first["nextCursorMark"]})
+    assert [d["id"] for d in second["response"]["docs"]] == ["ads::0", "ads::2"]
+    last = index.select({**params, "cursorMark": second["nextCursorMark"]})
+    assert last["response"]["docs"] == [] and last["nextCursorMark"] == second["nextCursorMark"]
+    for bad, message in [
+        (
+            {"sort": "subject_facet desc"},
+            "Cursor functionality requires a sort containing a uniqueKey field tie breaker",
+        ),
+        ({"start": 1}, "Cursor functionality requires start=0"),
+        (
+            {"cursorMark": "bogus"},
+            "Unable to parse 'cursorMark' after totem: value must either be '*' or the 'nextCursorMark' "
+            "returned by a previous search: bogus",
+        ),
+    ]:
+        with pytest.raises(BadRequest) as caught:
+            index.select({**params, "cursorMark": "*", **bad})
+        assert str(caught.value) == message
