@@ -1007,6 +1007,8 @@ class _Select:
         self.request = request
         self.columns = columns
         self.deadline = deadline
+        #: the tags of the main query (``q={!tag=…}…``), which ``{!ex=…}`` may exclude too
+        self.main_tags: tuple[str, ...] = ()
         #: facet ranges, pivots and stats, once computed (keys of :func:`select.response`)
         self.more: dict[str, Any] = {}
         if deadline is not None:
@@ -1038,8 +1040,12 @@ class _Select:
         request = self.request
         blank = request.q is None or not request.q.strip()
         if request.def_type == "lucene" or (not blank and request.q.lstrip().startswith("{!")):  # type: ignore[union-attr]
-            return CNone() if blank else self.compile(request.q, "q")[1]  # type: ignore[arg-type]
+            if blank:
+                return CNone()
+            self.main_tags, compiled = self.compile(request.q, "q")  # type: ignore[arg-type]
+            return compiled
         if blank:
+            # q.alt's tags are not the main query's: Solr 9 does not exclude it (the test server)
             return self.compile(request.q_alt, "q.alt")[1] if request.q_alt else CNone()
         return compile_dismax(
             request.q,  # type: ignore[arg-type]
@@ -1152,8 +1158,12 @@ class _Select:
         scores: dict[int, float] | None,
         hits: list[int] | None,
     ) -> list[int] | None:
-        """The hits without the filters tagged with one of ``exclude_tags`` (``{!ex=…}``)."""
+        """The hits without the filters tagged with one of ``exclude_tags`` (``{!ex=…}``), and without
+        the main query when its tag is excluded (Solr's ``SimpleFacets.computeDocSet``)."""
         excluded = set(exclude_tags)
+        if excluded & set(self.main_tags):
+            kept = [f for tags, f in filters if not set(tags) & excluded]
+            return self._hits(CAll(), kept, None)
         if excluded and any(set(tags) & excluded for tags, _ in filters):
             kept = [f for tags, f in filters if not set(tags) & excluded]
             return self._hits(main, kept, scores)

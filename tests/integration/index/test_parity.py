@@ -624,6 +624,14 @@ SWEEP_AXES: dict[str, list[Any]] = {
         {"facet.query": ["bronze", "time_span:{1880 TO 1890}"]},
         {"facet.query": "{!key=b}bronze"},
         {"facet.query": ["{!ex=ds key=all}bronze", "{!ex=ds}temple", "{!key='a b'}datasource:dans"]},
+        # ex may name the main query's tag too: its facets count as if q were *:*
+        {
+            "q": "{!tag=m}bronze",
+            "facet.field": ["{!ex=m}datasource", "{!ex=m,ds key=all}datasource"],
+            "facet.query": "{!ex=m}*:*",
+            "facet.pivot": "{!ex=m}datasource,language",
+        },
+        {"q": "", "defType": "edismax", "q.alt": "{!tag=m}bronze", "facet.field": "{!ex=m}datasource"},
         {"facet.field": "language", "facet.sort": "count desc"},  # Solr 9: any sort but count is index
         {"facet.field": "language", "facet.sort": "index asc", "facet.limit": 2},
         {"facet.range": "indexed_at"},  # no start: Solr's 400

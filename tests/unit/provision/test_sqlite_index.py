@@ -444,6 +444,19 @@ def test_fl_aliases_facet_query_keys_and_multivalued_sort(index: SqliteIndex) ->
         }
     )
     assert answer["facet_counts"]["facet_queries"] == {"temples": 2, "{!ex=ds}subject_facet:Temple": 2}
+    # {!ex} may name the main query's tag: those facets count as if q matched everything
+    answer = index.select(
+        {
+            "q": "{!tag=m}zeus",
+            "rows": 0,
+            "facet": "true",
+            "facet.field": ["{!ex=m key=all}datasource", "datasource"],
+        }
+    )
+    assert answer["facet_counts"]["facet_fields"] == {
+        "all": ["ads", 3, "dans", 1],
+        "datasource": ["ads", 1, "dans", 0],
+    }
     # multivalued: least value ascending, greatest descending, documents without one last
     assert ids(index, q="*:*", sort="subject_facet asc, id desc") == ["dans::1", "ads::1", "ads::3", "ads::2"]
     assert ids(index, q="*:*", sort="subject_facet desc, id desc") == [
