@@ -781,6 +781,31 @@ def parse_sort(text: str) -> list[SortSpec]:
     return specs
 
 
+def _check_docvalues_only(name: str) -> None:
+    """Solr returns a field that is not stored from its docValues when ``fl`` names it; for
+    ``_version_`` (Solr's own numbers) and ``title_sort`` (collation keys in bytes) the embedded
+    index cannot give the same values, so naming them is refused."""
+    definition = lookup(name)
+    if (
+        definition is not None
+        and not definition.stored
+        and (name == "_version_" or definition.kind == "sort_text")
+    ):
+        raise BadRequest(f"fl={name}: this field's docValues are not returned by the embedded index")
+
+
+def docvalues_only(fl: FieldList) -> list[str]:
+    """The fields ``fl`` names plainly (or renames) that are not stored but have docValues: Solr
+    returns their values (sorted, without repeats, as docValues keep them)."""
+    names = [p for p in fl.patterns if not any(c in p for c in "*?")] + [n for _, n in fl.renames]
+    found = []
+    for name in names:
+        definition = lookup(name)
+        if definition is not None and not definition.stored and definition.exact and name not in found:
+            found.append(name)
+    return found
+
+
 _FL_ALIAS = re.compile(r"([A-Za-z_][A-Za-z0-9_.\-]*):([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -810,6 +835,7 @@ def parse_fl(values: list[str]) -> FieldList:
                     )
                 if name != "score" and lookup(name) is None:
                     continue  # Solr: an alias of an unknown field returns nothing
+                _check_docvalues_only(name)
                 if name == "score":
                     score = True
                 renames.append((key, name))
@@ -819,6 +845,8 @@ def parse_fl(values: list[str]) -> FieldList:
                     f"fl={part}: functions, transformers and aliases of globs are not supported by "
                     "the embedded index (field names, globs and alias:field only)"
                 )
+            if not any(c in part for c in "*?"):
+                _check_docvalues_only(part)
             patterns.append(part)
     if not asked:
         return FieldList()

@@ -104,6 +104,7 @@ from provision.index.select import (
     RangeFacet,
     SelectRequest,
     StatsField,
+    docvalues_only,
     encode_cursor,
     parse_request,
     range_text,
@@ -1517,9 +1518,15 @@ class _Select:
         """Stored fields ``fl`` asks for; ``score`` last when asked (1.0 for unranked queries)."""
         fl = self.request.fl
         docs = []
+        extra = [(name, lookup(name)) for name in docvalues_only(fl)]
         for rid, stored in stored_docs:
             data = json.loads(stored)
             data.pop(_UNSTORED, None)
+            for name, definition in extra:
+                values, ordinals, _ = self.columns.facet(self.conn, name)
+                found = [_typed_value(definition, values[o]) for o in ordinals[rid]]  # type: ignore[arg-type]
+                if found:
+                    data[name] = found if definition.multi else found[0]  # type: ignore[union-attr]
             score = (float(scores[rid]) if scores is not None else 1.0) if fl.score else None
             docs.append(fl.shape(data, score))
         return docs

@@ -517,6 +517,8 @@ SWEEP_AXES: dict[str, list[Any]] = {
         "t:ti*",
         "i:id,id",
         "id,x:bogus",
+        "id,subject_facet,s:place_facet,text",  # not stored, docValues: returned when named
+        "id,_version_",
     ],
     "df": ["title", "place", "bogus"],
     "q.op": ["AND", "OR", "XOR"],

@@ -434,6 +434,10 @@ def test_fl_aliases_facet_query_keys_and_multivalued_sort(index: SqliteIndex) ->
         {"title": "Zeus temple excavation", "t": "Zeus temple excavation"}
     ]
     assert "title" not in index.select({"q": "id:ads\\:\\:1", "fl": "*,t:title"})["response"]["docs"][0]
+    # a field that is not stored but has docValues is returned when fl names it (sorted, as docValues)
+    assert index.select({"q": "id:ads\\:\\:1", "fl": "id,subject_facet,s:subject_facet,text"})["response"][
+        "docs"
+    ] == [{"id": "ads::1", "subject_facet": ["Bronze Age", "Temple"], "s": ["Bronze Age", "Temple"]}]
     answer = index.select(
         {
             "q": "*:*",
