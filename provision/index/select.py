@@ -764,17 +764,27 @@ def _stats_field(value: str) -> StatsField:
     return StatsField(name, options.get("key", name), _tags(options.get("ex", "")), chosen if asked else None)
 
 
+#: ``field(name)`` and ``field(name,min|max)`` in a sort: the one sort function the embedded index has
+_SORT_FIELD_FUNCTION = re.compile(r"field\(\s*([A-Za-z_][\w.]*)\s*(?:,\s*(min|max)\s*)?\)")
+SORT_FUNCTION = re.compile(r"field\(([A-Za-z_][\w.]*)(?:,(min|max))?\)")
+
+
+def _field_function(match: re.Match[str]) -> str:
+    return f"field({match[1]};{match[2]})" if match[2] else f"field({match[1]})"
+
+
 def parse_sort(text: str) -> list[SortSpec]:
     """``title_sort asc, id desc`` → specs; Solr's message when a direction is missing or wrong."""
     specs: list[SortSpec] = []
     offset = 0
+    original, text = text, _SORT_FIELD_FUNCTION.sub(_field_function, text)
     for clause in text.split(","):
-        parts = clause.split()
+        parts = [part.replace(";", ",") for part in clause.split()]
         if parts:
             name_end = offset + (len(clause) - len(clause.lstrip())) + len(parts[0])
             if len(parts) != 2 or parts[1].lower() not in ("asc", "desc"):
                 raise BadRequest(
-                    f"Can't determine a Sort Order (asc or desc) in sort spec '{text}', pos={name_end}"
+                    f"Can't determine a Sort Order (asc or desc) in sort spec '{original}', pos={name_end}"
                 )
             specs.append(SortSpec(parts[0], parts[1].lower() == "asc"))
         offset += len(clause) + 1

@@ -98,6 +98,7 @@ from provision.index.query import (
     compile_query,
 )
 from provision.index.select import (
+    SORT_FUNCTION,
     STATS_DEFAULT,
     FacetField,
     PivotFacet,
@@ -954,11 +955,16 @@ class _Columns:
         ``field\x00max`` rank a multivalued field by each document's least or greatest value."""
         cached = self._ranks.get(name)
         if cached is None and _MULTI_SORT in name:
-            field, _, which = name.partition(_MULTI_SORT)
+            field, which, *function = name.split(_MULTI_SORT)
             values, ordinals, _ = self.facet(conn, field)  # ordinals follow the values' order
             pick = min if which == "min" else max
             self._rank_values[name] = values
-            cached = self._ranks[name] = [pick(o) if o else None for o in ordinals]
+            missing: float | None = None
+            if function:  # a sort function: no value is a value (0, false, or below every string)
+                none = {"int": 0, "long": 0, "date": 0, "boolean": "false"}.get(function[0])
+                at = bisect.bisect_left(values, none) if none is not None else 0
+                missing = at if none is not None and at < len(values) and values[at] == none else at - 0.5
+            cached = self._ranks[name] = [pick(o) if o else missing for o in ordinals]  # type: ignore[misc]
         if cached is None:
             with self._lock:
                 ranks: list[int | None] = [None] * self.size
@@ -1381,6 +1387,15 @@ class _Select:
             if spec.field == "score":
                 result.append((spec.field, spec.ascending))
                 continue
+            function = SORT_FUNCTION.fullmatch(spec.field)
+            if function is not None:
+                result.append((self._function_sort(spec.field, function[1], function[2]), spec.ascending))
+                continue
+            if "(" in spec.field:
+                raise BadRequest(
+                    f"sort={spec.field}: sorting by functions is not supported by the embedded index "
+                    "(field(name) and field(name,min|max) only)"
+                )
             definition = lookup(spec.field)
             if definition is None:
                 raise BadRequest(f"sort param field can't be found: {spec.field}")
@@ -1405,6 +1420,20 @@ class _Select:
                 )
             result.append((spec.field, spec.ascending))
         return result
+
+    def _function_sort(self, text: str, name: str, which: str | None) -> str:
+        """``field(name)`` (single-valued) and ``field(name,min|max)`` (multivalued) as Solr 9 sorts
+        them: by the chosen value, a document without one taking the function's value for "none"
+        (0 for numbers and dates, false, or below every string) instead of sorting last."""
+        definition = lookup(name)
+        if definition is None or (definition.multi and which is None) or not definition.exact:
+            raise BadRequest(
+                "sort param could not be parsed as a query, and is not a field that exists in the index: "
+                + text
+            )
+        if not definition.multi and definition.kind == "string":  # Solr 9 answers 500
+            raise BadRequest(f"sort={text} is not supported by the embedded index")
+        return f"{name}{_MULTI_SORT}{which or 'min'}{_MULTI_SORT}{definition.kind}"
 
     def _docs(
         self, hits: list[int] | None, sort: list[tuple[str, bool]], scores: dict[int, float] | None
@@ -1446,6 +1475,8 @@ class _Select:
         unique id, so no two documents tie), and the next mark, the page's last sort values (the
         same mark when the page is empty, as Solr)."""
         request = self.request
+        if any(name.count(_MULTI_SORT) > 1 for name, _ in sort):
+            raise BadRequest("cursorMark with a sort by field() is not supported by the embedded index")
         candidates = hits if hits is not None else self.columns.all_rids(self.conn)
         key = self._sort_key(sort, scores)
         if request.cursor:

@@ -498,6 +498,14 @@ SWEEP_AXES: dict[str, list[Any]] = {
         "tags_ss desc, id asc",  # … and its greatest descending
         "subject_facet desc, pages_i asc, id desc",
         "time_span asc",
+        # sort functions: a document without a value takes the function's "none" (0, false, lowest)
+        "field(pages_i) asc, id asc",
+        "field( tags_ss , max ) asc, id asc",
+        "field(language,min) desc, id desc",
+        "field(digitised_b) asc, field(indexed_at) desc, id asc",
+        "field(tags_ss) desc, id asc",  # multivalued without min or max: Solr's 400
+        "field(datasource) asc, id asc",  # single-valued string: Solr's 500
+        "sum(pages_i,1) asc, id asc",
         "title_sort",
         "bogus asc",
     ],

@@ -469,6 +469,19 @@ def test_fl_aliases_facet_query_keys_and_multivalued_sort(index: SqliteIndex) ->
         "dans::1",
         "ads::2",
     ]
+    # field(name,min|max): a document without a value sorts as the lowest string (not last)
+    assert ids(index, q="*:*", sort="field(subject_facet,max) asc, id asc") == [
+        "ads::2",
+        "dans::1",
+        "ads::1",
+        "ads::3",
+    ]
+    assert ids(index, q="*:*", sort="field(indexed_at) desc, id asc") == [
+        "ads::3",
+        "ads::1",
+        "ads::2",
+        "dans::1",
+    ]
     assert ids(index, q='_query_:"{!q.op=AND}bronze hoard"') == ["dans::1"]
     assert ids(index, q='title:zeus OR _query_:"-datasource:ads"') == ["ads::1"]  # nested negative: nothing
 
