@@ -32,6 +32,7 @@ import regex
 from provision.index.analysis import InvalidValue, format_instant, parse_instant
 from provision.index.base import BadRequest, Params
 from provision.index.fields import lookup
+from provision.index.highlight import HL_PARAMS, Highlight, parse_highlight
 from provision.index.query import DISMAX_UNSUPPORTED, DismaxParams, split_local_params
 
 _TRUE = {"true", "on", "yes"}
@@ -48,7 +49,7 @@ SUPPORTED = frozenset(
         "facet.matches", "facet.excludeTerms",
         "facet.range", "facet.range.start", "facet.range.end", "facet.range.gap", "facet.range.hardend",
         "facet.range.other", "facet.range.include", "facet.pivot", "facet.pivot.mincount",
-        "stats", "stats.field", "cursorMark",
+        "stats", "stats.field", "cursorMark", "hl", *HL_PARAMS,
         "debug", "debugQuery",  # false only: see UNSUPPORTED
     }
 )  # fmt: skip
@@ -82,7 +83,6 @@ UNSUPPORTED: dict[str, _Refused] = {
     "stats.calcdistinct": _Refused("stats.calcdistinct", when_true=True),
     "facet.pivot.ranges": _Refused("facet.pivot ranges"),
     "group": _Refused("grouping", when_true=True),
-    "hl": _Refused("highlighting", when_true=True),
     "spellcheck": _Refused("spellcheck", when_true=True),
     "mlt": _Refused("more-like-this", when_true=True),
     "expand": _Refused("expand", when_true=True),
@@ -303,6 +303,8 @@ class SelectRequest:
     #: document of the previous page (decoded from the mark this index gave)
     cursor: tuple[Any, ...] | None = None
     cursor_text: str | None = None
+    #: ``hl=true``: what to highlight and how (None: off)
+    highlight: Highlight | None = None
 
 
 def _values(params: Params, key: str) -> list[str]:
@@ -385,6 +387,7 @@ def parse_request(params: Params) -> SelectRequest:
         ),
         q_alt=_first(params, "q.alt"),
     )
+    request.highlight = parse_highlight(params, df=request.df, def_type=request.def_type)
     cursor = _first(params, "cursorMark")
     if cursor is not None:
         if not any(spec.field == "id" for spec in request.sort):
@@ -894,6 +897,7 @@ def response(
     facet_pivot: dict[str, list[dict[str, Any]]] | None = None,
     stats: dict[str, dict[str, Any]] | None = None,
     next_cursor_mark: str | None = None,
+    highlighting: dict[str, dict[str, list[str]]] | None = None,
 ) -> dict[str, Any]:
     """A ``/select`` answer in Solr's JSON shape. ``partial`` names the phase (``query`` or ``facet``)
     during which the time budget ran out: as Solr 9, the header says ``partialResults: true``, a
@@ -940,6 +944,8 @@ def response(
         }
         if request.facet_pivots:
             body["facet_counts"]["facet_pivot"] = facet_pivot or {}
+    if request.highlight is not None and partial is None:
+        body["highlighting"] = highlighting or {}
     if request.stats is not None and stats is not None:
         body["stats"] = {"stats_fields": stats}
     return body

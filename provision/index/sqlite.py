@@ -83,6 +83,7 @@ from provision.index.base import (
     batched,
 )
 from provision.index.fields import NAMED, FieldDef, copy_targets, lookup
+from provision.index.highlight import highlight
 from provision.index.query import (
     CAll,
     CBool,
@@ -1014,6 +1015,7 @@ class _Select:
         self.request = request
         self.columns = columns
         self.deadline = deadline
+        self.main: Compiled = CNone()
         #: the tags of the main query (``q={!tag=…}…``), which ``{!ex=…}`` may exclude too
         self.main_tags: tuple[str, ...] = ()
         #: facet ranges, pivots and stats, once computed (keys of :func:`select.response`)
@@ -1076,7 +1078,7 @@ class _Select:
         and the phase (``query``, ``facet``) the time budget ran out in, if it did: a query cut
         short counts nothing, facets cut short are left out (Solr 9's partial results)."""
         request = self.request
-        main = self._main()
+        main = self.main = self._main()
         filters = [self.compile(text, "fq") for text in request.filters]
         sort = self._sort_fields()
         try:
@@ -1550,9 +1552,14 @@ class _Select:
         fl = self.request.fl
         docs = []
         extra = [(name, lookup(name)) for name in docvalues_only(fl)]
+        spec = self.request.highlight
+        if spec is not None:
+            self.more["highlighting"] = {}
         for rid, stored in stored_docs:
             data = json.loads(stored)
             data.pop(_UNSTORED, None)
+            if spec is not None:
+                self.more["highlighting"][data["id"]] = highlight(spec, self.main, data)
             for name, definition in extra:
                 values, ordinals, _ = self.columns.facet(self.conn, name)
                 found = [_typed_value(definition, values[o]) for o in ordinals[rid]]  # type: ignore[arg-type]

@@ -589,7 +589,33 @@ SWEEP_AXES: dict[str, list[Any]] = {
         {"stats.field": "bogus"},
         {"stats.field": "pages_i", "stats.facet": "datasource"},
     ],
-    "hl": ["true", "false"],
+    "hl": [
+        "true",  # hl.fl defaults to df (text, not stored): an empty entry per document
+        "false",
+        {"hl": "true", "hl.fl": "title"},
+        {
+            "hl": "true",
+            "hl.fl": "title",
+            "q": '"bronze temple" OR bronze OR bron*',
+            "hl.tag.pre": "[",
+            "hl.tag.post": "]",
+        },
+        {"hl": "true", "hl.fl": "title", "q": "survey AND -datasource:ads AND pages_i:[* TO 10]"},
+        {"hl": "true", "hl.fl": "title", "q": "datasource:dans AND survey"},  # nothing highlighted, as Solr
+        {"hl": "true", "hl.fl": "title", "q": "zola AND -tags_ss:zola", "hl.simple.pre": "<b>"},
+        {
+            "hl": "true",
+            "hl.fl": "title,period_t",
+            "hl.snippets": 3,
+            "hl.fragsize": 10,
+            "df": "title",
+            "q": "emile",
+        },
+        {"hl": "true", "hl.fl": "title,description"},  # multivalued: refused
+        {"hl": "true", "hl.fl": "title", "hl.method": "original"},
+        {"hl": "true", "hl.fl": "title", "hl.requireFieldMatch": "true"},
+        {"hl": "true", "hl.fl": "title", "hl.q": "zeus"},
+    ],
     "group": ["true"],
     "cursorMark": [
         "*",  # without a sort on id: Solr's 400
@@ -825,6 +851,8 @@ def comparable(answer: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
         if not _total_order(params):
             whole = result["start"] == 0 and len(docs) == result["numFound"]
             result["docs"] = sorted(docs, key=lambda d: json.dumps(d, sort_keys=True)) if whole else len(docs)
+            if not whole and "highlighting" in answer:  # other documents on the page: other snippets
+                answer["highlighting"] = len(answer["highlighting"])
     return answer
 
 

@@ -651,3 +651,39 @@ def test_cursor_mark_pages_by_sort_values(index: SqliteIndex) -> None:
         with pytest.raises(BadRequest) as caught:
             index.select({**params, "cursorMark": "*", **bad})
         assert str(caught.value) == message
+
+
+def test_highlighting_as_the_unified_highlighter(index: SqliteIndex) -> None:
+    def hl(q: str, **params) -> dict:
+        answer = index.select(
+            {"q": q, "fl": "id", "sort": "id asc", "hl": "true", "hl.fl": "title", **params}
+        )
+        return answer["highlighting"]
+
+    assert hl("zeus OR sanctuary") == {
+        "ads::1": {"title": ["<em>Zeus</em> temple excavation"]},
+        "ads::3": {"title": ["apollo <em>sanctuary</em>"]},
+    }
+    assert hl('"temple excavation" OR emile', **{"hl.tag.pre": "[", "hl.tag.post": "]"}) == {
+        "ads::1": {"title": ["Zeus [temple excavation]"]},
+        "ads::2": {"title": ["[Émile] Cartailhac, field notes"]},
+    }
+    # every term is looked for in the field: a required term the title lacks leaves nothing marked
+    assert hl("zeus AND datasource:ads") == {"ads::1": {}}
+    assert hl("zeus AND indexed_at:[* TO NOW]") == {"ads::1": {"title": ["<em>Zeus</em> temple excavation"]}}
+    assert hl("bronze", **{"hl.fl": "text"}) == {"ads::1": {}, "dans::1": {}}  # not stored: nothing
+    for params, message in [
+        (
+            {"hl.fl": "subject"},
+            "hl.fl=subject: highlighting a multivalued field is not supported by the embedded index "
+            "(Solr's unified highlighter cuts passages across its values)",
+        ),
+        ({"hl.q": "x"}, "highlighting parameter hl.q is not supported by the embedded index"),
+        (
+            {"q": "time_span:1890"},
+            "highlighting (hl) a query on a DateRangeField is not supported by the embedded index",
+        ),
+    ]:
+        with pytest.raises(BadRequest) as caught:
+            hl(params.pop("q", "zeus"), **params)
+        assert str(caught.value) == message
