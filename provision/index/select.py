@@ -49,7 +49,7 @@ SUPPORTED = frozenset(
         "facet.matches", "facet.excludeTerms",
         "facet.range", "facet.range.start", "facet.range.end", "facet.range.gap", "facet.range.hardend",
         "facet.range.other", "facet.range.include", "facet.pivot", "facet.pivot.mincount",
-        "stats", "stats.field", "cursorMark", "hl", *HL_PARAMS,
+        "stats", "stats.field", "cursorMark", "hl", *HL_PARAMS, "json.facet",
         "debug", "debugQuery",  # false only: see UNSUPPORTED
     }
 )  # fmt: skip
@@ -91,7 +91,6 @@ UNSUPPORTED: dict[str, _Refused] = {
     "debugQuery": _Refused("debugging", when_true=True),
     "debug": _Refused("debugging"),
     "explainOther": _Refused("debugging"),
-    "json.facet": _Refused("JSON facets"),
     "json.wrf": _Refused("JSONP"),
     "rq": _Refused("re-ranking"),
     "NOW": _Refused("a fixed NOW"),
@@ -136,7 +135,7 @@ def check_params(params: Params) -> None:
         if name.startswith("facet.") and not facet:
             continue
         refused = UNSUPPORTED.get(name)
-        if refused is None and name.startswith("json.") and name != "json.nl":
+        if refused is None and name.startswith("json.") and name not in ("json.nl", "json.facet"):
             refused = _Refused("JSON request parameters (json.<key>)")
         if refused is None:
             continue
@@ -305,6 +304,8 @@ class SelectRequest:
     cursor_text: str | None = None
     #: ``hl=true``: what to highlight and how (None: off)
     highlight: Highlight | None = None
+    #: ``json.facet`` (or the JSON request API's ``facet``): the facets, None when not asked
+    json_facets: list[JsonFacet] | None = None
 
 
 def _values(params: Params, key: str) -> list[str]:
@@ -388,6 +389,9 @@ def parse_request(params: Params) -> SelectRequest:
         q_alt=_first(params, "q.alt"),
     )
     request.highlight = parse_highlight(params, df=request.df, def_type=request.def_type)
+    json_facet = _first(params, "json.facet")
+    if json_facet is not None:
+        request.json_facets = parse_json_facets(json_facet)
     cursor = _first(params, "cursorMark")
     if cursor is not None:
         if not any(spec.field == "id" for spec in request.sort):
@@ -430,7 +434,7 @@ def decode_cursor(text: str) -> tuple[Any, ...]:
 #: the JSON request API's keys the embedded index implements, and the parameters they stand for
 JSON_KEYS = {"query": "q", "filter": "fq", "limit": "rows", "offset": "start", "sort": "sort", "fields": "fl"}
 #: the JSON request API's other keys (Solr's ``JsonQueryConverter``/``RequestUtil``): refused by name
-JSON_KEYS_UNSUPPORTED = frozenset({"facet", "params", "queries", "debug", "cursorMark"})
+JSON_KEYS_UNSUPPORTED = frozenset({"params", "queries", "debug", "cursorMark"})
 
 
 def with_json_request(params: Params) -> list[tuple[str, str]]:
@@ -455,6 +459,9 @@ def with_json_request(params: Params) -> list[tuple[str, str]]:
     for key, value in request.items():
         if key in JSON_KEYS_UNSUPPORTED:
             raise BadRequest(f"the JSON request API's {key!r} (json) is not supported by the embedded index")
+        if key == "facet":
+            replaced["json.facet"] = [json.dumps(value)]
+            continue
         if key not in JSON_KEYS:
             raise BadRequest(f"Unknown top-level key in JSON request : {key}")
         name = JSON_KEYS[key]
@@ -776,6 +783,130 @@ def _field_function(match: re.Match[str]) -> str:
     return f"field({match[1]};{match[2]})" if match[2] else f"field({match[1]})"
 
 
+@dataclass(frozen=True)
+class JsonFacet:
+    """One ``json.facet`` entry: a ``terms`` facet (``field``, ``limit`` 10, ``offset``, ``mincount``
+    1, ``sort`` count or index asc/desc, ``prefix``, nested ``facet``s counted in each bucket) or a
+    ``range`` facet (as ``facet.range``: start, end, gap, hardend, other, include; ``mincount`` 0),
+    with ``domain.excludeTags``. Other types, aggregations and options are refused by name."""
+
+    name: str
+    type: str  # terms | range
+    field: str
+    exclude_tags: tuple[str, ...] = ()
+    limit: int = 10
+    offset: int = 0
+    mincount: int = 1
+    sort: tuple[str, bool] = ("count", False)  # (count | index, ascending)
+    prefix: str | None = None
+    children: tuple[JsonFacet, ...] = ()
+    range: RangeFacet | None = None
+
+
+_JSON_TERMS_KEYS = {"type", "field", "limit", "offset", "mincount", "sort", "prefix", "facet", "domain"}
+_JSON_RANGE_KEYS = {
+    "type",
+    "field",
+    "start",
+    "end",
+    "gap",
+    "hardend",
+    "other",
+    "include",
+    "mincount",
+    "domain",
+}
+
+
+def parse_json_facets(text: str) -> list[JsonFacet]:
+    try:
+        spec = json.loads(text)
+    except ValueError as exc:
+        raise BadRequest(f"json.facet: not JSON ({exc})") from None
+    if not isinstance(spec, dict):
+        raise BadRequest(f"json.facet: expected a JSON object, got {text}")
+    return [_json_facet(name, value) for name, value in spec.items()]
+
+
+def _json_facet(name: str, value: Any) -> JsonFacet:
+    if not isinstance(value, dict) or value.get("type") not in ("terms", "range"):
+        shown = json.dumps(value)
+        raise BadRequest(
+            f"json.facet {name}: {shown} is not supported by the embedded index (terms and range facets "
+            "given as objects; no aggregations, query facets or short forms)"
+        )
+    kind = value["type"]
+    unknown = set(value) - (_JSON_TERMS_KEYS if kind == "terms" else _JSON_RANGE_KEYS)
+    if unknown:
+        raise BadRequest(
+            f"json.facet {name}: {', '.join(sorted(unknown))} is not supported by the embedded index"
+        )
+    field_name = value.get("field")
+    if not isinstance(field_name, str) or lookup(field_name) is None:
+        raise BadRequest(f"json.facet {name}: undefined field {field_name}")
+    domain = value.get("domain", {})
+    if not isinstance(domain, dict) or set(domain) - {"excludeTags"}:
+        raise BadRequest(
+            f"json.facet {name}: domain {json.dumps(domain)} is not supported (excludeTags only)"
+        )
+    tags = domain.get("excludeTags", [])
+    tags = [tags] if isinstance(tags, str) else tags
+    exclude = tuple(t for tag in tags for t in _tags(str(tag)))
+
+    def number(key: str, default: int) -> int:
+        raw = value.get(key, default)
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise BadRequest(f"json.facet {name}: {key}={json.dumps(raw)} is not an integer")
+        return _int_value(str(raw))
+
+    if kind == "range":
+        params: list[tuple[str, str]] = [
+            ("facet.range", field_name),
+            ("facet.mincount", str(number("mincount", 0))),
+        ]
+        for key in ("start", "end", "gap", "hardend", "other", "include"):
+            raw = value.get(key)
+            for item in raw if isinstance(raw, list) else ([] if raw is None else [raw]):
+                if isinstance(item, bool):
+                    item = "true" if item else "false"
+                params.append((f"facet.range.{key}", str(item)))
+        return JsonFacet(name, kind, field_name, exclude, range=_range_facet(params, field_name))
+    definition = lookup(field_name)
+    if not definition.facetable:  # type: ignore[union-attr]
+        raise BadRequest(f"json.facet {name}: terms of {field_name} are not supported by the embedded index")
+    sort_text = value.get("sort", "count desc")
+    if isinstance(sort_text, dict) and len(sort_text) == 1:
+        sort_text = " ".join(*sort_text.items())
+    parts = str(sort_text).split()
+    if len(parts) == 1:
+        parts.append("desc" if parts[0] == "count" else "asc")
+    if len(parts) != 2 or parts[0] not in ("count", "index") or parts[1] not in ("asc", "desc"):
+        raise BadRequest(f"json.facet {name}: sort {json.dumps(sort_text)} is not supported (count or index)")
+    children = value.get("facet", {})
+    if not isinstance(children, dict):
+        raise BadRequest(f"json.facet {name}: facet must be an object")
+    prefix = value.get("prefix")
+    if prefix is not None and definition.kind != "string":  # type: ignore[union-attr]
+        raise BadRequest(f"json.facet {name}: prefix on {field_name} is not supported (string fields only)")
+    nested = tuple(_json_facet(k, v) for k, v in children.items())
+    if any(child.exclude_tags for child in nested):
+        raise BadRequest(
+            f"json.facet {name}: a domain in a nested facet is not supported by the embedded index"
+        )
+    return JsonFacet(
+        name,
+        kind,
+        field_name,
+        exclude,
+        limit=number("limit", 10),
+        offset=number("offset", 0),
+        mincount=number("mincount", 1),
+        sort=(parts[0], parts[1] == "asc"),
+        prefix=None if prefix is None else str(prefix),
+        children=nested,
+    )
+
+
 def parse_sort(text: str) -> list[SortSpec]:
     """``title_sort asc, id desc`` → specs; Solr's message when a direction is missing or wrong."""
     specs: list[SortSpec] = []
@@ -898,6 +1029,7 @@ def response(
     stats: dict[str, dict[str, Any]] | None = None,
     next_cursor_mark: str | None = None,
     highlighting: dict[str, dict[str, list[str]]] | None = None,
+    facets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A ``/select`` answer in Solr's JSON shape. ``partial`` names the phase (``query`` or ``facet``)
     during which the time budget ran out: as Solr 9, the header says ``partialResults: true``, a
@@ -944,6 +1076,8 @@ def response(
         }
         if request.facet_pivots:
             body["facet_counts"]["facet_pivot"] = facet_pivot or {}
+    if request.json_facets is not None and facets is not None:
+        body["facets"] = {"count": num_found, **facets}
     if request.highlight is not None and partial is None:
         body["highlighting"] = highlighting or {}
     if request.stats is not None and stats is not None:

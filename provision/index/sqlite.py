@@ -102,6 +102,7 @@ from provision.index.select import (
     SORT_FUNCTION,
     STATS_DEFAULT,
     FacetField,
+    JsonFacet,
     PivotFacet,
     RangeFacet,
     SelectRequest,
@@ -1093,7 +1094,7 @@ class _Select:
             if not self._timed_out(exc):
                 raise
             return 0, None, [], None, None, "query"
-        if not request.facet and request.stats is None:
+        if not request.facet and request.stats is None and request.json_facets is None:
             return num_found, max_score, docs, None, None, None
         try:
             facets, facet_queries = self._facets(main, filters, scores, hits) if request.facet else ({}, {})
@@ -1109,6 +1110,12 @@ class _Select:
                         pivot, self._excluding(pivot.exclude_tags, main, filters, scores, hits)
                     )
                     for pivot in request.facet_pivots
+                },
+                "facets": {
+                    facet.name: self._json_facet(
+                        facet, self._excluding(facet.exclude_tags, main, filters, scores, hits)
+                    )
+                    for facet in request.json_facets or ()
                 },
                 "stats": {
                     stats.key: self._stats(
@@ -1711,6 +1718,44 @@ class _Select:
             return running[last] - running[first] if last > first else 0
 
         return within
+
+    def _json_facet(self, facet: JsonFacet, hits: list[int] | None) -> dict[str, Any]:
+        """A ``json.facet`` terms or range facet over ``hits``, in Solr's bucket shape."""
+        if facet.range is not None:
+            answer = self._range(facet.range, hits)
+            numeric = facet.range.kind in ("int", "long")
+            counts = answer["counts"]
+            buckets = [{"val": int(low) if numeric else low, "count": n} for low, n in counts]
+            result: dict[str, Any] = {"buckets": buckets}
+            for name in ("before", "after", "between"):
+                if name in answer:
+                    result[name] = {"count": answer[name]}
+            return result
+        definition = lookup(facet.field)
+        assert definition is not None
+        values, ordinals, all_counts = self.columns.facet(self.conn, facet.field)
+        pool = hits if hits is not None else self.columns.all_rids(self.conn)
+        counts = all_counts if hits is None else Counter(chain.from_iterable(map(ordinals.__getitem__, hits)))
+        items = [(o, counts.get(o, 0)) for o in range(len(values))]
+        items = [(o, c) for o, c in items if c >= facet.mincount]
+        if facet.prefix is not None:
+            items = [(o, c) for o, c in items if _facet_term(definition, values[o]).startswith(facet.prefix)]
+        by, ascending = facet.sort
+        if by == "count":
+            items.sort(key=lambda item: (item[1] if ascending else -item[1], item[0]))
+        elif not ascending:
+            items.reverse()
+        end = None if facet.limit < 0 else facet.offset + facet.limit
+        buckets = []
+        for ordinal, count in items[facet.offset : end]:
+            self.check_time()
+            bucket: dict[str, Any] = {"val": _typed_value(definition, values[ordinal]), "count": count}
+            if facet.children:
+                inner = [rid for rid in pool if ordinal in ordinals[rid]]
+                for child in facet.children:
+                    bucket[child.name] = self._json_facet(child, inner)
+            buckets.append(bucket)
+        return {"buckets": buckets}
 
     def _stats(self, stats: StatsField, hits: list[int] | None) -> dict[str, Any]:
         """``stats.field``: min, max, count (values), missing (documents without one), and for numbers

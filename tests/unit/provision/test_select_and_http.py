@@ -135,8 +135,13 @@ def test_parameters() -> None:
         ([("debug", "query")], "debugging (debug) is not supported by the embedded index"),
         ([("json", '{"query": "x", "bogus": 1}')], "Unknown top-level key in JSON request : bogus"),
         (
-            [("json", '{"facet": {}}')],
-            "the JSON request API's 'facet' (json) is not supported by the embedded index",
+            [("json", '{"params": {}}')],
+            "the JSON request API's 'params' (json) is not supported by the embedded index",
+        ),
+        (
+            [("json", '{"facet": {"x": "sum(pages_i)"}}')],
+            'json.facet x: "sum(pages_i)" is not supported by the embedded index (terms and range facets '
+            "given as objects; no aggregations, query facets or short forms)",
         ),
         ([("json", "[1]")], "Expected JSON Object but got list=[1]"),
         ([("json", '{"limit": 2.5}')], 'For input string: "2.5"'),
@@ -153,7 +158,10 @@ def test_parameters() -> None:
             [("json.query", "x")],
             "JSON request parameters (json.<key>) (json.query) is not supported by the embedded index",
         ),
-        ([("json.facet", "{}")], "JSON facets (json.facet) is not supported by the embedded index"),
+        (
+            [("json.facet", '{"d": {"type": "terms", "field": "datasource", "missing": true}}')],
+            "json.facet d: missing is not supported by the embedded index",
+        ),
         ([("rq", "{!rerank reRankQuery=x}")], "re-ranking (rq) is not supported by the embedded index"),
         ([("NOW", "0")], "a fixed NOW (NOW) is not supported by the embedded index"),
         ([("echoParams", "all")], "echoParams=all is not supported by the embedded index (explicit or none)"),

@@ -3,6 +3,7 @@ columns that follow writes, exact removal of a document's rows, and its Solr-sha
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -687,3 +688,45 @@ def test_highlighting_as_the_unified_highlighter(index: SqliteIndex) -> None:
         with pytest.raises(BadRequest) as caught:
             hl(params.pop("q", "zeus"), **params)
         assert str(caught.value) == message
+
+
+def test_json_facets_terms_and_ranges(index: SqliteIndex) -> None:
+    facet = {
+        "ds": {
+            "type": "terms",
+            "field": "datasource",
+            "facet": {"s": {"type": "terms", "field": "subject_facet"}},
+        },
+        "all": {"type": "terms", "field": "datasource", "domain": {"excludeTags": "d"}, "sort": "index desc"},
+        "when": {
+            "type": "range",
+            "field": "indexed_at",
+            "start": "2024-05-01T00:00:00Z",
+            "end": "2024-05-05T00:00:00Z",
+            "gap": "+2DAYS",
+            "other": "before",
+        },
+    }
+    answer = index.select(
+        {"q": "*:*", "rows": 0, "fq": "{!tag=d}datasource:ads", "json": json.dumps({"facet": facet})}
+    )
+    assert answer["facets"] == {
+        "count": 3,
+        "ds": {
+            "buckets": [
+                {
+                    "val": "ads",
+                    "count": 3,
+                    "s": {"buckets": [{"val": "Temple", "count": 2}, {"val": "Bronze Age", "count": 1}]},
+                }
+            ]
+        },
+        "all": {"buckets": [{"val": "dans", "count": 1}, {"val": "ads", "count": 3}]},
+        "when": {
+            "buckets": [
+                {"val": "2024-05-01T00:00:00Z", "count": 1},
+                {"val": "2024-05-03T00:00:00Z", "count": 1},
+            ],
+            "before": {"count": 0},
+        },
+    }
