@@ -4,9 +4,9 @@ A portal written against Solr talks to the embedded index unchanged: the same pa
 (``q``, ``fq``, ``rows``, ``start``, ``sort``, ``fl``, ``df``, ``q.op``, ``facet``, ``facet.field``
 with ``{!ex=… key=…}``, ``facet.limit``, ``facet.mincount``, ``facet.sort``, ``facet.offset``,
 ``facet.prefix``, ``facet.contains``, ``facet.matches``, ``facet.excludeTerms``, ``facet.query``,
-per-field ``f.<field>.facet.*``, ``timeAllowed``, ``wt=json``, ``json.nl``, ``omitHeader``,
-``echoParams``), the same response keys, and the same error shape and messages where Solr's are
-known.
+``facet.range``, ``facet.pivot``, ``stats``, ``cursorMark``, ``hl``, ``json.facet``, per-field
+``f.<field>.facet.*``, ``timeAllowed``, ``wt=json``, ``json.nl``, ``omitHeader``, ``echoParams``),
+the same response keys, and the same error shape and messages where Solr's are known.
 
 The rule: every parameter is either implemented with Solr's meaning (:data:`SUPPORTED`), has no
 effect on Solr's answer either (:data:`NO_EFFECT`: tuning hints), or is refused with HTTP 400
