@@ -85,6 +85,8 @@ from provision.index.base import (
 from provision.index.fields import NAMED, FieldDef, copy_targets, lookup
 from provision.index.highlight import highlight
 from provision.index.query import (
+    DISMAX_UNSUPPORTED,
+    NO_EFFECT_LOCAL_PARAMS,
     CAll,
     CBool,
     CDateRange,
@@ -95,8 +97,11 @@ from provision.index.query import (
     CNone,
     Compiled,
     CText,
+    DismaxParams,
+    LocalParams,
     compile_dismax,
     compile_query,
+    split_local_params,
 )
 from provision.index.select import (
     SORT_FUNCTION,
@@ -1049,6 +1054,10 @@ class _Select:
         parser when ``q`` is blank; local parameters in ``q`` choose their own parser, as in Solr)."""
         request = self.request
         blank = request.q is None or not request.q.strip()
+        if not blank and request.q.startswith("{!"):  # type: ignore[union-attr]
+            local, rest = split_local_params(request.q, where="q")  # type: ignore[arg-type]
+            if local is not None and local.type in ("dismax", "edismax"):
+                return self._local_dismax(local, rest)
         if request.def_type == "lucene" or (not blank and request.q.lstrip().startswith("{!")):  # type: ignore[union-attr]
             if blank:
                 return CNone()
@@ -1063,6 +1072,42 @@ class _Select:
             variant=request.def_type,
             default_field=request.df,
             default_and=request.default_and,
+        )
+
+    def _local_dismax(self, local: LocalParams, rest: str) -> Compiled:
+        """``q={!edismax qf=title mm=2}…``: the parser chosen by local params, whose ``qf``, ``mm``,
+        ``pf``, ``tie``, ``q.op`` and ``df`` override the request's (Solr's rule); ``v`` is the query."""
+        request = self.request
+        if request.highlight is not None:
+            raise BadRequest(
+                f"highlighting (hl) with {{!{local.type}}} is not supported by the embedded index"
+            )
+        for name in DISMAX_UNSUPPORTED:
+            if name in local.params or any(key == name for key, _ in request.params):
+                raise BadRequest(f"{local.type}'s {name} ({name}) is not supported by the embedded index")
+        unknown = (
+            set(local.params) - {"qf", "mm", "pf", "tie", "q.op", "df", "v", "tag"} - NO_EFFECT_LOCAL_PARAMS
+        )
+        if unknown:
+            raise BadRequest(
+                f"q: local parameter(s) {', '.join(sorted(unknown))} of {{!{local.type}}} are not supported "
+                "by the embedded index"
+            )
+        self.main_tags = tuple(t for t in re.split(r"[,\s]+", local.get("tag") or "") if t)
+        base = request.dismax
+        params = DismaxParams(
+            qf=local.get("qf", base.qf),
+            mm=local.get("mm", base.mm),
+            pf=local.get("pf", base.pf),
+            tie=local.get("tie", base.tie),
+        )
+        q_op = local.get("q.op")
+        return compile_dismax(
+            local.get("v", rest) or "",
+            params,
+            variant=local.type,  # type: ignore[arg-type]
+            default_field=local.get("df", request.df) or request.df,
+            default_and=request.default_and if q_op is None else q_op == "AND",
         )
 
     def run(

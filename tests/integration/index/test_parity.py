@@ -460,6 +460,11 @@ SWEEP_AXES: dict[str, list[Any]] = {
         "b?onze",
         "bronze~1",
         "{!edismax qf=title}bronze",
+        "{!dismax qf=title mm=2}bronze temple",
+        '{!edismax qf="title subject" q.op=AND tag=m}bronze temple',
+        "{!dismax}bronze",  # the request's qf, if any
+        "{!edismax qf=title v=zeus}",
+        "{!dismax qf=title bq=x}zeus",
         "{!lucene q.op=AND}bronze age",
         "_query_:bronze",
         '_query_:"{!lucene q.op=AND}bronze age" OR title:zeus',

@@ -385,6 +385,15 @@ def test_max_score_whenever_scores_are_asked_for(index: SqliteIndex) -> None:
     assert "maxScore" not in index.select({"q": "temple", "fl": "id"})["response"]
 
 
+def test_dismax_and_edismax_chosen_by_local_params(index: SqliteIndex) -> None:
+    assert ids(index, q="{!edismax qf=title}bronze") == ["dans::1"]
+    assert ids(index, q="{!dismax}temple", qf="subject") == ["ads::1", "ads::3"]  # the request's qf
+    assert ids(index, q="{!dismax qf=title v=apollo}", qf="subject") == ["ads::3"]
+    with pytest.raises(BadRequest) as caught:
+        ids(index, q="{!edismax qf=title}bronze", bq="title:x")
+    assert str(caught.value) == "edismax's bq (bq) is not supported by the embedded index"
+
+
 def test_dismax_and_edismax(index: SqliteIndex) -> None:
     """Issue 17: ``defType=edismax`` with ``qf`` was ignored (``q=trier&qf=subject``: 13 hits, Solr 0)."""
     for variant in ("dismax", "edismax"):
