@@ -1684,21 +1684,37 @@ class _Select:
         assert definition is not None
         values, ordinals, _ = self.columns.facet(self.conn, facet.field)
         result = []
-        for ordinal, count in self._facet_items(facet, hits):
+        items = self._facet_items(facet, hits)
+        deeper = level + 1 < len(pivot.levels)
+        groups = self._groups(ordinals, hits, [o for o, _ in items]) if deeper else {}
+        for ordinal, count in items:
             self.check_time()
             entry: dict[str, Any] = {
                 "field": facet.field,
                 "value": _typed_value(definition, values[ordinal]),
                 "count": count,
             }
-            if level + 1 < len(pivot.levels):
-                pool = hits if hits is not None else self.columns.all_rids(self.conn)
-                inner = [rid for rid in pool if ordinal in ordinals[rid]]
+            if deeper:
+                inner = groups[ordinal]
                 below = self._pivot(pivot, inner, level + 1)
                 if below:
                     entry["pivot"] = below
             result.append(entry)
         return result
+
+    def _groups(
+        self, ordinals: list[tuple[int, ...]], hits: list[int] | None, wanted: list[int]
+    ) -> dict[int, list[int]]:
+        """The hits holding each of the ``wanted`` values (by ordinal), in one pass over the hits:
+        the documents a pivot's or a nested facet's next level is counted in."""
+        groups: dict[int, list[int]] = {o: [] for o in wanted}
+        pool = hits if hits is not None else self.columns.all_rids(self.conn)
+        for rid in pool:
+            for ordinal in ordinals[rid]:
+                group = groups.get(ordinal)
+                if group is not None:
+                    group.append(rid)
+        return groups
 
     def _range(self, facet: RangeFacet, hits: list[int] | None) -> dict[str, Any]:
         """``facet.range``: each bucket's count, then ``before``/``after``/``between`` when asked
@@ -1779,7 +1795,6 @@ class _Select:
         definition = lookup(facet.field)
         assert definition is not None
         values, ordinals, all_counts = self.columns.facet(self.conn, facet.field)
-        pool = hits if hits is not None else self.columns.all_rids(self.conn)
         counts = all_counts if hits is None else Counter(chain.from_iterable(map(ordinals.__getitem__, hits)))
         items = [(o, counts.get(o, 0)) for o in range(len(values))]
         items = [(o, c) for o, c in items if c >= facet.mincount]
@@ -1792,11 +1807,13 @@ class _Select:
             items.reverse()
         end = None if facet.limit < 0 else facet.offset + facet.limit
         buckets = []
-        for ordinal, count in items[facet.offset : end]:
+        page = items[facet.offset : end]
+        groups = self._groups(ordinals, hits, [o for o, _ in page]) if facet.children else {}
+        for ordinal, count in page:
             self.check_time()
             bucket: dict[str, Any] = {"val": _typed_value(definition, values[ordinal]), "count": count}
             if facet.children:
-                inner = [rid for rid in pool if ordinal in ordinals[rid]]
+                inner = groups[ordinal]
                 for child in facet.children:
                     bucket[child.name] = self._json_facet(child, inner)
             buckets.append(bucket)
