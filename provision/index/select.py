@@ -78,7 +78,6 @@ UNSUPPORTED: dict[str, _Refused] = {
     "facet.interval": _Refused("facet.interval"),
     "facet.heatmap": _Refused("facet.heatmap"),
     "facet.exists": _Refused("facet.exists", when_true=True),
-    "facet.missing": _Refused("facet.missing", when_true=True),
     "stats.facet": _Refused("stats.facet"),
     "stats.calcdistinct": _Refused("stats.calcdistinct", when_true=True),
     "facet.pivot.ranges": _Refused("facet.pivot ranges"),
@@ -172,6 +171,8 @@ class FacetField:
     contains_ignore_case: bool = False
     matches: regex.Pattern[str] | None = None
     exclude_terms: frozenset[str] = frozenset()
+    #: ``facet.missing``: the count of hits without a value, last, under a null name
+    missing: bool = False
 
     def accepts(self, value: str, *, timeout: float | None = None) -> bool:
         """Whether a facet value passes ``facet.prefix``/``contains``/``matches``/``excludeTerms``.
@@ -535,6 +536,7 @@ def _facet_field(params: Params, value: str, *, mincount: int | None = None) -> 
         contains_ignore_case=(option("contains.ignoreCase", "false") or "").lower() in _TRUE,
         matches=pattern,
         exclude_terms=_split_terms(option("excludeTerms", "") or ""),
+        missing=(option("missing", "false") or "").lower() in _TRUE,
     )
 
 
@@ -724,7 +726,10 @@ def _pivot_facet(params: Params, value: str) -> PivotFacet:
                 f"facet.pivot on field {name} ({definition.type}) is not supported by the embedded index "
                 "(fields of exact values only)"
             )
-        levels.append(_facet_field(params, name, mincount=mincount))
+        level = _facet_field(params, name, mincount=mincount)
+        if level.missing:
+            raise BadRequest("facet.missing with facet.pivot is not supported by the embedded index")
+        levels.append(level)
     return PivotFacet(options.get("key", names), _tags(options.get("ex", "")), tuple(levels))
 
 
@@ -1059,7 +1064,7 @@ def response(
         fields: dict[str, Any] = {}
         for key, counts in (facet_fields or {}).items():
             if request.json_nl == "map":
-                fields[key] = dict(counts)
+                fields[key] = {("" if name is None else name): count for name, count in counts}
             else:
                 fields[key] = [item for pair in counts for item in pair]
         ranges: dict[str, Any] = {}

@@ -1627,9 +1627,20 @@ class _Select:
         if definition is None:
             raise BadRequest(f"undefined field {facet.field}")
         if not definition.facetable:
+            if facet.missing:
+                raise BadRequest(
+                    f"facet.missing on {facet.field} ({definition.type}) is not supported by the embedded "
+                    "index"
+                )
             return []
-        values, _, _ = self.columns.facet(self.conn, facet.field)
-        return [(_display_value(definition, values[o]), c) for o, c in self._facet_items(facet, hits)]
+        values, ordinals, _ = self.columns.facet(self.conn, facet.field)
+        found: list[tuple[str | None, int]] = [
+            (_display_value(definition, values[o]), c) for o, c in self._facet_items(facet, hits)
+        ]
+        if facet.missing:  # after the limit, whatever the mincount, as Solr
+            pool = hits if hits is not None else self.columns.all_rids(self.conn)
+            found.append((None, sum(1 for rid in pool if not ordinals[rid])))
+        return found  # type: ignore[return-value]
 
     def _facet_items(self, facet: FacetField, hits: list[int] | None) -> list[tuple[int, int]]:
         """The (value ordinal, count) pairs a facet gives, in its order, after its offset and limit."""

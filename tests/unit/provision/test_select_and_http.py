@@ -108,12 +108,8 @@ def test_parameters() -> None:
             "fl=id:title: an alias that is a field name or used twice is not supported by the embedded index",
         ),
         (
-            [("facet", "true"), ("facet.field", "x"), ("facet.missing", "true")],
-            "facet.missing (facet.missing) is not supported by the embedded index",
-        ),
-        (
-            [("facet", "true"), ("facet.field", "x"), ("f.x.facet.missing", "on")],
-            "facet.missing (f.x.facet.missing) is not supported by the embedded index",
+            [("facet", "true"), ("facet.pivot", "datasource,language"), ("f.language.facet.missing", "on")],
+            "facet.missing with facet.pivot is not supported by the embedded index",
         ),
         ([("rows", "2147483648")], 'For input string: "2147483648"'),  # Solr: a Java int
         ([("start", "2147483648")], 'For input string: "2147483648"'),
@@ -191,8 +187,8 @@ def test_one_declared_list_of_parameters() -> None:
     from provision.index.select import NO_EFFECT, SUPPORTED, UNSUPPORTED
 
     assert not SUPPORTED & NO_EFFECT
-    assert set(UNSUPPORTED) & SUPPORTED == {"debug", "debugQuery", "facet.missing"}  # false only
-    for name in set(UNSUPPORTED) - {"debugQuery", "facet.missing"}:
+    assert set(UNSUPPORTED) & SUPPORTED == {"debug", "debugQuery"}  # false only
+    for name in set(UNSUPPORTED) - {"debugQuery"}:
         facet = [("facet", "true")] if name.startswith("facet.") else []
         with pytest.raises(
             BadRequest, match=rf"\({re.escape(name)}\) is not supported by the embedded index"

@@ -201,6 +201,10 @@ def test_facet_options(index: SqliteIndex) -> None:
     }
     assert facet(**{"facet.field": "subject_facet", "facet.offset": 1}) == {"subject_facet": ["Temple", 2]}
     assert facet(**{"facet.field": "title"}) == {"title": []}  # an analysed field: nothing, as Solr
+    # facet.missing: the hits without a value, last and after the limit, whatever the mincount
+    assert facet(
+        **{"facet.field": "subject_facet", "facet.missing": "true", "facet.limit": 1, "facet.mincount": 5}
+    ) == {"subject_facet": [None, 1]}
     assert facet(**{"facet.field": "indexed_at"}) == {
         "indexed_at": ["2024-05-01T10:00:00Z", 1, "2024-05-03T10:00:00Z", 1]
     }
