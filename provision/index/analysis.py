@@ -97,6 +97,11 @@ def tokens(text: str) -> list[str]:
     return [fold(token) for token in _TOKEN.findall(text)]
 
 
+def token_spans(text: str) -> list[tuple[int, int, str]]:
+    """:func:`tokens` with where each one is in ``text`` (start, end, term): what highlighting marks."""
+    return [(match.start(), match.end(), fold(match.group())) for match in _TOKEN.finditer(text)]
+
+
 #: characters the JDK's root-locale collator ignores at primary strength (spaces, hyphens and dashes,
 #: controls, soft hyphen, combining marks), dumped from the JDK Solr runs on: ``Data hosting`` sorts
 #: after ``Database`` in Solr, as ``datahosting`` after ``database``

@@ -556,6 +556,11 @@ class Compiler:
         self.default_and = default_and
         self.known_fields = known_fields
         self.where = where
+        #: what a nested ``_query_:"…"`` is parsed with: the request's ``df`` and ``q.op``, not the
+        #: local parameters of the query around it (Solr gives the sub-parser the request's params)
+        self.nested_df = DEFAULT_FIELD
+        self.nested_and = default_and
+        self.nesting = 0
 
     def field(self, name: str) -> FieldDef:
         definition = lookup(name)
@@ -569,6 +574,8 @@ class Compiler:
             return CNone()
         if isinstance(node, Bool):
             return self._bool(node, top=True)
+        if isinstance(node, Term) and node.field == NESTED_QUERY_FIELD:
+            return self._nested(node, top=True)
         return self.compile(node)
 
     def compile(self, node: Node) -> Compiled:
@@ -664,7 +671,36 @@ class Compiler:
             return "true" if text[:1] in ("t", "T", "1") else "false"
         return text
 
+    def _nested(self, node: Term, *, top: bool = False) -> Compiled:
+        """``_query_:"{!lucene q.op=AND}bronze age"``: the value is a query of its own, parsed with
+        its local parameters and the request's ``df``/``q.op``. As in Solr, a purely negative nested
+        query matches everything but its exclusions only when it is the whole query; inside a
+        boolean query it matches nothing. A prefix, wildcard or range on ``_query_`` is a query on
+        an undefined field (Solr's 400)."""
+        if node.prefix:
+            raise BadRequest(f"undefined field {NESTED_QUERY_FIELD}")
+        if self.nesting >= MAX_NESTING:
+            raise BadRequest(f"{self.where}: too deeply nested (more than {MAX_NESTING} _query_ levels)")
+        self.nesting += 1
+        try:
+            _, compiled = _compile(
+                node.text,
+                default_field=self.nested_df,
+                default_and=self.nested_and,
+                known_fields=self.known_fields,
+                where=self.where,
+                nesting=self.nesting,
+                top=top,
+            )
+        finally:
+            self.nesting -= 1
+        if node.boost != 1.0:
+            return CBool((compiled,), (), (), node.boost)
+        return compiled
+
     def _term(self, node: Term) -> Compiled:
+        if node.field == NESTED_QUERY_FIELD:
+            return self._nested(node)
         definition = self.field(node.field)
         kind = definition.kind
         if kind == "text":
@@ -705,10 +741,35 @@ def compile_query(
     where: str = "q",
 ) -> tuple[LocalParams | None, Compiled]:
     """Parse and compile one ``q`` or ``fq`` value, local parameters included."""
+    return _compile(
+        text, default_field=default_field, default_and=default_and, known_fields=known_fields, where=where
+    )
+
+
+#: the pseudo-field of nested queries (``_query_:"{!…}…"``)
+NESTED_QUERY_FIELD = "_query_"
+#: local parameters that tune how Solr runs a query but not what it matches: accepted, no effect
+#: (``cache=false`` and ``cost`` on filters)
+NO_EFFECT_LOCAL_PARAMS = frozenset({"cache", "cost"})
+
+
+def _compile(
+    text: str,
+    *,
+    default_field: str,
+    default_and: bool,
+    known_fields: frozenset[str],
+    where: str,
+    nesting: int = 0,
+    top: bool = True,
+) -> tuple[LocalParams | None, Compiled]:
     local, rest = split_local_params(text, where=where)
     compiler = Compiler(default_and=default_and, known_fields=known_fields, where=where)
+    compiler.nested_df, compiler.nested_and, compiler.nesting = default_field, default_and, nesting
     if local is not None:
-        unknown = set(local.params) - {"tag", "f", "op", "df", "q.op", "v"}
+        unknown = set(local.params) - {"tag", "f", "op", "df", "q.op", "v"} - NO_EFFECT_LOCAL_PARAMS
+        if where == "facet.query":
+            unknown -= {"key", "ex"}  # read by the facet component (select.FacetQuery)
         if local.type not in (None, "lucene", "field") or unknown:
             what = (
                 f"query parser {local.type!r}"
@@ -726,7 +787,7 @@ def compile_query(
         if local.get("q.op"):
             compiler.default_and = local.get("q.op") == "AND"
     node = parse(rest, default_field=default_field, default_and=compiler.default_and, where=where)
-    compiled = compiler.top(node)
+    compiled = compiler.top(node) if top or node is None else compiler.compile(node)
     check_clauses(compiled, rest)
     return local, compiled
 

@@ -51,6 +51,7 @@ import bisect
 import heapq
 import json
 import logging
+import math
 import os
 import re
 import socket
@@ -63,7 +64,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from itertools import chain
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -83,7 +84,10 @@ from provision.index.base import (
     batched,
 )
 from provision.index.fields import NAMED, FieldDef, copy_targets, lookup
+from provision.index.highlight import highlight
 from provision.index.query import (
+    DISMAX_UNSUPPORTED,
+    NO_EFFECT_LOCAL_PARAMS,
     CAll,
     CBool,
     CDateRange,
@@ -94,10 +98,27 @@ from provision.index.query import (
     CNone,
     Compiled,
     CText,
+    DismaxParams,
+    LocalParams,
     compile_dismax,
     compile_query,
+    split_local_params,
 )
-from provision.index.select import FacetField, SelectRequest, parse_request, response
+from provision.index.select import (
+    SORT_FUNCTION,
+    STATS_DEFAULT,
+    FacetField,
+    JsonFacet,
+    PivotFacet,
+    RangeFacet,
+    SelectRequest,
+    StatsField,
+    docvalues_only,
+    encode_cursor,
+    parse_request,
+    range_text,
+    response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -501,7 +522,8 @@ class SqliteIndex:
         conn.execute("BEGIN")
         try:
             p, columns = self._columns_for(conn)
-            answer = _Select(conn, p, request, columns, deadline).run()
+            selection = _Select(conn, p, request, columns, deadline)
+            answer = selection.run()
         finally:
             conn.set_progress_handler(None, 0)
             if conn.in_transaction:
@@ -516,6 +538,7 @@ class SqliteIndex:
             facet_queries=facet_queries,
             qtime_ms=int((time.perf_counter() - started) * 1000),
             partial=partial,
+            **selection.more,
         )
 
     def _columns_for(self, conn: sqlite3.Connection) -> tuple[str, _Columns]:
@@ -892,6 +915,7 @@ class _Columns:
         self.size = conn.execute(f"SELECT coalesce(max(rid), 0) + 1 FROM {p}_docs").fetchone()[0]
         self._facets: dict[str, tuple[list[Any], list[tuple[int, ...]], Counter[int]]] = {}
         self._ranks: dict[str, list[int | None]] = {}
+        self._rank_values: dict[str, list[Any]] = {}
         self._ranges: dict[str, tuple[list[int], list[int], list[int]]] = {}
         self._all: list[int] | None = None
         self._lock = threading.Lock()
@@ -940,11 +964,24 @@ class _Columns:
         return cached
 
     def ranks(self, conn: sqlite3.Connection, name: str) -> list[int | None]:
-        """Sort rank per rid (equal values share a rank; None: no value)."""
+        """Sort rank per rid (equal values share a rank; None: no value). ``field\x00min`` and
+        ``field\x00max`` rank a multivalued field by each document's least or greatest value."""
         cached = self._ranks.get(name)
+        if cached is None and _MULTI_SORT in name:
+            field, which, *function = name.split(_MULTI_SORT)
+            values, ordinals, _ = self.facet(conn, field)  # ordinals follow the values' order
+            pick = min if which == "min" else max
+            self._rank_values[name] = values
+            missing: float | None = None
+            if function:  # a sort function: no value is a value (0, false, or below every string)
+                none = {"int": 0, "long": 0, "date": 0, "boolean": "false"}.get(function[0])
+                at = bisect.bisect_left(values, none) if none is not None else 0
+                missing = at if none is not None and at < len(values) and values[at] == none else at - 0.5
+            cached = self._ranks[name] = [pick(o) if o else missing for o in ordinals]  # type: ignore[misc]
         if cached is None:
             with self._lock:
                 ranks: list[int | None] = [None] * self.size
+                distinct: list[Any] = []
                 rank, last = -1, object()
                 for rid, value in conn.execute(
                     f"SELECT rid, value FROM {self.p}_singles WHERE field = ? ORDER BY value", (name,)
@@ -952,9 +989,20 @@ class _Columns:
                     if value != last:
                         rank += 1
                         last = value
+                        distinct.append(value)
                     ranks[rid] = rank
+                self._rank_values[name] = distinct
                 cached = self._ranks[name] = ranks
         return cached
+
+    def rank_values(self, conn: sqlite3.Connection, name: str) -> list[Any]:
+        """The distinct values of a sort field in rank order (rank ``i`` is value ``i``)."""
+        self.ranks(conn, name)
+        return self._rank_values[name]
+
+
+#: joins a multivalued sort field to min or max in the sort keys _Columns.ranks reads
+_MULTI_SORT = "\x00"
 
 
 class _TimeUp(Exception):
@@ -979,6 +1027,11 @@ class _Select:
         self.request = request
         self.columns = columns
         self.deadline = deadline
+        self.main: Compiled = CNone()
+        #: the tags of the main query (``q={!tag=…}…``), which ``{!ex=…}`` may exclude too
+        self.main_tags: tuple[str, ...] = ()
+        #: facet ranges, pivots and stats, once computed (keys of :func:`select.response`)
+        self.more: dict[str, Any] = {}
         if deadline is not None:
             conn.set_progress_handler(lambda: time.monotonic() > deadline, 20_000)
 
@@ -1007,9 +1060,17 @@ class _Select:
         parser when ``q`` is blank; local parameters in ``q`` choose their own parser, as in Solr)."""
         request = self.request
         blank = request.q is None or not request.q.strip()
+        if not blank and request.q.startswith("{!"):  # type: ignore[union-attr]
+            local, rest = split_local_params(request.q, where="q")  # type: ignore[arg-type]
+            if local is not None and local.type in ("dismax", "edismax"):
+                return self._local_dismax(local, rest)
         if request.def_type == "lucene" or (not blank and request.q.lstrip().startswith("{!")):  # type: ignore[union-attr]
-            return CNone() if blank else self.compile(request.q, "q")[1]  # type: ignore[arg-type]
+            if blank:
+                return CNone()
+            self.main_tags, compiled = self.compile(request.q, "q")  # type: ignore[arg-type]
+            return compiled
         if blank:
+            # q.alt's tags are not the main query's: Solr 9 does not exclude it (the test server)
             return self.compile(request.q_alt, "q.alt")[1] if request.q_alt else CNone()
         return compile_dismax(
             request.q,  # type: ignore[arg-type]
@@ -1017,6 +1078,42 @@ class _Select:
             variant=request.def_type,
             default_field=request.df,
             default_and=request.default_and,
+        )
+
+    def _local_dismax(self, local: LocalParams, rest: str) -> Compiled:
+        """``q={!edismax qf=title mm=2}…``: the parser chosen by local params, whose ``qf``, ``mm``,
+        ``pf``, ``tie``, ``q.op`` and ``df`` override the request's (Solr's rule); ``v`` is the query."""
+        request = self.request
+        if request.highlight is not None:
+            raise BadRequest(
+                f"highlighting (hl) with {{!{local.type}}} is not supported by the embedded index"
+            )
+        for name in DISMAX_UNSUPPORTED:
+            if name in local.params or any(key == name for key, _ in request.params):
+                raise BadRequest(f"{local.type}'s {name} ({name}) is not supported by the embedded index")
+        unknown = (
+            set(local.params) - {"qf", "mm", "pf", "tie", "q.op", "df", "v", "tag"} - NO_EFFECT_LOCAL_PARAMS
+        )
+        if unknown:
+            raise BadRequest(
+                f"q: local parameter(s) {', '.join(sorted(unknown))} of {{!{local.type}}} are not supported "
+                "by the embedded index"
+            )
+        self.main_tags = tuple(t for t in re.split(r"[,\s]+", local.get("tag") or "") if t)
+        base = request.dismax
+        params = DismaxParams(
+            qf=local.get("qf", base.qf),
+            mm=local.get("mm", base.mm),
+            pf=local.get("pf", base.pf),
+            tie=local.get("tie", base.tie),
+        )
+        q_op = local.get("q.op")
+        return compile_dismax(
+            local.get("v", rest) or "",
+            params,
+            variant=local.type,  # type: ignore[arg-type]
+            default_field=local.get("df", request.df) or request.df,
+            default_and=request.default_and if q_op is None else q_op == "AND",
         )
 
     def run(
@@ -1033,7 +1130,7 @@ class _Select:
         and the phase (``query``, ``facet``) the time budget ran out in, if it did: a query cut
         short counts nothing, facets cut short are left out (Solr 9's partial results)."""
         request = self.request
-        main = self._main()
+        main = self.main = self._main()
         filters = [self.compile(text, "fq") for text in request.filters]
         sort = self._sort_fields()
         try:
@@ -1048,10 +1145,36 @@ class _Select:
             if not self._timed_out(exc):
                 raise
             return 0, None, [], None, None, "query"
-        if not request.facet:
+        if not request.facet and request.stats is None and request.json_facets is None:
             return num_found, max_score, docs, None, None, None
         try:
-            facets, facet_queries = self._facets(main, filters, scores, hits)
+            facets, facet_queries = self._facets(main, filters, scores, hits) if request.facet else ({}, {})
+            self.more |= {
+                "facet_ranges": {
+                    facet.key: self._range(
+                        facet, self._excluding(facet.exclude_tags, main, filters, scores, hits)
+                    )
+                    for facet in request.facet_ranges
+                },
+                "facet_pivot": {
+                    pivot.key: self._pivot(
+                        pivot, self._excluding(pivot.exclude_tags, main, filters, scores, hits)
+                    )
+                    for pivot in request.facet_pivots
+                },
+                "facets": {
+                    facet.name: self._json_facet(
+                        facet, self._excluding(facet.exclude_tags, main, filters, scores, hits)
+                    )
+                    for facet in request.json_facets or ()
+                },
+                "stats": {
+                    stats.key: self._stats(
+                        stats, self._excluding(stats.exclude_tags, main, filters, scores, hits)
+                    )
+                    for stats in request.stats or ()
+                },
+            }
         except (_TimeUp, sqlite3.OperationalError) as exc:
             if not self._timed_out(exc):
                 raise
@@ -1082,19 +1205,36 @@ class _Select:
         facets: dict[str, list[tuple[str, int]]] = {}
         for facet in request.facet_fields:
             self.check_time()
-            excluded = set(facet.exclude_tags)
-            if excluded and any(set(tags) & excluded for tags, _ in filters):
-                kept = [f for tags, f in filters if not set(tags) & excluded]
-                facet_hits = self._hits(main, kept, scores)
-            else:
-                facet_hits = hits
-            facets[facet.key] = self._facet(facet, facet_hits)
+            facets[facet.key] = self._facet(
+                facet, self._excluding(facet.exclude_tags, main, filters, scores, hits)
+            )
         facet_queries: dict[str, int] = {}
-        for text in request.facet_queries:
+        for query in request.facet_queries:
             self.check_time()
-            _, compiled = self.compile(text, "facet.query")
-            facet_queries[text] = self._count_within(hits, compiled)
+            _, compiled = self.compile(query.text, "facet.query")
+            facet_queries[query.key] = self._count_within(
+                self._excluding(query.exclude_tags, main, filters, scores, hits), compiled
+            )
         return facets, facet_queries
+
+    def _excluding(
+        self,
+        exclude_tags: Sequence[str],
+        main: Compiled,
+        filters: list[tuple[tuple[str, ...], Compiled]],
+        scores: dict[int, float] | None,
+        hits: list[int] | None,
+    ) -> list[int] | None:
+        """The hits without the filters tagged with one of ``exclude_tags`` (``{!ex=…}``), and without
+        the main query when its tag is excluded (Solr's ``SimpleFacets.computeDocSet``)."""
+        excluded = set(exclude_tags)
+        if excluded & set(self.main_tags):
+            kept = [f for tags, f in filters if not set(tags) & excluded]
+            return self._hits(CAll(), kept, None)
+        if excluded and any(set(tags) & excluded for tags, _ in filters):
+            kept = [f for tags, f in filters if not set(tags) & excluded]
+            return self._hits(main, kept, scores)
+        return hits
 
     # --- the matching set ----------------------------------------------------------------------
     def _hits(
@@ -1307,9 +1447,28 @@ class _Select:
             if spec.field == "score":
                 result.append((spec.field, spec.ascending))
                 continue
+            function = SORT_FUNCTION.fullmatch(spec.field)
+            if function is not None:
+                result.append((self._function_sort(spec.field, function[1], function[2]), spec.ascending))
+                continue
+            if "(" in spec.field:
+                raise BadRequest(
+                    f"sort={spec.field}: sorting by functions is not supported by the embedded index "
+                    "(field(name) and field(name,min|max) only)"
+                )
             definition = lookup(spec.field)
             if definition is None:
                 raise BadRequest(f"sort param field can't be found: {spec.field}")
+            if definition.kind == "date_range":
+                raise BadRequest(
+                    f"Sorting not supported on SpatialField: {spec.field}, instead try sorting by query."
+                )
+            if definition.multi and definition.exact:
+                # Solr 9 sorts a multivalued docValues field by its least value ascending and its
+                # greatest descending (SortedSetSelector MIN/MAX); missing values still sort last
+                which = "min" if spec.ascending else "max"
+                result.append((f"{spec.field}{_MULTI_SORT}{which}", spec.ascending))
+                continue
             if definition.multi:
                 raise BadRequest(
                     f"can not sort on multivalued field: {spec.field} of type: {definition.type}"
@@ -1322,6 +1481,20 @@ class _Select:
             result.append((spec.field, spec.ascending))
         return result
 
+    def _function_sort(self, text: str, name: str, which: str | None) -> str:
+        """``field(name)`` (single-valued) and ``field(name,min|max)`` (multivalued) as Solr 9 sorts
+        them: by the chosen value, a document without one taking the function's value for "none"
+        (0 for numbers and dates, false, or below every string) instead of sorting last."""
+        definition = lookup(name)
+        if definition is None or (definition.multi and which is None) or not definition.exact:
+            raise BadRequest(
+                "sort param could not be parsed as a query, and is not a field that exists in the index: "
+                + text
+            )
+        if not definition.multi and definition.kind == "string":  # Solr 9 answers 500
+            raise BadRequest(f"sort={text} is not supported by the embedded index")
+        return f"{name}{_MULTI_SORT}{which or 'min'}{_MULTI_SORT}{definition.kind}"
+
     def _docs(
         self, hits: list[int] | None, sort: list[tuple[str, bool]], scores: dict[int, float] | None
     ) -> list[dict[str, Any]]:
@@ -1333,7 +1506,9 @@ class _Select:
             sort = [(name, ascending) for name, ascending in sort if name != "score"]
         elif not sort:
             sort = [("score", False)]
-        if not sort:
+        if request.cursor is not None:
+            page = self._cursor_page(hits, sort, scores)
+        elif not sort:
             if hits is None:
                 rows = self.conn.execute(
                     f"SELECT rid, stored FROM {self.p}_docs ORDER BY rid LIMIT ? OFFSET ?",
@@ -1352,6 +1527,53 @@ class _Select:
             sql = f"SELECT rid, stored FROM {self.p}_docs WHERE rid IN ({marks})"
             by_rid.update(self.conn.execute(sql, chunk))
         return self._render([(rid, by_rid[rid]) for rid in page], scores)
+
+    def _cursor_page(
+        self, hits: list[int] | None, sort: list[tuple[str, bool]], scores: dict[int, float] | None
+    ) -> list[int]:
+        """``cursorMark``: the ``rows`` hits that sort after the mark's values (the sort ends on the
+        unique id, so no two documents tie), and the next mark, the page's last sort values (the
+        same mark when the page is empty, as Solr)."""
+        request = self.request
+        if any(name.count(_MULTI_SORT) > 1 for name, _ in sort):
+            raise BadRequest("cursorMark with a sort by field() is not supported by the embedded index")
+        candidates = hits if hits is not None else self.columns.all_rids(self.conn)
+        key = self._sort_key(sort, scores)
+        if request.cursor:
+            if len(request.cursor) != len(sort):
+                raise BadRequest(
+                    "Unable to parse 'cursorMark' after totem: value must either be '*' or the "
+                    f"'nextCursorMark' returned by a previous search: {request.cursor_text}"
+                )
+            threshold: list[Any] = []
+            for (name, ascending), value in zip(sort, request.cursor, strict=True):
+                if value is None:
+                    threshold += [True, 0]
+                    continue
+                if name == "score":
+                    position = float(value)
+                else:
+                    values = self.columns.rank_values(self.conn, name)
+                    try:
+                        index = bisect.bisect_left(values, value)
+                    except TypeError:
+                        raise BadRequest(f"cursorMark does not fit sort field {name}") from None
+                    position = index if index < len(values) and values[index] == value else index - 0.5
+                threshold += [False, position if ascending else -position]
+            after = (*threshold, float("inf"))
+            candidates = [rid for rid in candidates if key(rid) > after]
+        page = heapq.nsmallest(request.rows, candidates, key=key)
+        if page:
+            last = page[-1]
+            marks = []
+            for name, _ in sort:
+                if name == "score":
+                    marks.append(scores[last] if scores is not None else 1.0)
+                    continue
+                rank = self.columns.ranks(self.conn, name)[last]
+                marks.append(None if rank is None else self.columns.rank_values(self.conn, name)[rank])
+            self.more["next_cursor_mark"] = encode_cursor(marks)
+        return page
 
     def _sort_key(
         self, sort: list[tuple[str, bool]], scores: dict[int, float] | None = None
@@ -1387,13 +1609,22 @@ class _Select:
         """Stored fields ``fl`` asks for; ``score`` last when asked (1.0 for unranked queries)."""
         fl = self.request.fl
         docs = []
+        extra = [(name, lookup(name)) for name in docvalues_only(fl)]
+        spec = self.request.highlight
+        if spec is not None:
+            self.more["highlighting"] = {}
         for rid, stored in stored_docs:
             data = json.loads(stored)
             data.pop(_UNSTORED, None)
-            doc = {k: v for k, v in data.items() if fl.wants(k)}
-            if fl.score:
-                doc["score"] = float(scores[rid]) if scores is not None else 1.0
-            docs.append(doc)
+            if spec is not None:
+                self.more["highlighting"][data["id"]] = highlight(spec, self.main, data)
+            for name, definition in extra:
+                values, ordinals, _ = self.columns.facet(self.conn, name)
+                found = [_typed_value(definition, values[o]) for o in ordinals[rid]]  # type: ignore[arg-type]
+                if found:
+                    data[name] = found if definition.multi else found[0]  # type: ignore[union-attr]
+            score = (float(scores[rid]) if scores is not None else 1.0) if fl.score else None
+            docs.append(fl.shape(data, score))
         return docs
 
     # --- facets --------------------------------------------------------------------------------
@@ -1402,7 +1633,25 @@ class _Select:
         if definition is None:
             raise BadRequest(f"undefined field {facet.field}")
         if not definition.facetable:
+            if facet.missing:
+                raise BadRequest(
+                    f"facet.missing on {facet.field} ({definition.type}) is not supported by the embedded "
+                    "index"
+                )
             return []
+        values, ordinals, _ = self.columns.facet(self.conn, facet.field)
+        found: list[tuple[str | None, int]] = [
+            (_display_value(definition, values[o]), c) for o, c in self._facet_items(facet, hits)
+        ]
+        if facet.missing:  # after the limit, whatever the mincount, as Solr
+            pool = hits if hits is not None else self.columns.all_rids(self.conn)
+            found.append((None, sum(1 for rid in pool if not ordinals[rid])))
+        return found  # type: ignore[return-value]
+
+    def _facet_items(self, facet: FacetField, hits: list[int] | None) -> list[tuple[int, int]]:
+        """The (value ordinal, count) pairs a facet gives, in its order, after its offset and limit."""
+        definition = lookup(facet.field)
+        assert definition is not None
         values, ordinals, all_counts = self.columns.facet(self.conn, facet.field)
         if hits is None:
             counts: Counter[int] | dict[int, int] = all_counts
@@ -1442,7 +1691,243 @@ class _Select:
                 zeros = [(o, c) for o, c in zeros if accepts(term(values[o]))]
             items = items + zeros if facet.sort == "count" else sorted(items + zeros)
         end = None if facet.limit < 0 else facet.offset + facet.limit
-        return [(_display_value(definition, values[o]), c) for o, c in items[facet.offset : end]]
+        return items[facet.offset : end]
+
+    def _pivot(self, pivot: PivotFacet, hits: list[int] | None, level: int = 0) -> list[dict[str, Any]]:
+        """One level of a pivot: each value with its count and, below it, the next level counted
+        within that value's documents (left out when it has no values, as Solr)."""
+        facet = pivot.levels[level]
+        definition = lookup(facet.field)
+        assert definition is not None
+        values, ordinals, _ = self.columns.facet(self.conn, facet.field)
+        result = []
+        items = self._facet_items(facet, hits)
+        deeper = level + 1 < len(pivot.levels)
+        groups = self._groups(ordinals, hits, [o for o, _ in items]) if deeper else {}
+        for ordinal, count in items:
+            self.check_time()
+            entry: dict[str, Any] = {
+                "field": facet.field,
+                "value": _typed_value(definition, values[ordinal]),
+                "count": count,
+            }
+            if deeper:
+                inner = groups[ordinal]
+                below = self._pivot(pivot, inner, level + 1)
+                if below:
+                    entry["pivot"] = below
+            result.append(entry)
+        return result
+
+    def _groups(
+        self, ordinals: list[tuple[int, ...]], hits: list[int] | None, wanted: list[int]
+    ) -> dict[int, list[int]]:
+        """The hits holding each of the ``wanted`` values (by ordinal), in one pass over the hits:
+        the documents a pivot's or a nested facet's next level is counted in."""
+        groups: dict[int, list[int]] = {o: [] for o in wanted}
+        pool = hits if hits is not None else self.columns.all_rids(self.conn)
+        for rid in pool:
+            for ordinal in ordinals[rid]:
+                group = groups.get(ordinal)
+                if group is not None:
+                    group.append(rid)
+        return groups
+
+    def _range(self, facet: RangeFacet, hits: list[int] | None) -> dict[str, Any]:
+        """``facet.range``: each bucket's count, then ``before``/``after``/``between`` when asked
+        (their bounds included by Solr's ``include`` rules), in Solr's shape."""
+        count = self._range_counter(facet, hits)
+        counts = []
+        for low, high, lower, upper in facet.buckets:
+            self.check_time()
+            n = count(low, high, lower, upper)
+            if n >= facet.mincount:
+                counts.append((range_text(facet, low), n))
+        numeric = facet.kind in ("int", "long")
+        answer: dict[str, Any] = {"counts": counts, "gap": int(facet.gap) if numeric else facet.gap}
+        include, start, end = facet.include, facet.start, facet.reached
+        if "before" in facet.other:
+            upper = "outer" in include or not ("lower" in include or "edge" in include)
+            answer["before"] = count(None, start, False, upper)
+        if "after" in facet.other:
+            lower = "outer" in include or not ("upper" in include or "edge" in include)
+            answer["after"] = count(end, None, lower, False)
+        if "between" in facet.other:
+            lower = "lower" in include or "edge" in include
+            upper = "upper" in include or "edge" in include
+            answer["between"] = count(start, end, lower, upper)
+        answer["start"] = start if numeric else range_text(facet, start)
+        answer["end"] = end if numeric else range_text(facet, end)
+        return answer
+
+    def _range_counter(
+        self, facet: RangeFacet, hits: list[int] | None
+    ) -> Callable[[int | None, int | None, bool, bool], int]:
+        """How many hits have a value in a range (None: open). Single-valued points: a bisection over
+        the field's sorted values and running counts; a DateRangeField: the hits whose ranges
+        intersect it (counted once per document)."""
+        if facet.kind == "date_range":
+            starts, ends, rids = self.columns.date_ranges(self.conn, facet.field)
+            wanted = None if hits is None else set(hits)
+
+            def intersecting(lo: int | None, hi: int | None, lower: bool, upper: bool) -> int:
+                lo_ms = analysis.MIN_MS if lo is None else lo + (0 if lower else 1)
+                hi_ms = analysis.MAX_MS if hi is None else hi - (0 if upper else 1)
+                last = bisect.bisect_right(starts, hi_ms)
+                found = {rids[i] for i in range(last) if ends[i] >= lo_ms}
+                return len(found if wanted is None else found & wanted)
+
+            return intersecting
+        values, ordinals, all_counts = self.columns.facet(self.conn, facet.field)
+        if hits is None:
+            per_value = [all_counts.get(o, 0) for o in range(len(values))]
+        else:
+            counted = Counter(chain.from_iterable(map(ordinals.__getitem__, hits)))
+            per_value = [counted.get(o, 0) for o in range(len(values))]
+        running = [0, *accumulate(per_value)]
+
+        def within(lo: int | None, hi: int | None, lower: bool, upper: bool) -> int:
+            first = 0 if lo is None else (bisect.bisect_left if lower else bisect.bisect_right)(values, lo)
+            last = (
+                len(values)
+                if hi is None
+                else (bisect.bisect_right if upper else bisect.bisect_left)(values, hi)
+            )
+            return running[last] - running[first] if last > first else 0
+
+        return within
+
+    def _json_facet(self, facet: JsonFacet, hits: list[int] | None) -> dict[str, Any]:
+        """A ``json.facet`` terms or range facet over ``hits``, in Solr's bucket shape."""
+        if facet.range is not None:
+            answer = self._range(facet.range, hits)
+            numeric = facet.range.kind in ("int", "long")
+            counts = answer["counts"]
+            buckets = [{"val": int(low) if numeric else low, "count": n} for low, n in counts]
+            result: dict[str, Any] = {"buckets": buckets}
+            for name in ("before", "after", "between"):
+                if name in answer:
+                    result[name] = {"count": answer[name]}
+            return result
+        definition = lookup(facet.field)
+        assert definition is not None
+        values, ordinals, all_counts = self.columns.facet(self.conn, facet.field)
+        counts = all_counts if hits is None else Counter(chain.from_iterable(map(ordinals.__getitem__, hits)))
+        items = [(o, counts.get(o, 0)) for o in range(len(values))]
+        items = [(o, c) for o, c in items if c >= facet.mincount]
+        if facet.prefix is not None:
+            items = [(o, c) for o, c in items if _facet_term(definition, values[o]).startswith(facet.prefix)]
+        by, ascending = facet.sort
+        if by == "count":
+            items.sort(key=lambda item: (item[1] if ascending else -item[1], item[0]))
+        elif not ascending:
+            items.reverse()
+        end = None if facet.limit < 0 else facet.offset + facet.limit
+        buckets = []
+        page = items[facet.offset : end]
+        groups = self._groups(ordinals, hits, [o for o, _ in page]) if facet.children else {}
+        for ordinal, count in page:
+            self.check_time()
+            bucket: dict[str, Any] = {"val": _typed_value(definition, values[ordinal]), "count": count}
+            if facet.children:
+                inner = groups[ordinal]
+                for child in facet.children:
+                    bucket[child.name] = self._json_facet(child, inner)
+            buckets.append(bucket)
+        return {"buckets": buckets}
+
+    def _stats(self, stats: StatsField, hits: list[int] | None) -> dict[str, Any]:
+        """``stats.field``: min, max, count (values), missing (documents without one), and for numbers
+        and dates sum, sumOfSquares, mean and stddev accumulated in index order as doubles, as
+        Solr's ``StatsValuesFactory`` does."""
+        definition = lookup(stats.field)
+        if definition is None:
+            raise BadRequest(f'undefined field: "{stats.field}"')
+        kind = definition.kind
+        if kind not in ("string", "int", "long", "date") or not definition.indexed:
+            raise BadRequest(f"Field type {definition.type} is not currently supported")
+        family = "number" if kind in ("int", "long") else ("date" if kind == "date" else "string")
+        values, ordinals, _ = self.columns.facet(self.conn, stats.field)
+        pool = hits if hits is not None else self.columns.all_rids(self.conn)
+        count = missing = 0
+        least = greatest = None
+        total = squares = magnitude = 0  # exact: see below
+        total_f = squares_f = 0.0  # as Solr adds them: doubles
+        for rid in pool:
+            found = ordinals[rid]
+            if not found:
+                missing += 1
+                continue
+            count += len(found)
+            low, high = found[0], found[-1]
+            least = low if least is None or low < least else least
+            greatest = high if greatest is None or high > greatest else greatest
+            if family != "string":
+                for ordinal in found:
+                    number = values[ordinal]
+                    total += number
+                    magnitude += abs(number)
+                    squares += number * number
+                    total_f += float(number)
+                    squares_f += float(number) * float(number)
+        self.check_time()
+        chosen = stats.stats if stats.stats is not None else STATS_DEFAULT[family]
+        # Solr adds doubles in its own document order: past 2**53 the rounding depends on that order,
+        # so such a sum over more than two values is refused rather than given with other last digits.
+        # Below it every partial sum is exact in any order, and the answer is Solr's to the bit.
+        for name, exact in (
+            ("sum", magnitude),
+            ("mean", magnitude),
+            ("sumOfSquares", squares),
+            ("stddev", squares),
+        ):
+            if name in chosen and exact > _EXACT_DOUBLE and count > 2:  # two doubles add alike either way
+                raise BadRequest(
+                    f"stats.field={stats.field}: {name} is not supported by the embedded index when its sums "
+                    "pass 2^53 (Solr's rounding then depends on its document order); ask for "
+                    "{!min=true max=true count=true missing=true}"
+                )
+
+        def shown(ordinal: int | None) -> Any:
+            if ordinal is None:
+                return None
+            value = values[ordinal]
+            if family == "number":
+                return float(value)
+            return analysis.format_instant(value) if family == "date" else value
+
+        every: dict[str, Any] = {
+            "min": shown(least),
+            "max": shown(greatest),
+            "count": count,
+            "missing": missing,
+        }
+        if family != "string":
+            every["sum"] = total_f
+            every["sumOfSquares"] = squares_f
+            if family == "number":
+                every["mean"] = total_f / count if count else "NaN"
+            else:
+                every["mean"] = analysis.format_instant(int(total_f / count)) if count else None
+            every["stddev"] = (
+                0.0
+                if count <= 1
+                else math.sqrt(((count * squares_f) - (total_f * total_f)) / (count * (count - 1.0)))
+            )
+        return {name: every[name] for name in chosen if name in every}
+
+
+#: the largest integer up to which every integer is exact in a double
+_EXACT_DOUBLE = 2**53
+
+
+def _typed_value(definition: FieldDef, value: Any) -> Any:
+    """A value as Solr's pivots give it: numbers as numbers, booleans as booleans, dates as text."""
+    if definition.kind == "boolean":
+        return value == "true"
+    if definition.kind == "date":
+        return analysis.format_instant(value)
+    return value
 
 
 def _scores_text(node: Compiled) -> bool:

@@ -13,7 +13,7 @@ import pytest
 from mdstore.errors import UnknownPlugin
 from provision.index.base import BadRequest, IndexState
 from provision.index.http import SelectApp, index_factory
-from provision.index.select import FieldList, parse_request
+from provision.index.select import FacetQuery, FieldList, parse_request
 from provision.index.sqlite import SqliteIndex
 from provision.registry import INDEXES, backend_name, open_index
 
@@ -53,7 +53,12 @@ def test_parameters() -> None:
         3,
         2,
     )
-    assert request.facet_queries == ["bronze"]
+    assert request.facet_queries == [FacetQuery("bronze", "bronze")]
+    keyed = parse_request([("facet", "true"), ("facet.query", "{!ex=a,b key=k}x:1")]).facet_queries
+    assert keyed == [FacetQuery("{!ex=a,b key=k}x:1", "k", ("a", "b"))]
+    assert parse_request([("fl", "t:title,id,s:score,x:bogus")]).fl == FieldList(
+        ("id",), score=True, renames=(("t", "title"), ("s", "score")), plain_score=False
+    )
     assert parse_request([("fl", "score")]).fl == FieldList((), score=True)  # Solr 9: the score alone
     assert parse_request([("fl", "id,score")]).fl == FieldList(("id",), score=True)
     assert not parse_request([("fl", "id")]).fl.score
@@ -73,21 +78,38 @@ def test_parameters() -> None:
         ([("wt", "xml")], "wt=xml is not supported by the embedded index (json only)"),
         (
             [("facet", "true"), ("facet.range", "indexed_at")],
-            "facet.range (facet.range) is not supported by the embedded index",
+            "Missing required parameter: f.indexed_at.facet.range.start (or default: facet.range.start)",
+        ),
+        (
+            [("facet", "true"), ("facet.interval", "pages_i")],
+            "facet.interval (facet.interval) is not supported by the embedded index",
+        ),
+        (
+            [("stats", "true"), ("stats.facet", "x")],
+            "stats.facet (stats.facet) is not supported by the embedded index",
         ),
         ([("group", "true")], "grouping (group) is not supported by the embedded index"),
         (
             [("fl", "id,[docid]")],
-            "fl=[docid]: functions, transformers and aliases are not supported by the embedded "
-            "index (field names and globs only)",
+            "fl=[docid]: functions, transformers and aliases of globs are not supported by the "
+            "embedded index (field names, globs and alias:field only)",
         ),
         (
-            [("facet", "true"), ("facet.field", "x"), ("facet.missing", "true")],
-            "facet.missing (facet.missing) is not supported by the embedded index",
+            [("fl", "t:ti*")],
+            "fl=t:ti*: functions, transformers and aliases of globs are not supported by the "
+            "embedded index (field names, globs and alias:field only)",
         ),
         (
-            [("facet", "true"), ("facet.field", "x"), ("f.x.facet.missing", "on")],
-            "facet.missing (f.x.facet.missing) is not supported by the embedded index",
+            [("fl", "t:title,t:id")],
+            "fl=t:id: an alias that is a field name or used twice is not supported by the embedded index",
+        ),
+        (
+            [("fl", "id:title")],
+            "fl=id:title: an alias that is a field name or used twice is not supported by the embedded index",
+        ),
+        (
+            [("facet", "true"), ("facet.pivot", "datasource,language"), ("f.language.facet.missing", "on")],
+            "facet.missing with facet.pivot is not supported by the embedded index",
         ),
         ([("rows", "2147483648")], 'For input string: "2147483648"'),  # Solr: a Java int
         ([("start", "2147483648")], 'For input string: "2147483648"'),
@@ -109,8 +131,13 @@ def test_parameters() -> None:
         ([("debug", "query")], "debugging (debug) is not supported by the embedded index"),
         ([("json", '{"query": "x", "bogus": 1}')], "Unknown top-level key in JSON request : bogus"),
         (
-            [("json", '{"facet": {}}')],
-            "the JSON request API's 'facet' (json) is not supported by the embedded index",
+            [("json", '{"params": {}}')],
+            "the JSON request API's 'params' (json) is not supported by the embedded index",
+        ),
+        (
+            [("json", '{"facet": {"x": "sum(pages_i)"}}')],
+            'json.facet x: "sum(pages_i)" is not supported by the embedded index (terms and range facets '
+            "given as objects; no aggregations, query facets or short forms)",
         ),
         ([("json", "[1]")], "Expected JSON Object but got list=[1]"),
         ([("json", '{"limit": 2.5}')], 'For input string: "2.5"'),
@@ -127,7 +154,10 @@ def test_parameters() -> None:
             [("json.query", "x")],
             "JSON request parameters (json.<key>) (json.query) is not supported by the embedded index",
         ),
-        ([("json.facet", "{}")], "JSON facets (json.facet) is not supported by the embedded index"),
+        (
+            [("json.facet", '{"d": {"type": "terms", "field": "datasource", "missing": true}}')],
+            "json.facet d: missing is not supported by the embedded index",
+        ),
         ([("rq", "{!rerank reRankQuery=x}")], "re-ranking (rq) is not supported by the embedded index"),
         ([("NOW", "0")], "a fixed NOW (NOW) is not supported by the embedded index"),
         ([("echoParams", "all")], "echoParams=all is not supported by the embedded index (explicit or none)"),
@@ -157,8 +187,8 @@ def test_one_declared_list_of_parameters() -> None:
     from provision.index.select import NO_EFFECT, SUPPORTED, UNSUPPORTED
 
     assert not SUPPORTED & NO_EFFECT
-    assert set(UNSUPPORTED) & SUPPORTED == {"debug", "debugQuery", "facet.missing"}  # false only
-    for name in set(UNSUPPORTED) - {"debugQuery", "facet.missing"}:
+    assert set(UNSUPPORTED) & SUPPORTED == {"debug", "debugQuery"}  # false only
+    for name in set(UNSUPPORTED) - {"debugQuery"}:
         facet = [("facet", "true")] if name.startswith("facet.") else []
         with pytest.raises(
             BadRequest, match=rf"\({re.escape(name)}\) is not supported by the embedded index"

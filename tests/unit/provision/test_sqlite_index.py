@@ -3,6 +3,7 @@ columns that follow writes, exact removal of a document's rows, and its Solr-sha
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mdstore.errors import ConfigError, IndexBackendError
-from provision.index.base import IndexNotFound, IndexState
+from provision.index.base import BadRequest, IndexNotFound, IndexState
 from provision.index.sqlite import ANALYZER_VERSION, InvalidDocument, SqliteIndex, from_uri, prepare
 
 DOCS = [
@@ -200,6 +201,10 @@ def test_facet_options(index: SqliteIndex) -> None:
     }
     assert facet(**{"facet.field": "subject_facet", "facet.offset": 1}) == {"subject_facet": ["Temple", 2]}
     assert facet(**{"facet.field": "title"}) == {"title": []}  # an analysed field: nothing, as Solr
+    # facet.missing: the hits without a value, last and after the limit, whatever the mincount
+    assert facet(
+        **{"facet.field": "subject_facet", "facet.missing": "true", "facet.limit": 1, "facet.mincount": 5}
+    ) == {"subject_facet": [None, 1]}
     assert facet(**{"facet.field": "indexed_at"}) == {
         "indexed_at": ["2024-05-01T10:00:00Z", 1, "2024-05-03T10:00:00Z", 1]
     }
@@ -384,6 +389,15 @@ def test_max_score_whenever_scores_are_asked_for(index: SqliteIndex) -> None:
     assert "maxScore" not in index.select({"q": "temple", "fl": "id"})["response"]
 
 
+def test_dismax_and_edismax_chosen_by_local_params(index: SqliteIndex) -> None:
+    assert ids(index, q="{!edismax qf=title}bronze") == ["dans::1"]
+    assert ids(index, q="{!dismax}temple", qf="subject") == ["ads::1", "ads::3"]  # the request's qf
+    assert ids(index, q="{!dismax qf=title v=apollo}", qf="subject") == ["ads::3"]
+    with pytest.raises(BadRequest) as caught:
+        ids(index, q="{!edismax qf=title}bronze", bq="title:x")
+    assert str(caught.value) == "edismax's bq (bq) is not supported by the embedded index"
+
+
 def test_dismax_and_edismax(index: SqliteIndex) -> None:
     """Issue 17: ``defType=edismax`` with ``qf`` was ignored (``q=trier&qf=subject``: 13 hits, Solr 0)."""
     for variant in ("dismax", "edismax"):
@@ -420,3 +434,312 @@ def test_a_backtracking_facet_matches_pattern_stops_at_the_deadline(index: Sqlit
     assert answer["responseHeader"]["partialResults"] is True
     assert answer["response"]["numFound"] == 5
     assert "facet_counts" not in answer
+
+
+def test_fl_aliases_facet_query_keys_and_multivalued_sort(index: SqliteIndex) -> None:
+    docs = index.select({"q": "id:ads*", "sort": "id asc", "fl": "id,t:title,l:language"})["response"]["docs"]
+    assert docs == [
+        {"id": "ads::1", "t": "Zeus temple excavation"},
+        {"id": "ads::2", "t": "Émile Cartailhac, field notes", "l": ["fr"]},
+        {"id": "ads::3", "t": "apollo sanctuary"},
+    ]
+    # the field stays only when fl names it plainly; a glob or * does not keep it (Solr's rule)
+    assert index.select({"q": "id:ads\\:\\:1", "fl": "title,t:title"})["response"]["docs"] == [
+        {"title": "Zeus temple excavation", "t": "Zeus temple excavation"}
+    ]
+    assert "title" not in index.select({"q": "id:ads\\:\\:1", "fl": "*,t:title"})["response"]["docs"][0]
+    # a field that is not stored but has docValues is returned when fl names it (sorted, as docValues)
+    assert index.select({"q": "id:ads\\:\\:1", "fl": "id,subject_facet,s:subject_facet,text"})["response"][
+        "docs"
+    ] == [{"id": "ads::1", "subject_facet": ["Bronze Age", "Temple"], "s": ["Bronze Age", "Temple"]}]
+    answer = index.select(
+        {
+            "q": "*:*",
+            "rows": 0,
+            "fq": "{!tag=ds cache=false}datasource:ads",
+            "facet": "true",
+            "facet.query": ["{!key=temples}subject_facet:Temple", "{!ex=ds}subject_facet:Temple"],
+        }
+    )
+    assert answer["facet_counts"]["facet_queries"] == {"temples": 2, "{!ex=ds}subject_facet:Temple": 2}
+    # {!ex} may name the main query's tag: those facets count as if q matched everything
+    answer = index.select(
+        {
+            "q": "{!tag=m}zeus",
+            "rows": 0,
+            "facet": "true",
+            "facet.field": ["{!ex=m key=all}datasource", "datasource"],
+        }
+    )
+    assert answer["facet_counts"]["facet_fields"] == {
+        "all": ["ads", 3, "dans", 1],
+        "datasource": ["ads", 1, "dans", 0],
+    }
+    # multivalued: least value ascending, greatest descending, documents without one last
+    assert ids(index, q="*:*", sort="subject_facet asc, id desc") == ["dans::1", "ads::1", "ads::3", "ads::2"]
+    assert ids(index, q="*:*", sort="subject_facet desc, id desc") == [
+        "ads::3",
+        "ads::1",
+        "dans::1",
+        "ads::2",
+    ]
+    # field(name,min|max): a document without a value sorts as the lowest string (not last)
+    assert ids(index, q="*:*", sort="field(subject_facet,max) asc, id asc") == [
+        "ads::2",
+        "dans::1",
+        "ads::1",
+        "ads::3",
+    ]
+    assert ids(index, q="*:*", sort="field(indexed_at) desc, id asc") == [
+        "ads::3",
+        "ads::1",
+        "ads::2",
+        "dans::1",
+    ]
+    assert ids(index, q='_query_:"{!q.op=AND}bronze hoard"') == ["dans::1"]
+    assert ids(index, q='title:zeus OR _query_:"-datasource:ads"') == ["ads::1"]  # nested negative: nothing
+
+
+def test_range_facets_pivots_and_stats(index: SqliteIndex) -> None:
+    answer = index.select(
+        {
+            "q": "*:*",
+            "rows": 0,
+            "facet": "true",
+            "facet.range": ["indexed_at", "time_span"],
+            "f.indexed_at.facet.range.start": "2024-05-01T00:00:00Z",
+            "f.indexed_at.facet.range.end": "2024-05-04T00:00:00Z",
+            "f.indexed_at.facet.range.gap": "+2DAYS",
+            "f.time_span.facet.range.start": "1000-01-01T00:00:00Z",
+            "f.time_span.facet.range.end": "2000-01-01T00:00:00Z",
+            "f.time_span.facet.range.gap": "+500YEARS",
+            "facet.range.other": "all",
+            "facet.pivot": "datasource,subject_facet",
+            "stats": "true",
+            "stats.field": ["indexed_at", "{!min=true max=true count=true missing=true key=s}subject_facet"],
+        }
+    )
+    assert answer["facet_counts"]["facet_ranges"] == {
+        "indexed_at": {  # not hardend: the last range runs past end, which moves
+            "counts": ["2024-05-01T00:00:00Z", 1, "2024-05-03T00:00:00Z", 1],
+            "gap": "+2DAYS",
+            "before": 0,
+            "after": 0,
+            "between": 2,
+            "start": "2024-05-01T00:00:00Z",
+            "end": "2024-05-05T00:00:00Z",
+        },
+        "time_span": {
+            "counts": ["1000-01-01T00:00:00Z", 1, "1500-01-01T00:00:00Z", 1],
+            "gap": "+500YEARS",
+            "before": 1,
+            "after": 0,
+            "between": 2,
+            "start": "1000-01-01T00:00:00Z",
+            "end": "2000-01-01T00:00:00Z",
+        },
+    }
+    assert answer["facet_counts"]["facet_pivot"] == {
+        "datasource,subject_facet": [
+            {
+                "field": "datasource",
+                "value": "ads",
+                "count": 3,
+                "pivot": [
+                    {"field": "subject_facet", "value": "Temple", "count": 2},
+                    {"field": "subject_facet", "value": "Bronze Age", "count": 1},
+                ],
+            },
+            {
+                "field": "datasource",
+                "value": "dans",
+                "count": 1,
+                "pivot": [{"field": "subject_facet", "value": "Bronze Age", "count": 1}],
+            },
+        ]
+    }
+    assert answer["stats"] == {
+        "stats_fields": {
+            "indexed_at": {  # two values: their sums add alike in any order
+                "min": "2024-05-01T10:00:00Z",
+                "max": "2024-05-03T10:00:00Z",
+                "count": 2,
+                "missing": 2,
+                "sum": 3429288000000.0,
+                "mean": "2024-05-02T10:00:00Z",
+                "sumOfSquares": 5.88000810840192e24,
+                "stddev": 122188053.84005152,
+            },
+            "s": {"min": "Bronze Age", "max": "Temple", "count": 4, "missing": 1},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"facet.range": "indexed_at"},
+            "Missing required parameter: f.indexed_at.facet.range.start (or default: facet.range.start)",
+        ),
+        ({"facet.range": "language"}, "Unable to range facet on field:language"),
+        (
+            {
+                "facet.range": "indexed_at",
+                "facet.range.start": "2024-05-01",
+                "facet.range.end": "NOW",
+                "facet.range.gap": "+1DAY",
+            },
+            "Can't parse value 2024-05-01 for field: indexed_at",
+        ),
+        (
+            {
+                "facet.range": "indexed_at",
+                "facet.range.start": "NOW-1YEAR",
+                "facet.range.end": "NOW",
+                "facet.range.gap": "+1MILLI",
+            },
+            "facet.range on indexed_at: more than 10000 ranges are not supported by the embedded index",
+        ),
+        (
+            {"facet.range": "x_i", "facet.range.start": "0", "facet.range.end": "9", "facet.range.gap": "-1"},
+            "range facet infinite loop (is gap negative? did the math overflow?)",
+        ),
+        (
+            {"facet.range": "x_i", "facet.range.start": "9", "facet.range.end": "0", "facet.range.gap": "1"},
+            "range facet 'end' comes before 'start': 0 < 9",
+        ),
+        (
+            {
+                "facet.range": "x_i",
+                "facet.range.start": "0",
+                "facet.range.end": "9",
+                "facet.range.gap": "1",
+                "facet.range.other": "before,after",
+            },
+            "before,after is not a valid type of 'other' range facet information",
+        ),
+        (
+            {"facet.pivot": "datasource,title"},
+            "facet.pivot on field title (text_general) is not supported by the embedded index "
+            "(fields of exact values only)",
+        ),
+        ({"stats": "true", "stats.field": "title"}, "Field type text_general is not currently supported"),
+        (
+            {"stats": "true", "stats.field": "{!percentiles=50}x_i"},
+            "stats.field: percentiles is not supported by the embedded index",
+        ),
+    ],
+)
+def test_range_pivot_and_stats_refusals(index: SqliteIndex, params: dict, message: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        index.select({"q": "*:*", "facet": "true", **params})
+    assert str(caught.value) == message
+
+
+def test_cursor_mark_pages_by_sort_values(index: SqliteIndex) -> None:
+    params = {"q": "*:*", "fl": "id", "sort": "subject_facet desc, id asc", "rows": 3}
+    first = index.select({**params, "cursorMark": "*"})
+    assert [d["id"] for d in first["response"]["docs"]] == ["ads::1", "ads::3", "dans::1"]
+    assert first["response"]["numFound"] == 4
+    # the next page is found by values, so a document added before it sorts where it belongs
+    writer = index.open_writer("ads")
+    writer.add([{"id": "ads::0", "datasource": "ads", "subject": ["Aardvark"]}])
+    writer.commit(state())
+    second = index.select({**params, "cursorMark": first["nextCursorMark"]})
+    assert [d["id"] for d in second["response"]["docs"]] == ["ads::0", "ads::2"]
+    last = index.select({**params, "cursorMark": second["nextCursorMark"]})
+    assert last["response"]["docs"] == [] and last["nextCursorMark"] == second["nextCursorMark"]
+    for bad, message in [
+        (
+            {"sort": "subject_facet desc"},
+            "Cursor functionality requires a sort containing a uniqueKey field tie breaker",
+        ),
+        ({"start": 1}, "Cursor functionality requires start=0"),
+        (
+            {"cursorMark": "bogus"},
+            "Unable to parse 'cursorMark' after totem: value must either be '*' or the 'nextCursorMark' "
+            "returned by a previous search: bogus",
+        ),
+    ]:
+        with pytest.raises(BadRequest) as caught:
+            index.select({**params, "cursorMark": "*", **bad})
+        assert str(caught.value) == message
+
+
+def test_highlighting_as_the_unified_highlighter(index: SqliteIndex) -> None:
+    def hl(q: str, **params) -> dict:
+        answer = index.select(
+            {"q": q, "fl": "id", "sort": "id asc", "hl": "true", "hl.fl": "title", **params}
+        )
+        return answer["highlighting"]
+
+    assert hl("zeus OR sanctuary") == {
+        "ads::1": {"title": ["<em>Zeus</em> temple excavation"]},
+        "ads::3": {"title": ["apollo <em>sanctuary</em>"]},
+    }
+    assert hl('"temple excavation" OR emile', **{"hl.tag.pre": "[", "hl.tag.post": "]"}) == {
+        "ads::1": {"title": ["Zeus [temple excavation]"]},
+        "ads::2": {"title": ["[Émile] Cartailhac, field notes"]},
+    }
+    # every term is looked for in the field: a required term the title lacks leaves nothing marked
+    assert hl("zeus AND datasource:ads") == {"ads::1": {}}
+    assert hl("zeus AND indexed_at:[* TO NOW]") == {"ads::1": {"title": ["<em>Zeus</em> temple excavation"]}}
+    assert hl("bronze", **{"hl.fl": "text"}) == {"ads::1": {}, "dans::1": {}}  # not stored: nothing
+    for params, message in [
+        (
+            {"hl.fl": "subject"},
+            "hl.fl=subject: highlighting a multivalued field is not supported by the embedded index "
+            "(Solr's unified highlighter cuts passages across its values)",
+        ),
+        ({"hl.q": "x"}, "highlighting parameter hl.q is not supported by the embedded index"),
+        (
+            {"q": "time_span:1890"},
+            "highlighting (hl) a query on a DateRangeField is not supported by the embedded index",
+        ),
+    ]:
+        with pytest.raises(BadRequest) as caught:
+            hl(params.pop("q", "zeus"), **params)
+        assert str(caught.value) == message
+
+
+def test_json_facets_terms_and_ranges(index: SqliteIndex) -> None:
+    facet = {
+        "ds": {
+            "type": "terms",
+            "field": "datasource",
+            "facet": {"s": {"type": "terms", "field": "subject_facet"}},
+        },
+        "all": {"type": "terms", "field": "datasource", "domain": {"excludeTags": "d"}, "sort": "index desc"},
+        "when": {
+            "type": "range",
+            "field": "indexed_at",
+            "start": "2024-05-01T00:00:00Z",
+            "end": "2024-05-05T00:00:00Z",
+            "gap": "+2DAYS",
+            "other": "before",
+        },
+    }
+    answer = index.select(
+        {"q": "*:*", "rows": 0, "fq": "{!tag=d}datasource:ads", "json": json.dumps({"facet": facet})}
+    )
+    assert answer["facets"] == {
+        "count": 3,
+        "ds": {
+            "buckets": [
+                {
+                    "val": "ads",
+                    "count": 3,
+                    "s": {"buckets": [{"val": "Temple", "count": 2}, {"val": "Bronze Age", "count": 1}]},
+                }
+            ]
+        },
+        "all": {"buckets": [{"val": "dans", "count": 1}, {"val": "ads", "count": 3}]},
+        "when": {
+            "buckets": [
+                {"val": "2024-05-01T00:00:00Z", "count": 1},
+                {"val": "2024-05-03T00:00:00Z", "count": 1},
+            ],
+            "before": {"count": 0},
+        },
+    }
