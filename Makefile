@@ -42,7 +42,7 @@ test-latest:
 	rm -rf $(LATEST_VENV) && $(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[test,airflow]'
-	$(LATEST_VENV)/bin/python -m pip list --format=freeze | diff $(CONSTRAINTS) - | grep '^[<>] [A-Za-z]' || true
+	$(LATEST_VENV)/bin/python -m pip list --format=freeze | $(LATEST_VENV)/bin/python scripts/lock-diff $(CONSTRAINTS)
 	$(LATEST_VENV)/bin/python -m pytest -m "not integration" -q $(PYTEST_ARGS)
 
 install: $(STAMP)
