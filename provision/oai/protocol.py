@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from lxml import etree
+
 from provision.oai.errors import BadArgument, BadVerb
 
 #: verb → (required arguments, optional arguments, may take an exclusive resumptionToken)
@@ -37,6 +39,23 @@ _SECONDS_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}
 
 GRANULARITY = "YYYY-MM-DDThh:mm:ssZ"
 MAX_ARGUMENT_LENGTH = 4096
+
+
+#: identifierType of OAI-PMH.xsd is xs:anyURI; what is echoed in ``<request identifier=…>`` must be
+#: one, so the value is checked by the same libxml2 schema type the spec's validators use
+_ANY_URI = etree.XMLSchema(
+    etree.XML(
+        b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="u" type="xs:anyURI"/>'
+        b"</xs:schema>"
+    )
+)
+
+
+def is_any_uri(text: str) -> bool:
+    """Whether ``text`` is a valid xs:anyURI (an identifier that is not cannot exist here)."""
+    element = etree.Element("u")
+    element.text = text
+    return _ANY_URI.validate(element)
 
 
 def format_datestamp(value: datetime) -> str:
@@ -128,6 +147,9 @@ def parse_request(pairs: Sequence[tuple[str, str]]) -> OAIRequest:
     prefix = args.get("metadataPrefix")
     if prefix is not None and not PREFIX_RE.match(prefix):
         raise BadArgument(f"metadataPrefix {_quote(prefix)} has an illegal syntax")
+    identifier = args.get("identifier")
+    if identifier is not None and not is_any_uri(identifier):
+        raise BadArgument(f"identifier {_quote(identifier)} is not a URI")
     set_spec = args.get("set")
     if set_spec is not None and not SETSPEC_RE.match(set_spec):
         raise BadArgument(f"set {_quote(set_spec)} is not a legal setSpec")
