@@ -45,6 +45,11 @@ def _defaults(base: Path) -> dict[str, Any]:
         "oai_repository_name": "contentcloud",
         "oai_admin_email": "oai-admin@contentcloud.local",
         "oai_repository_identifier": "contentcloud.local",
+        "rdf": f"oxigraph://{var / 'rdf'}",
+        # where the shipped mappings mint entity IRIs (the XSLT's and the X3ML policy's base)
+        "rdf_base": "https://contentcloud.example/pe/",
+        "sparql_timeout": 30.0,
+        "sparql_max_bytes": 16 * 1024 * 1024,
     }
 
 
@@ -64,6 +69,10 @@ FIELDS: dict[str, tuple[str, type]] = {
     "oai_repository_name": ("CONTENTCLOUD_OAI_REPOSITORY_NAME", str),
     "oai_admin_email": ("CONTENTCLOUD_OAI_ADMIN_EMAIL", str),
     "oai_repository_identifier": ("CONTENTCLOUD_OAI_REPOSITORY_IDENTIFIER", str),
+    "rdf": ("CONTENTCLOUD_RDF", str),
+    "rdf_base": ("CONTENTCLOUD_RDF_BASE", str),
+    "sparql_timeout": ("CONTENTCLOUD_SPARQL_TIMEOUT", float),
+    "sparql_max_bytes": ("CONTENTCLOUD_SPARQL_MAX_BYTES", int),
 }
 
 SECRET_FIELDS = {"oai_secret"}
@@ -87,6 +96,10 @@ class Settings:
     oai_repository_name: str
     oai_admin_email: str  # comma-separated for several
     oai_repository_identifier: str  # the domain-like name in oai:<repositoryIdentifier>:<record id>
+    rdf: str  # the RDF store: oxigraph:///path (embedded, default var/rdf) or sparql+http://host/ds
+    rdf_base: str  # entity IRIs under this base resolve at /resource/… (datasource graphs: {base}graph/<ds>)
+    sparql_timeout: float  # seconds a /sparql query may run
+    sparql_max_bytes: int  # bytes a /sparql answer may have
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> list[tuple[str, str, str]]:
@@ -144,8 +157,11 @@ def load_settings(
         origins[name] = origin
     if origins["files"] == "default":  # follows CONTENTCLOUD_VAR when that is moved
         values["files"] = f"file://{Path(values['var_dir']) / 'files'}"
+    if origins["rdf"] == "default":
+        values["rdf"] = f"oxigraph://{Path(values['var_dir']) / 'rdf'}"
     _check_uri("mdstore", values["mdstore"], origins["mdstore"], ("sqlite", "mongodb", "mongodb+srv"))
     _check_uri("index", values["index"], origins["index"], ("sqlite", "http", "https"))
+    _check_uri("rdf", values["rdf"], origins["rdf"], ("oxigraph", "sparql+http", "sparql+https"))
     return Settings(**values, origins=origins)
 
 

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "map": "contentcloud.cli.map:map_group",
     "download": "contentcloud.cli.download:download",
     "index": "contentcloud.cli.index:index",
+    "rdf": "contentcloud.cli.rdf:rdf",
 }
 
 HELP = {
@@ -45,6 +46,7 @@ HELP = {
     "map": "Apply mapping files (XSLT/X3ML) to one input file; preview, coverage, diff and check them.",
     "download": "Download the files a datasource's records point to (ledger, --failures).",
     "index": "Feed a datasource into the search index (--full rebuilds; --check compares).",
+    "rdf": "Load a datasource's graph into the RDF store behind /sparql (--full rebuilds; --check compares).",
 }
 
 

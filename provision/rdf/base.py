@@ -124,6 +124,11 @@ class RdfLoader(Protocol):
     def commit(self, state: RdfState) -> None:
         """Make the load visible (a rebuild: switch the graph in atomically) with ``state``."""
 
+    def close(self) -> None:
+        """End an in-place load that succeeded without storing a state: its changes are written but
+        become visible only when a later loader commits (the parts of a split load close; its
+        finish commits). A rebuild refuses."""
+
     def abort(self) -> None:
         """Give up: a rebuild's graph is dropped and the live one untouched; an in-place load keeps
         what it wrote and leaves a state that makes the next load a rebuild."""
@@ -155,6 +160,9 @@ class RdfBackend(Protocol):
 
     def record_lines(self, datasource: str) -> Iterator[tuple[str, list[bytes]]]:
         """``(record id, lines)`` of what the ledger says each record asserted, ordered by id."""
+
+    def ledger_count(self, datasource: str) -> int:
+        """How many records the ledger holds for the datasource's live graph."""
 
     def graph_lines(self, datasource: str) -> Iterator[bytes]:
         """Every triple of the datasource's live graph, as N-Triples lines (any order)."""

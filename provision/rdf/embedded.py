@@ -138,6 +138,13 @@ class EmbeddedRdf:
         finally:
             ledger.close()
 
+    def ledger_count(self, datasource: str) -> int:
+        ledger = Ledger(self.path / "ledger.sqlite")
+        try:
+            return ledger.counts(self.graph_iri(datasource))[0]
+        finally:
+            ledger.close()
+
     def graph_lines(self, datasource: str) -> Iterator[bytes]:
         data = self._snapshot().dump(
             format=ox.RdfFormat.N_TRIPLES, from_graph=ox.NamedNode(self.graph_iri(datasource))
@@ -265,6 +272,11 @@ class EmbeddedLoader:
         self.store.add(ox.Quad(subject, ox.NamedNode(STATE_PREDICATE), ox.Literal(state.to_json()), graph))
         self.owner._publish(self.store)
         (self.owner.path / "DIRTY").unlink(missing_ok=True)
+        self._close()
+
+    def close(self) -> None:
+        if self.rebuild:
+            raise RdfStoreError("a rebuild ends with commit or abort", target=self.graph)
         self._close()
 
     def abort(self) -> None:
