@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, threads: int, max_in_flight: int) -> None:
     """Serve the web application: the OAI-PMH publisher at /oai, the curator page at /curator, Solr's
-    /select over the configured index at /solr/<index>/select."""
+    /select over the configured index at /solr/<index>/select, the SPARQL endpoint at /sparql, its
+    VoID description at /.well-known/void and the entity URIs at /resource/…"""
     from waitress import create_server
 
     from contentcloud.web import create_app
@@ -59,6 +60,7 @@ def serve(ctx: click.Context, host: str, port: int, threads: int, max_in_flight:
     click.echo(f"serving http://{host}:{server.effective_port}/oai (Ctrl-C to stop)", err=True)
     click.echo(f"curator page at http://{host}:{server.effective_port}/curator/", err=True)
     click.echo(f"search at http://{host}:{server.effective_port}/solr/<index>/select", err=True)
+    click.echo(f"SPARQL at http://{host}:{server.effective_port}/sparql, VoID at /.well-known/void", err=True)
     try:
         server.run()
     except KeyboardInterrupt:

@@ -161,6 +161,9 @@ class RdfBackend(Protocol):
     def record_lines(self, datasource: str) -> Iterator[tuple[str, list[bytes]]]:
         """``(record id, lines)`` of what the ledger says each record asserted, ordered by id."""
 
+    def records_about(self, iri: str, limit: int = 20) -> list[tuple[str, str]]:
+        """``(datasource, record id)`` of the records whose triples have ``iri`` as a subject."""
+
     def ledger_count(self, datasource: str) -> int:
         """How many records the ledger holds for the datasource's live graph."""
 

@@ -138,6 +138,18 @@ class EmbeddedRdf:
         finally:
             ledger.close()
 
+    def records_about(self, iri: str, limit: int = 20) -> list[tuple[str, str]]:
+        """``(datasource, record id)`` of the records that describe ``iri``."""
+        ledger = Ledger(self.path / "ledger.sqlite")
+        try:
+            return [
+                (state.datasource, rid)
+                for state in self.states().values()
+                for rid in ledger.records_about(state.graph, iri, limit)
+            ]
+        finally:
+            ledger.close()
+
     def ledger_count(self, datasource: str) -> int:
         ledger = Ledger(self.path / "ledger.sqlite")
         try:

@@ -6,6 +6,8 @@ therefore remove only the triples no other record still asserts. The ledger keep
 
 * ``records``: each record's canonical lines (:mod:`provision.rdf.triples`), so the old triples of
   a changed record are known without asking the store;
+* ``subjects``: the IRIs each record describes (subjects of its triples), so an entity's page
+  links to the records it comes from;
 * ``refs``: for each triple (a 64-bit BLAKE2b digest of its line), how many records assert it.
 
 :meth:`Ledger.apply` turns a batch of replaced and deleted records into the lines whose count went
@@ -32,7 +34,15 @@ CREATE TABLE IF NOT EXISTS records (
     gid INTEGER NOT NULL, id TEXT NOT NULL, nt BLOB NOT NULL, PRIMARY KEY (gid, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS refs (
     gid INTEGER NOT NULL, h INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (gid, h)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS subjects (
+    gid INTEGER NOT NULL, id TEXT NOT NULL, iri TEXT NOT NULL, PRIMARY KEY (gid, id, iri)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS subjects_iri ON subjects (iri, gid);
 """
+
+
+def subjects_of(lines: Sequence[bytes]) -> set[str]:
+    """The subject IRIs of canonical lines (``<iri> <p> o .``)."""
+    return {line[1 : line.index(b">")].decode("utf-8") for line in lines if line[:1] == b"<"}
 
 
 def line_hash(line: bytes) -> int:
@@ -74,6 +84,7 @@ class Ledger:
     def _drop_gid(self, gid: int) -> None:
         self._db.execute("DELETE FROM records WHERE gid = ?", (gid,))
         self._db.execute("DELETE FROM refs WHERE gid = ?", (gid,))
+        self._db.execute("DELETE FROM subjects WHERE gid = ?", (gid,))
         self._db.execute("DELETE FROM graphs WHERE gid = ?", (gid,))
 
     def apply(
@@ -117,11 +128,29 @@ class Ledger:
                 self._db.executemany(
                     "DELETE FROM records WHERE gid = ? AND id = ?", [(gid, rid) for rid in deletes]
                 )
-            self._db.executemany(
-                "INSERT OR REPLACE INTO records(gid, id, nt) VALUES (?, ?, ?)",
-                [(gid, rid, b"\n".join(lines)) for rid, lines in puts.items()],
-            )
+            self._db.executemany("DELETE FROM subjects WHERE gid = ? AND id = ?", [(gid, rid) for rid in ids])
+            self._write_records(gid, puts)
         return added, removed
+
+    def _write_records(self, gid: int, puts: Mapping[str, Sequence[bytes]]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO records(gid, id, nt) VALUES (?, ?, ?)",
+            [(gid, rid, b"\n".join(lines)) for rid, lines in puts.items()],
+        )
+        self._db.executemany(
+            "INSERT OR IGNORE INTO subjects(gid, id, iri) VALUES (?, ?, ?)",
+            [(gid, rid, iri) for rid, lines in puts.items() for iri in subjects_of(lines)],
+        )
+
+    def records_about(self, graph: str, iri: str, limit: int = 20) -> list[str]:
+        """Ids of the records that describe ``iri`` (have it as a subject)."""
+        gid = self.gid(graph, create=False)
+        if gid is None:
+            return []
+        rows = self._db.execute(
+            "SELECT id FROM subjects WHERE iri = ? AND gid = ? ORDER BY id LIMIT ?", (iri, gid, limit)
+        )
+        return [row[0] for row in rows]
 
     def add_fresh(self, graph: str, puts: Mapping[str, Sequence[bytes]]) -> list[bytes]:
         """:meth:`apply` for a graph being built from nothing (a rebuild), whose records each come
@@ -138,10 +167,7 @@ class Ledger:
                 "ON CONFLICT(gid, h) DO UPDATE SET n = n + excluded.n",
                 [(gid, line_hash(line), count) for line, count in batch.items()],
             )
-            self._db.executemany(
-                "INSERT OR REPLACE INTO records(gid, id, nt) VALUES (?, ?, ?)",
-                [(gid, rid, b"\n".join(lines)) for rid, lines in puts.items()],
-            )
+            self._write_records(gid, puts)
         return list(batch)
 
     def switch(self, staging: str, live: str) -> None:
