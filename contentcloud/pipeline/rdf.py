@@ -610,3 +610,71 @@ def run_rdf(
             )
     summary.log()
     return summary
+
+
+# ----------------------------------------------------------------------------------- Airflow tasks
+# (kept here, not in runs.py, so the DAG's rdf step is one self-contained addition)
+
+
+def plan_rdf_parts(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    full: bool = False,
+    run_id: str | None = None,
+    parts: int | None = None,
+) -> list[dict[str, Any]]:
+    """One spec ``{"plan": …, "part": i}`` per part of the load (incremental: one per
+    ``rdf.records_per_part`` records; full: one), or one ``{"summary": …}`` with nothing to do."""
+    from contentcloud.datasources import DatasourceRegistry
+
+    datasource = DatasourceRegistry(settings.registry).get(datasource_id)
+    section = datasource.section("rdf")
+    if section.get("enabled") is False:
+        summary = RunSummary(
+            step=STEP, datasource=datasource.id, run_id=run_id or new_run_id(STEP),
+            outcome=Outcome.NOTHING_TO_DO, message="the RDF store is disabled in the profile",
+        )  # fmt: skip
+        return [{"summary": summary.as_dict()}]
+    with open_load(settings) as (store, backend):
+        plan = plan_rdf(
+            store,
+            datasource,
+            backend,
+            full=full,
+            run_id=run_id,
+            max_error_rate=(datasource.raw.get("limits") or {}).get("max_error_rate", settings.error_rate),
+            rdf_format=rdf_format_of(datasource),
+            parts=parts,
+            records_per_part=int(section.get("records_per_part", RECORDS_PER_PART)),
+        )
+        if not plan.parts:
+            return [{"summary": finish_rdf(store, backend, plan, []).as_dict()}]
+    return [{"plan": plan.as_dict(), "part": part} for part in range(len(plan.parts))]
+
+
+def rdf_part_task(datasource_id: str, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
+    """Load one part (idempotent: replaying a part's records through the ledger changes nothing)."""
+    if "summary" in spec:
+        return spec
+    with open_load(settings) as (store, backend):
+        result = rdf_part(store, backend, RdfPlan.from_dict(spec["plan"]), spec["part"])
+    return {"plan": spec["plan"], "part": spec["part"], "result": asdict(result)}
+
+
+def finish_rdf_task(datasource_id: str, settings: Settings, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Conclude the load from its parts; raises ``StepFailed`` when it failed."""
+    from contentcloud.pipeline.runs import StepFailed, require_success
+
+    parts = list(parts)
+    if len(parts) == 1 and "summary" in parts[0]:
+        return require_success(RunSummary.from_dict(parts[0]["summary"]))
+    plan = RdfPlan.from_dict(parts[0]["plan"])
+    done = {p["part"] for p in parts}
+    if done != set(range(len(plan.parts))):
+        missing = sorted(set(range(len(plan.parts))) - done)
+        raise StepFailed(f"parts {missing} have no result", datasource=datasource_id, step=STEP)
+    with open_load(settings) as (store, backend):
+        summary = finish_rdf(store, backend, plan, [RdfPartResult(**p["result"]) for p in parts])
+    summary.log()
+    return require_success(summary)

@@ -31,6 +31,10 @@ AGGREGATE_EDGES = {
     ("index_part", "finish_index"),
     ("finish_index", "publish"),
     ("finish_index", "report"),
+    ("check_transformed", "plan_rdf"),
+    ("plan_rdf", "rdf_part"),
+    ("rdf_part", "finish_rdf"),
+    ("finish_rdf", "report"),
     ("publish", "report"),
 }
 
@@ -102,7 +106,7 @@ def test_aggregate_dag_graph_schedule_and_limits(dagbag):
     assert dag.task_dict["collect"].retries == 3 and dag.task_dict["collect"].retry_exponential_backoff
     assert dag.task_dict["report"].is_teardown  # runs whatever happened, without hiding a failure
     assert dag.task_dict["begin"].is_setup  # and its setup cannot fail, so the report always runs
-    assert set(dag.params.keys()) == {"mode", "from", "until", "force", "full_index"}
+    assert set(dag.params.keys()) == {"mode", "from", "until", "force", "full_index", "full_rdf"}
 
 
 def test_maintenance_dag_graph(dagbag):
