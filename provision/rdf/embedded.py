@@ -275,6 +275,7 @@ class EmbeddedLoader:
     def commit(self, state: RdfState) -> None:
         if self.rebuild:
             self._flush_bulk()
+            self.ledger.finish_fresh(self._key)
             self.ledger.switch(self._key, self.graph)
         records, triples = self.ledger.counts(self.graph)
         state = replace(state, graph=self.graph, records=records, triples=triples, loading=None)

@@ -325,6 +325,7 @@ class SparqlLoader:
         key = self._target
         if self.rebuild:
             self._post_pending()
+            self.ledger.finish_fresh(key)
         records, triples = self.ledger.counts(key)
         state = replace(state, graph=self.graph, records=records, triples=triples, loading=None)
         statements = []

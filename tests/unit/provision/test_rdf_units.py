@@ -70,8 +70,14 @@ def test_the_ledger_removes_a_shared_triple_only_with_its_last_record(tmp_path: 
     assert list(ledger.records("g")) == [("b", [b"<b> <p> <new> ."])]
     # a rebuild fills a staging key and switches it in whole
     assert ledger.add_fresh("g#rebuild", {"c": [shared]}) == [shared]
+    assert ledger.add_fresh("g#rebuild", {"d": [shared, a_only]}) == [shared, a_only]
+    ledger.finish_fresh("g#rebuild")
     ledger.switch("g#rebuild", "g")
-    assert list(ledger.records("g")) == [("c", [shared])]
-    assert ledger.counts("g") == (1, 1)
+    assert list(ledger.records("g")) == [("c", [shared]), ("d", [shared, a_only])]
+    assert ledger.counts("g") == (2, 2)
     assert ledger.records_about("g", "b") == []
+    added, removed = ledger.apply("g", {}, ["c"])  # the rebuilt counts are right: shared stays
+    assert (added, removed) == ([], [])
+    added, removed = ledger.apply("g", {}, ["d"])
+    assert (added, sorted(removed)) == ([], sorted([shared, a_only]))
     ledger.close()
