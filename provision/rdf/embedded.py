@@ -6,7 +6,7 @@ Layout of the store directory (``oxigraph:///…/var/rdf``)::
     ledger.sqlite   which record asserted which triple (:mod:`provision.rdf.ledger`)
     snapshots/N/    RocksDB checkpoints (hard links, cheap) made at each commit
     CURRENT         the number of the snapshot queries read (replaced atomically)
-    DIRTY           a loader changed the primary and has not committed
+    dirty/DS        a loader of datasource DS changed the primary and has not committed
 
 Why snapshots: RocksDB forbids a read-only open while another process writes, and ``contentcloud
 serve`` and the ``rdf`` step are different processes. Queries therefore read the newest complete
@@ -14,13 +14,19 @@ snapshot, which no one writes, and switch to the next one when ``CURRENT`` chang
 commit — an in-place refresh or a full rebuild — becomes visible at once and whole, and a query
 never sees a half-loaded graph. The datasource graph keeps its IRI through a rebuild.
 
-A loader that dies leaves ``DIRTY``: the primary then holds changes no snapshot has, so the next
-load of that datasource is a full rebuild (:meth:`EmbeddedRdf.state` reports it as ``loading``).
+A rebuild writes the live graph of the primary directly (a bulk load; readers only see it once it
+is published), so a loader that dies leaves the primary with a graph no snapshot should show: its
+``dirty/DS`` marker stays. The next load of DS is then a full rebuild (:meth:`EmbeddedRdf.state`
+reports the marker as ``loading``), and a load of *another* datasource, before it publishes the
+primary, first restores DS's graph from the ledger (which a rebuild never touches until its
+commit), so one source's failure is never published by another's success. An aborted load restores
+its own graph the same way.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shutil
 import threading
@@ -29,7 +35,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import pyoxigraph as ox
 
@@ -44,6 +50,8 @@ from provision.rdf.base import (
 )
 from provision.rdf.ledger import Ledger
 from provision.rdf.query import QueryPool, run_query
+
+logger = logging.getLogger(__name__)
 
 #: snapshots kept besides the current one (a query that opened one keeps reading it)
 KEEP_SNAPSHOTS = 3
@@ -107,26 +115,34 @@ class EmbeddedRdf:
 
     def states(self) -> dict[str, RdfState]:
         store = self._snapshot()
-        dirty = self._dirty()
+        dirty = self.dirty()
         found: dict[str, RdfState] = {}
         for quad in store.quads_for_pattern(
             None, ox.NamedNode(STATE_PREDICATE), None, ox.NamedNode(STATE_GRAPH)
         ):
             state = RdfState.from_json(quad.object.value)
-            if dirty and (dirty[0] == state.datasource or not dirty[0]):
-                state = replace(state, loading=dirty[1])
+            if state.datasource in dirty:
+                state = replace(state, loading=dirty[state.datasource])
             found[state.datasource] = state
         return found
 
     def state(self, datasource: str) -> RdfState | None:
         return self.states().get(datasource)
 
-    def _dirty(self) -> tuple[str, str] | None:
-        try:
-            datasource, _, run = (self.path / "DIRTY").read_text().partition("\n")
-        except FileNotFoundError:
-            return None
-        return datasource, run.strip() or "unknown"
+    def dirty(self) -> dict[str, str]:
+        """Datasource → the run of a load that changed the primary and has not committed."""
+        found = {}
+        folder = self.path / "dirty"
+        if folder.is_dir():
+            for marker in folder.iterdir():
+                try:
+                    found[unquote(marker.name)] = marker.read_text().strip() or "unknown"
+                except FileNotFoundError:
+                    continue
+        return found
+
+    def _marker(self, datasource: str) -> Path:
+        return self.path / "dirty" / quote(datasource, safe="")
 
     def live_graphs(self) -> list[str]:
         return sorted(state.graph for state in self.states().values())
@@ -238,7 +254,13 @@ class EmbeddedLoader:
             raise StoreBusy(f"cannot open the store for writing: {exc}", target=str(owner.path)) from exc
         self.ledger = Ledger(owner.path / "ledger.sqlite")
         self._node = ox.NamedNode(self.graph)
-        (owner.path / "DIRTY").write_text(f"{datasource}\n{run_id}\n")
+        for other in owner.dirty():
+            if other != datasource:  # its loader died: put its graph back as its ledger has it
+                logger.warning("rdf: restoring the graph of %s, whose last load did not finish", other)
+                self._restore(other)
+        marker = owner._marker(datasource)
+        marker.parent.mkdir(exist_ok=True)
+        marker.write_text(f"{run_id or 'unknown'}\n")
         if rebuild:
             self.ledger.drop(self._key)
             self.store.clear_graph(self._node)
@@ -284,7 +306,7 @@ class EmbeddedLoader:
             self.store.remove(quad)
         self.store.add(ox.Quad(subject, ox.NamedNode(STATE_PREDICATE), ox.Literal(state.to_json()), graph))
         self.owner._publish(self.store)
-        (self.owner.path / "DIRTY").unlink(missing_ok=True)
+        self.owner._marker(self.datasource).unlink(missing_ok=True)
         self._close()
 
     def close(self) -> None:
@@ -293,9 +315,34 @@ class EmbeddedLoader:
         self._close()
 
     def abort(self) -> None:
-        if self.rebuild:
-            self.ledger.drop(self._key)
-        self._close()
+        """The live graph back as the ledger has it (a rebuild never touched the ledger's live
+        rows; an in-place batch that failed between ledger and store is made whole)."""
+        if not self._open:
+            return
+        try:
+            self._restore(self.datasource)
+        finally:
+            self._close()
+
+    def _restore(self, datasource: str) -> None:
+        graph = self.owner.graph_iri(datasource)
+        node = ox.NamedNode(graph)
+        self.ledger.drop(f"{graph}#rebuild")
+        self.store.clear_graph(node)
+        pending: list[bytes] = []
+        for _, lines in self.ledger.records(graph):
+            pending.extend(lines)
+            if len(pending) >= BULK_LINES:
+                self.store.bulk_load(
+                    b"\n".join(pending) + b"\n", ox.RdfFormat.N_TRIPLES, to_graph=node, lenient=True
+                )
+                pending = []
+        if pending:
+            self.store.bulk_load(
+                b"\n".join(pending) + b"\n", ox.RdfFormat.N_TRIPLES, to_graph=node, lenient=True
+            )
+        self.store.flush()
+        self.owner._marker(datasource).unlink(missing_ok=True)
 
     def _close(self) -> None:
         if not self._open:

@@ -232,3 +232,27 @@ def remove_behind_the_ledger(backend: RdfBackend, line: bytes) -> None:
         loader.commit(backend.state("ads"))
     else:
         backend.update(update)
+
+
+def test_a_rebuild_past_the_error_rate_is_dropped_and_the_live_graph_stays(
+    store: MDStore, backend: RdfBackend
+) -> None:
+    records = pe_records(20, prefix="ads")
+    version = write_version(store, records)
+    load_rdf(store, datasource(), backend)
+    before = set(backend.graph_lines("ads"))
+    broken = [(oid, "not rdf at all <" if n % 4 == 0 else body) for n, (oid, body) in enumerate(records)]
+    write_version(store, broken)
+    summary = load_rdf(store, datasource(), backend, full=True, max_error_rate=0.1)
+    assert summary.outcome == Outcome.FAILED
+    assert summary.message == (
+        "5 of 20 records failed (25.0% > 10.0%); the live graph was left as it was (the rebuild was dropped)"
+    )
+    assert set(backend.graph_lines("ads")) == before
+    state = backend.state("ads")
+    assert (state.version, state.loading) == (version, None)
+    different = check_rdf(store, datasource(), backend).extra["different"]
+    assert len(different) == 5  # the store still holds the records the MDStore now has broken
+    assert all(
+        ": the store holds triples of a record that now fails: not valid ntriples: " in d for d in different
+    )
