@@ -9,16 +9,18 @@ not match the server's state (another machine loaded, the server was wiped) only
 
 * in place: each batch is one update request ``DELETE DATA {…} ; INSERT DATA {…}`` (triples as the
   ledger computed them: no blank nodes, so DELETE DATA can name every one);
-* rebuild: the records go into a staging graph by Graph Store Protocol POSTs, then one update
-  request ``MOVE`` s it onto the live graph and writes the state: the server applies an update
-  request atomically, so queries see the old graph or the new one, never a part;
+* rebuild: one Graph Store Protocol PUT of the live graph, its body streamed while the records are
+  read; the server replaces the graph in one transaction when the body ends, so queries see the old
+  graph or the new one, never a part (:class:`SparqlLoader`);
 * queries carry the live graphs as the protocol's ``default-graph-uri``/``named-graph-uri``, and
   are bounded by the HTTP read timeout and by counting the bytes read.
 """
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -42,9 +44,8 @@ from provision.rdf.base import (
 )
 from provision.rdf.ledger import Ledger
 
-#: lines per update request (in place) and per Graph Store Protocol POST (rebuild)
+#: lines per update request (in place)
 UPDATE_LINES = 20_000
-POST_LINES = 200_000
 
 
 def _literal(text: str) -> str:
@@ -263,7 +264,16 @@ class SparqlRdf:
 
 
 class SparqlLoader:
-    """One load of one datasource into the server."""
+    """One load of one datasource into the server.
+
+    A rebuild is **one Graph Store Protocol PUT** of the live graph whose body streams while the
+    records are read (a sender thread reads the lines from a bounded queue): the server replaces the
+    graph in one write transaction when the body ends, so queries see the old graph or the new one,
+    and the load costs what a raw PUT of the same N-Triples costs. To give up, the loader ends the
+    body with a line that is not N-Triples: the server refuses the PUT and the graph stays.
+    """
+
+    _ABORT = b"this line is not N-Triples: the loader gave up\n"
 
     def __init__(self, owner: SparqlRdf, datasource: str, *, rebuild: bool, run_id: str) -> None:
         self.owner = owner
@@ -274,20 +284,62 @@ class SparqlLoader:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id or "run")
         self._target = f"{self.graph}/rebuild/{safe}" if rebuild else self.graph
         self.ledger = Ledger(owner.ledger_path)
-        self._pending: list[bytes] = []
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._sent: dict[str, Any] = {}
+        self._sender: threading.Thread | None = None
         if rebuild:
             self.ledger.drop(self._target)
-            owner.update(f"DROP SILENT GRAPH <{self._target}>")
+            self._sender = threading.Thread(target=self._send, name=f"rdf-put-{datasource}", daemon=True)
+            self._sender.start()
         else:
             state = owner.state(datasource)
             if state is not None:  # an interrupted in-place load is visible in the state: the next rebuilds
                 owner.update(owner._state_update(replace(state, loading=run_id or "unknown")))
 
+    def _send(self) -> None:
+        def body() -> Iterator[bytes]:
+            while True:
+                chunk = self._queue.get()
+                if chunk is None:
+                    return
+                yield chunk
+
+        try:
+            response = requests.put(
+                self.owner.data_url,
+                params={"graph": self.graph},
+                data=body(),
+                headers={"Content-Type": "application/n-triples"},
+                timeout=(10, self.owner.timeout),
+            )
+            self._sent["status"] = response.status_code
+            self._sent["text"] = response.text.strip()[:500]
+        except requests.RequestException as exc:
+            self._sent["error"] = str(exc)
+        finally:  # the producer must never block on a queue nobody reads
+            while True:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+
+    def _push(self, chunk: bytes | None) -> None:
+        while True:
+            if self._sender is None or not self._sender.is_alive():
+                if chunk is not None:
+                    raise RdfStoreError(f"the PUT ended early: {self._sent}", target=self.owner.data_url)
+                return
+            try:
+                self._queue.put(chunk, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
     def put(self, records: Mapping[str, Sequence[bytes]]) -> None:
         if self.rebuild:
-            self._pending.extend(self.ledger.add_fresh(self._target, records))
-            if len(self._pending) >= POST_LINES:
-                self._post_pending()
+            lines = self.ledger.add_fresh(self._target, records)
+            if lines:
+                self._push(b"\n".join(lines) + b"\n")
             return
         added, removed = self.ledger.apply(self._target, records)
         self._write(added, removed)
@@ -296,17 +348,25 @@ class SparqlLoader:
         added, removed = self.ledger.apply(self._target, {}, record_ids)
         self._write(added, removed)
 
-    def _post_pending(self) -> None:
-        if not self._pending:
+    def _finish_put(self, *, give_up: bool) -> None:
+        if self._sender is None:
             return
-        data = b"\n".join(self._pending) + b"\n"
-        self._pending = []
-        self.owner._post(
-            self.owner.data_url,
-            params={"graph": self._target},
-            data=data,
-            headers={"Content-Type": "application/n-triples"},
-        )
+        if give_up:
+            try:
+                self._push(self._ABORT)
+            except RdfStoreError:
+                pass  # the PUT already ended: nothing was switched in
+        self._push(None)
+        self._sender.join()
+        self._sender = None
+        if give_up:
+            return
+        if "error" in self._sent:
+            raise RdfStoreError(f"the PUT failed: {self._sent['error']}", target=self.owner.data_url)
+        if self._sent.get("status", 500) >= 400:
+            raise RdfStoreError(
+                f"HTTP {self._sent.get('status')}: {self._sent.get('text', '')}", target=self.owner.data_url
+            )
 
     def _write(self, added: list[bytes], removed: list[bytes]) -> None:
         graph = self._target
@@ -322,17 +382,22 @@ class SparqlLoader:
                 self.owner.update(" ;\n".join(parts))
 
     def commit(self, state: RdfState) -> None:
+        """A rebuild: end the PUT (the server switches the graph), then write the state and switch
+        the ledger. Should the process die between the two, the graph already holds the new
+        version and the state the old one; the next incremental load re-applies the changes since
+        the old version, which leaves the same graph (triples are a set)."""
         key = self._target
+        try:
+            self._finish_put(give_up=False)
+        except BaseException:
+            self.ledger.drop(key)
+            self.ledger.close()
+            raise
         if self.rebuild:
-            self._post_pending()
             self.ledger.finish_fresh(key)
         records, triples = self.ledger.counts(key)
         state = replace(state, graph=self.graph, records=records, triples=triples, loading=None)
-        statements = []
-        if self.rebuild:
-            statements.append(f"MOVE SILENT GRAPH <{self._target}> TO <{self.graph}>")
-        statements.append(self.owner._state_update(state))
-        self.owner.update(" ;\n".join(statements))
+        self.owner.update(self.owner._state_update(state))
         if self.rebuild:
             self.ledger.switch(self._target, self.graph)
         self.ledger.close()
@@ -343,12 +408,12 @@ class SparqlLoader:
         self.ledger.close()
 
     def abort(self) -> None:
-        if self.rebuild:
-            try:
-                self.owner.update(f"DROP SILENT GRAPH <{self._target}>")
-            finally:
+        try:
+            self._finish_put(give_up=True)
+        finally:
+            if self.rebuild:
                 self.ledger.drop(self._target)
-        self.ledger.close()
+            self.ledger.close()
 
 
 def from_uri(
