@@ -3,8 +3,8 @@
 Like the index step (:mod:`contentcloud.pipeline.index`), a load is chosen per run:
 
 * **full**: every present record into a new graph that replaces the live one atomically at the end
-  (the embedded store publishes a new snapshot; a SPARQL server ``MOVE`` s a staging graph in one
-  update request), so a query never sees a half-loaded source. Chosen by ``--full``, when the store
+  (the embedded store publishes a new snapshot; a SPARQL server takes it as one streamed Graph
+  Store Protocol PUT), so a query never sees a half-loaded source. Chosen by ``--full``, when the store
   holds no state for the datasource, when the last load was interrupted (the state says
   ``loading``), when the loaded version is not an ancestor of the current one (a rollback), or when
   the ledger does not match the store's state (the ledger or the store was replaced).
