@@ -84,12 +84,14 @@ def _summary_text(result, base: str, seconds: float, *, serving: bool) -> str:
         f"  search API (Solr)   {base}/solr/contentcloud/select?q=*:*&facet=true&facet.field=subject_facet",
         f"                      {base}/solr/contentcloud/select?q=title:villa&fl=id,title,datasource",
         f"  curator pages       {base}/curator/",
+        f"  SPARQL endpoint     {base}/sparql   (described at {base}/.well-known/void)",
         "",
         "Try on the command line:",
         "  contentcloud mdstore list",
         "  contentcloud mdstore export demo --ids-only | head",
         "  contentcloud map preview demo --sample 2",
         "  contentcloud index --check demo",
+        "  contentcloud rdf --check demo",
     ]
     if serving:
         lines += ["", "Serving until interrupted (Ctrl-C)."]
