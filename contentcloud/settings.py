@@ -98,6 +98,17 @@ class Settings:
     session_secret: str = setting(
         "", "the session-cookie key (empty: generated once into var/session_secret)", secret=True
     )
+    #: the RDF store: oxigraph:///path (embedded; the default follows ``var_dir``) or sparql+http://host/ds
+    rdf: str = setting(
+        lambda base: f"oxigraph://{base / 'var' / 'rdf'}",
+        "the RDF store: oxigraph:///path (embedded, default var/rdf) or sparql+http(s)://host/<dataset>",
+    )
+    rdf_base: str = setting(
+        "https://contentcloud.example/pe/",
+        "entity IRIs under this base resolve at /resource/… (the mappings' base; graphs: {base}graph/<ds>)",
+    )
+    sparql_timeout: float = setting(30.0, "seconds a /sparql query may run")
+    sparql_max_bytes: int = setting(16 * 1024 * 1024, "bytes a /sparql answer may have")
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> list[tuple[str, str, str]]:
@@ -184,6 +195,8 @@ def load_settings(
         origins[f.name] = origin
     if origins["files"] == "default":  # follows CONTENTCLOUD_VAR when that is moved
         values["files"] = f"file://{Path(values['var_dir']) / 'files'}"
+    if origins["rdf"] == "default":  # follows CONTENTCLOUD_VAR too
+        values["rdf"] = f"oxigraph://{Path(values['var_dir']) / 'rdf'}"
     _check_uri("mdstore", values["mdstore"], origins["mdstore"], _mdstore_schemes)
     if not 0 < values["writer_heartbeat"] < values["writer_timeout"]:
         raise ConfigError(
@@ -195,6 +208,7 @@ def load_settings(
         )
     _check_uri("index", values["index"], origins["index"], _index_schemes)
     _check_uri("files", values["files"], origins["files"], _file_store_schemes, bare_path=True)
+    _check_uri("rdf", values["rdf"], origins["rdf"], _rdf_schemes)
     for name in ("mdstore", "index"):
         _check_sqlite_dir(name, values[name], origins[name], Path(values["var_dir"]))
     return Settings(**values, origins=origins)
@@ -272,5 +286,11 @@ def _file_store_schemes() -> list[str]:
     return FILE_STORES.names(in_order=True)
 
 
+def _rdf_schemes() -> list[str]:
+    from provision.rdf.registry import schemes
+
+    return schemes()
+
+
 #: the schemes every installation serves, accepted without reading the registries
-_BUILT_IN_SCHEMES = {"mdstore": ("sqlite",), "index": ("sqlite",), "files": ("file",)}
+_BUILT_IN_SCHEMES = {"mdstore": ("sqlite",), "index": ("sqlite",), "files": ("file",), "rdf": ("oxigraph",)}

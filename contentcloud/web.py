@@ -1,7 +1,9 @@
 """The contentcloud web application: one WSGI callable that dispatches by path prefix.
 
 ``create_app(settings)`` mounts the OAI-PMH publisher at ``/oai``, the search API (Solr's
-``/select`` over the configured index) at ``/solr`` and the curator pages at ``/curator``. Other
+``/select`` over the configured index) at ``/solr``, the curator pages at ``/curator``, and the
+RDF store (:func:`rdf_routes`): the SPARQL endpoint at ``/sparql``, its VoID description at
+``/.well-known/void`` and the entity URIs at ``/resource``, ``/page`` and ``/data``. Other
 parts mount theirs beside them without touching this module::
 
     app = create_app(settings, extra_routes={"/api": other_app})
@@ -165,9 +167,66 @@ def create_app(
         app.mount("/solr", SelectApp(index_factory(settings.index)))
         if curator:
             app.mount("/curator", CuratorApp(settings, authenticator))
+        for prefix, rdf_app in rdf_routes(settings).items():
+            app.mount(prefix, rdf_app)
     for prefix, extra in (extra_routes or {}).items():
         app.mount(prefix, extra)
     return app
+
+
+def rdf_routes(settings: Settings) -> dict[str, WSGIApp]:
+    """The RDF store's apps by prefix; the store is opened on the first request."""
+    from contentcloud.pipeline.rdf import open_rdf_store
+    from provision.rdf.http import LazyBackend, ResourceApp, SparqlApp, VoidApp
+
+    backend = LazyBackend(lambda: open_rdf_store(settings))
+    record_links = _record_links(settings)
+    return {
+        "/sparql": SparqlApp(backend, timeout=settings.sparql_timeout, max_bytes=settings.sparql_max_bytes),
+        "/.well-known/void": VoidApp(backend, titles=_datasource_title(settings)),
+        "/resource": ResourceApp(backend, "resource", timeout=settings.sparql_timeout),
+        "/page": ResourceApp(backend, "page", record_links=record_links, timeout=settings.sparql_timeout),
+        "/data": ResourceApp(backend, "data", timeout=settings.sparql_timeout),
+    }
+
+
+def _datasource_title(settings: Settings) -> Callable[[str], str]:
+    def title(datasource_id: str) -> str:
+        from contentcloud.datasources import DatasourceRegistry
+        from mdstore.errors import ContentcloudError
+
+        try:
+            return DatasourceRegistry(settings.registry).get(datasource_id).name or datasource_id
+        except ContentcloudError:
+            return datasource_id
+
+    return title
+
+
+def _record_links(settings: Settings) -> Callable[[str, str], list[tuple[str, str]]]:
+    """A source record's OAI-PMH GetRecord, in the transformed format the publisher serves."""
+    from urllib.parse import urlencode
+
+    def links(datasource_id: str, record_id: str) -> list[tuple[str, str]]:
+        from contentcloud.datasources import DatasourceRegistry
+        from mdstore.errors import ContentcloudError
+
+        base = settings.public_url.rstrip("/") + "/oai" if settings.public_url else "/oai"
+        identifier = f"oai:{settings.oai_repository_identifier}:{record_id}"
+        try:
+            datasource = DatasourceRegistry(settings.registry).get(datasource_id)
+            section = datasource.section("publish")
+            prefix = section.get("transformed_prefix") or datasource.transformed_unit.format
+        except ContentcloudError:
+            prefix = None
+        dc_query = urlencode({"verb": "GetRecord", "identifier": identifier, "metadataPrefix": "oai_dc"})
+        found = [("OAI-PMH GetRecord (oai_dc)", f"{base}?{dc_query}")]
+        if prefix:
+            query = urlencode({"verb": "GetRecord", "identifier": identifier, "metadataPrefix": prefix})
+            found.insert(0, (f"OAI-PMH GetRecord ({prefix})", f"{base}?{query}"))
+        return found
+
+    return links
 
 
 def app_from_environment() -> PrefixDispatcher:

@@ -201,6 +201,7 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
             "until": Param(None, type=["null", "string"], description="Harvest until (OAI datestamp)"),
             "force": Param(False, type="boolean", description="Run downstream steps even if nothing changed"),
             "full_index": Param(False, type="boolean", description="Rebuild the index from scratch"),
+            "full_rdf": Param(False, type="boolean", description="Rebuild the RDF graph from scratch"),
         },
         doc_md=__doc__,
     ) as dag:
@@ -278,6 +279,25 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
             return finish_index_task(datasource, _settings(), parts)
 
         @task
+        def plan_rdf(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
+            from contentcloud.pipeline.rdf import plan_rdf_parts
+
+            full = bool(params.get("full_rdf"))
+            return plan_rdf_parts(datasource, _settings(), full=full, run_id=f"rdf-{run_id}")
+
+        @task
+        def rdf_part(spec: dict[str, Any]) -> dict[str, Any]:
+            from contentcloud.pipeline.rdf import rdf_part_task
+
+            return rdf_part_task(datasource, _settings(), spec)
+
+        @task
+        def finish_rdf(parts: list[dict[str, Any]]) -> dict[str, Any]:
+            from contentcloud.pipeline.rdf import finish_rdf_task
+
+            return finish_rdf_task(datasource, _settings(), parts)
+
+        @task
         def publish(run_id: str) -> dict[str, Any]:
             from contentcloud.pipeline.publish import run_publish
             from contentcloud.pipeline.runs import require_success
@@ -286,12 +306,18 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
 
         @task(trigger_rule="all_done")
         def report(
-            collected: Any, transformed: Any, indexed: Any, published: Any, run_id: str, ti: Any = None
+            collected: Any,
+            transformed: Any,
+            indexed: Any,
+            published: Any,
+            run_id: str,
+            ti: Any = None,
+            loaded_rdf: Any = None,
         ) -> dict[str, Any]:
             from contentcloud.pipeline.runs import STEP_ORDER, run_report
 
             failures = ti.xcom_pull(task_ids=list(STEP_ORDER), key=FAILURE_KEY) if ti is not None else []
-            summaries = [collected, transformed, indexed, published, *(failures or [])]
+            summaries = [collected, transformed, indexed, loaded_rdf, published, *(failures or [])]
             return run_report(datasource, _settings(), summaries, run_id=run_id)["report"]
 
         @setup
@@ -308,13 +334,16 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         checked = check_transformed(transformed)
         planned_index = plan_index()
         indexed = finish_index(index_part.expand(spec=planned_index))
+        planned_rdf = plan_rdf()
+        loaded_rdf = finish_rdf(rdf_part.expand(spec=planned_rdf))
+        checked >> planned_rdf
         published = publish()
         gate >> planned
         checked >> planned_index
         indexed >> published
         # a teardown: it runs whatever happened, and (unlike an all_done leaf) a failed step still
         # fails the run
-        report(collected, transformed, indexed, published).as_teardown(setups=begun)
+        report(collected, transformed, indexed, published, loaded_rdf=loaded_rdf).as_teardown(setups=begun)
     return dag
 
 

@@ -14,6 +14,7 @@ from tests.servers import (
     SolrCloudServer,
     SolrServer,
     in_ci,
+    start_fuseki,
     start_mongo,
     start_or_skip,
     start_solr,
@@ -74,5 +75,13 @@ def solrcloud_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SolrC
 def mongo_server() -> Iterator[ServerProcess]:
     """An in-memory MongoDB-wire server; ``.url`` is the ``mongodb://`` URI (empty at each start)."""
     server = start_or_skip("MongoDB-wire server", start_mongo)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fuseki_server() -> Iterator[ServerProcess]:
+    """Apache Jena Fuseki with one in-memory dataset; ``.url`` is the dataset's URL (…/ds)."""
+    server = start_or_skip("Fuseki", start_fuseki)
     yield server
     server.stop()

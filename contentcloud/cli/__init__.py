@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "download": "contentcloud.cli.download:download",
     "index": "contentcloud.cli.index:index",
     "curator": "contentcloud.cli.curator_auth:curator_group",
+    "rdf": "contentcloud.cli.rdf:rdf",
 }
 
 HELP = {
@@ -49,6 +50,7 @@ HELP = {
     "download": "Download the files a datasource's records point to (ledger, --failures).",
     "index": "Feed a datasource into the search index (--full rebuilds; --check compares).",
     "curator": "Make credentials for the curator pages: hash-password USER, new-token NAME.",
+    "rdf": "Load a datasource's graph into the RDF store behind /sparql (--full rebuilds; --check compares).",
 }
 
 

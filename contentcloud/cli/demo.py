@@ -102,12 +102,14 @@ def _summary_text(result, base: str, seconds: float, *, serving: bool, password:
             "(valid while this demo runs)"
         )
     lines += [
+        f"  SPARQL endpoint     {base}/sparql   (described at {base}/.well-known/void)",
         "",
         "Try on the command line:",
         "  contentcloud mdstore list",
         "  contentcloud mdstore export demo --ids-only | head",
         "  contentcloud map preview demo --sample 2",
         "  contentcloud index --check demo",
+        "  contentcloud rdf --check demo",
     ]
     if serving:
         lines += ["", "Serving until interrupted (Ctrl-C)."]

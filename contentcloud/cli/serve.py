@@ -69,7 +69,8 @@ def serve(
     no_curator: bool,
 ) -> None:
     """Serve the web application: the OAI-PMH publisher at /oai, the curator page at /curator, Solr's
-    /select over the configured index at /solr/<index>/select.
+    /select over the configured index at /solr/<index>/select, the SPARQL endpoint at /sparql, its
+    VoID description at /.well-known/void and the entity URIs at /resource/…
 
     The curator pages need a login (CONTENTCLOUD_CURATOR_USERS, made with ``contentcloud curator
     hash-password``). Without accounts, serve refuses any address but loopback; on loopback it
@@ -111,6 +112,7 @@ def serve(
     if password:
         click.echo(one_time_notice(password), err=True)
     click.echo(f"search at http://{host}:{server.effective_port}/solr/<index>/select", err=True)
+    click.echo(f"SPARQL at http://{host}:{server.effective_port}/sparql, VoID at /.well-known/void", err=True)
     try:
         server.run()
     except KeyboardInterrupt:

@@ -188,10 +188,11 @@ def run_pipeline(
     on_note: Callable[[str], None] | None = None,
     source_port: int | None = None,
 ) -> tuple[DemoResult, BackgroundServer]:
-    """Start the source and run collect → transform → index → publish for the demo datasource."""
+    """Start the source and run collect → transform → index → rdf → publish for the demo datasource."""
     from contentcloud.pipeline.collect import collect
     from contentcloud.pipeline.index import run_index
     from contentcloud.pipeline.publish import run_publish
+    from contentcloud.pipeline.rdf import run_rdf
     from contentcloud.pipeline.transform import run_transform
     from mdstore import open_store
 
@@ -220,6 +221,7 @@ def run_pipeline(
         done(collect(store, datasource, mode="full", run_id=None))
     done(run_transform(DATASOURCE, settings, mode="incremental"))
     done(run_index(DATASOURCE, settings, full=True))
+    done(run_rdf(DATASOURCE, settings, full=True))
     done(run_publish(DATASOURCE, settings))
     result.facets, result.documents = facet_summary(settings)
     return result, source

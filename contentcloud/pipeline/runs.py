@@ -83,6 +83,10 @@ STEP_ORDER = (
     "index_part",
     "index",
     "finish_index",
+    "plan_rdf",
+    "rdf_part",
+    "rdf",
+    "finish_rdf",
     "publish",
 )
 

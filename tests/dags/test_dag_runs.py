@@ -47,6 +47,7 @@ def write_profile(
         profile["transform"]["records_per_part"] = records_per_part
     if index_records_per_part is not None:
         profile["index"] = {"records_per_part": index_records_per_part}
+        profile["rdf"] = {"records_per_part": index_records_per_part}
     if schedule is not None:
         profile["schedule"] = schedule
     (registry / "src.yaml").write_text(yaml.safe_dump(profile))
@@ -124,7 +125,7 @@ def check_full_run(expected_present: int, expected_deleted: int) -> dict:
         assert transformed.stats["present"] == expected_present
         assert transformed.report["source_version"] == native.id
         report = transformed.report["run"]
-        assert [s["step"] for s in report["steps"]] == ["collect", "transform", "index", "publish"]
+        assert [s["step"] for s in report["steps"]] == ["collect", "transform", "index", "rdf", "publish"]
         assert native.report["run"] == report  # the run report is kept with every version it produced
     try:
         assert index.count("src") == expected_present
@@ -155,6 +156,9 @@ def test_a_run_collects_transforms_indexes_and_publishes_then_skips_when_nothing
             "plan_index",
             "index_part",
             "finish_index",
+            "plan_rdf",
+            "rdf_part",
+            "finish_rdf",
             "publish",
         ):
             assert tasks[skipped] == "skipped", (skipped, tasks)
@@ -193,6 +197,7 @@ def test_a_large_source_is_transformed_and_indexed_by_several_mapped_tasks(envir
         assert str(dagrun.state) == "success"
         assert mapped(dagrun, "transform_part") == [0, 1, 2, 3, 4]  # 45 records, 10 a part
         assert mapped(dagrun, "index_part") == [0, 1, 2, 3, 4]  # a first feed (refeed): 44 present
+        assert mapped(dagrun, "rdf_part") == [0]  # a first load is a full one: one part switches it in
         report = check_full_run(44, 1)
         transform, indexed = report["steps"][1], report["steps"][2]
         assert (transform["read"], transform["added"], transform["deleted"]) == (45, 44, 1)  # all parts
@@ -205,8 +210,11 @@ def test_a_large_source_is_transformed_and_indexed_by_several_mapped_tasks(envir
         dagrun = dag.test()
         assert str(dagrun.state) == "success"
         assert mapped(dagrun, "index_part") == [0, 1, 2, 3, 4]
+        assert mapped(dagrun, "rdf_part") == [0, 1, 2, 3, 4]  # incremental: in place, by id range
         report = check_full_run(44, 1)
         assert report["steps"][2]["outcome"] == "finished"
+        rdf = report["steps"][3]
+        assert (rdf["step"], rdf["outcome"], rdf["read"], rdf["written"]) == ("rdf", "finished", 45, 44)
     store, index = store_and_index()
     with store:
         info = store.version(store.current_version(UnitKey("src", "PE", "store", "transformed")))
@@ -219,6 +227,19 @@ def test_a_large_source_is_transformed_and_indexed_by_several_mapped_tasks(envir
         assert check.extra["index_count"] == 44
         assert index.select({"q": "title:changed", "rows": 0})["response"]["numFound"] == 12
     index.close()
+    from contentcloud.pipeline.rdf import check_rdf, open_rdf_store
+    from mdstore import open_store
+
+    graph = open_rdf_store(load_settings())
+    try:
+        rdf_state = graph.state("src")
+        assert (rdf_state.mode, rdf_state.version, rdf_state.records, rdf_state.loading) == (
+            "incremental", info.id, 44, None)
+        with open_store(load_settings().mdstore) as again:
+            rdf_check = check_rdf(again, DatasourceRegistry(load_settings().registry).get("src"), graph)
+        assert (rdf_check.outcome, rdf_check.errors) == ("finished", 0), rdf_check.message
+    finally:
+        graph.close()
 
 
 def test_a_failed_index_part_fails_the_run_and_the_report_names_it(environment, monkeypatch):

@@ -32,6 +32,10 @@ AGGREGATE_EDGES = {
     ("index_part", "finish_index"),
     ("finish_index", "publish"),
     ("finish_index", "report"),
+    ("check_transformed", "plan_rdf"),
+    ("plan_rdf", "rdf_part"),
+    ("rdf_part", "finish_rdf"),
+    ("finish_rdf", "report"),
     ("publish", "report"),
 }
 
@@ -105,7 +109,7 @@ def test_aggregate_dag_graph_schedule_and_limits(dagbag):
     assert dag.task_dict["collect"].retries == 3 and dag.task_dict["collect"].retry_exponential_backoff
     assert dag.task_dict["report"].is_teardown  # runs whatever happened, without hiding a failure
     assert dag.task_dict["begin"].is_setup  # and its setup cannot fail, so the report always runs
-    assert set(dag.params.keys()) == {"mode", "from", "until", "force", "full_index"}
+    assert set(dag.params.keys()) == {"mode", "from", "until", "force", "full_index", "full_rdf"}
     # no step can run forever: the profile's limits.task_timeout, else six hours
     assert {task.execution_timeout for task in dag.tasks} == {timedelta(seconds=900)}
     other = dagbag.dags.get("aggregate__beta-2")

@@ -61,6 +61,8 @@ def test_demo_runs_every_step_and_reports_facets(workdir):
         ("publish", "finished", "150", "300", "0"),
     ]
     assert "148 documents indexed" in result.stdout
+    assert re.search(r"^  rdf\s+finished\s+read\s+148\s+written\s+148\s+errors\s+0", result.stderr, re.M)
+    assert "/sparql" in result.stdout
     assert re.search(r"entity_type_label\s+.*Persistent Dataset \(148\)", result.stdout)
     assert "/oai?verb=Identify" in result.stdout and "/curator/" in result.stdout
     # the stores are where the defaults say (under CONTENTCLOUD_VAR) and a second run works too

@@ -47,6 +47,7 @@ __all__ = [
     "ensure_jars",
     "in_ci",
     "start_or_skip",
+    "start_fuseki",
     "start_mongo",
     "start_solr",
     "start_solrcloud",
@@ -591,6 +592,29 @@ def start_mongo(*, port: int = 0, startup_timeout: float = 60.0, max_heap: str =
         ]  # fmt: skip
 
     return ServerProcess("mongo", command, startup_timeout=startup_timeout).start(port)
+
+
+# --------------------------------------------------------------------------------------------
+# Fuseki
+
+
+def start_fuseki(*, port: int = 0, startup_timeout: float = 90.0, max_heap: str = "512m") -> ServerProcess:
+    """Start Apache Jena Fuseki with one in-memory dataset and return once it accepts clients.
+
+    ``url`` is the dataset's URL ``http://127.0.0.1:<port>/ds`` (services ``/query``, ``/update``,
+    ``/data``). Nothing is kept on disk: ``restart()`` keeps the port and loses every graph.
+    """
+    lib = ensure_jars("fuseki")
+    java = java_executable()
+    launcher = SERVERS_DIR / "fuseki" / "FusekiLauncher.java"
+
+    def command(port: int) -> list[str]:
+        return [
+            java, f"-Xmx{max_heap}", "-XX:+UseSerialGC", "-Dlauncher.stdinWatchdog=true",
+            "-cp", f"{lib}/*", str(launcher), str(port),
+        ]  # fmt: skip
+
+    return ServerProcess("fuseki", command, startup_timeout=startup_timeout).start(port)
 
 
 # --------------------------------------------------------------------------------------------

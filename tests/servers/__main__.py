@@ -1,4 +1,5 @@
-"""Start one test server by hand: ``python -m tests.servers solr|solrcloud|mongo`` (from the repository root).
+"""Start one test server by hand: ``python -m tests.servers solr|solrcloud|mongo|fuseki``
+(from the repository root).
 
 ``python -m tests.servers fetch`` only fetches every launcher's jars (``make servers`` runs it, so
 the first test session does not pay for the download).
@@ -21,6 +22,7 @@ from tests.servers import (
     ServerError,
     ServerProcess,
     ensure_jars,
+    start_fuseki,
     start_mongo,
     start_solr,
     start_solrcloud,
@@ -29,7 +31,7 @@ from tests.servers import (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.servers", description=__doc__)
-    parser.add_argument("server", choices=["solr", "solrcloud", "mongo", "fetch"])
+    parser.add_argument("server", choices=["solr", "solrcloud", "mongo", "fuseki", "fetch"])
     parser.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
     parser.add_argument("--home", type=Path, help="solr: the Solr home (default: a temporary dir)")
     parser.add_argument(
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.server == "fetch":
         try:
-            for name in ("solr", "mongo"):
+            for name in ("solr", "mongo", "fuseki"):
                 print(f"{name}: {ensure_jars(name)}", flush=True)
         except ServerError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -64,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             server = start_solrcloud(tempfile.mkdtemp(prefix="contentcloud-solrcloud-"))
             print(server.url, flush=True)
             print(f"zk: {server.zk_address}", flush=True)
+        elif args.server == "fuseki":
+            server = start_fuseki(port=args.port)
+            print(server.url, flush=True)
         else:
             server = start_mongo(port=args.port)
             print(server.url, flush=True)

@@ -1,0 +1,680 @@
+"""The rdf step: a datasource's current transformed version → its named graph in the RDF store.
+
+Like the index step (:mod:`contentcloud.pipeline.index`), a load is chosen per run:
+
+* **full**: every present record into a new graph that replaces the live one atomically at the end
+  (the embedded store publishes a new snapshot; a SPARQL server takes it as one streamed Graph
+  Store Protocol PUT), so a query never sees a half-loaded source. Chosen by ``--full``, when the store
+  holds no state for the datasource, when the last load was interrupted (the state says
+  ``loading``), when the loaded version is not an ancestor of the current one (a rollback), or when
+  the ledger does not match the store's state (the ledger or the store was replaced).
+* **incremental**: only records whose datestamp moved since the loaded version was committed (less
+  :data:`INCREMENTAL_OVERLAP`): their triples are replaced, tombstones' triples removed — exactly,
+  through the ledger, so a triple another record still asserts stays.
+
+A record whose body is not RDF is a record error: counted, kept in the state, its old triples
+removed; past the error rate a full load is dropped (the live graph stays as it was).
+
+Three stages, as the other steps: :func:`plan_rdf`, :func:`rdf_part` (one id range; an incremental
+run may be split over workers, which take the store's write lock in turn), :func:`finish_rdf` (the
+state, which makes an incremental run visible). :func:`load_rdf` runs them here with one part.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from contentcloud.pipeline.index import _descends_from
+from contentcloud.pipeline.parts import RECORDS_PER_PART, IdRange, id_ranges, part_count, up_to
+from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
+from mdstore.envelope import UnitKey, utcnow
+from mdstore.errors import RecordError
+from provision.rdf.base import MAX_KEPT_ERRORS, RdfBackend, RdfLoader, RdfState
+from provision.rdf.triples import record_lines
+
+if TYPE_CHECKING:
+    from contentcloud.datasources import Datasource
+    from contentcloud.settings import Settings
+    from mdstore import MDStore, ReadSession
+
+logger = logging.getLogger(__name__)
+
+STEP = "rdf"
+PAGE_SIZE = 1000
+INCREMENTAL_OVERLAP = timedelta(minutes=5)
+CHECK_LIST_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class RdfPlan:
+    """What one load will do, shared by its parts and its finish (JSON-friendly, for Airflow)."""
+
+    run_id: str
+    datasource: str
+    unit: str
+    store: str
+    version: str | None
+    mode: str
+    reason: str
+    parts: tuple[IdRange, ...] = ()
+    since: str | None = None
+    state_version: str | None = None
+    max_error_rate: float = 0.05
+    rdf_format: str | None = None
+    total: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "parts": [list(p) for p in self.parts]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RdfPlan:
+        return cls(**{**data, "parts": tuple(tuple(p) for p in data["parts"])})
+
+    def base(self) -> dict[str, Any]:
+        return {
+            "step": STEP,
+            "datasource": self.datasource,
+            "run_id": self.run_id,
+            "unit_in": self.unit,
+            "unit_out": self.store,
+        }
+
+
+@dataclass
+class RdfPartResult:
+    """What one part did (JSON-friendly). A full load's one part carries the whole ``summary``."""
+
+    part: int
+    read: int = 0
+    loaded: int = 0
+    deleted: int = 0
+    error_count: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    touched: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    summary: dict[str, Any] | None = None
+
+
+def choose_mode(
+    store: MDStore, backend: RdfBackend, state: RdfState | None, current: str, *, full: bool
+) -> tuple[str, str]:
+    if full:
+        return "full", "asked for a full rebuild"
+    if state is None:
+        return "full", "the store holds no graph for this datasource"
+    if state.loading:
+        return "full", f"the load {state.loading} was interrupted; rebuilding"
+    ledger = backend.ledger_count(state.datasource)
+    if ledger != state.records:
+        return "full", f"the ledger knows {ledger} records, the store's state {state.records}; rebuilding"
+    if state.version == current:
+        return "none", f"version {current} is already loaded"
+    if not state.version_committed_at or not _descends_from(store, current, state.version):
+        return "full", f"the loaded version {state.version} is not an ancestor of {current} (a rollback?)"
+    return "incremental", f"changes since version {state.version}"
+
+
+def plan_rdf(
+    store: MDStore,
+    datasource: Datasource,
+    backend: RdfBackend,
+    *,
+    full: bool = False,
+    run_id: str | None = None,
+    max_error_rate: float = 0.05,
+    rdf_format: str | None = None,
+    parts: int | None = None,
+    records_per_part: int = RECORDS_PER_PART,
+) -> RdfPlan:
+    """Choose the mode and split an incremental load into id ranges; writes nothing."""
+    run_id = run_id or new_run_id(STEP)
+    unit = datasource.transformed_unit
+    common: dict[str, Any] = {
+        "run_id": run_id,
+        "datasource": datasource.id,
+        "unit": unit.name,
+        "store": backend.name,
+        "max_error_rate": max_error_rate,
+        "rdf_format": rdf_format,
+    }
+    current = store.current_version(unit)
+    if current is None:
+        return RdfPlan(
+            **common, version=None, mode="none", reason=f"{unit.name} has no committed version yet"
+        )
+    state = backend.state(datasource.id)
+    mode, reason = choose_mode(store, backend, state, current, full=full)
+    logger.info("rdf %s: %s (%s)", datasource.id, mode, reason)
+    common.update(version=current, mode=mode, reason=reason, state_version=state.version if state else None)
+    if mode == "none":
+        return RdfPlan(**common)
+    since = None
+    if mode == "incremental":
+        assert state is not None
+        assert state.version_committed_at
+        since = datetime.fromisoformat(state.version_committed_at) - INCREMENTAL_OVERLAP
+    with store.reader(unit, current) as view:
+        total = view.count(since=since) if since else view.count(deleted=False)
+        if mode == "full":
+            ranges: tuple[IdRange, ...] = ((None, None),)
+        else:
+            wanted = part_count(total, per_part=records_per_part) if parts is None else parts
+            ranges = id_ranges(view, since, wanted, total)
+    return RdfPlan(**common, parts=ranges, since=since.isoformat() if since else None, total=total)
+
+
+def _records(view: ReadSession, plan: RdfPlan, part: int) -> Iterator[Any]:
+    after, upto = plan.parts[part]
+    if plan.mode == "incremental":
+        assert plan.since
+        return up_to(view.records(since=datetime.fromisoformat(plan.since), after_id=after), upto)
+    return up_to(view.records(deleted=False, after_id=after), upto)
+
+
+def _feed(
+    view: ReadSession,
+    loader: RdfLoader,
+    plan: RdfPlan,
+    part: int,
+    base: str,
+    result: RdfPartResult,
+    on_progress: ProgressFn | None,
+) -> None:
+    incremental = plan.mode == "incremental"
+    page: dict[str, list[bytes]] = {}
+    deletes: list[str] = []
+
+    def flush() -> None:
+        if page:
+            loader.put(page)
+            result.loaded += len(page)
+            page.clear()
+        if deletes:
+            loader.delete(deletes)
+            result.deleted += len(deletes)
+            deletes.clear()
+        if on_progress:
+            on_progress(result.read, plan.total, f"{result.loaded} loaded")
+
+    for record in _records(view, plan, part):
+        result.read += 1
+        if incremental:
+            result.touched.append(record.id)
+        if record.deleted:
+            deletes.append(record.id)
+        else:
+            try:
+                page[record.id] = record_lines(
+                    record.body,
+                    record_id=record.id,
+                    datasource=plan.datasource,
+                    base=base,
+                    rdf_format=plan.rdf_format,
+                )
+            except RecordError as exc:
+                result.error_count += 1
+                if len(result.errors) < MAX_KEPT_ERRORS:
+                    result.errors[record.id] = f"{type(exc).__name__}: {exc.message}"
+                if incremental:
+                    deletes.append(record.id)  # its old triples no longer reflect the record
+        if len(page) + len(deletes) >= PAGE_SIZE:
+            flush()
+    flush()
+
+
+def rdf_part(
+    store: MDStore, backend: RdfBackend, plan: RdfPlan, part: int, *, on_progress: ProgressFn | None = None
+) -> RdfPartResult:
+    """Load one id range in place (incremental), or the whole full load with its switch and state."""
+    started = time.monotonic()
+    result = RdfPartResult(part)
+    full = plan.mode == "full"
+    with store.reader(UnitKey.parse(plan.unit), plan.version) as view:
+        loader = backend.open_loader(plan.datasource, rebuild=full, run_id=plan.run_id)
+        try:
+            _feed(view, loader, plan, part, backend.base, result, on_progress)
+            if full:
+                rate = result.error_count / result.read if result.read else 0.0
+                if result.error_count and rate > plan.max_error_rate:
+                    loader.abort()
+                    message = (
+                        f"{result.error_count} of {result.read} records failed ({rate:.1%} > "
+                        f"{plan.max_error_rate:.1%}); the live graph was left as it was "
+                        "(the rebuild was dropped)"
+                    )
+                    result.seconds = time.monotonic() - started
+                    result.summary = _summary(
+                        plan, result, Outcome.FAILED, backend, result.seconds, message
+                    ).as_dict()
+                    return result
+                loader.commit(_new_state(view, plan, None, result))
+            else:
+                loader.close()
+        except BaseException:
+            loader.abort()
+            raise
+    result.seconds = time.monotonic() - started
+    if full:
+        outcome = Outcome.RECORD_ERRORS if result.error_count else Outcome.FINISHED
+        result.summary = _summary(plan, result, outcome, backend, result.seconds, plan.reason).as_dict()
+    return result
+
+
+def _new_state(view: ReadSession, plan: RdfPlan, old: RdfState | None, result: RdfPartResult) -> RdfState:
+    assert plan.version is not None
+    info = view.info()
+    errors = {rid: msg for rid, msg in (old.errors.items() if old else ()) if rid not in set(result.touched)}
+    for rid, msg in result.errors.items():
+        if len(errors) < MAX_KEPT_ERRORS:
+            errors[rid] = msg
+    return RdfState(
+        datasource=plan.datasource,
+        graph="",
+        version=plan.version,
+        unit=plan.unit,
+        mode=plan.mode,
+        version_committed_at=info.committed_at.isoformat() if info.committed_at else None,
+        updated_at=utcnow().isoformat(),
+        run_id=plan.run_id,
+        errors=errors,
+        errors_total=len(errors) + result.error_count - len(result.errors),
+    )
+
+
+def finish_rdf(
+    store: MDStore,
+    backend: RdfBackend,
+    plan: RdfPlan,
+    results: list[RdfPartResult],
+    *,
+    started: float | None = None,
+) -> RunSummary:
+    """Conclude a planned load: nothing to do, a full load's own summary, or (incremental) the new
+    state, which publishes the parts' changes."""
+    if started is None:
+        started = time.monotonic() - sum(r.seconds for r in results)
+    if plan.mode == "none":
+        return RunSummary(
+            outcome=Outcome.NOTHING_TO_DO,
+            version_in=plan.version,
+            version_out=plan.version,
+            message=plan.reason,
+            **plan.base(),
+        )
+    if plan.mode == "full":
+        (result,) = results
+        assert result.summary is not None
+        return RunSummary.from_dict(result.summary)
+    total = RdfPartResult(-1)
+    for result in results:
+        total.read += result.read
+        total.loaded += result.loaded
+        total.deleted += result.deleted
+        total.error_count += result.error_count
+        total.touched += result.touched
+        for rid, msg in result.errors.items():
+            if len(total.errors) < MAX_KEPT_ERRORS:
+                total.errors[rid] = msg
+    state = backend.state(plan.datasource)
+    if (state.version if state else None) != plan.state_version:
+        message = (
+            f"the store's state moved from version {plan.state_version} to "
+            f"{state.version if state else None} "
+            "since this load was planned (another load?); the state was not advanced, load again"
+        )
+        return _summary(plan, total, Outcome.FAILED, backend, time.monotonic() - started, message)
+    with store.reader(UnitKey.parse(plan.unit), plan.version) as view:
+        loader = backend.open_loader(plan.datasource, run_id=plan.run_id)
+        try:
+            loader.commit(_new_state(view, plan, state, total))
+        except BaseException:
+            loader.abort()
+            raise
+    outcome = Outcome.RECORD_ERRORS if total.error_count else Outcome.FINISHED
+    return _summary(plan, total, outcome, backend, time.monotonic() - started, plan.reason)
+
+
+def _summary(
+    plan: RdfPlan, result: RdfPartResult, outcome: Outcome, backend: RdfBackend, seconds: float, message: str
+) -> RunSummary:
+    state = backend.state(plan.datasource) if outcome != Outcome.FAILED else None
+    first = [f"{rid}: {msg}" for rid, msg in list(result.errors.items())[:5]]
+    return RunSummary(
+        outcome=outcome,
+        version_in=plan.version,
+        version_out=plan.version if outcome != Outcome.FAILED else None,
+        read=result.read,
+        written=result.loaded,
+        deleted=result.deleted,
+        errors=result.error_count,
+        seconds=seconds,
+        message=message,
+        first_errors=tuple(first),
+        extra={
+            "mode": plan.mode,
+            "reason": plan.reason,
+            "graph": backend.graph_iri(plan.datasource),
+            "triples": state.triples if state else None,
+            "records": state.records if state else None,
+        },
+        **plan.base(),
+    )
+
+
+def load_rdf(
+    store: MDStore,
+    datasource: Datasource,
+    backend: RdfBackend,
+    *,
+    full: bool = False,
+    run_id: str | None = None,
+    on_progress: ProgressFn | None = None,
+    max_error_rate: float = 0.05,
+    rdf_format: str | None = None,
+) -> RunSummary:
+    """Plan, load (one part) and finish, in this process."""
+    started = time.monotonic()
+    plan = plan_rdf(
+        store,
+        datasource,
+        backend,
+        full=full,
+        run_id=run_id,
+        max_error_rate=max_error_rate,
+        rdf_format=rdf_format,
+        parts=1,
+    )
+    results = [
+        rdf_part(store, backend, plan, part, on_progress=on_progress) for part in range(len(plan.parts))
+    ]
+    return finish_rdf(store, backend, plan, results, started=started)
+
+
+# ----------------------------------------------------------------------------------- check
+
+
+def check_rdf(
+    store: MDStore,
+    datasource: Datasource,
+    backend: RdfBackend,
+    *,
+    run_id: str | None = None,
+    rdf_format: str | None = None,
+) -> RunSummary:
+    """Compare the store with the datasource's current transformed version, record by record.
+
+    ``missing``: a present record the store has no triples of (with the recorded reason when the load
+    kept one); ``unexpected``: a record the store holds triples of that is not present any more;
+    ``different``: a record whose triples in the store are not its triples in the MDStore (changed
+    since the load, or absent from the graph although the ledger has them). ``extra_triples`` counts
+    triples of the graph no record asserts.
+    """
+    from provision.rdf.ledger import line_hash
+
+    run_id = run_id or new_run_id("rdf-check")
+    started = time.monotonic()
+    unit = datasource.transformed_unit
+    base = {
+        "step": "rdf-check",
+        "datasource": datasource.id,
+        "run_id": run_id,
+        "unit_in": unit.name,
+        "unit_out": backend.name,
+    }
+    current = store.current_version(unit)
+    state = backend.state(datasource.id)
+    errors = dict(state.errors) if state else {}
+    in_graph = {line_hash(line) for line in backend.graph_lines(datasource.id)} if state else set()
+    asserted: set[int] = set()
+    found: dict[str, list[str]] = {"missing": [], "unexpected": [], "different": []}
+    totals = dict.fromkeys(found, 0)
+    explained = 0
+
+    def note(kind: str, text: str) -> None:
+        totals[kind] += 1
+        if len(found[kind]) < CHECK_LIST_LIMIT:
+            found[kind].append(text)
+
+    mdstore_count = 0
+    ledger_count = 0
+    ledger = backend.record_lines(datasource.id) if state else iter(())
+    view = store.reader(unit, current) if current else None
+    if view is not None:
+        view.acquire()
+    try:
+        records = view.records(deleted=False) if view is not None else iter(())
+        record = next(records, None)
+        held = next(ledger, None)
+        while record is not None or held is not None:
+            if held is None or (record is not None and record.id < held[0]):
+                mdstore_count += 1
+                reason = errors.get(record.id)
+                explained += bool(reason)
+                note("missing", f"{record.id}: {reason}" if reason else record.id)
+                record = next(records, None)
+            elif record is None or held[0] < record.id:
+                ledger_count += 1
+                note("unexpected", held[0])
+                asserted.update(line_hash(line) for line in held[1])
+                held = next(ledger, None)
+            else:
+                mdstore_count += 1
+                ledger_count += 1
+                hashes = [line_hash(line) for line in held[1]]
+                asserted.update(hashes)
+                try:
+                    lines = record_lines(
+                        record.body,
+                        record_id=record.id,
+                        datasource=datasource.id,
+                        base=backend.base,
+                        rdf_format=rdf_format,
+                    )
+                except RecordError as exc:
+                    note(
+                        "different",
+                        f"{record.id}: the store holds triples of a record that now fails: {exc.message}",
+                    )
+                else:
+                    absent = sum(1 for h in hashes if h not in in_graph)
+                    if lines != held[1]:
+                        note("different", f"{record.id}: its triples changed since the load")
+                    elif absent:
+                        note(
+                            "different",
+                            f"{record.id}: {absent} of its {len(hashes)} triples are not in the graph",
+                        )
+                record = next(records, None)
+                held = next(ledger, None)
+    finally:
+        if view is not None:
+            view.release()
+    extra_triples = len(in_graph - asserted)
+    differences = sum(totals.values()) - explained
+    behind = (state.version if state else None) != current
+    parts = [
+        f"store {ledger_count} records ({len(in_graph)} triples), MDStore {mdstore_count} present records"
+    ]
+    parts.append(", ".join(f"{n} {kind}" for kind, n in totals.items() if n) or "no differences")
+    if extra_triples:
+        parts.append(f"{extra_triples} triples in the graph that no record asserts")
+    if behind:
+        parts.append(
+            f"the store is at version {state.version if state else 'none'}, "
+            f"the MDStore at {current or 'none'}"
+        )
+    outcome = Outcome.RECORD_ERRORS if differences or extra_triples or behind else Outcome.FINISHED
+    return RunSummary(
+        outcome=outcome,
+        version_in=current,
+        version_out=state.version if state else None,
+        read=mdstore_count,
+        written=ledger_count,
+        errors=differences,
+        seconds=time.monotonic() - started,
+        message="; ".join(parts),
+        first_errors=tuple((found["missing"] + found["unexpected"] + found["different"])[:5]),
+        extra={
+            **found,
+            **{f"{k}_total": v for k, v in totals.items()},
+            "extra_triples": extra_triples,
+            "graph_triples": len(in_graph),
+            "state_version": state.version if state else None,
+            "current_version": current,
+            "behind": behind,
+        },
+        **base,
+    )
+
+
+# ----------------------------------------------------------------------------------- wrapper
+
+
+def rdf_format_of(datasource: Datasource) -> str | None:
+    output = datasource.section("transform").get("output")
+    return {"ntriples": "ntriples", "turtle": "turtle", "rdfxml": "rdfxml"}.get(output) if output else None
+
+
+def open_rdf_store(settings: Settings) -> RdfBackend:
+    """The RDF store the settings name (``rdf``), entity IRIs under ``rdf_base``."""
+    from pathlib import Path
+
+    from provision.rdf.registry import open_rdf
+
+    ledger = Path(settings.var_dir) / "rdf-ledger.sqlite"
+    options: dict[str, Any] = {}
+    if not settings.rdf.startswith("oxigraph:"):
+        options["ledger_path"] = ledger
+    return open_rdf(settings.rdf, base=settings.rdf_base, **options)
+
+
+@contextmanager
+def open_load(settings: Settings) -> Iterator[tuple[MDStore, RdfBackend]]:
+    from mdstore import open_store
+
+    store = open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
+    try:
+        backend = open_rdf_store(settings)
+        try:
+            yield store, backend
+        finally:
+            backend.close()
+    finally:
+        store.close()
+
+
+def run_rdf(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    full: bool = False,
+    check: bool = False,
+    run_id: str | None = None,
+    on_progress: ProgressFn | None = None,
+) -> RunSummary:
+    """The rdf step for one datasource, resolved from the settings (the CLI calls this)."""
+    from contentcloud.datasources import DatasourceRegistry
+
+    datasource = DatasourceRegistry(settings.registry).get(datasource_id)
+    if not check and datasource.section("rdf").get("enabled") is False:
+        return RunSummary(
+            step=STEP,
+            datasource=datasource.id,
+            run_id=run_id or new_run_id(STEP),
+            outcome=Outcome.NOTHING_TO_DO,
+            message="the RDF store is disabled in the profile",
+        )
+    with open_load(settings) as (store, backend):
+        if check:
+            summary = check_rdf(
+                store, datasource, backend, run_id=run_id, rdf_format=rdf_format_of(datasource)
+            )
+        else:
+            summary = load_rdf(
+                store,
+                datasource,
+                backend,
+                full=full,
+                run_id=run_id,
+                on_progress=on_progress,
+                max_error_rate=(datasource.raw.get("limits") or {}).get(
+                    "max_error_rate", settings.error_rate
+                ),
+                rdf_format=rdf_format_of(datasource),
+            )
+    summary.log()
+    return summary
+
+
+# ----------------------------------------------------------------------------------- Airflow tasks
+# (kept here, not in runs.py, so the DAG's rdf step is one self-contained addition)
+
+
+def plan_rdf_parts(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    full: bool = False,
+    run_id: str | None = None,
+    parts: int | None = None,
+) -> list[dict[str, Any]]:
+    """One spec ``{"plan": …, "part": i}`` per part of the load (incremental: one per
+    ``rdf.records_per_part`` records; full: one), or one ``{"summary": …}`` with nothing to do."""
+    from contentcloud.datasources import DatasourceRegistry
+
+    datasource = DatasourceRegistry(settings.registry).get(datasource_id)
+    section = datasource.section("rdf")
+    if section.get("enabled") is False:
+        summary = RunSummary(
+            step=STEP, datasource=datasource.id, run_id=run_id or new_run_id(STEP),
+            outcome=Outcome.NOTHING_TO_DO, message="the RDF store is disabled in the profile",
+        )  # fmt: skip
+        return [{"summary": summary.as_dict()}]
+    with open_load(settings) as (store, backend):
+        plan = plan_rdf(
+            store,
+            datasource,
+            backend,
+            full=full,
+            run_id=run_id,
+            max_error_rate=(datasource.raw.get("limits") or {}).get("max_error_rate", settings.error_rate),
+            rdf_format=rdf_format_of(datasource),
+            parts=parts,
+            records_per_part=int(section.get("records_per_part", RECORDS_PER_PART)),
+        )
+        if not plan.parts:
+            return [{"summary": finish_rdf(store, backend, plan, []).as_dict()}]
+    return [{"plan": plan.as_dict(), "part": part} for part in range(len(plan.parts))]
+
+
+def rdf_part_task(datasource_id: str, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
+    """Load one part (idempotent: replaying a part's records through the ledger changes nothing)."""
+    if "summary" in spec:
+        return spec
+    with open_load(settings) as (store, backend):
+        result = rdf_part(store, backend, RdfPlan.from_dict(spec["plan"]), spec["part"])
+    return {"plan": spec["plan"], "part": spec["part"], "result": asdict(result)}
+
+
+def finish_rdf_task(datasource_id: str, settings: Settings, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Conclude the load from its parts; raises ``StepFailed`` when it failed."""
+    from contentcloud.pipeline.runs import StepFailed, require_success
+
+    parts = list(parts)
+    if len(parts) == 1 and "summary" in parts[0]:
+        return require_success(RunSummary.from_dict(parts[0]["summary"]))
+    plan = RdfPlan.from_dict(parts[0]["plan"])
+    done = {p["part"] for p in parts}
+    if done != set(range(len(plan.parts))):
+        missing = sorted(set(range(len(plan.parts))) - done)
+        raise StepFailed(f"parts {missing} have no result", datasource=datasource_id, step=STEP)
+    with open_load(settings) as (store, backend):
+        summary = finish_rdf(store, backend, plan, [RdfPartResult(**p["result"]) for p in parts])
+    summary.log()
+    return require_success(summary)

@@ -1,0 +1,383 @@
+"""The embedded RDF store: pyoxigraph (RocksDB) on disk, with immutable snapshots for readers.
+
+Layout of the store directory (``oxigraph:///…/var/rdf``)::
+
+    store/          the primary: opened read-write only by a loader, one at a time (``.lock``)
+    ledger.sqlite   which record asserted which triple (:mod:`provision.rdf.ledger`)
+    snapshots/N/    RocksDB checkpoints (hard links, cheap) made at each commit
+    CURRENT         the number of the snapshot queries read (replaced atomically)
+    dirty/DS        a loader of datasource DS changed the primary and has not committed
+
+Why snapshots: RocksDB forbids a read-only open while another process writes, and ``contentcloud
+serve`` and the ``rdf`` step are different processes. Queries therefore read the newest complete
+snapshot, which no one writes, and switch to the next one when ``CURRENT`` changes: every
+commit — an in-place refresh or a full rebuild — becomes visible at once and whole, and a query
+never sees a half-loaded graph. The datasource graph keeps its IRI through a rebuild.
+
+A rebuild writes the live graph of the primary directly (a bulk load; readers only see it once it
+is published), so a loader that dies leaves the primary with a graph no snapshot should show: its
+``dirty/DS`` marker stays. The next load of DS is then a full rebuild (:meth:`EmbeddedRdf.state`
+reports the marker as ``loading``), and a load of *another* datasource, before it publishes the
+primary, first restores DS's graph from the ledger (which a rebuild never touches until its
+commit), so one source's failure is never published by another's success. An aborted load restores
+its own graph the same way.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import pyoxigraph as ox
+
+from mdstore.errors import ConfigError
+from provision.rdf.base import (
+    STATE_GRAPH,
+    STATE_PREDICATE,
+    QueryAnswer,
+    RdfState,
+    RdfStoreError,
+    StoreBusy,
+)
+from provision.rdf.ledger import Ledger
+from provision.rdf.query import QueryPool, run_query
+
+logger = logging.getLogger(__name__)
+
+#: snapshots kept besides the current one (a query that opened one keeps reading it)
+KEEP_SNAPSHOTS = 3
+#: lines per bulk-load or update request
+LOAD_BATCH = 50_000
+#: lines a rebuild buffers before a bulk load (fewer, larger loads are faster)
+BULK_LINES = 1_000_000
+
+
+def _state_subject(datasource: str) -> ox.NamedNode:
+    return ox.NamedNode(f"{STATE_GRAPH}:{datasource}")
+
+
+class EmbeddedRdf:
+    """The embedded store in directory ``path``; ``base`` is where entity IRIs (and graph IRIs) live."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        base: str,
+        name: str | None = None,
+        lock_timeout: float = 600.0,
+        query_workers: int = 2,
+    ) -> None:
+        self.path = Path(path)
+        self.base = base
+        self.name = name or str(self.path)
+        self.lock_timeout = lock_timeout
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._reader: tuple[str, ox.Store] | None = None
+        self._reader_lock = threading.Lock()
+        self._pool: QueryPool | None = None
+        self._query_workers = query_workers
+
+    # ------------------------------------------------------------------ reading (snapshots)
+
+    def graph_iri(self, datasource: str) -> str:
+        return f"{self.base}graph/{datasource}"
+
+    def snapshot_path(self) -> str | None:
+        try:
+            current = (self.path / "CURRENT").read_text().strip()
+        except FileNotFoundError:
+            return None
+        return str(self.path / "snapshots" / current)
+
+    def _snapshot(self) -> ox.Store:
+        path = self.snapshot_path()
+        with self._reader_lock:
+            if path is None:
+                if self._reader is None or self._reader[0] != "":
+                    self._reader = ("", ox.Store())
+                return self._reader[1]
+            if self._reader is None or self._reader[0] != path:
+                try:
+                    self._reader = (path, ox.Store.read_only(path))
+                except OSError as exc:
+                    raise RdfStoreError(f"cannot open the snapshot: {exc}", target=path) from exc
+            return self._reader[1]
+
+    def states(self) -> dict[str, RdfState]:
+        store = self._snapshot()
+        dirty = self.dirty()
+        found: dict[str, RdfState] = {}
+        for quad in store.quads_for_pattern(
+            None, ox.NamedNode(STATE_PREDICATE), None, ox.NamedNode(STATE_GRAPH)
+        ):
+            state = RdfState.from_json(quad.object.value)
+            if state.datasource in dirty:
+                state = replace(state, loading=dirty[state.datasource])
+            found[state.datasource] = state
+        return found
+
+    def state(self, datasource: str) -> RdfState | None:
+        return self.states().get(datasource)
+
+    def dirty(self) -> dict[str, str]:
+        """Datasource → the run of a load that changed the primary and has not committed."""
+        found = {}
+        folder = self.path / "dirty"
+        if folder.is_dir():
+            for marker in folder.iterdir():
+                try:
+                    found[unquote(marker.name)] = marker.read_text().strip() or "unknown"
+                except FileNotFoundError:
+                    continue
+        return found
+
+    def _marker(self, datasource: str) -> Path:
+        return self.path / "dirty" / quote(datasource, safe="")
+
+    def live_graphs(self) -> list[str]:
+        return sorted(state.graph for state in self.states().values())
+
+    def record_lines(self, datasource: str) -> Iterator[tuple[str, list[bytes]]]:
+        ledger = Ledger(self.path / "ledger.sqlite")
+        try:
+            yield from ledger.records(self.graph_iri(datasource))
+        finally:
+            ledger.close()
+
+    def records_about(self, iri: str, limit: int = 20) -> list[tuple[str, str]]:
+        """``(datasource, record id)`` of the records that describe ``iri``."""
+        ledger = Ledger(self.path / "ledger.sqlite")
+        try:
+            return [
+                (state.datasource, rid)
+                for state in self.states().values()
+                for rid in ledger.records_about(state.graph, iri, limit)
+            ]
+        finally:
+            ledger.close()
+
+    def ledger_count(self, datasource: str) -> int:
+        ledger = Ledger(self.path / "ledger.sqlite")
+        try:
+            return ledger.counts(self.graph_iri(datasource))[0]
+        finally:
+            ledger.close()
+
+    def graph_lines(self, datasource: str) -> Iterator[bytes]:
+        data = self._snapshot().dump(
+            format=ox.RdfFormat.N_TRIPLES, from_graph=ox.NamedNode(self.graph_iri(datasource))
+        )
+        return (line for line in data.split(b"\n") if line)
+
+    def count(self, datasource: str | None = None) -> int:
+        """Triples in a datasource's live graph (all live graphs when None)."""
+        store = self._snapshot()
+        graphs = [self.graph_iri(datasource)] if datasource else self.live_graphs()
+        return sum(sum(1 for _ in store.quads_for_pattern(None, None, None, ox.NamedNode(g))) for g in graphs)
+
+    def query(
+        self,
+        query: str,
+        *,
+        accept: str | None = None,
+        timeout: float | None = None,
+        max_bytes: int | None = None,
+    ) -> QueryAnswer:
+        """Answer a query from the current snapshot; with ``timeout``, in a worker process that is
+        killed when the time is up."""
+        graphs = self.live_graphs()
+        if timeout is None:
+            return run_query(self._snapshot(), query, accept=accept, graphs=graphs, max_bytes=max_bytes)
+        if self._pool is None:
+            self._pool = QueryPool(self._query_workers)
+        return self._pool.run(
+            self.snapshot_path() or "",
+            query,
+            accept=accept,
+            graphs=graphs,
+            timeout=timeout,
+            max_bytes=max_bytes,
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        with self._reader_lock:
+            self._reader = None
+
+    # ------------------------------------------------------------------ writing (the primary)
+
+    def open_loader(self, datasource: str, *, rebuild: bool = False, run_id: str = "") -> EmbeddedLoader:
+        return EmbeddedLoader(self, datasource, rebuild=rebuild, run_id=run_id)
+
+    def _publish(self, store: ox.Store) -> None:
+        """Checkpoint the primary as the next snapshot and point CURRENT at it; prune old ones."""
+        snapshots = self.path / "snapshots"
+        snapshots.mkdir(exist_ok=True)
+        numbers = sorted(int(p.name) for p in snapshots.iterdir() if p.name.isdigit())
+        number = (numbers[-1] + 1) if numbers else 1
+        store.flush()
+        store.backup(str(snapshots / str(number)))
+        temp = self.path / f".CURRENT.{os.getpid()}"
+        temp.write_text(f"{number}\n")
+        os.replace(temp, self.path / "CURRENT")
+        for old in numbers[: max(0, len(numbers) + 1 - (KEEP_SNAPSHOTS + 1))]:
+            shutil.rmtree(snapshots / str(old), ignore_errors=True)
+
+
+class EmbeddedLoader:
+    """One load into the primary (holding the store's write lock until commit or abort)."""
+
+    def __init__(self, owner: EmbeddedRdf, datasource: str, *, rebuild: bool, run_id: str) -> None:
+        self.owner = owner
+        self.datasource = datasource
+        self.graph = owner.graph_iri(datasource)
+        self.rebuild = rebuild
+        self.run_id = run_id
+        self._key = f"{self.graph}#rebuild" if rebuild else self.graph
+        self._lock_file = _acquire(owner.path / ".lock", owner.lock_timeout)
+        try:
+            self.store = ox.Store(str(owner.path / "store"))
+        except OSError as exc:
+            _release(self._lock_file)
+            raise StoreBusy(f"cannot open the store for writing: {exc}", target=str(owner.path)) from exc
+        self.ledger = Ledger(owner.path / "ledger.sqlite")
+        self._node = ox.NamedNode(self.graph)
+        for other in owner.dirty():
+            if other != datasource:  # its loader died: put its graph back as its ledger has it
+                logger.warning("rdf: restoring the graph of %s, whose last load did not finish", other)
+                self._restore(other)
+        marker = owner._marker(datasource)
+        marker.parent.mkdir(exist_ok=True)
+        marker.write_text(f"{run_id or 'unknown'}\n")
+        if rebuild:
+            self.ledger.drop(self._key)
+            self.store.clear_graph(self._node)
+        self._pending: list[bytes] = []
+        self._open = True
+
+    def put(self, records: Mapping[str, Sequence[bytes]]) -> None:
+        if self.rebuild:  # bulk: buffered, loaded in large chunks (duplicates are harmless)
+            self._pending.extend(self.ledger.add_fresh(self._key, records))
+            if len(self._pending) >= BULK_LINES:
+                self._flush_bulk()
+            return
+        added, removed = self.ledger.apply(self._key, records)
+        self._write(added, removed)
+
+    def _flush_bulk(self) -> None:
+        if self._pending:
+            data = b"\n".join(self._pending) + b"\n"
+            self._pending = []
+            self.store.bulk_load(data, ox.RdfFormat.N_TRIPLES, to_graph=self._node, lenient=True)
+
+    def delete(self, record_ids: Sequence[str]) -> None:
+        added, removed = self.ledger.apply(self._key, {}, record_ids)
+        self._write(added, removed)
+
+    def _write(self, added: list[bytes], removed: list[bytes]) -> None:
+        for start in range(0, len(removed), LOAD_BATCH):
+            chunk = b"\n".join(removed[start : start + LOAD_BATCH]).decode("utf-8")
+            self.store.update(f"DELETE DATA {{ GRAPH <{self.graph}> {{\n{chunk}\n}} }}")
+        for start in range(0, len(added), LOAD_BATCH):
+            data = b"\n".join(added[start : start + LOAD_BATCH]) + b"\n"
+            self.store.load(data, ox.RdfFormat.N_TRIPLES, to_graph=self._node, lenient=True)
+
+    def commit(self, state: RdfState) -> None:
+        if self.rebuild:
+            self._flush_bulk()
+            self.ledger.finish_fresh(self._key)
+            self.ledger.switch(self._key, self.graph)
+        records, triples = self.ledger.counts(self.graph)
+        state = replace(state, graph=self.graph, records=records, triples=triples, loading=None)
+        subject, graph = _state_subject(self.datasource), ox.NamedNode(STATE_GRAPH)
+        for quad in list(self.store.quads_for_pattern(subject, None, None, graph)):
+            self.store.remove(quad)
+        self.store.add(ox.Quad(subject, ox.NamedNode(STATE_PREDICATE), ox.Literal(state.to_json()), graph))
+        self.owner._publish(self.store)
+        self.owner._marker(self.datasource).unlink(missing_ok=True)
+        self._close()
+
+    def close(self) -> None:
+        if self.rebuild:
+            raise RdfStoreError("a rebuild ends with commit or abort", target=self.graph)
+        self._close()
+
+    def abort(self) -> None:
+        """The live graph back as the ledger has it (a rebuild never touched the ledger's live
+        rows; an in-place batch that failed between ledger and store is made whole)."""
+        if not self._open:
+            return
+        try:
+            self._restore(self.datasource)
+        finally:
+            self._close()
+
+    def _restore(self, datasource: str) -> None:
+        graph = self.owner.graph_iri(datasource)
+        node = ox.NamedNode(graph)
+        self.ledger.drop(f"{graph}#rebuild")
+        self.store.clear_graph(node)
+        pending: list[bytes] = []
+        for _, lines in self.ledger.records(graph):
+            pending.extend(lines)
+            if len(pending) >= BULK_LINES:
+                self.store.bulk_load(
+                    b"\n".join(pending) + b"\n", ox.RdfFormat.N_TRIPLES, to_graph=node, lenient=True
+                )
+                pending = []
+        if pending:
+            self.store.bulk_load(
+                b"\n".join(pending) + b"\n", ox.RdfFormat.N_TRIPLES, to_graph=node, lenient=True
+            )
+        self.store.flush()
+        self.owner._marker(datasource).unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        self.ledger.close()
+        del self.store
+        _release(self._lock_file)
+
+
+def _acquire(path: Path, timeout: float) -> Any:
+    handle = path.open("a+")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                handle.close()
+                raise StoreBusy(
+                    f"another load holds the store for more than {timeout:g} s", target=str(path.parent)
+                ) from None
+            time.sleep(0.1)
+
+
+def _release(handle: Any) -> None:
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
+
+
+def from_uri(uri: str, *, base: str, name: str | None = None, **options: Any) -> EmbeddedRdf:
+    """``oxigraph:///absolute/dir`` (or ``oxigraph:relative/dir``)."""
+    parts = urlsplit(uri)
+    path = unquote(parts.path or parts.netloc)
+    if not path:
+        raise ConfigError(f"{uri!r} names no directory (oxigraph:///path/to/dir)", field="rdf", rule="path")
+    return EmbeddedRdf(path, base=base, name=name, **options)
