@@ -74,7 +74,7 @@ def _anchored_settings(flags: dict[str, Any] | None = None):
 
 def _registry_dir() -> Path:
     """The registry the DAGs are built from: ``CONTENTCLOUD_REGISTRY``, else ``<project>/registry``."""
-    return _anchored_settings().registry_path
+    return Path(_anchored_settings().registry)
 
 
 def _profiles() -> list[dict[str, Any]]:

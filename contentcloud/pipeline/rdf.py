@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from contentcloud.pipeline.index import _descends_from
 from contentcloud.pipeline.parts import RECORDS_PER_PART, IdRange, id_ranges, part_count, up_to
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.envelope import UnitKey, utcnow
@@ -102,7 +101,13 @@ class RdfPartResult:
 
 
 def choose_mode(
-    store: MDStore, backend: RdfBackend, state: RdfState | None, current: str, *, full: bool
+    store: MDStore,
+    backend: RdfBackend,
+    state: RdfState | None,
+    unit: UnitKey,
+    current: str,
+    *,
+    full: bool,
 ) -> tuple[str, str]:
     if full:
         return "full", "asked for a full rebuild"
@@ -115,7 +120,7 @@ def choose_mode(
         return "full", f"the ledger knows {ledger} records, the store's state {state.records}; rebuilding"
     if state.version == current:
         return "none", f"version {current} is already loaded"
-    if not state.version_committed_at or not _descends_from(store, current, state.version):
+    if not state.version_committed_at or not store.is_ancestor(unit, state.version, current):
         return "full", f"the loaded version {state.version} is not an ancestor of {current} (a rollback?)"
     return "incremental", f"changes since version {state.version}"
 
@@ -149,7 +154,7 @@ def plan_rdf(
             **common, version=None, mode="none", reason=f"{unit.name} has no committed version yet"
         )
     state = backend.state(datasource.id)
-    mode, reason = choose_mode(store, backend, state, current, full=full)
+    mode, reason = choose_mode(store, backend, state, unit, current, full=full)
     logger.info("rdf %s: %s (%s)", datasource.id, mode, reason)
     common.update(version=current, mode=mode, reason=reason, state_version=state.version if state else None)
     if mode == "none":

@@ -144,7 +144,7 @@ def test_tasks_use_the_settings_the_dags_were_built_from_whatever_the_working_di
     module = load_dag_module()
     settings = module._settings()
     assert module._registry_dir() == PROJECT / "registry"
-    assert settings.registry_path == PROJECT / "registry"
+    assert Path(settings.registry) == PROJECT / "registry"
     assert settings.mdstore == f"sqlite:///{PROJECT / 'var' / 'mdstore.sqlite'}"
     assert settings.index == f"sqlite:///{PROJECT / 'var' / 'index.sqlite'}"
     # a connection overrides the environment
