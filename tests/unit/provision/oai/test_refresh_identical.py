@@ -45,10 +45,16 @@ TRICKY_PROFILE = {
     "id": "tricky",
     "name": "Escapes & blank nodes",
     "nsprefix": "trick",
-    "api": {"protocol": "http", "connector": "xml-split", "url": "http://t.example.org/x.xml", "format": "lido"},
+    "api": {
+        "protocol": "http",
+        "connector": "xml-split",
+        "url": "http://t.example.org/x.xml",
+        "format": "lido",
+    },
     "transform": {"steps": [{"type": "x3ml", "mapping": "lido.x3ml"}]},
 }
 LIDO_NS = "http://www.lido-schema.org"
+XSD = "http://www.w3.org/2001/XMLSchema#"
 
 
 def _tricky_nt(i: int) -> str:
@@ -58,7 +64,7 @@ def _tricky_nt(i: int) -> str:
         f'{s} <http://www.w3.org/2000/01/rdf-schema#label> "It\'s <b>bold</b> & \\"quoted\\" {i}"@en-GB .',
         f'{s} <{CRM}P3_has_note> "line one\\nline two\\ttab\\r end" .',
         f'{s} <{CRM}P3_has_note> "é ü 漢字 {i}"^^<http://www.w3.org/2001/XMLSchema#string> .',
-        f'{s} <{CRM}P82a_begin_of_the_begin> "2020-0{1 + i % 9}-01"^^<http://www.w3.org/2001/XMLSchema#date> .',
+        f'{s} <{CRM}P82a_begin_of_the_begin> "2020-0{1 + i % 9}-01"^^<{XSD}date> .',
         f"{s} <{CRM}P1_is_identified_by> _:id{i} .",
         f"_:id{i} <{RDF}type> <{CRM}E42_Identifier> .",
         f'_:id{i} <http://www.w3.org/2000/01/rdf-schema#label> "id > {i}" .',
@@ -103,7 +109,9 @@ def build_sample(store) -> list:
     for i in range(40):
         rid = make_record_id("bench", f"oai:bench.example.org:{i}")
         body = chain.apply(oai_dc_record(i), record_id=rid, original_id=f"oai:bench.example.org:{i}")
-        tx.upsert([RecordInput(f"oai:bench.example.org:{i}", body, id=rid)], when=datetime(2024, 6, 2, tzinfo=UTC))
+        tx.upsert(
+            [RecordInput(f"oai:bench.example.org:{i}", body, id=rid)], when=datetime(2024, 6, 2, tzinfo=UTC)
+        )
     tx.commit()
     tx = store.begin(tricky.native_unit, "full", nsprefix="trick")
     tx.upsert(
