@@ -146,12 +146,10 @@ _RDF_ABOUT = _RDF + "about"
 _RDF_RESOURCE = _RDF + "resource"
 _RDF_DATATYPE = _RDF + "datatype"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-_RDF_TYPE = b"<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
+_RDF_TYPE = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 _XML_SPACE = " \t\n\r"
-#: language tags taken as they are (language, script, region); pyoxigraph checks any other
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?")
-#: N-Triples escapes, as pyoxigraph writes them (other characters are written as they are)
 _NT_ESCAPES = {
     **{c: f"\\u{c:04X}" for c in (*range(0x20), 0x7F)},
     0x08: "\\b",
@@ -163,45 +161,50 @@ _NT_ESCAPES = {
     0x5C: "\\\\",
 }
 _NEEDS_ESCAPE = re.compile('[\\x00-\\x1f\\x7f"\\\\]')
-#: IRIs already checked by pyoxigraph: IRI → its N-Triples bytes, or None when it is not one
-_IRIS: dict[str, bytes | None] = {}
-_IRI_CACHE_SIZE = 100_000
+#: IRIs pyoxigraph accepted → their N-Triples form; element tags → their predicate's; language
+#: tags → their lower-case form (pyoxigraph's). Bounded: emptied when full.
+_IRIS: dict[str, str] = {}
+_TAGS: dict[str, str] = {}
+_LANGS: dict[str, str] = {}
+_CACHE_SIZE = 100_000
 
 
 class _NotSimple(Exception):
     """The tree uses RDF/XML that the direct writer leaves to pyoxigraph."""
 
 
-def _iri(value: str | None) -> bytes:
-    found = _IRIS.get(value) if value is not None else None
-    if found is None:
-        if value is None:
-            raise _NotSimple
-        import pyoxigraph as ox
+def _check_iri(value: str) -> str:
+    """``<value>`` once pyoxigraph accepts ``value`` as an IRI, as is (else ``_NotSimple``)."""
+    import pyoxigraph as ox
 
-        try:
-            found = f"<{ox.NamedNode(value).value}>".encode()
-        except ValueError:
-            raise _NotSimple from None
-        if found != f"<{value}>".encode():
-            raise _NotSimple
-        if len(_IRIS) >= _IRI_CACHE_SIZE:
-            _IRIS.clear()
-        _IRIS[value] = found
+    try:
+        ok = ox.NamedNode(value).value == value
+    except ValueError:
+        ok = False
+    if not ok:
+        raise _NotSimple
+    if len(_IRIS) >= _CACHE_SIZE:
+        _IRIS.clear()
+    found = _IRIS[value] = f"<{value}>"
     return found
 
 
-def _literal(text: str) -> bytes:
+def _check_tag(tag: Any) -> str:
+    """The predicate IRI of a property element's tag (rdf:type is the only RDF name taken)."""
+    if not isinstance(tag, str) or not tag.startswith("{") or (tag.startswith(_RDF) and tag != _RDF_TYPE_TAG):
+        raise _NotSimple
+    namespace, _, local = tag[1:].partition("}")
+    found = _check_iri(namespace + local)
+    if len(_TAGS) >= _CACHE_SIZE:
+        _TAGS.clear()
+    _TAGS[tag] = found
+    return found
+
+
+def _literal(text: str) -> str:
     if _NEEDS_ESCAPE.search(text) is not None:
         text = text.translate(_NT_ESCAPES)
-    return f'"{text}"'.encode()
-
-
-def _tag_iri(tag: Any) -> bytes:
-    if not isinstance(tag, str) or not tag.startswith("{"):
-        raise _NotSimple  # a comment, a processing instruction, a name without namespace
-    namespace, _, local = tag[1:].partition("}")
-    return _iri(namespace + local)
+    return f'"{text}"'
 
 
 def tree_to_ntriples(tree: Any) -> bytes | None:
@@ -222,48 +225,60 @@ def tree_to_ntriples(tree: Any) -> bytes | None:
     root = tree.getroot()
     if root is None or root.tag != _RDF_RDF or root.attrib or (root.text or "").strip(_XML_SPACE):
         return None
-    out: list[bytes] = []
+    out: list[str] = []
     append = out.append
+    iris, tags, langs = _IRIS, _TAGS, _LANGS
     try:
         for node in root:
-            about = node.attrib
-            if len(about) != 1 or (node.text or "").strip(_XML_SPACE) or (node.tail or "").strip(_XML_SPACE):
+            attributes = node.items()
+            if len(attributes) != 1 or attributes[0][0] != _RDF_ABOUT:
                 raise _NotSimple
-            subject = _iri(about.get(_RDF_ABOUT)) + b" "
+            text, tail = node.text, node.tail
+            if (text is not None and text.strip(_XML_SPACE)) or (tail is not None and tail.strip(_XML_SPACE)):
+                raise _NotSimple
+            about = attributes[0][1]
+            subject = iris.get(about) or _check_iri(about)
             tag = node.tag
             if tag != _RDF_DESCRIPTION:
-                if isinstance(tag, str) and tag.startswith(_RDF):
+                if tag.startswith(_RDF):
                     raise _NotSimple
-                append(subject + _RDF_TYPE + b" " + _tag_iri(tag) + b" .\n")
+                append(f"{subject} {_RDF_TYPE} {tags.get(tag) or _check_tag(tag)} .\n")
             for prop in node:
                 tag = prop.tag
-                if len(prop) or (prop.tail or "").strip(_XML_SPACE):
+                predicate = tags.get(tag) or _check_tag(tag)
+                if len(prop):
                     raise _NotSimple
-                if isinstance(tag, str) and tag.startswith(_RDF) and tag != _RDF_TYPE_TAG:
+                tail = prop.tail
+                if tail is not None and tail.strip(_XML_SPACE):
                     raise _NotSimple
-                predicate = _tag_iri(tag)
-                attributes = prop.attrib
+                attributes = prop.items()
                 if not attributes:
-                    obj = _literal(prop.text or "")
-                elif len(attributes) != 1:
+                    append(f"{subject} {predicate} {_literal(prop.text or '')} .\n")
+                    continue
+                if len(attributes) != 1:
                     raise _NotSimple
-                elif _RDF_RESOURCE in attributes:
+                name, value = attributes[0]
+                if name == _RDF_RESOURCE:
                     if prop.text is not None:
                         raise _NotSimple
-                    obj = _iri(attributes[_RDF_RESOURCE])
-                elif _XML_LANG in attributes:
-                    language = attributes[_XML_LANG]
-                    if not _LANGUAGE_TAG.fullmatch(language):
-                        raise _NotSimple
-                    obj = _literal(prop.text or "") + b"@" + language.lower().encode()
-                elif _RDF_DATATYPE in attributes:
-                    datatype = attributes[_RDF_DATATYPE]
-                    obj = _literal(prop.text or "")
-                    if datatype != _XSD_STRING:
-                        obj += b"^^" + _iri(datatype)
+                    append(f"{subject} {predicate} {iris.get(value) or _check_iri(value)} .\n")
+                elif name == _XML_LANG:
+                    language = langs.get(value)
+                    if language is None:
+                        if not _LANGUAGE_TAG.fullmatch(value):
+                            raise _NotSimple
+                        if len(langs) >= _CACHE_SIZE:
+                            langs.clear()
+                        language = langs[value] = value.lower()
+                    append(f"{subject} {predicate} {_literal(prop.text or '')}@{language} .\n")
+                elif name == _RDF_DATATYPE:
+                    if value == _XSD_STRING:
+                        append(f"{subject} {predicate} {_literal(prop.text or '')} .\n")
+                    else:
+                        datatype = iris.get(value) or _check_iri(value)
+                        append(f"{subject} {predicate} {_literal(prop.text or '')}^^{datatype} .\n")
                 else:
                     raise _NotSimple
-                append(subject + predicate + b" " + obj + b" .\n")
     except _NotSimple:
         return None
-    return b"".join(out)
+    return "".join(out).encode()
