@@ -144,10 +144,6 @@ class Payload:
             self._tree = parse_xml(self._bytes, record_id=record_id, step=step)
         return self._tree
 
-    def held_tree(self) -> etree._ElementTree | None:
-        """The tree if this payload holds one already (never parses)."""
-        return self._tree if self.kind == "xml" else None
-
     def xml_bytes(self) -> bytes:
         """The XML serialized (once); an XSLT result keeps its ``xsl:output`` settings."""
         if self.kind != "xml":
