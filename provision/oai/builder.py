@@ -405,6 +405,8 @@ class _DatasourceBuilder:
         if isinstance(self.deriver, DefaultDeriver) and native_parsed and native_root is not None:
             if native_root.tag == f"{{{OAI_DC_NS}}}dc":
                 return Payload.of(native_root)
+            if self.deriver.rdf_syntax != self.source.rdf_syntax:  # made from another reading
+                rdf_xml = None
             try:
                 produced = self.deriver.derive(native, transformed, native_root=native_root, rdf_xml=rdf_xml)
             except ContentcloudError as exc:
