@@ -36,12 +36,13 @@ from provision.oai.formats import (
     Payload,
     metadata_element,
     native_payload,
+    native_payload_of,
     parse_rdf,
     parse_xml,
     rdf_xml_payload,
 )
 from provision.oai.index import PublisherIndex, SnapshotWriter, ts
-from provision.oai.oai_dc import OaiDcDeriver, default_deriver, fallback_oai_dc
+from provision.oai.oai_dc import DefaultDeriver, OaiDcDeriver, default_deriver, fallback_oai_dc
 from provision.oai.protocol import PREFIX_RE, SETSPEC_RE
 from provision.oai.sets import FieldExtractor, Query, ancestors, main_entity_type
 
@@ -304,6 +305,7 @@ class _DatasourceBuilder:
         item.transformed_cs = transformed.checksum if transformed is not None else None
         item.deleted = native.deleted
         native_ds = ts(native.datestamp)
+        root = None
         payload_root = None
         native_ns = None
         if not native.deleted:
@@ -319,7 +321,7 @@ class _DatasourceBuilder:
                 item.records[native_prefix] = (native_ds, True, None)
             elif payload_root is not None:
                 try:
-                    payload = native_payload(native.body or b"", record_id=native.id)
+                    payload = native_payload_of(root, record_id=native.id)
                     item.records[native_prefix] = (native_ds, False, payload)
                     native_ns = payload.namespace
                     self._declare(native_prefix, payload)
@@ -339,6 +341,7 @@ class _DatasourceBuilder:
             except RecordError as exc:
                 self.fail(native.id, f"transformed record: {exc.message}")
         t_prefix = source.transformed_prefix_name
+        rdf_xml: Payload | None = None  # the transformed record as RDF/XML, once for every use
         if "transformed" in source.formats and t_prefix is not None and transformed is not None:
             t_ds = ts(
                 max(transformed.datestamp, native.datestamp) if native.deleted else transformed.datestamp
@@ -350,7 +353,7 @@ class _DatasourceBuilder:
                     if source.rdf_syntax == "xml":
                         payload = native_payload(transformed.body or b"", record_id=transformed.id)
                     elif triples is not None:
-                        payload = rdf_xml_payload(triples, record_id=transformed.id)
+                        payload = rdf_xml = rdf_xml_payload(triples, record_id=transformed.id)
                     else:
                         payload = None
                     if payload is not None:
@@ -364,8 +367,13 @@ class _DatasourceBuilder:
             if native.deleted:
                 item.records["oai_dc"] = (native_ds, True, None)
             else:
-                payload = self._oai_dc(native, transformed if transformed_live else None,
-                                       native_parsed=payload_root is not None)
+                payload = self._oai_dc(
+                    native,
+                    transformed if transformed_live else None,
+                    native_parsed=payload_root is not None,
+                    native_root=payload_root,
+                    rdf_xml=rdf_xml,
+                )
                 if payload is None:
                     self.fail(native.id, "no oai_dc could be derived; the item is not published")
                     return None
@@ -377,14 +385,43 @@ class _DatasourceBuilder:
         item.about = self._about(native, native_ns)
         return item
 
-    def _oai_dc(self, native: Record, transformed: Record | None, *, native_parsed: bool) -> Payload | None:
+    def _oai_dc(
+        self,
+        native: Record,
+        transformed: Record | None,
+        *,
+        native_parsed: bool,
+        native_root: etree._Element | None = None,
+        rdf_xml: Payload | None = None,
+    ) -> Payload | None:
         """The item's oai_dc: the deriver's, else the built-in fallback (already reported natives that
-        do not parse go straight to the fallback)."""
+        do not parse go straight to the fallback).
+
+        The built-in deriver is handed what this item already parsed and serialized (the native
+        payload, the RDF/XML): an oai_dc native is then its own payload, without the two parses
+        and serializations of the round trip through bytes, which give the same bytes back.
+        """
+        if isinstance(self.deriver, DefaultDeriver) and native_parsed and native_root is not None:
+            if native_root.tag == f"{{{OAI_DC_NS}}}dc":
+                return Payload.of(native_root)
+            if self.deriver.rdf_syntax != self.source.rdf_syntax:  # made from another reading
+                rdf_xml = None
+            try:
+                produced = self.deriver.derive(native, transformed, native_root=native_root, rdf_xml=rdf_xml)
+            except ContentcloudError as exc:
+                self.fail(native.id, f"oai_dc deriver failed, fell back to the built-in mapping: {exc}")
+                produced = None
+            return self._checked_oai_dc(native, transformed, produced)
         try:
             produced = self.deriver(native, transformed) if native_parsed else None
         except ContentcloudError as exc:
             self.fail(native.id, f"oai_dc deriver failed, fell back to the built-in mapping: {exc}")
             produced = None
+        return self._checked_oai_dc(native, transformed, produced)
+
+    def _checked_oai_dc(
+        self, native: Record, transformed: Record | None, produced: bytes | str | None
+    ) -> Payload | None:
         if produced is None:
             produced = fallback_oai_dc(native, transformed, rdf_syntax=self.source.rdf_syntax)
         try:

@@ -29,6 +29,7 @@ from provision.oai.formats import (
     OAI_DC_NS,
     RDF_NS,
     XSI_NS,
+    Payload,
     metadata_element,
     parse_rdf,
     parse_xml,
@@ -171,21 +172,40 @@ class XsltDeriver:
             except etree.XSLTParseError as exc:
                 raise MappingError(f"invalid stylesheet: {exc}", location=str(self.path)) from exc
 
-    def _input(self, native: Record, transformed: Record | None) -> bytes | None:
+    def _input(
+        self,
+        native: Record,
+        transformed: Record | None,
+        native_root: etree._Element | None = None,
+        rdf_xml: bytes | None = None,
+    ) -> bytes | None:
         if self.source == "native":
             if native.body is None:
                 return None
-            element, _ = metadata_element(parse_xml(native.body, record_id=native.id))
-            return etree.tostring(element) if element is not None else None
+            if native_root is None:
+                native_root, _ = metadata_element(parse_xml(native.body, record_id=native.id))
+            return etree.tostring(native_root) if native_root is not None else None
         if transformed is None or transformed.body is None:
             return None
         if self.rdf_syntax == "xml":
             return transformed.body_bytes()
+        if rdf_xml is not None:
+            return rdf_xml
         triples = parse_rdf(transformed.body, self.rdf_syntax, record_id=transformed.id)
         return rdf_xml_payload(triples, record_id=transformed.id).xml
 
-    def __call__(self, native: Record, transformed: Record | None = None) -> bytes | None:
-        data = self._input(native, transformed)
+    def __call__(
+        self,
+        native: Record,
+        transformed: Record | None = None,
+        *,
+        native_root: etree._Element | None = None,
+        rdf_xml: bytes | None = None,
+    ) -> bytes | None:
+        """``native_root`` (the native payload element) and ``rdf_xml`` (the transformed record
+        as RDF/XML, from :func:`rdf_xml_payload` in this deriver's ``rdf_syntax``) spare the
+        parses when the caller has them already."""
+        data = self._input(native, transformed, native_root, rdf_xml)
         if data is None:
             return None
         if self.version.startswith("1"):
@@ -225,13 +245,44 @@ class XsltDeriver:
         return text.encode("utf-8") if text else None
 
 
+class DefaultDeriver:
+    """The built-in chain: native oai_dc, else the XSLT (if any), else the fallback.
+
+    A plain deriver when called; the refresh calls :meth:`derive` instead, with what it already
+    parsed, and serves an oai_dc native payload as is without calling it at all.
+    """
+
+    def __init__(self, xslt: XsltDeriver | None, rdf_syntax: str) -> None:
+        self.xslt = xslt
+        self.rdf_syntax = rdf_syntax
+
+    def __call__(self, native: Record, transformed: Record | None = None) -> bytes | str | None:
+        found = native_oai_dc(native, transformed)
+        if found is None and self.xslt is not None:
+            found = self.xslt(native, transformed)  # errors propagate: the refresh reports them
+        if found is not None:
+            return found
+        return fallback_oai_dc(native, transformed, rdf_syntax=self.rdf_syntax)
+
+    def derive(
+        self,
+        native: Record,
+        transformed: Record | None,
+        *,
+        native_root: etree._Element,
+        rdf_xml: Payload | None,
+    ) -> bytes | str | None:
+        """What ``self(native, transformed)`` returns for a native payload that is not oai_dc,
+        given that payload's element and the transformed record's RDF/XML (in ``rdf_syntax``)."""
+        found = None
+        if self.xslt is not None:
+            reuse = rdf_xml.xml if rdf_xml is not None and self.xslt.rdf_syntax == self.rdf_syntax else None
+            found = self.xslt(native, transformed, native_root=native_root, rdf_xml=reuse)
+        if found is not None:
+            return found
+        return fallback_oai_dc(native, transformed, rdf_syntax=self.rdf_syntax)
+
+
 def default_deriver(xslt: XsltDeriver | None = None, *, rdf_syntax: str = "ntriples") -> OaiDcDeriver:
     """The built-in chain: native oai_dc, else the XSLT (if any), else the fallback."""
-
-    def derive(native: Record, transformed: Record | None = None) -> bytes | str | None:
-        found = native_oai_dc(native, transformed)
-        if found is None and xslt is not None:
-            found = xslt(native, transformed)  # errors propagate: the refresh reports them, then falls back
-        return found if found is not None else fallback_oai_dc(native, transformed, rdf_syntax=rdf_syntax)
-
-    return derive
+    return DefaultDeriver(xslt, rdf_syntax)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 
@@ -242,28 +243,39 @@ def main_entity_type(triples: list, main_entity: str | None = None) -> str | Non
     several roots, the one with most statements, then the smallest IRI. Among its types, a
     PARTHENOS Entities class wins over a CIDOC-CRM one, then any other, then the smallest IRI.
     """
-    types: dict[str, set[str]] = {}
-    outgoing: dict[str, int] = {}
-    objects: set[str] = set()
+    import pyoxigraph as ox
+
+    named, blank, rdf_type = ox.NamedNode, ox.BlankNode, ox.NamedNode(RDF_NS + "type")
+    # terms themselves as keys (hashing a term is cheaper than writing it out); their N-Triples
+    # form only for ordering the candidate roots
+    types: dict[Any, set[str]] = {}
+    outgoing: dict[Any, int] = {}
+    objects: set[Any] = set()
     for quad in triples:
-        subject = str(quad.subject)
+        subject = quad.subject
         outgoing[subject] = outgoing.get(subject, 0) + 1
         obj = quad.object
-        if (
-            quad.predicate.value == RDF_NS + "type"
-            and hasattr(obj, "value")
-            and type(obj).__name__ == "NamedNode"
-        ):
-            types.setdefault(subject, set()).add(obj.value)
-        elif type(obj).__name__ in ("NamedNode", "BlankNode"):
-            objects.add(str(obj))
+        if type(obj) is named and quad.predicate == rdf_type:
+            found = types.get(subject)
+            if found is None:
+                types[subject] = {obj.value}
+            else:
+                found.add(obj.value)
+        elif type(obj) is named or type(obj) is blank:
+            objects.add(obj)
     if not types:
         return None
-    if main_entity is not None and f"<{main_entity}>" in types:
-        chosen = f"<{main_entity}>"
-    else:
+    chosen = None
+    if main_entity is not None:
+        try:
+            chosen = named(main_entity)
+        except ValueError:  # not an IRI: no such subject
+            chosen = None
+        if chosen not in types:
+            chosen = None
+    if chosen is None:
         roots = [s for s in types if s not in objects] or list(types)
-        chosen = sorted(roots, key=lambda s: (-outgoing.get(s, 0), s))[0]
+        chosen = min(roots, key=lambda s: (-outgoing[s], str(s)))
     ranked = sorted(types[chosen], key=lambda t: (not t.startswith(PE_NS), not t.startswith(CRM_NS), t))
     local = re.split(r"[/#]", ranked[0].rstrip("/#"))[-1] or "Entity"
     return _SETSPEC_PART.sub("_", local)
