@@ -53,6 +53,11 @@ def _defaults(base: Path) -> dict[str, Any]:
         "curator_tokens": "",
         "curator_credentials_file": "",
         "session_secret": "",
+        "notify": "",
+        "airflow_api": "",
+        "airflow_token": "",
+        "airflow_user": "",
+        "airflow_password": "",
     }
 
 
@@ -79,10 +84,22 @@ FIELDS: dict[str, tuple[str, type]] = {
     "curator_tokens": ("CONTENTCLOUD_CURATOR_TOKENS", str),
     "curator_credentials_file": ("CONTENTCLOUD_CURATOR_CREDENTIALS_FILE", str),
     "session_secret": ("CONTENTCLOUD_SESSION_SECRET", str),
+    "notify": ("CONTENTCLOUD_NOTIFY", str),
+    "airflow_api": ("CONTENTCLOUD_AIRFLOW_API", str),
+    "airflow_token": ("CONTENTCLOUD_AIRFLOW_TOKEN", str),
+    "airflow_user": ("CONTENTCLOUD_AIRFLOW_USER", str),
+    "airflow_password": ("CONTENTCLOUD_AIRFLOW_PASSWORD", str),
 }
 
 #: shown as ``***``: keys, and the credential hashes (not secrets, but nothing to print either)
-SECRET_FIELDS = {"oai_secret", "session_secret", "curator_users", "curator_tokens"}
+SECRET_FIELDS = {
+    "oai_secret",
+    "session_secret",
+    "curator_users",
+    "curator_tokens",
+    "airflow_token",
+    "airflow_password",
+}
 
 
 @dataclass(frozen=True)
@@ -115,6 +132,14 @@ class Settings:
     curator_tokens: str = ""
     curator_credentials_file: str = ""
     session_secret: str = ""  # the session-cookie key; empty: generated once into var/session_secret
+    #: JSON list of failure notifiers for every datasource without a profile ``notify`` section
+    notify: str = ""
+    #: Airflow's REST API (``http://host:8080``): CLI commits emit asset events there when set
+    airflow_api: str = ""
+    #: a bearer token (JWT) for the REST API, else a user and password that obtain one
+    airflow_token: str = ""
+    airflow_user: str = ""
+    airflow_password: str = ""
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> list[tuple[str, str, str]]:

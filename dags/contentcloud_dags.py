@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, setup, task
+from airflow.sdk import DAG, BaseNotifier, Param, setup, task
 
 logger = logging.getLogger("contentcloud.dags")
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -173,6 +173,178 @@ def _record_failure(context: dict[str, Any]) -> None:
     ti.xcom_push(key=FAILURE_KEY, value=failure_summary(datasource, ti.task_id, context.get("exception")))
 
 
+def _failure_targets(profile: dict[str, Any]) -> list[dict[str, Any]]:
+    """Who is told of a failed run: the profile's ``notify.on_failure`` (an empty list silences the
+    source), else the global ``CONTENTCLOUD_NOTIFY`` (a JSON list of the same entries)."""
+    import json
+
+    from mdstore.errors import ConfigError
+
+    notify = profile.get("notify")
+    if isinstance(notify, dict) and "on_failure" in notify:
+        return list(notify.get("on_failure") or [])
+    raw = _anchored_settings().notify.strip()
+    if not raw:
+        return []
+    try:
+        targets = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"not JSON ({exc})", file="env:CONTENTCLOUD_NOTIFY", field="notify", rule="json"
+        ) from None
+    if not isinstance(targets, list) or not all(isinstance(t, dict) and t.get("type") for t in targets):
+        raise ConfigError(
+            'a JSON list of {"type": "smtp"|"webhook", ...} entries',
+            file="env:CONTENTCLOUD_NOTIFY",
+            field="notify",
+        )
+    return targets
+
+
+class WebhookNotifier(BaseNotifier):
+    """POSTs the failed run as JSON (``contentcloud_failure`` of the context: the datasource, the
+    failed steps and why, the run report) to ``url``. Nothing of the payload is a template: record
+    errors in it come from harvested data."""
+
+    template_fields = ("url",)
+
+    def __init__(self, url: str, *, token: str = "", timeout: float = 10.0) -> None:
+        super().__init__()
+        self.url, self.token, self.timeout = url, token, timeout
+
+    def notify(self, context: Any) -> None:
+        import json
+        import urllib.request
+
+        headers = {"Content-Type": "application/json", "User-Agent": "contentcloud-notifier"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        body = json.dumps(context["contentcloud_failure"], default=str).encode()
+        request = urllib.request.Request(self.url, data=body, method="POST", headers=headers)
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http(s) by schema)
+            response.read()
+
+
+def _report_from_metadata_db(dag_id: str, run_id: str | None) -> Any:
+    """The report's XCom read from the metadata database, where the callback runs beside it
+    (``dag.test()`` runs DAG callbacks in its own process, with no task-runner channel for
+    ``xcom_pull``; the dag-processor has the channel and never gets here)."""
+    try:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            row = (
+                session.query(XComModel)
+                .filter_by(dag_id=dag_id, run_id=run_id, task_id="report", key="return_value")
+                .one_or_none()
+            )
+            return row.value if row is not None else None
+    except Exception:
+        return None
+
+
+def _failure_message(datasource: str, context: Any) -> dict[str, Any]:
+    """The failed run as data: its report (the ``report`` task's return value) when the run got
+    that far, else the step Airflow names as the failed one and its reason."""
+    ti = context.get("ti")
+    run_id = context.get("run_id") or getattr(ti, "run_id", None)
+    report = None
+    if ti is not None:
+        try:
+            report = ti.xcom_pull(task_ids="report", key="return_value")
+        except Exception as exc:  # the report is a bonus: the message goes out without it
+            report = _report_from_metadata_db(ti.dag_id, run_id)
+            if report is None:
+                logger.warning("run report of %s not available for the notification: %s", run_id, exc)
+    if isinstance(report, str):
+        import json
+
+        report = json.loads(report)
+    failed = [
+        {"step": s.get("step"), "message": s.get("message"), "first_errors": s.get("first_errors") or []}
+        for s in (report or {}).get("steps", [])
+        if str(s.get("outcome") or "").startswith("failed")
+    ]
+    if not failed:
+        failed = [
+            {"step": getattr(ti, "task_id", None), "message": context.get("reason"), "first_errors": []}
+        ]
+    return {
+        "event": "run_failed",
+        "datasource": datasource,
+        "dag_id": f"aggregate__{datasource}",
+        "run_id": run_id,
+        "reason": context.get("reason"),
+        "failed_steps": failed,
+        "report": report,
+    }
+
+
+def _failure_text(message: dict[str, Any]) -> tuple[str, str]:
+    """Subject and plain-text body of a failure message."""
+    steps = ", ".join(str(s["step"]) for s in message["failed_steps"])
+    subject = f"contentcloud: run of {message['datasource']} failed at {steps}"
+    lines = [f"datasource: {message['datasource']}", f"run: {message['run_id']}"]
+    for step in message["failed_steps"]:
+        lines.append(f"failed step: {step['step']}: {step['message']}")
+        lines.extend(f"  ! {error}" for error in step["first_errors"][:5])
+    return subject, "\n".join(lines)
+
+
+def _notify_failure(profile: dict[str, Any]):
+    """The DAG's ``on_failure_callback``: one message a failed run, to each configured target.
+
+    Notifiers are built at call time: a notifier renders its templates into its own attributes,
+    so one built at parse time would send every later run the first run's text. Their templates
+    only name context entries filled here, so no harvested text is ever rendered as Jinja."""
+    datasource = profile["id"]
+
+    def callback(context: Any) -> None:
+        import html
+
+        targets = _failure_targets(profile)
+        if not targets:
+            return
+        message = _failure_message(datasource, context)
+        subject, text = _failure_text(message)
+        context = {
+            **context,
+            # dag.test() gives the serialized DAG, which templates cannot render with
+            "dag": context["dag"] if hasattr(context.get("dag"), "get_template_env") else None,
+            "contentcloud_failure": message,
+            "contentcloud_subject": subject,
+            "contentcloud_html": f"<pre>{html.escape(text)}</pre>",
+        }
+        for target in targets:
+            try:
+                if target["type"] == "smtp":
+                    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+                    notifier: BaseNotifier = SmtpNotifier(
+                        to=list(target["to"]),
+                        from_email=target.get("from"),
+                        smtp_conn_id=target.get("conn_id") or "smtp_default",
+                        subject="{{ contentcloud_subject }}",
+                        html_content="{{ contentcloud_html }}",
+                    )
+                elif target["type"] == "webhook":
+                    token = os.environ.get(target["token_env"], "") if target.get("token_env") else ""
+                    notifier = WebhookNotifier(
+                        target["url"], token=token, timeout=float(target.get("timeout", 10))
+                    )
+                else:
+                    raise ValueError(f"unknown notifier type {target['type']!r}")
+                notifier(context)
+                logger.info("failure of %s notified (%s)", message["run_id"], target["type"])
+            except Exception as exc:  # one target down must not keep the message from the others
+                logger.error(
+                    "failure notification (%s) of %s not sent: %s", target.get("type"), datasource, exc
+                )
+
+    return callback
+
+
 def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
     """The collect → transform → index → publish DAG of one datasource."""
     datasource = profile["id"]
@@ -183,6 +355,7 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         start_date=START,
         catchup=False,
         max_active_runs=1,
+        on_failure_callback=_notify_failure(profile),
         default_args={
             **DEFAULT_ARGS,
             "on_failure_callback": _record_failure,
