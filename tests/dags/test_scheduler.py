@@ -35,6 +35,7 @@ import pytest
 import yaml
 
 from tests.dags.conftest import DAGS, PROJECT, airflow_env
+from tests.dags.sinks import http_sink
 from tests.servers.oai_faults import FaultyRepository, fault_server
 
 pytestmark = pytest.mark.integration
@@ -250,14 +251,22 @@ def source(repository) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def airflow(airflow_home: Path, source: str, tmp_path_factory) -> Iterator[tuple[Airflow, Path]]:
+def hook() -> Iterator[Any]:
+    """A webhook the bad source's failure notifications go to."""
+    with http_sink() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def airflow(airflow_home: Path, source: str, hook, tmp_path_factory) -> Iterator[tuple[Airflow, Path]]:
     """``airflow standalone`` on the session's migrated metadata DB, on a free 127.0.0.1 port."""
     work = tmp_path_factory.mktemp("scheduler")
     registry, var = work / "registry", work / "var"
     registry.mkdir()
     (registry / "good.yaml").write_text(yaml.safe_dump(profile("good", source)))
     bad_index = {"profile": str(unmatched_index_profile(work / "index-profiles"))}
-    (registry / "bad.yaml").write_text(yaml.safe_dump(profile("bad", source, index=bad_index)))
+    notify = {"on_failure": [{"type": "webhook", "url": f"http://127.0.0.1:{hook.server_address[1]}/failed"}]}
+    (registry / "bad.yaml").write_text(yaml.safe_dump(profile("bad", source, index=bad_index, notify=notify)))
     port = free_port()
     bin_dir = str(Path(sys.executable).parent)
     env = {
@@ -347,7 +356,7 @@ def test_a_triggered_run_passes_every_step_and_the_data_lands(airflow) -> None:
         publisher.close()
 
 
-def test_a_failed_step_fails_the_run_and_the_report_says_which_and_why(airflow) -> None:
+def test_a_failed_step_fails_the_run_and_the_report_says_which_and_why(airflow, hook) -> None:
     server, var = airflow
     server.wait_for_dag("aggregate__bad")
     started = time.monotonic()
@@ -372,6 +381,23 @@ def test_a_failed_step_fails_the_run_and_the_report_says_which_and_why(airflow) 
         f"{RECORDS} of {RECORDS} records failed (100.0% > 5.0%); the index was left as it was "
         "(no sweep; the state was not advanced)"
     )
+    # the DAG's failure callback (run by the dag-processor) posts the run to the webhook, once
+    deadline = time.monotonic() + 60
+    while not hook.posts and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)  # a second message would come about now
+    assert len(hook.posts) == 1, hook.posts
+    posted = hook.posts[0]["json"]
+    assert (posted["datasource"], posted["dag_id"], posted["run_id"]) == ("bad", "aggregate__bad", run_id)
+    assert posted["failed_steps"] == [
+        {
+            "step": "index",
+            "message": steps["index"]["message"],
+            "first_errors": steps["index"]["first_errors"],
+        }
+    ]
+    assert posted["report"]["steps"] == report["steps"]
+
     from provision.registry import open_index
 
     index = open_index(f"sqlite:///{var / 'index.sqlite'}")
