@@ -31,6 +31,14 @@ registry and stores its DAG was built from. An Airflow connection named ``conten
 or ``contentcloud_index``, when defined, overrides the matching URI; one that is defined but cannot
 be read fails the task (it never falls back to the embedded stores).
 
+Events (Airflow assets, see :mod:`contentcloud.events`): the ``report`` task emits one event per
+unit version the run committed, ``contentcloud://<datasource>/<format>/<layout>/<interpretation>``
+with the version in the extra; ``reprocess__<id>`` (transform → index → publish, no harvest) is
+scheduled on ``contentcloud://<id>/config`` (emitted by ``contentcloud_config_watch`` when the
+profile or a file it names changes) and on the native unit (a commit by the CLI reaches Airflow
+through its REST API). A failed run sends one message to the profile's ``notify.on_failure``
+targets (else ``CONTENTCLOUD_NOTIFY``) from the DAG's ``on_failure_callback``.
+
 Every task has an ``execution_timeout``: the profile's ``limits.task_timeout`` (seconds), else
 :data:`TASK_TIMEOUT`, so a stuck step fails (and is retried) instead of holding its pool slot; the
 profile's ``limits.task_retries`` says how often a failed task is retried (default 3).
