@@ -109,6 +109,15 @@ class Settings:
     )
     sparql_timeout: float = setting(30.0, "seconds a /sparql query may run")
     sparql_max_bytes: int = setting(16 * 1024 * 1024, "bytes a /sparql answer may have")
+    notify: str = setting(
+        "", "JSON list of failure notifiers for every datasource without a profile notify section"
+    )
+    airflow_api: str = setting(
+        "", "Airflow's REST API (http://host:8080): CLI commits emit asset events there"
+    )
+    airflow_token: str = setting("", "a bearer token (JWT) for Airflow's REST API", secret=True)
+    airflow_user: str = setting("", "an Airflow user that obtains a token (with airflow_password)")
+    airflow_password: str = setting("", "the Airflow user's password", secret=True)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> list[tuple[str, str, str]]:

@@ -31,6 +31,14 @@ registry and stores its DAG was built from. An Airflow connection named ``conten
 or ``contentcloud_index``, when defined, overrides the matching URI; one that is defined but cannot
 be read fails the task (it never falls back to the embedded stores).
 
+Events (Airflow assets, see :mod:`contentcloud.events`): the ``report`` task emits one event per
+unit version the run committed, ``contentcloud://<datasource>/<format>/<layout>/<interpretation>``
+with the version in the extra; ``reprocess__<id>`` (transform → index → publish, no harvest) is
+scheduled on ``contentcloud://<id>/config`` (emitted by ``contentcloud_config_watch`` when the
+profile or a file it names changes) and on the native unit (a commit by the CLI reaches Airflow
+through its REST API). A failed run sends one message to the profile's ``notify.on_failure``
+targets (else ``CONTENTCLOUD_NOTIFY``) from the DAG's ``on_failure_callback``.
+
 Every task has an ``execution_timeout``: the profile's ``limits.task_timeout`` (seconds; the
 schema's default, 6 hours, through :class:`contentcloud.sections.Limits`), so a stuck step fails
 (and is retried) instead of holding its pool slot; the profile's ``limits.task_retries`` says how
@@ -46,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, setup, task
+from airflow.sdk import DAG, Asset, AssetAlias, BaseNotifier, Param, setup, task
 
 logger = logging.getLogger("contentcloud.dags")
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -170,8 +178,357 @@ def _record_failure(context: dict[str, Any]) -> None:
     from contentcloud.pipeline.runs import failure_summary
 
     ti = context["ti"]
-    datasource = ti.dag_id.removeprefix("aggregate__")
+    datasource = ti.dag_id.partition("__")[2]
     ti.xcom_push(key=FAILURE_KEY, value=failure_summary(datasource, ti.task_id, context.get("exception")))
+
+
+def _failure_targets(profile: dict[str, Any]) -> list[dict[str, Any]]:
+    """Who is told of a failed run: the profile's ``notify.on_failure`` (an empty list silences the
+    source), else the global ``CONTENTCLOUD_NOTIFY`` (a JSON list of the same entries)."""
+    import json
+
+    from mdstore.errors import ConfigError
+
+    notify = profile.get("notify")
+    if isinstance(notify, dict) and "on_failure" in notify:
+        return list(notify.get("on_failure") or [])
+    raw = _anchored_settings().notify.strip()
+    if not raw:
+        return []
+    try:
+        targets = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"not JSON ({exc})", file="env:CONTENTCLOUD_NOTIFY", field="notify", rule="json"
+        ) from None
+    if not isinstance(targets, list) or not all(isinstance(t, dict) and t.get("type") for t in targets):
+        raise ConfigError(
+            'a JSON list of {"type": "smtp"|"webhook", ...} entries',
+            file="env:CONTENTCLOUD_NOTIFY",
+            field="notify",
+        )
+    return targets
+
+
+class WebhookNotifier(BaseNotifier):
+    """POSTs the failed run as JSON (``contentcloud_failure`` of the context: the datasource, the
+    failed steps and why, the run report) to ``url``. Nothing of the payload is a template: record
+    errors in it come from harvested data."""
+
+    template_fields = ("url",)
+
+    def __init__(self, url: str, *, token: str = "", timeout: float = 10.0) -> None:
+        super().__init__()
+        self.url, self.token, self.timeout = url, token, timeout
+
+    def notify(self, context: Any) -> None:
+        import json
+        import urllib.request
+
+        headers = {"Content-Type": "application/json", "User-Agent": "contentcloud-notifier"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        body = json.dumps(context["contentcloud_failure"], default=str).encode()
+        request = urllib.request.Request(self.url, data=body, method="POST", headers=headers)
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http(s) by schema)
+            response.read()
+
+
+def _report_from_metadata_db(dag_id: str, run_id: str | None) -> Any:
+    """The report's XCom read from the metadata database, where the callback runs beside it
+    (``dag.test()`` runs DAG callbacks in its own process, with no task-runner channel for
+    ``xcom_pull``; the dag-processor has the channel and never gets here)."""
+    try:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            row = (
+                session.query(XComModel)
+                .filter_by(dag_id=dag_id, run_id=run_id, task_id="report", key="return_value")
+                .one_or_none()
+            )
+            return row.value if row is not None else None
+    except Exception:
+        return None
+
+
+def _failure_message(datasource: str, context: Any) -> dict[str, Any]:
+    """The failed run as data: its report (the ``report`` task's return value) when the run got
+    that far, else the step Airflow names as the failed one and its reason."""
+    ti = context.get("ti")
+    run_id = context.get("run_id") or getattr(ti, "run_id", None)
+    report = None
+    if ti is not None:
+        try:
+            report = ti.xcom_pull(task_ids="report", key="return_value")
+        except Exception as exc:  # the report is a bonus: the message goes out without it
+            report = _report_from_metadata_db(ti.dag_id, run_id)
+            if report is None:
+                logger.warning("run report of %s not available for the notification: %s", run_id, exc)
+    if isinstance(report, str):
+        import json
+
+        report = json.loads(report)
+    failed = [
+        {"step": s.get("step"), "message": s.get("message"), "first_errors": s.get("first_errors") or []}
+        for s in (report or {}).get("steps", [])
+        if str(s.get("outcome") or "").startswith("failed")
+    ]
+    if not failed:
+        failed = [
+            {"step": getattr(ti, "task_id", None), "message": context.get("reason"), "first_errors": []}
+        ]
+    return {
+        "event": "run_failed",
+        "datasource": datasource,
+        "dag_id": getattr(ti, "dag_id", None) or f"aggregate__{datasource}",
+        "run_id": run_id,
+        "reason": context.get("reason"),
+        "failed_steps": failed,
+        "report": report,
+    }
+
+
+def _failure_text(message: dict[str, Any]) -> tuple[str, str]:
+    """Subject and plain-text body of a failure message."""
+    steps = ", ".join(str(s["step"]) for s in message["failed_steps"])
+    subject = f"contentcloud: run of {message['datasource']} failed at {steps}"
+    lines = [f"datasource: {message['datasource']}", f"run: {message['run_id']}"]
+    for step in message["failed_steps"]:
+        lines.append(f"failed step: {step['step']}: {step['message']}")
+        lines.extend(f"  ! {error}" for error in step["first_errors"][:5])
+    return subject, "\n".join(lines)
+
+
+def _notify_failure(profile: dict[str, Any]):
+    """The DAG's ``on_failure_callback``: one message a failed run, to each configured target.
+
+    Notifiers are built at call time: a notifier renders its templates into its own attributes,
+    so one built at parse time would send every later run the first run's text. Their templates
+    only name context entries filled here, so no harvested text is ever rendered as Jinja."""
+    datasource = profile["id"]
+
+    def callback(context: Any) -> None:
+        import html
+
+        targets = _failure_targets(profile)
+        if not targets:
+            return
+        message = _failure_message(datasource, context)
+        subject, text = _failure_text(message)
+        context = {
+            **context,
+            # dag.test() gives the serialized DAG, which templates cannot render with
+            "dag": context["dag"] if hasattr(context.get("dag"), "get_template_env") else None,
+            "contentcloud_failure": message,
+            "contentcloud_subject": subject,
+            "contentcloud_html": f"<pre>{html.escape(text)}</pre>",
+        }
+        for target in targets:
+            try:
+                if target["type"] == "smtp":
+                    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+                    notifier: BaseNotifier = SmtpNotifier(
+                        to=list(target["to"]),
+                        from_email=target.get("from"),
+                        smtp_conn_id=target.get("conn_id") or "smtp_default",
+                        subject="{{ contentcloud_subject }}",
+                        html_content="{{ contentcloud_html }}",
+                    )
+                elif target["type"] == "webhook":
+                    token = os.environ.get(target["token_env"], "") if target.get("token_env") else ""
+                    notifier = WebhookNotifier(
+                        target["url"], token=token, timeout=float(target.get("timeout", 10))
+                    )
+                else:
+                    raise ValueError(f"unknown notifier type {target['type']!r}")
+                notifier(context)
+                logger.info("failure of %s notified (%s)", message["run_id"], target["type"])
+            except Exception as exc:  # one target down must not keep the message from the others
+                logger.error(
+                    "failure notification (%s) of %s not sent: %s", target.get("type"), datasource, exc
+                )
+
+    return callback
+
+
+#: the asset aliases under which runs add their events: one per committed unit version, one per
+#: changed datasource configuration (aliases, because which units a run commits is known only then)
+UNITS_ALIAS = "contentcloud_units"
+CONFIG_ALIAS = "contentcloud_config"
+
+
+def _native_unit(profile: dict[str, Any]) -> str:
+    """The native unit as ``contentcloud.datasources.Datasource.native_unit`` names it, from the
+    raw profile (the parse reads YAML only)."""
+    api = profile.get("api") or {}
+    fmt = api.get("metadata_prefix") if api.get("protocol") == "oai" else api.get("format", "xml")
+    return f"{profile['id']}/{fmt}/store/native"
+
+
+def _triggering_uris(events: Any) -> set[str]:
+    """The asset URIs of a run's triggering asset events (none for a manual or scheduled run)."""
+    uris: set[str] = set()
+    for key, found in (events or {}).items():
+        uris.add(str(getattr(key, "uri", "") or ""))
+        for event in found or []:
+            uris.add(str(getattr(getattr(event, "asset", None), "uri", "") or ""))
+    return uris - {""}
+
+
+def _processing(datasource: str) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """transform → check → index (and the RDF store) → publish, in the DAG being built; returns
+    (first task, transformed, checked, indexed, loaded_rdf, published). ``plan_transform``
+    transforms every record for a run with ``mode: full`` or one triggered by a change of the
+    datasource's configuration (the new mapping applies to all records); the index step notices a
+    changed index profile by itself."""
+    from contentcloud.events import config_asset_uri
+
+    config_uri = config_asset_uri(datasource)
+
+    @task(pool=MDSTORE_POOL)
+    def plan_transform(params: dict[str, Any], run_id: str, triggering_asset_events: Any = None):
+        from contentcloud.pipeline.runs import plan_transform_parts
+
+        full = params.get("mode") == "full" or config_uri in _triggering_uris(triggering_asset_events)
+        mode = "full" if full else "incremental"
+        return plan_transform_parts(datasource, _settings(), mode=mode, run_id=f"transform-{run_id}")
+
+    @task(pool=MDSTORE_POOL)
+    def transform_part(spec: dict[str, Any]) -> dict[str, Any]:
+        from contentcloud.pipeline.runs import transform_part_task
+
+        return transform_part_task(datasource, _settings(), spec)
+
+    @task(pool=MDSTORE_POOL)
+    def finish_transform(parts: list[dict[str, Any]]) -> dict[str, Any]:
+        from contentcloud.pipeline.runs import finish_transform_task
+
+        return finish_transform_task(datasource, _settings(), parts)
+
+    @task
+    def check_transformed(summary: dict[str, Any]) -> dict[str, Any]:
+        from contentcloud.pipeline.runs import StepFailed
+        from contentcloud.pipeline.runs import check_transformed as check
+
+        result = check(datasource, _settings(), summary)
+        if not result.ok:
+            raise StepFailed("; ".join(result.problems), datasource=datasource, step="check_transformed")
+        return result.as_dict()
+
+    @task(pool=SOLR_POOL)
+    def plan_index(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
+        from contentcloud.pipeline.runs import plan_index_parts
+
+        full = bool(params.get("full_index"))
+        return plan_index_parts(datasource, _settings(), full=full, run_id=f"index-{run_id}")
+
+    @task(pool=SOLR_POOL)
+    def index_part(spec: dict[str, Any]) -> dict[str, Any]:
+        from contentcloud.pipeline.runs import index_part_task
+
+        return index_part_task(datasource, _settings(), spec)
+
+    @task(pool=SOLR_POOL)
+    def finish_index(parts: list[dict[str, Any]]) -> dict[str, Any]:
+        from contentcloud.pipeline.runs import finish_index_task
+
+        return finish_index_task(datasource, _settings(), parts)
+
+    @task
+    def plan_rdf(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
+        from contentcloud.pipeline.rdf import plan_rdf_parts
+
+        full = bool(params.get("full_rdf"))
+        return plan_rdf_parts(datasource, _settings(), full=full, run_id=f"rdf-{run_id}")
+
+    @task
+    def rdf_part(spec: dict[str, Any]) -> dict[str, Any]:
+        from contentcloud.pipeline.rdf import rdf_part_task
+
+        return rdf_part_task(datasource, _settings(), spec)
+
+    @task
+    def finish_rdf(parts: list[dict[str, Any]]) -> dict[str, Any]:
+        from contentcloud.pipeline.rdf import finish_rdf_task
+
+        return finish_rdf_task(datasource, _settings(), parts)
+
+    @task
+    def publish(run_id: str) -> dict[str, Any]:
+        from contentcloud.pipeline.publish import run_publish
+        from contentcloud.pipeline.runs import require_success
+
+        return require_success(run_publish(datasource, _settings(), run_id=f"publish-{run_id}"))
+
+    planned = plan_transform()
+    transformed = finish_transform(transform_part.expand(spec=planned))
+    checked = check_transformed(transformed)
+    planned_index = plan_index()
+    indexed = finish_index(index_part.expand(spec=planned_index))
+    planned_rdf = plan_rdf()
+    loaded_rdf = finish_rdf(rdf_part.expand(spec=planned_rdf))
+    published = publish()
+    checked >> planned_index
+    checked >> planned_rdf
+    indexed >> published
+    return planned, transformed, checked, indexed, loaded_rdf, published
+
+
+def _report_task(datasource: str):
+    """The run report (the teardown of ``begin``: it runs whatever the steps did), which also
+    emits the run's asset events: one per unit version the run committed that changed something,
+    the version in the event's extra (:func:`contentcloud.events.commit_event`)."""
+
+    @task(trigger_rule="all_done", outlets=[AssetAlias(UNITS_ALIAS)])
+    def report(
+        collected: Any,
+        transformed: Any,
+        indexed: Any,
+        published: Any,
+        run_id: str,
+        ti: Any = None,
+        outlet_events: Any = None,
+        loaded_rdf: Any = None,
+    ) -> dict[str, Any]:
+        from contentcloud.events import commit_event
+        from contentcloud.pipeline.runs import STEP_ORDER, run_report
+
+        failures = ti.xcom_pull(task_ids=list(STEP_ORDER), key=FAILURE_KEY) if ti is not None else []
+        summaries = [collected, transformed, indexed, loaded_rdf, published, *(failures or [])]
+        result = run_report(datasource, _settings(), summaries, run_id=run_id)["report"]
+        for step in result["steps"]:
+            event = commit_event({**step, "run_id": run_id})
+            if event is not None and outlet_events is not None:
+                outlet_events[AssetAlias(UNITS_ALIAS)].add(Asset(event["uri"]), extra=event["extra"])
+                logger.info("asset event on %s: %s", event["uri"], event["extra"])
+        return result
+
+    return report
+
+
+@setup
+def begin() -> None:
+    """Opens the run. The report is its teardown: it runs whatever the steps did (a teardown of
+    the first step itself would be skipped when that step fails)."""
+
+
+def _dag_args(profile: dict[str, Any]) -> dict[str, Any]:
+    """What the datasource's DAGs share: timeouts, retries, the failure callbacks."""
+    return {
+        "start_date": START,
+        "catchup": False,
+        "max_active_runs": 1,
+        "on_failure_callback": _notify_failure(profile),
+        "default_args": {
+            **DEFAULT_ARGS,
+            "on_failure_callback": _record_failure,
+            "execution_timeout": timedelta(seconds=int(_limits(profile).task_timeout)),
+            "retries": int(_limits(profile).task_retries),
+        },
+    }
 
 
 def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
@@ -181,15 +538,7 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         dag_id=f"aggregate__{datasource}",
         description=f"Aggregate {profile.get('name', datasource)}: collect, transform, index, publish",
         schedule=_schedule(profile),
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args={
-            **DEFAULT_ARGS,
-            "on_failure_callback": _record_failure,
-            "execution_timeout": timedelta(seconds=int(_limits(profile).task_timeout)),
-            "retries": int(_limits(profile).task_retries),
-        },
+        **_dag_args(profile),
         tags=["contentcloud", f"protocol:{profile.get('api', {}).get('protocol', '?')}"],
         params={
             "mode": Param(
@@ -230,120 +579,119 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
                 raise StepFailed("; ".join(result.problems), datasource=datasource, step="check_collected")
             return result.downstream_needed
 
-        @task(pool=MDSTORE_POOL)
-        def plan_transform(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
-            from contentcloud.pipeline.runs import plan_transform_parts
-
-            mode = "full" if params.get("mode") == "full" else "incremental"
-            return plan_transform_parts(datasource, _settings(), mode=mode, run_id=f"transform-{run_id}")
-
-        @task(pool=MDSTORE_POOL)
-        def transform_part(spec: dict[str, Any]) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import transform_part_task
-
-            return transform_part_task(datasource, _settings(), spec)
-
-        @task(pool=MDSTORE_POOL)
-        def finish_transform(parts: list[dict[str, Any]]) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import finish_transform_task
-
-            return finish_transform_task(datasource, _settings(), parts)
-
-        @task
-        def check_transformed(summary: dict[str, Any]) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import StepFailed
-            from contentcloud.pipeline.runs import check_transformed as check
-
-            result = check(datasource, _settings(), summary)
-            if not result.ok:
-                raise StepFailed("; ".join(result.problems), datasource=datasource, step="check_transformed")
-            return result.as_dict()
-
-        @task(pool=SOLR_POOL)
-        def plan_index(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
-            from contentcloud.pipeline.runs import plan_index_parts
-
-            full = bool(params.get("full_index"))
-            return plan_index_parts(datasource, _settings(), full=full, run_id=f"index-{run_id}")
-
-        @task(pool=SOLR_POOL)
-        def index_part(spec: dict[str, Any]) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import index_part_task
-
-            return index_part_task(datasource, _settings(), spec)
-
-        @task(pool=SOLR_POOL)
-        def finish_index(parts: list[dict[str, Any]]) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import finish_index_task
-
-            return finish_index_task(datasource, _settings(), parts)
-
-        @task
-        def plan_rdf(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
-            from contentcloud.pipeline.rdf import plan_rdf_parts
-
-            full = bool(params.get("full_rdf"))
-            return plan_rdf_parts(datasource, _settings(), full=full, run_id=f"rdf-{run_id}")
-
-        @task
-        def rdf_part(spec: dict[str, Any]) -> dict[str, Any]:
-            from contentcloud.pipeline.rdf import rdf_part_task
-
-            return rdf_part_task(datasource, _settings(), spec)
-
-        @task
-        def finish_rdf(parts: list[dict[str, Any]]) -> dict[str, Any]:
-            from contentcloud.pipeline.rdf import finish_rdf_task
-
-            return finish_rdf_task(datasource, _settings(), parts)
-
-        @task
-        def publish(run_id: str) -> dict[str, Any]:
-            from contentcloud.pipeline.publish import run_publish
-            from contentcloud.pipeline.runs import require_success
-
-            return require_success(run_publish(datasource, _settings(), run_id=f"publish-{run_id}"))
-
-        @task(trigger_rule="all_done")
-        def report(
-            collected: Any,
-            transformed: Any,
-            indexed: Any,
-            published: Any,
-            run_id: str,
-            ti: Any = None,
-            loaded_rdf: Any = None,
-        ) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import STEP_ORDER, run_report
-
-            failures = ti.xcom_pull(task_ids=list(STEP_ORDER), key=FAILURE_KEY) if ti is not None else []
-            summaries = [collected, transformed, indexed, loaded_rdf, published, *(failures or [])]
-            return run_report(datasource, _settings(), summaries, run_id=run_id)["report"]
-
-        @setup
-        def begin() -> None:
-            """Opens the run. The report is its teardown: it runs whatever the steps did (a
-            teardown of ``collect`` itself would be skipped when the harvest fails)."""
-
         begun = begin()
         collected = collect()
         begun >> collected
         gate = check_collected(collected)
-        planned = plan_transform()
-        transformed = finish_transform(transform_part.expand(spec=planned))
-        checked = check_transformed(transformed)
-        planned_index = plan_index()
-        indexed = finish_index(index_part.expand(spec=planned_index))
-        planned_rdf = plan_rdf()
-        loaded_rdf = finish_rdf(rdf_part.expand(spec=planned_rdf))
-        checked >> planned_rdf
-        published = publish()
+        planned, transformed, _checked, indexed, loaded_rdf, published = _processing(datasource)
         gate >> planned
-        checked >> planned_index
-        indexed >> published
         # a teardown: it runs whatever happened, and (unlike an all_done leaf) a failed step still
         # fails the run
+        report = _report_task(datasource)
         report(collected, transformed, indexed, published, loaded_rdf=loaded_rdf).as_teardown(setups=begun)
+    return dag
+
+
+def build_reprocess_dag(profile: dict[str, Any]) -> DAG:
+    """transform → index → publish of one datasource without harvesting, scheduled on assets: its
+    configuration (``contentcloud://<id>/config``, emitted by ``contentcloud_config_watch`` when the
+    profile or a file it names changes: every record is transformed again) or its native unit (a
+    version committed outside this DAG, e.g. by ``contentcloud harvest`` through the REST API: the
+    changed records are). A native version this source's DAGs already carried through is skipped."""
+    from contentcloud.events import config_asset_uri, unit_asset_uri
+
+    datasource = profile["id"]
+    config_uri = config_asset_uri(datasource)
+    with DAG(
+        dag_id=f"reprocess__{datasource}",
+        description=f"Transform, index and publish {profile.get('name', datasource)} again (no harvest)",
+        schedule=Asset(config_uri) | Asset(unit_asset_uri(_native_unit(profile))),
+        **_dag_args(profile),
+        tags=["contentcloud", "reprocess"],
+        params={
+            "mode": Param(
+                "incremental",
+                enum=["incremental", "full"],
+                description="full: transform every record (as after a configuration change)",
+            ),
+            "force": Param(False, type="boolean", description="Run even if the data is up to date"),
+            "full_index": Param(False, type="boolean", description="Rebuild the index from scratch"),
+        },
+        doc_md=build_reprocess_dag.__doc__,
+    ) as dag:
+
+        @task.short_circuit(ignore_downstream_trigger_rules=False)
+        def check_source(params: dict[str, Any], triggering_asset_events: Any = None) -> bool:
+            from contentcloud.pipeline.runs import StepFailed
+            from contentcloud.pipeline.runs import check_collected as check
+
+            uris = _triggering_uris(triggering_asset_events)
+            changed = config_uri in uris or params.get("mode") == "full"
+            force = changed or bool(params.get("force"))
+            result = check(datasource, _settings(), {"changed": changed}, force=force)
+            logger.info("triggered by %s; source check: %s", sorted(uris) or "hand", result.as_dict())
+            if not result.ok:
+                raise StepFailed("; ".join(result.problems), datasource=datasource, step="check_collected")
+            return result.downstream_needed
+
+        begun = begin()
+        gate = check_source()
+        begun >> gate
+        planned, transformed, _checked, indexed, loaded_rdf, published = _processing(datasource)
+        gate >> planned
+        report = _report_task(datasource)
+        report(None, transformed, indexed, published, loaded_rdf=loaded_rdf).as_teardown(setups=begun)
+    return dag
+
+
+def build_config_watch_dag() -> DAG:
+    """Emits ``contentcloud://<id>/config`` for every datasource whose configuration digest (the
+    profile file and the mapping and index-profile files it names) differs from the one the last
+    watch recorded (``<var>/config-digests.json``); a source seen for the first time is recorded,
+    not announced. Every 5 minutes, or triggered (say, by whoever promotes a mapping)."""
+    with DAG(
+        dag_id="contentcloud_config_watch",
+        description="Announce changed datasource configurations (profile, mappings) as asset events",
+        schedule="*/5 * * * *",
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, "retries": 1, "execution_timeout": timedelta(minutes=10)},
+        tags=["contentcloud", "maintenance"],
+        doc_md=build_config_watch_dag.__doc__,
+    ) as dag:
+
+        @task(outlets=[AssetAlias(CONFIG_ALIAS)])
+        def detect_config_changes(outlet_events: Any = None) -> dict[str, Any]:
+            import json
+
+            import yaml
+
+            from contentcloud.events import config_asset_uri, config_digest
+
+            settings = _settings()
+            state = Path(settings.var_dir) / "config-digests.json"
+            known = json.loads(state.read_text(encoding="utf-8")) if state.is_file() else {}
+            digests, changed = {}, []
+            registry = Path(settings.registry)
+            for path in sorted(registry.glob("*.y*ml")) if registry.is_dir() else []:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                if not isinstance(data, dict) or not data.get("id"):
+                    continue
+                source = str(data["id"])
+                digests[source] = config_digest(path, data, Path(settings.mappings))
+                if source in known and known[source] != digests[source]:
+                    changed.append(source)
+                    extra = {"digest": digests[source], "previous": known[source], "profile": path.name}
+                    outlet_events[AssetAlias(CONFIG_ALIAS)].add(Asset(config_asset_uri(source)), extra=extra)
+                    logger.info("configuration of %s changed: %s", source, extra)
+            state.parent.mkdir(parents=True, exist_ok=True)
+            temporary = state.with_suffix(".tmp")
+            temporary.write_text(json.dumps(digests, indent=1, sort_keys=True), encoding="utf-8")
+            temporary.replace(state)
+            return {"changed": changed, "new": sorted(set(digests) - set(known)), "sources": len(digests)}
+
+        detect_config_changes()
     return dag
 
 
@@ -402,4 +750,6 @@ def build_maintenance_dag(profiles: list[dict[str, Any]]) -> DAG:
 _PROFILES = _profiles()
 for _profile in _PROFILES:
     globals()[f"aggregate__{_profile['id']}"] = build_aggregate_dag(_profile)
+    globals()[f"reprocess__{_profile['id']}"] = build_reprocess_dag(_profile)
 contentcloud_maintenance = build_maintenance_dag(_PROFILES)
+contentcloud_config_watch = build_config_watch_dag()

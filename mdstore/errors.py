@@ -258,3 +258,8 @@ class IndexBackendError(ProvisionError):
 
 class PublisherError(ProvisionError):
     """The OAI-PMH publisher cannot answer a request."""
+
+
+class OrchestratorError(ContentcloudError):
+    """The orchestrator (Airflow's REST API) refused or missed a request, e.g. an asset event a
+    CLI commit sends; the commit itself stands."""

@@ -126,6 +126,7 @@ def harvest(
         click.echo(error_line(exc), err=True)
         sys.exit(exit_code_for_error(exc))
     _print_summary(summary, as_json)
+    _announce(settings, summary)
     code = exit_code_for(summary.outcome)
     if code in (ExitCode.FAILED, ExitCode.RESUMABLE) and summary.message:
         line = f"error: {summary.message}"
@@ -133,6 +134,15 @@ def harvest(
             line += f"{RESUMABLE_HARVEST}; to continue: {_resume_command(ctx, datasource)}"
         click.echo(line, err=True)
     sys.exit(code)
+
+
+def _announce(settings, summary: RunSummary) -> None:
+    """The commit's asset event to Airflow when its API is configured (a warning if not sent)."""
+    from contentcloud.events import emit_commit
+
+    warning = emit_commit(settings, summary)
+    if warning:
+        click.echo(warning, err=True)
 
 
 def _resume_command(ctx: click.Context, datasource: str) -> str:

@@ -47,6 +47,11 @@ def transform(ctx: click.Context, datasource_id: str, mode: str, run_id: str | N
         print_json(summary.as_dict())
     else:
         click.echo(summary.text())
+    from contentcloud.events import emit_commit
+
+    warning = emit_commit(settings, summary)  # the commit's asset event, when Airflow's API is set
+    if warning:
+        click.echo(warning, err=True)
     code = exit_code_for(summary.outcome)
     if code != ExitCode.OK:
         raise SystemExit(code)

@@ -87,7 +87,26 @@ def dagbag(airflow_home, tmp_path, monkeypatch):
 
 def test_one_dag_per_enabled_profile_and_the_maintenance_dag(dagbag):
     assert dagbag.import_errors == {}
-    assert sorted(dagbag.dag_ids) == ["aggregate__alpha", "aggregate__beta-2", "contentcloud_maintenance"]
+    assert sorted(dagbag.dag_ids) == [
+        "aggregate__alpha",
+        "aggregate__beta-2",
+        "contentcloud_config_watch",
+        "contentcloud_maintenance",
+        "reprocess__alpha",
+        "reprocess__beta-2",
+    ]
+
+
+def test_reprocess_dags_are_scheduled_on_the_config_and_native_assets(dagbag):
+    dag = dagbag.dags["reprocess__alpha"]
+    uris = sorted(asset.uri for asset in dag.timetable.asset_condition.objects)
+    assert uris == ["contentcloud://alpha/config", "contentcloud://alpha/oai_dc/store/native"]
+    assert "collect" not in dag.task_dict
+    assert sorted(dag.task_dict["check_source"].downstream_task_ids) == ["plan_transform"]
+    report = dagbag.dags["aggregate__alpha"].task_dict["report"]
+    assert [outlet.name for outlet in report.outlets] == ["contentcloud_units"]
+    watch = dagbag.dags["contentcloud_config_watch"].task_dict["detect_config_changes"]
+    assert [outlet.name for outlet in watch.outlets] == ["contentcloud_config"]
 
 
 def test_aggregate_dag_graph_schedule_and_limits(dagbag):

@@ -6,7 +6,11 @@ the REST API (v2, a JWT from the simple auth manager with the generated admin pa
 in a task-runner process forked by an executor worker (that is where the index builders' ``spawn``
 pool died and the run hung in ``index_part``). One Airflow serves the module: a full run of a good
 source (every step, the data in the MDStore, the index and the publisher), then a source whose
-every record fails the index profile (the run ends ``failed``, its report names the step and why).
+every record fails the index profile (the run ends ``failed``, its report names the step and why),
+then the event-triggered workflows: a changed profile re-runs transform → index → publish of the
+good source without a harvest (``contentcloud_config_watch`` emits its config asset, which
+``reprocess__good`` is scheduled on), and a harvest by the CLI announces its commit through the
+REST API, which triggers ``reprocess__good`` too.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +35,7 @@ import pytest
 import yaml
 
 from tests.dags.conftest import DAGS, PROJECT, airflow_env
+from tests.dags.sinks import http_sink
 from tests.servers.oai_faults import FaultyRepository, fault_server
 
 pytestmark = pytest.mark.integration
@@ -200,6 +207,30 @@ class Airflow:
             states.setdefault(ti["task_id"], []).append(ti["state"])
         return states
 
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100&order_by=run_after")["dag_runs"]
+
+    def wait_for_runs(self, dag_id: str, count: int) -> list[dict[str, Any]]:
+        """Waits until ``dag_id`` has ``count`` runs, all finished; returns them, oldest first."""
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while True:
+            runs = self.runs(dag_id)
+            if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs):
+                return runs
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{dag_id}: {[(r['dag_run_id'], r['state']) for r in runs]}, not {count}"
+                )
+            time.sleep(1)
+
+    def asset_events(self, uri: str) -> list[dict[str, Any]]:
+        assets = self.request("GET", f"/api/v2/assets?uri_pattern={urllib.parse.quote(uri)}")["assets"]
+        ids = [a["id"] for a in assets if a["uri"] == uri]
+        if not ids:
+            return []
+        listed = self.request("GET", f"/api/v2/assets/events?asset_id={ids[0]}&limit=100&order_by=timestamp")
+        return listed["asset_events"]
+
     def report(self, dag_id: str, run_id: str) -> dict[str, Any]:
         entry = self.request(
             "GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/report/xcomEntries/return_value"
@@ -209,21 +240,33 @@ class Airflow:
 
 
 @pytest.fixture(scope="module")
-def source() -> Iterator[str]:
-    repo = FaultyRepository.with_records(RECORDS, page_size=10)
-    with fault_server(repo) as server:
+def repository() -> FaultyRepository:
+    return FaultyRepository.with_records(RECORDS, page_size=10)
+
+
+@pytest.fixture(scope="module")
+def source(repository) -> Iterator[str]:
+    with fault_server(repository) as server:
         yield server.url
 
 
 @pytest.fixture(scope="module")
-def airflow(airflow_home: Path, source: str, tmp_path_factory) -> Iterator[tuple[Airflow, Path]]:
+def hook() -> Iterator[Any]:
+    """A webhook the bad source's failure notifications go to."""
+    with http_sink() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def airflow(airflow_home: Path, source: str, hook, tmp_path_factory) -> Iterator[tuple[Airflow, Path]]:
     """``airflow standalone`` on the session's migrated metadata DB, on a free 127.0.0.1 port."""
     work = tmp_path_factory.mktemp("scheduler")
     registry, var = work / "registry", work / "var"
     registry.mkdir()
     (registry / "good.yaml").write_text(yaml.safe_dump(profile("good", source)))
     bad_index = {"profile": str(unmatched_index_profile(work / "index-profiles"))}
-    (registry / "bad.yaml").write_text(yaml.safe_dump(profile("bad", source, index=bad_index)))
+    notify = {"on_failure": [{"type": "webhook", "url": f"http://127.0.0.1:{hook.server_address[1]}/failed"}]}
+    (registry / "bad.yaml").write_text(yaml.safe_dump(profile("bad", source, index=bad_index, notify=notify)))
     port = free_port()
     bin_dir = str(Path(sys.executable).parent)
     env = {
@@ -313,7 +356,7 @@ def test_a_triggered_run_passes_every_step_and_the_data_lands(airflow) -> None:
         publisher.close()
 
 
-def test_a_failed_step_fails_the_run_and_the_report_says_which_and_why(airflow) -> None:
+def test_a_failed_step_fails_the_run_and_the_report_says_which_and_why(airflow, hook) -> None:
     server, var = airflow
     server.wait_for_dag("aggregate__bad")
     started = time.monotonic()
@@ -338,6 +381,23 @@ def test_a_failed_step_fails_the_run_and_the_report_says_which_and_why(airflow) 
         f"{RECORDS} of {RECORDS} records failed (100.0% > 5.0%); the index was left as it was "
         "(no sweep; the state was not advanced)"
     )
+    # the DAG's failure callback (run by the dag-processor) posts the run to the webhook, once
+    deadline = time.monotonic() + 60
+    while not hook.posts and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)  # a second message would come about now
+    assert len(hook.posts) == 1, hook.posts
+    posted = hook.posts[0]["json"]
+    assert (posted["datasource"], posted["dag_id"], posted["run_id"]) == ("bad", "aggregate__bad", run_id)
+    assert posted["failed_steps"] == [
+        {
+            "step": "index",
+            "message": steps["index"]["message"],
+            "first_errors": steps["index"]["first_errors"],
+        }
+    ]
+    assert posted["report"]["steps"] == report["steps"]
+
     from provision.registry import open_index
 
     index = open_index(f"sqlite:///{var / 'index.sqlite'}")
@@ -346,3 +406,160 @@ def test_a_failed_step_fails_the_run_and_the_report_says_which_and_why(airflow) 
         assert index.count("good") == RECORDS  # and the other source is untouched
     finally:
         index.close()
+
+
+def current_versions(var: Path) -> tuple[str, str]:
+    """(native, transformed) current versions of the good source."""
+    from mdstore import UnitKey, open_store
+
+    with open_store(f"sqlite:///{var / 'mdstore.sqlite'}") as store:
+        return (
+            store.current_version(UnitKey("good", "oai_dc")),
+            store.current_version(UnitKey("good", "PE", "store", "transformed")),
+        )
+
+
+def transformed_state(var: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The current transformed version's stats and report, and its first record's body."""
+    from mdstore import UnitKey, open_store
+
+    unit = UnitKey("good", "PE", "store", "transformed")
+    with open_store(f"sqlite:///{var / 'mdstore.sqlite'}") as store:
+        info = store.version(store.current_version(unit))
+        with store.reader(unit) as reader:
+            body = next(iter(reader.records(limit=1))).body
+    return info.stats, info.report, body.decode() if isinstance(body, bytes) else body
+
+
+def test_a_changed_profile_reprocesses_the_source_without_harvesting(airflow) -> None:
+    server, var = airflow
+    server.wait_for_dag("reprocess__good")
+    server.wait_for_dag("contentcloud_config_watch")
+    native, transformed = current_versions(var)  # left by the full run above
+    assert "https://changed.example/pe/" not in transformed_state(var)[2]
+    server.request("PATCH", "/api/v2/dags/reprocess__good", {"is_paused": False})
+    before = len(server.wait_for_runs("reprocess__good", 0))
+    # the first watch records the digests; a source seen for the first time is not announced
+    first = server.trigger("contentcloud_config_watch", {})
+    assert server.wait_for_run("contentcloud_config_watch", first) == "success"
+
+    registry = Path(server.env["CONTENTCLOUD_REGISTRY"])
+    data = yaml.safe_load((registry / "good.yaml").read_text())
+    data["transform"]["steps"][0]["params"] = {"base": "https://changed.example/pe/"}
+    (registry / "good.yaml").write_text(yaml.safe_dump(data))
+    started = time.monotonic()
+    second = server.trigger("contentcloud_config_watch", {})
+    assert server.wait_for_run("contentcloud_config_watch", second) == "success"
+    runs = server.wait_for_runs("reprocess__good", before + 1)
+    print(f"config change to reprocessed: {time.monotonic() - started:.1f} s")
+    assert len(runs) == before + 1, runs
+    run = runs[-1]
+    states = server.task_states("reprocess__good", run["dag_run_id"])
+    assert run["state"] == "success", (states, server.tail())
+    assert run["run_type"] == "asset_triggered"
+    assert "collect" not in states
+    assert all(set(s) == {"success"} for s in states.values()), states
+
+    events = server.asset_events("contentcloud://good/config")
+    assert len(events) == 1, events
+    assert events[0]["source_dag_id"] == "contentcloud_config_watch"
+    assert events[0]["extra"]["profile"] == "good.yaml"
+    assert events[0]["extra"]["previous"] != events[0]["extra"]["digest"]
+
+    new_native, new_transformed = current_versions(var)
+    assert new_native == native  # no harvest
+    assert new_transformed != transformed
+    stats, report, body = transformed_state(var)
+    assert report["source_version"] == native
+    assert stats["present"] == RECORDS and stats["updated"] == RECORDS  # every record, with the new params
+    assert "https://changed.example/pe/" in body
+    assert [s["step"] for s in report["run"]["steps"]] == ["transform", "index", "publish"]
+    assert report["run"]["run_id"] == run["dag_run_id"]
+    from provision.registry import open_index
+
+    index = open_index(f"sqlite:///{var / 'index.sqlite'}")
+    try:
+        assert index.count("good") == RECORDS
+    finally:
+        index.close()
+    # the reprocess announced the transformed version it committed
+    unit_events = server.asset_events("contentcloud://good/PE/store/transformed")
+    assert unit_events[-1]["extra"]["version"] == new_transformed
+    assert unit_events[-1]["source_dag_id"] == "reprocess__good"
+
+
+def test_a_cli_harvest_announces_its_commit_and_the_source_is_reprocessed(airflow, repository) -> None:
+    server, var = airflow
+    server.request("PATCH", "/api/v2/dags/reprocess__good", {"is_paused": False})
+    before = len(server.wait_for_runs("reprocess__good", 0))
+    native, transformed = current_versions(var)
+    repository.add("oai:test:99999", repository.now + timedelta(minutes=1), "A record added later")
+    repository.now = repository.now + timedelta(hours=1)
+
+    password = json.loads((server.home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+    env = {
+        **server.env,
+        "CONTENTCLOUD_AIRFLOW_API": server.url,
+        "CONTENTCLOUD_AIRFLOW_USER": "admin",
+        "CONTENTCLOUD_AIRFLOW_PASSWORD": password,
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("contentcloud")), "harvest", "good", "--incremental"],
+        env=env,
+        cwd=server.home,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warning" not in result.stderr, result.stderr
+    new_native = current_versions(var)[0]
+    assert new_native != native
+
+    events = [
+        e for e in server.asset_events("contentcloud://good/oai_dc/store/native") if e["extra"].get("source")
+    ]
+    assert [(e["extra"]["source"], e["extra"]["version"], e["extra"]["added"]) for e in events] == [
+        ("cli", new_native, 1)
+    ]
+    runs = server.wait_for_runs("reprocess__good", before + 1)
+    print(f"CLI commit to reprocessed: {time.monotonic() - started:.1f} s")
+    run = runs[-1]
+    states = server.task_states("reprocess__good", run["dag_run_id"])
+    assert run["state"] == "success", (states, server.tail())
+    assert all(set(s) == {"success"} for s in states.values()), states
+    stats, report, _ = transformed_state(var)
+    assert report["source_version"] == new_native
+    assert stats["present"] == RECORDS + 1
+    assert current_versions(var)[1] != transformed
+
+
+def test_a_cli_commit_with_airflow_unreachable_warns_and_keeps_the_commit(
+    airflow, repository, tmp_path
+) -> None:
+    """Airflow unreachable: the harvest's commit stands, one warning line says the event was not sent."""
+    server, var = airflow
+    native = current_versions(var)[0]
+    repository.add("oai:test:99998", repository.now + timedelta(minutes=1), "Another record")
+    repository.now = repository.now + timedelta(hours=1)
+    closed = free_port()
+    env = {
+        **server.env,
+        "CONTENTCLOUD_AIRFLOW_API": f"http://127.0.0.1:{closed}",
+        "CONTENTCLOUD_AIRFLOW_TOKEN": "t",
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("contentcloud")), "harvest", "good", "--incremental"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert current_versions(var)[0] != native
+    unit = "contentcloud://good/oai_dc/store/native"
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"warning: Airflow API http://127.0.0.1:{closed}: the event on {unit} was not sent (ConnectionError)"
+    )
