@@ -87,6 +87,11 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("contentcloud publish demo", "refresh the demo's records in the OAI-PMH publisher"),
         ("contentcloud publish", "every datasource"),
     ],
+    "rdf": [
+        ("contentcloud rdf demo", "load what changed into the demo's graph behind /sparql"),
+        ("contentcloud rdf demo --full", "rebuild the graph, switched in when complete"),
+        ("contentcloud rdf --check demo", "records whose triples disagree with the MDStore"),
+    ],
     "serve": [("contentcloud serve --port 8080", "OAI-PMH at /oai, search at /solr, curator at /curator")],
     "settings": [("contentcloud settings show", "each setting, its value and its origin")],
     "settings show": [("CONTENTCLOUD_VAR=/srv/cc contentcloud settings show --json", "as JSON")],
