@@ -56,7 +56,7 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int):
     from contentcloud.pipeline.collect import run_collect
     from contentcloud.pipeline.index import run_index
     from contentcloud.pipeline.publish import run_publish
-    from contentcloud.pipeline.runs import finish_transform_task, plan_transform_parts, transform_part_task
+    from contentcloud.pipeline.runs import finish_parts_task, plan_parts_task, run_part_task
     from contentcloud.settings import load_settings
 
     registry = tmp / "registry"
@@ -86,9 +86,9 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int):
         phase.items = summary.read
     rows.append(("collect (OAI-PMH → MDStore)", phase, f"{summary.pages} pages"))
     with measure("transform") as phase:
-        specs = plan_transform_parts("bench", settings, mode="full", parts=parts)
-        results = [transform_part_task("bench", settings, spec) for spec in specs]
-        summary_dict = finish_transform_task("bench", settings, results)
+        specs = plan_parts_task("transform", "bench", settings, mode="full", parts=parts)
+        results = [run_part_task("transform", "bench", settings, spec) for spec in specs]
+        summary_dict = finish_parts_task("transform", "bench", settings, specs, results)
         phase.items = summary_dict["read"]
     rows.append(("transform (oai_dc2pe.xsl → PE)", phase, f"{len(specs)} part(s)"))
     with measure("index") as phase:

@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, setup, task
+from airflow.sdk import DAG, Param, TaskGroup, setup, task
 
 logger = logging.getLogger("contentcloud.dags")
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -173,6 +174,51 @@ def _record_failure(context: dict[str, Any]) -> None:
     ti.xcom_push(key=FAILURE_KEY, value=failure_summary(datasource, ti.task_id, context.get("exception")))
 
 
+def _transform_options(params: dict[str, Any]) -> dict[str, Any]:
+    return {"mode": "full" if params.get("mode") == "full" else "incremental"}
+
+
+def _index_options(params: dict[str, Any]) -> dict[str, Any]:
+    return {"full": bool(params.get("full_index"))}
+
+
+def parted_step_tasks(
+    step: str,
+    datasource: str,
+    pool: str,
+    options: Callable[[dict[str, Any]], dict[str, Any]],
+) -> tuple[Any, Any]:
+    """The task group of a parted step (:mod:`contentcloud.pipeline.parts`): ``plan_<step>`` →
+    ``<step>_part`` mapped over the plan's parts → ``finish_<step>``. Returns (plan, finish), to
+    wire the group between its neighbours. ``options(params)`` turns the run's params into the
+    step's plan options; the run id is ``<step>-<Airflow run id>``."""
+    with TaskGroup(group_id=f"{step}_parts", prefix_group_id=False):
+
+        @task(task_id=f"plan_{step}", pool=pool)
+        def plan(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
+            from contentcloud.pipeline.runs import plan_parts_task
+
+            return plan_parts_task(
+                step, datasource, _settings(), run_id=f"{step}-{run_id}", **options(params)
+            )
+
+        @task(task_id=f"{step}_part", pool=pool)
+        def run_part(spec: dict[str, Any]) -> dict[str, Any]:
+            from contentcloud.pipeline.runs import run_part_task
+
+            return run_part_task(step, datasource, _settings(), spec)
+
+        @task(task_id=f"finish_{step}", pool=pool)
+        def finish(specs: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
+            from contentcloud.pipeline.runs import finish_parts_task
+
+            return finish_parts_task(step, datasource, _settings(), specs, results)
+
+        planned = plan()
+        finished = finish(planned, run_part.expand(spec=planned))
+    return planned, finished
+
+
 def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
     """The collect → transform → index → publish DAG of one datasource."""
     datasource = profile["id"]
@@ -228,25 +274,6 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
                 raise StepFailed("; ".join(result.problems), datasource=datasource, step="check_collected")
             return result.downstream_needed
 
-        @task(pool=MDSTORE_POOL)
-        def plan_transform(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
-            from contentcloud.pipeline.runs import plan_transform_parts
-
-            mode = "full" if params.get("mode") == "full" else "incremental"
-            return plan_transform_parts(datasource, _settings(), mode=mode, run_id=f"transform-{run_id}")
-
-        @task(pool=MDSTORE_POOL)
-        def transform_part(spec: dict[str, Any]) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import transform_part_task
-
-            return transform_part_task(datasource, _settings(), spec)
-
-        @task(pool=MDSTORE_POOL)
-        def finish_transform(parts: list[dict[str, Any]]) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import finish_transform_task
-
-            return finish_transform_task(datasource, _settings(), parts)
-
         @task
         def check_transformed(summary: dict[str, Any]) -> dict[str, Any]:
             from contentcloud.pipeline.runs import StepFailed
@@ -256,25 +283,6 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
             if not result.ok:
                 raise StepFailed("; ".join(result.problems), datasource=datasource, step="check_transformed")
             return result.as_dict()
-
-        @task(pool=SOLR_POOL)
-        def plan_index(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
-            from contentcloud.pipeline.runs import plan_index_parts
-
-            full = bool(params.get("full_index"))
-            return plan_index_parts(datasource, _settings(), full=full, run_id=f"index-{run_id}")
-
-        @task(pool=SOLR_POOL)
-        def index_part(spec: dict[str, Any]) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import index_part_task
-
-            return index_part_task(datasource, _settings(), spec)
-
-        @task(pool=SOLR_POOL)
-        def finish_index(parts: list[dict[str, Any]]) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import finish_index_task
-
-            return finish_index_task(datasource, _settings(), parts)
 
         @task
         def publish(run_id: str) -> dict[str, Any]:
@@ -302,11 +310,9 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
         collected = collect()
         begun >> collected
         gate = check_collected(collected)
-        planned = plan_transform()
-        transformed = finish_transform(transform_part.expand(spec=planned))
+        planned, transformed = parted_step_tasks("transform", datasource, MDSTORE_POOL, _transform_options)
         checked = check_transformed(transformed)
-        planned_index = plan_index()
-        indexed = finish_index(index_part.expand(spec=planned_index))
+        planned_index, indexed = parted_step_tasks("index", datasource, SOLR_POOL, _index_options)
         published = publish()
         gate >> planned
         checked >> planned_index
