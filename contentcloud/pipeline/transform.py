@@ -709,11 +709,20 @@ class TransformStep:
         with self._store() as store:
             if store.open_transaction(target) is None:
                 current = store.current_version(target)
-                report = (store.version(current).report or {}) if current else {}
-                if report.get("run_id") == planned.run_id and report.get("outcome"):
-                    committed = RunSummary.from_dict({**report, "version_out": current})
+                info = store.version(current) if current else None
+                report = (info.report or {}) if info else {}
+                if info is not None and report.get("run_id") == planned.run_id and report.get("outcome"):
+                    stats = info.stats
                     return dataclass_replace(
-                        committed, message="the transformed version was already committed by this run"
+                        RunSummary.from_dict({**report, "version_out": current}),
+                        message="the transformed version was already committed by this run",
+                        written=sum(
+                            stats.get(k, 0) for k in ("added", "updated", "unchanged", "newly_deleted")
+                        ),
+                        added=stats.get("added", 0),
+                        updated=stats.get("updated", 0),
+                        unchanged=stats.get("unchanged", 0),
+                        deleted=stats.get("newly_deleted", 0),
                     )
             return finish_transform(
                 store, planned, [TransformPartResult(**r.detail) for r in results], seconds=seconds or 0.0

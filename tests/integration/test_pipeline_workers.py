@@ -156,3 +156,27 @@ def test_two_workers_write_what_one_worker_writes(tmp_path: Path) -> None:
     assert transformed(single) == transformed(parted)
     assert documents(single) == documents(parted)
     assert len(documents(parted)["docs"]) == 37  # 40, 3 deleted, the broken one mended
+
+
+@pytest.mark.parametrize("step", ["transform", "index"])
+def test_a_retried_finish_that_already_committed_reports_success(tmp_path: Path, step: str) -> None:
+    """Airflow retries a finish whose first attempt committed but lost its result: the same summary
+    comes back (the run is not committed twice, nor reported failed), for every parted step."""
+    from contentcloud.pipeline.runs import finish_parts_task, plan_parts_task, run_part_task
+
+    env = environment(tmp_path / "env")
+    collect(env, {f"oai:par:{n:03d}": dc(n) for n in range(20)})
+    settings = load_settings(environ=env, base_dir=tmp_path / "env")
+    if step == "index":
+        run_transform("par", settings, workers=1)
+    specs = json.loads(json.dumps(plan_parts_task(step, "par", settings, run_id="r1")))
+    assert [spec["part"] for spec in specs] == [0, 1, 2]  # 20 records, 7 a part
+    results = [run_part_task(step, "par", settings, spec) for spec in specs]
+    first = finish_parts_task(step, "par", settings, specs, results)
+    again = finish_parts_task(step, "par", settings, specs, results)
+    assert (first["outcome"], again["outcome"]) == ("finished", "finished")
+    for key in ("version_out", "read", "written", "added", "errors"):
+        assert again[key] == first[key], key
+    assert again["message"].endswith("already committed by this run")
+    with pytest.raises(Exception, match=r"parts \[2\] have no result"):
+        finish_parts_task(step, "par", settings, specs, results[:2])
