@@ -180,3 +180,11 @@ def test_a_retried_finish_that_already_committed_reports_success(tmp_path: Path,
     assert again["message"].endswith("already committed by this run")
     with pytest.raises(Exception, match=r"parts \[2\] have no result"):
         finish_parts_task(step, "par", settings, specs, results[:2])
+
+
+def test_workers_must_be_at_least_one(tmp_path: Path) -> None:
+    env = environment(tmp_path / "env")
+    for command in ("transform", "index"):
+        result = run_cli(command, "par", "--workers", "0", env=env)
+        assert result.exit_code == 2, result.output
+        assert "Invalid value for '--workers': 0 is not in the range x>=1." in result.output
