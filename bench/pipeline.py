@@ -1,6 +1,8 @@
 """End-to-end pipeline: 100,000 records from a local OAI-PMH source to the embedded index.
 
     python bench/pipeline.py [--records 100000] [--page-size 500] [--parts 1] [--airflow]
+    python bench/pipeline.py --records 100000 --workers 1,2
+
 
 The source is the pre-rendered endpoint of ``bench/harvest.py`` in its own process (oai_dc,
 ~1.3 KB a record). The run goes through the same code the CLI and the Airflow tasks call:
@@ -14,6 +16,12 @@ records/s per step, peak memory and the total wall time. Goal (issue 7): under 5
 (``airflow standalone``, LocalExecutor; ``bench/_airflow.py``), triggered through the REST API as
 a full run of every step, and prints its wall time beside the CLI run's (goal, issue 15: within
 1.5× of the CLI). The load average is printed before and after, since both runs share the machine.
+
+``--workers 1,2`` compares worker counts instead (issue 18: both cores used): the source is collected
+once, then for each count a copy of that MDStore is transformed and fed into a fresh embedded index
+(an in-place first feed, split in parts like the DAG's) by the CLI's runner with that many worker
+processes, side by side, with wall and CPU seconds (this process and its children) and the load
+average before and after, so a busy machine shows in the figures.
 """
 
 from __future__ import annotations
@@ -42,7 +50,10 @@ def main() -> int:
     ap.add_argument("--page-size", type=int, default=500)
     ap.add_argument("--parts", type=int, default=1, help="transformation parts (the DAG's mapped tasks)")
     ap.add_argument("--airflow", action="store_true", help="also run it under airflow standalone")
+    ap.add_argument("--workers", help="compare these worker counts (comma-separated, e.g. 1,2)")
     args = ap.parse_args()
+    if args.workers:
+        return compare_workers(args.records, args.page_size, [int(w) for w in args.workers.split(",")])
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     receive, send = multiprocessing.Pipe(duplex=False)
@@ -60,6 +71,7 @@ def main() -> int:
 
                 profile = bench_profile(f"http://127.0.0.1:{port}/oai")
                 profile["transform"]["records_per_part"] = max(1, -(-args.records // args.parts))
+                profile["rdf"] = {"enabled": False}  # the steps the CLI run has, no more
                 airflow = run_under_airflow(Path(tmp), profile)
     finally:
         endpoint.terminate()
@@ -93,7 +105,7 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int):
     from contentcloud.pipeline.collect import run_collect
     from contentcloud.pipeline.index import run_index
     from contentcloud.pipeline.publish import run_publish
-    from contentcloud.pipeline.runs import finish_transform_task, plan_transform_parts, transform_part_task
+    from contentcloud.pipeline.runs import finish_parts_task, plan_parts_task, run_part_task
     from contentcloud.settings import load_settings
 
     registry = tmp / "registry"
@@ -117,9 +129,9 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int):
         phase.items = summary.read
     rows.append(("collect (OAI-PMH → MDStore)", phase, f"{summary.pages} pages"))
     with measure("transform") as phase:
-        specs = plan_transform_parts("bench", settings, mode="full", parts=parts)
-        results = [transform_part_task("bench", settings, spec) for spec in specs]
-        summary_dict = finish_transform_task("bench", settings, results)
+        specs = plan_parts_task("transform", "bench", settings, mode="full", parts=parts)
+        results = [run_part_task("transform", "bench", settings, spec) for spec in specs]
+        summary_dict = finish_parts_task("transform", "bench", settings, specs, results)
         phase.items = summary_dict["read"]
     rows.append(("transform (oai_dc2pe.xsl → PE)", phase, f"{len(specs)} part(s)"))
     with measure("index") as phase:
@@ -133,6 +145,104 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int):
         phase.items = summary.read
     rows.append(("publish (OAI-PMH snapshot)", phase, f"{summary.written} OAI records"))
     return rows, time.perf_counter() - started
+
+
+def _settings(tmp: Path, registry: Path, mdstore: Path, index: Path):
+    from contentcloud.settings import load_settings
+
+    return load_settings(
+        {
+            "mdstore": f"sqlite:///{mdstore}",
+            "index": f"sqlite:///{index}",
+            "registry": str(registry),
+            "var_dir": str(tmp / "var"),
+        },
+        environ={},
+    )
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that ended (the worker processes)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def compare_workers(records: int, page_size: int, counts: list[int]) -> int:
+    """Transform and index the same collected source with each worker count; print the speed-ups."""
+    import os
+    import shutil
+
+    from contentcloud.pipeline.collect import run_collect
+    from contentcloud.pipeline.index import run_index
+    from contentcloud.pipeline.transform import run_transform
+
+    receive, send = multiprocessing.Pipe(duplex=False)
+    endpoint = multiprocessing.Process(target=serve, args=(records, page_size, send), daemon=True)
+    endpoint.start()
+    port = receive.recv()
+    results: dict[int, dict[str, tuple[float, float, int]]] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-workers-") as name:
+            tmp = Path(name)
+            registry = tmp / "registry"
+            registry.mkdir()
+            profile = {
+                "id": "bench",
+                "name": "Pipeline bench",
+                "nsprefix": "bench",
+                "api": {
+                    "protocol": "oai",
+                    "baseurl": f"http://127.0.0.1:{port}/oai",
+                    "metadata_prefix": "oai_dc",
+                    "sets": ["full"],
+                },
+                "transform": {"steps": [{"type": "xslt", "mapping": "oai_dc2pe.xsl"}]},
+            }
+            (registry / "bench.yaml").write_text(yaml.safe_dump(profile))
+            collected = tmp / "collected.sqlite"
+            summary = run_collect(
+                "bench", _settings(tmp, registry, collected, tmp / "unused.sqlite"), mode="full", environ={}
+            )
+            assert summary.ok, summary.text()
+            print(f"collected {summary.read} records; load average {os.getloadavg()}", flush=True)
+            for count in counts:
+                mdstore = tmp / f"mdstore-{count}.sqlite"
+                shutil.copyfile(collected, mdstore)  # every count starts from the same collected store
+                settings = _settings(tmp, registry, mdstore, tmp / f"index-{count}.sqlite")
+                results[count] = {}
+                for step, run in (
+                    (
+                        "transform",
+                        lambda s=settings, w=count: run_transform("bench", s, mode="full", workers=w),
+                    ),
+                    ("index", lambda s=settings, w=count: run_index("bench", s, workers=w)),
+                ):
+                    load = os.getloadavg()[0]
+                    cpu, wall = _cpu_seconds(), time.perf_counter()
+                    summary = run()
+                    wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
+                    assert summary.ok, summary.text()
+                    results[count][step] = (wall, cpu, summary.read)
+                    print(
+                        f"{step:9s} workers {count}: {summary.read} records in {wall:6.1f} s wall, "
+                        f"{cpu:6.1f} s CPU; load {load:.2f} → {os.getloadavg()[0]:.2f}",
+                        flush=True,
+                    )
+    finally:
+        endpoint.terminate()
+    base = counts[0]
+    print(f"\n## speed-up against {base} worker(s), {records} records, {os.cpu_count()} cores")
+    for count in counts[1:]:
+        for step in ("transform", "index"):
+            speedup = results[base][step][0] / results[count][step][0]
+            print(f"{step:9s} {base} → {count} workers: {speedup:.2f}×")
+        both = sum(results[base][s][0] for s in results[base]) / sum(
+            results[count][s][0] for s in results[count]
+        )
+        print(f"transform + index {base} → {count} workers: {both:.2f}× (goal ≥ 1.7×)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -49,12 +49,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, AssetAlias, BaseNotifier, Param, setup, task
+from airflow.sdk import DAG, Asset, AssetAlias, BaseNotifier, Param, TaskGroup, setup, task
 
 logger = logging.getLogger("contentcloud.dags")
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -180,6 +181,54 @@ def _record_failure(context: dict[str, Any]) -> None:
     ti = context["ti"]
     datasource = ti.dag_id.partition("__")[2]
     ti.xcom_push(key=FAILURE_KEY, value=failure_summary(datasource, ti.task_id, context.get("exception")))
+
+
+def _index_options(params: dict[str, Any], triggering_asset_events: Any = None) -> dict[str, Any]:
+    return {"full": bool(params.get("full_index"))}
+
+
+def parted_step_tasks(
+    step: str,
+    datasource: str,
+    pool: str,
+    options: Callable[[dict[str, Any], Any], dict[str, Any]],
+) -> tuple[Any, Any]:
+    """The task group of a parted step (:mod:`contentcloud.pipeline.parts`): ``plan_<step>`` →
+    ``<step>_part`` mapped over the plan's parts → ``finish_<step>``. Returns (plan, finish), to
+    wire the group between its neighbours. ``options(params, triggering_asset_events)`` turns the
+    run's params (and the asset events that triggered it) into the step's plan options; the run id
+    is ``<step>-<Airflow run id>``."""
+    with TaskGroup(group_id=f"{step}_parts", prefix_group_id=False):
+
+        @task(task_id=f"plan_{step}", pool=pool)
+        def plan(
+            params: dict[str, Any], run_id: str, triggering_asset_events: Any = None
+        ) -> list[dict[str, Any]]:
+            from contentcloud.pipeline.runs import plan_parts_task
+
+            return plan_parts_task(
+                step,
+                datasource,
+                _settings(),
+                run_id=f"{step}-{run_id}",
+                **options(params, triggering_asset_events),
+            )
+
+        @task(task_id=f"{step}_part", pool=pool)
+        def run_part(spec: dict[str, Any]) -> dict[str, Any]:
+            from contentcloud.pipeline.runs import run_part_task
+
+            return run_part_task(step, datasource, _settings(), spec)
+
+        @task(task_id=f"finish_{step}", pool=pool)
+        def finish(specs: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
+            from contentcloud.pipeline.runs import finish_parts_task
+
+            return finish_parts_task(step, datasource, _settings(), specs, results)
+
+        planned = plan()
+        finished = finish(planned, run_part.expand(spec=planned))
+    return planned, finished
 
 
 def _failure_targets(profile: dict[str, Any]) -> list[dict[str, Any]]:
@@ -388,25 +437,9 @@ def _processing(datasource: str) -> tuple[Any, Any, Any, Any, Any, Any]:
 
     config_uri = config_asset_uri(datasource)
 
-    @task(pool=MDSTORE_POOL)
-    def plan_transform(params: dict[str, Any], run_id: str, triggering_asset_events: Any = None):
-        from contentcloud.pipeline.runs import plan_transform_parts
-
+    def transform_options(params: dict[str, Any], triggering_asset_events: Any = None) -> dict[str, Any]:
         full = params.get("mode") == "full" or config_uri in _triggering_uris(triggering_asset_events)
-        mode = "full" if full else "incremental"
-        return plan_transform_parts(datasource, _settings(), mode=mode, run_id=f"transform-{run_id}")
-
-    @task(pool=MDSTORE_POOL)
-    def transform_part(spec: dict[str, Any]) -> dict[str, Any]:
-        from contentcloud.pipeline.runs import transform_part_task
-
-        return transform_part_task(datasource, _settings(), spec)
-
-    @task(pool=MDSTORE_POOL)
-    def finish_transform(parts: list[dict[str, Any]]) -> dict[str, Any]:
-        from contentcloud.pipeline.runs import finish_transform_task
-
-        return finish_transform_task(datasource, _settings(), parts)
+        return {"mode": "full" if full else "incremental"}
 
     @task
     def check_transformed(summary: dict[str, Any]) -> dict[str, Any]:
@@ -417,25 +450,6 @@ def _processing(datasource: str) -> tuple[Any, Any, Any, Any, Any, Any]:
         if not result.ok:
             raise StepFailed("; ".join(result.problems), datasource=datasource, step="check_transformed")
         return result.as_dict()
-
-    @task(pool=SOLR_POOL)
-    def plan_index(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
-        from contentcloud.pipeline.runs import plan_index_parts
-
-        full = bool(params.get("full_index"))
-        return plan_index_parts(datasource, _settings(), full=full, run_id=f"index-{run_id}")
-
-    @task(pool=SOLR_POOL)
-    def index_part(spec: dict[str, Any]) -> dict[str, Any]:
-        from contentcloud.pipeline.runs import index_part_task
-
-        return index_part_task(datasource, _settings(), spec)
-
-    @task(pool=SOLR_POOL)
-    def finish_index(parts: list[dict[str, Any]]) -> dict[str, Any]:
-        from contentcloud.pipeline.runs import finish_index_task
-
-        return finish_index_task(datasource, _settings(), parts)
 
     @task
     def plan_rdf(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
@@ -463,11 +477,9 @@ def _processing(datasource: str) -> tuple[Any, Any, Any, Any, Any, Any]:
 
         return require_success(run_publish(datasource, _settings(), run_id=f"publish-{run_id}"))
 
-    planned = plan_transform()
-    transformed = finish_transform(transform_part.expand(spec=planned))
+    planned, transformed = parted_step_tasks("transform", datasource, MDSTORE_POOL, transform_options)
     checked = check_transformed(transformed)
-    planned_index = plan_index()
-    indexed = finish_index(index_part.expand(spec=planned_index))
+    planned_index, indexed = parted_step_tasks("index", datasource, SOLR_POOL, _index_options)
     planned_rdf = plan_rdf()
     loaded_rdf = finish_rdf(rdf_part.expand(spec=planned_rdf))
     published = publish()

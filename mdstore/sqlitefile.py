@@ -22,6 +22,15 @@ EMPTY_GRACE = 1.0
 
 RESTORE = "restore it from a backup, or move it away to start an empty one"
 
+#: files this process has checked: (path, device, inode). Checked once per process, because
+#: closing *any* descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+#: included (https://sqlite.org/howtocorrupt.html, 2.2): reading the header again while another
+#: connection of this process is open (a writer's heartbeat thread, a second store on the same
+#: file) let another process take the database for unused, checkpoint and reset its WAL under
+#: that connection. Seen as "database disk image is malformed", "disk I/O error" and lost writes
+#: when parts of one run wrote from several processes.
+_CHECKED: set[tuple[str, int, int]] = set()
+
 
 def check_sqlite_file(
     path: str | Path, what: str = "store", *, error: type[ContentcloudError] = StoreError
@@ -30,6 +39,13 @@ def check_sqlite_file(
     SQLite at all, or shorter than its header says (truncated). A missing file is fine (it will be
     created). ``what`` names the file's role in the message (``MDStore``, ``index``)."""
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    key = (str(path.resolve()), stat.st_dev, stat.st_ino) if stat is not None and stat.st_size else None
+    if key is not None and key in _CHECKED:
+        return
     deadline = time.monotonic() + EMPTY_GRACE
     while True:
         try:
@@ -60,6 +76,8 @@ def check_sqlite_file(
     header_valid = header[24:28] == header[92:96]  # the size field is current (SQLite's own rule)
     if header_valid and pages and size < pages * page_size:
         raise error(f"{path}: the {what} file is truncated ({size} bytes of {pages * page_size}): {RESTORE}")
+    if key is not None:
+        _CHECKED.add(key)
 
 
 def store_error(exc: sqlite3.Error, path: str | Path, what: str = "store", **where) -> StoreError:

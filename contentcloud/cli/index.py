@@ -10,6 +10,7 @@ import click
 from contentcloud.cli.context import settings_from
 from contentcloud.cli.exit_codes import exit_code_for
 from contentcloud.cli.output import print_json, progress_bar
+from contentcloud.cli.workers import workers_option
 
 if TYPE_CHECKING:
     from contentcloud.pipeline.summary import RunSummary
@@ -27,9 +28,10 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Feed nothing: compare the index with the current transformed version, id by id.",
 )
+@workers_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (or the check report) as JSON.")
 @click.pass_context
-def index(ctx: click.Context, datasource: str, full: bool, check: bool, as_json: bool) -> None:
+def index(ctx: click.Context, datasource: str, full: bool, check: bool, workers: int, as_json: bool) -> None:
     """Feed DATASOURCE's current transformed version into the search index (--index / CONTENTCLOUD_INDEX).
 
     Without --full the step feeds what changed since the version the index last took in (or every
@@ -45,7 +47,9 @@ def index(ctx: click.Context, datasource: str, full: bool, check: bool, as_json:
         raise click.UsageError("--check compares, --full feeds: choose one")
     settings = settings_from(ctx)
     with progress_bar(datasource, enabled=not check) as on_progress:
-        summary = run_index(datasource, settings, full=full, check=check, on_progress=on_progress)
+        summary = run_index(
+            datasource, settings, full=full, check=check, on_progress=on_progress, workers=workers
+        )
     if as_json:
         print_json(summary.as_dict())
     elif check:

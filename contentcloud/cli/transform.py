@@ -7,6 +7,7 @@ import click
 from contentcloud.cli.context import settings_from
 from contentcloud.cli.exit_codes import ExitCode, exit_code_for
 from contentcloud.cli.output import print_json, progress_bar
+from contentcloud.cli.workers import workers_option
 
 
 @click.command()
@@ -26,9 +27,12 @@ from contentcloud.cli.output import print_json, progress_bar
     "run when the chain changed or the source was rolled back.",
 )
 @click.option("--run-id", help="Run id to record (default: transform-<time>-<random>).")
+@workers_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
-def transform(ctx: click.Context, datasource_id: str, mode: str, run_id: str | None, as_json: bool) -> None:
+def transform(
+    ctx: click.Context, datasource_id: str, mode: str, run_id: str | None, workers: int, as_json: bool
+) -> None:
     """Apply DATASOURCE's transform chain to its current native version, record by record, and write a new
     version of its transformed unit. Exit 3 when some records failed (stored as errors), 1 when the error
     rate was exceeded (nothing committed)."""
@@ -42,6 +46,7 @@ def transform(ctx: click.Context, datasource_id: str, mode: str, run_id: str | N
             mode=mode,
             run_id=run_id,  # type: ignore[arg-type]
             on_progress=on_progress,
+            workers=workers,
         )
     if as_json:
         print_json(summary.as_dict())

@@ -32,10 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing.context
-import sys
 import time
-import types
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -44,11 +41,19 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from multiprocessing import popen_spawn_posix
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contentcloud.pipeline.parts import RECORDS_PER_PART, IdRange, id_ranges, part_count, up_to
+from contentcloud.pipeline.parts import (
+    RECORDS_PER_PART,
+    IdRange,
+    PartResult,
+    Plan,
+    id_ranges,
+    part_count,
+    up_to,
+)
+from contentcloud.pipeline.processes import BareMainContext as _BuilderContext
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.envelope import Record, UnitKey, utcnow
 from mdstore.errors import ProvisionError, RecordError
@@ -266,9 +271,11 @@ def plan_index(
     rdf_format: str | None = None,
     parts: int | None = None,
     records_per_part: int = RECORDS_PER_PART,
+    min_parts: int = 1,
 ) -> IndexPlan:
     """Choose the mode (:func:`choose_mode`) and split an in-place feed into ``parts`` id ranges
-    (``None``: one part per ``records_per_part`` records to feed, at most :data:`MAX_PARTS`).
+    (``None``: one part per ``records_per_part`` records to feed, at most :data:`MAX_PARTS`, at
+    least ``min_parts``).
 
     Writes nothing: a plan that is never carried out leaves the index as it was.
     """
@@ -308,7 +315,7 @@ def plan_index(
         if mode == "full":
             ranges: tuple[IdRange, ...] = ((None, None),)
         else:
-            wanted = part_count(total, per_part=records_per_part) if parts is None else parts
+            wanted = max(min_parts, part_count(total, per_part=records_per_part)) if parts is None else parts
             ranges = id_ranges(view, since, wanted, view.count(since=since))
     return IndexPlan(
         **common,
@@ -615,64 +622,6 @@ def _init_builder(*start: Any) -> None:
 def _build_in_builder(records: list[tuple[str, str, Any]], args: _BuildArgs) -> _Built:
     assert _WORKER_PROFILE is not None
     return build_page(_WORKER_PROFILE, records, args)
-
-
-class _BuilderPopen(popen_spawn_posix.Popen):
-    """Starts a builder process without the parent's ``__main__``.
-
-    A ``spawn`` child re-runs the parent's main script before it unpickles its work. Under Airflow's
-    task runner that script is the ``airflow`` command, whose import configures Airflow's ORM
-    against the URL the runner blocks (``airflow-db-not-allowed:///``): the child died before it
-    built anything. The builders need nothing from ``__main__`` (their functions live in this
-    module), so the preparation data is taken with a bare ``__main__`` in place: the child then
-    imports only this module and what unpickling the profile needs, wherever the feed runs (the CLI,
-    Airflow, a notebook).
-    """
-
-    def _launch(self, process_obj: Any) -> None:
-        main = sys.modules["__main__"]
-        sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, no __spec__
-        try:
-            super()._launch(process_obj)
-        finally:
-            sys.modules["__main__"] = main
-
-
-class _BuilderProcess(multiprocessing.context.SpawnProcess):
-    @staticmethod
-    def _Popen(process_obj: Any) -> _BuilderPopen:  # noqa: N802 - multiprocessing's name
-        return _BuilderPopen(process_obj)
-
-
-class _BuilderContext(multiprocessing.context.SpawnContext):
-    """A ``spawn`` context (no fork of a process with threads and open connections) whose children
-    skip the parent's ``__main__``, and which remembers them, so a feed that gives up on a builder
-    can kill them all (``ProcessPoolExecutor`` would wait for a stuck one on shutdown)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.started: list[_BuilderProcess] = []
-
-    def Process(self, *args: Any, **kwargs: Any) -> _BuilderProcess:  # noqa: N802 - multiprocessing's name
-        process = _BuilderProcess(*args, **kwargs)
-        self.started.append(process)
-        return process
-
-    def kill_all(self) -> None:
-        for process in self.started:
-            if process.pid is not None and process.exitcode is None:
-                process.kill()
-        for process in self.started:
-            if process.pid is not None:
-                process.join(5)
-
-    def stop_all(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds in all for the builders to exit, then kill what is left."""
-        deadline = time.monotonic() + timeout
-        for process in self.started:
-            if process.pid is not None:
-                process.join(max(0.0, deadline - time.monotonic()))
-        self.kill_all()
 
 
 def _wait_built(future: Future[_Built], timeout: float) -> _Built:
@@ -1030,33 +979,118 @@ def run_index(
     check: bool = False,
     run_id: str | None = None,
     on_progress: ProgressFn | None = None,
+    workers: int = 1,
 ) -> RunSummary:
-    """The index step for one datasource, resolved from the settings (the CLI calls this; Airflow
-    calls its stages through :mod:`contentcloud.pipeline.runs`)."""
+    """The index step for one datasource, resolved from the settings: a feed (its parts in
+    ``workers`` processes: :func:`contentcloud.pipeline.parts.run_parted`), or with ``check`` the
+    comparison with the MDStore. Airflow calls the feed's stages through the same :class:`IndexStep`."""
     from contentcloud.datasources import DatasourceRegistry
+    from contentcloud.pipeline.parts import run_parted
 
+    if not check:
+        return run_parted(
+            STEP, datasource_id, settings, workers=workers, on_progress=on_progress, full=full, run_id=run_id
+        )
     datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-    if not check and (disabled := disabled_summary(datasource, run_id=run_id)):
-        return disabled
     with open_feed(datasource, settings) as (store, backend):
-        if check:
-            summary = check_index(store, datasource, backend, run_id=run_id)
-        else:
-            options = feed_settings(datasource, settings)
-            summary = index(
+        summary = check_index(store, datasource, backend, run_id=run_id)
+    summary.log()
+    return summary
+
+
+class IndexStep:
+    """The index feed on the parted-step protocol (:class:`contentcloud.pipeline.parts.PartedStep`):
+    the plan writes nothing, each part feeds its id range in place (a full rebuild: the one part
+    builds and switches), the finish judges the error rate over all parts, sweeps and commits the
+    state once (a retried finish that finds this run's state committed reports success)."""
+
+    name = STEP
+
+    def __init__(self, datasource_id: str, settings: Settings) -> None:
+        from contentcloud.datasources import DatasourceRegistry
+
+        self.settings = settings
+        self.datasource = DatasourceRegistry(settings.registry).get(datasource_id)
+        self._options: FeedSettings | None = None
+
+    @property
+    def options(self) -> FeedSettings:
+        if self._options is None:
+            self._options = feed_settings(self.datasource, self.settings)
+        return self._options
+
+    def plan(
+        self, *, parts: int | None = None, min_parts: int = 1, full: bool = False, run_id: str | None = None
+    ) -> Plan:
+        """The feed's mode and, in place, its id ranges (``None``: one per ``index.records_per_part``
+        records, at least ``min_parts``); a disabled feed or one with nothing to do: its summary."""
+        disabled = disabled_summary(self.datasource, run_id=run_id)
+        if disabled is not None:
+            return Plan(STEP, self.datasource.id, disabled.run_id, 0, summary=disabled.as_dict())
+        options = self.options
+        with open_feed(self.datasource, self.settings) as (store, backend):
+            plan = plan_index(
                 store,
-                datasource,
+                self.datasource,
                 backend,
                 options.profile,
                 full=full,
                 run_id=run_id,
-                on_progress=on_progress,
                 max_error_rate=options.max_error_rate,
                 rdf_format=options.rdf_format,
-                workers=options.workers,
+                parts=parts,
+                records_per_part=options.records_per_part,
+                min_parts=min_parts,
             )
-    summary.log()
-    return summary
+            if not plan.parts:
+                summary = finish_index(store, backend, plan, [])
+                return Plan(STEP, self.datasource.id, plan.run_id, 0, summary=summary.as_dict())
+        return Plan(
+            STEP, self.datasource.id, plan.run_id, len(plan.parts), detail=plan.as_dict(), total=plan.total
+        )
+
+    def run_part(
+        self,
+        plan: Plan,
+        part: int,
+        *,
+        alone: bool = False,
+        side_by_side: int = 1,
+        on_progress: ProgressFn | None = None,
+    ) -> PartResult:
+        """Feed one part. The profile's builder processes (``index.workers``) are shared among the
+        parts that run ``side_by_side``, so N part workers never start N × builders processes (each
+        part builds its documents itself when there are fewer builders than parts)."""
+        if plan.nothing_to_do:
+            return PartResult(STEP, part)
+        options = self.options
+        builders = options.workers // max(1, side_by_side)
+        with open_feed(self.datasource, self.settings) as (store, backend):
+            result = index_part(
+                store,
+                backend,
+                options.profile,
+                IndexPlan.from_dict(plan.detail),
+                part,
+                workers=builders,
+                on_progress=on_progress,
+            )
+        return PartResult(STEP, part, read=result.read, detail=asdict(result))
+
+    def finish(self, plan: Plan, results: list[PartResult], *, seconds: float | None = None) -> RunSummary:
+        started = None if seconds is None else time.monotonic() - seconds
+        with open_feed(self.datasource, self.settings) as (store, backend):
+            return finish_index(
+                store,
+                backend,
+                IndexPlan.from_dict(plan.detail),
+                [IndexPartResult(**result.detail) for result in results],
+                started=started,
+            )
+
+    def abandon(self, plan: Plan) -> None:
+        """Nothing to release: an in-place part's documents are replaced by id on the next feed and the
+        state did not move; a rebuild's part drops its generation itself."""
 
 
 def disabled_summary(datasource: Datasource, *, run_id: str | None = None) -> RunSummary | None:

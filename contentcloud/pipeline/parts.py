@@ -1,4 +1,5 @@
-"""Splitting a step's records into parts by id range, so several workers share a large source.
+"""Splitting a step's records into parts by id range, so several workers share a large source, and
+the protocol every such step follows (:class:`PartedStep`: plan, parts, finish) with its runner.
 
 The transform and index steps both plan a run as contiguous id ranges ``(after, upto]`` of one
 MDStore version (``None``: an open end), and each part reads only its range. The ranges are cut in
@@ -9,11 +10,17 @@ records.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from contentcloud.pipeline.summary import ProgressFn, RunSummary
+from mdstore.errors import ConfigError
 
 if TYPE_CHECKING:
+    from contentcloud.settings import Settings
     from mdstore import ReadSession
 
 #: records per part when a step is split over workers (profile: ``<step>.records_per_part``), and
@@ -51,3 +58,235 @@ def up_to(records: Iterator[Any], upto: str | None) -> Iterator[Any]:
         if record.id > upto:
             return
         yield record
+
+
+# --- the parted-step protocol ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run of a parted step will do, as every part and the finish see it.
+
+    Why an envelope around the step's own plan: the orchestrators (the CLI's runner, Airflow's
+    mapped tasks) only need the step, the number of parts and whether there is anything to do; the
+    step's own plan (``detail``: :class:`~contentcloud.pipeline.transform.TransformPlan`,
+    :class:`~contentcloud.pipeline.index.IndexPlan`, …) stays the step's business. A plan with
+    nothing to do carries the step's ``summary`` and one empty part, so the graph of tasks is the
+    same on every run (the part passes, the finish returns that summary).
+    """
+
+    step: str
+    datasource: str
+    run_id: str
+    parts: int
+    detail: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] | None = None
+    #: records the run reads over all parts (progress)
+    total: int = 0
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return self.summary is not None
+
+    def indexes(self) -> list[int]:
+        """The parts to run: ``[0]`` for a plan with nothing to do (its part passes)."""
+        return list(range(max(1, self.parts)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe (XCom, a worker's pickled arguments)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown or "step" not in data:
+            raise ValueError(f"not a parted-step plan: keys {sorted(data)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """What one part did: its index, the records it read, and the step's own counts (``detail``)."""
+
+    step: str
+    part: int
+    read: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PartResult:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class PartTask:
+    """One part of a plan, as an orchestrator hands it to a worker (one mapped task's argument)."""
+
+    plan: Plan
+    part: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"plan": self.plan.to_dict(), "part": self.part}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PartTask:
+        return cls(Plan.from_dict(data["plan"]), int(data["part"]))
+
+
+@runtime_checkable
+class PartedStep(Protocol):
+    """A step whose run is planned once, carried out in independent parts, and finished once.
+
+    * :meth:`plan` opens what the run writes to (a write transaction, nothing at all) and cuts the
+      work into parts (id ranges); planning again while that run is open returns the same plan;
+    * :meth:`run_part` does one part; idempotent (a retried part redoes it) and safe side by side
+      with the other parts of the plan, in other processes or on other hosts;
+    * :meth:`finish` judges the error rate over *all* parts and commits the run's state once (or
+      aborts); a retried finish whose first attempt committed reports that success again.
+
+    ``abandon`` is called by the CLI's runner when a part raised, to release what the plan opened
+    (orchestrators that retry parts do not call it).
+    """
+
+    name: str
+
+    def plan(self, *, parts: int | None = None, min_parts: int = 1, **options: Any) -> Plan: ...
+
+    def run_part(
+        self, plan: Plan, part: int, *, alone: bool = False, side_by_side: int = 1, on_progress: Any = None
+    ) -> PartResult: ...
+
+    def finish(
+        self, plan: Plan, results: list[PartResult], *, seconds: float | None = None
+    ) -> RunSummary: ...
+
+    def abandon(self, plan: Plan) -> None: ...
+
+
+#: the parted steps by name: ``module:factory``, imported when first used (a worker process resolves
+#: its step by name, so only names and JSON-safe plans cross process boundaries)
+PARTED_STEPS = {
+    "transform": "contentcloud.pipeline.transform:TransformStep",
+    "index": "contentcloud.pipeline.index:IndexStep",
+}
+
+
+def parted_step(name: str, datasource_id: str, settings: Settings) -> PartedStep:
+    """The parted step ``name`` for one datasource."""
+    from importlib import import_module
+
+    if name not in PARTED_STEPS:
+        raise ConfigError(f"no parted step {name!r} (known: {', '.join(sorted(PARTED_STEPS))})")
+    module, _, attribute = PARTED_STEPS[name].partition(":")
+    factory = getattr(import_module(module), attribute)
+    return factory(datasource_id, settings)
+
+
+def finish_parts(
+    step: PartedStep, plan: Plan, results: list[PartResult], *, seconds: float | None = None
+) -> RunSummary:
+    """The one finish every orchestrator calls: a plan with nothing to do returns its summary;
+    otherwise every part must have a result (exactly one each) before the step's own finish runs."""
+    if plan.nothing_to_do:
+        assert plan.summary is not None
+        return RunSummary.from_dict(plan.summary)
+    done = sorted(result.part for result in results)
+    if done != list(range(plan.parts)):
+        missing = sorted(set(range(plan.parts)) - set(done))
+        from contentcloud.pipeline.runs import StepFailed
+
+        raise StepFailed(
+            f"parts {missing} have no result" if missing else f"parts {done} reported more than once",
+            datasource=plan.datasource,
+            step=plan.step,
+        )
+    return step.finish(plan, sorted(results, key=lambda r: r.part), seconds=seconds)
+
+
+# --- the runner the CLI uses ------------------------------------------------------------------------
+
+
+def run_parted(
+    name: str,
+    datasource_id: str,
+    settings: Settings,
+    *,
+    workers: int = 1,
+    on_progress: ProgressFn | None = None,
+    **options: Any,
+) -> RunSummary:
+    """Plan, run every part, finish: in this process (``workers`` 1: one part, as a single run has
+    always been), or with the plan's parts shared by ``workers`` worker processes.
+
+    With several workers the run is cut into the parts the DAG would map over (the step's
+    ``records_per_part``), and into at least ``workers`` parts, so that every worker has one. A
+    part that raises stops the others and abandons the run (the error goes on); record errors are
+    not exceptions: the finish judges them over all parts.
+    """
+    started = time.perf_counter()
+    step = parted_step(name, datasource_id, settings)
+    workers = max(1, workers)
+    plan = step.plan(parts=1 if workers == 1 else None, min_parts=workers, **options)
+    if plan.nothing_to_do:
+        summary = finish_parts(step, plan, [])
+        summary.log()
+        return summary
+    try:
+        if workers == 1 or plan.parts == 1:
+            results = [
+                step.run_part(plan, part, alone=plan.parts == 1, on_progress=on_progress)
+                for part in plan.indexes()
+            ]
+        else:
+            results = _run_in_workers(plan, datasource_id, settings, min(workers, plan.parts), on_progress)
+    except BaseException:
+        step.abandon(plan)
+        raise
+    summary = finish_parts(step, plan, results, seconds=time.perf_counter() - started)
+    summary.log()
+    return summary
+
+
+def _run_in_workers(
+    plan: Plan, datasource_id: str, settings: Settings, workers: int, on_progress: ProgressFn | None
+) -> list[PartResult]:
+    """Every part of ``plan`` in ``workers`` spawned processes; the results in part order."""
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    from contentcloud.pipeline.processes import BareMainContext
+
+    context = BareMainContext()
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+    results: list[PartResult] = []
+    try:
+        futures = [
+            pool.submit(_part_in_worker, plan.to_dict(), datasource_id, settings, part, workers)
+            for part in plan.indexes()
+        ]
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in done:
+                results.append(PartResult.from_dict(future.result()))  # a part's error goes on here
+            if on_progress:
+                on_progress(sum(r.read for r in results), plan.total, f"{len(results)}/{plan.parts} parts")
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        context.kill_all()
+        raise
+    pool.shutdown(wait=True)
+    return sorted(results, key=lambda r: r.part)
+
+
+def _part_in_worker(
+    plan: dict[str, Any], datasource_id: str, settings: Settings, part: int, side_by_side: int
+) -> dict[str, Any]:
+    """One part in a worker process: the step is resolved again by name (nothing but names, settings
+    and JSON-safe plans crosses the process boundary)."""
+    loaded = Plan.from_dict(plan)
+    step = parted_step(loaded.step, datasource_id, settings)
+    return step.run_part(loaded, part, side_by_side=side_by_side).to_dict()

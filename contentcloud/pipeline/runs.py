@@ -8,10 +8,9 @@ live in one place and are tested without Airflow:
   finish, so the orchestrator retries it;
 * :func:`check_collected` / :func:`check_transformed` compare counts between units and say whether
   anything downstream needs doing;
-* :func:`plan_transform_parts` / :func:`transform_part_task` / :func:`finish_transform_task` split a
-  large transformation by id range over several workers, and :func:`plan_index_parts` /
-  :func:`index_part_task` / :func:`finish_index_task` its feed into the index (in place; a full
-  rebuild stays one part);
+* :func:`plan_parts_task` / :func:`run_part_task` / :func:`finish_parts_task` split a run of any
+  parted step (:mod:`contentcloud.pipeline.parts`: transform, index) by id range over several
+  workers (an index rebuild stays one part);
 * :func:`run_report` turns the step summaries of one run into the human-readable summary and the
   JSON report stored with the MDStore versions the run produced.
 """
@@ -23,7 +22,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from contentcloud.pipeline.parts import MAX_PARTS, RECORDS_PER_PART, part_count
+from contentcloud.pipeline.parts import (
+    MAX_PARTS,
+    RECORDS_PER_PART,
+    PartResult,
+    PartTask,
+    finish_parts,
+    part_count,
+    parted_step,
+)
 from contentcloud.pipeline.summary import Outcome, RunSummary
 from mdstore.errors import ContentcloudError
 
@@ -316,175 +323,40 @@ def check_transformed(datasource_id: str, settings: Settings, summary: dict[str,
     return CountCheck("transform", datasource_id, not problems, not problems, counts, tuple(problems))
 
 
-# --- transformation in parts ----------------------------------------------------------------------
+# --- parted steps (transform, index) in orchestrated parts -----------------------------------------
 
 
-def plan_transform_parts(
+def plan_parts_task(
+    step: str, datasource_id: str, settings: Settings, *, parts: int | None = None, **options: Any
+) -> list[dict[str, Any]]:
+    """Plan a run of the parted step ``step`` (``transform``, ``index``): one JSON-safe
+    :class:`~contentcloud.pipeline.parts.PartTask` per part, for an orchestrator to map workers
+    over (a plan with nothing to do has one part, which passes)."""
+    plan = parted_step(step, datasource_id, settings).plan(parts=parts, **options)
+    return [PartTask(plan, part).to_dict() for part in plan.indexes()]
+
+
+def run_part_task(step: str, datasource_id: str, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one part of a planned run (idempotent; a retried worker redoes its part)."""
+    task = PartTask.from_dict(spec)
+    return parted_step(step, datasource_id, settings).run_part(task.plan, task.part).to_dict()
+
+
+def finish_parts_task(
+    step: str,
     datasource_id: str,
     settings: Settings,
-    *,
-    mode: str = "incremental",
-    run_id: str | None = None,
-    parts: int | None = None,
-) -> list[dict[str, Any]]:
-    """Open the transformation's transaction and plan its parts: one spec per part, each
-    ``{"plan": …, "part": i}``, for an orchestrator to map workers over; a single
-    ``{"summary": …}`` spec when there is nothing to do (its worker just passes it on)."""
-    from contentcloud.pipeline.transform import build_datasource_chain, plan_transform
-    from contentcloud.sections import error_rate
-
-    datasource = _datasource(settings, datasource_id)
-    chain = build_datasource_chain(datasource, settings)
-    with _open_store(settings) as store:
-        if parts is None:
-            current = store.current_version(datasource.native_unit)
-            present = store.version(current).stats.get("total", 0) if current else 0
-            parts = part_count(present, per_part=datasource.transform.records_per_part)
-        plan = plan_transform(
-            store,
-            datasource.native_unit,
-            datasource.transformed_unit,
-            chain,
-            mode=mode,
-            run_id=run_id,
-            parts=parts,
-            max_error_rate=error_rate(datasource.limits, settings.error_rate, transform=datasource.transform),
-            datasource=datasource.id,
-            nsprefix=datasource.nsprefix,
-        )
-    if isinstance(plan, RunSummary):
-        return [{"summary": plan.as_dict()}]
-    planned = plan.as_dict()
-    return [{"plan": planned, "part": index} for index in range(len(plan.parts))]
-
-
-def transform_part_task(datasource_id: str, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
-    """Transform one part of a planned run (idempotent; a retried worker redoes its part)."""
-    from contentcloud.pipeline.transform import TransformPlan, build_datasource_chain, transform_part
-
-    if "summary" in spec:
-        return spec
-    datasource = _datasource(settings, datasource_id)
-    chain = build_datasource_chain(datasource, settings)
-    with _open_store(settings) as store:
-        result = transform_part(store, chain, TransformPlan.from_dict(spec["plan"]), spec["part"])
-    return {"plan": spec["plan"], "part": spec["part"], "result": asdict(result)}
-
-
-def finish_transform_task(
-    datasource_id: str, settings: Settings, parts: list[dict[str, Any]]
+    specs: list[dict[str, Any]],
+    results: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Commit (or abort, past the error rate) the planned run from its parts' outputs; raises
-    :class:`StepFailed` on abort. With nothing to do, the planning summary is the result."""
-    from contentcloud.pipeline.transform import PartResult, TransformPlan, finish_transform
-
-    parts = list(parts)
-    if len(parts) == 1 and "summary" in parts[0]:
-        return parts[0]["summary"]
-    plan = TransformPlan.from_dict(parts[0]["plan"])
-    done = {p["part"] for p in parts}
-    if done != set(range(len(plan.parts))):
-        raise StepFailed(
-            f"parts {sorted(set(range(len(plan.parts))) - done)} have no result",
-            datasource=datasource_id,
-            step="transform",
-        )
-    with _open_store(settings) as store:
-        summary = finish_transform(
-            store, plan, [PartResult(**p["result"]) for p in sorted(parts, key=lambda p: p["part"])]
-        )
-    summary.log()
-    return require_success(summary)
-
-
-# --- indexing in parts ----------------------------------------------------------------------------
-
-
-def plan_index_parts(
-    datasource_id: str,
-    settings: Settings,
-    *,
-    full: bool = False,
-    run_id: str | None = None,
-    parts: int | None = None,
-) -> list[dict[str, Any]]:
-    """Plan the feed of the current transformed version into the index: one spec per part, each
-    ``{"plan": …, "part": i}``, for an orchestrator to map workers over (an in-place feed: one part
-    per ``index.records_per_part`` records, at most :data:`MAX_PARTS`; a full rebuild: one part); a
-    single ``{"summary": …}`` spec when there is nothing to do (its worker just passes it on)."""
-    from contentcloud.pipeline.index import (
-        disabled_summary,
-        feed_settings,
-        finish_index,
-        open_feed,
-        plan_index,
+    """Finish the planned run (``specs``: the planning task's output) from its parts' results: the
+    step's summary, or :class:`StepFailed` when it failed or a part has no result."""
+    plan = PartTask.from_dict(list(specs)[0]).plan
+    summary = finish_parts(
+        parted_step(step, datasource_id, settings), plan, [PartResult.from_dict(r) for r in results]
     )
-
-    datasource = _datasource(settings, datasource_id)
-    disabled = disabled_summary(datasource, run_id=run_id)
-    if disabled is not None:
-        return [{"summary": disabled.as_dict()}]
-    options = feed_settings(datasource, settings)
-    with open_feed(datasource, settings) as (store, backend):
-        plan = plan_index(
-            store,
-            datasource,
-            backend,
-            options.profile,
-            full=full,
-            run_id=run_id,
-            max_error_rate=options.max_error_rate,
-            rdf_format=options.rdf_format,
-            parts=parts,
-            records_per_part=options.records_per_part,
-        )
-        if not plan.parts:
-            return [{"summary": finish_index(store, backend, plan, []).as_dict()}]
-    planned = plan.as_dict()
-    return [{"plan": planned, "part": index} for index in range(len(plan.parts))]
-
-
-def index_part_task(datasource_id: str, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
-    """Feed one part of a planned feed (idempotent; a retried worker redoes its part)."""
-    from contentcloud.pipeline.index import IndexPlan, feed_settings, index_part, open_feed
-
-    if "summary" in spec:
-        return spec
-    datasource = _datasource(settings, datasource_id)
-    options = feed_settings(datasource, settings)
-    with open_feed(datasource, settings) as (store, backend):
-        result = index_part(
-            store,
-            backend,
-            options.profile,
-            IndexPlan.from_dict(spec["plan"]),
-            spec["part"],
-            workers=options.workers,
-        )
-    return {"plan": spec["plan"], "part": spec["part"], "result": asdict(result)}
-
-
-def finish_index_task(datasource_id: str, settings: Settings, parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Conclude the planned feed from its parts' outputs (sweep and new state, or nothing past the
-    error rate); raises :class:`StepFailed` when it failed. With nothing to do, the planning summary
-    is the result."""
-    from contentcloud.pipeline.index import IndexPartResult, IndexPlan, finish_index, open_feed
-
-    parts = list(parts)
-    if len(parts) == 1 and "summary" in parts[0]:
-        return require_success(RunSummary.from_dict(parts[0]["summary"]))
-    plan = IndexPlan.from_dict(parts[0]["plan"])
-    done = {p["part"] for p in parts}
-    if done != set(range(len(plan.parts))):
-        raise StepFailed(
-            f"parts {sorted(set(range(len(plan.parts))) - done)} have no result",
-            datasource=datasource_id,
-            step="index",
-        )
-    datasource = _datasource(settings, datasource_id)
-    with open_feed(datasource, settings) as (store, backend):
-        summary = finish_index(store, backend, plan, [IndexPartResult(**p["result"]) for p in parts])
-    summary.log()
+    if not plan.nothing_to_do:
+        summary.log()
     return require_success(summary)
 
 
@@ -642,15 +514,12 @@ __all__ = [
     "check_collected",
     "check_transformed",
     "collect_task",
-    "finish_index_task",
-    "finish_transform_task",
+    "finish_parts_task",
     "gc_task",
-    "index_part_task",
     "part_count",
-    "plan_index_parts",
-    "plan_transform_parts",
+    "plan_parts_task",
     "require_success",
     "run_report",
+    "run_part_task",
     "stale_sources",
-    "transform_part_task",
 ]

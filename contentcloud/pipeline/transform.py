@@ -26,11 +26,12 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from dataclasses import replace as dataclass_replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from contentcloud.pipeline.parts import id_ranges, up_to
+from contentcloud.pipeline.parts import PartResult, Plan, id_ranges, part_count, up_to
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.api import StoredError
 from mdstore.envelope import RecordInput, UnitKey, utcnow
@@ -191,7 +192,7 @@ class TransformPlan:
 
 
 @dataclass
-class PartResult:
+class TransformPartResult:
     """Counts of one part of a run (JSON-friendly: it travels between workers)."""
 
     read: int = 0
@@ -204,7 +205,7 @@ class PartResult:
     first_warnings: list[str] = field(default_factory=list)
     too_many_errors: bool = False
 
-    def merge(self, other: PartResult) -> None:
+    def merge(self, other: TransformPartResult) -> None:
         for name in ("read", "attempted", "errors", "discarded", "carried", "warnings"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.first_errors = (self.first_errors + other.first_errors)[:FIRST_ERRORS]
@@ -352,7 +353,7 @@ def transform_part(
     *,
     on_progress: ProgressFn | None = None,
     stop_early: bool = False,
-) -> PartResult:
+) -> TransformPartResult:
     """Transform one id range of the plan into its open transaction (idempotent: may be retried).
 
     ``stop_early`` stops as soon as the whole run's error rate can no longer be met (a single-part
@@ -374,7 +375,7 @@ def _transform_range(
     target: UnitKey,
     on_progress: ProgressFn | None,
     stop_early: bool,
-) -> PartResult:
+) -> TransformPartResult:
     since = datetime.fromisoformat(plan.since) if plan.since else None
     previous_version = tx.parent if plan.mode == "full" else None
     previous = store.reader(target, previous_version) if previous_version else None
@@ -395,7 +396,7 @@ def _transform_range(
         run.flush_errors()
     if on_progress:
         on_progress(run.read, plan.total, STEP)
-    return PartResult(
+    return TransformPartResult(
         read=run.read,
         attempted=run.attempted,
         errors=run.errors,
@@ -409,12 +410,12 @@ def _transform_range(
 
 
 def finish_transform(
-    store: MDStore, plan: TransformPlan, results: list[PartResult], *, seconds: float = 0.0
+    store: MDStore, plan: TransformPlan, results: list[TransformPartResult], *, seconds: float = 0.0
 ) -> RunSummary:
     """Commit the plan's transaction, or abort it when too many records failed across all parts."""
     started = time.perf_counter() - seconds
     target = UnitKey.parse(plan.target)
-    run = PartResult()
+    run = TransformPartResult()
     for result in results:
         run.merge(result)
     base = {
@@ -585,27 +586,140 @@ def run_transform(
     mode: Mode = "full",
     run_id: str | None = None,
     on_progress: ProgressFn | None = None,
+    workers: int = 1,
 ) -> RunSummary:
-    """Resolve the datasource, its units and chain from the registry, transform, log the summary."""
-    from contentcloud.datasources import DatasourceRegistry
-    from contentcloud.sections import error_rate
-    from mdstore import open_store
+    """Resolve the datasource, its units and chain from the registry, transform (in ``workers``
+    processes: :func:`contentcloud.pipeline.parts.run_parted`), log the summary."""
+    from contentcloud.pipeline.parts import run_parted
 
-    datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-    chain = build_datasource_chain(datasource, settings)
-    max_error_rate = error_rate(datasource.limits, settings.error_rate, transform=datasource.transform)
-    with open_store(settings.mdstore, **settings.store_options()) as store:
-        summary = transform(
-            store,
-            datasource.native_unit,
-            datasource.transformed_unit,
-            chain,
-            mode=mode,
-            run_id=run_id,
-            max_error_rate=max_error_rate,
-            on_progress=on_progress,
-            datasource=datasource.id,
-            nsprefix=datasource.nsprefix,
+    return run_parted(
+        "transform",
+        datasource_id,
+        settings,
+        workers=workers,
+        on_progress=on_progress,
+        mode=mode,
+        run_id=run_id,
+    )
+
+
+class TransformStep:
+    """The transform step on the parted-step protocol (:class:`contentcloud.pipeline.parts.PartedStep`):
+    the plan opens the target's write transaction, each part joins it as one more worker of the run
+    and writes its id range, the finish commits it once (or aborts it past the error rate)."""
+
+    name = STEP
+
+    def __init__(self, datasource_id: str, settings: Settings) -> None:
+        from contentcloud.datasources import DatasourceRegistry
+
+        self.settings = settings
+        self.datasource = DatasourceRegistry(settings.registry).get(datasource_id)
+        self._chain: TransformChain | None = None
+
+    @property
+    def chain(self) -> TransformChain:
+        if self._chain is None:
+            self._chain = build_datasource_chain(self.datasource, self.settings)
+        return self._chain
+
+    def _store(self) -> MDStore:
+        from mdstore import open_store
+
+        return open_store(self.settings.mdstore, **self.settings.store_options())
+
+    def plan(
+        self,
+        *,
+        parts: int | None = None,
+        min_parts: int = 1,
+        mode: Mode = "incremental",
+        run_id: str | None = None,
+    ) -> Plan:
+        """``parts`` id ranges (``None``: one per ``transform.records_per_part`` records, at most
+        :data:`~contentcloud.pipeline.parts.MAX_PARTS`, at least ``min_parts``)."""
+        from contentcloud.sections import error_rate
+
+        datasource = self.datasource
+        with self._store() as store:
+            if parts is None:
+                current = store.current_version(datasource.native_unit)
+                present = store.version(current).stats.get("total", 0) if current else 0
+                per_part = datasource.transform.records_per_part
+                parts = max(min_parts, part_count(present, per_part=per_part))
+            plan = plan_transform(
+                store,
+                datasource.native_unit,
+                datasource.transformed_unit,
+                self.chain,
+                mode=mode,
+                run_id=run_id,
+                parts=parts,
+                max_error_rate=error_rate(
+                    datasource.limits, self.settings.error_rate, transform=datasource.transform
+                ),
+                datasource=datasource.id,
+                nsprefix=datasource.nsprefix,
+            )
+        if isinstance(plan, RunSummary):
+            return Plan(STEP, datasource.id, plan.run_id, 0, summary=plan.as_dict())
+        return Plan(
+            STEP, datasource.id, plan.run_id, len(plan.parts), detail=plan.as_dict(), total=plan.total
         )
-    summary.log()
-    return summary
+
+    def run_part(
+        self,
+        plan: Plan,
+        part: int,
+        *,
+        alone: bool = False,
+        side_by_side: int = 1,
+        on_progress: ProgressFn | None = None,
+    ) -> PartResult:
+        """One id range into the run's open transaction; ``alone`` (a run of one part) stops as soon
+        as the error rate can no longer be met."""
+        if plan.nothing_to_do:
+            return PartResult(STEP, part)
+        with self._store() as store:
+            result = transform_part(
+                store,
+                self.chain,
+                TransformPlan.from_dict(plan.detail),
+                part,
+                on_progress=on_progress,
+                stop_early=alone,
+            )
+        return PartResult(STEP, part, read=result.read, detail=asdict(result))
+
+    def finish(self, plan: Plan, results: list[PartResult], *, seconds: float | None = None) -> RunSummary:
+        """Commit or abort the run over all parts; a retry after a commit reports the committed run."""
+        planned = TransformPlan.from_dict(plan.detail)
+        target = UnitKey.parse(planned.target)
+        with self._store() as store:
+            if store.open_transaction(target) is None:
+                current = store.current_version(target)
+                info = store.version(current) if current else None
+                report = (info.report or {}) if info else {}
+                if info is not None and report.get("run_id") == planned.run_id and report.get("outcome"):
+                    stats = info.stats
+                    return dataclass_replace(
+                        RunSummary.from_dict({**report, "version_out": current}),
+                        message="the transformed version was already committed by this run",
+                        written=sum(
+                            stats.get(k, 0) for k in ("added", "updated", "unchanged", "newly_deleted")
+                        ),
+                        added=stats.get("added", 0),
+                        updated=stats.get("updated", 0),
+                        unchanged=stats.get("unchanged", 0),
+                        deleted=stats.get("newly_deleted", 0),
+                    )
+            return finish_transform(
+                store, planned, [TransformPartResult(**r.detail) for r in results], seconds=seconds or 0.0
+            )
+
+    def abandon(self, plan: Plan) -> None:
+        """Abort the run's open transaction (a part raised): the current version stays as it was."""
+        if plan.nothing_to_do:
+            return
+        with self._store() as store:
+            store.abort_open(UnitKey.parse(TransformPlan.from_dict(plan.detail).target))

@@ -248,14 +248,14 @@ def test_a_failed_index_part_fails_the_run_and_the_report_names_it(environment, 
     import contentcloud.pipeline.runs as runs
     from mdstore.errors import IndexBackendError
 
-    feed = runs.index_part_task
+    run_part = runs.run_part_task
 
-    def flaky(datasource_id, settings, spec):
-        if spec.get("part") == 1:
+    def flaky(step, datasource_id, settings, spec):
+        if step == "index" and spec.get("part") == 1:
             raise IndexBackendError("connection refused", target="http://127.0.0.1:1/solr/pe")
-        return feed(datasource_id, settings, spec)
+        return run_part(step, datasource_id, settings, spec)
 
-    monkeypatch.setattr(runs, "index_part_task", flaky)
+    monkeypatch.setattr(runs, "run_part_task", flaky)
     repo = FaultyRepository.with_records(25, page_size=20)
     with fault_server(repo) as server:
         write_profile(environment, server.url, index_records_per_part=10)

@@ -25,11 +25,13 @@ AGGREGATE_EDGES = {
     ("check_collected", "plan_transform"),
     ("plan_transform", "transform_part"),
     ("transform_part", "finish_transform"),
+    ("plan_transform", "finish_transform"),  # the finish reads the plan from the planning task
     ("finish_transform", "check_transformed"),
     ("finish_transform", "report"),
     ("check_transformed", "plan_index"),
     ("plan_index", "index_part"),
     ("index_part", "finish_index"),
+    ("plan_index", "finish_index"),
     ("finish_index", "publish"),
     ("finish_index", "report"),
     ("check_transformed", "plan_rdf"),

@@ -357,9 +357,9 @@ def test_the_project_mappings_output_becomes_a_document(profile: IndexProfile, t
 def test_the_orchestrators_stages_split_a_feed_and_fail_it_past_the_error_rate(
     store: MDStore, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """plan_index_parts → index_part_task × N → finish_index_task, as Airflow's mapped tasks call them
-    (each through JSON, as XCom carries it)."""
-    from contentcloud.pipeline.runs import StepFailed, finish_index_task, index_part_task, plan_index_parts
+    """plan_parts_task → run_part_task × N → finish_parts_task of the index step, as Airflow's mapped
+    tasks call them (each through JSON, as XCom carries it)."""
+    from contentcloud.pipeline.runs import StepFailed, finish_parts_task, plan_parts_task, run_part_task
     from contentcloud.settings import load_settings
 
     registry = Path(cli_env["CONTENTCLOUD_REGISTRY"])
@@ -371,9 +371,9 @@ def test_the_orchestrators_stages_split_a_feed_and_fail_it_past_the_error_rate(
     via_json = lambda value: json.loads(json.dumps(value))  # noqa: E731
 
     def run() -> tuple[list, dict]:
-        specs = via_json(plan_index_parts("ads", settings, run_id="r"))
-        outputs = [via_json(index_part_task("ads", settings, spec)) for spec in specs]
-        return specs, finish_index_task("ads", settings, outputs)
+        specs = via_json(plan_parts_task("index", "ads", settings, run_id="r"))
+        outputs = [via_json(run_part_task("index", "ads", settings, spec)) for spec in specs]
+        return specs, finish_parts_task("index", "ads", settings, specs, outputs)
 
     write_version(store, list(pe_records(35, prefix="ads")))
     specs, summary = run()
@@ -381,8 +381,8 @@ def test_the_orchestrators_stages_split_a_feed_and_fail_it_past_the_error_rate(
     assert (summary["outcome"], summary["read"], summary["written"]) == ("finished", 35, 35)
     assert summary["extra"]["index_count"] == 35
 
-    specs, summary = run()  # nothing changed: one spec that carries the summary through
-    assert len(specs) == 1 and specs[0]["summary"]["outcome"] == "nothing_to_do"
+    specs, summary = run()  # nothing changed: one part, whose plan carries the summary through
+    assert len(specs) == 1 and specs[0]["plan"]["summary"]["outcome"] == "nothing_to_do"
     assert summary["outcome"] == "nothing_to_do"
 
     write_version(store, [*pe_records(30, prefix="ads"), *[(f"oai:ads:{n}", NOT_RDF) for n in range(30, 35)]])

@@ -1,0 +1,70 @@
+"""Worker processes that start cleanly under any launcher (the CLI, Airflow's task runner, a notebook).
+
+Shared by the index step's document builders and the parted-step runner's part workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing.context
+import sys
+import time
+import types
+from multiprocessing import popen_spawn_posix
+from typing import Any
+
+
+class BareMainPopen(popen_spawn_posix.Popen):
+    """Starts a process without the parent's ``__main__``.
+
+    A ``spawn`` child re-runs the parent's main script before it unpickles its work. Under Airflow's
+    task runner that script is the ``airflow`` command, whose import configures Airflow's ORM
+    against the URL the runner blocks (``airflow-db-not-allowed:///``): the child died before it
+    did anything. The children need nothing from ``__main__`` (their functions live in importable
+    modules), so the preparation data is taken with a bare ``__main__`` in place: the child then
+    imports only the modules its work needs, wherever the parent runs.
+    """
+
+    def _launch(self, process_obj: Any) -> None:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, no __spec__
+        try:
+            super()._launch(process_obj)
+        finally:
+            sys.modules["__main__"] = main
+
+
+class BareMainProcess(multiprocessing.context.SpawnProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> BareMainPopen:  # noqa: N802 - multiprocessing's name
+        return BareMainPopen(process_obj)
+
+
+class BareMainContext(multiprocessing.context.SpawnContext):
+    """A ``spawn`` context (no fork of a process with threads and open connections) whose children
+    skip the parent's ``__main__``, and which remembers them, so a caller that gives up on a child
+    can kill them all (``ProcessPoolExecutor`` would wait for a stuck one on shutdown)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[BareMainProcess] = []
+
+    def Process(self, *args: Any, **kwargs: Any) -> BareMainProcess:  # noqa: N802 - multiprocessing's name
+        process = BareMainProcess(*args, **kwargs)
+        self.started.append(process)
+        return process
+
+    def kill_all(self) -> None:
+        for process in self.started:
+            if process.pid is not None and process.exitcode is None:
+                process.kill()
+        for process in self.started:
+            if process.pid is not None:
+                process.join(5)
+
+    def stop_all(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds in all for the children to exit, then kill what is left."""
+        deadline = time.monotonic() + timeout
+        for process in self.started:
+            if process.pid is not None:
+                process.join(max(0.0, deadline - time.monotonic()))
+        self.kill_all()
