@@ -660,6 +660,26 @@ class _BuilderProcess(multiprocessing.context.SpawnProcess):
     def _Popen(process_obj: Any) -> _BuilderPopen:  # noqa: N802 - multiprocessing's name
         return _BuilderPopen(process_obj)
 
+    def start(self) -> None:
+        """Starts a builder even from a process marked daemonic.
+
+        Celery's prefork pool runs tasks in daemonic children, and the task runner Airflow's Celery
+        worker forks from one inherits the mark: multiprocessing then refuses any child ("daemonic
+        processes are not allowed to have children") and every ``index_part`` failed on
+        CeleryExecutor. The mark is stale there (the task runner is a process of its own that
+        Airflow's supervisor waits for), and the feed never leaves a builder behind (stopped after
+        the last page, killed on any error), so it is lifted while the builder starts.
+        """
+        current = multiprocessing.current_process()
+        if not current._config.get("daemon"):
+            super().start()
+            return
+        current._config["daemon"] = False
+        try:
+            super().start()
+        finally:
+            current._config["daemon"] = True
+
 
 class _BuilderContext(multiprocessing.context.SpawnContext):
     """A ``spawn`` context (no fork of a process with threads and open connections) whose children
