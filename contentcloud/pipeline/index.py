@@ -660,15 +660,30 @@ class _BuilderProcess(multiprocessing.context.SpawnProcess):
     def _Popen(process_obj: Any) -> _BuilderPopen:  # noqa: N802 - multiprocessing's name
         return _BuilderPopen(process_obj)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """A builder process, also under Celery's prefork pool (CeleryExecutor).
+
+        Celery runs tasks in children of its own ``billiard`` library, and the task runner Airflow's
+        Celery worker forks from one inherits that process object: its authentication key is
+        billiard's type, which refuses to be pickled into a ``spawn`` child's start data ("Pickling
+        an AuthenticationString object is disallowed"), so it is turned into multiprocessing's (the
+        same bytes) before a builder copies it.
+        """
+        current = multiprocessing.current_process()
+        key = current._config.get("authkey")
+        if key is not None and type(key) is not multiprocessing.process.AuthenticationString:
+            current._config["authkey"] = multiprocessing.process.AuthenticationString(bytes(key))
+        super().__init__(*args, **kwargs)
+
     def start(self) -> None:
         """Starts a builder even from a process marked daemonic.
 
-        Celery's prefork pool runs tasks in daemonic children, and the task runner Airflow's Celery
-        worker forks from one inherits the mark: multiprocessing then refuses any child ("daemonic
-        processes are not allowed to have children") and every ``index_part`` failed on
-        CeleryExecutor. The mark is stale there (the task runner is a process of its own that
-        Airflow's supervisor waits for), and the feed never leaves a builder behind (stopped after
-        the last page, killed on any error), so it is lifted while the builder starts.
+        Celery's pool children are daemonic, and the task runner forked from one inherits the mark:
+        multiprocessing then refuses any child ("daemonic processes are not allowed to have
+        children") and every ``index_part`` failed on CeleryExecutor. The mark is stale there (the
+        task runner is a process of its own that Airflow's supervisor waits for), and the feed never
+        leaves a builder behind (stopped after the last page, killed on any error), so it is lifted
+        while the builder starts.
         """
         current = multiprocessing.current_process()
         if not current._config.get("daemon"):

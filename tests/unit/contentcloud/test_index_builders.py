@@ -162,7 +162,7 @@ def test_a_feed_with_builders_builds_pages(profile: IndexProfile) -> None:
 
 
 IN_A_DAEMONIC_PROCESS = """
-import multiprocessing, sys
+import importlib, multiprocessing, sys
 from contentcloud.pipeline import index
 from provision.index.profile import load_profile
 
@@ -175,7 +175,8 @@ def feed(path, answers):
     answers.put((built.records, multiprocessing.current_process().daemon))
 
 if __name__ == "__main__":
-    context = multiprocessing.get_context("fork")
+    # multiprocessing's, or billiard's: Celery's pool, whose process objects the task runner inherits
+    context = importlib.import_module(sys.argv[2]).get_context("fork")
     answers = context.Queue()
     child = context.Process(target=feed, args=(sys.argv[1], answers), daemon=True)
     child.start()
@@ -184,13 +185,16 @@ if __name__ == "__main__":
 """
 
 
-def test_builders_start_from_a_daemonic_process(tmp_path: Path) -> None:
-    """Celery's prefork pool runs tasks in daemonic processes; the builders start there all the same,
-    and the process keeps its daemonic mark afterwards."""
+@pytest.mark.parametrize("library", ["multiprocessing", "billiard"])
+def test_builders_start_from_a_daemonic_process(tmp_path: Path, library: str) -> None:
+    """Celery's prefork pool runs tasks in daemonic processes of billiard's; the builders start there
+    all the same, and the process keeps its daemonic mark afterwards."""
+    if library == "billiard":
+        pytest.importorskip("billiard", reason="Celery is not installed (the airflow extra)")
     script = tmp_path / "daemonic.py"
     script.write_text(IN_A_DAEMONIC_PROCESS)
     result = subprocess.run(
-        [sys.executable, str(script), str(ROOT / "mappings" / "index" / "pe.yaml")],
+        [sys.executable, str(script), str(ROOT / "mappings" / "index" / "pe.yaml"), library],
         capture_output=True,
         text=True,
         timeout=180,
