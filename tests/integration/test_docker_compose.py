@@ -153,8 +153,8 @@ def test_images_are_pinned_and_the_local_build_exists(resolved):
     version = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["version"]
     for name, service in config["services"].items():
         image = service["image"]
-        _, _, tag = image.rpartition(":")
-        assert tag and tag != "latest" and "/" not in tag, f"{name}: image {image} is not pinned"
+        _, colon, tag = image.rpartition("/")[2].rpartition(":")
+        assert colon and tag and tag != "latest", f"{name}: image {image} is not pinned to a tag"
         if name in BUILT:
             assert image == f"contentcloud:{version}", name
             context = Path(service["build"]["context"])
@@ -168,6 +168,21 @@ def test_images_are_pinned_and_the_local_build_exists(resolved):
         if line.startswith("COPY "):
             for source in shlex.split(line)[1:-1]:
                 assert (PROJECT / source).exists(), f"Dockerfile: {line}"
+
+
+def test_mounted_host_paths_exist_in_the_checkout(resolved):
+    config, _ = resolved
+    binds = []
+    for name, service in config["services"].items():
+        for volume in service.get("volumes", []):
+            if volume["type"] == "bind":
+                source = Path(volume["source"])
+                assert source.exists(), f"{name}: {source} (mounted at {volume['target']}) does not exist"
+                assert source.is_relative_to(PROJECT), f"{name}: {source} is outside the checkout"
+                binds.append((name, volume["target"]))
+            else:
+                assert volume["type"] == "volume" and volume["source"] in config["volumes"], (name, volume)
+    assert ("publisher", f"{APP}/mappings") in binds and ("airflow-scheduler", f"{APP}/registry") in binds
 
 
 def _commands(service: dict[str, Any]) -> list[list[str]]:
