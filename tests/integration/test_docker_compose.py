@@ -141,6 +141,19 @@ def test_the_demo_profile_reaches_the_stacks_demo_source(resolved):
     assert mounts[f"{APP}/registry"]["read_only"] is True
     profiles = {p.name: yaml.safe_load(p.read_text()) for p in registry.glob("*.yaml")}
     assert profiles["demo.yaml"]["api"]["baseurl"] == "http://demo-source:8090/oai"
+    validated = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("contentcloud")),
+            "datasource",
+            "validate",
+            *sorted(map(str, registry.glob("*.yaml"))),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
+    assert validated.returncode == 0, validated.stdout + validated.stderr
     command = config["services"]["demo-source"]["command"]
     assert command[-2:] == ["--port", "8090"] and "--source-only" in command
     assert "ports" not in config["services"]["demo-source"]  # reached inside the stack only
