@@ -22,14 +22,22 @@ from contentcloud.cli.exit_codes import ExitCode
     type=click.IntRange(0, 65535),
     help="Port of the web application (a free one if taken).",
 )
+@click.option(
+    "--source-only",
+    is_flag=True,
+    help="Serve only the demo's OAI-PMH source of sample records on --host/--port (no pipeline): "
+    "what the docker stack's demo profile harvests.",
+)
 @click.pass_context
-def demo(ctx: click.Context, no_serve: bool, host: str, port: int) -> None:
+def demo(ctx: click.Context, no_serve: bool, host: str, port: int, source_only: bool) -> None:
     """Harvest the bundled sample records from a local OAI-PMH source, transform them to PE, index,
     publish, print what to open, and serve the OAI-PMH publisher, search API and curator pages."""
     from contentcloud.demo import BackgroundServer, free_port, run_pipeline
     from contentcloud.web import create_app
 
     settings = settings_from(ctx)
+    if source_only:
+        _serve_source(settings, host, port)
     authenticator, password = None, None
     if not no_serve:  # before the pipeline: a refused --host fails at once
         from contentcloud.auth import serving_authenticator
@@ -70,6 +78,26 @@ def demo(ctx: click.Context, no_serve: bool, host: str, port: int) -> None:
         click.echo("stopped.", err=True)
     finally:
         web.stop()
+        source.stop()
+    raise SystemExit(ExitCode.OK)
+
+
+def _serve_source(settings, host: str, port: int) -> None:
+    """The sample records as an OAI-PMH source of their own, until interrupted or terminated."""
+    from contentcloud.demo import sample_records, start_source
+
+    source = start_source(settings, port, host=host)
+    click.echo(
+        f"contentcloud demo source: {len(sample_records())} sample records over OAI-PMH at "
+        f"{source.url}/oai (Ctrl-C stops)",
+        err=True,
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopped.", err=True)
+    finally:
         source.stop()
     raise SystemExit(ExitCode.OK)
 

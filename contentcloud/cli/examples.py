@@ -27,6 +27,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "demo": [
         ("contentcloud demo", "run the pipeline, then serve it on http://127.0.0.1:8080"),
         ("contentcloud demo --no-serve", "run the pipeline and exit (state in ./var)"),
+        ("contentcloud demo --source-only --port 8090", "only the sample OAI-PMH source the demo harvests"),
     ],
     "download": [
         ("contentcloud download demo", "fetch the files the demo's records point to"),

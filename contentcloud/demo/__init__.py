@@ -98,8 +98,9 @@ class DemoResult:
     documents: int = 0
 
 
-def start_source(settings: Settings, preferred_port: int | None) -> BackgroundServer:
-    """Load the sample records into the source store, publish and serve them over OAI-PMH."""
+def start_source(settings: Settings, preferred_port: int | None, host: str = "127.0.0.1") -> BackgroundServer:
+    """Load the sample records into the source store, publish and serve them over OAI-PMH on ``host``
+    (``contentcloud demo --source-only`` serves them for the docker stack)."""
     from contentcloud.pipeline.publish import run_publish
     from contentcloud.settings import load_settings
     from contentcloud.web import create_app
@@ -135,7 +136,7 @@ def start_source(settings: Settings, preferred_port: int | None) -> BackgroundSe
         tx.commit()
     run_publish(SOURCE_ID, source_settings)
     app = create_app(source_settings, standard_routes=False)
-    return BackgroundServer(app, "127.0.0.1", free_port(preferred_port)).start()
+    return BackgroundServer(app, host, free_port(preferred_port, host)).start()
 
 
 def demo_profile(settings: Settings) -> tuple[Datasource, str | None]:

@@ -38,6 +38,41 @@ class BareMainProcess(multiprocessing.context.SpawnProcess):
     def _Popen(process_obj: Any) -> BareMainPopen:  # noqa: N802 - multiprocessing's name
         return BareMainPopen(process_obj)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """A child process, also under Celery's prefork pool (CeleryExecutor).
+
+        Celery runs tasks in children of its own ``billiard`` library, and the task runner Airflow's
+        Celery worker forks from one inherits that process object: its authentication key is
+        billiard's type, which refuses to be pickled into a ``spawn`` child's start data ("Pickling
+        an AuthenticationString object is disallowed"), so it is turned into multiprocessing's (the
+        same bytes) before a child copies it.
+        """
+        current = multiprocessing.current_process()
+        key = current._config.get("authkey")
+        if key is not None and type(key) is not multiprocessing.process.AuthenticationString:
+            current._config["authkey"] = multiprocessing.process.AuthenticationString(bytes(key))
+        super().__init__(*args, **kwargs)
+
+    def start(self) -> None:
+        """Starts a child even from a process marked daemonic.
+
+        Celery's pool children are daemonic, and the task runner forked from one inherits the mark:
+        multiprocessing then refuses any child ("daemonic processes are not allowed to have
+        children") and every ``index_part`` failed on CeleryExecutor. The mark is stale there (the
+        task runner is a process of its own that Airflow's supervisor waits for), and no caller
+        leaves a child behind (stopped when done, killed on any error), so it is lifted while the
+        child starts.
+        """
+        current = multiprocessing.current_process()
+        if not current._config.get("daemon"):
+            super().start()
+            return
+        current._config["daemon"] = False
+        try:
+            super().start()
+        finally:
+            current._config["daemon"] = True
+
 
 class BareMainContext(multiprocessing.context.SpawnContext):
     """A ``spawn`` context (no fork of a process with threads and open connections) whose children

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -127,3 +128,44 @@ def test_demo_serves_publisher_search_and_curator_until_interrupted(workdir):
             proc.kill()
             raise
     assert proc.returncode == 0
+
+
+def test_source_only_serves_the_sample_records_and_nothing_else(tmp_path):
+    """``contentcloud demo --source-only`` (the docker stack's demo-source): the sample records over
+    OAI-PMH, from an empty folder, without running the pipeline or serving search and curator pages."""
+    proc = subprocess.Popen(
+        [contentcloud(), "demo", "--source-only", "--port", "0"],
+        cwd=tmp_path,
+        env=demo_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stderr.readline()
+        match = re.fullmatch(
+            r"contentcloud demo source: 150 sample records over OAI-PMH at (http://127\.0\.0\.1:\d+)/oai "
+            r"\(Ctrl-C stops\)\n",
+            line,
+        )
+        assert match, line + (proc.stderr.read()[-3000:] if proc.poll() is not None else "")
+        base = match.group(1)
+        identify = urllib.request.urlopen(f"{base}/oai?verb=Identify", timeout=10).read().decode()
+        assert "<repositoryName>contentcloud demo source</repositoryName>" in identify
+        listed = urllib.request.urlopen(
+            f"{base}/oai?verb=ListIdentifiers&metadataPrefix=oai_dc", timeout=10
+        ).read()
+        assert listed.count(b"<header") == 150 and listed.count(b'status="deleted"') == 2
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{base}/solr/contentcloud/select?q=*:*", timeout=10)
+        assert missing.value.code == 404
+        assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["demo-source"]  # no pipeline ran
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0
+    assert proc.stderr.read() == "stopped.\n"

@@ -159,3 +159,46 @@ def test_a_feed_with_builders_builds_pages(profile: IndexProfile) -> None:
     with index_step._builder(profile, 1) as build:
         built = index_step._wait_built(build([], ARGS), 60)
     assert (built.records, built.docs, built.errors) == (0, [], [])
+
+
+IN_A_DAEMONIC_PROCESS = """
+import importlib, multiprocessing, sys
+from contentcloud.pipeline import index
+from provision.index.profile import load_profile
+
+def feed(path, answers):
+    # what a task runner forked from a Celery prefork child is: a process marked daemonic
+    profile = load_profile(path)
+    args = index._BuildArgs("src", "v1", "2026-01-01T00:00:00Z", None, None)
+    with index._builder(profile, 1) as build:
+        built = index._wait_built(build([], args), 60)
+    answers.put((built.records, multiprocessing.current_process().daemon))
+
+if __name__ == "__main__":
+    # multiprocessing's, or billiard's: Celery's pool, whose process objects the task runner inherits
+    context = importlib.import_module(sys.argv[2]).get_context("fork")
+    answers = context.Queue()
+    child = context.Process(target=feed, args=(sys.argv[1], answers), daemon=True)
+    child.start()
+    child.join(120)
+    print("exit", child.exitcode, "answer", answers.get(timeout=5) if child.exitcode == 0 else None)
+"""
+
+
+@pytest.mark.parametrize("library", ["multiprocessing", "billiard"])
+def test_builders_start_from_a_daemonic_process(tmp_path: Path, library: str) -> None:
+    """Celery's prefork pool runs tasks in daemonic processes of billiard's; the builders start there
+    all the same, and the process keeps its daemonic mark afterwards."""
+    if library == "billiard":
+        pytest.importorskip("billiard", reason="Celery is not installed (the airflow extra)")
+    script = tmp_path / "daemonic.py"
+    script.write_text(IN_A_DAEMONIC_PROCESS)
+    result = subprocess.run(
+        [sys.executable, str(script), str(ROOT / "mappings" / "index" / "pe.yaml"), library],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert "daemonic processes are not allowed" not in result.stderr, result.stderr[-2000:]
+    assert result.stdout == "exit 0 answer (0, True)\n", result.stderr[-2000:]
