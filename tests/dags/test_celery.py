@@ -246,7 +246,7 @@ def test_mapped_parts_run_on_both_celery_workers(celery_airflow) -> None:
 
     report: dict[str, Any] = server.report("aggregate__scaled", run_id)
     outcomes = {s["step"]: s["outcome"] for s in report["steps"]}
-    assert outcomes == dict.fromkeys(["collect", "transform", "index", "publish"], "finished")
+    assert outcomes == dict.fromkeys(["collect", "transform", "index", "rdf", "publish"], "finished")
     from mdstore import UnitKey, open_store
     from provision.registry import open_index
 

@@ -53,6 +53,9 @@ STEPS = [
     "plan_index",
     "index_part",
     "finish_index",
+    "plan_rdf",
+    "rdf_part",
+    "finish_rdf",
     "publish",
     "report",
 ]
@@ -318,13 +321,14 @@ def test_a_triggered_run_passes_every_step_and_the_data_lands(airflow) -> None:
     print(f"full run through the scheduler: {time.monotonic() - started:.1f} s")
 
     report = server.report("aggregate__good", run_id)
-    assert [s["step"] for s in report["steps"]] == ["collect", "transform", "index", "publish"]
+    assert [s["step"] for s in report["steps"]] == ["collect", "transform", "index", "rdf", "publish"]
     outcomes = {s["step"]: (s["outcome"], s["first_errors"]) for s in report["steps"]}
     # the publisher covers every registered source; the other one has not been harvested yet
     assert outcomes == {
         "collect": ("finished", []),
         "transform": ("finished", []),
         "index": ("finished", []),
+        "rdf": ("finished", []),
         "publish": (
             "finished_with_record_errors",
             ["bad: nothing harvested yet (bad/oai_dc/store/native); not published"],
@@ -373,7 +377,8 @@ def test_a_failed_step_fails_the_run_and_the_report_says_which_and_why(airflow, 
 
     report = server.report("aggregate__bad", run_id)
     steps = {s["step"]: s for s in report["steps"]}
-    assert list(steps) == ["collect", "transform", "index"]
+    assert list(steps) == ["collect", "transform", "index", "rdf"]  # the RDF load runs beside the index
+    assert steps["rdf"]["outcome"] == "finished", steps["rdf"]
     assert steps["index"]["outcome"] == "failed"
     assert steps["index"]["errors"] == RECORDS
     assert "no main entity" in " ".join(steps["index"]["first_errors"]), steps["index"]
@@ -473,7 +478,7 @@ def test_a_changed_profile_reprocesses_the_source_without_harvesting(airflow) ->
     assert report["source_version"] == native
     assert stats["present"] == RECORDS and stats["updated"] == RECORDS  # every record, with the new params
     assert "https://changed.example/pe/" in body
-    assert [s["step"] for s in report["run"]["steps"]] == ["transform", "index", "publish"]
+    assert [s["step"] for s in report["run"]["steps"]] == ["transform", "index", "rdf", "publish"]
     assert report["run"]["run_id"] == run["dag_run_id"]
     from provision.registry import open_index
 
