@@ -289,7 +289,7 @@ def test_every_variable_is_defined(resolved, tmp_path):
     without a blank value), every CONTENTCLOUD_* a service sets is a setting contentcloud reads,
     every AIRFLOW__SECTION__KEY is an option Airflow knows, and the services that run the pipeline
     get the MDStore and index of the stack (not the image's SQLite defaults)."""
-    from contentcloud.settings import FIELDS
+    from contentcloud.settings import setting_fields
 
     config, stderr = resolved
     assert "variable is not set" not in stderr, stderr
@@ -303,7 +303,7 @@ def test_every_variable_is_defined(resolved, tmp_path):
         if operator not in (":-", "-"):
             assert variable in example, f"compose.yaml reads {variable}: not in docker/.env.example"
 
-    known = {env for env, _ in FIELDS.values()}
+    known = {field.env for field in setting_fields()}
     image_env = dict(
         re.findall(r"\b(CONTENTCLOUD_[A-Z_]+)=(\S+)", DOCKERFILE.read_text())
     )  # the Dockerfile's ENV lines
