@@ -78,7 +78,12 @@ def run_under_airflow(tmp: Path, profile: dict, *, timeout: float = 3600.0) -> d
         run_id = server.trigger(dag_id, FULL_RUN)
         state = None
         while time.perf_counter() - started < timeout:
-            state = server.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            try:
+                state = server.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            except OSError as exc:  # a busy API server may not answer one poll in 30 s: ask again
+                print(f"  (poll of the run's state failed: {exc}; asking again)", flush=True)
+                time.sleep(5)
+                continue
             if state in ("success", "failed"):
                 break
             time.sleep(1)

@@ -65,6 +65,12 @@ def main() -> int:
             cpu_before = time.process_time()
             rows, total = run_pipeline(Path(tmp), f"http://127.0.0.1:{port}/oai", args.parts)
             cpu = time.process_time() - cpu_before
+            # printed before the Airflow run, so that a failure there does not lose it
+            print_rows(f"pipeline, {args.records} records, OAI-PMH source → embedded index", rows)
+            verdict = "within" if total < GOAL_SECONDS else "OVER"
+            print(f"\ntotal wall time {total:.1f}s, {cpu:.1f} CPU s ({verdict} the {GOAL_SECONDS}s goal)")
+            print(f"load average after the CLI run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            sys.stdout.flush()
             airflow = None
             if args.airflow:
                 from bench._airflow import run_under_airflow
@@ -75,9 +81,6 @@ def main() -> int:
                 airflow = run_under_airflow(Path(tmp), profile)
     finally:
         endpoint.terminate()
-    print_rows(f"pipeline, {args.records} records, OAI-PMH source → embedded index", rows)
-    verdict = "within" if total < GOAL_SECONDS else "OVER"
-    print(f"\ntotal wall time {total:.1f}s, {cpu:.1f} CPU s ({verdict} the {GOAL_SECONDS}s goal)")
     if airflow is not None:
         ratio = airflow["wall"] / total
         print(
