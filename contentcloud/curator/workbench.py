@@ -229,13 +229,7 @@ def run_preview(
                     ids=record_ids(source, ids) if ids else None,
                     ontology=ontology,
                 )
-        for item in report.items:
-            for info in filter(None, (item.error, *item.warnings)):
-                info.location = real_paths(chain, info.location)
-        report.findings = [
-            replace(f, location=real_paths(chain, f.location) or f.location) for f in report.findings
-        ]
-        return report
+        return _located(chain, report)
 
 
 def real_paths(chain: Any, text: str | None) -> str | None:
@@ -307,3 +301,103 @@ def check_files(paths: Sequence[str | Path], ontology: Ontology | None = None) -
 
     ontology = ontology or load_ontology()
     return {str(path): check_file(path, ontology) for path in paths}
+
+
+@dataclass
+class LiveReport:
+    """Everything the editor shows for one draft over one sample: the preview (with the ontology
+    check and the mapping's findings), the coverage of the sample's source paths, and the diff of
+    the same records against the current transformed version (None when nothing is transformed)."""
+
+    preview: PreviewReport
+    coverage: CoverageReport
+    diff: DiffReport | None
+    diff_note: str = ""
+
+
+def run_live(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    mappings: Sequence[str | Path] = (),
+    sample: int = 50,
+    ids: Sequence[str] | None = None,
+    own: Sequence[tuple[str, bytes]] | None = None,
+    **draft: Any,
+) -> LiveReport:
+    """One pass of the editor's live preview: one draft chain, one store session, the existing
+    preview, coverage and diff functions over the same sampled records. With ``own`` records the
+    coverage is of them and there is no diff (they have no stored version to compare with)."""
+    from transforms.curation.coverage import coverage
+    from transforms.curation.preview import preview, preview_records
+    from transforms.curation.rdfdiff import diff_version
+
+    source = datasource(settings, datasource_id)
+    ontology = load_ontology()
+    with chain_for(source, settings, mappings, **draft) as chain:
+        if own:
+            report = preview_records(
+                chain, own_records(source, own), ontology=ontology, unit="your own records", version=""
+            )
+            return LiveReport(_located(chain, report), _own_coverage(chain, own), None, "your own records")
+        with _store(settings) as store:
+            report = preview(
+                store,
+                source.native_unit,
+                chain,
+                sample=sample,
+                ids=record_ids(source, ids) if ids else None,
+                ontology=ontology,
+            )
+            chosen = [item.record_id for item in report.items]
+            covered = coverage(store, source.native_unit, chain, ids=chosen, examples=3)
+            diff, note = None, ""
+            if store.current_version(source.transformed_unit) is None:
+                note = "nothing transformed yet: no diff"
+            else:
+                diff = diff_version(
+                    store,
+                    source.native_unit,
+                    source.transformed_unit,
+                    chain,
+                    current_format=source.transform.output,
+                    max_details=len(chosen),
+                    ids=chosen,
+                )
+                for item in diff.records:
+                    item.error = real_paths(chain, item.error)
+        return LiveReport(_located(chain, report), covered, diff, note)
+
+
+def _located(chain: Any, report: PreviewReport) -> PreviewReport:
+    """Locations of errors, warnings and findings naming the draft's own path (see :func:`real_paths`)."""
+    for item in report.items:
+        for info in filter(None, (item.error, *item.warnings)):
+            info.location = real_paths(chain, info.location)
+    report.findings = [
+        replace(f, location=real_paths(chain, f.location) or f.location) for f in report.findings
+    ]
+    return report
+
+
+def _own_coverage(chain: Any, own: Sequence[tuple[str, bytes]]) -> CoverageReport:
+    """Coverage of the curator's own records: a throw-away in-memory store holding just them."""
+    from mdstore import RecordInput, UnitKey, open_store
+    from transforms.curation.coverage import coverage
+
+    unit = UnitKey("own", "xml")
+    with open_store("sqlite:///:memory:") as store:
+        tx = store.begin(unit, "full", nsprefix="own")
+        tx.upsert(RecordInput(name, body) for name, body in own)
+        tx.commit()
+        return coverage(store, unit, chain, examples=3)
+
+
+def source_tree(datasource_id: str, settings: Settings, *, limit: int = 500) -> CoverageReport:
+    """The source paths of the current native version's first ``limit`` records, with counts and
+    example values (the editor's source tree): the coverage table without a mapping to ask."""
+    from transforms.curation.coverage import coverage
+
+    source = datasource(settings, datasource_id)
+    with _store(settings) as store:
+        return coverage(store, source.native_unit, None, limit=limit, examples=3)
