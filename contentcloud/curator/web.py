@@ -283,6 +283,8 @@ class CuratorApp:
             else:
                 if identity.user is None:
                     raise self.refusal(environ, base, path, identity)
+                if path == "/editor" or path.startswith(("/api/", "/static/")):
+                    return self.editor(environ, start_response, base, path, identity)
                 if path in ("/", ""):
                     form = self.checked_form(environ, identity)
                     body = self.page(base, form, "", "Curator workbench", identity)
@@ -319,6 +321,26 @@ class CuratorApp:
         ]
         start_response(status, headers)
         return [] if method == "HEAD" else [data]
+
+    def editor(
+        self, environ: dict, start_response: StartResponse, base: str, path: str, identity: Identity
+    ) -> Iterable[bytes]:
+        """The mapping editor, its bundle and its JSON API (:mod:`contentcloud.curator.live`)."""
+        from contentcloud.curator.live import EditorRoutes
+
+        status, headers, data = EditorRoutes(self).respond(environ, base, path, identity)
+        start_response(
+            status,
+            [
+                *headers,
+                ("Content-Length", str(len(data))),
+                ("Cache-Control", "no-store"),
+                ("X-Content-Type-Options", "nosniff"),
+                ("X-Frame-Options", "DENY"),
+                ("Referrer-Policy", "same-origin"),
+            ],
+        )
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [data]
 
     # --- authentication ------------------------------------------------------------------------
     def refusal(self, environ: dict, base: str, path: str, identity: Identity) -> HttpError:
