@@ -438,8 +438,10 @@ def line_in(name: str, *texts: str | None) -> int | None:
     for text in texts:
         if not text:
             continue
-        found = re.search(rf"(?:^|[\s/'\"(]){re.escape(name)}:(\d+)", text) or re.search(
-            r"\bline (\d+)", text
+        found = (
+            re.search(rf"(?:^|[\s/'\"(]){re.escape(name)}:(\d+)", text)
+            or re.search(r"\bline (\d+), column", text)  # the XML parser's own position
+            or re.search(r"\bline (\d+)", text)
         )
         if found:
             return int(found.group(1))
@@ -602,8 +604,16 @@ def entity_graph(turtle: str, ontology: Any) -> list[dict[str, Any]]:
         for subject, value in graph.subject_objects(rdflib.URIRef(predicate)):
             label.setdefault(subject, str(value))
 
+    namespaces = sorted(((str(uri), prefix) for prefix, uri in graph.namespaces() if prefix), reverse=True)
+
     def name(term: Any) -> str:
-        return ontology.short(str(term)) if isinstance(term, rdflib.URIRef) else f"_:{term}"
+        if not isinstance(term, rdflib.URIRef):
+            return f"_:{term}"
+        shown = ontology.short(str(term))
+        for uri, prefix in namespaces if shown == str(term) else ():
+            if shown.startswith(uri) and len(shown) > len(uri):
+                return f"{prefix}:{shown[len(uri) :]}"
+        return shown
 
     subjects = list(dict.fromkeys(graph.subjects()))
     pointed = {o for o in graph.objects() if not isinstance(o, rdflib.Literal)}
