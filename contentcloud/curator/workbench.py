@@ -132,6 +132,7 @@ def chain_for(
                 output=section.output,
                 params=run_params(source.id, nsprefix=source.nsprefix, name=source.name),
                 schemas_dir=schemas_dir_for(root),
+                vocabularies=vocabularies_of(root),
             )
         except ContentcloudError as exc:  # a draft that does not compile: named by its own path
             holder = SimpleNamespace(draft_paths=draft_paths)
@@ -144,6 +145,25 @@ def chain_for(
         #: where the draft really runs, so messages can name the draft's own path instead
         chain.draft_paths = draft_paths
         yield chain
+
+
+_VOCABULARIES: dict[Path, tuple[tuple[tuple[str, int, int], ...], Any]] = {}
+
+
+def vocabularies_of(root: Path) -> Any:
+    """The vocabularies of the mappings directory, read once and kept while their files are
+    unchanged: a draft runs in a fresh copy of the directory at every pause of the editor, and
+    reading the vocabularies again each time would cost more than the preview itself. (Drafts
+    are mappings, never vocabularies, so the copy's vocabularies are these.)"""
+    from transforms.vocabularies import VocabularySet
+
+    directory = root / "vocabularies"
+    files = sorted(directory.iterdir()) if directory.is_dir() else []
+    signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files if p.is_file())
+    known = _VOCABULARIES.get(root)
+    if known is None or known[0] != signature:
+        known = _VOCABULARIES[root] = (signature, VocabularySet(directory))
+    return known[1]
 
 
 @contextmanager
@@ -334,7 +354,8 @@ def run_live(
 
     source = datasource(settings, datasource_id)
     ontology = load_ontology()
-    with chain_for(source, settings, mappings, **draft) as chain:
+    with chain_for(source, settings, mappings, **draft) as compiled:
+        chain = _Memo(compiled)
         if own:
             report = preview_records(
                 chain, own_records(source, own), ontology=ontology, unit="your own records", version=""
@@ -367,6 +388,36 @@ def run_live(
                 for item in diff.records:
                     item.error = real_paths(chain, item.error)
         return LiveReport(_located(chain, report), covered, diff, note)
+
+
+class _Memo:
+    """A chain that remembers its outputs by record id and input bytes, so that the diff of the
+    records the preview has just run reuses their outputs (or errors) instead of running the draft
+    a second time; anything else (the coverage tracer's altered records) runs as usual."""
+
+    def __init__(self, chain: Any) -> None:
+        self._chain = chain
+        self._done: dict[tuple[str | None, bytes], Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._chain, name)
+
+    def apply_payload(self, payload: Any, context: Any) -> Any:
+        from mdstore.errors import RecordError
+
+        key = (context.record_id, payload.xml_bytes())
+        if key in self._done:
+            found = self._done[key]
+            if isinstance(found, RecordError):
+                raise found
+            return found
+        try:
+            result = self._chain.apply_payload(payload, context)
+        except RecordError as exc:
+            self._done[key] = exc
+            raise
+        self._done[key] = result
+        return result
 
 
 def _located(chain: Any, report: PreviewReport) -> PreviewReport:
