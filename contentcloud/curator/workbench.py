@@ -362,14 +362,9 @@ def run_live(
             )
             return LiveReport(_located(chain, report), _own_coverage(chain, own), None, "your own records")
         with _store(settings) as store:
-            report = preview(
-                store,
-                source.native_unit,
-                chain,
-                sample=sample,
-                ids=record_ids(source, ids) if ids else None,
-                ontology=ontology,
-            )
+            unit = source.native_unit
+            wanted = record_ids(source, ids) if ids else _sample_ids(settings, store, unit, sample)
+            report = preview(store, source.native_unit, chain, sample=sample, ids=wanted, ontology=ontology)
             chosen = [item.record_id for item in report.items]
             covered = coverage(store, source.native_unit, chain, ids=chosen, examples=3)
             diff, note = None, ""
@@ -388,6 +383,26 @@ def run_live(
                 for item in diff.records:
                     item.error = real_paths(chain, item.error)
         return LiveReport(_located(chain, report), covered, diff, note)
+
+
+_SAMPLES: dict[tuple[str, str, str, int], list[str]] = {}
+
+
+def _sample_ids(settings: Settings, store: Any, unit: Any, sample: int) -> list[str] | None:
+    """The preview's sample of the current native version, chosen once per version: choosing it
+    reads every id of the version, which the editor would otherwise do at every pause."""
+    from transforms.curation.preview import sample_ids
+
+    version = store.current_version(unit)
+    if version is None:
+        return None  # the preview says there is no version
+    key = (str(settings.mdstore), unit.name, version, sample)
+    if key not in _SAMPLES:
+        with store.reader(unit, version) as view:
+            if len(_SAMPLES) > 64:
+                _SAMPLES.clear()
+            _SAMPLES[key] = sample_ids(view, sample)
+    return _SAMPLES[key]
 
 
 class _Memo:
