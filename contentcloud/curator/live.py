@@ -257,7 +257,7 @@ class EditorRoutes:
                 live = run_live(
                     source, self.settings, mappings=paths, sample=sample, ids=ids, own=own, **options
                 )
-                answer = live_json(live, name, page=page)
+                answer = live_json(live, name, page=page, text=text if isinstance(text, str) else "")
             except ContentcloudError as exc:
                 if _status_for(exc) != "400 Bad Request" or not paths:
                     raise
@@ -452,7 +452,7 @@ def _diagnostic(name: str, severity: str, message: str, *where: str | None) -> d
     return {"line": line_in(name, *where, message), "severity": severity, "message": message}
 
 
-def live_json(live: LiveReport, name: str, *, page: int = 1) -> dict[str, Any]:
+def live_json(live: LiveReport, name: str, *, page: int = 1, text: str = "") -> dict[str, Any]:
     from contentcloud.curator.workbench import load_ontology
     from transforms.curation.ontology import Ontology
 
@@ -499,6 +499,21 @@ def live_json(live: LiveReport, name: str, *, page: int = 1) -> dict[str, Any]:
             key = (issue.severity, issue.kind, issue.predicate, issue.message)
             groups.setdefault(key, set()).add(item.record_id)
             triples[key] = triples.get(key, 0) + 1
+    # an ontology issue of a term the draft writes is marked where the draft names the term
+    lines = text.splitlines()
+    for (sev, kind, pred, message), affected in groups.items():
+        found = next(
+            (n for n, line in enumerate(lines, 1) if re.search(rf">\s*{re.escape(pred)}\s*<", line)), None
+        )
+        if found is not None:
+            shown = f"ontology check: {pred}: {message} ({triples[(sev, kind, pred, message)]} triples)"
+            diagnostics[(found, sev, shown)] = {
+                "line": found,
+                "severity": sev,
+                "message": shown,
+                "records": len(affected),
+                "location": f"{name}:{found}",
+            }
     coverage = live.coverage
     paths = [row.as_dict() for row in sorted(coverage.rows, key=lambda r: r.path)]
     return {

@@ -148,6 +148,36 @@ def test_a_typo_is_a_diagnostic_at_its_line_and_the_diff_groups_by_predicate(set
     assert all(s["sign"] == "-" for g in diff["groups"] for s in g["statements"])
 
 
+def test_an_ontology_issue_is_marked_where_the_draft_names_the_term(setup):
+    draft = SHIPPED.replace("crm:P72_has_language", "crm:P72_has_lang")
+    _, _, answer = preview(setup["app"], draft)
+    records = [r["record_id"] for r in answer["records"]]
+    assert answer["ontology"] == {
+        "errors": 4,
+        "warnings": 0,
+        "issues": [
+            {
+                "severity": "error",
+                "kind": "unknown-property",
+                "property": "crm:P72_has_lang",
+                "message": "not a property of the ontology",
+                "triples": 4,
+                "records": records,
+            }
+        ],
+    }
+    line = draft[: draft.index(">crm:P72_has_lang<")].count("\n") + 1
+    assert answer["diagnostics"] == [
+        {
+            "line": line,
+            "severity": "error",
+            "message": "ontology check: crm:P72_has_lang: not a property of the ontology (4 triples)",
+            "records": 4,
+            "location": f"demo.x3ml:{line}",
+        }
+    ]
+
+
 def test_a_draft_that_does_not_parse_is_an_error_at_its_line(setup):
     status, _, answer = preview(setup["app"], SHIPPED.replace("</domain>", "</domian>", 1))
     assert status == "200 OK"
