@@ -263,7 +263,7 @@ function renderRecords(result) {
     el(
       "tr",
       { class: `record-row ${r.status}`, "data-record-id": r.record_id },
-      el("td", {}, el("a", { href: `#rec-${n}` }, r.original_id || r.record_id)),
+      el("td", {}, el("a", { href: `#rec-${n}`, onclick: (ev) => (ev.preventDefault(), openRecord(n)) }, r.original_id || r.record_id)),
       el("td", { class: "status" }, r.status),
       el("td", {}, r.triples ?? ""),
       el("td", {}, r.warnings.length),
@@ -297,6 +297,13 @@ function renderRecords(result) {
     ),
     details,
   );
+}
+
+function openRecord(n) {
+  const details = $(`rec-${n}`);
+  details.open = true;
+  const panel = $("ed-results"); // scroll the results only, not the page
+  panel.scrollTop = details.getBoundingClientRect().top - panel.getBoundingClientRect().top + panel.scrollTop;
 }
 
 function renderEntity(entity) {
