@@ -128,9 +128,17 @@ def served(tmp_path_factory) -> Iterator[tuple[str, dict]]:
 
 
 def _shot(driver, name: str) -> Path:
+    """The window as ``editor-<name>.png``, and at 60 % as ``editor-<name>.small.png`` (Chromium
+    scales it: the README's pictures are these, copied to ``docs/curator/``)."""
+    import base64
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"editor-{name}.png"
     assert driver.save_screenshot(str(path))
+    size = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    clip = {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 0.6}
+    small = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "clip": clip})
+    (ARTIFACTS / f"editor-{name}.small.png").write_bytes(base64.b64decode(small["data"]))
     return path
 
 
@@ -267,8 +275,9 @@ def test_write_a_mapping_from_scratch_flag_a_typo_and_promote_it(browser, served
     status = _wait_preview(driver, before)
     assert status.startswith("50 records: 0 failed, 200 triples, 0 problems"), status
     driver.find_element(By.CSS_SELECTOR, '#ed-tabs [data-tab="records"]').click()
+    driver.find_element(By.CSS_SELECTOR, "#records-table tbody tr a").click()  # opens its details
     first = driver.find_element(By.CSS_SELECTOR, "#tab-records details.rec")
-    driver.execute_script("arguments[0].open=true", first)
+    assert first.get_attribute("open") == "true"
     entity = first.find_element(By.CSS_SELECTOR, ".entity")
     assert entity.find_element(By.CSS_SELECTOR, ".types").text == "crmpe:PE22_Persistent_Dataset"
     assert "crm:P1_is_identified_by" in entity.text
