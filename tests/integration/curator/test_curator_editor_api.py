@@ -178,6 +178,23 @@ def test_an_ontology_issue_is_marked_where_the_draft_names_the_term(setup):
     ]
 
 
+def test_the_diff_is_paged_by_predicate(setup):
+    """The shipped XSLT as a draft against the X3ML's transformed version: IRIs differ, so every
+    predicate changes; 8 predicate groups a page, a page past the end is the last one."""
+    xsl = (PROJECT / "mappings" / "oai_dc2pe.xsl").read_text(encoding="utf-8")
+    pages = []
+    for page in (1, 2, 9):
+        _, _, answer = preview(setup["app"], xsl, name="oai_dc2pe.xsl", diff_page=page)
+        diff = answer["diff"]
+        assert (diff["pages"], diff["predicates"], diff["counts"]["changed"]) == (2, 14, 4)
+        pages.append((diff["page"], [g["predicate"].rsplit("/", 1)[-1] for g in diff["groups"]]))
+    crm = ["PP50_accessible_at", "P104_is_subject_to", "P129_is_about", "P14_carried_out_by"]
+    assert pages[0] == (1, [*crm, "P1_is_identified_by", "P2_has_type", "P3_has_note", "P4_has_time-span"])
+    last = (2, ["P72_has_language", "P82a_begin_of_the_begin", "P82b_end_of_the_end", "P94i_was_created_by",
+                "22-rdf-syntax-ns#type", "rdf-schema#label"])  # fmt: skip
+    assert pages[1:] == [last, last]
+
+
 def test_a_draft_that_does_not_parse_is_an_error_at_its_line(setup):
     status, _, answer = preview(setup["app"], SHIPPED.replace("</domain>", "</domian>", 1))
     assert status == "200 OK"
