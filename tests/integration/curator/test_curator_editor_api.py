@@ -421,5 +421,7 @@ def test_the_editor_page_and_its_bundle(setup):
         bundle.encode()
         == (Path(__file__).resolve().parents[3] / "contentcloud/curator/static/editor.js").read_bytes()
     )
+    _, _, workbench = call(setup["app"], "/")
+    assert '<a href="/curator/editor" id="open-editor">' in workbench
     status, _, answer = call(setup["app"], "/api/nothing")
     assert (status, answer) == ("404 Not Found", {"error": "no API /api/nothing"})
