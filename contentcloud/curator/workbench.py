@@ -397,12 +397,14 @@ def _sample_ids(settings: Settings, store: Any, unit: Any, sample: int) -> list[
     if version is None:
         return None  # the preview says there is no version
     key = (str(settings.mdstore), unit.name, version, sample)
-    if key not in _SAMPLES:
+    chosen = _SAMPLES.get(key)
+    if chosen is None:  # threads of the server may race here: both compute the same list
         with store.reader(unit, version) as view:
-            if len(_SAMPLES) > 64:
-                _SAMPLES.clear()
-            _SAMPLES[key] = sample_ids(view, sample)
-    return _SAMPLES[key]
+            chosen = sample_ids(view, sample)
+        if len(_SAMPLES) > 64:
+            _SAMPLES.clear()
+        _SAMPLES[key] = chosen
+    return chosen
 
 
 class _Memo:
