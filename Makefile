@@ -3,6 +3,7 @@
 #   make test   - install everything the tests need, fetch and start the test servers, run pytest
 #   make lock   - re-resolve the newest releases within pyproject.toml's ranges into constraints.txt
 #   make test-latest - the quick suite on the newest releases within the ranges (not the lock)
+#   make editor - rebuild the curator's code editor bundle (node + npm; the bundle is committed)
 # Everything goes into ./.venv; Java jars for the test servers into tests/servers/*/lib.
 # Installs take the exact versions of constraints.txt (committed), so a fresh clone gets what was
 # tested; pyproject.toml keeps the compatible ranges for those who install the package elsewhere.
@@ -16,7 +17,7 @@ CONSTRAINTS := constraints.txt
 LOCK_EXTRAS := test,airflow,s3,postgres
 LATEST_VENV ?= .venv-latest
 
-.PHONY: demo test quick-test install servers lint bench clean lock test-latest
+.PHONY: demo test quick-test install servers lint bench clean lock test-latest editor
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,14 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pytest -m "not integration" -q $(PYTEST_ARGS)
 
 install: $(STAMP)
+
+# The curator's mapping editor: CodeMirror 6 from the npm registry at the versions of
+# package-lock.json, bundled by esbuild into contentcloud/curator/static/editor.js (with the
+# licences beside it). Commit the result: serving and pip install need no node.
+# tests/unit/contentcloud/test_editor_bundle.py checks the committed bundle is this build.
+EDITOR := contentcloud/curator/editor
+editor:
+	cd $(EDITOR) && npm ci --no-audit --no-fund && node build.mjs
 
 demo: $(STAMP)
 	$(BIN)/contentcloud demo

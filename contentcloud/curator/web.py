@@ -12,7 +12,9 @@ the mount point):
   ``multipart/form-data``); preview and check run on the curator's own records when given.
   Beside every preview: the ontology check's counts and the mapping's findings over the sample
   (:mod:`transforms.curation.x3ml_check`); ``/check`` groups the ontology issues by property;
-* ``GET|POST /login``: the login form and its check; ``POST /logout``.
+* ``GET|POST /login``: the login form and its check; ``POST /logout``;
+* ``/editor``, ``/api/…``, ``/static/editor.js``: the mapping editor and its JSON API
+  (:mod:`contentcloud.curator.live`).
 
 Read-only on stored data: views read under leases and never open a write transaction. Uploads
 are bounded (:data:`MAX_UPLOAD` bytes per request, :data:`MAX_FILES` files), parsed in memory
@@ -283,6 +285,8 @@ class CuratorApp:
             else:
                 if identity.user is None:
                     raise self.refusal(environ, base, path, identity)
+                if path == "/editor" or path.startswith(("/api/", "/static/")):
+                    return self.editor(environ, start_response, base, path, identity)
                 if path in ("/", ""):
                     form = self.checked_form(environ, identity)
                     body = self.page(base, form, "", "Curator workbench", identity)
@@ -319,6 +323,26 @@ class CuratorApp:
         ]
         start_response(status, headers)
         return [] if method == "HEAD" else [data]
+
+    def editor(
+        self, environ: dict, start_response: StartResponse, base: str, path: str, identity: Identity
+    ) -> Iterable[bytes]:
+        """The mapping editor, its bundle and its JSON API (:mod:`contentcloud.curator.live`)."""
+        from contentcloud.curator.live import EditorRoutes
+
+        status, headers, data = EditorRoutes(self).respond(environ, base, path, identity)
+        start_response(
+            status,
+            [
+                *headers,
+                ("Content-Length", str(len(data))),
+                ("Cache-Control", "no-store"),
+                ("X-Content-Type-Options", "nosniff"),
+                ("X-Frame-Options", "DENY"),
+                ("Referrer-Policy", "same-origin"),
+            ],
+        )
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [data]
 
     # --- authentication ------------------------------------------------------------------------
     def refusal(self, environ: dict, base: str, path: str, identity: Identity) -> HttpError:
@@ -895,7 +919,8 @@ FORM = """<form id="workbench" method="post" enctype="multipart/form-data" actio
 <button type="submit" id="run-check" formaction="{base}/check">Check</button>
 <button type="submit" id="run-coverage" formaction="{base}/coverage">Coverage</button>
 <button type="submit" id="run-diff" formaction="{base}/diff">Diff</button>
-<span id="busy" hidden>running…</span></div>
+<span id="busy" hidden>running…</span>
+<a href="{base}/editor" id="open-editor">Write a mapping in the editor (live preview)</a></div>
 </form>"""
 
 ACCOUNT = """<form id="logout" method="post" action="{base}/logout"><span id="signed-in">{user}</span>

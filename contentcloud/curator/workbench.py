@@ -132,6 +132,7 @@ def chain_for(
                 output=section.output,
                 params=run_params(source.id, nsprefix=source.nsprefix, name=source.name),
                 schemas_dir=schemas_dir_for(root),
+                vocabularies=vocabularies_of(root),
             )
         except ContentcloudError as exc:  # a draft that does not compile: named by its own path
             holder = SimpleNamespace(draft_paths=draft_paths)
@@ -144,6 +145,25 @@ def chain_for(
         #: where the draft really runs, so messages can name the draft's own path instead
         chain.draft_paths = draft_paths
         yield chain
+
+
+_VOCABULARIES: dict[Path, tuple[tuple[tuple[str, int, int], ...], Any]] = {}
+
+
+def vocabularies_of(root: Path) -> Any:
+    """The vocabularies of the mappings directory, read once and kept while their files are
+    unchanged: a draft runs in a fresh copy of the directory at every pause of the editor, and
+    reading the vocabularies again each time would cost more than the preview itself. (Drafts
+    are mappings, never vocabularies, so the copy's vocabularies are these.)"""
+    from transforms.vocabularies import VocabularySet
+
+    directory = root / "vocabularies"
+    files = sorted(directory.iterdir()) if directory.is_dir() else []
+    signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files if p.is_file())
+    known = _VOCABULARIES.get(root)
+    if known is None or known[0] != signature:
+        known = _VOCABULARIES[root] = (signature, VocabularySet(directory))
+    return known[1]
 
 
 @contextmanager
@@ -229,13 +249,7 @@ def run_preview(
                     ids=record_ids(source, ids) if ids else None,
                     ontology=ontology,
                 )
-        for item in report.items:
-            for info in filter(None, (item.error, *item.warnings)):
-                info.location = real_paths(chain, info.location)
-        report.findings = [
-            replace(f, location=real_paths(chain, f.location) or f.location) for f in report.findings
-        ]
-        return report
+        return _located(chain, report)
 
 
 def real_paths(chain: Any, text: str | None) -> str | None:
@@ -307,3 +321,151 @@ def check_files(paths: Sequence[str | Path], ontology: Ontology | None = None) -
 
     ontology = ontology or load_ontology()
     return {str(path): check_file(path, ontology) for path in paths}
+
+
+@dataclass
+class LiveReport:
+    """Everything the editor shows for one draft over one sample: the preview (with the ontology
+    check and the mapping's findings), the coverage of the sample's source paths, and the diff of
+    the same records against the current transformed version (None when nothing is transformed)."""
+
+    preview: PreviewReport
+    coverage: CoverageReport
+    diff: DiffReport | None
+    diff_note: str = ""
+
+
+def run_live(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    mappings: Sequence[str | Path] = (),
+    sample: int = 50,
+    ids: Sequence[str] | None = None,
+    own: Sequence[tuple[str, bytes]] | None = None,
+    **draft: Any,
+) -> LiveReport:
+    """One pass of the editor's live preview: one draft chain, one store session, the existing
+    preview, coverage and diff functions over the same sampled records. With ``own`` records the
+    coverage is of them and there is no diff (they have no stored version to compare with)."""
+    from transforms.curation.coverage import coverage
+    from transforms.curation.preview import preview, preview_records
+    from transforms.curation.rdfdiff import diff_version
+
+    source = datasource(settings, datasource_id)
+    ontology = load_ontology()
+    with chain_for(source, settings, mappings, **draft) as compiled:
+        chain = _Memo(compiled)
+        if own:
+            report = preview_records(
+                chain, own_records(source, own), ontology=ontology, unit="your own records", version=""
+            )
+            return LiveReport(_located(chain, report), _own_coverage(chain, own), None, "your own records")
+        with _store(settings) as store:
+            unit = source.native_unit
+            wanted = record_ids(source, ids) if ids else _sample_ids(settings, store, unit, sample)
+            report = preview(store, source.native_unit, chain, sample=sample, ids=wanted, ontology=ontology)
+            chosen = [item.record_id for item in report.items]
+            covered = coverage(store, source.native_unit, chain, ids=chosen, examples=3)
+            diff, note = None, ""
+            if store.current_version(source.transformed_unit) is None:
+                note = "nothing transformed yet: no diff"
+            else:
+                diff = diff_version(
+                    store,
+                    source.native_unit,
+                    source.transformed_unit,
+                    chain,
+                    current_format=source.transform.output,
+                    max_details=len(chosen),
+                    ids=chosen,
+                )
+                for item in diff.records:
+                    item.error = real_paths(chain, item.error)
+        return LiveReport(_located(chain, report), covered, diff, note)
+
+
+_SAMPLES: dict[tuple[str, str, str, int], list[str]] = {}
+
+
+def _sample_ids(settings: Settings, store: Any, unit: Any, sample: int) -> list[str] | None:
+    """The preview's sample of the current native version, chosen once per version: choosing it
+    reads every id of the version, which the editor would otherwise do at every pause."""
+    from transforms.curation.preview import sample_ids
+
+    version = store.current_version(unit)
+    if version is None:
+        return None  # the preview says there is no version
+    key = (str(settings.mdstore), unit.name, version, sample)
+    chosen = _SAMPLES.get(key)
+    if chosen is None:  # threads of the server may race here: both compute the same list
+        with store.reader(unit, version) as view:
+            chosen = sample_ids(view, sample)
+        if len(_SAMPLES) > 64:
+            _SAMPLES.clear()
+        _SAMPLES[key] = chosen
+    return chosen
+
+
+class _Memo:
+    """A chain that remembers its outputs by record id and input bytes, so that the diff of the
+    records the preview has just run reuses their outputs (or errors) instead of running the draft
+    a second time; anything else (the coverage tracer's altered records) runs as usual."""
+
+    def __init__(self, chain: Any) -> None:
+        self._chain = chain
+        self._done: dict[tuple[str | None, bytes], Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._chain, name)
+
+    def apply_payload(self, payload: Any, context: Any) -> Any:
+        from mdstore.errors import RecordError
+
+        key = (context.record_id, payload.xml_bytes())
+        if key in self._done:
+            found = self._done[key]
+            if isinstance(found, RecordError):
+                raise found
+            return found
+        try:
+            result = self._chain.apply_payload(payload, context)
+        except RecordError as exc:
+            self._done[key] = exc
+            raise
+        self._done[key] = result
+        return result
+
+
+def _located(chain: Any, report: PreviewReport) -> PreviewReport:
+    """Locations of errors, warnings and findings naming the draft's own path (see :func:`real_paths`)."""
+    for item in report.items:
+        for info in filter(None, (item.error, *item.warnings)):
+            info.location = real_paths(chain, info.location)
+    report.findings = [
+        replace(f, location=real_paths(chain, f.location) or f.location) for f in report.findings
+    ]
+    return report
+
+
+def _own_coverage(chain: Any, own: Sequence[tuple[str, bytes]]) -> CoverageReport:
+    """Coverage of the curator's own records: a throw-away in-memory store holding just them."""
+    from mdstore import RecordInput, UnitKey, open_store
+    from transforms.curation.coverage import coverage
+
+    unit = UnitKey("own", "xml")
+    with open_store("sqlite:///:memory:") as store:
+        tx = store.begin(unit, "full", nsprefix="own")
+        tx.upsert(RecordInput(name, body) for name, body in own)
+        tx.commit()
+        return coverage(store, unit, chain, examples=3)
+
+
+def source_tree(datasource_id: str, settings: Settings, *, limit: int = 500) -> CoverageReport:
+    """The source paths of the current native version's first ``limit`` records, with counts and
+    example values (the editor's source tree): the coverage table without a mapping to ask."""
+    from transforms.curation.coverage import coverage
+
+    source = datasource(settings, datasource_id)
+    with _store(settings) as store:
+        return coverage(store, source.native_unit, None, limit=limit, examples=3)

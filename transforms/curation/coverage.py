@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -147,8 +147,10 @@ def coverage(
     max_paths: int = 5000,
     limit: int | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
+    ids: Sequence[str] | None = None,
 ) -> CoverageReport:
-    """The path table of one native version (the current one unless ``version`` is given)."""
+    """The path table of one native version (the current one unless ``version`` is given), or of
+    its records ``ids`` only (the editor's live preview: the same sample as the preview's)."""
     started = time.perf_counter()
     method_name, reader = read_method(chain, method)
     tracing = method_name == "trace"
@@ -158,7 +160,12 @@ def coverage(
     first_errors: list[str] = []
     with store.reader(unit, version) as view:
         total = view.count(deleted=False)
-        for record in view.records(deleted=False, limit=limit):
+        if ids is not None:
+            found = view.get_many(list(ids))
+            chosen: Iterable[Any] = [found[i] for i in sorted(found) if found[i].body is not None]
+        else:
+            chosen = view.records(deleted=False, limit=limit)
+        for record in chosen:
             body = record.body or b""
             try:
                 root = parse_record(body, record_id=record.id)

@@ -21,7 +21,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -210,8 +210,10 @@ def diff_version(
     max_details: int = 50,
     limit: int | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
+    ids: Sequence[str] | None = None,
 ) -> DiffReport:
-    """Run ``chain`` over the native version and compare each record with the transformed version.
+    """Run ``chain`` over the native version and compare each record with the transformed version
+    (or only the records ``ids``, as the editor's live preview does for its sample).
 
     Statuses: ``changed``/``unchanged`` (both pass), ``newly_failing`` (the current version has an
     output and no stored error, the draft fails), ``newly_passing`` (the current version stored an
@@ -235,7 +237,14 @@ def diff_version(
         report = DiffReport(native.name, source.version_id, transformed.name, target.version_id)
         old_errors = {e.record_id: e.message for e in target.errors() if e.record_id}
         total = source.count(deleted=False)
-        pairs = _join(source.records(deleted=False, limit=limit), target.records(deleted=False))
+        if ids is not None:
+            found, stored = source.get_many(list(ids)), target.get_many(list(ids))
+            chosen = sorted(i for i in found if found[i].body is not None)
+            present = {i: r for i, r in stored.items() if r.body is not None}
+            pairs: Iterator[tuple[Any, Any]] = iter([(found[i], present.get(i)) for i in chosen])
+            total = len(chosen)
+        else:
+            pairs = _join(source.records(deleted=False, limit=limit), target.records(deleted=False))
         for seen, (record, old) in enumerate(pairs, start=1):
             item = _diff_record(run, record, old, old_errors.get(record.id))
             report.counts[item.status] += 1

@@ -1008,7 +1008,7 @@ class Run:
         if spec.prefix is not None:
             namespace = self.doc.template_namespaces.get(spec.prefix)
             if namespace is None:
-                raise ItemError(f"No namespace for prefix {spec.prefix}in generator policy")
+                raise ItemError(f"No namespace for prefix {spec.prefix} in generator policy")
             return self._uri_template(spec, namespace, args, key)
         return self._simple_template(spec, generator, args)
 
@@ -1099,7 +1099,7 @@ class Run:
                     return _Value(URI, text)
                 namespace = self.doc.template_namespaces.get(spec.prefix)
                 if namespace is None:
-                    raise ItemError(f"No namespace for prefix {spec.prefix}in generator policy")
+                    raise ItemError(f"No namespace for prefix {spec.prefix} in generator policy")
                 return _Value(URI, namespace + text)
             if cls is TextualContent:
                 return _Value(URI, "URN:UUID:" + text)
