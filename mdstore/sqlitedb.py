@@ -272,12 +272,15 @@ class Generations:
             raise self.error(f"malformed {self.what}", **{self.field: str(key)})
         return Tables(key, {kind: self.pattern.format(key=text, kind=kind) for kind in self.kinds})
 
-    def create(self, con: sqlite3.Connection, key: str | int, ddl: Iterable[str]) -> Tables:
+    def create(
+        self, con: sqlite3.Connection, key: str | int, ddl: Iterable[str], **parts: str | int
+    ) -> Tables:
         """Create generation ``key``: each statement of ``ddl`` is a template over its tables
-        (``CREATE TABLE {docs}(…)``). Run it inside the caller's transaction."""
+        (``CREATE TABLE {docs}(…)``) and ``parts`` (an index's name). Run it inside the caller's
+        transaction."""
         tables = self.tables(key)
         for statement in ddl:
-            con.execute(tables.sql(statement))
+            con.execute(tables.sql(statement, **parts))
         return tables
 
     def drop(self, con: sqlite3.Connection, key: str | int) -> None:
