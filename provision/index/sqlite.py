@@ -70,6 +70,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from mdstore.errors import ConfigError, IndexBackendError
+from mdstore.sqlitedb import Generations, Sql, Tables, connect, transaction
 from mdstore.sqlitefile import check_sqlite_file
 from provision.index import analysis
 from provision.index.analysis import InvalidValue
@@ -370,25 +371,38 @@ def _catalog_ddl() -> list[str]:
     ]
 
 
-def _generation_ddl(p: str) -> list[str]:
-    return [
-        f"CREATE TABLE {p}_docs(rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, datasource TEXT NOT NULL, "
-        "version TEXT, stored TEXT NOT NULL)",
-        f"CREATE INDEX {p}_docs_ds ON {p}_docs(datasource, id, version)",
-        f"CREATE TABLE {p}_terms(field TEXT NOT NULL, value NOT NULL, rid INTEGER NOT NULL, "
-        "PRIMARY KEY(field, value, rid)) WITHOUT ROWID",
-        f"CREATE TABLE {p}_singles(field TEXT NOT NULL, rid INTEGER NOT NULL, value, "
-        "PRIMARY KEY(field, rid)) WITHOUT ROWID",
-        f"CREATE TABLE {p}_ranges(field TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, "
-        "rid INTEGER NOT NULL, PRIMARY KEY(field, lo, hi, rid)) WITHOUT ROWID",
-        f"CREATE VIRTUAL TABLE {p}_fts USING fts5({', '.join(TEXT_COLUMNS)}, content='', detail=full, "
-        f'tokenize="{_TOKENIZE}")',
-        f"CREATE TABLE {p}_state(datasource TEXT PRIMARY KEY, state TEXT NOT NULL)",
-    ]
+#: the tables of generation ``<g>``: ``g<g>_docs``, ``g<g>_terms``… (see the module docstring)
+GENERATIONS = Generations(
+    "g{key}_{kind}",
+    ("docs", "terms", "singles", "ranges", "fts", "state"),
+    key=r"[0-9a-f]+",
+    error=IndexBackendError,
+    field="target",
+)
+GENERATION_DDL = (
+    "CREATE TABLE {docs}(rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, datasource TEXT NOT NULL, "
+    "version TEXT, stored TEXT NOT NULL)",
+    "CREATE INDEX {docs_ds} ON {docs}(datasource, id, version)",
+    "CREATE TABLE {terms}(field TEXT NOT NULL, value NOT NULL, rid INTEGER NOT NULL, "
+    "PRIMARY KEY(field, value, rid)) WITHOUT ROWID",
+    "CREATE TABLE {singles}(field TEXT NOT NULL, rid INTEGER NOT NULL, value, "
+    "PRIMARY KEY(field, rid)) WITHOUT ROWID",
+    "CREATE TABLE {ranges}(field TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, "
+    "rid INTEGER NOT NULL, PRIMARY KEY(field, lo, hi, rid)) WITHOUT ROWID",
+    "CREATE VIRTUAL TABLE {fts} USING fts5({columns}, content='', detail=full, tokenize=\"{tokenize}\")",
+    "CREATE TABLE {state}(datasource TEXT PRIMARY KEY, state TEXT NOT NULL)",
+)
 
 
-def _generation_tables(p: str) -> list[str]:
-    return [f"{p}_docs", f"{p}_terms", f"{p}_singles", f"{p}_ranges", f"{p}_fts", f"{p}_state"]
+def _create_generation(conn: sqlite3.Connection, generation: str) -> Tables:
+    return GENERATIONS.create(
+        conn,
+        generation,
+        GENERATION_DDL,
+        docs_ds=f"g{generation}_docs_ds",
+        columns=Sql(", ".join(TEXT_COLUMNS)),
+        tokenize=Sql(_TOKENIZE),
+    )
 
 
 def _prefix(generation: str) -> str:
@@ -396,13 +410,7 @@ def _prefix(generation: str) -> str:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA temp_store=MEMORY")
-    conn.execute("PRAGMA cache_size=-65536")
-    conn.execute("PRAGMA busy_timeout=60000")
-    return conn
+    return connect(path, timeout=60, temp_store_memory=True, cache_kib=65536)
 
 
 def _now_text() -> str:
@@ -502,8 +510,7 @@ class SqliteIndex:
         with _write(conn):
             if self._generation(conn) is not None:
                 return
-            for ddl in _generation_ddl(_prefix(generation)):
-                conn.execute(ddl)
+            _create_generation(conn, generation)
             conn.execute(
                 "INSERT INTO cc_indexes VALUES (?, ?, ?, ?, 0)",
                 (self.name, generation, ANALYZER_VERSION, _now_text()),
@@ -611,18 +618,8 @@ class SqliteIndex:
         return f"<SqliteIndex {self.name} in {self.path}>"
 
 
-class _write:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+#: ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection
+_write = transaction
 
 
 # ----------------------------------------------------------------------------------- writer
@@ -682,14 +679,13 @@ class SqliteWriter:
                 logger.warning(
                     "dropping abandoned rebuild %s of %s (started by %s)", generation, self.index.name, holder
                 )
-                _drop_generation(conn, _prefix(generation))
+                GENERATIONS.drop(conn, generation)
                 conn.execute("DELETE FROM cc_builds WHERE generation = ?", (generation,))
             conn.execute(
                 "INSERT INTO cc_builds VALUES (?, ?, ?, ?, ?)",
                 (self._generation, self.index.name, self.datasource, time.time(), self._holder),
             )
-            for ddl in _generation_ddl(self._p):
-                conn.execute(ddl)
+            _create_generation(conn, self._generation)
         self._copy_others()
 
     def _copy_others(self) -> None:
@@ -841,30 +837,40 @@ class SqliteWriter:
     def commit(self, state: IndexState) -> None:
         self._check_open()
         conn = self._conn
-        old = None
-        with _write(conn):
-            conn.execute(
-                f"INSERT OR REPLACE INTO {self._p}_state VALUES (?, ?)", (state.datasource, state.to_json())
-            )
-            self._changed(conn)
-            if self.rebuild:
-                old = self.index._generation(conn)
-                if old is None:
-                    conn.execute(
-                        "INSERT INTO cc_indexes VALUES (?, ?, ?, ?, 0)",
-                        (self.index.name, self._generation, ANALYZER_VERSION, _now_text()),
-                    )
-                else:
-                    conn.execute(
-                        "UPDATE cc_indexes SET generation = ?, analyzer = ?, switched_at = ? WHERE name = ?",
-                        (self._generation, ANALYZER_VERSION, _now_text(), self.index.name),
-                    )
-                conn.execute("DELETE FROM cc_builds WHERE generation = ?", (self._generation,))
-        if self.rebuild and old is not None:
+        if self.rebuild:
+            old = GENERATIONS.flip(conn, partial(self._switch, state))
+            if old is not None:
+                logger.info(
+                    "switched %s to generation %s; dropped %s", self.index.name, self._generation, old
+                )
+        else:
             with _write(conn):
-                _drop_generation(conn, _prefix(old[0]))
-            logger.info("switched %s to generation %s; dropped %s", self.index.name, self._generation, old[0])
+                self._save_state(conn, state)
         self._close()
+
+    def _save_state(self, conn: sqlite3.Connection, state: IndexState) -> None:
+        conn.execute(
+            f"INSERT OR REPLACE INTO {self._p}_state VALUES (?, ?)", (state.datasource, state.to_json())
+        )
+        self._changed(conn)
+
+    def _switch(self, state: IndexState, conn: sqlite3.Connection) -> str | None:
+        """The rebuilt generation goes live with its state, in the flip's one transaction;
+        returns the generation it replaced (None: the index had none)."""
+        self._save_state(conn, state)
+        old = self.index._generation(conn)
+        if old is None:
+            conn.execute(
+                "INSERT INTO cc_indexes VALUES (?, ?, ?, ?, 0)",
+                (self.index.name, self._generation, ANALYZER_VERSION, _now_text()),
+            )
+        else:
+            conn.execute(
+                "UPDATE cc_indexes SET generation = ?, analyzer = ?, switched_at = ? WHERE name = ?",
+                (self._generation, ANALYZER_VERSION, _now_text(), self.index.name),
+            )
+        conn.execute("DELETE FROM cc_builds WHERE generation = ?", (self._generation,))
+        return old[0] if old is not None else None
 
     def close(self) -> None:
         self._check_open()
@@ -880,7 +886,7 @@ class SqliteWriter:
             return
         if self.rebuild:
             with _write(self._conn) as conn:
-                _drop_generation(conn, self._p)
+                GENERATIONS.drop(conn, self._generation)
                 conn.execute("DELETE FROM cc_builds WHERE generation = ?", (self._generation,))
         self._close()
 
@@ -891,11 +897,6 @@ class SqliteWriter:
     def _check_open(self) -> None:
         if self._closed:
             raise IndexBackendError("the writer is closed", target=self.index.name)
-
-
-def _drop_generation(conn: sqlite3.Connection, p: str) -> None:
-    for table in _generation_tables(p):
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 # ----------------------------------------------------------------------------------- queries
