@@ -199,13 +199,14 @@ class Tables(Mapping[str, str]):
     """The tables of one generation: kind → checked table name (unquoted); :meth:`sql` fills a
     template's ``{kind}`` slots with them, quoted."""
 
-    __slots__ = ("key", "_names")
+    __slots__ = ("key", "_names", "_quoted", "_statements")
 
     def __init__(self, key: object, names: Mapping[str, str]) -> None:
         self.key = key
-        for name in names.values():
-            quote(name)
         self._names = dict(names)
+        self._quoted = {kind: Sql(quote(name)) for kind, name in names.items()}
+        #: statements made from templates that need no other part (the constant ones: most)
+        self._statements: dict[str, str] = {}
 
     def __getitem__(self, kind: str) -> str:
         return self._names[kind]
@@ -218,7 +219,14 @@ class Tables(Mapping[str, str]):
 
     def sql(self, template: str, /, **parts: str | int) -> str:
         """:func:`sql` with this generation's tables as slots (``{docs}``, ``{rec}``…) beside ``parts``."""
-        return sql(template, **self._names, **parts)
+        if parts:
+            return sql(template, **self._quoted, **parts)
+        made = self._statements.get(template)
+        if made is None:
+            if len(self._statements) >= 256:
+                self._statements.clear()
+            made = self._statements[template] = sql(template, **self._quoted)
+        return made
 
     def __repr__(self) -> str:
         return f"<Tables {self.key!r}: {', '.join(self._names.values())}>"
