@@ -292,7 +292,12 @@ class Generations:
         return tables
 
     def drop(self, con: sqlite3.Connection, key: str | int) -> None:
-        """Drop generation ``key``'s tables (their indexes go with them); a missing one is fine."""
+        """Drop generation ``key``'s tables (their indexes go with them); a missing one is fine.
+
+        Inside the caller's transaction if one is open; outside one each ``DROP`` commits on its
+        own, and SQLite then keeps no statement journal of the pages it frees (inside one large
+        transaction it journals them all, in memory with ``temp_store=MEMORY``: measured on the
+        embedded index, +584 MB against +72 MB for a 100,000-document generation)."""
         for name in self.tables(key).values():
             con.execute(sql("DROP TABLE IF EXISTS {table}", table=name))
 
@@ -303,11 +308,12 @@ class Generations:
 
         Readers see the old generation or the new one: the pointer moves in one commit, and a
         reader that read the old pointer keeps its read transaction's snapshot of the old tables
-        even while they are dropped. Returns the replaced key.
+        even while they are dropped (one table per transaction, see :meth:`drop`; a crash half-way
+        leaves tables no pointer names, which the layer's next build drops). Returns the replaced
+        key.
         """
         with transaction(con):
             old = point(con)
         if old is not None:
-            with transaction(con):
-                self.drop(con, old)  # type: ignore[arg-type]
+            self.drop(con, old)  # type: ignore[arg-type]
         return old

@@ -898,8 +898,10 @@ class SqliteWriter:
         if self._closed:
             return
         if self.rebuild:
+            # tables first, each in its own transaction (see Generations.drop), then the build's
+            # record: a crash between leaves a record the next rebuild cleans up, not orphan tables
+            GENERATIONS.drop(self._conn, self._generation)
             with _write(self._conn) as conn:
-                GENERATIONS.drop(conn, self._generation)
                 conn.execute("DELETE FROM cc_builds WHERE generation = ?", (self._generation,))
         self._close()
 
