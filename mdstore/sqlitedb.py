@@ -228,6 +228,10 @@ class Tables(Mapping[str, str]):
             made = self._statements[template] = sql(template, **self._quoted)
         return made
 
+    def __format__(self, spec: str) -> str:
+        # an f-string over a generation (the old ``f"{p}_docs"``) would put this object's text into SQL
+        raise TypeError("a Tables is not formatted into SQL: fill a template with tables.sql('… {docs} …')")
+
     def __repr__(self) -> str:
         return f"<Tables {self.key!r}: {', '.join(self._names.values())}>"
 

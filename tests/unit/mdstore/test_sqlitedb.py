@@ -97,6 +97,8 @@ def test_generation_names_follow_the_pattern():
         'SELECT * FROM "rec_12" JOIN "mem_12" USING (id) WHERE x = ?'
     )
     assert VERSIONS.tables("v1") is VERSIONS.tables("v1")  # made once
+    with pytest.raises(TypeError, match=r"fill a template with tables\.sql"):
+        f"SELECT * FROM {VERSIONS.tables('v1')}_x"  # noqa: B018
 
 
 def test_a_malformed_key_is_refused_with_the_layers_error():
