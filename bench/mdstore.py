@@ -48,7 +48,8 @@ def bench_baseline(path: str, n: int):
         batch = []
         for i in range(n):
             oid = f"oai:bench:{i:08d}"
-            batch.append((f"bench::{hashlib.md5(oid.encode()).hexdigest()}", oid, make_body(i)))
+            digest = hashlib.md5(oid.encode(), usedforsecurity=False).hexdigest()
+            batch.append((f"bench::{digest}", oid, make_body(i)))
             if len(batch) == 1000:
                 con.executemany("INSERT INTO records VALUES (?,?,?)", batch)
                 con.commit()

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SESSION_SECRET_FILE = "session_secret"
+SESSION_SECRET_FILE = "session_secret"  # noqa: S105 (a file name, not a secret)
 COOKIE_NAME = "contentcloud_session"
 #: a session (a login) lasts this long; then the user logs in again
 SESSION_TTL = 8 * 3600
@@ -58,7 +58,7 @@ SCRYPT_MAXMEM = 128 * 1024 * 1024
 #: failed logins per client address within :data:`THROTTLE_WINDOW` seconds before 429
 THROTTLE_FAILURES = 10
 THROTTLE_WINDOW = 600
-TOKEN_PREFIX = "cct_"
+TOKEN_PREFIX = "cct_"  # noqa: S105 (what every token starts with, not a token)
 NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _B64 = r"[A-Za-z0-9_-]+"
 _PASSWORD_ENTRY = re.compile(rf"^scrypt:(\d+):(\d+):(\d+):({_B64}):({_B64})$")

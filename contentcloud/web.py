@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
-SECRET_FILE = "oai_secret"
+SECRET_FILE = "oai_secret"  # noqa: S105 (a file name, not a secret)
 
 
 class PrefixDispatcher:

@@ -10,7 +10,6 @@ most the batch in flight and the persisted open transaction can be resumed.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from typing import Any
 from mdstore.api import EMPTY_CHECKSUM, Backend, Discarded, Existing, Row, StoredError, tally_row_stats
 from mdstore.envelope import Record, UnitKey
 from mdstore.errors import ConfigError, StoreError
+from mdstore.sqlitedb import Generations, Sql, Tables, connect, marks, transaction
 from mdstore.sqlitefile import check_sqlite_file, store_error
 
 SCHEMA = """
@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 """
 
 
-_VERSION_ID = re.compile(r"^v\d+$")
+#: one table of records per version: ``rec_v00000042``
+VERSIONS = Generations("{kind}_{key}", ("rec",), key=r"v\d+", what="version id", field="version")
 
 
 @lru_cache(maxsize=8192)
@@ -125,23 +126,29 @@ class SqliteBackend(Backend):
     def con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            # 16 KB pages (effective only when the file is created): records of a few KB fit a page
-            # and the WAL writes a quarter of the frames it would with 4 KB pages
-            con.execute("PRAGMA page_size=16384")
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.execute("PRAGMA busy_timeout=60000")
-            # reads go through the OS page cache directly (measured: ~30% faster streaming reads);
-            # a bigger private page cache, by contrast, made scans slower
-            con.execute("PRAGMA mmap_size=1073741824")
-            # checkpoint the WAL every 64 MB rather than 16 MB: bulk writes pay fewer checkpoints
-            con.execute("PRAGMA wal_autocheckpoint=4000")
+            con = connect(
+                self.path,
+                timeout=60,
+                # 16 KB pages (effective only when the file is created): records of a few KB fit a
+                # page and the WAL writes a quarter of the frames it would with 4 KB pages
+                page_size=16384,
+                # reads go through the OS page cache directly (measured: ~30% faster streaming
+                # reads); a bigger private page cache, by contrast, made scans slower
+                mmap_bytes=1073741824,
+                # checkpoint the WAL every 64 MB rather than 16 MB: bulk writes pay fewer checkpoints
+                autocheckpoint_pages=4000,
+            )
             self._local.con = con
         return con
 
-    def _tx(self) -> _Tx:
-        return _Tx(self.con, self.path)
+    def _tx(self) -> transaction:
+        """``with self._tx() as con``: every write goes through here, so this is where a full disk
+        or a damaged file becomes a :class:`StoreError` naming the file (:class:`StoreFull` for a
+        full disk: resumable)."""
+        return transaction(self.con, self._storage_error)
+
+    def _storage_error(self, exc: sqlite3.Error) -> StoreError | None:
+        return store_error(exc, self.path, "MDStore") if _is_storage_failure(exc) else None
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
@@ -150,10 +157,9 @@ class SqliteBackend(Backend):
             self._local.con = None
 
     @staticmethod
-    def _table(version_id: str) -> str:
-        if not _VERSION_ID.match(version_id):
-            raise StoreError("malformed version id", version=version_id)
-        return f'"rec_{version_id}"'
+    def _tables(version_id: str) -> Tables:
+        """The version's table, as the ``{rec}`` slot of its statements (checked, quoted)."""
+        return VERSIONS.tables(version_id)
 
     # --- units & versions ---------------------------------------------------------------------
     def get_unit(self, unit: UnitKey) -> dict[str, Any] | None:
@@ -215,9 +221,12 @@ class SqliteBackend(Backend):
             )
 
     def flip_current(self, unit: UnitKey, expected: str | None, new: str, *, clear_open: str | None) -> bool:
-        sql = "UPDATE units SET current=?" + (", open=NULL" if clear_open else "")
-        sql += " WHERE id=? AND current IS ?" + (" AND open=?" if clear_open else "")
-        params: tuple = (new, unit.name, expected) + ((clear_open,) if clear_open else ())
+        if clear_open:
+            sql = "UPDATE units SET current=?, open=NULL WHERE id=? AND current IS ? AND open=?"
+            params: tuple = (new, unit.name, expected, clear_open)
+        else:
+            sql = "UPDATE units SET current=? WHERE id=? AND current IS ?"
+            params = (new, unit.name, expected)
         with self._tx() as con:
             return con.execute(sql, params).rowcount == 1
 
@@ -272,44 +281,52 @@ class SqliteBackend(Backend):
     def create_records(self, version_id: str, copy_from: str | None) -> None:
         # Index columns first, the encoded envelope (meta) and the body last: scans for statistics
         # never walk through bodies, and reads select just id, original_id, meta and body.
-        table = self._table(version_id)
+        t = self._tables(version_id)
         with self._tx() as con:
-            con.execute(f"""CREATE TABLE IF NOT EXISTS {table} (
+            con.execute(
+                t.sql("""CREATE TABLE IF NOT EXISTS {rec} (
                 id TEXT PRIMARY KEY, original_id TEXT NOT NULL, checksum TEXT NOT NULL,
                 datestamp TEXT NOT NULL, deleted INTEGER NOT NULL, change TEXT NOT NULL,
                 size INTEGER NOT NULL,
                 meta TEXT NOT NULL, body BLOB)""")
+            )
             if copy_from is not None:
                 con.execute(
-                    f"INSERT INTO {table} SELECT id, original_id, checksum, datestamp, deleted, "
-                    f"'unchanged', size, meta, body FROM {self._table(copy_from)}"
+                    t.sql(
+                        "INSERT INTO {rec} SELECT id, original_id, checksum, datestamp, deleted, "
+                        "'unchanged', size, meta, body FROM {source}",
+                        source=self._tables(copy_from)["rec"],
+                    )
                 )
 
     def finish_records(self, version_id: str) -> None:
         # built once at commit: cheaper than maintaining it on every insert
         with self._tx() as con:
             con.execute(
-                f'CREATE INDEX IF NOT EXISTS "ds_{version_id}" ON {self._table(version_id)}(datestamp)'
+                self._tables(version_id).sql(
+                    "CREATE INDEX IF NOT EXISTS {ds} ON {rec}(datestamp)", ds=f"ds_{version_id}"
+                )
             )
 
     def drop_records(self, version_id: str) -> None:
         with self._tx() as con:
-            con.execute(f"DROP TABLE IF EXISTS {self._table(version_id)}")
+            VERSIONS.drop(con, version_id)
 
     def lookup(self, version_id: str, ids: Sequence[str]) -> dict[str, Existing]:
         result: dict[str, Existing] = {}
-        table = self._table(version_id)
+        t = self._tables(version_id)
         for start in range(0, len(ids), 900):
             chunk = ids[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            for rid, checksum, datestamp, deleted, change in self.con.execute(
-                f"SELECT id, checksum, datestamp, deleted, change FROM {table} WHERE id IN ({marks})", chunk
-            ):
+            sql = t.sql(
+                "SELECT id, checksum, datestamp, deleted, change FROM {rec} WHERE id IN ({ids})",
+                ids=marks(len(chunk)),
+            )
+            for rid, checksum, datestamp, deleted, change in self.con.execute(sql, chunk):
                 result[rid] = Existing(checksum, _dt(datestamp), bool(deleted), change)
         return result
 
     def write_rows(self, version_id: str, rows: Sequence[Row]) -> None:
-        table = self._table(version_id)
+        sql = self._tables(version_id).sql("INSERT OR REPLACE INTO {rec} VALUES (?,?,?,?,?,?,?,?,?)")
         params = []
         for r in rows:
             datestamp = _ts(r.datestamp)
@@ -337,11 +354,13 @@ class SqliteBackend(Backend):
                 )
             )
         with self._tx() as con:
-            con.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?,?,?,?,?,?,?,?,?)", params)
+            con.executemany(sql, params)
 
     @staticmethod
-    def _where(after_id, since, until, deleted) -> tuple[str, list[Any]]:
-        clauses, params = [], []
+    def _where(after_id, since, until, deleted) -> tuple[Sql, list[Any]]:
+        """A ``WHERE`` clause of fixed conditions (values as parameters), or nothing."""
+        clauses: list[str] = []
+        params: list[Any] = []
         if after_id is not None:
             clauses.append("id > ?")
             params.append(after_id)
@@ -354,11 +373,13 @@ class SqliteBackend(Backend):
         if deleted is not None:
             clauses.append("deleted = ?")
             params.append(int(deleted))
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        return Sql(" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def scan(self, version_id, unit, *, after_id, limit, since, until, deleted) -> list[Record]:
         where, params = self._where(after_id, since, until, deleted)
-        sql = f"SELECT id, original_id, body, meta FROM {self._table(version_id)}{where} ORDER BY id LIMIT ?"
+        sql = self._tables(version_id).sql(
+            "SELECT id, original_id, body, meta FROM {rec}{where} ORDER BY id LIMIT ?", where=where
+        )
         ds, fmt, lazy = unit.datasource, unit.format, Record.lazy
         return [
             lazy(rid, oid, ds, fmt, body, meta, _decode_meta)
@@ -367,53 +388,57 @@ class SqliteBackend(Backend):
 
     def scan_ids(self, version_id, *, after_id, limit, since, until, deleted) -> list[tuple[str, str, bool]]:
         where, params = self._where(after_id, since, until, deleted)
-        sql = f"SELECT id, original_id, deleted FROM {self._table(version_id)}{where} ORDER BY id LIMIT ?"
+        sql = self._tables(version_id).sql(
+            "SELECT id, original_id, deleted FROM {rec}{where} ORDER BY id LIMIT ?", where=where
+        )
         return [(rid, oid, bool(d)) for rid, oid, d in self.con.execute(sql, [*params, limit])]
 
     def get_records(self, version_id: str, unit: UnitKey, ids: Sequence[str]) -> list[Record]:
-        table = self._table(version_id)
+        t = self._tables(version_id)
         found: list[Record] = []
         for start in range(0, len(ids), 900):
             chunk = list(ids[start : start + 900])
-            marks = ",".join("?" * len(chunk))
+            sql = t.sql(
+                "SELECT id, original_id, body, meta FROM {rec} WHERE id IN ({ids})", ids=marks(len(chunk))
+            )
             found.extend(
                 Record.lazy(rid, oid, unit.datasource, unit.format, body, meta, _decode_meta)
-                for rid, oid, body, meta in self.con.execute(
-                    f"SELECT id, original_id, body, meta FROM {table} WHERE id IN ({marks})", chunk
-                )
+                for rid, oid, body, meta in self.con.execute(sql, chunk)
             )
         return found
 
     def count_rows(self, version_id, *, since=None, until=None, deleted=None) -> int:
         where, params = self._where(None, since, until, deleted)
-        return self.con.execute(f"SELECT count(*) FROM {self._table(version_id)}{where}", params).fetchone()[
-            0
-        ]
+        sql = self._tables(version_id).sql("SELECT count(*) FROM {rec}{where}", where=where)
+        return self.con.execute(sql, params).fetchone()[0]
 
     def row_stats(self, version_id: str) -> dict[str, Any]:
-        table = self._table(version_id)
+        t = self._tables(version_id)
         stats = tally_row_stats(
             self.con.execute(
-                f"SELECT change, deleted, count(*), sum(size) FROM {table} GROUP BY change, deleted"
+                t.sql("SELECT change, deleted, count(*), sum(size) FROM {rec} GROUP BY change, deleted")
             )
         )
-        row = self.con.execute(f"SELECT min(datestamp), max(datestamp) FROM {table}").fetchone()
+        row = self.con.execute(t.sql("SELECT min(datestamp), max(datestamp) FROM {rec}")).fetchone()
         stats["earliest_datestamp"], stats["latest_datestamp"] = row
         return stats
 
     def tombstone_missing(self, version_id: str, parent_id: str, when: datetime) -> None:
-        table, parent = self._table(version_id), self._table(parent_id)
+        t = self._tables(version_id)
         now = _ts(when)
         with self._tx() as con:
             con.execute(
-                f"""
-                INSERT INTO {table}
+                t.sql(
+                    """
+                INSERT INTO {rec}
                 SELECT p.id, p.original_id, ?, CASE WHEN p.deleted THEN p.datestamp ELSE ? END, 1,
                        CASE WHEN p.deleted THEN 'unchanged' ELSE 'deleted' END, 0,
                        CASE WHEN p.deleted THEN p.meta
                             ELSE json_set(p.meta, '$.cs', ?, '$.ds', ?, '$.del', json('true'), '$.da', ?) END,
                        NULL
-                FROM {parent} p WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = p.id)""",
+                FROM {parent} p WHERE NOT EXISTS (SELECT 1 FROM {rec} t WHERE t.id = p.id)""",
+                    parent=self._tables(parent_id)["rec"],
+                ),
                 (EMPTY_CHECKSUM, now, EMPTY_CHECKSUM, now, now),
             )
 
@@ -487,35 +512,6 @@ class SqliteBackend(Backend):
     def expire_leases(self, now: datetime) -> int:
         with self._tx() as con:
             return con.execute("DELETE FROM leases WHERE expires <= ?", (_ts(now),)).rowcount
-
-
-class _Tx:
-    """``with backend._tx() as con``: BEGIN IMMEDIATE … COMMIT, ROLLBACK on error.
-
-    Every write goes through here, so this is where a full disk or a damaged file becomes a
-    :class:`StoreError` naming the file (:class:`StoreFull` for a full disk: resumable)."""
-
-    def __init__(self, con: sqlite3.Connection, path: str) -> None:
-        self.con = con
-        self.path = path
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.con.execute("BEGIN IMMEDIATE")
-        return self.con
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            try:
-                self.con.execute("COMMIT")
-                return
-            except sqlite3.DatabaseError as failed:
-                exc = failed
-        if self.con.in_transaction:
-            self.con.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.DatabaseError) and _is_storage_failure(exc):
-            raise store_error(exc, self.path, "MDStore") from exc
-        if exc_type is None:  # COMMIT failed for another reason: still an error, not a success
-            raise exc
 
 
 def _is_storage_failure(exc: sqlite3.DatabaseError) -> bool:

@@ -490,7 +490,7 @@ class SaxonWorker:
         if self._process.popen is not None:
             return self._process.popen
         project = str(Path(__file__).resolve().parents[1])
-        popen = subprocess.Popen(
+        popen = subprocess.Popen(  # noqa: S603 (this Python, a constant script, our own package path)
             [sys.executable, "-I", "-c", _BOOT, project],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

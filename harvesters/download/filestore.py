@@ -402,7 +402,8 @@ class LocalFileWriter:
         self.size = 0
 
     def write(self, chunk: bytes) -> None:
-        assert self._file is not None, "the writer is closed"
+        if self._file is None:
+            raise ValueError("the writer is closed")
         self._file.write(chunk)
         self._hash.update(chunk)
         self.size += len(chunk)
@@ -427,7 +428,8 @@ class LocalFileWriter:
         self.store.commit_later(pending, discard_then)
 
     def _pending(self) -> PendingFile:
-        assert self._file is not None, "the writer is closed"
+        if self._file is None:
+            raise ValueError("the writer is closed")
         sha256 = self._hash.hexdigest()
         self._file.flush()
         os.fchmod(self._file.fileno(), 0o644)

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from harvesters.download.groupcommit import GroupCommit
 from mdstore.errors import StoreError
+from mdstore.sqlitedb import Sql, connect, marks, quote, sql, transaction
 
 State = Literal["ok", "not-modified", "failed", "gone", "skipped", "record-deleted", "unreferenced"]
 STATES: tuple[str, ...] = (
@@ -125,6 +126,8 @@ class Entry:
 
 
 COLUMNS = tuple(f.name for f in fields(Entry))
+#: the ``{columns}`` of the statements that read or write whole rows
+_COLUMNS = Sql(", ".join(map(quote, COLUMNS)))
 
 
 @dataclass(frozen=True)
@@ -148,15 +151,12 @@ class Ledger:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = connect(self.path, timeout=30)
             self._db.executescript(SCHEMA)
             # reads (the dispatcher's look-ups) on their own connection: WAL lets them run while
-            # workers write, each SELECT seeing every row committed before it
-            self._reader = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None, timeout=30
-            )
+            # workers write, each SELECT seeing every row committed before it; the writer's
+            # connection has set the file up
+            self._reader = connect(self.path, timeout=30, tune=False)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the download ledger: {exc}") from exc
         self._lock = threading.Lock()
@@ -196,35 +196,40 @@ class Ledger:
         self._writes.submit(tuple(getattr(entry, c) for c in COLUMNS))
 
     def _write_rows(self, rows: list[tuple]) -> list[None]:
-        placeholders = ", ".join("?" for _ in COLUMNS)
-        sql = f"INSERT OR REPLACE INTO files ({', '.join(COLUMNS)}) VALUES ({placeholders})"
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(sql, rows)
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise StoreError(f"{self.path}: cannot write to the download ledger: {exc}") from exc
+        statement = sql(
+            "INSERT OR REPLACE INTO files ({columns}) VALUES ({values})",
+            columns=_COLUMNS,
+            values=marks(len(COLUMNS)),
+        )
+        with self._lock, transaction(self._db, self._write_failed) as db:
+            db.executemany(statement, rows)
         return [None] * len(rows)
+
+    def _write_failed(self, exc: sqlite3.Error) -> StoreError:
+        return StoreError(f"{self.path}: cannot write to the download ledger: {exc}")
 
     def entries(self, record_id: str) -> dict[str, Entry]:
         """The rows of one record by URL."""
-        rows = self._fetchall(f"SELECT {', '.join(COLUMNS)} FROM files WHERE record_id = ?", (record_id,))
+        rows = self._fetchall(
+            sql("SELECT {columns} FROM files WHERE record_id = ?", columns=_COLUMNS), (record_id,)
+        )
         return {row[1]: Entry(*row) for row in rows}
 
     def get(self, record_id: str, url: str) -> Entry | None:
         rows = self._fetchall(
-            f"SELECT {', '.join(COLUMNS)} FROM files WHERE record_id = ? AND url = ?", (record_id, url)
+            sql("SELECT {columns} FROM files WHERE record_id = ? AND url = ?", columns=_COLUMNS),
+            (record_id, url),
         )
         return Entry(*rows[0]) if rows else None
 
     def fetched_in_run(self, url: str, run_id: str, exclude_record: str) -> Entry | None:
         """The same URL already settled for another record in this run (fetched once per run)."""
         rows = self._fetchall(
-            f"SELECT {', '.join(COLUMNS)} FROM files WHERE url = ? AND run_id = ? AND record_id != ? "
-            "AND state != 'record-deleted' LIMIT 1",
+            sql(
+                "SELECT {columns} FROM files WHERE url = ? AND run_id = ? AND record_id != ? "
+                "AND state != 'record-deleted' LIMIT 1",
+                columns=_COLUMNS,
+            ),
             (url, run_id, exclude_record),
         )
         return Entry(*rows[0]) if rows else None
@@ -249,16 +254,16 @@ class Ledger:
 
     def failures(self, *, limit: int | None = None) -> list[Entry]:
         """Rows whose last attempt failed or found the file gone, by record id and URL."""
-        sql = (
-            f"SELECT {', '.join(COLUMNS)} FROM files WHERE state IN ('failed', 'gone') "
-            "ORDER BY record_id, url"
+        statement = sql(
+            "SELECT {columns} FROM files WHERE state IN ('failed', 'gone') ORDER BY record_id, url LIMIT ?",
+            columns=_COLUMNS,
         )
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [Entry(*row) for row in self._fetchall(sql)]
+        return [Entry(*row) for row in self._fetchall(statement, (-1 if limit is None else int(limit),))]
 
     def all(self) -> Iterator[Entry]:
-        for row in self._fetchall(f"SELECT {', '.join(COLUMNS)} FROM files ORDER BY record_id, url"):
+        for row in self._fetchall(
+            sql("SELECT {columns} FROM files ORDER BY record_id, url", columns=_COLUMNS)
+        ):
             yield Entry(*row)
 
     def counts_by_state(self) -> dict[str, int]:

@@ -124,13 +124,15 @@ class S3FileWriter:
         self.size = 0
 
     def write(self, chunk: bytes) -> None:
-        assert self._spool is not None, "the writer is closed"
+        if self._spool is None:
+            raise ValueError("the writer is closed")
         self._spool.write(chunk)
         self._hash.update(chunk)
         self.size += len(chunk)
 
     def commit(self) -> StoredFile:
-        assert self._spool is not None, "the writer is closed"
+        if self._spool is None:
+            raise ValueError("the writer is closed")
         sha256 = self._hash.hexdigest()
         location = self.store.location(sha256)
         if self.store.has(sha256):

@@ -150,7 +150,7 @@ class PagedConnector:
             )
             new = {"next": urljoin(response.url or self.context.url, nxt)} if nxt else {"done": True}
         if not new.get("done"):
-            key = hashlib.sha1(json.dumps(new, sort_keys=True).encode()).digest()
+            key = hashlib.sha1(json.dumps(new, sort_keys=True).encode(), usedforsecurity=False).digest()
             if key in seen:
                 raise HarvestError(
                     f"the API returned {new} again: the paging loops",

@@ -145,7 +145,7 @@ class ListIterator:
         out one constant token for every page are not loops, and are still harvested.
         """
         if state.token is not None:
-            key = hashlib.sha1(state.token.encode("utf-8")).digest()
+            key = hashlib.sha1(state.token.encode("utf-8"), usedforsecurity=False).digest()
             fingerprint = (
                 len(page.records),
                 page.records[0].header.identifier if page.records else None,

@@ -31,7 +31,7 @@ _TOKEN = re.compile(
 )
 
 #: characters a token may hold besides letters, digits and marks (the FTS5 tokenizer's tokenchars)
-TOKEN_PUNCTUATION = "'.,:;_\u00b7"
+TOKEN_PUNCTUATION = "'.,:;_\u00b7"  # noqa: S105 (text tokens, not a credential)
 
 #: ASCIIFoldingFilter's mappings that Unicode decomposition does not give
 _SPECIAL_FOLDS = {

@@ -70,6 +70,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from mdstore.errors import ConfigError, IndexBackendError
+from mdstore.sqlitedb import Generations, Sql, Tables, connect, marks, transaction
 from mdstore.sqlitefile import check_sqlite_file
 from provision.index import analysis
 from provision.index.analysis import InvalidValue
@@ -154,8 +155,10 @@ TEXT_COLUMNS = (
 VALUE_GAP = "\ue000"
 #: joins a dynamic field's name to each of its tokens in ``dynf``
 FIELD_MARK = "\ue001"
-_COLUMN_LIST = ", ".join(TEXT_COLUMNS)
-_COLUMN_MARKS = ", ".join("?" * len(TEXT_COLUMNS))
+_COLUMN_LIST = Sql(", ".join(TEXT_COLUMNS))
+_COLUMN_MARKS = Sql(", ".join("?" * len(TEXT_COLUMNS)))
+#: the FTS5 table's columns and as many ``?``: the ``{columns}`` and ``{values}`` slots
+_FTS_COLUMNS = {"columns": _COLUMN_LIST, "values": _COLUMN_MARKS}
 _UNSTORED = "\x00unstored"  # stored-JSON key for non-stored fields sent directly (needed to delete them)
 #: a rebuild whose builder went away this long ago is abandoned and may be replaced
 STALE_BUILD_SECONDS = 6 * 3600
@@ -370,39 +373,47 @@ def _catalog_ddl() -> list[str]:
     ]
 
 
-def _generation_ddl(p: str) -> list[str]:
-    return [
-        f"CREATE TABLE {p}_docs(rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, datasource TEXT NOT NULL, "
-        "version TEXT, stored TEXT NOT NULL)",
-        f"CREATE INDEX {p}_docs_ds ON {p}_docs(datasource, id, version)",
-        f"CREATE TABLE {p}_terms(field TEXT NOT NULL, value NOT NULL, rid INTEGER NOT NULL, "
-        "PRIMARY KEY(field, value, rid)) WITHOUT ROWID",
-        f"CREATE TABLE {p}_singles(field TEXT NOT NULL, rid INTEGER NOT NULL, value, "
-        "PRIMARY KEY(field, rid)) WITHOUT ROWID",
-        f"CREATE TABLE {p}_ranges(field TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, "
-        "rid INTEGER NOT NULL, PRIMARY KEY(field, lo, hi, rid)) WITHOUT ROWID",
-        f"CREATE VIRTUAL TABLE {p}_fts USING fts5({', '.join(TEXT_COLUMNS)}, content='', detail=full, "
-        f'tokenize="{_TOKENIZE}")',
-        f"CREATE TABLE {p}_state(datasource TEXT PRIMARY KEY, state TEXT NOT NULL)",
-    ]
+#: the tables of generation ``<g>``: ``g<g>_docs``, ``g<g>_terms``… (see the module docstring)
+GENERATIONS = Generations(
+    "g{key}_{kind}",
+    ("docs", "terms", "singles", "ranges", "fts", "state"),
+    key=r"[0-9a-f]+",
+    error=IndexBackendError,
+    field="target",
+)
+GENERATION_DDL = (
+    "CREATE TABLE {docs}(rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, datasource TEXT NOT NULL, "
+    "version TEXT, stored TEXT NOT NULL)",
+    "CREATE INDEX {docs_ds} ON {docs}(datasource, id, version)",
+    "CREATE TABLE {terms}(field TEXT NOT NULL, value NOT NULL, rid INTEGER NOT NULL, "
+    "PRIMARY KEY(field, value, rid)) WITHOUT ROWID",
+    "CREATE TABLE {singles}(field TEXT NOT NULL, rid INTEGER NOT NULL, value, "
+    "PRIMARY KEY(field, rid)) WITHOUT ROWID",
+    "CREATE TABLE {ranges}(field TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, "
+    "rid INTEGER NOT NULL, PRIMARY KEY(field, lo, hi, rid)) WITHOUT ROWID",
+    "CREATE VIRTUAL TABLE {fts} USING fts5({columns}, content='', detail=full, tokenize=\"{tokenize}\")",
+    "CREATE TABLE {state}(datasource TEXT PRIMARY KEY, state TEXT NOT NULL)",
+)
 
 
-def _generation_tables(p: str) -> list[str]:
-    return [f"{p}_docs", f"{p}_terms", f"{p}_singles", f"{p}_ranges", f"{p}_fts", f"{p}_state"]
+def _create_generation(conn: sqlite3.Connection, generation: str) -> Tables:
+    return GENERATIONS.create(
+        conn,
+        generation,
+        GENERATION_DDL,
+        docs_ds=f"g{generation}_docs_ds",
+        columns=_COLUMN_LIST,
+        tokenize=Sql(_TOKENIZE),
+    )
 
 
-def _prefix(generation: str) -> str:
-    return f"g{generation}"
+def _tables(generation: str) -> Tables:
+    """A generation's tables, as the ``{docs}``, ``{terms}``… slots of statements (checked names)."""
+    return GENERATIONS.tables(generation)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA temp_store=MEMORY")
-    conn.execute("PRAGMA cache_size=-65536")
-    conn.execute("PRAGMA busy_timeout=60000")
-    return conn
+    return connect(path, timeout=60, temp_store_memory=True, cache_kib=65536)
 
 
 def _now_text() -> str:
@@ -490,11 +501,11 @@ class SqliteIndex:
         ).fetchone()
         return (row[0], row[1]) if row else None
 
-    def _live_prefix(self, conn: sqlite3.Connection) -> str:
+    def _live_tables(self, conn: sqlite3.Connection) -> Tables:
         generation = self._generation(conn)
         if generation is None:
             raise IndexNotFound(f"no embedded index {self.name!r} in {self.path}", target=self.name)
-        return _prefix(generation[0])
+        return _tables(generation[0])
 
     def _create_empty(self) -> None:
         conn = self._conn()
@@ -502,8 +513,7 @@ class SqliteIndex:
         with _write(conn):
             if self._generation(conn) is not None:
                 return
-            for ddl in _generation_ddl(_prefix(generation)):
-                conn.execute(ddl)
+            _create_generation(conn, generation)
             conn.execute(
                 "INSERT INTO cc_indexes VALUES (?, ?, ?, ?, 0)",
                 (self.name, generation, ANALYZER_VERSION, _now_text()),
@@ -541,8 +551,8 @@ class SqliteIndex:
             **selection.more,
         )
 
-    def _columns_for(self, conn: sqlite3.Connection) -> tuple[str, _Columns]:
-        """The live generation's prefix and its in-memory columns (rebuilt when anything was written)."""
+    def _columns_for(self, conn: sqlite3.Connection) -> tuple[Tables, _Columns]:
+        """The live generation's tables and its in-memory columns (rebuilt when anything was written)."""
         row = conn.execute(
             "SELECT generation, changes FROM cc_indexes WHERE name = ?", (self.name,)
         ).fetchone()
@@ -552,25 +562,27 @@ class SqliteIndex:
         with self._lock:
             cached = self._columns
             if cached is None or cached[0] != key:
-                cached = self._columns = (key, _Columns(conn, _prefix(row[0])))
-        return _prefix(row[0]), cached[1]
+                cached = self._columns = (key, _Columns(conn, _tables(row[0])))
+        return _tables(row[0]), cached[1]
 
     def count(self, datasource: str | None = None) -> int:
         conn = self._conn()
-        p = self._live_prefix(conn)
+        t = self._live_tables(conn)
         if datasource is None:
-            return conn.execute(f"SELECT count(*) FROM {p}_docs").fetchone()[0]
-        return conn.execute(f"SELECT count(*) FROM {p}_docs WHERE datasource = ?", (datasource,)).fetchone()[
-            0
-        ]
+            return conn.execute(t.sql("SELECT count(*) FROM {docs}")).fetchone()[0]
+        return conn.execute(
+            t.sql("SELECT count(*) FROM {docs} WHERE datasource = ?"), (datasource,)
+        ).fetchone()[0]
 
     def ids(self, datasource: str) -> Iterator[tuple[str, str | None]]:
         conn = self._conn()
-        p = self._live_prefix(conn)
+        t = self._live_tables(conn)
         after = ""
         while True:
             rows = conn.execute(
-                f"SELECT id, version FROM {p}_docs WHERE datasource = ? AND id > ? ORDER BY id LIMIT 5000",
+                t.sql(
+                    "SELECT id, version FROM {docs} WHERE datasource = ? AND id > ? ORDER BY id LIMIT 5000"
+                ),
                 (datasource, after),
             ).fetchall()
             yield from rows
@@ -580,16 +592,16 @@ class SqliteIndex:
 
     def states(self) -> dict[str, IndexState]:
         conn = self._conn()
-        p = self._live_prefix(conn)
+        t = self._live_tables(conn)
         return {
             ds: IndexState.from_json(text)
-            for ds, text in conn.execute(f"SELECT datasource, state FROM {p}_state")
+            for ds, text in conn.execute(t.sql("SELECT datasource, state FROM {state}"))
         }
 
     def state(self, datasource: str) -> IndexState | None:
         conn = self._conn()
-        p = self._live_prefix(conn)
-        row = conn.execute(f"SELECT state FROM {p}_state WHERE datasource = ?", (datasource,)).fetchone()
+        t = self._live_tables(conn)
+        row = conn.execute(t.sql("SELECT state FROM {state} WHERE datasource = ?"), (datasource,)).fetchone()
         return IndexState.from_json(row[0]) if row else None
 
     # --- writing -------------------------------------------------------------------------------
@@ -611,18 +623,8 @@ class SqliteIndex:
         return f"<SqliteIndex {self.name} in {self.path}>"
 
 
-class _write:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+#: ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection
+_write = transaction
 
 
 # ----------------------------------------------------------------------------------- writer
@@ -641,7 +643,7 @@ class SqliteWriter:
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
         if rebuild:
             self._generation = uuid.uuid4().hex[:12]
-            self._p = _prefix(self._generation)
+            self._t = _tables(self._generation)
             self._start_rebuild()
         else:
             self._refuse_during_rebuild()
@@ -654,7 +656,7 @@ class SqliteWriter:
                     target=index.name,
                 )
             self._generation = generation[0]
-            self._p = _prefix(self._generation)
+            self._t = _tables(self._generation)
 
     # --- set-up --------------------------------------------------------------------------------
     def _refuse_during_rebuild(self) -> None:
@@ -682,38 +684,37 @@ class SqliteWriter:
                 logger.warning(
                     "dropping abandoned rebuild %s of %s (started by %s)", generation, self.index.name, holder
                 )
-                _drop_generation(conn, _prefix(generation))
+                GENERATIONS.drop(conn, generation)
                 conn.execute("DELETE FROM cc_builds WHERE generation = ?", (generation,))
             conn.execute(
                 "INSERT INTO cc_builds VALUES (?, ?, ?, ?, ?)",
                 (self._generation, self.index.name, self.datasource, time.time(), self._holder),
             )
-            for ddl in _generation_ddl(self._p):
-                conn.execute(ddl)
+            _create_generation(conn, self._generation)
         self._copy_others()
 
     def _copy_others(self) -> None:
         """Every other datasource's documents and state, as they are now, into the new generation."""
         conn = self._conn
-        live = self.index._live_prefix(conn)
+        live = self.index._live_tables(conn)
         reader = _connect(self.index.path)
         try:
             reader.execute("BEGIN")  # one snapshot: documents and states agree
             rows = reader.execute(
-                f"SELECT stored FROM {live}_docs WHERE datasource != ? ORDER BY rid", (self.datasource,)
+                live.sql("SELECT stored FROM {docs} WHERE datasource != ? ORDER BY rid"), (self.datasource,)
             )
             copied = 0
             for batch in batched(rows, 1000):
                 self._write_docs([restore(stored) for (stored,) in batch])
                 copied += len(batch)
             states = reader.execute(
-                f"SELECT datasource, state FROM {live}_state WHERE datasource != ?", (self.datasource,)
+                live.sql("SELECT datasource, state FROM {state} WHERE datasource != ?"), (self.datasource,)
             ).fetchall()
             reader.execute("COMMIT")
         finally:
             reader.close()
         with _write(conn):
-            conn.executemany(f"INSERT OR REPLACE INTO {self._p}_state VALUES (?, ?)", states)
+            conn.executemany(self._t.sql("INSERT OR REPLACE INTO {state} VALUES (?, ?)"), states)
         if self._rejected:
             raise IndexBackendError(
                 f"copying the live index failed: {self._rejected[0].message}", target=self.index.name
@@ -742,7 +743,7 @@ class SqliteWriter:
     def _insert(self, prepared: dict[str, Prepared]) -> None:
         with _write(self._conn) as conn:
             self._delete_rows(conn, self._existing(conn, "id", list(prepared)))
-            rid = conn.execute(f"SELECT coalesce(max(rid), 0) FROM {self._p}_docs").fetchone()[0]
+            rid = conn.execute(self._t.sql("SELECT coalesce(max(rid), 0) FROM {docs}")).fetchone()[0]
             doc_rows, term_rows, single_rows, range_rows, fts_rows = [], [], [], [], []
             for item in prepared.values():
                 rid += 1
@@ -760,13 +761,13 @@ class SqliteWriter:
                 range_rows.extend((f, lo, hi, rid) for f, lo, hi in item.ranges)
                 if item.texts:
                     fts_rows.append((rid, *(item.texts.get(column, "") for column in TEXT_COLUMNS)))
-            p = self._p
-            conn.executemany(f"INSERT INTO {p}_docs VALUES (?, ?, ?, ?, ?)", doc_rows)
-            conn.executemany(f"INSERT OR IGNORE INTO {p}_terms VALUES (?, ?, ?)", term_rows)
-            conn.executemany(f"INSERT OR REPLACE INTO {p}_singles VALUES (?, ?, ?)", single_rows)
-            conn.executemany(f"INSERT OR IGNORE INTO {p}_ranges VALUES (?, ?, ?, ?)", range_rows)
+            t = self._t
+            conn.executemany(t.sql("INSERT INTO {docs} VALUES (?, ?, ?, ?, ?)"), doc_rows)
+            conn.executemany(t.sql("INSERT OR IGNORE INTO {terms} VALUES (?, ?, ?)"), term_rows)
+            conn.executemany(t.sql("INSERT OR REPLACE INTO {singles} VALUES (?, ?, ?)"), single_rows)
+            conn.executemany(t.sql("INSERT OR IGNORE INTO {ranges} VALUES (?, ?, ?, ?)"), range_rows)
             conn.executemany(
-                f"INSERT INTO {p}_fts(rowid, {_COLUMN_LIST}) VALUES (?, {_COLUMN_MARKS})", fts_rows
+                t.sql("INSERT INTO {fts}(rowid, {columns}) VALUES (?, {values})", **_FTS_COLUMNS), fts_rows
             )
             self._changed(conn)
 
@@ -778,35 +779,40 @@ class SqliteWriter:
     def _existing(self, conn: sqlite3.Connection, column: str, keys: Sequence[str]) -> list[tuple[int, str]]:
         found: list[tuple[int, str]] = []
         for chunk in batched(keys, 500):
-            marks = ",".join("?" * len(chunk))
-            found.extend(
-                conn.execute(f"SELECT rid, stored FROM {self._p}_docs WHERE {column} IN ({marks})", chunk)
+            sql = self._t.sql(
+                "SELECT rid, stored FROM {docs} WHERE {column} IN ({keys})",
+                column=column,
+                keys=marks(len(chunk)),
             )
+            found.extend(conn.execute(sql, chunk))
         return found
 
     def _delete_rows(self, conn: sqlite3.Connection, rows: Sequence[tuple[int, str]]) -> None:
         """Remove documents and every row that indexes them (re-derived from their stored fields)."""
-        p = self._p
+        t = self._t
         for rid, stored in rows:
             item = prepare(restore(stored))
             conn.executemany(
-                f"DELETE FROM {p}_terms WHERE field = ? AND value = ? AND rid = ?",
+                t.sql("DELETE FROM {terms} WHERE field = ? AND value = ? AND rid = ?"),
                 [(f, v, rid) for f, v in item.terms],
             )
             conn.executemany(
-                f"DELETE FROM {p}_singles WHERE field = ? AND rid = ?", [(f, rid) for f, _ in item.singles]
+                t.sql("DELETE FROM {singles} WHERE field = ? AND rid = ?"),
+                [(f, rid) for f, _ in item.singles],
             )
             conn.executemany(
-                f"DELETE FROM {p}_ranges WHERE field = ? AND lo = ? AND hi = ? AND rid = ?",
+                t.sql("DELETE FROM {ranges} WHERE field = ? AND lo = ? AND hi = ? AND rid = ?"),
                 [(f, lo, hi, rid) for f, lo, hi in item.ranges],
             )
             if item.texts:  # a contentless table forgets a row given the very content it indexed
                 conn.execute(
-                    f"INSERT INTO {p}_fts({p}_fts, rowid, {_COLUMN_LIST}) "
-                    f"VALUES ('delete', ?, {_COLUMN_MARKS})",
+                    t.sql(
+                        "INSERT INTO {fts}({fts}, rowid, {columns}) VALUES ('delete', ?, {values})",
+                        **_FTS_COLUMNS,
+                    ),
                     (rid, *(item.texts.get(column, "") for column in TEXT_COLUMNS)),
                 )
-            conn.execute(f"DELETE FROM {p}_docs WHERE rid = ?", (rid,))
+            conn.execute(t.sql("DELETE FROM {docs} WHERE rid = ?"), (rid,))
 
     def delete(self, ids: Sequence[str]) -> None:
         self._check_open()
@@ -823,13 +829,16 @@ class SqliteWriter:
     def sweep(self, keep_versions: Sequence[str]) -> int:
         self._check_open()
         keep = list(keep_versions)
-        marks = ",".join("?" * len(keep)) or "''"
+        sql = self._t.sql(
+            "SELECT rid, stored FROM {docs} WHERE datasource = ? AND "
+            "(version IS NULL OR version NOT IN ({keep})) LIMIT 1000",
+            keep=marks(len(keep)) if keep else Sql("''"),
+        )
         removed = 0
         while True:
             with _write(self._conn) as conn:
                 rows = conn.execute(
-                    f"SELECT rid, stored FROM {self._p}_docs WHERE datasource = ? AND "
-                    f"(version IS NULL OR version NOT IN ({marks})) LIMIT 1000",
+                    sql,
                     (self.datasource, *keep),
                 ).fetchall()
                 self._delete_rows(conn, rows)
@@ -841,30 +850,40 @@ class SqliteWriter:
     def commit(self, state: IndexState) -> None:
         self._check_open()
         conn = self._conn
-        old = None
-        with _write(conn):
-            conn.execute(
-                f"INSERT OR REPLACE INTO {self._p}_state VALUES (?, ?)", (state.datasource, state.to_json())
-            )
-            self._changed(conn)
-            if self.rebuild:
-                old = self.index._generation(conn)
-                if old is None:
-                    conn.execute(
-                        "INSERT INTO cc_indexes VALUES (?, ?, ?, ?, 0)",
-                        (self.index.name, self._generation, ANALYZER_VERSION, _now_text()),
-                    )
-                else:
-                    conn.execute(
-                        "UPDATE cc_indexes SET generation = ?, analyzer = ?, switched_at = ? WHERE name = ?",
-                        (self._generation, ANALYZER_VERSION, _now_text(), self.index.name),
-                    )
-                conn.execute("DELETE FROM cc_builds WHERE generation = ?", (self._generation,))
-        if self.rebuild and old is not None:
+        if self.rebuild:
+            old = GENERATIONS.flip(conn, partial(self._switch, state))
+            if old is not None:
+                logger.info(
+                    "switched %s to generation %s; dropped %s", self.index.name, self._generation, old
+                )
+        else:
             with _write(conn):
-                _drop_generation(conn, _prefix(old[0]))
-            logger.info("switched %s to generation %s; dropped %s", self.index.name, self._generation, old[0])
+                self._save_state(conn, state)
         self._close()
+
+    def _save_state(self, conn: sqlite3.Connection, state: IndexState) -> None:
+        conn.execute(
+            self._t.sql("INSERT OR REPLACE INTO {state} VALUES (?, ?)"), (state.datasource, state.to_json())
+        )
+        self._changed(conn)
+
+    def _switch(self, state: IndexState, conn: sqlite3.Connection) -> str | None:
+        """The rebuilt generation goes live with its state, in the flip's one transaction;
+        returns the generation it replaced (None: the index had none)."""
+        self._save_state(conn, state)
+        old = self.index._generation(conn)
+        if old is None:
+            conn.execute(
+                "INSERT INTO cc_indexes VALUES (?, ?, ?, ?, 0)",
+                (self.index.name, self._generation, ANALYZER_VERSION, _now_text()),
+            )
+        else:
+            conn.execute(
+                "UPDATE cc_indexes SET generation = ?, analyzer = ?, switched_at = ? WHERE name = ?",
+                (self._generation, ANALYZER_VERSION, _now_text(), self.index.name),
+            )
+        conn.execute("DELETE FROM cc_builds WHERE generation = ?", (self._generation,))
+        return old[0] if old is not None else None
 
     def close(self) -> None:
         self._check_open()
@@ -879,8 +898,10 @@ class SqliteWriter:
         if self._closed:
             return
         if self.rebuild:
+            # tables first, each in its own transaction (see Generations.drop), then the build's
+            # record: a crash between leaves a record the next rebuild cleans up, not orphan tables
+            GENERATIONS.drop(self._conn, self._generation)
             with _write(self._conn) as conn:
-                _drop_generation(conn, self._p)
                 conn.execute("DELETE FROM cc_builds WHERE generation = ?", (self._generation,))
         self._close()
 
@@ -891,11 +912,6 @@ class SqliteWriter:
     def _check_open(self) -> None:
         if self._closed:
             raise IndexBackendError("the writer is closed", target=self.index.name)
-
-
-def _drop_generation(conn: sqlite3.Connection, p: str) -> None:
-    for table in _generation_tables(p):
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 # ----------------------------------------------------------------------------------- queries
@@ -910,9 +926,9 @@ class _Columns:
     not a Python loop and not a SQL ``GROUP BY`` over every value of the field.
     """
 
-    def __init__(self, conn: sqlite3.Connection, p: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, p: Tables) -> None:
         self.p = p
-        self.size = conn.execute(f"SELECT coalesce(max(rid), 0) + 1 FROM {p}_docs").fetchone()[0]
+        self.size = conn.execute(p.sql("SELECT coalesce(max(rid), 0) + 1 FROM {docs}")).fetchone()[0]
         self._facets: dict[str, tuple[list[Any], list[tuple[int, ...]], Counter[int]]] = {}
         self._ranks: dict[str, list[int | None]] = {}
         self._rank_values: dict[str, list[Any]] = {}
@@ -922,7 +938,7 @@ class _Columns:
 
     def all_rids(self, conn: sqlite3.Connection) -> list[int]:
         if self._all is None:
-            self._all = [rid for (rid,) in conn.execute(f"SELECT rid FROM {self.p}_docs ORDER BY rid")]
+            self._all = [rid for (rid,) in conn.execute(self.p.sql("SELECT rid FROM {docs} ORDER BY rid"))]
         return self._all
 
     def facet(
@@ -936,7 +952,7 @@ class _Columns:
                 per_rid: list[list[int]] = [[] for _ in range(self.size)]
                 last = object()
                 for value, rid in conn.execute(
-                    f"SELECT value, rid FROM {self.p}_terms WHERE field = ? ORDER BY value, rid", (name,)
+                    self.p.sql("SELECT value, rid FROM {terms} WHERE field = ? ORDER BY value, rid"), (name,)
                 ):
                     if value != last:
                         values.append(value)
@@ -954,7 +970,7 @@ class _Columns:
         if cached is None:
             with self._lock:
                 rows = conn.execute(
-                    f"SELECT lo, hi, rid FROM {self.p}_ranges WHERE field = ? ORDER BY lo", (name,)
+                    self.p.sql("SELECT lo, hi, rid FROM {ranges} WHERE field = ? ORDER BY lo"), (name,)
                 ).fetchall()
                 cached = self._ranges[name] = (
                     [r[0] for r in rows],
@@ -984,7 +1000,7 @@ class _Columns:
                 distinct: list[Any] = []
                 rank, last = -1, object()
                 for rid, value in conn.execute(
-                    f"SELECT rid, value FROM {self.p}_singles WHERE field = ? ORDER BY value", (name,)
+                    self.p.sql("SELECT rid, value FROM {singles} WHERE field = ? ORDER BY value"), (name,)
                 ):
                     if value != last:
                         rank += 1
@@ -1017,7 +1033,7 @@ class _Select:
     def __init__(
         self,
         conn: sqlite3.Connection,
-        p: str,
+        p: Tables,
         request: SelectRequest,
         columns: _Columns,
         deadline: float | None = None,
@@ -1359,7 +1375,7 @@ class _Select:
     def _count(self, hits: list[int] | None) -> int:
         if hits is not None:
             return len(hits)
-        return self.conn.execute(f"SELECT count(*) FROM {self.p}_docs").fetchone()[0]
+        return self.conn.execute(self.p.sql("SELECT count(*) FROM {docs}")).fetchone()[0]
 
     def _count_within(self, hits: list[int] | None, compiled: Compiled) -> int:
         matching = self.matching(compiled)
@@ -1371,46 +1387,50 @@ class _Select:
         """A SELECT of the rids matching a leaf ``node`` (boolean nodes go through :meth:`matching`)."""
         p = self.p
         if isinstance(node, CAll):
-            return f"SELECT rid FROM {p}_docs", []
+            return p.sql("SELECT rid FROM {docs}"), []
         if isinstance(node, CNone):
-            return f"SELECT rid FROM {p}_docs WHERE 0", []
+            return p.sql("SELECT rid FROM {docs} WHERE 0"), []
         if isinstance(node, CExact):
-            return f"SELECT rid FROM {p}_terms WHERE field = ? AND value = ?", [node.field, node.value]
+            return p.sql("SELECT rid FROM {terms} WHERE field = ? AND value = ?"), [node.field, node.value]
         if isinstance(node, CExactPrefix):
             return (
-                f"SELECT rid FROM {p}_terms WHERE field = ? AND value >= ? AND value < ?",
+                p.sql("SELECT rid FROM {terms} WHERE field = ? AND value >= ? AND value < ?"),
                 [node.field, node.prefix, node.prefix + "\U0010ffff"],
             )
         if isinstance(node, CExactRange):
             return self._range_sql(node)
         if isinstance(node, CDateRange):
             condition = {
-                "Intersects": "lo <= ? AND hi >= ?",
-                "Within": "lo >= ? AND hi <= ?",
-                "Contains": "lo <= ? AND hi >= ?",
+                "Intersects": Sql("lo <= ? AND hi >= ?"),
+                "Within": Sql("lo >= ? AND hi <= ?"),
+                "Contains": Sql("lo <= ? AND hi >= ?"),
             }[node.op]
             bounds = {
                 "Intersects": [node.hi, node.lo],
                 "Within": [node.lo, node.hi],
                 "Contains": [node.lo, node.hi],
             }[node.op]
-            return f"SELECT rid FROM {p}_ranges WHERE field = ? AND {condition}", [node.field, *bounds]
+            sql = p.sql("SELECT rid FROM {ranges} WHERE field = ? AND {condition}", condition=condition)
+            return sql, [node.field, *bounds]
         if isinstance(node, CExists):
-            condition = " OR ".join("json_type(stored, ?) IS NOT NULL" for _ in node.fields)
-            return f"SELECT rid FROM {p}_docs WHERE {condition}", [f'$."{name}"' for name in node.fields]
+            condition = Sql(" OR ").join(Sql("json_type(stored, ?) IS NOT NULL") for _ in node.fields)
+            sql = p.sql("SELECT rid FROM {docs} WHERE {condition}", condition=condition)
+            return sql, [f'$."{name}"' for name in node.fields]
         if isinstance(node, CText):
             return self._text_sql(node)
         raise AssertionError(node)
 
     def _range_sql(self, node: CExactRange) -> tuple[str, list[Any]]:
-        conditions, args = ["field = ?"], [node.field]
+        conditions, args = [Sql("field = ?")], [node.field]
         if node.lo is not None:
-            conditions.append("value >= ?" if node.lo_incl else "value > ?")
+            conditions.append(Sql("value >= ?" if node.lo_incl else "value > ?"))
             args.append(node.lo)
         if node.hi is not None:
-            conditions.append("value <= ?" if node.hi_incl else "value < ?")
+            conditions.append(Sql("value <= ?" if node.hi_incl else "value < ?"))
             args.append(node.hi)
-        return f"SELECT rid FROM {self.p}_terms WHERE {' AND '.join(conditions)}", args
+        return self.p.sql(
+            "SELECT rid FROM {terms} WHERE {conditions}", conditions=Sql(" AND ").join(conditions)
+        ), args
 
     _SAFE_PREFIX = re.compile(r"^[\w'.,:;\u00b7\u0300-\u036f]+$")
 
@@ -1436,8 +1456,9 @@ class _Select:
         else:
             phrase = '"' + " ".join(tokens) + '"'
         match = f"{{{' '.join(columns)}}} : {phrase}"
-        score = f", -bm25({self.p}_fts)" if scored else ""
-        return f"SELECT rowid AS rid{score} FROM {self.p}_fts WHERE {self.p}_fts MATCH ?", [match]
+        if scored:
+            return self.p.sql("SELECT rowid AS rid, -bm25({fts}) FROM {fts} WHERE {fts} MATCH ?"), [match]
+        return self.p.sql("SELECT rowid AS rid FROM {fts} WHERE {fts} MATCH ?"), [match]
 
     # --- documents -----------------------------------------------------------------------------
     def _sort_fields(self) -> list[tuple[str, bool]]:
@@ -1511,7 +1532,7 @@ class _Select:
         elif not sort:
             if hits is None:
                 rows = self.conn.execute(
-                    f"SELECT rid, stored FROM {self.p}_docs ORDER BY rid LIMIT ? OFFSET ?",
+                    self.p.sql("SELECT rid, stored FROM {docs} ORDER BY rid LIMIT ? OFFSET ?"),
                     (request.rows, request.start),
                 ).fetchall()
                 return self._render([(rid, stored) for rid, stored in rows], scores)
@@ -1523,8 +1544,7 @@ class _Select:
             return []
         by_rid: dict[int, str] = {}
         for chunk in batched(page, 500):
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT rid, stored FROM {self.p}_docs WHERE rid IN ({marks})"
+            sql = self.p.sql("SELECT rid, stored FROM {docs} WHERE rid IN ({rids})", rids=marks(len(chunk)))
             by_rid.update(self.conn.execute(sql, chunk))
         return self._render([(rid, by_rid[rid]) for rid in page], scores)
 

@@ -564,143 +564,193 @@ def build_snapshot(
     check_sources(sources)
     started = time.perf_counter()
     report = BuildReport()
-    now = now or utcnow()
-    done = 0
-    with index.build(now) as writer:
-        report.snapshot = writer.id
-        previous = writer.previous
-        report.previous = previous.id if previous else None
-        prev_info = previous.info if previous else {}
-        prev_formats: dict[str, dict] = prev_info.get("formats", {})
-        formats: dict[str, dict] = {}
-        datasources_info: dict[str, dict[str, Any]] = {}
-        sets_info: dict[str, dict[str, str]] = {}
+    with index.build(now or utcnow()) as writer:
+        build = _SnapshotBuild(store, writer, report, on_progress)
         for source in sources:
-            versions = {
-                "native": store.current_version(source.native_unit),
-                "transformed": store.current_version(source.transformed_unit)
-                if source.transformed_unit
-                else None,
-            }
-            info = {
-                "name": source.name,
-                "versions": versions,
-                "fingerprint": source.config_fingerprint,
-                "native_prefix": source.native_prefix_name,
-                "transformed_prefix": source.transformed_prefix_name,
-            }
-            before = prev_info.get("datasources", {}).get(source.datasource)
-            if versions["native"] is None:
-                report.error(
-                    f"{source.datasource}: nothing harvested yet ({source.native_unit}); not published"
-                )
-                if before is not None:
-                    writer.copy_datasource(source.datasource)
-                    datasources_info[source.datasource] = before
-                continue
-            ds_builder = _DatasourceBuilder(source, writer, report, formats)
+            build.add(source)
+        build.finish(retention_seconds)
+    report.seconds = time.perf_counter() - started
+    return report
 
-            def progress(n: int, _ds: str = source.datasource) -> None:
-                nonlocal done
-                done += n
-                if on_progress:
-                    on_progress(done, None, f"publish {_ds}")
 
-            if (
-                before is not None
-                and before.get("versions") == versions
-                and before.get("fingerprint") == source.config_fingerprint
-            ):
-                copied = writer.copy_datasource(source.datasource)
-                report.unchanged += copied
-                report.reused += copied
-                info["stats"] = dict(before.get("stats", {}), reused=copied)
-                for prefix in before.get("prefixes", []):
-                    fmt = formats.setdefault(prefix, dict(prev_formats.get(prefix, {}), datasources=[]))
-                    fmt["datasources"].append(source.datasource)
-                info["prefixes"] = before.get("prefixes", [])
+class _SnapshotBuild:
+    """One refresh: the datasources' rows into the writer, then the snapshot's description
+    (``writer.info``: datasources, formats, sets, counts). The writer owns the SQL."""
+
+    def __init__(
+        self,
+        store: MDStore,
+        writer: SnapshotWriter,
+        report: BuildReport,
+        on_progress: Callable[[int, int | None, str], None] | None,
+    ) -> None:
+        self.store = store
+        self.writer = writer
+        self.report = report
+        self.on_progress = on_progress
+        self.done = 0  # records read, for on_progress
+        previous = writer.previous
+        report.snapshot = writer.id
+        report.previous = previous.id if previous else None
+        self.prev_info: dict[str, Any] = previous.info if previous else {}
+        self.prev_formats: dict[str, dict] = self.prev_info.get("formats", {})
+        self.formats: dict[str, dict] = {}
+        self.datasources: dict[str, dict[str, Any]] = {}
+        self.sets: dict[str, dict[str, str]] = {}
+
+    # --- one datasource -----------------------------------------------------------------------
+    def add(self, source: PublishSource) -> None:
+        """Publish one datasource: copied when nothing changed, else read and rebuilt."""
+        versions = {
+            "native": self.store.current_version(source.native_unit),
+            "transformed": self.store.current_version(source.transformed_unit)
+            if source.transformed_unit
+            else None,
+        }
+        info: dict[str, Any] = {
+            "name": source.name,
+            "versions": versions,
+            "fingerprint": source.config_fingerprint,
+            "native_prefix": source.native_prefix_name,
+            "transformed_prefix": source.transformed_prefix_name,
+        }
+        before = self.prev_info.get("datasources", {}).get(source.datasource)
+        if versions["native"] is None:
+            self.report.error(
+                f"{source.datasource}: nothing harvested yet ({source.native_unit}); not published"
+            )
+            self._keep_previous(source, before)
+            return
+        if (
+            before is not None
+            and before.get("versions") == versions
+            and before.get("fingerprint") == source.config_fingerprint
+        ):
+            info.update(self._copy_unchanged(source, before))
+        else:
+            rebuilt = self._rebuild(source, versions, before)
+            if rebuilt is None:
+                return
+            info.update(rebuilt)
+        self.datasources[source.datasource] = info
+        self._declare_sets(source)
+
+    def _keep_previous(self, source: PublishSource, before: dict[str, Any] | None) -> None:
+        """A datasource that cannot be published now keeps what the previous snapshot had."""
+        if before is not None:
+            self.writer.copy_datasource(source.datasource)
+            self.datasources[source.datasource] = before
+
+    def _copy_unchanged(self, source: PublishSource, before: dict[str, Any]) -> dict[str, Any]:
+        copied = self.writer.copy_datasource(source.datasource)
+        self.report.unchanged += copied
+        self.report.reused += copied
+        for prefix in before.get("prefixes", []):
+            fmt = self.formats.setdefault(prefix, dict(self.prev_formats.get(prefix, {}), datasources=[]))
+            fmt["datasources"].append(source.datasource)
+        return {"stats": dict(before.get("stats", {}), reused=copied), "prefixes": before.get("prefixes", [])}
+
+    def _rebuild(
+        self, source: PublishSource, versions: dict[str, str | None], before: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Read the datasource's records into the snapshot; None when a prefix clash refused it
+        (its rows are undone and what it published before is kept)."""
+        builder = _DatasourceBuilder(source, self.writer, self.report, self.formats)
+        formats_before = json.loads(json.dumps(self.formats))
+        try:
+            with self.writer.savepoint():
+                self._read(source, versions, builder)
+        except _PrefixClash as exc:
+            self.formats.clear()
+            self.formats.update(formats_before)
+            self.report.error(f"{source.datasource}: {exc}")
+            self._keep_previous(source, before)
+            return None
+        prefixes = sorted(p for p, f in self.formats.items() if source.datasource in f["datasources"])
+        return {"stats": builder.stats, "prefixes": prefixes}
+
+    def _read(
+        self, source: PublishSource, versions: dict[str, str | None], builder: _DatasourceBuilder
+    ) -> None:
+        def progress(n: int) -> None:
+            self.done += n
+            if self.on_progress:
+                self.on_progress(self.done, None, f"publish {source.datasource}")
+
+        with self.store.reader(source.native_unit, versions["native"]) as native_view:
+            if versions["transformed"] is not None and source.transformed_unit is not None:
+                with self.store.reader(source.transformed_unit, versions["transformed"]) as t_view:
+                    builder.build(_merge_by_id(native_view.records(), t_view.records()), progress)
             else:
-                savepoint = f"ds_{len(datasources_info)}"
-                writer.con.execute(f"SAVEPOINT {savepoint}")
-                formats_before = json.loads(json.dumps(formats))
-                try:
-                    with store.reader(source.native_unit, versions["native"]) as native_view:
-                        if versions["transformed"] is not None:
-                            with store.reader(source.transformed_unit, versions["transformed"]) as t_view:
-                                ds_builder.build(
-                                    _merge_by_id(native_view.records(), t_view.records()), progress
-                                )
-                        else:
-                            ds_builder.build(_merge_by_id(native_view.records(), None), progress)
-                except _PrefixClash as exc:
-                    writer.con.execute(f"ROLLBACK TO {savepoint}")
-                    formats.clear()
-                    formats.update(formats_before)
-                    report.error(f"{source.datasource}: {exc}")
-                    if before is not None:
-                        writer.copy_datasource(source.datasource)
-                        datasources_info[source.datasource] = before
-                        writer.con.execute(f"RELEASE {savepoint}")
-                    continue
-                writer.con.execute(f"RELEASE {savepoint}")
-                info["stats"] = ds_builder.stats
-                info["prefixes"] = sorted(
-                    p for p, f in formats.items() if source.datasource in f["datasources"]
-                )
-            datasources_info[source.datasource] = info
-            for query_set in source.sets:
-                for spec in ancestors(query_set.spec):
-                    entry = sets_info.setdefault(spec, {"spec": spec, "name": spec})
-                    if spec == query_set.spec:
-                        entry["name"] = query_set.name
-                        if query_set.description:
-                            entry["description"] = query_set.description
-            sets_info[source.datasource] = {
-                "spec": source.datasource,
-                "name": source.name,
-                **({"description": source.description} if source.description else {}),
-            }
-        # persistent deletion: items of configured datasources that vanished, and whole datasources
-        # that are no longer published, stay as deleted records
+                builder.build(_merge_by_id(native_view.records(), None), progress)
+
+    def _declare_sets(self, source: PublishSource) -> None:
+        """The datasource's set and its query sets (with their ancestors), listed even while empty."""
+        for query_set in source.sets:
+            for spec in ancestors(query_set.spec):
+                entry = self.sets.setdefault(spec, {"spec": spec, "name": spec})
+                if spec == query_set.spec:
+                    entry["name"] = query_set.name
+                    if query_set.description:
+                        entry["description"] = query_set.description
+        self.sets[source.datasource] = {
+            "spec": source.datasource,
+            "name": source.name,
+            **({"description": source.description} if source.description else {}),
+        }
+
+    # --- the whole snapshot -------------------------------------------------------------------
+    def finish(self, retention_seconds: int) -> None:
+        """Persistent deletion, set memberships, and the snapshot's description."""
+        writer, report = self.writer, self.report
+        # items of configured datasources that vanished, and whole datasources that are no longer
+        # published, stay as deleted records
         report.deleted += writer.tombstone_leftovers(None)
-        for ds_id, before in prev_info.get("datasources", {}).items():
-            if ds_id not in datasources_info:
-                datasources_info[ds_id] = dict(before, unpublished=True)
-                sets_info.setdefault(ds_id, {"spec": ds_id, "name": before.get("name", ds_id)})
+        for ds_id, before in self.prev_info.get("datasources", {}).items():
+            if ds_id not in self.datasources:
+                self.datasources[ds_id] = dict(before, unpublished=True)
+                self.sets.setdefault(ds_id, {"spec": ds_id, "name": before.get("name", ds_id)})
         writer.build_memberships()
-        # listed sets: every set with members, and every configured one (even while empty)
-        known = {entry["spec"]: entry for entry in prev_info.get("sets", [])}
-        known.update(sets_info)
-        listed: dict[str, dict[str, str]] = {}
-        for spec in writer.set_specs_in_use() | set(sets_info):
-            entry = known.get(spec)
-            if entry is None:  # an entity-type set
-                ds_id, _, entity = spec.partition(":")
-                entry = {
-                    "spec": spec,
-                    "name": f"{datasources_info.get(ds_id, {}).get('name', ds_id)}: {entity}",
-                }
-            listed[spec] = entry
-        prefixes = writer.prefixes_in_use() | {"oai_dc"}
-        formats_info = {"oai_dc": {"schema": OAI_DC_SCHEMA, "namespace": OAI_DC_NS}}
-        for prefix in sorted(prefixes - {"oai_dc"}):
-            fmt = formats.get(prefix) or prev_formats.get(prefix) or {}
-            namespace = fmt.get("namespace") or RDF_NS
-            formats_info[prefix] = {
-                "namespace": namespace,
-                "schema": fmt.get("schema") or KNOWN_SCHEMAS.get(namespace) or namespace,
-            }
+        listed = self._listed_sets()
+        formats = self._formats_info()
         report.records = sum(v for k, v in writer.counts().items() if k.startswith("|"))
-        report.items = writer.con.execute(f"SELECT count(*) FROM {writer.item}").fetchone()[0]
+        report.items = writer.item_count()
         writer.info = {
-            "datasources": datasources_info,
-            "formats": formats_info,
+            "datasources": self.datasources,
+            "formats": formats,
             "sets": sorted(listed.values(), key=lambda s: s["spec"]),
             "counts": writer.counts(),
             "earliest": writer.earliest(),
             "items": report.items,
             "retention_seconds": retention_seconds,
         }
-        report.datasources = datasources_info
-    report.seconds = time.perf_counter() - started
-    return report
+        report.datasources = self.datasources
+
+    def _listed_sets(self) -> dict[str, dict[str, str]]:
+        """Every set with members, and every configured one (even while empty)."""
+        known = {entry["spec"]: entry for entry in self.prev_info.get("sets", [])}
+        known.update(self.sets)
+        listed: dict[str, dict[str, str]] = {}
+        for spec in self.writer.set_specs_in_use() | set(self.sets):
+            entry = known.get(spec)
+            if entry is None:  # an entity-type set
+                ds_id, _, entity = spec.partition(":")
+                entry = {
+                    "spec": spec,
+                    "name": f"{self.datasources.get(ds_id, {}).get('name', ds_id)}: {entity}",
+                }
+            listed[spec] = entry
+        return listed
+
+    def _formats_info(self) -> dict[str, dict[str, str]]:
+        """Each prefix in use with its namespace and schema (oai_dc always)."""
+        prefixes = self.writer.prefixes_in_use() | {"oai_dc"}
+        formats_info = {"oai_dc": {"schema": OAI_DC_SCHEMA, "namespace": OAI_DC_NS}}
+        for prefix in sorted(prefixes - {"oai_dc"}):
+            fmt = self.formats.get(prefix) or self.prev_formats.get(prefix) or {}
+            namespace = fmt.get("namespace") or RDF_NS
+            formats_info[prefix] = {
+                "namespace": namespace,
+                "schema": fmt.get("schema") or KNOWN_SCHEMAS.get(namespace) or namespace,
+            }
+        return formats_info

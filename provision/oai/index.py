@@ -43,10 +43,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from itertools import count
 from pathlib import Path
 from typing import Any
 
 from mdstore.errors import PublisherError
+from mdstore.sqlitedb import Generations, Sql, Tables, connect, marks, sql, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,27 @@ CREATE INDEX IF NOT EXISTS errors_snapshot ON errors(snapshot);
 """
 
 MAX_KEY = "\U0010ffff"
+
+#: the tables of snapshot ``N``: ``rec_N``, ``mem_N``, ``item_N`` (see the module docstring)
+SNAPSHOTS = Generations(
+    "{kind}_{key}",
+    ("rec", "mem", "item"),
+    key=r"\d+",
+    what="snapshot id",
+    error=PublisherError,
+    field="target",
+)
+SNAPSHOT_DDL = (
+    "CREATE TABLE {rec} (prefix TEXT NOT NULL, datestamp TEXT NOT NULL, id TEXT NOT NULL, "
+    "deleted INTEGER NOT NULL, blob TEXT, PRIMARY KEY (prefix, datestamp, id)) WITHOUT ROWID",
+    "CREATE UNIQUE INDEX {rec_id} ON {rec}(prefix, id)",
+    "CREATE TABLE {mem} (setspec TEXT NOT NULL, prefix TEXT NOT NULL, datestamp TEXT NOT NULL, "
+    "id TEXT NOT NULL, PRIMARY KEY (setspec, prefix, datestamp, id)) WITHOUT ROWID",
+    "CREATE TABLE {item} (id TEXT PRIMARY KEY, datasource TEXT NOT NULL, "
+    "original_id TEXT NOT NULL, entity_type TEXT, sets TEXT NOT NULL, prefixes TEXT NOT NULL, "
+    "native_cs TEXT, transformed_cs TEXT, fingerprint TEXT, about TEXT, deleted INTEGER NOT NULL) "
+    "WITHOUT ROWID",
+)
 
 
 @lru_cache(maxsize=4096)
@@ -119,16 +142,31 @@ class ItemInfo:
     deleted: bool
 
 
-def _tables(snapshot_id: int) -> tuple[str, str, str]:
-    if not isinstance(snapshot_id, int) or snapshot_id < 0:
+def _tables(snapshot_id: int) -> Tables:
+    if not isinstance(snapshot_id, int):
         raise PublisherError("malformed snapshot id", target=str(snapshot_id))
-    return f"rec_{snapshot_id}", f"mem_{snapshot_id}", f"item_{snapshot_id}"
+    return SNAPSHOTS.tables(snapshot_id)
+
+
+def _old_tables(snapshot_id: int) -> dict[str, str]:
+    """A snapshot's tables as the ``{old_rec}``, ``{old_mem}``, ``{old_item}`` slots of statements
+    that copy from it into the one being built."""
+    return {f"old_{kind}": name for kind, name in _tables(snapshot_id).items()}
 
 
 def compress(payload: bytes) -> bytes:
     """zlib level 1: a third faster than the default level 6 on 1–8 KB XML payloads, for
     blobs ~10 % larger (a refresh compresses every new payload; readers only decompress)."""
     return zlib.compress(payload, 1)
+
+
+#: the columns a list page reads, with or without the payloads (and their ``about``)
+_WITH_PAYLOAD = {
+    "about": Sql("i.about"),
+    "payload": Sql("b.data"),
+    "join_blob": Sql("LEFT JOIN blobs b ON b.hash = r.blob"),
+}
+_WITHOUT_PAYLOAD = {"about": Sql("NULL"), "payload": Sql("NULL"), "join_blob": Sql("")}
 
 
 class PublisherIndex:
@@ -149,12 +187,7 @@ class PublisherIndex:
 
     # --- connections --------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
-        con.execute("PRAGMA busy_timeout=60000")
-        con.execute("PRAGMA cache_size=-16384")
-        return con
+        return connect(self.path, timeout=60, cache_kib=16384)
 
     @property
     def con(self) -> sqlite3.Connection:
@@ -231,7 +264,7 @@ class PublisherIndex:
         wanted = ts(until)
         if snapshot.keep_until and snapshot.keep_until >= ts(until - timedelta(minutes=10)):
             return
-        con = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+        con = connect(self.path, timeout=0, tune=False)
         try:
             con.execute(
                 "UPDATE snapshots SET keep_until=? WHERE id=? AND (keep_until IS NULL OR keep_until < ?)",
@@ -256,30 +289,30 @@ class PublisherIndex:
         with_payload: bool,
     ) -> list[ListedRecord]:
         """One keyset page of a list, in ``(datestamp, id)`` order."""
-        rec, mem, item = _tables(snapshot.id)
+        t = _tables(snapshot.id)
         lower = after if after is not None else ((from_bound or ""), "")
         upper = until_bound or MAX_KEY
-        payload = "b.data" if with_payload else "NULL"
-        join_blob = "LEFT JOIN blobs b ON b.hash = r.blob" if with_payload else ""
-        about = "i.about" if with_payload else "NULL"
+        columns = _WITH_PAYLOAD if with_payload else _WITHOUT_PAYLOAD
         if set_spec is None:
-            sql = (
-                f"SELECT r.datestamp, r.id, r.deleted, i.sets, {about}, {payload} FROM {rec} r "
-                f"JOIN {item} i ON i.id = r.id {join_blob} "
+            statement = t.sql(
+                "SELECT r.datestamp, r.id, r.deleted, i.sets, {about}, {payload} FROM {rec} r "
+                "JOIN {item} i ON i.id = r.id {join_blob} "
                 "WHERE r.prefix = ? AND (r.datestamp, r.id) > (?, ?) AND r.datestamp <= ? "
-                "ORDER BY r.datestamp, r.id LIMIT ?"
+                "ORDER BY r.datestamp, r.id LIMIT ?",
+                **columns,
             )
             params: tuple = (prefix, lower[0], lower[1], upper, limit)
         else:
-            sql = (
-                f"SELECT r.datestamp, r.id, r.deleted, i.sets, {about}, {payload} FROM {mem} m "
-                f"JOIN {rec} r ON r.prefix = m.prefix AND r.datestamp = m.datestamp AND r.id = m.id "
-                f"JOIN {item} i ON i.id = r.id {join_blob} "
+            statement = t.sql(
+                "SELECT r.datestamp, r.id, r.deleted, i.sets, {about}, {payload} FROM {mem} m "
+                "JOIN {rec} r ON r.prefix = m.prefix AND r.datestamp = m.datestamp AND r.id = m.id "
+                "JOIN {item} i ON i.id = r.id {join_blob} "
                 "WHERE m.setspec = ? AND m.prefix = ? AND (m.datestamp, m.id) > (?, ?) AND m.datestamp <= ? "
-                "ORDER BY m.datestamp, m.id LIMIT ?"
+                "ORDER BY m.datestamp, m.id LIMIT ?",
+                **columns,
             )
             params = (set_spec, prefix, lower[0], lower[1], upper, limit)
-        rows = self._query(snapshot, sql, params)
+        rows = self._query(snapshot, statement, params)
         return [
             ListedRecord(d, i, bool(x), s, a, zlib.decompress(p) if p is not None else None)
             for d, i, x, s, a, p in rows
@@ -298,26 +331,29 @@ class PublisherIndex:
             known = snapshot.count(prefix, set_spec)
             if known is not None:
                 return known
-        rec, mem, _ = _tables(snapshot.id)
+        t = _tables(snapshot.id)
         lower, upper = from_bound or "", until_bound or MAX_KEY
         if set_spec is None:
-            sql = f"SELECT count(*) FROM {rec} WHERE prefix = ? AND datestamp >= ? AND datestamp <= ?"
+            statement = t.sql(
+                "SELECT count(*) FROM {rec} WHERE prefix = ? AND datestamp >= ? AND datestamp <= ?"
+            )
             params: tuple = (prefix, lower, upper)
         else:
-            sql = (
-                f"SELECT count(*) FROM {mem} WHERE setspec = ? AND prefix = ? AND datestamp >= ? "
+            statement = t.sql(
+                "SELECT count(*) FROM {mem} WHERE setspec = ? AND prefix = ? AND datestamp >= ? "
                 "AND datestamp <= ?"
             )
             params = (set_spec, prefix, lower, upper)
-        return self._query(snapshot, sql, params)[0][0]
+        return self._query(snapshot, statement, params)[0][0]
 
     def record(self, snapshot: Snapshot, prefix: str, record_id: str) -> ListedRecord | None:
-        rec, _, item = _tables(snapshot.id)
         rows = self._query(
             snapshot,
-            f"SELECT r.datestamp, r.id, r.deleted, i.sets, i.about, b.data FROM {rec} r "
-            f"JOIN {item} i ON i.id = r.id LEFT JOIN blobs b ON b.hash = r.blob "
-            "WHERE r.prefix = ? AND r.id = ?",
+            _tables(snapshot.id).sql(
+                "SELECT r.datestamp, r.id, r.deleted, i.sets, i.about, b.data FROM {rec} r "
+                "JOIN {item} i ON i.id = r.id LEFT JOIN blobs b ON b.hash = r.blob "
+                "WHERE r.prefix = ? AND r.id = ?"
+            ),
             (prefix, record_id),
         )
         if not rows:
@@ -326,10 +362,11 @@ class PublisherIndex:
         return ListedRecord(d, i, bool(x), s, a, zlib.decompress(p) if p is not None else None)
 
     def item(self, snapshot: Snapshot, record_id: str) -> ItemInfo | None:
-        _, _, item = _tables(snapshot.id)
         rows = self._query(
             snapshot,
-            f"SELECT id, datasource, original_id, prefixes, deleted FROM {item} WHERE id = ?",
+            _tables(snapshot.id).sql(
+                "SELECT id, datasource, original_id, prefixes, deleted FROM {item} WHERE id = ?"
+            ),
             (record_id,),
         )
         if not rows:
@@ -338,8 +375,9 @@ class PublisherIndex:
         return ItemInfo(i, ds, oid, tuple(p for p in prefixes.split(" ") if p), bool(deleted))
 
     def sample_id(self, snapshot: Snapshot) -> str | None:
-        _, _, item = _tables(snapshot.id)
-        rows = self._query(snapshot, f"SELECT id FROM {item} ORDER BY id LIMIT 1", ())
+        rows = self._query(
+            snapshot, _tables(snapshot.id).sql("SELECT id FROM {item} ORDER BY id LIMIT 1"), ()
+        )
         return rows[0][0] if rows else None
 
     def _query(self, snapshot: Snapshot, sql: str, params: tuple) -> list[tuple]:
@@ -362,16 +400,10 @@ class PublisherIndex:
 
         A second refresh waits on SQLite's write lock; an exception rolls everything back.
         """
-        con = self.con
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.con) as con:
             writer = SnapshotWriter(self, con, now)
             yield writer
             writer._finish()
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         with self._lock:
             self._snapshots.clear()
 
@@ -393,24 +425,24 @@ class SnapshotWriter:
         self.id = int(last) + 1
         self.nonce = secrets.token_hex(6)
         self.info: dict[str, Any] = {}
-        self.rec, self.mem, self.item = _tables(self.id)
-        for table in (self.rec, self.mem, self.item):
-            con.execute(f"DROP TABLE IF EXISTS {table}")  # leftovers of a crash are rolled back anyway
-        con.execute(
-            f"CREATE TABLE {self.rec} (prefix TEXT NOT NULL, datestamp TEXT NOT NULL, id TEXT NOT NULL, "
-            "deleted INTEGER NOT NULL, blob TEXT, PRIMARY KEY (prefix, datestamp, id)) WITHOUT ROWID"
-        )
-        con.execute(f"CREATE UNIQUE INDEX {self.rec}_id ON {self.rec}(prefix, id)")
-        con.execute(
-            f"CREATE TABLE {self.mem} (setspec TEXT NOT NULL, prefix TEXT NOT NULL, datestamp TEXT NOT NULL, "
-            "id TEXT NOT NULL, PRIMARY KEY (setspec, prefix, datestamp, id)) WITHOUT ROWID"
-        )
-        con.execute(
-            f"CREATE TABLE {self.item} (id TEXT PRIMARY KEY, datasource TEXT NOT NULL, "
-            "original_id TEXT NOT NULL, entity_type TEXT, sets TEXT NOT NULL, prefixes TEXT NOT NULL, "
-            "native_cs TEXT, transformed_cs TEXT, fingerprint TEXT, about TEXT, deleted INTEGER NOT NULL) "
-            "WITHOUT ROWID"
-        )
+        self._savepoints = count()
+        SNAPSHOTS.drop(con, self.id)  # leftovers of a crash are rolled back anyway
+        #: the new snapshot's tables, as the ``{rec}``, ``{mem}``, ``{item}`` slots of statements
+        self.t = SNAPSHOTS.create(con, self.id, SNAPSHOT_DDL, rec_id=f"rec_{self.id}_id")
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """What the block writes is undone if it raises (and the exception goes on), kept if not:
+        one datasource's rows can be dropped without giving up the snapshot."""
+        name = f"ds_{next(self._savepoints)}"
+        self.con.execute(sql("SAVEPOINT {name}", name=name))
+        try:
+            yield
+        except BaseException:
+            self.con.execute(sql("ROLLBACK TO {name}", name=name))
+            self.con.execute(sql("RELEASE {name}", name=name))
+            raise
+        self.con.execute(sql("RELEASE {name}", name=name))
 
     # --- rows ---------------------------------------------------------------------------------
     def put_blobs(self, blobs: Iterable[tuple[str, bytes]]) -> None:
@@ -425,21 +457,25 @@ class SnapshotWriter:
 
         Set memberships are derived from both at the end (``mem`` = item sets × item records).
         """
-        self.con.executemany(f"INSERT INTO {self.item} VALUES (?,?,?,?,?,?,?,?,?,?,?)", items)
-        self.con.executemany(f"INSERT INTO {self.rec} VALUES (?,?,?,?,?)", records)
+        self.con.executemany(self.t.sql("INSERT INTO {item} VALUES (?,?,?,?,?,?,?,?,?,?,?)"), items)
+        self.con.executemany(self.t.sql("INSERT INTO {rec} VALUES (?,?,?,?,?)"), records)
 
     def previous_items(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The previous snapshot's rows for these items: ``row`` (item fields) and ``records``."""
         if self.previous is None or not ids:
             return {}
-        rec, _, item = _tables(self.previous.id)
+        old = _tables(self.previous.id)
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            for row in self.con.execute(f"SELECT * FROM {item} WHERE id IN ({marks})", chunk):
+            ids_in = marks(len(chunk))
+            for row in self.con.execute(
+                old.sql("SELECT * FROM {item} WHERE id IN ({ids})", ids=ids_in), chunk
+            ):
                 found[row[0]] = {"row": row, "records": []}
-            for row in self.con.execute(f"SELECT r.* FROM {rec} r WHERE r.id IN ({marks})", chunk):
+            for row in self.con.execute(
+                old.sql("SELECT r.* FROM {rec} r WHERE r.id IN ({ids})", ids=ids_in), chunk
+            ):
                 if row[2] in found:
                     found[row[2]]["records"].append(row)
         return found
@@ -448,14 +484,18 @@ class SnapshotWriter:
         """Copy a datasource's rows from the previous snapshot unchanged (its sources did not move)."""
         if self.previous is None:
             return 0
-        rec, _, item = _tables(self.previous.id)
+        old = _old_tables(self.previous.id)
         cur = self.con.execute(
-            f"INSERT INTO {self.item} SELECT * FROM {item} WHERE datasource = ?", (datasource,)
+            self.t.sql("INSERT INTO {item} SELECT * FROM {old_item} WHERE datasource = ?", **old),
+            (datasource,),
         )
         copied = cur.rowcount
         self.con.execute(
-            f"INSERT INTO {self.rec} SELECT r.* FROM {rec} r JOIN {item} i ON i.id = r.id "
-            "WHERE i.datasource = ?",
+            self.t.sql(
+                "INSERT INTO {rec} SELECT r.* FROM {old_rec} r JOIN {old_item} i ON i.id = r.id "
+                "WHERE i.datasource = ?",
+                **old,
+            ),
             (datasource,),
         )
         return copied
@@ -468,34 +508,44 @@ class SnapshotWriter:
         """
         if self.previous is None:
             return 0
-        rec, _, item = _tables(self.previous.id)
+        old = _old_tables(self.previous.id)
         now = ts(self.now)
-        where, params = "", ()
+        where, params = Sql(""), ()
         if datasources is not None:
             names = list(datasources)
             if not names:
                 return 0
-            where = f" AND i.datasource IN ({','.join('?' * len(names))})"
+            where = Sql(" AND i.datasource IN (" + marks(len(names)) + ")")
             params = tuple(names)
         self.con.execute(
-            f"INSERT INTO {self.item} SELECT i.id, i.datasource, i.original_id, i.entity_type, i.sets, "
-            f"i.prefixes, i.native_cs, i.transformed_cs, i.fingerprint, i.about, 1 FROM {item} i "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {self.item} n WHERE n.id = i.id){where}",
+            self.t.sql(
+                "INSERT INTO {item} SELECT i.id, i.datasource, i.original_id, i.entity_type, i.sets, "
+                "i.prefixes, i.native_cs, i.transformed_cs, i.fingerprint, i.about, 1 FROM {old_item} i "
+                "WHERE NOT EXISTS (SELECT 1 FROM {item} n WHERE n.id = i.id){where}",
+                where=where,
+                **old,
+            ),
             params,
         )
         # records of those items, and missing formats of items that are still there
         cur = self.con.execute(
-            f"INSERT INTO {self.rec} SELECT r.prefix, CASE WHEN r.deleted THEN r.datestamp ELSE ? END, "
-            f"r.id, 1, NULL FROM {rec} r JOIN {item} i ON i.id = r.id "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {self.rec} n WHERE n.prefix = r.prefix AND n.id = r.id){where}",
+            self.t.sql(
+                "INSERT INTO {rec} SELECT r.prefix, CASE WHEN r.deleted THEN r.datestamp ELSE ? END, "
+                "r.id, 1, NULL FROM {old_rec} r JOIN {old_item} i ON i.id = r.id "
+                "WHERE NOT EXISTS (SELECT 1 FROM {rec} n WHERE n.prefix = r.prefix AND n.id = r.id){where}",
+                where=where,
+                **old,
+            ),
             (now, *params),
         )
         added = cur.rowcount
         if added:
             # keep item format lists complete for ListMetadataFormats
             self.con.execute(
-                f"UPDATE {self.item} SET prefixes = (SELECT group_concat(prefix, ' ') FROM "
-                f"(SELECT prefix FROM {self.rec} r WHERE r.id = {self.item}.id ORDER BY prefix))"
+                self.t.sql(
+                    "UPDATE {item} SET prefixes = (SELECT group_concat(prefix, ' ') FROM "
+                    "(SELECT prefix FROM {rec} r WHERE r.id = {item}.id ORDER BY prefix))"
+                )
             )
         return added
 
@@ -506,34 +556,39 @@ class SnapshotWriter:
     def counts(self) -> dict[str, int]:
         counts = {
             f"|{p}": n
-            for p, n in self.con.execute(f"SELECT prefix, count(*) FROM {self.rec} GROUP BY prefix")
+            for p, n in self.con.execute(self.t.sql("SELECT prefix, count(*) FROM {rec} GROUP BY prefix"))
         }
         counts.update(
             {
                 f"{s}|{p}": n
                 for s, p, n in self.con.execute(
-                    f"SELECT setspec, prefix, count(*) FROM {self.mem} GROUP BY setspec, prefix"
+                    self.t.sql("SELECT setspec, prefix, count(*) FROM {mem} GROUP BY setspec, prefix")
                 )
             }
         )
         return counts
 
     def earliest(self) -> str | None:
-        return self.con.execute(f"SELECT min(datestamp) FROM {self.rec}").fetchone()[0]
+        return self.con.execute(self.t.sql("SELECT min(datestamp) FROM {rec}")).fetchone()[0]
+
+    def item_count(self) -> int:
+        return self.con.execute(self.t.sql("SELECT count(*) FROM {item}")).fetchone()[0]
 
     def prefixes_in_use(self) -> set[str]:
-        return {r[0] for r in self.con.execute(f"SELECT DISTINCT prefix FROM {self.rec}")}
+        return {r[0] for r in self.con.execute(self.t.sql("SELECT DISTINCT prefix FROM {rec}"))}
 
     def set_specs_in_use(self) -> set[str]:
-        return {r[0] for r in self.con.execute(f"SELECT DISTINCT setspec FROM {self.mem}")}
+        return {r[0] for r in self.con.execute(self.t.sql("SELECT DISTINCT setspec FROM {mem}"))}
 
     # --- going live ---------------------------------------------------------------------------
     def build_memberships(self) -> None:
         """Derive ``mem`` (set × record, in list order) from the item sets and records, in one pass."""
         self.con.execute(
-            f"INSERT OR IGNORE INTO {self.mem} SELECT j.value, r.prefix, r.datestamp, r.id "
-            f"FROM {self.rec} r JOIN {self.item} i ON i.id = r.id, json_each(i.sets) j "
-            "ORDER BY 1, 2, 3, 4"
+            self.t.sql(
+                "INSERT OR IGNORE INTO {mem} SELECT j.value, r.prefix, r.datestamp, r.id "
+                "FROM {rec} r JOIN {item} i ON i.id = r.id, json_each(i.sets) j "
+                "ORDER BY 1, 2, 3, 4"
+            )
         )
 
     def _finish(self) -> None:
@@ -555,8 +610,7 @@ class SnapshotWriter:
             )
         ]
         for snapshot_id in expired:
-            for table in _tables(snapshot_id):
-                self.con.execute(f"DROP TABLE IF EXISTS {table}")
+            SNAPSHOTS.drop(self.con, snapshot_id)
             self.con.execute("DELETE FROM snapshots WHERE id=?", (snapshot_id,))
             self.con.execute("DELETE FROM errors WHERE snapshot=?", (snapshot_id,))
         if expired:
@@ -565,8 +619,10 @@ class SnapshotWriter:
 
     def _collect_blobs(self) -> None:
         kept = [r[0] for r in self.con.execute("SELECT id FROM snapshots")]
-        union = " UNION ".join(f"SELECT blob FROM {_tables(s)[0]} WHERE blob IS NOT NULL" for s in kept)
+        union = Sql(" UNION ").join(
+            Sql(_tables(s).sql("SELECT blob FROM {rec} WHERE blob IS NOT NULL")) for s in kept
+        )
         if union:
-            self.con.execute(f"DELETE FROM blobs WHERE hash NOT IN ({union})")
+            self.con.execute(sql("DELETE FROM blobs WHERE hash NOT IN ({union})", union=union))
         else:
             self.con.execute("DELETE FROM blobs")

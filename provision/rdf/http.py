@@ -377,7 +377,8 @@ class ResourceApp:
         record_links: RecordLinks | None = None,
         timeout: float = 30.0,
     ) -> None:
-        assert kind in ("resource", "page", "data")
+        if kind not in ("resource", "page", "data"):
+            raise ValueError(f"kind must be resource, page or data, not {kind!r}")
         self.backend = backend
         self.kind = kind
         self.record_links = record_links

@@ -34,7 +34,7 @@ def sniff_format(data: bytes) -> str:
 
 
 def skolem_prefix(base: str, datasource: str, record_id: str) -> str:
-    digest = hashlib.sha1(record_id.encode("utf-8")).hexdigest()[:16]
+    digest = hashlib.sha1(record_id.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
     return f"{base}.well-known/genid/{datasource}/{digest}/"
 
 
