@@ -140,7 +140,7 @@ def live(records: int, repeat: int) -> None:
     from contentcloud.curator.web import CuratorApp
     from contentcloud.settings import load_settings
 
-    token = "bench-token-0123456789abcdef0123456789"
+    token = "bench-token-0123456789abcdef0123456789"  # noqa: S105 -- a throw-away token for the bench's own session
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "registry").mkdir()
