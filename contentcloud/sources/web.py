@@ -216,8 +216,8 @@ def api_from_form(request: Request, protocol: str, *, keep: dict[str, Any] | Non
                 api[name] = keep[name]
             continue
         if kind == "boolean":
-            if key in request.form:
-                api[name] = request.field(key) in ("1", "true", "on")
+            if key in request.form:  # the last value: a checked box follows its hidden "0"
+                api[name] = request.form[key][-1].strip() in ("1", "true", "on")
             continue
         if kind == "array" and name == "sets":
             values = request.fields("api.sets")
@@ -290,7 +290,9 @@ def profile_from_form(
         if first is None:
             steps.insert(0, step)
         else:
-            steps[first] = {**{k: v for k, v in steps[first].items() if k not in ("policy",)}, **step}
+            # the same kind of step keeps its other options (time_limit, params…); another kind starts afresh
+            kept = steps[first] if steps[first].get("type") == kind else {}
+            steps[first] = {**{k: v for k, v in kept.items() if k != "policy"}, **step}
         transform["steps"] = steps
         data["transform"] = transform
     elif request.field("mapping_none") and "transform" in data:
