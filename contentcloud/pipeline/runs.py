@@ -470,6 +470,7 @@ def run_datasource(
     from contentcloud.pipeline.summary import new_run_id
     from contentcloud.pipeline.transform import run_transform
 
+    _datasource(settings, datasource_id)  # an unknown or invalid profile is an error, not a failed run
     run_id = run_id or new_run_id("run")
     summaries: list[dict[str, Any]] = []
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from wsgiref.util import setup_testing_defaults
 
 import pytest
+import yaml
 
 from contentcloud.auth import COOKIE_NAME, Authenticator
 from contentcloud.sources.web import SourcesApp
@@ -48,6 +49,7 @@ def setup(tmp_path_factory):
     try:
         yield {
             "settings": settings,
+            "env": env,
             "registry": registry,
             "app": SourcesApp(settings),
             "oai": source.url + "/oai",
@@ -326,3 +328,34 @@ def test_the_run_history_outlives_the_mdstore_gc(setup):
     assert [r["run_id"] for r in runs] == [first["run_id"], second["run_id"]]
     assert [(r["records_in"], r["deleted"]) for r in runs] == [(150, 2), (150, 0)]
     assert Path(settings.var_dir, "run-history.sqlite").is_file()
+
+
+def test_the_datasource_commands_add_run_history_and_remove(setup, tmp_path):
+    from tests.cli_runner import run_cli
+
+    env, registry = setup["env"], setup["registry"]
+    file = tmp_path / "cli1.yaml"
+    file.write_text(yaml.safe_dump(profile(setup, "cli1")))
+    result = run_cli("datasource", "add", str(file), env=env)
+    assert (result.exit_code, result.output) == (0, f"{registry / 'cli1.yaml'}: registered cli1\n")
+    result = run_cli("datasource", "add", str(file), env=env)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: {registry / 'cli1.yaml'}: id: a datasource 'cli1' is already registered (cli1.yaml)\n"
+    )
+    result = run_cli("datasource", "run", "cli1", "--json", env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert [(s["step"], s["outcome"], s["written"]) for s in report["steps"][:4]] == [
+        ("collect", "finished", 150), ("transform", "finished", 150), ("index", "finished", 148),
+        ("rdf", "finished", 148),
+    ]  # fmt: skip
+    assert (report["steps"][4]["step"], report["steps"][4]["outcome"]) == ("publish", "finished")
+    result = run_cli("datasource", "history", "cli1", "--json", env=env)
+    (run,) = json.loads(result.output)
+    assert (run["run_id"], run["records_in"], run["records_out"]) == (report["run_id"], 150, 150)
+    result = run_cli("datasource", "remove", "cli1", "--yes", env=env)
+    assert (result.exit_code, result.output) == (0, f"{registry / 'cli1.yaml'}: deleted\n")
+    result = run_cli("datasource", "run", "cli1", env=env)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {registry}: id: unknown datasource 'cli1'")
