@@ -112,7 +112,7 @@ def test_register_an_oai_source_and_see_its_first_run(driver, servers):
     driver.get(base + "/curator/sources/")
     assert driver.current_url == base + "/curator/login?next=/curator/sources/"
     browser_login(driver, base)
-    driver.get(base + "/curator/sources/")
+    driver.find_element(By.ID, "sources-link").click()  # from the workbench's header
     assert driver.title == "Datasources"
     assert driver.find_elements(By.CSS_SELECTOR, "#sources tbody tr") == []
 
