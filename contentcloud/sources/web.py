@@ -148,7 +148,10 @@ class Runs:
 
             started = trigger_dag_run(self.settings, datasource_id, {"mode": "scheduled"})
             logger.info("%s started a run of %s in Airflow: %s", user, datasource_id, started["dag_run_id"])
-            return {"where": "airflow", "state": "queued", **started}
+            state = {"where": "airflow", "state": "queued", **started, "by": user}
+            with self._lock:  # shown on the source's page; Airflow's UI follows the run itself
+                self._state[datasource_id] = state
+            return dict(state)
         run_id = new_run_id("run")
         with self._lock:
             current = self._state.get(datasource_id)

@@ -359,3 +359,40 @@ def test_the_datasource_commands_add_run_history_and_remove(setup, tmp_path):
     result = run_cli("datasource", "run", "cli1", env=env)
     assert result.exit_code == 2
     assert result.output.startswith(f"error: {registry}: id: unknown datasource 'cli1'")
+
+
+def test_the_run_report_the_dag_ends_in_adds_the_run_to_the_history(setup):
+    """Airflow's report task calls run_report with the step summaries it pulled: that is where the
+    history row is written, so DAG runs show on the source's page like in-process ones."""
+    from contentcloud.history import RunHistory
+    from contentcloud.pipeline.runs import failure_summary, run_report
+
+    summaries = [
+        {"step": "collect", "datasource": "dag1", "outcome": "finished", "read": 7, "written": 7,
+         "deleted": 1,
+         "errors": 0, "seconds": 2.0},
+        failure_summary("dag1", "transform", RuntimeError("boom")),
+    ]  # fmt: skip
+    run_report("dag1", setup["settings"], summaries, run_id="manual__2026-01-01", store_it=True)
+    (run,) = RunHistory.from_settings(setup["settings"]).runs("dag1")
+    assert {k: run[k] for k in ("run_id", "outcome", "records_in", "records_out", "deleted", "errors")} == {
+        "run_id": "manual__2026-01-01", "outcome": "failed", "records_in": 7, "records_out": 0, "deleted": 1,
+        "errors": 0,
+    }  # fmt: skip
+    assert [(s["step"], s["outcome"]) for s in run["steps"]] == [
+        ("collect", "finished"),
+        ("transform", "failed"),
+    ]
+
+
+def test_one_in_process_run_per_source_at_a_time(setup):
+    app = setup["app"]
+    status, _, _ = call(app, "/api/datasources", method="POST", body=profile(setup, "twice"))
+    assert status == "201 Created"
+    status, _, text = call(app, "/api/datasources/twice/run", method="POST")
+    assert status == "202 Accepted"
+    run_id = json.loads(text)["run_id"]
+    status, _, text = call(app, "/api/datasources/twice/run", method="POST")
+    assert (status, json.loads(text)["error"]) == ("409 Conflict", f"twice is running already ({run_id})")
+    answer = wait_for_run(app, "twice", 1)
+    assert [r["run_id"] for r in answer["runs"]] == [run_id]

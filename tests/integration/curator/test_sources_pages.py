@@ -238,3 +238,83 @@ def test_a_server_that_never_answers_costs_the_probe_its_budget_not_more(hostile
     assert [r["request"] for r in result.requests][:2] == ["Identify", "ListMetadataFormats"]
     assert result.problems[0].startswith("Identify: ")
     assert result.problems[-1] == "ListSets: not asked, the probe's 1.5 s were used up"
+
+
+class FakeAirflow(BaseHTTPRequestHandler):
+    """Airflow's DAG-run endpoint as far as the trigger uses it: one known DAG, the requests kept."""
+
+    seen: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        import json
+
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeAirflow.seen.append((self.path, self.headers["Authorization"], body))
+        if self.path != "/api/v2/dags/aggregate__a1/dagRuns":
+            self.send_response(404)
+            self.end_headers()
+            return
+        data = json.dumps({"dag_run_id": "manual__2026-01-01", "state": "queued"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_with_airflow_configured_a_run_is_a_dag_run_triggered_through_its_api(tmp_path):
+    import json
+
+    from contentcloud.settings import load_settings
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAirflow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        registry = tmp_path / "registry"
+        registry.mkdir()
+        (registry / "a1.yaml").write_text(
+            "id: a1\nname: A\nnsprefix: a1\n"
+            "api: {protocol: oai, baseurl: 'http://127.0.0.1:9/oai', metadata_prefix: x}\n"
+        )
+        env = {
+            "CONTENTCLOUD_REGISTRY": str(registry),
+            "CONTENTCLOUD_VAR": str(tmp_path / "var"),
+            "CONTENTCLOUD_AIRFLOW_API": f"http://127.0.0.1:{server.server_address[1]}",
+            "CONTENTCLOUD_AIRFLOW_TOKEN": "jwt-for-tests",
+            **credentials_env(),
+        }
+        app = SourcesApp(load_settings({}, env, base_dir=tmp_path))
+        app.registry = registry
+        status, headers, _ = call(app, "/s/a1/run", method="POST", form={})
+        assert (status, headers["Location"]) == ("303 See Other", "/curator/sources/s/a1")
+        assert FakeAirflow.seen == [
+            (
+                "/api/v2/dags/aggregate__a1/dagRuns",
+                "Bearer jwt-for-tests",
+                {"logical_date": None, "conf": {"mode": "scheduled"}},
+            )
+        ]
+        status, _, page = call(app, "/s/a1")
+        assert '<p class="checks" id="run-state">Airflow run manual__2026-01-01 queued</p>' in page
+        (registry / "b1.yaml").write_text((registry / "a1.yaml").read_text().replace("a1", "b1"))
+        status, _, page = call(app, "/s/b1/run", method="POST", form={})
+        assert status == "502 Bad Gateway"
+        assert (
+            "no DAG aggregate__b1 yet (the DAG processor has not read the new profile); try again in a minute"
+            in page
+        )
+        assert json.dumps(FakeAirflow.seen[-1][2]) == '{"logical_date": null, "conf": {"mode": "scheduled"}}'
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_http_source_is_probed_by_its_first_bytes(hostile):
+    result = probe_module.probe_http(hostile + "/records.xml")
+    assert result.problems == []
+    assert result.content_type == "text/xml"
+    assert [r["request"] for r in result.requests] == ["GET"]
+    assert result.sample[0]["xml"].startswith('<?xml version="1.0" encoding="UTF-8"?><OAI-PMH')
