@@ -12,11 +12,21 @@ OAI-PMH: Identify, ListMetadataFormats, ListSets (the first page: at most :data:
 the first ListRecords page in the chosen (or first) format, of which :data:`SAMPLE` records are
 shown. HTTP: the first :data:`MAX_PAGE_BYTES` of the URL. FTP sources are registered without a
 probe (the first run shows what the server holds).
+
+Whom a probe may reach: a curator types the URL and sees what comes back, so a probe is a way
+into the server's network. Like the file download service, the probe connects only to public
+(globally routable) addresses, checked where the connection is made, redirects and DNS rebinding
+included (:mod:`harvesters.download.policy`); the networks of the ``probe_allow_networks``
+setting (``CONTENTCLOUD_PROBE_ALLOW_NETWORKS``, e.g. ``127.0.0.1/32`` or a campus range) may be
+reached besides. The pages register a source only at an address the probe may reach
+(:func:`check_address`).
 """
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +40,7 @@ READ_TIMEOUT = 10.0
 REQUEST_TIME = 15.0
 BUDGET = 30.0
 MAX_SETS = 200
+MAX_REDIRECTS = 5
 MAX_FORMATS = 100
 SAMPLE = 5
 #: characters of a sample record shown
@@ -114,15 +125,56 @@ def check_url(url: str, protocol: str = "oai") -> str:
     return url
 
 
-def _transport():
+NETWORKS_SETTING = "CONTENTCLOUD_PROBE_ALLOW_NETWORKS"
+
+
+def address_policy(networks: str | Iterable[str] = ()) -> Any:
+    """Public addresses, and ``networks`` (CIDR; a string is split at commas and spaces)."""
+    from harvesters.download.policy import AddressPolicy
+
+    if isinstance(networks, str):
+        networks = [n for n in re.split(r"[\s,]+", networks) if n]
+    return AddressPolicy(networks=networks, networks_field=NETWORKS_SETTING)
+
+
+def check_address(host: str, port: int, networks: str | Iterable[str] = (), *, field: str = "api") -> None:
+    """:class:`ConfigError` unless every address of ``host`` may be reached (see the module)."""
+    import socket
+
+    from harvesters.download.errors import Refused
+
+    try:
+        address_policy(networks).resolve(host, port)
+    except Refused as exc:
+        raise ConfigError(exc.message, field=field, rule="address") from None
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError(
+            f"the host {host!r} cannot be resolved ({exc})", field=field, rule="address"
+        ) from None
+
+
+def _transport(networks: str | Iterable[str] = ()):
+    from harvesters.download.policy import guard_session
     from harvesters.transport import RetryPolicy, Transport
 
+    policy = address_policy(networks)
     retry = RetryPolicy(max_retries=0, max_connect_retries=1, connect_backoff=0.2)
-    return Transport(timeout=READ_TIMEOUT, max_time=REQUEST_TIME, retry=retry, datasource="probe")
+    return Transport(
+        timeout=READ_TIMEOUT,
+        max_time=REQUEST_TIME,
+        retry=retry,
+        datasource="probe",
+        session_setup=lambda session: guard_session(session, policy, max_redirects=MAX_REDIRECTS),
+    )
 
 
 def probe_oai(
-    url: str, *, metadata_prefix: str | None = None, set_spec: str | None = None, budget: float = BUDGET
+    url: str,
+    *,
+    metadata_prefix: str | None = None,
+    set_spec: str | None = None,
+    budget: float = BUDGET,
+    networks: str | Iterable[str] = (),
 ) -> Probe:
     """Identify, ListMetadataFormats, ListSets and one ListRecords page of ``url`` (see the module)."""
     from harvesters.oai.client import OAIClient
@@ -131,7 +183,7 @@ def probe_oai(
     url = check_url(url, "oai")
     result = Probe("oai", url)
     started = time.monotonic()
-    transport = _transport()
+    transport = _transport(networks)
     client = OAIClient(
         url, transport, datasource="probe", max_page_bytes=MAX_PAGE_BYTES, max_record_bytes=MAX_RECORD_BYTES
     )
@@ -259,13 +311,13 @@ def probe_oai(
     return result
 
 
-def probe_http(url: str) -> Probe:
+def probe_http(url: str, *, networks: str | Iterable[str] = ()) -> Probe:
     """The first :data:`MAX_PAGE_BYTES` of an HTTP source's URL: status, type, size, speed, the head."""
     from harvesters.transport import ResponseTooLarge
 
     url = check_url(url, "http")
     result = Probe("http", url)
-    transport = _transport()
+    transport = _transport(networks)
     began = time.monotonic()
     try:
         try:

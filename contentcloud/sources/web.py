@@ -540,7 +540,25 @@ class SourcesApp:
         errors = validate_profile(data, file=f"{data.get('id')}.yaml")
         if errors:
             raise ProfileErrors(errors)
+        self.check_reachable(data["api"])
         return write_profile(self.registry_dir, data, replace=replace)
+
+    def check_reachable(self, api: dict[str, Any]) -> None:
+        """A source registered here must be at an address the probe may reach (public, or in
+        ``probe_allow_networks``): the pages must not become a way to harvest the server's own
+        network. Operators register anything with a YAML file or ``contentcloud datasource add``."""
+        from urllib.parse import urlsplit
+
+        from contentcloud.sources.probe import check_address
+
+        networks = self.settings.probe_allow_networks
+        if api["protocol"] == "ftp":
+            check_address(api["host"], int(api.get("port") or 21), networks, field="api.host")
+            return
+        key = "baseurl" if api["protocol"] == "oai" else "url"
+        parts = urlsplit(api[key])
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        check_address(parts.hostname or "", port, networks, field=f"api.{key}")
 
     def summaries(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         from contentcloud.datasources import DatasourceRegistry
@@ -664,9 +682,10 @@ class SourcesApp:
                 url,
                 metadata_prefix=str(prefix) if prefix else None,
                 set_spec=str(set_spec) if set_spec else None,
+                networks=self.settings.probe_allow_networks,
             )
         if protocol == "http":
-            return probe_http(url)
+            return probe_http(url, networks=self.settings.probe_allow_networks)
         raise ConfigError(f"{protocol!r} sources cannot be probed (oai, http)", field="protocol", rule="enum")
 
     def error_body(

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from contentcloud.auth import COOKIE_NAME, Authenticator
+from contentcloud.sources.probe import NETWORKS_SETTING as NETWORKS
 from contentcloud.sources.web import SourcesApp
 from tests.curator_support import CURATOR_USER, PROJECT, bearer_environ, credentials_env
 
@@ -41,6 +42,7 @@ def setup(tmp_path_factory):
         "CONTENTCLOUD_MAPPINGS": str(PROJECT / "mappings"),
         "CONTENTCLOUD_VAR": str(tmp / "var"),
         "CONTENTCLOUD_INDEX": f"sqlite:///{tmp / 'index.sqlite'}",
+        "CONTENTCLOUD_PROBE_ALLOW_NETWORKS": "127.0.0.1/32",  # the test servers
         **credentials_env(),
     }
     settings = load_settings({}, env, base_dir=tmp)
@@ -396,3 +398,26 @@ def test_one_in_process_run_per_source_at_a_time(setup):
     assert (status, json.loads(text)["error"]) == ("409 Conflict", f"twice is running already ({run_id})")
     answer = wait_for_run(app, "twice", 1)
     assert [r["run_id"] for r in answer["runs"]] == [run_id]
+
+
+def test_without_an_allowed_network_the_pages_neither_probe_nor_register_a_private_address(setup, tmp_path):
+    from contentcloud.settings import load_settings
+
+    env = {**setup["env"], "CONTENTCLOUD_PROBE_ALLOW_NETWORKS": "", "CONTENTCLOUD_REGISTRY": str(tmp_path)}
+    app = SourcesApp(load_settings({}, env, base_dir=tmp_path))
+    status, _, text = call(app, "/api/probe", method="POST", body={"url": setup["oai"]})
+    assert status == "200 OK"
+    probe = json.loads(text)
+    refused = "refused: 127.0.0.1 resolves to 127.0.0.1, a loopback address not in " + NETWORKS
+    assert [p.split(": ", 1)[0] for p in probe["problems"]] == ["Identify", "ListMetadataFormats", "ListSets"]
+    assert all(refused in p for p in probe["problems"]), probe["problems"]
+    assert probe["identify"] == {} and probe["sample"] == []
+    for url in (setup["oai"], "http://localhost:1/oai", "http://169.254.169.254/oai"):
+        status, _, text = call(
+            app, "/api/datasources", method="POST", body=profile(setup, "private", baseurl=url)
+        )
+        assert status == "400 Bad Request"
+        (error,) = json.loads(text)["errors"]
+        assert (error["field"], error["rule"]) == ("api.baseurl", "address")
+        assert error["message"].endswith("address not in CONTENTCLOUD_PROBE_ALLOW_NETWORKS")
+    assert list(tmp_path.glob("*.yaml")) == []

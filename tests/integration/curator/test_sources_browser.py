@@ -70,6 +70,7 @@ def servers(tmp_path_factory) -> Iterator[dict]:
         "CONTENTCLOUD_MAPPINGS": str(PROJECT / "mappings"),
         "CONTENTCLOUD_VAR": str(tmp / "var"),
         "CONTENTCLOUD_INDEX": f"sqlite:///{tmp / 'index.sqlite'}",
+        "CONTENTCLOUD_PROBE_ALLOW_NETWORKS": "127.0.0.1/32",  # the test servers
         **credentials_env(),
     }
     source = start_source(load_settings({}, {**env, "CONTENTCLOUD_VAR": str(tmp / "source-var")}), None)

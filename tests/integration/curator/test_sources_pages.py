@@ -98,6 +98,7 @@ def app(tmp_path):
         "CONTENTCLOUD_MAPPINGS": str(PROJECT / "mappings"),
         "CONTENTCLOUD_VAR": str(tmp_path / "var"),
         "CONTENTCLOUD_INDEX": f"sqlite:///{tmp_path / 'index.sqlite'}",
+        "CONTENTCLOUD_PROBE_ALLOW_NETWORKS": "127.0.0.1/32",  # the test servers
         **credentials_env(),
     }
     found = SourcesApp(load_settings({}, env, base_dir=tmp_path))
@@ -232,7 +233,7 @@ def test_a_server_that_never_answers_costs_the_probe_its_budget_not_more(hostile
     monkeypatch.setattr(probe_module, "READ_TIMEOUT", 1.0)
     monkeypatch.setattr(probe_module, "REQUEST_TIME", 2.0)
     started = time.monotonic()
-    result = probe_module.probe_oai(hostile + "/slow", budget=1.5)
+    result = probe_module.probe_oai(hostile + "/slow", budget=1.5, networks="127.0.0.1/32")
     took = time.monotonic() - started
     assert took < 9, took
     assert [r["request"] for r in result.requests][:2] == ["Identify", "ListMetadataFormats"]
@@ -313,7 +314,7 @@ def test_with_airflow_configured_a_run_is_a_dag_run_triggered_through_its_api(tm
 
 
 def test_an_http_source_is_probed_by_its_first_bytes(hostile):
-    result = probe_module.probe_http(hostile + "/records.xml")
+    result = probe_module.probe_http(hostile + "/records.xml", networks=["127.0.0.1/32"])
     assert result.problems == []
     assert result.content_type == "text/xml"
     assert [r["request"] for r in result.requests] == ["GET"]
