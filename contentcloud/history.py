@@ -33,8 +33,8 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id      TEXT NOT NULL,
     finished_at TEXT NOT NULL,
     outcome     TEXT NOT NULL,
-    records_in  INTEGER NOT NULL,
-    records_out INTEGER NOT NULL,
+    records_in  INTEGER,
+    records_out INTEGER,
     errors      INTEGER NOT NULL,
     deleted     INTEGER NOT NULL,
     seconds     REAL NOT NULL,
@@ -69,7 +69,8 @@ def run_outcome(steps: list[dict[str, Any]]) -> str:
 
 def history_row(report: dict[str, Any]) -> dict[str, Any]:
     """A run report's row: records in = what the harvest wrote, records out = what the transform
-    wrote, deletions = what the harvest deleted, and per step its counts and seconds."""
+    wrote (None when the run had no such step: a CLI ``transform`` alone is a run of one step),
+    deletions = what the harvest deleted, and per step its counts and seconds."""
     steps = [{key: s.get(key) for key in STEP_FIELDS} for s in report.get("steps") or []]
 
     def step(name: str) -> dict[str, Any]:
@@ -80,8 +81,8 @@ def history_row(report: dict[str, Any]) -> dict[str, Any]:
         "run_id": report.get("run_id") or f"run-{report.get('finished_at')}",
         "finished_at": report.get("finished_at") or datetime.now(UTC).isoformat(timespec="seconds"),
         "outcome": run_outcome(steps),
-        "records_in": int(step("collect").get("written") or 0),
-        "records_out": int(step("transform").get("written") or 0),
+        "records_in": int(step("collect").get("written") or 0) if step("collect") else None,
+        "records_out": int(step("transform").get("written") or 0) if step("transform") else None,
         "errors": int(report.get("errors") or 0),
         "deleted": int(step("collect").get("deleted") or 0),
         "seconds": float(report.get("seconds") or 0.0),

@@ -175,8 +175,12 @@ def history(ctx: click.Context, datasource_id: str, limit: int, as_json: bool) -
     print_table(
         ["finished", "run", "outcome", "in", "out", "deleted", "errors", "seconds"],
         [
-            (r["finished_at"], r["run_id"], r["outcome"], r["records_in"], r["records_out"], r["deleted"],
-             r["errors"], f"{r['seconds']:.1f}")
+            (r["finished_at"], r["run_id"], r["outcome"], _count(r["records_in"]), _count(r["records_out"]),
+             r["deleted"], r["errors"], f"{r['seconds']:.1f}")
             for r in runs
         ],
     )  # fmt: skip
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)

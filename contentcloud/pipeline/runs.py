@@ -452,6 +452,15 @@ def _record_history(settings: Settings, report: dict[str, Any]) -> None:
         logger.warning("could not add run %s to the run history: %s", report.get("run_id"), exc)
 
 
+def record_step(settings: Settings, summary: RunSummary) -> None:
+    """A step run on its own (``contentcloud harvest``, ``contentcloud transform``): its run report
+    of one step, so the run history has the CLI's runs too. Never fails the step."""
+    try:
+        run_report(summary.datasource, settings, [summary.as_dict()], run_id=summary.run_id)
+    except ContentcloudError as exc:
+        logger.warning("could not report run %s: %s", summary.run_id, exc)
+
+
 def run_datasource(
     datasource_id: str,
     settings: Settings,
@@ -601,6 +610,7 @@ __all__ = [
     "part_count",
     "plan_parts_task",
     "require_success",
+    "record_step",
     "run_datasource",
     "run_report",
     "run_part_task",

@@ -70,18 +70,25 @@ def _legend(names: list[str]) -> list[str]:
     return parts
 
 
-def line_plot(plot_id: str, title: str, labels: list[str], series: dict[str, list[float]], unit: str) -> str:
-    """One polyline (and a dot per run) per series over the runs."""
-    top = _scale(max((v for values in series.values() for v in values), default=0))
+def line_plot(
+    plot_id: str, title: str, labels: list[str], series: dict[str, list[float | None]], unit: str
+) -> str:
+    """One polyline (and a dot per run) per series over the runs; a None value (a run without
+    that step) is a gap."""
+    top = _scale(max((v for values in series.values() for v in values if v is not None), default=0))
     inner_h = HEIGHT - TOP - BOTTOM
     parts = _frame(plot_id, title, top, labels, unit)
     for index, (name, values) in enumerate(series.items()):
         colour = COLOURS[index % len(COLOURS)]
-        points = [(_x(i, len(values)), TOP + inner_h * (1 - v / top)) for i, v in enumerate(values)]
+        points = [
+            (_x(i, len(values)), TOP + inner_h * (1 - v / top), v, labels[i] if i < len(labels) else "")
+            for i, v in enumerate(values)
+            if v is not None
+        ]
         if len(points) > 1:
-            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in points)
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
-        for (x, y), value, label in zip(points, values, labels, strict=False):
+        for x, y, value, label in points:
             parts.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}" data-series="{escape(name)}" '
                 f'data-value="{value:g}"><title>{escape(label)}: {escape(name)} {value:g}</title></circle>'
@@ -133,8 +140,10 @@ def history_plots(runs: list[dict[str, Any]]) -> str:
         "Records per run",
         labels,
         {
-            "in (harvested)": [float(r["records_in"]) for r in runs],
-            "out (transformed)": [float(r["records_out"]) for r in runs],
+            "in (harvested)": [None if r["records_in"] is None else float(r["records_in"]) for r in runs],
+            "out (transformed)": [
+                None if r["records_out"] is None else float(r["records_out"]) for r in runs
+            ],
             "errors": [float(r["errors"]) for r in runs],
             "deleted": [float(r["deleted"]) for r in runs],
         },

@@ -727,8 +727,8 @@ class SourcesApp:
             last = ds["last_run"]
             running = ds["running"] and ds["running"]["state"] == "running"
             last_text = "running…" if running else (
-                f'{e(last["finished_at"])}: {e(last["outcome"])}, {last["records_in"]} in, '
-                f'{last["records_out"]} out'
+                f'{e(last["finished_at"])}: {e(last["outcome"])}, {_count(last["records_in"])} in, '
+                f'{_count(last["records_out"])} out'
                 if last else "never"
             )  # fmt: skip
             rows.append(
@@ -1042,8 +1042,8 @@ class SourcesApp:
                 f'<tr class="{"failed" if r["outcome"] == "failed" else ""}" data-run="{e(r["run_id"])}">'
                 f'<td>{e(r["finished_at"])}</td><td>{e(r["run_id"])}</td><td class="outcome">'
                 f"{e(r['outcome'])}</td>"
-                f'<td class="records-in">{r["records_in"]}</td><td class="records-out">'
-                f"{r['records_out']}</td>"
+                f'<td class="records-in">{_count(r["records_in"])}</td><td class="records-out">'
+                f"{_count(r['records_out'])}</td>"
                 f'<td class="deleted">{r["deleted"]}</td><td class="errors">{r["errors"]}</td>'
                 f"<td>{r['seconds']:.1f}</td><td>"
                 + ", ".join(f"{e(s['step'])} {float(s.get('seconds') or 0):.1f}s" for s in r["steps"])
@@ -1235,6 +1235,11 @@ def probe_html(probe: Any) -> str:
         )
     parts.append("</section>")
     return "".join(parts)
+
+
+def _count(value: int | None) -> str:
+    """A count of the history, or "-" for a run without that step."""
+    return "-" if value is None else str(value)
 
 
 def _json(data: Any) -> str:

@@ -421,3 +421,22 @@ def test_without_an_allowed_network_the_pages_neither_probe_nor_register_a_priva
         assert (error["field"], error["rule"]) == ("api.baseurl", "address")
         assert error["message"].endswith("address not in CONTENTCLOUD_PROBE_ALLOW_NETWORKS")
     assert list(tmp_path.glob("*.yaml")) == []
+
+
+def test_a_harvest_and_a_transform_run_alone_are_runs_of_one_step_in_the_history(setup):
+    from tests.cli_runner import run_cli
+
+    env = setup["env"]
+    status, _, _ = call(setup["app"], "/api/datasources", method="POST", body=profile(setup, "steps"))
+    assert status == "201 Created"
+    assert run_cli("harvest", "steps", env=env).exit_code == 0
+    assert run_cli("transform", "steps", env=env).exit_code == 0
+    runs = json.loads(run_cli("datasource", "history", "steps", "--json", env=env).output)
+    assert [([s["step"] for s in r["steps"]], r["records_in"], r["records_out"]) for r in runs] == [
+        (["collect"], 150, None),
+        (["transform"], None, 150),
+    ]
+    assert [r["run_id"].split("-")[0] for r in runs] == ["collect", "transform"]
+    status, _, page = call(setup["app"], "/s/steps", extra={"HTTP_ACCEPT": "text/html"})
+    assert '<td class="records-in">150</td><td class="records-out">-</td>' in page
+    assert '<td class="records-in">-</td><td class="records-out">150</td>' in page
