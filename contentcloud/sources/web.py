@@ -1100,7 +1100,7 @@ class SourcesApp:
         rows = "".join(
             f'<tr><td class="path-name">{e(p["path"])}</td><td>{e(p["kind"])}</td><td class="count">'
             f"{p['records']}</td>"
-            f'<td><span class="bar" style="width:{p["share"] * 200:.0f}px"></span> '
+            f'<td class="share"><span class="bar" style="width:{p["share"] * 200:.0f}px"></span> '
             f"{p['share'] * 100:.1f} %</td></tr>"
             for p in result["paths"]
         )
@@ -1282,6 +1282,7 @@ white-space:pre-wrap;word-break:break-all}
 .checks{padding:.4em;margin:.5em 0;
 border:1px solid #9c9;background:#eef8ee}
 .bar{display:inline-block;height:.8em;background:#1f77b4}
+td.share{white-space:nowrap}
 svg.plot{border:1px solid #ddd;margin:.3em .6em .3em 0;background:#fff}
 label.set{flex-direction:row;gap:.3em}
 """

@@ -319,3 +319,39 @@ def test_an_http_source_is_probed_by_its_first_bytes(hostile):
     assert result.content_type == "text/xml"
     assert [r["request"] for r in result.requests] == ["GET"]
     assert result.sample[0]["xml"].startswith('<?xml version="1.0" encoding="UTF-8"?><OAI-PMH')
+
+
+def test_completeness_counts_the_records_having_each_field_native_and_transformed(tmp_path):
+    """The varied records of the curator tests: 8 native records with different fields, 7 of them
+    transformed (one has no oai_dc:dc)."""
+    import json
+
+    from tests.curator_support import make_setup
+
+    setup = make_setup(tmp_path)
+    app = SourcesApp(setup["settings"])
+    status, headers, text = call(app, "/s/cur/completeness.json", query="kind=native")
+    assert status == "200 OK"
+    assert headers["Content-Disposition"] == 'attachment; filename="cur-native-completeness.json"'
+    native = json.loads(text)
+    assert (native["records"], native["version"]) == (8, "v00000001")
+    partial = {p["path"]: (p["records"], p["share"]) for p in native["paths"] if p["share"] < 1}
+    assert {path: partial[path] for path in ("/metadata", "/oai_dc:dc", "/oai_dc:dc/dc:creator")} == {
+        "/metadata": (1, 0.125),  # the record without oai_dc:dc
+        "/oai_dc:dc": (7, 0.875),
+        "/oai_dc:dc/dc:creator": (6, 0.75),
+    }
+    assert {path: partial[path] for path in partial if path.startswith("/oai_dc:dc/dc:s")} == {
+        "/oai_dc:dc/dc:subject": (5, 0.625)
+    }
+    assert len(partial) == 16
+    status, headers, text = call(app, "/s/cur/completeness.csv", query="kind=transformed")
+    assert headers["Content-Type"] == "text/csv; charset=utf-8"
+    lines = text.splitlines()
+    assert "crmpe:PE22_Persistent_Dataset crm:P72_has_language,property,3,7,0.4286" in lines
+    assert "rdf:type crm:E56_Language,class,3,7,0.4286" in lines
+    assert "rdf:type crmpe:PE22_Persistent_Dataset,class,7,7,1.0000" in lines
+    status, _, page = call(app, "/s/cur/completeness", query="kind=native")
+    assert '<p id="completeness-summary">8 records of cur/oai_dc/store/native @ v00000001; ' in page
+    assert '<td class="path-name">/oai_dc:dc/dc:subject</td><td>element</td><td class="count">5</td>' in page
+    assert "62.5 %" in page
