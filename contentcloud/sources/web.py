@@ -317,14 +317,16 @@ def policy_files(root: Path) -> list[str]:
     return sorted(f"policies/{p.name}" for p in directory.iterdir() if p.is_file() and p.suffix == ".xml")
 
 
-def current_mapping(profile: dict[str, Any]) -> str:
+def current_mapping(profile: dict[str, Any], key: str = "mapping") -> str:
+    """The first mapping step's mapping (or its ``policy``), as the form shows it."""
     for step in (profile.get("transform") or {}).get("steps") or []:
         if (
             isinstance(step, dict)
             and step.get("type") in ("xslt", "x3ml")
             and isinstance(step.get("mapping"), str)
         ):
-            return step["mapping"]
+            value = step.get(key)
+            return value if isinstance(value, str) else ""
     return ""
 
 
@@ -840,6 +842,8 @@ class SourcesApp:
                     return "1" if existing.get("enabled", True) else ""
                 if name == "mapping":
                     return current_mapping(existing)
+                if name == "policy":
+                    return current_mapping(existing, "policy")
                 return "" if found is None else str(found)
             return request.field(name, default)
 
@@ -964,13 +968,10 @@ class SourcesApp:
             for p in policy_files(self.mappings)
         )
         parts.append(f'<label>X3ML policy <select name="policy" id="policy">{policies}</select></label>')
-        enabled = (
-            value("enabled", "1")
-            if (prefill or request.method == "POST" and "enabled" in request.form)
-            else "1"
-        )
-        if request.method == "POST" and not prefill and request.field("action") != "probe":
-            enabled = request.field("enabled")
+        if prefill:
+            enabled = value("enabled")
+        else:  # a form sent back keeps its box as the curator left it; a new form starts enabled
+            enabled = request.field("enabled") if request.method == "POST" else "1"
         parts.append(
             '<label><span><input type="checkbox" name="enabled" id="enabled" '
             f'value="1"{" checked" if enabled else ""}>'
