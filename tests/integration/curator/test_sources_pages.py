@@ -169,8 +169,11 @@ def test_an_edit_keeps_the_other_sections_and_errors_are_listed_on_the_form(app)
         "    - {type: xslt, mapping: oai_dc2pe.xsl, time_limit: 3}\n    - {type: ontology-check}\n"
         "index: {workers: 2}\n"
     )
+    status, _, page = call(app, "/new", query="protocol=oai")
+    assert 'id="enabled" value="1" checked> enabled' in page  # a new source starts enabled
     status, _, page = call(app, "/s/e1/edit")
     assert status == "200 OK"
+    assert 'id="enabled" value="1" checked> enabled' in page
     assert 'value="http://127.0.0.1:9/oai"' in page
     assert '<option value="oai_dc2pe.xsl" selected>' in page
     form = {
@@ -226,6 +229,7 @@ def test_a_hostile_server_is_probed_within_the_limits_and_shown_escaped(app, hos
     assert "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>" in page
     assert '<td class="prefix">&quot;&gt;&lt;b&gt;x</td>' in page
     assert '<p id="set-count">0 set(s)</p>' in page  # noSetHierarchy is no problem
+    assert 'id="enabled" value="1"> enabled' in page  # the box the curator unticked stays unticked
     assert "<li>ListRecords: the page is larger than api.max_page_bytes (1048576 bytes)" in page
 
 
