@@ -146,7 +146,16 @@ class Runs:
         if self.settings.airflow_api:
             from contentcloud.events import trigger_dag_run
 
-            started = trigger_dag_run(self.settings, datasource_id, {"mode": "scheduled"})
+            try:
+                started = trigger_dag_run(self.settings, datasource_id, {"mode": "scheduled"})
+            except OrchestratorError as exc:
+                with self._lock:  # the source's page says why no run started
+                    self._state[datasource_id] = {
+                        "where": "airflow",
+                        "state": "not triggered",
+                        "message": str(exc),
+                    }
+                raise
             logger.info("%s started a run of %s in Airflow: %s", user, datasource_id, started["dag_run_id"])
             state = {"where": "airflow", "state": "queued", **started, "by": user}
             with self._lock:  # shown on the source's page; Airflow's UI follows the run itself
@@ -462,7 +471,8 @@ class SourcesApp:
         if action == "/edit":
             return self.edit_page(request, datasource_id)
         if action == "/run" and method == "POST":
-            self.runs.start(datasource_id, request.identity.user) if self._exists(datasource_id) else None
+            self._exists(datasource_id)
+            self.runs.start(datasource_id, request.identity.user)
             return self.redirect(f"{request.base}/s/{datasource_id}")
         if action == "/enable" and method == "POST":
             self.set_enabled(datasource_id, request.field("enabled") == "1")
@@ -808,7 +818,10 @@ class SourcesApp:
         verb = "changed" if existing else "registered"
         logger.info("%s %s %s", request.identity.user, verb, data["id"])
         if request.field("run_now") in ("1", "on"):
-            self.runs.start(data["id"], request.identity.user)
+            try:
+                self.runs.start(data["id"], request.identity.user)
+            except OrchestratorError:
+                pass  # registered all the same; the source's page shows why the run did not start
         return self.redirect(f"{request.base}/s/{data['id']}?{verb}=1")
 
     def form_page(
@@ -1023,6 +1036,8 @@ class SourcesApp:
                 state = (
                     f'<p class="checks" id="run-state">Airflow run {e(running.get("dag_run_id"))} '
                     f"{e(running.get('state'))}</p>"
+                    if running.get("dag_run_id")
+                    else f'<p class="error" id="run-state">No run started: {e(running.get("message"))}</p>'
                 )
         enabled = profile.get("enabled", True)
         actions = (

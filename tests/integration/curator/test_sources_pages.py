@@ -289,6 +289,7 @@ def test_with_airflow_configured_a_run_is_a_dag_run_triggered_through_its_api(tm
             "CONTENTCLOUD_VAR": str(tmp_path / "var"),
             "CONTENTCLOUD_AIRFLOW_API": f"http://127.0.0.1:{server.server_address[1]}",
             "CONTENTCLOUD_AIRFLOW_TOKEN": "jwt-for-tests",
+            "CONTENTCLOUD_PROBE_ALLOW_NETWORKS": "127.0.0.1/32",
             **credentials_env(),
         }
         app = SourcesApp(load_settings({}, env, base_dir=tmp_path))
@@ -312,6 +313,19 @@ def test_with_airflow_configured_a_run_is_a_dag_run_triggered_through_its_api(tm
             in page
         )
         assert json.dumps(FakeAirflow.seen[-1][2]) == '{"logical_date": null, "conf": {"mode": "scheduled"}}'
+        status, _, page = call(app, "/s/b1")
+        assert '<p class="error" id="run-state">No run started: Airflow API http://127.0.0.1:' in page
+        # registered with "run it now" before Airflow has parsed the profile: saved, and the page says why
+        form = {
+            "id": "c1", "api.baseurl": "http://127.0.0.1:9/oai", "api.metadata_prefix": "oai_dc",
+            "api_fields": ["baseurl", "metadata_prefix"], "enabled": "1", "run_now": "1", "action": "save",
+        }  # fmt: skip
+        status, headers, _ = call(app, "/new", method="POST", query="protocol=oai", form=form)
+        assert (status, headers["Location"]) == ("303 See Other", "/curator/sources/s/c1?registered=1")
+        assert FakeAirflow.seen[-1][0] == "/api/v2/dags/aggregate__c1/dagRuns"
+        status, _, page = call(app, "/s/c1", query="registered=1")
+        assert "Registered: written to c1.yaml." in page
+        assert "No run started: " in page and "no DAG aggregate__c1 yet" in page
     finally:
         server.shutdown()
         server.server_close()
