@@ -389,3 +389,58 @@ def _readable_id(path: Path) -> str | None:
         return None
     value = data.get("id") if isinstance(data, dict) else None
     return value if isinstance(value, str) else None
+
+
+# --- writing profiles (the datasource pages and ``contentcloud datasource add``) -------------------
+
+#: the first line of a profile written by contentcloud (reviewable in git like a hand-written one)
+WRITTEN_HEADER = "# written by contentcloud (datasource pages / contentcloud datasource add); edit freely\n"
+
+
+def write_profile(directory: str | Path, data: dict[str, Any], *, replace: bool = False) -> Path:
+    """Validate ``data`` against the schema and write it as ``<registry>/<id>.yaml``.
+
+    One file per source, plain block YAML in the order given, so a change is a readable diff.
+    A new source must not reuse an id of the registry (in any file); ``replace`` rewrites the
+    source's own file (an edit; comments of a hand-written file are not kept). Written aside and
+    renamed into place, so a reader never sees half a profile. Raises the first
+    :class:`ConfigError` (use :func:`validate_profile` for all of them).
+    """
+    directory = Path(directory)
+    name = f"{data.get('id')}.yaml" if isinstance(data, dict) else "<profile>"
+    errors = validate_profile(data, file=directory / name)
+    if errors:
+        raise errors[0]
+    target = directory / f"{data['id']}.yaml"
+    registry = DatasourceRegistry(directory)
+    existing = [p for p in registry.files() if data["id"] in (p.stem, _readable_id(p))]
+    if existing and not replace:
+        raise ConfigError(
+            f"a datasource {data['id']!r} is already registered ({existing[0].name})",
+            file=str(existing[0]),
+            field="id",
+            rule="unique",
+        )
+    if replace and existing and existing[0] != target:
+        target = existing[0]  # a hand-written profile keeps its file name
+    if not directory.is_dir():
+        raise ConfigError("the registry directory does not exist", file=str(directory), rule="exists")
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    text = WRITTEN_HEADER + body
+    temp = target.with_name(f".{target.name}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    temp.replace(target)
+    logger.info("%s: profile written", target)
+    return target
+
+
+def remove_profile(directory: str | Path, datasource_id: str) -> Path:
+    """Delete the profile file of ``datasource_id`` (its stored data and run history stay: an
+    operator removes those with ``contentcloud mdstore``)."""
+    registry = DatasourceRegistry(directory)
+    for path in registry.files():
+        if datasource_id in (path.stem, _readable_id(path)):
+            path.unlink()
+            logger.info("%s: profile deleted", path)
+            return path
+    raise ConfigError(f"unknown datasource {datasource_id!r}", file=str(directory), field="id", rule="exists")

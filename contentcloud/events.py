@@ -142,3 +142,44 @@ def emit_commit(settings: Settings, summary: Any) -> str | None:
     except OrchestratorError as exc:
         return f"warning: {exc}"
     return None
+
+
+def dag_id_for(datasource_id: str) -> str:
+    """The DAG that runs a datasource (``dags/contentcloud_dags.py`` builds one per profile)."""
+    return f"aggregate__{datasource_id}"
+
+
+def trigger_dag_run(
+    settings: Settings, datasource_id: str, conf: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Start a run of the datasource's DAG through Airflow's REST API (v2). Raises
+    :class:`OrchestratorError` when no API is configured, Airflow refuses, or it does not know the
+    DAG yet (a profile just written is parsed by the DAG processor within its refresh interval)."""
+    import requests
+
+    base = settings.airflow_api.rstrip("/")
+    if not base:
+        raise OrchestratorError("no Airflow API is configured (CONTENTCLOUD_AIRFLOW_API)")
+    where = f"Airflow API {mask_uri(base)}"
+    dag_id = dag_id_for(datasource_id)
+    try:
+        headers = {"Authorization": f"Bearer {_token(settings, base)}"}
+        answer = requests.post(
+            f"{base}/api/v2/dags/{dag_id}/dagRuns",
+            json={"logical_date": None, "conf": conf or {}},
+            headers=headers,
+            timeout=API_TIMEOUT,
+        )
+        if answer.status_code == 404:
+            raise OrchestratorError(
+                f"{where}: no DAG {dag_id} yet (the DAG processor has not read the new profile); try again "
+                "in a minute"
+            )
+        answer.raise_for_status()
+    except requests.RequestException as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        reason = f"HTTP {status}" if status else type(exc).__name__
+        raise OrchestratorError(f"{where}: the run of {dag_id} was not triggered ({reason})") from None
+    run = answer.json()
+    logger.info("triggered %s run %s through %s", dag_id, run.get("dag_run_id"), where)
+    return {"dag_id": dag_id, "dag_run_id": run.get("dag_run_id"), "state": run.get("state")}

@@ -118,6 +118,9 @@ class Settings:
     airflow_token: str = setting("", "a bearer token (JWT) for Airflow's REST API", secret=True)
     airflow_user: str = setting("", "an Airflow user that obtains a token (with airflow_password)")
     airflow_password: str = setting("", "the Airflow user's password", secret=True)
+    probe_allow_networks: str = setting(
+        "", "non-public networks (CIDR, comma-separated) the datasource pages may probe and register"
+    )
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> list[tuple[str, str, str]]:

@@ -162,11 +162,13 @@ def create_app(
     )
     if standard_routes:
         from contentcloud.curator.web import CuratorApp
+        from contentcloud.sources.web import SourcesApp
         from provision.index.http import SelectApp, index_factory
 
         app.mount("/solr", SelectApp(index_factory(settings.index)))
         if curator:
             app.mount("/curator", CuratorApp(settings, authenticator))
+            app.mount("/curator/sources", SourcesApp(settings, authenticator))
         for prefix, rdf_app in rdf_routes(settings).items():
             app.mount(prefix, rdf_app)
     for prefix, extra in (extra_routes or {}).items():

@@ -37,7 +37,7 @@ COMMANDS: dict[str, str] = {
 
 HELP = {
     "demo": "Run the whole pipeline on bundled sample records, then serve the results.",
-    "datasource": "Validate and list datasource profiles.",
+    "datasource": "Validate, list, add, remove and run datasource profiles; their run history.",
     "mdstore": "Inspect, export, garbage-collect and roll back MDStore units.",
     "settings": "Show the effective settings and where each value comes from.",
     "plugins": "List the registered plugins of every kind.",

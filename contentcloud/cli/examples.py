@@ -22,7 +22,17 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     ],
     "curator new-token": [("contentcloud curator new-token ci", "a token for a script, and its entry")],
     "datasource": [("contentcloud datasource list", "every profile of the registry")],
+    "datasource add": [
+        ("contentcloud datasource add new-source.yaml", "validate it, write registry/<id>.yaml"),
+        ("contentcloud datasource add edited.yaml --replace", "rewrite a registered source's profile"),
+    ],
+    "datasource history": [("contentcloud datasource history demo --limit 5", "the demo's last five runs")],
     "datasource list": [("contentcloud datasource list --json", "the profiles as JSON, invalid ones too")],
+    "datasource remove": [("contentcloud datasource remove demo --yes", "delete the profile, keep the data")],
+    "datasource run": [
+        ("contentcloud datasource run demo", "collect, transform, index, rdf, publish in this process"),
+        ("contentcloud datasource run demo --mode full --json", "a full harvest; the run report as JSON"),
+    ],
     "datasource validate": [("contentcloud datasource validate registry/*.yaml", "one line per problem")],
     "demo": [
         ("contentcloud demo", "run the pipeline, then serve it on http://127.0.0.1:8080"),

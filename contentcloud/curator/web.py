@@ -887,7 +887,8 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title><style>{style}</style></head>
-<body><header><h1><a href="{base}/">contentcloud curator</a></h1>{account}</header>
+<body><header><h1><a href="{base}/">contentcloud curator</a> ·
+<a href="{base}/sources/" id="sources-link">datasources</a></h1>{account}</header>
 <main>{form}<h2 id="view-title">{title}</h2><div id="result">{content}</div></main>
 <script>{script}</script></body></html>
 """

@@ -374,7 +374,9 @@ def run_report(
     """The run's report: per step records in/out, errors with the first examples, durations.
 
     Returns ``{"text": …, "report": …}``; with ``store_it`` the JSON report is added (section
-    ``run``) to every MDStore version the run committed, so it stays with the data.
+    ``run``) to every MDStore version the run committed, so it stays with the data, and to the
+    run history under var/ (:mod:`contentcloud.history`), which outlives the versions' GC. This
+    is the one place every run passes through (Airflow's report task, :func:`run_datasource`).
     """
     steps = order_steps(summaries)
     report = {
@@ -433,8 +435,97 @@ def run_report(
                     store.add_to_report(version, run=report)
                 except ContentcloudError as exc:  # a version collected meanwhile: the log still has it
                     logger.warning("could not store the run report with %s: %s", version, exc)
+        _record_history(settings, report)
     logger.info("%s", text, extra={"run_report": report})
     return {"text": text, "report": report}
+
+
+def _record_history(settings: Settings, report: dict[str, Any]) -> None:
+    """Add the run to the history; a history that cannot be written costs a warning, not the run."""
+    import sqlite3
+
+    from contentcloud.history import RunHistory
+
+    try:
+        RunHistory.from_settings(settings).record(report)
+    except (OSError, sqlite3.Error) as exc:
+        logger.warning("could not add run %s to the run history: %s", report.get("run_id"), exc)
+
+
+def record_step(settings: Settings, summary: RunSummary) -> None:
+    """A step run on its own (``contentcloud harvest``, ``contentcloud transform``): its run report
+    of one step, so the run history has the CLI's runs too. Never fails the step."""
+    try:
+        run_report(summary.datasource, settings, [summary.as_dict()], run_id=summary.run_id)
+    except ContentcloudError as exc:
+        logger.warning("could not report run %s: %s", summary.run_id, exc)
+
+
+def run_datasource(
+    datasource_id: str,
+    settings: Settings,
+    *,
+    mode: str = "scheduled",
+    run_id: str | None = None,
+    on_step: Any = None,
+) -> dict[str, Any]:
+    """One whole run in this process, as the DAG runs it: collect → transform → index → rdf →
+    publish, each only when the one before finished and changed something (or left its
+    successor stale), then :func:`run_report`. For the embedded setup without Airflow (the
+    datasource page's "run now", ``contentcloud datasource run``). Returns the report."""
+    from contentcloud.pipeline.index import run_index
+    from contentcloud.pipeline.publish import run_publish
+    from contentcloud.pipeline.rdf import run_rdf
+    from contentcloud.pipeline.summary import new_run_id
+    from contentcloud.pipeline.transform import run_transform
+
+    _datasource(settings, datasource_id)  # an unknown or invalid profile is an error, not a failed run
+    run_id = run_id or new_run_id("run")
+    summaries: list[dict[str, Any]] = []
+
+    def step(name: str, call: Any) -> dict[str, Any] | None:
+        try:
+            summary = call()
+        except StepFailed as exc:
+            summaries.append(failure_summary(datasource_id, name, exc))
+            return None
+        except ContentcloudError as exc:
+            summaries.append(failure_summary(datasource_id, name, exc))
+            return None
+        data = summary.as_dict() if isinstance(summary, RunSummary) else summary
+        summaries.append(data)
+        if on_step is not None:
+            on_step(data)
+        return (
+            data
+            if data.get("outcome")
+            in (o.value for o in (Outcome.FINISHED, Outcome.RECORD_ERRORS, Outcome.NOTHING_TO_DO))
+            else None
+        )
+
+    collected = step("collect", lambda: collect_task(datasource_id, settings, mode=mode, run_id=run_id))
+    if collected is not None:
+        check = check_collected(datasource_id, settings, collected)
+        if check.downstream_needed:
+            transformed = step(
+                "transform", lambda: run_transform(datasource_id, settings, mode="incremental", run_id=run_id)
+            )
+            if transformed is not None and check_transformed(datasource_id, settings, transformed).ok:
+                indexed = step("index", lambda: run_index(datasource_id, settings, run_id=run_id))
+                step("rdf", lambda: run_rdf(datasource_id, settings, run_id=run_id))
+                if indexed is not None:
+                    step("publish", lambda: run_publish(datasource_id, settings, run_id=run_id))
+        elif not check.ok:
+            summaries.append(
+                {
+                    "step": "check_collected",
+                    "datasource": datasource_id,
+                    "outcome": str(Outcome.FAILED),
+                    "message": "; ".join(check.problems),
+                    "errors": 0,
+                }
+            )
+    return run_report(datasource_id, settings, summaries, run_id=run_id)["report"]
 
 
 # --- maintenance ----------------------------------------------------------------------------------
@@ -519,6 +610,8 @@ __all__ = [
     "part_count",
     "plan_parts_task",
     "require_success",
+    "record_step",
+    "run_datasource",
     "run_report",
     "run_part_task",
     "stale_sources",

@@ -44,7 +44,16 @@ def _address_kind(ip: IPAddress) -> str | None:
 class AddressPolicy:
     """The profile's ``download.allow`` rules; see the module docstring."""
 
-    def __init__(self, hosts: Iterable[str] = (), networks: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        hosts: Iterable[str] = (),
+        networks: Iterable[str] = (),
+        *,
+        networks_field: str = "download.allow.networks",
+    ) -> None:
+        """``networks_field`` names where the networks come from in messages (the datasource pages'
+        probe uses this policy with a setting of its own)."""
+        self.networks_field = networks_field
         self.hosts: set[str] = set()
         self.host_suffixes: list[str] = []
         self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
@@ -53,7 +62,7 @@ class AddressPolicy:
                 self.networks.append(ipaddress.ip_network(network, strict=False))
             except ValueError as exc:
                 raise ConfigError(
-                    f"{network!r} is not a network (CIDR)", field="download.allow.networks", rule="network"
+                    f"{network!r} is not a network (CIDR)", field=networks_field, rule="network"
                 ) from exc
         for host in hosts:
             host = host.strip().lower().rstrip(".")
@@ -102,7 +111,7 @@ class AddressPolicy:
         kind = _address_kind(mapped or ip)
         if kind is not None:
             raise AddressRefused(
-                f"refused: {host} resolves to {address}, a {kind} address not in download.allow.networks"
+                f"refused: {host} resolves to {address}, a {kind} address not in {self.networks_field}"
             )
 
     def resolve(self, host: str, port: int) -> list[tuple[Any, ...]]:

@@ -175,6 +175,19 @@ def test_a_run_collects_transforms_indexes_and_publishes_then_skips_when_nothing
         collect = report["steps"][0]
         assert (collect["updated"], collect["deleted"]) == (1, 1)
 
+    # the three DAG runs in the run history of the datasource pages (kept beyond the MDStore's GC)
+    from contentcloud.history import RunHistory
+    from contentcloud.settings import load_settings
+
+    runs = RunHistory.from_settings(load_settings()).runs("src")
+    assert [(r["outcome"], r["records_in"], r["deleted"]) for r in runs] == [
+        ("finished", 30, 2),
+        ("finished", 30, 0),  # the test repository answers every harvest with all its records
+        ("finished", 30, 1),
+    ]
+    assert runs[-1]["run_id"] == report["run_id"]
+    assert [s["step"] for s in runs[0]["steps"]] == ["collect", "transform", "index", "rdf", "publish"]
+
 
 def mapped(dagrun, task_id: str) -> list[int]:
     """The map indexes of a mapped task's instances, all of which succeeded."""

@@ -104,7 +104,7 @@ def test_file_store_schemes_come_from_their_registry(tmp_path):
 
 def test_each_setting_is_declared_once_with_its_variable_default_and_parser(tmp_path):
     by_name = {f.name: f for f in setting_fields()}
-    assert len(by_name) == 30  # 21, then rdf, rdf_base, sparql_timeout/max_bytes, notify, airflow_*
+    assert len(by_name) == 31  # 21, then rdf, rdf_base, sparql_timeout/max_bytes, notify, airflow_*, probe_*
     assert by_name["var_dir"].env == "CONTENTCLOUD_VAR"
     assert by_name["keep_versions"].env == "CONTENTCLOUD_KEEP_VERSIONS"
     assert (by_name["keep_versions"].parse, by_name["keep_versions"].default) == (int, 3)

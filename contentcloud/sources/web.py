@@ -1,0 +1,1304 @@
+"""The datasource pages and their JSON API, mounted at ``/curator/sources`` behind the curator login.
+
+Routes (relative to the mount point); every one needs a login (the curator's session cookie, or
+``Authorization: Bearer <token>``), and every POST, PUT and DELETE of a browser session carries
+the session's CSRF token (the form's ``csrf_token`` field, or the ``X-CSRF-Token`` header):
+
+Pages
+  ``GET /``                         the registered sources, their last run, links
+  ``GET|POST /new?protocol=oai``    register: base URL → probe (Identify, formats, sets, a sample,
+                                    the server's speed) → format, sets, schedule, mapping → saved
+                                    (FTP and HTTP: a form of the schema's connector fields)
+  ``GET /s/<id>``                   a source: profile, run now, edit, enable/disable, delete, the
+                                    history of its runs (plots and table), completeness links
+  ``GET|POST /s/<id>/edit``         the same form, filled in
+  ``POST /s/<id>/run``              start a run (Airflow when configured, else in this process)
+  ``POST /s/<id>/enable``           ``enabled=0|1``
+  ``GET|POST /s/<id>/delete``       confirmation, then the profile file is deleted
+  ``GET /s/<id>/completeness``      per-field completeness (``kind=native|transformed``);
+                                    ``…/completeness.csv`` and ``…/completeness.json`` download it
+
+JSON API (``/api``)
+  ``GET|POST /api/datasources``             list; register (a profile as JSON → 201)
+  ``GET|PUT|DELETE /api/datasources/<id>``  one profile; replace it; delete it
+  ``GET /api/datasources/<id>/runs``        the run history (``limit``)
+  ``POST /api/datasources/<id>/run``        start a run (202)
+  ``GET /api/datasources/<id>/completeness``  ``kind=native|transformed``, ``format=json|csv``
+  ``POST /api/probe``                       ``{"url", "protocol", "metadata_prefix", "set"}``
+
+Profiles are validated against the schema and written by :func:`contentcloud.datasources.
+write_profile` (one YAML file per source, the writer ``contentcloud datasource add`` uses). A
+run is Airflow's DAG run when ``CONTENTCLOUD_AIRFLOW_API`` is set
+(:func:`contentcloud.events.trigger_dag_run`), else :func:`contentcloud.pipeline.runs.
+run_datasource` in a background thread of this process (one at a time per source); either way
+it ends in the run report, which adds it to the run history the source's page shows.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote
+
+from contentcloud.auth import Authenticator, Identity, csrf_matches
+from mdstore.errors import ConfigError, ContentcloudError, OrchestratorError
+
+if TYPE_CHECKING:
+    from contentcloud.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 256 * 1024
+SCHEDULES = ("", "@hourly", "@daily", "@weekly", "@monthly")
+MAPPING_SUFFIXES = (".xsl", ".xslt", ".x3ml")
+PROTOCOLS = ("oai", "ftp", "http")
+#: the common fields of every form; the rest of the api section comes from the schema
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+StartResponse = Callable[..., Any]
+
+
+class HttpError(Exception):
+    def __init__(self, status: str, message: str, headers: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or []
+
+
+def e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+class Request:
+    """One request: method, path, query, the body's fields (form or JSON) and who sent it."""
+
+    def __init__(self, environ: dict, identity: Identity) -> None:
+        self.environ = environ
+        self.identity = identity
+        self.method = environ.get("REQUEST_METHOD", "GET")
+        self.path = environ.get("PATH_INFO", "") or "/"
+        self.base = environ.get("SCRIPT_NAME", "").rstrip("/")
+        self.query = parse_qs(environ.get("QUERY_STRING", ""))
+        self.form: dict[str, list[str]] = {}
+        self.json: Any = None
+        self.api = self.path.startswith("/api/")
+        if self.method in ("POST", "PUT", "DELETE"):
+            body = _read_body(environ)
+            content_type = str(environ.get("CONTENT_TYPE") or "")
+            if content_type.startswith("application/json"):
+                try:
+                    self.json = json.loads(body or b"null")
+                except ValueError:
+                    raise HttpError("400 Bad Request", "the body is not valid JSON") from None
+            else:
+                self.form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+    def field(self, name: str, default: str = "") -> str:
+        values = self.form.get(name) or self.query.get(name)
+        return values[0].strip() if values else default
+
+    def fields(self, name: str) -> list[str]:
+        return [v.strip() for v in self.form.get(name, []) if v.strip()]
+
+    @property
+    def csrf(self) -> str:
+        return str(self.environ.get("HTTP_X_CSRF_TOKEN") or "") or (self.form.get("csrf_token") or [""])[0]
+
+
+def _read_body(environ: dict) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise HttpError("400 Bad Request", "Content-Length is not a number") from None
+    if length > MAX_BODY:
+        raise HttpError("413 Content Too Large", f"the request is larger than {MAX_BODY // 1024} KiB")
+    data = environ["wsgi.input"].read(length) if length > 0 else b""
+    return data[:MAX_BODY]
+
+
+# --- runs --------------------------------------------------------------------------------------------
+
+
+class Runs:
+    """Runs started from the pages: Airflow DAG runs when its API is configured, else one
+    background thread per source running :func:`run_datasource` (a second start is refused)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._state: dict[str, dict[str, Any]] = {}
+
+    def state(self, datasource_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._state.get(datasource_id)
+            return dict(found) if found else None
+
+    def start(self, datasource_id: str, user: str | None) -> dict[str, Any]:
+        from contentcloud.pipeline.summary import new_run_id
+
+        if self.settings.airflow_api:
+            from contentcloud.events import trigger_dag_run
+
+            try:
+                started = trigger_dag_run(self.settings, datasource_id, {"mode": "scheduled"})
+            except OrchestratorError as exc:
+                with self._lock:  # the source's page says why no run started
+                    self._state[datasource_id] = {
+                        "where": "airflow",
+                        "state": "not triggered",
+                        "message": str(exc),
+                    }
+                raise
+            logger.info("%s started a run of %s in Airflow: %s", user, datasource_id, started["dag_run_id"])
+            state = {"where": "airflow", "state": "queued", **started, "by": user}
+            with self._lock:  # shown on the source's page; Airflow's UI follows the run itself
+                self._state[datasource_id] = state
+            return dict(state)
+        run_id = new_run_id("run")
+        with self._lock:
+            current = self._state.get(datasource_id)
+            if current and current["state"] == "running":
+                raise HttpError("409 Conflict", f"{datasource_id} is running already ({current['run_id']})")
+            state = {
+                "where": "in-process",
+                "state": "running",
+                "run_id": run_id,
+                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "by": user,
+            }
+            self._state[datasource_id] = state
+        thread = threading.Thread(
+            target=self._run, args=(datasource_id, run_id), name=f"run {datasource_id}", daemon=True
+        )
+        thread.start()
+        logger.info("%s started run %s of %s in this process", user, run_id, datasource_id)
+        return dict(state)
+
+    def _run(self, datasource_id: str, run_id: str) -> None:
+        from contentcloud.history import run_outcome
+        from contentcloud.pipeline.runs import run_datasource
+
+        try:
+            report = run_datasource(datasource_id, self.settings, run_id=run_id)
+            update = {"state": "finished", "outcome": run_outcome(report["steps"])}
+        except Exception as exc:  # the thread must record any end, or the source stays "running"
+            logger.exception("run %s of %s failed", run_id, datasource_id)
+            update = {"state": "finished", "outcome": "failed", "message": str(exc)}
+        with self._lock:
+            self._state[datasource_id].update(update)
+
+
+# --- profiles from forms -----------------------------------------------------------------------------
+
+
+def schema_fields(protocol: str) -> list[tuple[str, dict[str, Any]]]:
+    """The ``api`` fields of a protocol in the schema (``protocol`` itself left out)."""
+    from contentcloud.datasources import SCHEMA_PATH
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    properties = schema["$defs"][protocol]["properties"]
+    return [(name, spec) for name, spec in properties.items() if name != "protocol"]
+
+
+def _field_type(spec: dict[str, Any]) -> str:
+    if "$ref" in spec:
+        return "string"
+    kind = spec.get("type", "string")
+    return kind if isinstance(kind, str) else "string"
+
+
+def api_from_form(request: Request, protocol: str, *, keep: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``api`` section from the form's ``api.<field>`` inputs, typed by the schema. An empty
+    input leaves the field out (its default applies); fields the form does not show are kept
+    from ``keep`` (the profile being edited)."""
+    api: dict[str, Any] = {"protocol": protocol}
+    shown = set(request.fields("api_fields")) if "api_fields" in request.form else None
+    for name, spec in schema_fields(protocol):
+        key = f"api.{name}"
+        kind = _field_type(spec)
+        if shown is not None and name not in shown:
+            if keep and name in keep:
+                api[name] = keep[name]
+            continue
+        if kind == "boolean":
+            if key in request.form:  # the last value: a checked box follows its hidden "0"
+                api[name] = request.form[key][-1].strip() in ("1", "true", "on")
+            continue
+        if kind == "array" and name == "sets":
+            values = request.fields("api.sets")
+            if values:
+                api["sets"] = values
+            continue
+        text = request.field(key)
+        if not text:
+            continue
+        if kind == "integer":
+            try:
+                api[name] = int(text)
+            except ValueError:
+                raise ConfigError(
+                    f"{text!r} is not a whole number", field=f"api.{name}", rule="type"
+                ) from None
+        elif kind == "number":
+            try:
+                api[name] = float(text) if "." in text else int(text)
+            except ValueError:
+                raise ConfigError(f"{text!r} is not a number", field=f"api.{name}", rule="type") from None
+        elif kind == "array":
+            api[name] = [part.strip() for part in text.split(",") if part.strip()]
+        elif kind == "object":
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise ConfigError("is not a JSON object", field=f"api.{name}", rule="type") from None
+            api[name] = value
+        else:
+            api[name] = text
+    return api
+
+
+def profile_from_form(
+    request: Request, protocol: str, mappings: Path, *, existing: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A profile from the form (``existing``: the profile being edited, whose other sections stay)."""
+    data: dict[str, Any] = dict(existing or {})
+    data["id"] = existing["id"] if existing else request.field("id")
+    data["name"] = request.field("name") or data["id"]
+    nsprefix = request.field("nsprefix") or re.sub(r"[^A-Za-z0-9_]", "_", data["id"])[:32]
+    data["nsprefix"] = nsprefix
+    description = request.field("description")
+    if description:
+        data["description"] = description
+    else:
+        data.pop("description", None)
+    data["enabled"] = request.field("enabled") in ("1", "true", "on")
+    data["api"] = api_from_form(request, protocol, keep=(existing or {}).get("api"))
+    schedule = request.field("schedule")
+    if schedule:
+        data["schedule"] = schedule
+    else:
+        data.pop("schedule", None)
+    mapping = request.field("mapping")
+    if mapping:
+        if mapping not in mapping_files(mappings):
+            raise ConfigError(
+                f"{mapping!r} is not a mapping of the mappings directory", field="mapping", rule="exists"
+            )
+        kind = "x3ml" if mapping.endswith(".x3ml") else "xslt"
+        step: dict[str, Any] = {"type": kind, "mapping": mapping}
+        policy = request.field("policy")
+        if kind == "x3ml" and policy:
+            step["policy"] = policy
+        transform = dict(data.get("transform") or {})
+        steps = [dict(s) for s in transform.get("steps") or []]
+        first = next((i for i, s in enumerate(steps) if s.get("type") in ("xslt", "x3ml")), None)
+        if first is None:
+            steps.insert(0, step)
+        else:
+            # the same kind of step keeps its other options (time_limit, params…); another kind starts afresh
+            kept = steps[first] if steps[first].get("type") == kind else {}
+            steps[first] = {**{k: v for k, v in kept.items() if k != "policy"}, **step}
+        transform["steps"] = steps
+        data["transform"] = transform
+    elif request.field("mapping_none") and "transform" in data:
+        data.pop("transform")
+    return data
+
+
+def mapping_files(root: Path) -> list[str]:
+    """XSLT and X3ML files at the top of the mappings directory."""
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in MAPPING_SUFFIXES)
+
+
+def policy_files(root: Path) -> list[str]:
+    directory = root / "policies"
+    if not directory.is_dir():
+        return []
+    return sorted(f"policies/{p.name}" for p in directory.iterdir() if p.is_file() and p.suffix == ".xml")
+
+
+def current_mapping(profile: dict[str, Any], key: str = "mapping") -> str:
+    """The first mapping step's mapping (or its ``policy``), as the form shows it."""
+    for step in (profile.get("transform") or {}).get("steps") or []:
+        if (
+            isinstance(step, dict)
+            and step.get("type") in ("xslt", "x3ml")
+            and isinstance(step.get("mapping"), str)
+        ):
+            value = step.get(key)
+            return value if isinstance(value, str) else ""
+    return ""
+
+
+def error_dict(error: ConfigError) -> dict[str, Any]:
+    return {"field": error.field, "rule": error.rule, "message": error.message}
+
+
+# --- the app -----------------------------------------------------------------------------------------
+
+
+class SourcesApp:
+    """WSGI app of the datasource pages and API (see the module docstring)."""
+
+    def __init__(self, settings: Settings, authenticator: Authenticator | None = None) -> None:
+        self.settings = settings
+        self.auth = authenticator if authenticator is not None else Authenticator.from_settings(settings)
+        self.runs = Runs(settings)
+        self._heavy = threading.BoundedSemaphore(2)
+
+    @property
+    def registry_dir(self) -> Path:
+        return Path(self.settings.registry)
+
+    @property
+    def mappings(self) -> Path:
+        return Path(self.settings.mappings)
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        base = environ.get("SCRIPT_NAME", "").rstrip("/")
+        method = environ.get("REQUEST_METHOD", "GET")
+        api = path.startswith("/api/")
+        identity = Identity(None)
+        headers: list[tuple[str, str]] = []
+        content_type = "application/json" if api else "text/html; charset=utf-8"
+        try:
+            if method not in ("GET", "HEAD", "POST", "PUT", "DELETE"):
+                raise HttpError("405 Method Not Allowed", "use GET, POST, PUT or DELETE")
+            identity = self.auth.identify(environ)
+            if identity.user is None:
+                raise self.refusal(environ, base, path, identity)
+            if method in ("POST", "PUT", "DELETE") and identity.needs_csrf:
+                request = Request(environ, identity)
+                if not csrf_matches(identity, request.csrf):
+                    logger.warning(
+                        "sources: %s by %s without a valid CSRF token refused", method, identity.user
+                    )
+                    raise HttpError(
+                        "403 Forbidden", "the form has expired or did not come from this site; reload it"
+                    )
+            else:
+                request = Request(environ, identity)
+            status, body, headers, content_type = self.route(request)
+        except HttpError as exc:
+            status, headers = exc.status, exc.headers
+            body = self.error_body(api, base, exc.status, exc.message, identity)
+        except ConfigError as exc:
+            status = "404 Not Found" if exc.rule == "exists" else "400 Bad Request"
+            body = self.error_body(api, base, status, str(exc), identity, [error_dict(exc)])
+        except OrchestratorError as exc:
+            status = "502 Bad Gateway"
+            body = self.error_body(api, base, status, str(exc), identity)
+        except ContentcloudError as exc:
+            status = "409 Conflict"
+            body = self.error_body(api, base, status, str(exc), identity)
+        except Exception:
+            logger.exception("sources page %s failed", path)
+            status = "500 Internal Server Error"
+            body = self.error_body(api, base, status, "the page failed; see the server log", identity)
+        if status.startswith(("4", "5")):
+            content_type = "application/json" if api else "text/html; charset=utf-8"
+        data = body.encode("utf-8")
+        headers = [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(data))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("X-Frame-Options", "DENY"),
+            ("Referrer-Policy", "same-origin"),
+            (
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+            ),
+            *headers,
+        ]
+        start_response(status, headers)
+        return [] if method == "HEAD" else [data]
+
+    def refusal(self, environ: dict, base: str, path: str, identity: Identity) -> HttpError:
+        """Anonymous requests, answered before the body is read: browsers go to the curator login
+        (and back here after it), everything else gets 401."""
+        accept = str(environ.get("HTTP_ACCEPT") or "")
+        if identity.method == "anonymous" and "text/html" in accept and not path.startswith("/api/"):
+            target = base + path
+            if environ.get("REQUEST_METHOD") == "GET" and environ.get("QUERY_STRING"):
+                target += "?" + environ["QUERY_STRING"]
+            location = f"{self.login_base(base)}/login?next={quote(target, safe='/')}"
+            return HttpError("303 See Other", "log in first", [("Location", location)])
+        message = (
+            "the bearer token is not valid"
+            if identity.method == "bad-authorization"
+            else "log in, or send Authorization: Bearer <token>"
+        )
+        return HttpError(
+            "401 Unauthorized", message, [("WWW-Authenticate", 'Bearer realm="contentcloud curator"')]
+        )
+
+    @staticmethod
+    def login_base(base: str) -> str:
+        """The curator app's mount point (this app is mounted below it, at ``/sources``)."""
+        return base.rsplit("/", 1)[0] if base.endswith("/sources") else base
+
+    # --- routing -------------------------------------------------------------------------------
+    def route(self, request: Request) -> tuple[str, str, list[tuple[str, str]], str]:
+        path, method = request.path, request.method
+        html_type = "text/html; charset=utf-8"
+        if request.api:
+            status, data, headers, content_type = self.api(request)
+            return status, data, headers, content_type
+        if path in ("/", ""):
+            return "200 OK", self.list_page(request), [], html_type
+        if path == "/new":
+            return self.new_page(request)
+        found = re.fullmatch(r"/s/([^/]+)(/[a-z.]+)?", path)
+        if not found:
+            raise HttpError("404 Not Found", f"no page {path}")
+        datasource_id, action = found.group(1), found.group(2) or ""
+        if not ID_PATTERN.match(datasource_id):
+            raise HttpError("404 Not Found", "no such datasource")
+        if action == "" and method in ("GET", "HEAD"):
+            return "200 OK", self.source_page(request, datasource_id), [], html_type
+        if action == "/edit":
+            return self.edit_page(request, datasource_id)
+        if action == "/run" and method == "POST":
+            self._exists(datasource_id)
+            self.runs.start(datasource_id, request.identity.user)
+            return self.redirect(f"{request.base}/s/{datasource_id}")
+        if action == "/enable" and method == "POST":
+            self.set_enabled(datasource_id, request.field("enabled") == "1")
+            return self.redirect(f"{request.base}/s/{datasource_id}")
+        if action == "/delete":
+            if method == "POST":
+                self._exists(datasource_id)
+                from contentcloud.datasources import remove_profile
+
+                remove_profile(self.registry_dir, datasource_id)
+                logger.info("%s deleted the profile of %s", request.identity.user, datasource_id)
+                return self.redirect(f"{request.base}/?deleted={quote(datasource_id)}")
+            return "200 OK", self.delete_page(request, datasource_id), [], html_type
+        if action in ("/completeness", "/completeness.csv", "/completeness.json"):
+            kind = request.field("kind", "native")
+            result = self.completeness(datasource_id, kind)
+            if action == "/completeness.csv":
+                from contentcloud.sources.completeness import as_csv
+
+                return (
+                    "200 OK",
+                    as_csv(result),
+                    self.download(datasource_id, kind, "csv"),
+                    "text/csv; charset=utf-8",
+                )
+            if action == "/completeness.json":
+                return "200 OK", _json(result), self.download(datasource_id, kind, "json"), "application/json"
+            return "200 OK", self.completeness_page(request, datasource_id, result), [], html_type
+        raise HttpError("404 Not Found", f"no page {path}")
+
+    @staticmethod
+    def redirect(location: str) -> tuple[str, str, list[tuple[str, str]], str]:
+        return "303 See Other", "", [("Location", location)], "text/html; charset=utf-8"
+
+    @staticmethod
+    def download(datasource_id: str, kind: str, suffix: str) -> list[tuple[str, str]]:
+        return [
+            ("Content-Disposition", f'attachment; filename="{datasource_id}-{kind}-completeness.{suffix}"')
+        ]
+
+    def completeness(self, datasource_id: str, kind: str) -> dict[str, Any]:
+        from contentcloud.sources.completeness import completeness
+
+        if not self._heavy.acquire(timeout=60):
+            raise HttpError("503 Service Unavailable", "too many statistics are being computed; try again")
+        try:
+            return completeness(self.settings, datasource_id, kind)
+        finally:
+            self._heavy.release()
+
+    # --- the registry --------------------------------------------------------------------------
+    def _profile(self, datasource_id: str) -> tuple[dict[str, Any], Path]:
+        from contentcloud.datasources import DatasourceRegistry
+
+        datasource = DatasourceRegistry(self.registry_dir).get(datasource_id)
+        assert datasource.path is not None
+        return dict(datasource.raw), datasource.path
+
+    def _exists(self, datasource_id: str) -> bool:
+        self._profile(datasource_id)
+        return True
+
+    def set_enabled(self, datasource_id: str, enabled: bool) -> dict[str, Any]:
+        from contentcloud.datasources import write_profile
+
+        profile, _ = self._profile(datasource_id)
+        profile["enabled"] = enabled
+        write_profile(self.registry_dir, profile, replace=True)
+        return profile
+
+    def save(self, data: Any, *, replace: bool) -> Path:
+        """Validate every field (all errors at once) and write the profile."""
+        from contentcloud.datasources import validate_profile, write_profile
+
+        if not isinstance(data, dict):
+            raise ConfigError("a profile is a JSON object", field="(top level)", rule="type")
+        errors = validate_profile(data, file=f"{data.get('id')}.yaml")
+        if errors:
+            raise ProfileErrors(errors)
+        self.check_reachable(data["api"])
+        return write_profile(self.registry_dir, data, replace=replace)
+
+    def check_reachable(self, api: dict[str, Any]) -> None:
+        """A source registered here must be at an address the probe may reach (public, or in
+        ``probe_allow_networks``): the pages must not become a way to harvest the server's own
+        network. Operators register anything with a YAML file or ``contentcloud datasource add``."""
+        from urllib.parse import urlsplit
+
+        from contentcloud.sources.probe import check_address
+
+        networks = self.settings.probe_allow_networks
+        if api["protocol"] == "ftp":
+            check_address(api["host"], int(api.get("port") or 21), networks, field="api.host")
+            return
+        key = "baseurl" if api["protocol"] == "oai" else "url"
+        parts = urlsplit(api[key])
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        check_address(parts.hostname or "", port, networks, field=f"api.{key}")
+
+    def summaries(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        from contentcloud.datasources import DatasourceRegistry
+        from contentcloud.history import RunHistory
+
+        valid, invalid = DatasourceRegistry(self.registry_dir).scan()
+        history = RunHistory.from_settings(self.settings)
+        listed = []
+        for ds in valid:
+            last = history.runs(ds.id, limit=1)
+            listed.append(
+                {
+                    "id": ds.id,
+                    "name": ds.name,
+                    "protocol": ds.protocol,
+                    "format": ds.native_format,
+                    "enabled": ds.enabled,
+                    "schedule": ds.schedule,
+                    "file": ds.path.name if ds.path else None,
+                    "last_run": last[-1] if last else None,
+                    "running": self.runs.state(ds.id),
+                }
+            )
+        broken = [{"id": bad.id, "file": bad.path.name, "error": bad.reason} for bad in invalid]
+        return listed, broken
+
+    # --- the JSON API --------------------------------------------------------------------------
+    def api(self, request: Request) -> tuple[str, str, list[tuple[str, str]], str]:
+        from contentcloud.history import RunHistory
+
+        path, method = request.path, request.method
+        if path == "/api/probe" and method == "POST":
+            body = request.json if isinstance(request.json, dict) else {}
+            return "200 OK", _json(self.probe(body).as_dict()), [], "application/json"
+        if path == "/api/datasources":
+            if method == "POST":
+                try:
+                    written = self.save(request.json, replace=False)
+                except ProfileErrors as exc:
+                    return (
+                        "400 Bad Request",
+                        _json({"errors": [error_dict(x) for x in exc.errors]}),
+                        [],
+                        "application/json",
+                    )
+                datasource_id = request.json["id"]
+                logger.info("%s registered %s", request.identity.user, datasource_id)
+                location = f"{request.base}/api/datasources/{datasource_id}"
+                answer = {"id": datasource_id, "file": written.name}
+                return "201 Created", _json(answer), [("Location", location)], "application/json"
+            listed, broken = self.summaries()
+            return "200 OK", _json({"datasources": listed, "invalid": broken}), [], "application/json"
+        found = re.fullmatch(r"/api/datasources/([^/]+)(/[a-z]+)?", path)
+        if not found or not ID_PATTERN.match(found.group(1)):
+            raise HttpError("404 Not Found", f"no API {path}")
+        datasource_id, action = found.group(1), found.group(2) or ""
+        if action == "":
+            if method == "GET":
+                profile, file = self._profile(datasource_id)
+                return "200 OK", _json({"file": file.name, "profile": profile}), [], "application/json"
+            if method == "PUT":
+                self._profile(datasource_id)
+                data = request.json
+                if isinstance(data, dict) and data.get("id") != datasource_id:
+                    raise ConfigError(f"the id of {datasource_id} cannot change", field="id", rule="const")
+                try:
+                    written = self.save(data, replace=True)
+                except ProfileErrors as exc:
+                    return (
+                        "400 Bad Request",
+                        _json({"errors": [error_dict(x) for x in exc.errors]}),
+                        [],
+                        "application/json",
+                    )
+                logger.info("%s changed %s", request.identity.user, datasource_id)
+                return "200 OK", _json({"id": datasource_id, "file": written.name}), [], "application/json"
+            if method == "DELETE":
+                from contentcloud.datasources import remove_profile
+
+                removed = remove_profile(self.registry_dir, datasource_id)
+                logger.info("%s deleted the profile of %s", request.identity.user, datasource_id)
+                return "200 OK", _json({"id": datasource_id, "deleted": removed.name}), [], "application/json"
+        if action == "/runs" and method == "GET":
+            try:
+                limit = int(request.field("limit", "100"))
+            except ValueError:
+                raise HttpError("400 Bad Request", "limit is not a number") from None
+            runs = RunHistory.from_settings(self.settings).runs(datasource_id, limit=limit)
+            return (
+                "200 OK",
+                _json({"datasource": datasource_id, "runs": runs, "running": self.runs.state(datasource_id)}),
+                [],
+                "application/json",
+            )
+        if action == "/run" and method == "POST":
+            self._profile(datasource_id)
+            return (
+                "202 Accepted",
+                _json(self.runs.start(datasource_id, request.identity.user)),
+                [],
+                "application/json",
+            )
+        if action == "/completeness" and method == "GET":
+            result = self.completeness(datasource_id, request.field("kind", "native"))
+            if request.field("format", "json") == "csv":
+                from contentcloud.sources.completeness import as_csv
+
+                return "200 OK", as_csv(result), [], "text/csv; charset=utf-8"
+            return "200 OK", _json(result), [], "application/json"
+        raise HttpError("405 Method Not Allowed", f"{method} is not allowed on {path}")
+
+    def probe(self, body: dict[str, Any]) -> Any:
+        from contentcloud.sources.probe import probe_http, probe_oai
+
+        protocol = str(body.get("protocol") or "oai")
+        url = str(body.get("url") or "")
+        if protocol == "oai":
+            prefix = body.get("metadata_prefix")
+            set_spec = body.get("set")
+            return probe_oai(
+                url,
+                metadata_prefix=str(prefix) if prefix else None,
+                set_spec=str(set_spec) if set_spec else None,
+                networks=self.settings.probe_allow_networks,
+            )
+        if protocol == "http":
+            return probe_http(url, networks=self.settings.probe_allow_networks)
+        raise ConfigError(f"{protocol!r} sources cannot be probed (oai, http)", field="protocol", rule="enum")
+
+    def error_body(
+        self,
+        api: bool,
+        base: str,
+        status: str,
+        message: str,
+        identity: Identity,
+        errors: list[dict] | None = None,
+    ) -> str:
+        if api:
+            return _json({"error": message, "status": status, **({"errors": errors} if errors else {})})
+        content = f'<div class="error" id="page-error"><b>{e(status)}</b>: {e(message)}</div>'
+        return self.frame(base, status, content, identity)
+
+    # --- pages ---------------------------------------------------------------------------------
+    def frame(
+        self, base: str, title: str, content: str, identity: Identity, *, refresh: int | None = None
+    ) -> str:
+        account = ""
+        if identity.user is not None:
+            account = (
+                f'<form id="logout" method="post" action="{e(self.login_base(base))}/logout">'
+                f'<span id="signed-in">{e(identity.user)}</span>'
+                f'<input type="hidden" name="csrf_token" value="{e(identity.csrf)}">'
+                '<button type="submit" id="logout-button">Log out</button></form>'
+            )
+        meta = f'<meta http-equiv="refresh" content="{refresh}">' if refresh else ""
+        return PAGE.format(
+            title=e(title), style=STYLE, base=e(base), curator=e(self.login_base(base)), account=account,
+            content=content, meta=meta,
+        )  # fmt: skip
+
+    def list_page(self, request: Request) -> str:
+        listed, broken = self.summaries()
+        rows = []
+        for ds in listed:
+            last = ds["last_run"]
+            running = ds["running"] and ds["running"]["state"] == "running"
+            last_text = "running…" if running else (
+                f'{e(last["finished_at"])}: {e(last["outcome"])}, {_count(last["records_in"])} in, '
+                f'{_count(last["records_out"])} out'
+                if last else "never"
+            )  # fmt: skip
+            rows.append(
+                f'<tr data-id="{e(ds["id"])}"><td><a href="{e(request.base)}/s/{e(ds["id"])}">'
+                f"{e(ds['id'])}</a></td>"
+                f"<td>{e(ds['name'])}</td><td>{e(ds['protocol'])}</td><td>{e(ds['format'])}</td>"
+                f"<td>{e(ds['schedule'] or 'manual')}</td><td>{'yes' if ds['enabled'] else 'no'}</td>"
+                f"<td>{last_text}</td></tr>"
+            )
+        for bad in broken:
+            rows.append(
+                f'<tr class="failed"><td>{e(bad["id"] or "?")}</td><td colspan="6">invalid profile '
+                f"{e(bad['file'])}: {e(bad['error'])}</td></tr>"
+            )
+        deleted = request.field("deleted")
+        note = (
+            f'<p class="checks" id="deleted-note">Deleted the profile of {e(deleted)}.</p>' if deleted else ""
+        )
+        content = (
+            f'{note}<p class="buttons">Register a source: '
+            f'<a id="new-oai" href="{e(request.base)}/new?protocol=oai">OAI-PMH</a> '
+            f'<a id="new-ftp" href="{e(request.base)}/new?protocol=ftp">FTP</a> '
+            f'<a id="new-http" href="{e(request.base)}/new?protocol=http">HTTP</a></p>'
+            '<table id="sources"><thead><tr><th>id</th><th>name</th><th>protocol</th><th>format</th>'
+            "<th>schedule</th><th>enabled</th><th>last run</th></tr></thead><tbody>"
+            + "".join(rows)
+            + "</tbody></table>"
+        )
+        return self.frame(request.base, "Datasources", content, request.identity)
+
+    # --- register / edit -----------------------------------------------------------------------
+    def new_page(self, request: Request) -> tuple[str, str, list[tuple[str, str]], str]:
+        protocol = request.field("protocol", "oai")
+        if protocol not in PROTOCOLS:
+            raise HttpError("400 Bad Request", "protocol is oai, ftp or http")
+        html_type = "text/html; charset=utf-8"
+        if request.method == "POST":
+            action = request.field("action", "save")
+            if action == "probe":
+                return "200 OK", self.form_page(request, protocol, probe=True), [], html_type
+            return self.save_form(request, protocol, None)
+        return "200 OK", self.form_page(request, protocol), [], html_type
+
+    def edit_page(self, request: Request, datasource_id: str) -> tuple[str, str, list[tuple[str, str]], str]:
+        profile, _ = self._profile(datasource_id)
+        protocol = profile["api"]["protocol"]
+        if request.method == "POST":
+            if request.field("action") == "probe":
+                return (
+                    "200 OK",
+                    self.form_page(request, protocol, probe=True, existing=profile),
+                    [],
+                    "text/html; charset=utf-8",
+                )
+            return self.save_form(request, protocol, profile)
+        return (
+            "200 OK",
+            self.form_page(request, protocol, existing=profile, prefill=True),
+            [],
+            "text/html; charset=utf-8",
+        )
+
+    def save_form(
+        self, request: Request, protocol: str, existing: dict[str, Any] | None
+    ) -> tuple[str, str, list[tuple[str, str]], str]:
+        try:
+            data = profile_from_form(request, protocol, self.mappings, existing=existing)
+            self.save(data, replace=existing is not None)
+        except ProfileErrors as exc:
+            page = self.form_page(request, protocol, existing=existing, errors=exc.errors)
+            return "400 Bad Request", page, [], "text/html; charset=utf-8"
+        except ConfigError as exc:
+            page = self.form_page(request, protocol, existing=existing, errors=[exc])
+            return "400 Bad Request", page, [], "text/html; charset=utf-8"
+        verb = "changed" if existing else "registered"
+        logger.info("%s %s %s", request.identity.user, verb, data["id"])
+        if request.field("run_now") in ("1", "on"):
+            try:
+                self.runs.start(data["id"], request.identity.user)
+            except OrchestratorError:
+                pass  # registered all the same; the source's page shows why the run did not start
+        return self.redirect(f"{request.base}/s/{data['id']}?{verb}=1")
+
+    def form_page(
+        self,
+        request: Request,
+        protocol: str,
+        *,
+        probe: bool = False,
+        existing: dict[str, Any] | None = None,
+        prefill: bool = False,
+        errors: list[ConfigError] | None = None,
+    ) -> str:
+        """The register/edit form; values from the request, or the profile when ``prefill``."""
+        api_values: dict[str, Any] = dict((existing or {}).get("api") or {}) if prefill else {}
+
+        def value(name: str, default: str = "") -> str:
+            if prefill and existing is not None:
+                if name.startswith("api."):
+                    found = api_values.get(name[4:])
+                    if found is None:
+                        return default
+                    if isinstance(found, bool):
+                        return "1" if found else ""
+                    if isinstance(found, list | tuple):
+                        return ", ".join(map(str, found))
+                    if isinstance(found, dict):
+                        return json.dumps(found)
+                    return str(found)
+                found = existing.get(name)
+                if name == "enabled":
+                    return "1" if existing.get("enabled", True) else ""
+                if name == "mapping":
+                    return current_mapping(existing)
+                if name == "policy":
+                    return current_mapping(existing, "policy")
+                return "" if found is None else str(found)
+            return request.field(name, default)
+
+        base = request.base
+        action = f"{base}/s/{existing['id']}/edit" if existing else f"{base}/new?protocol={protocol}"
+        parts = [f'<form id="source-form" method="post" action="{e(action)}">',
+                 f'<input type="hidden" name="csrf_token" value="{e(request.identity.csrf)}">']  # fmt: skip
+        if errors:
+            parts.append(
+                '<div class="error" id="form-errors"><b>The profile is not valid:</b><ul>'
+                + "".join(f"<li>{e(x.field)}: {e(x.message)}</li>" for x in errors)
+                + "</ul></div>"
+            )
+        probed = None
+        if protocol in ("oai", "http"):
+            url_field = "api.baseurl" if protocol == "oai" else "api.url"
+            url = value(url_field)
+            parts.append(
+                '<fieldset id="step-url"><legend>1. The source</legend><label>'
+                f"{'Base URL' if protocol == 'oai' else 'URL'}"
+                f' <input type="url" name="{url_field}" id="url" value="{e(url)}" size="60" required></label>'
+                '<button type="submit" name="action" value="probe" id="probe-button" formnovalidate>'
+                "Probe</button></fieldset>"
+            )
+            if probe:
+                try:
+                    if protocol == "oai":
+                        probed = self.probe(
+                            {
+                                "protocol": "oai",
+                                "url": url,
+                                "metadata_prefix": request.field("api.metadata_prefix") or None,
+                            }
+                        )
+                    else:
+                        probed = self.probe({"protocol": "http", "url": url})
+                except ConfigError as exc:
+                    parts.append(
+                        f'<div class="error" id="probe-error">{e(url_field)}: {e(exc.message)}</div>'
+                    )
+                if probed is not None:
+                    parts.append(probe_html(probed))
+        shown: list[str] = []
+        parts.append('<fieldset id="step-profile"><legend>2. The profile</legend>')
+        if existing:
+            parts.append(f'<p>id <b id="source-id">{e(existing["id"])}</b></p>')
+        else:
+            parts.append(
+                f'<label>id <input type="text" name="id" id="id" value="{e(value("id"))}" required '
+                'pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}"></label>'
+            )
+        parts.append(
+            f'<label>name <input type="text" name="name" id="name" value="{e(value("name"))}"></label>'
+        )
+        parts.append(
+            '<label>nsprefix <input type="text" name="nsprefix" id="nsprefix" '
+            f'value="{e(value("nsprefix"))}" '
+            'placeholder="from the id"></label>'
+        )
+        if protocol == "oai":
+            prefixes = [f["prefix"] for f in probed.formats] if probed is not None else []
+            chosen = value("api.metadata_prefix") or (
+                "oai_dc" if "oai_dc" in prefixes or not prefixes else prefixes[0]
+            )
+            if prefixes:
+                options = "".join(
+                    f'<option value="{e(p)}"{" selected" if p == chosen else ""}>{e(p)}</option>'
+                    for p in prefixes
+                )
+                parts.append(
+                    '<label>format <select name="api.metadata_prefix" id="metadata_prefix">'
+                    f"{options}</select></label>"
+                )
+            else:
+                parts.append(
+                    '<label>format <input type="text" name="api.metadata_prefix" id="metadata_prefix" '
+                    f'value="{e(chosen)}"></label>'
+                )
+            shown.append("metadata_prefix")
+            selected_sets = set(request.fields("api.sets")) or set(api_values.get("sets") or [])
+            set_specs = [s["spec"] for s in probed.sets] if probed is not None else sorted(selected_sets)
+            if set_specs:
+                names = {s["spec"]: s["name"] for s in probed.sets} if probed is not None else {}
+                boxes = "".join(
+                    f'<label class="set"><span><input type="checkbox" name="api.sets" value="{e(spec)}"'
+                    f"{' checked' if spec in selected_sets else ''}> {e(spec)}</span>"
+                    f"<small>{e(names.get(spec, ''))}</small></label>"
+                    for spec in set_specs
+                )
+                parts.append(
+                    '<fieldset id="sets"><legend>sets (none: the whole repository)</legend>'
+                    f"{boxes}</fieldset>"
+                )
+            shown.append("sets")
+            shown.append("baseurl")
+        else:
+            for name, spec in schema_fields(protocol):
+                if protocol == "http" and name == "url":
+                    shown.append(name)
+                    continue
+                parts.append(
+                    schema_input(name, spec, value(f"api.{name}"), required=name in _required(protocol))
+                )
+                shown.append(name)
+        parts.extend(f'<input type="hidden" name="api_fields" value="{e(name)}">' for name in shown)
+        schedule = value("schedule")
+        options = "".join(
+            f'<option value="{e(s)}"{" selected" if s == schedule else ""}>'
+            f"{e(s or 'manual runs only')}</option>"
+            for s in (SCHEDULES if schedule in SCHEDULES else (*SCHEDULES, schedule))
+        )
+        parts.append(f'<label>schedule <select name="schedule" id="schedule">{options}</select></label>')
+        mapping = value("mapping") if (prefill or request.method == "POST") else "oai_dc2pe.xsl"
+        mapping_options = '<option value="">(none)</option>' + "".join(
+            f'<option value="{e(m)}"{" selected" if m == mapping else ""}>{e(m)}</option>'
+            for m in mapping_files(self.mappings)
+        )
+        parts.append(f'<label>mapping <select name="mapping" id="mapping">{mapping_options}</select></label>')
+        policy = value("policy") or (policy_files(self.mappings) or [""])[0]
+        policies = '<option value="">(none)</option>' + "".join(
+            f'<option value="{e(p)}"{" selected" if p == policy else ""}>{e(p)}</option>'
+            for p in policy_files(self.mappings)
+        )
+        parts.append(f'<label>X3ML policy <select name="policy" id="policy">{policies}</select></label>')
+        if prefill:
+            enabled = value("enabled")
+        else:  # a form sent back keeps its box as the curator left it; a new form starts enabled
+            enabled = request.field("enabled") if request.method == "POST" else "1"
+        parts.append(
+            '<label><span><input type="checkbox" name="enabled" id="enabled" '
+            f'value="1"{" checked" if enabled else ""}>'
+            " enabled</span></label>"
+        )
+        parts.append(
+            '<label><span><input type="checkbox" name="run_now" id="run_now" value="1"'
+            f"{' checked' if request.field('run_now') else ''}> run it now</span></label>"
+        )
+        label = "Save" if existing else "Register"
+        parts.append(
+            '</fieldset><div class="buttons"><button type="submit" name="action" value="save" '
+            'id="save-button">'
+            f"{label}</button></div></form>"
+        )
+        title = f"Edit {existing['id']}" if existing else f"Register an {protocol.upper()} source"
+        return self.frame(base, title, "".join(parts), request.identity)
+
+    # --- a source ------------------------------------------------------------------------------
+    def source_page(self, request: Request, datasource_id: str) -> str:
+        import yaml
+
+        from contentcloud.history import RunHistory
+        from contentcloud.sources.plots import history_plots
+
+        profile, file = self._profile(datasource_id)
+        runs = RunHistory.from_settings(self.settings).runs(datasource_id)
+        running = self.runs.state(datasource_id)
+        base, csrf = request.base, e(request.identity.csrf)
+        notes = []
+        if request.field("registered"):
+            notes.append(f"Registered: written to {file.name}.")
+        if request.field("changed"):
+            notes.append(f"Saved: {file.name} rewritten.")
+        state = ""
+        if running:
+            if running["state"] == "running":
+                state = (
+                    f'<p class="warning" id="run-state">Run {e(running["run_id"])} is running '
+                    f"(started {e(running['started_at'])})…</p>"
+                )
+            elif running.get("where") == "in-process":
+                state = (
+                    f'<p class="checks" id="run-state">Run {e(running["run_id"])} ended: '
+                    f'<b id="run-outcome">{e(running.get("outcome"))}</b> '
+                    f"{e(running.get('message') or '')}</p>"
+                )
+            else:
+                state = (
+                    f'<p class="checks" id="run-state">Airflow run {e(running.get("dag_run_id"))} '
+                    f"{e(running.get('state'))}</p>"
+                    if running.get("dag_run_id")
+                    else f'<p class="error" id="run-state">No run started: {e(running.get("message"))}</p>'
+                )
+        enabled = profile.get("enabled", True)
+        actions = (
+            f'<div class="buttons" id="actions">'
+            f'<form method="post" action="{e(base)}/s/{e(datasource_id)}/run"><input type="hidden" '
+            f'name="csrf_token" value="{csrf}">'
+            f'<button type="submit" id="run-button">Run now</button></form>'
+            f'<a href="{e(base)}/s/{e(datasource_id)}/edit" id="edit-link">Edit</a>'
+            f'<form method="post" action="{e(base)}/s/{e(datasource_id)}/enable"><input type="hidden" '
+            f'name="csrf_token" value="{csrf}">'
+            f'<input type="hidden" name="enabled" value="{"0" if enabled else "1"}">'
+            f'<button type="submit" id="enable-button">{"Disable" if enabled else "Enable"}</button></form>'
+            f'<a href="{e(base)}/s/{e(datasource_id)}/delete" id="delete-link">Delete…</a></div>'
+        )
+        table = ""
+        if runs:
+            rows = "".join(
+                f'<tr class="{"failed" if r["outcome"] == "failed" else ""}" data-run="{e(r["run_id"])}">'
+                f'<td>{e(r["finished_at"])}</td><td>{e(r["run_id"])}</td><td class="outcome">'
+                f"{e(r['outcome'])}</td>"
+                f'<td class="records-in">{_count(r["records_in"])}</td><td class="records-out">'
+                f"{_count(r['records_out'])}</td>"
+                f'<td class="deleted">{r["deleted"]}</td><td class="errors">{r["errors"]}</td>'
+                f"<td>{r['seconds']:.1f}</td><td>"
+                + ", ".join(f"{e(s['step'])} {float(s.get('seconds') or 0):.1f}s" for s in r["steps"])
+                + "</td></tr>"
+                for r in reversed(runs)
+            )
+            table = (
+                '<table id="runs"><thead><tr><th>finished</th><th>run</th><th>outcome</th><th>in</th>'
+                "<th>out</th>"
+                "<th>deleted</th><th>errors</th><th>seconds</th><th>steps</th></tr></thead><tbody>"
+                + rows
+                + "</tbody></table>"
+            )
+        else:
+            table = '<p id="no-runs">No run yet.</p>'
+        completeness = (
+            '<p id="completeness-links">Per-field completeness: '
+            + " · ".join(
+                f'<a href="{e(base)}/s/{e(datasource_id)}/completeness?kind={k}" id="completeness-{k}">'
+                f"{k}</a> "
+                f'(<a href="{e(base)}/s/{e(datasource_id)}/completeness.csv?kind={k}">CSV</a>, '
+                f'<a href="{e(base)}/s/{e(datasource_id)}/completeness.json?kind={k}">JSON</a>)'
+                for k in ("native", "transformed")
+            )
+            + "</p>"
+        )
+        text = yaml.safe_dump(profile, sort_keys=False, allow_unicode=True, default_flow_style=False)
+        content = (
+            "".join(f'<p class="checks note">{e(n)}</p>' for n in notes)
+            + state
+            + actions
+            + f'<h3>History of runs</h3><div id="plots">{history_plots(runs)}</div>{table}'
+            + f"<h3>Dataset statistics</h3>{completeness}"
+            + f'<h3>Profile <small>({e(file.name)})</small></h3><pre id="profile">{e(text)}</pre>'
+        )
+        refresh = 2 if running and running["state"] == "running" else None
+        return self.frame(base, f"Datasource {datasource_id}", content, request.identity, refresh=refresh)
+
+    def delete_page(self, request: Request, datasource_id: str) -> str:
+        _, file = self._profile(datasource_id)
+        content = (
+            f'<form id="delete-form" method="post" action="{e(request.base)}/s/{e(datasource_id)}/delete">'
+            f'<input type="hidden" name="csrf_token" value="{e(request.identity.csrf)}">'
+            f"<p>Delete the profile of <b>{e(datasource_id)}</b> ({e(file.name)})? Its stored versions "
+            "and run "
+            "history stay (contentcloud mdstore removes data).</p>"
+            '<div class="buttons"><button type="submit" id="confirm-delete">Delete</button>'
+            f'<a href="{e(request.base)}/s/{e(datasource_id)}">Cancel</a></div></form>'
+        )
+        return self.frame(request.base, f"Delete {datasource_id}?", content, request.identity)
+
+    def completeness_page(self, request: Request, datasource_id: str, result: dict[str, Any]) -> str:
+        kind = result["kind"]
+        rows = "".join(
+            f'<tr><td class="path-name">{e(p["path"])}</td><td>{e(p["kind"])}</td><td class="count">'
+            f"{p['records']}</td>"
+            f'<td class="share"><span class="bar" style="width:{p["share"] * 200:.0f}px"></span> '
+            f"{p['share'] * 100:.1f} %</td></tr>"
+            for p in result["paths"]
+        )
+        base = f"{request.base}/s/{datasource_id}"
+        content = (
+            f'<p id="completeness-summary">{result["records"]} records of {e(result["unit"])} @ '
+            f"{e(result['version'] or 'no version')}; {len(result['paths'])} fields"
+            + (f"; {result['parse_errors']} not parsable" if result.get("parse_errors") else "")
+            + f' — <a href="{e(base)}/completeness.csv?kind={e(kind)}" id="download-csv">CSV</a> '
+            f'<a href="{e(base)}/completeness.json?kind={e(kind)}" id="download-json">JSON</a> · '
+            f'<a href="{e(base)}">back to {e(datasource_id)}</a></p>'
+            '<table id="completeness"><thead><tr><th>field</th><th>kind</th><th>records</th><th>'
+            "share</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>"
+        )
+        return self.frame(
+            request.base, f"Completeness of {datasource_id} ({kind})", content, request.identity
+        )
+
+
+class ProfileErrors(ContentcloudError):
+    """Every schema violation of a submitted profile (the form lists them all)."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        super().__init__(errors[0].message)
+        self.errors = errors
+
+
+def _required(protocol: str) -> set[str]:
+    from contentcloud.datasources import SCHEMA_PATH
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return set(schema["$defs"][protocol].get("required", []))
+
+
+def schema_input(name: str, spec: dict[str, Any], value: str, *, required: bool) -> str:
+    """One input of a connector field, typed by the schema (description as its title)."""
+    kind = _field_type(spec)
+    title = e(spec.get("description") or "")
+    label = f"{e(name)}{' *' if required else ''}"
+    key = f"api.{name}"
+    if kind == "boolean":
+        default = spec.get("default", False)
+        on = (value == "1") if value != "" else bool(default)
+        # a hidden 0 first, so an unchecked box still says "false"
+        return (
+            f'<label title="{title}"><span><input type="hidden" name="{key}" value="0">'
+            f'<input type="checkbox" name="{key}" id="{key}" value="1"{" checked" if on else ""}> '
+            f"{label}</span></label>"
+        )
+    if kind == "object":
+        return (
+            f'<label title="{title}">{label} (JSON object)<textarea name="{key}" id="{key}" rows="2" '
+            'cols="30">'
+            f"{e(value)}</textarea></label>"
+        )
+    placeholder = spec.get("default")
+    if kind == "array":
+        placeholder = "comma separated"
+    input_type = "number" if kind in ("integer", "number") else "text"
+    step = ' step="any"' if kind == "number" else ""
+    return (
+        f'<label title="{title}">{label} <input type="{input_type}"{step} name="{key}" id="{key}" '
+        f'value="{e(value)}"'
+        f"{' required' if required else ''} "
+        f'placeholder="{e("" if placeholder is None else placeholder)}"></label>'
+    )
+
+
+def probe_html(probe: Any) -> str:
+    """The probe's findings: repository, formats, sets, speed, problems and sample records."""
+    data = probe.as_dict()
+    parts = ['<section id="probe-result">']
+    if data["problems"]:
+        parts.append(
+            '<div class="warning" id="probe-problems"><ul>'
+            + "".join(f"<li>{e(p)}</li>" for p in data["problems"])
+            + "</ul></div>"
+        )
+    if data["identify"]:
+        parts.append(
+            '<table id="identify"><tbody>'
+            + "".join(
+                f"<tr><th>{e(k)}</th><td>{e(', '.join(v) if isinstance(v, list) else v)}</td></tr>"
+                for k, v in data["identify"].items()
+            )
+            + "</tbody></table>"
+        )
+    if data["formats"]:
+        parts.append(
+            '<table id="formats"><thead><tr><th>format</th><th>namespace</th><th>schema</th></tr>'
+            "</thead><tbody>"
+            + "".join(
+                f'<tr><td class="prefix">{e(f["prefix"])}</td><td>{e(f["namespace"])}</td><td>'
+                f"{e(f['schema'])}</td></tr>"
+                for f in data["formats"]
+            )
+            + "</tbody></table>"
+        )
+    if data["protocol"] == "oai":
+        more = " (more on the server)" if data["sets_truncated"] else ""
+        parts.append(f'<p id="set-count">{len(data["sets"])} set(s){more}</p>')
+    speed = data["speed"]
+    parts.append(
+        '<p id="speed">Server speed: '
+        + ", ".join(
+            f"{e(r['request'])} {r['seconds']:.2f} s"
+            if r.get("seconds") is not None
+            else f"{e(r['request'])} skipped"
+            for r in data["requests"]
+        )
+        + (
+            f"; {speed['records_per_second']} records/s on the first page"
+            if speed["records_per_second"]
+            else ""
+        )
+        + (f"; {speed['bytes_per_second']} bytes/s" if speed["bytes_per_second"] else "")
+        + "</p>"
+    )
+    if data["protocol"] == "oai":
+        size = f" of {data['complete_list_size']}" if data["complete_list_size"] is not None else ""
+        parts.append(
+            f'<p id="sample-count">{data["page_records"]} records on the first page{size} '
+            f"({e(data['sample_format'] or '-')}); the first {len(data['sample'])}:</p>"
+        )
+    for record in data["sample"]:
+        parts.append(
+            f'<details class="sample"><summary>{e(record.get("identifier"))} '
+            f"{e(record.get('datestamp') or '')}"
+            f"{' (deleted)' if record.get('deleted') else ''}</summary><pre>{e(record.get('xml'))}"
+            f"{'…' if record.get('truncated') else ''}</pre></details>"
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _count(value: int | None) -> str:
+    """A count of the history, or "-" for a run without that step."""
+    return "-" if value is None else str(value)
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=1, default=str)
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">{meta}
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title><style>{style}</style></head>
+<body><header><h1><a href="{curator}/">contentcloud curator</a> ·
+<a href="{base}/" id="sources-home">datasources</a></h1>{account}</header>
+<main><h2 id="page-title">{title}</h2>{content}</main></body></html>
+"""
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:0;color:#222}
+header{background:#234;color:#fff;padding:.4em 1em;
+display:flex;justify-content:space-between;align-items:center}
+header a{color:#fff;text-decoration:none}
+header form#logout{background:none;padding:0;color:#fff}
+main{padding:1em}
+form{display:flex;flex-wrap:wrap;gap:.6em 1.2em;align-items:end;background:#f4f6f8;padding:.8em;
+border-radius:6px;margin:.4em 0}
+form#logout,#actions form{padding:0;background:none;margin:0}
+label{display:flex;flex-direction:column;font-size:.9em}
+.buttons{display:flex;gap:.8em;align-items:center}
+button{padding:.4em 1em}
+table{border-collapse:collapse;margin:.8em 0}
+td,th{border:1px solid #ccd;padding:.25em .5em;
+vertical-align:top;text-align:left}
+tr.failed{background:#fde8e8}
+fieldset{display:flex;flex-wrap:wrap;gap:.6em 1.2em;
+border:1px solid #ccd;flex-basis:100%}
+section#probe-result{flex-basis:100%}
+pre{background:#fafafa;border:1px solid #ddd;padding:.5em;overflow:auto;max-height:24em;font-size:.8em;
+white-space:pre-wrap;word-break:break-all}
+.error{background:#fdd;border:1px solid #c33;padding:.5em;margin:.3em 0}
+.warning{background:#fff4d6;border:1px solid #d90;padding:.4em;margin:.3em 0}
+.checks{padding:.4em;margin:.5em 0;
+border:1px solid #9c9;background:#eef8ee}
+.bar{display:inline-block;height:.8em;background:#1f77b4}
+td.share{white-space:nowrap}
+svg.plot{border:1px solid #ddd;margin:.3em .6em .3em 0;background:#fff}
+label.set{flex-direction:row;gap:.3em}
+"""
