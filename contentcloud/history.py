@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mdstore.sqlitedb import connect, transaction
+
 if TYPE_CHECKING:
     from contentcloud.settings import Settings
 
@@ -103,9 +105,9 @@ class RunHistory:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=30)) as connection:
+        with closing(connect(self.path, timeout=30)) as connection:
             connection.executescript(_SCHEMA)
-            with connection:
+            with transaction(connection):
                 yield connection
 
     def record(self, report: dict[str, Any]) -> dict[str, Any]:
