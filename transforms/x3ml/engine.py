@@ -68,6 +68,11 @@ _ANY_LANGUAGE = etree.XPath("boolean(//@xml:lang)")
 
 URI, LITERAL, TYPED = "URI", "LITERAL", "TYPED_LITERAL"
 
+#: kinds of generator call (see :meth:`Run._plan`)
+_G_UUID, _G_BUILTIN, _G_TEMPLATE, _G_SIMPLE, _G_CUSTOM, _G_ERROR = range(6)
+#: bound of the URI template memo shared by the runs of a mapping (entries of ~200 bytes)
+_TEMPLATE_MEMO_SIZE = 20_000
+
 
 class ItemError(Exception):
     """One entity or link cannot be produced (the reference's ``X3MLException``); the run goes on."""
@@ -205,8 +210,9 @@ class Run:
         self.record_id = record_id
         self.graph = Graph(self.doc.prefixes, default_graph=self.doc.namedgraph or DEFAULT_GRAPH)
         self.warnings: list[MappingError] = []
-        #: triples written per link (by its declaration): the curator's "link gave nothing" check
-        self.link_triples: dict[Where, int] = {}
+        #: triples written per link: the curator's "link gave nothing" check (counted by the
+        #: link object, whose hash is its identity; :attr:`link_triples` keys them by declaration)
+        self.link_counts: dict[LinkSpec, int] = {}
         self.generated: dict[tuple[Any, str], _Value] = {}
         self.global_variables: dict[str, _Value] = {}
         self.range_maps: dict[str, dict[str, list[Any]]] = {}
@@ -225,6 +231,14 @@ class Run:
         self.ng_domain: str | None = None
         self.ng_link: str | None = None
         self.named_graphs = mapping.document.uses_named_graphs
+
+    @property
+    def link_triples(self) -> dict[Where, int]:
+        """Triples written per link, keyed by the link's declaration."""
+        out: dict[Where, int] = {}
+        for link, count in self.link_counts.items():
+            out[link.where] = out.get(link.where, 0) + count
+        return out
 
     # ------------------------------------------------------------ diagnostics
 
@@ -509,7 +523,8 @@ class Run:
             return
         prop = path.last_property
         if prop is not None and path.last_resources:
-            self.link_triples[link.where] = self.link_triples.get(link.where, 0) + len(path.last_resources)
+            counts = self.link_counts
+            counts[link] = counts.get(link, 0) + len(path.last_resources)
         if resolved.iri is not None:
             self.link_entity(resolved, "Range")
             for last in path.last_resources:
@@ -974,8 +989,39 @@ class Run:
 
     # ------------------------------------------------------------ generators (X3MLGeneratorPolicy)
 
+    def _plan(self, generator: GeneratorCall) -> tuple[int, Any, Any]:
+        """What :meth:`generate` does with this call, decided once per mapping: the kind of
+        generator, its policy entry and the namespace of its prefix (or an error message)."""
+        plans = self.mapping.generator_plans
+        plan = plans.get(id(generator))
+        if plan is None:
+            name = generator.name
+            spec = self.policy.generators.get(name)
+            if name == "UUID":
+                plan = (_G_UUID, None, None)
+            elif name in ("namedgraphURI", "Literal", "prefLabel", "Constant"):
+                plan = (_G_BUILTIN, None, None)
+            elif spec is None:
+                plan = (_G_ERROR, f"No generator for {name}", None)
+            elif spec.custom_class is not None:
+                plan = (_G_CUSTOM, spec, None)
+            elif spec.prefix is not None:
+                namespace = self.doc.template_namespaces.get(spec.prefix)
+                if namespace is None:
+                    plan = (_G_ERROR, f"No namespace for prefix {spec.prefix}in generator policy", None)
+                else:
+                    plan = (_G_TEMPLATE, spec, namespace)
+            else:
+                plan = (_G_SIMPLE, spec, None)
+            plans[id(generator)] = plan
+        return plan
+
     def generate(self, generator: GeneratorCall, ctx: _Context, key: Any, *, fallback: bool) -> _Value:
-        name = generator.name
+        kind, spec, namespace = self._plan(generator)
+        if kind == _G_UUID:
+            return _Value(URI, self._uuid(key))
+        if kind == _G_ERROR:
+            raise ItemError(spec)
 
         def args(arg_name: str, default_type: str, merge: bool = False) -> _ArgValue | None:
             try:
@@ -983,8 +1029,13 @@ class Run:
             except (ItemError, XPathFailure, ValueError) as exc:
                 return self._argument_failed(generator, exc, fallback)
 
-        if name == "UUID":
-            return _Value(URI, self._uuid(key))
+        if kind == _G_TEMPLATE:
+            return self._uri_template(spec, namespace, args, key)
+        if kind == _G_SIMPLE:
+            return self._simple_template(spec, generator, args)
+        if kind == _G_CUSTOM:
+            return self._custom(spec, args, key)
+        name = generator.name
         if name == "namedgraphURI":
             value = args("text", "constant")
             return _Value(URI, value.string if value is not None else "")
@@ -1000,17 +1051,7 @@ class Run:
             if value is None:
                 raise ItemError(f'the generator {name} has no "text" argument')
             return _Value(LITERAL, value.string, self._language(generator, args, (value,)))
-        spec = self.policy.generators.get(name)
-        if spec is None:
-            raise ItemError(f"No generator for {name}")
-        if spec.custom_class is not None:
-            return self._custom(spec, args, key)
-        if spec.prefix is not None:
-            namespace = self.doc.template_namespaces.get(spec.prefix)
-            if namespace is None:
-                raise ItemError(f"No namespace for prefix {spec.prefix}in generator policy")
-            return self._uri_template(spec, namespace, args, key)
-        return self._simple_template(spec, generator, args)
+        raise AssertionError(name)  # pragma: no cover - every built-in name is handled above
 
     def _uuid(self, key: Any) -> str:
         try:
@@ -1038,6 +1079,19 @@ class Run:
             if value is None or value.string is None:
                 raise ItemError(f"Argument failure in generator {spec.name}: {name}")
             values[name] = value.string
+        if not spec.uuid:  # the result depends on the values alone: one expansion for all runs
+            memo = self.mapping.template_memo
+            memo_key = (spec.name, *values.values())
+            uri = memo.get(memo_key)
+            if uri is None:
+                uri = self._expand_template(spec, namespace, values, key).text
+                if len(memo) >= _TEMPLATE_MEMO_SIZE:
+                    memo.clear()
+                memo[memo_key] = uri
+            return _Value(URI, uri)
+        return self._expand_template(spec, namespace, values, key)
+
+    def _expand_template(self, spec: GeneratorSpec, namespace: str, values: dict[str, str], key: Any) -> _Value:
         try:
             expansion = expand(spec.pattern or "", values)
         except TemplateError as exc:
