@@ -1091,7 +1091,9 @@ class Run:
             return _Value(URI, uri)
         return self._expand_template(spec, namespace, values, key)
 
-    def _expand_template(self, spec: GeneratorSpec, namespace: str, values: dict[str, str], key: Any) -> _Value:
+    def _expand_template(
+        self, spec: GeneratorSpec, namespace: str, values: dict[str, str], key: Any
+    ) -> _Value:
         try:
             expansion = expand(spec.pattern or "", values)
         except TemplateError as exc:
