@@ -216,6 +216,8 @@ class Run:
         self.generated: dict[tuple[Any, str], _Value] = {}
         self.global_variables: dict[str, _Value] = {}
         self.range_maps: dict[str, dict[str, list[Any]]] = {}
+        #: values of deterministic generator calls by (call, source node key, position, fallback)
+        self.generator_memo: dict[tuple[int, Any, int, bool], _Value] = {}
         self.custom_state: dict[str, dict[str, Any]] = {}
         self.languages: dict[Any, str | None] = {}
         self.any_language: bool | None = None
@@ -1017,11 +1019,26 @@ class Run:
         return plan
 
     def generate(self, generator: GeneratorCall, ctx: _Context, key: Any, *, fallback: bool) -> _Value:
-        kind, spec, namespace = self._plan(generator)
+        plan = self.mapping.generator_plans.get(id(generator)) or self._plan(generator)
+        kind, spec, namespace = plan
         if kind == _G_UUID:
             return _Value(URI, self._uuid(key))
         if kind == _G_ERROR:
             raise ItemError(spec)
+        if kind == _G_CUSTOM or (kind == _G_TEMPLATE and spec.uuid):
+            return self._generate(generator, plan, ctx, key, fallback)
+        # the others depend on the source node and position alone: one value per run (labels are
+        # asked for again in the second pass over a domain, and for each link of an entity)
+        memo_key = (id(generator), node_key(ctx.node), ctx.index, fallback)
+        value = self.generator_memo.get(memo_key)
+        if value is None:
+            value = self.generator_memo[memo_key] = self._generate(generator, plan, ctx, key, fallback)
+        return value
+
+    def _generate(
+        self, generator: GeneratorCall, plan: tuple[int, Any, Any], ctx: _Context, key: Any, fallback: bool
+    ) -> _Value:
+        kind, spec, namespace = plan
 
         def args(arg_name: str, default_type: str, merge: bool = False) -> _ArgValue | None:
             try:
