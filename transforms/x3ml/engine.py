@@ -146,7 +146,8 @@ class _DomainCtx(_Context):
     __slots__ = ("mapping", "resolved", "variables")
 
     def __init__(self, node: Any, index: int, mapping: MappingSpec) -> None:
-        super().__init__(node, index, None)
+        self.node = node  # the base's fields, set here: one call less per context
+        self.index = index
         self.domain = self
         self.mapping = mapping
         self.variables: dict[str, _Value] = {}
@@ -157,7 +158,9 @@ class _PathCtx(_Context):
     __slots__ = ("intermediates", "last_property", "last_resources", "property")
 
     def __init__(self, node: Any, index: int, domain: _DomainCtx) -> None:
-        super().__init__(node, index, domain)
+        self.node = node  # the base's fields, set here: one call less per context
+        self.index = index
+        self.domain = domain
         self.property: str | None = None
         self.intermediates: list[tuple[_Resolved, str | None]] = []
         self.last_resources: list[str] = []
@@ -168,7 +171,9 @@ class _RangeCtx(_Context):
     __slots__ = ("path", "resolved")
 
     def __init__(self, node: Any, index: int, path: _PathCtx) -> None:
-        super().__init__(node, index, path.domain)
+        self.node = node  # the base's fields, set here: one call less per context
+        self.index = index
+        self.domain = path.domain
         self.path = path
         self.resolved: _Resolved | None = None
 
@@ -511,7 +516,7 @@ class Run:
             if resolved.iri is None:
                 raise ItemError("Intermediate node has no resources")
             for last in path.last_resources:
-                self.graph.add(last, path.last_property, resolved.iri)
+                self.graph.triples[(last, path.last_property, resolved.iri)] = None
                 if self.ng_mapping:
                     self.graph.add_quad(self.ng_mapping, last, path.last_property, resolved.iri)
             path.last_resources = [resolved.iri]
@@ -532,13 +537,13 @@ class Run:
             for last in path.last_resources:
                 if prop is None:
                     break
-                self.graph.add(last, prop, resolved.iri)
+                self.graph.triples[(last, prop, resolved.iri)] = None
                 self._link_quads(link, range_ctx, last, prop, resolved.iri, typed=True)
         elif resolved.literal is not None:
             for last in path.last_resources:
                 if prop is None:
                     break
-                self.graph.add(last, prop, resolved.literal)
+                self.graph.triples[(last, prop, resolved.literal)] = None
                 self._link_quads(link, range_ctx, last, prop, resolved.literal, typed=False)
 
     # ------------------------------------------------------------ named graphs
@@ -786,7 +791,7 @@ class Run:
             return
         iri = resolved.iri
         for prop, literal in resolved.labels:
-            self.graph.add(iri, prop, literal)
+            self.graph.triples[(iri, prop, literal)] = None
             if self.ng_mapping:
                 self.graph.add_quad(self.ng_mapping, iri, prop, literal)
             if self.ng_domain and derived == "Domain":
@@ -798,12 +803,12 @@ class Run:
             for prop, step in chain:
                 self.link_entity(step, "Additional")
                 if step.iri is not None:
-                    self.graph.add(last, prop, step.iri)
+                    self.graph.triples[(last, prop, step.iri)] = None
                     if self.ng_mapping:
                         self.graph.add_quad(self.ng_mapping, iri, prop, step.iri)
                     last = step.iri
                 elif step.literal is not None:
-                    self.graph.add(last, prop, step.literal)
+                    self.graph.triples[(last, prop, step.literal)] = None
                     if self.ng_mapping:
                         self.graph.add_quad(self.ng_mapping, iri, prop, step.literal)
                 else:
