@@ -24,7 +24,12 @@ anonymous memory (``RssAnon`` sampled every 20 ms, and ``VmHWM``) is printed bes
 ``--xslt-probe`` measures what compiling a mapping to a stylesheet could give at best (see
 :func:`xslt_probe`), the figure that decides between an execution plan and a stylesheet.
 
+``--split`` splits a record's CPU time in the current engine (see :func:`split`): parsing, the
+lxml XPath calls, N-Triples, and the engine's own work; the first three bound any plan that asks
+lxml the same questions.
+
     python bench/x3ml.py [--records 2000] [--rounds 3] [--baseline-rev REV] [--stream-mb 100] [--xslt-probe]
+                         [--split]
 """
 
 from __future__ import annotations
@@ -158,6 +163,74 @@ def xslt_probe(count: int) -> dict[str, object]:
     return {"cpu": cpu, "wall": wall, "records": count, "evaluations": len(body), "lines": lines // count}
 
 
+def split(case: str, count: int) -> dict[str, object]:
+    """Where a record's CPU time goes in the current engine: parsing, the lxml XPath calls the
+    engine makes for it (logged in one run, replayed alone on each record's own nodes), writing
+    N-Triples, and the rest (the engine's own Python work). The first three are the floor of
+    any execution plan that still asks lxml the same questions."""
+    import logging
+
+    from lxml import etree
+
+    logging.disable(logging.WARNING)
+    import transforms.x3ml.xpath as xpath_module
+    from transforms.x3ml import X3MLMapping
+    from transforms.x3ml.loader import parse_input
+
+    mapping_path, policy_path = CASES[case]
+    mapping = X3MLMapping.load(PARTHENOS / mapping_path, policy=PARTHENOS / policy_path)
+    data = records(count)
+    mapping.transform(data[0], record_id="warm-up")
+    calls: list[tuple[object, object]] = []
+    expr_class = xpath_module.XPathExpr
+    original_string, original_nodes = expr_class._lxml_string, expr_class.nodes
+
+    def logged_string(self, node):  # type: ignore[no-untyped-def]
+        calls.append((self._lxml, node))
+        return original_string(self, node)
+
+    def logged_nodes(self, node, doc):  # type: ignore[no-untyped-def]
+        before = len(doc.memo)
+        found = original_nodes(self, node, doc)
+        if len(doc.memo) > before:  # lxml was asked (not the run's memo)
+            calls.append((self._lxml, node))
+        return found
+
+    expr_class._lxml_string, expr_class.nodes = logged_string, logged_nodes
+    try:
+        tree = parse_input(data[1], record_id="split")
+        mapping.transform(tree, record_id="split")
+    finally:
+        expr_class._lxml_string, expr_class.nodes = original_string, original_nodes
+    order = {el: k for k, el in enumerate(tree.iter())}
+    replay = [(xpath, order[node]) for xpath, node in calls if isinstance(node, etree._Element)]
+    per_record = []
+    for record in data:
+        elements = list(parse_input(record, record_id="split").iter())
+        per_record.append([elements[k] for _, k in replay])
+    functions = [xpath for xpath, _ in replay]
+
+    def cpu_us(run) -> float:  # type: ignore[no-untyped-def]
+        start = time.process_time()
+        run()
+        return (time.process_time() - start) / count * 1e6
+
+    total = cpu_us(
+        lambda: [mapping.transform(r, record_id=f"r{i}").to_ntriples() for i, r in enumerate(data)]
+    )
+    parse = cpu_us(lambda: [parse_input(r, record_id="split") for r in data])
+
+    def evaluate() -> None:
+        for nodes in per_record:
+            for function, node in zip(functions, nodes, strict=True):
+                function(node)
+
+    xpath = cpu_us(evaluate)
+    results = [mapping.transform(r, record_id=f"r{i}") for i, r in enumerate(data[:50])]
+    output = cpu_us(lambda: [results[i % 50].graph.to_ntriples() for i in range(count)])
+    return {"total": total, "parse": parse, "xpath": xpath, "calls": len(replay), "output": output}
+
+
 # ---------------------------------------------------------------- streaming memory
 
 
@@ -263,12 +336,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--stream-mb", type=int, default=0, help="also measure streaming an N MB input")
     parser.add_argument("--xslt-probe", action="store_true", help="also measure the stylesheet upper bound")
+    parser.add_argument(
+        "--split", action="store_true", help="also split a record's CPU time (parse, XPath, output, engine)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--check", type=int, default=20, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker == "xslt-probe":
         print(json.dumps(xslt_probe(args.records)))
+        return 0
+    if args.worker and args.worker.startswith("split:"):
+        print(json.dumps(split(args.worker[len("split:") :], args.records)))
         return 0
     if args.worker:
         print(json.dumps(worker(args.worker, args.records, args.check)))
@@ -326,6 +405,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"xslt probe: {probe['records'] / probe['cpu']:,.0f} records/CPU s, "
                 f"{probe['records'] / probe['wall']:,.0f} records/s wall"
             )
+        if args.split:
+            print("\n## where a record's CPU time goes (current engine; best of the rounds)")
+            for case in args.cases:
+                parts = min(
+                    (run_child(ROOT, "split:" + case, args.records, 0) for _ in range(args.rounds)),
+                    key=lambda r: r["total"],
+                )
+                floor = parts["parse"] + parts["xpath"] + parts["output"]
+                print(
+                    f"{case}: {parts['total']:,.0f} us = parse {parts['parse']:.0f} + lxml XPath "
+                    f"({parts['calls']} calls) {parts['xpath']:.0f} + N-Triples {parts['output']:.0f} "
+                    f"+ engine {parts['total'] - floor:,.0f}; floor without the engine "
+                    f"{floor:.0f} us = {1e6 / floor:,.0f} records/CPU s"
+                )
         if args.stream_mb:
             stream_bench(args.stream_mb)
         print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

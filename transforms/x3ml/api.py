@@ -118,6 +118,12 @@ class X3MLMapping:
 
             overrides.setdefault("gr.forth.URIorUUID", URIorUUIDLegacy)
         self.custom_generators = _Generators(overrides)
+        #: per generator call (by id; the calls live as long as the document): what the engine
+        #: does with it, decided on first use (see ``engine.Run._plan``)
+        self.generator_plans: dict[int, tuple[int, Any, Any]] = {}
+        #: URI template results by generator and argument values, shared by the runs (the
+        #: expansion and its MD5 cost more than the look-up); emptied when it reaches its bound
+        self.template_memo: dict[tuple[str, ...], str] = {}
 
     @classmethod
     def load(

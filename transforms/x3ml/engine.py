@@ -68,6 +68,11 @@ _ANY_LANGUAGE = etree.XPath("boolean(//@xml:lang)")
 
 URI, LITERAL, TYPED = "URI", "LITERAL", "TYPED_LITERAL"
 
+#: kinds of generator call (see :meth:`Run._plan`)
+_G_UUID, _G_BUILTIN, _G_TEMPLATE, _G_SIMPLE, _G_CUSTOM, _G_ERROR = range(6)
+#: bound of the URI template memo shared by the runs of a mapping (entries of ~200 bytes)
+_TEMPLATE_MEMO_SIZE = 20_000
+
 
 class ItemError(Exception):
     """One entity or link cannot be produced (the reference's ``X3MLException``); the run goes on."""
@@ -141,7 +146,8 @@ class _DomainCtx(_Context):
     __slots__ = ("mapping", "resolved", "variables")
 
     def __init__(self, node: Any, index: int, mapping: MappingSpec) -> None:
-        super().__init__(node, index, None)
+        self.node = node  # the base's fields, set here: one call less per context
+        self.index = index
         self.domain = self
         self.mapping = mapping
         self.variables: dict[str, _Value] = {}
@@ -152,7 +158,9 @@ class _PathCtx(_Context):
     __slots__ = ("intermediates", "last_property", "last_resources", "property")
 
     def __init__(self, node: Any, index: int, domain: _DomainCtx) -> None:
-        super().__init__(node, index, domain)
+        self.node = node  # the base's fields, set here: one call less per context
+        self.index = index
+        self.domain = domain
         self.property: str | None = None
         self.intermediates: list[tuple[_Resolved, str | None]] = []
         self.last_resources: list[str] = []
@@ -163,7 +171,9 @@ class _RangeCtx(_Context):
     __slots__ = ("path", "resolved")
 
     def __init__(self, node: Any, index: int, path: _PathCtx) -> None:
-        super().__init__(node, index, path.domain)
+        self.node = node  # the base's fields, set here: one call less per context
+        self.index = index
+        self.domain = path.domain
         self.path = path
         self.resolved: _Resolved | None = None
 
@@ -205,11 +215,14 @@ class Run:
         self.record_id = record_id
         self.graph = Graph(self.doc.prefixes, default_graph=self.doc.namedgraph or DEFAULT_GRAPH)
         self.warnings: list[MappingError] = []
-        #: triples written per link (by its declaration): the curator's "link gave nothing" check
-        self.link_triples: dict[Where, int] = {}
+        #: triples written per link: the curator's "link gave nothing" check (counted by the
+        #: link object, whose hash is its identity; :attr:`link_triples` keys them by declaration)
+        self.link_counts: dict[LinkSpec, int] = {}
         self.generated: dict[tuple[Any, str], _Value] = {}
         self.global_variables: dict[str, _Value] = {}
         self.range_maps: dict[str, dict[str, list[Any]]] = {}
+        #: values of deterministic generator calls by (call, source node key, position, fallback)
+        self.generator_memo: dict[tuple[int, Any, int, bool], _Value] = {}
         self.custom_state: dict[str, dict[str, Any]] = {}
         self.languages: dict[Any, str | None] = {}
         self.any_language: bool | None = None
@@ -225,6 +238,14 @@ class Run:
         self.ng_domain: str | None = None
         self.ng_link: str | None = None
         self.named_graphs = mapping.document.uses_named_graphs
+
+    @property
+    def link_triples(self) -> dict[Where, int]:
+        """Triples written per link, keyed by the link's declaration."""
+        out: dict[Where, int] = {}
+        for link, count in self.link_counts.items():
+            out[link.where] = out.get(link.where, 0) + count
+        return out
 
     # ------------------------------------------------------------ diagnostics
 
@@ -495,7 +516,7 @@ class Run:
             if resolved.iri is None:
                 raise ItemError("Intermediate node has no resources")
             for last in path.last_resources:
-                self.graph.add(last, path.last_property, resolved.iri)
+                self.graph.triples[(last, path.last_property, resolved.iri)] = None
                 if self.ng_mapping:
                     self.graph.add_quad(self.ng_mapping, last, path.last_property, resolved.iri)
             path.last_resources = [resolved.iri]
@@ -509,19 +530,20 @@ class Run:
             return
         prop = path.last_property
         if prop is not None and path.last_resources:
-            self.link_triples[link.where] = self.link_triples.get(link.where, 0) + len(path.last_resources)
+            counts = self.link_counts
+            counts[link] = counts.get(link, 0) + len(path.last_resources)
         if resolved.iri is not None:
             self.link_entity(resolved, "Range")
             for last in path.last_resources:
                 if prop is None:
                     break
-                self.graph.add(last, prop, resolved.iri)
+                self.graph.triples[(last, prop, resolved.iri)] = None
                 self._link_quads(link, range_ctx, last, prop, resolved.iri, typed=True)
         elif resolved.literal is not None:
             for last in path.last_resources:
                 if prop is None:
                     break
-                self.graph.add(last, prop, resolved.literal)
+                self.graph.triples[(last, prop, resolved.literal)] = None
                 self._link_quads(link, range_ctx, last, prop, resolved.literal, typed=False)
 
     # ------------------------------------------------------------ named graphs
@@ -769,7 +791,7 @@ class Run:
             return
         iri = resolved.iri
         for prop, literal in resolved.labels:
-            self.graph.add(iri, prop, literal)
+            self.graph.triples[(iri, prop, literal)] = None
             if self.ng_mapping:
                 self.graph.add_quad(self.ng_mapping, iri, prop, literal)
             if self.ng_domain and derived == "Domain":
@@ -781,12 +803,12 @@ class Run:
             for prop, step in chain:
                 self.link_entity(step, "Additional")
                 if step.iri is not None:
-                    self.graph.add(last, prop, step.iri)
+                    self.graph.triples[(last, prop, step.iri)] = None
                     if self.ng_mapping:
                         self.graph.add_quad(self.ng_mapping, iri, prop, step.iri)
                     last = step.iri
                 elif step.literal is not None:
-                    self.graph.add(last, prop, step.literal)
+                    self.graph.triples[(last, prop, step.literal)] = None
                     if self.ng_mapping:
                         self.graph.add_quad(self.ng_mapping, iri, prop, step.literal)
                 else:
@@ -974,8 +996,54 @@ class Run:
 
     # ------------------------------------------------------------ generators (X3MLGeneratorPolicy)
 
+    def _plan(self, generator: GeneratorCall) -> tuple[int, Any, Any]:
+        """What :meth:`generate` does with this call, decided once per mapping: the kind of
+        generator, its policy entry and the namespace of its prefix (or an error message)."""
+        plans = self.mapping.generator_plans
+        plan = plans.get(id(generator))
+        if plan is None:
+            name = generator.name
+            spec = self.policy.generators.get(name)
+            if name == "UUID":
+                plan = (_G_UUID, None, None)
+            elif name in ("namedgraphURI", "Literal", "prefLabel", "Constant"):
+                plan = (_G_BUILTIN, None, None)
+            elif spec is None:
+                plan = (_G_ERROR, f"No generator for {name}", None)
+            elif spec.custom_class is not None:
+                plan = (_G_CUSTOM, spec, None)
+            elif spec.prefix is not None:
+                namespace = self.doc.template_namespaces.get(spec.prefix)
+                if namespace is None:
+                    plan = (_G_ERROR, f"No namespace for prefix {spec.prefix} in generator policy", None)
+                else:
+                    plan = (_G_TEMPLATE, spec, namespace)
+            else:
+                plan = (_G_SIMPLE, spec, None)
+            plans[id(generator)] = plan
+        return plan
+
     def generate(self, generator: GeneratorCall, ctx: _Context, key: Any, *, fallback: bool) -> _Value:
-        name = generator.name
+        plan = self.mapping.generator_plans.get(id(generator)) or self._plan(generator)
+        kind, spec, namespace = plan
+        if kind == _G_UUID:
+            return _Value(URI, self._uuid(key))
+        if kind == _G_ERROR:
+            raise ItemError(spec)
+        if kind == _G_CUSTOM or (kind == _G_TEMPLATE and spec.uuid):
+            return self._generate(generator, plan, ctx, key, fallback)
+        # the others depend on the source node and position alone: one value per run (labels are
+        # asked for again in the second pass over a domain, and for each link of an entity)
+        memo_key = (id(generator), node_key(ctx.node), ctx.index, fallback)
+        value = self.generator_memo.get(memo_key)
+        if value is None:
+            value = self.generator_memo[memo_key] = self._generate(generator, plan, ctx, key, fallback)
+        return value
+
+    def _generate(
+        self, generator: GeneratorCall, plan: tuple[int, Any, Any], ctx: _Context, key: Any, fallback: bool
+    ) -> _Value:
+        kind, spec, namespace = plan
 
         def args(arg_name: str, default_type: str, merge: bool = False) -> _ArgValue | None:
             try:
@@ -983,8 +1051,13 @@ class Run:
             except (ItemError, XPathFailure, ValueError) as exc:
                 return self._argument_failed(generator, exc, fallback)
 
-        if name == "UUID":
-            return _Value(URI, self._uuid(key))
+        if kind == _G_TEMPLATE:
+            return self._uri_template(spec, namespace, args, key)
+        if kind == _G_SIMPLE:
+            return self._simple_template(spec, generator, args)
+        if kind == _G_CUSTOM:
+            return self._custom(spec, args, key)
+        name = generator.name
         if name == "namedgraphURI":
             value = args("text", "constant")
             return _Value(URI, value.string if value is not None else "")
@@ -1000,17 +1073,7 @@ class Run:
             if value is None:
                 raise ItemError(f'the generator {name} has no "text" argument')
             return _Value(LITERAL, value.string, self._language(generator, args, (value,)))
-        spec = self.policy.generators.get(name)
-        if spec is None:
-            raise ItemError(f"No generator for {name}")
-        if spec.custom_class is not None:
-            return self._custom(spec, args, key)
-        if spec.prefix is not None:
-            namespace = self.doc.template_namespaces.get(spec.prefix)
-            if namespace is None:
-                raise ItemError(f"No namespace for prefix {spec.prefix} in generator policy")
-            return self._uri_template(spec, namespace, args, key)
-        return self._simple_template(spec, generator, args)
+        raise AssertionError(name)  # pragma: no cover - every built-in name is handled above
 
     def _uuid(self, key: Any) -> str:
         try:
@@ -1038,6 +1101,21 @@ class Run:
             if value is None or value.string is None:
                 raise ItemError(f"Argument failure in generator {spec.name}: {name}")
             values[name] = value.string
+        if not spec.uuid:  # the result depends on the values alone: one expansion for all runs
+            memo = self.mapping.template_memo
+            memo_key = (spec.name, *values.values())
+            uri = memo.get(memo_key)
+            if uri is None:
+                uri = self._expand_template(spec, namespace, values, key).text
+                if len(memo) >= _TEMPLATE_MEMO_SIZE:
+                    memo.clear()
+                memo[memo_key] = uri
+            return _Value(URI, uri)
+        return self._expand_template(spec, namespace, values, key)
+
+    def _expand_template(
+        self, spec: GeneratorSpec, namespace: str, values: dict[str, str], key: Any
+    ) -> _Value:
         try:
             expansion = expand(spec.pattern or "", values)
         except TemplateError as exc:

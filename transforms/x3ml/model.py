@@ -153,7 +153,7 @@ class RangeSpec:
     entity: EntitySpec
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # hashed by identity: the engine counts triples per link object
 class LinkSpec:
     path: PathSpec
     range: RangeSpec

@@ -73,6 +73,12 @@ def valid_language(tag: str | None) -> str | None:
     return tag if _LANG_OK.match(tag) else None
 
 
+_RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+#: N-Triples forms of predicates and rdf:type objects, shared by every graph (see to_ntriples)
+_SHARED_NT: dict[Term, str] = {}
+_SHARED_NT_SIZE = 10_000
+
+
 class Graph:
     """Triples (and named-graph quads) in insertion order, without duplicates."""
 
@@ -110,18 +116,29 @@ class Graph:
 
     def to_ntriples(self) -> str:
         """All triples (named graphs merged into one graph) as N-Triples."""
+        # predicates and types recur in every record: their N-Triples forms are kept across
+        # graphs (bounded); subjects and objects are mostly the record's own
+        shared = _SHARED_NT
+        if len(shared) > _SHARED_NT_SIZE:
+            shared.clear()
         cache: dict[Term, str] = {}
         lines = []
         for s, p, o in self.triples:
             s_nt = cache.get(s)
             if s_nt is None:
                 s_nt = cache[s] = _iri(s)
-            p_nt = cache.get(p)
+            p_nt = shared.get(p)
             if p_nt is None:
-                p_nt = cache[p] = _iri(p)
+                p_nt = shared[p] = _iri(p)
             o_nt = cache.get(o)
             if o_nt is None:
-                o_nt = cache[o] = term_nt(o)
+                if p == _RDF_TYPE:
+                    o_nt = shared.get(o)
+                    if o_nt is None:
+                        o_nt = shared[o] = term_nt(o)
+                else:
+                    o_nt = term_nt(o)
+                cache[o] = o_nt
             lines.append(f"{s_nt} {p_nt} {o_nt} .\n")
         return "".join(lines)
 

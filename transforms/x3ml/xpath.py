@@ -249,11 +249,15 @@ def _format_double(value: float) -> str:
 class DocumentContext:
     """Per-document state for evaluation: the elementpath node tree, built only when needed."""
 
-    __slots__ = ("_ep_root", "tree")
+    __slots__ = ("_ep_root", "memo", "tree")
 
     def __init__(self, tree: etree._ElementTree) -> None:
         self.tree = tree
         self._ep_root = None
+        #: results of lxml evaluations by (expression, context element): a run asks the same
+        #: question many times (both passes over a domain, the same argument in several links);
+        #: expressions that start at the root are kept once for any context
+        self.memo: dict[tuple[Any, Any], Any] = {}
 
     @property
     def ep_root(self) -> Any:
@@ -320,7 +324,16 @@ class XPathExpr:
     """One compiled expression. ``nodes`` gives a node list (an error if the result is not one),
     ``string`` the string value of the first item, untrimmed."""
 
-    __slots__ = ("_ep", "_ep_error", "_lxml", "_namespaces", "_parent_rest", "_text_only", "source")
+    __slots__ = (
+        "_absolute",
+        "_ep",
+        "_ep_error",
+        "_lxml",
+        "_namespaces",
+        "_parent_rest",
+        "_text_only",
+        "source",
+    )
 
     def __init__(self, source: str, namespaces: Mapping[str, str]) -> None:
         self.source = source
@@ -330,9 +343,12 @@ class XPathExpr:
         self._ep_error: str | None = None
         self._parent_rest = None
         self._text_only = source.strip() == "text()"  # the most common argument, answered without lxml
+        self._absolute = _is_absolute_path(source)
         extensions = {f"{p}:uuid" for p, uri in namespaces.items() if uri == CUSTOM_FUNCTIONS_NAMESPACE}
         if _looks_like_xpath1(source, extensions):
-            lxml_ns = {p: u for p, u in namespaces.items() if p and p != "xml"}
+            # only the prefixes the text names (a QName is ``prefix:local`` without spaces, so
+            # this is a superset): libxml2 registers every prefix on every call
+            lxml_ns = {p: u for p, u in namespaces.items() if p and p != "xml" and p + ":" in source}
             try:
                 self._lxml = etree.XPath(source, namespaces=lxml_ns)
             except etree.XPathError:
@@ -407,13 +423,21 @@ class XPathExpr:
             raise XPathFailure(self.source, str(exc)) from exc
 
     def nodes(self, node: Node, doc: DocumentContext) -> list[Node]:
+        """The node list (shared with later calls on the same node: do not change it)."""
         if self._lxml is not None and isinstance(node, _LXML_CONTEXTS):
+            key = (self, None if self._absolute else node)
+            found = doc.memo.get(key)
+            if found is not None:
+                return found
             try:
                 result = self._lxml(node)
             except etree.XPathError as exc:
                 raise XPathFailure(self.source, str(exc)) from exc
             if type(result) is list:
-                return [item if isinstance(item, etree._Element) else _from_lxml(item) for item in result]
+                found = doc.memo[key] = [
+                    item if isinstance(item, etree._Element) else _from_lxml(item) for item in result
+                ]
+                return found
             raise XPathFailure(self.source, "the result is not a node list")
         kind, result = self._evaluate(node, doc)
         if kind == "lxml":
@@ -448,13 +472,22 @@ class XPathExpr:
                     return child.tail
             return ""
         if self._lxml is not None and isinstance(node, _LXML_CONTEXTS):
-            try:
-                result = self._lxml(node)
-            except etree.XPathError as exc:
-                raise XPathFailure(self.source, str(exc)) from exc
-            kind = "lxml"
-        else:
-            kind, result = self._evaluate(node, doc)
+            key = (self, None if self._absolute else node, "string")
+            text = doc.memo.get(key)
+            if text is None:
+                text = doc.memo[key] = self._lxml_string(node)
+            return text
+        kind, result = self._evaluate(node, doc)
+        return self._string_of(kind, result)
+
+    def _lxml_string(self, node: Node) -> str:
+        try:
+            result = self._lxml(node)
+        except etree.XPathError as exc:
+            raise XPathFailure(self.source, str(exc)) from exc
+        return self._string_of("lxml", result)
+
+    def _string_of(self, kind: str, result: Any) -> str:
         if kind == "lxml":
             if isinstance(result, list):
                 if not result:
@@ -482,6 +515,35 @@ class XPathExpr:
             return self._ep.string_value(result)
         except Exception:
             return str(result)
+
+
+_STEP = re.compile(r"(?:[\w.\-]+:)?(?:[\w.\-]+|\*)(?:\(\))?|@(?:[\w.\-]+:)?(?:[\w.\-]+|\*)|\.\.?")
+_PREDICATE = re.compile(r"\[[^\[\]]*\]")
+
+
+def _is_absolute_path(source: str) -> bool:
+    """Whether the expression is a location path from the root (``/a/b[c]``, ``//x/text()``):
+    its value is the same from any context node of the document. Conservative: predicates may
+    hold anything but nested brackets, steps are names, ``*``, ``@name``, ``text()``, ``node()``,
+    ``.``, ``..``; no unions, operators or function calls outside predicates."""
+    text = _STRING_LITERAL.sub("''", source.strip())
+    if not text.startswith("/"):
+        return False
+    text = _PREDICATE.sub("", text)
+    if "[" in text or "]" in text:
+        return False
+    steps = text.split("/")
+    if steps[0] != "":
+        return False
+    for step in steps[1:]:
+        if step == "":  # '//' (or the root alone)
+            continue
+        match = _STEP.fullmatch(step)
+        if match is None:
+            return False
+        if step.endswith("()") and step not in ("text()", "node()") and not step.startswith("@"):
+            return False
+    return True
 
 
 def _effective_boolean(value: Any) -> bool:

@@ -242,3 +242,22 @@ def test_double_join(run):
     assert f'<uuid:C> {LABEL} "Culture Brokers" .' in lines
     assert f"<uuid:B> <{CRM}P14i> <uuid:D> ." in lines
     assert f'<uuid:D> {LABEL} "Ariadne" .' in lines
+
+
+def test_a_generator_value_kept_for_a_node_is_kept_per_position(run):
+    # a run keeps label values by call, node and position: coin 2 is range node 2 from coin 1
+    # and range node 1 from itself, and gets both labels (on the one URI its node keeps)
+    policy = '<generator_policy><generator name="Pos"><pattern>n{p}</pattern></generator></generator_policy>'
+    label = '<label_generator name="Pos"><arg name="p" type="position"/></label_generator>'
+    mapping = x3ml(
+        "<mapping>"
+        + domain("/r", entity("crm:E1"))
+        + link("coin", "crm:P1", ". | following-sibling::coin", entity("crm:E22", labels=label))
+        + "</mapping>"
+    )
+    lines = nt_lines(run(mapping, RECORD, policy=policy))
+    assert {line for line in lines if LABEL in line} == {
+        f'<uuid:B> {LABEL} "n1" .',
+        f'<uuid:C> {LABEL} "n2" .',
+        f'<uuid:C> {LABEL} "n1" .',
+    }

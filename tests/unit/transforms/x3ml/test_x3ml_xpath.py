@@ -112,3 +112,44 @@ def test_positions_and_cache_keys():
 
 def test_java_trim_keeps_non_breaking_spaces():
     assert java_trim("\t\n x \u00a0") == "x \u00a0"
+
+
+@pytest.mark.parametrize(
+    ("expression", "absolute"),
+    [
+        ("/r", True),
+        ("//p:c/text()", True),
+        ('/r/a[@k="]"]/text()', True),
+        ("/r/a[2]/..", True),
+        ("/r/a/@p:z", True),
+        ("a", False),
+        ("/r/a | a", False),
+        ("/r/a = a", False),
+        ("/count(a)", False),
+        ("/r/name()", False),
+        ("/r[a[b]]", False),
+        ("/r/child::a", False),
+    ],
+)
+def test_absolute_paths_are_recognised_conservatively(expression, absolute):
+    from transforms.x3ml.xpath import _is_absolute_path
+
+    assert _is_absolute_path(expression) is absolute
+
+
+def test_a_run_evaluates_an_expression_once_per_context_node():
+    dc = DocumentContext(DOC)
+    relative, absolute = COMPILER.compile("a"), COMPILER.compile("/r/a/text()")
+    first = relative.nodes(ROOT, dc)
+    assert [n.get("k") for n in first] == ["1", None]
+    assert relative.nodes(ROOT, dc) is first  # from the run's memo
+    assert relative.nodes(first[0], dc) == []  # another context node: evaluated again
+    assert absolute.string(first[0], dc) == absolute.string(ROOT, dc) == "t1"
+    assert sorted(len(k) for k in dc.memo) == [2, 2, 3]  # one string entry for both contexts
+
+
+def test_prefixes_resolve_when_lxml_gets_only_those_an_expression_names():
+    compiler = XPathCompiler({"p": "urn:p", "q": "urn:q", "pq": "urn:pq"})
+    assert compiler.compile("p:c/text()").string(ROOT, DocumentContext(DOC)) == "y"
+    with pytest.raises(XPathFailure, match="Undefined namespace prefix"):
+        compiler.compile("z:c").nodes(ROOT, DocumentContext(DOC))
