@@ -5,7 +5,8 @@ Mapping365, 518, 523 and 549 with the v1.5 policy) runs over each of the 6 sampl
 material (the 3 batch samples, the CLARIN-DK record, the two Mapping365 inputs; one record each
 time) with test UUIDs and with reproducible UUIDs. The SHA-256 of the N-Triples and of the
 warning messages of each run is compared with ``x3ml_parthenos_golden.json``, written by the
-engine of commit 606d17d (before the execution plan of issue 18): a faster engine must not
+engine of commit 606d17d (before the execution plan of issue 18, with the
+missing-prefix message given its space): a faster engine must not
 change one byte of what it writes. Regenerate (only when the output is meant to change) with
 ``python tests/integration/test_x3ml_parthenos_identical.py --write``.
 """
@@ -60,7 +61,9 @@ def digests() -> dict[str, str]:
             data = (PARTHENOS / sample).read_bytes()
             for mode in ("test", "reproducible"):
                 result = mapping.transform(data, record_id="golden", uuid_mode=mode)
-                text = result.to_ntriples() + "\n--\n" + "\n".join(str(w) for w in result.warnings)
+                # warnings name the mapping file: its folder is this checkout's, not part of the output
+                warnings = "\n".join(str(w).replace(str(PARTHENOS), "<parthenos>") for w in result.warnings)
+                text = result.to_ntriples() + "\n--\n" + warnings
                 key = f"{Path(mapping_path).stem} {Path(sample).stem[:40]} {mode}"
                 out[key] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return out
