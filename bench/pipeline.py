@@ -19,9 +19,13 @@ a full run of every step, and prints its wall time beside the CLI run's (goal, i
 
 ``--workers 1,2`` compares worker counts instead (issue 18: both cores used): the source is collected
 once, then for each count a copy of that MDStore is transformed and fed into a fresh embedded index
-(an in-place first feed, split in parts like the DAG's) by the CLI's runner with that many worker
-processes, side by side, with wall and CPU seconds (this process and its children) and the load
-average before and after, so a busy machine shows in the figures.
+(an in-place first feed, split in parts like the DAG's) with that many worker processes, side by
+side, with wall and CPU seconds (this process and its children) and the load average before and
+after, so a busy machine shows in the figures. The runner is the CLI's (``run_parted``) taken stage
+by stage with the same calls, so each stage and each part gets a span: when it ran, its CPU
+seconds, the time it waited for a CPU held by other processes (the kernel's run-queue statistics)
+and the time it was blocked (a lock, a pipe, the disk). Parts that overlap and are not blocked run
+in parallel; a part blocked for as long as the other runs is a serialisation point.
 """
 
 from __future__ import annotations
@@ -169,20 +173,109 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _schedstat() -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for a CPU) of this thread so far, from the
+    kernel's scheduler statistics: what separates a busy machine from a wait inside the code."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            on_cpu, waiting, _ = f.read().split()
+        return int(on_cpu) / 1e9, int(waiting) / 1e9
+    except (OSError, ValueError):
+        return 0.0, 0.0
+
+
+class _Span:
+    """Wall, CPU (this process and its ended children), time waiting for a CPU (the run queue:
+    other processes' load) and the rest, time blocked (sleeping on a lock, a pipe, the disk)."""
+
+    def __init__(self) -> None:
+        self.wall0, self.cpu0, (_, self.queue0) = time.perf_counter(), _cpu_seconds(), _schedstat()
+
+    def end(self) -> dict[str, float]:
+        wall = time.perf_counter() - self.wall0
+        cpu = _cpu_seconds() - self.cpu0
+        queued = _schedstat()[1] - self.queue0
+        return {
+            "start": self.wall0,
+            "wall": wall,
+            "cpu": cpu,
+            "queued": queued,
+            "blocked": max(0.0, wall - cpu - queued),
+        }
+
+
+def _timed_part(plan: dict, datasource_id: str, settings, part: int, side_by_side: int) -> dict:
+    """One part in a worker process, as the CLI's runner runs it (``parts._part_in_worker``), with
+    its span; the wall clock (``time.perf_counter``) is the machine's monotonic clock, shared by
+    the processes, so the parts' spans line up with the parent's."""
+    from contentcloud.pipeline.parts import _part_in_worker
+
+    span = _Span()
+    result = _part_in_worker(plan, datasource_id, settings, part, side_by_side)
+    return {"result": result, "span": span.end(), "pid": os.getpid()}
+
+
+def run_parted_timed(name: str, settings, workers: int, **options) -> tuple[object, list[tuple[str, dict]]]:
+    """``contentcloud.pipeline.parts.run_parted`` step by step (plan, parts, finish), the same calls,
+    with a span per stage and per part: which stages run one at a time, and whether the parts
+    overlap or wait (blocked) for each other."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bench.pipeline import _timed_part as timed_part  # by module name: workers do not run __main__
+    from contentcloud.pipeline.parts import PartResult, finish_parts, parted_step
+    from contentcloud.pipeline.processes import BareMainContext
+
+    spans: list[tuple[str, dict]] = []
+    started = time.perf_counter()
+    span = _Span()
+    step = parted_step(name, "bench", settings)
+    plan = step.plan(parts=1 if workers == 1 else None, min_parts=workers, **options)
+    spans.append(("plan", span.end()))
+    if workers == 1 or plan.parts == 1:
+        span = _Span()
+        results = [step.run_part(plan, part, alone=plan.parts == 1) for part in plan.indexes()]
+        spans.append(("part 0 (in process)", span.end()))
+    else:
+        span = _Span()
+        with ProcessPoolExecutor(min(workers, plan.parts), mp_context=BareMainContext()) as pool:
+            futures = [
+                pool.submit(timed_part, plan.to_dict(), "bench", settings, part, min(workers, plan.parts))
+                for part in plan.indexes()
+            ]
+            done = [future.result() for future in futures]
+        spans.append(("parts, all (incl. worker start-up)", span.end()))
+        results = []
+        for part, item in enumerate(done):
+            results.append(PartResult.from_dict(item["result"]))
+            spans.append((f"part {part} (worker pid {item['pid']})", item["span"]))
+    span = _Span()
+    summary = finish_parts(step, plan, results, seconds=time.perf_counter() - started)
+    spans.append(("finish", span.end()))
+    return summary, spans
+
+
+def _print_spans(origin: float, spans: list[tuple[str, dict]]) -> None:
+    for label, s in spans:
+        print(
+            f"    {label:38s} {s['start'] - origin:7.1f} → {s['start'] - origin + s['wall']:7.1f} s: "
+            f"wall {s['wall']:6.1f}, CPU {s['cpu']:6.1f}, waiting for a CPU {s['queued']:6.1f}, "
+            f"blocked {s['blocked']:6.1f}",
+            flush=True,
+        )
+
+
 def compare_workers(records: int, page_size: int, counts: list[int]) -> int:
     """Transform and index the same collected source with each worker count; print the speed-ups."""
     import os
     import shutil
 
     from contentcloud.pipeline.collect import run_collect
-    from contentcloud.pipeline.index import run_index
-    from contentcloud.pipeline.transform import run_transform
 
     receive, send = multiprocessing.Pipe(duplex=False)
     endpoint = multiprocessing.Process(target=serve, args=(records, page_size, send), daemon=True)
     endpoint.start()
     port = receive.recv()
-    results: dict[int, dict[str, tuple[float, float, int]]] = {}
+    results: dict[int, dict[str, tuple[float, float, int, float]]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-workers-") as name:
             tmp = Path(name)
@@ -212,37 +305,48 @@ def compare_workers(records: int, page_size: int, counts: list[int]) -> int:
                 shutil.copyfile(collected, mdstore)  # every count starts from the same collected store
                 settings = _settings(tmp, registry, mdstore, tmp / f"index-{count}.sqlite")
                 results[count] = {}
-                for step, run in (
-                    (
-                        "transform",
-                        lambda s=settings, w=count: run_transform("bench", s, mode="full", workers=w),
-                    ),
-                    ("index", lambda s=settings, w=count: run_index("bench", s, workers=w)),
-                ):
+                for step, options in (("transform", {"mode": "full"}), ("index", {})):
                     load = os.getloadavg()[0]
                     cpu, wall = _cpu_seconds(), time.perf_counter()
-                    summary = run()
+                    summary, spans = run_parted_timed(step, settings, count, **options)
                     wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
                     assert summary.ok, summary.text()
-                    results[count][step] = (wall, cpu, summary.read)
+                    critical = _critical_path(spans)
+                    results[count][step] = (wall, cpu, summary.read, critical)
                     print(
                         f"{step:9s} workers {count}: {summary.read} records in {wall:6.1f} s wall, "
-                        f"{cpu:6.1f} s CPU; load {load:.2f} → {os.getloadavg()[0]:.2f}",
+                        f"{cpu:6.1f} s CPU; load {load:.2f} → {os.getloadavg()[0]:.2f}; "
+                        f"plan + longest part + finish {critical:6.1f} CPU s",
                         flush=True,
                     )
+                    _print_spans(spans[0][1]["start"], spans)
     finally:
         endpoint.terminate()
     base = counts[0]
     print(f"\n## speed-up against {base} worker(s), {records} records, {os.cpu_count()} cores")
+    print("(wall: as measured. work split: the CPU seconds of the base run over those of the longest")
+    print(" chain of stages of this run, plan + the longest part + finish, i.e. the speed-up the split")
+    print(" allows when every process gets a core; it leaves out the wait for a CPU that other")
+    print(" processes on the machine cause, and the base run's builder process, which already runs")
+    print(" beside its part, so for the index it is an upper bound)")
     for count in counts[1:]:
         for step in ("transform", "index"):
-            speedup = results[base][step][0] / results[count][step][0]
-            print(f"{step:9s} {base} → {count} workers: {speedup:.2f}×")
+            wall = results[base][step][0] / results[count][step][0]
+            split = results[base][step][1] / results[count][step][3]
+            print(f"{step:9s} {base} → {count} workers: wall {wall:.2f}×, work split {split:.2f}×")
         both = sum(results[base][s][0] for s in results[base]) / sum(
             results[count][s][0] for s in results[count]
         )
-        print(f"transform + index {base} → {count} workers: {both:.2f}× (goal ≥ 1.7×)")
+        print(f"transform + index {base} → {count} workers: wall {both:.2f}× (goal ≥ 1.7×)")
     return 0
+
+
+def _critical_path(spans: list[tuple[str, dict]]) -> float:
+    """CPU seconds of the longest chain of stages: plan, the longest part (CPU + time blocked, in
+    a worker or in process), finish."""
+    serial = sum(s["cpu"] for label, s in spans if label in ("plan", "finish"))
+    parts = [s["cpu"] + s["blocked"] for label, s in spans if label.startswith("part ")]
+    return serial + max(parts, default=0.0)
 
 
 if __name__ == "__main__":
