@@ -54,21 +54,29 @@ def main() -> int:
     ap.add_argument("--page-size", type=int, default=500)
     ap.add_argument("--parts", type=int, default=1, help="transformation parts (the DAG's mapped tasks)")
     ap.add_argument("--airflow", action="store_true", help="also run it under airflow standalone")
-    ap.add_argument("--workers", help="compare these worker counts (comma-separated, e.g. 1,2)")
+    ap.add_argument(
+        "--workers",
+        help="one count: transform and index with that many worker processes (index: a first feed in "
+        "place, split in parts, instead of a rebuild); several (comma-separated, e.g. 1,2): compare them",
+    )
     args = ap.parse_args()
-    if args.workers:
+    if args.workers and "," in args.workers:
         return compare_workers(args.records, args.page_size, [int(w) for w in args.workers.split(",")])
+    workers = int(args.workers) if args.workers else 1
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
+    spool = tempfile.TemporaryDirectory(prefix="bench-pipeline-pages-")
     receive, send = multiprocessing.Pipe(duplex=False)
-    endpoint = multiprocessing.Process(target=serve, args=(args.records, args.page_size, send), daemon=True)
+    endpoint = multiprocessing.Process(
+        target=serve, args=(args.records, args.page_size, send), kwargs={"spool": spool.name}, daemon=True
+    )
     endpoint.start()
     port = receive.recv()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-            cpu_before = time.process_time()
-            rows, total = run_pipeline(Path(tmp), f"http://127.0.0.1:{port}/oai", args.parts)
-            cpu = time.process_time() - cpu_before
+            cpu_before = _cpu_seconds()
+            rows, total = run_pipeline(Path(tmp), f"http://127.0.0.1:{port}/oai", args.parts, workers)
+            cpu = _cpu_seconds() - cpu_before  # this process and its ended workers and builders
             airflow = None
             if args.airflow:
                 from bench._airflow import run_under_airflow
@@ -79,6 +87,8 @@ def main() -> int:
                 airflow = run_under_airflow(Path(tmp), profile)
     finally:
         endpoint.terminate()
+        endpoint.join()
+        spool.cleanup()
     print_rows(f"pipeline, {args.records} records, OAI-PMH source → embedded index", rows)
     verdict = "within" if total < GOAL_SECONDS else "OVER"
     print(f"\ntotal wall time {total:.1f}s, {cpu:.1f} CPU s ({verdict} the {GOAL_SECONDS}s goal)")
@@ -105,11 +115,12 @@ def bench_profile(baseurl: str) -> dict:
     }
 
 
-def run_pipeline(tmp: Path, baseurl: str, parts: int):
+def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
     from contentcloud.pipeline.collect import run_collect
     from contentcloud.pipeline.index import run_index
     from contentcloud.pipeline.publish import run_publish
     from contentcloud.pipeline.runs import finish_parts_task, plan_parts_task, run_part_task
+    from contentcloud.pipeline.transform import run_transform
     from contentcloud.settings import load_settings
 
     registry = tmp / "registry"
@@ -127,23 +138,36 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int):
     )
     rows = []
     started = time.perf_counter()
-    with measure("collect") as phase:
+    with measure("collect", tree=True) as phase:
         summary = run_collect("bench", settings, mode="full", environ={})
         assert summary.ok, summary.text()
         phase.items = summary.read
     rows.append(("collect (OAI-PMH → MDStore)", phase, f"{summary.pages} pages"))
-    with measure("transform") as phase:
-        specs = plan_parts_task("transform", "bench", settings, mode="full", parts=parts)
-        results = [run_part_task("transform", "bench", settings, spec) for spec in specs]
-        summary_dict = finish_parts_task("transform", "bench", settings, specs, results)
-        phase.items = summary_dict["read"]
-    rows.append(("transform (oai_dc2pe.xsl → PE)", phase, f"{len(specs)} part(s)"))
-    with measure("index") as phase:
-        summary = run_index("bench", settings, full=True)
+    # memory: this process and its workers and builders, summed
+    with measure("transform", tree=True) as phase:
+        if workers > 1:
+            summary = run_transform("bench", settings, mode="full", workers=workers)
+            assert summary.ok, summary.text()
+            phase.items, note = summary.read, f"{workers} workers"
+        else:
+            specs = plan_parts_task("transform", "bench", settings, mode="full", parts=parts)
+            results = [run_part_task("transform", "bench", settings, spec) for spec in specs]
+            summary_dict = finish_parts_task("transform", "bench", settings, specs, results)
+            phase.items, note = summary_dict["read"], f"{len(specs)} part(s)"
+    rows.append(("transform (oai_dc2pe.xsl → PE)", phase, note))
+    with measure("index", tree=True) as phase:
+        # one worker: a full rebuild (one part); several: a first feed in place, in parts
+        summary = run_index("bench", settings, full=workers == 1, workers=workers)
         assert summary.ok, summary.text()
         phase.items = summary.written
-    rows.append(("index (embedded, full rebuild)", phase, ""))
-    with measure("publish") as phase:
+    rows.append(
+        (
+            "index (embedded, full rebuild)" if workers == 1 else "index (embedded, first feed)",
+            phase,
+            f"{workers} workers" if workers > 1 else "",
+        )
+    )
+    with measure("publish", tree=True) as phase:
         summary = run_publish("bench", settings)
         assert summary.ok, summary.text()
         phase.items = summary.read
@@ -271,8 +295,11 @@ def compare_workers(records: int, page_size: int, counts: list[int]) -> int:
 
     from contentcloud.pipeline.collect import run_collect
 
+    spool = tempfile.TemporaryDirectory(prefix="bench-workers-pages-")
     receive, send = multiprocessing.Pipe(duplex=False)
-    endpoint = multiprocessing.Process(target=serve, args=(records, page_size, send), daemon=True)
+    endpoint = multiprocessing.Process(
+        target=serve, args=(records, page_size, send), kwargs={"spool": spool.name}, daemon=True
+    )
     endpoint.start()
     port = receive.recv()
     results: dict[int, dict[str, tuple[float, float, int, float]]] = {}
@@ -322,6 +349,8 @@ def compare_workers(records: int, page_size: int, counts: list[int]) -> int:
                     _print_spans(spans[0][1]["start"], spans)
     finally:
         endpoint.terminate()
+        endpoint.join()
+        spool.cleanup()
     base = counts[0]
     print(f"\n## speed-up against {base} worker(s), {records} records, {os.cpu_count()} cores")
     print("(wall: as measured. work split: the CPU seconds of the base run over those of the longest")
