@@ -339,6 +339,16 @@ def compare_workers(records: int, page_size: int, counts: list[int]) -> int:
             )
             assert summary.ok, summary.text()
             print(f"collected {summary.read} records; load average {os.getloadavg()}", flush=True)
+            load = os.getloadavg()[0]
+            bare = bare_speedup(min(records, 5000))
+            print(
+                f"baseline, bare lxml loop: 1 process {bare['one_wall']:.1f} s wall / "
+                f"{bare['one_cpu']:.1f} CPU s, "
+                f"2 processes (half each) {bare['two_wall']:.1f} s / {bare['two_cpu']:.1f} CPU s: "
+                f"{bare['speedup']:.2f}× (CPU {bare['cpu_growth']:.2f}× the one process's); "
+                f"load {load:.2f} → {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
             for count in counts:
                 mdstore = tmp / f"mdstore-{count}.sqlite"
                 _copy_sqlite(collected, mdstore)  # every count starts from the same collected store
@@ -365,6 +375,10 @@ def compare_workers(records: int, page_size: int, counts: list[int]) -> int:
         spool.cleanup()
     base = counts[0]
     print(f"\n## speed-up against {base} worker(s), {records} records, {os.cpu_count()} cores")
+    print(
+        f"baseline: the bare lxml loop, 1 → 2 processes: {bare['speedup']:.2f}× wall; two processes "
+        f"at once used {bare['cpu_growth']:.2f}× the CPU seconds of one for the same records"
+    )
     print("(wall: as measured. unloaded: the ratio of the two runs' longest chains of stages, plan +")
     print(" longest part + finish, each without its time waiting for a CPU held by other processes:")
     print(" the speed-up the split gives when every process has a core. A one-worker index part has")
@@ -385,6 +399,56 @@ def compare_workers(records: int, page_size: int, counts: list[int]) -> int:
             "(goal ≥ 1.7×)"
         )
     return 0
+
+
+def bare_loop(records: int) -> tuple[float, float]:
+    """The bare lxml loop over ``records`` records (``oai_dc2pe.xsl`` compiled once, records in
+    memory: parse, transform, serialize): (wall, CPU seconds) of the loop alone."""
+    from lxml import etree
+
+    from bench.transform import MAPPINGS, oai_dc_record
+    from transforms.payload import safe_parser
+    from transforms.registry import build_chain
+    from transforms.xslt import run_params
+
+    compiled = (
+        build_chain(
+            [{"type": "xslt", "mapping": "oai_dc2pe.xsl"}], base_dir=MAPPINGS, params=run_params("bench")
+        )
+        .steps[0]
+        .compiled
+    )
+    parser = safe_parser()
+    bodies = [oai_dc_record(i) for i in range(records)]
+    wall, cpu = time.perf_counter(), time.process_time()
+    for body in bodies:
+        bytes(compiled(etree.fromstring(body, parser)))
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def bare_speedup(records: int) -> dict[str, float]:
+    """The machine's own speed-up for perfectly parallel work, measured now: the bare loop over
+    ``2 × records`` records in one process, then ``records`` each in two processes at once (both
+    spawned, so start-up is equal and left out of the loops' clocks)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bench.pipeline import bare_loop as loop  # by module name: workers do not run __main__
+    from contentcloud.pipeline.processes import BareMainContext
+
+    with ProcessPoolExecutor(1, mp_context=BareMainContext()) as pool:
+        one_wall, one_cpu = pool.submit(loop, 2 * records).result()
+    with ProcessPoolExecutor(2, mp_context=BareMainContext()) as pool:
+        both = [f.result() for f in [pool.submit(loop, records) for _ in range(2)]]
+    two_wall = max(w for w, _ in both)
+    two_cpu = sum(c for _, c in both)
+    return {
+        "one_wall": one_wall,
+        "one_cpu": one_cpu,
+        "two_wall": two_wall,
+        "two_cpu": two_cpu,
+        "speedup": one_wall / two_wall,
+        "cpu_growth": two_cpu / one_cpu,
+    }
 
 
 def _copy_sqlite(source: Path, target: Path) -> None:
