@@ -13,13 +13,37 @@ import time
 from dataclasses import dataclass
 
 
-def rss_bytes() -> int:
-    """Anonymous resident memory of this process, in bytes."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
+def rss_bytes(pid: int | str = "self") -> int:
+    """Anonymous resident memory of this process (or of ``pid``), in bytes."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # the process ended meanwhile
+        pass
     return 0
+
+
+def tree_rss_bytes() -> int:
+    """Anonymous resident memory of this process and of all its descendants (worker and builder
+    processes of a step), in bytes."""
+    import os
+
+    total, pending, seen = 0, [os.getpid()], set()
+    while pending:
+        pid = pending.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += rss_bytes(pid)
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    pending.extend(int(child) for child in f.read().split())
+        except OSError:
+            pass
+    return total
 
 
 @dataclass
@@ -35,14 +59,18 @@ class Phase:
 
 
 class measure:
-    """``with measure("write") as m: ...; m.items = n`` → elapsed seconds and peak RSS growth."""
+    """``with measure("write") as m: ...; m.items = n`` → elapsed seconds and peak RSS growth.
 
-    def __init__(self, name: str) -> None:
+    ``tree=True`` counts the descendants' memory too (a step's worker and builder processes), as
+    one sum sampled at once."""
+
+    def __init__(self, name: str, *, tree: bool = False) -> None:
         self.phase = Phase(name)
         self._stop = threading.Event()
+        self._rss = tree_rss_bytes if tree else rss_bytes
 
     def __enter__(self) -> Phase:
-        self._base = rss_bytes()
+        self._base = self._rss()
         self._peak = self._base
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -51,14 +79,14 @@ class measure:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self._peak = max(self._peak, rss_bytes())
+            self._peak = max(self._peak, self._rss())
             self._stop.wait(0.02)
 
     def __exit__(self, *exc: object) -> None:
         self.phase.seconds = time.perf_counter() - self._t0
         self._stop.set()
         self._thread.join()
-        self._peak = max(self._peak, rss_bytes())
+        self._peak = max(self._peak, self._rss())
         self.phase.peak_mb = (self._peak - self._base) / 2**20
 
 

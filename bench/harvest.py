@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import re
 import statistics
 import sys
 import tempfile
@@ -47,7 +48,11 @@ def render_record(i: int) -> str:
 
 
 def render_pages(total: int, page_size: int, name: str) -> dict[str, bytes]:
-    pages = {}
+    return {f"{name}:{p}": body for p, body in _page_bodies(total, page_size, name)}
+
+
+def _page_bodies(total: int, page_size: int, name: str):
+    """(page number, rendered ListRecords response) of a list of ``total`` records, one at a time."""
     count = (total + page_size - 1) // page_size
     for p in range(count):
         records = "".join(render_record(i) for i in range(p * page_size, min(total, (p + 1) * page_size)))
@@ -57,15 +62,43 @@ def render_pages(total: int, page_size: int, name: str) -> dict[str, bytes]:
             f'<resumptionToken completeListSize="{total}" cursor="{p * page_size}">{token}</resumptionToken>'
             "</ListRecords></OAI-PMH>"
         )
-        pages[f"{name}:{p}"] = xml.encode()
-    return pages
+        yield p, xml.encode()
 
 
-def serve(total: int, page_size: int, ready) -> None:
-    """The endpoint process: render everything first, then answer from memory."""
-    pages = render_pages(total, page_size, "full")
-    pages.update(render_pages(total // 4, page_size, "quarter"))
-    pages.update(render_pages(total // 2, page_size, "half"))
+class _SpooledPages:
+    """Rendered pages kept in files of a directory; ``pages[key]`` reads one back."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def put(self, key: str, body: bytes) -> None:
+        (self.directory / key.replace(":", "-")).write_bytes(body)
+
+    def __getitem__(self, key: str) -> bytes:
+        if not re.fullmatch(r"\w+:\d+", key):  # a token names a page, never a path
+            raise KeyError(key)
+        try:
+            return (self.directory / key.replace(":", "-")).read_bytes()
+        except OSError:
+            raise KeyError(key) from None
+
+
+def serve(total: int, page_size: int, ready, *, spool: str | None = None) -> None:
+    """The endpoint process: render everything first, then answer from memory.
+
+    With ``spool`` (a directory), only the full list is rendered, page by page into files there,
+    and each request reads its page from the file: the pages then sit in the OS page cache, not in
+    this process (1,000,000 records of ~1.3 KB would otherwise hold 2.3 GB of anonymous memory
+    with the quarter and half lists).
+    """
+    if spool is not None:
+        pages: dict[str, bytes] | _SpooledPages = _SpooledPages(Path(spool))
+        for number, body in _page_bodies(total, page_size, "full"):
+            pages.put(f"full:{number}", body)
+    else:
+        pages = render_pages(total, page_size, "full")
+        pages.update(render_pages(total // 4, page_size, "quarter"))
+        pages.update(render_pages(total // 2, page_size, "half"))
     identify = (
         f'{HEAD}<request verb="Identify">http://bench/oai</request><Identify><repositoryName>bench'
         "</repositoryName><baseURL>http://bench/oai</baseURL><protocolVersion>2.0</protocolVersion>"

@@ -19,9 +19,13 @@ a full run of every step, and prints its wall time beside the CLI run's (goal, i
 
 ``--workers 1,2`` compares worker counts instead (issue 18: both cores used): the source is collected
 once, then for each count a copy of that MDStore is transformed and fed into a fresh embedded index
-(an in-place first feed, split in parts like the DAG's) by the CLI's runner with that many worker
-processes, side by side, with wall and CPU seconds (this process and its children) and the load
-average before and after, so a busy machine shows in the figures.
+(an in-place first feed, split in parts like the DAG's) with that many worker processes, side by
+side, with wall and CPU seconds (this process and its children) and the load average before and
+after, so a busy machine shows in the figures. The runner is the CLI's (``run_parted``) taken stage
+by stage with the same calls, so each stage and each part gets a span: when it ran, its CPU
+seconds, the time it waited for a CPU held by other processes (the kernel's run-queue statistics)
+and the time it was blocked (a lock, a pipe, the disk). Parts that overlap and are not blocked run
+in parallel; a part blocked for as long as the other runs is a serialisation point.
 """
 
 from __future__ import annotations
@@ -50,21 +54,29 @@ def main() -> int:
     ap.add_argument("--page-size", type=int, default=500)
     ap.add_argument("--parts", type=int, default=1, help="transformation parts (the DAG's mapped tasks)")
     ap.add_argument("--airflow", action="store_true", help="also run it under airflow standalone")
-    ap.add_argument("--workers", help="compare these worker counts (comma-separated, e.g. 1,2)")
+    ap.add_argument(
+        "--workers",
+        help="one count: transform and index with that many worker processes (index: a first feed in "
+        "place, split in parts, instead of a rebuild); several (comma-separated, e.g. 1,2): compare them",
+    )
     args = ap.parse_args()
-    if args.workers:
+    if args.workers and "," in args.workers:
         return compare_workers(args.records, args.page_size, [int(w) for w in args.workers.split(",")])
+    workers = int(args.workers) if args.workers else 1
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
+    spool = tempfile.TemporaryDirectory(prefix="bench-pipeline-pages-")
     receive, send = multiprocessing.Pipe(duplex=False)
-    endpoint = multiprocessing.Process(target=serve, args=(args.records, args.page_size, send), daemon=True)
+    endpoint = multiprocessing.Process(
+        target=serve, args=(args.records, args.page_size, send), kwargs={"spool": spool.name}, daemon=True
+    )
     endpoint.start()
     port = receive.recv()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-            cpu_before = time.process_time()
-            rows, total = run_pipeline(Path(tmp), f"http://127.0.0.1:{port}/oai", args.parts)
-            cpu = time.process_time() - cpu_before
+            cpu_before = _cpu_seconds()
+            rows, total = run_pipeline(Path(tmp), f"http://127.0.0.1:{port}/oai", args.parts, workers)
+            cpu = _cpu_seconds() - cpu_before  # this process and its ended workers and builders
             # printed before the Airflow run, so that a failure there does not lose it
             print_rows(f"pipeline, {args.records} records, OAI-PMH source → embedded index", rows)
             verdict = "within" if total < GOAL_SECONDS else "OVER"
@@ -81,6 +93,8 @@ def main() -> int:
                 airflow = run_under_airflow(Path(tmp), profile)
     finally:
         endpoint.terminate()
+        endpoint.join()
+        spool.cleanup()
     if airflow is not None:
         ratio = airflow["wall"] / total
         print(
@@ -104,11 +118,12 @@ def bench_profile(baseurl: str) -> dict:
     }
 
 
-def run_pipeline(tmp: Path, baseurl: str, parts: int):
+def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
     from contentcloud.pipeline.collect import run_collect
     from contentcloud.pipeline.index import run_index
     from contentcloud.pipeline.publish import run_publish
     from contentcloud.pipeline.runs import finish_parts_task, plan_parts_task, run_part_task
+    from contentcloud.pipeline.transform import run_transform
     from contentcloud.settings import load_settings
 
     registry = tmp / "registry"
@@ -126,23 +141,36 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int):
     )
     rows = []
     started = time.perf_counter()
-    with measure("collect") as phase:
+    with measure("collect", tree=True) as phase:
         summary = run_collect("bench", settings, mode="full", environ={})
         assert summary.ok, summary.text()
         phase.items = summary.read
     rows.append(("collect (OAI-PMH → MDStore)", phase, f"{summary.pages} pages"))
-    with measure("transform") as phase:
-        specs = plan_parts_task("transform", "bench", settings, mode="full", parts=parts)
-        results = [run_part_task("transform", "bench", settings, spec) for spec in specs]
-        summary_dict = finish_parts_task("transform", "bench", settings, specs, results)
-        phase.items = summary_dict["read"]
-    rows.append(("transform (oai_dc2pe.xsl → PE)", phase, f"{len(specs)} part(s)"))
-    with measure("index") as phase:
-        summary = run_index("bench", settings, full=True)
+    # memory: this process and its workers and builders, summed
+    with measure("transform", tree=True) as phase:
+        if workers > 1:
+            summary = run_transform("bench", settings, mode="full", workers=workers)
+            assert summary.ok, summary.text()
+            phase.items, note = summary.read, f"{workers} workers"
+        else:
+            specs = plan_parts_task("transform", "bench", settings, mode="full", parts=parts)
+            results = [run_part_task("transform", "bench", settings, spec) for spec in specs]
+            summary_dict = finish_parts_task("transform", "bench", settings, specs, results)
+            phase.items, note = summary_dict["read"], f"{len(specs)} part(s)"
+    rows.append(("transform (oai_dc2pe.xsl → PE)", phase, note))
+    with measure("index", tree=True) as phase:
+        # one worker: a full rebuild (one part); several: a first feed in place, in parts
+        summary = run_index("bench", settings, full=workers == 1, workers=workers)
         assert summary.ok, summary.text()
         phase.items = summary.written
-    rows.append(("index (embedded, full rebuild)", phase, ""))
-    with measure("publish") as phase:
+    rows.append(
+        (
+            "index (embedded, full rebuild)" if workers == 1 else "index (embedded, first feed)",
+            phase,
+            f"{workers} workers" if workers > 1 else "",
+        )
+    )
+    with measure("publish", tree=True) as phase:
         summary = run_publish("bench", settings)
         assert summary.ok, summary.text()
         phase.items = summary.read
@@ -172,20 +200,124 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _schedstat() -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for a CPU) of this thread so far, from the
+    kernel's scheduler statistics: what separates a busy machine from a wait inside the code."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            on_cpu, waiting, _ = f.read().split()
+        return int(on_cpu) / 1e9, int(waiting) / 1e9
+    except (OSError, ValueError):
+        return 0.0, 0.0
+
+
+class _Span:
+    """Wall, CPU (this process's own, and its children's that ended: builder processes), time this
+    thread waited for a CPU (the run queue: other processes' load) and the rest of its wall time,
+    when it was blocked (sleeping on a lock, a pipe, the disk, or a child process)."""
+
+    def __init__(self) -> None:
+        self.wall0, (self.own0, self.children0), (_, self.queue0) = time.perf_counter(), _cpu(), _schedstat()
+
+    def end(self) -> dict[str, float]:
+        wall = time.perf_counter() - self.wall0
+        own, children = _cpu()
+        own, children = own - self.own0, children - self.children0
+        queued = _schedstat()[1] - self.queue0
+        return {
+            "start": self.wall0,
+            "wall": wall,
+            "cpu": own + children,
+            "own": own,
+            "children": children,
+            "queued": queued,
+            "blocked": max(0.0, wall - own - queued),
+        }
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds of this process, and of its children that ended."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def _timed_part(plan: dict, datasource_id: str, settings, part: int, side_by_side: int) -> dict:
+    """One part in a worker process, as the CLI's runner runs it (``parts._part_in_worker``), with
+    its span; the wall clock (``time.perf_counter``) is the machine's monotonic clock, shared by
+    the processes, so the parts' spans line up with the parent's."""
+    from contentcloud.pipeline.parts import _part_in_worker
+
+    span = _Span()
+    result = _part_in_worker(plan, datasource_id, settings, part, side_by_side)
+    return {"result": result, "span": span.end(), "pid": os.getpid()}
+
+
+def run_parted_timed(name: str, settings, workers: int, **options) -> tuple[object, list[tuple[str, dict]]]:
+    """``contentcloud.pipeline.parts.run_parted`` step by step (plan, parts, finish), the same calls,
+    with a span per stage and per part: which stages run one at a time, and whether the parts
+    overlap or wait (blocked) for each other."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bench.pipeline import _timed_part as timed_part  # by module name: workers do not run __main__
+    from contentcloud.pipeline.parts import PartResult, finish_parts, parted_step
+    from contentcloud.pipeline.processes import BareMainContext
+
+    spans: list[tuple[str, dict]] = []
+    started = time.perf_counter()
+    span = _Span()
+    step = parted_step(name, "bench", settings)
+    plan = step.plan(parts=1 if workers == 1 else None, min_parts=workers, **options)
+    spans.append(("plan", span.end()))
+    if workers == 1 or plan.parts == 1:
+        span = _Span()
+        results = [step.run_part(plan, part, alone=plan.parts == 1) for part in plan.indexes()]
+        spans.append(("part 0 (in process)", span.end()))
+    else:
+        span = _Span()
+        with ProcessPoolExecutor(min(workers, plan.parts), mp_context=BareMainContext()) as pool:
+            futures = [
+                pool.submit(timed_part, plan.to_dict(), "bench", settings, part, min(workers, plan.parts))
+                for part in plan.indexes()
+            ]
+            done = [future.result() for future in futures]
+        spans.append(("parts, all (incl. worker start-up)", span.end()))
+        results = []
+        for part, item in enumerate(done):
+            results.append(PartResult.from_dict(item["result"]))
+            spans.append((f"part {part} (worker pid {item['pid']})", item["span"]))
+    span = _Span()
+    summary = finish_parts(step, plan, results, seconds=time.perf_counter() - started)
+    spans.append(("finish", span.end()))
+    return summary, spans
+
+
+def _print_spans(origin: float, spans: list[tuple[str, dict]]) -> None:
+    for label, s in spans:
+        children = f" (+ {s['children']:.1f} in child processes)" if s.get("children", 0) > 0.05 else ""
+        print(
+            f"    {label:38s} {s['start'] - origin:7.1f} → {s['start'] - origin + s['wall']:7.1f} s: "
+            f"wall {s['wall']:6.1f}, CPU {s.get('own', s['cpu']):6.1f}{children}, "
+            f"waiting for a CPU {s['queued']:6.1f}, blocked {s['blocked']:6.1f}",
+            flush=True,
+        )
+
+
 def compare_workers(records: int, page_size: int, counts: list[int]) -> int:
     """Transform and index the same collected source with each worker count; print the speed-ups."""
     import os
-    import shutil
 
     from contentcloud.pipeline.collect import run_collect
-    from contentcloud.pipeline.index import run_index
-    from contentcloud.pipeline.transform import run_transform
 
+    spool = tempfile.TemporaryDirectory(prefix="bench-workers-pages-")
     receive, send = multiprocessing.Pipe(duplex=False)
-    endpoint = multiprocessing.Process(target=serve, args=(records, page_size, send), daemon=True)
+    endpoint = multiprocessing.Process(
+        target=serve, args=(records, page_size, send), kwargs={"spool": spool.name}, daemon=True
+    )
     endpoint.start()
     port = receive.recv()
-    results: dict[int, dict[str, tuple[float, float, int]]] = {}
+    results: dict[int, dict[str, tuple[float, float, int, float]]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-workers-") as name:
             tmp = Path(name)
@@ -210,42 +342,151 @@ def compare_workers(records: int, page_size: int, counts: list[int]) -> int:
             )
             assert summary.ok, summary.text()
             print(f"collected {summary.read} records; load average {os.getloadavg()}", flush=True)
+            load = os.getloadavg()[0]
+            bare = bare_speedup(min(records, 5000))
+            print(
+                f"baseline, bare lxml loop: 1 process {bare['one_wall']:.1f} s wall / "
+                f"{bare['one_cpu']:.1f} CPU s, "
+                f"2 processes (half each) {bare['two_wall']:.1f} s / {bare['two_cpu']:.1f} CPU s: "
+                f"{bare['speedup']:.2f}× (CPU {bare['cpu_growth']:.2f}× the one process's); "
+                f"load {load:.2f} → {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
             for count in counts:
                 mdstore = tmp / f"mdstore-{count}.sqlite"
-                shutil.copyfile(collected, mdstore)  # every count starts from the same collected store
+                _copy_sqlite(collected, mdstore)  # every count starts from the same collected store
                 settings = _settings(tmp, registry, mdstore, tmp / f"index-{count}.sqlite")
                 results[count] = {}
-                for step, run in (
-                    (
-                        "transform",
-                        lambda s=settings, w=count: run_transform("bench", s, mode="full", workers=w),
-                    ),
-                    ("index", lambda s=settings, w=count: run_index("bench", s, workers=w)),
-                ):
+                for step, options in (("transform", {"mode": "full"}), ("index", {})):
                     load = os.getloadavg()[0]
                     cpu, wall = _cpu_seconds(), time.perf_counter()
-                    summary = run()
+                    summary, spans = run_parted_timed(step, settings, count, **options)
                     wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
                     assert summary.ok, summary.text()
-                    results[count][step] = (wall, cpu, summary.read)
+                    critical = _critical_path(spans)
+                    results[count][step] = (wall, cpu, summary.read, critical)
                     print(
                         f"{step:9s} workers {count}: {summary.read} records in {wall:6.1f} s wall, "
-                        f"{cpu:6.1f} s CPU; load {load:.2f} → {os.getloadavg()[0]:.2f}",
+                        f"{cpu:6.1f} s CPU; load {load:.2f} → {os.getloadavg()[0]:.2f}; "
+                        f"unloaded (longest chain) {critical:6.1f} s",
                         flush=True,
                     )
+                    _print_spans(spans[0][1]["start"], spans)
     finally:
         endpoint.terminate()
+        endpoint.join()
+        spool.cleanup()
     base = counts[0]
     print(f"\n## speed-up against {base} worker(s), {records} records, {os.cpu_count()} cores")
+    print(
+        f"baseline: the bare lxml loop, 1 → 2 processes: {bare['speedup']:.2f}× wall; two processes "
+        f"at once used {bare['cpu_growth']:.2f}× the CPU seconds of one for the same records"
+    )
+    print("(wall: as measured. unloaded: the ratio of the two runs' longest chains of stages, plan +")
+    print(" longest part + finish, each without its time waiting for a CPU held by other processes:")
+    print(" the speed-up the split gives when every process has a core. A one-worker index part has")
+    print(" a builder process beside it, counted as the larger of the two: see _critical_path)")
     for count in counts[1:]:
         for step in ("transform", "index"):
-            speedup = results[base][step][0] / results[count][step][0]
-            print(f"{step:9s} {base} → {count} workers: {speedup:.2f}×")
+            wall = results[base][step][0] / results[count][step][0]
+            unloaded = results[base][step][3] / results[count][step][3]
+            print(f"{step:9s} {base} → {count} workers: wall {wall:.2f}×, unloaded {unloaded:.2f}×")
         both = sum(results[base][s][0] for s in results[base]) / sum(
             results[count][s][0] for s in results[count]
         )
-        print(f"transform + index {base} → {count} workers: {both:.2f}× (goal ≥ 1.7×)")
+        both_unloaded = sum(results[base][s][3] for s in results[base]) / sum(
+            results[count][s][3] for s in results[count]
+        )
+        print(
+            f"transform + index {base} → {count} workers: wall {both:.2f}×, unloaded {both_unloaded:.2f}× "
+            "(goal ≥ 1.7×)"
+        )
     return 0
+
+
+def bare_loop(records: int) -> tuple[float, float]:
+    """The bare lxml loop over ``records`` records (``oai_dc2pe.xsl`` compiled once, records in
+    memory: parse, transform, serialize): (wall, CPU seconds) of the loop alone."""
+    from lxml import etree
+
+    from bench.transform import MAPPINGS, oai_dc_record
+    from transforms.payload import safe_parser
+    from transforms.registry import build_chain
+    from transforms.xslt import run_params
+
+    compiled = (
+        build_chain(
+            [{"type": "xslt", "mapping": "oai_dc2pe.xsl"}], base_dir=MAPPINGS, params=run_params("bench")
+        )
+        .steps[0]
+        .compiled
+    )
+    parser = safe_parser()
+    bodies = [oai_dc_record(i) for i in range(records)]
+    wall, cpu = time.perf_counter(), time.process_time()
+    for body in bodies:
+        bytes(compiled(etree.fromstring(body, parser)))
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def bare_speedup(records: int) -> dict[str, float]:
+    """The machine's own speed-up for perfectly parallel work, measured now: the bare loop over
+    ``2 × records`` records in one process, then ``records`` each in two processes at once (both
+    spawned, so start-up is equal and left out of the loops' clocks)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bench.pipeline import bare_loop as loop  # by module name: workers do not run __main__
+    from contentcloud.pipeline.processes import BareMainContext
+
+    with ProcessPoolExecutor(1, mp_context=BareMainContext()) as pool:
+        one_wall, one_cpu = pool.submit(loop, 2 * records).result()
+    with ProcessPoolExecutor(2, mp_context=BareMainContext()) as pool:
+        both = [f.result() for f in [pool.submit(loop, records) for _ in range(2)]]
+    two_wall = max(w for w, _ in both)
+    two_cpu = sum(c for _, c in both)
+    return {
+        "one_wall": one_wall,
+        "one_cpu": one_cpu,
+        "two_wall": two_wall,
+        "two_cpu": two_cpu,
+        "speedup": one_wall / two_wall,
+        "cpu_growth": two_cpu / one_cpu,
+    }
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """A copy of an SQLite file with what its WAL still holds (a plain file copy can miss the
+    last commits when no connection checkpointed them)."""
+    import sqlite3
+
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
+def _critical_path(spans: list[tuple[str, dict]]) -> float:
+    """Seconds of the longest chain of stages if no other process competed for the CPUs: plan,
+    the longest part, finish. A stage or part without child processes counts its CPU + blocked
+    time; one with a child process that ran beside it (the index's builder in a one-worker run)
+    counts the larger of its own CPU and the child's, a lower bound (its blocked time includes
+    waiting for the child, which itself waited for a CPU on a loaded machine). Worker processes
+    add their start-up: the CPU seconds of the pool that no part accounts for, per worker."""
+
+    def length(s: dict) -> float:
+        if s.get("children", 0) > 0.05 and "own" in s:
+            return max(s["own"], s["children"])
+        return s.get("own", s["cpu"]) + s["blocked"]
+
+    serial = sum(length(s) for label, s in spans if label in ("plan", "finish"))
+    parts = [(label, s) for label, s in spans if label.startswith("part ")]
+    longest = max((length(s) for _, s in parts), default=0.0)
+    pools = [s for label, s in spans if label.startswith("parts, all")]
+    if pools:  # each worker's start-up (spawn, imports): the pool's CPU that no part accounts for
+        workers = len({label.split("pid ")[-1] for label, _ in parts})
+        startup = (pools[0]["children"] - sum(s.get("own", s["cpu"]) for _, s in parts)) / max(1, workers)
+        serial += max(0.0, startup)
+    return serial + longest
 
 
 if __name__ == "__main__":
