@@ -181,6 +181,17 @@ class SolrHttp:
             ) from exc
 
 
+class _QuietLog(logging.LoggerAdapter):
+    """pysolr's log, with its line per request at DEBUG rather than INFO: a feed sends hundreds of
+    requests, and the backend logs retries and failures itself."""
+
+    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.debug(msg, *args, **kwargs)
+
+
+_PYSOLR_LOG = _QuietLog(logging.getLogger("pysolr"), {})
+
+
 class _PysolrSession:
     """What a :class:`pysolr.Solr` calls as its session: :meth:`SolrHttp.send`, so that pysolr's
     requests are retried and keep their HTTP status like every other."""
@@ -284,9 +295,11 @@ class SolrIndex:
 
         ``retry_404`` while feeding: a core that exists answers 404 for a moment after a Solr restart.
         """
-        return pysolr.Solr(
+        solr = pysolr.Solr(
             self.url(core), session=_PysolrSession(self.http, retry_404=retry_404), results_cls=_answer
         )
+        solr.log = _PYSOLR_LOG
+        return solr
 
     def core_admin(self, action: str, **params: Any) -> dict[str, Any]:
         return self.http.get(f"{self.base}/admin/cores", {"action": action, **params})
