@@ -8,7 +8,7 @@ registry costs nothing (DAG parsing and ``--help`` stay fast).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
@@ -54,6 +54,15 @@ class Registry(Generic[T]):
         the built-ins first (so a list shown to a user starts with the default)."""
         self._read_entry_points()
         return list(self._targets) if in_order else sorted(self._targets)
+
+    def schemes(self, aliases: Mapping[str, str] | None = None) -> list[str]:
+        """The URI schemes the registered backends serve, in order: each name, or the schemes that
+        ``aliases`` (scheme → name) map to it (``solr`` serves ``http`` and ``https``)."""
+        aliases = aliases or {}
+        out: list[str] = []
+        for name in self.names(in_order=True):
+            out += [scheme for scheme, target in aliases.items() if target == name] or [name]
+        return out
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(name, "module:attr", origin) for every registered plugin."""

@@ -25,10 +25,7 @@ SCHEME_ALIASES = {"http": "solr", "https": "solr"}
 def schemes() -> list[str]:
     """The URI schemes an index can be opened with: each backend's name, or the schemes it serves
     under another name (``solr`` serves ``http`` and ``https``); installed plugins included."""
-    out: list[str] = []
-    for name in INDEXES.names(in_order=True):
-        out += [scheme for scheme, target in SCHEME_ALIASES.items() if target == name] or [name]
-    return out
+    return INDEXES.schemes(SCHEME_ALIASES)
 
 
 def backend_name(uri: str) -> str:

@@ -39,24 +39,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from markupsafe import Markup, escape
+
 from contentcloud.auth import Identity, csrf_matches
 from contentcloud.curator.history import Drafts, MappingHistory, check_mapping_name
 from contentcloud.curator.web import (
     MAX_SAMPLE,
     MAX_UPLOAD,
-    PAGE,
     STYLE,
     Draft,
     Form,
     HttpError,
     _mappings_name,
     _status_for,
-    e,
     policy_files,
+    render,
     safe_name,
     terms_files,
 )
 from mdstore.errors import ContentcloudError, OrchestratorError
+
+
+def e(value: object) -> str:
+    """HTML-escaped text for the editor's str.format templates (markupsafe, as the pages' templates)."""
+    return str(escape(value))
 
 if TYPE_CHECKING:
     from contentcloud.curator.web import CuratorApp
@@ -187,9 +193,7 @@ class EditorRoutes:
 
         account = ""
         if identity.method == "session":
-            from contentcloud.curator.web import ACCOUNT
-
-            account = ACCOUNT.format(base=e(base), user=e(identity.user), csrf=e(identity.csrf))
+            account = render("account.html", base=base, user=identity.user, csrf=identity.csrf)
         body = EDITOR.format(
             base=e(base),
             csrf=e(identity.csrf),
@@ -200,13 +204,14 @@ class EditorRoutes:
             terms=select(terms_files(root), terms),
             draft=e(query.get("draft", "")),
         )
-        return PAGE.format(
+        return render(
+            "page.html",
             title="Mapping editor",
-            base=e(base),
+            base=base,
             account=account,
             form="",
-            content=body,
-            script="",
+            content=Markup(body),  # noqa: S704 -- EDITOR, every value filled in escaped by e()
+            script=Markup(""),
             style=STYLE + EDITOR_STYLE,
         ).replace("<script></script>", f'<script src="{e(base)}/static/editor.js"></script>')
 
@@ -730,7 +735,7 @@ data-tab="coverage">Coverage</button>
 <div class="tab" id="tab-ontology" hidden></div><div class="tab" id="tab-history" hidden></div>
 </section></div></div>"""
 
-EDITOR_STYLE = """
+EDITOR_STYLE = Markup("""
 main{padding:.5em}#editor-bar{display:flex;flex-wrap:wrap;gap:.4em .8em;align-items:end;background:#f4f6f8;
 padding:.5em;border-radius:6px}#ed-status{font-size:.9em;padding:.2em .5em;border-radius:4px;background:#eee}
 #ed-status.ok{background:#e3f4e3}#ed-status.failed{background:#fde8e8}#ed-status.busy{background:#fff4d6}
@@ -746,4 +751,4 @@ padding:.5em;border-radius:6px}#ed-status{font-size:.9em;padding:.2em .5em;borde
 .entity table{margin:.2em 0}.record-row.failed td{background:#fde8e8}.diag.error{color:#a00}
 .diag.warning{color:#850}.sign-plus{color:#060}.sign-minus{color:#a00}details.rec{border-top:1px solid #ccd}
 #ed-own{margin:.4em 0}#ed-own label{display:inline-flex;margin-right:1em}
-"""
+""")

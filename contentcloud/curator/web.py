@@ -32,13 +32,13 @@ POST of a browser session carries the session's CSRF token (403 without it): a d
 (the stylesheet), so another site must not be able to make a logged-in curator's browser post one.
 Scripts authenticate with ``Authorization: Bearer <token>`` and need no CSRF token.
 
-Every value that reaches the page is HTML-escaped; the page sends a Content-Security-Policy that
+Pages are Jinja2 templates (templates/) with autoescape, so every value that reaches the page is
+HTML-escaped by construction; the page sends a Content-Security-Policy that
 allows only its own inline script and style.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 import tempfile
@@ -49,13 +49,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
+
 from contentcloud.auth import Authenticator, Identity, csrf_matches, secure_request
 from mdstore.errors import ConfigError, ContentcloudError, RecordError, StoreError
 
 if TYPE_CHECKING:
     from contentcloud.settings import Settings
     from transforms.curation.coverage import CoverageReport
-    from transforms.curation.preview import PreviewItem, PreviewReport
+    from transforms.curation.preview import PreviewReport
     from transforms.curation.rdfdiff import DiffReport
 
 logger = logging.getLogger(__name__)
@@ -81,9 +84,16 @@ class HttpError(Exception):
         self.headers = headers or []
 
 
-def e(value: Any) -> str:
-    """HTML-escape anything (quotes included: values also go into attributes)."""
-    return html.escape("" if value is None else str(value), quote=True)
+#: the pages' templates (templates/): every value is HTML-escaped unless it is Markup, which only
+#: our own rendered templates and the page's constant style and script are
+_TEMPLATES = Environment(
+    loader=PackageLoader("contentcloud.curator"), autoescape=True, undefined=StrictUndefined
+)
+
+
+def render(template: str, **values: Any) -> Markup:
+    """One template of templates/, rendered with autoescape."""
+    return Markup(_TEMPLATES.get_template(template).render(**values))  # noqa: S704 -- autoescaped output
 
 
 @dataclass
@@ -440,12 +450,13 @@ class CuratorApp:
         return "303 See Other", "", [("Location", f"{base}/login"), cookie]
 
     def login_page(self, base: str, csrf: str, next_url: str, error: str, user: str = "") -> str:
-        message = f'<div class="error" id="login-error">{e(error)}</div>' if error else ""
-        return PAGE.format(
+        message = Markup('<div class="error" id="login-error">{}</div>').format(error) if error else ""
+        return render(
+            "page.html",
             title="Log in",
-            base=e(base),
+            base=base,
             account="",
-            form=LOGIN_FORM.format(base=e(base), csrf=e(csrf), next=e(next_url), user=e(user)),
+            form=render("login.html", base=base, csrf=csrf, next=next_url, user=user),
             content=message,
             script="",
             style=STYLE,
@@ -475,7 +486,7 @@ class CuratorApp:
                 form.options = self.draft_options(form, paths, Path(tmp))
                 try:
                     # messages name an uploaded draft by its name, not by this request's directory
-                    content = view(form, paths).replace(e(tmp) + "/", "")
+                    content = str(view(form, paths)).replace(str(escape(tmp)) + "/", "")
                 except ContentcloudError as exc:
                     raise HttpError(_status_for(exc), str(exc).replace(tmp + "/", "")) from exc
         finally:
@@ -561,72 +572,59 @@ class CuratorApp:
     def page(self, base: str, form: Form, content: str, title: str, identity: Identity) -> str:
         account = ""
         if identity.method == "session":
-            account = ACCOUNT.format(base=e(base), user=e(identity.user), csrf=e(identity.csrf))
-        return PAGE.format(
-            title=e(title),
-            base=e(base),
+            account = render("account.html", base=base, user=identity.user, csrf=identity.csrf)
+        return render(
+            "page.html",
+            title=title,
+            base=base,
             account=account,
             form=self.form_html(base, form, identity),
-            content=content,
+            content=Markup(content),  # noqa: S704 -- a view's rendered (autoescaped) template
             script=SCRIPT,
             style=STYLE,
         )
 
-    def form_html(self, base: str, form: Form, identity: Identity) -> str:
+    def form_html(self, base: str, form: Form, identity: Identity) -> Markup:
         try:
             sources = self.datasources()
         except ConfigError as exc:
-            return f'<p class="error">the datasource registry is invalid: {e(exc)}</p>'
-        options = "".join(
-            f'<option value="{e(ds_id)}"{" selected" if ds_id == form.datasource else ""}>'
-            f"{e(ds_id)}: {e(name)}{'' if has_chain else ' (no transform chain)'}</option>"
-            for ds_id, name, has_chain in sources
-        )
-        carried = ""
+            return Markup('<p class="error">the datasource registry is invalid: {}</p>').format(exc)
+        draft = own = None
         if form.draft:
-            kept = _hidden_files("draft", form.draft.files)
+            files = _hidden("draft", form.draft.files)
+            extras = []
             for kind in ("policy", "terms"):
                 upload = getattr(form, f"{kind}_upload")
                 if upload is not None:
-                    kept += _hidden_files(kind, [upload])
-            carried = (
-                f'<p class="draft" id="draft-in-use">Draft in use: <b>{e(form.draft.names)}</b>'
-                f"{_draft_extras(form)} "
-                f'<label><input type="checkbox" name="current" value="1"> use the current mapping instead'
-                f"</label></p>{kept}"
-            )
+                    files += _hidden(kind, [upload])
+                    extras.append((kind, upload[0], True))
+                elif form.options.get(kind) is not None:
+                    extras.append((kind, Path(form.options[kind]).name, False))
+            draft = {"names": form.draft.names, "files": files, "extras": extras}
         if form.own:
-            carried += (
-                f'<p class="draft" id="own-in-use">Your records in use: <b>'
-                f"{e(', '.join(name for name, _ in form.own))}</b> "
-                '<label><input type="checkbox" name="stored" value="1"> use stored records instead</label>'
-                f"</p>{_hidden_files('own', form.own)}"
-            )
+            own = {"names": ", ".join(name for name, _ in form.own), "files": _hidden("own", form.own)}
         root = Path(self.settings.mappings)
-        return FORM.format(
-            base=e(base),
-            options=options,
-            sample=e(form.sample),
-            ids=e(" ".join(form.ids)),
-            carried=carried,
-            csrf=e(identity.csrf),
+        return render(
+            "form.html",
+            base=base,
+            sources=sources,
+            form=form,
+            draft=draft,
+            own=own,
+            csrf=identity.csrf,
             max_kib=MAX_UPLOAD // 1024,
-            policies=_file_options(policy_files(root), form.policy),
-            terms=_file_options(terms_files(root), form.terms),
-            record_text=e(form.record_text),
+            policies=policy_files(root),
+            terms=terms_files(root),
         )
 
     def error_page(self, base: str, status: str, message: str, identity: Identity) -> str:
-        content = f'<div class="error" id="page-error"><b>{e(status)}</b>: {e(message)}</div>'
+        content = render("error.html", frame="page", status=status, message=message)
         if identity.user is None:  # the workbench form (the datasource list) is for logged-in users
-            return (
-                f"<!doctype html><title>{e(status)}</title><style>{STYLE}</style>"
-                f'<main><p><a href="{e(base)}/login">Log in</a></p>{content}</main>'
-            )
+            return render("error.html", frame="login", status=status, base=base, content=content, style=STYLE)
         try:
             return self.page(base, Form(), content, status, identity)
         except Exception:  # the frame itself failed (e.g. the registry): the message alone
-            return f"<!doctype html><title>{e(status)}</title><p>{e(status)}: {e(message)}</p>"
+            return render("error.html", frame="none", status=status, message=message)
 
 
 SESSION_MAX_AGE = 8 * 3600
@@ -651,31 +649,9 @@ def _files(root: Path, folder: str, suffixes: tuple[str, ...]) -> list[str]:
     )
 
 
-def _file_options(names: list[str], selected: str) -> str:
-    return "".join(
-        f'<option value="{e(name)}"{" selected" if name == selected else ""}>{e(name)}</option>'
-        for name in names
-    )
-
-
-def _hidden_files(kind: str, files: Iterable[tuple[str, bytes]]) -> str:
-    return "".join(
-        f'<input type="hidden" name="{kind}_name" value="{e(name)}">'
-        f'<textarea name="{kind}_text" hidden>{e(data.decode("utf-8", errors="replace"))}</textarea>'
-        for name, data in files
-    )
-
-
-def _draft_extras(form: Form) -> str:
-    """What the draft runs with besides its files: the policy and terms in use."""
-    parts = []
-    for kind in ("policy", "terms"):
-        upload = getattr(form, f"{kind}_upload")
-        if upload is not None:
-            parts.append(f"{kind} <b>{e(upload[0])}</b> (uploaded)")
-        elif form.options.get(kind) is not None:
-            parts.append(f"{kind} <b>{e(Path(form.options[kind]).name)}</b>")
-    return f' <span id="draft-options">with {", ".join(parts)}</span>' if parts else ""
+def _hidden(kind: str, files: Iterable[tuple[str, bytes]]) -> list[tuple[str, str, str]]:
+    """Files the page carries back in hidden fields: (kind, name, text)."""
+    return [(kind, name, data.decode("utf-8", errors="replace")) for name, data in files]
 
 
 def _safe_next(base: str, target: str) -> str:
@@ -705,59 +681,25 @@ def _status_for(exc: ContentcloudError) -> str:
 # --- rendering -------------------------------------------------------------------------------------
 
 
-def _error_html(error: Any, css: str = "error") -> str:
-    parts = [f'<span class="message">{e(error.message)}</span>']
-    if error.step:
-        parts.append(f'<span class="step">step {e(error.step)}</span>')
-    if error.location:
-        parts.append(f'<span class="location">at {e(error.location)}</span>')
-    if error.xpath:
-        parts.append(f'<code class="xpath">{e(error.xpath)}</code>')
-    return f'<div class="{css}">{" ".join(parts)}</div>'
-
-
 def render_preview(report: PreviewReport) -> str:
-    rows = []
-    details = []
-    for n, item in enumerate(report.items, start=1):
-        status = "failed" if item.error else "ok"
-        rows.append(
-            f'<tr class="record {status}" data-record-id="{e(item.record_id)}">'
-            f'<td><a href="#r{n}">{e(item.record_id)}</a></td><td>{e(item.original_id)}</td>'
-            f'<td class="status">{status}</td><td>{e(item.triples if item.triples is not None else "")}</td>'
-            f"<td>{len(item.warnings)}</td><td>{len(item.issues)}</td></tr>"
-        )
-        details.append(_record_detail(n, item))
-    missing = "".join(f'<p class="error">no record {e(m)} in this version</p>' for m in report.missing)
-    return (
-        f'<p class="summary" id="preview-count">{len(report.items)} of {report.total} records of '
-        f"{_unit(report)}; {report.failed} failed</p>{missing}{render_checks(report)}"
-        '<table id="preview-summary"><thead><tr><th>record</th><th>original id</th><th>status</th>'
-        "<th>triples</th><th>warnings</th><th>ontology issues</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>{''.join(details)}"
-    )
+    return render("preview.html", report=report, unit=_unit(report), check=_checks(report))
 
 
 def _unit(report: PreviewReport) -> str:
-    return f"{e(report.unit)} @ {e(report.version)}" if report.version else e(report.unit)
+    return f"{report.unit} @ {report.version}" if report.version else report.unit
 
 
-def render_checks(report: PreviewReport) -> str:
+def _checks(report: PreviewReport) -> dict[str, Any]:
     """The checks beside a preview: the ontology check's counts and the mapping's findings."""
-    findings = "".join(
-        f'<li class="finding {e(f.severity)}" data-kind="{e(f.kind)}"><b>{e(f.severity)}</b> '
-        f'<span class="kind">{e(f.kind)}</span> <span class="location">{e(f.location)}</span>: '
-        f'<span class="message">{e(f.message)}</span></li>'
-        for f in report.findings
-    )
-    css = "error" if report.ontology_errors else ("warning" if report.ontology_warnings or findings else "ok")
-    return (
-        f'<div class="checks {css}" id="checks"><span id="check-count">ontology check: '
+    if report.ontology_errors:
+        css = "error"
+    else:
+        css = "warning" if report.ontology_warnings or report.findings else "ok"
+    count = (
         f"{plural(report.ontology_errors, 'error')}, {plural(report.ontology_warnings, 'warning')} in "
-        f"{plural(len(report.items), 'record')}; "
-        f"mapping check: {plural(len(report.findings), 'finding')}</span>"
-        f"{f'<ul id=findings>{findings}</ul>' if findings else ''}</div>"
+        f"{plural(len(report.items), 'record')}; mapping check: {plural(len(report.findings), 'finding')}"
     )
+    return {"css": css, "count": count, "findings": report.findings}
 
 
 def plural(count: int, word: str) -> str:
@@ -771,173 +713,29 @@ def render_check(report: PreviewReport) -> str:
         for issue in item.issues:
             key = (issue.severity, issue.kind, issue.predicate, issue.message)
             groups.setdefault(key, []).append(item.record_id)
-    rows = "".join(
-        f'<tr class="issue {e(sev)}"><td>{e(sev)}</td><td>{e(kind)}</td><td><code>{e(pred)}</code></td>'
-        f"<td>{e(message)}</td><td>{len(records)}</td>"
-        f'<td class="records">{e(", ".join(dict.fromkeys(records)))}</td></tr>'
-        for (sev, kind, pred, message), records in sorted(
-            groups.items(), key=lambda kv: (kv[0][0] != "error", kv[0])
-        )
-    )
-    failed = "".join(
-        f'<li class="failed" data-record-id="{e(item.record_id)}">{e(item.record_id)}: {e(item.error)}</li>'
-        for item in report.items
-        if item.error is not None
-    )
-    table = (
-        '<table id="check-issues"><thead><tr><th>severity</th><th>kind</th><th>property</th><th>problem</th>'
-        f"<th>triples</th><th>records</th></tr></thead><tbody>{rows}</tbody></table>"
-        if rows
-        else '<p id="check-clean">no ontology issue in the output of these records</p>'
-    )
-    return (
-        f'<p class="summary" id="check-records">{len(report.items)} of {report.total} records of '
-        f"{_unit(report)} checked against the PE/CIDOC-CRM ontology; {report.failed} failed to transform</p>"
-        f"{render_checks(report)}{table}{f'<ul id=check-failed>{failed}</ul>' if failed else ''}"
-    )
-
-
-def _record_detail(n: int, item: PreviewItem) -> str:
-    if item.error is not None:
-        right = f"<h4>error</h4>{_error_html(item.error)}"
-    else:
-        right = f'<h4>output ({e(item.output_format)})</h4><pre class="output">{e(item.output)}</pre>'
-    warnings = "".join(_error_html(w, "warning") for w in item.warnings)
-    issues = "".join(
-        f'<li class="issue {e(i.severity)}"><b>{e(i.kind)}</b> {e(i.subject)} {e(i.predicate)}: '
-        f"{e(i.message)}</li>"
-        for i in item.issues
-    )
-    return (
-        f'<section class="record-detail" id="r{n}"><h3>{e(item.record_id)} <small>{e(item.original_id)}'
-        f'</small></h3><div class="side-by-side"><div><h4>source</h4><pre class="source">{e(item.source)}'
-        f"</pre></div><div>{right}</div></div>{warnings}"
-        f"{f'<ul class=issues>{issues}</ul>' if issues else ''}</section>"
+    return render(
+        "check.html",
+        report=report,
+        unit=_unit(report),
+        check=_checks(report),
+        groups=sorted(groups.items(), key=lambda kv: (kv[0][0] != "error", kv[0])),
+        failed=[item for item in report.items if item.error is not None],
     )
 
 
 def render_coverage(report: CoverageReport) -> str:
-    rows = []
-    for row in report.rows:
-        read = {True: "yes", False: "no", None: "?"}[row.read]
-        css = {True: "read", False: "unread", None: "unknown"}[row.read]
-        examples = "".join(f"<li>{e(x)}</li>" for x in row.examples)
-        rows.append(
-            f'<tr class="path {css}"><td class="path-name"><code>{e(row.path)}</code></td>'
-            f"<td>{row.records}</td><td>{row.share:.0%}</td><td>{e(row.distinct_text)}</td>"
-            f'<td class="reads">{read}</td><td><ul class="examples">{examples}</ul></td></tr>'
-        )
-    legend = " ".join(f"<code>{e(p)}</code>={e(u)}" for p, u in report.prefixes.items())
-    errors = (
-        f'<p class="error">{report.parse_errors} records do not parse, e.g. {e(report.first_errors[0])}</p>'
-        if report.parse_errors
-        else ""
-    )
-    return (
-        f'<p class="summary" id="coverage-count">{report.records} records of {e(report.unit)} @ '
-        f"{e(report.version)}: {len(report.rows)} paths, {len(report.unread)} not read by the mapping; "
-        f"reads by {e(report.method)} ({e(report.method_note)}); {report.seconds:.1f}s</p>{errors}"
-        f'<p class="legend">{legend}</p>'
-        '<table id="coverage"><thead><tr><th>path</th><th>records</th><th>share</th><th>distinct</th>'
-        f"<th>read</th><th>examples</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    )
+    return render("coverage.html", report=report)
 
 
 def render_diff(report: DiffReport) -> str:
     from transforms.curation.rdfdiff import STATUSES
 
-    counts = "".join(
-        f'<tr class="status-{e(s)}"><td>{e(s.replace("_", " "))}</td><td>{report.counts.get(s, 0)}</td></tr>'
-        for s in STATUSES
-    )
-    predicates = "".join(
-        f"<tr><td><code>{e(p)}</code></td><td>{c['added']}</td><td>{c['removed']}</td><td>{c['records']}</td></tr>"
-        for p, c in report.by_predicate.items()
-    )
-    records = []
-    for item in report.records:
-        error = f'<div class="error">{e(item.error)}</div>' if item.error else ""
-        old = f'<div class="warning">stored error: {e(item.old_error)}</div>' if item.old_error else ""
-        removed = "\n".join(f"- {s} ." for s in item.removed)
-        added = "\n".join(f"+ {s} ." for s in item.added)
-        records.append(
-            f'<section class="diff-record {e(item.status)}" data-record-id="{e(item.record_id)}">'
-            f"<h3>{e(item.record_id)} <small>{e(item.original_id)}: {e(item.status.replace('_', ' '))}"
-            f"</small></h3>{error}{old}"
-            f'<pre class="removed">{e(removed)}</pre><pre class="added">{e(added)}</pre></section>'
-        )
-    more = (
-        f"<p>… and {report.details_dropped} more records with differences</p>"
-        if report.details_dropped
-        else ""
-    )
-    return (
-        f'<p class="summary" id="diff-count">{report.total} records: {e(report.native_unit)} @ '
-        f"{e(report.native_version)} against {e(report.transformed_unit)} @ {e(report.transformed_version)}; "
-        f"triples added {report.added}, removed {report.removed}; {report.seconds:.1f}s</p>"
-        f'<table id="diff-summary"><tbody>{counts}</tbody></table>'
-        '<table id="diff-predicates"><thead><tr><th>predicate</th><th>added</th><th>removed</th>'
-        f"<th>records</th></tr></thead><tbody>{predicates}</tbody></table>{''.join(records)}{more}"
-    )
+    return render("diff.html", report=report, statuses=STATUSES)
 
 
-# --- templates (str.format: every inserted value is escaped or built from escaped parts) -----------
+# --- the page's constant style and script (trusted text, not escaped) -----------------------------
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title><style>{style}</style></head>
-<body><header><h1><a href="{base}/">contentcloud curator</a> ·
-<a href="{base}/sources/" id="sources-link">datasources</a></h1>{account}</header>
-<main>{form}<h2 id="view-title">{title}</h2><div id="result">{content}</div></main>
-<script>{script}</script></body></html>
-"""
-
-FORM = """<form id="workbench" method="post" enctype="multipart/form-data" action="{base}/preview">
-<input type="hidden" name="csrf_token" value="{csrf}">
-<label>Datasource <select name="datasource" id="datasource" required>{options}</select></label>
-<label>Draft mapping <input type="file" name="mapping" id="mapping" multiple
- accept=".xsl,.xslt,.x3ml,.xml">
- <small>XSLT or X3ML, at most {max_kib} KiB; empty: the current mapping</small></label>
-<label>Sample <input type="number" name="sample" id="sample" min="1" max="50" value="{sample}"></label>
-<label>Record ids <input type="text" name="ids" id="ids" value="{ids}" placeholder="optional">
- <small>from the MDStore: record or original ids</small></label>
-<fieldset id="x3ml-options"><legend>X3ML draft</legend>
-<label>Generator policy <select name="policy" id="policy"><option value="">the datasource's (profile)</option>
-{policies}</select></label>
-<label>or upload one <input type="file" name="policy_file" id="policy-file" accept=".xml"></label>
-<label>Terms (SKOS) <select name="terms" id="terms"><option value="">the datasource's (profile)</option>
-{terms}</select></label>
-<label>or upload <input type="file" name="terms_file" id="terms-file" accept=".rdf,.xml,.ttl,.nt"></label>
-</fieldset>
-<fieldset id="own-records"><legend>Your own records (preview and check)</legend>
-<label>Upload <input type="file" name="record" id="record-file" multiple accept=".xml"></label>
-<label>or paste one <textarea name="record_text" id="record-text" rows="3" cols="50"
- placeholder="&lt;oai_dc:dc …&gt;">{record_text}</textarea></label>
-</fieldset>
-{carried}
-<div class="buttons"><button type="submit" id="run-preview" formaction="{base}/preview">Preview</button>
-<button type="submit" id="run-check" formaction="{base}/check">Check</button>
-<button type="submit" id="run-coverage" formaction="{base}/coverage">Coverage</button>
-<button type="submit" id="run-diff" formaction="{base}/diff">Diff</button>
-<span id="busy" hidden>running…</span>
-<a href="{base}/editor" id="open-editor">Write a mapping in the editor (live preview)</a></div>
-</form>"""
-
-ACCOUNT = """<form id="logout" method="post" action="{base}/logout"><span id="signed-in">{user}</span>
-<input type="hidden" name="csrf_token" value="{csrf}">
-<button type="submit" id="logout-button">Log out</button></form>"""
-
-LOGIN_FORM = """<form id="login" method="post" action="{base}/login">
-<input type="hidden" name="csrf_token" value="{csrf}"><input type="hidden" name="next" value="{next}">
-<label>User <input type="text" name="username" id="username" value="{user}" autocomplete="username" required
- autofocus></label>
-<label>Password <input type="password" name="password" id="password" autocomplete="current-password"
- required></label>
-<div class="buttons"><button type="submit" id="login-button">Log in</button></div>
-</form>"""
-
-STYLE = """
+STYLE = Markup("""
 body{font-family:system-ui,sans-serif;margin:0;color:#222}header{background:#234;color:#fff;padding:.4em 1em}
 header{display:flex;justify-content:space-between;align-items:center}
 header form#logout{background:none;padding:0;align-items:center;color:#fff}
@@ -956,11 +754,11 @@ margin:.3em 0}.warning{background:#fff4d6;border:1px solid #d90;padding:.4em;mar
 .checks{padding:.4em;margin:.5em 0;border:1px solid #9c9;background:#eef8ee}.checks.error{border-color:#c33;
 background:#fde8e8}.checks.warning{border-color:#d90;background:#fff4d6}.draft{flex-basis:100%}ul.examples{margin:0;padding-left:1em}
 section.record-detail,section.diff-record{border-top:2px solid #ccd;margin-top:1em}
-"""
+""")
 
-SCRIPT = """
+SCRIPT = Markup("""
 (function(){var f=document.getElementById('workbench');if(!f)return;
 f.addEventListener('submit',function(){document.getElementById('busy').hidden=false;});
 var file=document.getElementById('mapping');if(file){file.addEventListener('change',function(){
 var c=f.querySelector('input[name=current]');if(c&&file.files.length){c.checked=false;}});}})();
-"""
+""")

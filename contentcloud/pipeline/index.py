@@ -39,7 +39,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,7 @@ from contentcloud.pipeline.parts import (
     IdRange,
     PartResult,
     Plan,
+    Serialisable,
     id_ranges,
     part_count,
     up_to,
@@ -141,7 +142,7 @@ def choose_mode(
 
 
 @dataclass(frozen=True)
-class IndexPlan:
+class IndexPlan(Serialisable):
     """What one feed will do, shared by its parts and its finish (JSON-friendly: it travels between
     workers, like :class:`contentcloud.pipeline.transform.TransformPlan`).
 
@@ -176,13 +177,6 @@ class IndexPlan:
     #: records the feed reads (all parts)
     total: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "parts": [list(p) for p in self.parts]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> IndexPlan:
-        return cls(**{**data, "parts": tuple(tuple(p) for p in data["parts"])})
-
     def base(self) -> dict[str, Any]:
         """The fields every summary of this feed starts from."""
         return {
@@ -195,7 +189,7 @@ class IndexPlan:
 
 
 @dataclass
-class IndexPartResult:
+class IndexPartResult(Serialisable):
     """What one part of a feed did (JSON-friendly: it travels between workers).
 
     ``errors`` keeps the first record errors (at most :data:`MAX_KEPT_ERRORS`, as the state does),
@@ -1046,7 +1040,7 @@ class IndexStep:
                 summary = finish_index(store, backend, plan, [])
                 return Plan(STEP, self.datasource.id, plan.run_id, 0, summary=summary.as_dict())
         return Plan(
-            STEP, self.datasource.id, plan.run_id, len(plan.parts), detail=plan.as_dict(), total=plan.total
+            STEP, self.datasource.id, plan.run_id, len(plan.parts), detail=plan.to_dict(), total=plan.total
         )
 
     def run_part(
@@ -1075,7 +1069,7 @@ class IndexStep:
                 workers=builders,
                 on_progress=on_progress,
             )
-        return PartResult(STEP, part, read=result.read, detail=asdict(result))
+        return PartResult(STEP, part, read=result.read, detail=result.to_dict())
 
     def finish(self, plan: Plan, results: list[PartResult], *, seconds: float | None = None) -> RunSummary:
         started = None if seconds is None else time.monotonic() - seconds
@@ -1084,7 +1078,7 @@ class IndexStep:
                 store,
                 backend,
                 IndexPlan.from_dict(plan.detail),
-                [IndexPartResult(**result.detail) for result in results],
+                [IndexPartResult.from_dict(result.detail) for result in results],
                 started=started,
             )
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from contentcloud.pipeline.summary import ProgressFn, RunSummary
 from mdstore.errors import ConfigError
@@ -63,8 +63,43 @@ def up_to(records: Iterator[Any], upto: str | None) -> Iterator[Any]:
 # --- the parted-step protocol ---------------------------------------------------------------------
 
 
+class Serialisable:
+    """The one JSON-safe form of a step's dataclasses (plans, part results), for XCom, checkpoints
+    and a worker's arguments: ``to_dict`` gives plain dicts and lists (a tuple becomes a list, as in
+    JSON), ``from_dict`` reads it back, refusing unknown keys, with lists turned back into tuples in
+    the fields declared as tuples (``parts: tuple[IdRange, ...]``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        declared = {f.name: str(f.type) for f in fields(cls)}
+        unknown = set(data) - set(declared)
+        if unknown:
+            raise ValueError(f"not a {cls.__name__}: unknown keys {sorted(unknown)}")
+        return cls(
+            **{
+                name: _tuples(value) if declared[name].startswith("tuple") else value
+                for name, value in data.items()
+            }
+        )
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(item) for item in value) if isinstance(value, list | tuple) else value
+
+
 @dataclass(frozen=True)
-class Plan:
+class Plan(Serialisable):
     """What one run of a parted step will do, as every part and the finish see it.
 
     Why an envelope around the step's own plan: the orchestrators (the CLI's runner, Airflow's
@@ -92,34 +127,21 @@ class Plan:
         """The parts to run: ``[0]`` for a plan with nothing to do (its part passes)."""
         return list(range(max(1, self.parts)))
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe (XCom, a worker's pickled arguments)."""
-        return asdict(self)
-
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Plan:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown or "step" not in data:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        if "step" not in data:
             raise ValueError(f"not a parted-step plan: keys {sorted(data)}")
-        return cls(**data)
+        return super().from_dict(data)
 
 
 @dataclass(frozen=True)
-class PartResult:
+class PartResult(Serialisable):
     """What one part did: its index, the records it read, and the step's own counts (``detail``)."""
 
     step: str
     part: int
     read: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PartResult:
-        return cls(**data)
 
 
 @dataclass(frozen=True)

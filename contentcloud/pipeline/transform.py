@@ -25,13 +25,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from contentcloud.pipeline.parts import PartResult, Plan, id_ranges, part_count, up_to
+from contentcloud.pipeline.parts import PartResult, Plan, Serialisable, id_ranges, part_count, up_to
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.api import StoredError
 from mdstore.envelope import RecordInput, UnitKey, utcnow
@@ -162,7 +162,7 @@ class _Run:
 
 
 @dataclass(frozen=True)
-class TransformPlan:
+class TransformPlan(Serialisable):
     """What one transform run will do, persisted in its open transaction's checkpoint.
 
     Why persisted: a large source is transformed in parts (id ranges) by several workers, each
@@ -183,16 +183,9 @@ class TransformPlan:
     reason: str = ""
     total: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "parts": [list(p) for p in self.parts]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TransformPlan:
-        return cls(**{**data, "parts": tuple(tuple(p) for p in data["parts"])})
-
 
 @dataclass
-class TransformPartResult:
+class TransformPartResult(Serialisable):
     """Counts of one part of a run (JSON-friendly: it travels between workers)."""
 
     read: int = 0
@@ -340,7 +333,7 @@ def plan_transform(
         reason=reason,
         total=total,
     )
-    tx.checkpoint({"plan": plan.as_dict()})
+    tx.checkpoint({"plan": plan.to_dict()})
     tx.release()  # the parts join the open transaction, then the finish commits it
     return plan
 
@@ -664,7 +657,7 @@ class TransformStep:
         if isinstance(plan, RunSummary):
             return Plan(STEP, datasource.id, plan.run_id, 0, summary=plan.as_dict())
         return Plan(
-            STEP, datasource.id, plan.run_id, len(plan.parts), detail=plan.as_dict(), total=plan.total
+            STEP, datasource.id, plan.run_id, len(plan.parts), detail=plan.to_dict(), total=plan.total
         )
 
     def run_part(
@@ -689,7 +682,7 @@ class TransformStep:
                 on_progress=on_progress,
                 stop_early=alone,
             )
-        return PartResult(STEP, part, read=result.read, detail=asdict(result))
+        return PartResult(STEP, part, read=result.read, detail=result.to_dict())
 
     def finish(self, plan: Plan, results: list[PartResult], *, seconds: float | None = None) -> RunSummary:
         """Commit or abort the run over all parts; a retry after a commit reports the committed run."""
@@ -714,7 +707,10 @@ class TransformStep:
                         deleted=stats.get("newly_deleted", 0),
                     )
             return finish_transform(
-                store, planned, [TransformPartResult(**r.detail) for r in results], seconds=seconds or 0.0
+                store,
+                planned,
+                [TransformPartResult.from_dict(r.detail) for r in results],
+                seconds=seconds or 0.0,
             )
 
     def abandon(self, plan: Plan) -> None:

@@ -1,4 +1,4 @@
-"""The Solr index backend: standalone cores or SolrCloud collections, fed over HTTP with ``requests``.
+"""The Solr index backend: standalone cores or SolrCloud collections, fed through pysolr.
 
 ``http://host:8983/solr/<name>`` names the live index: a core on a standalone Solr, an alias on
 SolrCloud (detected from ``/admin/info/system``; ``?mode=standalone|cloud`` overrides). Options go in
@@ -29,14 +29,17 @@ batch may safely be sent twice. A batch Solr refuses with HTTP 400 is split in h
 refused documents are isolated; each becomes a :class:`~provision.index.base.Rejected` with Solr's
 message, the others are indexed.
 
-Why ``requests`` and not pysolr here: the feeder needs the HTTP status to tell a refused document
-(400) from an unavailable Solr (503, refused connection), and pysolr folds both into one
-``SolrError`` message (and logs each failed request body at ERROR level).
+Documents (add, delete), queries and commits go through pysolr; the admin APIs pysolr lacks
+(CoreAdmin, Collections API, aliases, ``/admin/info/system``) are direct JSON calls. Both go through one
+:class:`SolrHttp`, which pysolr uses as its session: pysolr folds every failure into one ``SolrError``
+message, and the feeder needs the HTTP status to tell a refused document (400) from an unavailable
+Solr (503, refused connection) and to retry the latter, so the session keeps the status and does the
+retries before pysolr sees an answer. pysolr sends deletes without ``commitWithin`` (it has no such
+option): deleted documents go at the writer's commit, which every feed ends with.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import re
@@ -48,6 +51,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+import pysolr
 import requests
 
 from mdstore.errors import ConfigError, IndexBackendError
@@ -117,30 +121,28 @@ class SolrHttp:
         #: requests retried so far (all kinds), for tests and run summaries
         self.retries = 0
 
-    def call(
+    def send(
         self,
         method: str,
         url: str,
         *,
         params: Params | Mapping[str, Any] | None = None,
-        body: bytes | None = None,
+        data: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
         retry_404: bool = False,
-    ) -> dict[str, Any]:
-        """One JSON request; transient failures are retried until ``retry_for`` seconds have passed."""
+    ) -> requests.Response:
+        """One request answered 200; transient failures are retried until ``retry_for`` seconds have
+        passed, other answers raise :class:`SolrHTTPError` with the status and Solr's message."""
         deadline = time.monotonic() + self.retry_for
         delay = 0.25
-        pairs = as_params(params or {})
-        if not any(k == "wt" for k, _ in pairs):
-            pairs.append(("wt", "json"))
-        headers = {"Content-Type": "application/json"} if body is not None else None
         while True:
             problem: str
             try:
                 response = self.session.request(
                     method,
                     url,
-                    params=pairs,
-                    data=body,
+                    params=as_params(params or {}),
+                    data=data,
                     headers=headers,
                     timeout=(min(5.0, self.timeout), self.timeout),
                 )
@@ -149,12 +151,7 @@ class SolrHttp:
             else:
                 status = response.status_code
                 if status == 200:
-                    try:
-                        return response.json()
-                    except ValueError as exc:
-                        raise SolrHTTPError(
-                            f"{url}: not JSON: {response.text[:200]!r}", status=status, target=url
-                        ) from exc
+                    return response
                 message = _solr_message(response)
                 if not (status >= 500 or status == 429 or (status == 404 and retry_404)):
                     raise SolrHTTPError(message, status=status, target=url)
@@ -171,20 +168,68 @@ class SolrHttp:
             delay = min(delay * 2, 5.0)
 
     def get(self, url: str, params: Params | Mapping[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
-        return self.call("GET", url, params=params, **kw)
+        """A JSON GET (the admin APIs pysolr has no call for)."""
+        pairs = as_params(params or {})
+        if not any(k == "wt" for k, _ in pairs):
+            pairs.append(("wt", "json"))
+        response = self.send("GET", url, params=pairs, **kw)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise SolrHTTPError(
+                f"{url}: not JSON: {response.text[:200]!r}", status=response.status_code, target=url
+            ) from exc
 
-    def post_json(
-        self, url: str, payload: Any, params: Params | Mapping[str, Any] | None = None, **kw: Any
-    ) -> dict[str, Any]:
-        body = (
-            # ASCII-only JSON (\u escapes) is the faster encoder; Solr reads it the same
-            payload if isinstance(payload, bytes) else json.dumps(payload).encode("ascii")
-        )
-        return self.call("POST", url, params=params, body=body, **kw)
+
+class _QuietLog(logging.LoggerAdapter):
+    """pysolr's log, with its line per request at DEBUG rather than INFO: a feed sends hundreds of
+    requests, and the backend logs retries and failures itself."""
+
+    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.debug(msg, *args, **kwargs)
+
+
+_PYSOLR_LOG = _QuietLog(logging.getLogger("pysolr"), {})
+
+
+class _PysolrSession:
+    """What a :class:`pysolr.Solr` calls as its session: :meth:`SolrHttp.send`, so that pysolr's
+    requests are retried and keep their HTTP status like every other."""
+
+    def __init__(self, http: SolrHttp, *, retry_404: bool) -> None:
+        self.http = http
+        self.retry_404 = retry_404
+
+    def get(self, url: str, **kw: Any) -> requests.Response:
+        return self._send("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> requests.Response:
+        return self._send("POST", url, **kw)
+
+    def _send(
+        self, method: str, url: str, *, data: Any = None, headers: Any = None, **_ignored: Any
+    ) -> requests.Response:
+        # pysolr also passes files=None, timeout and auth=None: SolrHttp has its own timeout and auth
+        return self.http.send(method, url, data=data, headers=headers, retry_404=self.retry_404)
 
 
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _answer(decoded: dict[str, Any], next_page_query: Any = None) -> dict[str, Any]:
+    """pysolr's results class: Solr's decoded JSON answer as it is (cursors are followed by hand)."""
+    return decoded
+
+
+def _search(solr: pysolr.Solr, handler: str, params: Params | Mapping[str, Any]) -> dict[str, Any]:
+    """A query to ``handler`` with these parameters (repeated keys kept, in order)."""
+    grouped: dict[str, list[str]] = {}
+    for key, value in as_params(params):
+        grouped.setdefault(key, []).append(value)
+    # pysolr's search takes a q; as a list, an absent one sends none (as the caller asked)
+    q = grouped.pop("q", [])
+    return solr.search(q, search_handler=handler, **grouped)
 
 
 def _new_token() -> str:
@@ -245,6 +290,17 @@ class SolrIndex:
     def url(self, core: str | None = None) -> str:
         return f"{self.base}/{core or self.name}"
 
+    def client(self, core: str | None = None, *, retry_404: bool = False) -> pysolr.Solr:
+        """pysolr on the live index (or ``core``), over this index's retrying HTTP.
+
+        ``retry_404`` while feeding: a core that exists answers 404 for a moment after a Solr restart.
+        """
+        solr = pysolr.Solr(
+            self.url(core), session=_PysolrSession(self.http, retry_404=retry_404), results_cls=_answer
+        )
+        solr.log = _PYSOLR_LOG
+        return solr
+
     def core_admin(self, action: str, **params: Any) -> dict[str, Any]:
         return self.http.get(f"{self.base}/admin/cores", {"action": action, **params})
 
@@ -288,7 +344,7 @@ class SolrIndex:
     # --- reading -------------------------------------------------------------------------------
     def select(self, params: Params | Mapping[str, Any]) -> dict[str, Any]:
         try:
-            return self.http.get(f"{self.url()}/select", as_params(params))
+            return _search(self.client(), "select", params)
         except SolrHTTPError as exc:
             if exc.status == 400:
                 raise BadRequest(exc.message, target=self.uri) from exc
@@ -310,12 +366,11 @@ class SolrIndex:
         ``retry_404`` while feeding: a core that exists answers 404 for a moment after a Solr restart.
         """
         cursor = "*"
+        solr = self.client(core, retry_404=retry_404)
         while True:
             try:
-                answer = self.http.get(
-                    f"{self.url(core)}/feeder",
-                    {**params, "sort": "id asc", "rows": rows, "cursorMark": cursor},
-                    retry_404=retry_404,
+                answer = _search(
+                    solr, "feeder", {**params, "sort": "id asc", "rows": rows, "cursorMark": cursor}
                 )
             except SolrHTTPError as exc:
                 if exc.status == 404:
@@ -346,7 +401,7 @@ class SolrIndex:
 
     def state(self, datasource: str) -> IndexState | None:
         try:
-            answer = self.http.get(f"{self.url()}/get", {"id": STATE_ID_PREFIX + datasource})
+            answer = _search(self.client(), "get", {"id": STATE_ID_PREFIX + datasource})
         except SolrHTTPError as exc:
             if exc.status == 404:
                 return None
@@ -472,7 +527,7 @@ class SolrWriter:
                 index.create_live()
             self.target = index.name
             self._commit_within = index.commit_within_ms
-        self._update_url = f"{index.url(self.target)}/update"
+        self._solr = index.client(self.target, retry_404=True)
         self._senders = [
             threading.Thread(target=self._send_loop, name=f"solr-feed-{datasource}-{n}", daemon=True)
             for n in range(index.senders)
@@ -499,21 +554,16 @@ class SolrWriter:
                 if kind == "add":
                     self._post_docs(payload)
                 elif kind == "delete":
-                    self.http.post_json(
-                        self._update_url, {"delete": payload}, self._update_params(), retry_404=True
-                    )
+                    self._solr.delete(id=payload)
             except BaseException as exc:  # handed to the caller at the next add/flush
                 self._error = exc
             finally:
                 self._queue.task_done()
 
-    def _update_params(self) -> dict[str, Any]:
-        return {"commitWithin": self._commit_within} if self._commit_within else {}
-
     def _post_docs(self, docs: list[Document]) -> None:
         """Post a batch; on HTTP 400 split it until each refused document is alone (and recorded)."""
         try:
-            self.http.post_json(self._update_url, docs, self._update_params(), retry_404=True)
+            self._solr.add(docs, commitWithin=self._commit_within)
         except SolrHTTPError as exc:
             if exc.status != 400:
                 raise
@@ -561,18 +611,14 @@ class SolrWriter:
             query += f" AND -mdstore_version:({versions})"
         self.flush()
         self._commit()  # the count must see every document sent so far
-        found = self.http.get(
-            f"{self.index.url(self.target)}/feeder", {"q": query, "rows": 0}, retry_404=True
-        )
+        found = _search(self._solr, "feeder", {"q": query, "rows": 0})
         count = int(found["response"]["numFound"])
         if count:
-            self.http.post_json(
-                self._update_url, {"delete": {"query": query}}, self._update_params(), retry_404=True
-            )
+            self._solr.delete(q=query)
         return count
 
     def _commit(self) -> None:
-        self.http.post_json(self._update_url, {"commit": {}}, retry_404=True)
+        self._solr.commit()
 
     def commit(self, state: IndexState) -> None:
         self.flush()
@@ -582,7 +628,7 @@ class SolrWriter:
             "doc_type": STATE_DOC_TYPE,
             "index_state": state.to_json(),
         }
-        self.http.post_json(self._update_url, [state_doc], retry_404=True)
+        self._solr.add([state_doc])
         self._commit()
         if self.rebuild:
             self._switch()

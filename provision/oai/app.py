@@ -3,8 +3,9 @@
 Why plain WSGI: six verbs over one URL need no routing or templating, and a WSGI callable runs
 unchanged under ``contentcloud serve`` (waitress), gunicorn (``gunicorn
 'contentcloud.web:app_from_environment()'``) or any other WSGI server, and is tested by calling it
-directly. Responses are built as strings around payloads that the refresh stored already
-serialized, which keeps a page of 100 records to a few milliseconds.
+directly. Responses are written by lxml's incremental writer (``etree.xmlfile``), so every value
+from the store, the request or the settings is escaped by construction; the payloads (and
+provenance origins) that the refresh stored already serialized by lxml are copied in as they are.
 
 Protocol behaviour (section numbers of the OAI-PMH 2.0 specification):
 
@@ -25,18 +26,21 @@ Protocol behaviour (section numbers of the OAI-PMH 2.0 specification):
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import logging
 import re
 import uuid
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 from wsgiref.util import request_uri
-from xml.sax.saxutils import escape, quoteattr
+
+from lxml import etree
 
 from mdstore.redact import mask_url
 from provision.oai.errors import (
@@ -73,10 +77,48 @@ MAX_ARGUMENT_BYTES = 65536
 OAI_SCHEMA = "http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"
 IDENTIFIER_NS = "http://www.openarchives.org/OAI/2.0/oai-identifier"
 _XML_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?)?\Z")
-_HEAD = (
-    f'<?xml version="1.0" encoding="UTF-8"?>\n<OAI-PMH xmlns="{OAI_NS}" xmlns:xsi="{XSI_NS}" '
-    f'xsi:schemaLocation="{OAI_NS} {OAI_SCHEMA}">'
-)
+OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+_SCHEMA_LOCATION = f"{{{XSI_NS}}}schemaLocation"
+
+
+class _Writer:
+    """lxml's incremental writer over a buffer: elements of the OAI namespace unless named with a
+    ``{namespace}``; text and attribute values are escaped by lxml."""
+
+    def __init__(self, xf: Any, buffer: io.BytesIO) -> None:
+        self.xf = xf
+        self.buffer = buffer
+
+    def element(
+        self, name: str, attrib: Mapping[str, str] | None = None, nsmap: dict[str | None, str] | None = None
+    ) -> AbstractContextManager[Any]:
+        return self.xf.element(
+            name if name.startswith("{") else f"{{{OAI_NS}}}{name}", attrib or {}, nsmap=nsmap
+        )
+
+    def leaf(self, name: str, text: str = "", attrib: Mapping[str, str] | None = None) -> None:
+        with self.element(name, attrib):
+            if text:
+                self.xf.write(text)
+
+    def serialized(self, xml: bytes | str) -> None:
+        """Copy in XML the refresh serialized (a payload, a provenance origin) as it is."""
+        self.xf.flush()
+        self.buffer.write(xml.encode() if isinstance(xml, str) else xml)
+
+
+#: what a verb answers once its queries have succeeded: it writes its element into the response
+Content = Callable[[_Writer], None]
+
+
+@contextmanager
+def _written() -> Iterator[tuple[_Writer, io.BytesIO]]:
+    buffer = io.BytesIO()
+    buffer.write(_DECLARATION)
+    with etree.xmlfile(buffer, encoding="utf-8") as xf:
+        yield _Writer(xf, buffer), buffer
 
 
 @dataclass(frozen=True)
@@ -189,12 +231,18 @@ class OAIApp:
             echo = (
                 {} if exc.code in NO_ECHO_CODES or request is None else {"verb": request.verb, **request.args}
             )
-            content = f'<error code="{exc.code}">{escape(exc.message)}</error>'
-        attrs = "".join(f" {name}={quoteattr(value)}" for name, value in echo.items())
-        return (
-            f"{_HEAD}<responseDate>{format_datestamp(now)}</responseDate>"
-            f"<request{attrs}>{escape(base_url)}</request>{content}</OAI-PMH>\n"
-        ).encode()
+            content = _error(exc)
+        with (
+            _written() as (out, buffer),
+            out.element(
+                "OAI-PMH", {_SCHEMA_LOCATION: f"{OAI_NS} {OAI_SCHEMA}"}, nsmap={None: OAI_NS, "xsi": XSI_NS}
+            ),
+        ):
+            out.leaf("responseDate", format_datestamp(now))
+            out.leaf("request", base_url, echo)
+            content(out)
+        buffer.write(b"\n")
+        return buffer.getvalue()
 
     def base_url(self, environ: dict) -> str:
         if self.config.base_url:
@@ -230,7 +278,7 @@ class OAIApp:
             return None
 
     # --- verbs --------------------------------------------------------------------------------
-    def _dispatch(self, request: OAIRequest, now: datetime, base_url: str) -> str:
+    def _dispatch(self, request: OAIRequest, now: datetime, base_url: str) -> Content:
         verb = request.verb
         if verb == "Identify":
             return self._identify(base_url)
@@ -242,25 +290,39 @@ class OAIApp:
             return self._get_record(request)
         return self._list(request, now)
 
-    def _identify(self, base_url: str) -> str:
+    def _identify(self, base_url: str) -> Content:
         snapshot = self.index.current()
         earliest = (snapshot.info.get("earliest") if snapshot else None) or "1970-01-01T00:00:00Z"
         sample = (self.index.sample_id(snapshot) if snapshot else None) or "demo::0123456789abcdef"
         config = self.config
-        emails = "".join(f"<adminEmail>{escape(e)}</adminEmail>" for e in config.admin_emails)
-        return (
-            f"<Identify><repositoryName>{escape(config.repository_name)}</repositoryName>"
-            f"<baseURL>{escape(base_url)}</baseURL><protocolVersion>2.0</protocolVersion>{emails}"
-            f"<earliestDatestamp>{earliest}</earliestDatestamp><deletedRecord>persistent</deletedRecord>"
-            f"<granularity>{GRANULARITY}</granularity><compression>gzip</compression>"
-            f"<compression>deflate</compression>"
-            f'<description><oai-identifier xmlns="{IDENTIFIER_NS}" xmlns:xsi="{XSI_NS}" '
-            f'xsi:schemaLocation="{IDENTIFIER_NS} http://www.openarchives.org/OAI/2.0/oai-identifier.xsd">'
-            f"<scheme>oai</scheme><repositoryIdentifier>{escape(config.repository_identifier)}"
-            f"</repositoryIdentifier><delimiter>:</delimiter>"
-            f"<sampleIdentifier>{escape(self.id_prefix + sample)}</sampleIdentifier></oai-identifier>"
-            f"</description></Identify>"
-        )
+
+        def identify(out: _Writer) -> None:
+            with out.element("Identify"):
+                out.leaf("repositoryName", config.repository_name)
+                out.leaf("baseURL", base_url)
+                out.leaf("protocolVersion", "2.0")
+                for email in config.admin_emails:
+                    out.leaf("adminEmail", email)
+                out.leaf("earliestDatestamp", earliest)
+                out.leaf("deletedRecord", "persistent")
+                out.leaf("granularity", GRANULARITY)
+                out.leaf("compression", "gzip")
+                out.leaf("compression", "deflate")
+                with out.element("description"):
+                    ns = f"{{{IDENTIFIER_NS}}}"
+                    with out.element(
+                        f"{ns}oai-identifier",
+                        {
+                            _SCHEMA_LOCATION: f"{IDENTIFIER_NS} http://www.openarchives.org/OAI/2.0/oai-identifier.xsd"
+                        },
+                        nsmap={None: IDENTIFIER_NS, "xsi": XSI_NS},
+                    ):
+                        out.leaf(f"{ns}scheme", "oai")
+                        out.leaf(f"{ns}repositoryIdentifier", config.repository_identifier)
+                        out.leaf(f"{ns}delimiter", ":")
+                        out.leaf(f"{ns}sampleIdentifier", self.id_prefix + sample)
+
+        return identify
 
     def _record_id(self, identifier: str) -> str:
         if not identifier.startswith(self.id_prefix) or len(identifier) == len(self.id_prefix):
@@ -270,7 +332,7 @@ class OAIApp:
             )
         return identifier[len(self.id_prefix) :]
 
-    def _list_metadata_formats(self, request: OAIRequest) -> str:
+    def _list_metadata_formats(self, request: OAIRequest) -> Content:
         snapshot = self.index.current()
         formats = dict(snapshot.formats) if snapshot else {}
         formats.setdefault(
@@ -290,15 +352,18 @@ class OAIApp:
             prefixes = [p for p in item.prefixes if p in formats]
             if not prefixes:
                 raise NoMetadataFormats(f"item {identifier!r} has no metadata formats")
-        parts = [
-            f"<metadataFormat><metadataPrefix>{escape(p)}</metadataPrefix>"
-            f"<schema>{escape(formats[p]['schema'])}</schema>"
-            f"<metadataNamespace>{escape(formats[p]['namespace'])}</metadataNamespace></metadataFormat>"
-            for p in prefixes
-        ]
-        return f"<ListMetadataFormats>{''.join(parts)}</ListMetadataFormats>"
 
-    def _list_sets(self, request: OAIRequest, now: datetime) -> str:
+        def list_metadata_formats(out: _Writer) -> None:
+            with out.element("ListMetadataFormats"):
+                for prefix in prefixes:
+                    with out.element("metadataFormat"):
+                        out.leaf("metadataPrefix", prefix)
+                        out.leaf("schema", formats[prefix]["schema"])
+                        out.leaf("metadataNamespace", formats[prefix]["namespace"])
+
+        return list_metadata_formats
+
+    def _list_sets(self, request: OAIRequest, now: datetime) -> Content:
         if request.token:
             state = self._state(request, now)
             snapshot = self._token_snapshot(state)
@@ -312,21 +377,7 @@ class OAIApp:
         page = [s for s in sets if s["spec"] > after][: self.config.sets_per_page + 1]
         more = len(page) > self.config.sets_per_page
         page = page[: self.config.sets_per_page]
-        parts = []
-        for entry in page:
-            description = ""
-            if entry.get("description"):
-                description = (
-                    f'<setDescription><oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
-                    f'xmlns:dc="http://purl.org/dc/elements/1.1/" xsi:schemaLocation="http://www.openarchives.org/'
-                    f'OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd"><dc:description>'
-                    f"{escape(entry['description'])}</dc:description></oai_dc:dc></setDescription>"
-                )
-            parts.append(
-                f"<set><setSpec>{escape(entry['spec'])}</setSpec><setName>{escape(entry['name'])}</setName>"
-                f"{description}</set>"
-            )
-        token = ""
+        token: Content | None = None
         if more:
             state = TokenState(
                 "ListSets",
@@ -343,10 +394,22 @@ class OAIApp:
             )
             token = self._token_element(state, cursor, snapshot, now)
         elif request.token:
-            token = f'<resumptionToken completeListSize="{total}" cursor="{cursor}"/>'
-        return f"<ListSets>{''.join(parts)}{token}</ListSets>"
+            token = _last_token(total, cursor)
 
-    def _get_record(self, request: OAIRequest) -> str:
+        def list_sets(out: _Writer) -> None:
+            with out.element("ListSets"):
+                for entry in page:
+                    with out.element("set"):
+                        out.leaf("setSpec", entry["spec"])
+                        out.leaf("setName", entry["name"])
+                        if entry.get("description"):
+                            _set_description(out, entry["description"])
+                if token:
+                    token(out)
+
+        return list_sets
+
+    def _get_record(self, request: OAIRequest) -> Content:
         prefix = request.args["metadataPrefix"]
         record_id = self._record_id(request.args["identifier"])
         snapshot = self.index.current()
@@ -358,9 +421,14 @@ class OAIApp:
             raise CannotDisseminateFormat(
                 f"item {request.args['identifier']!r} is not available as {prefix!r}"
             )
-        return f"<GetRecord>{self._record(row, prefix, with_metadata=True)}</GetRecord>"
 
-    def _list(self, request: OAIRequest, now: datetime) -> str:
+        def get_record(out: _Writer) -> None:
+            with out.element("GetRecord"):
+                self._record(out, row, prefix, with_metadata=True)
+
+        return get_record
+
+    def _list(self, request: OAIRequest, now: datetime) -> Content:
         with_metadata = request.verb == "ListRecords"
         size = self.config.records_per_page if with_metadata else self.config.identifiers_per_page
         if request.token:
@@ -415,11 +483,7 @@ class OAIApp:
             raise NoRecordsMatch("no records match these arguments")
         more = len(rows) > size
         rows = rows[:size]
-        body = "".join(
-            self._record(row, prefix, with_metadata=with_metadata) if with_metadata else self._header(row)
-            for row in rows
-        )
-        token = ""
+        token: Content | None = None
         if more:
             state = TokenState(
                 request.verb,
@@ -436,8 +500,19 @@ class OAIApp:
             )
             token = self._token_element(state, cursor, snapshot, now)
         elif request.token:
-            token = f'<resumptionToken completeListSize="{total}" cursor="{cursor}"/>'
-        return f"<{request.verb}>{body}{token}</{request.verb}>"
+            token = _last_token(total, cursor)
+
+        def list_items(out: _Writer) -> None:
+            with out.element(request.verb):
+                for row in rows:
+                    if with_metadata:
+                        self._record(out, row, prefix, with_metadata=True)
+                    else:
+                        self._header(out, row)
+                if token:
+                    token(out)
+
+        return list_items
 
     # --- tokens -------------------------------------------------------------------------------
     def _state(self, request: OAIRequest, now: datetime) -> TokenState:
@@ -456,37 +531,62 @@ class OAIApp:
             )
         return snapshot
 
-    def _token_element(self, state: TokenState, cursor: int, snapshot: Snapshot, now: datetime) -> str:
+    def _token_element(self, state: TokenState, cursor: int, snapshot: Snapshot, now: datetime) -> Content:
         # a retired snapshot must outlive every token that names it
         self.index.keep_alive(snapshot, state.expiration + timedelta(hours=1))
-        return (
-            f'<resumptionToken completeListSize="{state.total}" cursor="{cursor}" '
-            f'expirationDate="{format_datestamp(state.expiration)}">{self.codec.encode(state)}</resumptionToken>'
-        )
+        attrib = {
+            "completeListSize": str(state.total),
+            "cursor": str(cursor),
+            "expirationDate": format_datestamp(state.expiration),
+        }
+        token = self.codec.encode(state)
+        return lambda out: out.leaf("resumptionToken", token, attrib)
 
     # --- records ------------------------------------------------------------------------------
-    def _header(self, row: ListedRecord) -> str:
-        status = ' status="deleted"' if row.deleted else ""
-        specs = "".join(f"<setSpec>{s}</setSpec>" for s in json.loads(row.sets))
-        return (
-            f"<header{status}><identifier>{escape(self.id_prefix + row.id)}</identifier>"
-            f"<datestamp>{row.datestamp}</datestamp>{specs}</header>"
-        )
+    def _header(self, out: _Writer, row: ListedRecord) -> None:
+        with out.element("header", {"status": "deleted"} if row.deleted else None):
+            out.leaf("identifier", self.id_prefix + row.id)
+            out.leaf("datestamp", row.datestamp)
+            for spec in json.loads(row.sets):
+                out.leaf("setSpec", spec)
 
-    def _record(self, row: ListedRecord, prefix: str, *, with_metadata: bool) -> str:
-        header = self._header(row)
-        if row.deleted or not with_metadata or row.payload is None:
-            return f"<record>{header}</record>"
-        return (
-            f"<record>{header}<metadata>{row.payload.decode('utf-8')}</metadata>"
-            f"{_provenance(row.about, prefix)}</record>"
-        )
+    def _record(self, out: _Writer, row: ListedRecord, prefix: str, *, with_metadata: bool) -> None:
+        with out.element("record"):
+            self._header(out, row)
+            if row.deleted or not with_metadata or row.payload is None:
+                return
+            with out.element("metadata"):
+                out.serialized(row.payload)
+            if row.about:
+                _provenance(out, row.about, prefix)
 
 
-def _provenance(about_json: str | None, prefix: str) -> str:
-    """The provenance ``<about>`` (OAI-PMH provenance guidelines) of a re-exposed record."""
-    if not about_json:
-        return ""
+def _error(exc: OAIError) -> Content:
+    return lambda out: out.leaf("error", exc.message, {"code": exc.code})
+
+
+def _last_token(total: int, cursor: int) -> Content:
+    """The empty token of a list's last page."""
+    return lambda out: out.leaf(
+        "resumptionToken", "", {"completeListSize": str(total), "cursor": str(cursor)}
+    )
+
+
+def _set_description(out: _Writer, description: str) -> None:
+    with (
+        out.element("setDescription"),
+        out.element(
+            f"{{{OAI_DC_NS}}}dc",
+            {_SCHEMA_LOCATION: f"{OAI_DC_NS} http://www.openarchives.org/OAI/2.0/oai_dc.xsd"},
+            nsmap={"oai_dc": OAI_DC_NS, "dc": DC_NS},
+        ),
+    ):
+        out.leaf(f"{{{DC_NS}}}description", description)
+
+
+def _provenance(out: _Writer, about_json: str, prefix: str) -> None:
+    """The provenance ``<about>`` (OAI-PMH provenance guidelines) of a re-exposed record; its
+    ``origin`` is the harvested record's own provenance, stored serialized by the refresh."""
     about = json.loads(about_json)
     harvested = about.get("harvestDate") or "1970-01-01T00:00:00Z"
     datestamp = str(about.get("datestamp") or "")
@@ -494,16 +594,22 @@ def _provenance(about_json: str | None, prefix: str) -> str:
         datestamp = harvested
     altered = "false" if prefix == about.get("nativePrefix") else "true"
     origin = about.get("origin") or ""
-    return (
-        f'<about><provenance xmlns="{PROVENANCE_NS}" xmlns:xsi="{XSI_NS}" '
-        f'xsi:schemaLocation="{PROVENANCE_NS} http://www.openarchives.org/OAI/2.0/provenance.xsd">'
-        f'<originDescription harvestDate="{escape(harvested)}" altered="{altered}">'
-        f"<baseURL>{escape(mask_url(str(about.get('baseURL') or '')) or '')}</baseURL>"
-        f"<identifier>{escape(str(about.get('identifier') or ''))}</identifier>"
-        f"<datestamp>{escape(datestamp)}</datestamp>"
-        f"<metadataNamespace>{escape(str(about.get('metadataNamespace') or ''))}</metadataNamespace>"
-        f"{origin}</originDescription></provenance></about>"
-    )
+    ns = f"{{{PROVENANCE_NS}}}"
+    with (
+        out.element("about"),
+        out.element(
+            f"{ns}provenance",
+            {_SCHEMA_LOCATION: f"{PROVENANCE_NS} http://www.openarchives.org/OAI/2.0/provenance.xsd"},
+            nsmap={None: PROVENANCE_NS, "xsi": XSI_NS},
+        ),
+        out.element(f"{ns}originDescription", {"harvestDate": harvested, "altered": altered}),
+    ):
+        out.leaf(f"{ns}baseURL", mask_url(str(about.get("baseURL") or "")) or "")
+        out.leaf(f"{ns}identifier", str(about.get("identifier") or ""))
+        out.leaf(f"{ns}datestamp", datestamp)
+        out.leaf(f"{ns}metadataNamespace", str(about.get("metadataNamespace") or ""))
+        if origin:
+            out.serialized(origin)
 
 
 def choose_encoding(accept: str) -> str | None:

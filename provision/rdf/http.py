@@ -19,7 +19,6 @@ source record's links).
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import threading
@@ -28,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 import pyoxigraph as ox
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from provision.rdf.base import QueryError, RdfBackend
 from provision.rdf.formats import GRAPH_TYPES, SHORT_NAMES, negotiate, with_charset
@@ -53,19 +53,8 @@ EXTENSIONS = {
     "jsonld": "application/ld+json",
 }
 
-FORM = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>SPARQL endpoint</title></head>
-<body><h1>SPARQL endpoint</h1>
-<p>SPARQL 1.1 queries by GET or POST (<code>query=</code>, or a body of type
-<code>application/sparql-query</code>). The default graph is the union of every datasource's graph;
-<code>GRAPH &lt;{base}graph/DATASOURCE&gt;</code> names one. The dataset is described at
-<a href="{void}">{void}</a>.</p>
-<form method="get"><textarea name="query" rows="12" cols="100">SELECT ?class (COUNT(?s) AS ?n)
-WHERE {{ ?s a ?class }} GROUP BY ?class ORDER BY DESC(?n) LIMIT 20</textarea><br>
-<select name="format"><option value="json">SPARQL JSON</option><option value="xml">SPARQL XML</option>
-<option value="csv">CSV</option><option value="tsv">TSV</option><option value="ttl">Turtle</option>
-<option value="jsonld">JSON-LD</option></select> <button>Run</button></form></body></html>
-"""
+#: the HTML pages (templates/: the SPARQL form, a resource's page), every value escaped by autoescape
+_TEMPLATES = Environment(loader=PackageLoader("provision.rdf"), autoescape=True, undefined=StrictUndefined)
 
 
 def respond(
@@ -191,9 +180,10 @@ class SparqlApp:
             accept = SHORT_NAMES.get(wanted.lower(), wanted)
         if query is None:
             if "text/html" in (accept or ""):  # a browser: the query form
-                base = html.escape(self.backend.get().base)
-                void = html.escape(environ.get("SCRIPT_NAME", "").rsplit("/", 1)[0] + self.void_path)
-                page = FORM.format(base=base, void=void)
+                page = _TEMPLATES.get_template("sparql.html").render(
+                    base=self.backend.get().base,
+                    void=environ.get("SCRIPT_NAME", "").rsplit("/", 1)[0] + self.void_path,
+                )
                 return respond(
                     start_response, environ, "200 OK", page.encode("utf-8"), "text/html; charset=utf-8"
                 )
@@ -472,48 +462,31 @@ class ResourceApp:
         title = own[0]["l"]["value"] if own else node.value
         types = [row for row in out if row["p"]["value"] == RDF_TYPE]
 
-        def link(term: dict[str, str], label: dict[str, str] | None = None) -> str:
+        def link(term: dict[str, str], label: dict[str, str] | None = None) -> dict[str, str | None]:
+            """A term as the page shows it: a literal's text (and language), or a link to an IRI's
+            page here (an IRI of this store) or elsewhere, shown by its label when it has one."""
             if term["type"] != "uri":
-                text = html.escape(term["value"])
-                lang = term.get("xml:lang")
-                return f"{text} <small>@{html.escape(lang)}</small>" if lang else text
+                return {"text": term["value"], "lang": term.get("xml:lang"), "href": None}
             value = term["value"]
-            shown = html.escape(label["value"] if label else value)
             if value.startswith(backend.base):
                 href = f"{mount}/resource/{quote(value[len(backend.base) :], safe='/:@!$&()*+,;=-._~')}"
             else:
                 href = value
-            return f'<a href="{html.escape(href)}">{shown}</a>'
+            return {"text": label["value"] if label else value, "lang": None, "href": href}
 
-        rows = "".join(
-            f"<tr><td>{link(r['p'])}</td><td>{link(r['o'], r.get('l'))}</td></tr>"
-            for r in out
-            if r["p"]["value"] != RDF_TYPE
-        )
-        back = "".join(
-            f"<tr><td>{link(r['s'], r.get('l'))}</td><td>{link(r['p'])}</td></tr>" for r in incoming
-        )
-        sources = []
-        for datasource, record_id in backend.records_about(node.value):
-            links = self.record_links(datasource, record_id) if self.record_links else []
-            extra = " ".join(f'<a href="{html.escape(u)}">{html.escape(t)}</a>' for t, u in links)
-            sources.append(
-                f"<li>{html.escape(datasource)}: <code>{html.escape(record_id)}</code> {extra}</li>"
-            )
+        sources = [
+            (datasource, record_id, self.record_links(datasource, record_id) if self.record_links else [])
+            for datasource, record_id in backend.records_about(node.value)
+        ]
         rest = node.value[len(backend.base) :]
-        data_href = f"{mount}/data/{html.escape(quote(rest, safe='/:@!$&()*+,;=-._~'))}"
-        formats = " ".join(f'<a href="{data_href}.{ext}">{ext}</a>' for ext in EXTENSIONS)
-        page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<link rel="alternate" type="text/turtle" href="{data_href}.ttl">
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td{{padding:.2em .6em;vertical-align:top}}
-tr:nth-child(even){{background:#f4f4f4}}</style></head>
-<body><h1>{html.escape(title)}</h1>
-<p><code>{html.escape(node.value)}</code></p>
-<p>Types: {", ".join(link(r["o"], r.get("l")) for r in types) or "none"}</p>
-<h2>Properties</h2><table>{rows}</table>
-<h2>Referenced by</h2><table>{back or "<tr><td>nothing</td></tr>"}</table>
-<h2>Source records</h2><ul>{"".join(sources) or "<li>none known</li>"}</ul>
-<p>As data: {formats}</p></body></html>
-"""
+        page = _TEMPLATES.get_template("resource.html").render(
+            title=title,
+            iri=node.value,
+            data_href=f"{mount}/data/{quote(rest, safe='/:@!$&()*+,;=-._~')}",
+            types=[link(r["o"], r.get("l")) for r in types],
+            properties=[(link(r["p"]), link(r["o"], r.get("l"))) for r in out if r["p"]["value"] != RDF_TYPE],
+            incoming=[(link(r["s"], r.get("l")), link(r["p"])) for r in incoming],
+            sources=sources,
+            extensions=list(EXTENSIONS),
+        )
         return respond(start_response, environ, "200 OK", page.encode("utf-8"), "text/html; charset=utf-8")

@@ -28,10 +28,7 @@ SCHEME_ALIASES = {"sparql+http": "sparql", "sparql+https": "sparql"}
 def schemes() -> list[str]:
     """The URI schemes an RDF store can be opened with: each backend's name, or the schemes it
     serves under another name (``sparql`` serves ``sparql+http`` and ``sparql+https``)."""
-    out: list[str] = []
-    for name in RDF_STORES.names(in_order=True):
-        out += [scheme for scheme, target in SCHEME_ALIASES.items() if target == name] or [name]
-    return out
+    return RDF_STORES.schemes(SCHEME_ALIASES)
 
 
 def backend_name(uri: str) -> str:

@@ -70,9 +70,6 @@ class _Counter:
                 continue
         self.hits[key] = self.hits.get(key, 0) + count
 
-    def touch(self, where: Any, role: str, expr: Any) -> None:
-        self.hits.setdefault((where, role, expr.source), 0)
-
 
 def _entity(counter: _Counter, entity: Any, contexts: list[Any], doc: Any) -> None:
     for generator in filter(None, [entity.instance_generator, *entity.label_generators]):

@@ -97,10 +97,6 @@ class Graph:
     def add_quad(self, graph: str, subject: str, predicate: str, obj: Term) -> None:
         self._quads[(graph, subject, predicate, obj)] = None
 
-    @property
-    def has_named_graphs(self) -> bool:
-        return bool(self._quads)
-
     def __len__(self) -> int:
         return len(self.triples)
 

@@ -174,7 +174,7 @@ def test_a_policy_outside_the_mappings_directory_is_refused(setup):
         setup, "/preview", {"policy": "policies/none.xml"}, [("mapping", "d.x3ml", X3ML.read_bytes())]
     )
     assert status == "400 Bad Request"
-    assert "policy: no file &#x27;policies/none.xml&#x27; in the mappings directory" in page
+    assert "policy: no file &#39;policies/none.xml&#39; in the mappings directory" in page
 
 
 def test_an_invalid_xpath_is_an_error_not_ok(setup):
@@ -186,7 +186,7 @@ def test_an_invalid_xpath_is_an_error_not_ok(setup):
     assert '<td class="status">ok</td>' not in page
     assert (
         '<div class="error" id="page-error"><b>400 Bad Request</b>: x3ml bad.x3ml: bad.x3ml:40, mapping 1, '
-        "link 1, xpath &#x27;dc:title[&#x27;: invalid XPath in the link path: &#x27;(end)&#x27; end at "
+        "link 1, xpath &#39;dc:title[&#39;: invalid XPath in the link path: &#39;(end)&#39; end at "
         "line 1, column 9: [err:XPST0003] unexpected end of source</div>"
     ) in page
     assert "contentcloud-draft-" not in page  # named by its name, not the request's directory
@@ -206,7 +206,7 @@ def test_a_misspelt_path_and_its_silent_link_are_flagged(setup):
         (
             "no-match",
             "typo.x3ml:40, mapping 1, link 1",
-            "the source_relation &#x27;dc:titel&#x27; matches nothing in any of the 3 sampled records",
+            "the source_relation &#39;dc:titel&#39; matches nothing in any of the 3 sampled records",
         ),
         (
             "no-triple",

@@ -99,8 +99,8 @@ def test_preview_shows_rows_side_by_side_with_errors_and_escapes_the_record_text
     assert (
         '<div class="error"><span class="message">no oai_dc:dc element in the record</span> '
         '<span class="step">step xslt oai_dc2pe.xsl</span> '
-        '<span class="location">at oai_dc2pe.xsl:49, xsl:template match=&quot;/&quot; / '
-        "xsl:if test=&quot;not($dc)&quot;</span></div>"
+        '<span class="location">at oai_dc2pe.xsl:49, xsl:template match=&#34;/&#34; / '
+        "xsl:if test=&#34;not($dc)&#34;</span></div>"
     ) in page
     assert page.count('<pre class="source">') == 8
     assert page.count('<pre class="output">') == 7
@@ -173,7 +173,7 @@ def test_coverage_marks_unread_paths_first(setup):
 @pytest.mark.parametrize(
     ("path", "query", "status", "message"),
     [
-        ("/preview", "datasource=nope", "404 Not Found", "unknown datasource &#x27;nope&#x27;"),
+        ("/preview", "datasource=nope", "404 Not Found", "unknown datasource &#39;nope&#39;"),
         ("/preview", "", "400 Bad Request", "pick a datasource"),
         ("/preview", "datasource=cur&sample=x", "400 Bad Request", "sample is not a number"),
         ("/elsewhere", "", "404 Not Found", "no page /elsewhere"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
@@ -23,6 +23,7 @@ class Reply:
         self._body = body
         self.reason = "reason"
         self.text = json.dumps(body) if not isinstance(body, str) else body
+        self.content = self.text.encode()
 
     def json(self) -> Any:
         if isinstance(self._body, str):
@@ -114,8 +115,9 @@ class FakeSolr:
         data: bytes | None = None,
         **kw: Any,
     ) -> Reply:
-        query = dict(params or [])
-        path = urlsplit(url).path
+        # pysolr puts its parameters in the URL (and a slash after the handler)
+        query = dict([*parse_qsl(urlsplit(url).query), *(params or [])])
+        path = urlsplit(url).path.rstrip("/")
         if path.endswith("/admin/info/system"):
             return Reply(200, {"mode": "solrcloud" if self.cloud else "std"})
         if path.endswith("/admin/collections"):
@@ -147,6 +149,8 @@ class FakeSolr:
                 200, {"response": {"numFound": 0, "docs": []}, "nextCursorMark": query.get("cursorMark")}
             )
         if path.endswith("/update"):
+            if data and data.startswith(b"<"):  # pysolr's XML commit and delete
+                return Reply(200, {"responseHeader": {"status": 0}})
             body = json.loads(data or b"null")
             target = path.split("/")[-2]
             if isinstance(body, list):
