@@ -29,6 +29,7 @@ coverage and diff functions as the form views, over one sample, with one compile
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from contentcloud.auth import Identity, csrf_matches
 from contentcloud.curator.history import Drafts, MappingHistory, check_mapping_name
@@ -61,8 +62,9 @@ from mdstore.errors import ContentcloudError, OrchestratorError
 
 
 def e(value: object) -> str:
-    """HTML-escaped text for the editor's str.format templates (markupsafe, as the pages' templates)."""
-    return str(escape(value))
+    """HTML-escaped text for the editor's str.format templates."""
+    return html.escape(str(value))
+
 
 if TYPE_CHECKING:
     from contentcloud.curator.web import CuratorApp
@@ -204,15 +206,17 @@ class EditorRoutes:
             terms=select(terms_files(root), terms),
             draft=e(query.get("draft", "")),
         )
-        return render(
-            "page.html",
-            title="Mapping editor",
-            base=base,
-            account=account,
-            form="",
-            content=Markup(body),  # noqa: S704 -- EDITOR, every value filled in escaped by e()
-            script=Markup(""),
-            style=STYLE + EDITOR_STYLE,
+        return str(  # str: Markup.replace would escape the script tag
+            render(
+                "page.html",
+                title="Mapping editor",
+                base=base,
+                account=account,
+                form="",
+                content=Markup(body),  # noqa: S704 -- EDITOR, every value filled in escaped by e()
+                script=Markup(""),
+                style=STYLE + EDITOR_STYLE,
+            )
         ).replace("<script></script>", f'<script src="{e(base)}/static/editor.js"></script>')
 
     def current_mapping(self, datasource_id: str) -> tuple[str, str]:
