@@ -895,8 +895,7 @@ class SqliteWriter:
                     )
                 conn.execute("DELETE FROM cc_builds WHERE generation = ?", (self._generation,))
         if self.rebuild and old is not None:
-            with _write(conn):
-                _drop_generation(conn, _prefix(old[0]))
+            _drop_generation(conn, _prefix(old[0]))  # each DROP its own transaction: see there
             logger.info("switched %s to generation %s; dropped %s", self.index.name, self._generation, old[0])
         self._close()
 
@@ -913,8 +912,10 @@ class SqliteWriter:
         if self._closed:
             return
         if self.rebuild:
+            # tables first, each in its own transaction (see _drop_generation), then the build's
+            # record: a crash between leaves a record the next rebuild cleans up, not orphan tables
+            _drop_generation(self._conn, self._p)
             with _write(self._conn) as conn:
-                _drop_generation(conn, self._p)
                 conn.execute("DELETE FROM cc_builds WHERE generation = ?", (self._generation,))
         self._close()
 
@@ -928,6 +929,10 @@ class SqliteWriter:
 
 
 def _drop_generation(conn: sqlite3.Connection, p: str) -> None:
+    """Drop a generation's tables. Outside a transaction each DROP is its own, and SQLite then keeps
+    no statement journal; inside a larger one it journals every page the DROP frees (in memory, as
+    ``temp_store=MEMORY``), which made a rebuild's memory grow with the index it replaces (654 MB
+    for a 100,000-document generation, ~80 MB in autocommit)."""
     for table in _generation_tables(p):
         conn.execute(f"DROP TABLE IF EXISTS {table}")
 
