@@ -14,7 +14,9 @@ Storage per generation:
 * ``terms``: (field, value, rid) for every exact-valued field (strings, numbers, dates as epoch ms,
   booleans), the source of filters and facet counts (a covering primary key: counting a facet is
   an index scan);
-* ``singles``: (field, rid, value) of single-valued docValues fields, the sort keys;
+* ``singles``: (field, rid, value) of sort keys that are not terms (``title_sort``'s collation
+  keys); an exact single-valued field sorts by its ``terms`` rows, already in value order
+  (generations written before kept them here too: never read, gone at the next rebuild);
 * ``ranges``: (field, lo, hi, rid) of DateRangeField values, in epoch ms;
 * ``fts``: a contentless FTS5 table, one row per document (rowid = rid), one column per analysed
   field (:data:`TEXT_COLUMNS`) holding its analysed tokens joined by blanks
@@ -337,10 +339,8 @@ def _index_values(
         prepared.datasource = values[0]
     elif name == "mdstore_version":
         prepared.version = values[0]
-    if definition.exact:
+    if definition.exact:  # sorted by its terms rows too: no singles row (see _Columns.ranks)
         prepared.terms.extend((name, _term_value(definition, v)) for v in values)
-        if definition.sortable:
-            prepared.singles.append((name, _term_value(definition, values[0])))
     elif kind == "text":
         _add_texts(prepared, name, values, text_fields)
     elif kind == "date_range":
@@ -1063,8 +1063,12 @@ class _Columns:
                 ranks: list[int | None] = [None] * self.size
                 distinct: list[Any] = []
                 rank, last = -1, object()
+                definition = lookup(name)
+                # an exact field's (field, value, rid) terms rows are its sort keys already, in order;
+                # only sort keys that are not terms (title_sort's collation keys) have singles rows
+                table = "terms" if definition is not None and definition.exact else "singles"
                 for rid, value in conn.execute(
-                    f"SELECT rid, value FROM {self.p}_singles WHERE field = ? ORDER BY value", (name,)
+                    f"SELECT rid, value FROM {self.p}_{table} WHERE field = ? ORDER BY value", (name,)
                 ):
                     if value != last:
                         rank += 1
