@@ -29,15 +29,17 @@ Storage per generation:
 
 Matching sets are computed per leaf query in SQL and combined as Python sets (as rid → score
 dictionaries when the query is ranked); facet counts and sorts read per-generation columns kept in
-memory (:class:`_Columns`).
+memory (:class:`_Columns`). Like Solr's filterCache and queryResultCache, the matching sets, scores
+and sorted tops of queries already answered are kept with those columns (bounded; dropped with them
+at the next write), and a facet field with few values counts a large hit set by bitmaps.
 
 Documents are checked like Solr checks them (unknown field, missing id or datasource, several values
 in a single-valued field, a bad number or date) and refused with Solr's message.
 
 Relevance: a query with text clauses is ranked when asked: ``score asc|desc`` among the ``sort``
 fields, or ``score`` in ``fl`` (then the order is by score). Unlike Solr, a text query without
-``sort`` keeps index order: ranking every match costs ~100 ms on a common term at 100,000
-documents, so a portal asks for it (``sort=score desc``, which Solr accepts too) where it wants
+``sort`` keeps index order: ranking every match the first time costs ~100 ms on a common term at
+100,000 documents (FTS5's ``bm25()`` per match; later requests read the cache), so a portal asks for it (``sort=score desc``, which Solr accepts too) where it wants
 it. Each text clause scores with FTS5's ``bm25()`` (negated: FTS5 gives better matches more
 negative values), other clauses (exact values, ranges, prefixes, ``*:*``) a constant 1.0, and
 boolean queries add the scores of their matching MUST and SHOULD clauses as Lucene's
