@@ -53,7 +53,7 @@ from provision.index.base import IndexState  # noqa: E402
 from provision.index.profile import load_profile  # noqa: E402
 from provision.index.solr import SolrIndex  # noqa: E402
 from provision.index.sqlite import SqliteIndex  # noqa: E402
-from tests.pe_records import pe_records  # noqa: E402
+from tests.pe_records import ACTORS, LANGUAGES, PLACES, SUBJECTS, TITLE_WORDS, pe_records  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 500
@@ -91,6 +91,32 @@ SIDE_BY_SIDE = {
         "facet.field": FACETS,
     },
 }
+
+
+def uncached_kinds() -> dict[str, list[dict]]:
+    """Kinds whose every request is new to both backends (no cache of either can answer it): a
+    different common word each time, sorted by score; a different facet value as fq each time."""
+    words: list[str] = []
+    for text in TITLE_WORDS + SUBJECTS + PLACES:
+        for word in text.lower().split():
+            if word not in words and word not in ("bronze", "temple", "hoard", "age"):
+                words.append(word)
+    filters = [
+        f'{field}:"{value}"'
+        for field, values in (
+            ("subject_facet", SUBJECTS),
+            ("place_facet", PLACES),
+            ("actor_facet", ACTORS),
+            ("language", [v for v in LANGUAGES if v != "de"]),
+        )
+        for value in values
+    ]
+    return {
+        "uncached: ranked, a new common word each": [{"q": word, "sort": "score desc"} for word in words],
+        "uncached: fq on a new facet value + 3 facets": [
+            {"q": "*:*", "fq": fq, "facet.field": FACETS} for fq in filters
+        ],
+    }
 
 
 def datasource_profile():
@@ -320,6 +346,19 @@ def side_by_side(embedded: SqliteIndex, solr: SolrIndex | None, rounds: int) -> 
                 if label == "Solr":
                     times[name]["QTime"].append(answer["responseHeader"]["QTime"])
     cpu = time.process_time() - cpu_before
+    uncached = uncached_kinds()
+    for name, requests_ in uncached.items():
+        times[name] = {"embedded": [], "Solr": [], "QTime": []}
+        counts: list[int] = []
+        for number, query in enumerate(requests_[:rounds]):
+            for label, (ms, answer) in run(f"{name} #{number}", query).items():
+                times[name][label].append(ms)
+                if label == "Solr":
+                    times[name]["QTime"].append(answer["responseHeader"]["QTime"])
+                else:
+                    counts.append(answer["response"]["numFound"])
+        hits = {"response": {"numFound": int(statistics.median(counts))}}  # the median, in the table
+        first[name] = {"embedded": (float("nan"), hits), "Solr": (float("nan"), {})}
     load_after = os.getloadavg()
     print(
         f"\n## Side by side at {embedded.count()} documents: {rounds} rounds of {len(SIDE_BY_SIDE)} kinds, "
@@ -331,7 +370,7 @@ def side_by_side(embedded: SqliteIndex, solr: SolrIndex | None, rounds: int) -> 
         f"{'query kind':40s} {'hits':>7s} | {'emb first':>9s} {'p50':>7s} {'p95':>7s} | "
         f"{'Solr first':>10s} {'p50':>7s} {'p95':>7s} {'QTime p50':>9s} | {'p95 ratio':>9s}"
     )
-    for name in SIDE_BY_SIDE:
+    for name in times:
         ours = times[name]["embedded"]
         line = (
             f"{name:40s} {first[name]['embedded'][1]['response']['numFound']:7d} | "
