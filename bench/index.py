@@ -13,13 +13,26 @@ The baseline gets the documents pre-built and posts batches of the same size, th
 alternate; the ratio reported is the median. CPU per document (this process and its builders, and
 the Solr JVM) is printed beside the rates: it does not depend on what else the machine runs.
 
+With both backends, the same requests are then sent to the embedded index (in process) and to
+Solr (HTTP, wall time; Solr's QTime beside it) in one run, alternating request by request: p50/p95
+per query kind side by side, after one warm-up pass whose times are shown as "first" (both sides
+cache results: Solr's filterCache/queryResultCache, the embedded index's per-generation result
+cache). Every answer is checked: same numFound on both, no ``partialResults`` (the embedded index's
+default time budget must not cut a measured answer short). The embedded index is rebuilt
+``--rebuilds`` times (``contentcloud.pipeline.index.index`` with ``full=True``, each in a new
+process, as successive ``contentcloud index --full`` runs): docs/s, peak anonymous memory and index
+bytes per document (live pages, and the file with the free pages the next rebuild reuses).
+
 Goals (issue 5): feed ≥ 0.8 of the baseline; embedded 3-facet query p95 ≤ 50 ms at 100,000 documents.
+Issue 17: ranked common term and fq + 3 facets p95 within 2× of Solr's; ≤ 4 KB per document; a 2nd
+and 3rd rebuild peak within 10 % of the first. Issue 18: embedded feed ≥ 10,000 documents/s.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import os
 import resource
 import statistics
@@ -36,10 +49,11 @@ from bench._common import Phase, measure, print_rows  # noqa: E402
 from contentcloud.datasources import profile_from_dict  # noqa: E402
 from contentcloud.pipeline.index import index  # noqa: E402
 from mdstore import RecordInput, open_store  # noqa: E402
+from provision.index.base import IndexState  # noqa: E402
 from provision.index.profile import load_profile  # noqa: E402
 from provision.index.solr import SolrIndex  # noqa: E402
 from provision.index.sqlite import SqliteIndex  # noqa: E402
-from tests.pe_records import pe_records  # noqa: E402
+from tests.pe_records import ACTORS, LANGUAGES, PLACES, SUBJECTS, TITLE_WORDS, pe_records  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 500
@@ -58,6 +72,63 @@ RANKED_QUERIES = [
     {"q": "bronze", "sort": "score desc"},
     {"q": "temple OR hoard", "sort": "score desc"},
 ]
+
+
+#: the side-by-side kinds (issue 17): name → request (rows=10 on all)
+SIDE_BY_SIDE = {
+    "ranked: common term, sort=score desc": {"q": "bronze", "sort": "score desc"},
+    "ranked: common term + 3 facets": {"q": "bronze", "sort": "score desc", "facet.field": FACETS},
+    "fq on a facet value + 3 facets": {"q": "*:*", "fq": "language:de", "facet.field": FACETS},
+    "browse: *:* + 3 facets": {"q": "*:*", "facet.field": FACETS},
+    "ranked: OR of two terms + date fq": {
+        "q": "temple OR hoard",
+        "fq": "time_span:[-500 TO 500]",
+        "sort": "score desc",
+    },
+    "fielded AND + title sort + 3 facets": {
+        "q": "title:excavation AND subject:temple",
+        "sort": "title_sort asc",
+        "facet.field": FACETS,
+    },
+}
+
+
+def uncached_kinds() -> dict[str, list[dict]]:
+    """Kinds whose every request is new to both backends (no cache of either can answer it): a
+    different common word each time, sorted by score; a different facet value as fq each time."""
+    words: list[str] = []
+    for text in TITLE_WORDS + SUBJECTS + PLACES:
+        for word in text.lower().split():
+            if word not in words and word not in ("bronze", "temple", "hoard", "age"):
+                words.append(word)
+    filters = [
+        f'{field}:"{value}"'
+        for field, values in (
+            ("subject_facet", SUBJECTS),
+            ("place_facet", PLACES),
+            ("actor_facet", ACTORS),
+            ("language", [v for v in LANGUAGES if v != "de"]),
+        )
+        for value in values
+    ]
+    return {
+        "uncached: ranked, a new common word each": [{"q": word, "sort": "score desc"} for word in words],
+        "uncached: fq on a new facet value + 3 facets": [
+            {"q": "*:*", "fq": fq, "facet.field": FACETS} for fq in filters
+        ],
+    }
+
+
+def datasource_profile():
+    return profile_from_dict(
+        {
+            "id": "bench",
+            "name": "Bench",
+            "nsprefix": "bench",
+            "provider": "Bench",
+            "api": {"protocol": "oai", "baseurl": "http://127.0.0.1:1/oai", "metadata_prefix": "oai_dc"},
+        }
+    )
 
 
 def load_store(path: str, n: int):
@@ -154,62 +225,203 @@ def feed(store, datasource, backend, profile, label: str, workers: int) -> Phase
     return phase
 
 
-def bench_solr(args, store, datasource, profile, docs) -> None:
-    server = None
-    solr_base = args.solr_url
-    if solr_base is None:
-        from tests.servers import start_solr
-
-        server = start_solr(tempfile.mkdtemp(prefix="bench-solr-"), cores=())
-        solr_base = server.url
-    try:
-        backend = SolrIndex(solr_base, "bench", batch_size=BATCH, senders=args.senders)
-        post_baseline(solr_base, "bench_warmup", docs[: min(len(docs), 20_000)])  # JIT warm-up, not counted
-        meter = CpuMeter(server.pid if server is not None else None)
-        ratios, cpu_ratios, rows = [], [], []
-        for run in range(args.repeat):
-            start = meter.sample()
-            base = post_baseline(solr_base, f"bench_baseline_{run}", docs)
-            middle = meter.sample()
-            ours = feed(
-                store, datasource, backend, profile, "contentcloud index --full (build + feed)", args.workers
-            )
-            end = meter.sample()
-            ratios.append(ours.rate / base.rate)
-            base_cpu = (middle[0] - start[0]) + (middle[1] - start[1])
-            ours_cpu = (end[0] - middle[0]) + (end[1] - middle[1])
-            cpu_ratios.append(base_cpu / ours_cpu if ours_cpu else 0.0)
-            rows += [
-                (f"run {run + 1}: {base.name}", base, cpu_note(start, middle, base.items)),
-                (
-                    f"run {run + 1}: {ours.name}",
-                    ours,
-                    f"ratio {ours.rate / base.rate:.2f}; {cpu_note(middle, end, ours.items)}",
-                ),
-            ]
-        count = backend.count("bench")
-        print_rows(f"Solr: {len(docs)} documents (batches of {BATCH})", rows)
+def bench_solr(args, store, datasource, profile, docs, solr_base: str, server) -> SolrIndex:
+    """The Solr feed runs beside the baseline; returns the index, kept for the side-by-side queries."""
+    backend = SolrIndex(solr_base, "bench", batch_size=BATCH, senders=args.senders)
+    post_baseline(solr_base, "bench_warmup", docs[: min(len(docs), 20_000)])  # JIT warm-up, not counted
+    meter = CpuMeter(server.pid if server is not None else None)
+    ratios, cpu_ratios, rows = [], [], []
+    for run in range(args.repeat):
+        start = meter.sample()
+        base = post_baseline(solr_base, f"bench_baseline_{run}", docs)
+        middle = meter.sample()
+        ours = feed(
+            store, datasource, backend, profile, "contentcloud index --full (build + feed)", args.workers
+        )
+        end = meter.sample()
+        ratios.append(ours.rate / base.rate)
+        base_cpu = (middle[0] - start[0]) + (middle[1] - start[1])
+        ours_cpu = (end[0] - middle[0]) + (end[1] - middle[1])
+        cpu_ratios.append(base_cpu / ours_cpu if ours_cpu else 0.0)
+        rows += [
+            (f"run {run + 1}: {base.name}", base, cpu_note(start, middle, base.items)),
+            (
+                f"run {run + 1}: {ours.name}",
+                ours,
+                f"ratio {ours.rate / base.rate:.2f}; {cpu_note(middle, end, ours.items)}",
+            ),
+        ]
+    count = backend.count("bench")
+    print_rows(f"Solr: {len(docs)} documents (batches of {BATCH})", rows)
+    print(
+        f"\nmedian ratio feed/baseline: {statistics.median(ratios):.2f} (goal >= 0.80); "
+        f"documents in the index: {count}"
+    )
+    if server is not None:
         print(
-            f"\nmedian ratio feed/baseline: {statistics.median(ratios):.2f} (goal >= 0.80); "
-            f"documents in the index: {count}"
+            f"median ratio of CPU per document (client + Solr), baseline/feed: "
+            f"{statistics.median(cpu_ratios):.2f}"
         )
-        if server is not None:
-            print(
-                f"median ratio of CPU per document (client + Solr), baseline/feed: "
-                f"{statistics.median(cpu_ratios):.2f}"
-            )
-        backend.close()
-    finally:
-        if server is not None:
-            server.stop()
+    return backend
 
 
-def bench_embedded(args, store, datasource, profile) -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
+def _rebuild_in_child(store_path: str, index_path: str, workers: int, results) -> None:
+    """One ``contentcloud index --full`` in a new process (its peak memory is its own)."""
+    store = open_store(f"sqlite:///{store_path}")
+    profile = load_profile(ROOT / "mappings" / "index" / "pe.yaml")
+    backend = SqliteIndex(index_path)
+    before = os.times()
+    with measure("embedded index --full (build + feed)") as phase:
+        summary = index(store, datasource_profile(), backend, profile, full=True, workers=workers)
+        phase.items = summary.written
+    after = os.times()
+    cpu = (after.user + after.system) - (before.user + before.system)
+    children = (after.children_user + after.children_system) - (before.children_user + before.children_system)
+    backend.close()
+    store.close()
+    results.put((phase.items, phase.seconds, phase.peak_mb, cpu, children, bool(summary.errors)))
+
+
+def index_bytes(path: Path, docs: int) -> tuple[float, float]:
+    """(live pages, file + WAL) in bytes per document."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    pages, free, size = (
+        conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "freelist_count", "page_size")
+    )
+    conn.close()
+    wal = Path(f"{path}-wal")
+    on_disk = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    return (pages - free) * size / docs, on_disk / docs
+
+
+def writer_only(docs: list[dict]) -> Phase:
+    """The embedded index's own share of a feed: pre-built documents through a rebuild writer."""
+    with tempfile.TemporaryDirectory(prefix="bench-writer-") as tmp:
         backend = SqliteIndex(Path(tmp) / "index.sqlite")
-        phase = feed(
-            store, datasource, backend, profile, "embedded index --full (build + feed)", args.workers
+        with measure("embedded writer only (pre-built documents)") as phase:
+            writer = backend.open_writer("bench", rebuild=True)
+            for start in range(0, len(docs), BATCH):
+                writer.add(docs[start : start + BATCH])
+            writer.commit(IndexState("bench", "v1", "bench", "full"))
+            phase.items = len(docs)
+        backend.close()
+    return phase
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * share + 0.5) - 1)]
+
+
+def side_by_side(embedded: SqliteIndex, solr: SolrIndex | None, rounds: int) -> None:
+    """The same requests to both backends, alternating; p50/p95 per kind (issue 17)."""
+    backends = [("embedded", embedded)] + ([("Solr", solr)] if solr is not None else [])
+
+    def run(name: str, query: dict) -> dict[str, tuple[float, dict]]:
+        params = {**query, "rows": 10, **({"facet": "true"} if "facet.field" in query else {})}
+        answers = {}
+        for label, backend in backends:
+            started = time.perf_counter()
+            answer = backend.select(params)
+            answers[label] = ((time.perf_counter() - started) * 1000, answer)
+            if answer["responseHeader"].get("partialResults"):
+                raise SystemExit(f"{label} cut {name} short (partialResults): no figure from it")
+        found = {label: a["response"]["numFound"] for label, (_, a) in answers.items()}
+        if len(set(found.values())) > 1:
+            raise SystemExit(f"{name}: numFound differs {found}")
+        return answers
+
+    load_before = os.getloadavg()
+    first = {name: run(name, query) for name, query in SIDE_BY_SIDE.items()}
+    times: dict[str, dict[str, list[float]]] = {
+        name: {"embedded": [], "Solr": [], "QTime": []} for name in SIDE_BY_SIDE
+    }
+    cpu_before = time.process_time()
+    for _ in range(rounds):
+        for name, query in SIDE_BY_SIDE.items():
+            for label, (ms, answer) in run(name, query).items():
+                times[name][label].append(ms)
+                if label == "Solr":
+                    times[name]["QTime"].append(answer["responseHeader"]["QTime"])
+    cpu = time.process_time() - cpu_before
+    uncached = uncached_kinds()
+    for name, requests_ in uncached.items():
+        times[name] = {"embedded": [], "Solr": [], "QTime": []}
+        counts: list[int] = []
+        for number, query in enumerate(requests_[:rounds]):
+            for label, (ms, answer) in run(f"{name} #{number}", query).items():
+                times[name][label].append(ms)
+                if label == "Solr":
+                    times[name]["QTime"].append(answer["responseHeader"]["QTime"])
+                else:
+                    counts.append(answer["response"]["numFound"])
+        hits = {"response": {"numFound": int(statistics.median(counts))}}  # the median, in the table
+        first[name] = {"embedded": (float("nan"), hits), "Solr": (float("nan"), {})}
+    load_after = os.getloadavg()
+    print(
+        f"\n## Side by side at {embedded.count()} documents: {rounds} rounds of {len(SIDE_BY_SIDE)} kinds, "
+        f"rows=10, alternating; load average {load_before[0]:.1f} → {load_after[0]:.1f}; "
+        f"this process's CPU (embedded + Solr client) {cpu / (rounds * len(SIDE_BY_SIDE)) * 1000:.1f} ms "
+        "per pair of requests"
+    )
+    print(
+        f"{'query kind':40s} {'hits':>7s} | {'emb first':>9s} {'p50':>7s} {'p95':>7s} | "
+        f"{'Solr first':>10s} {'p50':>7s} {'p95':>7s} {'QTime p50':>9s} | {'p95 ratio':>9s}"
+    )
+    for name in times:
+        ours = times[name]["embedded"]
+        line = (
+            f"{name:40s} {first[name]['embedded'][1]['response']['numFound']:7d} | "
+            f"{first[name]['embedded'][0]:9.1f} {statistics.median(ours):7.1f} "
+            f"{percentile(ours, 0.95):7.1f} | "
         )
+        if solr is not None:
+            theirs = times[name]["Solr"]
+            line += (
+                f"{first[name]['Solr'][0]:10.1f} {statistics.median(theirs):7.1f} "
+                f"{percentile(theirs, 0.95):7.1f} "
+                f"{statistics.median(times[name]['QTime']):9.1f} | "
+                f"{percentile(ours, 0.95) / percentile(theirs, 0.95):9.2f}"
+            )
+        print(line)
+
+
+def bench_embedded(args, store_path: str, solr: SolrIndex | None) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
+        path = Path(tmp) / "index.sqlite"
+        context = multiprocessing.get_context("spawn")
+        rows, peaks = [], []
+        for run in range(args.rebuilds):
+            results = context.Queue()
+            child = context.Process(
+                target=_rebuild_in_child, args=(store_path, str(path), args.workers, results)
+            )
+            child.start()
+            items, seconds, peak, cpu, children, failed = results.get()
+            child.join()
+            if failed or child.exitcode:
+                raise SystemExit("the embedded rebuild failed")
+            phase = Phase(f"run {run + 1}: embedded index --full", items, seconds, peak)
+            live, on_disk = index_bytes(path, items)
+            peaks.append(peak)
+            rows.append(
+                (
+                    phase.name,
+                    phase,
+                    f"CPU/doc: feeder {cpu / items * 1e6:.0f} us, builder {children / items * 1e6:.0f} us; "
+                    f"index {live:,.0f} B/doc live, {on_disk:,.0f} B/doc file+WAL; "
+                    f"load {os.getloadavg()[0]:.1f}",
+                ),
+            )
+        print_rows(f"Embedded index: {args.rebuilds} successive full rebuilds, each in a new process", rows)
+        print(
+            "\npeak anonymous memory of rebuilds 2.. relative to the first: "
+            + ", ".join(f"{peak / peaks[0]:.2f}" for peak in peaks[1:])
+            + " (goal ≤ 1.10)"
+        )
+        backend = SqliteIndex(path)
         latencies, first = [], None
         for i in range(args.queries):
             query = dict(QUERIES[i % len(QUERIES)])
@@ -224,20 +436,13 @@ def bench_embedded(args, store, datasource, profile) -> None:
         latencies.sort()
         p50 = statistics.median(latencies)
         p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]
-        print_rows(f"Embedded index: {phase.items} documents", [(phase.name, phase, "")])
         print(
             f"\n3-facet queries ({', '.join(FACETS)}; {len(QUERIES)} kinds, rows=10) "
             f"at {backend.count()} documents: "
             f"p50 {p50:.1f} ms, p95 {p95:.1f} ms (goal p95 <= 50 ms); first query after the feed "
             f"{first:.0f} ms (loads the facet columns)"
         )
-        for query in RANKED_QUERIES:  # relevance is asked for: every match is scored
-            ranked = []
-            for _ in range(15):
-                started = time.perf_counter()
-                backend.select({**query, "facet": "true", "facet.field": FACETS, "rows": 10})
-                ranked.append((time.perf_counter() - started) * 1000)
-            print(f"ranked {query}: p50 {statistics.median(ranked):.1f} ms")
+        side_by_side(backend, solr, args.rounds)
         backend.close()
 
 
@@ -247,8 +452,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="Solr feed runs (each beside its baseline)")
+    parser.add_argument("--rebuilds", type=int, default=3, help="successive embedded full rebuilds")
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=40, help="side-by-side rounds over the query kinds")
     parser.add_argument("--solr-url", help="a Solr base URL (…/solr) with the contentcloud configset")
     parser.add_argument("--senders", type=int, default=2, help="update requests the feeder keeps in flight")
     parser.add_argument(
@@ -257,12 +464,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="documents per update request (both sides)")
     parser.add_argument("--no-solr", action="store_true")
     parser.add_argument("--no-embedded", action="store_true")
+    parser.add_argument("--no-writer", action="store_true", help="skip the embedded writer-only feed")
     args = parser.parse_args()
     BATCH = args.batch
     profile = load_profile(ROOT / "mappings" / "index" / "pe.yaml")
+    print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="bench-mdstore-") as tmp:
+        store_path = f"{tmp}/mdstore.sqlite"
         with measure("load the MDStore") as load:
-            store, datasource = load_store(f"{tmp}/mdstore.sqlite", args.records)
+            store, datasource = load_store(store_path, args.records)
             load.items = args.records
         docs, build = build_all(store, datasource, profile)
         # The baseline's pre-built documents are millions of long-lived objects; left to the collector,
@@ -277,11 +487,27 @@ def main() -> None:
                 (build.name, build, "profile on pyoxigraph, 1 core"),
             ],
         )
-        if not args.no_solr:
-            bench_solr(args, store, datasource, profile, docs)
-        del docs
-        if not args.no_embedded:
-            bench_embedded(args, store, datasource, profile)
+        server, solr = None, None
+        try:
+            if not args.no_solr:
+                solr_base = args.solr_url
+                if solr_base is None:
+                    from tests.servers import start_solr
+
+                    server = start_solr(tempfile.mkdtemp(prefix="bench-solr-"), cores=())
+                    solr_base = server.url
+                solr = bench_solr(args, store, datasource, profile, docs, solr_base, server)
+            if not args.no_embedded and not args.no_writer:
+                phase = writer_only(docs)
+                print_rows("Embedded writer alone", [(phase.name, phase, "analysis + SQLite, this process")])
+            del docs
+            if not args.no_embedded:
+                bench_embedded(args, store_path, solr)
+        finally:
+            if solr is not None:
+                solr.close()
+            if server is not None:
+                server.stop()
         store.close()
 
 

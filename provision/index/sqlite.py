@@ -9,11 +9,14 @@ old generation or the new one, never an empty or half-built index.
 
 Storage per generation:
 
-* ``docs``: one row per document (rid, id, datasource, mdstore version, stored fields as JSON);
+* ``docs``: one row per document (rid, id, datasource, mdstore version, stored fields as
+  zlib-compressed JSON: :func:`pack`);
 * ``terms``: (field, value, rid) for every exact-valued field (strings, numbers, dates as epoch ms,
   booleans), the source of filters and facet counts (a covering primary key: counting a facet is
   an index scan);
-* ``singles``: (field, rid, value) of single-valued docValues fields, the sort keys;
+* ``singles``: (field, rid, value) of sort keys that are not terms (``title_sort``'s collation
+  keys); an exact single-valued field sorts by its ``terms`` rows, already in value order
+  (generations written before kept them here too: never read, gone at the next rebuild);
 * ``ranges``: (field, lo, hi, rid) of DateRangeField values, in epoch ms;
 * ``fts``: a contentless FTS5 table, one row per document (rowid = rid), one column per analysed
   field (:data:`TEXT_COLUMNS`) holding its analysed tokens joined by blanks
@@ -26,23 +29,26 @@ Storage per generation:
 
 Matching sets are computed per leaf query in SQL and combined as Python sets (as rid → score
 dictionaries when the query is ranked); facet counts and sorts read per-generation columns kept in
-memory (:class:`_Columns`).
+memory (:class:`_Columns`). Like Solr's filterCache and queryResultCache, the matching sets, scores
+and sorted tops of queries already answered are kept with those columns (bounded; dropped with them
+at the next write), and a facet field with few values counts a large hit set by bitmaps.
 
 Documents are checked like Solr checks them (unknown field, missing id or datasource, several values
 in a single-valued field, a bad number or date) and refused with Solr's message.
 
 Relevance: a query with text clauses is ranked when asked: ``score asc|desc`` among the ``sort``
 fields, or ``score`` in ``fl`` (then the order is by score). Unlike Solr, a text query without
-``sort`` keeps index order: ranking every match costs ~100 ms on a common term at 100,000
-documents, so a portal asks for it (``sort=score desc``, which Solr accepts too) where it wants
-it. Each text clause scores with FTS5's ``bm25()`` (negated: FTS5 gives better matches more
-negative values), other clauses (exact values, ranges, prefixes, ``*:*``) a constant 1.0, and
-boolean queries add the scores of their matching MUST and SHOULD clauses as Lucene's
-BooleanQuery does (MUST_NOT and ``fq`` never score); boosts (``^n`` on terms, phrases, groups)
-multiply. Equal scores keep index order, so pages are stable. Scores are close to Solr's, not
-equal (FTS5's BM25 sees all the columns searched as one document; Lucene's per-field norms are
-coarser), so the top hit of a clear-cut query is the same, a full order may differ. Queries that
-do not ask for the score keep plain sets: ranking costs them nothing.
+``sort`` keeps index order: ranking every match the first time costs ~100 ms on a common term at
+100,000 documents (FTS5's ``bm25()`` per match; later requests read the cache), so a portal asks for
+it (``sort=score desc``, which Solr accepts too) where it wants it. Each text clause scores with
+FTS5's ``bm25()`` (negated: FTS5 gives better matches more negative values), other clauses (exact
+values, ranges, prefixes, ``*:*``) a constant 1.0, and boolean queries add the scores of their
+matching MUST and SHOULD clauses as Lucene's BooleanQuery does (MUST_NOT and ``fq`` never score);
+boosts (``^n`` on terms, phrases, groups) multiply. Equal scores keep index order, so pages are
+stable. Scores are close to Solr's, not equal (FTS5's BM25 sees all the columns searched as one
+document; Lucene's per-field norms are coarser), so the top hit of a clear-cut query is the same, a
+full order may differ. Queries that do not ask for the score keep plain sets: ranking costs them
+nothing.
 """
 
 from __future__ import annotations
@@ -59,7 +65,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections import Counter
+import zlib
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -256,9 +263,29 @@ def _facet_term(definition: FieldDef, value: Any) -> str:
     return _display_value(definition, value)
 
 
-def restore(stored: str) -> dict[str, Any]:
+def pack(stored: Mapping[str, Any]) -> bytes:
+    """The stored fields as the ``docs`` table keeps them: compact JSON, zlib-compressed. A PE
+    document's stored fields are ~4 KB of JSON, three quarters of it its N-Triples; compressed they
+    take ~0.95 KB, which is most of what keeps the index under 4 KB per document."""
+    return zlib.compress(json.dumps(stored, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def unpack(stored: bytes | str) -> dict[str, Any]:
+    """Stored fields from the ``docs`` table (plain JSON text in generations written before
+    compression)."""
+    return json.loads(zlib.decompress(stored) if isinstance(stored, bytes) else stored)
+
+
+def _stored_json(stored: bytes | str | None) -> str | None:
+    """SQL function ``cc_stored(stored)``: the stored JSON as text, for ``json_type`` (``field:*``)."""
+    if stored is None:
+        return None
+    return zlib.decompress(stored).decode() if isinstance(stored, bytes) else stored
+
+
+def restore(stored: bytes | str) -> dict[str, Any]:
     """A document as it was sent, from its stored JSON (non-stored fields sent directly included)."""
-    data = json.loads(stored)
+    data = unpack(stored)
     data.update(data.pop(_UNSTORED, {}))
     return data
 
@@ -318,10 +345,8 @@ def _index_values(
         prepared.datasource = values[0]
     elif name == "mdstore_version":
         prepared.version = values[0]
-    if definition.exact:
+    if definition.exact:  # sorted by its terms rows too: no singles row (see _Columns.ranks)
         prepared.terms.extend((name, _term_value(definition, v)) for v in values)
-        if definition.sortable:
-            prepared.singles.append((name, _term_value(definition, values[0])))
     elif kind == "text":
         _add_texts(prepared, name, values, text_fields)
     elif kind == "date_range":
@@ -474,6 +499,7 @@ class SqliteIndex:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = _connect(self.path)
+            conn.create_function("cc_stored", 1, _stored_json, deterministic=True)
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -700,8 +726,22 @@ class SqliteWriter:
         reader = _connect(self.index.path)
         try:
             reader.execute("BEGIN")  # one snapshot: documents and states agree
-            rows = reader.execute(
-                live.sql("SELECT stored FROM {docs} WHERE datasource != ? ORDER BY rid"), (self.datasource,)
+            # the usual index holds one datasource: look in the (datasource, …) index first rather
+            # than read every stored document of the live generation to find none
+            others = reader.execute(
+                live.sql(
+                    "SELECT EXISTS(SELECT 1 FROM {docs} WHERE datasource < ?) "
+                    "OR EXISTS(SELECT 1 FROM {docs} WHERE datasource > ?)"
+                ),
+                (self.datasource, self.datasource),
+            ).fetchone()[0]
+            rows = (
+                reader.execute(
+                    live.sql("SELECT stored FROM {docs} WHERE datasource != ? ORDER BY rid"),
+                    (self.datasource,),
+                )
+                if others
+                else iter(())
             )
             copied = 0
             for batch in batched(rows, 1000):
@@ -753,7 +793,7 @@ class SqliteWriter:
                         item.id,
                         item.datasource,
                         item.version,
-                        json.dumps(item.stored, ensure_ascii=False, separators=(",", ":")),
+                        pack(item.stored),
                     )
                 )
                 term_rows.extend((f, v, rid) for f, v in item.terms)
@@ -935,6 +975,47 @@ class _Columns:
         self._ranges: dict[str, tuple[list[int], list[int], list[int]]] = {}
         self._all: list[int] | None = None
         self._lock = threading.Lock()
+        self._bitmaps: dict[str, list[int]] = {}
+        #: Solr's filterCache and queryResultCache in one: matching sets and scores of queries and
+        #: filters already evaluated on this generation, least recently used first, bounded by the
+        #: number of rids they hold (:data:`RESULT_CACHE_RIDS`)
+        self._results: OrderedDict[Any, HitList | dict[int, float]] = OrderedDict()
+        self._result_rids = 0
+
+    def remember(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``'s result (a :class:`HitList` or a scores dict), cached under ``key``. Only a
+        finished computation is kept: one cut short by the time budget raises before it is stored."""
+        try:
+            hash(key)
+        except TypeError:  # a compiled query with an unhashable part: not cached
+            return compute()
+        with self._lock:
+            found = self._results.get(key)
+            if found is not None:
+                self._results.move_to_end(key)
+                return found
+        value = compute()
+        with self._lock:
+            if key not in self._results and len(value) <= RESULT_CACHE_RIDS // 4:
+                self._results[key] = value
+                self._result_rids += len(value) + 1
+                while self._result_rids > RESULT_CACHE_RIDS or len(self._results) > RESULT_CACHE_ENTRIES:
+                    _, dropped = self._results.popitem(last=False)
+                    self._result_rids -= len(dropped) + 1
+        return value
+
+    def value_bitmaps(self, conn: sqlite3.Connection, name: str) -> list[int]:
+        """Per value ordinal of a facet field, the set of rids holding it as a bitmap (a Python int):
+        a field with few values counts a large hit set by ``&`` and ``bit_count()`` per value."""
+        cached = self._bitmaps.get(name)
+        if cached is None:
+            values, ordinals, _ = self.facet(conn, name)
+            holders: list[list[int]] = [[] for _ in values]
+            for rid, found in enumerate(ordinals):
+                for ordinal in found:
+                    holders[ordinal].append(rid)
+            cached = self._bitmaps[name] = [_bitmap(rids, self.size) for rids in holders]
+        return cached
 
     def all_rids(self, conn: sqlite3.Connection) -> list[int]:
         if self._all is None:
@@ -999,8 +1080,15 @@ class _Columns:
                 ranks: list[int | None] = [None] * self.size
                 distinct: list[Any] = []
                 rank, last = -1, object()
+                definition = lookup(name)
+                # an exact field's (field, value, rid) terms rows are its sort keys already, in order;
+                # only sort keys that are not terms (title_sort's collation keys) have singles rows
+                table = "terms" if definition is not None and definition.exact else "singles"
                 for rid, value in conn.execute(
-                    self.p.sql("SELECT rid, value FROM {singles} WHERE field = ? ORDER BY value"), (name,)
+                    self.p.sql("SELECT rid, value FROM {terms} WHERE field = ? ORDER BY value")
+                    if table == "terms"
+                    else self.p.sql("SELECT rid, value FROM {singles} WHERE field = ? ORDER BY value"),
+                    (name,),
                 ):
                     if value != last:
                         rank += 1
@@ -1019,6 +1107,37 @@ class _Columns:
 
 #: joins a multivalued sort field to min or max in the sort keys _Columns.ranks reads
 _MULTI_SORT = "\x00"
+#: the most rids the per-generation result cache holds, over all its entries (~40 MB at most)
+RESULT_CACHE_RIDS = 1_000_000
+RESULT_CACHE_ENTRIES = 256
+#: a facet field with at most this many values is counted by value bitmaps, not per hit
+BITMAP_FACET_VALUES = 512
+
+
+def _bitmap(rids: Sequence[int], size: int) -> int:
+    """The rids as the bits of one Python int (bit ``rid`` set)."""
+    bits = bytearray((size >> 3) + 1)
+    for rid in rids:
+        bits[rid >> 3] |= 1 << (rid & 7)
+    return int.from_bytes(bits, "little")
+
+
+class HitList(list[int]):
+    """Matching rids in index order, as cached by :meth:`_Columns.remember`, with what requests
+    derive from them kept beside them: their bitmap (facet counting) and the top of each sort order
+    asked for (Solr's queryResultCache keeps the same: a page of ordered ids per query and sort)."""
+
+    __slots__ = ("_bits", "tops")
+
+    def __init__(self, rids: Sequence[int] = ()) -> None:
+        super().__init__(rids)
+        self._bits: int | None = None
+        self.tops: dict[Any, list[int]] = {}
+
+    def bits(self, size: int) -> int:
+        if self._bits is None:
+            self._bits = _bitmap(self, size)
+        return self._bits
 
 
 class _TimeUp(Exception):
@@ -1151,7 +1270,11 @@ class _Select:
         sort = self._sort_fields()
         try:
             self.check_time()
-            scores = self.scored(main) if self._ranked(main, sort) else None
+            scores = (
+                self.columns.remember(("scores", main), partial(self.scored, main))
+                if self._ranked(main, sort)
+                else None
+            )
             hits = self._hits(main, [f for _, f in filters], scores)
             num_found = self._count(hits)
             max_score = self._max_score(scores, hits, num_found)
@@ -1259,17 +1382,22 @@ class _Select:
         """The matching rids in index order, or None when every document matches. ``scores``: the
         main query's scored matches when it was ranked (its matching set, already computed)."""
         parts = [c for c in filters if not isinstance(c, CAll)]
-        if scores is not None:
-            matching = set(scores)
-        elif isinstance(main, CAll):
-            if not parts:
-                return None
-            matching = self.matching(parts.pop(0))
-        else:
-            matching = self.matching(main)
-        for part in parts:
-            matching &= self.matching(part)
-        return sorted(matching)
+        if isinstance(main, CAll) and not parts and scores is None:
+            return None
+
+        def compute() -> HitList:
+            rest = list(parts)
+            if scores is not None:
+                matching = set(scores)
+            elif isinstance(main, CAll):
+                matching = self.matching(rest.pop(0))
+            else:
+                matching = self.matching(main)
+            for part in rest:
+                matching &= self.matching(part)
+            return HitList(sorted(matching))
+
+        return self.columns.remember(("hits", main, tuple(parts), scores is not None), compute)
 
     # --- relevance -----------------------------------------------------------------------------
     def _ranked(self, main: Compiled, sort: list[tuple[str, bool]]) -> bool:
@@ -1413,7 +1541,9 @@ class _Select:
             sql = p.sql("SELECT rid FROM {ranges} WHERE field = ? AND {condition}", condition=condition)
             return sql, [node.field, *bounds]
         if isinstance(node, CExists):
-            condition = Sql(" OR ").join(Sql("json_type(stored, ?) IS NOT NULL") for _ in node.fields)
+            condition = Sql(" OR ").join(
+                Sql("json_type(cc_stored(stored), ?) IS NOT NULL") for _ in node.fields
+            )
             sql = p.sql("SELECT rid FROM {docs} WHERE {condition}", condition=condition)
             return sql, [f'$."{name}"' for name in node.fields]
         if isinstance(node, CText):
@@ -1539,10 +1669,16 @@ class _Select:
             page = hits[request.start : end]
         else:
             candidates = hits if hits is not None else self.columns.all_rids(self.conn)
-            page = heapq.nsmallest(end, candidates, key=self._sort_key(sort, scores))[request.start :]
+            tops = candidates.tops if isinstance(candidates, HitList) else {}
+            top = tops.get((tuple(sort), end))
+            if top is None:
+                top = heapq.nsmallest(end, candidates, key=self._sort_key(sort, scores))
+                if len(tops) < 16:
+                    tops[(tuple(sort), end)] = top
+            page = top[request.start :]
         if not page:
             return []
-        by_rid: dict[int, str] = {}
+        by_rid: dict[int, bytes] = {}
         for chunk in batched(page, 500):
             sql = self.p.sql("SELECT rid, stored FROM {docs} WHERE rid IN ({rids})", rids=marks(len(chunk)))
             by_rid.update(self.conn.execute(sql, chunk))
@@ -1624,7 +1760,7 @@ class _Select:
         return key
 
     def _render(
-        self, stored_docs: list[tuple[int, str]], scores: dict[int, float] | None
+        self, stored_docs: list[tuple[int, bytes]], scores: dict[int, float] | None
     ) -> list[dict[str, Any]]:
         """Stored fields ``fl`` asks for; ``score`` last when asked (1.0 for unranked queries)."""
         fl = self.request.fl
@@ -1634,7 +1770,7 @@ class _Select:
         if spec is not None:
             self.more["highlighting"] = {}
         for rid, stored in stored_docs:
-            data = json.loads(stored)
+            data = unpack(stored)
             data.pop(_UNSTORED, None)
             if spec is not None:
                 self.more["highlighting"][data["id"]] = highlight(spec, self.main, data)
@@ -1668,15 +1804,27 @@ class _Select:
             found.append((None, sum(1 for rid in pool if not ordinals[rid])))
         return found  # type: ignore[return-value]
 
+    def _counts(self, name: str, hits: list[int] | None) -> Counter[int] | dict[int, int]:
+        """Value ordinal → number of ``hits`` holding it (values no hit holds may be left out). A
+        field with few values and a large hit set is counted by bitmaps, else hit by hit."""
+        values, ordinals, all_counts = self.columns.facet(self.conn, name)
+        if hits is None:
+            return all_counts
+        if isinstance(hits, HitList) and len(values) <= BITMAP_FACET_VALUES and len(hits) > 4 * len(values):
+            bits = hits.bits(self.columns.size)
+            return {
+                ordinal: count
+                for ordinal, holders in enumerate(self.columns.value_bitmaps(self.conn, name))
+                if (count := (holders & bits).bit_count())
+            }
+        return Counter(chain.from_iterable(map(ordinals.__getitem__, hits)))
+
     def _facet_items(self, facet: FacetField, hits: list[int] | None) -> list[tuple[int, int]]:
         """The (value ordinal, count) pairs a facet gives, in its order, after its offset and limit."""
         definition = lookup(facet.field)
         assert definition is not None
         values, ordinals, all_counts = self.columns.facet(self.conn, facet.field)
-        if hits is None:
-            counts: Counter[int] | dict[int, int] = all_counts
-        else:
-            counts = Counter(chain.from_iterable(map(ordinals.__getitem__, hits)))
+        counts = self._counts(facet.field, hits)
         minimum = max(facet.mincount, 1)
         items = [(o, c) for o, c in counts.items() if c >= minimum]
         term_filters = bool(facet.contains or facet.matches is not None or facet.exclude_terms)

@@ -102,6 +102,7 @@ def test_no_score_is_computed_when_it_would_not_be_used(index: SqliteIndex, monk
     from provision.index import sqlite
 
     calls: list[object] = []
+    index._columns = None  # forget what earlier tests cached
     original = sqlite._Select.scored
     monkeypatch.setattr(
         sqlite._Select, "scored", lambda self, node: calls.append(node) or original(self, node)
@@ -113,7 +114,9 @@ def test_no_score_is_computed_when_it_would_not_be_used(index: SqliteIndex, monk
     index.select({"q": "bronze"})  # no sort: index order, as the facet browsing needs it fast
     assert calls == []
     index.select({"q": "bronze", "sort": "id asc", "fl": "id,score"})
-    index.select({"q": "bronze", "sort": "score desc"})
+    index.select({"q": "axe", "sort": "score desc"})
+    assert len(calls) == 2
+    index.select({"q": "axe", "sort": "score desc", "rows": 2})  # scored once per generation: cached
     assert len(calls) == 2
 
 

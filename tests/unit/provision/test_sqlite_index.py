@@ -7,6 +7,7 @@ import json
 import sqlite3
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -743,3 +744,63 @@ def test_json_facets_terms_and_ranges(index: SqliteIndex) -> None:
             "before": {"count": 0},
         },
     }
+
+
+def test_stored_fields_are_compressed_and_plain_json_of_older_generations_still_reads(
+    index: SqliteIndex, tmp_path: Path
+) -> None:
+    conn = sqlite3.connect(tmp_path / "index.sqlite")
+    (generation,) = conn.execute("SELECT generation FROM cc_indexes").fetchone()
+    p = f"g{generation}"
+    (stored,) = conn.execute(f"SELECT stored FROM {p}_docs WHERE id = 'ads::1'").fetchone()
+    assert isinstance(stored, bytes)
+    assert json.loads(zlib.decompress(stored))["title"] == "Zeus temple excavation"
+    with conn:  # a row as generations before compression wrote it
+        conn.execute(
+            f"UPDATE {p}_docs SET stored = ? WHERE id = 'ads::3'",
+            (json.dumps({"id": "ads::3", "datasource": "ads", "title": "apollo sanctuary"}),),
+        )
+    conn.close()
+    fresh = SqliteIndex(tmp_path / "index.sqlite", create=False)
+    assert fresh.select({"q": "id:ads\\:\\:3", "fl": "title"})["response"]["docs"] == [
+        {"title": "apollo sanctuary"}
+    ]
+    assert ids(fresh, q="period_txt:*") == ["ads::2"]  # field:* reads the compressed JSON in SQL
+    assert ids(fresh, q="title:* AND id:ads\\:\\:3") == ["ads::3"]
+    fresh.close()
+
+
+def test_cached_results_follow_writes(index: SqliteIndex) -> None:
+    assert ids(index, q="bronze", sort="score desc") == ["dans::1", "ads::1"]
+    assert ids(index, q="*:*", fq="subject_facet:Temple") == ["ads::1", "ads::3"]
+    writer = index.open_writer("ads")
+    writer.delete(["ads::1"])
+    writer.commit(state())
+    assert ids(index, q="bronze", sort="score desc") == ["dans::1"]
+    assert ids(index, q="*:*", fq="subject_facet:Temple") == ["ads::3"]
+    rebuild = index.open_writer("dans", rebuild=True)
+    rebuild.add([{"id": "dans::2", "datasource": "dans", "title": "Bronze bronze", "subject": ["Temple"]}])
+    rebuild.commit(state("dans"))
+    assert ids(index, q="bronze", sort="score desc") == ["dans::2"]
+    assert ids(index, q="*:*", fq="subject_facet:Temple") == ["ads::3", "dans::2"]
+
+
+def test_the_replaced_generation_is_dropped_outside_a_transaction(
+    index: SqliteIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside a transaction SQLite journals every page a DROP frees, in memory: a rebuild's memory
+    grew with the size of the generation it replaced."""
+    from provision.index import sqlite as module
+
+    seen: list[bool] = []
+    original = module._drop_generation
+    monkeypatch.setattr(
+        module, "_drop_generation", lambda conn, p: seen.append(conn.in_transaction) or original(conn, p)
+    )
+    writer = index.open_writer("ads", rebuild=True)
+    writer.add(DOCS[:1])
+    writer.commit(state("ads", "v2"))
+    aborted = index.open_writer("ads", rebuild=True)
+    aborted.abort()
+    assert seen == [False, False]
+    assert index.builds() == []
