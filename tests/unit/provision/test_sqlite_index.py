@@ -793,9 +793,9 @@ def test_the_replaced_generation_is_dropped_outside_a_transaction(
     from provision.index import sqlite as module
 
     seen: list[bool] = []
-    original = module._drop_generation
+    original = module.GENERATIONS.drop
     monkeypatch.setattr(
-        module, "_drop_generation", lambda conn, p: seen.append(conn.in_transaction) or original(conn, p)
+        module.GENERATIONS, "drop", lambda conn, key: seen.append(conn.in_transaction) or original(conn, key)
     )
     writer = index.open_writer("ads", rebuild=True)
     writer.add(DOCS[:1])
