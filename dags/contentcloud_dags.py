@@ -362,7 +362,7 @@ def _notify_failure(profile: dict[str, Any]):
     datasource = profile["id"]
 
     def callback(context: Any) -> None:
-        import html
+        from markupsafe import Markup
 
         targets = _failure_targets(profile)
         if not targets:
@@ -375,7 +375,7 @@ def _notify_failure(profile: dict[str, Any]):
             "dag": context["dag"] if hasattr(context.get("dag"), "get_template_env") else None,
             "contentcloud_failure": message,
             "contentcloud_subject": subject,
-            "contentcloud_html": f"<pre>{html.escape(text)}</pre>",
+            "contentcloud_html": Markup("<pre>{}</pre>").format(text),  # escaped by construction
         }
         for target in targets:
             try:

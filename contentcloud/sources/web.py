@@ -36,7 +36,6 @@ it ends in the run report, which adds it to the run history the source's page sh
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import re
@@ -46,6 +45,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from contentcloud.auth import Authenticator, Identity, csrf_matches
 from mdstore.errors import ConfigError, ContentcloudError, OrchestratorError
@@ -72,8 +74,27 @@ class HttpError(Exception):
         self.headers = headers or []
 
 
-def e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+def _blank(value: Any) -> Any:
+    """None prints as nothing (a missing message, outcome or sample identifier)."""
+    return "" if value is None else value
+
+
+def _count(value: int | None) -> str:
+    """A count of the history, or "-" for a run without that step."""
+    return "-" if value is None else str(value)
+
+
+#: the pages' templates (templates/): every value is HTML-escaped unless it is Markup, which only
+#: our own rendered templates, the SVG plots and the constant style are
+_TEMPLATES = Environment(
+    loader=PackageLoader("contentcloud.sources"), autoescape=True, undefined=StrictUndefined, finalize=_blank
+)
+_TEMPLATES.globals["count"] = _count
+
+
+def render(template: str, **values: Any) -> Markup:
+    """One template of templates/, rendered with autoescape."""
+    return Markup(_TEMPLATES.get_template(template).render(**values))  # noqa: S704 -- autoescaped output
 
 
 class Request:
@@ -711,63 +732,31 @@ class SourcesApp:
     ) -> str:
         if api:
             return _json({"error": message, "status": status, **({"errors": errors} if errors else {})})
-        content = f'<div class="error" id="page-error"><b>{e(status)}</b>: {e(message)}</div>'
+        content = Markup('<div class="error" id="page-error"><b>{}</b>: {}</div>').format(status, message)
         return self.frame(base, status, content, identity)
 
     # --- pages ---------------------------------------------------------------------------------
     def frame(
-        self, base: str, title: str, content: str, identity: Identity, *, refresh: int | None = None
+        self, base: str, title: str, content: Markup, identity: Identity, *, refresh: int | None = None
     ) -> str:
-        account = ""
-        if identity.user is not None:
-            account = (
-                f'<form id="logout" method="post" action="{e(self.login_base(base))}/logout">'
-                f'<span id="signed-in">{e(identity.user)}</span>'
-                f'<input type="hidden" name="csrf_token" value="{e(identity.csrf)}">'
-                '<button type="submit" id="logout-button">Log out</button></form>'
+        return str(
+            render(
+                "page.html",
+                title=title,
+                style=STYLE,
+                base=base,
+                curator=self.login_base(base),
+                user=identity.user,
+                csrf=identity.csrf,
+                content=content,
+                refresh=refresh,
             )
-        meta = f'<meta http-equiv="refresh" content="{refresh}">' if refresh else ""
-        return PAGE.format(
-            title=e(title), style=STYLE, base=e(base), curator=e(self.login_base(base)), account=account,
-            content=content, meta=meta,
-        )  # fmt: skip
+        )
 
     def list_page(self, request: Request) -> str:
         listed, broken = self.summaries()
-        rows = []
-        for ds in listed:
-            last = ds["last_run"]
-            running = ds["running"] and ds["running"]["state"] == "running"
-            last_text = "running…" if running else (
-                f'{e(last["finished_at"])}: {e(last["outcome"])}, {_count(last["records_in"])} in, '
-                f'{_count(last["records_out"])} out'
-                if last else "never"
-            )  # fmt: skip
-            rows.append(
-                f'<tr data-id="{e(ds["id"])}"><td><a href="{e(request.base)}/s/{e(ds["id"])}">'
-                f"{e(ds['id'])}</a></td>"
-                f"<td>{e(ds['name'])}</td><td>{e(ds['protocol'])}</td><td>{e(ds['format'])}</td>"
-                f"<td>{e(ds['schedule'] or 'manual')}</td><td>{'yes' if ds['enabled'] else 'no'}</td>"
-                f"<td>{last_text}</td></tr>"
-            )
-        for bad in broken:
-            rows.append(
-                f'<tr class="failed"><td>{e(bad["id"] or "?")}</td><td colspan="6">invalid profile '
-                f"{e(bad['file'])}: {e(bad['error'])}</td></tr>"
-            )
-        deleted = request.field("deleted")
-        note = (
-            f'<p class="checks" id="deleted-note">Deleted the profile of {e(deleted)}.</p>' if deleted else ""
-        )
-        content = (
-            f'{note}<p class="buttons">Register a source: '
-            f'<a id="new-oai" href="{e(request.base)}/new?protocol=oai">OAI-PMH</a> '
-            f'<a id="new-ftp" href="{e(request.base)}/new?protocol=ftp">FTP</a> '
-            f'<a id="new-http" href="{e(request.base)}/new?protocol=http">HTTP</a></p>'
-            '<table id="sources"><thead><tr><th>id</th><th>name</th><th>protocol</th><th>format</th>'
-            "<th>schedule</th><th>enabled</th><th>last run</th></tr></thead><tbody>"
-            + "".join(rows)
-            + "</tbody></table>"
+        content = render(
+            "list.html", base=request.base, listed=listed, broken=broken, deleted=request.field("deleted")
         )
         return self.frame(request.base, "Datasources", content, request.identity)
 
@@ -862,25 +851,12 @@ class SourcesApp:
 
         base = request.base
         action = f"{base}/s/{existing['id']}/edit" if existing else f"{base}/new?protocol={protocol}"
-        parts = [f'<form id="source-form" method="post" action="{e(action)}">',
-                 f'<input type="hidden" name="csrf_token" value="{e(request.identity.csrf)}">']  # fmt: skip
-        if errors:
-            parts.append(
-                '<div class="error" id="form-errors"><b>The profile is not valid:</b><ul>'
-                + "".join(f"<li>{e(x.field)}: {e(x.message)}</li>" for x in errors)
-                + "</ul></div>"
-            )
+        values: dict[str, Any] = {"url_field": None, "url": "", "probe_error": None, "probed": None}
         probed = None
         if protocol in ("oai", "http"):
             url_field = "api.baseurl" if protocol == "oai" else "api.url"
             url = value(url_field)
-            parts.append(
-                '<fieldset id="step-url"><legend>1. The source</legend><label>'
-                f"{'Base URL' if protocol == 'oai' else 'URL'}"
-                f' <input type="url" name="{url_field}" id="url" value="{e(url)}" size="60" required></label>'
-                '<button type="submit" name="action" value="probe" id="probe-button" formnovalidate>'
-                "Probe</button></fieldset>"
-            )
+            values.update(url_field=url_field, url=url)
             if probe:
                 try:
                     if protocol == "oai":
@@ -894,114 +870,69 @@ class SourcesApp:
                     else:
                         probed = self.probe({"protocol": "http", "url": url})
                 except ConfigError as exc:
-                    parts.append(
-                        f'<div class="error" id="probe-error">{e(url_field)}: {e(exc.message)}</div>'
-                    )
+                    values["probe_error"] = exc.message
                 if probed is not None:
-                    parts.append(probe_html(probed))
+                    values.update(probe_values(probed))
         shown: list[str] = []
-        parts.append('<fieldset id="step-profile"><legend>2. The profile</legend>')
-        if existing:
-            parts.append(f'<p>id <b id="source-id">{e(existing["id"])}</b></p>')
-        else:
-            parts.append(
-                f'<label>id <input type="text" name="id" id="id" value="{e(value("id"))}" required '
-                'pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}"></label>'
-            )
-        parts.append(
-            f'<label>name <input type="text" name="name" id="name" value="{e(value("name"))}"></label>'
-        )
-        parts.append(
-            '<label>nsprefix <input type="text" name="nsprefix" id="nsprefix" '
-            f'value="{e(value("nsprefix"))}" '
-            'placeholder="from the id"></label>'
-        )
         if protocol == "oai":
             prefixes = [f["prefix"] for f in probed.formats] if probed is not None else []
             chosen = value("api.metadata_prefix") or (
                 "oai_dc" if "oai_dc" in prefixes or not prefixes else prefixes[0]
             )
-            if prefixes:
-                options = "".join(
-                    f'<option value="{e(p)}"{" selected" if p == chosen else ""}>{e(p)}</option>'
-                    for p in prefixes
-                )
-                parts.append(
-                    '<label>format <select name="api.metadata_prefix" id="metadata_prefix">'
-                    f"{options}</select></label>"
-                )
-            else:
-                parts.append(
-                    '<label>format <input type="text" name="api.metadata_prefix" id="metadata_prefix" '
-                    f'value="{e(chosen)}"></label>'
-                )
             shown.append("metadata_prefix")
             selected_sets = set(request.fields("api.sets")) or set(api_values.get("sets") or [])
             set_specs = [s["spec"] for s in probed.sets] if probed is not None else sorted(selected_sets)
-            if set_specs:
-                names = {s["spec"]: s["name"] for s in probed.sets} if probed is not None else {}
-                boxes = "".join(
-                    f'<label class="set"><span><input type="checkbox" name="api.sets" value="{e(spec)}"'
-                    f"{' checked' if spec in selected_sets else ''}> {e(spec)}</span>"
-                    f"<small>{e(names.get(spec, ''))}</small></label>"
-                    for spec in set_specs
-                )
-                parts.append(
-                    '<fieldset id="sets"><legend>sets (none: the whole repository)</legend>'
-                    f"{boxes}</fieldset>"
-                )
+            names = {s["spec"]: s["name"] for s in probed.sets} if probed is not None else {}
+            values.update(
+                prefixes=prefixes,
+                chosen=chosen,
+                selected_sets=selected_sets,
+                set_specs=set_specs,
+                set_names=names,
+            )
             shown.append("sets")
             shown.append("baseurl")
         else:
+            inputs = []
             for name, spec in schema_fields(protocol):
                 if protocol == "http" and name == "url":
                     shown.append(name)
                     continue
-                parts.append(
+                inputs.append(
                     schema_input(name, spec, value(f"api.{name}"), required=name in _required(protocol))
                 )
                 shown.append(name)
-        parts.extend(f'<input type="hidden" name="api_fields" value="{e(name)}">' for name in shown)
+            values["inputs"] = inputs
         schedule = value("schedule")
-        options = "".join(
-            f'<option value="{e(s)}"{" selected" if s == schedule else ""}>'
-            f"{e(s or 'manual runs only')}</option>"
-            for s in (SCHEDULES if schedule in SCHEDULES else (*SCHEDULES, schedule))
-        )
-        parts.append(f'<label>schedule <select name="schedule" id="schedule">{options}</select></label>')
         mapping = value("mapping") if (prefill or request.method == "POST") else "oai_dc2pe.xsl"
-        mapping_options = '<option value="">(none)</option>' + "".join(
-            f'<option value="{e(m)}"{" selected" if m == mapping else ""}>{e(m)}</option>'
-            for m in mapping_files(self.mappings)
-        )
-        parts.append(f'<label>mapping <select name="mapping" id="mapping">{mapping_options}</select></label>')
         policy = value("policy") or (policy_files(self.mappings) or [""])[0]
-        policies = '<option value="">(none)</option>' + "".join(
-            f'<option value="{e(p)}"{" selected" if p == policy else ""}>{e(p)}</option>'
-            for p in policy_files(self.mappings)
-        )
-        parts.append(f'<label>X3ML policy <select name="policy" id="policy">{policies}</select></label>')
         if prefill:
             enabled = value("enabled")
         else:  # a form sent back keeps its box as the curator left it; a new form starts enabled
             enabled = request.field("enabled") if request.method == "POST" else "1"
-        parts.append(
-            '<label><span><input type="checkbox" name="enabled" id="enabled" '
-            f'value="1"{" checked" if enabled else ""}>'
-            " enabled</span></label>"
-        )
-        parts.append(
-            '<label><span><input type="checkbox" name="run_now" id="run_now" value="1"'
-            f"{' checked' if request.field('run_now') else ''}> run it now</span></label>"
-        )
-        label = "Save" if existing else "Register"
-        parts.append(
-            '</fieldset><div class="buttons"><button type="submit" name="action" value="save" '
-            'id="save-button">'
-            f"{label}</button></div></form>"
+        content = render(
+            "form.html",
+            action=action,
+            csrf=request.identity.csrf,
+            errors=errors,
+            protocol=protocol,
+            existing=existing,
+            id=value("id"),
+            name=value("name"),
+            nsprefix=value("nsprefix"),
+            shown=shown,
+            schedules=SCHEDULES if schedule in SCHEDULES else (*SCHEDULES, schedule),
+            schedule=schedule,
+            mappings=mapping_files(self.mappings),
+            mapping=mapping,
+            policies=policy_files(self.mappings),
+            policy=policy,
+            enabled=enabled,
+            run_now=request.field("run_now"),
+            **values,
         )
         title = f"Edit {existing['id']}" if existing else f"Register an {protocol.upper()} source"
-        return self.frame(base, title, "".join(parts), request.identity)
+        return self.frame(base, title, content, request.identity)
 
     # --- a source ------------------------------------------------------------------------------
     def source_page(self, request: Request, datasource_id: str) -> str:
@@ -1013,125 +944,40 @@ class SourcesApp:
         profile, file = self._profile(datasource_id)
         runs = RunHistory.from_settings(self.settings).runs(datasource_id)
         running = self.runs.state(datasource_id)
-        base, csrf = request.base, e(request.identity.csrf)
         notes = []
         if request.field("registered"):
             notes.append(f"Registered: written to {file.name}.")
         if request.field("changed"):
             notes.append(f"Saved: {file.name} rewritten.")
-        state = ""
-        if running:
-            if running["state"] == "running":
-                state = (
-                    f'<p class="warning" id="run-state">Run {e(running["run_id"])} is running '
-                    f"(started {e(running['started_at'])})…</p>"
-                )
-            elif running.get("where") == "in-process":
-                state = (
-                    f'<p class="checks" id="run-state">Run {e(running["run_id"])} ended: '
-                    f'<b id="run-outcome">{e(running.get("outcome"))}</b> '
-                    f"{e(running.get('message') or '')}</p>"
-                )
-            else:
-                state = (
-                    f'<p class="checks" id="run-state">Airflow run {e(running.get("dag_run_id"))} '
-                    f"{e(running.get('state'))}</p>"
-                    if running.get("dag_run_id")
-                    else f'<p class="error" id="run-state">No run started: {e(running.get("message"))}</p>'
-                )
-        enabled = profile.get("enabled", True)
-        actions = (
-            f'<div class="buttons" id="actions">'
-            f'<form method="post" action="{e(base)}/s/{e(datasource_id)}/run"><input type="hidden" '
-            f'name="csrf_token" value="{csrf}">'
-            f'<button type="submit" id="run-button">Run now</button></form>'
-            f'<a href="{e(base)}/s/{e(datasource_id)}/edit" id="edit-link">Edit</a>'
-            f'<form method="post" action="{e(base)}/s/{e(datasource_id)}/enable"><input type="hidden" '
-            f'name="csrf_token" value="{csrf}">'
-            f'<input type="hidden" name="enabled" value="{"0" if enabled else "1"}">'
-            f'<button type="submit" id="enable-button">{"Disable" if enabled else "Enable"}</button></form>'
-            f'<a href="{e(base)}/s/{e(datasource_id)}/delete" id="delete-link">Delete…</a></div>'
-        )
-        table = ""
-        if runs:
-            rows = "".join(
-                f'<tr class="{"failed" if r["outcome"] == "failed" else ""}" data-run="{e(r["run_id"])}">'
-                f'<td>{e(r["finished_at"])}</td><td>{e(r["run_id"])}</td><td class="outcome">'
-                f"{e(r['outcome'])}</td>"
-                f'<td class="records-in">{_count(r["records_in"])}</td><td class="records-out">'
-                f"{_count(r['records_out'])}</td>"
-                f'<td class="deleted">{r["deleted"]}</td><td class="errors">{r["errors"]}</td>'
-                f"<td>{r['seconds']:.1f}</td><td>"
-                + ", ".join(f"{e(s['step'])} {float(s.get('seconds') or 0):.1f}s" for s in r["steps"])
-                + "</td></tr>"
-                for r in reversed(runs)
-            )
-            table = (
-                '<table id="runs"><thead><tr><th>finished</th><th>run</th><th>outcome</th><th>in</th>'
-                "<th>out</th>"
-                "<th>deleted</th><th>errors</th><th>seconds</th><th>steps</th></tr></thead><tbody>"
-                + rows
-                + "</tbody></table>"
-            )
-        else:
-            table = '<p id="no-runs">No run yet.</p>'
-        completeness = (
-            '<p id="completeness-links">Per-field completeness: '
-            + " · ".join(
-                f'<a href="{e(base)}/s/{e(datasource_id)}/completeness?kind={k}" id="completeness-{k}">'
-                f"{k}</a> "
-                f'(<a href="{e(base)}/s/{e(datasource_id)}/completeness.csv?kind={k}">CSV</a>, '
-                f'<a href="{e(base)}/s/{e(datasource_id)}/completeness.json?kind={k}">JSON</a>)'
-                for k in ("native", "transformed")
-            )
-            + "</p>"
-        )
         text = yaml.safe_dump(profile, sort_keys=False, allow_unicode=True, default_flow_style=False)
-        content = (
-            "".join(f'<p class="checks note">{e(n)}</p>' for n in notes)
-            + state
-            + actions
-            + f'<h3>History of runs</h3><div id="plots">{history_plots(runs)}</div>{table}'
-            + f"<h3>Dataset statistics</h3>{completeness}"
-            + f'<h3>Profile <small>({e(file.name)})</small></h3><pre id="profile">{e(text)}</pre>'
+        content = render(
+            "source.html",
+            base=request.base,
+            id=datasource_id,
+            csrf=request.identity.csrf,
+            notes=notes,
+            running=running,
+            enabled=profile.get("enabled", True),
+            runs=runs,
+            plots=history_plots(runs),
+            file=file.name,
+            text=text,
         )
         refresh = 2 if running and running["state"] == "running" else None
-        return self.frame(base, f"Datasource {datasource_id}", content, request.identity, refresh=refresh)
+        return self.frame(
+            request.base, f"Datasource {datasource_id}", content, request.identity, refresh=refresh
+        )
 
     def delete_page(self, request: Request, datasource_id: str) -> str:
         _, file = self._profile(datasource_id)
-        content = (
-            f'<form id="delete-form" method="post" action="{e(request.base)}/s/{e(datasource_id)}/delete">'
-            f'<input type="hidden" name="csrf_token" value="{e(request.identity.csrf)}">'
-            f"<p>Delete the profile of <b>{e(datasource_id)}</b> ({e(file.name)})? Its stored versions "
-            "and run "
-            "history stay (contentcloud mdstore removes data).</p>"
-            '<div class="buttons"><button type="submit" id="confirm-delete">Delete</button>'
-            f'<a href="{e(request.base)}/s/{e(datasource_id)}">Cancel</a></div></form>'
+        content = render(
+            "delete.html", base=request.base, id=datasource_id, csrf=request.identity.csrf, file=file.name
         )
         return self.frame(request.base, f"Delete {datasource_id}?", content, request.identity)
 
     def completeness_page(self, request: Request, datasource_id: str, result: dict[str, Any]) -> str:
         kind = result["kind"]
-        rows = "".join(
-            f'<tr><td class="path-name">{e(p["path"])}</td><td>{e(p["kind"])}</td><td class="count">'
-            f"{p['records']}</td>"
-            f'<td class="share"><span class="bar" style="width:{p["share"] * 200:.0f}px"></span> '
-            f"{p['share'] * 100:.1f} %</td></tr>"
-            for p in result["paths"]
-        )
-        base = f"{request.base}/s/{datasource_id}"
-        content = (
-            f'<p id="completeness-summary">{result["records"]} records of {e(result["unit"])} @ '
-            f"{e(result['version'] or 'no version')}; {len(result['paths'])} fields"
-            + (f"; {result['parse_errors']} not parsable" if result.get("parse_errors") else "")
-            + f' — <a href="{e(base)}/completeness.csv?kind={e(kind)}" id="download-csv">CSV</a> '
-            f'<a href="{e(base)}/completeness.json?kind={e(kind)}" id="download-json">JSON</a> · '
-            f'<a href="{e(base)}">back to {e(datasource_id)}</a></p>'
-            '<table id="completeness"><thead><tr><th>field</th><th>kind</th><th>records</th><th>'
-            "share</th></tr>"
-            f"</thead><tbody>{rows}</tbody></table>"
-        )
+        content = render("completeness.html", base=request.base, id=datasource_id, kind=kind, r=result)
         return self.frame(
             request.base, f"Completeness of {datasource_id} ({kind})", content, request.identity
         )
@@ -1152,126 +998,36 @@ def _required(protocol: str) -> set[str]:
     return set(schema["$defs"][protocol].get("required", []))
 
 
-def schema_input(name: str, spec: dict[str, Any], value: str, *, required: bool) -> str:
-    """One input of a connector field, typed by the schema (description as its title)."""
+def schema_input(name: str, spec: dict[str, Any], value: str, *, required: bool) -> dict[str, Any]:
+    """One input of a connector field, typed by the schema (description as its title), for the
+    form's ``schema_input`` macro."""
     kind = _field_type(spec)
-    title = e(spec.get("description") or "")
-    label = f"{e(name)}{' *' if required else ''}"
-    key = f"api.{name}"
-    if kind == "boolean":
-        default = spec.get("default", False)
-        on = (value == "1") if value != "" else bool(default)
-        # a hidden 0 first, so an unchecked box still says "false"
-        return (
-            f'<label title="{title}"><span><input type="hidden" name="{key}" value="0">'
-            f'<input type="checkbox" name="{key}" id="{key}" value="1"{" checked" if on else ""}> '
-            f"{label}</span></label>"
-        )
-    if kind == "object":
-        return (
-            f'<label title="{title}">{label} (JSON object)<textarea name="{key}" id="{key}" rows="2" '
-            'cols="30">'
-            f"{e(value)}</textarea></label>"
-        )
-    placeholder = spec.get("default")
-    if kind == "array":
-        placeholder = "comma separated"
-    input_type = "number" if kind in ("integer", "number") else "text"
-    step = ' step="any"' if kind == "number" else ""
-    return (
-        f'<label title="{title}">{label} <input type="{input_type}"{step} name="{key}" id="{key}" '
-        f'value="{e(value)}"'
-        f"{' required' if required else ''} "
-        f'placeholder="{e("" if placeholder is None else placeholder)}"></label>'
-    )
+    placeholder = "comma separated" if kind == "array" else spec.get("default")
+    return {
+        "name": name,
+        "kind": kind,
+        "title": spec.get("description") or "",
+        "required": required,
+        "value": value,
+        # a boolean: checked as sent back, else as the schema's default
+        "on": (value == "1") if value != "" else bool(spec.get("default", False)),
+        "placeholder": placeholder,
+    }
 
 
-def probe_html(probe: Any) -> str:
-    """The probe's findings: repository, formats, sets, speed, problems and sample records."""
+def probe_values(probe: Any) -> dict[str, Any]:
+    """The probe's findings (repository, formats, sets, speed, problems and sample records) for
+    the form's ``probe`` macro."""
     data = probe.as_dict()
-    parts = ['<section id="probe-result">']
-    if data["problems"]:
-        parts.append(
-            '<div class="warning" id="probe-problems"><ul>'
-            + "".join(f"<li>{e(p)}</li>" for p in data["problems"])
-            + "</ul></div>"
-        )
-    if data["identify"]:
-        parts.append(
-            '<table id="identify"><tbody>'
-            + "".join(
-                f"<tr><th>{e(k)}</th><td>{e(', '.join(v) if isinstance(v, list) else v)}</td></tr>"
-                for k, v in data["identify"].items()
-            )
-            + "</tbody></table>"
-        )
-    if data["formats"]:
-        parts.append(
-            '<table id="formats"><thead><tr><th>format</th><th>namespace</th><th>schema</th></tr>'
-            "</thead><tbody>"
-            + "".join(
-                f'<tr><td class="prefix">{e(f["prefix"])}</td><td>{e(f["namespace"])}</td><td>'
-                f"{e(f['schema'])}</td></tr>"
-                for f in data["formats"]
-            )
-            + "</tbody></table>"
-        )
-    if data["protocol"] == "oai":
-        more = " (more on the server)" if data["sets_truncated"] else ""
-        parts.append(f'<p id="set-count">{len(data["sets"])} set(s){more}</p>')
-    speed = data["speed"]
-    parts.append(
-        '<p id="speed">Server speed: '
-        + ", ".join(
-            f"{e(r['request'])} {r['seconds']:.2f} s"
-            if r.get("seconds") is not None
-            else f"{e(r['request'])} skipped"
-            for r in data["requests"]
-        )
-        + (
-            f"; {speed['records_per_second']} records/s on the first page"
-            if speed["records_per_second"]
-            else ""
-        )
-        + (f"; {speed['bytes_per_second']} bytes/s" if speed["bytes_per_second"] else "")
-        + "</p>"
-    )
-    if data["protocol"] == "oai":
-        size = f" of {data['complete_list_size']}" if data["complete_list_size"] is not None else ""
-        parts.append(
-            f'<p id="sample-count">{data["page_records"]} records on the first page{size} '
-            f"({e(data['sample_format'] or '-')}); the first {len(data['sample'])}:</p>"
-        )
-    for record in data["sample"]:
-        parts.append(
-            f'<details class="sample"><summary>{e(record.get("identifier"))} '
-            f"{e(record.get('datestamp') or '')}"
-            f"{' (deleted)' if record.get('deleted') else ''}</summary><pre>{e(record.get('xml'))}"
-            f"{'…' if record.get('truncated') else ''}</pre></details>"
-        )
-    parts.append("</section>")
-    return "".join(parts)
-
-
-def _count(value: int | None) -> str:
-    """A count of the history, or "-" for a run without that step."""
-    return "-" if value is None else str(value)
+    identify = [(k, ", ".join(v) if isinstance(v, list) else v) for k, v in data["identify"].items()]
+    return {"probed": data, "identify": identify}
 
 
 def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, indent=1, default=str)
 
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">{meta}
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title><style>{style}</style></head>
-<body><header><h1><a href="{curator}/">contentcloud curator</a> ·
-<a href="{base}/" id="sources-home">datasources</a></h1>{account}</header>
-<main><h2 id="page-title">{title}</h2>{content}</main></body></html>
-"""
-
-STYLE = """
+STYLE = Markup("""
 body{font-family:system-ui,sans-serif;margin:0;color:#222}
 header{background:#234;color:#fff;padding:.4em 1em;
 display:flex;justify-content:space-between;align-items:center}
@@ -1301,4 +1057,4 @@ border:1px solid #9c9;background:#eef8ee}
 td.share{white-space:nowrap}
 svg.plot{border:1px solid #ddd;margin:.3em .6em .3em 0;background:#fff}
 label.set{flex-direction:row;gap:.3em}
-"""
+""")

@@ -5,12 +5,12 @@ DAG's ``on_failure_callback`` as the dag-processor does under the scheduler."""
 
 from __future__ import annotations
 
-import html
 import json
 import socket
 
 import pytest
 import yaml
+from markupsafe import escape
 
 from tests.dags.sinks import http_sink, smtp_sink
 from tests.dags.test_dag_runs import load_dag
@@ -115,7 +115,7 @@ def test_a_failed_run_sends_one_mail_and_one_webhook_naming_the_step_and_why(sin
     assert reason.startswith(
         f"down: http://127.0.0.1:{port}/oai: Identify: cannot connect to 127.0.0.1:{port} ("
     )
-    assert body.endswith(f"failed step: collect: {html.escape(reason)}</pre>")
+    assert body.endswith(f"failed step: collect: {escape(reason)}</pre>")
     assert [s["step"] for s in payload["report"]["steps"]] == ["collect"]
     assert payload["report"]["steps"][0]["outcome"] == "failed_resumable"  # a harvest continues later
 

@@ -414,7 +414,7 @@ def test_the_editor_page_and_its_bundle(setup):
     )
     assert '<script src="/curator/static/editor.js"></script>' in page
     assert '<input type="text" id="ed-name" value="demo.x3ml" size="22">' in page
-    assert "&lt;x3ml version=&quot;1.0&quot;" in page  # the profile's mapping, escaped, in the editor
+    assert "&lt;x3ml version=&#34;1.0&#34;" in page  # the profile's mapping, escaped, in the editor
     status, headers, bundle = call(setup["app"], "/static/editor.js")
     assert (status, headers["Content-Type"]) == ("200 OK", "text/javascript; charset=utf-8")
     assert (

@@ -205,9 +205,9 @@ def test_an_edit_keeps_the_other_sections_and_errors_are_listed_on_the_form(app)
     assert status == "400 Bad Request"
     assert (
         '<div class="error" id="form-errors"><b>The profile is not valid:</b><ul>'
-        "<li>api.baseurl: &#x27;gopher://x&#x27; is not an http(s) URL</li>"
-        "<li>api.metadata_prefix: &#x27;bad prefix&#x27; does not match "
-        "&quot;^[A-Za-z0-9_.!~*&#x27;()-]+$&quot;</li>"
+        "<li>api.baseurl: &#39;gopher://x&#39; is not an http(s) URL</li>"
+        "<li>api.metadata_prefix: &#39;bad prefix&#39; does not match "
+        "&#34;^[A-Za-z0-9_.!~*&#39;()-]+$&#34;</li>"
         "</ul></div>"
     ) in page
     assert "oai2" in (app.registry / "e1.yaml").read_text()  # nothing written
@@ -227,7 +227,7 @@ def test_a_hostile_server_is_probed_within_the_limits_and_shown_escaped(app, hos
     assert time.monotonic() - started < 20
     assert "<script>" not in page and "<b>x" not in page
     assert "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>" in page
-    assert '<td class="prefix">&quot;&gt;&lt;b&gt;x</td>' in page
+    assert '<td class="prefix">&#34;&gt;&lt;b&gt;x</td>' in page
     assert '<p id="set-count">0 set(s)</p>' in page  # noSetHierarchy is no problem
     assert 'id="enabled" value="1"> enabled' in page  # the box the curator unticked stays unticked
     assert "<li>ListRecords: the page is larger than api.max_page_bytes (1048576 bytes)" in page
