@@ -59,11 +59,9 @@ logger = logging.getLogger(__name__)
 KEEP_SNAPSHOTS = 3
 #: lines per bulk-load or update request
 LOAD_BATCH = 50_000
-#: lines a rebuild buffers before a bulk load: one load for a whole graph of up to 4 million distinct
-#: triples (~500 MB held). Each further load into the same store costs more than its share (its
-#: files overlap the first one's and RocksDB merges them): at 100,000 records (1.8 million triples)
-#: two loads of up to a million lines took 1.4 times the CPU of the bare load of 2.7 million lines
-BULK_LINES = 4_000_000
+#: lines a rebuild buffers before a bulk load where no named pipe streams them (no ``os.mkfifo``),
+#: and an abort's restore (fewer, larger loads are faster)
+BULK_LINES = 1_000_000
 
 
 def _state_subject(datasource: str) -> ox.NamedNode:
