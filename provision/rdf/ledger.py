@@ -70,8 +70,7 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         # the B-trees a load writes at random places (reference counts by digest, subjects by IRI)
-        # must stay in memory, or every insert reads a page from disk once the tables outgrow
-        # SQLite's default 2 MB cache: the load rate fell with the size of the graph (RESULTS.md)
+        # stay in memory instead of SQLite's default 2 MB cache, which 100,000 records outgrow
         self._db.execute("PRAGMA cache_size=-262144")
         self._db.execute("PRAGMA temp_store=MEMORY")
         self._db.executescript(SCHEMA)
@@ -178,8 +177,9 @@ class Ledger:
         written, and the lines' reference counts are summed in memory (one counter of 64-bit
         digests, ~90 bytes a distinct triple) for :meth:`finish_fresh` to write once, in key order.
         Why not in SQLite as the batches come: appending every batch's counts to a scratch table and
-        folding it into ``refs`` with one grouped insert cost half of a 100,000-record rebuild's
-        ledger time (bench/RESULTS.md); a rebuild that dies loses nothing it needed."""
+        folding it into ``refs`` with one grouped insert took ~23 of the step's 89 CPU seconds at
+        100,000 records on the loaded machine (on a quiet one the step's total barely moved:
+        bench/RESULTS.md); a rebuild that dies loses nothing it needed."""
         gid = self.gid(graph)
         assert gid is not None
         batch: Counter[bytes] = Counter()
