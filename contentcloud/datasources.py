@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from contentcloud.sections import IndexSection, Limits, PublishSection, TransformSection
+from contentcloud.sections import IndexSection, Limits, PublishSection, RdfSection, TransformSection
 from contentcloud.shipped import SCHEMAS_DIR
 from mdstore.envelope import UnitKey
 from mdstore.errors import ConfigError
@@ -97,6 +97,10 @@ class Datasource:
         return IndexSection.from_mapping(self.section("index"))
 
     @cached_property
+    def rdf(self) -> RdfSection:
+        return RdfSection.from_mapping(self.section("rdf"))
+
+    @cached_property
     def publish(self) -> PublishSection:
         return PublishSection.from_mapping(self.section("publish"))
 
@@ -107,7 +111,7 @@ class Datasource:
     def section(self, name: str) -> dict[str, Any]:
         """An optional profile section as written (``transform``, ``index``, ``publish``,
         ``download``…) or {}; the typed ones are :attr:`transform`, :attr:`index`,
-        :attr:`publish` and :attr:`limits`."""
+        :attr:`rdf`, :attr:`publish` and :attr:`limits`."""
         value = self.raw.get(name)
         return dict(value) if isinstance(value, dict) else {}
 

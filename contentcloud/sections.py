@@ -47,6 +47,14 @@ class IndexSection(Section):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RdfSection(Section):
+    """``rdf``: the datasource's named graph in the RDF store (``$defs/rdf``)."""
+
+    enabled: bool = True
+    records_per_part: int = 50000
+
+
+@dataclass(frozen=True, kw_only=True)
 class PublishSection(Section):
     """``publish``: the OAI-PMH publication (``$defs/publish``).
 

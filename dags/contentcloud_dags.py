@@ -61,6 +61,8 @@ logger = logging.getLogger("contentcloud.dags")
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 MDSTORE_POOL = "contentcloud_mdstore"
 SOLR_POOL = "contentcloud_solr"
+#: the RDF load takes no slot of its own: the embedded store admits one writer at a time by itself
+RDF_POOL = "default_pool"
 DEFAULT_ARGS = {
     "owner": "contentcloud",
     "retries": 3,
@@ -185,6 +187,10 @@ def _record_failure(context: dict[str, Any]) -> None:
 
 def _index_options(params: dict[str, Any], triggering_asset_events: Any = None) -> dict[str, Any]:
     return {"full": bool(params.get("full_index"))}
+
+
+def _rdf_options(params: dict[str, Any], triggering_asset_events: Any = None) -> dict[str, Any]:
+    return {"full": bool(params.get("full_rdf"))}
 
 
 def parted_step_tasks(
@@ -455,25 +461,6 @@ def _processing(datasource: str) -> tuple[Any, Any, Any, Any, Any, Any]:
         return result.as_dict()
 
     @task
-    def plan_rdf(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
-        from contentcloud.pipeline.rdf import plan_rdf_parts
-
-        full = bool(params.get("full_rdf"))
-        return plan_rdf_parts(datasource, _settings(), full=full, run_id=f"rdf-{run_id}")
-
-    @task
-    def rdf_part(spec: dict[str, Any]) -> dict[str, Any]:
-        from contentcloud.pipeline.rdf import rdf_part_task
-
-        return rdf_part_task(datasource, _settings(), spec)
-
-    @task
-    def finish_rdf(parts: list[dict[str, Any]]) -> dict[str, Any]:
-        from contentcloud.pipeline.rdf import finish_rdf_task
-
-        return finish_rdf_task(datasource, _settings(), parts)
-
-    @task
     def publish(run_id: str) -> dict[str, Any]:
         from contentcloud.pipeline.publish import run_publish
         from contentcloud.pipeline.runs import require_success
@@ -483,8 +470,7 @@ def _processing(datasource: str) -> tuple[Any, Any, Any, Any, Any, Any]:
     planned, transformed = parted_step_tasks("transform", datasource, MDSTORE_POOL, transform_options)
     checked = check_transformed(transformed)
     planned_index, indexed = parted_step_tasks("index", datasource, SOLR_POOL, _index_options)
-    planned_rdf = plan_rdf()
-    loaded_rdf = finish_rdf(rdf_part.expand(spec=planned_rdf))
+    planned_rdf, loaded_rdf = parted_step_tasks("rdf", datasource, RDF_POOL, _rdf_options)
     published = publish()
     checked >> planned_index
     checked >> planned_rdf

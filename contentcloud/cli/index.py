@@ -9,11 +9,11 @@ import click
 
 from contentcloud.cli.context import settings_from
 from contentcloud.cli.exit_codes import exit_code_for
-from contentcloud.cli.output import print_json, progress_bar
+from contentcloud.cli.output import progress_bar, show_step_result
 from contentcloud.cli.workers import workers_option
 
 if TYPE_CHECKING:
-    from contentcloud.pipeline.summary import RunSummary
+    pass
 
 
 @click.command()
@@ -50,42 +50,16 @@ def index(ctx: click.Context, datasource: str, full: bool, check: bool, workers:
         summary = run_index(
             datasource, settings, full=full, check=check, on_progress=on_progress, workers=workers
         )
-    if as_json:
-        print_json(summary.as_dict())
-    elif check:
-        _print_check(summary)
-    else:
-        _print_summary(summary)
-    sys.exit(exit_code_for(summary.outcome))
-
-
-def _print_summary(summary: RunSummary) -> None:
     extra = summary.extra
-    lines = [
-        f"index {summary.datasource}: {summary.outcome} in {summary.seconds:.1f}s "
-        f"({summary.rate:.0f} records/s)",
-        f"  {summary.unit_in} @ {summary.version_in or '-'} -> index {summary.unit_out} "
-        f"({extra.get('mode', '-')}: {extra.get('reason', summary.message)})",
-        f"  records read {summary.read}, documents sent {summary.written}, deleted {summary.deleted} "
+    show_step_result(
+        summary,
+        as_json=as_json,
+        check_kinds=("missing", "unexpected", "stale") if check else None,
+        target=f"index {summary.unit_out}",
+        counts=f"documents sent {summary.written}, deleted {summary.deleted} "
         f"(swept {extra.get('swept', 0)}), errors {summary.errors}, warnings {extra.get('warnings', 0)}",
-    ]
-    if extra.get("index_count") is not None:
-        lines.append(f"  the index now holds {extra['index_count']} documents of {summary.datasource}")
-    if summary.message and summary.message != extra.get("reason"):
-        lines.append(f"  {summary.message}")
-    lines.extend(f"  ! {e}" for e in summary.first_errors)
-    click.echo("\n".join(lines))
-
-
-def _print_check(summary: RunSummary) -> None:
-    extra = summary.extra
-    click.echo(f"check {summary.datasource}: {summary.message}")
-    for kind in ("missing", "unexpected", "stale"):
-        total = extra.get(f"{kind}_total", 0)
-        if not total:
-            continue
-        shown = extra.get(kind, [])
-        more = f" (first {len(shown)})" if total > len(shown) else ""
-        click.echo(f"{kind} {total}{more}:")
-        for item in shown:
-            click.echo(f"  {item}")
+        holds=None
+        if extra.get("index_count") is None
+        else f"the index now holds {extra['index_count']} documents of {summary.datasource}",
+    )
+    sys.exit(exit_code_for(summary.outcome))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 if TYPE_CHECKING:
-    from contentcloud.pipeline.summary import ProgressFn
+    from contentcloud.pipeline.summary import ProgressFn, RunSummary
 
 
 def configure_logging(level: str) -> None:
@@ -67,6 +67,50 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
 
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def show_step_result(
+    summary: RunSummary,
+    *,
+    as_json: bool = False,
+    check_kinds: Sequence[str] | None = None,
+    target: str = "",
+    counts: str = "",
+    holds: str | None = None,
+) -> None:
+    """What a step command that loads or checks a provision target (``index``, ``rdf``) prints:
+    the summary as JSON; with ``check_kinds`` (a ``--check`` run) the comparison's message and,
+    per kind of difference, its total and the items the report lists; otherwise the run (its
+    rate; the version read into ``target``, with the mode and why; the records read and the step's
+    ``counts``; what the target ``holds`` now), the message when it adds to the reason, and the
+    first errors."""
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    extra = summary.extra
+    if check_kinds is not None:
+        click.echo(f"check {summary.datasource}: {summary.message}")
+        for kind in check_kinds:
+            total = extra.get(f"{kind}_total", 0)
+            if total:
+                shown = extra.get(kind, [])
+                more = f" (first {len(shown)})" if total > len(shown) else ""
+                click.echo(f"{kind} {total}{more}:")
+                click.echo("".join(f"  {item}\n" for item in shown), nl=False)
+        return
+    lines = [
+        f"{summary.step} {summary.datasource}: {summary.outcome} in {summary.seconds:.1f}s "
+        f"({summary.rate:.0f} records/s)",
+        f"  {summary.unit_in} @ {summary.version_in or '-'} -> {target} "
+        f"({extra.get('mode', '-')}: {extra.get('reason', summary.message)})",
+        f"  records read {summary.read}, {counts}",
+    ]
+    if holds is not None:
+        lines.append(f"  {holds}")
+    if summary.message and summary.message != extra.get("reason"):
+        lines.append(f"  {summary.message}")
+    lines.extend(f"  ! {e}" for e in summary.first_errors)
+    click.echo("\n".join(lines))
 
 
 @contextmanager

@@ -194,6 +194,7 @@ class PartedStep(Protocol):
 PARTED_STEPS = {
     "transform": "contentcloud.pipeline.transform:TransformStep",
     "index": "contentcloud.pipeline.index:IndexStep",
+    "rdf": "contentcloud.pipeline.rdf:RdfStep",
 }
 
 

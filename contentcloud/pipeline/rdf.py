@@ -17,7 +17,9 @@ removed; past the error rate a full load is dropped (the live graph stays as it 
 
 Three stages, as the other steps: :func:`plan_rdf`, :func:`rdf_part` (one id range; an incremental
 run may be split over workers, which take the store's write lock in turn), :func:`finish_rdf` (the
-state, which makes an incremental run visible). :func:`load_rdf` runs them here with one part.
+state, which makes an incremental run visible). :class:`RdfStep` puts them on the parted-step
+protocol (:mod:`contentcloud.pipeline.parts`), which the CLI and the DAG drive; :func:`load_rdf`
+runs them here with one part, on a store and backend already open.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import contentcloud.pipeline.parts as parted
 from contentcloud.pipeline.parts import RECORDS_PER_PART, IdRange, id_ranges, part_count, up_to
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.envelope import UnitKey, utcnow
@@ -136,8 +139,10 @@ def plan_rdf(
     rdf_format: str | None = None,
     parts: int | None = None,
     records_per_part: int = RECORDS_PER_PART,
+    min_parts: int = 1,
 ) -> RdfPlan:
-    """Choose the mode and split an incremental load into id ranges; writes nothing."""
+    """Choose the mode and split an incremental load into ``parts`` id ranges (``None``: one per
+    ``records_per_part`` records, at least ``min_parts``); writes nothing."""
     run_id = run_id or new_run_id(STEP)
     unit = datasource.transformed_unit
     common: dict[str, Any] = {
@@ -169,7 +174,7 @@ def plan_rdf(
         if mode == "full":
             ranges: tuple[IdRange, ...] = ((None, None),)
         else:
-            wanted = part_count(total, per_part=records_per_part) if parts is None else parts
+            wanted = max(min_parts, part_count(total, per_part=records_per_part)) if parts is None else parts
             ranges = id_ranges(view, since, wanted, total)
     return RdfPlan(**common, parts=ranges, since=since.isoformat() if since else None, total=total)
 
@@ -327,6 +332,11 @@ def finish_rdf(
             if len(total.errors) < MAX_KEPT_ERRORS:
                 total.errors[rid] = msg
     state = backend.state(plan.datasource)
+    if state is not None and (state.run_id, state.version) == (plan.run_id, plan.version):
+        # a retried finish whose first attempt committed (and then lost its result): done already
+        outcome = Outcome.RECORD_ERRORS if total.error_count else Outcome.FINISHED
+        message = f"{plan.reason}; the state was already committed by this run"
+        return _summary(plan, total, outcome, backend, time.monotonic() - started, message)
     if (state.version if state else None) != plan.state_version:
         message = (
             f"the store's state moved from version {plan.state_version} to "
@@ -582,104 +592,95 @@ def run_rdf(
     check: bool = False,
     run_id: str | None = None,
     on_progress: ProgressFn | None = None,
+    workers: int = 1,
 ) -> RunSummary:
-    """The rdf step for one datasource, resolved from the settings (the CLI calls this)."""
+    """The rdf step for one datasource (the CLI calls this): a load through :class:`RdfStep` (its
+    parts in ``workers`` processes: :func:`contentcloud.pipeline.parts.run_parted`), or with
+    ``check`` the comparison with the MDStore."""
+    if not check:
+        return parted.run_parted(
+            STEP, datasource_id, settings, workers=workers, on_progress=on_progress, full=full, run_id=run_id
+        )
     from contentcloud.datasources import DatasourceRegistry
 
     datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-    if not check and datasource.section("rdf").get("enabled") is False:
-        return RunSummary(
-            step=STEP,
-            datasource=datasource.id,
-            run_id=run_id or new_run_id(STEP),
-            outcome=Outcome.NOTHING_TO_DO,
-            message="the RDF store is disabled in the profile",
-        )
     with open_load(settings) as (store, backend):
-        if check:
-            summary = check_rdf(
-                store, datasource, backend, run_id=run_id, rdf_format=rdf_format_of(datasource)
-            )
-        else:
-            summary = load_rdf(
-                store,
-                datasource,
-                backend,
-                full=full,
-                run_id=run_id,
-                on_progress=on_progress,
-                max_error_rate=(datasource.raw.get("limits") or {}).get(
-                    "max_error_rate", settings.error_rate
-                ),
-                rdf_format=rdf_format_of(datasource),
-            )
+        summary = check_rdf(store, datasource, backend, run_id=run_id, rdf_format=rdf_format_of(datasource))
     summary.log()
     return summary
 
 
-# ----------------------------------------------------------------------------------- Airflow tasks
-# (kept here, not in runs.py, so the DAG's rdf step is one self-contained addition)
+class RdfStep:
+    """The rdf load on the parted-step protocol (:class:`contentcloud.pipeline.parts.PartedStep`).
 
+    The plan writes nothing. A full load is one part that builds the new graph, switches it in and
+    stores the state (like an index rebuild, it cannot be shared); an incremental load is cut into
+    id ranges whose parts replace their records' triples in place (the embedded store's parts take
+    its write lock in turn), and the finish judges the error rate over all parts and stores the
+    state once, which is what makes the parts' changes visible. Airflow, the CLI and
+    :func:`load_rdf` drive the same stages.
+    """
 
-def plan_rdf_parts(
-    datasource_id: str,
-    settings: Settings,
-    *,
-    full: bool = False,
-    run_id: str | None = None,
-    parts: int | None = None,
-) -> list[dict[str, Any]]:
-    """One spec ``{"plan": …, "part": i}`` per part of the load (incremental: one per
-    ``rdf.records_per_part`` records; full: one), or one ``{"summary": …}`` with nothing to do."""
-    from contentcloud.datasources import DatasourceRegistry
+    name = STEP
 
-    datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-    section = datasource.section("rdf")
-    if section.get("enabled") is False:
-        summary = RunSummary(
-            step=STEP, datasource=datasource.id, run_id=run_id or new_run_id(STEP),
-            outcome=Outcome.NOTHING_TO_DO, message="the RDF store is disabled in the profile",
-        )  # fmt: skip
-        return [{"summary": summary.as_dict()}]
-    with open_load(settings) as (store, backend):
-        plan = plan_rdf(
-            store,
-            datasource,
-            backend,
-            full=full,
-            run_id=run_id,
-            max_error_rate=(datasource.raw.get("limits") or {}).get("max_error_rate", settings.error_rate),
-            rdf_format=rdf_format_of(datasource),
-            parts=parts,
-            records_per_part=int(section.get("records_per_part", RECORDS_PER_PART)),
-        )
-        if not plan.parts:
-            return [{"summary": finish_rdf(store, backend, plan, []).as_dict()}]
-    return [{"plan": plan.as_dict(), "part": part} for part in range(len(plan.parts))]
+    def __init__(self, datasource_id: str, settings: Settings) -> None:
+        from contentcloud.datasources import DatasourceRegistry
+        from contentcloud.sections import error_rate
 
+        self.settings = settings
+        self.datasource = DatasourceRegistry(settings.registry).get(datasource_id)
+        self.max_error_rate = error_rate(self.datasource.limits, settings.error_rate)
 
-def rdf_part_task(datasource_id: str, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
-    """Load one part (idempotent: replaying a part's records through the ledger changes nothing)."""
-    if "summary" in spec:
-        return spec
-    with open_load(settings) as (store, backend):
-        result = rdf_part(store, backend, RdfPlan.from_dict(spec["plan"]), spec["part"])
-    return {"plan": spec["plan"], "part": spec["part"], "result": asdict(result)}
+    def plan(
+        self, *, parts: int | None = None, min_parts: int = 1, full: bool = False, run_id: str | None = None
+    ) -> parted.Plan:
+        """The load's mode and, incremental, its id ranges (``None``: one per ``rdf.records_per_part``
+        records, at least ``min_parts``); a disabled load or one with nothing to do: its summary."""
+        ds = self.datasource
+        if not ds.rdf.enabled:
+            disabled = RunSummary(
+                step=STEP, datasource=ds.id, run_id=run_id or new_run_id(STEP),
+                outcome=Outcome.NOTHING_TO_DO, message="the RDF store is disabled in the profile",
+            )  # fmt: skip
+            return parted.Plan(STEP, ds.id, disabled.run_id, 0, summary=disabled.as_dict())
+        with open_load(self.settings) as (store, backend):
+            planned = plan_rdf(
+                store, ds, backend, full=full, run_id=run_id, max_error_rate=self.max_error_rate,
+                rdf_format=rdf_format_of(ds), parts=parts, records_per_part=ds.rdf.records_per_part,
+                min_parts=min_parts,
+            )  # fmt: skip
+            if not planned.parts:
+                nothing = finish_rdf(store, backend, planned, [])
+                return parted.Plan(STEP, ds.id, planned.run_id, 0, summary=nothing.as_dict())
+        size = len(planned.parts)
+        return parted.Plan(STEP, ds.id, planned.run_id, size, detail=planned.as_dict(), total=planned.total)
 
+    def run_part(self, plan: parted.Plan, part: int, **how: Any) -> parted.PartResult:
+        """Load one part (idempotent: replaying a part's records through the ledger changes nothing).
+        Of the protocol's keywords only ``on_progress`` matters here: a part starts no helper
+        processes to share (``side_by_side``) and never stops early (``alone``): a full load's one
+        part judges the error rate at its end, an incremental load's finish over all parts."""
+        if plan.nothing_to_do:
+            return parted.PartResult(STEP, part)
+        with open_load(self.settings) as (store, backend):
+            done = rdf_part(
+                store, backend, RdfPlan.from_dict(plan.detail), part, on_progress=how.get("on_progress")
+            )
+        return parted.PartResult(STEP, part, read=done.read, detail=asdict(done))
 
-def finish_rdf_task(datasource_id: str, settings: Settings, parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Conclude the load from its parts; raises ``StepFailed`` when it failed."""
-    from contentcloud.pipeline.runs import StepFailed, require_success
+    def finish(
+        self, plan: parted.Plan, results: list[parted.PartResult], *, seconds: float | None = None
+    ) -> RunSummary:
+        detail = [RdfPartResult(**result.detail) for result in results]
+        with open_load(self.settings) as (store, backend):
+            return finish_rdf(
+                store,
+                backend,
+                RdfPlan.from_dict(plan.detail),
+                detail,
+                started=None if seconds is None else time.monotonic() - seconds,
+            )
 
-    parts = list(parts)
-    if len(parts) == 1 and "summary" in parts[0]:
-        return require_success(RunSummary.from_dict(parts[0]["summary"]))
-    plan = RdfPlan.from_dict(parts[0]["plan"])
-    done = {p["part"] for p in parts}
-    if done != set(range(len(plan.parts))):
-        missing = sorted(set(range(len(plan.parts))) - done)
-        raise StepFailed(f"parts {missing} have no result", datasource=datasource_id, step=STEP)
-    with open_load(settings) as (store, backend):
-        summary = finish_rdf(store, backend, plan, [RdfPartResult(**p["result"]) for p in parts])
-    summary.log()
-    return require_success(summary)
+    def abandon(self, plan: parted.Plan) -> None:
+        """Nothing to release: a full load's part aborts its own rebuild; an incremental part that
+        wrote leaves the store marking the load unfinished, so the next load rebuilds."""

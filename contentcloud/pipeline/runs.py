@@ -9,7 +9,7 @@ live in one place and are tested without Airflow:
 * :func:`check_collected` / :func:`check_transformed` compare counts between units and say whether
   anything downstream needs doing;
 * :func:`plan_parts_task` / :func:`run_part_task` / :func:`finish_parts_task` split a run of any
-  parted step (:mod:`contentcloud.pipeline.parts`: transform, index) by id range over several
+  parted step (:mod:`contentcloud.pipeline.parts`: transform, index, rdf) by id range over several
   workers (an index rebuild stays one part);
 * :func:`run_report` turns the step summaries of one run into the human-readable summary and the
   JSON report stored with the MDStore versions the run produced.
@@ -323,13 +323,13 @@ def check_transformed(datasource_id: str, settings: Settings, summary: dict[str,
     return CountCheck("transform", datasource_id, not problems, not problems, counts, tuple(problems))
 
 
-# --- parted steps (transform, index) in orchestrated parts -----------------------------------------
+# --- parted steps (transform, index, rdf) in orchestrated parts ------------------------------------
 
 
 def plan_parts_task(
     step: str, datasource_id: str, settings: Settings, *, parts: int | None = None, **options: Any
 ) -> list[dict[str, Any]]:
-    """Plan a run of the parted step ``step`` (``transform``, ``index``): one JSON-safe
+    """Plan a run of the parted step ``step`` (``transform``, ``index``, ``rdf``): one JSON-safe
     :class:`~contentcloud.pipeline.parts.PartTask` per part, for an orchestrator to map workers
     over (a plan with nothing to do has one part, which passes)."""
     plan = parted_step(step, datasource_id, settings).plan(parts=parts, **options)

@@ -25,10 +25,12 @@ its own graph the same way.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -57,7 +59,8 @@ logger = logging.getLogger(__name__)
 KEEP_SNAPSHOTS = 3
 #: lines per bulk-load or update request
 LOAD_BATCH = 50_000
-#: lines a rebuild buffers before a bulk load (fewer, larger loads are faster)
+#: lines a rebuild buffers before a bulk load where no named pipe streams them (no ``os.mkfifo``),
+#: and an abort's restore (fewer, larger loads are faster)
 BULK_LINES = 1_000_000
 
 
@@ -261,15 +264,26 @@ class EmbeddedLoader:
         marker = owner._marker(datasource)
         marker.parent.mkdir(exist_ok=True)
         marker.write_text(f"{run_id or 'unknown'}\n")
-        if rebuild:
-            self.ledger.drop(self._key)
-            self.store.clear_graph(self._node)
         self._pending: list[bytes] = []
+        self._stream: StreamedBulkLoad | None = None
         self._open = True
+        if rebuild:
+            try:
+                self.ledger.drop(self._key)
+                self.store.clear_graph(self._node)
+                if hasattr(os, "mkfifo"):
+                    self._stream = StreamedBulkLoad(self.store, self._node, owner.path)
+            except BaseException:
+                self._close()
+                raise
 
     def put(self, records: Mapping[str, Sequence[bytes]]) -> None:
-        if self.rebuild:  # bulk: buffered, loaded in large chunks (duplicates are harmless)
-            self._pending.extend(self.ledger.add_fresh(self._key, records))
+        if self.rebuild:  # bulk: streamed (or buffered) into the bulk loader; duplicates are harmless
+            lines = self.ledger.add_fresh(self._key, records)
+            if self._stream is not None:
+                self._stream.write(lines)
+                return
+            self._pending.extend(lines)
             if len(self._pending) >= BULK_LINES:
                 self._flush_bulk()
             return
@@ -277,6 +291,9 @@ class EmbeddedLoader:
         self._write(added, removed)
 
     def _flush_bulk(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            stream.close()
         if self._pending:
             data = b"\n".join(self._pending) + b"\n"
             self._pending = []
@@ -320,6 +337,9 @@ class EmbeddedLoader:
         if not self._open:
             return
         try:
+            if self._stream is not None:  # the loader thread must be done with the store first
+                stream, self._stream = self._stream, None
+                stream.close(check=False)
             self._restore(self.datasource)
         finally:
             self._close()
@@ -351,6 +371,87 @@ class EmbeddedLoader:
         self.ledger.close()
         del self.store
         _release(self._lock_file)
+
+
+class StreamedBulkLoad:
+    """One bulk load of N-Triples lines fed while a rebuild still reads and canonicalizes records.
+
+    Why: the bulk loader is the rebuild's largest cost and it only started once every record had
+    been read (one load of the buffered lines at the commit), so the loader's threads and the
+    records' Python work ran one after the other. Here the loader runs from the start, in a thread,
+    reading a named pipe by its path: pyoxigraph reads a path in Rust without the GIL (a Python
+    file object would be read under the GIL, a few KB at a time), and this process writes each
+    batch's distinct lines into the pipe as they come. Nothing is buffered beyond the pipe's and
+    the loader's own batches (the rebuild held every line until the end before). The loader's
+    error, if any, is raised by :meth:`close`; a write after it failed raises at once.
+    """
+
+    def __init__(self, store: ox.Store, graph: ox.NamedNode, folder: Path) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix=".bulk-", dir=folder))
+        self._fifo = self._dir / "lines.nt"
+        os.mkfifo(self._fifo, 0o600)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._load, args=(store, graph), name="rdf-bulk-load", daemon=True
+        )
+        self._thread.start()
+        self._out: Any = None
+        try:
+            self._out = os.fdopen(self._open_writer(), "wb", buffering=1 << 20)
+        except BaseException:
+            self.close(check=False)
+            raise
+
+    def _load(self, store: ox.Store, graph: ox.NamedNode) -> None:
+        try:
+            store.bulk_load(path=self._fifo, format=ox.RdfFormat.N_TRIPLES, to_graph=graph, lenient=True)
+        except BaseException as exc:  # raised again by close(), in the loading thread's caller
+            self._error = exc
+
+    def _open_writer(self) -> int:
+        """The pipe's writing end, once the loader has opened its reading end (a non-blocking open
+        fails with ENXIO until then; waiting for it in a blocking open would hang for good if the
+        loader failed before opening)."""
+        while True:
+            try:
+                fd = os.open(self._fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    raise
+                if not self._thread.is_alive():
+                    raise RdfStoreError(
+                        f"the bulk load did not start: {self._error}", target=str(self._fifo)
+                    ) from self._error
+                time.sleep(0.002)
+                continue
+            os.set_blocking(fd, True)
+            return fd
+
+    def write(self, lines: Sequence[bytes]) -> None:
+        if not lines:
+            return
+        try:
+            self._out.write(b"\n".join(lines))
+            self._out.write(b"\n")
+        except BrokenPipeError:  # the loader stopped reading: its error says why
+            self.close()
+            raise RdfStoreError("the bulk load stopped reading", target=str(self._fifo)) from None
+
+    def close(self, *, check: bool = True) -> None:
+        """End the input, wait for the load to finish, remove the pipe; with ``check``, raise the
+        loader's error."""
+        if self._out is not None:
+            out, self._out = self._out, None
+            try:
+                out.close()
+            except BrokenPipeError:
+                pass
+        self._thread.join()
+        shutil.rmtree(self._dir, ignore_errors=True)
+        if check and self._error is not None:
+            raise RdfStoreError(
+                f"the bulk load failed: {self._error}", target=str(self._fifo)
+            ) from self._error
 
 
 def _acquire(path: Path, timeout: float) -> Any:

@@ -37,6 +37,7 @@ AGGREGATE_EDGES = {
     ("check_transformed", "plan_rdf"),
     ("plan_rdf", "rdf_part"),
     ("rdf_part", "finish_rdf"),
+    ("plan_rdf", "finish_rdf"),
     ("finish_rdf", "report"),
     ("publish", "report"),
 }

@@ -13,7 +13,14 @@ import pytest
 from contentcloud import datasources
 from contentcloud.datasources import SCHEMA_PATH, profile_from_dict
 from contentcloud.pipeline.index import FeedSettings, feed_settings
-from contentcloud.sections import IndexSection, Limits, PublishSection, TransformSection, error_rate
+from contentcloud.sections import (
+    IndexSection,
+    Limits,
+    PublishSection,
+    RdfSection,
+    TransformSection,
+    error_rate,
+)
 from harvesters.download.config import DownloadConfig, Filters
 from harvesters.ftp import FtpApi, FtpHarvester
 from harvesters.http.harvester import HttpApi
@@ -31,6 +38,7 @@ SECTIONS: list[tuple[type, dict[str, Any], set[str]]] = [
     (FtpApi, SCHEMA["$defs"]["ftp"], {"protocol", "username_env", "password_env"}),
     (TransformSection, SCHEMA["$defs"]["transform"], set()),
     (IndexSection, SCHEMA["$defs"]["index"], set()),
+    (RdfSection, SCHEMA["$defs"]["rdf"], set()),
     # oai_dc_xslt: absent and null differ (publish.py reads it from the mapping)
     (PublishSection, SCHEMA["$defs"]["publish"], {"oai_dc_xslt"}),
     (Limits, SCHEMA["properties"]["limits"], set()),
