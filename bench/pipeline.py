@@ -122,7 +122,7 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
     from contentcloud.pipeline.collect import run_collect
     from contentcloud.pipeline.index import run_index
     from contentcloud.pipeline.publish import run_publish
-    from contentcloud.pipeline.runs import finish_parts_task, plan_parts_task, run_part_task
+    from contentcloud.pipeline.tasks import finish_parts_task, plan_parts_task, run_part_task
     from contentcloud.pipeline.transform import run_transform
     from contentcloud.settings import load_settings
 

@@ -1,6 +1,6 @@
 """The run history: one row per pipeline run of a datasource, kept beyond the MDStore's GC.
 
-A run's report (:func:`contentcloud.pipeline.runs.run_report`) is stored with the MDStore
+A run's report (:func:`contentcloud.pipeline.reports.run_report`) is stored with the MDStore
 versions the run committed, so it disappears when ``mdstore gc`` collects them; the statistics
 over time (records in/out, errors, deletions, durations per step) must outlive them. The report
 writes its run here too: a small SQLite file under ``var/`` (``run-history.sqlite``), which GC

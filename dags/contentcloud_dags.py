@@ -4,7 +4,8 @@
 This file only builds DAGs. It reads the registry's YAML profiles (local files, no network, no
 database), and its tasks import ``contentcloud.pipeline`` inside their bodies, return small JSON
 summaries (ids, version ids, counts; never records) and hold no logic of their own: the rules
-(resuming, count checks, skipping, parts, reports) live in :mod:`contentcloud.pipeline.runs`.
+(resuming, count checks, skipping, parts, reports) live in :mod:`contentcloud.pipeline.tasks`,
+:mod:`~contentcloud.pipeline.checks` and :mod:`~contentcloud.pipeline.reports`.
 
 aggregate__<id>::
 
@@ -178,7 +179,7 @@ FAILURE_KEY = "failure"
 def _record_failure(context: dict[str, Any]) -> None:
     """on_failure_callback: the failed step's summary goes to XCom, where the report finds it (a
     failed task returns nothing, so the report would otherwise not know what went wrong)."""
-    from contentcloud.pipeline.runs import failure_summary
+    from contentcloud.pipeline.outcomes import failure_summary
 
     ti = context["ti"]
     datasource = ti.dag_id.partition("__")[2]
@@ -210,7 +211,7 @@ def parted_step_tasks(
         def plan(
             params: dict[str, Any], run_id: str, triggering_asset_events: Any = None
         ) -> list[dict[str, Any]]:
-            from contentcloud.pipeline.runs import plan_parts_task
+            from contentcloud.pipeline.tasks import plan_parts_task
 
             return plan_parts_task(
                 step,
@@ -222,13 +223,13 @@ def parted_step_tasks(
 
         @task(task_id=f"{step}_part", pool=pool)
         def run_part(spec: dict[str, Any]) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import run_part_task
+            from contentcloud.pipeline.tasks import run_part_task
 
             return run_part_task(step, datasource, _settings(), spec)
 
         @task(task_id=f"finish_{step}", pool=pool)
         def finish(specs: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import finish_parts_task
+            from contentcloud.pipeline.tasks import finish_parts_task
 
             return finish_parts_task(step, datasource, _settings(), specs, results)
 
@@ -452,8 +453,8 @@ def _processing(datasource: str) -> tuple[Any, Any, Any, Any, Any, Any]:
 
     @task
     def check_transformed(summary: dict[str, Any]) -> dict[str, Any]:
-        from contentcloud.pipeline.runs import StepFailed
-        from contentcloud.pipeline.runs import check_transformed as check
+        from contentcloud.pipeline.checks import check_transformed as check
+        from contentcloud.pipeline.outcomes import StepFailed
 
         result = check(datasource, _settings(), summary)
         if not result.ok:
@@ -462,8 +463,8 @@ def _processing(datasource: str) -> tuple[Any, Any, Any, Any, Any, Any]:
 
     @task
     def publish(run_id: str) -> dict[str, Any]:
+        from contentcloud.pipeline.outcomes import require_success
         from contentcloud.pipeline.publish import run_publish
-        from contentcloud.pipeline.runs import require_success
 
         return require_success(run_publish(datasource, _settings(), run_id=f"publish-{run_id}"))
 
@@ -495,7 +496,8 @@ def _report_task(datasource: str):
         loaded_rdf: Any = None,
     ) -> dict[str, Any]:
         from contentcloud.events import commit_event
-        from contentcloud.pipeline.runs import STEP_ORDER, run_report
+        from contentcloud.pipeline.outcomes import STEP_ORDER
+        from contentcloud.pipeline.reports import run_report
 
         failures = ti.xcom_pull(task_ids=list(STEP_ORDER), key=FAILURE_KEY) if ti is not None else []
         summaries = [collected, transformed, indexed, loaded_rdf, published, *(failures or [])]
@@ -558,7 +560,7 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
 
         @task(pool=MDSTORE_POOL)
         def collect(params: dict[str, Any], run_id: str) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import collect_task
+            from contentcloud.pipeline.tasks import collect_task
 
             return collect_task(
                 datasource,
@@ -571,8 +573,8 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
 
         @task.short_circuit(ignore_downstream_trigger_rules=False)
         def check_collected(summary: dict[str, Any], params: dict[str, Any]) -> bool:
-            from contentcloud.pipeline.runs import StepFailed
-            from contentcloud.pipeline.runs import check_collected as check
+            from contentcloud.pipeline.checks import check_collected as check
+            from contentcloud.pipeline.outcomes import StepFailed
 
             result = check(datasource, _settings(), summary, force=bool(params.get("force")))
             logger.info("count check after collect: %s", result.as_dict())
@@ -623,8 +625,8 @@ def build_reprocess_dag(profile: dict[str, Any]) -> DAG:
 
         @task.short_circuit(ignore_downstream_trigger_rules=False)
         def check_source(params: dict[str, Any], triggering_asset_events: Any = None) -> bool:
-            from contentcloud.pipeline.runs import StepFailed
-            from contentcloud.pipeline.runs import check_collected as check
+            from contentcloud.pipeline.checks import check_collected as check
+            from contentcloud.pipeline.outcomes import StepFailed
 
             uris = _triggering_uris(triggering_asset_events)
             changed = config_uri in uris or params.get("mode") == "full"
@@ -716,19 +718,19 @@ def build_maintenance_dag(profiles: list[dict[str, Any]]) -> DAG:
 
         @task(pool=MDSTORE_POOL)
         def garbage_collect() -> dict[str, Any]:
-            from contentcloud.pipeline.runs import gc_task
+            from contentcloud.pipeline.maintenance import gc_task
 
             return gc_task(_settings())
 
         @task(pool=SOLR_POOL, retries=0)
         def check_index(datasource: str) -> dict[str, Any]:
-            from contentcloud.pipeline.runs import index_check_task
+            from contentcloud.pipeline.maintenance import index_check_task
 
             return index_check_task(datasource, _settings())
 
         @task
         def stale_sources(params: dict[str, Any]) -> list[dict[str, Any]]:
-            from contentcloud.pipeline.runs import stale_sources as find
+            from contentcloud.pipeline.maintenance import stale_sources as find
 
             stale = find(_settings(), days=float(params["stale_days"]))
             for source in stale:

@@ -127,7 +127,7 @@ def harvest(
         sys.exit(exit_code_for_error(exc))
     _print_summary(summary, as_json)
     _announce(settings, summary)
-    from contentcloud.pipeline.runs import record_step
+    from contentcloud.pipeline.reports import record_step
 
     record_step(settings, summary)  # the run history of the datasource pages
     code = exit_code_for(summary.outcome)

@@ -57,7 +57,7 @@ def transform(
     warning = emit_commit(settings, summary)  # the commit's asset event, when Airflow's API is set
     if warning:
         click.echo(warning, err=True)
-    from contentcloud.pipeline.runs import record_step
+    from contentcloud.pipeline.reports import record_step
 
     record_step(settings, summary)  # the run history of the datasource pages
     code = exit_code_for(summary.outcome)

@@ -24,7 +24,7 @@ A feed runs in three stages, like the transform step: :func:`plan_index` (the mo
 in-place feed the id ranges of its parts), :func:`index_part` (one range, sent in place, the writer
 closed without a state) and :func:`finish_index` (the error rate over all parts, then deletions,
 sweep and the new state). :func:`index` runs them in this process with one part; Airflow maps
-workers over the parts (:mod:`contentcloud.pipeline.runs`). A full rebuild is always one part: its
+workers over the parts (:mod:`contentcloud.pipeline.tasks`). A full rebuild is always one part: its
 new core/collection/generation is switched in by the one writer that built it.
 """
 

@@ -220,7 +220,7 @@ def finish_parts(
     done = sorted(result.part for result in results)
     if done != list(range(plan.parts)):
         missing = sorted(set(range(plan.parts)) - set(done))
-        from contentcloud.pipeline.runs import StepFailed
+        from contentcloud.pipeline.outcomes import StepFailed
 
         raise StepFailed(
             f"parts {missing} have no result" if missing else f"parts {done} reported more than once",

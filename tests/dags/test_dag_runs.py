@@ -258,17 +258,17 @@ def test_a_large_source_is_transformed_and_indexed_by_several_mapped_tasks(envir
 def test_a_failed_index_part_fails_the_run_and_the_report_names_it(environment, monkeypatch):
     """One mapped index_part fails (its index went away): the run ends failed, the report runs and
     lists the failed part's step with its error, and nothing downstream pretends to have run."""
-    import contentcloud.pipeline.runs as runs
+    import contentcloud.pipeline.tasks as tasks_module
     from mdstore.errors import IndexBackendError
 
-    run_part = runs.run_part_task
+    run_part = tasks_module.run_part_task
 
     def flaky(step, datasource_id, settings, spec):
         if step == "index" and spec.get("part") == 1:
             raise IndexBackendError("connection refused", target="http://127.0.0.1:1/solr/pe")
         return run_part(step, datasource_id, settings, spec)
 
-    monkeypatch.setattr(runs, "run_part_task", flaky)
+    monkeypatch.setattr(tasks_module, "run_part_task", flaky)
     repo = FaultyRepository.with_records(25, page_size=20)
     with fault_server(repo) as server:
         write_profile(environment, server.url, index_records_per_part=10)
@@ -372,7 +372,8 @@ def test_maintenance_dag_collects_garbage_checks_the_index_and_reports_stale_sou
         assert tasks == {"garbage_collect": "success", "check_index": "success", "stale_sources": "success"}
 
         # a document vanishes from the index behind the feeder's back: the check flags it
-        from contentcloud.pipeline.runs import StepFailed, index_check_task
+        from contentcloud.pipeline.maintenance import index_check_task
+        from contentcloud.pipeline.outcomes import StepFailed
         from contentcloud.settings import load_settings
         from mdstore import UnitKey
 
@@ -391,7 +392,7 @@ def test_maintenance_dag_collects_garbage_checks_the_index_and_reports_stale_sou
         state, tasks = run(load_dag("contentcloud_maintenance"), stale_days=0)
         assert state == "failed", tasks
         assert tasks == {"garbage_collect": "success", "check_index": "failed", "stale_sources": "success"}
-    from contentcloud.pipeline.runs import stale_sources
+    from contentcloud.pipeline.maintenance import stale_sources
     from contentcloud.settings import load_settings
 
     assert [s["datasource"] for s in stale_sources(load_settings(), days=0)] == ["src"]

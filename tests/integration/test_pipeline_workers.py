@@ -201,7 +201,7 @@ def test_two_workers_write_what_one_worker_writes(tmp_path: Path) -> None:
 def test_a_retried_finish_that_already_committed_reports_success(tmp_path: Path, step: str) -> None:
     """Airflow retries a finish whose first attempt committed but lost its result: the same summary
     comes back (the run is not committed twice, nor reported failed), for every parted step."""
-    from contentcloud.pipeline.runs import finish_parts_task, plan_parts_task, run_part_task
+    from contentcloud.pipeline.tasks import finish_parts_task, plan_parts_task, run_part_task
 
     env = environment(tmp_path / "env")
     collect(env, {f"oai:par:{n:03d}": dc(n) for n in range(20)})

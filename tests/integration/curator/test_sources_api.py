@@ -309,7 +309,8 @@ def test_register_run_history_completeness_edit_and_delete(setup):
 
 def test_the_run_history_outlives_the_mdstore_gc(setup):
     from contentcloud.history import RunHistory
-    from contentcloud.pipeline.runs import gc_task, run_datasource
+    from contentcloud.pipeline.maintenance import gc_task
+    from contentcloud.pipeline.runs import run_datasource
     from mdstore import UnitKey, open_store
 
     settings = setup["settings"]
@@ -367,7 +368,8 @@ def test_the_run_report_the_dag_ends_in_adds_the_run_to_the_history(setup):
     """Airflow's report task calls run_report with the step summaries it pulled: that is where the
     history row is written, so DAG runs show on the source's page like in-process ones."""
     from contentcloud.history import RunHistory
-    from contentcloud.pipeline.runs import failure_summary, run_report
+    from contentcloud.pipeline.outcomes import failure_summary
+    from contentcloud.pipeline.reports import run_report
 
     summaries = [
         {"step": "collect", "datasource": "dag1", "outcome": "finished", "read": 7, "written": 7,

@@ -359,7 +359,8 @@ def test_the_orchestrators_stages_split_a_feed_and_fail_it_past_the_error_rate(
 ) -> None:
     """plan_parts_task → run_part_task × N → finish_parts_task of the index step, as Airflow's mapped
     tasks call them (each through JSON, as XCom carries it)."""
-    from contentcloud.pipeline.runs import StepFailed, finish_parts_task, plan_parts_task, run_part_task
+    from contentcloud.pipeline.outcomes import StepFailed
+    from contentcloud.pipeline.tasks import finish_parts_task, plan_parts_task, run_part_task
     from contentcloud.settings import load_settings
 
     registry = Path(cli_env["CONTENTCLOUD_REGISTRY"])

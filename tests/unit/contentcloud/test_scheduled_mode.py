@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contentcloud.pipeline.runs import scheduled_mode
+from contentcloud.pipeline.tasks import scheduled_mode
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)  # a Wednesday
 
