@@ -27,28 +27,9 @@ def setup(tmp_path_factory):
     return found
 
 
-def call(
-    app,
-    path: str,
-    *,
-    method: str = "GET",
-    query: str = "",
-    body: bytes = b"",
-    content_type: str = "",
-    auth: bool = True,
-    extra: dict | None = None,
-):
-    return wsgi_call(
-        app,
-        "/curator",
-        path,
-        method=method,
-        query=query,
-        body=body,
-        content_type=content_type,
-        auth=auth,
-        extra=extra,
-    )
+def call(app, path: str, **options):
+    """One request to the curator app mounted at ``/curator`` (options: :func:`wsgi_call`'s)."""
+    return wsgi_call(app, "/curator", path, **options)
 
 
 def multipart(fields: dict[str, str], files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
