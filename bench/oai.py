@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests  # noqa: E402
 
 from bench._common import Phase, measure, print_rows  # noqa: E402
+from tests.curator_support import serve_process  # noqa: E402
 
 DC = (
     "<oai_dc:dc xmlns:oai_dc='http://www.openarchives.org/OAI/2.0/oai_dc/' "
@@ -96,21 +97,7 @@ def env_for(workdir: Path) -> dict[str, str]:
 
 
 def start_server(workdir: Path) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from contentcloud.cli import main; main()",
-            "serve",
-            "--port",
-            "0",
-            "--threads",
-            "64",
-        ],
-        env=env_for(workdir),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = serve_process(env_for(workdir), threads=64)
     line = process.stderr.readline()
     match = re.search(r"http://127\.0\.0\.1:\d+/oai", line)
     if not match:

@@ -103,12 +103,17 @@ def send_asset_event(settings: Settings, uri: str, extra: dict[str, Any]) -> dic
         )
         sent.raise_for_status()
     except requests.RequestException as exc:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        reason = f"HTTP {status}" if status else type(exc).__name__
-        raise OrchestratorError(f"{where}: the event on {uri} was not sent ({reason})") from None
+        raise OrchestratorError(f"{where}: the event on {uri} was not sent ({_reason(exc)})") from None
     event = sent.json()
     logger.info("asset event %s on %s sent to %s", event.get("id"), uri, where)
     return event
+
+
+def _reason(exc: Exception) -> str:
+    """Why a call to Airflow failed, for the one-line error: ``HTTP <status>`` when it answered with
+    an error, else the kind of failure (``ConnectionError``, ``ReadTimeout``…)."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return f"HTTP {status}" if status else type(exc).__name__
 
 
 def _token(settings: Settings, base: str) -> str:
@@ -177,9 +182,7 @@ def trigger_dag_run(
             )
         answer.raise_for_status()
     except requests.RequestException as exc:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        reason = f"HTTP {status}" if status else type(exc).__name__
-        raise OrchestratorError(f"{where}: the run of {dag_id} was not triggered ({reason})") from None
+        raise OrchestratorError(f"{where}: the run of {dag_id} was not triggered ({_reason(exc)})") from None
     run = answer.json()
     logger.info("triggered %s run %s through %s", dag_id, run.get("dag_run_id"), where)
     return {"dag_id": dag_id, "dag_run_id": run.get("dag_run_id"), "state": run.get("state")}

@@ -8,19 +8,32 @@ Authentication: every setup made here configures one curator account and one API
 :func:`bearer_environ` (or :data:`CURATOR_TOKEN` as ``Authorization: Bearer``); tests over real
 HTTP log in like a browser with :class:`CuratorClient` (login form, session cookie, CSRF token);
 Selenium tests call :func:`browser_login`.
+
+Also shared: the settings environment of a test store (:func:`curator_env`), one WSGI request
+(:func:`wsgi_call`), ``contentcloud serve`` as a subprocess (:func:`serve`), and headless Chromium
+(:func:`start_browser`, :func:`shot`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
 import http.client
+import io
+import os
 import re
 import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
+from wsgiref.util import setup_testing_defaults
 
 from lxml import etree
 
@@ -72,6 +85,23 @@ def collect(uri: str, datasource: str, records: list[tuple[str, bytes | None]]) 
         tx.commit()
 
 
+def curator_env(tmp: Path, *, mappings: Path | None = None, probe_local: bool = False) -> dict[str, str]:
+    """The settings environment of a test store in ``tmp``: SQLite MDStore and index, the registry
+    ``tmp/registry``, the mappings (the shipped ones unless given), the test account and token.
+    ``probe_local`` lets the source probe reach the test servers on 127.0.0.1."""
+    env = {
+        "CONTENTCLOUD_MDSTORE": f"sqlite:///{tmp / 'mdstore.sqlite'}",
+        "CONTENTCLOUD_REGISTRY": str(tmp / "registry"),
+        "CONTENTCLOUD_MAPPINGS": str(mappings or PROJECT / "mappings"),
+        "CONTENTCLOUD_VAR": str(tmp / "var"),
+        "CONTENTCLOUD_INDEX": f"sqlite:///{tmp / 'index.sqlite'}",
+        **credentials_env(),
+    }
+    if probe_local:
+        env["CONTENTCLOUD_PROBE_ALLOW_NETWORKS"] = "127.0.0.1/32"  # the test servers
+    return env
+
+
 def make_setup(
     tmp_path: Path,
     *,
@@ -90,15 +120,8 @@ def make_setup(
     registry = tmp_path / "registry"
     registry.mkdir(exist_ok=True)
     (registry / f"{datasource}.yaml").write_text(profile or PROFILE.format(id=datasource))
-    uri = f"sqlite:///{tmp_path / 'mdstore.sqlite'}"
-    env = {
-        "CONTENTCLOUD_MDSTORE": uri,
-        "CONTENTCLOUD_REGISTRY": str(registry),
-        "CONTENTCLOUD_MAPPINGS": str(PROJECT / "mappings"),
-        "CONTENTCLOUD_VAR": str(tmp_path / "var"),
-        "CONTENTCLOUD_INDEX": f"sqlite:///{tmp_path / 'index.sqlite'}",
-        **credentials_env(),
-    }
+    env = curator_env(tmp_path)
+    uri = env["CONTENTCLOUD_MDSTORE"]
     settings = load_settings({}, env, base_dir=tmp_path)
     collect(uri, datasource, read_records(records))
     if transform:
@@ -238,3 +261,163 @@ def browser_login(driver, base_url: str, user: str = CURATOR_USER, password: str
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "login-button").click()
     WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.ID, "workbench")))
+
+
+# --- WSGI requests ---------------------------------------------------------------------------------
+
+
+def wsgi_call(
+    app,
+    script_name: str,
+    path: str,
+    *,
+    method: str = "GET",
+    query: str = "",
+    body: bytes = b"",
+    content_type: str = "",
+    auth: bool = True,
+    extra: dict | None = None,
+) -> tuple[str, dict, str]:
+    """One request to a WSGI app mounted at ``script_name``: ``(status, headers, text)``. ``auth``
+    sends the test token; ``extra`` adds (or overrides) environ entries."""
+    environ: dict = {}
+    setup_testing_defaults(environ)
+    environ.update(
+        REQUEST_METHOD=method,
+        SCRIPT_NAME=script_name,
+        PATH_INFO=path,
+        QUERY_STRING=query,
+        CONTENT_LENGTH=str(len(body)),
+        CONTENT_TYPE=content_type,
+    )
+    environ["wsgi.input"] = io.BytesIO(body)
+    if auth:
+        environ.update(bearer_environ())
+    environ.update(extra or {})
+    captured = {}
+
+    def start_response(status, headers):
+        captured["status"], captured["headers"] = status, dict(headers)
+
+    text = b"".join(app(environ, start_response)).decode("utf-8")
+    return captured["status"], captured["headers"], text
+
+
+# --- contentcloud serve and headless Chromium --------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = PROJECT / "tests" / "artifacts" / "curator"
+CHROMIUM_ARGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1100",
+)  # fmt: skip
+
+
+def serve_process(env: dict[str, str], *, cwd: Path | None = None, threads: int = 4) -> subprocess.Popen:
+    """``contentcloud serve --port 0`` in a subprocess; its address is the first line of its stderr
+    (``serving http://127.0.0.1:<port>/oai``)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from contentcloud.cli import main; main()",
+            "serve",
+            "--port",
+            "0",
+            "--threads",
+            str(threads),
+        ],
+        env=env,
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@contextlib.contextmanager
+def serve(env: dict[str, str], cwd: Path) -> Iterator[str]:
+    """``contentcloud serve`` over ``env`` (added to this process's environment); yields the base URL
+    once ``/curator/login`` answers, and stops the server afterwards."""
+    process = serve_process({**os.environ, **env}, cwd=cwd)
+    try:
+        url = wait_for_url(process)
+        wait_until_answering(url + "/curator/login")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for_url(process: subprocess.Popen) -> str:
+    deadline = time.monotonic() + 30
+    assert process.stderr is not None
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line and process.poll() is not None:
+            raise AssertionError(f"contentcloud serve exited with {process.returncode}")
+        found = re.match(r"serving (http://[\d.]+:\d+)/oai", line)
+        if found:
+            return found.group(1)
+    raise AssertionError("contentcloud serve printed no address in 30 s")
+
+
+def wait_until_answering(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local test server
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+def browser_missing() -> str | None:
+    """What headless Chromium lacks here, or None."""
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not (Path(path).is_file() and os.access(path, os.X_OK)):
+            return f"{path} is missing (apt-get install chromium chromium-driver)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[test]')"
+    return None
+
+
+def start_browser():
+    """A Selenium driver for headless Chromium; missing, the test fails in CI and skips elsewhere."""
+    import pytest
+
+    from tests.servers import in_ci
+
+    missing = browser_missing()
+    if missing:
+        if in_ci():
+            pytest.fail(f"headless browser test cannot run in CI: {missing}", pytrace=False)
+        pytest.skip(missing)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in CHROMIUM_ARGS:
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    return driver
+
+
+def shot(driver, name: str) -> Path:
+    """The whole page (the window grown to its height) as ``tests/artifacts/curator/<name>.png``."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.set_window_size(1400, max(1100, driver.execute_script("return document.body.scrollHeight")))
+    assert driver.save_screenshot(str(path))
+    return path

@@ -84,6 +84,38 @@ class HttpError(Exception):
         self.headers = headers or []
 
 
+#: the headers of every answer of the curator's apps (workbench, editor, datasource pages): never
+#: cached, never sniffed or framed, no referrer to other sites
+PRIVATE_HEADERS = (
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+)
+
+
+def refusal(
+    environ: dict, target: str, login_base: str, identity: Identity, *, redirect: bool = True
+) -> HttpError:
+    """What an anonymous request for ``target`` gets, decided before its body is read: browsers go
+    to the login page at ``login_base`` (303, back to ``target`` afterwards; only where ``redirect``),
+    everything else gets 401. Shared by the curator app and the datasource pages mounted below it."""
+    accept = str(environ.get("HTTP_ACCEPT") or "")
+    if redirect and identity.method == "anonymous" and "text/html" in accept:
+        if environ.get("REQUEST_METHOD") == "GET" and environ.get("QUERY_STRING"):
+            target += "?" + environ["QUERY_STRING"]
+        location = f"{login_base}/login?next={quote(target, safe='/')}"
+        return HttpError("303 See Other", "log in first", [("Location", location)])
+    message = (
+        "the bearer token is not valid"
+        if identity.method == "bad-authorization"
+        else "log in, or send Authorization: Bearer <token>"
+    )
+    return HttpError(
+        "401 Unauthorized", message, [("WWW-Authenticate", 'Bearer realm="contentcloud curator"')]
+    )
+
+
 #: the pages' templates (templates/): every value is HTML-escaped unless it is Markup, which only
 #: our own rendered templates and the page's constant style and script are
 _TEMPLATES = Environment(
@@ -294,7 +326,7 @@ class CuratorApp:
                 status, body, headers = self.logout(environ, base, identity)
             else:
                 if identity.user is None:
-                    raise self.refusal(environ, base, path, identity)
+                    raise refusal(environ, base + path, base, identity)
                 if path == "/editor" or path.startswith(("/api/", "/static/")):
                     return self.editor(environ, start_response, base, path, identity)
                 if path in ("/", ""):
@@ -320,10 +352,7 @@ class CuratorApp:
         headers = [
             ("Content-Type", "text/html; charset=utf-8"),
             ("Content-Length", str(len(data))),
-            ("Cache-Control", "no-store"),
-            ("X-Content-Type-Options", "nosniff"),
-            ("X-Frame-Options", "DENY"),
-            ("Referrer-Policy", "same-origin"),
+            *PRIVATE_HEADERS,
             (
                 "Content-Security-Policy",
                 "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -346,34 +375,12 @@ class CuratorApp:
             [
                 *headers,
                 ("Content-Length", str(len(data))),
-                ("Cache-Control", "no-store"),
-                ("X-Content-Type-Options", "nosniff"),
-                ("X-Frame-Options", "DENY"),
-                ("Referrer-Policy", "same-origin"),
+                *PRIVATE_HEADERS,
             ],
         )
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [data]
 
     # --- authentication ------------------------------------------------------------------------
-    def refusal(self, environ: dict, base: str, path: str, identity: Identity) -> HttpError:
-        """What an anonymous request gets, decided before its body is read: browsers go to the
-        login page (303, back here afterwards), everything else gets 401."""
-        accept = str(environ.get("HTTP_ACCEPT") or "")
-        if identity.method == "anonymous" and "text/html" in accept:
-            target = base + path
-            if environ.get("REQUEST_METHOD") == "GET" and environ.get("QUERY_STRING"):
-                target += "?" + environ["QUERY_STRING"]
-            location = f"{base}/login?next={quote(target, safe='/')}"
-            return HttpError("303 See Other", "log in first", [("Location", location)])
-        message = (
-            "the bearer token is not valid"
-            if identity.method == "bad-authorization"
-            else "log in, or send Authorization: Bearer <token>"
-        )
-        return HttpError(
-            "401 Unauthorized", message, [("WWW-Authenticate", 'Bearer realm="contentcloud curator"')]
-        )
-
     def checked_form(self, environ: dict, identity: Identity) -> Form:
         """The request's form; a browser session's POST must carry the session's CSRF token."""
         form = read_form(environ)

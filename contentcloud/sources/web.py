@@ -50,6 +50,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from contentcloud.auth import Authenticator, Identity, csrf_matches
+from contentcloud.curator.web import PRIVATE_HEADERS, HttpError, refusal
 from mdstore.errors import ConfigError, ContentcloudError, OrchestratorError
 
 if TYPE_CHECKING:
@@ -64,14 +65,6 @@ PROTOCOLS = ("oai", "ftp", "http")
 #: the common fields of every form; the rest of the api section comes from the schema
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 StartResponse = Callable[..., Any]
-
-
-class HttpError(Exception):
-    def __init__(self, status: str, message: str, headers: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or []
 
 
 def _blank(value: Any) -> Any:
@@ -397,7 +390,8 @@ class SourcesApp:
                 raise HttpError("405 Method Not Allowed", "use GET, POST, PUT or DELETE")
             identity = self.auth.identify(environ)
             if identity.user is None:
-                raise self.refusal(environ, base, path, identity)
+                # anonymous browsers go to the curator login, back here after it (not from the API)
+                raise refusal(environ, base + path, self.login_base(base), identity, redirect=not api)
             if method in ("POST", "PUT", "DELETE") and identity.needs_csrf:
                 request = Request(environ, identity)
                 if not csrf_matches(identity, request.csrf):
@@ -432,10 +426,7 @@ class SourcesApp:
         headers = [
             ("Content-Type", content_type),
             ("Content-Length", str(len(data))),
-            ("Cache-Control", "no-store"),
-            ("X-Content-Type-Options", "nosniff"),
-            ("X-Frame-Options", "DENY"),
-            ("Referrer-Policy", "same-origin"),
+            *PRIVATE_HEADERS,
             (
                 "Content-Security-Policy",
                 "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
@@ -445,25 +436,6 @@ class SourcesApp:
         ]
         start_response(status, headers)
         return [] if method == "HEAD" else [data]
-
-    def refusal(self, environ: dict, base: str, path: str, identity: Identity) -> HttpError:
-        """Anonymous requests, answered before the body is read: browsers go to the curator login
-        (and back here after it), everything else gets 401."""
-        accept = str(environ.get("HTTP_ACCEPT") or "")
-        if identity.method == "anonymous" and "text/html" in accept and not path.startswith("/api/"):
-            target = base + path
-            if environ.get("REQUEST_METHOD") == "GET" and environ.get("QUERY_STRING"):
-                target += "?" + environ["QUERY_STRING"]
-            location = f"{self.login_base(base)}/login?next={quote(target, safe='/')}"
-            return HttpError("303 See Other", "log in first", [("Location", location)])
-        message = (
-            "the bearer token is not valid"
-            if identity.method == "bad-authorization"
-            else "log in, or send Authorization: Bearer <token>"
-        )
-        return HttpError(
-            "401 Unauthorized", message, [("WWW-Authenticate", 'Bearer realm="contentcloud curator"')]
-        )
 
     @staticmethod
     def login_base(base: str) -> str:

@@ -22,6 +22,7 @@ from tests.curator_support import (
     CuratorClient,
     draft_stylesheet,
     make_setup,
+    wsgi_call,
 )
 
 pytestmark = pytest.mark.integration
@@ -315,33 +316,21 @@ def test_serve_without_the_curator_pages(setup):
 def test_the_login_form_is_throttled_after_repeated_failures(setup):
     """Ten failures from one address within ten minutes: 429 until the window passes (the WSGI app,
     so the address is this test's own)."""
-    import io
-    from wsgiref.util import setup_testing_defaults
-
     from contentcloud.curator.web import CuratorApp
 
     app = CuratorApp(setup["settings"])
 
     def call(method: str, path: str, body: bytes = b"", cookie: str = "") -> tuple[str, dict, str]:
-        environ: dict = {}
-        setup_testing_defaults(environ)
-        environ.update(
-            REQUEST_METHOD=method,
-            SCRIPT_NAME="/curator",
-            PATH_INFO=path,
-            REMOTE_ADDR="192.0.2.7",
-            HTTP_COOKIE=cookie,
-            CONTENT_TYPE="application/x-www-form-urlencoded",
-            CONTENT_LENGTH=str(len(body)),
+        return wsgi_call(
+            app,
+            "/curator",
+            path,
+            method=method,
+            body=body,
+            content_type="application/x-www-form-urlencoded",
+            auth=False,
+            extra={"REMOTE_ADDR": "192.0.2.7", "HTTP_COOKIE": cookie},
         )
-        environ["wsgi.input"] = io.BytesIO(body)
-        got = {}
-
-        def start_response(status, headers):
-            got["status"], got["headers"] = status, headers
-
-        text = b"".join(app(environ, start_response)).decode()
-        return got["status"], dict(got["headers"]), text
 
     _, headers, form = call("GET", "/login")
     cookie = headers["Set-Cookie"].split(";")[0]

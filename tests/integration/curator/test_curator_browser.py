@@ -12,130 +12,31 @@ test fails in CI and skips elsewhere, naming what is missing.
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.curator_support import CURATOR_USER, PROJECT, browser_login, demo_setup, draft_stylesheet
-from tests.servers import in_ci
+from tests.curator_support import (
+    ARTIFACTS,
+    CURATOR_USER,
+    PROJECT,
+    browser_login,
+    demo_setup,
+    draft_stylesheet,
+    serve,
+    shot,
+)
 
 pytestmark = pytest.mark.integration
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-ARTIFACTS = PROJECT / "tests" / "artifacts" / "curator"
-CHROMIUM_ARGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1100",
-)  # fmt: skip
-
-
-def _missing() -> str | None:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not (Path(path).is_file() and os.access(path, os.X_OK)):
-            return f"{path} is missing (apt-get install chromium chromium-driver)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[test]')"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    missing = _missing()
-    if missing:
-        if in_ci():
-            pytest.fail(f"headless browser test cannot run in CI: {missing}", pytrace=False)
-        pytest.skip(missing)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in CHROMIUM_ARGS:
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
     """``contentcloud serve --port 0`` over the demo store; yields the base URL once /curator/ answers."""
     tmp = tmp_path_factory.mktemp("curator-browser")
-    setup = demo_setup(tmp)
-    env = {**os.environ, **setup["env"]}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from contentcloud.cli import main; main()",
-            "serve",
-            "--port",
-            "0",
-            "--threads",
-            "4",
-        ],
-        env=env,
-        cwd=tmp,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = _wait_for_url(process)
-        _wait_until_answering(url + "/curator/login")
+    with serve(demo_setup(tmp)["env"], tmp) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_for_url(process: subprocess.Popen) -> str:
-    deadline = time.monotonic() + 30
-    assert process.stderr is not None
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line and process.poll() is not None:
-            raise AssertionError(f"contentcloud serve exited with {process.returncode}")
-        found = re.match(r"serving (http://[\d.]+:\d+)/oai", line)
-        if found:
-            return found.group(1)
-    raise AssertionError("contentcloud serve printed no address in 30 s")
-
-
-def _wait_until_answering(url: str) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local test server
-                if response.status == 200:
-                    return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(0.1)
-
-
-def _shot(driver, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    driver.set_window_size(1400, max(1100, driver.execute_script("return document.body.scrollHeight")))
-    assert driver.save_screenshot(str(path))
-    return path
 
 
 def _run(driver, button: str, result_id: str):
@@ -155,7 +56,7 @@ def test_preview_coverage_and_a_draft_diff_in_the_browser(browser, server, tmp_p
     driver.get(server + "/curator/")
     assert driver.title == "Log in"  # sent to the login page, back to the workbench after it
     assert driver.current_url == server + "/curator/login?next=/curator/"
-    _shot(driver, "login")
+    shot(driver, "login")
     browser_login(driver, server)
     assert driver.current_url == server + "/curator/"
     assert driver.title == "Curator workbench"
@@ -190,14 +91,14 @@ def test_preview_coverage_and_a_draft_diff_in_the_browser(browser, server, tmp_p
     assert "a crmpe:PE22_Persistent_Dataset" in first.find_element(By.CLASS_NAME, "output").text
     assert "crm:P72_has_language" in first.find_element(By.CLASS_NAME, "output").text
     assert first.find_elements(By.CLASS_NAME, "issues") == []  # no ontology issue in the shipped mapping
-    _shot(driver, "preview")
+    shot(driver, "preview")
 
     # coverage: what the shipped stylesheet leaves out comes first
     _run(driver, "run-coverage", "coverage")
     unread = driver.find_elements(By.CSS_SELECTOR, "#coverage tr.unread .path-name")
     assert [cell.text for cell in unread] == ["/oai_dc:dc/dc:coverage", "/oai_dc:dc/dc:publisher"]
     assert len(driver.find_elements(By.CSS_SELECTOR, "#coverage tr.read")) == 10
-    _shot(driver, "coverage")
+    shot(driver, "coverage")
 
     # an uploaded draft (subjects no longer mapped) diffed against the transformed version
     draft = draft_stylesheet(tmp_path, name="oai_dc2pe.xsl")
@@ -214,7 +115,7 @@ def test_preview_coverage_and_a_draft_diff_in_the_browser(browser, server, tmp_p
     assert predicates == ["http://www.cidoc-crm.org/cidoc-crm/P129_is_about 0 567 148"]
     removed = driver.find_element(By.CSS_SELECTOR, "section.diff-record pre.removed").text
     assert "<http://www.cidoc-crm.org/cidoc-crm/P129_is_about>" in removed
-    _shot(driver, "diff")
+    shot(driver, "diff")
 
     # the page carries the draft: a preview from here runs the draft, not the current mapping
     assert "oai_dc2pe.xsl" in driver.find_element(By.ID, "draft-in-use").text
@@ -263,7 +164,7 @@ def test_an_x3ml_draft_with_a_typo_the_check_and_an_own_record_in_the_browser(br
     findings = [f.get_attribute("data-kind") for f in driver.find_elements(By.CSS_SELECTOR, "#findings li")]
     assert findings == ["no-match", "no-triple"]
     assert "dc:titel" in driver.find_element(By.CSS_SELECTOR, "#findings li").text
-    _shot(driver, "x3ml-typo-findings")
+    shot(driver, "x3ml-typo-findings")
 
     # the ontology check of the same draft on a record of one's own, pasted into the form
     driver.find_element(By.ID, "record-text").send_keys(
@@ -278,4 +179,4 @@ def test_an_x3ml_draft_with_a_typo_the_check_and_an_own_record_in_the_browser(br
     assert (
         driver.find_element(By.ID, "check-clean").text == "no ontology issue in the output of these records"
     )
-    _shot(driver, "check-own-record")
+    shot(driver, "check-own-record")

@@ -5,17 +5,15 @@ config events (sent to a small Airflow stand-in on 127.0.0.1), roll-back, CSRF."
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from wsgiref.util import setup_testing_defaults
 
 import pytest
 
 from contentcloud.curator.web import CuratorApp
-from tests.curator_support import CURATOR_USER, PROJECT, bearer_environ
+from tests.curator_support import CURATOR_USER, PROJECT, wsgi_call
 from tests.integration.curator.test_curator_editor_browser import editor_setup
 
 pytestmark = pytest.mark.integration
@@ -36,28 +34,19 @@ def setup(tmp_path_factory):
 
 def call(app, path, *, method="GET", query="", body=None, auth=True, extra=None):
     data = json.dumps(body).encode() if body is not None else b""
-    environ: dict = {}
-    setup_testing_defaults(environ)
-    environ.update(
-        REQUEST_METHOD=method,
-        SCRIPT_NAME="/curator",
-        PATH_INFO=path,
-        QUERY_STRING=query,
-        CONTENT_LENGTH=str(len(data)),
-        CONTENT_TYPE="application/json",
+    status, headers, text = wsgi_call(
+        app,
+        "/curator",
+        path,
+        method=method,
+        query=query,
+        body=data,
+        content_type="application/json",
+        auth=auth,
+        extra=extra,
     )
-    environ["wsgi.input"] = io.BytesIO(data)
-    if auth:
-        environ.update(bearer_environ())
-    environ.update(extra or {})
-    captured = {}
-
-    def start_response(status, headers):
-        captured["status"], captured["headers"] = status, dict(headers)
-
-    text = b"".join(app(environ, start_response)).decode("utf-8")
-    answer = json.loads(text) if captured["headers"]["Content-Type"] == "application/json" else text
-    return captured["status"], captured["headers"], answer
+    answer = json.loads(text) if headers["Content-Type"] == "application/json" else text
+    return status, headers, answer
 
 
 def preview(app, text, **fields):

@@ -14,21 +14,21 @@ Screenshots go to ``tests/artifacts/curator/editor-*.png``.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.curator_support import DEMO_RECORDS, PROJECT, browser_login, collect, credentials_env, read_records
-from tests.integration.curator.test_curator_browser import (  # noqa: F401 - the browser fixture
+from tests.curator_support import (
     ARTIFACTS,
-    _wait_for_url,
-    _wait_until_answering,
-    browser,
+    DEMO_RECORDS,
+    PROJECT,
+    browser_login,
+    collect,
+    curator_env,
+    read_records,
+    serve,
 )
 
 pytestmark = pytest.mark.integration
@@ -78,15 +78,8 @@ def editor_setup(tmp: Path) -> dict:
     registry = tmp / "registry"
     registry.mkdir()
     (registry / "demo.yaml").write_text(PROFILE)
-    uri = f"sqlite:///{tmp / 'mdstore.sqlite'}"
-    env = {
-        "CONTENTCLOUD_MDSTORE": uri,
-        "CONTENTCLOUD_REGISTRY": str(registry),
-        "CONTENTCLOUD_MAPPINGS": str(mappings),
-        "CONTENTCLOUD_VAR": str(tmp / "var"),
-        "CONTENTCLOUD_INDEX": f"sqlite:///{tmp / 'index.sqlite'}",
-        **credentials_env(),
-    }
+    env = curator_env(tmp, mappings=mappings)
+    uri = env["CONTENTCLOUD_MDSTORE"]
     settings = load_settings({}, env, base_dir=tmp)
     collect(uri, "demo", read_records(DEMO_RECORDS))
     summary = run_transform("demo", settings)
@@ -98,33 +91,8 @@ def editor_setup(tmp: Path) -> dict:
 def served(tmp_path_factory) -> Iterator[tuple[str, dict]]:
     tmp = tmp_path_factory.mktemp("curator-editor")
     setup = editor_setup(tmp)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from contentcloud.cli import main; main()",
-            "serve",
-            "--port",
-            "0",
-            "--threads",
-            "4",
-        ],
-        env={**os.environ, **setup["env"]},
-        cwd=tmp,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = _wait_for_url(process)
-        _wait_until_answering(url + "/curator/login")
+    with serve(setup["env"], tmp) as url:
         yield url, setup
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _shot(driver, name: str) -> Path:
@@ -191,7 +159,7 @@ def _complete(driver, typed: str, wanted: str) -> str:
     return detail
 
 
-def test_write_a_mapping_from_scratch_flag_a_typo_and_promote_it(browser, served):  # noqa: F811
+def test_write_a_mapping_from_scratch_flag_a_typo_and_promote_it(browser, served):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 

@@ -15,7 +15,7 @@ import pytest
 
 from contentcloud.curator.web import MAX_UPLOAD, CuratorApp
 from mdstore import UnitKey, open_store
-from tests.curator_support import bearer_environ, draft_stylesheet, make_setup
+from tests.curator_support import draft_stylesheet, make_setup, wsgi_call
 
 
 @pytest.fixture(scope="module")
@@ -27,38 +27,9 @@ def setup(tmp_path_factory):
     return found
 
 
-def call(
-    app,
-    path: str,
-    *,
-    method: str = "GET",
-    query: str = "",
-    body: bytes = b"",
-    content_type: str = "",
-    auth: bool = True,
-    extra: dict | None = None,
-):
-    environ: dict = {}
-    setup_testing_defaults(environ)
-    environ.update(
-        REQUEST_METHOD=method,
-        SCRIPT_NAME="/curator",
-        PATH_INFO=path,
-        QUERY_STRING=query,
-        CONTENT_LENGTH=str(len(body)),
-        CONTENT_TYPE=content_type,
-    )
-    environ["wsgi.input"] = io.BytesIO(body)
-    if auth:
-        environ.update(bearer_environ())
-    environ.update(extra or {})
-    captured = {}
-
-    def start_response(status, headers):
-        captured["status"], captured["headers"] = status, dict(headers)
-
-    data = b"".join(app(environ, start_response)).decode("utf-8")
-    return captured["status"], captured["headers"], data
+def call(app, path: str, **options):
+    """One request to the curator app mounted at ``/curator`` (options: :func:`wsgi_call`'s)."""
+    return wsgi_call(app, "/curator", path, **options)
 
 
 def multipart(fields: dict[str, str], files: list[tuple[str, bytes]]) -> tuple[bytes, str]:

@@ -9,11 +9,9 @@ otherwise.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from pathlib import Path
-from wsgiref.util import setup_testing_defaults
 
 import pytest
 import yaml
@@ -21,7 +19,7 @@ import yaml
 from contentcloud.auth import COOKIE_NAME, Authenticator
 from contentcloud.sources.probe import NETWORKS_SETTING as NETWORKS
 from contentcloud.sources.web import SourcesApp
-from tests.curator_support import CURATOR_USER, PROJECT, bearer_environ, credentials_env
+from tests.curator_support import CURATOR_USER, curator_env, wsgi_call
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +34,7 @@ def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sources-api")
     registry = tmp / "registry"
     registry.mkdir()
-    env = {
-        "CONTENTCLOUD_MDSTORE": f"sqlite:///{tmp / 'mdstore.sqlite'}",
-        "CONTENTCLOUD_REGISTRY": str(registry),
-        "CONTENTCLOUD_MAPPINGS": str(PROJECT / "mappings"),
-        "CONTENTCLOUD_VAR": str(tmp / "var"),
-        "CONTENTCLOUD_INDEX": f"sqlite:///{tmp / 'index.sqlite'}",
-        "CONTENTCLOUD_PROBE_ALLOW_NETWORKS": "127.0.0.1/32",  # the test servers
-        **credentials_env(),
-    }
+    env = curator_env(tmp, probe_local=True)
     settings = load_settings({}, env, base_dir=tmp)
     source_settings = load_settings({}, {**env, "CONTENTCLOUD_VAR": str(tmp / "source-var")}, base_dir=tmp)
     source = start_source(source_settings, None)
@@ -62,27 +52,17 @@ def setup(tmp_path_factory):
 
 def call(app, path, *, method="GET", query="", body=None, auth=True, extra=None, raw=None, content_type=None):
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-    environ: dict = {}
-    setup_testing_defaults(environ)
-    environ.update(
-        REQUEST_METHOD=method,
-        SCRIPT_NAME="/curator/sources",
-        PATH_INFO=path,
-        QUERY_STRING=query,
-        CONTENT_LENGTH=str(len(data)),
-        CONTENT_TYPE=content_type or ("application/json" if body is not None else ""),
+    return wsgi_call(
+        app,
+        "/curator/sources",
+        path,
+        method=method,
+        query=query,
+        body=data,
+        content_type=content_type or ("application/json" if body is not None else ""),
+        auth=auth,
+        extra=extra,
     )
-    environ["wsgi.input"] = io.BytesIO(data)
-    if auth:
-        environ.update(bearer_environ())
-    environ.update(extra or {})
-    captured = {}
-
-    def start_response(status, headers):
-        captured["status"], captured["headers"] = status, dict(headers)
-
-    text = b"".join(app(environ, start_response)).decode("utf-8")
-    return captured["status"], captured["headers"], text
 
 
 def profile(setup, datasource_id="t1", **api):

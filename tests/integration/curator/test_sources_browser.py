@@ -13,46 +13,13 @@ Needs Debian's ``chromium`` and ``chromium-driver`` like ``test_curator_browser.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
-from tests.curator_support import PROJECT, browser_login, credentials_env
-from tests.integration.curator.test_curator_browser import (
-    CHROMEDRIVER,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    _missing,
-    _shot,
-    _wait_for_url,
-    _wait_until_answering,
-)
-from tests.servers import in_ci
+from tests.curator_support import browser_login, curator_env, serve, shot
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[object]:
-    missing = _missing()
-    if missing:
-        if in_ci():
-            pytest.fail(f"headless browser test cannot run in CI: {missing}", pytrace=False)
-        pytest.skip(missing)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in CHROMIUM_ARGS:
-        options.add_argument(arg)
-    found = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    found.set_page_load_timeout(60)
-    yield found
-    found.quit()
 
 
 @pytest.fixture(scope="module")
@@ -64,51 +31,21 @@ def servers(tmp_path_factory) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("sources-browser")
     registry = tmp / "registry"
     registry.mkdir()
-    env = {
-        "CONTENTCLOUD_MDSTORE": f"sqlite:///{tmp / 'mdstore.sqlite'}",
-        "CONTENTCLOUD_REGISTRY": str(registry),
-        "CONTENTCLOUD_MAPPINGS": str(PROJECT / "mappings"),
-        "CONTENTCLOUD_VAR": str(tmp / "var"),
-        "CONTENTCLOUD_INDEX": f"sqlite:///{tmp / 'index.sqlite'}",
-        "CONTENTCLOUD_PROBE_ALLOW_NETWORKS": "127.0.0.1/32",  # the test servers
-        **credentials_env(),
-    }
+    env = curator_env(tmp, probe_local=True)
     source = start_source(load_settings({}, {**env, "CONTENTCLOUD_VAR": str(tmp / "source-var")}), None)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from contentcloud.cli import main; main()",
-            "serve",
-            "--port",
-            "0",
-            "--threads",
-            "4",
-        ],
-        env={**os.environ, **env},
-        cwd=tmp,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     try:
-        url = _wait_for_url(process)
-        _wait_until_answering(url + "/curator/login")
-        yield {"url": url, "oai": source.url + "/oai", "registry": registry}
+        with serve(env, tmp) as url:
+            yield {"url": url, "oai": source.url + "/oai", "registry": registry}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         source.stop()
 
 
-def test_register_an_oai_source_and_see_its_first_run(driver, servers):
+def test_register_an_oai_source_and_see_its_first_run(browser, servers):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
+    driver = browser
     base = servers["url"]
     driver.get(base + "/curator/sources/")
     assert driver.current_url == base + "/curator/login?next=/curator/sources/"
@@ -130,7 +67,7 @@ def test_register_an_oai_source_and_see_its_first_run(driver, servers):
     assert driver.find_element(By.ID, "sample-count").text.endswith(" of 150 (oai_dc); the first 5:")
     assert len(driver.find_elements(By.CSS_SELECTOR, "details.sample")) == 5
     assert driver.find_element(By.ID, "speed").text.startswith("Server speed: Identify ")
-    _shot(driver, "sources-probe")
+    shot(driver, "sources-probe")
 
     # 2. the profile: id, name, format, schedule, mapping; registered and run at once
     driver.find_element(By.ID, "id").send_keys("newsrc")
@@ -168,14 +105,14 @@ def test_register_an_oai_source_and_see_its_first_run(driver, servers):
     points = driver.find_elements(By.CSS_SELECTOR, "#plot-records circle")
     assert [p.get_attribute("data-value") for p in points] == ["150", "150", "0", "2"]
     assert driver.find_elements(By.CSS_SELECTOR, "#plot-durations rect[fill]")
-    _shot(driver, "sources-source")
+    shot(driver, "sources-source")
 
     # 4. per-field completeness of the native records
     driver.find_element(By.ID, "completeness-native").click()
     summary = driver.find_element(By.ID, "completeness-summary").text
     assert summary.startswith("148 records of newsrc/oai_dc/store/native @ v")
     assert "; 28 fields" in summary
-    _shot(driver, "sources-completeness")
+    shot(driver, "sources-completeness")
 
     # 5. disable, then delete after confirming
     driver.get(base + "/curator/sources/s/newsrc")

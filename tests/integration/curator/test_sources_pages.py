@@ -7,19 +7,17 @@ The hostile server is a plain ``http.server`` on 127.0.0.1 started by the test.
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
-from wsgiref.util import setup_testing_defaults
 
 import pytest
 import yaml
 
 from contentcloud.sources import probe as probe_module
 from contentcloud.sources.web import SourcesApp
-from tests.curator_support import PROJECT, bearer_environ, credentials_env
+from tests.curator_support import credentials_env, curator_env, wsgi_call
 
 pytestmark = pytest.mark.integration
 
@@ -92,15 +90,7 @@ def app(tmp_path):
 
     registry = tmp_path / "registry"
     registry.mkdir()
-    env = {
-        "CONTENTCLOUD_MDSTORE": f"sqlite:///{tmp_path / 'mdstore.sqlite'}",
-        "CONTENTCLOUD_REGISTRY": str(registry),
-        "CONTENTCLOUD_MAPPINGS": str(PROJECT / "mappings"),
-        "CONTENTCLOUD_VAR": str(tmp_path / "var"),
-        "CONTENTCLOUD_INDEX": f"sqlite:///{tmp_path / 'index.sqlite'}",
-        "CONTENTCLOUD_PROBE_ALLOW_NETWORKS": "127.0.0.1/32",  # the test servers
-        **credentials_env(),
-    }
+    env = curator_env(tmp_path, probe_local=True)
     found = SourcesApp(load_settings({}, env, base_dir=tmp_path))
     found.registry = registry
     return found
@@ -108,26 +98,16 @@ def app(tmp_path):
 
 def call(app, path, *, method="GET", query="", form=None):
     data = urlencode(form or {}, doseq=True).encode()
-    environ: dict = {}
-    setup_testing_defaults(environ)
-    environ.update(
-        REQUEST_METHOD=method,
-        SCRIPT_NAME="/curator/sources",
-        PATH_INFO=path,
-        QUERY_STRING=query,
-        CONTENT_LENGTH=str(len(data)),
-        CONTENT_TYPE="application/x-www-form-urlencoded" if form is not None else "",
-        HTTP_ACCEPT="text/html",
-        **bearer_environ(),
+    return wsgi_call(
+        app,
+        "/curator/sources",
+        path,
+        method=method,
+        query=query,
+        body=data,
+        content_type="application/x-www-form-urlencoded" if form is not None else "",
+        extra={"HTTP_ACCEPT": "text/html"},
     )
-    environ["wsgi.input"] = io.BytesIO(data)
-    captured = {}
-
-    def start_response(status, headers):
-        captured["status"], captured["headers"] = status, dict(headers)
-
-    text = b"".join(app(environ, start_response)).decode("utf-8")
-    return captured["status"], captured["headers"], text
 
 
 def test_an_ftp_source_through_the_form_made_from_the_schema(app):
