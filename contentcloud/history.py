@@ -132,7 +132,10 @@ class RunHistory:
         return row
 
     def runs(self, datasource: str, *, limit: int = DEFAULT_RUNS) -> list[dict[str, Any]]:
-        """The datasource's latest ``limit`` runs, oldest first (the order of a plot)."""
+        """The datasource's latest ``limit`` runs, oldest first (the order of a plot).
+
+        ``finished_at`` has whole seconds, so two runs finishing in the same second are told
+        apart by the order they were recorded in (the rowid), not by their random run ids."""
         if not self.path.is_file():
             return []
         limit = max(1, min(MAX_RUNS, limit))
@@ -140,7 +143,7 @@ class RunHistory:
             rows = db.execute(
                 "SELECT datasource, run_id, finished_at, outcome, records_in, records_out, errors, deleted, "
                 "seconds, steps FROM runs WHERE datasource = ? "
-                "ORDER BY finished_at DESC, run_id DESC LIMIT ?",
+                "ORDER BY finished_at DESC, rowid DESC LIMIT ?",
                 (datasource, limit),
             ).fetchall()
         keys = (

@@ -78,6 +78,15 @@ def test_the_history_keeps_runs_oldest_first_and_a_reported_run_once(tmp_path):
     assert [r["run_id"] for r in history.runs("other")] == ["x"]
 
 
+def test_runs_finishing_in_the_same_second_keep_the_order_they_were_recorded_in(tmp_path):
+    history = RunHistory(tmp_path / "run-history.sqlite")
+    same_second = "2026-01-01T00:00:00+00:00"
+    for run_id in ("run-z", "run-a", "run-m"):  # random ids: their sort order means nothing
+        history.record(report(run_id, same_second))
+    assert [r["run_id"] for r in history.runs("ds")] == ["run-z", "run-a", "run-m"]
+    assert [r["run_id"] for r in history.runs("ds", limit=2)] == ["run-a", "run-m"]
+
+
 def test_plots_carry_every_value_and_escape_labels():
     svg = line_plot("p", "<title>", ["a&b", "c"], {"in <x>": [1.0, 250.0]}, "records")
     assert svg.startswith('<svg id="p" class="plot"')
