@@ -40,20 +40,27 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contentcloud.pipeline.parts import (
+    ASKED_FULL,
+    INCREMENTAL_OVERLAP,
+    PAGE_SIZE,
     RECORDS_PER_PART,
-    IdRange,
+    FeedPlan,
     PartResult,
     Plan,
     Serialisable,
-    id_ranges,
-    part_count,
-    up_to,
+    Step,
+    check_base,
+    check_summary,
+    count_read,
+    incremental_or,
+    plan_ranges,
 )
+from contentcloud.pipeline.parts import feed_records as _records
 from contentcloud.pipeline.processes import BareMainContext as _BuilderContext
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.envelope import Record, UnitKey, utcnow
@@ -77,11 +84,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STEP = "index"
-#: records read (and documents sent) per page
-PAGE_SIZE = 1000
-#: an incremental feed also re-sends records changed this long before the last indexed version was
-#: committed (clock skew between writers); re-sending is harmless, documents are replaced by id
-INCREMENTAL_OVERLAP = timedelta(minutes=5)
 #: more live versions than this and the next feed is a refeed (keeps the sweep query short)
 MAX_LIVE_VERSIONS = 20
 #: longest wait for one page of documents from a builder process (a page is 1,000 records, built
@@ -127,7 +129,7 @@ def choose_mode(
 ) -> tuple[str, str]:
     """(mode, reason): ``full``, ``incremental``, ``refeed`` or ``none``."""
     if full:
-        return "full", "asked for a full rebuild"
+        return ASKED_FULL
     if state is None:
         return "refeed", "the index holds no state for this datasource"
     if state.profile_digest != digest:
@@ -136,13 +138,13 @@ def choose_mode(
         return "none", f"version {current} is already indexed"
     if len(state.live_versions) >= MAX_LIVE_VERSIONS:
         return "refeed", f"{len(state.live_versions)} live versions; folding them into one"
-    if not state.version_committed_at or not store.is_ancestor(unit, state.version, current):
-        return "refeed", f"the indexed version {state.version} is not an ancestor of {current} (a rollback?)"
-    return "incremental", f"changes since version {state.version}"
+    return incremental_or(
+        store, unit, state.version, state.version_committed_at, current, done="indexed", otherwise="refeed"
+    )
 
 
-@dataclass(frozen=True)
-class IndexPlan(Serialisable):
+@dataclass(frozen=True, kw_only=True)
+class IndexPlan(FeedPlan):
     """What one feed will do, shared by its parts and its finish (JSON-friendly: it travels between
     workers, like :class:`contentcloud.pipeline.transform.TransformPlan`).
 
@@ -157,35 +159,15 @@ class IndexPlan(Serialisable):
       new state. A part is idempotent (documents are replaced by id), so a retried part redoes it.
     """
 
-    run_id: str
-    datasource: str
-    unit: str
+    STEP = STEP
+
     index: str
-    version: str | None
-    mode: str
-    reason: str
-    parts: tuple[IdRange, ...] = ()
-    #: incremental: records whose datestamp moved since then are fed
-    since: str | None = None
-    #: the version of the index state when planned: the finish refuses a state another feed moved
-    state_version: str | None = None
     digest: str = ""
-    max_error_rate: float = 0.05
-    rdf_format: str | None = None
     provider: str | None = None
     indexed_at: str = ""
-    #: records the feed reads (all parts)
-    total: int = 0
 
-    def base(self) -> dict[str, Any]:
-        """The fields every summary of this feed starts from."""
-        return {
-            "step": STEP,
-            "datasource": self.datasource,
-            "run_id": self.run_id,
-            "unit_in": self.unit,
-            "unit_out": self.index,
-        }
+    def units(self) -> tuple[str, str]:
+        return self.unit, self.index
 
 
 @dataclass
@@ -305,12 +287,17 @@ def plan_index(
         return IndexPlan(**common)
     since = _since(state) if mode == "incremental" else None
     with store.reader(unit, current) as view:
-        total = _count(view, mode, since)
-        if mode == "full":
-            ranges: tuple[IdRange, ...] = ((None, None),)
-        else:
-            wanted = max(min_parts, part_count(total, per_part=records_per_part)) if parts is None else parts
-            ranges = id_ranges(view, since, wanted, view.count(since=since))
+        total = count_read(view, mode, since)
+        ranges = plan_ranges(
+            view,
+            since,
+            total,
+            whole=mode == "full",
+            parts=parts,
+            min_parts=min_parts,
+            per_part=records_per_part,
+            count=None if mode == "full" else view.count(since=since),
+        )
     return IndexPlan(
         **common,
         parts=ranges,
@@ -414,8 +401,7 @@ def finish_index(
     if failed:
         return _summary(base, feed, Outcome.FAILED, plan, started, backend, message=failed)
     state = backend.state(plan.datasource)
-    if state is not None and (state.run_id, state.version) == (plan.run_id, plan.version):
-        # a retried finish whose first attempt committed (and then lost its result): done already
+    if state is not None and plan.committed_by_this_run(state.run_id, state.version):
         outcome = Outcome.RECORD_ERRORS if feed.error_count else Outcome.FINISHED
         message = f"{plan.reason}; the state was already committed by this run"
         return _summary(base, feed, outcome, plan, started, backend, message=message)
@@ -518,23 +504,7 @@ def _commit_feed(
 def _since(state: IndexState | None) -> datetime:
     """Where an incremental feed starts reading: the indexed version's commit, less the overlap."""
     assert state is not None
-    assert state.version_committed_at
-    return datetime.fromisoformat(state.version_committed_at) - INCREMENTAL_OVERLAP
-
-
-def _count(view: ReadSession, mode: str, since: datetime | None) -> int:
-    """How many records a feed of ``mode`` reads (an incremental feed: tombstones too)."""
-    return view.count(since=since) if mode == "incremental" else view.count(deleted=False)
-
-
-def _records(view: ReadSession, plan: IndexPlan, part: int) -> Iterator[Any]:
-    """The records of one part of the plan, in id order."""
-    after, upto = plan.parts[part]
-    if plan.mode == "incremental":
-        assert plan.since
-        since = datetime.fromisoformat(plan.since)
-        return up_to(view.records(since=since, after_id=after), upto)
-    return up_to(view.records(deleted=False, after_id=after), upto)
+    return IndexPlan.since_committed(state.version_committed_at, INCREMENTAL_OVERLAP)
 
 
 @dataclass(frozen=True)
@@ -798,16 +768,9 @@ def check_index(
     feed kept one); ``unexpected``: in the index, not a present record; ``stale``: in both, but fed
     from a version the state does not count as live.
     """
-    run_id = run_id or new_run_id("index-check")
     started = time.monotonic()
     unit = datasource.transformed_unit
-    base = {
-        "step": "index-check",
-        "datasource": datasource.id,
-        "run_id": run_id,
-        "unit_in": unit.name,
-        "unit_out": backend.name,
-    }
+    base = check_base(STEP, datasource, backend.name, run_id)
     current = store.current_version(unit)
     try:
         state = backend.state(datasource.id)
@@ -880,23 +843,19 @@ def check_index(
         "stale": stale,
         **{f"{k}_total": v for k, v in totals.items()},
         "unexplained_total": sum(totals.values()) - explained,
-        "state_version": state.version if state else None,
-        "current_version": current,
-        "behind": behind,
     }
-    outcome = Outcome.RECORD_ERRORS if differences or behind else Outcome.FINISHED
-    return RunSummary(
-        outcome=outcome,
-        version_in=current,
-        version_out=state.version if state else None,
+    return check_summary(
+        base,
+        started,
+        current=current,
+        held=state.version if state else None,
         read=mdstore_count,
         written=index_count,
-        errors=differences,
-        seconds=time.monotonic() - started,
-        message="; ".join(parts),
-        first_errors=tuple((missing + unexpected + stale)[:5]),
+        differences=differences,
+        notes=parts,
+        listed=missing + unexpected + stale,
         extra=extra,
-        **base,
+        clean=not differences,
     )
 
 
@@ -992,35 +951,27 @@ def run_index(
     return summary
 
 
-class IndexStep:
+class IndexStep(Step):
     """The index feed on the parted-step protocol (:class:`contentcloud.pipeline.parts.PartedStep`):
     the plan writes nothing, each part feeds its id range in place (a full rebuild: the one part
     builds and switches), the finish judges the error rate over all parts, sweeps and commits the
-    state once (a retried finish that finds this run's state committed reports success)."""
+    state once (a retried finish that finds this run's state committed reports success). Nothing to
+    release when a part raised: an in-place part's documents are replaced by id on the next feed and
+    the state did not move; a rebuild's part drops its generation itself."""
 
     name = STEP
+    options: FeedSettings
 
-    def __init__(self, datasource_id: str, settings: Settings) -> None:
-        from contentcloud.datasources import DatasourceRegistry
-
-        self.settings = settings
-        self.datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-        self._options: FeedSettings | None = None
-
-    @property
-    def options(self) -> FeedSettings:
-        if self._options is None:
-            self._options = feed_settings(self.datasource, self.settings)
-        return self._options
+    def load_options(self) -> FeedSettings:
+        return feed_settings(self.datasource, self.settings)
 
     def plan(
         self, *, parts: int | None = None, min_parts: int = 1, full: bool = False, run_id: str | None = None
     ) -> Plan:
         """The feed's mode and, in place, its id ranges (``None``: one per ``index.records_per_part``
         records, at least ``min_parts``); a disabled feed or one with nothing to do: its summary."""
-        disabled = disabled_summary(self.datasource, run_id=run_id)
-        if disabled is not None:
-            return Plan(STEP, self.datasource.id, disabled.run_id, 0, summary=disabled.as_dict())
+        if not self.datasource.index.enabled:
+            return self.disabled("indexing is disabled in the profile", run_id=run_id)
         options = self.options
         with open_feed(self.datasource, self.settings) as (store, backend):
             plan = plan_index(
@@ -1037,11 +988,8 @@ class IndexStep:
                 min_parts=min_parts,
             )
             if not plan.parts:
-                summary = finish_index(store, backend, plan, [])
-                return Plan(STEP, self.datasource.id, plan.run_id, 0, summary=summary.as_dict())
-        return Plan(
-            STEP, self.datasource.id, plan.run_id, len(plan.parts), detail=plan.to_dict(), total=plan.total
-        )
+                return self.nothing_to_do(finish_index(store, backend, plan, []))
+        return self.planned(plan)
 
     def run_part(
         self,
@@ -1069,32 +1017,14 @@ class IndexStep:
                 workers=builders,
                 on_progress=on_progress,
             )
-        return PartResult(STEP, part, read=result.read, detail=result.to_dict())
+        return self.part_result(part, result.read, result)
 
     def finish(self, plan: Plan, results: list[PartResult], *, seconds: float | None = None) -> RunSummary:
-        started = None if seconds is None else time.monotonic() - seconds
         with open_feed(self.datasource, self.settings) as (store, backend):
             return finish_index(
                 store,
                 backend,
                 IndexPlan.from_dict(plan.detail),
                 [IndexPartResult.from_dict(result.detail) for result in results],
-                started=started,
+                started=self.started(seconds),
             )
-
-    def abandon(self, plan: Plan) -> None:
-        """Nothing to release: an in-place part's documents are replaced by id on the next feed and the
-        state did not move; a rebuild's part drops its generation itself."""
-
-
-def disabled_summary(datasource: Datasource, *, run_id: str | None = None) -> RunSummary | None:
-    """The summary of a feed the profile disables (``index.enabled: false``), else None."""
-    if datasource.index.enabled:
-        return None
-    return RunSummary(
-        step=STEP,
-        datasource=datasource.id,
-        run_id=run_id or new_run_id(STEP),
-        outcome=Outcome.NOTHING_TO_DO,
-        message="indexing is disabled in the profile",
-    )

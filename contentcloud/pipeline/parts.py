@@ -13,20 +13,27 @@ import math
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 
-from contentcloud.pipeline.summary import ProgressFn, RunSummary
+from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id, summary_base
 from mdstore.errors import ConfigError
 
 if TYPE_CHECKING:
+    from contentcloud.datasources import Datasource
     from contentcloud.settings import Settings
-    from mdstore import ReadSession
+    from mdstore import MDStore, ReadSession, UnitKey
 
 #: records per part when a step is split over workers (profile: ``<step>.records_per_part``), and
 #: the most parts
 RECORDS_PER_PART = 50_000
 MAX_PARTS = 16
+#: records read (and sent or loaded) per page by the steps that feed a target from the transformed unit
+PAGE_SIZE = 1000
+#: an incremental run also re-reads records changed this long before the version it last took in was
+#: committed (clock skew between writers); reading again is harmless, the targets replace by id
+INCREMENTAL_OVERLAP = timedelta(minutes=5)
 
 IdRange = tuple[str | None, str | None]
 
@@ -47,6 +54,27 @@ def id_ranges(view: ReadSession, since: datetime | None, parts: int, total: int)
             cuts.append(record_id)
     edges: list[str | None] = [None, *cuts, None]
     return tuple((edges[i], edges[i + 1]) for i in range(len(edges) - 1))
+
+
+def plan_ranges(
+    view: ReadSession,
+    since: datetime | None,
+    total: int,
+    *,
+    whole: bool = False,
+    parts: int | None = None,
+    min_parts: int = 1,
+    per_part: int = RECORDS_PER_PART,
+    count: int | None = None,
+) -> tuple[IdRange, ...]:
+    """The id ranges of a planned run: one open range when the run cannot be shared (``whole``: a
+    rebuild switched in by the one writer that built it), else ``parts`` ranges (``None``: one per
+    ``per_part`` of the ``total`` records read, at least ``min_parts``) cut over ``count`` ids
+    (default ``total``)."""
+    if whole:
+        return ((None, None),)
+    wanted = max(min_parts, part_count(total, per_part=per_part)) if parts is None else parts
+    return id_ranges(view, since, wanted, total if count is None else count)
 
 
 def up_to(records: Iterator[Any], upto: str | None) -> Iterator[Any]:
@@ -96,6 +124,141 @@ def _json_safe(value: Any) -> Any:
 
 def _tuples(value: Any) -> Any:
     return tuple(_tuples(item) for item in value) if isinstance(value, list | tuple) else value
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepPlan(Serialisable):
+    """The fields and the summary base every step's own plan shares (the ``detail`` of a
+    :class:`Plan`): the run, the mode and why, the id ranges of the parts, the datestamp bound of an
+    incremental run, the error rate the finish judges by, and the records all parts read."""
+
+    #: the step's name (the ``step`` of its summaries)
+    STEP: ClassVar[str] = ""
+
+    run_id: str
+    datasource: str
+    mode: str
+    reason: str = ""
+    parts: tuple[IdRange, ...] = ()
+    since: str | None = None
+    max_error_rate: float = 0.05
+    #: records the run reads (all parts)
+    total: int = 0
+
+    def units(self) -> tuple[str, str]:
+        """(unit read, unit written) as the summaries name them."""
+        raise NotImplementedError
+
+    def base(self) -> dict[str, Any]:
+        """The fields every summary of this run starts from."""
+        return summary_base(self.STEP, self.datasource, self.run_id, *self.units())
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedPlan(StepPlan):
+    """The plan of a step that feeds a datasource's current transformed version into a target that
+    keeps a state of what it took in (the index, the RDF store): ``none`` plans no part; ``full`` is
+    one part that rebuilds the target and switches it in; ``incremental`` (and the index's
+    ``refeed``) write in place by id range, and the finish commits the state once."""
+
+    unit: str
+    version: str | None
+    #: the version of the target's state when planned: the finish refuses a state another run moved
+    state_version: str | None = None
+    #: syntax of the transformed records, None: recognised per record
+    rdf_format: str | None = None
+
+    @staticmethod
+    def since_committed(committed_at: str | None, overlap: timedelta = INCREMENTAL_OVERLAP) -> datetime:
+        """Where an incremental run starts reading: the version it last took in was committed then
+        (less ``overlap``, the step's :data:`INCREMENTAL_OVERLAP`)."""
+        assert committed_at
+        return datetime.fromisoformat(committed_at) - overlap
+
+    def committed_by_this_run(self, state_run_id: str | None, state_version: str | None) -> bool:
+        """Does the target's state say this run already committed (a retried finish whose first
+        attempt committed and then lost its result)?"""
+        return (state_run_id, state_version) == (self.run_id, self.version)
+
+
+def count_read(view: ReadSession, mode: str, since: datetime | None) -> int:
+    """How many records a feed of ``mode`` reads (an incremental one: tombstones too)."""
+    return view.count(since=since) if mode == "incremental" else view.count(deleted=False)
+
+
+def feed_records(view: ReadSession, plan: FeedPlan, part: int) -> Iterator[Any]:
+    """The records of one part of a feed, in id order: an incremental part's changed records and
+    tombstones since the plan's bound, any other part's present records."""
+    after, upto = plan.parts[part]
+    if plan.mode == "incremental":
+        assert plan.since
+        return up_to(view.records(since=datetime.fromisoformat(plan.since), after_id=after), upto)
+    return up_to(view.records(deleted=False, after_id=after), upto)
+
+
+def check_base(step: str, datasource: Datasource, target: str, run_id: str | None = None) -> dict[str, Any]:
+    """The summary base of ``<step>-check``: the comparison of ``target`` (the index, the RDF store)
+    with the datasource's transformed unit, record by record."""
+    name = f"{step}-check"
+    unit = datasource.transformed_unit.name
+    return summary_base(name, datasource.id, run_id or new_run_id(name), unit, target)
+
+
+def check_summary(
+    base: dict[str, Any],
+    started: float,
+    *,
+    current: str | None,
+    held: str | None,
+    read: int,
+    written: int,
+    differences: int,
+    notes: list[str],
+    listed: list[str],
+    extra: dict[str, Any],
+    clean: bool,
+) -> RunSummary:
+    """The summary of a check: the MDStore's ``current`` version read (``read`` present records),
+    the version the target says it ``held`` (``written`` records it holds), the ``differences``
+    that no recorded error explains, what was found (``notes``, the first ``listed`` ids), and
+    ``finished_with_record_errors`` unless the target is ``clean`` and up to date."""
+    behind = held != current
+    return RunSummary(
+        outcome=Outcome.FINISHED if clean and not behind else Outcome.RECORD_ERRORS,
+        version_in=current,
+        version_out=held,
+        read=read,
+        written=written,
+        errors=differences,
+        seconds=time.monotonic() - started,
+        message="; ".join(notes),
+        first_errors=tuple(listed[:5]),
+        extra={**extra, "state_version": held, "current_version": current, "behind": behind},
+        **base,
+    )
+
+
+#: the mode of a run asked to rebuild everything, and why
+ASKED_FULL = ("full", "asked for a full rebuild")
+
+
+def incremental_or(
+    store: MDStore,
+    unit: UnitKey,
+    last: str,
+    committed_at: str | None,
+    current: str,
+    *,
+    done: str,
+    otherwise: str,
+) -> tuple[str, str]:
+    """(mode, reason) of a run over a target that last took in version ``last`` of ``unit``:
+    ``incremental`` when that version is an ancestor of ``current`` (and its commit time is known,
+    to read from), else ``otherwise`` (a rollback, a lineage the store no longer holds). ``done``
+    says what the target did with it (``indexed``, ``loaded``)."""
+    if not committed_at or not store.is_ancestor(unit, last, current):
+        return otherwise, f"the {done} version {last} is not an ancestor of {current} (a rollback?)"
+    return "incremental", f"changes since version {last}"
 
 
 @dataclass(frozen=True)
@@ -187,6 +350,68 @@ class PartedStep(Protocol):
     ) -> RunSummary: ...
 
     def abandon(self, plan: Plan) -> None: ...
+
+
+class Step:
+    """What every parted step's class shares: the datasource's validated profile resolved once from
+    the settings' registry, the step's options (:meth:`load_options`: a chain, a feed's typed
+    settings, …) built on first use only, since a part in a worker that has nothing to do never
+    needs them, and the wrapping of the step's own plan and results in the protocol's envelopes."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, datasource_id: str, settings: Settings) -> None:
+        from contentcloud.datasources import DatasourceRegistry
+
+        self.settings = settings
+        self.datasource: Datasource = DatasourceRegistry(settings.registry).get(datasource_id)
+
+    def load_options(self) -> Any:
+        """The step's options for this datasource (built once, by :attr:`options`)."""
+        return None
+
+    @cached_property
+    def options(self) -> Any:
+        return self.load_options()
+
+    def planned(self, detail: StepPlan) -> Plan:
+        """The envelope of the step's own plan ``detail``: one part per id range."""
+        return Plan(
+            self.name,
+            self.datasource.id,
+            detail.run_id,
+            len(detail.parts),
+            detail=detail.to_dict(),
+            total=detail.total,
+        )
+
+    def nothing_to_do(self, summary: RunSummary) -> Plan:
+        """The envelope of a run with nothing to do: no part of its own, its ``summary``."""
+        return Plan(self.name, self.datasource.id, summary.run_id, 0, summary=summary.as_dict())
+
+    def disabled(self, message: str, *, run_id: str | None = None) -> Plan:
+        """A run the profile disables: nothing to do, and ``message`` says why."""
+        return self.nothing_to_do(
+            RunSummary(
+                step=self.name,
+                datasource=self.datasource.id,
+                run_id=run_id or new_run_id(self.name),
+                outcome=Outcome.NOTHING_TO_DO,
+                message=message,
+            )
+        )
+
+    def part_result(self, part: int, read: int, detail: Serialisable) -> PartResult:
+        return PartResult(self.name, part, read=read, detail=detail.to_dict())
+
+    @staticmethod
+    def started(seconds: float | None) -> float | None:
+        """The ``time.monotonic()`` a run began, from the seconds it has taken so far (None: unknown)."""
+        return None if seconds is None else time.monotonic() - seconds
+
+    def abandon(self, plan: Plan) -> None:
+        """Nothing to release by default: a step whose plan opens something (a write transaction)
+        releases it here."""
 
 
 #: the parted steps by name: ``module:factory``, imported when first used (a worker process resolves

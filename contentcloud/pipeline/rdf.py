@@ -28,12 +28,23 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import contentcloud.pipeline.parts as parted
-from contentcloud.pipeline.parts import RECORDS_PER_PART, IdRange, id_ranges, part_count, up_to
+from contentcloud.pipeline.parts import (
+    ASKED_FULL,
+    INCREMENTAL_OVERLAP,
+    PAGE_SIZE,
+    RECORDS_PER_PART,
+    FeedPlan,
+    Serialisable,
+    check_base,
+    check_summary,
+    incremental_or,
+    plan_ranges,
+)
+from contentcloud.pipeline.parts import feed_records as _records
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
 from mdstore.envelope import UnitKey, utcnow
 from mdstore.errors import RecordError
@@ -48,48 +59,23 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STEP = "rdf"
-PAGE_SIZE = 1000
-INCREMENTAL_OVERLAP = timedelta(minutes=5)
 CHECK_LIST_LIMIT = 1000
 
 
-@dataclass(frozen=True)
-class RdfPlan:
+@dataclass(frozen=True, kw_only=True)
+class RdfPlan(FeedPlan):
     """What one load will do, shared by its parts and its finish (JSON-friendly, for Airflow)."""
 
-    run_id: str
-    datasource: str
-    unit: str
+    STEP = STEP
+
     store: str
-    version: str | None
-    mode: str
-    reason: str
-    parts: tuple[IdRange, ...] = ()
-    since: str | None = None
-    state_version: str | None = None
-    max_error_rate: float = 0.05
-    rdf_format: str | None = None
-    total: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "parts": [list(p) for p in self.parts]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RdfPlan:
-        return cls(**{**data, "parts": tuple(tuple(p) for p in data["parts"])})
-
-    def base(self) -> dict[str, Any]:
-        return {
-            "step": STEP,
-            "datasource": self.datasource,
-            "run_id": self.run_id,
-            "unit_in": self.unit,
-            "unit_out": self.store,
-        }
+    def units(self) -> tuple[str, str]:
+        return self.unit, self.store
 
 
 @dataclass
-class RdfPartResult:
+class RdfPartResult(Serialisable):
     """What one part did (JSON-friendly). A full load's one part carries the whole ``summary``."""
 
     part: int
@@ -112,8 +98,9 @@ def choose_mode(
     *,
     full: bool,
 ) -> tuple[str, str]:
+    """(mode, reason): ``full``, ``incremental`` or ``none``."""
     if full:
-        return "full", "asked for a full rebuild"
+        return ASKED_FULL
     if state is None:
         return "full", "the store holds no graph for this datasource"
     if state.loading:
@@ -123,9 +110,9 @@ def choose_mode(
         return "full", f"the ledger knows {ledger} records, the store's state {state.records}; rebuilding"
     if state.version == current:
         return "none", f"version {current} is already loaded"
-    if not state.version_committed_at or not store.is_ancestor(unit, state.version, current):
-        return "full", f"the loaded version {state.version} is not an ancestor of {current} (a rollback?)"
-    return "incremental", f"changes since version {state.version}"
+    return incremental_or(
+        store, unit, state.version, state.version_committed_at, current, done="loaded", otherwise="full"
+    )
 
 
 def plan_rdf(
@@ -167,24 +154,19 @@ def plan_rdf(
     since = None
     if mode == "incremental":
         assert state is not None
-        assert state.version_committed_at
-        since = datetime.fromisoformat(state.version_committed_at) - INCREMENTAL_OVERLAP
+        since = RdfPlan.since_committed(state.version_committed_at, INCREMENTAL_OVERLAP)
     with store.reader(unit, current) as view:
         total = view.count(since=since) if since else view.count(deleted=False)
-        if mode == "full":
-            ranges: tuple[IdRange, ...] = ((None, None),)
-        else:
-            wanted = max(min_parts, part_count(total, per_part=records_per_part)) if parts is None else parts
-            ranges = id_ranges(view, since, wanted, total)
+        ranges = plan_ranges(
+            view,
+            since,
+            total,
+            whole=mode == "full",
+            parts=parts,
+            min_parts=min_parts,
+            per_part=records_per_part,
+        )
     return RdfPlan(**common, parts=ranges, since=since.isoformat() if since else None, total=total)
-
-
-def _records(view: ReadSession, plan: RdfPlan, part: int) -> Iterator[Any]:
-    after, upto = plan.parts[part]
-    if plan.mode == "incremental":
-        assert plan.since
-        return up_to(view.records(since=datetime.fromisoformat(plan.since), after_id=after), upto)
-    return up_to(view.records(deleted=False, after_id=after), upto)
 
 
 def _feed(
@@ -332,8 +314,7 @@ def finish_rdf(
             if len(total.errors) < MAX_KEPT_ERRORS:
                 total.errors[rid] = msg
     state = backend.state(plan.datasource)
-    if state is not None and (state.run_id, state.version) == (plan.run_id, plan.version):
-        # a retried finish whose first attempt committed (and then lost its result): done already
+    if state is not None and plan.committed_by_this_run(state.run_id, state.version):
         outcome = Outcome.RECORD_ERRORS if total.error_count else Outcome.FINISHED
         message = f"{plan.reason}; the state was already committed by this run"
         return _summary(plan, total, outcome, backend, time.monotonic() - started, message)
@@ -432,16 +413,9 @@ def check_rdf(
     """
     from provision.rdf.ledger import line_hash
 
-    run_id = run_id or new_run_id("rdf-check")
     started = time.monotonic()
     unit = datasource.transformed_unit
-    base = {
-        "step": "rdf-check",
-        "datasource": datasource.id,
-        "run_id": run_id,
-        "unit_in": unit.name,
-        "unit_out": backend.name,
-    }
+    base = check_base(STEP, datasource, backend.name, run_id)
     current = store.current_version(unit)
     state = backend.state(datasource.id)
     errors = dict(state.errors) if state else {}
@@ -524,27 +498,23 @@ def check_rdf(
             f"the store is at version {state.version if state else 'none'}, "
             f"the MDStore at {current or 'none'}"
         )
-    outcome = Outcome.RECORD_ERRORS if differences or extra_triples or behind else Outcome.FINISHED
-    return RunSummary(
-        outcome=outcome,
-        version_in=current,
-        version_out=state.version if state else None,
+    return check_summary(
+        base,
+        started,
+        current=current,
+        held=state.version if state else None,
         read=mdstore_count,
         written=ledger_count,
-        errors=differences,
-        seconds=time.monotonic() - started,
-        message="; ".join(parts),
-        first_errors=tuple((found["missing"] + found["unexpected"] + found["different"])[:5]),
+        differences=differences,
+        notes=parts,
+        listed=found["missing"] + found["unexpected"] + found["different"],
         extra={
             **found,
             **{f"{k}_total": v for k, v in totals.items()},
             "extra_triples": extra_triples,
             "graph_triples": len(in_graph),
-            "state_version": state.version if state else None,
-            "current_version": current,
-            "behind": behind,
         },
-        **base,
+        clean=not (differences or extra_triples),
     )
 
 
@@ -610,7 +580,7 @@ def run_rdf(
     return summary
 
 
-class RdfStep:
+class RdfStep(parted.Step):
     """The rdf load on the parted-step protocol (:class:`contentcloud.pipeline.parts.PartedStep`).
 
     The plan writes nothing. A full load is one part that builds the new graph, switches it in and
@@ -618,18 +588,18 @@ class RdfStep:
     id ranges whose parts replace their records' triples in place (the embedded store's parts take
     its write lock in turn), and the finish judges the error rate over all parts and stores the
     state once, which is what makes the parts' changes visible. Airflow, the CLI and
-    :func:`load_rdf` drive the same stages.
+    :func:`load_rdf` drive the same stages. Nothing to release when a part raised: a full load's
+    part aborts its own rebuild; an incremental part that wrote leaves the store marking the load
+    unfinished, so the next load rebuilds.
     """
 
     name = STEP
 
-    def __init__(self, datasource_id: str, settings: Settings) -> None:
-        from contentcloud.datasources import DatasourceRegistry
+    @property
+    def max_error_rate(self) -> float:
         from contentcloud.sections import error_rate
 
-        self.settings = settings
-        self.datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-        self.max_error_rate = error_rate(self.datasource.limits, settings.error_rate)
+        return error_rate(self.datasource.limits, self.settings.error_rate)
 
     def plan(
         self, *, parts: int | None = None, min_parts: int = 1, full: bool = False, run_id: str | None = None
@@ -638,11 +608,7 @@ class RdfStep:
         records, at least ``min_parts``); a disabled load or one with nothing to do: its summary."""
         ds = self.datasource
         if not ds.rdf.enabled:
-            disabled = RunSummary(
-                step=STEP, datasource=ds.id, run_id=run_id or new_run_id(STEP),
-                outcome=Outcome.NOTHING_TO_DO, message="the RDF store is disabled in the profile",
-            )  # fmt: skip
-            return parted.Plan(STEP, ds.id, disabled.run_id, 0, summary=disabled.as_dict())
+            return self.disabled("the RDF store is disabled in the profile", run_id=run_id)
         with open_load(self.settings) as (store, backend):
             planned = plan_rdf(
                 store, ds, backend, full=full, run_id=run_id, max_error_rate=self.max_error_rate,
@@ -650,10 +616,8 @@ class RdfStep:
                 min_parts=min_parts,
             )  # fmt: skip
             if not planned.parts:
-                nothing = finish_rdf(store, backend, planned, [])
-                return parted.Plan(STEP, ds.id, planned.run_id, 0, summary=nothing.as_dict())
-        size = len(planned.parts)
-        return parted.Plan(STEP, ds.id, planned.run_id, size, detail=planned.as_dict(), total=planned.total)
+                return self.nothing_to_do(finish_rdf(store, backend, planned, []))
+        return self.planned(planned)
 
     def run_part(self, plan: parted.Plan, part: int, **how: Any) -> parted.PartResult:
         """Load one part (idempotent: replaying a part's records through the ledger changes nothing).
@@ -666,21 +630,13 @@ class RdfStep:
             done = rdf_part(
                 store, backend, RdfPlan.from_dict(plan.detail), part, on_progress=how.get("on_progress")
             )
-        return parted.PartResult(STEP, part, read=done.read, detail=asdict(done))
+        return self.part_result(part, done.read, done)
 
     def finish(
         self, plan: parted.Plan, results: list[parted.PartResult], *, seconds: float | None = None
     ) -> RunSummary:
-        detail = [RdfPartResult(**result.detail) for result in results]
+        detail = [RdfPartResult.from_dict(result.detail) for result in results]
         with open_load(self.settings) as (store, backend):
             return finish_rdf(
-                store,
-                backend,
-                RdfPlan.from_dict(plan.detail),
-                detail,
-                started=None if seconds is None else time.monotonic() - seconds,
+                store, backend, RdfPlan.from_dict(plan.detail), detail, started=self.started(seconds)
             )
-
-    def abandon(self, plan: parted.Plan) -> None:
-        """Nothing to release: a full load's part aborts its own rebuild; an incremental part that
-        wrote leaves the store marking the load unfinished, so the next load rebuilds."""
