@@ -48,8 +48,8 @@ from contentcloud.pipeline.parts import (
     ASKED_FULL,
     INCREMENTAL_OVERLAP,
     PAGE_SIZE,
-    RECORDS_PER_PART,
     FeedPlan,
+    FeedRequest,
     PartResult,
     Plan,
     Serialisable,
@@ -58,11 +58,11 @@ from contentcloud.pipeline.parts import (
     check_summary,
     count_read,
     incremental_or,
-    plan_ranges,
+    run_step,
 )
 from contentcloud.pipeline.parts import feed_records as _records
 from contentcloud.pipeline.processes import BareMainContext as _BuilderContext
-from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
+from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary
 from mdstore.envelope import Record, UnitKey, utcnow
 from mdstore.errors import ProvisionError, RecordError
 from provision.index.analysis import normalize_instant
@@ -202,14 +202,12 @@ def index(
     backend: IndexBackend,
     profile: IndexProfile,
     *,
-    full: bool = False,
-    run_id: str | None = None,
     on_progress: ProgressFn | None = None,
-    max_error_rate: float = 0.05,
-    rdf_format: str | None = None,
     workers: int = 0,
+    **options: Any,
 ) -> RunSummary:
-    """Feed ``datasource``'s current transformed version into ``backend`` (see the module docstring).
+    """Feed ``datasource``'s current transformed version into ``backend`` (see the module docstring);
+    ``options``: the plan's (:class:`~contentcloud.pipeline.parts.FeedRequest`) but ``parts``.
 
     ``workers`` builder processes turn records into documents while this process reads and sends
     (0: build here). Document building is the feed's main cost; one builder lets it overlap with the
@@ -217,17 +215,7 @@ def index(
     over workers (plan, parts, finish), with one part.
     """
     started = time.monotonic()
-    plan = plan_index(
-        store,
-        datasource,
-        backend,
-        profile,
-        full=full,
-        run_id=run_id,
-        max_error_rate=max_error_rate,
-        rdf_format=rdf_format,
-        parts=1,
-    )
+    plan = plan_index(store, datasource, backend, profile, parts=1, **options)
     results = [
         index_part(store, backend, profile, plan, part, workers=workers, on_progress=on_progress)
         for part in range(len(plan.parts))
@@ -240,41 +228,24 @@ def plan_index(
     datasource: Datasource,
     backend: IndexBackend,
     profile: IndexProfile,
-    *,
-    full: bool = False,
-    run_id: str | None = None,
-    max_error_rate: float = 0.05,
-    rdf_format: str | None = None,
-    parts: int | None = None,
-    records_per_part: int = RECORDS_PER_PART,
-    min_parts: int = 1,
+    **options: Any,
 ) -> IndexPlan:
     """Choose the mode (:func:`choose_mode`) and split an in-place feed into ``parts`` id ranges
-    (``None``: one part per ``records_per_part`` records to feed, at most :data:`MAX_PARTS`, at
-    least ``min_parts``).
+    (``options``: a :class:`~contentcloud.pipeline.parts.FeedRequest`; ``parts`` ``None``: one part
+    per ``records_per_part`` records to feed, at most :data:`MAX_PARTS`, at least ``min_parts``).
 
     Writes nothing: a plan that is never carried out leaves the index as it was.
     """
-    run_id = run_id or new_run_id(STEP)
+    how = FeedRequest(**options)
     unit = datasource.transformed_unit
     provider = datasource.raw.get("provider")
-    common: dict[str, Any] = {
-        "run_id": run_id,
-        "datasource": datasource.id,
-        "unit": unit.name,
-        "index": backend.name,
-        "max_error_rate": max_error_rate,
-        "rdf_format": rdf_format,
-        "provider": provider,
-    }
+    common = how.plan_fields(STEP, datasource, index=backend.name, provider=provider)
     current = store.current_version(unit)
     if current is None:
-        return IndexPlan(
-            **common, version=None, mode="none", reason=f"{unit.name} has no committed version yet"
-        )
-    digest = feed_digest(profile, provider, rdf_format)
+        return IndexPlan.uncommitted(**common)
+    digest = feed_digest(profile, provider, how.rdf_format)
     state = backend.state(datasource.id)
-    mode, reason = choose_mode(store, unit, state, current, digest, full=full)
+    mode, reason = choose_mode(store, unit, state, current, digest, full=how.full)
     logger.info("index %s: %s (%s)", datasource.id, mode, reason)
     common.update(
         version=current,
@@ -288,16 +259,8 @@ def plan_index(
     since = _since(state) if mode == "incremental" else None
     with store.reader(unit, current) as view:
         total = count_read(view, mode, since)
-        ranges = plan_ranges(
-            view,
-            since,
-            total,
-            whole=mode == "full",
-            parts=parts,
-            min_parts=min_parts,
-            per_part=records_per_part,
-            count=None if mode == "full" else view.count(since=since),
-        )
+        whole = mode == "full"
+        ranges = how.ranges(view, since, total, whole=whole, count=None if whole else view.count(since=since))
     return IndexPlan(
         **common,
         parts=ranges,
@@ -924,31 +887,11 @@ def feed_settings(datasource: Datasource, settings: Settings) -> FeedSettings:
     )
 
 
-def run_index(
-    datasource_id: str,
-    settings: Settings,
-    *,
-    full: bool = False,
-    check: bool = False,
-    run_id: str | None = None,
-    on_progress: ProgressFn | None = None,
-    workers: int = 1,
-) -> RunSummary:
-    """The index step for one datasource, resolved from the settings: a feed (its parts in
-    ``workers`` processes: :func:`contentcloud.pipeline.parts.run_parted`), or with ``check`` the
-    comparison with the MDStore. Airflow calls the feed's stages through the same :class:`IndexStep`."""
-    from contentcloud.datasources import DatasourceRegistry
-    from contentcloud.pipeline.parts import run_parted
-
-    if not check:
-        return run_parted(
-            STEP, datasource_id, settings, workers=workers, on_progress=on_progress, full=full, run_id=run_id
-        )
-    datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-    with open_feed(datasource, settings) as (store, backend):
-        summary = check_index(store, datasource, backend, run_id=run_id)
-    summary.log()
-    return summary
+def run_index(datasource_id: str, settings: Settings, **options: Any) -> RunSummary:
+    """The index step for one datasource (:func:`contentcloud.pipeline.parts.run_step`): a feed
+    (``full``, ``run_id``; its parts in ``workers`` processes), or with ``check`` the comparison
+    with the MDStore. Airflow calls the feed's stages through the same :class:`IndexStep`."""
+    return run_step(STEP, datasource_id, settings, **options)
 
 
 class IndexStep(Step):
@@ -1028,3 +971,7 @@ class IndexStep(Step):
                 [IndexPartResult.from_dict(result.detail) for result in results],
                 started=self.started(seconds),
             )
+
+    def check(self, *, run_id: str | None = None) -> RunSummary:
+        with open_feed(self.datasource, self.settings) as (store, backend):
+            return check_index(store, self.datasource, backend, run_id=run_id)

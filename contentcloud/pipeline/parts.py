@@ -56,25 +56,45 @@ def id_ranges(view: ReadSession, since: datetime | None, parts: int, total: int)
     return tuple((edges[i], edges[i + 1]) for i in range(len(edges) - 1))
 
 
-def plan_ranges(
-    view: ReadSession,
-    since: datetime | None,
-    total: int,
-    *,
-    whole: bool = False,
-    parts: int | None = None,
-    min_parts: int = 1,
-    per_part: int = RECORDS_PER_PART,
-    count: int | None = None,
-) -> tuple[IdRange, ...]:
-    """The id ranges of a planned run: one open range when the run cannot be shared (``whole``: a
-    rebuild switched in by the one writer that built it), else ``parts`` ranges (``None``: one per
-    ``per_part`` of the ``total`` records read, at least ``min_parts``) cut over ``count`` ids
-    (default ``total``)."""
-    if whole:
-        return ((None, None),)
-    wanted = max(min_parts, part_count(total, per_part=per_part)) if parts is None else parts
-    return id_ranges(view, since, wanted, total if count is None else count)
+@dataclass(frozen=True)
+class FeedRequest:
+    """What the caller of a feed's plan asks for (the keywords of ``plan_index``, ``plan_rdf``,
+    ``index``, ``load_rdf``): a full rebuild, the run id, the error rate, the records' syntax, and
+    how the run is split (``parts``; ``None``: one per ``records_per_part`` records read, at least
+    ``min_parts``)."""
+
+    full: bool = False
+    run_id: str | None = None
+    max_error_rate: float = 0.05
+    #: syntax of the transformed records, None: recognised per record
+    rdf_format: str | None = None
+    parts: int | None = None
+    records_per_part: int = RECORDS_PER_PART
+    min_parts: int = 1
+
+    def plan_fields(self, step: str, datasource: Datasource, **more: Any) -> dict[str, Any]:
+        """The fields a plan of this request starts from (``more``: the step's own, e.g. the target)."""
+        return {
+            "run_id": self.run_id or new_run_id(step),
+            "datasource": datasource.id,
+            "unit": datasource.transformed_unit.name,
+            "max_error_rate": self.max_error_rate,
+            "rdf_format": self.rdf_format,
+            **more,
+        }
+
+    def ranges(
+        self, view: ReadSession, since: datetime | None, total: int, *, whole: bool, count: int | None = None
+    ) -> tuple[IdRange, ...]:
+        """The id ranges of the planned run: one open range when it cannot be shared (``whole``: a
+        rebuild switched in by the one writer that built it), else the parts asked for, cut over
+        ``count`` ids (default ``total``, the records the run reads)."""
+        if whole:
+            return ((None, None),)
+        wanted = self.parts
+        if wanted is None:
+            wanted = max(self.min_parts, part_count(total, per_part=self.records_per_part))
+        return id_ranges(view, since, wanted, total if count is None else count)
 
 
 def up_to(records: Iterator[Any], upto: str | None) -> Iterator[Any]:
@@ -167,6 +187,13 @@ class FeedPlan(StepPlan):
     state_version: str | None = None
     #: syntax of the transformed records, None: recognised per record
     rdf_format: str | None = None
+
+    @classmethod
+    def uncommitted(cls, **fields: Any) -> Self:
+        """The plan of a feed whose transformed unit has no committed version: nothing to do."""
+        return cls(
+            **fields, version=None, mode="none", reason=f"{fields['unit']} has no committed version yet"
+        )
 
     @staticmethod
     def since_committed(committed_at: str | None, overlap: timedelta = INCREMENTAL_OVERLAP) -> datetime:
@@ -413,6 +440,10 @@ class Step:
         """Nothing to release by default: a step whose plan opens something (a write transaction)
         releases it here."""
 
+    def check(self, *, run_id: str | None = None) -> RunSummary:
+        """Compare the step's target with the MDStore, record by record (``--check``)."""
+        raise ConfigError(f"the {self.name} step has no check")
+
 
 #: the parted steps by name: ``module:factory``, imported when first used (a worker process resolves
 #: its step by name, so only names and JSON-safe plans cross process boundaries)
@@ -495,6 +526,28 @@ def run_parted(
         step.abandon(plan)
         raise
     summary = finish_parts(step, plan, results, seconds=time.perf_counter() - started)
+    summary.log()
+    return summary
+
+
+def run_step(
+    name: str,
+    datasource_id: str,
+    settings: Settings,
+    *,
+    check: bool = False,
+    run_id: str | None = None,
+    **options: Any,
+) -> RunSummary:
+    """The parted step ``name`` for one datasource, resolved from the settings (the CLI's commands
+    and the one-process pipeline call this through the steps' ``run_<step>``): a run
+    (:func:`run_parted`: ``workers``, ``on_progress`` and the step's plan options), or with
+    ``check`` the step's comparison of its target with the MDStore (:meth:`Step.check`)."""
+    if not check:
+        return run_parted(name, datasource_id, settings, run_id=run_id, **options)
+    step = parted_step(name, datasource_id, settings)
+    assert isinstance(step, Step)
+    summary = step.check(run_id=run_id)
     summary.log()
     return summary
 

@@ -36,16 +36,15 @@ from contentcloud.pipeline.parts import (
     ASKED_FULL,
     INCREMENTAL_OVERLAP,
     PAGE_SIZE,
-    RECORDS_PER_PART,
     FeedPlan,
+    FeedRequest,
     Serialisable,
     check_base,
     check_summary,
     incremental_or,
-    plan_ranges,
 )
 from contentcloud.pipeline.parts import feed_records as _records
-from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
+from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary
 from mdstore.envelope import UnitKey, utcnow
 from mdstore.errors import RecordError
 from provision.rdf.base import MAX_KEPT_ERRORS, RdfBackend, RdfLoader, RdfState
@@ -115,38 +114,18 @@ def choose_mode(
     )
 
 
-def plan_rdf(
-    store: MDStore,
-    datasource: Datasource,
-    backend: RdfBackend,
-    *,
-    full: bool = False,
-    run_id: str | None = None,
-    max_error_rate: float = 0.05,
-    rdf_format: str | None = None,
-    parts: int | None = None,
-    records_per_part: int = RECORDS_PER_PART,
-    min_parts: int = 1,
-) -> RdfPlan:
-    """Choose the mode and split an incremental load into ``parts`` id ranges (``None``: one per
+def plan_rdf(store: MDStore, datasource: Datasource, backend: RdfBackend, **options: Any) -> RdfPlan:
+    """Choose the mode and split an incremental load into id ranges (``options``: a
+    :class:`~contentcloud.pipeline.parts.FeedRequest`; ``parts`` ``None``: one per
     ``records_per_part`` records, at least ``min_parts``); writes nothing."""
-    run_id = run_id or new_run_id(STEP)
+    how = FeedRequest(**options)
     unit = datasource.transformed_unit
-    common: dict[str, Any] = {
-        "run_id": run_id,
-        "datasource": datasource.id,
-        "unit": unit.name,
-        "store": backend.name,
-        "max_error_rate": max_error_rate,
-        "rdf_format": rdf_format,
-    }
+    common = how.plan_fields(STEP, datasource, store=backend.name)
     current = store.current_version(unit)
     if current is None:
-        return RdfPlan(
-            **common, version=None, mode="none", reason=f"{unit.name} has no committed version yet"
-        )
+        return RdfPlan.uncommitted(**common)
     state = backend.state(datasource.id)
-    mode, reason = choose_mode(store, backend, state, unit, current, full=full)
+    mode, reason = choose_mode(store, backend, state, unit, current, full=how.full)
     logger.info("rdf %s: %s (%s)", datasource.id, mode, reason)
     common.update(version=current, mode=mode, reason=reason, state_version=state.version if state else None)
     if mode == "none":
@@ -157,15 +136,7 @@ def plan_rdf(
         since = RdfPlan.since_committed(state.version_committed_at, INCREMENTAL_OVERLAP)
     with store.reader(unit, current) as view:
         total = view.count(since=since) if since else view.count(deleted=False)
-        ranges = plan_ranges(
-            view,
-            since,
-            total,
-            whole=mode == "full",
-            parts=parts,
-            min_parts=min_parts,
-            per_part=records_per_part,
-        )
+        ranges = how.ranges(view, since, total, whole=mode == "full")
     return RdfPlan(**common, parts=ranges, since=since.isoformat() if since else None, total=total)
 
 
@@ -368,24 +339,12 @@ def load_rdf(
     datasource: Datasource,
     backend: RdfBackend,
     *,
-    full: bool = False,
-    run_id: str | None = None,
     on_progress: ProgressFn | None = None,
-    max_error_rate: float = 0.05,
-    rdf_format: str | None = None,
+    **options: Any,
 ) -> RunSummary:
-    """Plan, load (one part) and finish, in this process."""
+    """Plan, load (one part) and finish, in this process (``options``: the plan's, but ``parts``)."""
     started = time.monotonic()
-    plan = plan_rdf(
-        store,
-        datasource,
-        backend,
-        full=full,
-        run_id=run_id,
-        max_error_rate=max_error_rate,
-        rdf_format=rdf_format,
-        parts=1,
-    )
+    plan = plan_rdf(store, datasource, backend, parts=1, **options)
     results = [
         rdf_part(store, backend, plan, part, on_progress=on_progress) for part in range(len(plan.parts))
     ]
@@ -554,30 +513,11 @@ def open_load(settings: Settings) -> Iterator[tuple[MDStore, RdfBackend]]:
         store.close()
 
 
-def run_rdf(
-    datasource_id: str,
-    settings: Settings,
-    *,
-    full: bool = False,
-    check: bool = False,
-    run_id: str | None = None,
-    on_progress: ProgressFn | None = None,
-    workers: int = 1,
-) -> RunSummary:
-    """The rdf step for one datasource (the CLI calls this): a load through :class:`RdfStep` (its
-    parts in ``workers`` processes: :func:`contentcloud.pipeline.parts.run_parted`), or with
+def run_rdf(datasource_id: str, settings: Settings, **options: Any) -> RunSummary:
+    """The rdf step for one datasource (:func:`contentcloud.pipeline.parts.run_step`): a load
+    through :class:`RdfStep` (``full``, ``run_id``; its parts in ``workers`` processes), or with
     ``check`` the comparison with the MDStore."""
-    if not check:
-        return parted.run_parted(
-            STEP, datasource_id, settings, workers=workers, on_progress=on_progress, full=full, run_id=run_id
-        )
-    from contentcloud.datasources import DatasourceRegistry
-
-    datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-    with open_load(settings) as (store, backend):
-        summary = check_rdf(store, datasource, backend, run_id=run_id, rdf_format=rdf_format_of(datasource))
-    summary.log()
-    return summary
+    return parted.run_step(STEP, datasource_id, settings, **options)
 
 
 class RdfStep(parted.Step):
@@ -639,4 +579,10 @@ class RdfStep(parted.Step):
         with open_load(self.settings) as (store, backend):
             return finish_rdf(
                 store, backend, RdfPlan.from_dict(plan.detail), detail, started=self.started(seconds)
+            )
+
+    def check(self, *, run_id: str | None = None) -> RunSummary:
+        with open_load(self.settings) as (store, backend):
+            return check_rdf(
+                store, self.datasource, backend, run_id=run_id, rdf_format=rdf_format_of(self.datasource)
             )
