@@ -50,7 +50,7 @@ from contentcloud.pipeline.parts import (
     PAGE_SIZE,
     FeedPlan,
     FeedRequest,
-    PartResult,
+    PartHow,
     Plan,
     Serialisable,
     Step,
@@ -733,12 +733,12 @@ def check_index(
     """
     started = time.monotonic()
     unit = datasource.transformed_unit
-    base = check_base(STEP, datasource, backend.name, run_id)
     current = store.current_version(unit)
     try:
         state = backend.state(datasource.id)
     except IndexNotFound:
         state = None
+    base = check_base(STEP, datasource, backend.name, current, state.version if state else None, run_id)
     missing: list[str] = []
     unexpected: list[str] = []
     stale: list[str] = []
@@ -807,19 +807,8 @@ def check_index(
         **{f"{k}_total": v for k, v in totals.items()},
         "unexplained_total": sum(totals.values()) - explained,
     }
-    return check_summary(
-        base,
-        started,
-        current=current,
-        held=state.version if state else None,
-        read=mdstore_count,
-        written=index_count,
-        differences=differences,
-        notes=parts,
-        listed=missing + unexpected + stale,
-        extra=extra,
-        clean=not differences,
-    )
+    counts = (mdstore_count, index_count, differences)
+    return check_summary(base, started, counts, parts, missing + unexpected + stale, extra, not differences)
 
 
 def _ids_or_none(backend: IndexBackend, datasource_id: str) -> Iterator[tuple[str, str | None]]:
@@ -903,6 +892,8 @@ class IndexStep(Step):
     the state did not move; a rebuild's part drops its generation itself."""
 
     name = STEP
+    plan_type = IndexPlan
+    result_type = IndexPartResult
     options: FeedSettings
 
     def load_options(self) -> FeedSettings:
@@ -934,43 +925,20 @@ class IndexStep(Step):
                 return self.nothing_to_do(finish_index(store, backend, plan, []))
         return self.planned(plan)
 
-    def run_part(
-        self,
-        plan: Plan,
-        part: int,
-        *,
-        alone: bool = False,
-        side_by_side: int = 1,
-        on_progress: ProgressFn | None = None,
-    ) -> PartResult:
+    def part(self, plan: IndexPlan, part: int, how: PartHow) -> IndexPartResult:
         """Feed one part. The profile's builder processes (``index.workers``) are shared among the
         parts that run ``side_by_side``, so N part workers never start N × builders processes (each
         part builds its documents itself when there are fewer builders than parts)."""
-        if plan.nothing_to_do:
-            return PartResult(STEP, part)
         options = self.options
-        builders = options.workers // max(1, side_by_side)
+        builders = options.workers // max(1, how.side_by_side)
         with open_feed(self.datasource, self.settings) as (store, backend):
-            result = index_part(
-                store,
-                backend,
-                options.profile,
-                IndexPlan.from_dict(plan.detail),
-                part,
-                workers=builders,
-                on_progress=on_progress,
+            return index_part(
+                store, backend, options.profile, plan, part, workers=builders, on_progress=how.on_progress
             )
-        return self.part_result(part, result.read, result)
 
-    def finish(self, plan: Plan, results: list[PartResult], *, seconds: float | None = None) -> RunSummary:
+    def conclude(self, plan: IndexPlan, results: list[IndexPartResult], seconds: float | None) -> RunSummary:
         with open_feed(self.datasource, self.settings) as (store, backend):
-            return finish_index(
-                store,
-                backend,
-                IndexPlan.from_dict(plan.detail),
-                [IndexPartResult.from_dict(result.detail) for result in results],
-                started=self.started(seconds),
-            )
+            return finish_index(store, backend, plan, results, started=self.started(seconds))
 
     def check(self, *, run_id: str | None = None) -> RunSummary:
         with open_feed(self.datasource, self.settings) as (store, backend):

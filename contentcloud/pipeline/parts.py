@@ -223,37 +223,36 @@ def feed_records(view: ReadSession, plan: FeedPlan, part: int) -> Iterator[Any]:
     return up_to(view.records(deleted=False, after_id=after), upto)
 
 
-def check_base(step: str, datasource: Datasource, target: str, run_id: str | None = None) -> dict[str, Any]:
-    """The summary base of ``<step>-check``: the comparison of ``target`` (the index, the RDF store)
-    with the datasource's transformed unit, record by record."""
+def check_base(
+    step: str, datasource: Datasource, target: str, current: str | None, held: str | None, run_id: str | None
+) -> dict[str, Any]:
+    """The summary base of ``<step>-check``: the comparison of ``target`` (the index, the RDF store),
+    which holds version ``held``, with the ``current`` version of the datasource's transformed unit."""
     name = f"{step}-check"
     unit = datasource.transformed_unit.name
-    return summary_base(name, datasource.id, run_id or new_run_id(name), unit, target)
+    new = run_id or new_run_id(name)
+    return summary_base(name, datasource.id, new, unit, target, version_in=current, version_out=held)
 
 
 def check_summary(
     base: dict[str, Any],
     started: float,
-    *,
-    current: str | None,
-    held: str | None,
-    read: int,
-    written: int,
-    differences: int,
+    counts: tuple[int, int, int],
     notes: list[str],
     listed: list[str],
     extra: dict[str, Any],
     clean: bool,
 ) -> RunSummary:
-    """The summary of a check: the MDStore's ``current`` version read (``read`` present records),
-    the version the target says it ``held`` (``written`` records it holds), the ``differences``
-    that no recorded error explains, what was found (``notes``, the first ``listed`` ids), and
+    """The summary of a check. ``base`` (:func:`check_base`) carries the versions compared
+    (``version_in``: the MDStore's current one, ``version_out``: the one the target's state names);
+    ``counts``: the present records read, the records the target holds, the differences no recorded
+    error explains; what was found (``notes``, the first ``listed`` ids, ``extra``). The outcome is
     ``finished_with_record_errors`` unless the target is ``clean`` and up to date."""
+    current, held = base["version_in"], base["version_out"]
     behind = held != current
+    read, written, differences = counts
     return RunSummary(
         outcome=Outcome.FINISHED if clean and not behind else Outcome.RECORD_ERRORS,
-        version_in=current,
-        version_out=held,
         read=read,
         written=written,
         errors=differences,
@@ -379,13 +378,28 @@ class PartedStep(Protocol):
     def abandon(self, plan: Plan) -> None: ...
 
 
+@dataclass(frozen=True)
+class PartHow:
+    """How an orchestrator runs one part: ``alone`` (the run's only part, which may stop as soon as
+    the error rate can no longer be met), ``side_by_side`` (how many parts run at the same time,
+    sharing the step's helper processes), ``on_progress``."""
+
+    alone: bool = False
+    side_by_side: int = 1
+    on_progress: ProgressFn | None = None
+
+
 class Step:
     """What every parted step's class shares: the datasource's validated profile resolved once from
     the settings' registry, the step's options (:meth:`load_options`: a chain, a feed's typed
     settings, …) built on first use only, since a part in a worker that has nothing to do never
-    needs them, and the wrapping of the step's own plan and results in the protocol's envelopes."""
+    needs them, and the protocol's envelopes around the step's own plan (``plan_type``) and part
+    results (``result_type``): a step implements :meth:`part` and :meth:`conclude` on its own types.
+    """
 
     name: ClassVar[str] = ""
+    plan_type: ClassVar[type[StepPlan]]
+    result_type: ClassVar[type[Serialisable]]
 
     def __init__(self, datasource_id: str, settings: Settings) -> None:
         from contentcloud.datasources import DatasourceRegistry
@@ -428,8 +442,34 @@ class Step:
             )
         )
 
-    def part_result(self, part: int, read: int, detail: Serialisable) -> PartResult:
-        return PartResult(self.name, part, read=read, detail=detail.to_dict())
+    def run_part(
+        self,
+        plan: Plan,
+        part: int,
+        *,
+        alone: bool = False,
+        side_by_side: int = 1,
+        on_progress: ProgressFn | None = None,
+    ) -> PartResult:
+        """One part of ``plan`` (:meth:`part`); the one part of a plan with nothing to do passes."""
+        if plan.nothing_to_do:
+            return PartResult(self.name, part)
+        how = PartHow(alone, side_by_side, on_progress)
+        result = self.part(self.plan_type.from_dict(plan.detail), part, how)
+        return PartResult(self.name, part, read=result.read, detail=result.to_dict())
+
+    def part(self, plan: Any, part: int, how: PartHow) -> Any:
+        """Do part ``part`` of the step's own ``plan``: its ``result_type`` (with ``read``)."""
+        raise NotImplementedError
+
+    def finish(self, plan: Plan, results: list[PartResult], *, seconds: float | None = None) -> RunSummary:
+        """Conclude the run from its parts' results (:meth:`conclude`)."""
+        detail = [self.result_type.from_dict(result.detail) for result in results]
+        return self.conclude(self.plan_type.from_dict(plan.detail), detail, seconds)
+
+    def conclude(self, plan: Any, results: list[Any], seconds: float | None) -> RunSummary:
+        """Judge the step's own ``plan`` over every part's result, commit once; ``seconds`` so far."""
+        raise NotImplementedError
 
     @staticmethod
     def started(seconds: float | None) -> float | None:

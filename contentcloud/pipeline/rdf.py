@@ -374,9 +374,9 @@ def check_rdf(
 
     started = time.monotonic()
     unit = datasource.transformed_unit
-    base = check_base(STEP, datasource, backend.name, run_id)
     current = store.current_version(unit)
     state = backend.state(datasource.id)
+    base = check_base(STEP, datasource, backend.name, current, state.version if state else None, run_id)
     errors = dict(state.errors) if state else {}
     in_graph = {line_hash(line) for line in backend.graph_lines(datasource.id)} if state else set()
     asserted: set[int] = set()
@@ -457,24 +457,15 @@ def check_rdf(
             f"the store is at version {state.version if state else 'none'}, "
             f"the MDStore at {current or 'none'}"
         )
-    return check_summary(
-        base,
-        started,
-        current=current,
-        held=state.version if state else None,
-        read=mdstore_count,
-        written=ledger_count,
-        differences=differences,
-        notes=parts,
-        listed=found["missing"] + found["unexpected"] + found["different"],
-        extra={
-            **found,
-            **{f"{k}_total": v for k, v in totals.items()},
-            "extra_triples": extra_triples,
-            "graph_triples": len(in_graph),
-        },
-        clean=not (differences or extra_triples),
-    )
+    extra = {
+        **found,
+        **{f"{k}_total": v for k, v in totals.items()},
+        "extra_triples": extra_triples,
+        "graph_triples": len(in_graph),
+    }
+    listed = found["missing"] + found["unexpected"] + found["different"]
+    counts = (mdstore_count, ledger_count, differences)
+    return check_summary(base, started, counts, parts, listed, extra, not (differences or extra_triples))
 
 
 # ----------------------------------------------------------------------------------- wrapper
@@ -534,6 +525,8 @@ class RdfStep(parted.Step):
     """
 
     name = STEP
+    plan_type = RdfPlan
+    result_type = RdfPartResult
 
     @property
     def max_error_rate(self) -> float:
@@ -559,27 +552,17 @@ class RdfStep(parted.Step):
                 return self.nothing_to_do(finish_rdf(store, backend, planned, []))
         return self.planned(planned)
 
-    def run_part(self, plan: parted.Plan, part: int, **how: Any) -> parted.PartResult:
+    def part(self, plan: RdfPlan, part: int, how: parted.PartHow) -> RdfPartResult:
         """Load one part (idempotent: replaying a part's records through the ledger changes nothing).
-        Of the protocol's keywords only ``on_progress`` matters here: a part starts no helper
-        processes to share (``side_by_side``) and never stops early (``alone``): a full load's one
-        part judges the error rate at its end, an incremental load's finish over all parts."""
-        if plan.nothing_to_do:
-            return parted.PartResult(STEP, part)
+        Of ``how`` only ``on_progress`` matters here: a part starts no helper processes to share
+        (``side_by_side``) and never stops early (``alone``): a full load's one part judges the
+        error rate at its end, an incremental load's finish over all parts."""
         with open_load(self.settings) as (store, backend):
-            done = rdf_part(
-                store, backend, RdfPlan.from_dict(plan.detail), part, on_progress=how.get("on_progress")
-            )
-        return self.part_result(part, done.read, done)
+            return rdf_part(store, backend, plan, part, on_progress=how.on_progress)
 
-    def finish(
-        self, plan: parted.Plan, results: list[parted.PartResult], *, seconds: float | None = None
-    ) -> RunSummary:
-        detail = [RdfPartResult.from_dict(result.detail) for result in results]
+    def conclude(self, plan: RdfPlan, results: list[RdfPartResult], seconds: float | None) -> RunSummary:
         with open_load(self.settings) as (store, backend):
-            return finish_rdf(
-                store, backend, RdfPlan.from_dict(plan.detail), detail, started=self.started(seconds)
-            )
+            return finish_rdf(store, backend, plan, results, started=self.started(seconds))
 
     def check(self, *, run_id: str | None = None) -> RunSummary:
         with open_load(self.settings) as (store, backend):

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from contentcloud.pipeline.parts import (
-    PartResult,
+    PartHow,
     Plan,
     Serialisable,
     Step,
@@ -444,19 +444,19 @@ def finish_transform(
         "fingerprint": plan.fingerprint,
     }
     committed = tx.commit(report=report)
-    stats = committed.stats
-    return _summary(
-        {**base, "version_out": committed.id},
-        outcome,
-        started,
-        extra=extra,
-        written=sum(stats.get(k, 0) for k in ("added", "updated", "unchanged", "newly_deleted")),
-        added=stats.get("added", 0),
-        updated=stats.get("updated", 0),
-        unchanged=stats.get("unchanged", 0),
-        deleted=stats.get("newly_deleted", 0),
-        **counts,
-    )
+    written = _written(committed.stats)
+    return _summary({**base, "version_out": committed.id}, outcome, started, extra=extra, **written, **counts)
+
+
+def _written(stats: dict[str, Any]) -> dict[str, int]:
+    """A committed version's write counts as the summary names them."""
+    return {
+        "written": sum(stats.get(k, 0) for k in ("added", "updated", "unchanged", "newly_deleted")),
+        "added": stats.get("added", 0),
+        "updated": stats.get("updated", 0),
+        "unchanged": stats.get("unchanged", 0),
+        "deleted": stats.get("newly_deleted", 0),
+    }
 
 
 def _plan(
@@ -570,6 +570,8 @@ class TransformStep(Step):
     options are the datasource's compiled chain."""
 
     name = STEP
+    plan_type = TransformPlan
+    result_type = TransformPartResult
     options: TransformChain
 
     def load_options(self) -> TransformChain:
@@ -621,58 +623,31 @@ class TransformStep(Step):
             return self.nothing_to_do(plan)
         return self.planned(plan)
 
-    def run_part(
-        self,
-        plan: Plan,
-        part: int,
-        *,
-        alone: bool = False,
-        side_by_side: int = 1,
-        on_progress: ProgressFn | None = None,
-    ) -> PartResult:
+    def part(self, plan: TransformPlan, part: int, how: PartHow) -> TransformPartResult:
         """One id range into the run's open transaction; ``alone`` (a run of one part) stops as soon
         as the error rate can no longer be met."""
-        if plan.nothing_to_do:
-            return PartResult(STEP, part)
         with self._store() as store:
-            result = transform_part(
-                store,
-                self.chain,
-                TransformPlan.from_dict(plan.detail),
-                part,
-                on_progress=on_progress,
-                stop_early=alone,
+            return transform_part(
+                store, self.chain, plan, part, on_progress=how.on_progress, stop_early=how.alone
             )
-        return self.part_result(part, result.read, result)
 
-    def finish(self, plan: Plan, results: list[PartResult], *, seconds: float | None = None) -> RunSummary:
+    def conclude(
+        self, plan: TransformPlan, results: list[TransformPartResult], seconds: float | None
+    ) -> RunSummary:
         """Commit or abort the run over all parts; a retry after a commit reports the committed run."""
-        planned = TransformPlan.from_dict(plan.detail)
-        target = UnitKey.parse(planned.target)
+        target = UnitKey.parse(plan.target)
         with self._store() as store:
             if store.open_transaction(target) is None:
                 current = store.current_version(target)
                 info = store.version(current) if current else None
                 report = (info.report or {}) if info else {}
-                if info is not None and report.get("run_id") == planned.run_id and report.get("outcome"):
-                    stats = info.stats
+                if info is not None and report.get("run_id") == plan.run_id and report.get("outcome"):
                     return dataclass_replace(
                         RunSummary.from_dict({**report, "version_out": current}),
                         message="the transformed version was already committed by this run",
-                        written=sum(
-                            stats.get(k, 0) for k in ("added", "updated", "unchanged", "newly_deleted")
-                        ),
-                        added=stats.get("added", 0),
-                        updated=stats.get("updated", 0),
-                        unchanged=stats.get("unchanged", 0),
-                        deleted=stats.get("newly_deleted", 0),
+                        **_written(info.stats),
                     )
-            return finish_transform(
-                store,
-                planned,
-                [TransformPartResult.from_dict(r.detail) for r in results],
-                seconds=seconds or 0.0,
-            )
+            return finish_transform(store, plan, results, seconds=seconds or 0.0)
 
     def abandon(self, plan: Plan) -> None:
         """Abort the run's open transaction (a part raised): the current version stays as it was."""
