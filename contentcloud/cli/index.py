@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
-from contentcloud.cli.context import settings_from
 from contentcloud.cli.exit_codes import exit_code_for
-from contentcloud.cli.output import progress_bar, show_step_result
-from contentcloud.cli.workers import workers_option
-
-if TYPE_CHECKING:
-    pass
+from contentcloud.cli.output import show_step_result
+from contentcloud.cli.workers import full_and_check, parted_command, run_or_check
 
 
-@click.command()
-@click.argument("datasource")
-@click.option(
-    "--full",
-    is_flag=True,
-    help="Rebuild: a fresh core/collection (or embedded generation) switched in atomically at the end.",
+@parted_command(
+    *full_and_check(
+        full_help="Rebuild: a fresh core/collection (or embedded generation) switched in atomically at "
+        "the end.",
+        check_help="Feed nothing: compare the index with the current transformed version, id by id.",
+    ),
+    json_help="Print the summary (or the check report) as JSON.",
 )
-@click.option(
-    "--check",
-    is_flag=True,
-    help="Feed nothing: compare the index with the current transformed version, id by id.",
-)
-@workers_option
-@click.option("--json", "as_json", is_flag=True, help="Print the summary (or the check report) as JSON.")
-@click.pass_context
 def index(ctx: click.Context, datasource: str, full: bool, check: bool, workers: int, as_json: bool) -> None:
     """Feed DATASOURCE's current transformed version into the search index (--index / CONTENTCLOUD_INDEX).
 
@@ -43,13 +31,7 @@ def index(ctx: click.Context, datasource: str, full: bool, check: bool, workers:
     """
     from contentcloud.pipeline.index import run_index
 
-    if full and check:
-        raise click.UsageError("--check compares, --full feeds: choose one")
-    settings = settings_from(ctx)
-    with progress_bar(datasource, enabled=not check) as on_progress:
-        summary = run_index(
-            datasource, settings, full=full, check=check, on_progress=on_progress, workers=workers
-        )
+    summary = run_or_check(ctx, run_index, datasource, full=full, check=check, workers=workers, verb="feeds")
     extra = summary.extra
     show_step_result(
         summary,

@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
-from contentcloud.cli.context import settings_from
 from contentcloud.cli.exit_codes import exit_code_for
-from contentcloud.cli.output import progress_bar, show_step_result
-from contentcloud.cli.workers import workers_option
-
-if TYPE_CHECKING:
-    pass
+from contentcloud.cli.output import show_step_result
+from contentcloud.cli.workers import full_and_check, parted_command, run_or_check
 
 
-@click.command()
-@click.argument("datasource")
-@click.option(
-    "--full",
-    is_flag=True,
-    help="Rebuild the datasource's graph from every present record; it replaces the live one atomically.",
+@parted_command(
+    *full_and_check(
+        full_help="Rebuild the datasource's graph from every present record; it replaces the live one "
+        "atomically.",
+        check_help="Load nothing: list the records whose triples in the store disagree with the MDStore.",
+    ),
+    json_help="Print the summary (or the check report) as JSON.",
 )
-@click.option(
-    "--check",
-    is_flag=True,
-    help="Load nothing: list the records whose triples in the store disagree with the MDStore.",
-)
-@workers_option
-@click.option("--json", "as_json", is_flag=True, help="Print the summary (or the check report) as JSON.")
-@click.pass_context
 def rdf(ctx: click.Context, datasource: str, full: bool, check: bool, workers: int, as_json: bool) -> None:
     """Load DATASOURCE's current transformed version into its named graph of the RDF store
     (CONTENTCLOUD_RDF; the embedded store under var/rdf by default), served at /sparql.
@@ -46,13 +34,7 @@ def rdf(ctx: click.Context, datasource: str, full: bool, check: bool, workers: i
     """
     from contentcloud.pipeline.rdf import run_rdf
 
-    if full and check:
-        raise click.UsageError("--check compares, --full loads: choose one")
-    settings = settings_from(ctx)
-    with progress_bar(datasource, enabled=not check) as on_progress:
-        summary = run_rdf(
-            datasource, settings, full=full, check=check, on_progress=on_progress, workers=workers
-        )
+    summary = run_or_check(ctx, run_rdf, datasource, full=full, check=check, workers=workers, verb="loads")
     extra = summary.extra
     show_step_result(
         summary,

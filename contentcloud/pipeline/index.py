@@ -48,11 +48,11 @@ from contentcloud.pipeline.parts import (
     ASKED_FULL,
     INCREMENTAL_OVERLAP,
     PAGE_SIZE,
+    FeedPartResult,
     FeedPlan,
     FeedRequest,
     PartHow,
     Plan,
-    Serialisable,
     Step,
     check_base,
     check_summary,
@@ -171,7 +171,7 @@ class IndexPlan(FeedPlan):
 
 
 @dataclass
-class IndexPartResult(Serialisable):
+class IndexPartResult(FeedPartResult):
     """What one part of a feed did (JSON-friendly: it travels between workers).
 
     ``errors`` keeps the first record errors (at most :data:`MAX_KEPT_ERRORS`, as the state does),
@@ -181,19 +181,12 @@ class IndexPartResult(Serialisable):
     leave the state). A full rebuild's part carries the whole feed's ``summary``.
     """
 
-    part: int
-    read: int = 0
     sent: int = 0
-    deleted: int = 0
     pages: int = 0
     warnings: int = 0
-    error_count: int = 0
-    errors: dict[str, str] = field(default_factory=dict)
     first_warnings: list[str] = field(default_factory=list)
     stale_on_error: list[str] = field(default_factory=list)
     touched_errors: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    summary: dict[str, Any] | None = None
 
 
 def index(

@@ -208,6 +208,22 @@ class FeedPlan(StepPlan):
         return (state_run_id, state_version) == (self.run_id, self.version)
 
 
+@dataclass
+class FeedPartResult(Serialisable):
+    """What one part of a feed did (JSON-friendly: it travels between workers): the records it read
+    and the targets' entries it deleted, its record errors (``errors``: the first ones, as many as
+    the target's state keeps; ``error_count``: all), its time, and for a rebuild's one part the
+    whole run's ``summary`` (the part switched the target in itself)."""
+
+    part: int
+    read: int = 0
+    deleted: int = 0
+    error_count: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    summary: dict[str, Any] | None = None
+
+
 def count_read(view: ReadSession, mode: str, since: datetime | None) -> int:
     """How many records a feed of ``mode`` reads (an incremental one: tombstones too)."""
     return view.count(since=since) if mode == "incremental" else view.count(deleted=False)

@@ -36,9 +36,9 @@ from contentcloud.pipeline.parts import (
     ASKED_FULL,
     INCREMENTAL_OVERLAP,
     PAGE_SIZE,
+    FeedPartResult,
     FeedPlan,
     FeedRequest,
-    Serialisable,
     check_base,
     check_summary,
     incremental_or,
@@ -74,18 +74,12 @@ class RdfPlan(FeedPlan):
 
 
 @dataclass
-class RdfPartResult(Serialisable):
-    """What one part did (JSON-friendly). A full load's one part carries the whole ``summary``."""
+class RdfPartResult(FeedPartResult):
+    """What one part did (JSON-friendly). A full load's one part carries the whole ``summary``;
+    an incremental part lists the records it ``touched`` (their old errors leave the state)."""
 
-    part: int
-    read: int = 0
     loaded: int = 0
-    deleted: int = 0
-    error_count: int = 0
-    errors: dict[str, str] = field(default_factory=dict)
     touched: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    summary: dict[str, Any] | None = None
 
 
 def choose_mode(
