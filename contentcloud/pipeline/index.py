@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -59,6 +59,7 @@ from contentcloud.pipeline.parts import (
     count_read,
     incremental_or,
     run_step,
+    store_and_target,
 )
 from contentcloud.pipeline.parts import feed_records as _records
 from contentcloud.pipeline.processes import BareMainContext as _BuilderContext
@@ -823,21 +824,13 @@ def _rdf_format(datasource: Datasource) -> str | None:
     return {"ntriples": "ntriples", "turtle": "turtle", "rdfxml": "rdfxml"}.get(datasource.transform.output)
 
 
-@contextmanager
-def open_feed(datasource: Datasource, settings: Settings) -> Iterator[tuple[MDStore, IndexBackend]]:
+def open_feed(
+    datasource: Datasource, settings: Settings
+) -> AbstractContextManager[tuple[MDStore, IndexBackend]]:
     """The MDStore and the datasource's index (profile ``index.name``), closed afterwards."""
-    from mdstore import open_store
     from provision.registry import open_index
 
-    store = open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
-    try:
-        backend = open_index(settings.index, name=datasource.index.name)
-        try:
-            yield store, backend
-        finally:
-            backend.close()
-    finally:
-        store.close()
+    return store_and_target(settings, lambda: open_index(settings.index, name=datasource.index.name))
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id, summary_base
 from mdstore.errors import ConfigError
@@ -36,6 +37,7 @@ PAGE_SIZE = 1000
 INCREMENTAL_OVERLAP = timedelta(minutes=5)
 
 IdRange = tuple[str | None, str | None]
+T = TypeVar("T")
 
 
 def part_count(records: int, *, per_part: int = RECORDS_PER_PART, most: int = MAX_PARTS) -> int:
@@ -222,6 +224,20 @@ class FeedPartResult(Serialisable):
     errors: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     summary: dict[str, Any] | None = None
+
+
+@contextmanager
+def store_and_target(settings: Settings, open_target: Callable[[], T]) -> Iterator[tuple[MDStore, T]]:
+    """The MDStore of ``settings`` (read by a feed) and the target ``open_target()`` opens (the
+    index, the RDF store), both closed afterwards, the target first."""
+    from mdstore import open_store
+
+    with ExitStack() as opened:
+        store = open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
+        opened.callback(store.close)
+        target = open_target()
+        opened.callback(target.close)  # type: ignore[attr-defined]
+        yield store, target
 
 
 def count_read(view: ReadSession, mode: str, since: datetime | None) -> int:

@@ -26,23 +26,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import contentcloud.pipeline.parts as parted
-from contentcloud.pipeline.parts import (
-    ASKED_FULL,
-    INCREMENTAL_OVERLAP,
-    PAGE_SIZE,
-    FeedPartResult,
-    FeedPlan,
-    FeedRequest,
-    check_base,
-    check_summary,
-    incremental_or,
-)
+from contentcloud.pipeline.parts import INCREMENTAL_OVERLAP, PAGE_SIZE
 from contentcloud.pipeline.parts import feed_records as _records
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary
 from mdstore.envelope import UnitKey, utcnow
@@ -62,7 +51,7 @@ CHECK_LIST_LIMIT = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
-class RdfPlan(FeedPlan):
+class RdfPlan(parted.FeedPlan):
     """What one load will do, shared by its parts and its finish (JSON-friendly, for Airflow)."""
 
     STEP = STEP
@@ -74,7 +63,7 @@ class RdfPlan(FeedPlan):
 
 
 @dataclass
-class RdfPartResult(FeedPartResult):
+class RdfPartResult(parted.FeedPartResult):
     """What one part did (JSON-friendly). A full load's one part carries the whole ``summary``;
     an incremental part lists the records it ``touched`` (their old errors leave the state)."""
 
@@ -93,7 +82,7 @@ def choose_mode(
 ) -> tuple[str, str]:
     """(mode, reason): ``full``, ``incremental`` or ``none``."""
     if full:
-        return ASKED_FULL
+        return parted.ASKED_FULL
     if state is None:
         return "full", "the store holds no graph for this datasource"
     if state.loading:
@@ -103,7 +92,7 @@ def choose_mode(
         return "full", f"the ledger knows {ledger} records, the store's state {state.records}; rebuilding"
     if state.version == current:
         return "none", f"version {current} is already loaded"
-    return incremental_or(
+    return parted.incremental_or(
         store, unit, state.version, state.version_committed_at, current, done="loaded", otherwise="full"
     )
 
@@ -112,7 +101,7 @@ def plan_rdf(store: MDStore, datasource: Datasource, backend: RdfBackend, **opti
     """Choose the mode and split an incremental load into id ranges (``options``: a
     :class:`~contentcloud.pipeline.parts.FeedRequest`; ``parts`` ``None``: one per
     ``records_per_part`` records, at least ``min_parts``); writes nothing."""
-    how = FeedRequest(**options)
+    how = parted.FeedRequest(**options)
     unit = datasource.transformed_unit
     common = how.plan_fields(STEP, datasource, store=backend.name)
     current = store.current_version(unit)
@@ -370,7 +359,8 @@ def check_rdf(
     unit = datasource.transformed_unit
     current = store.current_version(unit)
     state = backend.state(datasource.id)
-    base = check_base(STEP, datasource, backend.name, current, state.version if state else None, run_id)
+    held = state.version if state else None
+    base = parted.check_base(STEP, datasource, backend.name, current, held, run_id)
     errors = dict(state.errors) if state else {}
     in_graph = {line_hash(line) for line in backend.graph_lines(datasource.id)} if state else set()
     asserted: set[int] = set()
@@ -459,7 +449,8 @@ def check_rdf(
     }
     listed = found["missing"] + found["unexpected"] + found["different"]
     counts = (mdstore_count, ledger_count, differences)
-    return check_summary(base, started, counts, parts, listed, extra, not (differences or extra_triples))
+    clean = not (differences or extra_triples)
+    return parted.check_summary(base, started, counts, parts, listed, extra, clean)
 
 
 # ----------------------------------------------------------------------------------- wrapper
@@ -483,19 +474,9 @@ def open_rdf_store(settings: Settings) -> RdfBackend:
     return open_rdf(settings.rdf, base=settings.rdf_base, **options)
 
 
-@contextmanager
-def open_load(settings: Settings) -> Iterator[tuple[MDStore, RdfBackend]]:
-    from mdstore import open_store
-
-    store = open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
-    try:
-        backend = open_rdf_store(settings)
-        try:
-            yield store, backend
-        finally:
-            backend.close()
-    finally:
-        store.close()
+def open_load(settings: Settings) -> AbstractContextManager[tuple[MDStore, RdfBackend]]:
+    """The MDStore and the RDF store, closed afterwards."""
+    return parted.store_and_target(settings, lambda: open_rdf_store(settings))
 
 
 def run_rdf(datasource_id: str, settings: Settings, **options: Any) -> RunSummary:
