@@ -453,13 +453,9 @@ def _processing(datasource: str) -> tuple[Any, Any, Any, Any, Any, Any]:
 
     @task
     def check_transformed(summary: dict[str, Any]) -> dict[str, Any]:
-        from contentcloud.pipeline.checks import check_transformed as check
-        from contentcloud.pipeline.outcomes import StepFailed
+        from contentcloud.pipeline.checks import transformed_gate
 
-        result = check(datasource, _settings(), summary)
-        if not result.ok:
-            raise StepFailed("; ".join(result.problems), datasource=datasource, step="check_transformed")
-        return result.as_dict()
+        return transformed_gate(datasource, _settings(), summary)
 
     @task
     def publish(run_id: str) -> dict[str, Any]:
@@ -534,6 +530,16 @@ def _dag_args(profile: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _maintenance_args(timeout: timedelta) -> dict[str, Any]:
+    """What the DAGs that are no datasource's share: one run at a time, no catch-up, one retry."""
+    return {
+        "start_date": START,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": {**DEFAULT_ARGS, "retries": 1, "execution_timeout": timeout},
+    }
+
+
 def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
     """The collect → transform → index → publish DAG of one datasource."""
     datasource = profile["id"]
@@ -573,14 +579,9 @@ def build_aggregate_dag(profile: dict[str, Any]) -> DAG:
 
         @task.short_circuit(ignore_downstream_trigger_rules=False)
         def check_collected(summary: dict[str, Any], params: dict[str, Any]) -> bool:
-            from contentcloud.pipeline.checks import check_collected as check
-            from contentcloud.pipeline.outcomes import StepFailed
+            from contentcloud.pipeline.checks import collected_gate
 
-            result = check(datasource, _settings(), summary, force=bool(params.get("force")))
-            logger.info("count check after collect: %s", result.as_dict())
-            if not result.ok:
-                raise StepFailed("; ".join(result.problems), datasource=datasource, step="check_collected")
-            return result.downstream_needed
+            return collected_gate(datasource, _settings(), summary, force=bool(params.get("force")))
 
         begun = begin()
         collected = collect()
@@ -625,17 +626,11 @@ def build_reprocess_dag(profile: dict[str, Any]) -> DAG:
 
         @task.short_circuit(ignore_downstream_trigger_rules=False)
         def check_source(params: dict[str, Any], triggering_asset_events: Any = None) -> bool:
-            from contentcloud.pipeline.checks import check_collected as check
-            from contentcloud.pipeline.outcomes import StepFailed
+            from contentcloud.pipeline.checks import reprocess_gate
 
             uris = _triggering_uris(triggering_asset_events)
-            changed = config_uri in uris or params.get("mode") == "full"
-            force = changed or bool(params.get("force"))
-            result = check(datasource, _settings(), {"changed": changed}, force=force)
-            logger.info("triggered by %s; source check: %s", sorted(uris) or "hand", result.as_dict())
-            if not result.ok:
-                raise StepFailed("; ".join(result.problems), datasource=datasource, step="check_collected")
-            return result.downstream_needed
+            mode, force = params.get("mode"), bool(params.get("force"))
+            return reprocess_gate(datasource, _settings(), triggered_by=uris, mode=mode, force=force)
 
         begun = begin()
         gate = check_source()
@@ -656,10 +651,7 @@ def build_config_watch_dag() -> DAG:
         dag_id="contentcloud_config_watch",
         description="Announce changed datasource configurations (profile, mappings) as asset events",
         schedule="*/5 * * * *",
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args={**DEFAULT_ARGS, "retries": 1, "execution_timeout": timedelta(minutes=10)},
+        **_maintenance_args(timedelta(minutes=10)),
         tags=["contentcloud", "maintenance"],
         doc_md=build_config_watch_dag.__doc__,
     ) as dag:
@@ -704,14 +696,7 @@ def build_maintenance_dag(profiles: list[dict[str, Any]]) -> DAG:
         dag_id="contentcloud_maintenance",
         description="MDStore garbage collection, index consistency checks, stale-source report",
         schedule="@daily",
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args={
-            **DEFAULT_ARGS,
-            "retries": 1,
-            "execution_timeout": timedelta(seconds=_limits({}).task_timeout),
-        },
+        **_maintenance_args(timedelta(seconds=_limits({}).task_timeout)),
         tags=["contentcloud", "maintenance"],
         params={"stale_days": Param(7, type="number", minimum=0, description="Days without a harvest")},
     ) as dag:

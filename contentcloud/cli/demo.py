@@ -71,15 +71,7 @@ def demo(ctx: click.Context, no_serve: bool, host: str, port: int, source_only: 
     if web is None:
         source.stop()
         return
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        click.echo("stopped.", err=True)
-    finally:
-        web.stop()
-        source.stop()
-    raise SystemExit(ExitCode.OK)
+    _serve_until_stopped(web, source)
 
 
 def _serve_source(settings, host: str, port: int) -> None:
@@ -92,13 +84,19 @@ def _serve_source(settings, host: str, port: int) -> None:
         f"{source.url}/oai (Ctrl-C stops)",
         err=True,
     )
+    _serve_until_stopped(source)
+
+
+def _serve_until_stopped(*servers) -> None:
+    """Serve until interrupted (Ctrl-C), then stop ``servers`` in order and exit 0."""
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         click.echo("stopped.", err=True)
     finally:
-        source.stop()
+        for server in servers:
+            server.stop()
     raise SystemExit(ExitCode.OK)
 
 

@@ -2,64 +2,42 @@
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from contentcloud.cli.context import settings_from
-from contentcloud.cli.exit_codes import exit_code_for
-from contentcloud.cli.output import progress_bar, show_step_result
-from contentcloud.cli.workers import workers_option
+from contentcloud.cli.workers import FeedView, feed_command, run_or_check
 
 if TYPE_CHECKING:
-    pass
+    from contentcloud.pipeline.summary import RunSummary
 
 
-@click.command()
-@click.argument("datasource")
-@click.option(
-    "--full",
-    is_flag=True,
-    help="Rebuild: a fresh core/collection (or embedded generation) switched in atomically at the end.",
+@feed_command(
+    full_help="Rebuild: a fresh core/collection (or embedded generation) switched in atomically at the end.",
+    check_help="Feed nothing: compare the index with the current transformed version, id by id.",
 )
-@click.option(
-    "--check",
-    is_flag=True,
-    help="Feed nothing: compare the index with the current transformed version, id by id.",
-)
-@workers_option
-@click.option("--json", "as_json", is_flag=True, help="Print the summary (or the check report) as JSON.")
-@click.pass_context
-def index(ctx: click.Context, datasource: str, full: bool, check: bool, workers: int, as_json: bool) -> None:
+def index(ctx: click.Context, datasource: str, **flags: Any) -> None:
     """Feed DATASOURCE's current transformed version into the search index (--index / CONTENTCLOUD_INDEX).
 
     Without --full the step feeds what changed since the version the index last took in (or every
     record, in place, when it cannot tell), then sweeps the datasource's documents of superseded
     versions. With --check it lists the ids that differ (missing, unexpected, stale).
-
-    Exit codes: 0 finished (check: no differences), 3 finished with record errors (check:
-    differences), 1 failed, 2 usage or configuration error.
     """
     from contentcloud.pipeline.index import run_index
 
-    if full and check:
-        raise click.UsageError("--check compares, --full feeds: choose one")
-    settings = settings_from(ctx)
-    with progress_bar(datasource, enabled=not check) as on_progress:
-        summary = run_index(
-            datasource, settings, full=full, check=check, on_progress=on_progress, workers=workers
-        )
+    run_or_check(ctx, run_index, datasource, VIEW, **flags)
+
+
+def _described(summary: RunSummary) -> tuple[str, str, str | None]:
+    """The index a feed went to, its counts, and what the index holds now."""
     extra = summary.extra
-    show_step_result(
-        summary,
-        as_json=as_json,
-        check_kinds=("missing", "unexpected", "stale") if check else None,
-        target=f"index {summary.unit_out}",
-        counts=f"documents sent {summary.written}, deleted {summary.deleted} "
-        f"(swept {extra.get('swept', 0)}), errors {summary.errors}, warnings {extra.get('warnings', 0)}",
-        holds=None
-        if extra.get("index_count") is None
-        else f"the index now holds {extra['index_count']} documents of {summary.datasource}",
+    count = extra.get("index_count")
+    holds = None if count is None else f"the index now holds {count} documents of {summary.datasource}"
+    counts = (
+        f"documents sent {summary.written}, deleted {summary.deleted} (swept {extra.get('swept', 0)}), "
+        f"errors {summary.errors}, warnings {extra.get('warnings', 0)}"
     )
-    sys.exit(exit_code_for(summary.outcome))
+    return f"index {summary.unit_out}", counts, holds
+
+
+VIEW = FeedView("feeds", ("missing", "unexpected", "stale"), _described)

@@ -20,36 +20,33 @@ from contentcloud.cli.context import settings_from
 from contentcloud.cli.output import print_json
 
 FORMATS = ("turtle", "ntriples", "rdfxml", "jsonld", "trig", "xml")
+#: an existing file given as an option's value
+FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def mapping_option(help: str) -> Callable[..., Any]:
+    """``--mapping FILE`` (repeatable): the chain's mapping files, or a draft's."""
+    return click.option("--mapping", "mappings", multiple=True, metavar="FILE", type=FILE, help=help)
+
+
+def x3ml_file_options(policy_help: str, terms_help: str) -> list[Callable[..., Any]]:
+    """``--policy FILE`` and ``--terms FILE`` of an X3ML mapping."""
+    return [
+        click.option("--policy", type=FILE, help=policy_help),
+        click.option("--terms", type=FILE, help=terms_help),
+    ]
 
 
 def map_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """The options of a chain run, shared by the group and ``map run``."""
     options = [
-        click.option(
-            "--mapping",
-            "mappings",
-            multiple=True,
-            metavar="FILE",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="Mapping file (XSLT or X3ML); repeat for a chain, applied in order. Consecutive "
-            "X3ML files are merged into one mapping.",
+        mapping_option(
+            "Mapping file (XSLT or X3ML); repeat for a chain, applied in order. Consecutive "
+            "X3ML files are merged into one mapping."
         ),
-        click.option(
-            "--input",
-            "input_file",
-            metavar="FILE",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="The record to transform.",
-        ),
-        click.option(
-            "--policy",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="X3ML generator policy.",
-        ),
-        click.option(
-            "--terms",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="SKOS terminology for X3ML exact_match/broader conditions.",
+        click.option("--input", "input_file", metavar="FILE", type=FILE, help="The record to transform."),
+        *x3ml_file_options(
+            "X3ML generator policy.", "SKOS terminology for X3ML exact_match/broader conditions."
         ),
         click.option(
             "--format",
@@ -178,30 +175,19 @@ def _default_format(payload: Any) -> str:
 def draft_options(function: Callable[..., Any]) -> Callable[..., Any]:
     """A draft mapping for ``preview``/``coverage``/``diff`` (the profile's chain when none is given)."""
     options = [
-        click.option(
-            "--mapping",
-            "mappings",
-            multiple=True,
-            metavar="FILE",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="Draft mapping (XSLT or X3ML, by extension or root element); repeatable. Replaces the "
+        mapping_option(
+            "Draft mapping (XSLT or X3ML, by extension or root element); repeatable. Replaces the "
             "mapping steps of the datasource's chain and keeps its other steps (vocabularies, validate), "
-            "its X3ML policy/terms and XSLT parameters.",
+            "its X3ML policy/terms and XSLT parameters."
         ),
         click.option(
             "--standalone",
             is_flag=True,
             help="Use the --mapping files alone as the chain, not inside the datasource's chain.",
         ),
-        click.option(
-            "--policy",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="X3ML generator policy for the draft [default: the profile's].",
-        ),
-        click.option(
-            "--terms",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="SKOS terminology for the draft [default: the profile's].",
+        *x3ml_file_options(
+            "X3ML generator policy for the draft [default: the profile's].",
+            "SKOS terminology for the draft [default: the profile's].",
         ),
     ]
     return functools.reduce(lambda f, option: option(f), reversed(options), function)

@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from contentcloud.cli.context import settings_from
-from contentcloud.cli.exit_codes import exit_code_for
-from contentcloud.cli.output import progress_bar, show_step_result
-from contentcloud.cli.workers import workers_option
+from contentcloud.cli.workers import FeedView, feed_command, run_or_check
 
 if TYPE_CHECKING:
-    pass
+    from contentcloud.pipeline.summary import RunSummary
 
 
-@click.command()
-@click.argument("datasource")
-@click.option(
-    "--full",
-    is_flag=True,
-    help="Rebuild the datasource's graph from every present record; it replaces the live one atomically.",
+@feed_command(
+    full_help="Rebuild the datasource's graph from every present record; it replaces the live one "
+    "atomically.",
+    check_help="Load nothing: list the records whose triples in the store disagree with the MDStore.",
 )
-@click.option(
-    "--check",
-    is_flag=True,
-    help="Load nothing: list the records whose triples in the store disagree with the MDStore.",
-)
-@workers_option
-@click.option("--json", "as_json", is_flag=True, help="Print the summary (or the check report) as JSON.")
-@click.pass_context
-def rdf(ctx: click.Context, datasource: str, full: bool, check: bool, workers: int, as_json: bool) -> None:
+def rdf(ctx: click.Context, datasource: str, **flags: Any) -> None:
     """Load DATASOURCE's current transformed version into its named graph of the RDF store
     (CONTENTCLOUD_RDF; the embedded store under var/rdf by default), served at /sparql.
 
@@ -40,28 +26,20 @@ def rdf(ctx: click.Context, datasource: str, full: bool, check: bool, workers: i
     With --check it lists records missing from the store, unexpected in it, or whose triples differ.
     An incremental load is cut into id ranges (the parts the DAG maps over) that --workers share;
     a full one is a single part.
-
-    Exit codes: 0 finished (check: no differences), 3 finished with record errors (check:
-    differences), 1 failed, 2 usage or configuration error.
     """
     from contentcloud.pipeline.rdf import run_rdf
 
-    if full and check:
-        raise click.UsageError("--check compares, --full loads: choose one")
-    settings = settings_from(ctx)
-    with progress_bar(datasource, enabled=not check) as on_progress:
-        summary = run_rdf(
-            datasource, settings, full=full, check=check, on_progress=on_progress, workers=workers
-        )
+    run_or_check(ctx, run_rdf, datasource, VIEW, **flags)
+
+
+def _described(summary: RunSummary) -> tuple[str, str, str | None]:
+    """The graph a load went to, its counts, and what the graph holds now."""
     extra = summary.extra
-    show_step_result(
-        summary,
-        as_json=as_json,
-        check_kinds=("missing", "unexpected", "different") if check else None,
-        target=f"graph <{extra.get('graph', '-')}>",
-        counts=f"loaded {summary.written}, deleted {summary.deleted}, errors {summary.errors}",
-        holds=None
-        if extra.get("triples") is None
-        else f"the graph now holds {extra['triples']} triples of {extra['records']} records",
-    )
-    sys.exit(exit_code_for(summary.outcome))
+    triples = extra.get("triples")
+    records = extra.get("records")
+    holds = None if triples is None else f"the graph now holds {triples} triples of {records} records"
+    counts = f"loaded {summary.written}, deleted {summary.deleted}, errors {summary.errors}"
+    return f"graph <{extra.get('graph', '-')}>", counts, holds
+
+
+VIEW = FeedView("loads", ("missing", "unexpected", "different"), _described)

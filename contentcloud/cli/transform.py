@@ -7,31 +7,28 @@ import click
 from contentcloud.cli.context import settings_from
 from contentcloud.cli.exit_codes import ExitCode, exit_code_for
 from contentcloud.cli.output import print_json, progress_bar
-from contentcloud.cli.workers import workers_option
+from contentcloud.cli.workers import parted_command
 
 
-@click.command()
-@click.argument("datasource_id", metavar="DATASOURCE")
-@click.option(
-    "--full",
-    "mode",
-    flag_value="full",
-    default=True,
-    help="Transform every record of the current native version (the default).",
+@parted_command(
+    click.option(
+        "--full",
+        "mode",
+        flag_value="full",
+        default=True,
+        help="Transform every record of the current native version (the default).",
+    ),
+    click.option(
+        "--incremental",
+        "mode",
+        flag_value="incremental",
+        help="Only records changed since the source version the last run read; falls back to a full "
+        "run when the chain changed or the source was rolled back.",
+    ),
+    click.option("--run-id", help="Run id to record (default: transform-<time>-<random>)."),
 )
-@click.option(
-    "--incremental",
-    "mode",
-    flag_value="incremental",
-    help="Only records changed since the source version the last run read; falls back to a full "
-    "run when the chain changed or the source was rolled back.",
-)
-@click.option("--run-id", help="Run id to record (default: transform-<time>-<random>).")
-@workers_option
-@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
-@click.pass_context
 def transform(
-    ctx: click.Context, datasource_id: str, mode: str, run_id: str | None, workers: int, as_json: bool
+    ctx: click.Context, datasource: str, mode: str, run_id: str | None, workers: int, as_json: bool
 ) -> None:
     """Apply DATASOURCE's transform chain to its current native version, record by record, and write a new
     version of its transformed unit. Exit 3 when some records failed (stored as errors), 1 when the error
@@ -39,9 +36,9 @@ def transform(
     from contentcloud.pipeline.transform import run_transform
 
     settings = settings_from(ctx)
-    with progress_bar(f"transform {datasource_id}") as on_progress:
+    with progress_bar(f"transform {datasource}") as on_progress:
         summary = run_transform(
-            datasource_id,
+            datasource,
             settings,
             mode=mode,
             run_id=run_id,  # type: ignore[arg-type]

@@ -121,3 +121,49 @@ def check_transformed(datasource_id: str, settings: Settings, summary: dict[str,
         "changed": bool(summary.get("changed")),
     }
     return CountCheck("transform", datasource_id, not problems, not problems, counts, tuple(problems))
+
+
+# --- the checks as an orchestrator's gates ---------------------------------------------------------
+
+
+def require_ok(result: CountCheck, task: str) -> CountCheck:
+    """The check, or :class:`StepFailed` (named after the checking ``task``) when it found problems,
+    so that the orchestrator fails the run there."""
+    from contentcloud.pipeline.outcomes import StepFailed
+
+    if not result.ok:
+        raise StepFailed("; ".join(result.problems), datasource=result.datasource, step=task)
+    return result
+
+
+def collected_gate(
+    datasource_id: str,
+    settings: Settings,
+    summary: dict[str, Any],
+    *,
+    force: bool = False,
+    note: str = "count check after collect",
+) -> bool:
+    """:func:`check_collected` as the DAG's short-circuit: logged (``note``), :class:`StepFailed`
+    on wrong counts, else whether the downstream steps have work."""
+    result = check_collected(datasource_id, settings, summary, force=force)
+    logger.info("%s: %s", note, result.as_dict())
+    return require_ok(result, "check_collected").downstream_needed
+
+
+def reprocess_gate(
+    datasource_id: str, settings: Settings, *, triggered_by: set[str], mode: str | None, force: bool
+) -> bool:
+    """The gate of a run without a harvest, triggered by the asset URIs ``triggered_by`` (none: by
+    hand): a changed configuration or ``mode: full`` counts as a change (every record is transformed
+    again), so the downstream steps run; otherwise only when the transformed data lags behind."""
+    from contentcloud.events import config_asset_uri
+
+    changed = config_asset_uri(datasource_id) in triggered_by or mode == "full"
+    note = f"triggered by {sorted(triggered_by) or 'hand'}; source check"
+    return collected_gate(datasource_id, settings, {"changed": changed}, force=changed or force, note=note)
+
+
+def transformed_gate(datasource_id: str, settings: Settings, summary: dict[str, Any]) -> dict[str, Any]:
+    """:func:`check_transformed` for the DAG: its counts, or :class:`StepFailed`."""
+    return require_ok(check_transformed(datasource_id, settings, summary), "check_transformed").as_dict()

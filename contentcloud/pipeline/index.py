@@ -38,24 +38,32 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contentcloud.pipeline.parts import (
-    RECORDS_PER_PART,
-    IdRange,
-    PartResult,
+    ASKED_FULL,
+    INCREMENTAL_OVERLAP,
+    PAGE_SIZE,
+    FeedPartResult,
+    FeedPlan,
+    FeedRequest,
+    PartHow,
     Plan,
-    Serialisable,
-    id_ranges,
-    part_count,
-    up_to,
+    Step,
+    check_base,
+    check_summary,
+    count_read,
+    incremental_or,
+    run_step,
+    store_and_target,
 )
+from contentcloud.pipeline.parts import feed_records as _records
 from contentcloud.pipeline.processes import BareMainContext as _BuilderContext
-from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
+from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary
 from mdstore.envelope import Record, UnitKey, utcnow
 from mdstore.errors import ProvisionError, RecordError
 from provision.index.analysis import normalize_instant
@@ -77,11 +85,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STEP = "index"
-#: records read (and documents sent) per page
-PAGE_SIZE = 1000
-#: an incremental feed also re-sends records changed this long before the last indexed version was
-#: committed (clock skew between writers); re-sending is harmless, documents are replaced by id
-INCREMENTAL_OVERLAP = timedelta(minutes=5)
 #: more live versions than this and the next feed is a refeed (keeps the sweep query short)
 MAX_LIVE_VERSIONS = 20
 #: longest wait for one page of documents from a builder process (a page is 1,000 records, built
@@ -127,7 +130,7 @@ def choose_mode(
 ) -> tuple[str, str]:
     """(mode, reason): ``full``, ``incremental``, ``refeed`` or ``none``."""
     if full:
-        return "full", "asked for a full rebuild"
+        return ASKED_FULL
     if state is None:
         return "refeed", "the index holds no state for this datasource"
     if state.profile_digest != digest:
@@ -136,13 +139,13 @@ def choose_mode(
         return "none", f"version {current} is already indexed"
     if len(state.live_versions) >= MAX_LIVE_VERSIONS:
         return "refeed", f"{len(state.live_versions)} live versions; folding them into one"
-    if not state.version_committed_at or not store.is_ancestor(unit, state.version, current):
-        return "refeed", f"the indexed version {state.version} is not an ancestor of {current} (a rollback?)"
-    return "incremental", f"changes since version {state.version}"
+    return incremental_or(
+        store, unit, state.version, state.version_committed_at, current, done="indexed", otherwise="refeed"
+    )
 
 
-@dataclass(frozen=True)
-class IndexPlan(Serialisable):
+@dataclass(frozen=True, kw_only=True)
+class IndexPlan(FeedPlan):
     """What one feed will do, shared by its parts and its finish (JSON-friendly: it travels between
     workers, like :class:`contentcloud.pipeline.transform.TransformPlan`).
 
@@ -157,39 +160,19 @@ class IndexPlan(Serialisable):
       new state. A part is idempotent (documents are replaced by id), so a retried part redoes it.
     """
 
-    run_id: str
-    datasource: str
-    unit: str
+    STEP = STEP
+
     index: str
-    version: str | None
-    mode: str
-    reason: str
-    parts: tuple[IdRange, ...] = ()
-    #: incremental: records whose datestamp moved since then are fed
-    since: str | None = None
-    #: the version of the index state when planned: the finish refuses a state another feed moved
-    state_version: str | None = None
     digest: str = ""
-    max_error_rate: float = 0.05
-    rdf_format: str | None = None
     provider: str | None = None
     indexed_at: str = ""
-    #: records the feed reads (all parts)
-    total: int = 0
 
-    def base(self) -> dict[str, Any]:
-        """The fields every summary of this feed starts from."""
-        return {
-            "step": STEP,
-            "datasource": self.datasource,
-            "run_id": self.run_id,
-            "unit_in": self.unit,
-            "unit_out": self.index,
-        }
+    def units(self) -> tuple[str, str]:
+        return self.unit, self.index
 
 
 @dataclass
-class IndexPartResult(Serialisable):
+class IndexPartResult(FeedPartResult):
     """What one part of a feed did (JSON-friendly: it travels between workers).
 
     ``errors`` keeps the first record errors (at most :data:`MAX_KEPT_ERRORS`, as the state does),
@@ -199,19 +182,12 @@ class IndexPartResult(Serialisable):
     leave the state). A full rebuild's part carries the whole feed's ``summary``.
     """
 
-    part: int
-    read: int = 0
     sent: int = 0
-    deleted: int = 0
     pages: int = 0
     warnings: int = 0
-    error_count: int = 0
-    errors: dict[str, str] = field(default_factory=dict)
     first_warnings: list[str] = field(default_factory=list)
     stale_on_error: list[str] = field(default_factory=list)
     touched_errors: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    summary: dict[str, Any] | None = None
 
 
 def index(
@@ -220,14 +196,12 @@ def index(
     backend: IndexBackend,
     profile: IndexProfile,
     *,
-    full: bool = False,
-    run_id: str | None = None,
     on_progress: ProgressFn | None = None,
-    max_error_rate: float = 0.05,
-    rdf_format: str | None = None,
     workers: int = 0,
+    **options: Any,
 ) -> RunSummary:
-    """Feed ``datasource``'s current transformed version into ``backend`` (see the module docstring).
+    """Feed ``datasource``'s current transformed version into ``backend`` (see the module docstring);
+    ``options``: the plan's (:class:`~contentcloud.pipeline.parts.FeedRequest`) but ``parts``.
 
     ``workers`` builder processes turn records into documents while this process reads and sends
     (0: build here). Document building is the feed's main cost; one builder lets it overlap with the
@@ -235,17 +209,7 @@ def index(
     over workers (plan, parts, finish), with one part.
     """
     started = time.monotonic()
-    plan = plan_index(
-        store,
-        datasource,
-        backend,
-        profile,
-        full=full,
-        run_id=run_id,
-        max_error_rate=max_error_rate,
-        rdf_format=rdf_format,
-        parts=1,
-    )
+    plan = plan_index(store, datasource, backend, profile, parts=1, **options)
     results = [
         index_part(store, backend, profile, plan, part, workers=workers, on_progress=on_progress)
         for part in range(len(plan.parts))
@@ -258,41 +222,24 @@ def plan_index(
     datasource: Datasource,
     backend: IndexBackend,
     profile: IndexProfile,
-    *,
-    full: bool = False,
-    run_id: str | None = None,
-    max_error_rate: float = 0.05,
-    rdf_format: str | None = None,
-    parts: int | None = None,
-    records_per_part: int = RECORDS_PER_PART,
-    min_parts: int = 1,
+    **options: Any,
 ) -> IndexPlan:
     """Choose the mode (:func:`choose_mode`) and split an in-place feed into ``parts`` id ranges
-    (``None``: one part per ``records_per_part`` records to feed, at most :data:`MAX_PARTS`, at
-    least ``min_parts``).
+    (``options``: a :class:`~contentcloud.pipeline.parts.FeedRequest`; ``parts`` ``None``: one part
+    per ``records_per_part`` records to feed, at most :data:`MAX_PARTS`, at least ``min_parts``).
 
     Writes nothing: a plan that is never carried out leaves the index as it was.
     """
-    run_id = run_id or new_run_id(STEP)
+    how = FeedRequest(**options)
     unit = datasource.transformed_unit
     provider = datasource.raw.get("provider")
-    common: dict[str, Any] = {
-        "run_id": run_id,
-        "datasource": datasource.id,
-        "unit": unit.name,
-        "index": backend.name,
-        "max_error_rate": max_error_rate,
-        "rdf_format": rdf_format,
-        "provider": provider,
-    }
+    common = how.plan_fields(STEP, datasource, index=backend.name, provider=provider)
     current = store.current_version(unit)
     if current is None:
-        return IndexPlan(
-            **common, version=None, mode="none", reason=f"{unit.name} has no committed version yet"
-        )
-    digest = feed_digest(profile, provider, rdf_format)
+        return IndexPlan.uncommitted(**common)
+    digest = feed_digest(profile, provider, how.rdf_format)
     state = backend.state(datasource.id)
-    mode, reason = choose_mode(store, unit, state, current, digest, full=full)
+    mode, reason = choose_mode(store, unit, state, current, digest, full=how.full)
     logger.info("index %s: %s (%s)", datasource.id, mode, reason)
     common.update(
         version=current,
@@ -305,12 +252,9 @@ def plan_index(
         return IndexPlan(**common)
     since = _since(state) if mode == "incremental" else None
     with store.reader(unit, current) as view:
-        total = _count(view, mode, since)
-        if mode == "full":
-            ranges: tuple[IdRange, ...] = ((None, None),)
-        else:
-            wanted = max(min_parts, part_count(total, per_part=records_per_part)) if parts is None else parts
-            ranges = id_ranges(view, since, wanted, view.count(since=since))
+        total = count_read(view, mode, since)
+        whole = mode == "full"
+        ranges = how.ranges(view, since, total, whole=whole, count=None if whole else view.count(since=since))
     return IndexPlan(
         **common,
         parts=ranges,
@@ -414,8 +358,7 @@ def finish_index(
     if failed:
         return _summary(base, feed, Outcome.FAILED, plan, started, backend, message=failed)
     state = backend.state(plan.datasource)
-    if state is not None and (state.run_id, state.version) == (plan.run_id, plan.version):
-        # a retried finish whose first attempt committed (and then lost its result): done already
+    if state is not None and plan.committed_by_this_run(state.run_id, state.version):
         outcome = Outcome.RECORD_ERRORS if feed.error_count else Outcome.FINISHED
         message = f"{plan.reason}; the state was already committed by this run"
         return _summary(base, feed, outcome, plan, started, backend, message=message)
@@ -518,23 +461,7 @@ def _commit_feed(
 def _since(state: IndexState | None) -> datetime:
     """Where an incremental feed starts reading: the indexed version's commit, less the overlap."""
     assert state is not None
-    assert state.version_committed_at
-    return datetime.fromisoformat(state.version_committed_at) - INCREMENTAL_OVERLAP
-
-
-def _count(view: ReadSession, mode: str, since: datetime | None) -> int:
-    """How many records a feed of ``mode`` reads (an incremental feed: tombstones too)."""
-    return view.count(since=since) if mode == "incremental" else view.count(deleted=False)
-
-
-def _records(view: ReadSession, plan: IndexPlan, part: int) -> Iterator[Any]:
-    """The records of one part of the plan, in id order."""
-    after, upto = plan.parts[part]
-    if plan.mode == "incremental":
-        assert plan.since
-        since = datetime.fromisoformat(plan.since)
-        return up_to(view.records(since=since, after_id=after), upto)
-    return up_to(view.records(deleted=False, after_id=after), upto)
+    return IndexPlan.since_committed(state.version_committed_at, INCREMENTAL_OVERLAP)
 
 
 @dataclass(frozen=True)
@@ -798,21 +725,14 @@ def check_index(
     feed kept one); ``unexpected``: in the index, not a present record; ``stale``: in both, but fed
     from a version the state does not count as live.
     """
-    run_id = run_id or new_run_id("index-check")
     started = time.monotonic()
     unit = datasource.transformed_unit
-    base = {
-        "step": "index-check",
-        "datasource": datasource.id,
-        "run_id": run_id,
-        "unit_in": unit.name,
-        "unit_out": backend.name,
-    }
     current = store.current_version(unit)
     try:
         state = backend.state(datasource.id)
     except IndexNotFound:
         state = None
+    base = check_base(STEP, datasource, backend.name, current, state.version if state else None, run_id)
     missing: list[str] = []
     unexpected: list[str] = []
     stale: list[str] = []
@@ -880,24 +800,9 @@ def check_index(
         "stale": stale,
         **{f"{k}_total": v for k, v in totals.items()},
         "unexplained_total": sum(totals.values()) - explained,
-        "state_version": state.version if state else None,
-        "current_version": current,
-        "behind": behind,
     }
-    outcome = Outcome.RECORD_ERRORS if differences or behind else Outcome.FINISHED
-    return RunSummary(
-        outcome=outcome,
-        version_in=current,
-        version_out=state.version if state else None,
-        read=mdstore_count,
-        written=index_count,
-        errors=differences,
-        seconds=time.monotonic() - started,
-        message="; ".join(parts),
-        first_errors=tuple((missing + unexpected + stale)[:5]),
-        extra=extra,
-        **base,
-    )
+    counts = (mdstore_count, index_count, differences)
+    return check_summary(base, started, counts, parts, missing + unexpected + stale, extra, not differences)
 
 
 def _ids_or_none(backend: IndexBackend, datasource_id: str) -> Iterator[tuple[str, str | None]]:
@@ -919,21 +824,13 @@ def _rdf_format(datasource: Datasource) -> str | None:
     return {"ntriples": "ntriples", "turtle": "turtle", "rdfxml": "rdfxml"}.get(datasource.transform.output)
 
 
-@contextmanager
-def open_feed(datasource: Datasource, settings: Settings) -> Iterator[tuple[MDStore, IndexBackend]]:
+def open_feed(
+    datasource: Datasource, settings: Settings
+) -> AbstractContextManager[tuple[MDStore, IndexBackend]]:
     """The MDStore and the datasource's index (profile ``index.name``), closed afterwards."""
-    from mdstore import open_store
     from provision.registry import open_index
 
-    store = open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
-    try:
-        backend = open_index(settings.index, name=datasource.index.name)
-        try:
-            yield store, backend
-        finally:
-            backend.close()
-    finally:
-        store.close()
+    return store_and_target(settings, lambda: open_index(settings.index, name=datasource.index.name))
 
 
 @dataclass(frozen=True)
@@ -965,62 +862,36 @@ def feed_settings(datasource: Datasource, settings: Settings) -> FeedSettings:
     )
 
 
-def run_index(
-    datasource_id: str,
-    settings: Settings,
-    *,
-    full: bool = False,
-    check: bool = False,
-    run_id: str | None = None,
-    on_progress: ProgressFn | None = None,
-    workers: int = 1,
-) -> RunSummary:
-    """The index step for one datasource, resolved from the settings: a feed (its parts in
-    ``workers`` processes: :func:`contentcloud.pipeline.parts.run_parted`), or with ``check`` the
-    comparison with the MDStore. Airflow calls the feed's stages through the same :class:`IndexStep`."""
-    from contentcloud.datasources import DatasourceRegistry
-    from contentcloud.pipeline.parts import run_parted
-
-    if not check:
-        return run_parted(
-            STEP, datasource_id, settings, workers=workers, on_progress=on_progress, full=full, run_id=run_id
-        )
-    datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-    with open_feed(datasource, settings) as (store, backend):
-        summary = check_index(store, datasource, backend, run_id=run_id)
-    summary.log()
-    return summary
+def run_index(datasource_id: str, settings: Settings, **options: Any) -> RunSummary:
+    """The index step for one datasource (:func:`contentcloud.pipeline.parts.run_step`): a feed
+    (``full``, ``run_id``; its parts in ``workers`` processes), or with ``check`` the comparison
+    with the MDStore. Airflow calls the feed's stages through the same :class:`IndexStep`."""
+    return run_step(STEP, datasource_id, settings, **options)
 
 
-class IndexStep:
+class IndexStep(Step):
     """The index feed on the parted-step protocol (:class:`contentcloud.pipeline.parts.PartedStep`):
     the plan writes nothing, each part feeds its id range in place (a full rebuild: the one part
     builds and switches), the finish judges the error rate over all parts, sweeps and commits the
-    state once (a retried finish that finds this run's state committed reports success)."""
+    state once (a retried finish that finds this run's state committed reports success). Nothing to
+    release when a part raised: an in-place part's documents are replaced by id on the next feed and
+    the state did not move; a rebuild's part drops its generation itself."""
 
     name = STEP
+    plan_type = IndexPlan
+    result_type = IndexPartResult
+    options: FeedSettings
 
-    def __init__(self, datasource_id: str, settings: Settings) -> None:
-        from contentcloud.datasources import DatasourceRegistry
-
-        self.settings = settings
-        self.datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-        self._options: FeedSettings | None = None
-
-    @property
-    def options(self) -> FeedSettings:
-        if self._options is None:
-            self._options = feed_settings(self.datasource, self.settings)
-        return self._options
+    def load_options(self) -> FeedSettings:
+        return feed_settings(self.datasource, self.settings)
 
     def plan(
         self, *, parts: int | None = None, min_parts: int = 1, full: bool = False, run_id: str | None = None
     ) -> Plan:
         """The feed's mode and, in place, its id ranges (``None``: one per ``index.records_per_part``
         records, at least ``min_parts``); a disabled feed or one with nothing to do: its summary."""
-        disabled = disabled_summary(self.datasource, run_id=run_id)
-        if disabled is not None:
-            return Plan(STEP, self.datasource.id, disabled.run_id, 0, summary=disabled.as_dict())
+        if not self.datasource.index.enabled:
+            return self.disabled("indexing is disabled in the profile", run_id=run_id)
         options = self.options
         with open_feed(self.datasource, self.settings) as (store, backend):
             plan = plan_index(
@@ -1037,64 +908,24 @@ class IndexStep:
                 min_parts=min_parts,
             )
             if not plan.parts:
-                summary = finish_index(store, backend, plan, [])
-                return Plan(STEP, self.datasource.id, plan.run_id, 0, summary=summary.as_dict())
-        return Plan(
-            STEP, self.datasource.id, plan.run_id, len(plan.parts), detail=plan.to_dict(), total=plan.total
-        )
+                return self.nothing_to_do(finish_index(store, backend, plan, []))
+        return self.planned(plan)
 
-    def run_part(
-        self,
-        plan: Plan,
-        part: int,
-        *,
-        alone: bool = False,
-        side_by_side: int = 1,
-        on_progress: ProgressFn | None = None,
-    ) -> PartResult:
+    def part(self, plan: IndexPlan, part: int, how: PartHow) -> IndexPartResult:
         """Feed one part. The profile's builder processes (``index.workers``) are shared among the
         parts that run ``side_by_side``, so N part workers never start N × builders processes (each
         part builds its documents itself when there are fewer builders than parts)."""
-        if plan.nothing_to_do:
-            return PartResult(STEP, part)
         options = self.options
-        builders = options.workers // max(1, side_by_side)
+        builders = options.workers // max(1, how.side_by_side)
         with open_feed(self.datasource, self.settings) as (store, backend):
-            result = index_part(
-                store,
-                backend,
-                options.profile,
-                IndexPlan.from_dict(plan.detail),
-                part,
-                workers=builders,
-                on_progress=on_progress,
-            )
-        return PartResult(STEP, part, read=result.read, detail=result.to_dict())
-
-    def finish(self, plan: Plan, results: list[PartResult], *, seconds: float | None = None) -> RunSummary:
-        started = None if seconds is None else time.monotonic() - seconds
-        with open_feed(self.datasource, self.settings) as (store, backend):
-            return finish_index(
-                store,
-                backend,
-                IndexPlan.from_dict(plan.detail),
-                [IndexPartResult.from_dict(result.detail) for result in results],
-                started=started,
+            return index_part(
+                store, backend, options.profile, plan, part, workers=builders, on_progress=how.on_progress
             )
 
-    def abandon(self, plan: Plan) -> None:
-        """Nothing to release: an in-place part's documents are replaced by id on the next feed and the
-        state did not move; a rebuild's part drops its generation itself."""
+    def conclude(self, plan: IndexPlan, results: list[IndexPartResult], seconds: float | None) -> RunSummary:
+        with open_feed(self.datasource, self.settings) as (store, backend):
+            return finish_index(store, backend, plan, results, started=self.started(seconds))
 
-
-def disabled_summary(datasource: Datasource, *, run_id: str | None = None) -> RunSummary | None:
-    """The summary of a feed the profile disables (``index.enabled: false``), else None."""
-    if datasource.index.enabled:
-        return None
-    return RunSummary(
-        step=STEP,
-        datasource=datasource.id,
-        run_id=run_id or new_run_id(STEP),
-        outcome=Outcome.NOTHING_TO_DO,
-        message="indexing is disabled in the profile",
-    )
+    def check(self, *, run_id: str | None = None) -> RunSummary:
+        with open_feed(self.datasource, self.settings) as (store, backend):
+            return check_index(store, self.datasource, backend, run_id=run_id)

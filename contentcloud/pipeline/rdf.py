@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import contentcloud.pipeline.parts as parted
-from contentcloud.pipeline.parts import RECORDS_PER_PART, IdRange, id_ranges, part_count, up_to
-from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
+from contentcloud.pipeline.parts import INCREMENTAL_OVERLAP, PAGE_SIZE
+from contentcloud.pipeline.parts import feed_records as _records
+from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary
 from mdstore.envelope import UnitKey, utcnow
 from mdstore.errors import RecordError
 from provision.rdf.base import MAX_KEPT_ERRORS, RdfBackend, RdfLoader, RdfState
@@ -48,59 +47,28 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STEP = "rdf"
-PAGE_SIZE = 1000
-INCREMENTAL_OVERLAP = timedelta(minutes=5)
 CHECK_LIST_LIMIT = 1000
 
 
-@dataclass(frozen=True)
-class RdfPlan:
+@dataclass(frozen=True, kw_only=True)
+class RdfPlan(parted.FeedPlan):
     """What one load will do, shared by its parts and its finish (JSON-friendly, for Airflow)."""
 
-    run_id: str
-    datasource: str
-    unit: str
+    STEP = STEP
+
     store: str
-    version: str | None
-    mode: str
-    reason: str
-    parts: tuple[IdRange, ...] = ()
-    since: str | None = None
-    state_version: str | None = None
-    max_error_rate: float = 0.05
-    rdf_format: str | None = None
-    total: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "parts": [list(p) for p in self.parts]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RdfPlan:
-        return cls(**{**data, "parts": tuple(tuple(p) for p in data["parts"])})
-
-    def base(self) -> dict[str, Any]:
-        return {
-            "step": STEP,
-            "datasource": self.datasource,
-            "run_id": self.run_id,
-            "unit_in": self.unit,
-            "unit_out": self.store,
-        }
+    def units(self) -> tuple[str, str]:
+        return self.unit, self.store
 
 
 @dataclass
-class RdfPartResult:
-    """What one part did (JSON-friendly). A full load's one part carries the whole ``summary``."""
+class RdfPartResult(parted.FeedPartResult):
+    """What one part did (JSON-friendly). A full load's one part carries the whole ``summary``;
+    an incremental part lists the records it ``touched`` (their old errors leave the state)."""
 
-    part: int
-    read: int = 0
     loaded: int = 0
-    deleted: int = 0
-    error_count: int = 0
-    errors: dict[str, str] = field(default_factory=dict)
     touched: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    summary: dict[str, Any] | None = None
 
 
 def choose_mode(
@@ -112,8 +80,9 @@ def choose_mode(
     *,
     full: bool,
 ) -> tuple[str, str]:
+    """(mode, reason): ``full``, ``incremental`` or ``none``."""
     if full:
-        return "full", "asked for a full rebuild"
+        return parted.ASKED_FULL
     if state is None:
         return "full", "the store holds no graph for this datasource"
     if state.loading:
@@ -123,43 +92,23 @@ def choose_mode(
         return "full", f"the ledger knows {ledger} records, the store's state {state.records}; rebuilding"
     if state.version == current:
         return "none", f"version {current} is already loaded"
-    if not state.version_committed_at or not store.is_ancestor(unit, state.version, current):
-        return "full", f"the loaded version {state.version} is not an ancestor of {current} (a rollback?)"
-    return "incremental", f"changes since version {state.version}"
+    return parted.incremental_or(
+        store, unit, state.version, state.version_committed_at, current, done="loaded", otherwise="full"
+    )
 
 
-def plan_rdf(
-    store: MDStore,
-    datasource: Datasource,
-    backend: RdfBackend,
-    *,
-    full: bool = False,
-    run_id: str | None = None,
-    max_error_rate: float = 0.05,
-    rdf_format: str | None = None,
-    parts: int | None = None,
-    records_per_part: int = RECORDS_PER_PART,
-    min_parts: int = 1,
-) -> RdfPlan:
-    """Choose the mode and split an incremental load into ``parts`` id ranges (``None``: one per
+def plan_rdf(store: MDStore, datasource: Datasource, backend: RdfBackend, **options: Any) -> RdfPlan:
+    """Choose the mode and split an incremental load into id ranges (``options``: a
+    :class:`~contentcloud.pipeline.parts.FeedRequest`; ``parts`` ``None``: one per
     ``records_per_part`` records, at least ``min_parts``); writes nothing."""
-    run_id = run_id or new_run_id(STEP)
+    how = parted.FeedRequest(**options)
     unit = datasource.transformed_unit
-    common: dict[str, Any] = {
-        "run_id": run_id,
-        "datasource": datasource.id,
-        "unit": unit.name,
-        "store": backend.name,
-        "max_error_rate": max_error_rate,
-        "rdf_format": rdf_format,
-    }
+    common = how.plan_fields(STEP, datasource, store=backend.name)
     current = store.current_version(unit)
     if current is None:
-        return RdfPlan(
-            **common, version=None, mode="none", reason=f"{unit.name} has no committed version yet"
-        )
+        return RdfPlan.uncommitted(**common)
     state = backend.state(datasource.id)
-    mode, reason = choose_mode(store, backend, state, unit, current, full=full)
+    mode, reason = choose_mode(store, backend, state, unit, current, full=how.full)
     logger.info("rdf %s: %s (%s)", datasource.id, mode, reason)
     common.update(version=current, mode=mode, reason=reason, state_version=state.version if state else None)
     if mode == "none":
@@ -167,24 +116,11 @@ def plan_rdf(
     since = None
     if mode == "incremental":
         assert state is not None
-        assert state.version_committed_at
-        since = datetime.fromisoformat(state.version_committed_at) - INCREMENTAL_OVERLAP
+        since = RdfPlan.since_committed(state.version_committed_at, INCREMENTAL_OVERLAP)
     with store.reader(unit, current) as view:
         total = view.count(since=since) if since else view.count(deleted=False)
-        if mode == "full":
-            ranges: tuple[IdRange, ...] = ((None, None),)
-        else:
-            wanted = max(min_parts, part_count(total, per_part=records_per_part)) if parts is None else parts
-            ranges = id_ranges(view, since, wanted, total)
+        ranges = how.ranges(view, since, total, whole=mode == "full")
     return RdfPlan(**common, parts=ranges, since=since.isoformat() if since else None, total=total)
-
-
-def _records(view: ReadSession, plan: RdfPlan, part: int) -> Iterator[Any]:
-    after, upto = plan.parts[part]
-    if plan.mode == "incremental":
-        assert plan.since
-        return up_to(view.records(since=datetime.fromisoformat(plan.since), after_id=after), upto)
-    return up_to(view.records(deleted=False, after_id=after), upto)
 
 
 def _feed(
@@ -332,8 +268,7 @@ def finish_rdf(
             if len(total.errors) < MAX_KEPT_ERRORS:
                 total.errors[rid] = msg
     state = backend.state(plan.datasource)
-    if state is not None and (state.run_id, state.version) == (plan.run_id, plan.version):
-        # a retried finish whose first attempt committed (and then lost its result): done already
+    if state is not None and plan.committed_by_this_run(state.run_id, state.version):
         outcome = Outcome.RECORD_ERRORS if total.error_count else Outcome.FINISHED
         message = f"{plan.reason}; the state was already committed by this run"
         return _summary(plan, total, outcome, backend, time.monotonic() - started, message)
@@ -387,24 +322,12 @@ def load_rdf(
     datasource: Datasource,
     backend: RdfBackend,
     *,
-    full: bool = False,
-    run_id: str | None = None,
     on_progress: ProgressFn | None = None,
-    max_error_rate: float = 0.05,
-    rdf_format: str | None = None,
+    **options: Any,
 ) -> RunSummary:
-    """Plan, load (one part) and finish, in this process."""
+    """Plan, load (one part) and finish, in this process (``options``: the plan's, but ``parts``)."""
     started = time.monotonic()
-    plan = plan_rdf(
-        store,
-        datasource,
-        backend,
-        full=full,
-        run_id=run_id,
-        max_error_rate=max_error_rate,
-        rdf_format=rdf_format,
-        parts=1,
-    )
+    plan = plan_rdf(store, datasource, backend, parts=1, **options)
     results = [
         rdf_part(store, backend, plan, part, on_progress=on_progress) for part in range(len(plan.parts))
     ]
@@ -432,18 +355,12 @@ def check_rdf(
     """
     from provision.rdf.ledger import line_hash
 
-    run_id = run_id or new_run_id("rdf-check")
     started = time.monotonic()
     unit = datasource.transformed_unit
-    base = {
-        "step": "rdf-check",
-        "datasource": datasource.id,
-        "run_id": run_id,
-        "unit_in": unit.name,
-        "unit_out": backend.name,
-    }
     current = store.current_version(unit)
     state = backend.state(datasource.id)
+    held = state.version if state else None
+    base = parted.check_base(STEP, datasource, backend.name, current, held, run_id)
     errors = dict(state.errors) if state else {}
     in_graph = {line_hash(line) for line in backend.graph_lines(datasource.id)} if state else set()
     asserted: set[int] = set()
@@ -524,28 +441,16 @@ def check_rdf(
             f"the store is at version {state.version if state else 'none'}, "
             f"the MDStore at {current or 'none'}"
         )
-    outcome = Outcome.RECORD_ERRORS if differences or extra_triples or behind else Outcome.FINISHED
-    return RunSummary(
-        outcome=outcome,
-        version_in=current,
-        version_out=state.version if state else None,
-        read=mdstore_count,
-        written=ledger_count,
-        errors=differences,
-        seconds=time.monotonic() - started,
-        message="; ".join(parts),
-        first_errors=tuple((found["missing"] + found["unexpected"] + found["different"])[:5]),
-        extra={
-            **found,
-            **{f"{k}_total": v for k, v in totals.items()},
-            "extra_triples": extra_triples,
-            "graph_triples": len(in_graph),
-            "state_version": state.version if state else None,
-            "current_version": current,
-            "behind": behind,
-        },
-        **base,
-    )
+    extra = {
+        **found,
+        **{f"{k}_total": v for k, v in totals.items()},
+        "extra_triples": extra_triples,
+        "graph_triples": len(in_graph),
+    }
+    listed = found["missing"] + found["unexpected"] + found["different"]
+    counts = (mdstore_count, ledger_count, differences)
+    clean = not (differences or extra_triples)
+    return parted.check_summary(base, started, counts, parts, listed, extra, clean)
 
 
 # ----------------------------------------------------------------------------------- wrapper
@@ -569,48 +474,19 @@ def open_rdf_store(settings: Settings) -> RdfBackend:
     return open_rdf(settings.rdf, base=settings.rdf_base, **options)
 
 
-@contextmanager
-def open_load(settings: Settings) -> Iterator[tuple[MDStore, RdfBackend]]:
-    from mdstore import open_store
-
-    store = open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
-    try:
-        backend = open_rdf_store(settings)
-        try:
-            yield store, backend
-        finally:
-            backend.close()
-    finally:
-        store.close()
+def open_load(settings: Settings) -> AbstractContextManager[tuple[MDStore, RdfBackend]]:
+    """The MDStore and the RDF store, closed afterwards."""
+    return parted.store_and_target(settings, lambda: open_rdf_store(settings))
 
 
-def run_rdf(
-    datasource_id: str,
-    settings: Settings,
-    *,
-    full: bool = False,
-    check: bool = False,
-    run_id: str | None = None,
-    on_progress: ProgressFn | None = None,
-    workers: int = 1,
-) -> RunSummary:
-    """The rdf step for one datasource (the CLI calls this): a load through :class:`RdfStep` (its
-    parts in ``workers`` processes: :func:`contentcloud.pipeline.parts.run_parted`), or with
+def run_rdf(datasource_id: str, settings: Settings, **options: Any) -> RunSummary:
+    """The rdf step for one datasource (:func:`contentcloud.pipeline.parts.run_step`): a load
+    through :class:`RdfStep` (``full``, ``run_id``; its parts in ``workers`` processes), or with
     ``check`` the comparison with the MDStore."""
-    if not check:
-        return parted.run_parted(
-            STEP, datasource_id, settings, workers=workers, on_progress=on_progress, full=full, run_id=run_id
-        )
-    from contentcloud.datasources import DatasourceRegistry
-
-    datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-    with open_load(settings) as (store, backend):
-        summary = check_rdf(store, datasource, backend, run_id=run_id, rdf_format=rdf_format_of(datasource))
-    summary.log()
-    return summary
+    return parted.run_step(STEP, datasource_id, settings, **options)
 
 
-class RdfStep:
+class RdfStep(parted.Step):
     """The rdf load on the parted-step protocol (:class:`contentcloud.pipeline.parts.PartedStep`).
 
     The plan writes nothing. A full load is one part that builds the new graph, switches it in and
@@ -618,18 +494,20 @@ class RdfStep:
     id ranges whose parts replace their records' triples in place (the embedded store's parts take
     its write lock in turn), and the finish judges the error rate over all parts and stores the
     state once, which is what makes the parts' changes visible. Airflow, the CLI and
-    :func:`load_rdf` drive the same stages.
+    :func:`load_rdf` drive the same stages. Nothing to release when a part raised: a full load's
+    part aborts its own rebuild; an incremental part that wrote leaves the store marking the load
+    unfinished, so the next load rebuilds.
     """
 
     name = STEP
+    plan_type = RdfPlan
+    result_type = RdfPartResult
 
-    def __init__(self, datasource_id: str, settings: Settings) -> None:
-        from contentcloud.datasources import DatasourceRegistry
+    @property
+    def max_error_rate(self) -> float:
         from contentcloud.sections import error_rate
 
-        self.settings = settings
-        self.datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-        self.max_error_rate = error_rate(self.datasource.limits, settings.error_rate)
+        return error_rate(self.datasource.limits, self.settings.error_rate)
 
     def plan(
         self, *, parts: int | None = None, min_parts: int = 1, full: bool = False, run_id: str | None = None
@@ -638,11 +516,7 @@ class RdfStep:
         records, at least ``min_parts``); a disabled load or one with nothing to do: its summary."""
         ds = self.datasource
         if not ds.rdf.enabled:
-            disabled = RunSummary(
-                step=STEP, datasource=ds.id, run_id=run_id or new_run_id(STEP),
-                outcome=Outcome.NOTHING_TO_DO, message="the RDF store is disabled in the profile",
-            )  # fmt: skip
-            return parted.Plan(STEP, ds.id, disabled.run_id, 0, summary=disabled.as_dict())
+            return self.disabled("the RDF store is disabled in the profile", run_id=run_id)
         with open_load(self.settings) as (store, backend):
             planned = plan_rdf(
                 store, ds, backend, full=full, run_id=run_id, max_error_rate=self.max_error_rate,
@@ -650,37 +524,23 @@ class RdfStep:
                 min_parts=min_parts,
             )  # fmt: skip
             if not planned.parts:
-                nothing = finish_rdf(store, backend, planned, [])
-                return parted.Plan(STEP, ds.id, planned.run_id, 0, summary=nothing.as_dict())
-        size = len(planned.parts)
-        return parted.Plan(STEP, ds.id, planned.run_id, size, detail=planned.as_dict(), total=planned.total)
+                return self.nothing_to_do(finish_rdf(store, backend, planned, []))
+        return self.planned(planned)
 
-    def run_part(self, plan: parted.Plan, part: int, **how: Any) -> parted.PartResult:
+    def part(self, plan: RdfPlan, part: int, how: parted.PartHow) -> RdfPartResult:
         """Load one part (idempotent: replaying a part's records through the ledger changes nothing).
-        Of the protocol's keywords only ``on_progress`` matters here: a part starts no helper
-        processes to share (``side_by_side``) and never stops early (``alone``): a full load's one
-        part judges the error rate at its end, an incremental load's finish over all parts."""
-        if plan.nothing_to_do:
-            return parted.PartResult(STEP, part)
+        Of ``how`` only ``on_progress`` matters here: a part starts no helper processes to share
+        (``side_by_side``) and never stops early (``alone``): a full load's one part judges the
+        error rate at its end, an incremental load's finish over all parts."""
         with open_load(self.settings) as (store, backend):
-            done = rdf_part(
-                store, backend, RdfPlan.from_dict(plan.detail), part, on_progress=how.get("on_progress")
-            )
-        return parted.PartResult(STEP, part, read=done.read, detail=asdict(done))
+            return rdf_part(store, backend, plan, part, on_progress=how.on_progress)
 
-    def finish(
-        self, plan: parted.Plan, results: list[parted.PartResult], *, seconds: float | None = None
-    ) -> RunSummary:
-        detail = [RdfPartResult(**result.detail) for result in results]
+    def conclude(self, plan: RdfPlan, results: list[RdfPartResult], seconds: float | None) -> RunSummary:
         with open_load(self.settings) as (store, backend):
-            return finish_rdf(
-                store,
-                backend,
-                RdfPlan.from_dict(plan.detail),
-                detail,
-                started=None if seconds is None else time.monotonic() - seconds,
-            )
+            return finish_rdf(store, backend, plan, results, started=self.started(seconds))
 
-    def abandon(self, plan: parted.Plan) -> None:
-        """Nothing to release: a full load's part aborts its own rebuild; an incremental part that
-        wrote leaves the store marking the load unfinished, so the next load rebuilds."""
+    def check(self, *, run_id: str | None = None) -> RunSummary:
+        with open_load(self.settings) as (store, backend):
+            return check_rdf(
+                store, self.datasource, backend, run_id=run_id, rdf_format=rdf_format_of(self.datasource)
+            )

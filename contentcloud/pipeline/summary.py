@@ -37,6 +37,21 @@ def new_run_id(step: str) -> str:
     return f"{step}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def summary_base(
+    step: str, datasource: str, run_id: str, unit_in: str | None, unit_out: str | None, **more: Any
+) -> dict[str, Any]:
+    """The fields every summary of one run starts from: the step, the datasource, the run, the
+    units it reads and writes (and ``more``, e.g. ``version_in``)."""
+    return {
+        "step": step,
+        "datasource": datasource,
+        "run_id": run_id,
+        "unit_in": unit_in,
+        "unit_out": unit_out,
+        **more,
+    }
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """What one step did. Counts are relative to the previous version of the target unit."""

@@ -31,8 +31,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from contentcloud.pipeline.parts import PartResult, Plan, Serialisable, id_ranges, part_count, up_to
-from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
+from contentcloud.pipeline.parts import (
+    PartHow,
+    Plan,
+    Serialisable,
+    Step,
+    StepPlan,
+    id_ranges,
+    part_count,
+    run_step,
+    up_to,
+)
+from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id, summary_base
 from mdstore.api import StoredError
 from mdstore.envelope import RecordInput, UnitKey, utcnow
 from mdstore.errors import (
@@ -161,8 +171,8 @@ class _Run:
         return self.errors / self.attempted if self.attempted else 0.0
 
 
-@dataclass(frozen=True)
-class TransformPlan(Serialisable):
+@dataclass(frozen=True, kw_only=True)
+class TransformPlan(StepPlan):
     """What one transform run will do, persisted in its open transaction's checkpoint.
 
     Why persisted: a large source is transformed in parts (id ranges) by several workers, each
@@ -170,18 +180,18 @@ class TransformPlan(Serialisable):
     which source version, datestamp bound and id range it covers.
     """
 
-    run_id: str
-    datasource: str
+    STEP = STEP
+
     source: str
     target: str
     source_version: str
-    mode: str
-    since: str | None
-    parts: tuple[tuple[str | None, str | None], ...]
-    max_error_rate: float
     fingerprint: str
-    reason: str = ""
-    total: int = 0
+
+    def units(self) -> tuple[str, str]:
+        return self.source, self.target
+
+    def base(self) -> dict[str, Any]:
+        return {**super().base(), "version_in": self.source_version}
 
 
 @dataclass
@@ -212,31 +222,18 @@ def transform(
     target: UnitKey,
     chain: TransformChain,
     *,
-    mode: Mode = "full",
-    run_id: str | None = None,
-    max_error_rate: float = 0.05,
     on_progress: ProgressFn | None = None,
-    datasource: str | None = None,
-    nsprefix: str | None = None,
+    **options: Any,
 ) -> RunSummary:
-    """Transform the current version of ``source`` into a new version of ``target``.
+    """Transform the current version of ``source`` into a new version of ``target`` (``options``:
+    :func:`plan_transform`'s but ``parts``).
 
     Transformed records keep the ids of their source records. Returns the run's summary; the
     outcome is ``failed`` (and nothing is committed) when the error rate exceeds
     ``max_error_rate``. The same three stages as a run split over workers: plan, one part, finish.
     """
     started = time.perf_counter()
-    plan = plan_transform(
-        store,
-        source,
-        target,
-        chain,
-        mode=mode,
-        run_id=run_id,
-        max_error_rate=max_error_rate,
-        datasource=datasource,
-        nsprefix=nsprefix,
-    )
+    plan = plan_transform(store, source, target, chain, **options)
     if isinstance(plan, RunSummary):
         return plan
     try:
@@ -298,14 +295,7 @@ def plan_transform(
     run_id = run_id or new_run_id(STEP)
     effective, since, reason = _plan(store, target, chain, mode, source, source_version)
     if effective == "nothing":
-        base = {
-            "step": STEP,
-            "datasource": datasource,
-            "run_id": run_id,
-            "unit_in": source.name,
-            "version_in": source_version,
-            "unit_out": target.name,
-        }
+        base = summary_base(STEP, datasource, run_id, source.name, target.name, version_in=source_version)
         extra = {
             "mode": effective,
             "requested_mode": mode,
@@ -411,14 +401,7 @@ def finish_transform(
     run = TransformPartResult()
     for result in results:
         run.merge(result)
-    base = {
-        "step": STEP,
-        "datasource": plan.datasource,
-        "run_id": plan.run_id,
-        "unit_in": plan.source,
-        "version_in": plan.source_version,
-        "unit_out": plan.target,
-    }
+    base = plan.base()
     error_rate = run.errors / run.attempted if run.attempted else 0.0
     extra: dict[str, Any] = {
         "mode": plan.mode,
@@ -461,19 +444,19 @@ def finish_transform(
         "fingerprint": plan.fingerprint,
     }
     committed = tx.commit(report=report)
-    stats = committed.stats
-    return _summary(
-        {**base, "version_out": committed.id},
-        outcome,
-        started,
-        extra=extra,
-        written=sum(stats.get(k, 0) for k in ("added", "updated", "unchanged", "newly_deleted")),
-        added=stats.get("added", 0),
-        updated=stats.get("updated", 0),
-        unchanged=stats.get("unchanged", 0),
-        deleted=stats.get("newly_deleted", 0),
-        **counts,
-    )
+    written = _written(committed.stats)
+    return _summary({**base, "version_out": committed.id}, outcome, started, extra=extra, **written, **counts)
+
+
+def _written(stats: dict[str, Any]) -> dict[str, int]:
+    """A committed version's write counts as the summary names them."""
+    return {
+        "written": sum(stats.get(k, 0) for k in ("added", "updated", "unchanged", "newly_deleted")),
+        "added": stats.get("added", 0),
+        "updated": stats.get("updated", 0),
+        "unchanged": stats.get("unchanged", 0),
+        "deleted": stats.get("newly_deleted", 0),
+    }
 
 
 def _plan(
@@ -573,48 +556,30 @@ def schemas_dir_for(mappings: str | Path) -> Path:
 
 
 def run_transform(
-    datasource_id: str,
-    settings: Settings,
-    *,
-    mode: Mode = "full",
-    run_id: str | None = None,
-    on_progress: ProgressFn | None = None,
-    workers: int = 1,
+    datasource_id: str, settings: Settings, *, mode: Mode = "full", **options: Any
 ) -> RunSummary:
-    """Resolve the datasource, its units and chain from the registry, transform (in ``workers``
-    processes: :func:`contentcloud.pipeline.parts.run_parted`), log the summary."""
-    from contentcloud.pipeline.parts import run_parted
-
-    return run_parted(
-        "transform",
-        datasource_id,
-        settings,
-        workers=workers,
-        on_progress=on_progress,
-        mode=mode,
-        run_id=run_id,
-    )
+    """Resolve the datasource, its units and chain from the registry, transform (``run_id``; in
+    ``workers`` processes: :func:`contentcloud.pipeline.parts.run_step`), log the summary."""
+    return run_step(STEP, datasource_id, settings, mode=mode, **options)
 
 
-class TransformStep:
+class TransformStep(Step):
     """The transform step on the parted-step protocol (:class:`contentcloud.pipeline.parts.PartedStep`):
     the plan opens the target's write transaction, each part joins it as one more worker of the run
-    and writes its id range, the finish commits it once (or aborts it past the error rate)."""
+    and writes its id range, the finish commits it once (or aborts it past the error rate). Its
+    options are the datasource's compiled chain."""
 
     name = STEP
+    plan_type = TransformPlan
+    result_type = TransformPartResult
+    options: TransformChain
 
-    def __init__(self, datasource_id: str, settings: Settings) -> None:
-        from contentcloud.datasources import DatasourceRegistry
-
-        self.settings = settings
-        self.datasource = DatasourceRegistry(settings.registry).get(datasource_id)
-        self._chain: TransformChain | None = None
+    def load_options(self) -> TransformChain:
+        return build_datasource_chain(self.datasource, self.settings)
 
     @property
     def chain(self) -> TransformChain:
-        if self._chain is None:
-            self._chain = build_datasource_chain(self.datasource, self.settings)
-        return self._chain
+        return self.options
 
     def _store(self) -> MDStore:
         from mdstore import open_store
@@ -655,63 +620,34 @@ class TransformStep:
                 nsprefix=datasource.nsprefix,
             )
         if isinstance(plan, RunSummary):
-            return Plan(STEP, datasource.id, plan.run_id, 0, summary=plan.as_dict())
-        return Plan(
-            STEP, datasource.id, plan.run_id, len(plan.parts), detail=plan.to_dict(), total=plan.total
-        )
+            return self.nothing_to_do(plan)
+        return self.planned(plan)
 
-    def run_part(
-        self,
-        plan: Plan,
-        part: int,
-        *,
-        alone: bool = False,
-        side_by_side: int = 1,
-        on_progress: ProgressFn | None = None,
-    ) -> PartResult:
+    def part(self, plan: TransformPlan, part: int, how: PartHow) -> TransformPartResult:
         """One id range into the run's open transaction; ``alone`` (a run of one part) stops as soon
         as the error rate can no longer be met."""
-        if plan.nothing_to_do:
-            return PartResult(STEP, part)
         with self._store() as store:
-            result = transform_part(
-                store,
-                self.chain,
-                TransformPlan.from_dict(plan.detail),
-                part,
-                on_progress=on_progress,
-                stop_early=alone,
+            return transform_part(
+                store, self.chain, plan, part, on_progress=how.on_progress, stop_early=how.alone
             )
-        return PartResult(STEP, part, read=result.read, detail=result.to_dict())
 
-    def finish(self, plan: Plan, results: list[PartResult], *, seconds: float | None = None) -> RunSummary:
+    def conclude(
+        self, plan: TransformPlan, results: list[TransformPartResult], seconds: float | None
+    ) -> RunSummary:
         """Commit or abort the run over all parts; a retry after a commit reports the committed run."""
-        planned = TransformPlan.from_dict(plan.detail)
-        target = UnitKey.parse(planned.target)
+        target = UnitKey.parse(plan.target)
         with self._store() as store:
             if store.open_transaction(target) is None:
                 current = store.current_version(target)
                 info = store.version(current) if current else None
                 report = (info.report or {}) if info else {}
-                if info is not None and report.get("run_id") == planned.run_id and report.get("outcome"):
-                    stats = info.stats
+                if info is not None and report.get("run_id") == plan.run_id and report.get("outcome"):
                     return dataclass_replace(
                         RunSummary.from_dict({**report, "version_out": current}),
                         message="the transformed version was already committed by this run",
-                        written=sum(
-                            stats.get(k, 0) for k in ("added", "updated", "unchanged", "newly_deleted")
-                        ),
-                        added=stats.get("added", 0),
-                        updated=stats.get("updated", 0),
-                        unchanged=stats.get("unchanged", 0),
-                        deleted=stats.get("newly_deleted", 0),
+                        **_written(info.stats),
                     )
-            return finish_transform(
-                store,
-                planned,
-                [TransformPartResult.from_dict(r.detail) for r in results],
-                seconds=seconds or 0.0,
-            )
+            return finish_transform(store, plan, results, seconds=seconds or 0.0)
 
     def abandon(self, plan: Plan) -> None:
         """Abort the run's open transaction (a part raised): the current version stays as it was."""
