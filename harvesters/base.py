@@ -11,6 +11,8 @@ Harvesters get plain values: secrets are already resolved from the environment b
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -98,3 +100,19 @@ def is_harvester(obj: Any) -> bool:
         and callable(getattr(obj, "from_profile", None))
         and callable(getattr(obj, "harvest", None))
     )
+
+
+def put_unless_stopped(results: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Put ``item`` on a bounded queue, waiting while it is full, until ``stop`` is set.
+
+    Pages are handed between a producer thread and the writer through a bounded queue (memory
+    stays bounded when the writer is slower); a plain blocking ``put`` would hang the producer for
+    ever once the consumer has stopped, so this one gives up when ``stop`` is set. True when put.
+    """
+    while not stop.is_set():
+        try:
+            results.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
+from harvesters.base import put_unless_stopped
 from mdstore.errors import ConfigError, HarvestError, InterruptedTransaction, WriterLockError
 
 if TYPE_CHECKING:
@@ -302,13 +303,7 @@ def prefetch(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
     done = object()
 
     def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                results.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_unless_stopped(results, item, stop)
 
     def produce() -> None:
         try:

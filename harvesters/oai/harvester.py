@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from harvesters.base import HarvestOptions, HarvestRequest, Page, Problem
+from harvesters.base import HarvestOptions, HarvestRequest, Page, Problem, put_unless_stopped
 from harvesters.oai.client import OAIClient
 from harvesters.oai.dates import DAY, format_datestamp, normalise_granularity, parse_datestamp
 from harvesters.oai.errors import IdDoesNotExist
@@ -184,12 +184,12 @@ class OaiHarvester:
         def work(key: str) -> None:
             try:
                 for list_page, state in self._iterator(states[key], granularity):
-                    if not _put(results, (key, list_page, state), stop):
+                    if not put_unless_stopped(results, (key, list_page, state), stop):
                         return
             except BaseException as exc:  # handed to the consumer, which re-raises it
-                _put(results, exc, stop)
+                put_unless_stopped(results, exc, stop)
             finally:
-                _put(results, _DONE, stop)
+                put_unless_stopped(results, _DONE, stop)
 
         pool = ThreadPoolExecutor(
             max_workers=min(self.set_parallelism, len(pending)), thread_name_prefix=f"oai-{self.datasource}"
@@ -300,16 +300,6 @@ class OaiHarvester:
 
 def _key(spec: str | None) -> str:
     return spec if spec is not None else ""
-
-
-def _put(results: queue.Queue, item: object, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            results.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
 
 
 def _capped(response_date: str | None, until: str | None) -> str | None:
