@@ -1,0 +1,295 @@
+"""RDF/XML → N-Triples after the XSLT step: the current conversion beside the alternatives tried
+for issue 18 (transform with N-Triples output ≥ 0.6× the bare lxml loop), in one run.
+
+Each record of the synthetic oai_dc set of ``bench/transform.py`` goes through
+``mappings/oai_dc2pe.xsl`` (not timed), then through one conversion, timed in CPU time of this
+process, so the conversion runs interleaved with the stylesheet as it does in the step:
+
+* ``pyoxigraph`` — what the step does (``transforms.rdf.serialize_payload``): serialize the result
+  tree, parse the RDF/XML and write N-Triples in pyoxigraph;
+* ``pyoxigraph lenient + guard`` — the same parse without pyoxigraph's IRI and language-tag
+  validation (``lenient=True``), made exact by a guard: no ``ID``/``xml:base`` in the RDF/XML and
+  every line of the output matched by one regular expression of plain absolute IRIs and simple
+  language tags; otherwise the strict conversion;
+* ``libxslt converter`` — ``bench/ntriples_xslt.py``, a generic RDF/XML → N-Triples XSLT 1.0
+  stylesheet applied to the result tree in memory, with pyoxigraph as its fallback;
+* two lower bounds that are *not* exact (no checks at all): the libxslt converter without its IRI
+  checks, and a Python walker over the lxml tree.
+
+``--check`` first asserts that the exact alternatives give the very bytes of the current path on
+the synthetic records, on every record of the shared corpora (``../shared/oai-pmh``,
+``../shared/parthenos``, the demo records) that the mapping accepts, and on hostile RDF/XML.
+
+    python bench/ntriples.py [--records 3000] [--repeat 2] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lxml import etree  # noqa: E402
+
+from bench.ntriples_xslt import CONVERTER, UNCHECKED, tree_to_ntriples  # noqa: E402
+from bench.transform import MAPPINGS, oai_dc_record  # noqa: E402
+from transforms.payload import Payload, RecordContext, safe_parser  # noqa: E402
+from transforms.rdf import serialize_payload  # noqa: E402
+from transforms.registry import build_chain  # noqa: E402
+from transforms.xslt import run_params  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+OAI = "http://www.openarchives.org/OAI/2.0/"
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+
+# --- pyoxigraph lenient + guard ----------------------------------------------------------------
+_CHARS = rb"A-Za-z0-9\-._~!$&'()*+,;=:@/?"
+_PART = rb"(?:[" + _CHARS + rb"]*(?:%[0-9A-Fa-f]{2}[" + _CHARS + rb"]*)*)"
+_IRI = (
+    rb"<[A-Za-z][A-Za-z0-9+.\-]*:(?://[A-Za-z0-9._~\-]+(?::[0-9]*)?(?=[/?#>])|(?!//))"
+    + _PART
+    + rb"(?:#"
+    + _PART
+    + rb")?>"
+)
+_LITERAL = rb'"[^"\\\n\r]*(?:\\.[^"\\\n\r]*)*"(?:@[a-z]{2,3}(?:-(?:[a-z]{2}|[0-9]{3}))?|\^\^' + _IRI + rb")?"
+#: N-Triples whose IRIs and language tags pyoxigraph's strict parse accepts unchanged
+_STRICT_SAFE = re.compile(rb"(?:" + _IRI + rb" " + _IRI + rb" (?:" + _IRI + rb"|" + _LITERAL + rb") \.\n)*")
+
+
+def _guard_passes(payload: Payload) -> bool:
+    import pyoxigraph as ox
+
+    data = payload.xml_bytes()
+    if data[:1] != b"<" or b"ID" in data or b"xml:base" in data:
+        return False
+    try:
+        out = ox.serialize(
+            ox.parse(data, format=ox.RdfFormat.RDF_XML, lenient=True), format=ox.RdfFormat.N_TRIPLES
+        )
+    except SyntaxError:
+        return False
+    return _STRICT_SAFE.fullmatch(out) is not None
+
+
+def lenient_guarded(payload: Payload) -> bytes:
+    import pyoxigraph as ox
+
+    data = payload.xml_bytes()
+    if data[:1] == b"<" and data[1:2] != b"\0" and b"ID" not in data and b"xml:base" not in data:
+        try:
+            out = ox.serialize(
+                ox.parse(data, format=ox.RdfFormat.RDF_XML, lenient=True), format=ox.RdfFormat.N_TRIPLES
+            )
+        except SyntaxError:
+            out = None
+        if out is not None and _STRICT_SAFE.fullmatch(out):
+            return out
+    return serialize_payload(payload, "ntriples")
+
+
+def xslt_converter(payload: Payload) -> bytes:
+    out = tree_to_ntriples(payload.tree())
+    return out if out is not None else serialize_payload(payload, "ntriples")
+
+
+def xslt_unchecked(payload: Payload) -> bytes:
+    return bytes(UNCHECKED(payload.tree()))
+
+
+_TYPE = f"<{RDF}type>"
+_ABOUT, _RESOURCE, _DATATYPE = f"{{{RDF}}}about", f"{{{RDF}}}resource", f"{{{RDF}}}datatype"
+_NAMES: dict[str, str] = {}
+
+
+def _iri(tag: str) -> str:
+    name = _NAMES.get(tag)
+    if name is None:
+        namespace, _, local = tag[1:].partition("}")
+        name = _NAMES[tag] = f"<{namespace}{local}>"
+    return name
+
+
+def python_walker(payload: Payload) -> bytes:
+    """The flat shape of ``oai_dc2pe.xsl`` only, no checks, no escapes: a lower bound."""
+    out = []
+    for node in payload.tree().getroot():
+        s = f"<{node.get(_ABOUT)}> "
+        out.append(f"{s}{_TYPE} {_iri(node.tag)} .\n")
+        for prop in node:
+            resource = prop.get(_RESOURCE)
+            if resource is not None:
+                out.append(f"{s}{_iri(prop.tag)} <{resource}> .\n")
+            else:
+                datatype = prop.get(_DATATYPE)
+                end = f'"^^<{datatype}> .\n' if datatype else '" .\n'
+                out.append(f'{s}{_iri(prop.tag)} "{prop.text or ""}{end}')
+    return "".join(out).encode()
+
+
+ALTERNATIVES: dict[str, Callable[[Payload], bytes]] = {
+    "pyoxigraph (the step now)": lambda payload: serialize_payload(payload, "ntriples"),
+    "pyoxigraph lenient + guard": lenient_guarded,
+    "libxslt converter": xslt_converter,
+    "libxslt converter, no IRI checks (not exact)": xslt_unchecked,
+    "Python walker, no checks (not exact)": python_walker,
+}
+EXACT = ("pyoxigraph lenient + guard", "libxslt converter")
+
+# --- corpora ------------------------------------------------------------------------------------
+
+
+def corpus_bodies() -> Iterator[tuple[str, bytes]]:
+    """Every OAI record of the shared corpora, the demo records (in an OAI envelope) and the
+    PARTHENOS sample files."""
+    for path in sorted((SHARED / "oai-pmh").glob("**/*.xml")):
+        try:
+            root = etree.fromstring(path.read_bytes(), safe_parser())
+        except etree.XMLSyntaxError:
+            continue
+        for k, record in enumerate(root.iter(f"{{{OAI}}}record")):
+            yield f"{path.relative_to(SHARED)}#{k}", etree.tostring(record)
+    demo = ROOT / "contentcloud" / "demo" / "sample-records.xml"
+    for k, record in enumerate(etree.fromstring(demo.read_bytes(), safe_parser())):
+        if not isinstance(record.tag, str):
+            continue
+        body = b"".join(etree.tostring(child) for child in record if isinstance(child.tag, str))
+        yield (
+            f"demo#{k}",
+            f'<record xmlns="{OAI}"><header><identifier>{record.get("id")}</identifier></header>'.encode()
+            + b"<metadata>"
+            + body
+            + b"</metadata></record>",
+        )
+    for path in sorted((SHARED / "parthenos").glob("**/*.xml")):
+        yield str(path.relative_to(SHARED)), path.read_bytes()
+
+
+HOSTILE = [
+    '<e:T rdf:about="http://a/s"><e:p><e:U rdf:about="http://a/o"><e:q>v</e:q></e:U></e:p><e:r>x</e:r></e:T>',
+    '<rdf:Description rdf:about="http://a/s"><e:p xml:lang="EN-gb">v</e:p><e:p xml:lang="">w</e:p>'
+    "</rdf:Description>",
+    '<rdf:Description rdf:about="http://a/s"><e:p>a"b\\c&#10;d&#13;e&#9;f\x7fg\u0080h\ufeffi</e:p></rdf:Description>',
+    '<rdf:Description rdf:about="http://a/s"><e:p rdf:datatype="http://www.w3.org/2001/XMLSchema#string">v</e:p>'
+    "<e:p/><e:p></e:p></rdf:Description>",
+    '<rdf:Description rdf:about="http://a/s"><e:p xml:lang="en" rdf:datatype="http://x/d">v</e:p></rdf:Description>',
+    '<rdf:Description rdf:about="http://a/./b/../c"><e:p rdf:resource="http://A:80/%zz"/></rdf:Description>',
+    '<rdf:Description rdf:about="http://a:b:c/"><e:p rdf:resource="foo:"/></rdf:Description>',
+    '<rdf:Description rdf:about="urn:a:b"><e:p rdf:resource="http://a/b c"/></rdf:Description>',
+    '<rdf:Description rdf:about="http://a/#b#c"><e:p rdf:resource="http://a/[x]"/></rdf:Description>',
+    '<rdf:Description rdf:about="http:///x"><e:p rdf:resource="http://a/%aF"/></rdf:Description>',
+    '<rdf:Description rdf:about="http://a/b"><e:p xml:lang="en-x">v</e:p></rdf:Description>',
+    '<rdf:Description rdf:about="http://a/b"><e:p xml:lang="en_GB">v</e:p></rdf:Description>',
+    '<rdf:Description rdf:about="http://a/b"><e:p rdf:resource="http://a/b">  </e:p><e:q>  </e:q>'
+    "</rdf:Description>",
+    '<rdf:Description rdf:about="http://a/b?x#y?z/"><e:p rdf:resource="http://u@a:/"/></rdf:Description>',
+    '<rdf:Description rdf:about="http://a/b"><e:p rdf:resource="http://a/é"/></rdf:Description>',
+    '<rdf:Description rdf:about="rel"><e:p rdf:resource="http://a/"/></rdf:Description>',
+    '<rdf:Description rdf:ID="x" xml:base="http://a/"><e:p>v</e:p></rdf:Description>',
+    '<rdf:Description rdf:nodeID="b1"><e:p rdf:parseType="Resource"><e:q>v</e:q></e:p></rdf:Description>',
+    '<rdf:Description rdf:about="http://a/b" e:attr="v"><e:p rdf:parseType="Literal"><b>x</b></e:p>'
+    "</rdf:Description>",
+    '<rdf:Description rdf:about="http://a/b"><rdf:li>v</rdf:li><!-- c --><e:p>a<!-- c -->b</e:p>'
+    "</rdf:Description>",
+    "<rdf:Description><e:p>blank subject</e:p></rdf:Description>",
+]
+
+
+def hostile_payloads() -> Iterator[tuple[str, Payload]]:
+    head = f'<rdf:RDF xmlns:rdf="{RDF}" xmlns:e="http://e/">'
+    for k, body in enumerate(HOSTILE):
+        data = (head + body + "</rdf:RDF>").encode()
+        yield f"hostile#{k}", Payload.from_tree(etree.fromstring(data, safe_parser()).getroottree())
+    yield "not rdf:RDF", Payload.from_tree(etree.fromstring(b"<x/>").getroottree())
+
+
+def _same_blank_nodes(text: bytes | str) -> bytes | str:
+    """pyoxigraph names blank nodes at random on every parse: number them in order of appearance."""
+    if not isinstance(text, bytes) or b"_:" not in text:
+        return text
+    names: dict[bytes, bytes] = {}
+    return re.sub(rb"_:[A-Za-z0-9]+", lambda m: names.setdefault(m.group(), b"_:b%d" % len(names)), text)
+
+
+def check(chain, n: int) -> None:
+    """Assert the exact alternatives give the current path's bytes (or its error)."""
+    sources = [(f"synthetic#{i}", oai_dc_record(i)) for i in range(n)] + list(corpus_bodies())
+    cases, refused = [], 0
+    for name, body in sources:
+        try:
+            cases.append((name, chain.apply_payload(Payload.from_body(body), RecordContext(name, name))))
+        except Exception:  # the mapping refuses the record: nothing to convert
+            refused += 1
+    cases += list(hostile_payloads())
+    fallbacks, direct = 0, dict.fromkeys(EXACT, 0)
+    for name, payload in cases:
+        try:
+            expected: bytes | str = serialize_payload(Payload.from_tree(payload.tree()), "ntriples")
+        except Exception as exc:
+            expected = f"error {type(exc).__name__}"
+        converted = tree_to_ntriples(payload.tree(), CONVERTER) is not None
+        direct["libxslt converter"] += converted
+        if name.startswith(("hostile", "not rdf")):
+            fallbacks += not converted
+        else:
+            direct["pyoxigraph lenient + guard"] += _guard_passes(payload)
+        for alternative in EXACT:
+            try:
+                got: bytes | str = ALTERNATIVES[alternative](Payload.from_tree(payload.tree()))
+            except Exception as exc:
+                got = f"error {type(exc).__name__}"
+            assert _same_blank_nodes(got) == _same_blank_nodes(expected), (
+                f"{alternative} differs on {name}: {got!r} != {expected!r}"
+            )
+    print(
+        f"# check: {len(cases)} trees ({n} synthetic, {len(cases) - n - len(HOSTILE) - 1} from the corpora, "
+        f"{len(HOSTILE) + 1} hostile; {refused} corpus records refused by the mapping): the exact "
+        f"alternatives give the current bytes on all; converted without falling back: "
+        f"{', '.join(f'{name} {count}' for name, count in direct.items())}; the libxslt converter "
+        f"fell back on {fallbacks} of the {len(HOSTILE) + 1} hostile ones"
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=3000)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    chain = build_chain(
+        [{"type": "xslt", "mapping": "oai_dc2pe.xsl"}],
+        base_dir=MAPPINGS,
+        params=run_params("bench"),
+        output="xml",
+    )
+    if args.check:
+        check(chain, min(args.records, 500))
+    bodies = [oai_dc_record(i) for i in range(args.records)]
+    clock = time.process_time
+    print(f"# {args.records} records, CPU µs a record of the conversion, interleaved with the stylesheet")
+    print(f"# load average before: {os.getloadavg()[0]:.1f}")
+    results: dict[str, list[float]] = {name: [] for name in ALTERNATIVES}
+    for _ in range(args.repeat):
+        for name, convert in ALTERNATIVES.items():
+            spent = 0.0
+            for i, body in enumerate(bodies):
+                payload = chain.apply_payload(Payload.from_body(body), RecordContext(str(i), str(i)))
+                start = clock()
+                convert(payload)
+                spent += clock() - start
+            results[name].append(spent / len(bodies) * 1e6)
+    for name, values in results.items():
+        print(f"{name:48s} {' '.join(f'{v:8.1f}' for v in values)} µs")
+    print(f"# load average after: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
