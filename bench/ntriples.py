@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lxml import etree  # noqa: E402
 
-from bench.ntriples_xslt import CONVERTER, UNCHECKED, tree_to_ntriples  # noqa: E402
+from bench.ntriples_xslt import UNCHECKED, tree_to_ntriples  # noqa: E402
 from bench.transform import MAPPINGS, oai_dc_record  # noqa: E402
 from transforms.payload import Payload, RecordContext, safe_parser  # noqa: E402
 from transforms.rdf import serialize_payload  # noqa: E402
@@ -64,40 +64,62 @@ _LITERAL = rb'"[^"\\\n\r]*(?:\\.[^"\\\n\r]*)*"(?:@[a-z]{2,3}(?:-(?:[a-z]{2}|[0-9
 _STRICT_SAFE = re.compile(rb"(?:" + _IRI + rb" " + _IRI + rb" (?:" + _IRI + rb"|" + _LITERAL + rb") \.\n)*")
 
 
-def _guard_passes(payload: Payload) -> bool:
+def lenient_guarded(payload: Payload) -> bytes | None:
     import pyoxigraph as ox
 
     data = payload.xml_bytes()
-    if data[:1] != b"<" or b"ID" in data or b"xml:base" in data:
-        return False
+    if data[:1] != b"<" or data[1:2] == b"\0" or b"ID" in data or b"xml:base" in data:
+        return None
     try:
         out = ox.serialize(
             ox.parse(data, format=ox.RdfFormat.RDF_XML, lenient=True), format=ox.RdfFormat.N_TRIPLES
         )
     except SyntaxError:
-        return False
-    return _STRICT_SAFE.fullmatch(out) is not None
+        return None
+    return out if _STRICT_SAFE.fullmatch(out) else None
 
 
-def lenient_guarded(payload: Payload) -> bytes:
-    import pyoxigraph as ox
-
-    data = payload.xml_bytes()
-    if data[:1] == b"<" and data[1:2] != b"\0" and b"ID" not in data and b"xml:base" not in data:
-        try:
-            out = ox.serialize(
-                ox.parse(data, format=ox.RdfFormat.RDF_XML, lenient=True), format=ox.RdfFormat.N_TRIPLES
-            )
-        except SyntaxError:
-            out = None
-        if out is not None and _STRICT_SAFE.fullmatch(out):
-            return out
-    return serialize_payload(payload, "ntriples")
+def xslt_converter(payload: Payload) -> bytes | None:
+    return tree_to_ntriples(payload.tree())
 
 
-def xslt_converter(payload: Payload) -> bytes:
-    out = tree_to_ntriples(payload.tree())
-    return out if out is not None else serialize_payload(payload, "ntriples")
+def native_walker(payload: Payload) -> bytes | None:
+    return _native().convert(payload.tree())
+
+
+def _native():
+    """``bench/ntriples_native.c`` compiled here with the system C compiler against lxml's headers
+    (a prototype for this measurement; nothing in the project builds or imports it)."""
+    import importlib.util
+    import subprocess
+    import sysconfig
+    import tempfile
+
+    global _NATIVE
+    if _NATIVE is None:
+        import lxml
+
+        target = Path(tempfile.mkdtemp()) / f"_ntwalk{sysconfig.get_config_var('EXT_SUFFIX')}"
+        includes = [f"-I{sysconfig.get_paths()['include']}"] + [f"-I{path}" for path in lxml.get_include()]
+        source = str(Path(__file__).with_name("ntriples_native.c"))
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(target), source, *includes], check=True)
+        spec = importlib.util.spec_from_file_location("_ntwalk", target)
+        _NATIVE = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_NATIVE)
+    return _NATIVE
+
+
+_NATIVE = None
+
+
+def with_fallback(fast: Callable[[Payload], bytes | None]) -> Callable[[Payload], bytes]:
+    """``fast``, or the step's pyoxigraph conversion when ``fast`` declines the record."""
+
+    def convert(payload: Payload) -> bytes:
+        out = fast(payload)
+        return out if out is not None else serialize_payload(payload, "ntriples")
+
+    return convert
 
 
 def xslt_unchecked(payload: Payload) -> bytes:
@@ -136,12 +158,17 @@ def python_walker(payload: Payload) -> bytes:
 
 ALTERNATIVES: dict[str, Callable[[Payload], bytes]] = {
     "pyoxigraph (the step now)": lambda payload: serialize_payload(payload, "ntriples"),
-    "pyoxigraph lenient + guard": lenient_guarded,
-    "libxslt converter": xslt_converter,
+    "pyoxigraph lenient + guard": with_fallback(lenient_guarded),
+    "libxslt converter": with_fallback(xslt_converter),
     "libxslt converter, no IRI checks (not exact)": xslt_unchecked,
     "Python walker, no checks (not exact)": python_walker,
 }
-EXACT = ("pyoxigraph lenient + guard", "libxslt converter")
+#: the exact alternatives: their fast path (``None``: declined, pyoxigraph converts)
+EXACT: dict[str, Callable[[Payload], bytes | None]] = {
+    "pyoxigraph lenient + guard": lenient_guarded,
+    "libxslt converter": xslt_converter,
+}
+NATIVE = "native walker in C (prototype, --native)"
 
 # --- corpora ------------------------------------------------------------------------------------
 
@@ -228,19 +255,18 @@ def check(chain, n: int) -> None:
         except Exception:  # the mapping refuses the record: nothing to convert
             refused += 1
     cases += list(hostile_payloads())
-    fallbacks, direct = 0, dict.fromkeys(EXACT, 0)
+    hostile, direct = dict.fromkeys(EXACT, 0), dict.fromkeys(EXACT, 0)
     for name, payload in cases:
         try:
             expected: bytes | str = serialize_payload(Payload.from_tree(payload.tree()), "ntriples")
         except Exception as exc:
             expected = f"error {type(exc).__name__}"
-        converted = tree_to_ntriples(payload.tree(), CONVERTER) is not None
-        direct["libxslt converter"] += converted
-        if name.startswith(("hostile", "not rdf")):
-            fallbacks += not converted
-        else:
-            direct["pyoxigraph lenient + guard"] += _guard_passes(payload)
-        for alternative in EXACT:
+        for alternative, fast in EXACT.items():
+            declined = fast(Payload.from_tree(payload.tree())) is None
+            if name.startswith(("hostile", "not rdf")):
+                hostile[alternative] += declined
+            else:
+                direct[alternative] += not declined
             try:
                 got: bytes | str = ALTERNATIVES[alternative](Payload.from_tree(payload.tree()))
             except Exception as exc:
@@ -251,10 +277,13 @@ def check(chain, n: int) -> None:
     print(
         f"# check: {len(cases)} trees ({n} synthetic, {len(cases) - n - len(HOSTILE) - 1} from the corpora, "
         f"{len(HOSTILE) + 1} hostile; {refused} corpus records refused by the mapping): the exact "
-        f"alternatives give the current bytes on all; converted without falling back: "
-        f"{', '.join(f'{name} {count}' for name, count in direct.items())}; the libxslt converter "
-        f"fell back on {fallbacks} of the {len(HOSTILE) + 1} hostile ones"
+        f"alternatives give the current bytes on all"
     )
+    for alternative in EXACT:
+        print(
+            f"#   {alternative}: converted {direct[alternative]} of the {len(cases) - len(HOSTILE) - 1} "
+            f"records itself, declined {hostile[alternative]} of the {len(HOSTILE) + 1} hostile trees"
+        )
 
 
 def main() -> int:
@@ -262,7 +291,21 @@ def main() -> int:
     ap.add_argument("--records", type=int, default=3000)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--check", action="store_true")
+    ap.add_argument(
+        "--native", action="store_true", help="also the C prototype (needs cc and Python headers)"
+    )
+    ap.add_argument(
+        "--step",
+        type=int,
+        metavar="N",
+        help="then run bench/transform.py's XSLT pairs on N records with the step converting through "
+        "the C prototype (with --native): what the step's ratio to the bare loop would be",
+    )
     args = ap.parse_args()
+    if args.native:
+        _native()  # compiled and loaded before any timing
+        EXACT[NATIVE] = native_walker
+        ALTERNATIVES[NATIVE] = with_fallback(native_walker)
     chain = build_chain(
         [{"type": "xslt", "mapping": "oai_dc2pe.xsl"}],
         base_dir=MAPPINGS,
@@ -288,7 +331,38 @@ def main() -> int:
     for name, values in results.items():
         print(f"{name:48s} {' '.join(f'{v:8.1f}' for v in values)} µs")
     print(f"# load average after: {os.getloadavg()[0]:.1f}")
+    if args.native and args.step:
+        step_with_native(args.step, args.repeat)
     return 0
+
+
+def step_with_native(n: int, repeat: int) -> None:
+    """The transform step with its N-Triples conversion swapped for the C prototype (declined
+    records through pyoxigraph), measured by bench/transform.py's own pairs."""
+    import tempfile
+
+    import transforms.registry
+    from bench._common import print_rows
+    from bench.transform import bench_xslt
+    from mdstore import open_store
+
+    fast = with_fallback(native_walker)
+
+    def serialize(payload: Payload, output: str, *, record_id: str | None = None) -> bytes:
+        if output == "ntriples" and payload.is_xml:
+            return fast(payload)
+        return serialize_payload(payload, output, record_id=record_id)
+
+    transforms.registry.serialize_payload = serialize
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-ntriples-") as name,
+            open_store(f"sqlite:///{name}/mdstore.sqlite") as store,
+        ):
+            rows = bench_xslt(store, n, repeat)
+    finally:
+        transforms.registry.serialize_payload = serialize_payload
+    print_rows(f"The XSLT step with the C prototype converting to N-Triples, {n} records", rows)
 
 
 if __name__ == "__main__":
