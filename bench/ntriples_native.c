@@ -1,4 +1,14 @@
-/* Prototype (measurement only): RDF/XML tree -> N-Triples over libxml2's structs, via lxml's C API. */
+/* Prototype, for bench/ntriples.py --native only (nothing in the project builds or imports it):
+ * the RDF/XML result tree of an XSLT step -> the N-Triples pyoxigraph writes for it, by walking
+ * libxml2's structs through lxml's C API, with no Python object per node or triple.
+ *
+ * It converts the flat subset the shipped mappings write (node elements with rdf:about, property
+ * elements with rdf:resource, literal text with xml:lang or rdf:datatype, one nested node element)
+ * and returns None for anything else, which the caller converts through pyoxigraph: rdf:ID,
+ * rdf:nodeID, rdf:parseType, blank nodes, property attributes, xml:base, comments, IRIs outside a
+ * plain absolute ASCII shape, unusual language tags, control characters, text written with
+ * disable-output-escaping, HTML results, DOCTYPEs, results in another encoding than UTF-8.
+ * Compiled against the lxml (and libxml2) headers of the running lxml: the structs must match. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <libxml/tree.h>
@@ -6,6 +16,7 @@
 #include "etree_defs.h"
 #include "lxml.etree_api.h"
 #include <string.h>
+#include <strings.h>
 
 static const char RDF[] = "http://www.w3.org/1999/02/22-rdf-syntax-ns#";
 static const char XMLNS[] = "http://www.w3.org/XML/1998/namespace";
@@ -169,9 +180,13 @@ static PyObject *convert(PyObject *self, PyObject *arg) {
     struct LxmlDocument *doc = documentOrRaise(arg);
     if (!doc) return NULL;
     xmlNode *root = NULL;
-    for (xmlNode *c = doc->_c_doc->children; c; c = c->next) {
+    xmlDoc *d = doc->_c_doc;
+    /* pyoxigraph reads UTF-8 only; an HTML result or a DOCTYPE is serialized otherwise: decline */
+    if (d->type != XML_DOCUMENT_NODE || d->intSubset || (d->encoding && strcasecmp((const char *)d->encoding, "UTF-8")))
+        goto fallback;
+    for (xmlNode *c = d->children; c; c = c->next) {
         if (c->type == XML_ELEMENT_NODE) { if (root) goto fallback; root = c; }
-        else if (c->type != XML_DTD_NODE) goto fallback;
+        else goto fallback;
     }
     if (!root || !is_rdf(root) || strcmp((const char *)root->name, "RDF") || root->properties) goto fallback;
     buf b = {0};
