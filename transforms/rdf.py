@@ -48,17 +48,24 @@ def canonical_format(name: str) -> str:
     return _ALIASES.get(name, name)
 
 
-def _oxigraph_format(name: str):
-    import pyoxigraph as ox
+#: our format names → pyoxigraph's, filled on first use (pyoxigraph is imported lazily; building
+#: this table on every call cost ~2 µs of the ~65 µs conversion of each record)
+_OX_FORMATS: dict[str, object] = {}
 
-    return {
-        "ntriples": ox.RdfFormat.N_TRIPLES,
-        "turtle": ox.RdfFormat.TURTLE,
-        "rdfxml": ox.RdfFormat.RDF_XML,
-        "trig": ox.RdfFormat.TRIG,
-        "jsonld": ox.RdfFormat.JSON_LD,
-        "nquads": ox.RdfFormat.N_QUADS,
-    }[name]
+
+def _oxigraph_format(name: str):
+    if not _OX_FORMATS:
+        import pyoxigraph as ox
+
+        _OX_FORMATS.update(
+            ntriples=ox.RdfFormat.N_TRIPLES,
+            turtle=ox.RdfFormat.TURTLE,
+            rdfxml=ox.RdfFormat.RDF_XML,
+            trig=ox.RdfFormat.TRIG,
+            jsonld=ox.RdfFormat.JSON_LD,
+            nquads=ox.RdfFormat.N_QUADS,
+        )
+    return _OX_FORMATS[name]
 
 
 def payload_rdf_format(payload: Payload) -> str:
