@@ -979,6 +979,8 @@ class _Columns:
         self._all: list[int] | None = None
         self._lock = threading.Lock()
         self._bitmaps: dict[str, list[int]] = {}
+        #: per field whose value bitmaps are built: string value → (its holders' rids, its bitmap)
+        self._holders: dict[str, dict[str, tuple[list[int], int]]] = {}
         self._norms: tuple[list[int], int, float] | None = None
         #: Solr's filterCache and queryResultCache in one: matching sets and scores of queries and
         #: filters already evaluated on this generation, least recently used first, bounded by the
@@ -1018,8 +1020,25 @@ class _Columns:
             for rid, found in enumerate(ordinals):
                 for ordinal in found:
                     holders[ordinal].append(rid)
-            cached = self._bitmaps[name] = [_bitmap(rids, self.size) for rids in holders]
+            cached = [_bitmap(rids, self.size) for rids in holders]
+            self._holders[name] = {
+                value: (rids, bits)
+                for value, rids, bits in zip(values, holders, cached, strict=True)
+                if isinstance(value, str)
+            }
+            self._bitmaps[name] = cached
         return cached
+
+    def holders(self, name: str, value: str) -> tuple[list[int], int] | None:
+        """The rids holding ``value`` in field ``name`` (ascending) and their bitmap, when the
+        field's value bitmaps are built (it was counted as a facet on this generation): an ``fq``
+        on a facet value then reads no SQL and its hits' bitmap is ready for the facet counts.
+        None when they are not built (the caller asks SQL); ``([], 0)`` for a value no one holds.
+        Strings only: equal in Python exactly when equal in SQLite (no numeric conversions)."""
+        found = self._holders.get(name)
+        if found is None:
+            return None
+        return found.get(value, ([], 0))
 
     def bm25_norms(self, conn: sqlite3.Connection) -> tuple[list[int], int, float]:
         """What FTS5's ``bm25()`` reads besides a term's instances, read once per generation: per rid
@@ -1438,6 +1457,12 @@ class _Select:
             return None
 
         def compute() -> HitList:
+            if isinstance(main, CAll) and scores is None and len(parts) == 1:
+                held = self._held(parts[0])
+                if held is not None:  # one fq on a facet value: its rids and bitmap as they are
+                    result = HitList(held[0])
+                    result._bits = held[1]
+                    return result
             rest = list(parts)
             if scores is not None:
                 matching = set(scores)
@@ -1450,6 +1475,11 @@ class _Select:
             return HitList(sorted(matching))
 
         return self.columns.remember(("hits", main, tuple(parts), scores is not None), compute)
+
+    def _held(self, node: Compiled) -> tuple[list[int], int] | None:
+        if isinstance(node, CExact) and isinstance(node.value, str):
+            return self.columns.holders(node.field, node.value)
+        return None
 
     # --- relevance -----------------------------------------------------------------------------
     def _ranked(self, main: Compiled, sort: list[tuple[str, bool]]) -> bool:
@@ -1593,6 +1623,10 @@ class _Select:
             return set()
         if isinstance(node, CDateRange):
             return self._date_range(node)
+        if isinstance(node, CExact) and isinstance(node.value, str):
+            held = self.columns.holders(node.field, node.value)
+            if held is not None:
+                return set(held[0])
         sql, args = self.sql(node)
         return {rid for (rid,) in self.conn.execute(sql, args)}
 
