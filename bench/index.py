@@ -42,6 +42,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -367,21 +368,46 @@ class Served:
             self.process.communicate()
 
 
-def side_by_side(embedded: SqliteIndex, served: Served | None, solr: SolrIndex | None, rounds: int) -> None:
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (clock-tick resolution)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def side_by_side(
+    embedded: SqliteIndex,
+    served: Served | None,
+    solr: SolrIndex | None,
+    rounds: int,
+    solr_pid: int | None = None,
+) -> None:
     """The same requests to every backend, alternating request by request: the embedded index in
     process (its engine time), the same index through ``contentcloud serve`` over HTTP, Solr over
     HTTP (wall time, its QTime beside it); p50/p95 per kind (issue 17)."""
     backends = [("embedded", embedded)]
     backends += [("emb HTTP", served)] if served is not None else []
     backends += [("Solr", solr)] if solr is not None else []
+    # CPU per request, which the load of a shared machine does not change as it changes wall time:
+    # this process's for the in-process engine, the server's and Solr's JVM's from /proc
+    clocks = {"embedded": time.process_time}
+    if served is not None:
+        clocks["emb HTTP"] = partial(process_cpu, served.process.pid)
+    if solr is not None and solr_pid is not None:
+        clocks["Solr"] = partial(process_cpu, solr_pid)
+    cpu_used: dict[str, dict[str, float]] = {}
 
     def run(name: str, query: dict) -> dict[str, tuple[float, dict]]:
         params = {**query, "rows": 10, **({"facet": "true"} if "facet.field" in query else {})}
         answers = {}
         for label, backend in backends:
+            clock = clocks.get(label)
+            cpu_start = clock() if clock else 0.0
             started = time.perf_counter()
             answer = backend.select(params)
             answers[label] = ((time.perf_counter() - started) * 1000, answer)
+            if clock:
+                used = cpu_used.setdefault(kind_of(name), {})
+                used[label] = used.get(label, 0.0) + clock() - cpu_start
             if answer["responseHeader"].get("partialResults"):
                 raise SystemExit(f"{label} cut {name} short (partialResults): no figure from it")
         found = {label: a["response"]["numFound"] for label, (_, a) in answers.items()}
@@ -395,9 +421,13 @@ def side_by_side(embedded: SqliteIndex, served: Served | None, solr: SolrIndex |
             if label == "Solr":
                 times[name]["QTime"].append(answer["responseHeader"]["QTime"])
 
+    def kind_of(name: str) -> str:
+        return name.split(" #")[0]
+
     labels = ["embedded", "emb HTTP", "Solr", "QTime"]
     load_before = os.getloadavg()
     first = {name: run(name, query) for name, query in SIDE_BY_SIDE.items()}
+    cpu_used.clear()  # the warm-up pass is not counted
     times: dict[str, dict[str, list[float]]] = {
         name: {label: [] for label in labels} for name in SIDE_BY_SIDE
     }
@@ -450,9 +480,22 @@ def side_by_side(embedded: SqliteIndex, served: Served | None, solr: SolrIndex |
                 served_p95 = percentile(times[name]["emb HTTP"], 0.95)
                 line += f" {served_p95 / percentile(times[name]['Solr'], 0.95):13.2f}"
         print(line)
+    if cpu_used:
+        print(
+            "\nCPU per request (ms; this process for the in-process engine, the server's and the Solr "
+            "JVM's from /proc, all their threads, 10 ms ticks summed over the kind's requests):"
+        )
+        print(f"{'query kind':44s} " + " ".join(f"{label:>10s}" for label in clocks) + f" {'emb/Solr':>9s}")
+        for name in times:
+            requests_made = len(times[name]["embedded"])
+            used = {label: cpu_used.get(name, {}).get(label, 0.0) / requests_made * 1000 for label in clocks}
+            line = f"{name:44s} " + " ".join(f"{used[label]:10.2f}" for label in clocks)
+            if "Solr" in used and used["Solr"]:
+                line += f" {used['embedded'] / used['Solr']:9.2f}"
+            print(line)
 
 
-def bench_embedded(args, store_path: str, solr: SolrIndex | None) -> None:
+def bench_embedded(args, store_path: str, solr: SolrIndex | None, solr_pid: int | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
         path = Path(tmp) / "index.sqlite"
         context = multiprocessing.get_context("spawn")
@@ -508,7 +551,7 @@ def bench_embedded(args, store_path: str, solr: SolrIndex | None) -> None:
         )
         served = Served(path, backend.name) if args.http else None
         try:
-            side_by_side(backend, served, solr, args.rounds)
+            side_by_side(backend, served, solr, args.rounds, solr_pid)
         finally:
             if served is not None:
                 served.stop()
@@ -577,7 +620,7 @@ def main() -> None:
                 print_rows("Embedded writer alone", [(phase.name, phase, "analysis + SQLite, this process")])
             del docs
             if not args.no_embedded:
-                bench_embedded(args, store_path, solr)
+                bench_embedded(args, store_path, solr, server.pid if server is not None else None)
         finally:
             if solr is not None:
                 solr.close()
