@@ -1555,12 +1555,18 @@ class _Select:
         term = tokens[0]
         fts = self.p["fts"]
         vocab = f"{fts}_instances"
-        self.conn.execute(
-            self.p.sql(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.{vocab} USING fts5vocab(main, {fts}, instance)",
-                vocab=vocab,
+        if not self.conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = ?", (vocab,)).fetchone():
+            # this connection's vocab tables of replaced generations go first: one per connection
+            for (stale,) in self.conn.execute(
+                "SELECT name FROM temp.sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '!'",
+                ("%!_fts!_instances",),
+            ).fetchall():
+                self.conn.execute(self.p.sql("DROP TABLE temp.{stale}", stale=stale))
+            self.conn.execute(
+                self.p.sql(
+                    "CREATE VIRTUAL TABLE temp.{vocab} USING fts5vocab(main, {fts}, instance)", vocab=vocab
+                )
             )
-        )
         # a marked token is only ever in dynf, any other in every column but dynf: filter on the
         # columns only when the clause searches fewer than those
         possible = {"dynf"} if FIELD_MARK in term else set(TEXT_COLUMNS) - {"dynf"}

@@ -227,3 +227,21 @@ def test_one_term_scores_equal_fts5_bm25_to_the_bit(tmp_path) -> None:
         ]
         phrase = compile_query('"bronze axe"', default_field="text", default_and=False, where="q")[1]
         assert select._term_scores(phrase) is None  # phrases: bm25()
+
+
+def test_a_rebuild_leaves_one_vocab_table_per_connection(tmp_path) -> None:
+    """The fts5vocab table a one-term clause reads belongs to the generation; after a rebuild the
+    next ranked query drops the replaced generation's and makes the new one's, and answers."""
+    with SqliteIndex(tmp_path / "index.sqlite") as index:
+        for version, title in (("v1", "bronze axe"), ("v2", "bronze bronze hoard")):
+            writer = index.open_writer("f", rebuild=True)
+            writer.add([doc("f::1", title), doc("f::2", "iron axe")])
+            writer.commit(IndexState("f", version, "f/PE/store/transformed", "full", (version,)))
+            answer = index.select({"q": "bronze", "sort": "score desc", "fl": "id,title"})
+            assert answer["response"]["docs"] == [{"id": "f::1", "title": title}]
+            tables = (
+                index._conn().execute("SELECT name FROM temp.sqlite_master WHERE type = 'table'").fetchall()
+            )
+            assert len(tables) == 1 and tables[0][0].endswith("_fts_instances")
+            generation = index._conn().execute("SELECT generation FROM cc_indexes").fetchone()[0]
+            assert tables[0][0] == f"g{generation}_fts_instances"
