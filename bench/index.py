@@ -360,12 +360,15 @@ class Served:
         return answer.json()
 
     def stop(self) -> None:
+        import shutil
+
         self.process.terminate()
         try:
             self.process.communicate(timeout=10)
         except Exception:
             self.process.kill()
             self.process.communicate()
+        shutil.rmtree(self.home, ignore_errors=True)
 
 
 def process_cpu(pid: int) -> float:
