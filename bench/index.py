@@ -13,11 +13,14 @@ The baseline gets the documents pre-built and posts batches of the same size, th
 alternate; the ratio reported is the median. CPU per document (this process and its builders, and
 the Solr JVM) is printed beside the rates: it does not depend on what else the machine runs.
 
-With both backends, the same requests are then sent to the embedded index (in process) and to
-Solr (HTTP, wall time; Solr's QTime beside it) in one run, alternating request by request: p50/p95
-per query kind side by side, after one warm-up pass whose times are shown as "first" (both sides
-cache results: Solr's filterCache/queryResultCache, the embedded index's per-generation result
-cache). Every answer is checked: same numFound on both, no ``partialResults`` (the embedded index's
+With both backends, the same requests are then sent to the embedded index in process (its engine
+time), to the same index served by ``contentcloud serve`` over HTTP on 127.0.0.1 (as portals meet
+it; ``--no-http`` leaves it out) and to Solr (HTTP, wall time; Solr's QTime beside it) in one run,
+alternating request by request: p50/p95 per query kind side by side, after one warm-up pass whose
+times are shown as "first" (all cache results: Solr's filterCache/queryResultCache, the embedded
+index's per-generation result cache, one in this process and one in the server). Two ratios of
+p95: HTTP wall against HTTP wall, and the embedded engine (in process) against Solr's QTime.
+Every answer is checked: same numFound on all, no ``partialResults`` (the embedded index's
 default time budget must not cut a measured answer short). The embedded index is rebuilt
 ``--rebuilds`` times (``contentcloud.pipeline.index.index`` with ``full=True``, each in a new
 process, as successive ``contentcloud index --full`` runs): docs/s, peak anonymous memory and index
@@ -39,6 +42,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -315,17 +319,98 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, int(len(ordered) * share + 0.5) - 1)]
 
 
-def side_by_side(embedded: SqliteIndex, solr: SolrIndex | None, rounds: int) -> None:
-    """The same requests to both backends, alternating; p50/p95 per kind (issue 17)."""
-    backends = [("embedded", embedded)] + ([("Solr", solr)] if solr is not None else [])
+class Served:
+    """``contentcloud serve`` over the embedded index (its own process, as portals meet it): Solr's
+    ``/select`` at ``/solr/<index>/select`` on 127.0.0.1, asked through one keep-alive session."""
+
+    def __init__(self, index_path: Path, index_name: str) -> None:
+        import re
+        import subprocess
+
+        self.home = tempfile.mkdtemp(prefix="bench-serve-")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from contentcloud.cli import main; main()", "--log-level", "WARNING"]
+            + ["serve", "--port", "0", "--no-curator", "--threads", "4"],
+            env={**os.environ, "PYTHONPATH": str(ROOT), "CONTENTCLOUD_INDEX": f"sqlite:///{index_path}"},
+            cwd=self.home,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.process.stderr.readline()
+            if not line and self.process.poll() is not None:
+                raise SystemExit(f"contentcloud serve exited with {self.process.returncode}")
+            found = re.match(r"serving (http://[\d.]+:\d+)/oai", line)
+            if found:
+                self.url = f"{found.group(1)}/solr/{index_name}/select"
+                break
+        else:
+            self.stop()
+            raise SystemExit("contentcloud serve printed no address in 60 s")
+        self.session = requests.Session()
+
+    def select(self, params: dict) -> dict:
+        pairs = [
+            (k, v) for k, value in params.items() for v in (value if isinstance(value, list) else [value])
+        ]
+        answer = self.session.get(self.url, params=pairs, timeout=60)
+        answer.raise_for_status()
+        return answer.json()
+
+    def stop(self) -> None:
+        import shutil
+
+        self.process.terminate()
+        try:
+            self.process.communicate(timeout=10)
+        except Exception:
+            self.process.kill()
+            self.process.communicate()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (clock-tick resolution)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def side_by_side(
+    embedded: SqliteIndex,
+    served: Served | None,
+    solr: SolrIndex | None,
+    rounds: int,
+    solr_pid: int | None = None,
+) -> None:
+    """The same requests to every backend, alternating request by request: the embedded index in
+    process (its engine time), the same index through ``contentcloud serve`` over HTTP, Solr over
+    HTTP (wall time, its QTime beside it); p50/p95 per kind (issue 17)."""
+    backends = [("embedded", embedded)]
+    backends += [("emb HTTP", served)] if served is not None else []
+    backends += [("Solr", solr)] if solr is not None else []
+    # CPU per request, which the load of a shared machine does not change as it changes wall time:
+    # this process's for the in-process engine, the server's and Solr's JVM's from /proc
+    clocks = {"embedded": time.process_time}
+    if served is not None:
+        clocks["emb HTTP"] = partial(process_cpu, served.process.pid)
+    if solr is not None and solr_pid is not None:
+        clocks["Solr"] = partial(process_cpu, solr_pid)
+    cpu_used: dict[str, dict[str, float]] = {}
 
     def run(name: str, query: dict) -> dict[str, tuple[float, dict]]:
         params = {**query, "rows": 10, **({"facet": "true"} if "facet.field" in query else {})}
         answers = {}
         for label, backend in backends:
+            clock = clocks.get(label)
+            cpu_start = clock() if clock else 0.0
             started = time.perf_counter()
             answer = backend.select(params)
             answers[label] = ((time.perf_counter() - started) * 1000, answer)
+            if clock:
+                used = cpu_used.setdefault(kind_of(name), {})
+                used[label] = used.get(label, 0.0) + clock() - cpu_start
             if answer["responseHeader"].get("partialResults"):
                 raise SystemExit(f"{label} cut {name} short (partialResults): no figure from it")
         found = {label: a["response"]["numFound"] for label, (_, a) in answers.items()}
@@ -333,62 +418,87 @@ def side_by_side(embedded: SqliteIndex, solr: SolrIndex | None, rounds: int) -> 
             raise SystemExit(f"{name}: numFound differs {found}")
         return answers
 
+    def record(name: str, answers: dict[str, tuple[float, dict]]) -> None:
+        for label, (ms, answer) in answers.items():
+            times[name][label].append(ms)
+            if label == "Solr":
+                times[name]["QTime"].append(answer["responseHeader"]["QTime"])
+
+    def kind_of(name: str) -> str:
+        return name.split(" #")[0]
+
+    labels = ["embedded", "emb HTTP", "Solr", "QTime"]
     load_before = os.getloadavg()
     first = {name: run(name, query) for name, query in SIDE_BY_SIDE.items()}
+    cpu_used.clear()  # the warm-up pass is not counted
     times: dict[str, dict[str, list[float]]] = {
-        name: {"embedded": [], "Solr": [], "QTime": []} for name in SIDE_BY_SIDE
+        name: {label: [] for label in labels} for name in SIDE_BY_SIDE
     }
     cpu_before = time.process_time()
     for _ in range(rounds):
         for name, query in SIDE_BY_SIDE.items():
-            for label, (ms, answer) in run(name, query).items():
-                times[name][label].append(ms)
-                if label == "Solr":
-                    times[name]["QTime"].append(answer["responseHeader"]["QTime"])
+            record(name, run(name, query))
     cpu = time.process_time() - cpu_before
     uncached = uncached_kinds()
     for name, requests_ in uncached.items():
-        times[name] = {"embedded": [], "Solr": [], "QTime": []}
+        times[name] = {label: [] for label in labels}
         counts: list[int] = []
         for number, query in enumerate(requests_[:rounds]):
-            for label, (ms, answer) in run(f"{name} #{number}", query).items():
-                times[name][label].append(ms)
-                if label == "Solr":
-                    times[name]["QTime"].append(answer["responseHeader"]["QTime"])
-                else:
-                    counts.append(answer["response"]["numFound"])
+            answers = run(f"{name} #{number}", query)
+            record(name, answers)
+            counts.append(answers["embedded"][1]["response"]["numFound"])
         hits = {"response": {"numFound": int(statistics.median(counts))}}  # the median, in the table
-        first[name] = {"embedded": (float("nan"), hits), "Solr": (float("nan"), {})}
+        first[name] = {label: (float("nan"), hits) for label, _ in backends}
     load_after = os.getloadavg()
     print(
         f"\n## Side by side at {embedded.count()} documents: {rounds} rounds of {len(SIDE_BY_SIDE)} kinds, "
         f"rows=10, alternating; load average {load_before[0]:.1f} → {load_after[0]:.1f}; "
-        f"this process's CPU (embedded + Solr client) {cpu / (rounds * len(SIDE_BY_SIDE)) * 1000:.1f} ms "
-        "per pair of requests"
+        f"this process's CPU (in-process embedded + HTTP clients) "
+        f"{cpu / (rounds * len(SIDE_BY_SIDE)) * 1000:.1f} ms per set of requests"
     )
-    print(
-        f"{'query kind':40s} {'hits':>7s} | {'emb first':>9s} {'p50':>7s} {'p95':>7s} | "
-        f"{'Solr first':>10s} {'p50':>7s} {'p95':>7s} {'QTime p50':>9s} | {'p95 ratio':>9s}"
-    )
+    columns = [label for label, _ in backends]
+    header = f"{'query kind':44s} {'hits':>7s}"
+    for label in columns:
+        header += f" | {label + ' first':>14s} {'p50':>6s} {'p95':>6s}"
+    if solr is not None:
+        header += f" | {'QTime p50':>9s} {'p95':>6s} | {'engine/QTime p95':>16s}"
+        if served is not None:
+            header += f" {'HTTP/HTTP p95':>13s}"
+    print(header)
     for name in times:
-        ours = times[name]["embedded"]
-        line = (
-            f"{name:40s} {first[name]['embedded'][1]['response']['numFound']:7d} | "
-            f"{first[name]['embedded'][0]:9.1f} {statistics.median(ours):7.1f} "
-            f"{percentile(ours, 0.95):7.1f} | "
-        )
-        if solr is not None:
-            theirs = times[name]["Solr"]
+        line = f"{name:44s} {first[name]['embedded'][1]['response']['numFound']:7d}"
+        for label in columns:
+            ms = times[name][label]
             line += (
-                f"{first[name]['Solr'][0]:10.1f} {statistics.median(theirs):7.1f} "
-                f"{percentile(theirs, 0.95):7.1f} "
-                f"{statistics.median(times[name]['QTime']):9.1f} | "
-                f"{percentile(ours, 0.95) / percentile(theirs, 0.95):9.2f}"
+                f" | {first[name][label][0]:14.1f} {statistics.median(ms):6.1f} {percentile(ms, 0.95):6.1f}"
             )
+        if solr is not None:
+            qtime = times[name]["QTime"]
+            ours = percentile(times[name]["embedded"], 0.95)
+            line += (
+                f" | {statistics.median(qtime):9.1f} {percentile(qtime, 0.95):6.1f} | "
+                f"{ours / max(percentile(qtime, 0.95), 1.0):16.2f}"
+            )
+            if served is not None:
+                served_p95 = percentile(times[name]["emb HTTP"], 0.95)
+                line += f" {served_p95 / percentile(times[name]['Solr'], 0.95):13.2f}"
         print(line)
+    if cpu_used:
+        print(
+            "\nCPU per request (ms; this process for the in-process engine, the server's and the Solr "
+            "JVM's from /proc, all their threads, 10 ms ticks summed over the kind's requests):"
+        )
+        print(f"{'query kind':44s} " + " ".join(f"{label:>10s}" for label in clocks) + f" {'emb/Solr':>9s}")
+        for name in times:
+            requests_made = len(times[name]["embedded"])
+            used = {label: cpu_used.get(name, {}).get(label, 0.0) / requests_made * 1000 for label in clocks}
+            line = f"{name:44s} " + " ".join(f"{used[label]:10.2f}" for label in clocks)
+            if "Solr" in used and used["Solr"]:
+                line += f" {used['embedded'] / used['Solr']:9.2f}"
+            print(line)
 
 
-def bench_embedded(args, store_path: str, solr: SolrIndex | None) -> None:
+def bench_embedded(args, store_path: str, solr: SolrIndex | None, solr_pid: int | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
         path = Path(tmp) / "index.sqlite"
         context = multiprocessing.get_context("spawn")
@@ -442,7 +552,12 @@ def bench_embedded(args, store_path: str, solr: SolrIndex | None) -> None:
             f"p50 {p50:.1f} ms, p95 {p95:.1f} ms (goal p95 <= 50 ms); first query after the feed "
             f"{first:.0f} ms (loads the facet columns)"
         )
-        side_by_side(backend, solr, args.rounds)
+        served = Served(path, backend.name) if args.http else None
+        try:
+            side_by_side(backend, served, solr, args.rounds, solr_pid)
+        finally:
+            if served is not None:
+                served.stop()
         backend.close()
 
 
@@ -465,6 +580,12 @@ def main() -> None:
     parser.add_argument("--no-solr", action="store_true")
     parser.add_argument("--no-embedded", action="store_true")
     parser.add_argument("--no-writer", action="store_true", help="skip the embedded writer-only feed")
+    parser.add_argument(
+        "--no-http",
+        dest="http",
+        action="store_false",
+        help="side by side without the embedded index served over HTTP by contentcloud serve",
+    )
     args = parser.parse_args()
     BATCH = args.batch
     profile = load_profile(ROOT / "mappings" / "index" / "pe.yaml")
@@ -502,7 +623,7 @@ def main() -> None:
                 print_rows("Embedded writer alone", [(phase.name, phase, "analysis + SQLite, this process")])
             del docs
             if not args.no_embedded:
-                bench_embedded(args, store_path, solr)
+                bench_embedded(args, store_path, solr, server.pid if server is not None else None)
         finally:
             if solr is not None:
                 solr.close()

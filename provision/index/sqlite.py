@@ -38,10 +38,12 @@ in a single-valued field, a bad number or date) and refused with Solr's message.
 
 Relevance: a query with text clauses is ranked when asked: ``score asc|desc`` among the ``sort``
 fields, or ``score`` in ``fl`` (then the order is by score). Unlike Solr, a text query without
-``sort`` keeps index order: ranking every match the first time costs ~100 ms on a common term at
-100,000 documents (FTS5's ``bm25()`` per match; later requests read the cache), so a portal asks for
-it (``sort=score desc``, which Solr accepts too) where it wants it. Each text clause scores with
-FTS5's ``bm25()`` (negated: FTS5 gives better matches more negative values), other clauses (exact
+``sort`` keeps index order: ranking every match the first time costs ~15 ms on a common term at
+100,000 documents (later requests read the cache), so a portal asks for it (``sort=score desc``,
+which Solr accepts too) where it wants it. Each text clause scores with FTS5's ``bm25()`` (negated:
+FTS5 gives better matches more negative values; a one-term clause's bm25 is computed in Python
+from the term's instances and per-row lengths read once per generation, bit for bit the value
+``bm25()`` gives, at a third of its cost: :meth:`_Select._term_scores`), other clauses (exact
 values, ranges, prefixes, ``*:*``) a constant 1.0, and boolean queries add the scores of their
 matching MUST and SHOULD clauses as Lucene's BooleanQuery does (MUST_NOT and ``fq`` never score);
 boosts (``^n`` on terms, phrases, groups) multiply. Equal scores keep index order, so pages are
@@ -58,6 +60,7 @@ import heapq
 import json
 import logging
 import math
+import operator
 import os
 import re
 import socket
@@ -70,7 +73,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import partial
+from functools import cache, partial
 from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
@@ -976,6 +979,9 @@ class _Columns:
         self._all: list[int] | None = None
         self._lock = threading.Lock()
         self._bitmaps: dict[str, list[int]] = {}
+        #: per field whose value bitmaps are built: string value → (its holders' rids, its bitmap)
+        self._holders: dict[str, dict[str, tuple[list[int], int]]] = {}
+        self._norms: tuple[list[int], int, float] | None = None
         #: Solr's filterCache and queryResultCache in one: matching sets and scores of queries and
         #: filters already evaluated on this generation, least recently used first, bounded by the
         #: number of rids they hold (:data:`RESULT_CACHE_RIDS`)
@@ -1014,8 +1020,46 @@ class _Columns:
             for rid, found in enumerate(ordinals):
                 for ordinal in found:
                     holders[ordinal].append(rid)
-            cached = self._bitmaps[name] = [_bitmap(rids, self.size) for rids in holders]
+            cached = [_bitmap(rids, self.size) for rids in holders]
+            self._holders[name] = {
+                value: (rids, bits)
+                for value, rids, bits in zip(values, holders, cached, strict=True)
+                if isinstance(value, str)
+            }
+            self._bitmaps[name] = cached
         return cached
+
+    def holders(self, name: str, value: str) -> tuple[list[int], int] | None:
+        """The rids holding ``value`` in field ``name`` (ascending) and their bitmap, when the
+        field's value bitmaps are built (it was counted as a facet on this generation): an ``fq``
+        on a facet value then reads no SQL and its hits' bitmap is ready for the facet counts.
+        None when they are not built (the caller asks SQL); ``([], 0)`` for a value no one holds.
+        Strings only: equal in Python exactly when equal in SQLite (no numeric conversions)."""
+        found = self._holders.get(name)
+        if found is None:
+            return None
+        return found.get(value, ([], 0))
+
+    def bm25_norms(self, conn: sqlite3.Connection) -> tuple[list[int], int, float]:
+        """What FTS5's ``bm25()`` reads besides a term's instances, read once per generation: per rid
+        the row's length in tokens over every column (its ``docsize`` record, ``xColumnSize(-1)``),
+        the number of rows and the average row length (the ``averages`` record). With them a
+        one-term clause is scored here from its instances (:meth:`_Select._term_scores`)."""
+        if self._norms is None:
+            with self._lock:
+                if self._norms is None:
+                    fts = self.p["fts"]
+                    lengths = [0] * self.size
+                    for rid, sizes in conn.execute(self.p.sql("SELECT id, sz FROM {t}", t=f"{fts}_docsize")):
+                        # one byte per column while every column is under 128 tokens (the usual case)
+                        lengths[rid] = sum(sizes) if max(sizes, default=0) < 0x80 else sum(_varints(sizes))
+                    row = conn.execute(
+                        self.p.sql("SELECT block FROM {t} WHERE id = 1", t=f"{fts}_data")
+                    ).fetchone()
+                    averages = _varints(row[0]) if row else [0]
+                    rows = averages[0]
+                    self._norms = (lengths, rows, sum(averages[1:]) / rows if rows else 0.0)
+        return self._norms
 
     def all_rids(self, conn: sqlite3.Connection) -> list[int]:
         if self._all is None:
@@ -1112,6 +1156,33 @@ RESULT_CACHE_RIDS = 1_000_000
 RESULT_CACHE_ENTRIES = 256
 #: a facet field with at most this many values is counted by value bitmaps, not per hit
 BITMAP_FACET_VALUES = 512
+
+
+def _varints(data: bytes) -> list[int]:
+    """SQLite's varints, as FTS5 writes its ``docsize`` and ``averages`` records: 7 bits a byte,
+    the high bit set on every byte but the last (counts of tokens never need the 9-byte form)."""
+    values: list[int] = []
+    value = 0
+    for byte in data:
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            values.append(value)
+            value = 0
+    return values
+
+
+def _top_by_score(rids: Sequence[int], scores: dict[int, float], k: int, *, ascending: bool) -> list[int]:
+    """The first ``k`` of ``rids`` by score, then rid: ``heapq.nsmallest`` with the keys ``(±score,
+    rid)`` made by ``map``/``zip`` (C loops), not by a Python key function called per hit."""
+    values: Iterator[float] = map(scores.__getitem__, rids)
+    if not ascending:
+        values = map(operator.neg, values)
+    return [rid for _, rid in heapq.nsmallest(k, zip(values, rids))]
+
+
+#: FTS5's bm25() constants (fts5_aux.c), used where a one-term clause is scored in Python
+BM25_K1 = 1.2
+BM25_B = 0.75
 
 
 def _bitmap(rids: Sequence[int], size: int) -> int:
@@ -1386,8 +1457,16 @@ class _Select:
             return None
 
         def compute() -> HitList:
+            if isinstance(main, CAll) and scores is None and len(parts) == 1:
+                held = self._held(parts[0])
+                if held is not None:  # one fq on a facet value: its rids and bitmap as they are
+                    result = HitList(held[0])
+                    result._bits = held[1]
+                    return result
             rest = list(parts)
             if scores is not None:
+                if not rest:  # the scored matches as they are (no set between: ~1 ms at 30,000)
+                    return HitList(sorted(scores))
                 matching = set(scores)
             elif isinstance(main, CAll):
                 matching = self.matching(rest.pop(0))
@@ -1399,14 +1478,19 @@ class _Select:
 
         return self.columns.remember(("hits", main, tuple(parts), scores is not None), compute)
 
+    def _held(self, node: Compiled) -> tuple[list[int], int] | None:
+        if isinstance(node, CExact) and isinstance(node.value, str):
+            return self.columns.holders(node.field, node.value)
+        return None
+
     # --- relevance -----------------------------------------------------------------------------
     def _ranked(self, main: Compiled, sort: list[tuple[str, bool]]) -> bool:
         """Scores are computed only when asked for: the main query has a scoring text clause,
         documents or ``maxScore`` are asked for (facet counts need no order) and ``sort`` names
         ``score`` or ``fl`` asks for it. Otherwise the order is the index order and the matching
         sets stay plain sets. Unlike Solr, an unsorted text query is not ranked by default:
-        scoring every match of a common term costs ~100 ms at 100,000 documents, which would
-        break the embedded index's latency goal for the facet browsing portals do most."""
+        scoring every match of a common term costs ~15 ms at 100,000 documents (more for
+        phrases), which the facet browsing portals do most need not pay."""
         wanted = self.request.fl.score or any(name == "score" for name, _ in sort)
         return (self.request.rows > 0 or self.request.fl.score) and wanted and _scores_text(main)
 
@@ -1447,11 +1531,72 @@ class _Select:
                 for rid in keys
             }
         if isinstance(node, CText) and not node.prefix:
-            sql, args = self._text_sql(node, scored=True)
+            found = self._term_scores(node)
+            if found is None:
+                statement, args = self._text_sql(node, scored=True)
+                found = dict(self.conn.execute(statement, args))
             if node.boost == 1.0:
-                return dict(self.conn.execute(sql, args))
-            return {rid: node.boost * score for rid, score in self.conn.execute(sql, args)}
+                return found
+            return {rid: node.boost * score for rid, score in found.items()}
         return dict.fromkeys(self.matching(node), 1.0)
+
+    def _term_scores(self, node: CText) -> dict[int, float] | None:
+        """``-bm25()`` of every match of a one-term text clause, as FTS5 computes it, without calling
+        ``bm25()`` per match (~1.3 µs each: a docsize lookup and the term's IDF scan per query): the
+        term's instances come from an ``fts5vocab`` table in one string, and each match's score
+        is FTS5's formula on its frequency in the columns searched and its row length
+        (:meth:`_Columns.bm25_norms`), computed once per distinct (frequency, length). The same
+        floating-point operations in the same order as fts5_aux.c: equal to ``bm25()`` to the bit
+        (tests/unit/provision/test_ranking.py checks it). None for phrases and for a term not in
+        the index (``bm25()`` answers those: FTS5's own tokenizer then decides what matches)."""
+        columns, tokens = self._text_target(node)
+        if len(tokens) != 1 or not tokens[0]:
+            return None
+        term = tokens[0]
+        fts = self.p["fts"]
+        vocab = f"{fts}_instances"
+        if not self.conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = ?", (vocab,)).fetchone():
+            # this connection's vocab tables of replaced generations go first: one per connection
+            for (stale,) in self.conn.execute(
+                "SELECT name FROM temp.sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '!'",
+                ("%!_fts!_instances",),
+            ).fetchall():
+                self.conn.execute(self.p.sql("DROP TABLE temp.{stale}", stale=stale))
+            self.conn.execute(
+                self.p.sql(
+                    "CREATE VIRTUAL TABLE temp.{vocab} USING fts5vocab(main, {fts}, instance)", vocab=vocab
+                )
+            )
+        # a marked token is only ever in dynf, any other in every column but dynf: filter on the
+        # columns only when the clause searches fewer than those
+        possible = {"dynf"} if FIELD_MARK in term else set(TEXT_COLUMNS) - {"dynf"}
+        if possible <= set(columns):
+            statement = self.p.sql("SELECT group_concat(doc) FROM temp.{vocab} WHERE term = ?", vocab=vocab)
+            args = [term]
+        else:
+            statement = self.p.sql(
+                "SELECT group_concat(doc) FROM temp.{vocab} WHERE term = ? AND col IN ({columns})",
+                vocab=vocab,
+                columns=marks(len(columns)),
+            )
+            args = [term, *columns]
+        found = self.conn.execute(statement, args).fetchone()[0]
+        if not found:
+            return None
+        frequencies = Counter(found.split(","))  # an instance per occurrence (str keys count faster)
+        rids = list(map(int, frequencies))
+        lengths, rows, average = self.columns.bm25_norms(self.conn)
+        matches = len(frequencies)
+        idf = math.log((rows - matches + 0.5) / (matches + 0.5))
+        if idf <= 0.0:
+            idf = 1e-6
+        k1, b = BM25_K1, BM25_B
+
+        @cache
+        def score(frequency: int, length: int) -> float:
+            return idf * ((frequency * (k1 + 1.0)) / (frequency + k1 * (1 - b + b * length / average)))
+
+        return dict(zip(rids, map(score, frequencies.values(), map(lengths.__getitem__, rids))))
 
     def matching(self, node: Compiled) -> set[int]:
         """The rids matching ``node``: each leaf is one SQL query; boolean structure is set algebra
@@ -1486,6 +1631,10 @@ class _Select:
             return set()
         if isinstance(node, CDateRange):
             return self._date_range(node)
+        if isinstance(node, CExact) and isinstance(node.value, str):
+            held = self.columns.holders(node.field, node.value)
+            if held is not None:
+                return set(held[0])
         sql, args = self.sql(node)
         return {rid for (rid,) in self.conn.execute(sql, args)}
 
@@ -1564,18 +1713,23 @@ class _Select:
 
     _SAFE_PREFIX = re.compile(r"^[\w'.,:;\u00b7\u0300-\u036f]+$")
 
-    def _text_sql(self, node: CText, *, scored: bool = False) -> tuple[str, list[Any]]:
-        """An FTS5 match on the columns of the field searched and of the fields copied into it;
-        ``scored`` (not for prefixes) adds each row's relevance, ``-bm25()``, as a second column."""
+    @staticmethod
+    def _text_target(node: CText) -> tuple[list[str], list[str]]:
+        """The FTS5 columns a text clause searches (its field's and those copied into it) and its
+        tokens as they are in the index."""
         queried = node.fields[0]
         if queried in TEXT_COLUMNS:
             columns = [f for f in node.fields if f in TEXT_COLUMNS]
             if queried == "text":
                 columns.append("dyn")  # every dynamic text field is copied into text
-            tokens = list(node.tokens)
-        else:  # a dynamic field: its own, field-marked tokens
-            columns = ["dynf"]
-            tokens = [f"{queried}{FIELD_MARK}{token}" for token in node.tokens]
+            return columns, list(node.tokens)
+        # a dynamic field: its own, field-marked tokens
+        return ["dynf"], [f"{queried}{FIELD_MARK}{token}" for token in node.tokens]
+
+    def _text_sql(self, node: CText, *, scored: bool = False) -> tuple[str, list[Any]]:
+        """An FTS5 match on the columns of the field searched and of the fields copied into it;
+        ``scored`` (not for prefixes) adds each row's relevance, ``-bm25()``, as a second column."""
+        columns, tokens = self._text_target(node)
         if node.prefix:
             if not tokens[0] or tokens[0].endswith(FIELD_MARK):
                 stored = tuple(n for n in node.fields if (lookup(n) or NAMED["text"]).stored)
@@ -1672,7 +1826,10 @@ class _Select:
             tops = candidates.tops if isinstance(candidates, HitList) else {}
             top = tops.get((tuple(sort), end))
             if top is None:
-                top = heapq.nsmallest(end, candidates, key=self._sort_key(sort, scores))
+                if len(sort) == 1 and sort[0][0] == "score" and scores is not None:
+                    top = _top_by_score(candidates, scores, end, ascending=sort[0][1])
+                else:
+                    top = heapq.nsmallest(end, candidates, key=self._sort_key(sort, scores))
                 if len(tops) < 16:
                     tops[(tuple(sort), end)] = top
             page = top[request.start :]

@@ -181,3 +181,67 @@ def test_without_sort_a_text_query_keeps_index_order(index: SqliteIndex) -> None
     assert ids(index, q="axe OR gold", sort=None) == ["f::1", "f::3", "f::4"]
     # asking for the score asks for the ranking
     assert ids(index, q="bronze", sort=None, fl="id,score") == ["f::2", "f::1", "f::3"]
+
+
+def test_one_term_scores_equal_fts5_bm25_to_the_bit(tmp_path) -> None:
+    """A one-term clause is scored in Python from the term's instances and the rows' lengths
+    (no bm25() call per match): every score must be the one FTS5's bm25() gives, exactly, on
+    every path (all columns, a column filter, a dynamic field, a row with a column of more than
+    127 tokens, whose length takes a two-byte varint)."""
+    from provision.index import sqlite
+    from provision.index.query import compile_query
+
+    long_text = " ".join(["bronze"] * 3 + [f"word{i}" for i in range(200)])
+    with SqliteIndex(tmp_path / "index.sqlite") as index:
+        writer = index.open_writer("f")
+        writer.add(
+            [
+                *DOCS,
+                {"id": "f::long", "datasource": "f", "title": "bronze", "description": [long_text]},
+                {"id": "f::dyn", "datasource": "f", "title": "stone", "period_txt": ["bronze age bronze"]},
+                {"id": "f::multi", "datasource": "f", "title": "amber", "subject": ["amber", "bronze"]},
+            ]
+        )
+        writer.commit(IndexState("f", "v1", "f/PE/store/transformed", "refeed", ("v1",)))
+        conn = index._conn()
+        conn.execute("BEGIN")
+        p, columns = index._columns_for(conn)
+        select = sqlite._Select(conn, p, sqlite.parse_request([("q", "*:*")]), columns)
+        checked = []
+        for q in ("bronze", "amber", "title:bronze", "subject:bronze", "period_txt:bronze", "word7"):
+            node = compile_query(q, default_field="text", default_and=False, where="q")[1]
+            statement, args = select._text_sql(node, scored=True)
+            expected = dict(conn.execute(statement, args))
+            found = select._term_scores(node)
+            assert found is not None, q
+            assert found == expected, q  # float equality: the same bits
+            checked.append((q, len(found)))
+        conn.execute("COMMIT")
+        assert checked == [
+            ("bronze", 6),
+            ("amber", 4),
+            ("title:bronze", 4),
+            ("subject:bronze", 1),
+            ("period_txt:bronze", 1),
+            ("word7", 1),
+        ]
+        phrase = compile_query('"bronze axe"', default_field="text", default_and=False, where="q")[1]
+        assert select._term_scores(phrase) is None  # phrases: bm25()
+
+
+def test_a_rebuild_leaves_one_vocab_table_per_connection(tmp_path) -> None:
+    """The fts5vocab table a one-term clause reads belongs to the generation; after a rebuild the
+    next ranked query drops the replaced generation's and makes the new one's, and answers."""
+    with SqliteIndex(tmp_path / "index.sqlite") as index:
+        for version, title in (("v1", "bronze axe"), ("v2", "bronze bronze hoard")):
+            writer = index.open_writer("f", rebuild=True)
+            writer.add([doc("f::1", title), doc("f::2", "iron axe")])
+            writer.commit(IndexState("f", version, "f/PE/store/transformed", "full", (version,)))
+            answer = index.select({"q": "bronze", "sort": "score desc", "fl": "id,title"})
+            assert answer["response"]["docs"] == [{"id": "f::1", "title": title}]
+            tables = (
+                index._conn().execute("SELECT name FROM temp.sqlite_master WHERE type = 'table'").fetchall()
+            )
+            assert len(tables) == 1 and tables[0][0].endswith("_fts_instances")
+            generation = index._conn().execute("SELECT generation FROM cc_indexes").fetchone()[0]
+            assert tables[0][0] == f"g{generation}_fts_instances"

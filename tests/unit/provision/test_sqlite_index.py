@@ -225,6 +225,49 @@ def test_columns_follow_writes(index: SqliteIndex) -> None:
     assert ids(index, q="*:*", sort="title_sort asc") == ["dans::1", "ads::2", "ads::1"]
 
 
+def test_an_fq_on_a_facet_value_reads_the_value_bitmaps_with_the_same_answers(index: SqliteIndex) -> None:
+    """Once a facet field's value bitmaps are built (a large hit set was counted on it), an fq on
+    one of its values takes its rids and bitmap from them instead of SQL: every answer as before."""
+    requests = [
+        {
+            "q": "*:*",
+            "fq": 'subject_facet:"Bronze Age"',
+            "facet": "true",
+            "facet.field": ["subject_facet", "language"],
+        },
+        {"q": "*:*", "fq": "subject_facet:Temple", "fl": "id", "sort": "id desc"},
+        {"q": "*:*", "fq": "subject_facet:Nothing", "facet": "true", "facet.field": "subject_facet"},
+        {"q": "bronze", "fq": 'subject_facet:"Bronze Age"', "fl": "id,score", "sort": "score desc"},
+        {"q": "*:*", "fq": ["subject_facet:Temple", "datasource:ads"], "rows": 1},
+        {
+            "q": "*:*",
+            "fq": "{!tag=s}subject_facet:Temple",
+            "facet": "true",
+            "facet.field": "{!ex=s}subject_facet",
+        },
+        {"q": "*:*", "fq": "-subject_facet:Temple"},
+    ]
+
+    def answers() -> list[dict]:
+        found = []
+        for params in requests:
+            answer = index.select(params)
+            del answer["responseHeader"]["QTime"]
+            found.append(answer)
+        return found
+
+    before = answers()
+    index._columns = None  # forget the cached results: what follows is computed again
+    conn = index._conn()
+    _, columns = index._columns_for(conn)
+    columns.value_bitmaps(conn, "subject_facet")
+    assert columns.holders("subject_facet", "Temple") == ([1, 3], 0b1010)
+    assert columns.holders("subject_facet", "Nothing") == ([], 0)
+    assert columns.holders("language", "fr") is None  # not built: SQL answers
+    assert answers() == before
+    assert [a["response"]["numFound"] for a in before] == [2, 2, 0, 2, 2, 2, 2]
+
+
 def test_a_removed_document_leaves_no_row_behind(index: SqliteIndex, tmp_path: Path) -> None:
     writer = index.open_writer("ads")
     writer.delete([d["id"] for d in DOCS if d["datasource"] == "ads"])
