@@ -66,6 +66,7 @@ from provision.index.base import (
     IndexState,
     IndexWriter,
     batched,
+    preparer_of,
 )
 
 if TYPE_CHECKING:
@@ -550,16 +551,28 @@ class _BuildArgs:
 
 @dataclass
 class _Built:
-    """One page of records turned into documents: the documents, record errors and warnings by record id."""
+    """One page of records turned into documents: the documents, record errors and warnings by record id.
+
+    With the writer's preparer (:func:`provision.index.base.preparer_of`) ``docs`` is empty and
+    ``prepared`` holds what it made of them (``sent`` documents), for the writer's ``add_prepared``.
+    """
 
     docs: list[dict[str, Any]]
     errors: list[tuple[str, str]]
     warnings: list[tuple[str, str]]
     records: int
+    prepared: Any = None
+    sent: int = 0
 
 
-def build_page(profile: IndexProfile, records: list[tuple[str, str, Any]], args: _BuildArgs) -> _Built:
-    """Build the documents of one page of ``(id, original_id, body)``; record errors are data."""
+def build_page(
+    profile: IndexProfile,
+    records: list[tuple[str, str, Any]],
+    args: _BuildArgs,
+    prepare: Callable[[list[dict[str, Any]]], Any] | None = None,
+) -> _Built:
+    """Build the documents of one page of ``(id, original_id, body)``; record errors are data.
+    ``prepare``: the writer's preparer, run on the page's documents here (in the builder process)."""
     built = _Built([], [], [], len(records))
     for record_id, original_id, body in records:
         record = Record(record_id, original_id, args.datasource, "", body, "", None)  # type: ignore[arg-type]
@@ -577,6 +590,9 @@ def build_page(profile: IndexProfile, records: list[tuple[str, str, Any]], args:
         else:
             built.docs.append(doc)
             built.warnings.extend((record_id, warning) for warning in warnings)
+    built.sent = len(built.docs)
+    if prepare is not None and built.docs:
+        built.prepared, built.docs = prepare(built.docs), []
     return built
 
 
@@ -613,9 +629,11 @@ def _init_builder(*start: Any) -> None:
         _WORKER_PROFILE = start[0]
 
 
-def _build_in_builder(records: list[tuple[str, str, Any]], args: _BuildArgs) -> _Built:
+def _build_in_builder(
+    records: list[tuple[str, str, Any]], args: _BuildArgs, prepare: Callable[..., Any] | None = None
+) -> _Built:
     assert _WORKER_PROFILE is not None
-    return build_page(_WORKER_PROFILE, records, args)
+    return build_page(_WORKER_PROFILE, records, args, prepare)
 
 
 def _wait_built(future: Future[_Built], timeout: float) -> _Built:
@@ -636,9 +654,13 @@ def _wait_built(future: Future[_Built], timeout: float) -> _Built:
 
 
 @contextmanager
-def _builder(profile: IndexProfile, workers: int) -> Iterator[Callable[..., Future[_Built]]]:
+def _builder(
+    profile: IndexProfile, workers: int, prepare: Callable[..., Any] | None = None
+) -> Iterator[Callable[..., Future[_Built]]]:
     """``build(records, args) -> Future``: in builder processes (documents are built while the feeder
     sends the previous pages and the index digests them), or in this process when ``workers`` is 0.
+    ``prepare`` (the writer's preparer) runs where the documents are built: in the builders, the
+    index's analysis leaves the feeding process, which then only reads records and writes rows.
 
     On any error (a dead or stuck builder, a failed send) the builders are killed before the error
     goes on, so nothing waits for them."""
@@ -646,7 +668,7 @@ def _builder(profile: IndexProfile, workers: int) -> Iterator[Callable[..., Futu
 
         def build_here(records: list[tuple[str, str, Any]], args: _BuildArgs) -> Future[_Built]:
             future: Future[_Built] = Future()
-            future.set_result(build_page(profile, records, args))
+            future.set_result(build_page(profile, records, args, prepare))
             return future
 
         yield build_here
@@ -656,7 +678,7 @@ def _builder(profile: IndexProfile, workers: int) -> Iterator[Callable[..., Futu
         workers, mp_context=context, initializer=_init_builder, initargs=_builder_start(profile)
     )
     try:
-        yield lambda records, args: pool.submit(_build_in_builder, records, args)
+        yield lambda records, args: pool.submit(_build_in_builder, records, args, prepare)
     except BaseException:
         context.kill_all()
         pool.shutdown(wait=False, cancel_futures=True)
@@ -699,11 +721,16 @@ def _send(
         feed.warnings += len(built.warnings)
         for record_id, warning in built.warnings[: max(0, 5 - len(feed.first_warnings))]:
             feed.first_warnings.append(f"{record_id}: {warning}")
-        _flush_page(writer, built.docs, [], feed)
+        if built.prepared is not None:
+            writer.add_prepared(built.prepared)  # type: ignore[attr-defined]
+            feed.sent += built.sent
+            feed.pages += 1
+        else:
+            _flush_page(writer, built.docs, [], feed)
         if on_progress:
             on_progress(done, total, f"{feed.sent} sent")
 
-    with _builder(profile, workers) as build:
+    with _builder(profile, workers, preparer_of(writer)) as build:
         for page in batched(records, PAGE_SIZE):
             feed.read += len(page)
             if incremental:

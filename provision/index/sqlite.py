@@ -73,7 +73,7 @@ from datetime import UTC, datetime
 from functools import partial
 from itertools import accumulate, chain
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote
 
 from mdstore.errors import ConfigError, IndexBackendError
@@ -335,6 +335,56 @@ def prepare(doc: Mapping[str, Any]) -> Prepared:
         raise InvalidDocument(f"[doc={doc_id}] missing required field: datasource")
     prepared.stored.setdefault("id", doc_id)
     return prepared
+
+
+class PreparedBatch(NamedTuple):
+    """Documents turned into the rows that index them, ready for :meth:`SqliteWriter.add_prepared`.
+
+    The analysis (:func:`prepare`) and the compression of the stored fields are most of a feed's
+    cost in the writer; a batch is what a builder process hands over instead of the documents, so
+    that work runs beside the one writer (on another core) and the writer only inserts. It is plain
+    tuples of strings, numbers and bytes: cheap to pickle. ``pos`` in the row tuples is a document's
+    position in ``docs``; the writer turns it into the rid it assigns.
+    """
+
+    #: (id, datasource, version, packed stored fields), one per accepted document, in order
+    docs: list[tuple[str, str, str | None, bytes]]
+    #: (field, value, pos)
+    terms: list[tuple[str, Any, int]]
+    #: (field, pos, sort key)
+    singles: list[tuple[str, int, Any]]
+    #: (field, lo, hi, pos)
+    ranges: list[tuple[str, int, int, int]]
+    #: (pos, tokens of each of :data:`TEXT_COLUMNS`)
+    texts: list[tuple[Any, ...]]
+    #: (id, Solr's message) of the documents refused
+    rejected: list[tuple[str, str]]
+
+
+def prepare_batch(docs: Sequence[Document]) -> PreparedBatch:
+    """Check and analyse ``docs`` (:func:`prepare`) into one :class:`PreparedBatch`: a refused document
+    is listed with its message, and of several documents with one id the last wins, in its position
+    (as Solr's update does). A pure function of the documents, so it runs in any process."""
+    prepared: dict[str, Prepared] = {}
+    rejected: list[tuple[str, str]] = []
+    for doc in docs:
+        try:
+            item = prepare(doc)
+        except InvalidDocument as exc:
+            rejected.append((str(doc.get("id", "")), str(exc)))
+            continue
+        prepared.pop(item.id, None)
+        prepared[item.id] = item
+    batch = PreparedBatch([], [], [], [], [], rejected)
+    for pos, item in enumerate(prepared.values()):
+        batch.docs.append((item.id, item.datasource, item.version, pack(item.stored)))
+        batch.terms.extend([(f, v, pos) for f, v in item.terms])
+        batch.singles.extend([(f, pos, v) for f, v in item.singles])
+        batch.ranges.extend([(f, lo, hi, pos) for f, lo, hi in item.ranges])
+        texts = item.texts
+        if texts:
+            batch.texts.append((pos, *[texts.get(column, "") for column in TEXT_COLUMNS]))
+    return batch
 
 
 def _index_values(
@@ -766,48 +816,45 @@ class SqliteWriter:
         self._check_open()
         self._write_docs(docs)
 
-    def _write_docs(self, docs: Sequence[Document]) -> None:
-        prepared: dict[str, Prepared] = {}
-        for doc in docs:
-            try:
-                item = prepare(doc)
-            except InvalidDocument as exc:
-                self._rejected.append(Rejected(str(doc.get("id", "")), str(exc)))
-                continue
-            prepared.pop(item.id, None)
-            prepared[item.id] = item  # the last one of an id wins, in its position
-        if not prepared:
-            return
-        self._insert(prepared)
+    def add_prepared(self, batch: PreparedBatch) -> None:
+        """:meth:`add` of documents already analysed (:func:`prepare_batch`, in a builder process)."""
+        self._check_open()
+        self._insert(batch)
 
-    def _insert(self, prepared: dict[str, Prepared]) -> None:
+    #: what turns documents into what :meth:`add_prepared` takes; a module-level function, so a feed's
+    #: builder processes can run it (pickled by name) and hand over rows instead of documents
+    preparer = staticmethod(prepare_batch)
+
+    def _write_docs(self, docs: Sequence[Document]) -> None:
+        self._insert(prepare_batch(docs))
+
+    def _insert(self, batch: PreparedBatch) -> None:
+        self._rejected.extend(Rejected(doc_id, message) for doc_id, message in batch.rejected)
+        if not batch.docs:
+            return
         with _write(self._conn) as conn:
-            self._delete_rows(conn, self._existing(conn, "id", list(prepared)))
-            rid = conn.execute(self._t.sql("SELECT coalesce(max(rid), 0) FROM {docs}")).fetchone()[0]
-            doc_rows, term_rows, single_rows, range_rows, fts_rows = [], [], [], [], []
-            for item in prepared.values():
-                rid += 1
-                doc_rows.append(
-                    (
-                        rid,
-                        item.id,
-                        item.datasource,
-                        item.version,
-                        pack(item.stored),
-                    )
-                )
-                term_rows.extend((f, v, rid) for f, v in item.terms)
-                single_rows.extend((f, rid, v) for f, v in item.singles)
-                range_rows.extend((f, lo, hi, rid) for f, lo, hi in item.ranges)
-                if item.texts:
-                    fts_rows.append((rid, *(item.texts.get(column, "") for column in TEXT_COLUMNS)))
+            self._delete_rows(conn, self._existing(conn, "id", [row[0] for row in batch.docs]))
+            base = conn.execute(self._t.sql("SELECT coalesce(max(rid), 0) + 1 FROM {docs}")).fetchone()[0]
             t = self._t
-            conn.executemany(t.sql("INSERT INTO {docs} VALUES (?, ?, ?, ?, ?)"), doc_rows)
-            conn.executemany(t.sql("INSERT OR IGNORE INTO {terms} VALUES (?, ?, ?)"), term_rows)
-            conn.executemany(t.sql("INSERT OR REPLACE INTO {singles} VALUES (?, ?, ?)"), single_rows)
-            conn.executemany(t.sql("INSERT OR IGNORE INTO {ranges} VALUES (?, ?, ?, ?)"), range_rows)
             conn.executemany(
-                t.sql("INSERT INTO {fts}(rowid, {columns}) VALUES (?, {values})", **_FTS_COLUMNS), fts_rows
+                t.sql("INSERT INTO {docs} VALUES (?, ?, ?, ?, ?)"),
+                [(base + pos, *row) for pos, row in enumerate(batch.docs)],
+            )
+            conn.executemany(
+                t.sql("INSERT OR IGNORE INTO {terms} VALUES (?, ?, ?)"),
+                [(f, v, base + pos) for f, v, pos in batch.terms],
+            )
+            conn.executemany(
+                t.sql("INSERT OR REPLACE INTO {singles} VALUES (?, ?, ?)"),
+                [(f, base + pos, v) for f, pos, v in batch.singles],
+            )
+            conn.executemany(
+                t.sql("INSERT OR IGNORE INTO {ranges} VALUES (?, ?, ?, ?)"),
+                [(f, lo, hi, base + pos) for f, lo, hi, pos in batch.ranges],
+            )
+            conn.executemany(
+                t.sql("INSERT INTO {fts}(rowid, {columns}) VALUES (?, {values})", **_FTS_COLUMNS),
+                [(base + row[0], *row[1:]) for row in batch.texts],
             )
             self._changed(conn)
 
