@@ -70,7 +70,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import partial
+from functools import cache, lru_cache, partial
 from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -290,6 +290,49 @@ def restore(stored: bytes | str) -> dict[str, Any]:
     return data
 
 
+#: kinds whose values are kept as text: a ``str`` value is its own normal form
+_TEXT_KINDS = frozenset({"string", "text", "stored_only", "sort_text"})
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldPlan:
+    """What :func:`prepare` does with a value of one field name, worked out once per name."""
+
+    definition: FieldDef
+    kind: str
+    #: values are text (``str`` values need no normalising), and their terms are the values
+    text_kind: bool
+    #: (target, its kind, whether it takes terms) of each copyField rule from this field
+    targets: tuple[tuple[str, str, bool], ...]
+
+
+@cache
+def _field_plan(name: str) -> _FieldPlan | None:
+    definition = lookup(name)
+    if definition is None:
+        return None
+    targets = []
+    for target in copy_targets(name):
+        target_def = lookup(target)
+        assert target_def is not None
+        targets.append((target, target_def.kind, target_def.exact))
+    kind = definition.kind
+    return _FieldPlan(definition, kind, kind in _TEXT_KINDS, tuple(targets))
+
+
+@lru_cache(maxsize=65536)
+def _analysed(text: str) -> str:
+    """The analysed tokens of ``text`` joined by blanks ("" when it has none). Cached: most values of a
+    feed's facet-like text fields (subjects, actors, places, type labels) repeat, and a title is
+    analysed twice (``title`` and ``label``)."""
+    return " ".join(analysis.tokens(text))
+
+
+@lru_cache(maxsize=65536)
+def _sort_key(text: str) -> str:
+    return analysis.sort_key(text)
+
+
 def prepare(doc: Mapping[str, Any]) -> Prepared:
     """Check ``doc`` as Solr would and derive its index rows; raises :class:`InvalidDocument`."""
     raw_id = doc.get("id")
@@ -304,36 +347,44 @@ def prepare(doc: Mapping[str, Any]) -> Prepared:
         raise InvalidDocument("Document is missing mandatory uniqueKey field: id")
     doc_id = str(raw_id)
     prepared = Prepared(doc_id, "", None, {})
+    stored = prepared.stored
     text_fields: set[str] = set()
     for name, raw in doc.items():
         if raw is None:
             continue
-        definition = lookup(name)
-        if definition is None:
+        plan = _field_plan(name)
+        if plan is None:
             raise InvalidDocument(f"ERROR: [doc={doc_id}] unknown field '{name}'")
+        definition = plan.definition
         if isinstance(raw, dict):
             operation = next(iter(raw), "")
             raise InvalidDocument(
                 f"Error:[doc={doc_id}]  Unknown operation for the an atomic update: {operation}"
             )
-        values = [v for v in (raw if isinstance(raw, list | tuple) else [raw]) if v is not None]
-        if not values:
-            continue
-        if not definition.multi and len(values) > 1:
-            shown = ", ".join("true" if v is True else "false" if v is False else str(v) for v in values)
-            raise InvalidDocument(
-                f"ERROR: [doc={doc_id}] multiple values encountered for non multiValued "
-                f"field {name}: [{shown}]"
-            )
-        normalized = [_normalize(definition, name, v, doc_id) for v in values]
-        if definition.stored:
-            prepared.stored[name] = normalized if definition.multi else normalized[0]
+        if isinstance(raw, list | tuple):
+            values = [v for v in raw if v is not None]
+            if not values:
+                continue
+            if not definition.multi and len(values) > 1:
+                shown = ", ".join("true" if v is True else "false" if v is False else str(v) for v in values)
+                raise InvalidDocument(
+                    f"ERROR: [doc={doc_id}] multiple values encountered for non multiValued "
+                    f"field {name}: [{shown}]"
+                )
         else:
-            prepared.stored.setdefault(_UNSTORED, {})[name] = normalized
-        _index_values(prepared, definition, name, normalized, text_fields)
+            values = [raw]
+        if plan.text_kind:
+            normalized = [v if type(v) is str else _normalize(definition, name, v, doc_id) for v in values]
+        else:
+            normalized = [_normalize(definition, name, v, doc_id) for v in values]
+        if definition.stored:
+            stored[name] = normalized if definition.multi else normalized[0]
+        else:
+            stored.setdefault(_UNSTORED, {})[name] = normalized
+        _index_values(prepared, plan, name, normalized, text_fields)
     if not prepared.datasource:
         raise InvalidDocument(f"[doc={doc_id}] missing required field: datasource")
-    prepared.stored.setdefault("id", doc_id)
+    stored.setdefault("id", doc_id)
     return prepared
 
 
@@ -388,15 +439,19 @@ def prepare_batch(docs: Sequence[Document]) -> PreparedBatch:
 
 
 def _index_values(
-    prepared: Prepared, definition: FieldDef, name: str, values: list[Any], text_fields: set[str]
+    prepared: Prepared, plan: _FieldPlan, name: str, values: list[Any], text_fields: set[str]
 ) -> None:
-    kind = definition.kind
+    kind = plan.kind
     if name == "datasource":
         prepared.datasource = values[0]
     elif name == "mdstore_version":
         prepared.version = values[0]
-    if definition.exact:  # sorted by its terms rows too: no singles row (see _Columns.ranks)
-        prepared.terms.extend((name, _term_value(definition, v)) for v in values)
+    if plan.definition.exact:  # sorted by its terms rows too: no singles row (see _Columns.ranks)
+        if plan.text_kind:
+            prepared.terms.extend([(name, v) for v in values])
+        else:
+            definition = plan.definition
+            prepared.terms.extend([(name, _term_value(definition, v)) for v in values])
     elif kind == "text":
         _add_texts(prepared, name, values, text_fields)
     elif kind == "date_range":
@@ -404,16 +459,14 @@ def _index_values(
             lo, hi = analysis.date_range_bounds(value)
             prepared.ranges.append((name, lo, hi))
     elif kind == "sort_text":
-        prepared.singles.append((name, analysis.sort_key(values[0])))
-    for target in copy_targets(name):
-        target_def = lookup(target)
-        assert target_def is not None
-        if target_def.kind == "text":
+        prepared.singles.append((name, _sort_key(values[0])))
+    for target, target_kind, target_exact in plan.targets:
+        if target_kind == "text":
             _add_texts(prepared, name, values, text_fields)
-        elif target_def.kind == "sort_text":
-            prepared.singles.append((target, analysis.sort_key(str(values[0]))))
-        elif target_def.exact:
-            prepared.terms.extend((target, str(v)) for v in values)
+        elif target_kind == "sort_text":
+            prepared.singles.append((target, _sort_key(str(values[0]))))
+        elif target_exact:
+            prepared.terms.extend([(target, str(v)) for v in values])
 
 
 def _add_texts(prepared: Prepared, name: str, values: list[Any], text_fields: set[str]) -> None:
@@ -421,7 +474,7 @@ def _add_texts(prepared: Prepared, name: str, values: list[Any], text_fields: se
     if name in text_fields:
         return
     text_fields.add(name)
-    analysed = [" ".join(terms) for terms in (analysis.tokens(str(v)) for v in values) if terms]
+    analysed = [joined for joined in [_analysed(v if type(v) is str else str(v)) for v in values] if joined]
     if not analysed:
         return
     joined = f" {VALUE_GAP} ".join(analysed)
