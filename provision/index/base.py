@@ -16,7 +16,7 @@ What this module must not do: import an engine's client library.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -112,6 +112,11 @@ class IndexWriter(Protocol):
 
     Documents become visible when the backend decides (``commitWithin``) and at :meth:`commit` at
     the latest; a rebuild writer's documents become visible all at once, at :meth:`commit`.
+
+    A writer may also offer ``preparer``, a module-level function ``docs -> batch`` (it is pickled
+    by name), and ``add_prepared(batch)``, which does what ``add(docs)`` does: the feed then runs the
+    preparer in its builder processes, beside the writer, and hands over batches instead of
+    documents (the embedded index analyses documents there; see :func:`preparer_of`).
     """
 
     datasource: str
@@ -145,6 +150,12 @@ class IndexWriter(Protocol):
         written and visible, the stored state stays as it was. The parts of a split feed close; its
         finish commits the state. Call :meth:`flush` first to collect the refused documents. A
         rebuild writer refuses (its index switches in at :meth:`commit`, by one writer)."""
+
+
+def preparer_of(writer: IndexWriter) -> Callable[[Sequence[Document]], Any] | None:
+    """The writer's ``preparer`` when it also takes its batches (``add_prepared``), else None."""
+    preparer = getattr(writer, "preparer", None)
+    return preparer if preparer is not None and hasattr(writer, "add_prepared") else None
 
 
 @runtime_checkable

@@ -73,10 +73,10 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from itertools import accumulate, chain
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote
 
 from mdstore.errors import ConfigError, IndexBackendError
@@ -172,6 +172,10 @@ _FTS_COLUMNS = {"columns": _COLUMN_LIST, "values": _COLUMN_MARKS}
 _UNSTORED = "\x00unstored"  # stored-JSON key for non-stored fields sent directly (needed to delete them)
 #: a rebuild whose builder went away this long ago is abandoned and may be replaced
 STALE_BUILD_SECONDS = 6 * 3600
+#: documents a rebuild writer inserts per transaction. Its generation is invisible until the switch,
+#: so a transaction per page only wrote the same B-tree pages to the WAL again at every commit
+#: (~22 us of ~80 us per document); ten pages take ~25 MB of page cache at most
+REBUILD_TRANSACTION_DOCS = 10_000
 
 
 class InvalidDocument(ValueError):
@@ -293,6 +297,49 @@ def restore(stored: bytes | str) -> dict[str, Any]:
     return data
 
 
+#: kinds whose values are kept as text: a ``str`` value is its own normal form
+_TEXT_KINDS = frozenset({"string", "text", "stored_only", "sort_text"})
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldPlan:
+    """What :func:`prepare` does with a value of one field name, worked out once per name."""
+
+    definition: FieldDef
+    kind: str
+    #: values are text (``str`` values need no normalising), and their terms are the values
+    text_kind: bool
+    #: (target, its kind, whether it takes terms) of each copyField rule from this field
+    targets: tuple[tuple[str, str, bool], ...]
+
+
+@cache
+def _field_plan(name: str) -> _FieldPlan | None:
+    definition = lookup(name)
+    if definition is None:
+        return None
+    targets = []
+    for target in copy_targets(name):
+        target_def = lookup(target)
+        assert target_def is not None
+        targets.append((target, target_def.kind, target_def.exact))
+    kind = definition.kind
+    return _FieldPlan(definition, kind, kind in _TEXT_KINDS, tuple(targets))
+
+
+@lru_cache(maxsize=65536)
+def _analysed(text: str) -> str:
+    """The analysed tokens of ``text`` joined by blanks ("" when it has none). Cached: most values of a
+    feed's facet-like text fields (subjects, actors, places, type labels) repeat, and a title is
+    analysed twice (``title`` and ``label``)."""
+    return " ".join(analysis.tokens(text))
+
+
+@lru_cache(maxsize=65536)
+def _sort_key(text: str) -> str:
+    return analysis.sort_key(text)
+
+
 def prepare(doc: Mapping[str, Any]) -> Prepared:
     """Check ``doc`` as Solr would and derive its index rows; raises :class:`InvalidDocument`."""
     raw_id = doc.get("id")
@@ -307,49 +354,111 @@ def prepare(doc: Mapping[str, Any]) -> Prepared:
         raise InvalidDocument("Document is missing mandatory uniqueKey field: id")
     doc_id = str(raw_id)
     prepared = Prepared(doc_id, "", None, {})
+    stored = prepared.stored
     text_fields: set[str] = set()
     for name, raw in doc.items():
         if raw is None:
             continue
-        definition = lookup(name)
-        if definition is None:
+        plan = _field_plan(name)
+        if plan is None:
             raise InvalidDocument(f"ERROR: [doc={doc_id}] unknown field '{name}'")
+        definition = plan.definition
         if isinstance(raw, dict):
             operation = next(iter(raw), "")
             raise InvalidDocument(
                 f"Error:[doc={doc_id}]  Unknown operation for the an atomic update: {operation}"
             )
-        values = [v for v in (raw if isinstance(raw, list | tuple) else [raw]) if v is not None]
-        if not values:
-            continue
-        if not definition.multi and len(values) > 1:
-            shown = ", ".join("true" if v is True else "false" if v is False else str(v) for v in values)
-            raise InvalidDocument(
-                f"ERROR: [doc={doc_id}] multiple values encountered for non multiValued "
-                f"field {name}: [{shown}]"
-            )
-        normalized = [_normalize(definition, name, v, doc_id) for v in values]
-        if definition.stored:
-            prepared.stored[name] = normalized if definition.multi else normalized[0]
+        if isinstance(raw, list | tuple):
+            values = [v for v in raw if v is not None]
+            if not values:
+                continue
+            if not definition.multi and len(values) > 1:
+                shown = ", ".join("true" if v is True else "false" if v is False else str(v) for v in values)
+                raise InvalidDocument(
+                    f"ERROR: [doc={doc_id}] multiple values encountered for non multiValued "
+                    f"field {name}: [{shown}]"
+                )
         else:
-            prepared.stored.setdefault(_UNSTORED, {})[name] = normalized
-        _index_values(prepared, definition, name, normalized, text_fields)
+            values = [raw]
+        if plan.text_kind:
+            normalized = [v if type(v) is str else _normalize(definition, name, v, doc_id) for v in values]
+        else:
+            normalized = [_normalize(definition, name, v, doc_id) for v in values]
+        if definition.stored:
+            stored[name] = normalized if definition.multi else normalized[0]
+        else:
+            stored.setdefault(_UNSTORED, {})[name] = normalized
+        _index_values(prepared, plan, name, normalized, text_fields)
     if not prepared.datasource:
         raise InvalidDocument(f"[doc={doc_id}] missing required field: datasource")
-    prepared.stored.setdefault("id", doc_id)
+    stored.setdefault("id", doc_id)
     return prepared
 
 
+class PreparedBatch(NamedTuple):
+    """Documents turned into the rows that index them, ready for :meth:`SqliteWriter.add_prepared`.
+
+    The analysis (:func:`prepare`) and the compression of the stored fields are most of a feed's
+    cost in the writer; a batch is what a builder process hands over instead of the documents, so
+    that work runs beside the one writer (on another core) and the writer only inserts. It is plain
+    tuples of strings, numbers and bytes: cheap to pickle. ``pos`` in the row tuples is a document's
+    position in ``docs``; the writer turns it into the rid it assigns.
+    """
+
+    #: (id, datasource, version, packed stored fields), one per accepted document, in order
+    docs: list[tuple[str, str, str | None, bytes]]
+    #: (field, value, pos)
+    terms: list[tuple[str, Any, int]]
+    #: (field, pos, sort key)
+    singles: list[tuple[str, int, Any]]
+    #: (field, lo, hi, pos)
+    ranges: list[tuple[str, int, int, int]]
+    #: (pos, tokens of each of :data:`TEXT_COLUMNS`)
+    texts: list[tuple[Any, ...]]
+    #: (id, Solr's message) of the documents refused
+    rejected: list[tuple[str, str]]
+
+
+def prepare_batch(docs: Sequence[Document]) -> PreparedBatch:
+    """Check and analyse ``docs`` (:func:`prepare`) into one :class:`PreparedBatch`: a refused document
+    is listed with its message, and of several documents with one id the last wins, in its position
+    (as Solr's update does). A pure function of the documents, so it runs in any process."""
+    prepared: dict[str, Prepared] = {}
+    rejected: list[tuple[str, str]] = []
+    for doc in docs:
+        try:
+            item = prepare(doc)
+        except InvalidDocument as exc:
+            rejected.append((str(doc.get("id", "")), str(exc)))
+            continue
+        prepared.pop(item.id, None)
+        prepared[item.id] = item
+    batch = PreparedBatch([], [], [], [], [], rejected)
+    for pos, item in enumerate(prepared.values()):
+        batch.docs.append((item.id, item.datasource, item.version, pack(item.stored)))
+        batch.terms.extend([(f, v, pos) for f, v in item.terms])
+        batch.singles.extend([(f, pos, v) for f, v in item.singles])
+        batch.ranges.extend([(f, lo, hi, pos) for f, lo, hi in item.ranges])
+        texts = item.texts
+        if texts:
+            batch.texts.append((pos, *[texts.get(column, "") for column in TEXT_COLUMNS]))
+    return batch
+
+
 def _index_values(
-    prepared: Prepared, definition: FieldDef, name: str, values: list[Any], text_fields: set[str]
+    prepared: Prepared, plan: _FieldPlan, name: str, values: list[Any], text_fields: set[str]
 ) -> None:
-    kind = definition.kind
+    kind = plan.kind
     if name == "datasource":
         prepared.datasource = values[0]
     elif name == "mdstore_version":
         prepared.version = values[0]
-    if definition.exact:  # sorted by its terms rows too: no singles row (see _Columns.ranks)
-        prepared.terms.extend((name, _term_value(definition, v)) for v in values)
+    if plan.definition.exact:  # sorted by its terms rows too: no singles row (see _Columns.ranks)
+        if plan.text_kind:
+            prepared.terms.extend([(name, v) for v in values])
+        else:
+            definition = plan.definition
+            prepared.terms.extend([(name, _term_value(definition, v)) for v in values])
     elif kind == "text":
         _add_texts(prepared, name, values, text_fields)
     elif kind == "date_range":
@@ -357,16 +466,14 @@ def _index_values(
             lo, hi = analysis.date_range_bounds(value)
             prepared.ranges.append((name, lo, hi))
     elif kind == "sort_text":
-        prepared.singles.append((name, analysis.sort_key(values[0])))
-    for target in copy_targets(name):
-        target_def = lookup(target)
-        assert target_def is not None
-        if target_def.kind == "text":
+        prepared.singles.append((name, _sort_key(values[0])))
+    for target, target_kind, target_exact in plan.targets:
+        if target_kind == "text":
             _add_texts(prepared, name, values, text_fields)
-        elif target_def.kind == "sort_text":
-            prepared.singles.append((target, analysis.sort_key(str(values[0]))))
-        elif target_def.exact:
-            prepared.terms.extend((target, str(v)) for v in values)
+        elif target_kind == "sort_text":
+            prepared.singles.append((target, _sort_key(str(values[0]))))
+        elif target_exact:
+            prepared.terms.extend([(target, str(v)) for v in values])
 
 
 def _add_texts(prepared: Prepared, name: str, values: list[Any], text_fields: set[str]) -> None:
@@ -374,7 +481,7 @@ def _add_texts(prepared: Prepared, name: str, values: list[Any], text_fields: se
     if name in text_fields:
         return
     text_fields.add(name)
-    analysed = [" ".join(terms) for terms in (analysis.tokens(str(v)) for v in values) if terms]
+    analysed = [joined for joined in [_analysed(v if type(v) is str else str(v)) for v in values] if joined]
     if not analysed:
         return
     joined = f" {VALUE_GAP} ".join(analysed)
@@ -669,6 +776,9 @@ class SqliteWriter:
         self._conn = _connect(index.path)
         self._rejected: list[Rejected] = []
         self._closed = False
+        #: documents inserted in the rebuild's open transaction (see :meth:`_settle`)
+        self._open_docs = 0
+        self._failed = False
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
         if rebuild:
             self._generation = uuid.uuid4().hex[:12]
@@ -750,6 +860,7 @@ class SqliteWriter:
             for batch in batched(rows, 1000):
                 self._write_docs([restore(stored) for (stored,) in batch])
                 copied += len(batch)
+            self._settle()
             states = reader.execute(
                 live.sql("SELECT datasource, state FROM {state} WHERE datasource != ?"), (self.datasource,)
             ).fetchall()
@@ -769,50 +880,80 @@ class SqliteWriter:
         self._check_open()
         self._write_docs(docs)
 
-    def _write_docs(self, docs: Sequence[Document]) -> None:
-        prepared: dict[str, Prepared] = {}
-        for doc in docs:
-            try:
-                item = prepare(doc)
-            except InvalidDocument as exc:
-                self._rejected.append(Rejected(str(doc.get("id", "")), str(exc)))
-                continue
-            prepared.pop(item.id, None)
-            prepared[item.id] = item  # the last one of an id wins, in its position
-        if not prepared:
-            return
-        self._insert(prepared)
+    def add_prepared(self, batch: PreparedBatch) -> None:
+        """:meth:`add` of documents already analysed (:func:`prepare_batch`, in a builder process)."""
+        self._check_open()
+        self._insert(batch)
 
-    def _insert(self, prepared: dict[str, Prepared]) -> None:
-        with _write(self._conn) as conn:
-            self._delete_rows(conn, self._existing(conn, "id", list(prepared)))
-            rid = conn.execute(self._t.sql("SELECT coalesce(max(rid), 0) FROM {docs}")).fetchone()[0]
-            doc_rows, term_rows, single_rows, range_rows, fts_rows = [], [], [], [], []
-            for item in prepared.values():
-                rid += 1
-                doc_rows.append(
-                    (
-                        rid,
-                        item.id,
-                        item.datasource,
-                        item.version,
-                        pack(item.stored),
-                    )
-                )
-                term_rows.extend((f, v, rid) for f, v in item.terms)
-                single_rows.extend((f, rid, v) for f, v in item.singles)
-                range_rows.extend((f, lo, hi, rid) for f, lo, hi in item.ranges)
-                if item.texts:
-                    fts_rows.append((rid, *(item.texts.get(column, "") for column in TEXT_COLUMNS)))
-            t = self._t
-            conn.executemany(t.sql("INSERT INTO {docs} VALUES (?, ?, ?, ?, ?)"), doc_rows)
-            conn.executemany(t.sql("INSERT OR IGNORE INTO {terms} VALUES (?, ?, ?)"), term_rows)
-            conn.executemany(t.sql("INSERT OR REPLACE INTO {singles} VALUES (?, ?, ?)"), single_rows)
-            conn.executemany(t.sql("INSERT OR IGNORE INTO {ranges} VALUES (?, ?, ?, ?)"), range_rows)
-            conn.executemany(
-                t.sql("INSERT INTO {fts}(rowid, {columns}) VALUES (?, {values})", **_FTS_COLUMNS), fts_rows
-            )
-            self._changed(conn)
+    #: what turns documents into what :meth:`add_prepared` takes; a module-level function, so a feed's
+    #: builder processes can run it (pickled by name) and hand over rows instead of documents
+    preparer = staticmethod(prepare_batch)
+
+    def _write_docs(self, docs: Sequence[Document]) -> None:
+        self._insert(prepare_batch(docs))
+
+    def _insert(self, batch: PreparedBatch) -> None:
+        self._rejected.extend(Rejected(doc_id, message) for doc_id, message in batch.rejected)
+        if not batch.docs:
+            return
+        if not self.rebuild:
+            with _write(self._conn) as conn:
+                self._insert_rows(conn, batch)
+            return
+        # a rebuild: pages share a transaction, committed every REBUILD_TRANSACTION_DOCS documents
+        # and before anything else the writer does (_settle); a failure rolls back the pages not yet
+        # committed, so the writer refuses everything but abort from then on
+        conn = self._conn
+        try:
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            self._insert_rows(conn, batch)
+        except BaseException:
+            self._failed = True
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self._open_docs += len(batch.docs)
+        if self._open_docs >= REBUILD_TRANSACTION_DOCS:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Commit a rebuild's open transaction of pages (nothing to do in place: each write commits)."""
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._failed = True
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        self._open_docs = 0
+
+    def _insert_rows(self, conn: sqlite3.Connection, batch: PreparedBatch) -> None:
+        self._delete_rows(conn, self._existing(conn, "id", [row[0] for row in batch.docs]))
+        base = conn.execute(self._t.sql("SELECT coalesce(max(rid), 0) + 1 FROM {docs}")).fetchone()[0]
+        t = self._t
+        conn.executemany(
+            t.sql("INSERT INTO {docs} VALUES (?, ?, ?, ?, ?)"),
+            [(base + pos, *row) for pos, row in enumerate(batch.docs)],
+        )
+        conn.executemany(
+            t.sql("INSERT OR IGNORE INTO {terms} VALUES (?, ?, ?)"),
+            [(f, v, base + pos) for f, v, pos in batch.terms],
+        )
+        conn.executemany(
+            t.sql("INSERT OR REPLACE INTO {singles} VALUES (?, ?, ?)"),
+            [(f, base + pos, v) for f, pos, v in batch.singles],
+        )
+        conn.executemany(
+            t.sql("INSERT OR IGNORE INTO {ranges} VALUES (?, ?, ?, ?)"),
+            [(f, lo, hi, base + pos) for f, lo, hi, pos in batch.ranges],
+        )
+        conn.executemany(
+            t.sql("INSERT INTO {fts}(rowid, {columns}) VALUES (?, {values})", **_FTS_COLUMNS),
+            [(base + row[0], *row[1:]) for row in batch.texts],
+        )
+        self._changed(conn)
 
     def _changed(self, conn: sqlite3.Connection) -> None:
         """Readers' in-memory columns of the live generation are stale after this transaction."""
@@ -861,16 +1002,19 @@ class SqliteWriter:
         self._check_open()
         if not ids:
             return
+        self._settle()
         with _write(self._conn) as conn:
             self._delete_rows(conn, self._existing(conn, "id", list(ids)))
             self._changed(conn)
 
     def flush(self) -> list[Rejected]:
+        self._settle()
         rejected, self._rejected = self._rejected, []
         return rejected
 
     def sweep(self, keep_versions: Sequence[str]) -> int:
         self._check_open()
+        self._settle()
         keep = list(keep_versions)
         sql = self._t.sql(
             "SELECT rid, stored FROM {docs} WHERE datasource = ? AND "
@@ -892,6 +1036,7 @@ class SqliteWriter:
 
     def commit(self, state: IndexState) -> None:
         self._check_open()
+        self._settle()
         conn = self._conn
         if self.rebuild:
             old = GENERATIONS.flip(conn, partial(self._switch, state))
@@ -940,6 +1085,8 @@ class SqliteWriter:
     def abort(self) -> None:
         if self._closed:
             return
+        if self._conn.in_transaction:  # a rebuild's pages not yet committed
+            self._conn.execute("ROLLBACK")
         if self.rebuild:
             # tables first, each in its own transaction (see Generations.drop), then the build's
             # record: a crash between leaves a record the next rebuild cleans up, not orphan tables
@@ -955,6 +1102,11 @@ class SqliteWriter:
     def _check_open(self) -> None:
         if self._closed:
             raise IndexBackendError("the writer is closed", target=self.index.name)
+        if self._failed:
+            raise IndexBackendError(
+                "a write of this rebuild failed and was rolled back; abort the rebuild",
+                target=self.index.name,
+            )
 
 
 # ----------------------------------------------------------------------------------- queries

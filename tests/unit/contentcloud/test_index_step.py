@@ -140,6 +140,39 @@ def test_builder_processes_build_the_same_documents(
         assert other.state("ads").errors == backend.state("ads").errors
 
 
+def test_the_feeder_builds_pages_itself_while_its_builder_is_busy(
+    store: MDStore,
+    backend: SqliteIndex,
+    profile: IndexProfile,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One builder process and the feeder share the pages (both cores work); the documents are the
+    ones built in one process, whichever process built each page."""
+    from contentcloud.pipeline import index as index_step
+
+    monkeypatch.setattr(index_step, "PAGE_SIZE", 50)
+    built_here: list[int] = []
+    build_here = index_step._built_here
+
+    def counting(profile, records, args, prepare):  # noqa: ANN001, ANN202
+        built_here.append(len(records))
+        return build_here(profile, records, args, prepare)
+
+    write_version(store, [*pe_records(600, prefix="ads"), ("oai:ads:broken", NOT_RDF)])
+    alone = index(store, make_datasource(), backend, profile, full=True, workers=0)
+    monkeypatch.setattr(index_step, "_built_here", counting)
+    with SqliteIndex(tmp_path / "other.sqlite") as other:
+        shared = index(store, make_datasource(), other, profile, full=True, workers=1)
+        assert (shared.read, shared.written, shared.errors) == (alone.read, alone.written, alone.errors)
+        assert (shared.read, shared.written, shared.errors) == (601, 600, 1)
+        # the builder process takes a second to start: the feeder builds the pages queued meanwhile
+        assert 0 < len(built_here) < 13
+        strip = lambda docs: {i: {k: v for k, v in d.items() if k != "indexed_at"} for i, d in docs.items()}  # noqa: E731
+        assert strip(indexed(other)) == strip(indexed(backend))
+        assert other.state("ads").errors == backend.state("ads").errors
+
+
 def test_full_rebuild_keeps_other_datasources(
     store: MDStore, backend: SqliteIndex, profile: IndexProfile
 ) -> None:

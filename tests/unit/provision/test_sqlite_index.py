@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from mdstore.errors import ConfigError, IndexBackendError
+from provision.index import sqlite as sqlite_module
 from provision.index.base import BadRequest, IndexNotFound, IndexState
-from provision.index.sqlite import ANALYZER_VERSION, InvalidDocument, SqliteIndex, from_uri, prepare
+from provision.index.sqlite import ANALYZER_VERSION, InvalidDocument, SqliteIndex, from_uri, prepare, restore
 
 DOCS = [
     {
@@ -847,3 +848,93 @@ def test_the_replaced_generation_is_dropped_outside_a_transaction(
     aborted.abort()
     assert seen == [False, False]
     assert index.builds() == []
+
+
+def _rows(path: Path) -> dict[str, list[tuple]]:
+    """Every row of the live generation's tables (FTS5: the terms it holds), rids as they are."""
+    conn = sqlite3.connect(path)
+    (generation,) = conn.execute("SELECT generation FROM cc_indexes").fetchone()
+    p = f"g{generation}"
+    conn.execute(f"CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, {p}_fts, 'instance')")
+    rows = {
+        kind: conn.execute(f"SELECT * FROM {p}_{kind} ORDER BY 1, 2, 3").fetchall()
+        for kind in ("terms", "singles", "ranges")
+    }
+    rows["docs"] = [
+        (rid, doc_id, ds, version, restore(stored))
+        for rid, doc_id, ds, version, stored in conn.execute(f"SELECT * FROM {p}_docs ORDER BY rid")
+    ]
+    rows["fts"] = conn.execute("SELECT * FROM temp.vocab ORDER BY 1, 2, 3, 4").fetchall()
+    conn.close()
+    return rows
+
+
+def test_prepared_batches_index_exactly_as_documents_do(tmp_path: Path) -> None:
+    """What the feed's builder processes hand over (prepare_batch) is what add() would have written."""
+    docs = [*DOCS, {"id": "ads::bad", "datasource": "ads", "nope": 1}, {**DOCS[0], "title": "Last wins"}]
+    rejected = {}
+    for name, send in (("docs", "add"), ("prepared", "add_prepared")):
+        with SqliteIndex(tmp_path / f"{name}.sqlite") as index:
+            writer = index.open_writer("ads", rebuild=True)
+            for page in (docs[:3], docs[3:]):
+                if send == "add":
+                    writer.add(page)
+                else:
+                    writer.add_prepared(writer.preparer(page))
+            rejected[name] = writer.flush()
+            writer.commit(state())
+    assert rejected["docs"] == rejected["prepared"]
+    assert [(r.id, r.message) for r in rejected["docs"]] == [
+        ("ads::bad", "ERROR: [doc=ads::bad] unknown field 'nope'")
+    ]
+    by_docs, by_batches = _rows(tmp_path / "docs.sqlite"), _rows(tmp_path / "prepared.sqlite")
+    assert by_docs == by_batches
+    assert [(rid, doc_id, stored.get("title")) for rid, doc_id, _, _, stored in by_docs["docs"]] == [
+        (2, "ads::2", "Émile Cartailhac, field notes"),
+        (3, "ads::3", "apollo sanctuary"),
+        (4, "dans::1", "Bronze hoard"),
+        (5, "ads::1", "Last wins"),
+    ]
+
+
+def test_a_rebuild_commits_every_few_pages_and_an_abort_drops_them_all(
+    index: SqliteIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "REBUILD_TRANSACTION_DOCS", 2)
+    path = tmp_path / "index.sqlite"
+    writer = index.open_writer("ads", rebuild=True)
+    for n in range(5):  # commits after the 2nd and 4th page; the 5th is in the open transaction
+        writer.add([{"id": f"ads::n{n}", "datasource": "ads", "title": f"New {n}"}])
+    assert writer._conn.in_transaction
+    writer.abort()
+    tables = sqlite3.connect(path).execute("SELECT count(*) FROM sqlite_master WHERE name LIKE 'g%_docs'")
+    assert tables.fetchone() == (1,)
+    assert index.count() == 4
+    writer = index.open_writer("ads", rebuild=True)
+    for n in range(5):
+        writer.add([{"id": f"ads::n{n}", "datasource": "ads", "title": f"New {n}"}])
+    writer.commit(state("ads", "v2"))
+    assert ids(index, q="*:*", sort="id asc") == [*(f"ads::n{n}" for n in range(5)), "dans::1"]
+
+
+def test_a_failed_page_of_a_rebuild_leaves_only_abort(
+    index: SqliteIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure rolls back the pages of the open transaction: the writer must not go on as if they
+    were in, so everything but abort is refused, and the live index is as it was."""
+    writer = index.open_writer("ads", rebuild=True)
+    writer.add([{"id": "ads::n0", "datasource": "ads", "title": "New"}])
+    monkeypatch.setattr(
+        writer,
+        "_insert_rows",
+        lambda conn, batch: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error")),
+    )
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        writer.add([{"id": "ads::n1", "datasource": "ads", "title": "New"}])
+    for attempt in (lambda: writer.add(DOCS[:1]), lambda: writer.commit(state("ads", "v2"))):
+        with pytest.raises(
+            IndexBackendError, match="a write of this rebuild failed and was rolled back; abort"
+        ):
+            attempt()
+    writer.abort()
+    assert ids(index, q="*:*", sort="id asc") == ["ads::1", "ads::2", "ads::3", "dans::1"]
