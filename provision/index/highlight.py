@@ -25,20 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from provision.index import analysis
+from provision.index import query as q
 from provision.index.base import BadRequest, Params
 from provision.index.fields import lookup
-from provision.index.query import (
-    CAll,
-    CBool,
-    CDateRange,
-    CExact,
-    CExactPrefix,
-    CExactRange,
-    CExists,
-    CNone,
-    Compiled,
-    CText,
-)
 
 _TRUE = {"true", "on", "yes"}
 #: the ``hl.*`` parameters implemented; any other one in a request with ``hl=true`` is refused
@@ -117,7 +106,7 @@ def parse_highlight(params: Params, *, df: str, def_type: str) -> Highlight | No
     return Highlight(tuple(fields), pre, post, int(first("hl.fragsize", "70")))
 
 
-def highlight(spec: Highlight, query: Compiled, doc: dict[str, Any]) -> dict[str, list[str]]:
+def highlight(spec: Highlight, query: q.Compiled, doc: dict[str, Any]) -> dict[str, list[str]]:
     """The snippets of one document (stored fields as returned): field → [whole value, tagged]."""
     found: dict[str, list[str]] = {}
     for name in spec.fields:
@@ -161,7 +150,7 @@ _IGNORED = frozenset({(-1, -1)})
 
 
 def _matches(
-    node: Compiled, field: str, tokens: list[tuple[int, int, str]]
+    node: q.Compiled, field: str, tokens: list[tuple[int, int, str]]
 ) -> frozenset[tuple[int, int]] | None:
     """The token spans (first, last) ``node`` matches in one value, every term looked for in it;
     None when ``node`` does not match the value (an empty set: it matches, nothing to mark).
@@ -169,7 +158,7 @@ def _matches(
     are (:data:`_IGNORED`), as the test server showed: ``+pages_i:7`` does not stop highlighting,
     ``+tags_ss:b`` does (``b`` is looked for in the value), and so does ``-tags_ss:zola`` when
     the value has ``zola``."""
-    if isinstance(node, CBool):
+    if isinstance(node, q.CBool):
         spans: set[tuple[int, int]] = set()
         required = optional = matched = 0
         for part in node.must:
@@ -197,19 +186,19 @@ def _matches(
             if found is not None and found is not _IGNORED:
                 return None
         return frozenset(spans)
-    if isinstance(node, CAll):
+    if isinstance(node, q.CAll):
         return frozenset()
-    if isinstance(node, CExists):
+    if isinstance(node, q.CExists):
         return _IGNORED
-    if isinstance(node, CDateRange):
+    if isinstance(node, q.CDateRange):
         # Solr 9 answers 500 (an ArrayIndexOutOfBoundsException in NumberRangePrefixTree)
         raise BadRequest(
             "highlighting (hl) a query on a DateRangeField is not supported by the embedded index"
         )
-    if isinstance(node, CNone):
+    if isinstance(node, q.CNone):
         return None
     words = [word for _, _, word in tokens]
-    if isinstance(node, CText):
+    if isinstance(node, q.CText):
         if node.prefix:
             hits = {(i, i) for i, word in enumerate(words) if word.startswith(node.tokens[0])}
         else:
@@ -225,16 +214,16 @@ def _matches(
         return _IGNORED
     if kind != "string":  # booleans: the terms T and F, which no word is
         return None
-    if isinstance(node, CExact):
+    if isinstance(node, q.CExact):
         hits = {(i, i) for i, word in enumerate(words) if word == node.value}
-    elif isinstance(node, CExactPrefix):
+    elif isinstance(node, q.CExactPrefix):
         hits = {(i, i) for i, word in enumerate(words) if word.startswith(node.prefix)}
     else:
         hits = {(i, i) for i, word in enumerate(words) if _in_range(node, word)}
     return frozenset(hits) or None
 
 
-def _in_range(node: CExactRange, word: str) -> bool:
+def _in_range(node: q.CExactRange, word: str) -> bool:
     lo, hi = node.lo, node.hi
     if lo is not None and (word < lo or (word == lo and not node.lo_incl)):  # type: ignore[operator]
         return False
