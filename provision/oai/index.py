@@ -446,10 +446,9 @@ class SnapshotWriter:
 
     # --- rows ---------------------------------------------------------------------------------
     def put_blobs(self, blobs: Iterable[tuple[str, bytes]]) -> None:
-        self.con.executemany(
-            "INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)",
-            ((h, compress(data)) for h, data in blobs),
-        )
+        """(md5 of the payload, the payload already :func:`compress`-ed): the refresh compresses
+        where it makes the payload (in its builder processes when it has some)."""
+        self.con.executemany("INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)", blobs)
 
     def put_items(self, items: Sequence[tuple], records: Sequence[tuple]) -> None:
         """items: (id, datasource, original_id, entity_type, sets (JSON list), prefixes, native_cs,
