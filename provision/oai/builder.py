@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -461,7 +461,7 @@ class _ItemMaker:
         self.events.append(("fail", record_id, message))
 
     def _declare(self, prefix: str, payload: Payload) -> None:
-        self.events.append(("declare", prefix, payload))
+        self.events.append(("declare", prefix, replace(payload, xml=b"")))  # its bytes are not needed
 
     # --- one item -----------------------------------------------------------------------------
     def _item(self, native: Record, transformed: Record | None) -> _Item | None:
@@ -664,27 +664,6 @@ def _wait(made: Future[list[_Made]]) -> list[_Made]:
         ) from exc
 
 
-def _plain(record: Record | None) -> tuple | None:
-    """A record as the plain values its constructor takes (what crosses to a builder process: a
-    store's lazily decoded record may hold the store's decoder)."""
-    if record is None:
-        return None
-    return (
-        record.id,
-        record.original_id,
-        record.datasource,
-        record.format,
-        record.body,
-        record.checksum,
-        record.datestamp,
-        record.deleted,
-        record.deleted_at,
-        record.collected_at,
-        record.transformed_at,
-        record.provenance,
-    )
-
-
 _BUILDER_MAKER: _ItemMaker | None = None
 
 
@@ -693,10 +672,18 @@ def _init_builder(source: bytes) -> None:
     _BUILDER_MAKER = _ItemMaker(pickle.loads(source))  # noqa: S301 - our own pickle, from the parent
 
 
-def _make_in_builder(work: list[tuple[tuple, tuple | None]]) -> list[_Made]:
+def _make_in_builder(work: list[tuple[Record, Record | None]]) -> list[_Made]:
+    """A batch's items, with their payloads' bytes left out (the compressed blobs are what the
+    writer needs, and what is worth sending back)."""
     assert _BUILDER_MAKER is not None
-    make = _BUILDER_MAKER.make
-    return [make(Record(*native), Record(*trans) if trans else None) for native, trans in work]
+    made = [_BUILDER_MAKER.make(native, transformed) for native, transformed in work]
+    for item, _ in made:
+        if item is not None:
+            item.records = {
+                prefix: (ds, deleted, replace(payload, xml=b"") if payload is not None else None)
+                for prefix, (ds, deleted, payload) in item.records.items()
+            }
+    return made
 
 
 class _BuilderPool:
@@ -721,7 +708,7 @@ class _BuilderPool:
         return cls(pool, context)
 
     def submit(self, work: list[tuple[Record, Record | None]]) -> Future[list[_Made]]:
-        return self.pool.submit(_make_in_builder, [(_plain(n), _plain(t)) for n, t in work])
+        return self.pool.submit(_make_in_builder, work)  # records pickle still encoded
 
     def close(self) -> None:
         """Every batch is in: the builders exit on the pool's sentinel (bounded wait)."""
