@@ -1,6 +1,6 @@
 """Publish refresh throughput, side by side with its baselines, in one run (issue 18).
 
-    python bench/publish.py [--records 100000] [--repeat 3] [--base DIR] [--workdir DIR]
+    python bench/publish.py [--records 100000] [--repeat 3] [--base DIR] [--workdir DIR] [--workers 1,2]
 
 Set-up (once, not timed): an SQLite MDStore with N oai_dc records in their OAI envelope
 (``bench.transform.oai_dc_record``, ~1.6 KB, as the collect step stores them) and their
@@ -10,15 +10,19 @@ in a registry, as ``bench/pipeline.py`` leaves them.
 Then, ``--repeat`` times, alternating, each in a fresh process on a fresh publisher index:
 
 * **refresh**: ``contentcloud publish``'s step with this checkout's code (first snapshot: every
-  item computed — parse, entity type, RDF/XML, oai_dc, compress, write);
+  item computed — parse, entity type, RDF/XML, oai_dc, compress, write), once per ``--workers``
+  value (1: all in one process; N: N builder processes make the payloads while the step's process
+  writes);
 * **base**: the same step with the code of ``--base`` (a git worktree of the commit to compare
-  with, e.g. ``git worktree add --detach /tmp/base 0ee2fed``), on the same MDStore;
+  with, e.g. ``git worktree add --detach /tmp/base 0ee2fed``), on the same MDStore, with its
+  default (the code before builder processes ran everything in one process);
 * **bare SQLite insert**: the floor of any refresh — the rows the refresh wrote (items, records,
   compressed blobs) read back into memory, then inserted into an empty file with ``executemany``
   in one transaction, with the publisher's table layout and settings.
 
-Each line gives records (items) per second of wall time and per CPU second of that process,
-CPU seconds, peak anonymous memory growth (``RssAnon``) and the load average at its end: the
+Each line gives records (items) per second of wall time and per CPU second of that process and
+its builder processes (their CPU counted once they exited), CPU seconds, peak anonymous memory
+growth (``RssAnon``, of the step's process only) and the load average at its end: the
 machine is shared, CPU rates are the comparable figures. Goal: ≥ 10,000 records per CPU second.
 """
 
@@ -53,6 +57,9 @@ def anon():
     return 0
 
 work = Path(sys.argv[1]); mode = sys.argv[2]
+def cpu_now():
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 if mode == "refresh":
     from contentcloud.pipeline.publish import run_publish
     from contentcloud.settings import load_settings
@@ -62,11 +69,11 @@ def sample():
     while not stop.is_set():
         peak[0] = max(peak[0], anon()); stop.wait(0.02)
 threading.Thread(target=sample, daemon=True).start()
-cpu0, t0 = time.process_time(), time.perf_counter()
+cpu0, t0 = cpu_now(), time.perf_counter()
 if mode == "refresh":
     settings = load_settings({"mdstore": f"sqlite:///{work / 'mdstore.sqlite'}",
                               "registry": str(work / "registry"), "var_dir": sys.argv[3]}, environ={})
-    summary = run_publish(None, settings)
+    summary = run_publish(None, settings, **({"workers": int(sys.argv[4])} if len(sys.argv) > 4 else {}))
     assert summary.ok, summary.text()
     items = summary.read
 else:  # bare SQLite insert of the rows a refresh wrote (read before the clock starts)
@@ -77,7 +84,7 @@ else:  # bare SQLite insert of the rows a refresh wrote (read before the clock s
     rec_rows = source.execute(f"SELECT * FROM rec_{sid}").fetchall()
     blob_rows = source.execute("SELECT hash, data FROM blobs").fetchall()
     source.close()
-    cpu0, t0 = time.process_time(), time.perf_counter()
+    cpu0, t0 = cpu_now(), time.perf_counter()
     con = sqlite3.connect(sys.argv[4], isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL"); con.execute("PRAGMA synchronous=NORMAL")
     con.execute("PRAGMA cache_size=-16384")
@@ -96,7 +103,7 @@ else:  # bare SQLite insert of the rows a refresh wrote (read before the clock s
         con.executemany("INSERT OR IGNORE INTO blobs VALUES (?,?)", blob_rows[2 * start:2 * start + 1000])
     con.execute("COMMIT"); con.close()
     items = len(items_rows)
-cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+cpu, wall = cpu_now() - cpu0, time.perf_counter() - t0
 stop.set()
 print(json.dumps({"items": items, "cpu": cpu, "wall": wall, "peak_mb": (peak[0] - base) / 2**20,
                   "load": os.getloadavg()[0]}))
@@ -162,6 +169,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--base", type=Path, help="a worktree of the code to compare with")
     ap.add_argument("--workdir", type=Path, help="keep the MDStore here (built once)")
+    ap.add_argument("--workers", default="1,2", help="refresh with each of these worker counts (default 1,2)")
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-publish-"))
     if not (work / "mdstore.sqlite").exists():
@@ -174,19 +182,25 @@ def main() -> int:
         f"{'phase':34s} {'items':>8s} {'wall s':>8s} {'items/s':>9s} {'CPU s':>8s} {'/CPU s':>9s} "
         f"{'peak MB':>8s} {'load':>6s}"
     )
+    worker_counts = [int(w) for w in args.workers.split(",")]
     ratios, rates = [], []
+    walls: dict[int, list[float]] = {w: [] for w in worker_counts}
     for r in range(args.repeat):
         var = work / f"var-{r}"
-        shutil.rmtree(var, ignore_errors=True)
-        mine = child(ROOT, str(work), "refresh", str(var))
-        rates.append(mine["items"] / mine["cpu"])
-        note = f"goal >= {GOAL}/CPU s"
-        print(line(f"refresh (this code) #{r + 1}", mine, note), flush=True)
+        for workers in worker_counts:
+            shutil.rmtree(var, ignore_errors=True)
+            mine = child(ROOT, str(work), "refresh", str(var), str(workers))
+            walls[workers].append(mine["items"] / mine["wall"])
+            if workers == worker_counts[0]:
+                rates.append(mine["items"] / mine["cpu"])
+                first = mine
+            note = f"goal >= {GOAL}/CPU s"
+            print(line(f"refresh (this code, {workers} w) #{r + 1}", mine, note), flush=True)
         if args.base is not None:
             base_var = work / f"var-base-{r}"
             shutil.rmtree(base_var, ignore_errors=True)
             base = child(args.base, str(work), "refresh", str(base_var))
-            ratios.append(base["cpu"] / mine["cpu"])
+            ratios.append(base["cpu"] / first["cpu"])
             print(line(f"refresh (base {args.base.name}) #{r + 1}", base, f"this/base CPU {ratios[-1]:.2f}x"))
             shutil.rmtree(base_var, ignore_errors=True)
         floor = work / f"bare-{r}.sqlite"
@@ -197,7 +211,12 @@ def main() -> int:
         shutil.rmtree(var, ignore_errors=True)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{floor}{suffix}").unlink(missing_ok=True)
-    print(f"\nmedian refresh rate {statistics.median(rates):.0f} items per CPU second (goal {GOAL})")
+    print(
+        f"\nmedian refresh rate with {worker_counts[0]} worker(s) {statistics.median(rates):.0f} "
+        f"items per CPU second (goal {GOAL})"
+    )
+    for workers, rate in walls.items():
+        print(f"median wall rate with {workers} worker(s): {statistics.median(rate):.0f} items/s")
     if ratios:
         print(f"median speed-up over the base code, per CPU second: {statistics.median(ratios):.2f}x")
     if args.workdir is None:

@@ -154,6 +154,17 @@ class Record:
     transformed_at = property(lambda self: self._fields()["transformed_at"])
     provenance = property(lambda self: self._fields()["provenance"])
 
+    def __reduce__(self) -> tuple:
+        """Pickled still encoded when its decoder is a module-level function (a publish refresh
+        ships records to its builder processes: the receiver decodes, not the sender)."""
+        decode = self._decode
+        if decode is not None and getattr(decode, "__qualname__", "<") == getattr(decode, "__name__", ""):
+            return (
+                Record.lazy,
+                (self.id, self.original_id, self.datasource, self.format, self.body, self._meta, decode),
+            )
+        return (_record, (self.id, self.original_id, self.datasource, self.format, self.body, self._fields()))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -187,6 +198,12 @@ class Record:
         if self.body is None:
             return ""
         return self.body if isinstance(self.body, str) else self.body.decode("utf-8")
+
+
+def _record(
+    id: str, original_id: str, datasource: str, format: str, body: Body | None, fields: dict[str, Any]
+) -> Record:
+    return Record.lazy(id, original_id, datasource, format, body, fields, None)
 
 
 def _preview(body: Body | None) -> str:

@@ -9,18 +9,30 @@ import click
 from contentcloud.cli.context import settings_from
 from contentcloud.cli.exit_codes import ExitCode
 from contentcloud.cli.output import print_json
+from contentcloud.cli.workers import default_workers
 
 
 @click.command()
 @click.argument("datasource", required=False)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=default_workers,
+    show_default="the number of cores",
+    help="Processes sharing the work: this one writes the snapshot while N builder processes make "
+    "the records' payloads; 1 does everything in this process.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
-def publish(ctx: click.Context, datasource: str | None, as_json: bool) -> None:
+def publish(ctx: click.Context, datasource: str | None, workers: int, as_json: bool) -> None:
     """Build the next publisher snapshot from the MDStore (every published datasource; naming
-    DATASOURCE labels the run and checks that it exists)."""
+    DATASOURCE labels the run and checks that it exists).
+
+    The snapshot is written by this process in one transaction; with --workers N (N > 1), N builder
+    processes make the records' payloads meanwhile (the snapshot is the same)."""
     from contentcloud.pipeline.publish import run_publish
 
-    summary = run_publish(datasource, settings_from(ctx))
+    summary = run_publish(datasource, settings_from(ctx), workers=workers)
     if as_json:
         print_json(summary.as_dict())
     else:

@@ -10,6 +10,7 @@ little more than that datasource. ``run_publish`` is the wrapper the CLI and the
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -130,12 +131,16 @@ def refresh_publisher(
     run_id: str | None = None,
     on_progress: ProgressFn | None = None,
     label: str = "*",
+    workers: int = 0,
 ) -> RunSummary:
     """Build and publish the next snapshot for ``datasources`` (those with publish.enabled).
 
     Datasources that were published before and are no longer in ``datasources`` (removed or
     disabled) keep their records, as deleted ones (``deletedRecord`` is ``persistent``).
+    ``workers``: builder processes making the items' payloads while this process writes the
+    snapshot (0: all in this process; see :func:`provision.oai.build_snapshot`).
     """
+    from contentcloud.pipeline.processes import BareMainContext
     from provision.oai import build_snapshot
 
     run_id = run_id or new_run_id("publish")
@@ -143,7 +148,14 @@ def refresh_publisher(
     sources = [
         publish_source(ds, mappings_dir=mappings_dir, oai_dc_deriver=oai_dc_deriver) for ds in published
     ]
-    report = build_snapshot(store, index, sources, on_progress=on_progress)
+    report = build_snapshot(
+        store,
+        index,
+        sources,
+        on_progress=on_progress,
+        workers=workers,
+        mp_context=BareMainContext() if workers > 0 else None,
+    )
     outcome = Outcome.RECORD_ERRORS if report.errors else Outcome.FINISHED
     summary = RunSummary(
         step="publish",
@@ -178,6 +190,12 @@ def refresh_publisher(
     return summary
 
 
+def _builders(workers: int | None) -> int:
+    """Builder processes for ``workers`` (None: one per core): none for 1 (all in this process)."""
+    count = (os.cpu_count() or 1) if workers is None else workers
+    return count if count > 1 else 0
+
+
 def run_publish(
     datasource_id: str | None,
     settings: Settings,
@@ -185,11 +203,15 @@ def run_publish(
     run_id: str | None = None,
     on_progress: ProgressFn | None = None,
     oai_dc_deriver: OaiDcDeriver | None = None,
+    workers: int | None = None,
 ) -> RunSummary:
     """Refresh the publisher from the registry (``datasource_id``: the one that changed, or None).
 
     The snapshot always covers every registered datasource (unchanged ones are copied); naming one
-    checks that it exists and labels the summary.
+    checks that it exists and labels the summary. ``workers`` (default: the number of cores):
+    processes sharing the payload work; 1 does it all in this process. The snapshot is one SQLite
+    write transaction, so it is not cut into parts as transform and index are: this process reads
+    the records and writes the rows while ``workers`` builder processes make the payloads.
     """
     from contentcloud.datasources import DatasourceRegistry
     from mdstore import open_store
@@ -211,6 +233,7 @@ def run_publish(
                 run_id=run_id,
                 on_progress=on_progress,
                 label=datasource_id or "*",
+                workers=_builders(workers),
             )
     finally:
         index.close()

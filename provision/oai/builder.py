@@ -16,9 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
+import pickle
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +32,7 @@ from lxml import etree
 
 from mdstore import MDStore, Record, UnitKey
 from mdstore.envelope import utcnow
-from mdstore.errors import ConfigError, ContentcloudError, RecordError
+from mdstore.errors import ConfigError, ContentcloudError, PublisherError, RecordError
 from mdstore.redact import mask_url
 from provision.oai.formats import (
     KNOWN_SCHEMAS,
@@ -41,7 +47,7 @@ from provision.oai.formats import (
     parse_xml,
     rdf_xml_payload,
 )
-from provision.oai.index import PublisherIndex, SnapshotWriter, ts
+from provision.oai.index import PublisherIndex, SnapshotWriter, compress, ts
 from provision.oai.oai_dc import DefaultDeriver, OaiDcDeriver, default_deriver, fallback_oai_dc
 from provision.oai.protocol import PREFIX_RE, SETSPEC_RE
 from provision.oai.sets import FieldExtractor, Query, ancestors, main_entity_type
@@ -51,6 +57,13 @@ logger = logging.getLogger(__name__)
 FORMAT_KINDS = ("native", "transformed", "oai_dc")
 BATCH = 500
 MAX_STORED_ERRORS = 200
+#: items to make in one batch before builder processes are worth starting (a spawn costs ~0.5 s)
+PARALLEL_MIN = 250
+#: longest wait for one batch from a builder process (a batch takes about a second): past it the
+#: builders are killed and the refresh fails instead of hanging
+BATCH_TIMEOUT = 600.0
+#: longest wait for the builders to exit once every batch is made
+SHUTDOWN_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -183,6 +196,7 @@ class _Item:
         "transformed_cs",
         "about",
         "deleted",
+        "blobs",
     )
 
     def __init__(self, record_id: str, original_id: str) -> None:
@@ -197,6 +211,7 @@ class _Item:
         self.transformed_cs: str | None = None
         self.about: dict[str, Any] | None = None
         self.deleted = False
+        self.blobs: dict[str, bytes] = {}  # payload md5 → the payload, compressed by a builder
 
 
 def _merge_by_id(
@@ -220,19 +235,38 @@ def _merge_by_id(
 
 
 class _DatasourceBuilder:
-    """Builds one datasource's items into the snapshot writer."""
+    """Builds one datasource's items into the snapshot writer.
+
+    This process reads the records, decides which items the previous snapshot already has
+    unchanged, and writes the rows; the payload work of the other items (parses, entity type,
+    RDF/XML, oai_dc, compression: ~90 % of a first snapshot's CPU) is done by an :class:`_ItemMaker`
+    here, or, with ``workers``, by makers in that many builder processes, a batch each, while this
+    process writes the rows of the batches before. Batches are taken back in order and what a
+    maker reported (errors, declared formats) is replayed here in order, so the snapshot, its
+    errors and the report are the same either way.
+    """
 
     def __init__(
-        self, source: PublishSource, writer: SnapshotWriter, report: BuildReport, formats: dict[str, dict]
+        self,
+        source: PublishSource,
+        writer: SnapshotWriter,
+        report: BuildReport,
+        formats: dict[str, dict],
+        *,
+        workers: int = 0,
+        mp_context: Any = None,
     ):
         self.source = source
         self.writer = writer
         self.report = report
         self.formats = formats
-        self.deriver = source.deriver or default_deriver(rdf_syntax=source.rdf_syntax)
+        self.maker = _ItemMaker(source)
         self.now = ts(writer.now)
         self.errors_stored = 0
         self.stats = {"items": 0, "records": 0, "errors": 0, "reused": 0}
+        self.workers = workers
+        self.mp_context = mp_context
+        self._pool: _BuilderPool | None = None
 
     def fail(self, record_id: str | None, message: str) -> None:
         text = f"{self.source.datasource}: {record_id or '-'}: {message}"
@@ -246,44 +280,83 @@ class _DatasourceBuilder:
     def build(
         self, pairs: Iterator[tuple[Record | None, Record | None]], on_batch: Callable[[int], None]
     ) -> None:
-        batch: list[tuple[Record, Record | None]] = []
-        for native, transformed in pairs:
-            self.report.read += 1
+        """Every item of ``pairs``, ``BATCH`` read records at a time (up to ``workers + 1`` batches
+        in the builders while this process writes)."""
+        pending: deque[tuple[list[tuple], Future[list[_Made] | None], int]] = deque()
+        try:
+            for chunk in _chunks(pairs, BATCH):
+                self.report.read += len(chunk)
+                pending.append((*self._submit(chunk), len(chunk)))
+                while len(pending) > self.workers or (pending and pending[0][1].done()):
+                    steps, made, read = pending.popleft()
+                    self._write(steps, made)
+                    on_batch(read)
+            while pending:
+                steps, made, read = pending.popleft()
+                self._write(steps, made)
+                on_batch(read)
+        except BaseException:
+            if self._pool is not None:
+                self._pool.kill()
+                self._pool = None
+            raise
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def _submit(self, chunk: list[tuple[Record | None, Record | None]]) -> tuple[list[tuple], Future]:
+        """What to do with each pair of a batch, in order, and the payload work handed to a maker."""
+        previous = self.writer.previous_items([n.id for n, _ in chunk if n is not None])
+        steps: list[tuple] = []
+        work: list[tuple[Record, Record | None]] = []
+        for native, transformed in chunk:
             if native is None:
                 # a transformed record whose native record is not in the store: not an item of ours
-                self.fail(
-                    transformed.id if transformed else None,
-                    "transformed record without a native record; skipped",
-                )
+                steps.append(("skip", transformed.id if transformed else None))
                 continue
-            batch.append((native, transformed))
-            if len(batch) >= BATCH:
-                self._flush(batch)
-                on_batch(len(batch))
-                batch = []
-        if batch:
-            self._flush(batch)
-            on_batch(len(batch))
+            prev = previous.get(native.id)
+            if prev is not None and self._unchanged(prev, native, transformed):
+                steps.append(("reuse", prev))
+                continue
+            steps.append(("make", prev, len(work), native, transformed))
+            work.append((native, transformed))
+        if work and self._pool is None and self.workers > 0 and len(work) >= PARALLEL_MIN:
+            self._pool = _BuilderPool.start(self.source, self.workers, self.mp_context)
+            self.workers = self.workers if self._pool is not None else 0  # not startable: made here
+        if self._pool is not None and work:
+            return steps, self._pool.submit(work)
+        here: Future[list[_Made] | None] = Future()
+        here.set_result(None)  # made one by one as they are written (nothing held meanwhile)
+        return steps, here
 
-    def _flush(self, batch: list[tuple[Record, Record | None]]) -> None:
-        previous = self.writer.previous_items([n.id for n, _ in batch])
+    def _write(self, steps: list[tuple], made: Future[list[_Made] | None]) -> None:
+        results = _wait(made)  # None: made here, one by one
         blobs: dict[str, bytes] = {}
         items_rows: list[tuple] = []
         record_rows: list[tuple] = []
-        for native, transformed in batch:
-            prev = previous.get(native.id)
-            if prev is not None and self._unchanged(prev, native, transformed):
+        for step in steps:
+            if step[0] == "skip":
+                self.fail(step[1], "transformed record without a native record; skipped")
+            elif step[0] == "reuse":
+                prev = step[1]
                 items_rows.append(prev["row"])
                 record_rows.extend(prev["records"])
                 self.report.reused += 1
                 self.report.unchanged += 1
                 self.stats["reused"] += 1
-                continue
-            item = self._item(native, transformed)
-            if item is None:
-                continue
-            self._rows(item, prev, blobs, items_rows, record_rows)
-        self.writer.put_blobs(blobs.items())
+            else:
+                item, events = results[step[2]] if results is not None else self.maker.make(*step[3:])
+                for event in events:
+                    if event[0] == "fail":
+                        self.fail(event[1], event[2])
+                    else:
+                        self._declare(event[1], event[2])
+                if item is not None:
+                    self._rows(item, step[1], blobs, items_rows, record_rows)
+        if results is None:
+            self.writer.put_blobs([(digest, compress(xml)) for digest, xml in blobs.items()])
+        else:
+            self.writer.put_blobs(blobs.items())
         self.writer.put_items(items_rows, record_rows)
         self.stats["items"] += len(items_rows)
         self.stats["records"] += len(record_rows)
@@ -296,6 +369,98 @@ class _DatasourceBuilder:
             and row[7] == (transformed.checksum if transformed is not None else None)
             and row[8] == self.source.config_fingerprint
         )
+
+    def _declare(self, prefix: str, payload: Payload) -> None:
+        """Record a prefix's namespace and schema (the first record that names them wins)."""
+        known = self.formats.setdefault(
+            prefix, {"namespace": payload.namespace, "schema": None, "datasources": []}
+        )
+        if known["namespace"] != payload.namespace:
+            raise _PrefixClash(prefix, known["namespace"], payload.namespace)
+        if known["schema"] is None:
+            known["schema"] = payload.schema or KNOWN_SCHEMAS.get(payload.namespace)
+        if self.source.datasource not in known["datasources"]:
+            known["datasources"].append(self.source.datasource)
+
+    def _rows(
+        self,
+        item: _Item,
+        prev: dict[str, Any] | None,
+        blobs: dict[str, bytes],
+        items_rows: list[tuple],
+        record_rows: list[tuple],
+    ) -> None:
+        prev_records = {r[0]: r for r in prev["records"]} if prev else {}
+        changed = False
+        for prefix, (source_ds, deleted, payload) in item.records.items():
+            digest = payload.checksum if payload is not None else None
+            old = prev_records.get(prefix)
+            if old is not None and old[4] == digest and bool(old[3]) == deleted:
+                datestamp = old[1]
+            else:
+                changed = True
+                datestamp = source_ds if old is None or source_ds > old[1] else max(self.now, old[1])
+            if payload is not None:
+                # compressed in a builder process, else with the batch's others (``_write``)
+                blobs[digest] = item.blobs.get(digest) or payload.xml  # type: ignore[index]
+                if payload.origin:
+                    item.about = dict(item.about or {}, origin=payload.origin.decode("utf-8"))
+            record_rows.append((prefix, datestamp, item.id, int(deleted), digest))
+        # formats of the previous snapshot that this item lost stay, as deleted
+        for prefix, old in prev_records.items():
+            if prefix not in item.records:
+                changed = True
+                record_rows.append((prefix, old[1] if old[3] else max(self.now, old[1]), item.id, 1, None))
+        prefixes = " ".join(sorted(set(item.records) | set(prev_records)))
+        items_rows.append(
+            (
+                item.id,
+                self.source.datasource,
+                item.original_id,
+                item.entity_type,
+                json.dumps(item.sets),
+                prefixes,
+                item.native_cs,
+                item.transformed_cs,
+                self.source.config_fingerprint,
+                json.dumps(item.about),
+                int(item.deleted),
+            )
+        )
+        if prev is None:
+            self.report.added += 1
+        elif item.deleted and not prev["row"][10]:
+            self.report.deleted += 1
+        elif changed:
+            self.report.updated += 1
+        else:
+            self.report.unchanged += 1
+
+
+#: what an item maker returns: the item (None when it is not published) and, in order, what it
+#: reported: ``("fail", record_id, message)`` and ``("declare", prefix, payload)``
+_Made = tuple[_Item | None, list[tuple]]
+
+
+class _ItemMaker:
+    """The payload work of one item (parses, entity type, RDF/XML, oai_dc, sets, provenance, the
+    compressed blobs), free of the writer: it runs in the refreshing process or in a builder process,
+    and returns what it would report as events for the builder to replay in order."""
+
+    def __init__(self, source: PublishSource) -> None:
+        self.source = source
+        self.deriver = source.deriver or default_deriver(rdf_syntax=source.rdf_syntax)
+        self.events: list[tuple] = []
+
+    def make(self, native: Record, transformed: Record | None) -> _Made:
+        self.events = []
+        return self._item(native, transformed), self.events
+
+    def fail(self, record_id: str | None, message: str) -> None:
+        self.events.append(("fail", record_id, message))
+
+    def _declare(self, prefix: str, payload: Payload) -> None:
+        self.events.append(("declare", prefix, payload))
 
     # --- one item -----------------------------------------------------------------------------
     def _item(self, native: Record, transformed: Record | None) -> _Item | None:
@@ -434,18 +599,6 @@ class _DatasourceBuilder:
             return None
         return Payload.of(root)
 
-    def _declare(self, prefix: str, payload: Payload) -> None:
-        """Record a prefix's namespace and schema (the first record that names them wins)."""
-        known = self.formats.setdefault(
-            prefix, {"namespace": payload.namespace, "schema": None, "datasources": []}
-        )
-        if known["namespace"] != payload.namespace:
-            raise _PrefixClash(prefix, known["namespace"], payload.namespace)
-        if known["schema"] is None:
-            known["schema"] = payload.schema or KNOWN_SCHEMAS.get(payload.namespace)
-        if self.source.datasource not in known["datasources"]:
-            known["datasources"].append(self.source.datasource)
-
     def _sets(self, item: _Item, payload_root: etree._Element | None) -> list[str]:
         source = self.source
         specs = [source.datasource]
@@ -481,58 +634,111 @@ class _DatasourceBuilder:
             "nativePrefix": self.source.native_prefix_name,
         }
 
-    def _rows(
-        self,
-        item: _Item,
-        prev: dict[str, Any] | None,
-        blobs: dict[str, bytes],
-        items_rows: list[tuple],
-        record_rows: list[tuple],
-    ) -> None:
-        prev_records = {r[0]: r for r in prev["records"]} if prev else {}
-        changed = False
-        for prefix, (source_ds, deleted, payload) in item.records.items():
-            digest = payload.checksum if payload is not None else None
-            old = prev_records.get(prefix)
-            if old is not None and old[4] == digest and bool(old[3]) == deleted:
-                datestamp = old[1]
-            else:
-                changed = True
-                datestamp = source_ds if old is None or source_ds > old[1] else max(self.now, old[1])
-            if payload is not None:
-                blobs[digest] = payload.xml  # type: ignore[index]
-                if payload.origin:
-                    item.about = dict(item.about or {}, origin=payload.origin.decode("utf-8"))
-            record_rows.append((prefix, datestamp, item.id, int(deleted), digest))
-        # formats of the previous snapshot that this item lost stay, as deleted
-        for prefix, old in prev_records.items():
-            if prefix not in item.records:
-                changed = True
-                record_rows.append((prefix, old[1] if old[3] else max(self.now, old[1]), item.id, 1, None))
-        prefixes = " ".join(sorted(set(item.records) | set(prev_records)))
-        items_rows.append(
-            (
-                item.id,
-                self.source.datasource,
-                item.original_id,
-                item.entity_type,
-                json.dumps(item.sets),
-                prefixes,
-                item.native_cs,
-                item.transformed_cs,
-                self.source.config_fingerprint,
-                json.dumps(item.about),
-                int(item.deleted),
-            )
-        )
-        if prev is None:
-            self.report.added += 1
-        elif item.deleted and not prev["row"][10]:
-            self.report.deleted += 1
-        elif changed:
-            self.report.updated += 1
+
+def _chunks(pairs: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for pair in pairs:
+        chunk.append(pair)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _wait(made: Future[list[_Made] | None]) -> list[_Made] | None:
+    """A batch's items, or a :class:`PublisherError` when its builder died or took too long."""
+    try:
+        return made.result(timeout=BATCH_TIMEOUT)
+    except BrokenProcessPool as exc:
+        raise PublisherError(
+            f"a payload builder process died ({exc}); see the log for its error, or run the "
+            "refresh with one worker",
+            target="publish builders",
+        ) from exc
+    except FutureTimeout as exc:
+        raise PublisherError(
+            f"no items from a payload builder process in {BATCH_TIMEOUT:g} s; it was stopped",
+            target="publish builders",
+        ) from exc
+
+
+_BUILDER_MAKER: _ItemMaker | None = None
+
+
+def _init_builder(source: bytes) -> None:
+    global _BUILDER_MAKER
+    _BUILDER_MAKER = _ItemMaker(pickle.loads(source))  # noqa: S301 - our own pickle, from the parent
+
+
+def _make_in_builder(work: list[tuple[Record, Record | None]]) -> list[_Made]:
+    """A batch's items, with their payloads' bytes left out (the compressed blobs are what the
+    writer needs, and what is worth sending back)."""
+    assert _BUILDER_MAKER is not None
+    made = [_BUILDER_MAKER.make(native, transformed) for native, transformed in work]
+    # compressed in one loop after the batch, not between the items' parses: zlib's ~300 KB of
+    # state per call, interleaved with lxml's and pyoxigraph's allocations, cost ~25 % more
+    light: dict[str, Payload] = {}
+    for item, events in made:
+        if item is not None:
+            records = {}
+            for prefix, (ds, deleted, payload) in item.records.items():
+                if payload is not None:
+                    if payload.checksum not in item.blobs:
+                        item.blobs[payload.checksum] = compress(payload.xml)
+                    payload = light.get(payload.checksum) or light.setdefault(
+                        payload.checksum, replace(payload, xml=b"")
+                    )
+                records[prefix] = (ds, deleted, payload)
+            item.records = records
+        for n, event in enumerate(events):
+            if event[0] == "declare":
+                events[n] = ("declare", event[1], replace(event[2], xml=b""))
+    return made
+
+
+class _BuilderPool:
+    """Builder processes making one datasource's items, a batch each (``spawn``: no fork of a
+    process holding an SQLite write transaction)."""
+
+    def __init__(self, pool: ProcessPoolExecutor, context: Any) -> None:
+        self.pool = pool
+        self.context = context
+
+    @classmethod
+    def start(cls, source: PublishSource, workers: int, mp_context: Any) -> _BuilderPool | None:
+        """The pool, or None when the source cannot go to another process (a custom oai_dc deriver
+        that does not pickle): its items are then made in this process."""
+        try:
+            data = pickle.dumps(source)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            logger.info("publish %s: items made in this process (%s)", source.datasource, exc)
+            return None
+        context = mp_context or multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_builder, initargs=(data,))
+        return cls(pool, context)
+
+    def submit(self, work: list[tuple[Record, Record | None]]) -> Future[list[_Made]]:
+        return self.pool.submit(_make_in_builder, work)  # records pickle still encoded
+
+    def close(self) -> None:
+        """Every batch is in: the builders exit on the pool's sentinel (bounded wait)."""
+        self.pool.shutdown(wait=False)
+        stop_all = getattr(self.context, "stop_all", None)
+        if stop_all is not None:
+            stop_all(SHUTDOWN_TIMEOUT)
         else:
-            self.report.unchanged += 1
+            self.pool.shutdown(wait=True)
+
+    def kill(self) -> None:
+        """On any error: nothing waits for a builder that is stuck or still making batches."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        kill_all = getattr(self.context, "kill_all", None)
+        if kill_all is not None:
+            kill_all()
+            return
+        for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+            process.kill()
 
 
 class _PrefixClash(ContentcloudError):
@@ -552,6 +758,8 @@ def build_snapshot(
     now: datetime | None = None,
     retention_seconds: int = 26 * 3600,
     on_progress: Callable[[int, int | None, str], None] | None = None,
+    workers: int = 0,
+    mp_context: Any = None,
 ) -> BuildReport:
     """Build the next publisher snapshot from the current versions of every source's units.
 
@@ -560,12 +768,17 @@ def build_snapshot(
     the items whose sources or configuration changed are recomputed. A datasource that cannot be
     published (no harvested version yet, a clashing prefix) is reported and skipped; what it had
     published before stays, as deleted records only if it is no longer configured at all.
+
+    ``workers``: builder processes that make the items' payloads while this process reads the
+    records and writes the rows (0: all in this process). Only worth it for a datasource with many
+    items to make: they start on a batch with at least ``PARALLEL_MIN`` of them; ``mp_context``
+    is the multiprocessing context they start in (default: ``spawn``). The snapshot is the same.
     """
     check_sources(sources)
     started = time.perf_counter()
     report = BuildReport()
     with index.build(now or utcnow()) as writer:
-        build = _SnapshotBuild(store, writer, report, on_progress)
+        build = _SnapshotBuild(store, writer, report, on_progress, workers=workers, mp_context=mp_context)
         for source in sources:
             build.add(source)
         build.finish(retention_seconds)
@@ -583,8 +796,13 @@ class _SnapshotBuild:
         writer: SnapshotWriter,
         report: BuildReport,
         on_progress: Callable[[int, int | None, str], None] | None,
+        *,
+        workers: int = 0,
+        mp_context: Any = None,
     ) -> None:
         self.store = store
+        self.workers = workers
+        self.mp_context = mp_context
         self.writer = writer
         self.report = report
         self.on_progress = on_progress
@@ -655,7 +873,9 @@ class _SnapshotBuild:
     ) -> dict[str, Any] | None:
         """Read the datasource's records into the snapshot; None when a prefix clash refused it
         (its rows are undone and what it published before is kept)."""
-        builder = _DatasourceBuilder(source, self.writer, self.report, self.formats)
+        builder = _DatasourceBuilder(
+            source, self.writer, self.report, self.formats, workers=self.workers, mp_context=self.mp_context
+        )
         formats_before = json.loads(json.dumps(self.formats))
         try:
             with self.writer.savepoint():

@@ -426,6 +426,7 @@ class SnapshotWriter:
         self.nonce = secrets.token_hex(6)
         self.info: dict[str, Any] = {}
         self._savepoints = count()
+        self._previous_prefixes: str | None = None  # JSON list, for previous_items
         SNAPSHOTS.drop(con, self.id)  # leftovers of a crash are rolled back anyway
         #: the new snapshot's tables, as the ``{rec}``, ``{mem}``, ``{item}`` slots of statements
         self.t = SNAPSHOTS.create(con, self.id, SNAPSHOT_DDL, rec_id=f"rec_{self.id}_id")
@@ -446,10 +447,9 @@ class SnapshotWriter:
 
     # --- rows ---------------------------------------------------------------------------------
     def put_blobs(self, blobs: Iterable[tuple[str, bytes]]) -> None:
-        self.con.executemany(
-            "INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)",
-            ((h, compress(data)) for h, data in blobs),
-        )
+        """(md5 of the payload, the payload already :func:`compress`-ed): the refresh compresses
+        where it makes the payload (in its builder processes when it has some)."""
+        self.con.executemany("INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)", blobs)
 
     def put_items(self, items: Sequence[tuple], records: Sequence[tuple]) -> None:
         """items: (id, datasource, original_id, entity_type, sets (JSON list), prefixes, native_cs,
@@ -461,10 +461,18 @@ class SnapshotWriter:
         self.con.executemany(self.t.sql("INSERT INTO {rec} VALUES (?,?,?,?,?)"), records)
 
     def previous_items(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The previous snapshot's rows for these items: ``row`` (item fields) and ``records``."""
+        """The previous snapshot's rows for these items: ``row`` (item fields) and ``records``.
+
+        Records are looked up by (prefix, id) for each prefix the previous snapshot has, on its
+        ``(prefix, id)`` index: ``WHERE id IN (…)`` alone scanned the whole records table for
+        every batch of 500 items (40 million rows read for a second refresh of 100,000 items).
+        """
         if self.previous is None or not ids:
             return {}
         old = _tables(self.previous.id)
+        if self._previous_prefixes is None:
+            rows = self.con.execute(old.sql("SELECT DISTINCT prefix FROM {rec}")).fetchall()
+            self._previous_prefixes = json.dumps(sorted(r[0] for r in rows))
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
@@ -474,7 +482,11 @@ class SnapshotWriter:
             ):
                 found[row[0]] = {"row": row, "records": []}
             for row in self.con.execute(
-                old.sql("SELECT r.* FROM {rec} r WHERE r.id IN ({ids})", ids=ids_in), chunk
+                old.sql(
+                    "SELECT r.* FROM json_each(?) p CROSS JOIN json_each(?) i "
+                    "CROSS JOIN {rec} r ON r.prefix = p.value AND r.id = i.value"
+                ),
+                (self._previous_prefixes, json.dumps(chunk)),
             ):
                 if row[2] in found:
                     found[row[2]]["records"].append(row)

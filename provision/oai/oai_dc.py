@@ -15,9 +15,11 @@ nothing to say. :func:`default_deriver` chains the built-ins:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable
+from io import BytesIO
 from pathlib import Path
 
 from lxml import etree
@@ -155,15 +157,30 @@ class XsltDeriver:
     """
 
     def __init__(
-        self, path: str | Path, *, source: str = "transformed", rdf_syntax: str = "ntriples"
+        self,
+        path: str | Path,
+        *,
+        source: str = "transformed",
+        rdf_syntax: str = "ntriples",
+        digest: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.source = source
         self.rdf_syntax = rdf_syntax
         try:
-            doc = etree.parse(str(self.path), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+            data = self.path.read_bytes()
+            doc = etree.parse(
+                BytesIO(data),
+                parser=etree.XMLParser(resolve_entities=False, no_network=True),
+                base_url=str(self.path),
+            )
         except (OSError, etree.XMLSyntaxError) as exc:
             raise MappingError(f"cannot read the oai_dc stylesheet: {exc}", location=str(self.path)) from exc
+        self.digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if digest is not None and digest != self.digest:
+            raise MappingError(
+                "the oai_dc stylesheet changed since the refresh began", location=str(self.path)
+            )
         self.version = doc.getroot().get("version", "1.0")
         self._saxon = None
         if self.version.startswith("1"):
@@ -171,6 +188,11 @@ class XsltDeriver:
                 self._transform = etree.XSLT(doc, access_control=etree.XSLTAccessControl.DENY_ALL)
             except etree.XSLTParseError as exc:
                 raise MappingError(f"invalid stylesheet: {exc}", location=str(self.path)) from exc
+
+    def __reduce__(self) -> tuple:
+        """Pickled as its file and digest (a refresh's builder processes compile it again, and
+        refuse a file that changed meanwhile): a compiled stylesheet does not pickle."""
+        return (_xslt_deriver, (str(self.path), self.source, self.rdf_syntax, self.digest))
 
     def _input(
         self,
@@ -243,6 +265,10 @@ class XsltDeriver:
                 location=str(self.path),
             ) from exc
         return text.encode("utf-8") if text else None
+
+
+def _xslt_deriver(path: str, source: str, rdf_syntax: str, digest: str) -> XsltDeriver:
+    return XsltDeriver(path, source=source, rdf_syntax=rdf_syntax, digest=digest)
 
 
 class DefaultDeriver:

@@ -193,6 +193,7 @@ class FieldExtractor:
     def __init__(
         self, fields: Mapping[str, str], namespaces: Mapping[str, str], *, where: str = "publish.fields"
     ):
+        self._args = (dict(fields), dict(namespaces), where)
         self.paths: dict[str, etree.XPath] = {}
         for name, expression in fields.items():
             if name in BUILTIN_FIELDS:
@@ -205,6 +206,12 @@ class FieldExtractor:
                 raise ConfigError(
                     f"invalid XPath {expression!r}: {exc}", field=f"{where}.{name}", rule="xpath"
                 ) from exc
+
+    def __reduce__(self) -> tuple:
+        """Pickled as its expressions (compiled XPath does not pickle; builder processes compile
+        them again)."""
+        fields, namespaces, where = self._args
+        return (_field_extractor, (fields, namespaces, where))
 
     @property
     def names(self) -> frozenset[str]:
@@ -233,6 +240,10 @@ class FieldExtractor:
                     values.append(str(item))
             result[name] = values
         return result
+
+
+def _field_extractor(fields: dict[str, str], namespaces: dict[str, str], where: str) -> FieldExtractor:
+    return FieldExtractor(fields, namespaces, where=where)
 
 
 def main_entity_type(triples: list, main_entity: str | None = None) -> str | None:

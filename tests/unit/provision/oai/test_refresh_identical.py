@@ -169,7 +169,7 @@ def _dump(index: PublisherIndex, snapshot_id: int) -> dict:
     return {**rows, "errors": errors, "info": json.loads(info)}
 
 
-def published_rows(directory: Path) -> list[dict]:
+def published_rows(directory: Path, *, workers: int = 0, reports: list | None = None) -> list[dict]:
     import mdstore.api
 
     store = open_store(f"sqlite:///{directory}/md.sqlite")
@@ -180,11 +180,17 @@ def published_rows(directory: Path) -> list[dict]:
         datasources = build_sample(store)
         sources = [publish_source(ds, mappings_dir=MAPPINGS) for ds in datasources]
         dumps = []
-        report = build_snapshot(store, index, sources, now=NOW1)
-        dumps.append(_dump(index, report.snapshot))
-        _change(store, datasources)
-        report = build_snapshot(store, index, sources, now=NOW2)
-        dumps.append(_dump(index, report.snapshot))
+        for now in (NOW1, NOW2):
+            if now == NOW2:
+                _change(store, datasources)
+            report = build_snapshot(store, index, sources, now=now, workers=workers)
+            dumps.append(_dump(index, report.snapshot))
+            if reports is not None:
+                errors = index.con.execute(
+                    "SELECT datasource, record_id, message FROM errors WHERE snapshot=? ORDER BY rowid",
+                    (report.snapshot,),
+                ).fetchall()
+                reports.append((report, errors))
         return dumps
     finally:
         mdstore.api.utcnow = clock
@@ -200,6 +206,40 @@ def test_the_published_rows_are_identical_to_the_golden_ones(tmp_path):
         for key in ("rec", "item", "mem", "errors", "info"):
             assert mine[key] == theirs[key], f"snapshot {snapshot + 1}: {key} differs"
     assert sum(len(d["rec"]) for d in got) == sum(len(d["rec"]) for d in expected) > 300
+
+
+def test_payloads_made_in_builder_processes_give_the_same_snapshots(tmp_path, monkeypatch):
+    """With builder processes (small batches, so that several are in flight and the second
+    snapshot mixes reused and remade items), every row, the errors in the order they were
+    recorded and the report are those of the refresh made in one process."""
+    import provision.oai.builder as builder
+
+    started = []
+    start = builder._BuilderPool.start
+
+    def spy(source, workers, mp_context):
+        pool = start(source, workers, mp_context)
+        started.append((source.datasource, pool is not None))
+        return pool
+
+    monkeypatch.setattr(builder, "BATCH", 7)
+    monkeypatch.setattr(builder, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(builder._BuilderPool, "start", staticmethod(spy))
+    alone: list = []
+    expected = json.loads(json.dumps(published_rows(tmp_path / "alone", reports=alone)))
+    assert started == []
+    shared: list = []
+    got = json.loads(json.dumps(published_rows(tmp_path / "workers", workers=2, reports=shared)))
+    assert got == expected
+    # every datasource rebuilt went to the builders (their oai_dc stylesheet and fields pickle)
+    assert len(started) >= 4 and all(ok for _, ok in started), started
+    assert {ds for ds, _ in started} >= {"benchsource", "tricky"}
+    assert sum(len(errors) for _, errors in alone) > 3
+    for (mine, my_errors), (theirs, their_errors) in zip(shared, alone, strict=True):
+        assert my_errors == their_errors
+        for name in ("read", "items", "records", "added", "updated", "unchanged", "deleted", "reused"):
+            assert getattr(mine, name) == getattr(theirs, name), name
+        assert (mine.errors, mine.first_errors) == (theirs.errors, theirs.first_errors)
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:

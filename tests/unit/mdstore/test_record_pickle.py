@@ -1,0 +1,40 @@
+"""Records cross to worker processes (the publish refresh's builders) by pickle: a record read
+lazily from a store arrives still encoded, and decodes to the same fields there."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, datetime
+
+from mdstore import RecordInput, open_store
+from mdstore.envelope import Record
+
+
+def test_a_lazily_read_record_pickles_encoded_and_decodes_the_same(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/md.sqlite")
+    try:
+        from mdstore import UnitKey
+
+        unit = UnitKey("ds", "oai_dc", "native")
+        tx = store.begin(unit, "full", nsprefix="ds")
+        tx.upsert([RecordInput("oai:x:1", "<a>é</a>", provenance={"baseURL": "http://x"})])
+        tx.commit()
+        with store.reader(unit, store.current_version(unit)) as view:
+            (record,) = list(view.records())
+        assert record._decode is not None
+        data = pickle.dumps(record)
+        assert b"datetime" not in data  # still the stored text, not decoded values
+        copy = pickle.loads(data)
+        assert copy._decode is not None
+        assert copy == record and copy.as_dict() == record.as_dict()
+        assert copy.provenance == {"baseURL": "http://x"} and copy.body == "<a>é</a>"
+    finally:
+        store.close()
+
+
+def test_a_record_built_in_memory_pickles_its_fields():
+    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    record = Record("id1", "oai:1", "ds", "oai_dc", b"<a/>", "cs", when, deleted=True, provenance={"a": 1})
+    copy = pickle.loads(pickle.dumps(record))
+    assert copy == record
+    assert (copy.checksum, copy.datestamp, copy.deleted, copy.provenance) == ("cs", when, True, {"a": 1})
