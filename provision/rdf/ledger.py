@@ -288,10 +288,10 @@ class _FreshWriter:
     Work items (tuples) come through a bounded queue: ``("records", gid, puts, batch, counts)``
     writes a batch's records and subjects and adds its lines' digests to ``counts``;
     ``("refs", gid, counts)`` writes those counts into ``refs``, in key order (the counters are
-    the ledger's, which hands each to the thread and touches it no more until it is written). The thread commits every
-    :data:`FRESH_COMMIT_EVERY` batches and when it is closed. After an error it keeps taking (and
-    dropping) items, so that the producer never blocks on a queue nobody reads; :meth:`submit`
-    and :meth:`close` raise it.
+    the ledger's, which hands each to the thread and touches it no more until it is written). The
+    thread commits every :data:`FRESH_COMMIT_EVERY` batches and when it is closed. After an error
+    it keeps taking (and dropping) items, so that the producer never blocks on a queue nobody
+    reads; :meth:`submit` and :meth:`close` raise it.
     """
 
     def __init__(self, path: str) -> None:
@@ -321,7 +321,8 @@ class _FreshWriter:
 
     def _raise(self) -> None:
         if self._error is not None:
-            raise RdfStoreError(f"writing the ledger failed: {self._error}", target=self._path) from self._error
+            error = self._error
+            raise RdfStoreError(f"writing the ledger failed: {error}", target=self._path) from error
 
     def _run(self) -> None:
         db: sqlite3.Connection | None = None
