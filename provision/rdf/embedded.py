@@ -312,9 +312,9 @@ class EmbeddedLoader:
             self.store.load(data, ox.RdfFormat.N_TRIPLES, to_graph=self._node, lenient=True)
 
     def commit(self, state: RdfState) -> None:
-        if self.rebuild:
+        if self.rebuild:  # the ledger's reference counts are written while the bulk load ends
+            self.ledger.finish_fresh(self._key, wait=False)
             self._flush_bulk()
-            self.ledger.finish_fresh(self._key)
             self.ledger.switch(self._key, self.graph)
         records, triples = self.ledger.counts(self.graph)
         state = replace(state, graph=self.graph, records=records, triples=triples, loading=None)

@@ -81,3 +81,35 @@ def test_the_ledger_removes_a_shared_triple_only_with_its_last_record(tmp_path: 
     added, removed = ledger.apply("g", {}, ["d"])
     assert (added, sorted(removed)) == ([], sorted([shared, a_only]))
     ledger.close()
+
+
+def test_a_rebuilds_counts_survive_a_read_between_its_batches(tmp_path: Path) -> None:
+    """The rebuild's rows are written by a thread; a read in between waits for them and the
+    reference counts summed before it still reach ``refs``."""
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    shared, a_only = b"<s> <p> <shared> .", b"<a> <p> <o> ."
+    ledger.add_fresh("g#rebuild", {"a": [shared, a_only]})
+    assert ledger.counts("g#rebuild") == (1, 0)  # records written; counts come with finish_fresh
+    ledger.add_fresh("g#rebuild", {"b": [shared]})
+    ledger.finish_fresh("g#rebuild", wait=False)
+    ledger.switch("g#rebuild", "g")
+    assert ledger.counts("g") == (2, 2)
+    assert ledger.records_about("g", "s") == ["a", "b"]
+    assert ledger.apply("g", {}, ["a"]) == ([], [a_only])
+    assert ledger.apply("g", {}, ["b"]) == ([], [shared])
+    ledger.close()
+
+
+def test_a_failed_rebuild_write_is_raised_and_its_rows_dropped(tmp_path: Path) -> None:
+    from provision.rdf.base import RdfStoreError
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.apply("g", {"a": [b"<a> <p> <o> ."]})
+    # a record id SQLite cannot bind fails in the writer thread, not in the caller's
+    ledger.add_fresh("g#rebuild", {("not", "text"): [b"<x> <p> <o> ."]})  # type: ignore[dict-item]
+    with pytest.raises(RdfStoreError, match=r"writing the ledger failed: .*type 'tuple' is not supported"):
+        ledger.finish_fresh("g#rebuild")
+    ledger.drop("g#rebuild")
+    assert ledger.counts("g#rebuild") == (0, 0)
+    assert ledger.counts("g") == (1, 1)  # the live graph's rows were never touched
+    ledger.close()
