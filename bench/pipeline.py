@@ -171,10 +171,11 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
         )
     )
     with measure("publish", tree=True) as phase:
-        summary = run_publish("bench", settings)
+        summary = run_publish("bench", settings, workers=workers)
         assert summary.ok, summary.text()
         phase.items = summary.read
-    rows.append(("publish (OAI-PMH snapshot)", phase, f"{summary.written} OAI records"))
+    note = f"{summary.written} OAI records" + (f", {workers} workers" if workers > 1 else "")
+    rows.append(("publish (OAI-PMH snapshot)", phase, note))
     return rows, time.perf_counter() - started
 
 
