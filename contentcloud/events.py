@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from contentcloud.settings import Settings, mask_uri
+from mdstore.envelope import UnitKey
 from mdstore.errors import OrchestratorError
 
 logger = logging.getLogger(__name__)
@@ -39,10 +40,16 @@ def config_asset_uri(datasource_id: str) -> str:
 
 def commit_event(summary: Any) -> dict[str, Any] | None:
     """The asset event a step's summary stands for (``{"uri", "extra"}``), or None when it
-    committed nothing new (failed, nothing to do, or a version identical to its parent)."""
+    committed nothing new (failed, nothing to do, or a version identical to its parent) or what it
+    wrote is not an MDStore unit (the index, the RDF store and the publisher name a core or a file
+    as their ``unit_out``: no DAG is scheduled on them, and a path is no asset URI)."""
     get = summary.get if isinstance(summary, dict) else (lambda key: getattr(summary, key, None))
     outcome, unit, version = str(get("outcome") or ""), get("unit_out"), get("version_out")
     if outcome not in ("finished", "finished_with_record_errors") or not unit or not version:
+        return None
+    try:
+        UnitKey.parse(str(unit))
+    except ValueError:
         return None
     counts = {key: int(get(key) or 0) for key in ("added", "updated", "deleted")}
     if not any(counts.values()):

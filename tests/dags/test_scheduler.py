@@ -234,6 +234,19 @@ class Airflow:
         listed = self.request("GET", f"/api/v2/assets/events?asset_id={ids[0]}&limit=100&order_by=timestamp")
         return listed["asset_events"]
 
+    def wait_for_asset_event(self, uri: str, version: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The asset's events once the last one names ``version``. The report task's events are
+        written when it finishes, but the API server's SQLite reads have been seen to lag behind
+        the run's state for a moment (once in CI: an empty list right after the run succeeded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            events = self.asset_events(uri)
+            if events and events[-1]["extra"].get("version") == version:
+                return events
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no event on {uri} for version {version} after {timeout:g} s: {events}")
+            time.sleep(1)
+
     def report(self, dag_id: str, run_id: str) -> dict[str, Any]:
         entry = self.request(
             "GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/report/xcomEntries/return_value"
@@ -488,7 +501,7 @@ def test_a_changed_profile_reprocesses_the_source_without_harvesting(airflow) ->
     finally:
         index.close()
     # the reprocess announced the transformed version it committed
-    unit_events = server.asset_events("contentcloud://good/PE/store/transformed")
+    unit_events = server.wait_for_asset_event("contentcloud://good/PE/store/transformed", new_transformed)
     assert unit_events[-1]["extra"]["version"] == new_transformed
     assert unit_events[-1]["source_dag_id"] == "reprocess__good"
 

@@ -64,6 +64,9 @@ def test_a_commit_that_changed_something_is_an_event_with_its_version() -> None:
         {"version_out": None},
         {"unit_out": None},
         {"added": 0, "updated": 0, "deleted": 0},
+        {"step": "publish", "unit_out": "/srv/contentcloud/var/oai.sqlite", "version_out": "2"},
+        {"step": "rdf", "unit_out": "/srv/contentcloud/var/rdf"},
+        {"step": "index", "unit_out": "contentcloud"},
     ],
 )
 def test_no_event_without_a_changing_commit(overrides) -> None:
