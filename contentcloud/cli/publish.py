@@ -9,18 +9,14 @@ import click
 from contentcloud.cli.context import settings_from
 from contentcloud.cli.exit_codes import ExitCode
 from contentcloud.cli.output import print_json
-from contentcloud.cli.workers import default_workers
+from contentcloud.cli.workers import workers_option
 
 
 @click.command()
 @click.argument("datasource", required=False)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=default_workers,
-    show_default="the number of cores",
-    help="Processes sharing the work: this one writes the snapshot while N builder processes make "
-    "the records' payloads; 1 does everything in this process.",
+@workers_option(
+    "Processes sharing the work: this one writes the snapshot while N builder processes make "
+    "the records' payloads; 1 does everything in this process."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context

@@ -28,14 +28,18 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-workers_option = click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=default_workers,
-    show_default="the number of cores",
-    help="Run the step's id-range parts (the parts the DAG maps over) in this many worker processes; "
-    "1 runs it in this process, in one part.",
-)
+def workers_option(
+    help_text: str = "Run the step's id-range parts (the parts the DAG maps over) in this many worker "
+    "processes; 1 runs it in this process, in one part.",
+) -> Decorator:
+    """The ``--workers`` option (default: the cores) of every command that can use both cores."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=default_workers,
+        show_default="the number of cores",
+        help=help_text,
+    )
 
 
 def parted_command(
@@ -49,7 +53,7 @@ def parted_command(
         text = inspect.getdoc(function) or ""
         json_option = click.option("--json", "as_json", is_flag=True, help=json_help)
         function = click.pass_context(function)
-        for option in reversed((click.argument("datasource"), *own, workers_option, json_option)):
+        for option in reversed((click.argument("datasource"), *own, workers_option(), json_option)):
             function = option(function)
         return click.command(help=f"{text}\n\n{help_end}" if help_end else text)(function)
 
