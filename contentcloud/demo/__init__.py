@@ -85,7 +85,15 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
-        self.server.close()
+        """Finish the requests in flight, then close every channel so that the loop thread ends.
+
+        ``server.close()`` alone closed the trigger under a request thread that was still writing
+        to it, and the selector under the loop thread: both printed a traceback on Ctrl-C."""
+        server = self.server
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        for channel in list(server._map.values()):  # waitress's socket map, as webtest stops it
+            channel.close()
+        self.thread.join(timeout=5)
 
 
 @dataclass
