@@ -22,6 +22,7 @@ import functools
 import hashlib
 import http.client
 import io
+import json
 import os
 import re
 import shutil
@@ -32,6 +33,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 from wsgiref.util import setup_testing_defaults
 
@@ -264,6 +266,42 @@ def browser_login(driver, base_url: str, user: str = CURATOR_USER, password: str
 
 
 # --- WSGI requests ---------------------------------------------------------------------------------
+
+
+def sources_call(
+    app,
+    path: str,
+    *,
+    method: str = "GET",
+    query: str = "",
+    json_body: Any = None,
+    form: dict | None = None,
+    raw: bytes | None = None,
+    content_type: str | None = None,
+    auth: bool = True,
+    extra: dict | None = None,
+) -> tuple[str, dict, str]:
+    """One request to the datasource pages and API (mounted at ``/curator/sources``), whose body is
+    ``json_body`` as JSON, ``form`` form-encoded, or ``raw`` bytes sent as they are."""
+    if raw is not None:
+        body, kind = raw, ""
+    elif form is not None:
+        body, kind = urlencode(form, doseq=True).encode(), "application/x-www-form-urlencoded"
+    elif json_body is not None:
+        body, kind = json.dumps(json_body).encode(), "application/json"
+    else:
+        body, kind = b"", ""
+    return wsgi_call(
+        app,
+        "/curator/sources",
+        path,
+        method=method,
+        query=query,
+        body=body,
+        content_type=content_type or kind,
+        auth=auth,
+        extra=extra,
+    )
 
 
 def wsgi_call(

@@ -19,7 +19,7 @@ import yaml
 from contentcloud.auth import COOKIE_NAME, Authenticator
 from contentcloud.sources.probe import NETWORKS_SETTING as NETWORKS
 from contentcloud.sources.web import SourcesApp
-from tests.curator_support import CURATOR_USER, curator_env, wsgi_call
+from tests.curator_support import CURATOR_USER, curator_env, sources_call
 
 pytestmark = pytest.mark.integration
 
@@ -50,19 +50,8 @@ def setup(tmp_path_factory):
         source.stop()
 
 
-def call(app, path, *, method="GET", query="", body=None, auth=True, extra=None, raw=None, content_type=None):
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-    return wsgi_call(
-        app,
-        "/curator/sources",
-        path,
-        method=method,
-        query=query,
-        body=data,
-        content_type=content_type or ("application/json" if body is not None else ""),
-        auth=auth,
-        extra=extra,
-    )
+def call(app, path, *, body=None, **request):
+    return sources_call(app, path, json_body=body, **request)
 
 
 def profile(setup, datasource_id="t1", **api):

@@ -10,14 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
 
 from contentcloud.sources import probe as probe_module
 from contentcloud.sources.web import SourcesApp
-from tests.curator_support import credentials_env, curator_env, wsgi_call
+from tests.curator_support import credentials_env, curator_env, sources_call
 
 pytestmark = pytest.mark.integration
 
@@ -97,17 +97,7 @@ def app(tmp_path):
 
 
 def call(app, path, *, method="GET", query="", form=None):
-    data = urlencode(form or {}, doseq=True).encode()
-    return wsgi_call(
-        app,
-        "/curator/sources",
-        path,
-        method=method,
-        query=query,
-        body=data,
-        content_type="application/x-www-form-urlencoded" if form is not None else "",
-        extra={"HTTP_ACCEPT": "text/html"},
-    )
+    return sources_call(app, path, method=method, query=query, form=form, extra={"HTTP_ACCEPT": "text/html"})
 
 
 def test_an_ftp_source_through_the_form_made_from_the_schema(app):
