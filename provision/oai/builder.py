@@ -678,7 +678,9 @@ def _make_in_builder(work: list[tuple[Record, Record | None]]) -> list[_Made]:
     made = [_BUILDER_MAKER.make(native, transformed) for native, transformed in work]
     # compressed in one loop after the batch, not between the items' parses: zlib's ~300 KB of
     # state per call, interleaved with lxml's and pyoxigraph's allocations, cost ~25 % more
-    light: dict[str, Payload] = {}
+    # equal payloads of a batch travel back as one object; the origin is not in the bytes, so it
+    # is part of the key (records with the same metadata can come from different repositories)
+    light: dict[tuple[str, bytes | None], Payload] = {}
     for item, events in made:
         if item is not None:
             records = {}
@@ -686,9 +688,8 @@ def _make_in_builder(work: list[tuple[Record, Record | None]]) -> list[_Made]:
                 if payload is not None:
                     if payload.checksum not in item.blobs:
                         item.blobs[payload.checksum] = compress(payload.xml)
-                    payload = light.get(payload.checksum) or light.setdefault(
-                        payload.checksum, replace(payload, xml=b"")
-                    )
+                    key = (payload.checksum, payload.origin)
+                    payload = light.get(key) or light.setdefault(key, replace(payload, xml=b""))
                 records[prefix] = (ds, deleted, payload)
             item.records = records
         for n, event in enumerate(events):
@@ -723,22 +724,32 @@ class _BuilderPool:
 
     def close(self) -> None:
         """Every batch is in: the builders exit on the pool's sentinel (bounded wait)."""
+        processes = self._processes()  # before shutdown, which forgets them
         self.pool.shutdown(wait=False)
         stop_all = getattr(self.context, "stop_all", None)
         if stop_all is not None:
             stop_all(SHUTDOWN_TIMEOUT)
-        else:
-            self.pool.shutdown(wait=True)
+            return
+        deadline = time.monotonic() + SHUTDOWN_TIMEOUT
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
 
     def kill(self) -> None:
         """On any error: nothing waits for a builder that is stuck or still making batches."""
+        processes = self._processes()
         self.pool.shutdown(wait=False, cancel_futures=True)
         kill_all = getattr(self.context, "kill_all", None)
         if kill_all is not None:
             kill_all()
             return
-        for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+        for process in processes:
             process.kill()
+
+    def _processes(self) -> list[Any]:
+        """The pool's processes (a context that does not track its children leaves only this)."""
+        return list((getattr(self.pool, "_processes", None) or {}).values())
 
 
 class _PrefixClash(ContentcloudError):

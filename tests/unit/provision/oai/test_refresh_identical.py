@@ -242,6 +242,33 @@ def test_payloads_made_in_builder_processes_give_the_same_snapshots(tmp_path, mo
         assert (mine.errors, mine.first_errors) == (theirs.errors, theirs.first_errors)
 
 
+def test_a_builder_keeps_each_records_origin_when_their_payloads_are_equal(monkeypatch):
+    """Two records of one batch with the same metadata but harvested from different repositories:
+    the payload shared on the way back keeps each record's provenance origin."""
+    import provision.oai.builder as builder
+    from provision.oai.formats import Payload, checksum
+
+    xml = b"<oai_dc:dc xmlns:oai_dc='http://www.openarchives.org/OAI/2.0/oai_dc/'/>"
+
+    class Maker:
+        def make(self, native, transformed):
+            item = builder._Item(native, native)
+            payload = Payload(
+                xml, "http://www.openarchives.org/OAI/2.0/oai_dc/", None, checksum(xml), native.encode()
+            )
+            item.records["oai_dc"] = ("2024-01-01T00:00:00Z", False, payload)
+            return item, []
+
+    monkeypatch.setattr(builder, "_BUILDER_MAKER", Maker())
+    made = builder._make_in_builder(
+        [("http://a.example", None), ("http://b.example", None), ("http://a.example", None)]
+    )
+    payloads = [item.records["oai_dc"][2] for item, _ in made]
+    assert [p.origin for p in payloads] == [b"http://a.example", b"http://b.example", b"http://a.example"]
+    assert [p.xml for p in payloads] == [b"", b"", b""]
+    assert payloads[0] is payloads[2]  # still shared where the origin is the same too
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     with tempfile.TemporaryDirectory() as name:
         GOLDEN.write_text(json.dumps(published_rows(Path(name)), indent=0, sort_keys=True) + "\n")
