@@ -233,7 +233,7 @@ def transform(
     ``max_error_rate``. The same three stages as a run split over workers: plan, one part, finish.
     """
     started = time.perf_counter()
-    plan = plan_transform(store, source, target, chain, **options)
+    plan = plan_transform(store, source, target, chain, parts=1, **options)  # one part: this call runs it
     if isinstance(plan, RunSummary):
         return plan
     try:
@@ -398,6 +398,13 @@ def finish_transform(
     """Commit the plan's transaction, or abort it when too many records failed across all parts."""
     started = time.perf_counter() - seconds
     target = UnitKey.parse(plan.target)
+    if len(results) != len(plan.parts):
+        # a commit now would tombstone every record of the parts that did not report
+        raise TransactionError(
+            f"{len(results)} of the plan's {len(plan.parts)} parts reported; nothing was committed "
+            "(run the missing parts, or abort the transaction)",
+            unit=target.name,
+        )
     run = TransformPartResult()
     for result in results:
         run.merge(result)

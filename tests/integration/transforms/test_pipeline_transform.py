@@ -141,7 +141,7 @@ def test_failing_records_are_stored_with_their_location_and_the_run_goes_on(stor
     assert sorted(summary.first_errors) == [
         f"{make_record_id('ds', 'd')}: xslt t.xsl: line 1, column 18: not well-formed XML: "
         "Opening and ending tag mismatch: unclosed line 1 and r",
-        f"{make_record_id('ds', 'b')}: xslt t.xsl: t.xsl:6, xsl:template match=\"/\" / "
+        f'{make_record_id("ds", "b")}: xslt t.xsl: t.xsl:6, xsl:template match="/" / '
         "xsl:if test=\"/r/@fail = 'yes'\": record marked as failing",
     ]
 
@@ -346,6 +346,31 @@ def test_parts_over_the_error_rate_abort_the_whole_run(store, chain):
     assert summary.outcome == Outcome.FAILED and summary.errors == 3
     assert store.current_version(TARGET) == current and store.open_transaction(TARGET) is None
     assert before
+
+
+def test_a_finish_with_a_part_missing_commits_nothing(store, chain):
+    """Committing without a part's records would tombstone them: the finish refuses, the open
+    transaction stays for the missing part, and finishing with every part then commits."""
+    from contentcloud.pipeline.transform import finish_transform, plan_transform, transform_part
+    from mdstore.errors import TransactionError
+
+    collect(store, {f"r{i}": record(f"T{i}") for i in range(9)})
+    plan = plan_transform(store, SOURCE, TARGET, chain, run_id="p", parts=3, datasource="ds", nsprefix="ds")
+    results = [transform_part(store, chain, plan, i) for i in range(2)]
+    with pytest.raises(
+        TransactionError,
+        match=r"^ds/PE/store/transformed: 2 of the plan's 3 parts reported; nothing was committed",
+    ):
+        finish_transform(store, plan, results)
+    assert store.current_version(TARGET) is None and store.open_transaction(TARGET) is not None
+    summary = finish_transform(store, plan, [*results, transform_part(store, chain, plan, 2)])
+    assert (summary.read, summary.added, summary.deleted) == (9, 9, 0)
+
+
+def test_transform_runs_the_whole_source_even_when_asked_for_parts(store, chain):
+    collect(store, {f"r{i}": record(f"T{i}") for i in range(9)})
+    with pytest.raises(TypeError, match="parts"):
+        transform(store, SOURCE, TARGET, chain, run_id="t", datasource="ds", nsprefix="ds", parts=3)
 
 
 def test_planning_again_returns_the_open_plan_and_refuses_a_stale_one(store, chain):
