@@ -15,8 +15,8 @@ from contentcloud.cli.workers import workers_option
 @click.command()
 @click.argument("datasource", required=False)
 @workers_option(
-    "Processes sharing the work: this one writes the snapshot while N builder processes make "
-    "the records' payloads; 1 does everything in this process."
+    "Builder processes making the records' payloads (at most 4) while this process writes the "
+    "snapshot; 1 does everything in this process."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context

@@ -190,10 +190,16 @@ def refresh_publisher(
     return summary
 
 
+#: builder processes at most: the one process writing the snapshot keeps up with about four (a
+#: builder makes an item in ~4 times the writer's time), so more only cost start-up and memory
+MAX_BUILDERS = 4
+
+
 def _builders(workers: int | None) -> int:
-    """Builder processes for ``workers`` (None: one per core): none for 1 (all in this process)."""
+    """Builder processes for ``workers`` (None: one per core, at most :data:`MAX_BUILDERS`): none
+    for 1 (all in this process)."""
     count = (os.cpu_count() or 1) if workers is None else workers
-    return count if count > 1 else 0
+    return min(count, MAX_BUILDERS) if count > 1 else 0
 
 
 def run_publish(
@@ -209,9 +215,10 @@ def run_publish(
 
     The snapshot always covers every registered datasource (unchanged ones are copied); naming one
     checks that it exists and labels the summary. ``workers`` (default: the number of cores):
-    processes sharing the payload work; 1 does it all in this process. The snapshot is one SQLite
-    write transaction, so it is not cut into parts as transform and index are: this process reads
-    the records and writes the rows while ``workers`` builder processes make the payloads.
+    builder processes making the payloads, at most :data:`MAX_BUILDERS`; 1 does it all in this
+    process. The snapshot is one SQLite write transaction, so it is not cut into parts as transform
+    and index are: this process reads the records and writes the rows while the builders make the
+    payloads.
     """
     from contentcloud.datasources import DatasourceRegistry
     from mdstore import open_store

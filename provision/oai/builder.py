@@ -664,16 +664,25 @@ def _wait(made: Future[list[_Made] | None]) -> list[_Made] | None:
 
 
 _BUILDER_MAKER: _ItemMaker | None = None
+#: why this builder could not start (raised by its first batch, so the parent gets the error itself)
+_BUILDER_FAILED: ContentcloudError | None = None
 
 
 def _init_builder(source: bytes) -> None:
-    global _BUILDER_MAKER
-    _BUILDER_MAKER = _ItemMaker(pickle.loads(source))  # noqa: S301 - our own pickle, from the parent
+    """Kept from raising: an initializer's exception only breaks the pool, and the parent would see
+    "a process terminated abruptly" with the child's traceback on stderr instead of the reason."""
+    global _BUILDER_MAKER, _BUILDER_FAILED
+    try:
+        _BUILDER_MAKER = _ItemMaker(pickle.loads(source))  # noqa: S301 - our own pickle, from the parent
+    except ContentcloudError as exc:
+        _BUILDER_FAILED = exc
 
 
 def _make_in_builder(work: list[tuple[Record, Record | None]]) -> list[_Made]:
     """A batch's items, with their payloads' bytes left out (the compressed blobs are what the
     writer needs, and what is worth sending back)."""
+    if _BUILDER_FAILED is not None:
+        raise _BUILDER_FAILED
     assert _BUILDER_MAKER is not None
     made = [_BUILDER_MAKER.make(native, transformed) for native, transformed in work]
     # compressed in one loop after the batch, not between the items' parses: zlib's ~300 KB of
@@ -713,7 +722,12 @@ class _BuilderPool:
         try:
             data = pickle.dumps(source)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            logger.info("publish %s: items made in this process (%s)", source.datasource, exc)
+            logger.warning(
+                "publish %s: its payloads cannot be made in builder processes (%s); made in this "
+                "process, as with --workers 1",
+                source.datasource,
+                exc,
+            )
             return None
         context = mp_context or multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_builder, initargs=(data,))

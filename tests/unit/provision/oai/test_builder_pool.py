@@ -41,3 +41,38 @@ def test_close_waits_a_bounded_time_then_kills(monkeypatch):
     processes[0].join(10)
     assert not processes[0].is_alive()
     assert 0.9 < time.monotonic() - started < 10
+
+
+def _refuse() -> None:
+    from mdstore.errors import ConfigError
+
+    raise ConfigError("the oai_dc stylesheet changed since the refresh began", file="mappings/x.xsl")
+
+
+class _Unloadable:
+    """Unpickling it raises, as a builder's start-up does when its source no longer loads."""
+
+    def __reduce__(self):
+        return (_refuse, ())
+
+
+def test_a_builder_that_cannot_start_raises_its_reason_in_the_parent():
+    import pickle
+
+    import pytest
+
+    from mdstore.errors import ConfigError
+    from provision.oai.builder import _init_builder, _make_in_builder
+
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        1, mp_context=context, initializer=_init_builder, initargs=(pickle.dumps(_Unloadable()),)
+    )
+    builders = _BuilderPool(pool, context)
+    try:
+        future = pool.submit(_make_in_builder, [])
+        with pytest.raises(ConfigError) as raised:
+            future.result(timeout=60)
+        assert str(raised.value) == "mappings/x.xsl: the oai_dc stylesheet changed since the refresh began"
+    finally:
+        builders.kill()
