@@ -38,19 +38,23 @@ def config_asset_uri(datasource_id: str) -> str:
     return f"{SCHEME}://{datasource_id}/config"
 
 
+#: the steps whose ``unit_out`` is an MDStore unit, whose commits DAGs are scheduled on
+UNIT_STEPS = frozenset({"collect", "transform"})
+
+
 def commit_event(summary: Any) -> dict[str, Any] | None:
     """The asset event a step's summary stands for (``{"uri", "extra"}``), or None when it
-    committed nothing new (failed, nothing to do, or a version identical to its parent) or what it
-    wrote is not an MDStore unit (the index, the RDF store and the publisher name a core or a file
-    as their ``unit_out``: no DAG is scheduled on them, and a path is no asset URI)."""
+    committed nothing new (failed, nothing to do, or a version identical to its parent) or is not
+    a step that writes MDStore units (the index, the RDF store, the publisher and the download
+    service name a core, a folder or a file as their ``unit_out``: no DAG is scheduled on them, and
+    a path is no asset URI)."""
     get = summary.get if isinstance(summary, dict) else (lambda key: getattr(summary, key, None))
     outcome, unit, version = str(get("outcome") or ""), get("unit_out"), get("version_out")
     if outcome not in ("finished", "finished_with_record_errors") or not unit or not version:
         return None
-    try:
-        UnitKey.parse(str(unit))
-    except ValueError:
+    if get("step") not in UNIT_STEPS:
         return None
+    UnitKey.parse(str(unit))  # a unit those steps name is always one: a bad one is a bug to see
     counts = {key: int(get(key) or 0) for key in ("added", "updated", "deleted")}
     if not any(counts.values()):
         return None

@@ -67,6 +67,9 @@ def test_a_commit_that_changed_something_is_an_event_with_its_version() -> None:
         {"step": "publish", "unit_out": "/srv/contentcloud/var/oai.sqlite", "version_out": "2"},
         {"step": "rdf", "unit_out": "/srv/contentcloud/var/rdf"},
         {"step": "index", "unit_out": "contentcloud"},
+        # a relative path of four parts looks like a unit: the step decides, not the shape
+        {"step": "publish", "unit_out": "data/cc/var/oai.sqlite", "version_out": "2"},
+        {"step": "download", "unit_out": "file:///srv/files", "version_out": "3"},
     ],
 )
 def test_no_event_without_a_changing_commit(overrides) -> None:
