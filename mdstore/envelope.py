@@ -8,6 +8,7 @@ consumers (incremental transforms, the OAI-PMH publisher) never see churn.
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -158,7 +159,8 @@ class Record:
         """Pickled still encoded when its decoder is a module-level function (a publish refresh
         ships records to its builder processes: the receiver decodes, not the sender)."""
         decode = self._decode
-        if decode is not None and getattr(decode, "__qualname__", "<") == getattr(decode, "__name__", ""):
+        module = sys.modules.get(getattr(decode, "__module__", None) or "")
+        if decode is not None and getattr(module, getattr(decode, "__qualname__", "<"), None) is decode:
             return (
                 Record.lazy,
                 (self.id, self.original_id, self.datasource, self.format, self.body, self._meta, decode),

@@ -190,7 +190,7 @@ def _draft_root(root: Path, files: list[Path]) -> Iterator[tuple[Path, list[Path
 def _store(settings: Settings) -> Any:
     from mdstore import open_store
 
-    return open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
+    return open_store(settings.mdstore, **settings.store_options())
 
 
 def record_ids(source: Datasource, ids: Sequence[str]) -> list[str]:

@@ -248,7 +248,7 @@ def run_download(datasource_id: str, settings: Settings, **kwargs: Any) -> RunSu
     try:
         with (
             Ledger(ledger_path(settings, datasource_id)) as ledger,
-            open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl) as store,
+            open_store(settings.mdstore, **settings.store_options()) as store,
         ):
             summary = download(store, datasource, files=files, ledger=ledger, **kwargs)
     finally:

@@ -233,7 +233,7 @@ def store_and_target(settings: Settings, open_target: Callable[[], T]) -> Iterat
     from mdstore import open_store
 
     with ExitStack() as opened:
-        store = open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl)
+        store = open_store(settings.mdstore, **settings.store_options())
         opened.callback(store.close)
         target = open_target()
         opened.callback(target.close)  # type: ignore[attr-defined]
@@ -314,7 +314,9 @@ def incremental_or(
     ``incremental`` when that version is an ancestor of ``current`` (and its commit time is known,
     to read from), else ``otherwise`` (a rollback, a lineage the store no longer holds). ``done``
     says what the target did with it (``indexed``, ``loaded``)."""
-    if not committed_at or not store.is_ancestor(unit, last, current):
+    if not committed_at:
+        return otherwise, f"the commit time of the {done} version {last} is unknown"
+    if not store.is_ancestor(unit, last, current):
         return otherwise, f"the {done} version {last} is not an ancestor of {current} (a rollback?)"
     return "incremental", f"changes since version {last}"
 
@@ -408,6 +410,8 @@ class PartedStep(Protocol):
     ) -> RunSummary: ...
 
     def abandon(self, plan: Plan) -> None: ...
+
+    def check(self, *, run_id: str | None = None) -> RunSummary: ...
 
 
 @dataclass(frozen=True)
@@ -617,9 +621,7 @@ def run_step(
     ``check`` the step's comparison of its target with the MDStore (:meth:`Step.check`)."""
     if not check:
         return run_parted(name, datasource_id, settings, run_id=run_id, **options)
-    step = parted_step(name, datasource_id, settings)
-    assert isinstance(step, Step)
-    summary = step.check(run_id=run_id)
+    summary = parted_step(name, datasource_id, settings).check(run_id=run_id)
     summary.log()
     return summary
 

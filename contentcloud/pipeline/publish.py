@@ -230,7 +230,7 @@ def run_publish(
         registry.get(datasource_id)  # raises ConfigError naming the known ids
     index = PublisherIndex(publisher_index_path(settings))
     try:
-        with open_store(settings.mdstore, keep=settings.keep_versions, lease_ttl=settings.lease_ttl) as store:
+        with open_store(settings.mdstore, **settings.store_options()) as store:
             return refresh_publisher(
                 store,
                 datasources,

@@ -38,3 +38,23 @@ def test_a_record_built_in_memory_pickles_its_fields():
     copy = pickle.loads(pickle.dumps(record))
     assert copy == record
     assert (copy.checksum, copy.datestamp, copy.deleted, copy.provenance) == ("cs", when, True, {"a": 1})
+
+
+_lambda_decoder = lambda meta: {  # noqa: E731 - the case: a module-level name that is not the function's own
+    "checksum": "cs",
+    "datestamp": datetime(2024, 1, 2, tzinfo=UTC),
+    "deleted": False,
+    "deleted_at": None,
+    "collected_at": None,
+    "transformed_at": None,
+    "provenance": {},
+}
+
+
+def test_a_record_whose_decoder_pickles_by_name_only_if_that_name_is_it():
+    """A module-level lambda has ``__qualname__ == __name__`` (``<lambda>``) but no importable
+    name: the record pickles its decoded fields instead of failing."""
+    record = Record.lazy("id1", "oai:1", "ds", "oai_dc", b"<a/>", "meta", _lambda_decoder)
+    copy = pickle.loads(pickle.dumps(record))
+    assert copy._decode is None
+    assert (copy.checksum, copy.datestamp, copy.body) == ("cs", datetime(2024, 1, 2, tzinfo=UTC), b"<a/>")
