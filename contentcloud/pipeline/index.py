@@ -232,16 +232,16 @@ def plan_index(
 
     Writes nothing: a plan that is never carried out leaves the index as it was.
     """
-    how = FeedRequest(**options)
+    request = FeedRequest(**options)
     unit = datasource.transformed_unit
     provider = datasource.raw.get("provider")
-    common = how.plan_fields(STEP, datasource, index=backend.name, provider=provider)
+    common = request.plan_fields(STEP, datasource, index=backend.name, provider=provider)
     current = store.current_version(unit)
     if current is None:
         return IndexPlan.uncommitted(**common)
-    digest = feed_digest(profile, provider, how.rdf_format)
+    digest = feed_digest(profile, provider, request.rdf_format)
     state = backend.state(datasource.id)
-    mode, reason = choose_mode(store, unit, state, current, digest, full=how.full)
+    mode, reason = choose_mode(store, unit, state, current, digest, full=request.full)
     logger.info("index %s: %s (%s)", datasource.id, mode, reason)
     common.update(
         version=current,
@@ -256,7 +256,9 @@ def plan_index(
     with store.reader(unit, current) as view:
         total = count_read(view, mode, since)
         whole = mode == "full"
-        ranges = how.ranges(view, since, total, whole=whole, count=None if whole else view.count(since=since))
+        ranges = request.ranges(
+            view, since, total, whole=whole, count=None if whole else view.count(since=since)
+        )
     return IndexPlan(
         **common,
         parts=ranges,

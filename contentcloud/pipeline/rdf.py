@@ -101,14 +101,14 @@ def plan_rdf(store: MDStore, datasource: Datasource, backend: RdfBackend, **opti
     """Choose the mode and split an incremental load into id ranges (``options``: a
     :class:`~contentcloud.pipeline.parts.FeedRequest`; ``parts`` ``None``: one per
     ``records_per_part`` records, at least ``min_parts``); writes nothing."""
-    how = parted.FeedRequest(**options)
+    request = parted.FeedRequest(**options)
     unit = datasource.transformed_unit
-    common = how.plan_fields(STEP, datasource, store=backend.name)
+    common = request.plan_fields(STEP, datasource, store=backend.name)
     current = store.current_version(unit)
     if current is None:
         return RdfPlan.uncommitted(**common)
     state = backend.state(datasource.id)
-    mode, reason = choose_mode(store, backend, state, unit, current, full=how.full)
+    mode, reason = choose_mode(store, backend, state, unit, current, full=request.full)
     logger.info("rdf %s: %s (%s)", datasource.id, mode, reason)
     common.update(version=current, mode=mode, reason=reason, state_version=state.version if state else None)
     if mode == "none":
@@ -119,7 +119,7 @@ def plan_rdf(store: MDStore, datasource: Datasource, backend: RdfBackend, **opti
         since = RdfPlan.since_committed(state.version_committed_at, INCREMENTAL_OVERLAP)
     with store.reader(unit, current) as view:
         total = view.count(since=since) if since else view.count(deleted=False)
-        ranges = how.ranges(view, since, total, whole=mode == "full")
+        ranges = request.ranges(view, since, total, whole=mode == "full")
     return RdfPlan(**common, parts=ranges, since=since.isoformat() if since else None, total=total)
 
 
