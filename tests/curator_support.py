@@ -405,15 +405,20 @@ def wait_for_url(process: subprocess.Popen) -> str:
 
 
 def wait_until_answering(url: str) -> None:
+    """Until ``url`` answers 200 (20 s at most: then the last refusal or answer is the error)."""
     deadline = time.monotonic() + 20
     while True:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local test server
                 if response.status == 200:
                     return
-        except OSError:
+                last = f"{url} answered {response.status}"
+        except OSError as exc:
             if time.monotonic() > deadline:
                 raise
+            last = str(exc)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} not answering 200 in 20 s: {last}")
         time.sleep(0.1)
 
 
