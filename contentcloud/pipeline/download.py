@@ -151,8 +151,7 @@ def _read_and_download(
     except VersionNotFound as exc:
         if resume:
             raise NothingToResume(
-                f"the version the interrupted run read is gone ({exc.message}); "
-                "start a new run",
+                f"the version the interrupted run read is gone ({exc.message}); start a new run",
                 unit=unit.name,
                 version=version,
             ) from exc

@@ -61,6 +61,7 @@ from contentcloud.pipeline.parts import (
     incremental_or,
     run_step,
     store_and_target,
+    written_rdf_format,
 )
 from contentcloud.pipeline.parts import feed_records as _records
 from contentcloud.pipeline.processes import BareMainContext as _BuilderContext
@@ -860,14 +861,6 @@ def _ids_or_none(backend: IndexBackend, datasource_id: str) -> Iterator[tuple[st
 # ----------------------------------------------------------------------------------- wrapper
 
 
-def _rdf_format(datasource: Datasource) -> str | None:
-    """The syntax the profile writes out (``transform.output``), None: recognised per record. Only a
-    written ``output`` counts: the feed digest of indexes fed so far holds None for the others."""
-    if "output" not in datasource.section("transform"):
-        return None
-    return {"ntriples": "ntriples", "turtle": "turtle", "rdfxml": "rdfxml"}.get(datasource.transform.output)
-
-
 def open_feed(
     datasource: Datasource, settings: Settings
 ) -> AbstractContextManager[tuple[MDStore, IndexBackend]]:
@@ -900,7 +893,7 @@ def feed_settings(datasource: Datasource, settings: Settings) -> FeedSettings:
     return FeedSettings(
         profile=load_profile(find_profile(settings.mappings, section.profile)),
         max_error_rate=error_rate(datasource.limits, settings.error_rate),
-        rdf_format=_rdf_format(datasource),
+        rdf_format=written_rdf_format(datasource),
         workers=section.workers,
         records_per_part=section.records_per_part,
     )

@@ -297,6 +297,15 @@ def check_summary(
 
 
 #: the mode of a run asked to rebuild everything, and why
+def written_rdf_format(datasource: Datasource) -> str | None:
+    """The syntax a feed reads the transformed records in: the one the profile writes out
+    (``transform.output``), None: recognised per record. Only a written ``output`` counts: the feed
+    digests of indexes fed so far hold None for the others."""
+    if "output" not in datasource.section("transform"):
+        return None
+    return {"ntriples": "ntriples", "turtle": "turtle", "rdfxml": "rdfxml"}.get(datasource.transform.output)
+
+
 ASKED_FULL = ("full", "asked for a full rebuild")
 
 

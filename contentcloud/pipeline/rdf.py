@@ -456,9 +456,25 @@ def check_rdf(
 # ----------------------------------------------------------------------------------- wrapper
 
 
-def rdf_format_of(datasource: Datasource) -> str | None:
-    output = datasource.section("transform").get("output")
-    return {"ntriples": "ntriples", "turtle": "turtle", "rdfxml": "rdfxml"}.get(output) if output else None
+@dataclass(frozen=True)
+class RdfOptions:
+    """What an RDF load takes from the profile and the settings."""
+
+    max_error_rate: float
+    #: syntax of the transformed records, None: recognised per record
+    rdf_format: str | None
+    records_per_part: int
+
+
+def rdf_options(datasource: Datasource, settings: Settings) -> RdfOptions:
+    """The error rate, the RDF format and records per part of ``datasource``'s load."""
+    from contentcloud.sections import error_rate
+
+    return RdfOptions(
+        max_error_rate=error_rate(datasource.limits, settings.error_rate),
+        rdf_format=parted.written_rdf_format(datasource),
+        records_per_part=datasource.rdf.records_per_part,
+    )
 
 
 def open_rdf_store(settings: Settings) -> RdfBackend:
@@ -503,11 +519,10 @@ class RdfStep(parted.Step):
     plan_type = RdfPlan
     result_type = RdfPartResult
 
-    @property
-    def max_error_rate(self) -> float:
-        from contentcloud.sections import error_rate
+    options: RdfOptions
 
-        return error_rate(self.datasource.limits, self.settings.error_rate)
+    def load_options(self) -> RdfOptions:
+        return rdf_options(self.datasource, self.settings)
 
     def plan(
         self, *, parts: int | None = None, min_parts: int = 1, full: bool = False, run_id: str | None = None
@@ -517,12 +532,20 @@ class RdfStep(parted.Step):
         ds = self.datasource
         if not ds.rdf.enabled:
             return self.disabled("the RDF store is disabled in the profile", run_id=run_id)
+        options = self.options
         with open_load(self.settings) as (store, backend):
             planned = plan_rdf(
-                store, ds, backend, full=full, run_id=run_id, max_error_rate=self.max_error_rate,
-                rdf_format=rdf_format_of(ds), parts=parts, records_per_part=ds.rdf.records_per_part,
+                store,
+                ds,
+                backend,
+                full=full,
+                run_id=run_id,
+                max_error_rate=options.max_error_rate,
+                rdf_format=options.rdf_format,
+                parts=parts,
+                records_per_part=options.records_per_part,
                 min_parts=min_parts,
-            )  # fmt: skip
+            )
             if not planned.parts:
                 return self.nothing_to_do(finish_rdf(store, backend, planned, []))
         return self.planned(planned)
@@ -542,5 +565,5 @@ class RdfStep(parted.Step):
     def check(self, *, run_id: str | None = None) -> RunSummary:
         with open_load(self.settings) as (store, backend):
             return check_rdf(
-                store, self.datasource, backend, run_id=run_id, rdf_format=rdf_format_of(self.datasource)
+                store, self.datasource, backend, run_id=run_id, rdf_format=self.options.rdf_format
             )
