@@ -183,10 +183,18 @@ class _Settlement:
 class HostGate:
     """At most ``per_host`` requests at once to one host, their starts ``delay`` seconds apart."""
 
-    def __init__(self, per_host: int, delay: float, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        per_host: int,
+        delay: float,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.per_host = per_host
         self.delay = delay
         self.sleep = sleep
+        self.clock = clock
         self._lock = threading.Lock()
         self._slots: dict[str, threading.Semaphore] = {}
         self._next_start: dict[str, float] = {}
@@ -199,7 +207,7 @@ class HostGate:
         try:
             if self.delay > 0:
                 with self._lock:
-                    now = time.monotonic()
+                    now = self.clock()
                     start = max(now, self._next_start.get(host, now))
                     self._next_start[host] = start + self.delay
                 if start > now:
