@@ -789,8 +789,6 @@ class SqliteWriter:
         self._open_docs = 0
         self._failed = False
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
-        #: whether the generation may hold leaders lists that a write must clear (in place)
-        self._leaders_kept = True
         if rebuild:
             self._generation = uuid.uuid4().hex[:12]
             self._t = _tables(self._generation)
@@ -807,12 +805,6 @@ class SqliteWriter:
                 )
             self._generation = generation[0]
             self._t = _tables(self._generation)
-            self._leaders_kept = (
-                self._conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE name = ?", (self._t["leaders"],)
-                ).fetchone()
-                is not None
-            )
 
     # --- set-up --------------------------------------------------------------------------------
     def _refuse_during_rebuild(self) -> None:
@@ -977,9 +969,9 @@ class SqliteWriter:
         so are its leaders lists (their scores depend on every row): gone until :meth:`commit`."""
         if not self.rebuild:
             conn.execute("UPDATE cc_indexes SET changes = changes + 1 WHERE name = ?", (self.index.name,))
-            if self._leaders_kept:
+            # asked each time: another writer's commit may have made the table since (a few µs)
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (self._t["leaders"],)).fetchone():
                 conn.execute(self._t.sql("DELETE FROM {leaders}"))
-                self._leaders_kept = False
 
     def _existing(self, conn: sqlite3.Connection, column: str, keys: Sequence[str]) -> list[tuple[int, str]]:
         found: list[tuple[int, str]] = []
