@@ -25,7 +25,10 @@ Storage per generation:
   positionIncrementGap). Dynamic text fields share two columns: ``dyn`` (plain tokens, searched by
   ``text``) and ``dynf`` (tokens marked with their field name, searched by ``period_txt:…``);
 
-* ``state``: the feeder's :class:`~provision.index.base.IndexState` per datasource.
+* ``state``: the feeder's :class:`~provision.index.base.IndexState` per datasource;
+* ``leaders``: per term in at least :data:`LEADERS_MIN_MATCHES` documents, their number and its best
+  :data:`LEADERS_DEPTH` documents by score with their scores (:func:`_write_leaders`), made at every
+  commit and cleared by every write in place before it.
 
 Matching sets are computed per leaf query in SQL and combined as Python sets (as rid → score
 dictionaries when the query is ranked); facet counts and sorts read per-generation columns kept in
@@ -43,11 +46,12 @@ fields, or ``score`` in ``fl`` (then the order is by score). Unlike Solr, a text
 which Solr accepts too) where it wants it. Each text clause scores with FTS5's ``bm25()`` (negated:
 FTS5 gives better matches more negative values; a one-term clause's bm25 is computed in Python
 from the term's instances and per-row lengths read once per generation, bit for bit the value
-``bm25()`` gives, at a third of its cost: :meth:`_Select._term_scores`), other clauses (exact
-values, ranges, prefixes, ``*:*``) a constant 1.0, and boolean queries add the scores of their
-matching MUST and SHOULD clauses as Lucene's BooleanQuery does (MUST_NOT and ``fq`` never score);
-boosts (``^n`` on terms, phrases, groups) multiply. Equal scores keep index order, so pages are
-stable. Scores are close to Solr's, not equal (FTS5's BM25 sees all the columns searched as one
+``bm25()`` gives, at a third of its cost: :meth:`_Select._term_scores`; a ranked one-term query on
+a frequent term whose page ends within its leaders list reads the list instead: :meth:`_Select._led`),
+other clauses (exact values, ranges, prefixes, ``*:*``) a constant 1.0, and boolean queries add the
+scores of their matching MUST and SHOULD clauses as Lucene's BooleanQuery does (MUST_NOT and ``fq``
+never score); boosts (``^n`` on terms, phrases, groups) multiply. Equal scores keep index order, so
+pages are stable. Scores are close to Solr's, not equal (FTS5's BM25 sees all the columns searched as one
 document; Lucene's per-field norms are coarser), so the top hit of a clear-cut query is the same, a
 full order may differ. Queries that do not ask for the score keep plain sets: ranking costs them
 nothing.
