@@ -25,7 +25,10 @@ Storage per generation:
   positionIncrementGap). Dynamic text fields share two columns: ``dyn`` (plain tokens, searched by
   ``text``) and ``dynf`` (tokens marked with their field name, searched by ``period_txt:…``);
 
-* ``state``: the feeder's :class:`~provision.index.base.IndexState` per datasource.
+* ``state``: the feeder's :class:`~provision.index.base.IndexState` per datasource;
+* ``leaders``: per term in at least :data:`LEADERS_MIN_MATCHES` documents, their number and its best
+  :data:`LEADERS_DEPTH` documents by score with their scores (:func:`_write_leaders`), made at every
+  commit and cleared by every write in place before it.
 
 Matching sets are computed per leaf query in SQL and combined as Python sets (as rid → score
 dictionaries when the query is ranked); facet counts and sorts read per-generation columns kept in
@@ -43,11 +46,12 @@ fields, or ``score`` in ``fl`` (then the order is by score). Unlike Solr, a text
 which Solr accepts too) where it wants it. Each text clause scores with FTS5's ``bm25()`` (negated:
 FTS5 gives better matches more negative values; a one-term clause's bm25 is computed in Python
 from the term's instances and per-row lengths read once per generation, bit for bit the value
-``bm25()`` gives, at a third of its cost: :meth:`_Select._term_scores`), other clauses (exact
-values, ranges, prefixes, ``*:*``) a constant 1.0, and boolean queries add the scores of their
-matching MUST and SHOULD clauses as Lucene's BooleanQuery does (MUST_NOT and ``fq`` never score);
-boosts (``^n`` on terms, phrases, groups) multiply. Equal scores keep index order, so pages are
-stable. Scores are close to Solr's, not equal (FTS5's BM25 sees all the columns searched as one
+``bm25()`` gives, at a third of its cost: :meth:`_Select._term_scores`; a ranked one-term query on
+a frequent term whose page ends within its leaders list reads the list instead: :meth:`_Select._led`),
+other clauses (exact values, ranges, prefixes, ``*:*``) a constant 1.0, and boolean queries add the
+scores of their matching MUST and SHOULD clauses as Lucene's BooleanQuery does (MUST_NOT and ``fq``
+never score); boosts (``^n`` on terms, phrases, groups) multiply. Equal scores keep index order, so
+pages are stable. Scores are close to Solr's, not equal (FTS5's BM25 sees all the columns searched as one
 document; Lucene's per-field norms are coarser), so the top hit of a clear-cut query is the same, a
 full order may differ. Queries that do not ask for the score keep plain sets: ranking costs them
 nothing.
@@ -65,6 +69,7 @@ import os
 import re
 import socket
 import sqlite3
+import struct
 import threading
 import time
 import uuid
@@ -508,10 +513,17 @@ def _catalog_ddl() -> list[str]:
     ]
 
 
+#: per frequent term, its best documents by score (:func:`_write_leaders`); ``IF NOT EXISTS``: a
+#: generation made before it gains it at its next commit
+LEADERS_DDL = (
+    "CREATE TABLE IF NOT EXISTS {leaders}(term TEXT PRIMARY KEY, matches INTEGER NOT NULL, "
+    "top BLOB NOT NULL) WITHOUT ROWID"
+)
+
 #: the tables of generation ``<g>``: ``g<g>_docs``, ``g<g>_terms``… (see the module docstring)
 GENERATIONS = Generations(
     "g{key}_{kind}",
-    ("docs", "terms", "singles", "ranges", "fts", "state"),
+    ("docs", "terms", "singles", "ranges", "fts", "state", "leaders"),
     key=r"[0-9a-f]+",
     error=IndexBackendError,
     field="target",
@@ -528,6 +540,7 @@ GENERATION_DDL = (
     "rid INTEGER NOT NULL, PRIMARY KEY(field, lo, hi, rid)) WITHOUT ROWID",
     "CREATE VIRTUAL TABLE {fts} USING fts5({columns}, content='', detail=full, tokenize=\"{tokenize}\")",
     "CREATE TABLE {state}(datasource TEXT PRIMARY KEY, state TEXT NOT NULL)",
+    LEADERS_DDL,
 )
 
 
@@ -956,9 +969,13 @@ class SqliteWriter:
         self._changed(conn)
 
     def _changed(self, conn: sqlite3.Connection) -> None:
-        """Readers' in-memory columns of the live generation are stale after this transaction."""
+        """Readers' in-memory columns of the live generation are stale after this transaction, and
+        so are its leaders lists (their scores depend on every row): gone until :meth:`commit`."""
         if not self.rebuild:
             conn.execute("UPDATE cc_indexes SET changes = changes + 1 WHERE name = ?", (self.index.name,))
+            # asked each time: another writer's commit may have made the table since (a few µs)
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (self._t["leaders"],)).fetchone():
+                conn.execute(self._t.sql("DELETE FROM {leaders}"))
 
     def _existing(self, conn: sqlite3.Connection, column: str, keys: Sequence[str]) -> list[tuple[int, str]]:
         found: list[tuple[int, str]] = []
@@ -1039,6 +1056,7 @@ class SqliteWriter:
         self._settle()
         conn = self._conn
         if self.rebuild:
+            self._leaders()
             old = GENERATIONS.flip(conn, partial(self._switch, state))
             if old is not None:
                 logger.info(
@@ -1047,7 +1065,21 @@ class SqliteWriter:
         else:
             with _write(conn):
                 self._save_state(conn, state)
+            self._leaders()
         self._close()
+
+    def _leaders(self) -> None:
+        """The generation's leaders lists, made again from what it holds now (one transaction)."""
+        started = time.perf_counter()
+        with _write(self._conn) as conn:
+            conn.execute(self._t.sql(LEADERS_DDL))
+            listed = _write_leaders(conn, self._t)
+        logger.info(
+            "%s: leaders lists of %d frequent terms in %.2f s",
+            self.index.name,
+            listed,
+            time.perf_counter() - started,
+        )
 
     def _save_state(self, conn: sqlite3.Connection, state: IndexState) -> None:
         conn.execute(
@@ -1134,6 +1166,7 @@ class _Columns:
         #: per field whose value bitmaps are built: string value → (its holders' rids, its bitmap)
         self._holders: dict[str, dict[str, tuple[list[int], int]]] = {}
         self._norms: tuple[list[int], int, float] | None = None
+        self._leaders = False
         #: Solr's filterCache and queryResultCache in one: matching sets and scores of queries and
         #: filters already evaluated on this generation, least recently used first, bounded by the
         #: number of rids they hold (:data:`RESULT_CACHE_RIDS`)
@@ -1212,6 +1245,16 @@ class _Columns:
                     rows = averages[0]
                     self._norms = (lengths, rows, sum(averages[1:]) / rows if rows else 0.0)
         return self._norms
+
+    def has_leaders(self, conn: sqlite3.Connection) -> bool:
+        """Whether the generation has a leaders table (one made before them gains it at its next
+        commit, without a change the columns would notice: asked again until it has)."""
+        if not self._leaders:
+            self._leaders = (
+                conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (self.p["leaders"],)).fetchone()
+                is not None
+            )
+        return self._leaders
 
     def all_rids(self, conn: sqlite3.Connection) -> list[int]:
         if self._all is None:
@@ -1335,6 +1378,112 @@ def _top_by_score(rids: Sequence[int], scores: dict[int, float], k: int, *, asce
 #: FTS5's bm25() constants (fts5_aux.c), used where a one-term clause is scored in Python
 BM25_K1 = 1.2
 BM25_B = 0.75
+
+#: a term in at least this many documents gets a leaders list (:func:`_write_leaders`): rarer ones
+#: are scored in full in ~1 ms
+LEADERS_MIN_MATCHES = 1_000
+#: how many of a frequent term's best documents its leaders list keeps: a ranked page ending past it
+#: scores every match
+LEADERS_DEPTH = 100
+
+
+def _instance_vocab(conn: sqlite3.Connection, p: Tables) -> str:
+    """The name of this connection's ``fts5vocab(…, instance)`` table over generation ``p``'s FTS
+    table (one row per occurrence of a term: term, doc, col, offset), made when missing; the
+    connection's vocab tables of replaced generations are dropped first."""
+    fts = p["fts"]
+    vocab = f"{fts}_instances"
+    if not conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = ?", (vocab,)).fetchone():
+        for (stale,) in conn.execute(
+            "SELECT name FROM temp.sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '!'",
+            ("%!_fts!_instances",),
+        ).fetchall():
+            conn.execute(p.sql("DROP TABLE temp.{stale}", stale=stale))
+        conn.execute(
+            p.sql("CREATE VIRTUAL TABLE temp.{vocab} USING fts5vocab(main, {fts}, instance)", vocab=vocab)
+        )
+    return vocab
+
+
+def _all_columns(term: str, columns: Sequence[str]) -> bool:
+    """Whether searching ``term`` in ``columns`` finds every instance of it: a marked token is only
+    ever in ``dynf``, any other in every column but ``dynf``."""
+    possible = {"dynf"} if FIELD_MARK in term else set(TEXT_COLUMNS) - {"dynf"}
+    return possible <= set(columns)
+
+
+def _bm25_scores(found: str, norms: tuple[list[int], int, float]) -> dict[int, float]:
+    """rid → ``-bm25()`` of a one-term clause from its instances (``found``: their rids joined by
+    commas, one per occurrence) and the generation's norms (:meth:`_Columns.bm25_norms`), by FTS5's
+    formula with the same floating-point operations in the same order as fts5_aux.c, computed once
+    per distinct (frequency, length)."""
+    frequencies = Counter(found.split(","))  # an instance per occurrence (str keys count faster)
+    rids = list(map(int, frequencies))
+    lengths, rows, average = norms
+    matches = len(frequencies)
+    idf = math.log((rows - matches + 0.5) / (matches + 0.5))
+    if idf <= 0.0:
+        idf = 1e-6
+    k1, b = BM25_K1, BM25_B
+
+    @cache
+    def score(frequency: int, length: int) -> float:
+        return idf * ((frequency * (k1 + 1.0)) / (frequency + k1 * (1 - b + b * length / average)))
+
+    return dict(zip(rids, map(score, frequencies.values(), map(lengths.__getitem__, rids))))
+
+
+def _write_leaders(conn: sqlite3.Connection, p: Tables) -> int:
+    """Fill generation ``p``'s ``leaders`` table, inside the caller's write transaction: per term
+    in at least :data:`LEADERS_MIN_MATCHES` documents, the number of documents holding it and its
+    best :data:`LEADERS_DEPTH` documents in ranked order (score descending, then rid), with their
+    scores, for a query of the term on all the columns it is in. A ranked one-term query whose
+    page ends within them reads one row instead of scoring every match (an impact-ordered posting
+    list cut at its head: the scores depend on the whole generation, its row count and average
+    length, so the lists are made again at every commit that changed it, and cleared by every
+    write before it). The scores are made by the very code a query would run
+    (:func:`_bm25_scores`, :func:`_top_by_score`): equal to the bit, ties in the same order.
+    Returns the number of terms listed."""
+    conn.execute(p.sql("DELETE FROM {leaders}"))
+    rows_vocab = f"{p['fts']}_rows"
+    conn.execute(p.sql("DROP TABLE IF EXISTS temp.{vocab}", vocab=rows_vocab))
+    conn.execute(
+        p.sql("CREATE VIRTUAL TABLE temp.{vocab} USING fts5vocab(main, {fts}, row)", vocab=rows_vocab)
+    )
+    try:
+        terms = [
+            term
+            for (term,) in conn.execute(
+                p.sql("SELECT term FROM temp.{vocab} WHERE doc >= ?", vocab=rows_vocab),
+                (LEADERS_MIN_MATCHES,),
+            ).fetchall()
+            if VALUE_GAP not in term
+        ]
+    finally:
+        conn.execute(p.sql("DROP TABLE temp.{vocab}", vocab=rows_vocab))
+    if not terms:
+        return 0
+    norms = _Columns(conn, p).bm25_norms(conn)
+    vocab = _instance_vocab(conn, p)
+    statement = p.sql("SELECT group_concat(doc) FROM temp.{vocab} WHERE term = ?", vocab=vocab)
+    for term in terms:
+        scores = _bm25_scores(conn.execute(statement, (term,)).fetchone()[0], norms)
+        top = _top_by_score(list(scores), scores, LEADERS_DEPTH, ascending=False)
+        conn.execute(
+            p.sql("INSERT INTO {leaders} VALUES (?, ?, ?)"),
+            (term, len(scores), _pack_leaders(top, [scores[rid] for rid in top])),
+        )
+    return len(terms)
+
+
+def _pack_leaders(rids: Sequence[int], scores: Sequence[float]) -> bytes:
+    return struct.pack(f"<{len(rids)}q{len(scores)}d", *rids, *scores)
+
+
+def _unpack_leaders(data: bytes) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    count = len(data) // 16
+    values = struct.unpack(f"<{count}q{count}d", data)
+    return values[:count], values[count:]  # type: ignore[return-value]
 
 
 def _bitmap(rids: Sequence[int], size: int) -> int:
@@ -1493,6 +1642,9 @@ class _Select:
         sort = self._sort_fields()
         try:
             self.check_time()
+            led = None if filters else self._led(main, sort)
+            if led is not None:
+                return *led, None, None, None
             scores = (
                 self.columns.remember(("scores", main), partial(self.scored, main))
                 if self._ranked(main, sort)
@@ -1636,6 +1788,46 @@ class _Select:
         return None
 
     # --- relevance -----------------------------------------------------------------------------
+    def _led(
+        self, main: Compiled, sort: list[tuple[str, bool]]
+    ) -> tuple[int, float | None, list[dict[str, Any]]] | None:
+        """numFound, maxScore and the page of a ranked one-term query from the term's leaders list
+        (:func:`_write_leaders`), without scoring its matches: when the query is one term searched on
+        every column it is in, unboosted, sorted by score descending only, without ``fq``, facets,
+        stats or a cursor, and its page ends within the list. None otherwise (scored in full)."""
+        request = self.request
+        if (
+            not isinstance(main, CText)
+            or main.prefix
+            or main.boost != 1.0
+            or request.rows <= 0
+            or request.facet
+            or request.stats is not None
+            or request.json_facets is not None
+            or request.cursor is not None
+            or sort not in ([], [("score", False)])
+            or not self._ranked(main, sort)
+        ):
+            return None
+        columns, tokens = self._text_target(main)
+        if len(tokens) != 1 or not tokens[0] or not _all_columns(tokens[0], columns):
+            return None
+        if not self.columns.has_leaders(self.conn):
+            return None
+        row = self.conn.execute(
+            self.p.sql("SELECT matches, top FROM {leaders} WHERE term = ?"), (tokens[0],)
+        ).fetchone()
+        if row is None:
+            return None
+        matches, data = row
+        rids, values = _unpack_leaders(data)
+        end = request.start + request.rows
+        if end > len(rids) and matches > len(rids):
+            return None
+        scores = dict(zip(rids, values))
+        max_score = (float(values[0]) if values else 0.0) if request.fl.score else None
+        return matches, max_score, self._fetch(list(rids[request.start : end]), scores)
+
     def _ranked(self, main: Compiled, sort: list[tuple[str, bool]]) -> bool:
         """Scores are computed only when asked for: the main query has a scoring text clause,
         documents or ``maxScore`` are asked for (facet counts need no order) and ``sort`` names
@@ -1705,24 +1897,10 @@ class _Select:
         if len(tokens) != 1 or not tokens[0]:
             return None
         term = tokens[0]
-        fts = self.p["fts"]
-        vocab = f"{fts}_instances"
-        if not self.conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = ?", (vocab,)).fetchone():
-            # this connection's vocab tables of replaced generations go first: one per connection
-            for (stale,) in self.conn.execute(
-                "SELECT name FROM temp.sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '!'",
-                ("%!_fts!_instances",),
-            ).fetchall():
-                self.conn.execute(self.p.sql("DROP TABLE temp.{stale}", stale=stale))
-            self.conn.execute(
-                self.p.sql(
-                    "CREATE VIRTUAL TABLE temp.{vocab} USING fts5vocab(main, {fts}, instance)", vocab=vocab
-                )
-            )
+        vocab = _instance_vocab(self.conn, self.p)
         # a marked token is only ever in dynf, any other in every column but dynf: filter on the
         # columns only when the clause searches fewer than those
-        possible = {"dynf"} if FIELD_MARK in term else set(TEXT_COLUMNS) - {"dynf"}
-        if possible <= set(columns):
+        if _all_columns(term, columns):
             statement = self.p.sql("SELECT group_concat(doc) FROM temp.{vocab} WHERE term = ?", vocab=vocab)
             args = [term]
         else:
@@ -1735,20 +1913,7 @@ class _Select:
         found = self.conn.execute(statement, args).fetchone()[0]
         if not found:
             return None
-        frequencies = Counter(found.split(","))  # an instance per occurrence (str keys count faster)
-        rids = list(map(int, frequencies))
-        lengths, rows, average = self.columns.bm25_norms(self.conn)
-        matches = len(frequencies)
-        idf = math.log((rows - matches + 0.5) / (matches + 0.5))
-        if idf <= 0.0:
-            idf = 1e-6
-        k1, b = BM25_K1, BM25_B
-
-        @cache
-        def score(frequency: int, length: int) -> float:
-            return idf * ((frequency * (k1 + 1.0)) / (frequency + k1 * (1 - b + b * length / average)))
-
-        return dict(zip(rids, map(score, frequencies.values(), map(lengths.__getitem__, rids))))
+        return _bm25_scores(found, self.columns.bm25_norms(self.conn))
 
     def matching(self, node: Compiled) -> set[int]:
         """The rids matching ``node``: each leaf is one SQL query; boolean structure is set algebra
@@ -1985,6 +2150,10 @@ class _Select:
                 if len(tops) < 16:
                     tops[(tuple(sort), end)] = top
             page = top[request.start :]
+        return self._fetch(page, scores)
+
+    def _fetch(self, page: list[int], scores: dict[int, float] | None) -> list[dict[str, Any]]:
+        """The page's documents, read and rendered in its order."""
         if not page:
             return []
         by_rid: dict[int, bytes] = {}

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from mdstore.envelope import Record
+from provision.index import sqlite as sqlite_module
 from provision.index.base import BadRequest, IndexBackend, IndexState, as_params
 from provision.index.profile import load_profile
 from provision.index.solr import SolrIndex
@@ -111,7 +112,13 @@ def pair(
         writer = backend.open_writer("ads", rebuild=True)
         writer.add(docs)
         assert writer.flush() == []
-        writer.commit(IndexState("ads", "v1", "ads/PE/store/transformed", "full"))
+        with pytest.MonkeyPatch.context() as patch:
+            # leaders lists for every term in 2 documents or more, 5 deep (at 148 documents no term
+            # reaches the real threshold): the ranked one-term requests of the sweep are answered
+            # from them, pages past a list's end by scoring every match
+            patch.setattr(sqlite_module, "LEADERS_MIN_MATCHES", 2)
+            patch.setattr(sqlite_module, "LEADERS_DEPTH", 5)
+            writer.commit(IndexState("ads", "v1", "ads/PE/store/transformed", "full"))
     assert solr.count() == embedded.count() == len(docs)
     yield solr, embedded
     solr.close()

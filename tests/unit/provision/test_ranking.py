@@ -245,3 +245,150 @@ def test_a_rebuild_leaves_one_vocab_table_per_connection(tmp_path) -> None:
             assert len(tables) == 1 and tables[0][0].endswith("_fts_instances")
             generation = index._conn().execute("SELECT generation FROM cc_indexes").fetchone()[0]
             assert tables[0][0] == f"g{generation}_fts_instances"
+
+
+# --- leaders lists: a frequent term's best documents, made at each commit -----------------------
+
+#: equal titles score equally: ties across the cut of a leaders list must keep index order
+LEADER_DOCS = [
+    doc("l::0", "amber bead"),
+    doc("l::1", "bronze axe"),
+    doc("l::2", "bronze bronze hoard"),
+    doc("l::3", "bronze axe"),
+    doc("l::4", "bronze axe blade"),
+    doc("l::5", "bronze axe"),
+    doc("l::6", "bronze"),
+    doc("l::7", "bronze axe"),
+    doc("l::8", "amber bronze bead"),
+]
+
+LEADER_REQUESTS = [
+    {"q": "bronze", "sort": "score desc", "rows": 3},
+    {"q": "bronze", "sort": "score desc", "rows": 2, "start": 2, "fl": "id,score"},
+    {"q": "bronze", "fl": "id,score", "rows": 4},
+    {"q": "bronze", "sort": "score desc", "rows": 4, "start": 4, "fl": "id,score"},  # past the list
+    {"q": "bronze", "sort": "score desc", "rows": 0, "fl": "id,score"},
+    {"q": "bronze", "sort": "score asc", "rows": 3},
+    {"q": "bronze^2", "sort": "score desc", "rows": 3, "fl": "id,score"},
+    {"q": "title:bronze", "sort": "score desc", "rows": 3, "fl": "id,score"},
+    {"q": "bronze", "sort": "score desc", "rows": 3, "fq": "id:l\\:*"},
+    {"q": "bronze", "sort": "score desc", "rows": 3, "facet": "true", "facet.field": "datasource"},
+    {"q": "axe", "sort": "score desc", "rows": 3, "fl": "id,score"},
+    {"q": "amber", "sort": "score desc", "rows": 3, "fl": "id,score"},  # in 2 documents: no list
+    {"q": "bronze axe", "sort": "score desc", "rows": 3, "fl": "id,score"},
+]
+
+
+def answers(index: SqliteIndex) -> list[dict]:
+    found = []
+    for request in LEADER_REQUESTS:
+        answer = index.select(request)
+        del answer["responseHeader"]["QTime"]
+        found.append(answer)
+    return found
+
+
+def leading(monkeypatch) -> list[bool]:
+    """Per request from now on, whether a leaders list answered it (else it was scored in full)."""
+    from provision.index import sqlite
+
+    led: list[bool] = []
+    original = sqlite._Select._led
+
+    def spying(self, main, sort):
+        found = original(self, main, sort)
+        led.append(found is not None)
+        return found
+
+    monkeypatch.setattr(sqlite._Select, "_led", spying)
+    return led
+
+
+def test_leaders_lists_answer_exactly_as_scoring_every_match(tmp_path, monkeypatch) -> None:
+    """A ranked one-term query whose page ends within the term's leaders list is answered from it:
+    the same numFound, maxScore, documents, order (ties in index order across the list's end) and
+    scores, to the bit, as scoring every match; every other request scores in full as before."""
+    from provision.index import sqlite
+
+    monkeypatch.setattr(sqlite, "LEADERS_MIN_MATCHES", 3)
+    monkeypatch.setattr(sqlite, "LEADERS_DEPTH", 4)
+    state = IndexState("f", "v1", "f/PE/store/transformed", "full", ("v1",))
+    with SqliteIndex(tmp_path / "led.sqlite") as led, SqliteIndex(tmp_path / "full.sqlite") as full:
+        writer = led.open_writer("f", rebuild=True)
+        writer.add(LEADER_DOCS)
+        writer.commit(state)
+        conn = led._conn()
+        p = led._live_tables(conn)
+        listed = dict(conn.execute(p.sql("SELECT term, matches FROM {leaders}")))
+        assert listed == {"bronze": 8, "axe": 5}
+        monkeypatch.setattr(sqlite, "LEADERS_MIN_MATCHES", 1_000)
+        writer = full.open_writer("f", rebuild=True)
+        writer.add(LEADER_DOCS)
+        writer.commit(state)
+        assert full._conn().execute(
+            full._live_tables(full._conn()).sql("SELECT count(*) FROM {leaders}")
+        ).fetchone() == (0,)
+
+        expected = answers(full)
+        by_list = leading(monkeypatch)
+        assert answers(led) == expected
+        # answered by the lists: the first three requests and "axe" (5 matches, 3 rows); the one
+        # with an fq never asks
+        assert by_list == [True, True, True, False, False, False, False, False, False, True, False, False]
+        assert [d["id"] for d in expected[0]["response"]["docs"]] == ["l::6", "l::2", "l::1"]
+        assert [d["id"] for d in expected[3]["response"]["docs"]] == ["l::5", "l::7", "l::4", "l::8"]
+
+        # the list's scores are bm25()'s
+        rids, values = sqlite._unpack_leaders(
+            conn.execute(p.sql("SELECT top FROM {leaders} WHERE term = 'bronze'")).fetchone()[0]
+        )
+        by_bm25 = dict(
+            conn.execute(p.sql("SELECT rowid, -bm25({fts}) FROM {fts} WHERE {fts} MATCH 'bronze'"))
+        )
+        assert values == tuple(by_bm25[rid] for rid in rids)
+        # l::1 and l::3 tie inside the list, in rid order; l::5 and l::7 tie with them outside it
+        assert len(rids) == 4 and values[1] > values[2] == values[3] and rids[2] < rids[3]
+
+
+def test_writes_in_place_clear_the_leaders_and_a_commit_makes_them_again(tmp_path, monkeypatch) -> None:
+    """Every score depends on the whole generation (its row count and average length): a write in
+    place clears the lists in its own transaction (requests score in full meanwhile), the commit
+    makes them again from what the generation holds; a generation made before the lists gains
+    its table at its next commit."""
+    from provision.index import sqlite
+
+    monkeypatch.setattr(sqlite, "LEADERS_MIN_MATCHES", 3)
+    monkeypatch.setattr(sqlite, "LEADERS_DEPTH", 4)
+    state = IndexState("f", "v1", "f/PE/store/transformed", "refeed", ("v1",))
+    request = {"q": "bronze", "sort": "score desc", "rows": 3, "fl": "id,score"}
+    with SqliteIndex(tmp_path / "index.sqlite") as index:
+        conn = index._conn()
+        p = index._live_tables(conn)
+        conn.execute(p.sql("DROP TABLE {leaders}"))  # as a generation made before them
+        writer = index.open_writer("f")
+        writer.add(LEADER_DOCS[:6])
+        led = lambda: dict(conn.execute(p.sql("SELECT term, matches FROM {leaders}")))  # noqa: E731
+        writer.commit(state)
+        assert led() == {"axe": 4, "bronze": 5}
+        by_list = leading(monkeypatch)
+        before = index.select(request)
+        assert by_list == [True]
+
+        writer = index.open_writer("f")
+        writer.add(LEADER_DOCS[6:])
+        assert led() == {}  # cleared by the write itself
+        during = index.select(request)
+        assert by_list == [True, False]
+        writer.commit(state)
+        assert led() == {"axe": 5, "bronze": 8}
+        after = index.select(request)
+        assert by_list == [True, False, True]
+        assert after["response"] == during["response"]
+        assert after["response"]["numFound"] == 8 and before["response"]["numFound"] == 5
+        assert after["response"]["docs"][0]["score"] != before["response"]["docs"][0]["score"]
+
+        writer = index.open_writer("f")
+        writer.delete(["l::6"])
+        writer.close()  # no commit: no lists until the next one, requests score in full
+        assert led() == {}
+        assert [d["id"] for d in index.select(request)["response"]["docs"]] == ["l::2", "l::1", "l::3"]
