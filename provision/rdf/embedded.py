@@ -287,7 +287,7 @@ class EmbeddedLoader:
             if len(self._pending) >= BULK_LINES:
                 self._flush_bulk()
             return
-        added, removed = self.ledger.apply(self._key, records)
+        added, removed = self.ledger.apply(self._key, records, present=self._present)
         self._write(added, removed)
 
     def _flush_bulk(self) -> None:
@@ -300,8 +300,23 @@ class EmbeddedLoader:
             self.store.bulk_load(data, ox.RdfFormat.N_TRIPLES, to_graph=self._node, lenient=True)
 
     def delete(self, record_ids: Sequence[str]) -> None:
-        added, removed = self.ledger.apply(self._key, {}, record_ids)
+        added, removed = self.ledger.apply(self._key, {}, record_ids, present=self._present)
         self._write(added, removed)
+
+    def _present(self, lines: Sequence[bytes]) -> set[bytes]:
+        """Which of these canonical lines the graph holds (the ledger asks about the lines it keeps
+        no count of: asserted by one record if the graph holds them, by none if not)."""
+        quads = list(ox.parse(b"\n".join(lines) + b"\n", format=ox.RdfFormat.N_TRIPLES, lenient=True))
+        if len(quads) != len(lines):
+            raise RdfStoreError(
+                f"{len(lines)} ledger lines parsed as {len(quads)} triples", target=self.graph
+            )
+        store, graph = self.store, self._node
+        return {
+            line
+            for line, quad in zip(lines, quads)
+            if ox.Quad(quad.subject, quad.predicate, quad.object, graph) in store
+        }
 
     def _write(self, added: list[bytes], removed: list[bytes]) -> None:
         for start in range(0, len(removed), LOAD_BATCH):
