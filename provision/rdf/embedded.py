@@ -62,6 +62,8 @@ LOAD_BATCH = 50_000
 #: lines a rebuild buffers before a bulk load where no named pipe streams them (no ``os.mkfifo``),
 #: and an abort's restore (fewer, larger loads are faster)
 BULK_LINES = 1_000_000
+#: the named pipe's buffer (Linux's default most users may set)
+PIPE_BYTES = 1 << 20
 
 
 def _state_subject(datasource: str) -> ox.NamedNode:
@@ -440,6 +442,12 @@ class StreamedBulkLoad:
                 time.sleep(0.002)
                 continue
             os.set_blocking(fd, True)
+            setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+            if setsize is not None:  # Linux: 1 MB at once instead of 64 KB, fewer wake-ups of the loader
+                try:
+                    fcntl.fcntl(fd, setsize, PIPE_BYTES)
+                except OSError:
+                    pass  # above /proc/sys/fs/pipe-max-size: the default size works too
             return fd
 
     def write(self, lines: Sequence[bytes]) -> None:
