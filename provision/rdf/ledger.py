@@ -55,8 +55,10 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS graphs (
     gid INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,
     records INTEGER NOT NULL DEFAULT 0, triples INTEGER NOT NULL DEFAULT 0)""",
+    # a rowid table: a record's ~3 KB of lines fit in its leaf cell (a WITHOUT ROWID row keeps ~1 KB
+    # there and the rest in an overflow page), and a rebuild's rows are appended
     """CREATE TABLE IF NOT EXISTS records (
-    gid INTEGER NOT NULL, id TEXT NOT NULL, nt BLOB NOT NULL, PRIMARY KEY (gid, id)) WITHOUT ROWID""",
+    gid INTEGER NOT NULL, id TEXT NOT NULL, nt BLOB NOT NULL, UNIQUE (gid, id))""",
     """CREATE TABLE IF NOT EXISTS shared (
     gid INTEGER NOT NULL, h INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (gid, h)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS subjects (
