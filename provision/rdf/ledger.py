@@ -22,10 +22,11 @@ Why a side table and not one named graph per record: a graph per record doubles 
 (the datasource graph must exist too, as a real graph, for ``GRAPH <ds>`` queries) and makes every
 load a per-record transaction; the side table costs one SQLite row per record and per subject,
 written in batches (see bench/RESULTS.md for the load rates). Why rows only for shared triples:
-in a rebuild, one row per distinct triple (1.8 million at 100,000 records) cost as much SQLite
-work as the records' rows and subjects together, for a number the graph already tells (≥ 1); most
+in a rebuild, one row per distinct triple (1.8 million at 100,000 records) and a digest of every
+line cost ~9 CPU s, half of the ledger's work, for a number the graph already tells (≥ 1); most
 triples are asserted by one record (49 of 90,048 distinct triples are shared in 5,000 synthetic PE
-records), so the rows that remain are few.
+records), so the rows that remain are few. The price: an in-place load asks the store about the
+lines it changes that have no row.
 
 The lines' digests are 64 bits (a rebuild tells the lines it met before by Python's 64-bit
 ``hash``): two lines with the same digest would share a count. At 100,000 records (1.8 million

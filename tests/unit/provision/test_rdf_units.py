@@ -1,5 +1,5 @@
 """The RDF store's small parts: content negotiation, canonical record lines (skolemized blank
-nodes, record errors) and the ledger's reference counts."""
+nodes, record errors) and the ledger's counts of shared triples."""
 
 from __future__ import annotations
 
