@@ -388,11 +388,12 @@ class ChunkedBulkLoad:
 
     Why chunks and not one bulk load reading a named pipe (the code before): the bulk loader works
     in batches of a million triples and processed the last one (0.8 million of 1.8 million at
-    100,000 records) only once its input had ended, which left the rebuild waiting ~8 s with
-    nothing else to do; a chunk's load ends soon after the chunk (sequential bulk loads of 300,000
-    lines cost the CPU of one load of the same lines, bench/RESULTS.md). Bulk loads of one store
-    may run side by side: each writes its own files and RocksDB ingests them one at a time (a
-    triple two chunks hold is written twice, the same key and value). Memory: at most
+    100,000 records) only once its input had ended, which left the rebuild waiting for it with
+    nothing else to do (8.8 CPU s, 20 s at a load of 4-5); a chunk's load ends soon after the chunk
+    (sequential bulk loads of 300,000 lines cost the CPU of one load of the same lines,
+    bench/RESULTS.md). Bulk loads of one store may run side by side: each writes its own files,
+    which RocksDB ingests (thread-safe), and a triple two chunks hold is written twice, the same
+    key and value. Memory: at most
     :data:`LOAD_QUEUE` chunks wait, besides those loading and the one being cut. The loaders'
     first error is raised by the next :meth:`write` or by :meth:`close`.
     """
