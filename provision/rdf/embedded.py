@@ -25,12 +25,11 @@ its own graph the same way.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import logging
 import os
+import queue
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -59,9 +58,13 @@ logger = logging.getLogger(__name__)
 KEEP_SNAPSHOTS = 3
 #: lines per bulk-load or update request
 LOAD_BATCH = 50_000
-#: lines a rebuild buffers before a bulk load where no named pipe streams them (no ``os.mkfifo``),
-#: and an abort's restore (fewer, larger loads are faster)
+#: lines an abort's restore buffers before a bulk load (fewer, larger loads are faster)
 BULK_LINES = 1_000_000
+#: lines of a rebuild's bulk-load chunk (:class:`ChunkedBulkLoad`)
+LOAD_CHUNK_LINES = 300_000
+#: threads loading chunks side by side, and chunks waiting for one
+LOAD_THREADS = 2
+LOAD_QUEUE = 2
 
 
 def _state_subject(datasource: str) -> ox.NamedNode:
@@ -264,44 +267,48 @@ class EmbeddedLoader:
         marker = owner._marker(datasource)
         marker.parent.mkdir(exist_ok=True)
         marker.write_text(f"{run_id or 'unknown'}\n")
-        self._pending: list[bytes] = []
-        self._stream: StreamedBulkLoad | None = None
+        self._bulk: ChunkedBulkLoad | None = None
         self._open = True
         if rebuild:
             try:
                 self.ledger.drop(self._key)
                 self.store.clear_graph(self._node)
-                if hasattr(os, "mkfifo"):
-                    self._stream = StreamedBulkLoad(self.store, self._node, owner.path)
+                self._bulk = ChunkedBulkLoad(self.store, self._node, target=self.graph)
             except BaseException:
                 self._close()
                 raise
 
     def put(self, records: Mapping[str, Sequence[bytes]]) -> None:
-        if self.rebuild:  # bulk: streamed (or buffered) into the bulk loader; duplicates are harmless
-            lines = self.ledger.add_fresh(self._key, records)
-            if self._stream is not None:
-                self._stream.write(lines)
-                return
-            self._pending.extend(lines)
-            if len(self._pending) >= BULK_LINES:
-                self._flush_bulk()
+        if self.rebuild:  # bulk: chunks to the bulk loaders; duplicates are harmless
+            assert self._bulk is not None
+            self._bulk.write(self.ledger.add_fresh(self._key, records))
             return
-        added, removed = self.ledger.apply(self._key, records)
+        added, removed = self.ledger.apply(self._key, records, present=self._present)
         self._write(added, removed)
 
     def _flush_bulk(self) -> None:
-        if self._stream is not None:
-            stream, self._stream = self._stream, None
-            stream.close()
-        if self._pending:
-            data = b"\n".join(self._pending) + b"\n"
-            self._pending = []
-            self.store.bulk_load(data, ox.RdfFormat.N_TRIPLES, to_graph=self._node, lenient=True)
+        if self._bulk is not None:
+            bulk, self._bulk = self._bulk, None
+            bulk.close()
 
     def delete(self, record_ids: Sequence[str]) -> None:
-        added, removed = self.ledger.apply(self._key, {}, record_ids)
+        added, removed = self.ledger.apply(self._key, {}, record_ids, present=self._present)
         self._write(added, removed)
+
+    def _present(self, lines: Sequence[bytes]) -> set[bytes]:
+        """Which of these canonical lines the graph holds (the ledger asks about the lines it keeps
+        no count of: asserted by one record if the graph holds them, by none if not)."""
+        quads = list(ox.parse(b"\n".join(lines) + b"\n", format=ox.RdfFormat.N_TRIPLES, lenient=True))
+        if len(quads) != len(lines):
+            raise RdfStoreError(
+                f"{len(lines)} ledger lines parsed as {len(quads)} triples", target=self.graph
+            )
+        store, graph = self.store, self._node
+        return {
+            line
+            for line, quad in zip(lines, quads)
+            if ox.Quad(quad.subject, quad.predicate, quad.object, graph) in store
+        }
 
     def _write(self, added: list[bytes], removed: list[bytes]) -> None:
         for start in range(0, len(removed), LOAD_BATCH):
@@ -337,9 +344,9 @@ class EmbeddedLoader:
         if not self._open:
             return
         try:
-            if self._stream is not None:  # the loader thread must be done with the store first
-                stream, self._stream = self._stream, None
-                stream.close(check=False)
+            if self._bulk is not None:  # the loader threads must be done with the store first
+                bulk, self._bulk = self._bulk, None
+                bulk.close(check=False)
             self._restore(self.datasource)
         finally:
             self._close()
@@ -373,85 +380,80 @@ class EmbeddedLoader:
         _release(self._lock_file)
 
 
-class StreamedBulkLoad:
-    """One bulk load of N-Triples lines fed while a rebuild still reads and canonicalizes records.
+class ChunkedBulkLoad:
+    """A rebuild's bulk load, fed while the rebuild still reads and canonicalizes records: the lines
+    are cut into chunks of :data:`LOAD_CHUNK_LINES`, and :data:`LOAD_THREADS` threads each bulk-load
+    one chunk at a time (pyoxigraph loads ``bytes`` in Rust without the GIL) while this thread
+    makes the next.
 
-    Why: the bulk loader is the rebuild's largest cost and it only started once every record had
-    been read (one load of the buffered lines at the commit), so the loader's threads and the
-    records' Python work ran one after the other. Here the loader runs from the start, in a thread,
-    reading a named pipe by its path: pyoxigraph reads a path in Rust without the GIL (a Python
-    file object would be read under the GIL, a few KB at a time), and this process writes each
-    batch's distinct lines into the pipe as they come. Nothing is buffered beyond the pipe's and
-    the loader's own batches (the rebuild held every line until the end before). The loader's
-    error, if any, is raised by :meth:`close`; a write after it failed raises at once.
+    Why chunks and not one bulk load reading a named pipe (the code before): the bulk loader works
+    in batches of a million triples and processed the last one (0.8 million of 1.8 million at
+    100,000 records) only once its input had ended, which left the rebuild waiting for it with
+    nothing else to do (8.8 CPU s, 20 s at a load of 4-5); a chunk's load ends soon after the chunk
+    (sequential bulk loads of 300,000 lines cost the CPU of one load of the same lines,
+    bench/RESULTS.md). Bulk loads of one store may run side by side: each writes its own files,
+    which RocksDB ingests (thread-safe), and a triple two chunks hold is written twice, the same
+    key and value. Memory: at most
+    :data:`LOAD_QUEUE` chunks wait, besides those loading and the one being cut. The loaders'
+    first error is raised by the next :meth:`write` or by :meth:`close`.
     """
 
-    def __init__(self, store: ox.Store, graph: ox.NamedNode, folder: Path) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix=".bulk-", dir=folder))
-        self._fifo = self._dir / "lines.nt"
-        os.mkfifo(self._fifo, 0o600)
+    def __init__(self, store: ox.Store, graph: ox.NamedNode, *, target: str) -> None:
+        self._store, self._graph, self._target = store, graph, target
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=LOAD_QUEUE)
+        self._lines: list[bytes] = []
         self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._load, args=(store, graph), name="rdf-bulk-load", daemon=True
-        )
-        self._thread.start()
-        self._out: Any = None
-        try:
-            self._out = os.fdopen(self._open_writer(), "wb", buffering=1 << 20)
-        except BaseException:
-            self.close(check=False)
-            raise
+        self._threads = [
+            threading.Thread(target=self._load, name=f"rdf-bulk-load-{n}", daemon=True)
+            for n in range(LOAD_THREADS)
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def _load(self, store: ox.Store, graph: ox.NamedNode) -> None:
+    def _load(self) -> None:
         try:
-            store.bulk_load(path=self._fifo, format=ox.RdfFormat.N_TRIPLES, to_graph=graph, lenient=True)
-        except BaseException as exc:  # raised again by close(), in the loading thread's caller
-            self._error = exc
-
-    def _open_writer(self) -> int:
-        """The pipe's writing end, once the loader has opened its reading end (a non-blocking open
-        fails with ENXIO until then; waiting for it in a blocking open would hang for good if the
-        loader failed before opening)."""
-        while True:
-            try:
-                fd = os.open(self._fifo, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                if exc.errno != errno.ENXIO:
-                    raise
-                if not self._thread.is_alive():
-                    raise RdfStoreError(
-                        f"the bulk load did not start: {self._error}", target=str(self._fifo)
-                    ) from self._error
-                time.sleep(0.002)
-                continue
-            os.set_blocking(fd, True)
-            return fd
+            while (data := self._queue.get()) is not None:
+                if self._error is None:
+                    self._store.bulk_load(data, ox.RdfFormat.N_TRIPLES, to_graph=self._graph, lenient=True)
+        except BaseException as exc:  # raised again by write() or close(), in the caller's thread
+            self._error = self._error or exc
+            while self._queue.get() is not None:  # the producer must never block on a queue nobody reads
+                pass
 
     def write(self, lines: Sequence[bytes]) -> None:
-        if not lines:
-            return
-        try:
-            self._out.write(b"\n".join(lines))
-            self._out.write(b"\n")
-        except BrokenPipeError:  # the loader stopped reading: its error says why
-            self.close()
-            raise RdfStoreError("the bulk load stopped reading", target=str(self._fifo)) from None
+        self._raise()
+        self._lines.extend(lines)
+        if len(self._lines) >= LOAD_CHUNK_LINES:
+            self._hand()
+
+    def _hand(self) -> None:
+        data = b"\n".join(self._lines) + b"\n"
+        self._lines = []
+        while True:
+            try:
+                self._queue.put(data, timeout=0.5)
+                return
+            except queue.Full:
+                self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise RdfStoreError(f"the bulk load failed: {self._error}", target=self._target) from self._error
 
     def close(self, *, check: bool = True) -> None:
-        """End the input, wait for the load to finish, remove the pipe; with ``check``, raise the
-        loader's error."""
-        if self._out is not None:
-            out, self._out = self._out, None
-            try:
-                out.close()
-            except BrokenPipeError:
-                pass
-        self._thread.join()
-        shutil.rmtree(self._dir, ignore_errors=True)
-        if check and self._error is not None:
-            raise RdfStoreError(
-                f"the bulk load failed: {self._error}", target=str(self._fifo)
-            ) from self._error
+        """Load the last chunk (with ``check``), wait for the loads to finish; with ``check``, raise
+        a loader's error (without: what was handed over is loaded, the rest dropped)."""
+        if check and self._lines and self._error is None:
+            self._hand()
+        self._lines = []
+        if self._threads:
+            for _ in self._threads:
+                self._queue.put(None)
+            for thread in self._threads:
+                thread.join()
+            self._threads = []
+        if check:
+            self._raise()
 
 
 def _acquire(path: Path, timeout: float) -> Any:

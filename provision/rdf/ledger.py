@@ -6,9 +6,13 @@ therefore remove only the triples no other record still asserts. The ledger keep
 
 * ``records``: each record's canonical lines (:mod:`provision.rdf.triples`), so the old triples of
   a changed record are known without asking the store;
-* ``subjects``: the IRIs each record describes (subjects of its triples), so an entity's page
-  links to the records it comes from;
-* ``refs``: for each triple (a 64-bit BLAKE2b digest of its line), how many records assert it.
+* ``subjects``: the IRIs each record describes (subjects of its triples), keyed by the IRI (one
+  B-tree, no second index), so an entity's page links to the records it comes from;
+* ``shared``: for each triple that **two or more** records assert (a 64-bit digest of its line),
+  how many do. A triple without a row is asserted by one record if it is in the graph, by none if
+  it is not: the graph itself is the rest of the count, and :meth:`Ledger.apply` asks the store
+  (its ``present`` argument) about the lines it changes that have no row;
+* ``graphs``: each graph's record and triple totals.
 
 :meth:`Ledger.apply` turns a batch of replaced and deleted records into the lines whose count went
 from 0 to 1 (to insert) and from 1 to 0 (to delete). A rebuild writes under a staging graph key and
@@ -16,43 +20,63 @@ from 0 to 1 (to insert) and from 1 to 0 (to delete). A rebuild writes under a st
 
 Why a side table and not one named graph per record: a graph per record doubles the stored quads
 (the datasource graph must exist too, as a real graph, for ``GRAPH <ds>`` queries) and makes every
-load a per-record transaction; the side table costs one SQLite row per record and per distinct
-triple, written in batches (see bench/RESULTS.md for the load rates).
+load a per-record transaction; the side table costs one SQLite row per record and per subject,
+written in batches (see bench/RESULTS.md for the load rates). Why rows only for shared triples:
+in a rebuild, one row per distinct triple (1.8 million at 100,000 records) and a digest of every
+line cost ~9 CPU s, half of the ledger's work, for a number the graph already tells (≥ 1); most
+triples are asserted by one record (49 of 90,048 distinct triples are shared in 5,000 synthetic PE
+records), so the rows that remain are few. The price: an in-place load asks the store about the
+lines it changes that have no row.
+
+The lines' digests are 64 bits (a rebuild tells the lines it met before by Python's 64-bit
+``hash``): two lines with the same digest would share a count. At 100,000 records (1.8 million
+distinct lines) the chance of any such collision is about 1 in 10 million; its effect would be a
+triple outliving its last record, which ``contentcloud rdf --check`` reports (``extra_triples``)
+and a rebuild removes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import queue
-import re
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from provision.rdf.base import RdfStoreError
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS graphs (gid INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    gid INTEGER NOT NULL, id TEXT NOT NULL, nt BLOB NOT NULL, PRIMARY KEY (gid, id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS refs (
-    gid INTEGER NOT NULL, h INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (gid, h)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS subjects (
-    gid INTEGER NOT NULL, id TEXT NOT NULL, iri TEXT NOT NULL, PRIMARY KEY (gid, id, iri)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS subjects_iri ON subjects (iri, gid);
-"""
+#: bumped when the tables change: a ledger of another version is emptied when opened, which makes
+#: the next load of every datasource a rebuild (its record count no longer matches the store's state)
+SCHEMA_VERSION = 2
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS graphs (
+    gid INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,
+    records INTEGER NOT NULL DEFAULT 0, triples INTEGER NOT NULL DEFAULT 0)""",
+    # a rowid table: a record's ~3 KB of lines fit in its leaf cell (a WITHOUT ROWID row keeps ~1 KB
+    # there and the rest in an overflow page), and a rebuild's rows are appended
+    """CREATE TABLE IF NOT EXISTS records (
+    gid INTEGER NOT NULL, id TEXT NOT NULL, nt BLOB NOT NULL, UNIQUE (gid, id))""",
+    """CREATE TABLE IF NOT EXISTS shared (
+    gid INTEGER NOT NULL, h INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (gid, h)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS subjects (
+    gid INTEGER NOT NULL, iri BLOB NOT NULL, id TEXT NOT NULL, PRIMARY KEY (gid, iri, id)) WITHOUT ROWID""",
+)
+#: what earlier versions had besides
+OLD_TABLES = ("refs",)
+
+#: ``present(lines)``: which of these canonical lines the graph holds now
+Present = Callable[[Sequence[bytes]], set[bytes]]
 
 
-_SUBJECT = re.compile(rb"^<([^>]*)>", re.MULTILINE)
-
-
-def subjects_of(lines: Sequence[bytes]) -> set[str]:
-    """The subject IRIs of canonical lines (``<iri> <p> o .``): one regular-expression pass over the
-    record's lines, decoding each distinct subject once (a record has ~27 lines, ~8 subjects)."""
-    return {iri.decode("utf-8") for iri in set(_SUBJECT.findall(b"\n".join(lines)))}
+def subjects_of(lines: Iterable[bytes]) -> set[bytes]:
+    """The subject IRIs (UTF-8) of canonical lines ``<iri> <p> o .`` (no blank nodes: skolemized);
+    a record has ~27 lines, ~8 subjects. (Slicing each line up to its first ``>`` costs half of one
+    regular-expression pass over the joined lines.)"""
+    return {line[1 : line.find(b">")] for line in lines if line[:1] == b"<"}
 
 
 def line_hash(line: bytes) -> int:
@@ -65,6 +89,16 @@ def line_hashes(lines: Iterable[bytes]) -> list[int]:
     return [from_bytes(blake2b(line, digest_size=8).digest(), "big", signed=True) for line in lines]
 
 
+@dataclass
+class _Fresh:
+    """What a rebuild keeps in memory until :meth:`Ledger.finish_fresh`: Python's ``hash`` of every
+    distinct line met (one set of ints, ~70 bytes a distinct triple) and the lines met more than
+    once with their counts."""
+
+    seen: set[int] = field(default_factory=set)
+    shared: dict[bytes, int] = field(default_factory=dict)
+
+
 class Ledger:
     """The record→triples side table of one store (a SQLite file; one writer at a time)."""
 
@@ -74,16 +108,27 @@ class Ledger:
         self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        # the B-trees a load writes at random places (reference counts by digest, subjects by IRI)
-        # stay in memory instead of SQLite's default 2 MB cache, which 100,000 records outgrow
+        # the B-trees a load writes at random places (subjects by digest) stay in memory instead of
+        # SQLite's default 2 MB cache, which 100,000 records outgrow
         self._db.execute("PRAGMA cache_size=-262144")
         self._db.execute("PRAGMA temp_store=MEMORY")
-        self._db.executescript(SCHEMA)
-        #: a rebuild's reference counts by graph id, until :meth:`finish_fresh` writes them
-        self._fresh: dict[int, Counter[int]] = {}
+        self._migrate()
+        #: a rebuild's in-memory part by graph id, until :meth:`finish_fresh` writes it
+        self._fresh: dict[int, _Fresh] = {}
         #: graph id of each graph a rebuild writes (:meth:`add_fresh` asks SQLite once)
         self._fresh_gids: dict[str, int] = {}
         self._writer: _FreshWriter | None = None
+
+    def _migrate(self) -> None:
+        if self._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        with self._transaction():
+            if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                for table in ("graphs", "records", "subjects", "shared", *OLD_TABLES):
+                    self._db.execute(f"DROP TABLE IF EXISTS {table}")
+                for statement in SCHEMA:
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._settle(check=False)
@@ -122,57 +167,82 @@ class Ledger:
         self._fresh.pop(gid, None)
         self._fresh_gids = {name: g for name, g in self._fresh_gids.items() if g != gid}
         self._db.execute("DELETE FROM records WHERE gid = ?", (gid,))
-        self._db.execute("DELETE FROM refs WHERE gid = ?", (gid,))
+        self._db.execute("DELETE FROM shared WHERE gid = ?", (gid,))
         self._db.execute("DELETE FROM subjects WHERE gid = ?", (gid,))
         self._db.execute("DELETE FROM graphs WHERE gid = ?", (gid,))
 
     def apply(
-        self, graph: str, puts: Mapping[str, Sequence[bytes]], deletes: Sequence[str] = ()
+        self,
+        graph: str,
+        puts: Mapping[str, Sequence[bytes]],
+        deletes: Sequence[str] = (),
+        *,
+        present: Present,
     ) -> tuple[list[bytes], list[bytes]]:
         """Record the new lines of ``puts`` and forget ``deletes``; return (lines to insert into the
-        graph, lines to delete from it)."""
+        graph, lines to delete from it). ``present`` tells which of the changed lines without a
+        ``shared`` row the graph holds (each is asserted by one record then, else by none); it is
+        asked before the caller writes the returned lines, while graph and ledger agree."""
         gid = self.gid(graph)
         ids = list(puts) + [rid for rid in deletes if rid not in puts]
         delta: Counter[bytes] = Counter()
+        old_subjects: list[tuple[int, bytes, str]] = []
+        existed = 0
         with self._transaction():
             for chunk in _chunks(ids, 500):
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT nt FROM records WHERE gid = ? AND id IN ({marks})",  # noqa: S608 - placeholders only
+                    f"SELECT id, nt FROM records WHERE gid = ? AND id IN ({marks})",  # noqa: S608 - placeholders only
                     (gid, *chunk),
                 )
-                for (nt,) in rows:
+                for rid, nt in rows:
+                    existed += 1
                     delta.subtract(nt.split(b"\n"))
+                    old_subjects.extend((gid, iri, rid) for iri in subjects_of(nt.split(b"\n")))
             for lines in puts.values():
                 delta.update(lines)
+            changed = [(line, change) for line, change in delta.items() if change and line]
+            digests = line_hashes(line for line, _ in changed)
+            rows_n: dict[int, int] = {}
+            for chunk_h in _chunks(digests, 500):
+                marks = ",".join("?" * len(chunk_h))
+                rows_n.update(
+                    self._db.execute(
+                        f"SELECT h, n FROM shared WHERE gid = ? AND h IN ({marks})",  # noqa: S608 - placeholders only
+                        (gid, *chunk_h),
+                    ).fetchall()
+                )
+            unknown = [line for (line, _), h in zip(changed, digests) if h not in rows_n]
+            here = present(unknown) if unknown else set()
             added: list[bytes] = []
             removed: list[bytes] = []
-            upsert = (
-                "INSERT INTO refs(gid, h, n) VALUES (?, ?, ?) "
-                "ON CONFLICT(gid, h) DO UPDATE SET n = n + excluded.n RETURNING n"
-            )
-            execute = self._db.execute
-            for line, change in delta.items():
-                if not change or not line:
-                    continue
-                h = line_hash(line)
-                (count,) = execute(upsert, (gid, h, change)).fetchone()
-                if count <= 0:
-                    execute("DELETE FROM refs WHERE gid = ? AND h = ?", (gid, h))
-                    if count - change > 0:
-                        removed.append(line)
-                elif count == change:  # it was 0 before
+            upserts: list[tuple[int, int, int]] = []
+            gone: list[tuple[int, int]] = []
+            for (line, change), h in zip(changed, digests):
+                before = rows_n.get(h)
+                if before is None:
+                    before = 1 if line in here else 0
+                after = before + change
+                if after >= 2:
+                    upserts.append((gid, h, after))
+                elif h in rows_n:
+                    gone.append((gid, h))
+                if before <= 0 < after:
                     added.append(line)
+                elif after <= 0 < before:
+                    removed.append(line)
+            execute, executemany = self._db.execute, self._db.executemany
+            executemany("INSERT OR REPLACE INTO shared(gid, h, n) VALUES (?, ?, ?)", upserts)
+            executemany("DELETE FROM shared WHERE gid = ? AND h = ?", gone)
             if deletes:
-                self._db.executemany(
-                    "DELETE FROM records WHERE gid = ? AND id = ?", [(gid, rid) for rid in deletes]
-                )
-            self._db.executemany("DELETE FROM subjects WHERE gid = ? AND id = ?", [(gid, rid) for rid in ids])
-            self._write_records(gid, puts)
+                executemany("DELETE FROM records WHERE gid = ? AND id = ?", [(gid, rid) for rid in deletes])
+            executemany("DELETE FROM subjects WHERE gid = ? AND iri = ? AND id = ?", old_subjects)
+            _write_records(self._db, gid, puts)
+            execute(
+                "UPDATE graphs SET records = records + ?, triples = triples + ? WHERE gid = ?",
+                (len(puts) - existed, len(added) - len(removed), gid),
+            )
         return added, removed
-
-    def _write_records(self, gid: int, puts: Mapping[str, Sequence[bytes]]) -> None:
-        _write_records(self._db, gid, puts)
 
     def records_about(self, graph: str, iri: str, limit: int = 20) -> list[str]:
         """Ids of the records that describe ``iri`` (have it as a subject)."""
@@ -180,49 +250,64 @@ class Ledger:
         if gid is None:
             return []
         rows = self._db.execute(
-            "SELECT id FROM subjects WHERE iri = ? AND gid = ? ORDER BY id LIMIT ?", (iri, gid, limit)
+            "SELECT id FROM subjects WHERE gid = ? AND iri = ? ORDER BY id LIMIT ?",
+            (gid, iri.encode("utf-8"), limit),
         )
         return [row[0] for row in rows]
 
     def add_fresh(self, graph: str, puts: Mapping[str, Sequence[bytes]]) -> list[bytes]:
         """:meth:`apply` for a graph being built from nothing (a rebuild), whose records each come
         once: every distinct line of the batch is returned (loading a line the graph already holds
-        changes nothing, so nobody needs to know which are new); the records and their subjects
-        are written, and the lines' reference counts summed (one counter of 64-bit digests, ~90
-        bytes a distinct triple) for :meth:`finish_fresh` to write once, in key order.
+        changes nothing, so nobody needs to know which are new; a line is returned once a batch);
+        the records and their subjects are written, and the lines met more than once counted, for
+        :meth:`finish_fresh` to write.
 
         Why in a thread of its own (:class:`_FreshWriter`, its own connection): these SQLite writes
         were a third of a rebuild's time on the caller's thread (bench/RESULTS.md), and SQLite
         releases the GIL while it works, so the caller canonicalizes the next records meanwhile.
-        Why the counts in memory and not in SQLite as the batches come: appending every batch's
-        counts to a scratch table and folding it into ``refs`` with one grouped insert took ~23 of
-        the step's 89 CPU seconds at 100,000 records. A rebuild that dies loses nothing it needed
-        (its rows are under a staging graph :meth:`drop` removes). Errors of the thread are raised
-        by the next call."""
+        Why Python's ``hash`` to tell the lines met before: it is computed in C and cached on the
+        line, where a BLAKE2b digest of each of a rebuild's lines cost a Python call each (~3 CPU s
+        at 100,000 records); the few shared lines get their digest at the end. A rebuild that dies
+        loses nothing it needed (its rows are under a staging graph :meth:`drop` removes). Errors
+        of the thread are raised by the next call."""
         gid = self._fresh_gids.get(graph)
         if gid is None:
             gid = self.gid(graph)
             assert gid is not None
             self._fresh_gids[graph] = gid
+        fresh = self._fresh.setdefault(gid, _Fresh())
         batch: Counter[bytes] = Counter()
         for lines in puts.values():
             batch.update(lines)
         batch.pop(b"", None)
+        seen, shared = fresh.seen, fresh.shared
+        hashes = list(map(hash, batch))  # set operations in C; Python loops only over repeats
+        again = seen.intersection(hashes)
+        seen.update(hashes)
+        for line in [line for line, n in batch.items() if n > 1]:
+            if hash(line) not in again:
+                shared[line] = batch[line]
+        if again:
+            for line in [line for line, h in zip(batch, hashes) if h in again]:
+                shared[line] = shared.get(line, 1) + batch[line]
         if self._writer is None:
             self._writer = _FreshWriter(self.path)
-        self._writer.submit(("records", gid, dict(puts), batch, self._fresh.setdefault(gid, Counter())))
+        self._writer.submit(("records", gid, dict(puts)))
         return list(batch)
 
     def finish_fresh(self, graph: str, *, wait: bool = True) -> None:
-        """Write a rebuild's reference counts into ``refs`` (before :meth:`switch`); with ``wait``
-        false the writer thread does it while the caller goes on (:meth:`sync` waits for it)."""
+        """Write a rebuild's shared lines' counts and its totals (before :meth:`switch`); with
+        ``wait`` false the writer thread does it while the caller goes on (:meth:`sync` waits for
+        it)."""
         gid = self._fresh_gids.get(graph)
         if gid is None:
             gid = self.gid(graph)
             assert gid is not None
+        fresh = self._fresh.pop(gid, _Fresh())
+        counts = dict(zip(line_hashes(fresh.shared), fresh.shared.values()))
         if self._writer is None:
             self._writer = _FreshWriter(self.path)
-        self._writer.submit(("refs", gid, self._fresh.pop(gid, Counter())))
+        self._writer.submit(("totals", gid, counts, len(fresh.seen)))
         if wait:
             self.sync()
 
@@ -257,9 +342,8 @@ class Ledger:
         gid = self.gid(graph, create=False)
         if gid is None:
             return 0, 0
-        records = self._db.execute("SELECT count(*) FROM records WHERE gid = ?", (gid,)).fetchone()[0]
-        triples = self._db.execute("SELECT count(*) FROM refs WHERE gid = ?", (gid,)).fetchone()[0]
-        return int(records), int(triples)
+        row = self._db.execute("SELECT records, triples FROM graphs WHERE gid = ?", (gid,)).fetchone()
+        return int(row[0]), int(row[1])
 
     def _transaction(self):
         return _Transaction(self._db)
@@ -271,8 +355,8 @@ def _write_records(db: sqlite3.Connection, gid: int, puts: Mapping[str, Sequence
         [(gid, rid, b"\n".join(lines)) for rid, lines in puts.items()],
     )
     db.executemany(
-        "INSERT OR IGNORE INTO subjects(gid, id, iri) VALUES (?, ?, ?)",
-        [(gid, rid, iri) for rid, lines in puts.items() for iri in subjects_of(lines)],
+        "INSERT OR IGNORE INTO subjects(gid, iri, id) VALUES (?, ?, ?)",
+        [(gid, iri, rid) for rid, lines in puts.items() for iri in subjects_of(lines)],
     )
 
 
@@ -285,13 +369,12 @@ FRESH_COMMIT_EVERY = 8
 class _FreshWriter:
     """A rebuild's ledger writes, in a thread with its own connection to the ledger file.
 
-    Work items (tuples) come through a bounded queue: ``("records", gid, puts, batch, counts)``
-    writes a batch's records and subjects and adds its lines' digests to ``counts``;
-    ``("refs", gid, counts)`` writes those counts into ``refs``, in key order (the counters are
-    the ledger's, which hands each to the thread and touches it no more until it is written). The
-    thread commits every :data:`FRESH_COMMIT_EVERY` batches and when it is closed. After an error
-    it keeps taking (and dropping) items, so that the producer never blocks on a queue nobody
-    reads; :meth:`submit` and :meth:`close` raise it.
+    Work items (tuples) come through a bounded queue: ``("records", gid, puts)`` writes a batch's
+    records and subjects and adds them to the graph's total; ``("totals", gid, counts, triples)``
+    writes the shared lines' counts (digest → count) and the graph's triple total. The thread commits every
+    :data:`FRESH_COMMIT_EVERY` batches and when it is closed. After an error it keeps taking (and
+    dropping) items, so that the producer never blocks on a queue nobody reads; :meth:`submit` and
+    :meth:`close` raise it.
     """
 
     def __init__(self, path: str) -> None:
@@ -338,19 +421,17 @@ class _FreshWriter:
                 if not pending:
                     db.execute("BEGIN IMMEDIATE")
                 if item[0] == "records":
-                    _, gid, puts, batch, counts = item
-                    for digest, n in zip(line_hashes(batch), batch.values()):
-                        counts[digest] += n
+                    _, gid, puts = item
                     _write_records(db, gid, puts)
+                    db.execute("UPDATE graphs SET records = records + ? WHERE gid = ?", (len(puts), gid))
                     pending += 1
                 else:
-                    _, gid, counts = item
-                    # a fresh graph holds no counts yet: a plain insert, in key order (sorting the
-                    # keys alone: a list of the items would hold ~100 bytes more a triple)
+                    _, gid, counts, triples = item
                     db.executemany(
-                        "INSERT INTO refs(gid, h, n) VALUES (?, ?, ?)",
+                        "INSERT INTO shared(gid, h, n) VALUES (?, ?, ?)",
                         ((gid, digest, counts[digest]) for digest in sorted(counts)),
                     )
+                    db.execute("UPDATE graphs SET triples = ? WHERE gid = ?", (triples, gid))
                     pending = FRESH_COMMIT_EVERY
                 if pending >= FRESH_COMMIT_EVERY:
                     db.execute("COMMIT")
@@ -379,6 +460,6 @@ class _Transaction:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -128,6 +128,24 @@ def test_a_triple_two_records_assert_stays_until_both_are_gone(store: MDStore, b
     assert lines == expected_lines(rest)
 
 
+def test_an_incremental_load_of_thousands_of_lines_asks_the_store_about_them_in_batches(
+    store: MDStore, backend: RdfBackend
+) -> None:
+    """Deleting 150 of 200 records: ~4,000 lines the ledger keeps no count of (asserted by one
+    record each), whose presence the loader asks the store about (on a server: queries of
+    2,000 lines, ~300 KB each)."""
+    records = pe_records(200, prefix="ads")
+    write_version(store, records)
+    load_rdf(store, datasource(), backend)
+    write_version(store, records[:50])
+    summary = load_rdf(store, datasource(), backend)
+    assert (summary.outcome, summary.extra["mode"], summary.deleted) == (Outcome.FINISHED, "incremental", 150)
+    expected = expected_lines(records[:50])
+    assert set(backend.graph_lines("ads")) == expected
+    state = backend.state("ads")
+    assert (state.records, state.triples) == (50, len(expected))
+
+
 def test_a_full_rebuild_never_shows_an_empty_or_partial_graph(store: MDStore, backend: RdfBackend) -> None:
     write_version(store, pe_records(300, prefix="ads"))
     load_rdf(store, datasource(), backend)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from contentcloud.pipeline.rdf import load_rdf
@@ -64,3 +65,39 @@ def test_queries_from_another_process_see_each_commit_whole(store: MDStore, tmp_
     )
     assert count.stdout.strip() == expected
     backend.close()
+
+
+def test_a_rebuild_loads_its_chunks_side_by_side_and_an_incremental_load_then_counts_right(
+    store: MDStore, tmp_path: Path, monkeypatch
+) -> None:
+    """Many small chunks (two loader threads), records sharing triples across chunks; then the
+    shared triples' counts must hold for an in-place deletion (the ledger asks the store about the
+    others)."""
+    monkeypatch.setattr("provision.rdf.embedded.LOAD_CHUNK_LINES", 7)
+    monkeypatch.setattr("contentcloud.pipeline.rdf.PAGE_SIZE", 3)
+    monkeypatch.setattr("contentcloud.pipeline.rdf.INCREMENTAL_OVERLAP", timedelta(milliseconds=-1))
+    backend = EmbeddedRdf(tmp_path / "rdf", base=BASE)
+    records = list(pe_records(40, prefix="ads"))
+    write_version(store, records)
+    assert load_rdf(store, datasource(), backend, full=True).outcome == Outcome.FINISHED
+    assert set(backend.graph_lines("ads")) == lines_of(records, "ads")
+    write_version(store, records[:20] + records[21:])  # one record gone: its own triples only
+    summary = load_rdf(store, datasource(), backend)
+    assert (summary.extra["mode"], summary.deleted) == ("incremental", 1)
+    assert set(backend.graph_lines("ads")) == lines_of(records[:20] + records[21:], "ads")
+    backend.close()
+
+
+def test_a_failed_chunk_load_is_raised_by_the_next_write_or_the_close(tmp_path: Path) -> None:
+    import pyoxigraph as ox
+    import pytest
+
+    from provision.rdf.base import RdfStoreError
+    from provision.rdf.embedded import ChunkedBulkLoad
+
+    store = ox.Store(str(tmp_path / "store"))
+    bulk = ChunkedBulkLoad(store, ox.NamedNode("urn:g"), target="urn:g")
+    bulk.write([b"<urn:s> <urn:p> <urn:o> .", b"this is not N-Triples"])
+    with pytest.raises(RdfStoreError, match=r"^urn:g: the bulk load failed: "):
+        bulk.close()
+    bulk.close(check=False)  # closing again after the failure: nothing left to wait for

@@ -1,5 +1,5 @@
 """The RDF store's small parts: content negotiation, canonical record lines (skolemized blank
-nodes, record errors) and the ledger's reference counts."""
+nodes, record errors) and the ledger's counts of shared triples."""
 
 from __future__ import annotations
 
@@ -56,47 +56,114 @@ def test_a_body_that_is_not_rdf_is_a_located_record_error() -> None:
     assert str(caught.value).startswith("r9: rdf: not valid ntriples: ")
 
 
+class Graph:
+    """The graph a ledger's lines go to, as a store holds it: what ``present`` asks."""
+
+    def __init__(self) -> None:
+        self.lines: set[bytes] = set()
+
+    def present(self, lines) -> set[bytes]:
+        return {line for line in lines if line in self.lines}
+
+    def apply(self, ledger: Ledger, graph: str, puts, deletes=()) -> tuple[list[bytes], list[bytes]]:
+        added, removed = ledger.apply(graph, puts, deletes, present=self.present)
+        assert not self.lines.intersection(added) and self.lines.issuperset(removed)
+        self.lines.update(added)
+        self.lines.difference_update(removed)
+        return added, removed
+
+
+def shared_rows(ledger: Ledger) -> list[tuple[int, int]]:
+    return ledger._db.execute("SELECT gid, n FROM shared ORDER BY gid, n").fetchall()
+
+
 def test_the_ledger_removes_a_shared_triple_only_with_its_last_record(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger, graph = Ledger(tmp_path / "ledger.sqlite"), Graph()
     shared, a_only, b_only = b"<s> <p> <shared> .", b"<a> <p> <o> .", b"<b> <p> <o> ."
-    added, removed = ledger.apply("g", {"a": [a_only, shared], "b": [b_only, shared]})
+    added, removed = graph.apply(ledger, "g", {"a": [a_only, shared], "b": [b_only, shared]})
     assert (sorted(added), removed) == (sorted([a_only, b_only, shared]), [])
     assert ledger.counts("g") == (2, 3)
+    assert shared_rows(ledger) == [(1, 2)]  # a count only for the line two records assert
     assert ledger.records_about("g", "a") == ["a"]
-    added, removed = ledger.apply("g", {}, ["a"])
+    assert ledger.records_about("g", "s") == ["a", "b"]
+    added, removed = graph.apply(ledger, "g", {}, ["a"])
     assert (added, removed) == ([], [a_only])
-    added, removed = ledger.apply("g", {"b": [b"<b> <p> <new> ."]})
+    assert shared_rows(ledger) == []
+    assert ledger.records_about("g", "s") == ["b"]
+    added, removed = graph.apply(ledger, "g", {"b": [b"<b> <p> <new> ."]})
     assert (added, sorted(removed)) == ([b"<b> <p> <new> ."], sorted([b_only, shared]))
     assert list(ledger.records("g")) == [("b", [b"<b> <p> <new> ."])]
+    assert ledger.counts("g") == (1, 1)
+    assert ledger.records_about("g", "s") == []
     # a rebuild fills a staging key and switches it in whole
     assert ledger.add_fresh("g#rebuild", {"c": [shared]}) == [shared]
-    assert ledger.add_fresh("g#rebuild", {"d": [shared, a_only]}) == [shared, a_only]
+    assert sorted(ledger.add_fresh("g#rebuild", {"d": [shared, a_only]})) == sorted([shared, a_only])
     ledger.finish_fresh("g#rebuild")
     ledger.switch("g#rebuild", "g")
+    graph.lines = {shared, a_only}
     assert list(ledger.records("g")) == [("c", [shared]), ("d", [shared, a_only])]
     assert ledger.counts("g") == (2, 2)
+    assert shared_rows(ledger) == [(2, 2)]  # the live graph's rows went with the switch
     assert ledger.records_about("g", "b") == []
-    added, removed = ledger.apply("g", {}, ["c"])  # the rebuilt counts are right: shared stays
+    added, removed = graph.apply(ledger, "g", {}, ["c"])  # the rebuilt counts are right: shared stays
     assert (added, removed) == ([], [])
-    added, removed = ledger.apply("g", {}, ["d"])
+    added, removed = graph.apply(ledger, "g", {}, ["d"])
     assert (added, sorted(removed)) == ([], sorted([shared, a_only]))
+    assert (ledger.counts("g"), shared_rows(ledger), graph.lines) == ((0, 0), [], set())
+    ledger.close()
+
+
+def test_the_ledger_counts_lines_asserted_twice_in_one_batch_and_across_batches(tmp_path: Path) -> None:
+    ledger, graph = Ledger(tmp_path / "ledger.sqlite"), Graph()
+    shared, other = b"<s> <p> <shared> .", b"<s> <p> <other> ."
+    graph.apply(ledger, "g", {"a": [shared], "b": [shared], "c": [shared, other]})
+    assert shared_rows(ledger) == [(1, 3)]
+    graph.apply(ledger, "g", {"d": [other]})  # in the graph, no row: one record asserted it
+    assert sorted(shared_rows(ledger)) == [(1, 2), (1, 3)]
+    assert graph.apply(ledger, "g", {}, ["a", "b", "c"]) == ([], [shared])
+    assert shared_rows(ledger) == []
+    assert graph.apply(ledger, "g", {}, ["d"]) == ([], [other])
+    # a rebuild counts what its batches share: three batches, one line in all of them, and a batch
+    # whose records share another line three times
+    for rid in ("x", "y", "z"):
+        ledger.add_fresh("g#rebuild", {rid: [shared, f"<{rid}> <p> <o> .".encode()]})
+    ledger.add_fresh("g#rebuild", {"u": [other], "v": [other, shared], "w": [other]})
+    ledger.finish_fresh("g#rebuild")
+    ledger.switch("g#rebuild", "g")
+    assert (ledger.counts("g"), shared_rows(ledger)) == ((6, 5), [(2, 3), (2, 4)])
+    ledger.close()
+
+
+def test_a_ledger_of_an_older_version_is_emptied_so_that_the_next_load_rebuilds(tmp_path: Path) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "ledger.sqlite")
+    old.execute("CREATE TABLE graphs (gid INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)")
+    old.execute("CREATE TABLE refs (gid INTEGER, h INTEGER, n INTEGER)")
+    old.execute("INSERT INTO graphs(name) VALUES ('g')")
+    old.commit()
+    old.close()
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    assert ledger.counts("g") == (0, 0)
+    assert ledger._db.execute("SELECT name FROM sqlite_master WHERE name = 'refs'").fetchall() == []
     ledger.close()
 
 
 def test_a_rebuilds_counts_survive_a_read_between_its_batches(tmp_path: Path) -> None:
     """The rebuild's rows are written by a thread; a read in between waits for them and the
-    reference counts summed before it still reach ``refs``."""
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+    counts summed before it still reach ``shared``."""
+    ledger, graph = Ledger(tmp_path / "ledger.sqlite"), Graph()
     shared, a_only = b"<s> <p> <shared> .", b"<a> <p> <o> ."
     ledger.add_fresh("g#rebuild", {"a": [shared, a_only]})
-    assert ledger.counts("g#rebuild") == (1, 0)  # records written; counts come with finish_fresh
+    assert ledger.counts("g#rebuild") == (1, 0)  # records written; the triples come with finish_fresh
     ledger.add_fresh("g#rebuild", {"b": [shared]})
     ledger.finish_fresh("g#rebuild", wait=False)
     ledger.switch("g#rebuild", "g")
+    graph.lines = {shared, a_only}
     assert ledger.counts("g") == (2, 2)
     assert ledger.records_about("g", "s") == ["a", "b"]
-    assert ledger.apply("g", {}, ["a"]) == ([], [a_only])
-    assert ledger.apply("g", {}, ["b"]) == ([], [shared])
+    assert graph.apply(ledger, "g", {}, ["a"]) == ([], [a_only])
+    assert graph.apply(ledger, "g", {}, ["b"]) == ([], [shared])
     ledger.close()
 
 
@@ -104,7 +171,7 @@ def test_a_failed_rebuild_write_is_raised_and_its_rows_dropped(tmp_path: Path) -
     from provision.rdf.base import RdfStoreError
 
     ledger = Ledger(tmp_path / "ledger.sqlite")
-    ledger.apply("g", {"a": [b"<a> <p> <o> ."]})
+    Graph().apply(ledger, "g", {"a": [b"<a> <p> <o> ."]})
     # a record id SQLite cannot bind fails in the writer thread, not in the caller's
     ledger.add_fresh("g#rebuild", {("not", "text"): [b"<x> <p> <o> ."]})  # type: ignore[dict-item]
     with pytest.raises(RdfStoreError, match=r"writing the ledger failed: .*type 'tuple' is not supported"):
