@@ -37,7 +37,9 @@ and a rebuild removes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -70,6 +72,8 @@ OLD_TABLES = ("refs",)
 
 #: ``present(lines)``: which of these canonical lines the graph holds now
 Present = Callable[[Sequence[bytes]], set[bytes]]
+
+logger = logging.getLogger(__name__)
 
 
 def subjects_of(lines: Iterable[bytes]) -> set[bytes]:
@@ -139,9 +143,16 @@ class Ledger:
         self._settle(check=True)
 
     def _settle(self, *, check: bool) -> None:
+        """Close the writer thread; its error is raised with ``check``, else logged (a ledger being
+        closed or a staging graph being dropped after a failure: the rows go anyway)."""
         if self._writer is not None:
             writer, self._writer = self._writer, None
-            writer.close(check=check)
+            try:
+                writer.close()
+            except RdfStoreError as exc:
+                if check:
+                    raise
+                logger.warning("%s", exc)
 
     def gid(self, graph: str, *, create: bool = True) -> int | None:
         self.sync()
@@ -395,12 +406,12 @@ class _FreshWriter:
         self._raise()
         raise RdfStoreError("the ledger's writer thread stopped", target=self._path)
 
-    def close(self, *, check: bool = True) -> None:
+    def close(self) -> None:
+        """Commit what was handed over and stop the thread; raise its error."""
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
-        if check:
-            self._raise()
+        self._raise()
 
     def _raise(self) -> None:
         if self._error is not None:
@@ -410,6 +421,7 @@ class _FreshWriter:
     def _run(self) -> None:
         db: sqlite3.Connection | None = None
         pending = 0
+        closing = False  # the sentinel was taken: nothing more will come to drain
         try:
             db = sqlite3.connect(self._path, timeout=60, isolation_level=None)
             db.execute("PRAGMA synchronous=NORMAL")
@@ -417,6 +429,7 @@ class _FreshWriter:
             while True:
                 item = self._queue.get()
                 if item is None:
+                    closing = True
                     break
                 if not pending:
                     db.execute("BEGIN IMMEDIATE")
@@ -441,8 +454,9 @@ class _FreshWriter:
         except BaseException as exc:  # raised again in the caller's thread (submit, close)
             self._error = exc
             if db is not None and db.in_transaction:
-                db.execute("ROLLBACK")
-            while self._queue.get() is not None:  # drain until close
+                with contextlib.suppress(sqlite3.Error):  # the error above is the one to report
+                    db.execute("ROLLBACK")
+            while not closing and self._queue.get() is not None:  # drain until close
                 pass
         finally:
             if db is not None:

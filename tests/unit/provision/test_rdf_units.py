@@ -180,3 +180,47 @@ def test_a_failed_rebuild_write_is_raised_and_its_rows_dropped(tmp_path: Path) -
     assert ledger.counts("g#rebuild") == (0, 0)
     assert ledger.counts("g") == (1, 1)  # the live graph's rows were never touched
     ledger.close()
+
+
+def test_a_rebuild_whose_last_commit_fails_raises_instead_of_hanging(tmp_path: Path, monkeypatch) -> None:
+    """The writer thread's last COMMIT (after close's sentinel) fails, as on a lost disk write:
+    close raises the error; before, the thread waited for a second sentinel and close never
+    returned."""
+    import sqlite3
+    import threading
+
+    import provision.rdf.ledger as ledger_module
+    from provision.rdf.base import RdfStoreError
+
+    Ledger(tmp_path / "ledger.sqlite").close()  # the tables
+    connect = sqlite3.connect
+
+    class FailingCommit:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def execute(self, sql: str, *args):  # noqa: ANN202
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("disk I/O error")
+            return self.db.execute(sql, *args)
+
+        def __getattr__(self, name: str):  # noqa: ANN204
+            return getattr(self.db, name)
+
+    monkeypatch.setattr(ledger_module.sqlite3, "connect", lambda *a, **k: FailingCommit(connect(*a, **k)))
+    writer = ledger_module._FreshWriter(str(tmp_path / "ledger.sqlite"))
+    writer.submit(("records", 1, {"a": [b"<a> <p> <o> ."]}))  # one batch: committed only at close
+    raised: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            writer.close()
+        except BaseException as exc:  # noqa: BLE001 - what the test looks at
+            raised.append(exc)
+
+    closing = threading.Thread(target=close, daemon=True)
+    closing.start()
+    closing.join(10)
+    assert not closing.is_alive(), "close() hung"
+    assert len(raised) == 1 and isinstance(raised[0], RdfStoreError)
+    assert "writing the ledger failed: disk I/O error" in str(raised[0])
