@@ -662,4 +662,7 @@ def _part_in_worker(
     and JSON-safe plans crosses the process boundary)."""
     loaded = Plan.from_dict(plan)
     step = parted_step(loaded.step, datasource_id, settings)
+    from contentcloud.pipeline.processes import freeze_startup
+
+    freeze_startup()  # the step's modules are imported now
     return step.run_part(loaded, part, side_by_side=side_by_side).to_dict()
