@@ -141,11 +141,25 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
     )
     rows = []
     started = time.perf_counter()
+    cpu = _cpu_seconds()
+
+    def cpu_note(note: str) -> str:
+        """The note with the stage's CPU seconds (this process and its ended workers and builders:
+        less sensitive to other processes' load than the wall time) and the files' sizes."""
+        nonlocal cpu
+        spent, cpu = _cpu_seconds() - cpu, _cpu_seconds()
+        sizes = ", ".join(
+            f"{path.relative_to(tmp)} {path.stat().st_size / 2**20:.0f} MB"
+            for path in sorted(tmp.rglob("*.sqlite*"))
+            if path.is_file()
+        )
+        return f"{spent:.1f} CPU s" + (f"; {note}" if note else "") + (f"; {sizes}" if sizes else "")
+
     with measure("collect", tree=True) as phase:
         summary = run_collect("bench", settings, mode="full", environ={})
         assert summary.ok, summary.text()
         phase.items = summary.read
-    rows.append(("collect (OAI-PMH → MDStore)", phase, f"{summary.pages} pages"))
+    rows.append(("collect (OAI-PMH → MDStore)", phase, cpu_note(f"{summary.pages} pages")))
     # memory: this process and its workers and builders, summed
     with measure("transform", tree=True) as phase:
         if workers > 1:
@@ -157,7 +171,7 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
             results = [run_part_task("transform", "bench", settings, spec) for spec in specs]
             summary_dict = finish_parts_task("transform", "bench", settings, specs, results)
             phase.items, note = summary_dict["read"], f"{len(specs)} part(s)"
-    rows.append(("transform (oai_dc2pe.xsl → PE)", phase, note))
+    rows.append(("transform (oai_dc2pe.xsl → PE)", phase, cpu_note(note)))
     with measure("index", tree=True) as phase:
         # one worker: a full rebuild (one part); several: a first feed in place, in parts
         summary = run_index("bench", settings, full=workers == 1, workers=workers)
@@ -167,7 +181,7 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
         (
             "index (embedded, full rebuild)" if workers == 1 else "index (embedded, first feed)",
             phase,
-            f"{workers} workers" if workers > 1 else "",
+            cpu_note(f"{workers} workers" if workers > 1 else ""),
         )
     )
     with measure("publish", tree=True) as phase:
@@ -175,7 +189,7 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
         assert summary.ok, summary.text()
         phase.items = summary.read
     note = f"{summary.written} OAI records" + (f", {workers} workers" if workers > 1 else "")
-    rows.append(("publish (OAI-PMH snapshot)", phase, note))
+    rows.append(("publish (OAI-PMH snapshot)", phase, cpu_note(note)))
     return rows, time.perf_counter() - started
 
 

@@ -393,6 +393,13 @@ class SqliteBackend(Backend):
         )
         return [(rid, oid, bool(d)) for rid, oid, d in self.con.execute(sql, [*params, limit])]
 
+    def scan_keys(self, version_id, *, after_id, limit, since) -> list[str]:
+        # ``id`` alone: the primary key's index covers it, no record is read (with ``since``
+        # the datestamp is read from each record, as in scan_ids)
+        where, params = self._where(after_id, since, None, None)
+        sql = self._tables(version_id).sql("SELECT id FROM {rec}{where} ORDER BY id LIMIT ?", where=where)
+        return [rid for (rid,) in self.con.execute(sql, [*params, limit])]
+
     def get_records(self, version_id: str, unit: UnitKey, ids: Sequence[str]) -> list[Record]:
         t = self._tables(version_id)
         found: list[Record] = []

@@ -92,6 +92,11 @@ def store_error(exc: sqlite3.Error, path: str | Path, what: str = "store", **whe
         )
     if code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
         return StoreError(f"{path}: the {what} file is damaged ({exc}): {RESTORE}", **where)
+    name = getattr(exc, "sqlite_errorname", None)
+    if code is not None and code & 0xFF == sqlite3.SQLITE_IOERR and name:
+        # "disk I/O error" alone does not say which call failed (a read, the -shm file's map or
+        # size, a lock, fsync); SQLite's extended code does (SQLITE_IOERR_SHMMAP, _SHORT_READ…)
+        return StoreError(f"{path}: {exc} ({name})", **where)
     return StoreError(f"{path}: {exc}", **where)
 
 

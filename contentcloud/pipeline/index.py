@@ -65,6 +65,7 @@ from contentcloud.pipeline.parts import (
 )
 from contentcloud.pipeline.parts import feed_records as _records
 from contentcloud.pipeline.processes import BareMainContext as _BuilderContext
+from contentcloud.pipeline.processes import freeze_startup
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary
 from mdstore.envelope import Record, UnitKey, utcnow
 from mdstore.errors import ProvisionError, RecordError
@@ -558,6 +559,7 @@ def _init_builder(*start: Any) -> None:
         _WORKER_PROFILE = profile
     else:
         _WORKER_PROFILE = start[0]
+    freeze_startup()
 
 
 def _build_in_builder(

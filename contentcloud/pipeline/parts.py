@@ -51,7 +51,7 @@ def id_ranges(view: ReadSession, since: datetime | None, parts: int, total: int)
         return ((None, None),)
     step = total / parts
     cuts: list[str] = []
-    for index, (record_id, _, _) in enumerate(view.ids(since=since)):
+    for index, record_id in enumerate(view.keys(since=since)):
         if len(cuts) < parts - 1 and index + 1 >= step * (len(cuts) + 1):
             cuts.append(record_id)
     edges: list[str | None] = [None, *cuts, None]
@@ -673,4 +673,7 @@ def _part_in_worker(
     and JSON-safe plans crosses the process boundary)."""
     loaded = Plan.from_dict(plan)
     step = parted_step(loaded.step, datasource_id, settings)
+    from contentcloud.pipeline.processes import freeze_startup
+
+    freeze_startup()  # the step's modules are imported now
     return step.run_part(loaded, part, side_by_side=side_by_side).to_dict()

@@ -5,12 +5,26 @@ Shared by the index step's document builders and the parted-step runner's part w
 
 from __future__ import annotations
 
+import gc
 import multiprocessing.context
 import sys
 import time
 import types
 from multiprocessing import popen_spawn_posix
 from typing import Any
+
+
+def freeze_startup() -> None:
+    """Move every object alive now (the modules a worker imported, its profile, its mapping) out of
+    the cyclic garbage collector's reach, once a worker or builder process has started.
+
+    Those ~10^5 objects live as long as the process, yet every full collection walked them again:
+    a feed's pages of documents survive the young generations while they are built and sent, so
+    full collections came every page or two. Measured in an index part at 100,000 records: the
+    collector was ~10 % of its CPU (``gc_collect_main``, ``visit_decref``, ``visit_reachable``),
+    and the stage used 6-12 % less CPU with this call (44 CPU s against 47-50). Nothing is leaked:
+    what is frozen was never garbage, and what is made later is collected as before."""
+    gc.freeze()
 
 
 class BareMainPopen(popen_spawn_posix.Popen):

@@ -13,6 +13,7 @@ whatever the previous snapshot had and the new one lacks is kept as deleted.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -676,6 +677,7 @@ def _init_builder(source: bytes) -> None:
         _BUILDER_MAKER = _ItemMaker(pickle.loads(source))  # noqa: S301 - our own pickle, from the parent
     except ContentcloudError as exc:
         _BUILDER_FAILED = exc
+    gc.freeze()  # the imports and the maker: see contentcloud.pipeline.processes.freeze_startup
 
 
 def _make_in_builder(work: list[tuple[Record, Record | None]]) -> list[_Made]:

@@ -271,6 +271,25 @@ def test_keyset_paging_filters_and_limits(store):
         assert {r.id for r in view.records(since=latest)} >= {r.id for r in deleted}
         assert view.count(until=latest - timedelta(days=1)) == 0
         assert [i for i, _, d in view.ids(deleted=True)] == [r.id for r in deleted]
+        # ids alone (what cutting a run into id ranges reads): present and deleted, in id order
+        assert list(view.keys()) == all_ids
+        assert list(view.keys(since=latest)) == [i for i, _, _ in view.ids(since=latest)]
+
+
+def test_counts_of_a_committed_version_are_its_rows_counts(store):
+    """A committed version answers unfiltered counts from what its commit counted; they are its
+    rows' counts, and an open version (whose rows still change) counts its rows."""
+    commit_full(store, records(30))
+    tx = store.begin(UNIT, "incremental")
+    tx.delete([f"oai:x:{i:05d}" for i in range(0, 30, 3)])
+    with store.reader(UNIT, tx.version_id) as view:  # open: counted from the rows, as they are now
+        assert (view.count(), view.count(deleted=False), view.count(deleted=True)) == (30, 20, 10)
+        tx.upsert(records(35)[30:])
+        assert (view.count(), view.count(deleted=False), view.count(deleted=True)) == (35, 25, 10)
+    tx.commit()
+    with store.reader(UNIT) as view:
+        assert (view.count(), view.count(deleted=False), view.count(deleted=True)) == (35, 25, 10)
+        assert view.stats()["present"] == 25
 
 
 def test_errors_and_discarded_are_kept_per_version(store):
