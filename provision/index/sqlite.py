@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import json
 import logging
 import math
@@ -1418,13 +1419,19 @@ def _all_columns(term: str, columns: Sequence[str]) -> bool:
 
 def _bm25_scores(found: str, norms: tuple[list[int], int, float]) -> dict[int, float]:
     """rid → ``-bm25()`` of a one-term clause from its instances (``found``: their rids joined by
-    commas, one per occurrence) and the generation's norms (:meth:`_Columns.bm25_norms`), by FTS5's
-    formula with the same floating-point operations in the same order as fts5_aux.c, computed once
-    per distinct (frequency, length)."""
+    commas, one per occurrence) and the generation's norms (:meth:`_Columns.bm25_norms`)."""
     frequencies = Counter(found.split(","))  # an instance per occurrence (str keys count faster)
-    rids = list(map(int, frequencies))
+    return _bm25_of(frequencies, len(frequencies), norms)
+
+
+def _bm25_of(
+    frequencies: Counter[str], matches: int, norms: tuple[list[int], int, float]
+) -> dict[int, float]:
+    """rid → ``-bm25()`` of the rids of ``frequencies`` (their instances) in a clause matching
+    ``matches`` documents, by FTS5's formula with the same floating-point operations in the same
+    order as fts5_aux.c, computed once per distinct (frequency, length)."""
     lengths, rows, average = norms
-    matches = len(frequencies)
+    rids = list(map(int, frequencies))
     idf = math.log((rows - matches + 0.5) / (matches + 0.5))
     if idf <= 0.0:
         idf = 1e-6
@@ -1456,9 +1463,9 @@ def _write_leaders(conn: sqlite3.Connection, p: Tables) -> int:
     )
     try:
         terms = [
-            term
-            for (term,) in conn.execute(
-                p.sql("SELECT term FROM temp.{vocab} WHERE doc >= ?", vocab=rows_vocab),
+            (term, documents)
+            for (term, documents) in conn.execute(
+                p.sql("SELECT term, doc FROM temp.{vocab} WHERE doc >= ?", vocab=rows_vocab),
                 (LEADERS_MIN_MATCHES,),
             ).fetchall()
             if VALUE_GAP not in term
@@ -1470,14 +1477,60 @@ def _write_leaders(conn: sqlite3.Connection, p: Tables) -> int:
     norms = _Columns(conn, p).bm25_norms(conn)
     vocab = _instance_vocab(conn, p)
     statement = p.sql("SELECT group_concat(doc) FROM temp.{vocab} WHERE term = ?", vocab=vocab)
-    for term in terms:
-        scores = _bm25_scores(conn.execute(statement, (term,)).fetchone()[0], norms)
-        top = _top_by_score(list(scores), scores, LEADERS_DEPTH, ascending=False)
+    for term, documents in terms:
+        found = conn.execute(statement, (term,)).fetchone()[0]
+        matches, top, scores = _leaders_of(found, documents, norms, depth=LEADERS_DEPTH, size=LEADERS_SLICE)
         conn.execute(
-            p.sql("INSERT INTO {leaders} VALUES (?, ?, ?)"),
-            (term, len(scores), _pack_leaders(top, [scores[rid] for rid in top])),
+            p.sql("INSERT INTO {leaders} VALUES (?, ?, ?)"), (term, matches, _pack_leaders(top, scores))
         )
     return len(terms)
+
+
+#: characters of a term's instance list scored at once when its leaders list is made: the memory of
+#: the making stays that of one slice (a word in every one of 1,000,000 documents has ~10^7
+#: characters of instances; scored whole, its counts and scores held ~0.8 GB)
+LEADERS_SLICE = 1 << 21
+
+
+def _leaders_of(
+    found: str,
+    documents: int,
+    norms: tuple[list[int], int, float],
+    *,
+    depth: int,
+    size: int,
+) -> tuple[int, list[int], list[float]]:
+    """(documents matched, the best ``depth`` rids, their scores) of a one-term clause whose
+    instances are ``found`` (:func:`_bm25_scores`'s input) and which FTS5 counts in ``documents``
+    rows, scored a slice at a time: what :func:`_bm25_scores` and :func:`_top_by_score` give, to
+    the bit. The instances come in rid order, so a rid's are never cut apart (those at a slice's
+    end go with the next slice); the keys ``(-score, rid)`` are unique, so the best of the slices'
+    best are the best of all. Should the rids counted differ from ``documents`` (the idf of every
+    score depends on it), the list is made again with the count."""
+    best: list[tuple[float, int]] = []
+    counted = 0
+    carry: list[str] = []
+    start = 0
+    while start < len(found):
+        cut = found.rfind(",", start, start + size) if start + size < len(found) else -1
+        end = cut + 1 if cut > start else len(found)
+        tokens = carry + found[start:end].rstrip(",").split(",")
+        start = end
+        carry = []
+        if start < len(found):  # the last rid may go on in the next slice
+            last = len(tokens)
+            while last > 1 and tokens[last - 1] == tokens[-1]:
+                last -= 1
+            if tokens[last - 1] == tokens[-1]:
+                last = 0
+            tokens, carry = tokens[:last], tokens[last:]
+        frequencies = Counter(tokens)
+        counted += len(frequencies)
+        scores = _bm25_of(frequencies, documents, norms)
+        best = heapq.nsmallest(depth, itertools.chain(best, zip(map(operator.neg, scores.values()), scores)))
+    if counted != documents:
+        return _leaders_of(found, counted, norms, depth=depth, size=size)
+    return documents, [rid for _, rid in best], [-score for score, _ in best]
 
 
 def _pack_leaders(rids: Sequence[int], scores: Sequence[float]) -> bytes:

@@ -392,3 +392,31 @@ def test_writes_in_place_clear_the_leaders_and_a_commit_makes_them_again(tmp_pat
         writer.close()  # no commit: no lists until the next one, requests score in full
         assert led() == {}
         assert [d["id"] for d in index.select(request)["response"]["docs"]] == ["l::2", "l::1", "l::3"]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 1 << 21])
+def test_leaders_made_a_slice_at_a_time_equal_the_whole_scoring(size: int) -> None:
+    """Random instance lists (runs of one rid, as FTS5 gives them) scored in slices of ``size``
+    characters: the same matches, rids and score bits as scoring the whole list, ties included."""
+    import random
+    import struct
+
+    from provision.index.sqlite import _bm25_scores, _leaders_of, _top_by_score
+
+    rnd = random.Random(size)
+    for _ in range(40):
+        rows = rnd.randint(5, 400)
+        lengths = [rnd.choice([3, 5, 8, 8, 13]) for _ in range(rows)]  # repeated lengths: ties
+        norms = (lengths, rows, sum(lengths) / rows)
+        rids = sorted(rnd.sample(range(rows), rnd.randint(1, rows)))
+        found = ",".join(str(rid) for rid in rids for _ in range(rnd.choice([1, 1, 2, 5, 40])))
+        scores = _bm25_scores(found, norms)
+        depth = rnd.choice([1, 3, 10, 100])
+        top = _top_by_score(list(scores), scores, depth, ascending=False)
+        matches, got, got_scores = _leaders_of(found, len(rids), norms, depth=depth, size=size)
+        assert (matches, got) == (len(rids), top)
+        bits = lambda values: [struct.pack("<d", v) for v in values]  # noqa: E731
+        assert bits(got_scores) == bits([scores[rid] for rid in top])
+        # a documents count that disagrees with the instances is corrected, not trusted
+        wrong = len(rids) - 1 or 2
+        assert _leaders_of(found, wrong, norms, depth=depth, size=size) == (matches, got, got_scores)
