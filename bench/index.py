@@ -38,6 +38,7 @@ import gc
 import multiprocessing
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -608,14 +609,15 @@ def main() -> None:
                 (build.name, build, "profile on pyoxigraph, 1 core"),
             ],
         )
-        server, solr = None, None
+        server, solr, solr_home = None, None, None
         try:
             if not args.no_solr:
                 solr_base = args.solr_url
                 if solr_base is None:
                     from tests.servers import start_solr
 
-                    server = start_solr(tempfile.mkdtemp(prefix="bench-solr-"), cores=())
+                    solr_home = tempfile.mkdtemp(prefix="bench-solr-")  # ~200 MB at 100,000 documents
+                    server = start_solr(solr_home, cores=())
                     solr_base = server.url
                 solr = bench_solr(args, store, datasource, profile, docs, solr_base, server)
             if not args.no_embedded and not args.no_writer:
@@ -629,6 +631,8 @@ def main() -> None:
                 solr.close()
             if server is not None:
                 server.stop()
+            if solr_home is not None:
+                shutil.rmtree(solr_home, ignore_errors=True)
         store.close()
 
 
