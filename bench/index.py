@@ -42,6 +42,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -346,6 +347,8 @@ class Served:
             found = re.match(r"serving (http://[\d.]+:\d+)/oai", line)
             if found:
                 self.url = f"{found.group(1)}/solr/{index_name}/select"
+                # read the rest too: a full pipe would block the server on its next log line
+                threading.Thread(target=self.process.stderr.read, daemon=True).start()
                 break
         else:
             self.stop()
