@@ -1074,11 +1074,18 @@ class SqliteWriter:
         self._close()
 
     def _leaders(self) -> None:
-        """The generation's leaders lists, made again from what it holds now (one transaction)."""
+        """The generation's leaders lists, made again from what it holds now (one transaction).
+        They read the whole full-text index once, in order: with a page cache of
+        :data:`LEADERS_CACHE_KIB` meanwhile (the connection's 64 MB would fill up for nothing)."""
         started = time.perf_counter()
-        with _write(self._conn) as conn:
-            conn.execute(self._t.sql(LEADERS_DDL))
-            listed = _write_leaders(conn, self._t)
+        (cache,) = self._conn.execute("PRAGMA cache_size").fetchone()
+        self._conn.execute(f"PRAGMA cache_size = {-LEADERS_CACHE_KIB:d}")
+        try:
+            with _write(self._conn) as conn:
+                conn.execute(self._t.sql(LEADERS_DDL))
+                listed = _write_leaders(conn, self._t)
+        finally:
+            self._conn.execute(f"PRAGMA cache_size = {int(cache):d}")
         logger.info(
             "%s: leaders lists of %d frequent terms in %.2f s",
             self.index.name,
@@ -1489,7 +1496,9 @@ def _write_leaders(conn: sqlite3.Connection, p: Tables) -> int:
 #: characters of a term's instance list scored at once when its leaders list is made: the memory of
 #: the making stays that of one slice (a word in every one of 1,000,000 documents has ~10^7
 #: characters of instances; scored whole, its counts and scores held ~0.8 GB)
-LEADERS_SLICE = 1 << 21
+LEADERS_SLICE = 1 << 18
+#: the page cache (KiB) of the connection while it makes the leaders lists
+LEADERS_CACHE_KIB = 8192
 
 
 def _leaders_of(
