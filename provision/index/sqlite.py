@@ -337,16 +337,32 @@ def _field_plan(name: str) -> _FieldPlan | None:
     return _FieldPlan(definition, kind, kind in _TEXT_KINDS, tuple(targets))
 
 
-@lru_cache(maxsize=65536)
+#: values longer than this are analysed without the caches: they seldom repeat, and 65,536 cached
+#: descriptions of 50 KB would hold gigabytes in the writer and in every builder process
+CACHED_VALUE_CHARS = 256
+
+
 def _analysed(text: str) -> str:
-    """The analysed tokens of ``text`` joined by blanks ("" when it has none). Cached: most values of a
-    feed's facet-like text fields (subjects, actors, places, type labels) repeat, and a title is
-    analysed twice (``title`` and ``label``)."""
+    """The analysed tokens of ``text`` joined by blanks ("" when it has none). Short values are
+    cached: most values of a feed's facet-like text fields (subjects, actors, places, type labels)
+    repeat, and a title is analysed twice (``title`` and ``label``)."""
+    if len(text) <= CACHED_VALUE_CHARS:
+        return _analysed_short(text)
     return " ".join(analysis.tokens(text))
 
 
 @lru_cache(maxsize=65536)
-def _sort_key(text: str) -> str:
+def _analysed_short(text: str) -> str:
+    return " ".join(analysis.tokens(text))
+
+
+def _cached_sort_key(text: str) -> str:
+    """:func:`analysis.sort_key`, cached for short values as :func:`_analysed`."""
+    return _sort_key_short(text) if len(text) <= CACHED_VALUE_CHARS else analysis.sort_key(text)
+
+
+@lru_cache(maxsize=65536)
+def _sort_key_short(text: str) -> str:
     return analysis.sort_key(text)
 
 
@@ -476,12 +492,12 @@ def _index_values(
             lo, hi = analysis.date_range_bounds(value)
             prepared.ranges.append((name, lo, hi))
     elif kind == "sort_text":
-        prepared.singles.append((name, _sort_key(values[0])))
+        prepared.singles.append((name, _cached_sort_key(values[0])))
     for target, target_kind, target_exact in plan.targets:
         if target_kind == "text":
             _add_texts(prepared, name, values, text_fields)
         elif target_kind == "sort_text":
-            prepared.singles.append((target, _sort_key(str(values[0]))))
+            prepared.singles.append((target, _cached_sort_key(str(values[0]))))
         elif target_exact:
             prepared.terms.extend([(target, str(v)) for v in values])
 

@@ -938,3 +938,18 @@ def test_a_failed_page_of_a_rebuild_leaves_only_abort(
             attempt()
     writer.abort()
     assert ids(index, q="*:*", sort="id asc") == ["ads::1", "ads::2", "ads::3", "dans::1"]
+
+
+def test_only_short_values_are_cached_by_the_analysis() -> None:
+    """A long value (a description) is analysed each time: 65,536 cached 50 KB texts would hold
+    gigabytes in the writer and in every builder process."""
+    from provision.index import sqlite
+
+    long_text = "Bronze axe from the hoard " * 40
+    before = sqlite._analysed_short.cache_info().currsize, sqlite._sort_key_short.cache_info().currsize
+    assert sqlite._analysed(long_text).startswith("bronze axe from the hoard")
+    assert sqlite._cached_sort_key(long_text) == sqlite.analysis.sort_key(long_text)
+    after = sqlite._analysed_short.cache_info().currsize, sqlite._sort_key_short.cache_info().currsize
+    assert after == before
+    sqlite._analysed("Bronze axe unique short value 7e1")
+    assert sqlite._analysed_short.cache_info().currsize == before[0] + 1
