@@ -49,6 +49,7 @@ from contentcloud.pipeline.parts import (
     ASKED_FULL,
     INCREMENTAL_OVERLAP,
     PAGE_SIZE,
+    FeedOptions,
     FeedPartResult,
     FeedPlan,
     FeedRequest,
@@ -872,17 +873,13 @@ def open_feed(
     return store_and_target(settings, lambda: open_index(settings.index, name=datasource.index.name))
 
 
-@dataclass(frozen=True)
-class FeedSettings:
-    """What a feed takes from the profile and the settings."""
+@dataclass(frozen=True, kw_only=True)
+class FeedSettings(FeedOptions):
+    """What an index feed takes from the profile and the settings."""
 
     profile: IndexProfile
-    max_error_rate: float
-    #: syntax of the transformed records, None: recognised per record
-    rdf_format: str | None
     #: processes building documents beside the feeder
     workers: int
-    records_per_part: int
 
 
 def feed_settings(datasource: Datasource, settings: Settings) -> FeedSettings:
@@ -940,11 +937,9 @@ class IndexStep(Step):
                 options.profile,
                 full=full,
                 run_id=run_id,
-                max_error_rate=options.max_error_rate,
-                rdf_format=options.rdf_format,
                 parts=parts,
-                records_per_part=options.records_per_part,
                 min_parts=min_parts,
+                **options.plan_options(),
             )
             if not plan.parts:
                 return self.nothing_to_do(finish_index(store, backend, plan, []))

@@ -297,6 +297,25 @@ def check_summary(
 
 
 #: the mode of a run asked to rebuild everything, and why
+@dataclass(frozen=True, kw_only=True)
+class FeedOptions:
+    """What a feed of the transformed records (index, RDF store) takes from the profile and the
+    settings, and passes to its plan."""
+
+    max_error_rate: float
+    #: syntax of the transformed records, None: recognised per record
+    rdf_format: str | None
+    records_per_part: int
+
+    def plan_options(self) -> dict[str, Any]:
+        """The plan's keyword arguments these options give (:class:`FeedRequest`'s)."""
+        return {
+            "max_error_rate": self.max_error_rate,
+            "rdf_format": self.rdf_format,
+            "records_per_part": self.records_per_part,
+        }
+
+
 def written_rdf_format(datasource: Datasource) -> str | None:
     """The syntax a feed reads the transformed records in: the one the profile writes out
     (``transform.output``), None: recognised per record. Only a written ``output`` counts: the feed

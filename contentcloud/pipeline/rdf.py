@@ -456,21 +456,11 @@ def check_rdf(
 # ----------------------------------------------------------------------------------- wrapper
 
 
-@dataclass(frozen=True)
-class RdfOptions:
-    """What an RDF load takes from the profile and the settings."""
-
-    max_error_rate: float
-    #: syntax of the transformed records, None: recognised per record
-    rdf_format: str | None
-    records_per_part: int
-
-
-def rdf_options(datasource: Datasource, settings: Settings) -> RdfOptions:
+def rdf_options(datasource: Datasource, settings: Settings) -> parted.FeedOptions:
     """The error rate, the RDF format and records per part of ``datasource``'s load."""
     from contentcloud.sections import error_rate
 
-    return RdfOptions(
+    return parted.FeedOptions(
         max_error_rate=error_rate(datasource.limits, settings.error_rate),
         rdf_format=parted.written_rdf_format(datasource),
         records_per_part=datasource.rdf.records_per_part,
@@ -519,9 +509,9 @@ class RdfStep(parted.Step):
     plan_type = RdfPlan
     result_type = RdfPartResult
 
-    options: RdfOptions
+    options: parted.FeedOptions
 
-    def load_options(self) -> RdfOptions:
+    def load_options(self) -> parted.FeedOptions:
         return rdf_options(self.datasource, self.settings)
 
     def plan(
@@ -540,11 +530,9 @@ class RdfStep(parted.Step):
                 backend,
                 full=full,
                 run_id=run_id,
-                max_error_rate=options.max_error_rate,
-                rdf_format=options.rdf_format,
                 parts=parts,
-                records_per_part=options.records_per_part,
                 min_parts=min_parts,
+                **options.plan_options(),
             )
             if not planned.parts:
                 return self.nothing_to_do(finish_rdf(store, backend, planned, []))
