@@ -22,6 +22,7 @@ import pytest
 from contentcloud.pipeline.publish import run_publish
 from contentcloud.pipeline.transform import run_transform
 from contentcloud.settings import load_settings
+from mdstore.envelope import utcnow
 from tests.cli_runner import run_cli
 from tests.integration.test_pipeline_workers import collect, dc, environment
 
@@ -75,6 +76,10 @@ def test_two_workers_publish_what_one_worker_publishes(tmp_path: Path, monkeypat
         return pool
 
     monkeypatch.setattr(builder._BuilderPool, "start", staticmethod(spy))
+    # both refreshes of a pair run at one instant: deleted records and re-published ones take the
+    # refresh time as their datestamp, and the two runs could otherwise straddle a second
+    instant = [utcnow()]
+    monkeypatch.setattr(builder, "utcnow", lambda: instant[0])
     env = environment(tmp_path / "env")
     records = {f"oai:par:{n:03d}": dc(n) for n in range(RECORDS)}
     records["oai:par:017"] = "<oai_dc:dc>not XML"  # not transformed; its native record is broken too
@@ -109,6 +114,7 @@ def test_two_workers_publish_what_one_worker_publishes(tmp_path: Path, monkeypat
     changed = {f"oai:par:{n:03d}": dc(n, version=1) for n in range(5, RECORDS, 10)}
     collect(env, changed, deleted=("oai:par:002", "oai:par:121", "oai:par:238"), mode="incremental")
     run_transform("par", settings, mode="incremental", workers=1)
+    instant[0] = utcnow()
     second_one, second_two = one(), two()
     assert counts(second_one) == counts(second_two)
     assert (second_two["updated"], second_two["deleted"]) == (30, 3)
