@@ -77,7 +77,7 @@ import uuid
 import zlib
 from array import array
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache, lru_cache, partial
@@ -582,8 +582,16 @@ def _tables(generation: str) -> Tables:
     return GENERATIONS.tables(generation)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    return connect(path, timeout=60, temp_store_memory=True, cache_kib=65536)
+#: the page cache (KiB) of a connection answering requests, and of a feed's writer: the writer
+#: appends to the full-text index and the tables' B-trees near their ends, and measured the same
+#: CPU with half the cache (bench/RESULTS.md, issue 18), while each of the feed's side-by-side
+#: part processes holds its own
+READER_CACHE_KIB = 65536
+WRITER_CACHE_KIB = 32768
+
+
+def _connect(path: Path, cache_kib: int = READER_CACHE_KIB) -> sqlite3.Connection:
+    return connect(path, timeout=60, temp_store_memory=True, cache_kib=cache_kib)
 
 
 def _now_text() -> str:
@@ -808,7 +816,7 @@ class SqliteWriter:
         self.index = index
         self.datasource = datasource
         self.rebuild = rebuild
-        self._conn = _connect(index.path)
+        self._conn = _connect(index.path, WRITER_CACHE_KIB)
         self._rejected: list[Rejected] = []
         self._closed = False
         #: documents inserted in the rebuild's open transaction (see :meth:`_settle`)
@@ -1453,7 +1461,7 @@ def _bm25_scores(found: str, norms: tuple[Sequence[int], int, float]) -> dict[in
 
 
 def _bm25_of(
-    frequencies: Counter[str], matches: int, norms: tuple[Sequence[int], int, float]
+    frequencies: Counter[Any], matches: int, norms: tuple[Sequence[int], int, float]
 ) -> dict[int, float]:
     """rid → ``-bm25()`` of the rids of ``frequencies`` (their instances) in a clause matching
     ``matches`` documents, by FTS5's formula with the same floating-point operations in the same
@@ -1491,9 +1499,9 @@ def _write_leaders(conn: sqlite3.Connection, p: Tables) -> int:
     )
     try:
         terms = [
-            (term, documents)
-            for (term, documents) in conn.execute(
-                p.sql("SELECT term, doc FROM temp.{vocab} WHERE doc >= ?", vocab=rows_vocab),
+            (term, documents, instances)
+            for (term, documents, instances) in conn.execute(
+                p.sql("SELECT term, doc, cnt FROM temp.{vocab} WHERE doc >= ?", vocab=rows_vocab),
                 (LEADERS_MIN_MATCHES,),
             ).fetchall()
             if VALUE_GAP not in term
@@ -1504,62 +1512,92 @@ def _write_leaders(conn: sqlite3.Connection, p: Tables) -> int:
         return 0
     norms = _Columns(conn, p).bm25_norms(conn)
     vocab = _instance_vocab(conn, p)
-    statement = p.sql("SELECT group_concat(doc) FROM temp.{vocab} WHERE term = ?", vocab=vocab)
-    for term, documents in terms:
-        found = conn.execute(statement, (term,)).fetchone()[0]
-        matches, top, scores = _leaders_of(found, documents, norms, depth=LEADERS_DEPTH, size=LEADERS_SLICE)
+    joined = p.sql("SELECT group_concat(doc) FROM temp.{vocab} WHERE term = ?", vocab=vocab)
+    rows = p.sql("SELECT doc FROM temp.{vocab} WHERE term = ?", vocab=vocab)
+
+    def instances(term: str, count: int) -> Callable[[], Iterator[Sequence[str | int]]]:
+        """The term's instances (rids in order, one per occurrence), a batch at a time: joined by
+        SQLite in one string when they are few (C all the way), else read as rows."""
+        if count <= LEADERS_JOIN_MAX:
+            return lambda: _slices_of(conn.execute(joined, (term,)).fetchone()[0] or "", LEADERS_SLICE)
+        return lambda: _batches_of(conn.execute(rows, (term,)), LEADERS_BATCH)
+
+    for term, documents, count in terms:
+        matches, top, scores = _leaders_of(instances(term, count), documents, norms, depth=LEADERS_DEPTH)
         conn.execute(
             p.sql("INSERT INTO {leaders} VALUES (?, ?, ?)"), (term, matches, _pack_leaders(top, scores))
         )
     return len(terms)
 
 
-#: characters of a term's instance list scored at once when its leaders list is made: the memory of
-#: the making stays that of one slice (a word in every one of 1,000,000 documents has ~10^7
-#: characters of instances; scored whole, its counts and scores held ~0.8 GB)
+#: characters of a joined instance list scored at once when a leaders list is made
 LEADERS_SLICE = 1 << 18
+#: a term with more instances than this has them read as rows, :data:`LEADERS_BATCH` at a time,
+#: not joined into one string: a word in every one of 1,000,000 documents has ~5 million instances,
+#: ~40 MB of text that SQLite's doubling buffer, the copy into Python and the string held ~200 MB
+#: for (rows cost ~2× the CPU of a joined string per instance, for the few terms this large)
+LEADERS_JOIN_MAX = 1 << 19
+LEADERS_BATCH = 1 << 15
 #: the page cache (KiB) of the connection while it makes the leaders lists
 LEADERS_CACHE_KIB = 8192
 
 
-def _leaders_of(
-    found: str,
-    documents: int,
-    norms: tuple[Sequence[int], int, float],
-    *,
-    depth: int,
-    size: int,
-) -> tuple[int, list[int], list[float]]:
-    """(documents matched, the best ``depth`` rids, their scores) of a one-term clause whose
-    instances are ``found`` (:func:`_bm25_scores`'s input) and which FTS5 counts in ``documents``
-    rows, scored a slice at a time: what :func:`_bm25_scores` and :func:`_top_by_score` give, to
-    the bit. The instances come in rid order, so a rid's are never cut apart (those at a slice's
-    end go with the next slice); the keys ``(-score, rid)`` are unique, so the best of the slices'
-    best are the best of all. Should the rids counted differ from ``documents`` (the idf of every
-    score depends on it), the list is made again with the count."""
-    best: list[tuple[float, int]] = []
-    counted = 0
-    carry: list[str] = []
+def _slices_of(found: str, size: int) -> Iterator[list[str]]:
+    """A joined instance list (``1,1,4,…``) cut at commas into slices of about ``size`` characters."""
     start = 0
     while start < len(found):
         cut = found.rfind(",", start, start + size) if start + size < len(found) else -1
         end = cut + 1 if cut > start else len(found)
-        tokens = carry + found[start:end].rstrip(",").split(",")
+        yield found[start:end].rstrip(",").split(",")
         start = end
-        carry = []
-        if start < len(found):  # the last rid may go on in the next slice
-            last = len(tokens)
-            while last > 1 and tokens[last - 1] == tokens[-1]:
-                last -= 1
-            if tokens[last - 1] == tokens[-1]:
-                last = 0
-            tokens, carry = tokens[:last], tokens[last:]
+
+
+def _batches_of(cursor: sqlite3.Cursor, size: int) -> Iterator[list[int]]:
+    """Instance rows (one rid each) ``size`` at a time."""
+    while batch := cursor.fetchmany(size):
+        yield [rid for (rid,) in batch]
+
+
+def _leaders_of(
+    instances: Callable[[], Iterable[Sequence[str | int]]],
+    documents: int,
+    norms: tuple[Sequence[int], int, float],
+    *,
+    depth: int,
+) -> tuple[int, list[int], list[float]]:
+    """(documents matched, the best ``depth`` rids, their scores) of a one-term clause whose
+    instances ``instances()`` gives in batches (rids in rid order, as strings or integers: what
+    :func:`_bm25_scores` parses) and which FTS5 counts in ``documents`` rows, scored a batch at a
+    time: what :func:`_bm25_scores` and :func:`_top_by_score` give, to the bit. A rid's instances
+    are never scored apart (the last rid of a batch goes on with the next); the keys
+    ``(-score, rid)`` are unique, so the best of the batches' best are the best of all. Should the
+    rids counted differ from ``documents`` (the idf of every score depends on it), the list is made
+    again with the count (``instances`` is called again)."""
+    best: list[tuple[float, int]] = []
+    counted = 0
+
+    def take(tokens: Sequence[str | int]) -> None:
+        nonlocal best, counted
         frequencies = Counter(tokens)
         counted += len(frequencies)
         scores = _bm25_of(frequencies, documents, norms)
         best = heapq.nsmallest(depth, itertools.chain(best, zip(map(operator.neg, scores.values()), scores)))
+
+    carry: list[str | int] = []
+    for batch in instances():
+        tokens = carry + list(batch) if carry else batch
+        if not tokens:
+            continue
+        cut = len(tokens)
+        while cut > 0 and tokens[cut - 1] == tokens[-1]:
+            cut -= 1
+        if cut:
+            take(tokens[:cut])
+        carry = list(tokens[cut:])
+    if carry:
+        take(carry)
     if counted != documents:
-        return _leaders_of(found, counted, norms, depth=depth, size=size)
+        return _leaders_of(instances, counted, norms, depth=depth)
     return documents, [rid for _, rid in best], [-score for score, _ in best]
 
 

@@ -304,12 +304,16 @@ def leading(monkeypatch) -> list[bool]:
     return led
 
 
-def test_leaders_lists_answer_exactly_as_scoring_every_match(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("join_max", [1 << 19, 0])
+def test_leaders_lists_answer_exactly_as_scoring_every_match(tmp_path, monkeypatch, join_max: int) -> None:
     """A ranked one-term query whose page ends within the term's leaders list is answered from it:
     the same numFound, maxScore, documents, order (ties in index order across the list's end) and
-    scores, to the bit, as scoring every match; every other request scores in full as before."""
+    scores, to the bit, as scoring every match; every other request scores in full as before. The
+    lists are the same whether a term's instances are joined by SQLite or read as rows (0: every
+    term's are read as rows)."""
     from provision.index import sqlite
 
+    monkeypatch.setattr(sqlite, "LEADERS_JOIN_MAX", join_max)
     monkeypatch.setattr(sqlite, "LEADERS_MIN_MATCHES", 3)
     monkeypatch.setattr(sqlite, "LEADERS_DEPTH", 4)
     state = IndexState("f", "v1", "f/PE/store/transformed", "full", ("v1",))
@@ -394,29 +398,45 @@ def test_writes_in_place_clear_the_leaders_and_a_commit_makes_them_again(tmp_pat
         assert [d["id"] for d in index.select(request)["response"]["docs"]] == ["l::2", "l::1", "l::3"]
 
 
-@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 1 << 21])
-def test_leaders_made_a_slice_at_a_time_equal_the_whole_scoring(size: int) -> None:
-    """Random instance lists (runs of one rid, as FTS5 gives them) scored in slices of ``size``
-    characters: the same matches, rids and score bits as scoring the whole list, ties included."""
+@pytest.mark.parametrize(
+    ("source", "size"),
+    [("joined", 1), ("joined", 2), ("joined", 3), ("joined", 7), ("joined", 64), ("joined", 1 << 21)]
+    + [("rows", 1), ("rows", 2), ("rows", 5), ("rows", 1 << 15)],
+)
+def test_leaders_made_a_batch_at_a_time_equal_the_whole_scoring(source: str, size: int) -> None:
+    """Random instance lists (runs of one rid, as FTS5 gives them) scored in batches: slices of
+    ``size`` characters of the joined list, or ``size`` rows at a time (a term with too many
+    instances to join): the same matches, rids and score bits as scoring the whole list, ties
+    included."""
     import random
+    import sqlite3
     import struct
 
-    from provision.index.sqlite import _bm25_scores, _leaders_of, _top_by_score
+    from provision.index.sqlite import _batches_of, _bm25_scores, _leaders_of, _slices_of, _top_by_score
 
-    rnd = random.Random(size)
+    rnd = random.Random(size * 10 + (source == "rows"))
+    conn = sqlite3.connect(":memory:")
     for _ in range(40):
         rows = rnd.randint(5, 400)
         lengths = [rnd.choice([3, 5, 8, 8, 13]) for _ in range(rows)]  # repeated lengths: ties
         norms = (lengths, rows, sum(lengths) / rows)
         rids = sorted(rnd.sample(range(rows), rnd.randint(1, rows)))
-        found = ",".join(str(rid) for rid in rids for _ in range(rnd.choice([1, 1, 2, 5, 40])))
+        listed = [rid for rid in rids for _ in range(rnd.choice([1, 1, 2, 5, 40]))]
+        found = ",".join(map(str, listed))
         scores = _bm25_scores(found, norms)
         depth = rnd.choice([1, 3, 10, 100])
         top = _top_by_score(list(scores), scores, depth, ascending=False)
-        matches, got, got_scores = _leaders_of(found, len(rids), norms, depth=depth, size=size)
+        conn.execute("DROP TABLE IF EXISTS instances")
+        conn.execute("CREATE TABLE instances(doc INTEGER)")
+        conn.executemany("INSERT INTO instances VALUES (?)", [(rid,) for rid in listed])
+        if source == "joined":
+            instances = lambda found=found: _slices_of(found, size)  # noqa: E731
+        else:
+            instances = lambda: _batches_of(conn.execute("SELECT doc FROM instances ORDER BY rowid"), size)  # noqa: E731
+        matches, got, got_scores = _leaders_of(instances, len(rids), norms, depth=depth)
         assert (matches, got) == (len(rids), top)
         bits = lambda values: [struct.pack("<d", v) for v in values]  # noqa: E731
         assert bits(got_scores) == bits([scores[rid] for rid in top])
         # a documents count that disagrees with the instances is corrected, not trusted
         wrong = len(rids) - 1 or 2
-        assert _leaders_of(found, wrong, norms, depth=depth, size=size) == (matches, got, got_scores)
+        assert _leaders_of(instances, wrong, norms, depth=depth) == (matches, got, got_scores)
