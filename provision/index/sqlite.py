@@ -341,6 +341,10 @@ def _field_plan(name: str) -> _FieldPlan | None:
 #: values longer than this are analysed without the caches: they seldom repeat, and 65,536 cached
 #: descriptions of 50 KB would hold gigabytes in the writer and in every builder process
 CACHED_VALUE_CHARS = 256
+#: entries of each analysis cache: the values that repeat (subjects, actors, places, type labels)
+#: stay in it, the unique ones (titles) pass through; 16,384 values of up to 256 characters, with
+#: their analysed forms, hold up to ~20 MB per cache in each feed process (65,536 held ~80 MB)
+ANALYSIS_CACHE_ENTRIES = 16384
 
 
 def _analysed(text: str) -> str:
@@ -352,7 +356,7 @@ def _analysed(text: str) -> str:
     return " ".join(analysis.tokens(text))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=ANALYSIS_CACHE_ENTRIES)
 def _analysed_short(text: str) -> str:
     return " ".join(analysis.tokens(text))
 
@@ -362,7 +366,7 @@ def _cached_sort_key(text: str) -> str:
     return _sort_key_short(text) if len(text) <= CACHED_VALUE_CHARS else analysis.sort_key(text)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=ANALYSIS_CACHE_ENTRIES)
 def _sort_key_short(text: str) -> str:
     return analysis.sort_key(text)
 
@@ -1535,8 +1539,9 @@ LEADERS_SLICE = 1 << 18
 #: a term with more instances than this has them read as rows, :data:`LEADERS_BATCH` at a time,
 #: not joined into one string: a word in every one of 1,000,000 documents has ~5 million instances,
 #: ~40 MB of text that SQLite's doubling buffer, the copy into Python and the string held ~200 MB
-#: for (rows cost ~2× the CPU of a joined string per instance, for the few terms this large)
-LEADERS_JOIN_MAX = 1 << 19
+#: for; rows cost more CPU per instance than a joined string (all the lists of 1,000,000
+#: documents read as rows from 2^19 instances took 40 s instead of 25), so only the largest go so
+LEADERS_JOIN_MAX = 1 << 21
 LEADERS_BATCH = 1 << 15
 #: the page cache (KiB) of the connection while it makes the leaders lists
 LEADERS_CACHE_KIB = 8192
