@@ -296,7 +296,6 @@ def check_summary(
     )
 
 
-#: the mode of a run asked to rebuild everything, and why
 @dataclass(frozen=True, kw_only=True)
 class FeedOptions:
     """What a feed of the transformed records (index, RDF store) takes from the profile and the
@@ -325,6 +324,7 @@ def written_rdf_format(datasource: Datasource) -> str | None:
     return {"ntriples": "ntriples", "turtle": "turtle", "rdfxml": "rdfxml"}.get(datasource.transform.output)
 
 
+#: the mode of a run asked to rebuild everything, and why
 ASKED_FULL = ("full", "asked for a full rebuild")
 
 

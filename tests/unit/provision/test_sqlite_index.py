@@ -946,6 +946,7 @@ def test_only_short_values_are_cached_by_the_analysis() -> None:
     from provision.index import sqlite
 
     long_text = "Bronze axe from the hoard " * 40
+    sqlite._analysed_short.cache_clear()  # not full from earlier tests: a new value must add an entry
     before = sqlite._analysed_short.cache_info().currsize, sqlite._sort_key_short.cache_info().currsize
     assert sqlite._analysed(long_text).startswith("bronze axe from the hoard")
     assert sqlite._cached_sort_key(long_text) == sqlite.analysis.sort_key(long_text)
