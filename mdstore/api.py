@@ -32,6 +32,7 @@ import uuid
 import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -252,6 +253,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def write_rows(self, version_id: str, rows: Sequence[Row]) -> None:
         """Insert or replace rows by id (idempotent)."""
+
+    def grouped(self) -> AbstractContextManager[None]:
+        """This thread's writes inside the block as one backend transaction, where the backend has
+        transactions that cheap (SQLite); elsewhere each write stays its own."""
+        return nullcontext()
 
     @abc.abstractmethod
     def scan(
@@ -1169,6 +1175,28 @@ class WriteTransaction:
         self._check_open()
         raw_bytes = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
         self._backend.add_discarded(self.version_id, [Discarded(source, error, raw_bytes, utcnow())])
+
+    @contextmanager
+    def grouped(self) -> Iterator[None]:
+        """Writes, side data and checkpoints inside the block as one backend transaction, where the
+        backend has them (SQLite: the group is kept whole or not at all); elsewhere (MongoDB) each
+        write stays its own.
+
+        A writer that stores many small batches quickly (a fast OAI-PMH source) pays one backend
+        commit per group instead of one per batch (what a commit costs:
+        :meth:`mdstore.sqlite.SqliteBackend.grouped`). The caller's last checkpoint in the block must
+        describe every write before it: after an error, the stored checkpoint (read back here) says
+        where a resumed writer continues, and whatever it redoes is idempotent.
+        """
+        self._check_open()
+        try:
+            with self._backend.grouped():
+                yield
+        except BaseException:
+            doc = self._backend.get_version(self.version_id)
+            if doc is not None:
+                self._checkpoint = dict(doc.get("checkpoint") or {})
+            raise
 
     # --- checkpoints --------------------------------------------------------------------------
     @property

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -104,6 +105,10 @@ def _decode_meta(text: str) -> dict[str, Any]:
     }
 
 
+#: the page cache of a connection while it writes a group (:meth:`SqliteBackend.grouped`), in KiB
+GROUPED_CACHE_KIB = 65536
+
+
 class SqliteBackend(Backend):
     """SQLite storage primitives. Thread-safe through one connection per thread."""
 
@@ -144,8 +149,31 @@ class SqliteBackend(Backend):
     def _tx(self) -> transaction:
         """``with self._tx() as con``: every write goes through here, so this is where a full disk
         or a damaged file becomes a :class:`StoreError` naming the file (:class:`StoreFull` for a
-        full disk: resumable)."""
-        return transaction(self.con, self._storage_error)
+        full disk: resumable). Inside :meth:`grouped` it joins the group's transaction."""
+        return transaction(self.con, self._storage_error, joined=getattr(self._local, "grouped", False))
+
+    @contextmanager
+    def grouped(self) -> Iterator[None]:
+        # One COMMIT for the group. Each commit writes to the WAL every page its writes dirtied, and
+        # with random record ids a batch of 500 dirties nearly one primary-key page per record once
+        # the key's index outgrows the batch: at 1,000,000 records a commit per OAI-PMH page wrote
+        # ~8 MB, and collect grew 14x for 10x the records. The larger page cache keeps the group's
+        # dirty pages in memory until the commit (the default 2 MB spills them to the WAL early).
+        if getattr(self._local, "grouped", False):
+            yield  # already inside a group: part of it
+            return
+        con = self.con
+        cache = con.execute("PRAGMA cache_size").fetchone()[0]
+        con.execute(f"PRAGMA cache_size={-GROUPED_CACHE_KIB}")
+        try:
+            with self._tx():
+                self._local.grouped = True
+                try:
+                    yield
+                finally:
+                    self._local.grouped = False
+        finally:
+            con.execute(f"PRAGMA cache_size={int(cache)}")
 
     def _storage_error(self, exc: sqlite3.Error) -> StoreError | None:
         return store_error(exc, self.path, "MDStore") if _is_storage_failure(exc) else None

@@ -153,17 +153,24 @@ class transaction:  # noqa: N801 (used as a statement: ``with transaction(con):`
     batch of records.
     """
 
-    __slots__ = ("con", "on_error")
+    __slots__ = ("con", "on_error", "joined")
 
     def __init__(
         self,
         con: sqlite3.Connection,
         on_error: Callable[[sqlite3.Error], BaseException | None] | None = None,
+        *,
+        joined: bool = False,
     ) -> None:
         self.con = con
         self.on_error = on_error
+        #: the block is part of a transaction the caller holds open: no BEGIN or COMMIT here, and an
+        #: error is only translated (the holder's own ``transaction`` ends it)
+        self.joined = joined
 
     def __enter__(self) -> sqlite3.Connection:
+        if self.joined:
+            return self.con
         try:
             self.con.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -172,6 +179,10 @@ class transaction:  # noqa: N801 (used as a statement: ``with transaction(con):`
         return self.con
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if self.joined:
+            if isinstance(exc, sqlite3.Error):
+                self._translate(exc)
+            return
         if exc_type is None:
             try:
                 self.con.execute("COMMIT")

@@ -19,16 +19,15 @@ the version); ``failed_resumable`` (the source failed mid-way: the transaction s
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary, new_run_id
-from harvesters.base import put_unless_stopped
 from mdstore.errors import ConfigError, HarvestError, InterruptedTransaction, WriterLockError
 
 if TYPE_CHECKING:
@@ -42,6 +41,14 @@ logger = logging.getLogger(__name__)
 STEP = "collect"
 #: how many error messages a summary carries
 FIRST_ERRORS = 5
+#: How far the fetcher may run ahead of the writer: pages, and bytes of record bodies. The pages
+#: that arrive while the writer stores the ones before are stored together next, as one MDStore
+#: group (one SQLite commit): a slow source's pages are each written as they come, as before, and a
+#: fast one stops paying a commit per page (at 1,000,000 records those commits made collect grow
+#: 14x for 10x the records). A crash loses what was fetched and not written, as many pages at most,
+#: which a resumed run fetches again from the last checkpoint written.
+PREFETCH_PAGES = 32
+PREFETCH_BYTES = 64 << 20
 
 
 class CollectFailed(HarvestError):
@@ -214,13 +221,16 @@ def _run(
     base.update(version_in=tx.parent, version_out=tx.version_id)
     first_errors: list[str] = []
     last_checkpoint: dict[str, Any] | None = tx.checkpoint_data.get("harvester") if resume else None
+    pages = prefetch(harvester.harvest(request), depth=PREFETCH_PAGES, max_bytes=PREFETCH_BYTES)
     try:
-        for page in prefetch(harvester.harvest(request)):
-            _write_page(tx, page, tally, first_errors)
-            last_checkpoint = page.checkpoint
-            tx.checkpoint({"request": request_args, "harvester": page.checkpoint, "counts": tally.as_dict()})
+        for page in pages:
+            # a slow source's pages are written one by one as they come; a fast one's in groups of
+            # those that came while the group before was written (see PREFETCH_PAGES)
+            group = [page, *pages.take_ready()]
+            _write_group(tx, group, tally, first_errors, request_args)
+            last_checkpoint = group[-1].checkpoint
             if on_progress is not None:
-                on_progress(tally.records, page.expected_total, page.label)
+                on_progress(tally.records, group[-1].expected_total, group[-1].label)
     except HarvestError as exc:
         return _failed(tx, exc, base, tally, first_errors, started, datasource, resumable=exc.resumable)
 
@@ -290,48 +300,113 @@ def _refuse_open(store: MDStore, unit: Any, version: str) -> None:
     )
 
 
-def prefetch(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
-    """Fetch and parse the next pages in a thread while this one writes the current page.
+class prefetch:  # noqa: N801 (used like a generator: ``for page in prefetch(pages)``)
+    """Fetch and parse the next pages in a thread while this one writes the pages before.
 
     Network waits, parsing (lxml releases the GIL) and SQLite writes overlap, so storing and
     checkpointing cost little next to fetching. Pages still arrive in order and a page is
     checkpointed only after it was written; an error of the harvester is re-raised here, in
-    order, after the pages before it.
+    order, after the pages before it. The fetcher runs ahead by at most ``depth`` pages and
+    ``max_bytes`` of record bodies (one page always), so memory stays bounded when the writer is
+    slower; :meth:`take_ready` hands the writer every page that came while it wrote the last.
     """
-    results: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
 
-    def put(item: object) -> bool:
-        return put_unless_stopped(results, item, stop)
+    _END = object()
 
-    def produce() -> None:
+    def __init__(self, pages: Iterator[Page], depth: int = 2, max_bytes: int = 1 << 62) -> None:
+        self._pages = pages
+        self.depth = depth
+        self.max_bytes = max_bytes
+        self._queued: deque[tuple[object, int]] = deque()
+        self._bytes = 0
+        self._changed = threading.Condition()
+        self._stopped = False
+
+    def take_ready(self) -> list[Page]:
+        """The pages that have arrived already, without waiting (an error or the end stays queued:
+        iterating reaches it after them)."""
+        taken: list[Page] = []
+        with self._changed:
+            while self._queued and self._is_page(self._queued[0][0]):
+                page, size = self._queued.popleft()
+                self._bytes -= size
+                taken.append(page)  # type: ignore[arg-type]
+            self._changed.notify_all()
+        return taken
+
+    def _is_page(self, item: object) -> bool:
+        return item is not self._END and not isinstance(item, BaseException)
+
+    def _put(self, item: object, size: int, *, wait: bool) -> bool:
+        with self._changed:
+            while (
+                wait
+                and not self._stopped
+                and self._queued
+                and (len(self._queued) >= self.depth or self._bytes + size > self.max_bytes)
+            ):
+                self._changed.wait()
+            if self._stopped:
+                return False
+            self._queued.append((item, size))
+            self._bytes += size
+            self._changed.notify_all()
+            return True
+
+    def _produce(self) -> None:
         try:
-            for page in pages:
-                if not put(page):
+            for page in self._pages:
+                if not self._put(page, _body_bytes(page), wait=True):
                     break
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            put(exc)
+            self._put(exc, 0, wait=False)
         else:
-            put(done)
+            self._put(self._END, 0, wait=False)
         finally:
-            close = getattr(pages, "close", None)
+            close = getattr(self._pages, "close", None)
             if close is not None:
                 close()
 
-    thread = threading.Thread(target=produce, name="harvest-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = results.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)  # a producer stuck in a request ends with its timeout; it is a daemon
+    def __iter__(self) -> Iterator[Page]:
+        thread = threading.Thread(target=self._produce, name="harvest-prefetch", daemon=True)
+        thread.start()
+        try:
+            while True:
+                with self._changed:
+                    while not self._queued:
+                        self._changed.wait()
+                    item, size = self._queued.popleft()
+                    self._bytes -= size
+                    self._changed.notify_all()
+                if item is self._END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item  # type: ignore[misc]
+        finally:
+            with self._changed:
+                self._stopped = True
+                self._changed.notify_all()
+            thread.join(timeout=5)  # a producer stuck in a request ends with its timeout; it is a daemon
+
+
+def _body_bytes(page: Page) -> int:
+    return sum(len(record.body or "") for record, _deleted in page.items)
+
+
+def _write_group(
+    tx: WriteTransaction,
+    group: list[Page],
+    tally: _Tally,
+    first_errors: list[str],
+    request_args: dict[str, Any],
+) -> None:
+    """The pages in one MDStore group, with the last one's checkpoint: on an error the group is
+    lost whole (SQLite), and the checkpoint before it says where a resumed run fetches again."""
+    with tx.grouped():
+        for page in group:
+            _write_page(tx, page, tally, first_errors)
+        tx.checkpoint({"request": request_args, "harvester": group[-1].checkpoint, "counts": tally.as_dict()})
 
 
 def _write_page(tx: WriteTransaction, page: Page, tally: _Tally, first_errors: list[str]) -> None:

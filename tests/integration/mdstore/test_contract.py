@@ -170,6 +170,75 @@ def test_interleaved_write_keeps_input_order(store):
     assert by_oid["a"].deleted and by_oid["b"].body == "3"
 
 
+def test_a_group_reads_its_own_writes_and_commits_them_like_single_writes(store):
+    tx = store.begin(UNIT, "full", run_id="run-g")
+    tx.upsert(records(10))
+    with tx.grouped():
+        tx.upsert(records(30)[10:])
+        tx.add_error("bad record", record_id="oai:x:00012", step="collect")
+        assert tx.get("oai:x:00025").body == "<dc>25</dc>"  # the writer sees its group at once
+        tx.upsert([RecordInput("oai:x:00025", "<dc>again</dc>")])
+        tx.checkpoint({"page": 3})
+    assert tx.checkpoint_data == {"page": 3}
+    v = tx.commit()
+    assert (v.stats["total"], v.stats["added"]) == (30, 30)
+    with store.reader(UNIT) as view:
+        assert view.get(make_record_id("ds1", "oai:x:00025")).body == "<dc>again</dc>"
+        assert [e.message for e in view.errors()] == ["bad record"]
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_error_in_a_group_leaves_a_checkpoint_that_describes_the_stored_records(store_uri, store):
+    tx = store.begin(UNIT, "full", run_id="run-g")
+    pages = [records(40)[n * 10 : n * 10 + 10] for n in range(4)]
+    tx.upsert(pages[0])
+    tx.checkpoint({"page": 0})
+
+    def write_and_fail() -> None:
+        with tx.grouped():
+            tx.upsert(pages[1])
+            tx.checkpoint({"page": 1})
+            tx.upsert(pages[2][:5])  # the writer fails in the middle of a page
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        write_and_fail()
+    stored = tx.stats()["total"]
+    if store_uri.startswith("sqlite"):  # one SQLite transaction: the group is kept whole or not at all
+        assert (tx.checkpoint_data, stored) == ({"page": 0}, 10)
+    else:  # each write was its own: they stay, and so does the checkpoint written among them
+        assert (tx.checkpoint_data, stored) == ({"page": 1}, 25)
+    with open_store(store_uri) as other:
+        assert other.open_transaction(UNIT).checkpoint == tx.checkpoint_data
+    # a resumed writer redoes every page after its checkpoint, and ends with each record once
+    for page in pages[tx.checkpoint_data["page"] + 1 :]:
+        tx.upsert(page)
+    v = tx.commit()
+    assert (v.stats["total"], v.stats["added"]) == (40, 40)
+
+
+def test_a_sqlite_group_is_one_transaction_that_other_connections_see_whole(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "mdstore.sqlite"
+    with open_store(f"sqlite:///{path}") as store:
+        tx = store.begin(UNIT, "full", run_id="run-g")
+        table = store.backend._tables(tx.version_id)["rec"]
+        other = sqlite3.connect(path)
+        count = f'SELECT count(*) FROM "{table}"'
+        with tx.grouped():
+            tx.upsert(records(20)[:10])
+            tx.checkpoint({"page": 0})
+            tx.upsert(records(20)[10:])
+            assert other.execute(count).fetchone() == (0,)
+        assert other.execute(count).fetchone() == (20,)
+        other.close()
+        tx.commit()
+
+
 def test_open_transaction_is_persisted_and_resumable(store_uri, store):
     tx = store.begin(UNIT, "full", run_id="run-7")
     tx.upsert(records(30))
