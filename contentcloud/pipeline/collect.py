@@ -2,7 +2,9 @@
 
 One write transaction per run. Each page the harvester yields is written, then its checkpoint is
 saved in the open transaction, so an interrupted run (crash, kill, dead server) can be resumed
-from the last good page with ``resume=True``, or thrown away with ``abort=True``. The current
+from the last good page with ``resume=True``, or thrown away with ``abort=True``. The pages that
+arrive while the ones before are written go together, with the last one's checkpoint, as one
+MDStore group (see :data:`PREFETCH_PAGES`). The current
 version is never touched until the final commit. Incremental runs start from the high-water mark
 the last committed harvest stored in its version report (the server's clock, not ours).
 

@@ -304,16 +304,24 @@ def leading(monkeypatch) -> list[bool]:
     return led
 
 
-@pytest.mark.parametrize("join_max", [1 << 19, 0])
-def test_leaders_lists_answer_exactly_as_scoring_every_match(tmp_path, monkeypatch, join_max: int) -> None:
+@pytest.mark.parametrize(
+    ("join_max", "split_min"),
+    [(1 << 19, 1 << 24), (0, 1 << 24), (1 << 19, 0)],
+    ids=["joined", "rows", "split"],
+)
+def test_leaders_lists_answer_exactly_as_scoring_every_match(
+    tmp_path, monkeypatch, join_max: int, split_min: int
+) -> None:
     """A ranked one-term query whose page ends within the term's leaders list is answered from it:
     the same numFound, maxScore, documents, order (ties in index order across the list's end) and
     scores, to the bit, as scoring every match; every other request scores in full as before. The
     lists are the same whether a term's instances are joined by SQLite or read as rows (0: every
-    term's are read as rows)."""
+    term's are read as rows), and whether they are made in one process or half in a second one
+    (split_min 0: always, one term each)."""
     from provision.index import sqlite
 
     monkeypatch.setattr(sqlite, "LEADERS_JOIN_MAX", join_max)
+    split = splits(monkeypatch, split_min)
     monkeypatch.setattr(sqlite, "LEADERS_MIN_MATCHES", 3)
     monkeypatch.setattr(sqlite, "LEADERS_DEPTH", 4)
     state = IndexState("f", "v1", "f/PE/store/transformed", "full", ("v1",))
@@ -325,6 +333,7 @@ def test_leaders_lists_answer_exactly_as_scoring_every_match(tmp_path, monkeypat
         p = led._live_tables(conn)
         listed = dict(conn.execute(p.sql("SELECT term, matches FROM {leaders}")))
         assert listed == {"bronze": 8, "axe": 5}
+        assert split == ([(["bronze"], ["axe"])] if split_min == 0 else [])
         monkeypatch.setattr(sqlite, "LEADERS_MIN_MATCHES", 1_000)
         writer = full.open_writer("f", rebuild=True)
         writer.add(LEADER_DOCS)
@@ -354,13 +363,53 @@ def test_leaders_lists_answer_exactly_as_scoring_every_match(tmp_path, monkeypat
         assert len(rids) == 4 and values[1] > values[2] == values[3] and rids[2] < rids[3]
 
 
-def test_writes_in_place_clear_the_leaders_and_a_commit_makes_them_again(tmp_path, monkeypatch) -> None:
+def splits(monkeypatch, split_min: int) -> list[tuple[list[str], list[str]]]:
+    """From now on, the terms of each leaders making split between two processes (this one's and
+    the other's), with ``LEADERS_SPLIT_MIN`` set to ``split_min``."""
+    from provision.index import sqlite
+
+    monkeypatch.setattr(sqlite, "LEADERS_SPLIT_MIN", split_min)
+    made: list[tuple[list[str], list[str]]] = []
+    original = sqlite._halves
+
+    def spying(terms):
+        here, there = original(terms)
+        made.append(([t[0] for t in here], [t[0] for t in there]))
+        return here, there
+
+    monkeypatch.setattr(sqlite, "_halves", spying)
+    return made
+
+
+def test_leaders_lists_are_made_here_when_the_second_process_fails(tmp_path, monkeypatch, caplog) -> None:
+    from provision.index import sqlite
+
+    split = splits(monkeypatch, 0)
+    monkeypatch.setattr(sqlite, "LEADERS_MIN_MATCHES", 3)
+    monkeypatch.setattr(sqlite, "_leaders_rows_of_file", lambda *args: None)  # cannot be sent to it
+    state = IndexState("f", "v1", "f/PE/store/transformed", "full", ("v1",))
+    with SqliteIndex(tmp_path / "led.sqlite") as index:
+        writer = index.open_writer("f", rebuild=True)
+        writer.add(LEADER_DOCS)
+        writer.commit(state)
+        conn = index._conn()
+        listed = dict(conn.execute(index._live_tables(conn).sql("SELECT term, matches FROM {leaders}")))
+    assert listed == {"bronze": 8, "axe": 5} and split == [(["bronze"], ["axe"])]
+    assert "leaders lists made in one process (the second one failed: " in caplog.text
+
+
+@pytest.mark.parametrize("split_min", [1 << 24, 0], ids=["one process", "split"])
+def test_writes_in_place_clear_the_leaders_and_a_commit_makes_them_again(
+    tmp_path, monkeypatch, split_min: int
+) -> None:
     """Every score depends on the whole generation (its row count and average length): a write in
     place clears the lists in its own transaction (requests score in full meanwhile), the commit
     makes them again from what the generation holds; a generation made before the lists gains
-    its table at its next commit."""
+    its table at its next commit. Made half in a second process, they are the same: it reads the
+    generation as committed before them."""
     from provision.index import sqlite
 
+    split = splits(monkeypatch, split_min)
     monkeypatch.setattr(sqlite, "LEADERS_MIN_MATCHES", 3)
     monkeypatch.setattr(sqlite, "LEADERS_DEPTH", 4)
     state = IndexState("f", "v1", "f/PE/store/transformed", "refeed", ("v1",))
@@ -385,6 +434,7 @@ def test_writes_in_place_clear_the_leaders_and_a_commit_makes_them_again(tmp_pat
         assert by_list == [True, False]
         writer.commit(state)
         assert led() == {"axe": 5, "bronze": 8}
+        assert len(split) == (2 if split_min == 0 else 0)
         after = index.select(request)
         assert by_list == [True, False, True]
         assert after["response"] == during["response"]
