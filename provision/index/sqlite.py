@@ -1497,7 +1497,7 @@ def _write_leaders(conn: sqlite3.Connection, p: Tables, *, path: Path | None = N
 
     With the file's ``path``, lists of more than :data:`LEADERS_SPLIT_MIN` instances in all are
     made half here and half in a second process reading the same committed generation (the lists
-    are made on one core after the parts that fed it on two: at 1,000,000 documents, ~40 s).
+    are made on one core after the parts that fed it on two: at 1,000,000 documents, ~35 s).
     Returns the number of terms listed."""
     conn.execute(p.sql("DELETE FROM {leaders}"))
     rows_vocab = f"{p['fts']}_rows"
