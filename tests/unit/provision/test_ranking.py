@@ -4,6 +4,8 @@ order (scoring a common term's every match would cost the facet browsing its lat
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from provision.index.base import IndexState
@@ -388,7 +390,8 @@ def test_leaders_lists_are_made_here_when_the_second_process_fails(tmp_path, mon
     monkeypatch.setattr(sqlite, "LEADERS_MIN_MATCHES", 3)
     monkeypatch.setattr(sqlite, "_leaders_rows_of_file", lambda *args: None)  # cannot be sent to it
     state = IndexState("f", "v1", "f/PE/store/transformed", "full", ("v1",))
-    with SqliteIndex(tmp_path / "led.sqlite") as index:
+    # whatever level an earlier test's CLI run left the root logger at
+    with SqliteIndex(tmp_path / "led.sqlite") as index, caplog.at_level(logging.WARNING, sqlite.__name__):
         writer = index.open_writer("f", rebuild=True)
         writer.add(LEADER_DOCS)
         writer.commit(state)
