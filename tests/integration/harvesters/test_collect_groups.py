@@ -4,7 +4,6 @@ pages that came while the ones before were written), and loses none of them to a
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -23,11 +22,12 @@ PAGES, PER_PAGE = 20, 10
 
 
 class Scripted:
-    """A source whose pages after the first are all ready as soon as the writer starts on the first;
-    it fails once, resumably (no answer), after page ``fail_after``."""
+    """A source whose pages after the first are all fetched while the writer writes the first (it
+    waits for them: ``fetched``); it fails once, resumably (no answer), after page ``fail_after``."""
 
     fail_after: int | None = None
     writing = threading.Event()
+    fetched = threading.Event()
 
     @classmethod
     def from_profile(cls, api, *, datasource, options=None):
@@ -41,7 +41,9 @@ class Scripted:
             Scripted.writing.wait(5)
             if n == Scripted.fail_after:
                 Scripted.fail_after = None
+                Scripted.fetched.set()
                 raise TransportError("the server went away", url="http://127.0.0.1:9/oai")
+        Scripted.fetched.set()  # the last page is queued: the fetcher asked for the next
 
     def close(self) -> None:
         pass
@@ -57,10 +59,11 @@ def scripted(monkeypatch):
 
 @pytest.fixture
 def groups(monkeypatch) -> list[int]:
-    """The number of records each SQLite group wrote; the first one is slow, so every other page is
-    ready before it ends."""
+    """The number of records each SQLite group wrote; the first one waits until every other page
+    (or the error) is fetched."""
     sizes: list[int] = []
     Scripted.writing.clear()
+    Scripted.fetched.clear()
     grouped = SqliteBackend.grouped
     write_rows = SqliteBackend.write_rows
     local = threading.local()
@@ -75,7 +78,7 @@ def groups(monkeypatch) -> list[int]:
         local.rows = getattr(local, "rows", 0) + len(rows)
         if not sizes:
             Scripted.writing.set()
-            time.sleep(0.3)
+            assert Scripted.fetched.wait(10)
         write_rows(self, version_id, rows)
 
     from contextlib import contextmanager
