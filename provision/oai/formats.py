@@ -165,14 +165,29 @@ RDF_SYNTAXES = {"ntriples": "N_TRIPLES", "turtle": "TURTLE", "rdfxml": "RDF_XML"
 
 
 def parse_rdf(body: bytes | str, syntax: str, *, record_id: str = "") -> list:
-    """The triples of a transformed record (pyoxigraph quads/triples)."""
+    """The triples of a transformed record (pyoxigraph quads/triples).
+
+    Lenient, as the index and rdf steps read the same records: IRIs and language tags are not
+    validated again (the transform step's conversion validated them when it wrote the body), which
+    halves the parse (56 → 27 µs for a PE record of 56 triples). Syntax errors are still errors, and
+    RDF/XML that a lenient parse lets through but XML cannot carry is refused by
+    :func:`rdf_xml_payload`'s own check. A body that does not parse is parsed again strictly for
+    the error: its message is the more precise one (``Invalid IRI code point ' '`` where the
+    lenient parser only sees a broken triple further on)."""
     import pyoxigraph as ox
 
     data = body.encode("utf-8") if isinstance(body, str) else body
+    rdf_format = getattr(ox.RdfFormat, RDF_SYNTAXES[syntax])
     try:
-        return list(ox.parse(data, format=getattr(ox.RdfFormat, RDF_SYNTAXES[syntax])))
-    except (SyntaxError, ValueError) as exc:
-        raise RecordParseError(f"not valid {syntax} RDF: {exc}", record_id=record_id, step="publish") from exc
+        return list(ox.parse(data, format=rdf_format, lenient=True))
+    except (SyntaxError, ValueError) as lenient_error:
+        error: Exception = lenient_error
+        try:
+            list(ox.parse(data, format=rdf_format))
+        except (SyntaxError, ValueError) as strict_error:
+            error = strict_error
+        message = f"not valid {syntax} RDF: {error}"
+        raise RecordParseError(message, record_id=record_id, step="publish") from error
 
 
 #: what pyoxigraph's RDF/XML writer puts before the ``rdf:RDF`` element
