@@ -10,7 +10,7 @@ old generation or the new one, never an empty or half-built index.
 Storage per generation:
 
 * ``docs``: one row per document (rid, id, datasource, mdstore version, stored fields as
-  zlib-compressed JSON: :func:`pack`);
+  compressed JSON: :func:`pack`);
 * ``terms``: (field, value, rid) for every exact-valued field (strings, numbers, dates as epoch ms,
   booleans), the source of filters and facet counts (a covering primary key: counting a facet is
   an index scan);
@@ -74,7 +74,6 @@ import struct
 import threading
 import time
 import uuid
-import zlib
 from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -86,6 +85,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote
 
+from mdstore import compression
 from mdstore.errors import ConfigError, IndexBackendError
 from mdstore.sqlitedb import Generations, Sql, Tables, connect, marks, transaction
 from mdstore.sqlitefile import check_sqlite_file
@@ -278,27 +278,25 @@ def _facet_term(definition: FieldDef, value: Any) -> str:
 
 
 def pack(stored: Mapping[str, Any]) -> bytes:
-    """The stored fields as the ``docs`` table keeps them: compact JSON, zlib-compressed. A PE
-    document's stored fields are ~4-8 KB of JSON, three quarters of it its N-Triples; compressed they
-    take ~1 KB, which is most of what keeps the index under 4 KB per document.
-
-    zlib level 1 (as the publisher's blobs): on the bench's 8 KB documents it takes 33 µs against 51 µs
-    at the default level 6 (a tenth of what a feed spends per document), for blobs of 1,156 bytes
-    against 1,055 (+0.1 KB of the index's ~2.7 KB per document). Readers decompress either."""
-    return zlib.compress(json.dumps(stored, ensure_ascii=False, separators=(",", ":")).encode(), 1)
+    """The stored fields as the ``docs`` table keeps them: compact JSON, compressed
+    (:mod:`mdstore.compression`, as the publisher's blobs). A PE document's stored fields are ~4-8 KB
+    of JSON, three quarters of it its N-Triples; compressed they take ~1 KB, which is most of what
+    keeps the index under 4 KB per document. Readers decompress what older generations hold too
+    (zlib)."""
+    return compression.compress(json.dumps(stored, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def unpack(stored: bytes | str) -> dict[str, Any]:
     """Stored fields from the ``docs`` table (plain JSON text in generations written before
     compression)."""
-    return json.loads(zlib.decompress(stored) if isinstance(stored, bytes) else stored)
+    return json.loads(compression.decompress(stored) if isinstance(stored, bytes) else stored)
 
 
 def _stored_json(stored: bytes | str | None) -> str | None:
     """SQL function ``cc_stored(stored)``: the stored JSON as text, for ``json_type`` (``field:*``)."""
     if stored is None:
         return None
-    return zlib.decompress(stored).decode() if isinstance(stored, bytes) else stored
+    return compression.decompress(stored).decode() if isinstance(stored, bytes) else stored
 
 
 def restore(stored: bytes | str) -> dict[str, Any]:

@@ -18,11 +18,11 @@ Layout (``N`` is a snapshot id):
 * ``mem_N(setspec, prefix, datestamp, id)``: set memberships in the same order, for set lists.
 * ``item_N(id, …)``: per item: datasource, original id, entity type, sets, formats, the checksums
   of its MDStore sources (so the next refresh reuses unchanged items) and provenance fields.
-* ``blobs(hash, data)``: payloads, zlib-compressed, addressed by the md5 of the payload, shared by
-  every snapshot that holds the same bytes. A rowid table (files made before issue 18 have a
-  ``WITHOUT ROWID`` one, which reads the same): new blobs are appended, and only the small hash
-  index takes random inserts, where a ``WITHOUT ROWID`` B-tree of 1 KB rows split its pages at
-  every other insert.
+* ``blobs(hash, data)``: payloads, compressed (:mod:`mdstore.compression`), addressed by the md5
+  of the payload, shared by every snapshot that holds the same bytes. A rowid table (files made
+  before issue 18 have a ``WITHOUT ROWID`` one, which reads the same): new blobs are appended, and
+  only the small hash index takes random inserts, where a ``WITHOUT ROWID`` B-tree of 1 KB rows
+  split its pages at every other insert.
 
 A refresh builds a new snapshot in one SQLite write transaction and flips ``live`` at its end, so
 a crash leaves the previous snapshot serving. A retired snapshot is kept while tokens that name
@@ -37,7 +37,6 @@ import queue
 import secrets
 import sqlite3
 import threading
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+from mdstore import compression
 from mdstore.errors import PublisherError
 from mdstore.sqlitedb import Generations, Sql, Tables, connect, marks, sql, transaction
 
@@ -155,9 +155,9 @@ def _old_tables(snapshot_id: int) -> dict[str, str]:
 
 
 def compress(payload: bytes) -> bytes:
-    """zlib level 1: a third faster than the default level 6 on 1–8 KB XML payloads, for
-    blobs ~10 % larger (a refresh compresses every new payload; readers only decompress)."""
-    return zlib.compress(payload, 1)
+    """A payload's blob (:mod:`mdstore.compression`: a refresh compresses every new payload, a list
+    page decompresses every record it shows)."""
+    return compression.compress(payload)
 
 
 #: the columns a list page reads, with or without the payloads (and their ``about``)
@@ -314,7 +314,7 @@ class PublisherIndex:
             params = (set_spec, prefix, lower[0], lower[1], upper, limit)
         rows = self._query(snapshot, statement, params)
         return [
-            ListedRecord(d, i, bool(x), s, a, zlib.decompress(p) if p is not None else None)
+            ListedRecord(d, i, bool(x), s, a, compression.decompress(p) if p is not None else None)
             for d, i, x, s, a, p in rows
         ]
 
@@ -359,7 +359,7 @@ class PublisherIndex:
         if not rows:
             return None
         d, i, x, s, a, p = rows[0]
-        return ListedRecord(d, i, bool(x), s, a, zlib.decompress(p) if p is not None else None)
+        return ListedRecord(d, i, bool(x), s, a, compression.decompress(p) if p is not None else None)
 
     def item(self, snapshot: Snapshot, record_id: str) -> ItemInfo | None:
         rows = self._query(

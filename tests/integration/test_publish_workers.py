@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import pytest
 from contentcloud.pipeline.publish import run_publish
 from contentcloud.pipeline.transform import run_transform
 from contentcloud.settings import load_settings
+from mdstore import compression
 from mdstore.envelope import utcnow
 from tests.cli_runner import run_cli
 from tests.integration.test_pipeline_workers import collect, dc, environment
@@ -38,7 +38,7 @@ def snapshot(var: Path) -> dict[str, Any]:
             kind: con.execute(f"SELECT * FROM {kind}_{sid} ORDER BY 1, 2, 3, 4").fetchall()  # noqa: S608
             for kind in ("rec", "mem", "item")
         }
-        blobs = {h: zlib.decompress(d) for h, d in con.execute("SELECT hash, data FROM blobs")}
+        blobs = {h: compression.decompress(d) for h, d in con.execute("SELECT hash, data FROM blobs")}
         payloads = sorted(blobs[row[4]] for row in rows["rec"] if row[4] is not None)
         errors = con.execute(
             "SELECT datasource, record_id, message FROM errors WHERE snapshot=? ORDER BY rowid", (sid,)

@@ -11,6 +11,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from mdstore.errors import ConfigError, IndexBackendError
 from provision.index import sqlite as sqlite_module
@@ -790,7 +791,7 @@ def test_json_facets_terms_and_ranges(index: SqliteIndex) -> None:
     }
 
 
-def test_stored_fields_are_compressed_and_plain_json_of_older_generations_still_reads(
+def test_stored_fields_are_compressed_and_those_of_older_generations_still_read(
     index: SqliteIndex, tmp_path: Path
 ) -> None:
     conn = sqlite3.connect(tmp_path / "index.sqlite")
@@ -798,17 +799,23 @@ def test_stored_fields_are_compressed_and_plain_json_of_older_generations_still_
     p = f"g{generation}"
     (stored,) = conn.execute(f"SELECT stored FROM {p}_docs WHERE id = 'ads::1'").fetchone()
     assert isinstance(stored, bytes)
-    assert json.loads(zlib.decompress(stored))["title"] == "Zeus temple excavation"
-    with conn:  # a row as generations before compression wrote it
+    assert stored[:4] == b"\x28\xb5\x2f\xfd"  # a Zstandard frame
+    assert json.loads(zstandard.ZstdDecompressor().decompress(stored))["title"] == "Zeus temple excavation"
+    with conn:  # rows as generations before Zstandard (zlib) and before compression (plain) wrote them
         conn.execute(
             f"UPDATE {p}_docs SET stored = ? WHERE id = 'ads::3'",
             (json.dumps({"id": "ads::3", "datasource": "ads", "title": "apollo sanctuary"}),),
+        )
+        conn.execute(
+            f"UPDATE {p}_docs SET stored = ? WHERE id = 'ads::1'",
+            (zlib.compress(json.dumps({"id": "ads::1", "datasource": "ads", "title": "zeus"}).encode()),),
         )
     conn.close()
     fresh = SqliteIndex(tmp_path / "index.sqlite", create=False)
     assert fresh.select({"q": "id:ads\\:\\:3", "fl": "title"})["response"]["docs"] == [
         {"title": "apollo sanctuary"}
     ]
+    assert fresh.select({"q": "id:ads\\:\\:1", "fl": "title"})["response"]["docs"] == [{"title": "zeus"}]
     assert ids(fresh, q="period_txt:*") == ["ads::2"]  # field:* reads the compressed JSON in SQL
     assert ids(fresh, q="title:* AND id:ads\\:\\:3") == ["ads::3"]
     fresh.close()

@@ -19,13 +19,12 @@ import hashlib
 import json
 import sys
 import tempfile
-import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
 from contentcloud.datasources import profile_from_dict
 from contentcloud.pipeline.publish import publish_source
-from mdstore import RecordInput, make_record_id, open_store
+from mdstore import RecordInput, compression, make_record_id, open_store
 from provision.oai import PublisherIndex, build_snapshot
 from tests.oai_support import CRM, PE, RDF, build_fixture
 
@@ -147,7 +146,7 @@ def _change(store, datasources) -> None:
 
 def _dump(index: PublisherIndex, snapshot_id: int) -> dict:
     con = index.con
-    blobs = {h: zlib.decompress(d) for h, d in con.execute("SELECT hash, data FROM blobs")}
+    blobs = {h: compression.decompress(d) for h, d in con.execute("SELECT hash, data FROM blobs")}
     for digest, data in blobs.items():
         assert hashlib.md5(data, usedforsecurity=False).hexdigest() == digest
     rows = {

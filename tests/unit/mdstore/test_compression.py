@@ -1,0 +1,58 @@
+"""The blob codec of the publisher and the embedded index (mdstore/compression.py)."""
+
+from __future__ import annotations
+
+import threading
+import zlib
+
+import pytest
+import zstandard
+
+from mdstore.compression import ZSTD_MAGIC, compress, decompress
+
+ACTORS = "".join(f'<crm:E39_Actor rdf:about="urn:a:{i}"/>' for i in range(300))
+PAYLOAD = f"<rdf:RDF>{ACTORS}</rdf:RDF>".encode()
+
+
+def test_blobs_are_zstandard_frames_with_their_size_and_read_back() -> None:
+    blob = compress(PAYLOAD)
+    assert blob[:4] == ZSTD_MAGIC
+    assert zstandard.get_frame_parameters(blob).content_size == len(PAYLOAD)
+    assert len(blob) < len(PAYLOAD) // 5
+    assert decompress(blob) == PAYLOAD
+    assert compress(b"") != b"" and decompress(compress(b"")) == b""
+
+
+@pytest.mark.parametrize("level", [1, 6, 9])
+def test_zlib_blobs_of_older_files_read_as_they_are(level: int) -> None:
+    assert decompress(zlib.compress(PAYLOAD, level)) == PAYLOAD
+
+
+def test_a_zlib_stream_never_starts_like_a_zstandard_frame() -> None:
+    """zlib's header check: (CMF * 256 + FLG) is a multiple of 31, which 0x28B5 is not."""
+    assert (ZSTD_MAGIC[0] * 256 + ZSTD_MAGIC[1]) % 31 != 0
+
+
+def test_neither_codec_is_an_error() -> None:
+    with pytest.raises(zlib.error):
+        decompress(b"plain bytes")
+    with pytest.raises(zstandard.ZstdError):
+        decompress(ZSTD_MAGIC + b"\x00garbage")
+
+
+def test_threads_compress_side_by_side() -> None:
+    """Each thread has its own context: one shared between threads would corrupt frames."""
+    payloads = [PAYLOAD.replace(b"urn:a:", f"urn:t{t}:".encode()) for t in range(4)]
+    failures: list[int] = []
+
+    def work(t: int) -> None:
+        for _ in range(300):
+            if decompress(compress(payloads[t])) != payloads[t]:
+                failures.append(t)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
