@@ -169,7 +169,7 @@ class Row:
     transformed_at: datetime | None
     provenance: dict[str, Any]
     change: Change
-    size: int = 0  # bytes of the body as stored
+    size: int = 0  # bytes of the body as given (a backend may store it compressed)
 
 
 @dataclass(frozen=True, slots=True)

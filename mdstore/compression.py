@@ -25,6 +25,9 @@ import zstandard
 #: header 0x28 0xB5 fails zlib's check bits)
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 LEVEL = 1
+#: the most a frame may say it holds: a frame's header declares its size, and the decompressor
+#: allocates that much before reading on (a hostile frame of a few bytes can claim 100 GB)
+MAX_BYTES = 1 << 30
 
 _local = threading.local()
 
@@ -38,9 +41,13 @@ def compress(data: bytes) -> bytes:
 
 
 def decompress(blob: bytes) -> bytes:
-    """What :func:`compress` (or, in older files, ``zlib.compress``) made of some bytes."""
+    """What :func:`compress` (or, in older files, ``zlib.compress``) made of some bytes; a frame
+    that declares more than :data:`MAX_BYTES` is a :class:`ValueError`."""
     if blob[:4] != ZSTD_MAGIC:
         return zlib.decompress(blob)
+    size = zstandard.get_frame_parameters(blob).content_size
+    if size > MAX_BYTES:  # (an unknown size is a huge number too: compress always writes it)
+        raise ValueError(f"a compressed blob declares {size} bytes, more than the {MAX_BYTES} allowed")
     decompressor = getattr(_local, "decompressor", None)
     if decompressor is None:
         decompressor = _local.decompressor = zstandard.ZstdDecompressor()

@@ -36,8 +36,14 @@ def test_a_zlib_stream_never_starts_like_a_zstandard_frame() -> None:
 def test_neither_codec_is_an_error() -> None:
     with pytest.raises(zlib.error):
         decompress(b"plain bytes")
-    with pytest.raises(zstandard.ZstdError):
-        decompress(ZSTD_MAGIC + b"\x00garbage")
+    with pytest.raises(zstandard.ZstdError):  # a header that says 16 bytes, then no block
+        decompress(ZSTD_MAGIC + bytes([0x20, 16]) + b"garbage")
+
+
+def test_a_frame_that_claims_more_than_the_limit_is_refused_before_any_allocation() -> None:
+    header = ZSTD_MAGIC + bytes([0xE0]) + (100 << 30).to_bytes(8, "little")  # "100 GB follow"
+    with pytest.raises(ValueError, match=r"declares 107374182400 bytes, more than the 1073741824 allowed"):
+        decompress(header + b"\x01\x00\x00")
 
 
 def test_threads_compress_side_by_side() -> None:
