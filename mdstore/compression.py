@@ -7,7 +7,7 @@ hold), so an index or a publisher file of either age, or of both, reads as it is
 
 Why Zstandard: on the 8–9 KB N-Triples and XML these stores compress, level 1 takes 10.8 µs
 against zlib level 1's 31.9 µs for blobs of the same size (1,142 against 1,137 bytes), and reads
-back in 4.3 µs against 13.2 (bench/RESULTS.md, "Blobs in Zstandard"). A publish refresh compresses
+back in 4.3 µs against 13.2 (bench/RESULTS.md, "Blobs and bodies in Zstandard"). A publish refresh compresses
 two blobs an item and an index feed one a document, so zlib was a tenth of both steps' CPU.
 
 Why one compressor per thread: a Zstandard context must not be used by two threads at once, and
