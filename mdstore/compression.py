@@ -1,17 +1,18 @@
-"""Compressed blobs, one codec for every store that keeps them: the OAI-PMH publisher's payloads and
-the embedded index's stored fields.
+"""Compressed blobs, one codec for every store that keeps them: the OAI-PMH publisher's payloads, the
+embedded index's stored fields and the SQLite MDStore's larger bodies.
 
 Written as Zstandard frames (level 1), read back by their first bytes: a Zstandard frame starts
 with its magic number, anything else is a zlib stream (what files written before this module
 hold), so an index or a publisher file of either age, or of both, reads as it is.
 
-Why Zstandard: on the 8–9 KB N-Triples and XML these stores compress, level 1 takes 10.8 µs
-against zlib level 1's 31.9 µs for blobs of the same size (1,142 against 1,137 bytes), and reads
-back in 4.3 µs against 13.2 (bench/RESULTS.md, "Blobs and bodies in Zstandard"). A publish refresh compresses
-two blobs an item and an index feed one a document, so zlib was a tenth of both steps' CPU.
+Why Zstandard: on the 7–9 KB of N-Triples and XML these stores compress, level 1 takes 8.7–10.7 µs
+against zlib level 1's 23.5–31.5 µs for blobs of the same size (904–1,140 against 886–1,138
+bytes), and reads back in 5.0–5.7 µs against 10.8–14.5 (``bench/blobs.py``; bench/RESULTS.md,
+"Blobs and bodies in Zstandard"). A publish refresh compresses two blobs an item and an index
+feed one a document, so zlib was a tenth of both steps' CPU.
 
 Why one compressor per thread: a Zstandard context must not be used by two threads at once, and
-making one per call costs what zlib does (``zstandard.compress``: 32 µs).
+making one per call costs what zlib does (``zstandard.compress``: ~32 µs for 9 KB).
 """
 
 from __future__ import annotations

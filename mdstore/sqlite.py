@@ -9,9 +9,9 @@ most the batch in flight and the persisted open transaction can be resumed.
 Bodies given as bytes are stored compressed (:mod:`mdstore.compression`, from
 :data:`COMPRESS_MIN_BYTES` on) and handed back as they were given: a transformed PE record of
 ~9 KB of N-Triples takes ~1.1 KB, where it filled a 16 KB page by itself. The transform step
-writes a seventh of the pages (each twice: WAL, then checkpoint), the index and publish steps
-read a seventh, for ~11 µs to compress and ~4 µs to read back a record; the pipeline bench's
-MDStore at 1,000,000 records went from 9.3 to 2.0 GB (bench/RESULTS.md, "Blobs and bodies in Zstandard").
+writes a tenth of the pages (each twice: WAL, then checkpoint), the index and publish steps read
+a tenth, for ~11 µs to compress and ~6 µs to read back a record; the pipeline bench's MDStore at
+1,000,000 records went from 9.3 to 2.0 GB (bench/RESULTS.md, "Blobs and bodies in Zstandard").
 Bodies given as text stay text. A stored body is told compressed by its first bytes (a Zstandard
 frame's magic number); so that this cannot be ambiguous, a bytes body that starts with those
 bytes is always stored compressed, whatever its size. Files written before hold raw bodies and
@@ -68,10 +68,11 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 
 
 #: bytes bodies from this size on are stored compressed. Below it, compressing costs more than it
-#: saves: a 1.1 KB oai_dc record takes 5.4 µs to compress and 2.5 to read back, to save ~600 bytes
-#: of a row that shares its page with 13 others (100,000 of them: write 2.32 against 1.87 CPU s;
-#: at 1,000,000, the harvest's one writer thread took 7 s longer), where a 9 KB record is a 16 KB
-#: page on its own and a seventh of it compressed (bench/RESULTS.md, "Blobs and bodies in Zstandard")
+#: saves: a 1 KB oai_dc record takes ~5 µs to compress and ~2.5 to read back, to save ~600 bytes of
+#: a row that shares its page with a dozen others (20,000 of them: write 0.30 against 0.22 CPU s;
+#: at 1,000,000 the harvest's one writer thread took 7 s longer), where a 9 KB record, a 16 KB page
+#: on its own, is written faster compressed (0.72 against 0.92 CPU s) into a tenth of the file
+#: (``bench/blobs.py``; bench/RESULTS.md, "Blobs and bodies in Zstandard")
 COMPRESS_MIN_BYTES = 2048
 
 #: one table of records per version: ``rec_v00000042``
