@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from mdstore import RecordInput, UnitKey, open_store
 from mdstore.compression import ZSTD_MAGIC
 from mdstore.sqlite import COMPRESS_MIN_BYTES
@@ -19,70 +21,71 @@ BODIES: dict[str, bytes | str | None] = {
 }
 
 
-def _stored(path, table: str) -> dict[str, tuple[str, bytes | str | None]]:
+def _write(store, bodies) -> str:
+    """The version holding ``bodies`` (original id → body)."""
+    tx = store.begin(UNIT, "full", nsprefix="ds")
+    tx.upsert([RecordInput(oid, body) for oid, body in bodies.items()])
+    return tx.commit().id
+
+
+def _records_table(path) -> str:
     con = sqlite3.connect(path)
     try:
-        return {
-            oid: (typeof, body)
-            for oid, typeof, body in con.execute(f"SELECT original_id, typeof(body), body FROM {table}")
-        }
+        ((table,),) = con.execute("SELECT name FROM sqlite_master WHERE name LIKE 'rec_%'").fetchall()
+        return table
     finally:
         con.close()
 
 
-def test_bodies_come_back_as_they_were_given_and_bytes_are_stored_compressed(tmp_path):
-    path = tmp_path / "md.sqlite"
-    store = open_store(f"sqlite:///{path}")
+def _stored(path) -> dict[str, tuple[str, bytes | str | None]]:
+    """Original id → (SQLite type, value) of each body as the records table holds it."""
+    con = sqlite3.connect(path)
     try:
-        tx = store.begin(UNIT, "full", nsprefix="ds")
-        tx.upsert([RecordInput(oid, body) for oid, body in BODIES.items()])
-        version = tx.commit().id
-        with store.reader(UNIT, version) as view:
-            records = {r.original_id: r for r in view.records()}
-            assert {oid: r.body for oid, r in records.items()} == BODIES
-            by_id = {r.original_id: r for r in view.get_many([r.id for r in records.values()]).values()}
-            assert {oid: r.body for oid, r in by_id.items()} == BODIES
-            # sizes and checksums are those of the bodies as given
-            assert records["large bytes"].checksum == records["large text"].checksum
-            stats = view.stats()
-        (table,) = [
-            name
-            for (name,) in sqlite3.connect(path).execute(
-                "SELECT name FROM sqlite_master WHERE name LIKE 'rec_%'"
-            )
-        ]
-        stored = _stored(path, table)
-        typeof, blob = stored["large bytes"]
-        assert typeof == "blob" and blob[:4] == ZSTD_MAGIC and len(blob) < len(LARGE) // 4
-        assert stored["small bytes"] == ("blob", b"<a/>") and len(b"<a/>") < COMPRESS_MIN_BYTES
-        assert stored["small bytes that look compressed"][1][:4] == ZSTD_MAGIC  # a frame of its own
-        assert stored["small bytes that look compressed"][1] != BODIES["small bytes that look compressed"]
-        assert stored["large text"] == ("text", LARGE.decode("utf-8"))
-        given = sum(len(b.encode() if isinstance(b, str) else b) for b in BODIES.values() if b is not None)
-        assert stats["bytes"] == given == 19_981  # as given, not as stored
+        sql = f"SELECT original_id, typeof(body), body FROM {_records_table(path)}"
+        return {oid: (typeof, body) for oid, typeof, body in con.execute(sql)}
     finally:
-        store.close()
-
-
-def test_raw_bodies_of_files_written_before_read_as_they_are(tmp_path):
-    path = tmp_path / "md.sqlite"
-    store = open_store(f"sqlite:///{path}")
-    try:
-        tx = store.begin(UNIT, "full", nsprefix="ds")
-        tx.upsert([RecordInput("r1", LARGE)])
-        version = tx.commit().id
-        (table,) = [
-            name
-            for (name,) in sqlite3.connect(path).execute(
-                "SELECT name FROM sqlite_master WHERE name LIKE 'rec_%'"
-            )
-        ]
-        con = sqlite3.connect(path)
-        with con:
-            con.execute(f"UPDATE {table} SET body = ?", (LARGE,))  # as the code before wrote it
         con.close()
-        with store.reader(UNIT, version) as view:
-            (record,) = list(view.records())
-        assert record.body == LARGE
-    finally:
-        store.close()
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "md.sqlite"
+
+
+@pytest.fixture
+def store(path):
+    store = open_store(f"sqlite:///{path}")
+    yield store
+    store.close()
+
+
+def test_bodies_come_back_as_they_were_given_and_bytes_are_stored_compressed(store, path):
+    version = _write(store, BODIES)
+    with store.reader(UNIT, version) as view:
+        records = {r.original_id: r for r in view.records()}
+        assert {oid: r.body for oid, r in records.items()} == BODIES
+        by_id = {r.original_id: r for r in view.get_many([r.id for r in records.values()]).values()}
+        assert {oid: r.body for oid, r in by_id.items()} == BODIES
+        # sizes and checksums are those of the bodies as given
+        assert records["large bytes"].checksum == records["large text"].checksum
+        stats = view.stats()
+    stored = _stored(path)
+    typeof, blob = stored["large bytes"]
+    assert typeof == "blob" and blob[:4] == ZSTD_MAGIC and len(blob) < len(LARGE) // 4
+    assert stored["small bytes"] == ("blob", b"<a/>") and len(b"<a/>") < COMPRESS_MIN_BYTES
+    assert stored["small bytes that look compressed"][1][:4] == ZSTD_MAGIC  # a frame of its own
+    assert stored["small bytes that look compressed"][1] != BODIES["small bytes that look compressed"]
+    assert stored["large text"] == ("text", LARGE.decode("utf-8"))
+    given = sum(len(b.encode() if isinstance(b, str) else b) for b in BODIES.values() if b is not None)
+    assert stats["bytes"] == given == 19_981  # as given, not as stored
+
+
+def test_raw_bodies_of_files_written_before_read_as_they_are(store, path):
+    version = _write(store, {"r1": LARGE})
+    con = sqlite3.connect(path)
+    with con:  # the body as the code before wrote it
+        con.execute(f"UPDATE {_records_table(path)} SET body = ?", (LARGE,))
+    con.close()
+    with store.reader(UNIT, version) as view:
+        (record,) = list(view.records())
+    assert record.body == LARGE
