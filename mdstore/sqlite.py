@@ -11,7 +11,7 @@ Bodies given as bytes are stored compressed (:mod:`mdstore.compression`, from
 ~9 KB of N-Triples takes ~1.1 KB, where it filled a 16 KB page by itself. The transform step
 writes a tenth of the pages (each twice: WAL, then checkpoint), the index and publish steps read
 a tenth, for ~11 µs to compress and ~6 µs to read back a record; the pipeline bench's MDStore at
-1,000,000 records went from 9.3 to 2.0 GB (bench/RESULTS.md, "Blobs and bodies in Zstandard").
+1,000,000 records went from 9.3 to 2.6 GB (bench/RESULTS.md, "Blobs and bodies in Zstandard").
 Bodies given as text stay text. A stored body is told compressed by its first bytes (a Zstandard
 frame's magic number); so that this cannot be ambiguous, a bytes body that starts with those
 bytes is always stored compressed, whatever its size. Files written before hold raw bodies and
