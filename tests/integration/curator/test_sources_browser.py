@@ -114,13 +114,18 @@ def test_register_an_oai_source_and_see_its_first_run(browser, servers):
     assert "; 28 fields" in summary
     shot(driver, "sources-completeness")
 
-    # 5. disable, then delete after confirming
+    # 5. disable, then delete after confirming (each click loads a page: wait for the new one, since
+    # an element found at once may still be the old page's, stale a moment later)
     driver.get(base + "/curator/sources/s/newsrc")
-    driver.find_element(By.ID, "enable-button").click()
+    button = driver.find_element(By.ID, "enable-button")
+    button.click()
+    WebDriverWait(driver, 30).until(ec.staleness_of(button))
+    WebDriverWait(driver, 30).until(ec.text_to_be_present_in_element((By.ID, "enable-button"), "Enable"))
     assert driver.find_element(By.ID, "enable-button").text == "Enable"
     assert "enabled: false" in (servers["registry"] / "newsrc.yaml").read_text()
     driver.find_element(By.ID, "delete-link").click()
-    assert driver.title == "Delete newsrc?"
+    WebDriverWait(driver, 30).until(ec.title_is("Delete newsrc?"))
     driver.find_element(By.ID, "confirm-delete").click()
+    WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.ID, "deleted-note")))
     assert driver.find_element(By.ID, "deleted-note").text == "Deleted the profile of newsrc."
     assert list(servers["registry"].iterdir()) == []
