@@ -41,15 +41,29 @@ def compress(data: bytes) -> bytes:
     return compressor.compress(data)
 
 
+class BlobError(ValueError):
+    """Bytes that are neither a Zstandard frame nor a zlib stream, or a frame that declares more
+    than :data:`MAX_BYTES`."""
+
+
 def decompress(blob: bytes) -> bytes:
-    """What :func:`compress` (or, in older files, ``zlib.compress``) made of some bytes; a frame
-    that declares more than :data:`MAX_BYTES` is a :class:`ValueError`."""
+    """What :func:`compress` (or, in older files, ``zlib.compress``) made of some bytes; anything
+    else is a :class:`BlobError`."""
     if blob[:4] != ZSTD_MAGIC:
-        return zlib.decompress(blob)
-    size = zstandard.get_frame_parameters(blob).content_size
+        try:
+            return zlib.decompress(blob)
+        except zlib.error as exc:
+            raise BlobError(f"not a compressed blob: {exc}") from None
+    try:
+        size = zstandard.get_frame_parameters(blob).content_size
+    except zstandard.ZstdError as exc:
+        raise BlobError(f"a damaged compressed blob: {exc}") from None
     if size > MAX_BYTES:  # (an unknown size is a huge number too: compress always writes it)
-        raise ValueError(f"a compressed blob declares {size} bytes, more than the {MAX_BYTES} allowed")
+        raise BlobError(f"a compressed blob declares {size} bytes, more than the {MAX_BYTES} allowed")
     decompressor = getattr(_local, "decompressor", None)
     if decompressor is None:
         decompressor = _local.decompressor = zstandard.ZstdDecompressor()
-    return decompressor.decompress(blob)
+    try:
+        return decompressor.decompress(blob)
+    except zstandard.ZstdError as exc:
+        raise BlobError(f"a damaged compressed blob: {exc}") from None

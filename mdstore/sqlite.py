@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mdstore.api import EMPTY_CHECKSUM, Backend, Discarded, Existing, Row, StoredError, tally_row_stats
-from mdstore.compression import ZSTD_MAGIC, compress, decompress
+from mdstore.compression import ZSTD_MAGIC, BlobError, compress, decompress
 from mdstore.envelope import Record, UnitKey
 from mdstore.errors import ConfigError, StoreError
 from mdstore.sqlitedb import Generations, Sql, Tables, connect, marks, transaction
@@ -118,10 +118,18 @@ def _stored_body(body: bytes | str | None) -> bytes | str | None:
     return body
 
 
-def _given_body(stored: bytes | str | None) -> bytes | str | None:
-    """A body as it was given to :meth:`SqliteBackend.write_rows`."""
+def _given_body(stored: bytes | str | None, record_id: str = "", version_id: str = "") -> bytes | str | None:
+    """A body as it was given to :meth:`SqliteBackend.write_rows`; a stored frame that does not
+    decompress (a damaged file) is a :class:`StoreError` naming the record."""
     if type(stored) is bytes and stored[:4] == ZSTD_MAGIC:
-        return decompress(stored)
+        try:
+            return decompress(stored)
+        except BlobError as exc:
+            raise StoreError(
+                f"the stored body of record {record_id} does not decompress ({exc}): the file is damaged; "
+                "restore it from a backup or harvest the datasource again",
+                version=version_id,
+            ) from None
     return stored
 
 
@@ -444,7 +452,7 @@ class SqliteBackend(Backend):
         )
         ds, fmt, lazy = unit.datasource, unit.format, Record.lazy
         return [
-            lazy(rid, oid, ds, fmt, _given_body(body), meta, _decode_meta)
+            lazy(rid, oid, ds, fmt, _given_body(body, rid, version_id), meta, _decode_meta)
             for rid, oid, body, meta in self.con.execute(sql, [*params, limit])
         ]
 
@@ -471,7 +479,15 @@ class SqliteBackend(Backend):
                 "SELECT id, original_id, body, meta FROM {rec} WHERE id IN ({ids})", ids=marks(len(chunk))
             )
             found.extend(
-                Record.lazy(rid, oid, unit.datasource, unit.format, _given_body(body), meta, _decode_meta)
+                Record.lazy(
+                    rid,
+                    oid,
+                    unit.datasource,
+                    unit.format,
+                    _given_body(body, rid, version_id),
+                    meta,
+                    _decode_meta,
+                )
                 for rid, oid, body, meta in self.con.execute(sql, chunk)
             )
         return found

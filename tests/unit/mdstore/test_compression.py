@@ -8,7 +8,7 @@ import zlib
 import pytest
 import zstandard
 
-from mdstore.compression import ZSTD_MAGIC, compress, decompress
+from mdstore.compression import ZSTD_MAGIC, BlobError, compress, decompress
 
 ACTORS = "".join(f'<crm:E39_Actor rdf:about="urn:a:{i}"/>' for i in range(300))
 PAYLOAD = f"<rdf:RDF>{ACTORS}</rdf:RDF>".encode()
@@ -33,16 +33,24 @@ def test_a_zlib_stream_never_starts_like_a_zstandard_frame() -> None:
     assert (ZSTD_MAGIC[0] * 256 + ZSTD_MAGIC[1]) % 31 != 0
 
 
-def test_neither_codec_is_an_error() -> None:
-    with pytest.raises(zlib.error):
-        decompress(b"plain bytes")
-    with pytest.raises(zstandard.ZstdError):  # a header that says 16 bytes, then no block
-        decompress(ZSTD_MAGIC + bytes([0x20, 16]) + b"garbage")
+@pytest.mark.parametrize(
+    ("blob", "message"),
+    [
+        (b"plain bytes", "not a compressed blob: Error -3 while decompressing data: incorrect header check"),
+        # a header that says 16 bytes, then no block
+        (ZSTD_MAGIC + bytes([0x20, 16]) + b"garbage", "a damaged compressed blob: "),
+        (ZSTD_MAGIC + b"\xe0", "a damaged compressed blob: "),  # a header cut short
+    ],
+)
+def test_what_neither_codec_reads_is_a_blob_error(blob: bytes, message: str) -> None:
+    with pytest.raises(BlobError) as caught:
+        decompress(blob)
+    assert str(caught.value).startswith(message)
 
 
 def test_a_frame_that_claims_more_than_the_limit_is_refused_before_any_allocation() -> None:
     header = ZSTD_MAGIC + bytes([0xE0]) + (100 << 30).to_bytes(8, "little")  # "100 GB follow"
-    with pytest.raises(ValueError, match=r"declares 107374182400 bytes, more than the 1073741824 allowed"):
+    with pytest.raises(BlobError, match=r"declares 107374182400 bytes, more than the 1073741824 allowed"):
         decompress(header + b"\x01\x00\x00")
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from mdstore import RecordInput, UnitKey, open_store
 from mdstore.compression import ZSTD_MAGIC
+from mdstore.errors import StoreError
 from mdstore.sqlite import COMPRESS_MIN_BYTES
 
 UNIT = UnitKey("ds", "pe", "transformed")
@@ -89,3 +90,19 @@ def test_raw_bodies_of_files_written_before_read_as_they_are(store, path):
     with store.reader(UNIT, version) as view:
         (record,) = list(view.records())
     assert record.body == LARGE
+
+
+def test_a_stored_frame_that_does_not_decompress_is_a_store_error_naming_the_record(store, path):
+    version = _write(store, {"r1": LARGE})
+    con = sqlite3.connect(path)
+    with con:  # a damaged file: the frame cut short
+        con.execute(f"UPDATE {_records_table(path)} SET body = substr(body, 1, 20)")
+    con.close()
+    with store.reader(UNIT, version) as view, pytest.raises(StoreError) as caught:
+        list(view.records())
+    (record_id,) = [rid for (rid,) in sqlite3.connect(path).execute(f"SELECT id FROM {_records_table(path)}")]
+    message = str(caught.value)
+    assert message.startswith(
+        f"{version}: the stored body of record {record_id} does not decompress (a damaged"
+    )
+    assert message.endswith("the file is damaged; restore it from a backup or harvest the datasource again")
