@@ -40,28 +40,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pyoxigraph as ox  # noqa: E402
 
 from bench.harvest import render_record  # noqa: E402
-from bench.transform import MAPPINGS, oai_dc_record  # noqa: E402
-from contentcloud.pipeline.transform import transform  # noqa: E402
+from bench.transform import MAPPINGS, load_native, oai_dc_record, run_step  # noqa: E402
 from mdstore import RecordInput, UnitKey, compression, open_store  # noqa: E402
 from transforms.registry import build_chain  # noqa: E402
 from transforms.xslt import run_params  # noqa: E402
 
 
 def make_records(n: int, workdir: str, make: Callable[[int], bytes]) -> tuple[list[bytes], list[bytes]]:
-    """(natives, transformed bodies) of ``n`` records ``make(i)``, through the transform step."""
+    """(natives, transformed bodies) of ``n`` records ``make(i)``, through the transform step (the
+    transform bench's own set-up)."""
     store = open_store(f"sqlite:///{workdir}/md.sqlite")
     source, target = UnitKey("bench", "oai_dc"), UnitKey("bench", "pe")
-    tx = store.begin(source, "full", nsprefix="bench")
-    tx.upsert(RecordInput(f"oai:bench:{i:07d}", make(i)) for i in range(n))
-    tx.commit()
+    natives = load_native(store, source, make, n)
     chain = build_chain(
         [{"type": "xslt", "mapping": "oai_dc2pe.xsl"}], base_dir=MAPPINGS, params=run_params("bench")
     )
-    summary = transform(store, source, target, chain, run_id="bench-blobs", max_error_rate=0.0)
-    if summary.errors:
-        raise SystemExit(summary.text())
-    with store.reader(source) as view:
-        natives = [r.body_bytes() for r in view.records()]
+    run_step(store, source, target, chain, "transform")
     with store.reader(target) as view:
         transformed = [r.body_bytes() for r in view.records()]
     store.close()
