@@ -152,7 +152,8 @@ def _feed(
         result.read += 1
         if incremental:
             result.touched.append(record.id)
-        if record.deleted:
+        # a full load reads present records only: asking would decode each record's envelope
+        if incremental and record.deleted:
             deletes.append(record.id)
         else:
             try:

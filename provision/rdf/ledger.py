@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import queue
 import sqlite3
@@ -139,8 +140,11 @@ class Ledger:
         self._db.close()
 
     def sync(self) -> None:
-        """Wait until the rebuild rows handed to the writer thread are committed; raise its error."""
-        self._settle(check=True)
+        """Wait until the rebuild rows handed to the writer thread are committed; raise its error.
+        The thread goes on (its connection holds the rebuild's staged subjects until
+        :meth:`finish_fresh`)."""
+        if self._writer is not None:
+            self._writer.drain()
 
     def _settle(self, *, check: bool) -> None:
         """Close the writer thread; its error is raised with ``check``, else logged (a ledger being
@@ -306,6 +310,13 @@ class Ledger:
         self._writer.submit(("records", gid, dict(puts)))
         return list(batch)
 
+    def fresh_hashes(self, graph: str) -> set[int]:
+        """Python's ``hash`` of every distinct line a rebuild of ``graph`` has handed over so far (the
+        set :meth:`add_fresh` keeps; valid in this process only)."""
+        gid = self._fresh_gids.get(graph)
+        fresh = self._fresh.get(gid) if gid is not None else None
+        return fresh.seen if fresh is not None else set()
+
     def finish_fresh(self, graph: str, *, wait: bool = True) -> None:
         """Write a rebuild's shared lines' counts and its totals (before :meth:`switch`); with
         ``wait`` false the writer thread does it while the caller goes on (:meth:`sync` waits for
@@ -361,14 +372,43 @@ class Ledger:
 
 
 def _write_records(db: sqlite3.Connection, gid: int, puts: Mapping[str, Sequence[bytes]]) -> None:
-    db.executemany(
-        "INSERT OR REPLACE INTO records(gid, id, nt) VALUES (?, ?, ?)",
-        [(gid, rid, b"\n".join(lines)) for rid, lines in puts.items()],
-    )
+    _write_lines(db, gid, puts)
     db.executemany(
         "INSERT OR IGNORE INTO subjects(gid, iri, id) VALUES (?, ?, ?)",
         [(gid, iri, rid) for rid, lines in puts.items() for iri in subjects_of(lines)],
     )
+
+
+def _write_lines(db: sqlite3.Connection, gid: int, puts: Mapping[str, Sequence[bytes]]) -> None:
+    db.executemany(
+        "INSERT OR REPLACE INTO records(gid, id, nt) VALUES (?, ?, ?)",
+        [(gid, rid, b"\n".join(lines)) for rid, lines in puts.items()],
+    )
+
+
+#: a rebuild's subjects, staged by the writer thread's connection (a temporary table: never written
+#: to the ledger file's WAL) as one JSON list per record, until :data:`MOVE_STAGED_SUBJECTS` puts
+#: them into ``subjects`` in key order
+STAGE_SUBJECTS = """CREATE TEMP TABLE IF NOT EXISTS fresh_subjects (
+    gid INTEGER NOT NULL, id TEXT NOT NULL, subs TEXT NOT NULL)"""
+MOVE_STAGED_SUBJECTS = """INSERT OR IGNORE INTO subjects(gid, iri, id)
+SELECT f.gid, CAST(j.value AS BLOB), f.id FROM fresh_subjects AS f, json_each(f.subs) AS j
+WHERE f.gid = ? ORDER BY 2, 3"""
+
+
+def _stage_subjects(db: sqlite3.Connection, gid: int, puts: Mapping[str, Sequence[bytes]]) -> None:
+    """A rebuild batch's subjects into the staging table (IRIs are UTF-8: pyoxigraph wrote them)."""
+    dumps = _json_list
+    db.executemany(
+        "INSERT INTO fresh_subjects(gid, id, subs) VALUES (?, ?, ?)",
+        [
+            (gid, rid, dumps([iri.decode("utf-8") for iri in subjects_of(lines)]))
+            for rid, lines in puts.items()
+        ],
+    )
+
+
+_json_list = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 #: rebuild batches handed to the writer thread and not yet written (bounds the memory they hold)
@@ -381,11 +421,21 @@ class _FreshWriter:
     """A rebuild's ledger writes, in a thread with its own connection to the ledger file.
 
     Work items (tuples) come through a bounded queue: ``("records", gid, puts)`` writes a batch's
-    records and subjects and adds them to the graph's total; ``("totals", gid, counts, triples)``
-    writes the shared lines' counts (digest → count) and the graph's triple total. The thread commits every
-    :data:`FRESH_COMMIT_EVERY` batches and when it is closed. After an error it keeps taking (and
-    dropping) items, so that the producer never blocks on a queue nobody reads; :meth:`submit` and
-    :meth:`close` raise it.
+    records, stages their subjects and adds them to the graph's total; ``("totals", gid, counts,
+    triples)`` moves the staged subjects into ``subjects`` in key order and writes the shared lines'
+    counts (digest → count) and the graph's triple total; ``("sync", event)`` commits and sets the
+    event (:meth:`drain`). The thread commits every :data:`FRESH_COMMIT_EVERY` batches and when it
+    is closed. After an error it keeps taking (and dropping) items, so that the producer never
+    blocks on a queue nobody reads; :meth:`submit`, :meth:`drain` and :meth:`close` raise it.
+
+    Why the subjects are staged (bench/RESULTS.md, "The subjects of a rebuild in key order"): one
+    row per record and subject (1.1 million at 100,000 records) inserted as the batches come lands
+    at random places of the ``(gid, iri, id)`` B-tree; beside the bulk loaders that took the thread
+    ~8 CPU seconds, half of a rebuild's time beyond the loaders'. Staged as one JSON list a record
+    in a temporary table, and moved by one ``INSERT … SELECT … ORDER BY`` (SQLite splits the lists
+    and sorts, without the GIL), the rows are appended in key order at the end instead. The
+    staging table belongs to this thread's connection, which is why :meth:`Ledger.sync` drains the
+    thread instead of closing it.
     """
 
     def __init__(self, path: str) -> None:
@@ -405,6 +455,16 @@ class _FreshWriter:
                 self._raise()
         self._raise()
         raise RdfStoreError("the ledger's writer thread stopped", target=self._path)
+
+    def drain(self) -> None:
+        """Wait until what was handed over is written and committed; raise the thread's error."""
+        done = threading.Event()
+        self.submit(("sync", done))
+        while not done.wait(0.5) and self._thread.is_alive():
+            pass
+        self._raise()
+        if not done.is_set():
+            raise RdfStoreError("the ledger's writer thread stopped", target=self._path)
 
     def close(self) -> None:
         """Commit what was handed over and stop the thread; raise its error."""
@@ -426,20 +486,30 @@ class _FreshWriter:
             db = sqlite3.connect(self._path, timeout=60, isolation_level=None)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA cache_size=-262144")
+            db.execute(STAGE_SUBJECTS)
             while True:
                 item = self._queue.get()
                 if item is None:
                     closing = True
                     break
+                if item[0] == "sync":
+                    if pending:
+                        db.execute("COMMIT")
+                        pending = 0
+                    item[1].set()
+                    continue
                 if not pending:
                     db.execute("BEGIN IMMEDIATE")
                 if item[0] == "records":
                     _, gid, puts = item
-                    _write_records(db, gid, puts)
+                    _write_lines(db, gid, puts)
+                    _stage_subjects(db, gid, puts)
                     db.execute("UPDATE graphs SET records = records + ? WHERE gid = ?", (len(puts), gid))
                     pending += 1
                 else:
                     _, gid, counts, triples = item
+                    db.execute(MOVE_STAGED_SUBJECTS, (gid,))
+                    db.execute("DELETE FROM fresh_subjects WHERE gid = ?", (gid,))
                     db.executemany(
                         "INSERT INTO shared(gid, h, n) VALUES (?, ?, ?)",
                         ((gid, digest, counts[digest]) for digest in sorted(counts)),
@@ -456,8 +526,12 @@ class _FreshWriter:
             if db is not None and db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):  # the error above is the one to report
                     db.execute("ROLLBACK")
-            while not closing and self._queue.get() is not None:  # drain until close
-                pass
+            while not closing:  # drain until close; a waiting drain() is woken to raise the error
+                item = self._queue.get()
+                if item is None:
+                    break
+                if item[0] == "sync":
+                    item[1].set()
         finally:
             if db is not None:
                 db.close()
