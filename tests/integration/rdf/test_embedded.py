@@ -101,3 +101,81 @@ def test_a_failed_chunk_load_is_raised_by_the_next_write_or_the_close(tmp_path: 
     with pytest.raises(RdfStoreError, match=r"^urn:g: the bulk load failed: "):
         bulk.close()
     bulk.close(check=False)  # closing again after the failure: nothing left to wait for
+
+
+def _changed(records):
+    """The first record's body with its first line left out: one triple gone, the rest unchanged."""
+    (oid, body), *rest = records
+    return [(oid, body.split("\n", 1)[1]), *rest]
+
+
+def test_a_rebuild_over_a_loaded_graph_removes_what_it_did_not_load_again(
+    store: MDStore, tmp_path: Path, caplog
+) -> None:
+    """The graph is not emptied first (pyoxigraph's clear costs more than linearly): the rebuild
+    loads on top and removes, at its commit, the triples of the graph before it that no record
+    asserts any more, found through the ledger; shared triples of remaining records stay."""
+    import logging
+
+    backend = EmbeddedRdf(tmp_path / "rdf", base=BASE)
+    records = list(pe_records(40, prefix="ads"))
+    write_version(store, records)
+    assert load_rdf(store, datasource(), backend, full=True).outcome == Outcome.FINISHED
+    kept = _changed(records[:30])  # ten records gone, one triple of the first one gone
+    write_version(store, kept)
+    expected = lines_of(kept, "ads")
+    gone = lines_of(records, "ads") - expected
+    assert gone and lines_of(records[30:], "ads") & expected  # the gone records shared triples with others
+    with caplog.at_level(logging.INFO, "provision.rdf.embedded"):
+        summary = load_rdf(store, datasource(), backend, full=True)
+    assert (summary.outcome, summary.extra["mode"]) == (Outcome.FINISHED, "full")
+    assert set(backend.graph_lines("ads")) == expected
+    assert f"the rebuild removed {len(gone)} triples of the graph before it" in caplog.text
+    assert not (tmp_path / "rdf" / "rebuild-old-graph.nt").exists()  # the ledger said what the graph held
+    assert summary.extra["triples"] == len(expected)
+    backend.close()
+
+
+def test_a_rebuild_reads_the_graph_back_when_the_ledger_does_not_hold_it(
+    store: MDStore, tmp_path: Path
+) -> None:
+    """A ledger that does not match the store (here: emptied, as a new ledger schema does) cannot
+    say what the graph held; the rebuild dumps the graph instead, and the result is the same."""
+    from provision.rdf.ledger import Ledger
+
+    backend = EmbeddedRdf(tmp_path / "rdf", base=BASE)
+    records = list(pe_records(20, prefix="ads"))
+    write_version(store, records)
+    load_rdf(store, datasource(), backend, full=True)
+    ledger = Ledger(tmp_path / "rdf" / "ledger.sqlite")
+    ledger.drop(backend.graph_iri("ads"))
+    ledger.close()
+    kept = _changed(records[:12])
+    write_version(store, kept)
+    summary = load_rdf(store, datasource(), backend)
+    assert (summary.extra["mode"], summary.outcome) == ("full", Outcome.FINISHED)
+    assert summary.extra["reason"].startswith("the ledger knows 0 records")
+    assert set(backend.graph_lines("ads")) == lines_of(kept, "ads")
+    assert not (tmp_path / "rdf" / "rebuild-old-graph.nt").exists()  # removed at the close
+    backend.close()
+
+
+def test_an_aborted_rebuild_over_a_loaded_graph_leaves_it_as_it_was(
+    store: MDStore, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr("provision.rdf.embedded.LOAD_CHUNK_LINES", 7)  # its lines are loaded at once
+    backend = EmbeddedRdf(tmp_path / "rdf", base=BASE)
+    records, others = list(pe_records(20, prefix="ads")), list(pe_records(25, prefix="ads"))[20:]
+    write_version(store, records)
+    load_rdf(store, datasource(), backend, full=True)
+    before = lines_of(records, "ads")
+    loader = backend.open_loader("ads", rebuild=True, run_id="rdf-aborted")
+    loader.put({oid: sorted(lines_of([(oid, body)], "ads")) for oid, body in others})
+    loader.abort()
+    assert backend.state("ads").loading is None
+    # the primary too (published by the next commit): nothing the aborted rebuild loaded is left
+    write_version(store, records[:19])
+    assert load_rdf(store, datasource(), backend).extra["mode"] == "incremental"
+    assert set(backend.graph_lines("ads")) == lines_of(records[:19], "ads")
+    assert lines_of(others, "ads") - before  # the rebuild had loaded triples the graph did not hold
+    backend.close()
