@@ -11,6 +11,9 @@ bulk load of the same N-Triples; then the p95 latency of three typical queries a
 * ``--fuseki``: the same load through the production backend into the Fuseki test server, against a
   raw Graph Store Protocol ``PUT`` of the same N-Triples (one request).
 
+``--again``: after each embedded load, a second full load of the same records over the graph it
+loaded (a rebuild of a live source), printed on its own row.
+
 Runs alternate; the ratio is the median of the paired ratios. Printed per run: records/s, CPU
 seconds of this process (all threads), peak anonymous memory growth, and the load average (the
 machine is shared), and the embedded ratio per CPU second too. The last run's graphs stay loaded for
@@ -81,9 +84,11 @@ def row(label: str, records: int, seconds: float, cpu_s: float, peak: float, ext
 
 
 def run_embedded(
-    store, work: Path, n: int, run: int, *, keep: bool = False
+    store, work: Path, n: int, run: int, *, keep: bool = False, again: bool = False
 ) -> tuple[dict, EmbeddedRdf | None]:
-    """The step's full load into a fresh store; ``keep``: the loaded store is returned (queries)."""
+    """The step's full load into a fresh store; ``again``: then a second full load over the loaded
+    graph (what ``contentcloud rdf DS --full`` does to a live source); ``keep``: the loaded store is
+    returned (queries)."""
     target = work / f"embedded-{run}"
     backend = EmbeddedRdf(target, base=BASE)
     c0 = cpu()
@@ -98,6 +103,19 @@ def run_embedded(
         m.peak_mb,
         f"{summary.extra['triples']} triples",
     )
+    if again:
+        c0 = cpu()
+        with measure("embedded again") as m:
+            summary = load_rdf(store, datasource(), backend, full=True)
+        assert summary.written == n, summary.message
+        result["again"] = row(
+            "embedded, full over the loaded graph",
+            n,
+            m.seconds,
+            cpu() - c0,
+            m.peak_mb,
+            f"{summary.extra['triples']} triples",
+        )
     if keep:
         return result, backend
     backend.close()
@@ -177,6 +195,9 @@ def main() -> None:
         "--fuseki-heap", default="4g", help="the Fuseki test server's -Xmx (in-memory dataset)"
     )
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
+    parser.add_argument(
+        "--again", action="store_true", help="after each embedded load, a second full load over its graph"
+    )
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-rdf-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -202,7 +223,7 @@ def main() -> None:
                 print(f"\nrun {run + 1}/{args.repeat}")
                 keep = bool(args.queries) and run == args.repeat - 1  # the last run's graph is queried
                 base = run_baseline(data, work, n, run)
-                embedded, kept = run_embedded(store, work, n, run, keep=keep)
+                embedded, kept = run_embedded(store, work, n, run, keep=keep, again=args.again)
                 ratios.append(embedded["rate"] / base["rate"])
                 cpu_ratios.append(base["cpu"] / embedded["cpu"])
                 if kept is not None:
