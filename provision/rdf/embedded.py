@@ -66,15 +66,15 @@ logger = logging.getLogger(__name__)
 KEEP_SNAPSHOTS = 3
 #: lines per bulk-load or update request
 LOAD_BATCH = 50_000
-#: lines an abort's restore buffers before a bulk load (fewer, larger loads are faster)
+#: lines a restore buffers before a bulk load (fewer, larger loads are faster)
 BULK_LINES = 1_000_000
 #: lines of a rebuild's bulk-load chunk (:class:`ChunkedBulkLoad`)
 LOAD_CHUNK_LINES = 300_000
 #: threads loading chunks side by side, and chunks waiting for one
 LOAD_THREADS = 2
 LOAD_QUEUE = 2
-#: where a rebuild keeps the triples the graph held before it, and an aborted one what the graph
-#: holds when it gives up (one loader at a time: one file each)
+#: where a rebuild keeps the triples the graph held before it, and an aborted load or a restore
+#: what the graph holds when it gives up (one loader at a time: one file each)
 OLD_GRAPH_DUMP = "rebuild-old-graph.nt"
 ABORTED_GRAPH_DUMP = "rebuild-aborted-graph.nt"
 
@@ -429,37 +429,52 @@ class EmbeddedLoader:
                 met.add(digest)
                 yield line
 
-    def _remove_lines(self, lines: Iterator[bytes]) -> int:
-        """Remove these N-Triples lines' triples from the graph, one transaction each: one removal of
-        many (``clear_graph``, ``DELETE DATA``) costs more than linearly in pyoxigraph 0.5."""
+    def _remove_lines(self, lines: Iterator[bytes], node: ox.NamedNode | None = None) -> int:
+        """Remove these N-Triples lines' triples from the graph (``node``, default this loader's), one
+        transaction each: one removal of many (``clear_graph``, ``DELETE DATA``) costs more than
+        linearly in pyoxigraph 0.5."""
         removed = 0
+        store, graph = self.store, node or self._node
         for batch in _batched(lines, LOAD_BATCH):
             triples = ox.parse(b"\n".join(batch) + b"\n", format=ox.RdfFormat.N_TRIPLES, lenient=True)
-            store, graph = self.store, self._node
             for triple in triples:
                 store.remove(ox.Quad(triple.subject, triple.predicate, triple.object, graph))
                 removed += 1
         return removed
 
     def _restore(self, datasource: str) -> None:
+        """A datasource's graph in the primary back to what the ledger's live rows say: the triples it
+        holds that they do not are removed, those they hold that it lacks loaded (not ``clear_graph``
+        and a reload: see the module's docstring)."""
         graph = self.owner.graph_iri(datasource)
         node = ox.NamedNode(graph)
         self.ledger.drop(f"{graph}#rebuild")
-        self.store.clear_graph(node)
-        pending: list[bytes] = []
-        for _, lines in self.ledger.records(graph):
-            pending.extend(lines)
-            if len(pending) >= BULK_LINES:
-                self.store.bulk_load(
-                    b"\n".join(pending) + b"\n", ox.RdfFormat.N_TRIPLES, to_graph=node, lenient=True
-                )
-                pending = []
-        if pending:
-            self.store.bulk_load(
-                b"\n".join(pending) + b"\n", ox.RdfFormat.N_TRIPLES, to_graph=node, lenient=True
-            )
+        dump = self.owner.path / ABORTED_GRAPH_DUMP
+        try:
+            self.store.dump(str(dump), ox.RdfFormat.N_TRIPLES, from_graph=node)
+            held = {hash(line) for line in _file_lines(dump)}
+            wanted: set[int] = set()
+            pending: list[bytes] = []
+            for _, lines in self.ledger.records(graph):
+                for line in lines:
+                    digest = hash(line)
+                    wanted.add(digest)
+                    if digest not in held:
+                        pending.append(line)
+                if len(pending) >= BULK_LINES:
+                    self._load_lines(node, pending)
+                    pending = []
+            self._remove_lines((line for line in _file_lines(dump) if hash(line) not in wanted), node)
+            self._load_lines(node, pending)
+        finally:
+            dump.unlink(missing_ok=True)
         self.store.flush()
         self.owner._marker(datasource).unlink(missing_ok=True)
+
+    def _load_lines(self, node: ox.NamedNode, lines: list[bytes]) -> None:
+        if lines:
+            data = b"\n".join(lines) + b"\n"
+            self.store.bulk_load(data, ox.RdfFormat.N_TRIPLES, to_graph=node, lenient=True)
 
     def _close(self) -> None:
         if not self._open:

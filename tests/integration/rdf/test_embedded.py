@@ -30,7 +30,7 @@ def test_a_dead_loader_is_never_published_by_another_datasources_load(store: MDS
     write_version(store, ads)
     write_version(store, dans, ds_id="dans")
     load_rdf(store, datasource(), backend)
-    # a rebuild of ads dies half-way: its live graph in the primary is cleared and partly loaded
+    # a rebuild of ads dies half-way: records partly loaded over its live graph in the primary
     loader = backend.open_loader("ads", rebuild=True, run_id="rdf-dead")
     loader.put({"only-one": sorted(lines_of(ads[:1], "ads"))})
     loader._flush_bulk()
@@ -178,4 +178,31 @@ def test_an_aborted_rebuild_over_a_loaded_graph_leaves_it_as_it_was(
     assert load_rdf(store, datasource(), backend).extra["mode"] == "incremental"
     assert set(backend.graph_lines("ads")) == lines_of(records[:19], "ads")
     assert lines_of(others, "ads") - before  # the rebuild had loaded triples the graph did not hold
+    backend.close()
+
+
+def test_a_dead_loaders_graph_is_put_back_as_its_ledger_has_it_before_another_load_publishes(
+    store: MDStore, tmp_path: Path, monkeypatch
+) -> None:
+    """The restore removes what the dead loader added and loads what it had removed, by difference
+    with the ledger (no ``clear_graph`` and reload)."""
+    import pyoxigraph as ox
+
+    monkeypatch.setattr("provision.rdf.embedded.LOAD_CHUNK_LINES", 7)
+    backend = EmbeddedRdf(tmp_path / "rdf", base=BASE)
+    ads, more = list(pe_records(20, prefix="ads")), list(pe_records(25, prefix="ads"))[20:]
+    write_version(store, ads)
+    write_version(store, pe_records(5, prefix="dans"), ds_id="dans")
+    load_rdf(store, datasource(), backend)
+    loader = backend.open_loader("ads", rebuild=True, run_id="rdf-dead")
+    loader.put({oid: sorted(lines_of([(oid, body)], "ads")) for oid, body in more})
+    loader._flush_bulk()
+    lost = sorted(lines_of(ads[:1], "ads"))[0]
+    (triple,) = ox.parse(lost + b"\n", format=ox.RdfFormat.N_TRIPLES)
+    loader.store.remove(ox.Quad(triple.subject, triple.predicate, triple.object, loader._node))
+    loader._close()  # the process is gone: no commit, no abort
+    assert load_rdf(store, datasource("dans"), backend).outcome == Outcome.FINISHED
+    assert set(backend.graph_lines("ads")) == lines_of(ads, "ads")
+    assert lines_of(more, "ads") - lines_of(ads, "ads")  # the dead loader had added triples
+    assert not list((tmp_path / "rdf").glob("rebuild-*.nt"))
     backend.close()
