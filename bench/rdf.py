@@ -12,7 +12,9 @@ bulk load of the same N-Triples; then the p95 latency of three typical queries a
   raw Graph Store Protocol ``PUT`` of the same N-Triples (one request).
 
 ``--again``: after each embedded load, a second full load of the same records over the graph it
-loaded (a rebuild of a live source), printed on its own row.
+loaded (a rebuild of a live source), printed on its own row. ``--split-lines``: then the same load
+with each record's lines split as written instead of canonicalized (parse and serialize), on its
+own row: a bound for bodies known to be in pyoxigraph's N-Triples form, not what the step does.
 
 Runs alternate; the ratio is the median of the paired ratios. Printed per run: records/s, CPU
 seconds of this process (all threads), peak anonymous memory growth, and the load average (the
@@ -123,6 +125,35 @@ def run_embedded(
     return result, None
 
 
+def split_lines(body, *, record_id: str, datasource: str, base: str, rdf_format=None) -> list[bytes]:
+    """A record's lines as written, unchecked: what the step could do with bodies it knew to be in
+    pyoxigraph's N-Triples form (``--split-lines``; not what the step does)."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    unique = set(data.split(b"\n"))
+    unique.discard(b"")
+    return sorted(unique)
+
+
+def run_split(store, work: Path, n: int, run: int) -> dict:
+    """The step's full load with the records' canonicalization replaced by :func:`split_lines`."""
+    import contentcloud.pipeline.rdf as step
+
+    target = work / f"split-{run}"
+    backend = EmbeddedRdf(target, base=BASE)
+    canonical, step.record_lines = step.record_lines, split_lines
+    try:
+        c0 = cpu()
+        with measure("split") as m:
+            summary = load_rdf(store, datasource(), backend, full=True)
+    finally:
+        step.record_lines = canonical
+    assert summary.written == n, summary.message
+    result = row("embedded, lines split (a bound)", n, m.seconds, cpu() - c0, m.peak_mb)
+    backend.close()
+    shutil.rmtree(target, ignore_errors=True)
+    return result
+
+
 def run_baseline(data: bytes, work: Path, n: int, run: int) -> dict:
     target = work / f"bare-{run}"
     c0 = cpu()
@@ -198,6 +229,11 @@ def main() -> None:
     parser.add_argument(
         "--again", action="store_true", help="after each embedded load, a second full load over its graph"
     )
+    parser.add_argument(
+        "--split-lines",
+        action="store_true",
+        help="also the embedded load with the records' lines split instead of canonicalized (a bound)",
+    )
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-rdf-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -225,6 +261,9 @@ def main() -> None:
                 base = run_baseline(data, work, n, run)
                 embedded, kept = run_embedded(store, work, n, run, keep=keep, again=args.again)
                 ratios.append(embedded["rate"] / base["rate"])
+                if args.split_lines:
+                    split = run_split(store, work, n, run)
+                    print(f"  lines split / bare bulk load: {split['rate'] / base['rate']:.2f}")
                 cpu_ratios.append(base["cpu"] / embedded["cpu"])
                 if kept is not None:
                     loaded.append(("embedded, in process", kept))
