@@ -49,6 +49,7 @@ from urllib.parse import quote, unquote, urlsplit
 import pyoxigraph as ox
 
 from mdstore.errors import ConfigError
+from provision.index.base import batched
 from provision.rdf.base import (
     STATE_GRAPH,
     STATE_PREDICATE,
@@ -435,7 +436,7 @@ class EmbeddedLoader:
         linearly in pyoxigraph 0.5."""
         removed = 0
         store, graph = self.store, node or self._node
-        for batch in _batched(lines, LOAD_BATCH):
+        for batch in batched(lines, LOAD_BATCH):
             triples = ox.parse(b"\n".join(batch) + b"\n", format=ox.RdfFormat.N_TRIPLES, lenient=True)
             for triple in triples:
                 store.remove(ox.Quad(triple.subject, triple.predicate, triple.object, graph))
@@ -494,17 +495,6 @@ def _file_lines(path: Path) -> Iterator[bytes]:
             line = line.rstrip(b"\n")
             if line:
                 yield line
-
-
-def _batched(items: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
-    batch: list[bytes] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class ChunkedBulkLoad:
