@@ -428,7 +428,7 @@ class _FreshWriter:
     is closed. After an error it keeps taking (and dropping) items, so that the producer never
     blocks on a queue nobody reads; :meth:`submit`, :meth:`drain` and :meth:`close` raise it.
 
-    Why the subjects are staged (bench/RESULTS.md, "The subjects of a rebuild in key order"): one
+    Why the subjects are staged (bench/RESULTS.md, "The rebuild's subjects in key order"): one
     row per record and subject (1.1 million at 100,000 records) inserted as the batches come lands
     at random places of the ``(gid, iri, id)`` B-tree; beside the bulk loaders that took the thread
     ~8 CPU seconds, half of a rebuild's time beyond the loaders'. Staged as one JSON list a record
