@@ -379,19 +379,8 @@ class EmbeddedLoader:
             if self._bulk is not None:  # the loader threads must be done with the store first
                 bulk, self._bulk = self._bulk, None
                 bulk.close(check=False)
-            if self.rebuild:  # it only added triples: those the graph did not hold go
-                self.ledger.drop(self._key)
-                before = {hash(line) for line in self._old_lines()}
-                now = self.owner.path / ABORTED_GRAPH_DUMP
-                try:
-                    self.store.dump(str(now), ox.RdfFormat.N_TRIPLES, from_graph=self._node)
-                    self._remove_lines(line for line in _file_lines(now) if hash(line) not in before)
-                finally:
-                    now.unlink(missing_ok=True)
-                self.store.flush()
-                self.owner._marker(self.datasource).unlink(missing_ok=True)
-            else:
-                self._restore(self.datasource)
+            # a rebuild only added triples: back to what the graph held before it
+            self._restore(self.datasource, self._old_lines() if self.rebuild else None)
         finally:
             self._close()
 
@@ -443,28 +432,29 @@ class EmbeddedLoader:
                 removed += 1
         return removed
 
-    def _restore(self, datasource: str) -> None:
-        """A datasource's graph in the primary back to what the ledger's live rows say: the triples it
-        holds that they do not are removed, those they hold that it lacks loaded (not ``clear_graph``
-        and a reload: see the module's docstring)."""
+    def _restore(self, datasource: str, lines: Iterator[bytes] | None = None) -> None:
+        """A datasource's graph in the primary back to ``lines`` (default: what the ledger's live rows
+        say): the triples it holds that they do not are removed, those they hold that it lacks loaded
+        (not ``clear_graph`` and a reload: see the module's docstring)."""
         graph = self.owner.graph_iri(datasource)
         node = ox.NamedNode(graph)
         self.ledger.drop(f"{graph}#rebuild")
+        if lines is None:
+            lines = (line for _, held_lines in self.ledger.records(graph) for line in held_lines)
         dump = self.owner.path / ABORTED_GRAPH_DUMP
         try:
             self.store.dump(str(dump), ox.RdfFormat.N_TRIPLES, from_graph=node)
             held = {hash(line) for line in _file_lines(dump)}
             wanted: set[int] = set()
             pending: list[bytes] = []
-            for _, lines in self.ledger.records(graph):
-                for line in lines:
-                    digest = hash(line)
-                    wanted.add(digest)
-                    if digest not in held:
-                        pending.append(line)
-                if len(pending) >= BULK_LINES:
-                    self._load_lines(node, pending)
-                    pending = []
+            for line in lines:
+                digest = hash(line)
+                wanted.add(digest)
+                if digest not in held:
+                    pending.append(line)
+                    if len(pending) >= BULK_LINES:
+                        self._load_lines(node, pending)
+                        pending = []
             self._remove_lines((line for line in _file_lines(dump) if hash(line) not in wanted), node)
             self._load_lines(node, pending)
         finally:
