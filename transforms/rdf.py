@@ -3,6 +3,13 @@
 rdflib is pleasant but parses RDF/XML and writes N-Triples at ~900 records/s; pyoxigraph does both
 at ~37,000, so every conversion on the record path goes through it. A payload already in the
 requested serialization is passed through untouched (no parse, no churn in the bytes).
+
+Why :func:`ntriples_form` is written down: N-Triples that went through the conversion are in
+pyoxigraph's own form (one spelling per triple), and the rdf step, which must tell triples apart by
+their lines, can then split them instead of parsing and writing each record again. N-Triples a
+stylesheet or an X3ML mapping wrote itself carry no such promise. The transform step names the form
+in a version's report when every record of the version was converted (see
+:mod:`contentcloud.pipeline.transform`).
 """
 
 from __future__ import annotations
@@ -66,6 +73,20 @@ def _oxigraph_format(name: str):
             nquads=ox.RdfFormat.N_QUADS,
         )
     return _OX_FORMATS[name]
+
+
+def ntriples_form() -> str:
+    """The form of the N-Triples :func:`convert` writes: pyoxigraph's, of this version (another
+    version may escape or spell a term otherwise)."""
+    import pyoxigraph as ox
+
+    return f"pyoxigraph {ox.__version__}"
+
+
+def converts_to_ntriples(payload: Payload, output: str) -> bool:
+    """Does :func:`serialize_payload` write this payload as N-Triples through pyoxigraph (rather
+    than pass N-Triples through as the last step wrote them)?"""
+    return canonical_format(output) == "ntriples" and payload_rdf_format(payload) != "ntriples"
 
 
 def payload_rdf_format(payload: Payload) -> str:

@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 from mdstore.errors import ConfigError
 from mdstore.plugins import Registry
 from transforms.payload import Payload, RecordContext
-from transforms.rdf import OUTPUT_FORMATS, canonical_format, serialize_payload
+from transforms.rdf import OUTPUT_FORMATS, canonical_format, converts_to_ntriples, serialize_payload
 from transforms.vocabularies import VocabularySet
 
 logger = logging.getLogger(__name__)
@@ -103,6 +103,15 @@ TRANSFORMS.register("validate", "transforms.validate:ValidateStep")
 TRANSFORMS.register("ontology-check", "transforms.ontology_check:OntologyCheckStep")
 
 
+@dataclass(frozen=True, slots=True)
+class ChainOutput:
+    """A record's output body, and whether it is N-Triples in pyoxigraph's form because the chain
+    converted it (:func:`transforms.rdf.ntriples_form`), not as a step wrote it."""
+
+    body: bytes
+    converted_ntriples: bool
+
+
 class TransformChain:
     """Compiled steps plus the output serialization: body in, body out, one record at a time."""
 
@@ -134,9 +143,19 @@ class TransformChain:
 
         Pass a ``context`` to collect the steps' warnings.
         """
-        context = context or RecordContext(record_id, original_id)
+        return self.apply_record(
+            body, context=context or RecordContext(record_id, original_id), output=output
+        ).body
+
+    def apply_record(
+        self, body: bytes | str, *, context: RecordContext, output: str | None = None
+    ) -> ChainOutput:
+        """:meth:`apply`, saying too whether the body is N-Triples written by the pyoxigraph
+        conversion (what the transform step records for the rdf step)."""
         payload = self.apply_payload(Payload.from_body(body), context)
-        return serialize_payload(payload, output or self.output, record_id=record_id)
+        output = output or self.output
+        data = serialize_payload(payload, output, record_id=context.record_id)
+        return ChainOutput(data, converted_ntriples=converts_to_ntriples(payload, output))
 
     def apply_payload(self, payload: Payload, context: RecordContext) -> Payload:
         for step in self.steps:

@@ -18,6 +18,12 @@ Incremental runs transform only the records whose datestamp changed since the so
 last transformed version was built from (kept in that version's report, with the chain's
 fingerprint). They fall back to a full run when there is no previous version, when the chain
 (configuration, parameters, mapping files) changed, or when the source was rolled back.
+
+A version's report names the form of its N-Triples (``ntriples_form``, :func:`transforms.rdf.
+ntriples_form`) when every present record of it was written by the chain's pyoxigraph conversion:
+the records this run wrote, and those it kept from the parent (an incremental run's unchanged ones,
+a full run's carried-over ones) only if the parent named the same form. The rdf step then splits
+each record's lines instead of parsing and writing them again (bench/RESULTS.md, issue 20).
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ FIRST_ERRORS = 5
 #: non-fatal warnings kept with the version (e.g. X3ML entities dropped), the count is kept whole
 FIRST_WARNINGS = 20
 PROGRESS_EVERY = 1000
+#: the report key naming the form of a version's N-Triples (:func:`transforms.rdf.ntriples_form`)
+NTRIPLES_FORM = "ntriples_form"
 
 
 class _TooManyErrors(Exception):
@@ -95,6 +103,8 @@ class _Run:
         self.previous = previous
         self.on_progress = on_progress
         self.read = self.attempted = self.errors = self.discarded = self.carried = self.warnings = 0
+        #: records the chain wrote as N-Triples through its pyoxigraph conversion
+        self.converted_ntriples = 0
         self.first_errors: list[str] = []
         self.first_warnings: list[str] = []
         self._pending: list[StoredError] = []
@@ -116,7 +126,7 @@ class _Run:
             self.attempted += 1
             context = RecordContext(record.id, record.original_id)
             try:
-                body = self.chain.apply(record.body or b"", context=context)
+                output = self.chain.apply_record(record.body or b"", context=context)
             except RecordError as exc:
                 carried = self._fail(exc, record)
                 if carried is not None:
@@ -128,7 +138,8 @@ class _Run:
                 self.first_warnings.extend(f"{record.id}: {w}" for w in context.warnings[:room])
             # no per-record provenance: the version's report names the source version, and encoding
             # the same dict for every record costs more than the rest of the write
-            yield RecordInput(record.original_id, body, id=record.id), False
+            self.converted_ntriples += output.converted_ntriples
+            yield RecordInput(record.original_id, output.body, id=record.id), False
 
     def _count_read(self) -> None:
         self.read += 1
@@ -204,12 +215,13 @@ class TransformPartResult(Serialisable):
     discarded: int = 0
     carried: int = 0
     warnings: int = 0
+    converted_ntriples: int = 0
     first_errors: list[str] = field(default_factory=list)
     first_warnings: list[str] = field(default_factory=list)
     too_many_errors: bool = False
 
     def merge(self, other: TransformPartResult) -> None:
-        for name in ("read", "attempted", "errors", "discarded", "carried", "warnings"):
+        for name in ("read", "attempted", "errors", "discarded", "carried", "warnings", "converted_ntriples"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.first_errors = (self.first_errors + other.first_errors)[:FIRST_ERRORS]
         self.first_warnings = (self.first_warnings + other.first_warnings)[:FIRST_WARNINGS]
@@ -386,6 +398,7 @@ def _transform_range(
         discarded=run.discarded,
         carried=run.carried,
         warnings=run.warnings,
+        converted_ntriples=run.converted_ntriples,
         first_errors=list(run.first_errors),
         first_warnings=list(run.first_warnings),
         too_many_errors=too_many,
@@ -450,9 +463,30 @@ def finish_transform(
         "source_committed_at": (source_info.committed_at or source_info.created_at).isoformat(),
         "fingerprint": plan.fingerprint,
     }
+    form = _ntriples_form(store, plan, run, tx.parent)
+    if form:
+        report[NTRIPLES_FORM] = form
     committed = tx.commit(report=report)
     written = _written(committed.stats)
     return _summary({**base, "version_out": committed.id}, outcome, started, extra=extra, **written, **counts)
+
+
+def _ntriples_form(
+    store: MDStore, plan: TransformPlan, run: TransformPartResult, parent: str | None
+) -> str | None:
+    """The form every present record of the new version is written in, if one: all the records
+    this run wrote went through the chain's conversion to N-Triples, and the records it did not
+    write (an incremental run's unchanged ones, a full run's carried-over ones) come from a parent
+    in the same form. ``None`` otherwise: the rdf step then parses each record again."""
+    from transforms.rdf import ntriples_form
+
+    if run.converted_ntriples != run.attempted - run.errors:
+        return None
+    form = ntriples_form()
+    if plan.mode == "full" and not run.carried:
+        return form
+    inherited = (store.version(parent).report or {}).get(NTRIPLES_FORM) if parent else None
+    return form if inherited == form else None
 
 
 def _written(stats: dict[str, Any]) -> dict[str, int]:

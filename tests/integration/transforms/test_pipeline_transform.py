@@ -413,3 +413,83 @@ def test_x3ml_warnings_are_kept_with_the_version(store, mappings):
     assert sorted(w.split(": ", 1)[0] for w in warnings) == sorted(
         f"ds::{__import__('hashlib').md5(f'r{i}'.encode()).hexdigest()}" for i in range(3)
     )
+
+
+#: the same records as RDF/XML: the chain converts them to N-Triples through pyoxigraph
+RDFXML_STYLESHEET = """<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+    xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:x="http://x/">
+  <xsl:param name="recordId"/>
+  <xsl:template match="/">
+    <xsl:if test="/r/@fail = 'yes'">
+      <xsl:message terminate="yes">record marked as failing</xsl:message>
+    </xsl:if>
+    <rdf:RDF><rdf:Description rdf:about="http://x/{$recordId}">
+      <x:title><xsl:value-of select="/r/t"/></x:title>
+    </rdf:Description></rdf:RDF>
+  </xsl:template>
+</xsl:stylesheet>
+"""
+
+
+def ntriples_form_of(store, version: str | None = None) -> str | None:
+    from contentcloud.pipeline.transform import NTRIPLES_FORM
+
+    return store.version(version or store.current_version(TARGET)).report.get(NTRIPLES_FORM)
+
+
+@pytest.fixture
+def converting(mappings):
+    (mappings / "rdfxml.xsl").write_text(RDFXML_STYLESHEET)
+    return build_chain([{"type": "xslt", "mapping": "rdfxml.xsl"}], base_dir=mappings)
+
+
+def test_a_version_the_chain_converted_whole_names_its_ntriples_form(store, chain, converting, mappings):
+    """What lets the rdf step split lines instead of parsing each record again: only a version whose
+    every record went through the chain's pyoxigraph conversion says so."""
+    from transforms.rdf import ntriples_form
+
+    collect(store, {"a": record("A"), "b": record("B &lt;&amp;&gt; \u00e9")})
+    transform(store, SOURCE, TARGET, converting, run_id="run-1")
+    assert ntriples_form_of(store) == ntriples_form() == f"pyoxigraph {__import__('pyoxigraph').__version__}"
+    assert target_records(store)["b"] == (False, title_triple(store, "b", "B <&> \u00e9"))
+    # N-Triples the stylesheet wrote itself are stored as written: no promise
+    transform(store, SOURCE, TARGET, chain, run_id="run-2")
+    assert ntriples_form_of(store) is None
+    # converted, but to Turtle
+    turtle = build_chain([{"type": "xslt", "mapping": "rdfxml.xsl"}], base_dir=mappings, output="turtle")
+    transform(store, SOURCE, TARGET, turtle, run_id="run-3")
+    assert ntriples_form_of(store) is None
+
+
+def test_an_incremental_version_names_the_form_only_when_its_parent_did(store, converting):
+    collect(store, {"a": record("A"), "b": record("B")})
+    first = transform(store, SOURCE, TARGET, converting, run_id="run-1")
+    collect(store, {"a": record("A2"), "b": record("B")})
+    second = transform(store, SOURCE, TARGET, converting, run_id="run-2", mode="incremental")
+    assert second.extra["mode"] == "incremental"
+    assert ntriples_form_of(store) is not None
+    # a parent written without the promise (by an older version of the step): b stays as it wrote it
+    store.add_to_report(second.version_out, ntriples_form=None)
+    collect(store, {"a": record("A3"), "b": record("B")})
+    third = transform(store, SOURCE, TARGET, converting, run_id="run-3", mode="incremental")
+    assert third.extra["mode"] == "incremental"
+    assert ntriples_form_of(store) is None
+    assert ntriples_form_of(store, first.version_out) is not None
+
+
+def test_a_full_version_with_carried_over_bodies_names_the_form_only_when_they_had_it(
+    store, chain, converting
+):
+    collect(store, {"a": record("A"), "b": record("B")})
+    transform(store, SOURCE, TARGET, chain, run_id="run-1")  # written as the stylesheet wrote it
+    collect(store, {"a": record("A2"), "b": record("B2", fail=True)})
+    summary = transform(store, SOURCE, TARGET, converting, run_id="run-2", max_error_rate=0.5)
+    assert summary.extra["carried_over"] == 1
+    assert ntriples_form_of(store) is None  # b's body is the text stylesheet's
+    collect(store, {"a": record("A3"), "b": record("B3")})
+    transform(store, SOURCE, TARGET, converting, run_id="run-3")
+    assert ntriples_form_of(store) is not None
+    collect(store, {"a": record("A4"), "b": record("B4", fail=True)})
+    summary = transform(store, SOURCE, TARGET, converting, run_id="run-4", max_error_rate=0.5)
+    assert (summary.extra["carried_over"], summary.errors) == (1, 1)
+    assert ntriples_form_of(store) is not None  # b's carried body was converted too
