@@ -13,7 +13,11 @@ Like the index step (:mod:`contentcloud.pipeline.index`), a load is chosen per r
   through the ledger, so a triple another record still asserts stays.
 
 A record whose body is not RDF is a record error: counted, kept in the state, its old triples
-removed; past the error rate a full load is dropped (the live graph stays as it was).
+removed; past the error rate a full load is dropped (the live graph stays as it was). Each record's
+triples are its canonical N-Triples lines (:func:`provision.rdf.triples.record_lines`): parsed and
+written again by pyoxigraph, or split as stored when the version's report says the transform step's
+conversion wrote them all in this pyoxigraph's form (:data:`~contentcloud.pipeline.transform.
+NTRIPLES_FORM`; ``--check`` parses every record whatever the report says).
 
 Three stages, as the other steps: :func:`plan_rdf`, :func:`rdf_part` (one id range; an incremental
 run may be split over workers, which take the store's write lock in turn), :func:`finish_rdf` (the
@@ -34,6 +38,7 @@ import contentcloud.pipeline.parts as parted
 from contentcloud.pipeline.parts import INCREMENTAL_OVERLAP, PAGE_SIZE
 from contentcloud.pipeline.parts import feed_records as _records
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary
+from contentcloud.pipeline.transform import NTRIPLES_FORM
 from mdstore.envelope import UnitKey, utcnow
 from mdstore.errors import RecordError
 from provision.rdf.base import MAX_KEPT_ERRORS, RdfBackend, RdfLoader, RdfState
@@ -57,6 +62,9 @@ class RdfPlan(parted.FeedPlan):
     STEP = STEP
 
     store: str
+    #: the version's report says its N-Triples are in the form this pyoxigraph writes (the
+    #: transform step converted every record): each record's lines are split, not parsed again
+    canonical: bool = False
 
     def units(self) -> tuple[str, str]:
         return self.unit, self.store
@@ -110,7 +118,13 @@ def plan_rdf(store: MDStore, datasource: Datasource, backend: RdfBackend, **opti
     state = backend.state(datasource.id)
     mode, reason = choose_mode(store, backend, state, unit, current, full=request.full)
     logger.info("rdf %s: %s (%s)", datasource.id, mode, reason)
-    common.update(version=current, mode=mode, reason=reason, state_version=state.version if state else None)
+    common.update(
+        version=current,
+        mode=mode,
+        reason=reason,
+        state_version=state.version if state else None,
+        canonical=_written_canonical(store, current),
+    )
     if mode == "none":
         return RdfPlan(**common)
     since = None
@@ -121,6 +135,13 @@ def plan_rdf(store: MDStore, datasource: Datasource, backend: RdfBackend, **opti
         total = view.count(since=since) if since else view.count(deleted=False)
         ranges = request.ranges(view, since, total, whole=mode == "full")
     return RdfPlan(**common, parts=ranges, since=since.isoformat() if since else None, total=total)
+
+
+def _written_canonical(store: MDStore, version: str) -> bool:
+    """Is every record of the version N-Triples in the form this process's pyoxigraph writes?"""
+    from transforms.rdf import ntriples_form
+
+    return (store.version(version).report or {}).get(NTRIPLES_FORM) == ntriples_form()
 
 
 def _feed(
@@ -163,6 +184,7 @@ def _feed(
                     datasource=plan.datasource,
                     base=base,
                     rdf_format=plan.rdf_format,
+                    canonical=plan.canonical,
                 )
             except RecordError as exc:
                 result.error_count += 1

@@ -348,7 +348,7 @@ class EmbeddedLoader:
             self.ledger.finish_fresh(self._key, wait=False)
             self._flush_bulk()
             if self._old is not None:
-                removed = self._remove_lines(self._stale(loaded))
+                removed = self._remove_lines(self._stale(loaded), keep=loaded)
                 logger.info(
                     "rdf %s: the rebuild removed %d triples of the graph before it", self.datasource, removed
                 )
@@ -419,15 +419,21 @@ class EmbeddedLoader:
                 met.add(digest)
                 yield line
 
-    def _remove_lines(self, lines: Iterator[bytes], node: ox.NamedNode | None = None) -> int:
+    def _remove_lines(
+        self, lines: Iterator[bytes], node: ox.NamedNode | None = None, *, keep: set[int] | None = None
+    ) -> int:
         """Remove these N-Triples lines' triples from the graph (``node``, default this loader's), one
         transaction each: one removal of many (``clear_graph``, ``DELETE DATA``) costs more than
-        linearly in pyoxigraph 0.5."""
+        linearly in pyoxigraph 0.5. ``keep``: hashes of canonical lines whose triples stay, though a
+        line spells one of them otherwise (a ledger written by another pyoxigraph, or a body that was
+        not in its form: the line differs, the triple is the one the rebuild loaded)."""
         removed = 0
         store, graph = self.store, node or self._node
         for batch in batched(lines, LOAD_BATCH):
             triples = ox.parse(b"\n".join(batch) + b"\n", format=ox.RdfFormat.N_TRIPLES, lenient=True)
             for triple in triples:
+                if keep is not None and hash(f"{triple} .".encode()) in keep:
+                    continue
                 store.remove(ox.Quad(triple.subject, triple.predicate, triple.object, graph))
                 removed += 1
         return removed

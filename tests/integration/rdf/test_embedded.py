@@ -10,7 +10,7 @@ from pathlib import Path
 
 from contentcloud.pipeline.rdf import load_rdf
 from contentcloud.pipeline.summary import Outcome
-from mdstore import MDStore
+from mdstore import MDStore, make_record_id
 from provision.rdf.embedded import EmbeddedRdf
 from provision.rdf.triples import record_lines
 from tests.integration.rdf.conftest import BASE, datasource, write_version
@@ -206,3 +206,50 @@ def test_a_dead_loaders_graph_is_put_back_as_its_ledger_has_it_before_another_lo
     assert lines_of(more, "ads") - lines_of(ads, "ads")  # the dead loader had added triples
     assert not list((tmp_path / "rdf").glob("rebuild-*.nt"))
     backend.close()
+
+
+def test_a_version_in_pyoxigraphs_form_is_split_not_parsed_and_check_tells_a_false_promise(
+    store: MDStore, tmp_path: Path
+) -> None:
+    """The transform step's mark (every record converted by this pyoxigraph): the lines are taken
+    as written. With true bodies that loads what parsing loads; a false one shows in ``--check``."""
+    from contentcloud.pipeline.rdf import check_rdf, plan_rdf
+    from contentcloud.pipeline.transform import NTRIPLES_FORM
+    from transforms.rdf import convert, ntriples_form
+
+    records = [
+        (oid, convert(body.encode(), "ntriples", "ntriples")) for oid, body in pe_records(20, prefix="ads")
+    ]
+    blank = b'_:n <http://x/p> "kept" .\n<https://contentcloud.example/pe/r> <http://x/q> _:n .\n'
+    records.append(("blank", blank))
+    plain, marked = EmbeddedRdf(tmp_path / "plain", base=BASE), EmbeddedRdf(tmp_path / "marked", base=BASE)
+    version = write_version(store, records)
+    assert not plan_rdf(store, datasource(), plain).canonical
+    load_rdf(store, datasource(), plain)
+    store.add_to_report(version, **{NTRIPLES_FORM: ntriples_form()})
+    assert plan_rdf(store, datasource(), marked).canonical
+    load_rdf(store, datasource(), marked)
+    assert list(marked.record_lines("ads")) == list(plain.record_lines("ads"))
+    loaded = set(marked.graph_lines("ads"))
+    assert loaded == set(plain.graph_lines("ads"))
+    skolemized = {line for line in loaded if b"/.well-known/genid/ads/" in line}  # blank nodes still go
+    assert len(skolemized) == 2 and loaded - skolemized == lines_of(records[:-1], "ads")
+    # a mark that lies: another spelling of a triple is taken as written, and --check shows it
+    typed = (
+        b'<https://contentcloud.example/pe/r> <http://x/p> "x"^^<http://www.w3.org/2001/XMLSchema#string> .\n'
+    )
+    version = write_version(store, [*records[:-1], ("typed", typed)])
+    store.add_to_report(version, **{NTRIPLES_FORM: ntriples_form()})
+    load_rdf(store, datasource(), marked)
+    typed_id = make_record_id("ads", "typed")
+    assert dict(marked.record_lines("ads"))[typed_id] == [typed.rstrip(b"\n")]
+    check = check_rdf(store, datasource(), marked)
+    assert check.extra["different"] == [f"{typed_id}: its triples changed since the load"]
+    store.add_to_report(version, **{NTRIPLES_FORM: "pyoxigraph 0.0.1"})  # another version's form
+    load_rdf(store, datasource(), marked, full=True)
+    assert dict(marked.record_lines("ads"))[typed_id] == [
+        b'<https://contentcloud.example/pe/r> <http://x/p> "x" .'
+    ]
+    assert check_rdf(store, datasource(), marked).extra["different"] == []
+    plain.close()
+    marked.close()
