@@ -107,7 +107,7 @@ def run_embedded(
         m.seconds,
         cpu() - c0,
         m.peak_mb,
-        f"{summary.extra['triples']} triples",
+        f"{summary.extra['triples']} triples, ledger {ledger_mb(target):.0f} MB",
     )
     if again:
         c0 = cpu()
@@ -127,6 +127,12 @@ def run_embedded(
     backend.close()
     shutil.rmtree(target, ignore_errors=True)
     return result, None
+
+
+def ledger_mb(target: Path) -> float:
+    """The ledger's size on disk (its file and write-ahead log)."""
+    files = [target / "ledger.sqlite", target / "ledger.sqlite-wal"]
+    return sum(f.stat().st_size for f in files if f.exists()) / 2**20
 
 
 def run_unmarked(store, version: str, work: Path, n: int, run: int) -> dict:
