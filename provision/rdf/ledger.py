@@ -388,12 +388,14 @@ def _write_lines(db: sqlite3.Connection, gid: int, puts: Mapping[str, Sequence[b
 
 #: a rebuild's subjects, staged by the writer thread's connection (a temporary table: never written
 #: to the ledger file's WAL) as one JSON list per record, until :data:`MOVE_STAGED_SUBJECTS` puts
-#: them into ``subjects`` in key order
+#: them into ``subjects`` in one statement, in one transaction (no ``ORDER BY``: sorting the 1.1
+#: million rows of 100,000 records first cost ~0.6 CPU s more than inserting them in the order they
+#: come; bench/RESULTS.md, stop 20)
 STAGE_SUBJECTS = """CREATE TEMP TABLE IF NOT EXISTS fresh_subjects (
     gid INTEGER NOT NULL, id TEXT NOT NULL, subs TEXT NOT NULL)"""
 MOVE_STAGED_SUBJECTS = """INSERT OR IGNORE INTO subjects(gid, iri, id)
 SELECT f.gid, CAST(j.value AS BLOB), f.id FROM fresh_subjects AS f, json_each(f.subs) AS j
-WHERE f.gid = ? ORDER BY 2, 3"""
+WHERE f.gid = ?"""
 
 
 def _stage_subjects(db: sqlite3.Connection, gid: int, puts: Mapping[str, Sequence[bytes]]) -> None:
@@ -422,7 +424,7 @@ class _FreshWriter:
 
     Work items (tuples) come through a bounded queue: ``("records", gid, puts)`` writes a batch's
     records, stages their subjects and adds them to the graph's total; ``("totals", gid, counts,
-    triples)`` moves the staged subjects into ``subjects`` in key order and writes the shared lines'
+    triples)`` moves the staged subjects into ``subjects`` in one statement and writes the shared lines'
     counts (digest → count) and the graph's triple total; ``("sync", event)`` commits and sets the
     event (:meth:`drain`). The thread commits every :data:`FRESH_COMMIT_EVERY` batches and when it
     is closed. After an error it keeps taking (and dropping) items, so that the producer never
@@ -431,9 +433,9 @@ class _FreshWriter:
     Why the subjects are staged (bench/RESULTS.md, "The rebuild's subjects in key order"): one
     row per record and subject (1.1 million at 100,000 records) inserted as the batches come lands
     at random places of the ``(gid, iri, id)`` B-tree; beside the bulk loaders that took the thread
-    ~8 CPU seconds, half of a rebuild's time beyond the loaders'. Staged as one JSON list a record
-    in a temporary table, and moved by one ``INSERT … SELECT … ORDER BY`` (SQLite splits the lists
-    and sorts, without the GIL), the rows are appended in key order at the end instead. The
+    ~8 CPU seconds, half of a rebuild's time beyond the loaders'. Staged as one JSON list a record in a
+    temporary table, and moved by one ``INSERT … SELECT`` (SQLite splits the lists without the
+    GIL), they are written in one transaction at the end instead. The
     staging table belongs to this thread's connection, which is why :meth:`Ledger.sync` drains the
     thread instead of closing it.
     """
