@@ -424,20 +424,20 @@ class _FreshWriter:
 
     Work items (tuples) come through a bounded queue: ``("records", gid, puts)`` writes a batch's
     records, stages their subjects and adds them to the graph's total; ``("totals", gid, counts,
-    triples)`` moves the staged subjects into ``subjects`` in one statement and writes the shared lines'
-    counts (digest → count) and the graph's triple total; ``("sync", event)`` commits and sets the
-    event (:meth:`drain`). The thread commits every :data:`FRESH_COMMIT_EVERY` batches and when it
-    is closed. After an error it keeps taking (and dropping) items, so that the producer never
+    triples)`` moves the staged subjects into ``subjects`` in one statement and writes the shared
+    lines' counts (digest → count) and the graph's triple total; ``("sync", event)`` commits and
+    sets the event (:meth:`drain`). The thread commits every :data:`FRESH_COMMIT_EVERY` batches and
+    when it is closed. After an error it keeps taking (and dropping) items, so that the producer never
     blocks on a queue nobody reads; :meth:`submit`, :meth:`drain` and :meth:`close` raise it.
 
     Why the subjects are staged (bench/RESULTS.md, "The rebuild's subjects in key order"): one
     row per record and subject (1.1 million at 100,000 records) inserted as the batches come lands
     at random places of the ``(gid, iri, id)`` B-tree; beside the bulk loaders that took the thread
-    ~8 CPU seconds, half of a rebuild's time beyond the loaders'. Staged as one JSON list a record in a
-    temporary table, and moved by one ``INSERT … SELECT`` (SQLite splits the lists without the
-    GIL), they are written in one transaction at the end instead. The
-    staging table belongs to this thread's connection, which is why :meth:`Ledger.sync` drains the
-    thread instead of closing it.
+    ~8 CPU seconds, half of a rebuild's time beyond the loaders'. Staged as one JSON list a
+    record in a temporary table, and moved by one ``INSERT … SELECT`` (SQLite splits the lists
+    without the GIL), they are written in one transaction at the end instead. The staging table
+    belongs to this thread's connection, which is why :meth:`Ledger.sync` drains the thread
+    instead of closing it.
     """
 
     def __init__(self, path: str) -> None:
