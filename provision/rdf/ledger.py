@@ -68,6 +68,10 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS subjects (
     gid INTEGER NOT NULL, iri BLOB NOT NULL, id TEXT NOT NULL, PRIMARY KEY (gid, iri, id)) WITHOUT ROWID""",
 )
+#: the page size of a ledger file created by this code (SQLite keeps a file's own): at the default
+#: 4 KB, a record's ~2.7 KB of lines took a page to itself, and writing a rebuild's rows cost ~0.4
+#: CPU s more at 100,000 records (bench/RESULTS.md, stop 20)
+PAGE_SIZE = 16384
 #: what earlier versions had besides
 OLD_TABLES = ("refs",)
 
@@ -111,6 +115,8 @@ class Ledger:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
         self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        # a new file's pages: a record's ~2.7 KB of lines took a 4 KB page to itself
+        self._db.execute(f"PRAGMA page_size={PAGE_SIZE}")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         # the B-trees a load writes at random places (subjects by digest) stay in memory instead of

@@ -9,7 +9,7 @@ import pytest
 
 from mdstore.errors import RecordParseError
 from provision.rdf.formats import GRAPH_TYPES, SOLUTION_TYPES, negotiate, parse_accept
-from provision.rdf.ledger import Ledger
+from provision.rdf.ledger import PAGE_SIZE, Ledger
 from provision.rdf.triples import record_lines
 
 SOLUTIONS = list(SOLUTION_TYPES)
@@ -146,7 +146,11 @@ def test_a_ledger_of_an_older_version_is_emptied_so_that_the_next_load_rebuilds(
     ledger = Ledger(tmp_path / "ledger.sqlite")
     assert ledger.counts("g") == (0, 0)
     assert ledger._db.execute("SELECT name FROM sqlite_master WHERE name = 'refs'").fetchall() == []
+    assert ledger._db.execute("PRAGMA page_size").fetchone() == (4096,)  # a file keeps its pages
     ledger.close()
+    new = Ledger(tmp_path / "new.sqlite")
+    assert new._db.execute("PRAGMA page_size").fetchone() == (PAGE_SIZE,) == (16384,)
+    new.close()
 
 
 def test_a_rebuilds_counts_survive_a_read_between_its_batches(tmp_path: Path) -> None:
