@@ -38,7 +38,7 @@ import contentcloud.pipeline.parts as parted
 from contentcloud.pipeline.parts import INCREMENTAL_OVERLAP, PAGE_SIZE
 from contentcloud.pipeline.parts import feed_records as _records
 from contentcloud.pipeline.summary import Outcome, ProgressFn, RunSummary
-from contentcloud.pipeline.transform import NTRIPLES_FORM
+from contentcloud.pipeline.transform import has_ntriples_form
 from mdstore.envelope import UnitKey, utcnow
 from mdstore.errors import RecordError
 from provision.rdf.base import MAX_KEPT_ERRORS, RdfBackend, RdfLoader, RdfState
@@ -123,7 +123,7 @@ def plan_rdf(store: MDStore, datasource: Datasource, backend: RdfBackend, **opti
         mode=mode,
         reason=reason,
         state_version=state.version if state else None,
-        canonical=_written_canonical(store, current),
+        canonical=has_ntriples_form(store, current),
     )
     if mode == "none":
         return RdfPlan(**common)
@@ -135,13 +135,6 @@ def plan_rdf(store: MDStore, datasource: Datasource, backend: RdfBackend, **opti
         total = view.count(since=since) if since else view.count(deleted=False)
         ranges = request.ranges(view, since, total, whole=mode == "full")
     return RdfPlan(**common, parts=ranges, since=since.isoformat() if since else None, total=total)
-
-
-def _written_canonical(store: MDStore, version: str) -> bool:
-    """Is every record of the version N-Triples in the form this process's pyoxigraph writes?"""
-    from transforms.rdf import ntriples_form
-
-    return (store.version(version).report or {}).get(NTRIPLES_FORM) == ntriples_form()
 
 
 def _feed(

@@ -482,11 +482,17 @@ def _ntriples_form(
 
     if run.converted_ntriples != run.attempted - run.errors:
         return None
-    form = ntriples_form()
     if plan.mode == "full" and not run.carried:
-        return form
-    inherited = (store.version(parent).report or {}).get(NTRIPLES_FORM) if parent else None
-    return form if inherited == form else None
+        return ntriples_form()
+    return ntriples_form() if parent and has_ntriples_form(store, parent) else None
+
+
+def has_ntriples_form(store: MDStore, version: str) -> bool:
+    """Does the version's report say every record of it is N-Triples in the form this process's
+    pyoxigraph writes (what the rdf step may split instead of parsing)?"""
+    from transforms.rdf import ntriples_form
+
+    return (store.version(version).report or {}).get(NTRIPLES_FORM) == ntriples_form()
 
 
 def _written(stats: dict[str, Any]) -> dict[str, int]:
