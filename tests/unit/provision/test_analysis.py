@@ -52,6 +52,24 @@ def test_tokens_only_hold_characters_the_fts_tokenizer_keeps(text: str) -> None:
         )
 
 
+#: ASCII text with many of the characters the tokenizer's joining rules look at
+_ASCII_TEXT = st.text(alphabet=st.sampled_from("aZ09_'.:,; -\t\n\"()/&#xQ7"), max_size=40) | st.text(
+    alphabet=st.characters(max_codepoint=127)
+)
+
+
+@given(_ASCII_TEXT)
+def test_ascii_text_tokenizes_as_the_unicode_rules_do(text: str) -> None:
+    """ASCII text takes a pattern of its own on lower-cased text; it must give what the general
+    pattern and the folding of each token give."""
+    assert analysis.tokens(text) == [analysis.fold(t) for t in analysis._TOKEN.findall(text)]
+
+
+def test_ascii_text_joins_like_the_unicode_rules() -> None:
+    expected = "o'neil u.s.a x:y 1,000.50 a b 1 a snake_case x 3'4".split()
+    assert analysis.tokens("O'Neil U.S.A x:Y 1,000.50 a,b 1.a snake_Case ;x; 3'4") == expected
+
+
 @given(st.integers(-(2**50), 2**50))
 def test_format_instant_inverts_parse(ms: int) -> None:
     text = analysis.format_instant(ms)
