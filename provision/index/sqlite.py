@@ -277,26 +277,59 @@ def _facet_term(definition: FieldDef, value: Any) -> str:
     return _display_value(definition, value)
 
 
+#: a stored string at least this long is kept after the JSON rather than in it (:func:`pack`)
+OUTSIDE_JSON_CHARS = 1024
+
+
 def pack(stored: Mapping[str, Any]) -> bytes:
     """The stored fields as the ``docs`` table keeps them: compact JSON, compressed
     (:mod:`mdstore.compression`, as the publisher's blobs). A PE document's stored fields are ~4-8 KB
     of JSON, three quarters of it its N-Triples; compressed they take ~1 KB, which is most of what
-    keeps the index under 4 KB per document. Readers decompress what older generations hold too
-    (zlib)."""
-    return compression.compress(json.dumps(stored, ensure_ascii=False, separators=(",", ":")).encode())
+    keeps the index under 4 KB per document.
+
+    The longest top-level string (when it has :data:`OUTSIDE_JSON_CHARS`) goes after the JSON, as its
+    UTF-8 bytes, with an empty string in its place: ``JSON NUL "name" NUL value``. Escaping the
+    quotes and line ends of N-Triples as JSON was a fifth of a document's analysis, and a reader that
+    does not want the value does not decode it. JSON text never holds a raw NUL (it escapes every
+    control character), so the first NUL ends it; blobs without one are whole JSON, as older
+    generations wrote them (and zlib or plain text before that)."""
+    longest, size = None, OUTSIDE_JSON_CHARS - 1
+    for name, value in stored.items():
+        if type(value) is str and len(value) > size:
+            longest, size = name, len(value)
+    if longest is None:
+        return compression.compress(_json_bytes(stored))
+    outside = stored[longest]
+    head = _json_bytes({**stored, longest: ""})
+    return compression.compress(b"".join((head, b"\0", _json_bytes(longest), b"\0", outside.encode())))
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def unpack(stored: bytes | str) -> dict[str, Any]:
-    """Stored fields from the ``docs`` table (plain JSON text in generations written before
-    compression)."""
-    return json.loads(compression.decompress(stored) if isinstance(stored, bytes) else stored)
+    """Stored fields from the ``docs`` table (see :func:`pack`; plain JSON text in generations
+    written before compression)."""
+    if not isinstance(stored, bytes):
+        return json.loads(stored)
+    head, nul, rest = compression.decompress(stored).partition(b"\0")
+    data = json.loads(head)
+    if nul:
+        name, _, outside = rest.partition(b"\0")
+        data[json.loads(name)] = outside.decode()
+    return data
 
 
 def _stored_json(stored: bytes | str | None) -> str | None:
-    """SQL function ``cc_stored(stored)``: the stored JSON as text, for ``json_type`` (``field:*``)."""
+    """SQL function ``cc_stored(stored)``: the stored JSON as text, for ``json_type`` (``field:*``).
+    A value kept after the JSON (:func:`pack`) is the empty string in it: of the same JSON type, so
+    ``json_type`` answers as for the value itself."""
     if stored is None:
         return None
-    return compression.decompress(stored).decode() if isinstance(stored, bytes) else stored
+    if not isinstance(stored, bytes):
+        return stored
+    return compression.decompress(stored).partition(b"\0")[0].decode()
 
 
 def restore(stored: bytes | str) -> dict[str, Any]:

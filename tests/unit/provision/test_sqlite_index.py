@@ -821,6 +821,36 @@ def test_stored_fields_are_compressed_and_those_of_older_generations_still_read(
     fresh.close()
 
 
+def test_the_longest_stored_string_is_kept_after_the_json(tmp_path: Path) -> None:
+    """A long value (a record's N-Triples) is not escaped into the JSON: it follows it, and every
+    reader (the document, ``fl``, ``field:*``, a refeed's restore) still sees it where it was."""
+    rdf = '<http://x/a> <http://x/p> "say \\"hi\\"\\n" .\n' * 40 + "ünïcode \x00 nul\n"
+    doc = {"id": "ads::9", "datasource": "ads", "rdf": rdf, "title": "t" * 1500, "subject": ["s" * 3000]}
+    packed = sqlite_module.pack(doc)
+    raw = zstandard.ZstdDecompressor().decompress(packed)
+    head, _, rest = raw.partition(b"\0")
+    assert json.loads(head) == {**doc, "rdf": ""}  # longest top-level string; order kept
+    assert rest == b'"rdf"\0' + rdf.encode()
+    assert list(sqlite_module.unpack(packed)) == list(doc)
+    assert sqlite_module.unpack(packed) == doc
+    short = {"id": "ads::8", "datasource": "ads", "rdf": "x" * 1023}
+    assert b"\0" not in zstandard.ZstdDecompressor().decompress(sqlite_module.pack(short))
+    assert sqlite_module.unpack(sqlite_module.pack(short)) == short
+    with SqliteIndex(tmp_path / "index.sqlite") as index:
+        writer = index.open_writer("ads")
+        writer.add([doc, {"id": "ads::7", "datasource": "ads", "title": "no rdf"}])
+        writer.commit(state())
+        assert index.select({"q": "id:ads\\:\\:9", "fl": "rdf,title"})["response"]["docs"] == [
+            {"rdf": rdf, "title": doc["title"]}
+        ]
+        assert ids(index, q="rdf:*") == ["ads::9"]  # json_type sees the place the value keeps
+        conn = sqlite3.connect(tmp_path / "index.sqlite")
+        (generation,) = conn.execute("SELECT generation FROM cc_indexes").fetchone()
+        (stored,) = conn.execute(f"SELECT stored FROM g{generation}_docs WHERE id = 'ads::9'").fetchone()
+        conn.close()
+        assert restore(stored) == doc
+
+
 def test_cached_results_follow_writes(index: SqliteIndex) -> None:
     assert ids(index, q="bronze", sort="score desc") == ["dans::1", "ads::1"]
     assert ids(index, q="*:*", fq="subject_facet:Temple") == ["ads::1", "ads::3"]
