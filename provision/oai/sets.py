@@ -257,22 +257,25 @@ def main_entity_type(triples: list, main_entity: str | None = None) -> str | Non
     import pyoxigraph as ox
 
     named, blank, rdf_type = ox.NamedNode, ox.BlankNode, ox.NamedNode(RDF_NS + "type")
-    # terms themselves as keys (hashing a term is cheaper than writing it out); their N-Triples
-    # form only for ordering the candidate roots
+    # terms themselves as keys (hashing a term is cheaper than writing it out); a term is taken from
+    # its triple only when it is needed (each access makes a new Python object), and the statements
+    # per subject are counted only when several roots must be ranked (the one root is the rule)
     types: dict[Any, set[str]] = {}
-    outgoing: dict[Any, int] = {}
     objects: set[Any] = set()
     for quad in triples:
-        subject = quad.subject
-        outgoing[subject] = outgoing.get(subject, 0) + 1
         obj = quad.object
-        if type(obj) is named and quad.predicate == rdf_type:
-            found = types.get(subject)
-            if found is None:
-                types[subject] = {obj.value}
+        kind = type(obj)
+        if kind is named:
+            if quad.predicate == rdf_type:
+                subject = quad.subject
+                found = types.get(subject)
+                if found is None:
+                    types[subject] = {obj.value}
+                else:
+                    found.add(obj.value)
             else:
-                found.add(obj.value)
-        elif type(obj) is named or type(obj) is blank:
+                objects.add(obj)
+        elif kind is blank:
             objects.add(obj)
     if not types:
         return None
@@ -286,7 +289,14 @@ def main_entity_type(triples: list, main_entity: str | None = None) -> str | Non
             chosen = None
     if chosen is None:
         roots = [s for s in types if s not in objects] or list(types)
-        chosen = min(roots, key=lambda s: (-outgoing[s], str(s)))
+        if len(roots) == 1:
+            chosen = roots[0]
+        else:
+            outgoing: dict[Any, int] = {}
+            for quad in triples:
+                subject = quad.subject
+                outgoing[subject] = outgoing.get(subject, 0) + 1
+            chosen = min(roots, key=lambda s: (-outgoing[s], str(s)))
     ranked = sorted(types[chosen], key=lambda t: (not t.startswith(PE_NS), not t.startswith(CRM_NS), t))
     local = re.split(r"[/#]", ranked[0].rstrip("/#"))[-1] or "Entity"
     return _SETSPEC_PART.sub("_", local)

@@ -84,3 +84,17 @@ def test_main_entity_is_the_root_and_pe_types_win():
     assert main_entity_type(_triples(nt)) == "PE1_Service"
     assert main_entity_type(_triples(nt), "http://x/id") == "E42_Identifier"
     assert main_entity_type(_triples('<http://x/a> <http://x/p> "v" .\n')) is None
+
+
+def test_among_several_roots_the_one_with_most_statements_then_the_smallest_wins():
+    two = f"<http://x/b> <{TYPE}> <{CRM}E39_Actor> .\n<http://x/a> <{TYPE}> <{PE}PE1_Service> .\n"
+    assert main_entity_type(_triples(two)) == "PE1_Service"  # one statement each: <http://x/a> first
+    more = two + f'<http://x/b> <{CRM}P3_has_note> "n" .\n'
+    assert main_entity_type(_triples(more)) == "E39_Actor"
+    # a cycle leaves no root: every typed subject is a candidate
+    cycle = more + f"<http://x/a> <{CRM}P14> <http://x/b> .\n<http://x/b> <{CRM}P14i> <http://x/a> .\n"
+    assert main_entity_type(_triples(cycle)) == "E39_Actor"
+    blank = f"_:r <{TYPE}> <{PE}PE22_Persistent_Dataset> .\n_:r <{CRM}P1_is_identified_by> <http://x/i> .\n"
+    assert main_entity_type(_triples(blank + f"<http://x/i> <{TYPE}> <{CRM}E42_Identifier> .\n")) == (
+        "PE22_Persistent_Dataset"
+    )
