@@ -1,4 +1,5 @@
-"""Shared helpers of the benchmarks: peak-memory sampling and result printing.
+"""Shared helpers of the benchmarks: peak-memory sampling, result printing, and code run from
+another checkout.
 
 Peak memory is the high-water mark of the process's *anonymous* resident memory (``RssAnon``:
 heap, Python objects, buffers) above its level at the start of a phase, sampled every 20 ms by a
@@ -8,9 +9,31 @@ page cache, shared and reclaimable, and would otherwise grow with the size of th
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+
+def run_in_checkout(source: str, code_dir: Path, *args: str) -> dict:
+    """Run ``source`` in a fresh interpreter whose imports come from ``code_dir`` (this checkout, or a
+    worktree of the commit a bench compares with) and return what it printed last, as JSON. A child
+    that fails stops the bench with the end of its error output."""
+    out = subprocess.run(
+        [sys.executable, "-c", source, *args],
+        cwd=code_dir,
+        env={**os.environ, "PYTHONPATH": str(code_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode:
+        raise SystemExit(f"{code_dir}: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def rss_bytes(pid: int | str = "self") -> int:

@@ -29,11 +29,9 @@ machine is shared, CPU rates are the comparable figures. Goal: ≥ 10,000 record
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._common import run_in_checkout  # noqa: E402
 
 GOAL = 10_000
 
@@ -142,18 +142,7 @@ def setup(work: Path, n: int) -> None:
 
 
 def child(code_dir: Path, *args: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(code_dir)}
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, *args],
-        cwd=code_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode:
-        raise SystemExit(f"{code_dir}: {out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_in_checkout(CHILD, code_dir, *args)
 
 
 def line(label: str, r: dict, note: str = "") -> str:

@@ -30,16 +30,16 @@ child prints a digest of them, and the run fails if the digests differ.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._common import run_in_checkout  # noqa: E402
 
 CHILD = r"""
 import gc, hashlib, json, pickle, resource, sys, time
@@ -89,17 +89,7 @@ print(json.dumps({"times": times, "digest": digest, "cpu": usage.ru_utime + usag
 
 
 def child(code_dir: Path, bodies: Path, repeat: int) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(code_dir), str(bodies), str(repeat)],
-        cwd=code_dir,
-        env={**os.environ, "PYTHONPATH": str(code_dir)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode:
-        raise SystemExit(f"{code_dir}: {out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_in_checkout(CHILD, code_dir, str(code_dir), str(bodies), str(repeat))
 
 
 def main() -> int:
