@@ -43,16 +43,15 @@ from bench._common import run_in_checkout  # noqa: E402
 
 CHILD = r"""
 import gc, hashlib, json, pickle, resource, sys, time
-sys.path.insert(0, sys.argv[1])
 from mdstore import Record
 from provision.index import sqlite as index_sqlite
 from provision.index.profile import load_profile
 from provision.oai import formats
 from provision.oai.sets import main_entity_type
 
-bodies = pickle.loads(open(sys.argv[2], "rb").read())
-repeat = int(sys.argv[3])
-profile = load_profile(f"{sys.argv[1]}/mappings/index/pe.yaml")
+bodies = pickle.loads(open(sys.argv[1], "rb").read())
+repeat = int(sys.argv[2])
+profile = load_profile("mappings/index/pe.yaml")  # the checkout's own: it is the working directory
 n = len(bodies)
 times = {}
 
@@ -89,7 +88,7 @@ print(json.dumps({"times": times, "digest": digest, "cpu": usage.ru_utime + usag
 
 
 def child(code_dir: Path, bodies: Path, repeat: int) -> dict:
-    return run_in_checkout(CHILD, code_dir, str(code_dir), str(bodies), str(repeat))
+    return run_in_checkout(CHILD, code_dir, str(bodies), str(repeat))
 
 
 def main() -> int:

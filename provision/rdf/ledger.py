@@ -115,8 +115,7 @@ class Ledger:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
         self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        # a new file's pages: a record's ~2.7 KB of lines took a 4 KB page to itself
-        self._db.execute(f"PRAGMA page_size={PAGE_SIZE}")
+        self._db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new file's only (see PAGE_SIZE)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         # the B-trees a load writes at random places (subjects by digest) stay in memory instead of
