@@ -69,6 +69,29 @@ def tree_rss_bytes() -> int:
     return total
 
 
+#: iterations of :func:`machine_probe`'s loop (~0.2-0.4 CPU s on the 2-core machine)
+PROBE_ITERATIONS = 2_000_000
+
+
+def machine_probe(rounds: int = 3) -> float:
+    """CPU seconds of a fixed pure-Python loop, the best of ``rounds``: how fast this machine runs
+    Python at the moment, printed beside a bench's figures.
+
+    Why: on the shared 2-core machine the same work takes up to twice the CPU seconds at some hours
+    than at others, with the load average near 0 and no steal time in ``/proc/stat`` (stop 21: this
+    loop at 10,000,000 iterations took 1.03-2.16 CPU s; two 1,000,000-record runs of the same code
+    took 572 and 703 s). CPU seconds and the load average cannot tell a slower change from a slower
+    hour; the probe can, when it is taken where the change is not running (between stages)."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        total = 0
+        for i in range(PROBE_ITERATIONS):
+            total += i * i % 7
+        best = min(best, time.process_time() - started)
+    return best
+
+
 @dataclass
 class Phase:
     name: str

@@ -10,7 +10,9 @@ collect (full harvest into the SQLite MDStore), transform (the shipped ``oai_dc2
 ``--parts`` parts the way the DAG maps them over workers, here run one after another), index (the
 embedded SQLite FTS5 index, full rebuild) and publish (the OAI-PMH publisher snapshot). Prints
 records/s per step, peak memory and the total wall time. Goal (issue 7): under 5 minutes on a
-2-core machine.
+2-core machine. Before the stages and after each, a machine probe (``bench._common.machine_probe``:
+CPU seconds of a fixed Python loop, left out of the totals) shows how fast the machine ran Python
+at that moment: runs of the same code on this machine differ by up to 1.2x in total for that reason.
 
 ``--airflow`` then runs the same records from the same source through a running Airflow
 (``airflow standalone``, LocalExecutor; ``bench/_airflow.py``), triggered through the REST API as
@@ -42,7 +44,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import measure, print_rows  # noqa: E402
+from bench._common import machine_probe, measure, print_rows  # noqa: E402
 from bench.harvest import serve  # noqa: E402
 
 GOAL_SECONDS = 300
@@ -75,12 +77,19 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
             cpu_before = _cpu_seconds()
-            rows, total = run_pipeline(Path(tmp), f"http://127.0.0.1:{port}/oai", args.parts, workers)
-            cpu = _cpu_seconds() - cpu_before  # this process and its ended workers and builders
+            rows, total, probes, probe_cpu = run_pipeline(
+                Path(tmp), f"http://127.0.0.1:{port}/oai", args.parts, workers
+            )
+            # this process and its ended workers and builders, without the probes
+            cpu = _cpu_seconds() - cpu_before - probe_cpu
             # printed before the Airflow run, so that a failure there does not lose it
             print_rows(f"pipeline, {args.records} records, OAI-PMH source → embedded index", rows)
             verdict = "within" if total < GOAL_SECONDS else "OVER"
             print(f"\ntotal wall time {total:.1f}s, {cpu:.1f} CPU s ({verdict} the {GOAL_SECONDS}s goal)")
+            print(
+                "machine probe (CPU s of a fixed Python loop, best of 3; higher: a slower machine) "
+                f"before the stages and after each: {' '.join(f'{p:.2f}' for p in probes)}"
+            )
             print(f"load average after the CLI run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             sys.stdout.flush()
             airflow = None
@@ -140,20 +149,35 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
         environ={},
     )
     rows = []
+    probing = [0.0, time.process_time()]  # wall and CPU seconds of the probes, left out of the totals
+    probes = [machine_probe()]
+    probing[1] = time.process_time() - probing[1]
     started = time.perf_counter()
     cpu = _cpu_seconds()
 
     def cpu_note(note: str) -> str:
         """The note with the stage's CPU seconds (this process and its ended workers and builders:
-        less sensitive to other processes' load than the wall time) and the files' sizes."""
+        less sensitive to other processes' load than the wall time), the machine probe after it
+        (:func:`bench._common.machine_probe`, taken while nothing else of the bench runs) and the
+        files' sizes."""
         nonlocal cpu
-        spent, cpu = _cpu_seconds() - cpu, _cpu_seconds()
+        spent = _cpu_seconds() - cpu
+        wall_before, cpu_before = time.perf_counter(), time.process_time()
+        probes.append(machine_probe())
+        probing[0] += time.perf_counter() - wall_before
+        probing[1] += time.process_time() - cpu_before
+        cpu = _cpu_seconds()
         sizes = ", ".join(
             f"{path.relative_to(tmp)} {path.stat().st_size / 2**20:.0f} MB"
             for path in sorted(tmp.rglob("*.sqlite*"))
             if path.is_file()
         )
-        return f"{spent:.1f} CPU s" + (f"; {note}" if note else "") + (f"; {sizes}" if sizes else "")
+        return (
+            f"{spent:.1f} CPU s"
+            + (f"; {note}" if note else "")
+            + f"; probe {probes[-2]:.2f} -> {probes[-1]:.2f}"
+            + (f"; {sizes}" if sizes else "")
+        )
 
     with measure("collect", tree=True) as phase:
         summary = run_collect("bench", settings, mode="full", environ={})
@@ -190,7 +214,7 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
         phase.items = summary.read
     note = f"{summary.written} OAI records" + (f", {workers} workers" if workers > 1 else "")
     rows.append(("publish (OAI-PMH snapshot)", phase, cpu_note(note)))
-    return rows, time.perf_counter() - started
+    return rows, time.perf_counter() - started - probing[0], probes, probing[1]
 
 
 def _settings(tmp: Path, registry: Path, mdstore: Path, index: Path):
