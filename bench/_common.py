@@ -75,13 +75,15 @@ PROBE_ITERATIONS = 2_000_000
 
 def machine_probe(rounds: int = 3) -> float:
     """CPU seconds of a fixed pure-Python loop, the best of ``rounds``: how fast this machine runs
-    Python at the moment, printed beside a bench's figures.
+    the interpreter at the moment, printed beside a bench's figures.
 
-    Why: on the shared 2-core machine the same work takes up to twice the CPU seconds at some hours
-    than at others, with the load average near 0 and no steal time in ``/proc/stat`` (stop 21: this
-    loop at 10,000,000 iterations took 1.03-2.16 CPU s; two 1,000,000-record runs of the same code
-    took 572 and 703 s). CPU seconds and the load average cannot tell a slower change from a slower
-    hour; the probe can, when it is taken where the change is not running (between stages)."""
+    Why: on the shared 2-core machine two 1,000,000-record runs of the same code took 572 and 703 s
+    (stop 21), with the load average near 0 and no steal time in ``/proc/stat``. Taken where the
+    code under test is not running (between stages), the probe tells whether the interpreter itself
+    ran slower. What it cannot see: the loop stays in the CPU's caches, so contention for memory
+    and caches, which SQLite and lxml feel, does not show in it (stop 22: the probe stayed at
+    0.11-0.15 s through a 1,000,000-record run whose stages took 11-19 % more CPU per record than at
+    100,000)."""
     best = float("inf")
     for _ in range(rounds):
         started = time.process_time()

@@ -11,8 +11,9 @@ collect (full harvest into the SQLite MDStore), transform (the shipped ``oai_dc2
 embedded SQLite FTS5 index, full rebuild) and publish (the OAI-PMH publisher snapshot). Prints
 records/s per step, peak memory and the total wall time. Goal (issue 7): under 5 minutes on a
 2-core machine. Before the stages and after each, a machine probe (``bench._common.machine_probe``:
-CPU seconds of a fixed Python loop, left out of the totals) shows how fast the machine ran Python
-at that moment: runs of the same code on this machine differ by up to 1.2x in total for that reason.
+CPU seconds of a fixed Python loop, left out of the totals) shows how fast the interpreter ran at
+that moment (runs of the same code here differ by up to 1.2x; the probe tells whether the
+interpreter was slower, not whether memory and caches were).
 
 ``--airflow`` then runs the same records from the same source through a running Airflow
 (``airflow standalone``, LocalExecutor; ``bench/_airflow.py``), triggered through the REST API as
