@@ -88,7 +88,7 @@ def main() -> int:
             verdict = "within" if total < GOAL_SECONDS else "OVER"
             print(f"\ntotal wall time {total:.1f}s, {cpu:.1f} CPU s ({verdict} the {GOAL_SECONDS}s goal)")
             print(
-                "machine probe (CPU s of a fixed Python loop, best of 3; higher: a slower machine) "
+                "machine probe (CPU s of a fixed Python loop, best of 3; higher: a slower interpreter) "
                 f"before the stages and after each: {' '.join(f'{p:.2f}' for p in probes)}"
             )
             print(f"load average after the CLI run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -150,10 +150,17 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
         environ={},
     )
     rows = []
-    probing = [0.0, time.process_time()]  # wall and CPU seconds of the probes, left out of the totals
-    probes = [machine_probe()]
-    probing[1] = time.process_time() - probing[1]
+    probes: list[float] = []
+    probing = [0.0, 0.0]  # wall and CPU seconds of the probes, left out of the totals
+
+    def probe() -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        probes.append(machine_probe())
+        probing[0] += time.perf_counter() - wall
+        probing[1] += time.process_time() - cpu
+
     started = time.perf_counter()
+    probe()
     cpu = _cpu_seconds()
 
     def cpu_note(note: str) -> str:
@@ -163,10 +170,7 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
         files' sizes."""
         nonlocal cpu
         spent = _cpu_seconds() - cpu
-        wall_before, cpu_before = time.perf_counter(), time.process_time()
-        probes.append(machine_probe())
-        probing[0] += time.perf_counter() - wall_before
-        probing[1] += time.process_time() - cpu_before
+        probe()
         cpu = _cpu_seconds()
         sizes = ", ".join(
             f"{path.relative_to(tmp)} {path.stat().st_size / 2**20:.0f} MB"
