@@ -2,6 +2,7 @@
 
     python bench/pipeline.py [--records 100000] [--page-size 500] [--parts 1] [--airflow]
     python bench/pipeline.py --records 100000 --workers 1,2
+    python bench/pipeline.py --records 1000000 --growth-from 100000 --workers 2
 
 
 The source is the pre-rendered endpoint of ``bench/harvest.py`` in its own process (oai_dc,
@@ -14,6 +15,10 @@ records/s per step, peak memory and the total wall time. Goal (issue 7): under 5
 CPU seconds of a fixed Python loop, left out of the totals) shows how fast the interpreter ran at
 that moment (runs of the same code here differ by up to 1.2x; the probe tells whether the
 interpreter was slower, not whether memory and caches were).
+
+``--growth-from N`` runs the pipeline on N records first, then on ``--records``, one after the other
+with the same options, and prints each stage's wall and CPU seconds at both sizes, their growth and
+the CPU per record (issue 18: wall time ≤ 10.5x from 100,000 to 1,000,000 records).
 
 ``--airflow`` then runs the same records from the same source through a running Airflow
 (``airflow standalone``, LocalExecutor; ``bench/_airflow.py``), triggered through the REST API as
@@ -39,6 +44,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -49,6 +55,8 @@ from bench._common import machine_probe, measure, print_rows  # noqa: E402
 from bench.harvest import serve  # noqa: E402
 
 GOAL_SECONDS = 300
+#: issue 18: wall time from 100,000 to 1,000,000 records grows at most this much
+GROWTH_GOAL = 10.5
 
 
 def main() -> int:
@@ -62,29 +70,62 @@ def main() -> int:
         help="one count: transform and index with that many worker processes (index: a first feed in "
         "place, split in parts, instead of a rebuild); several (comma-separated, e.g. 1,2): compare them",
     )
+    ap.add_argument(
+        "--growth-from",
+        type=int,
+        metavar="N",
+        help=f"first run the pipeline on N records, then on --records, and print how each stage grew "
+        f"(issue 18: wall time ≤ {GROWTH_GOAL}x from 100,000 to 1,000,000)",
+    )
     args = ap.parse_args()
     if args.workers and "," in args.workers:
         return compare_workers(args.records, args.page_size, [int(w) for w in args.workers.split(",")])
+    if args.growth_from and args.airflow:
+        ap.error("--growth-from compares two CLI runs; run --airflow on its own")
     workers = int(args.workers) if args.workers else 1
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    runs = [
+        run_once(records, args.page_size, args.parts, workers, airflow=args.airflow)
+        for records in ([args.growth_from] if args.growth_from else []) + [args.records]
+    ]
+    if len(runs) == 2:
+        print_growth(*runs)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
 
+
+@dataclass
+class PipelineRun:
+    """One run of the pipeline: its rows as printed, and the figures the growth table compares."""
+
+    records: int
+    rows: list
+    #: CPU seconds of each stage, in the order of ``rows``
+    stage_cpu: list[float]
+    total: float
+    cpu: float
+
+
+def run_once(records: int, page_size: int, parts: int, workers: int, *, airflow: bool = False) -> PipelineRun:
+    """The pipeline on ``records`` records from a fresh source into fresh stores; prints its table."""
     spool = tempfile.TemporaryDirectory(prefix="bench-pipeline-pages-")
     receive, send = multiprocessing.Pipe(duplex=False)
     endpoint = multiprocessing.Process(
-        target=serve, args=(args.records, args.page_size, send), kwargs={"spool": spool.name}, daemon=True
+        target=serve, args=(records, page_size, send), kwargs={"spool": spool.name}, daemon=True
     )
     endpoint.start()
     port = receive.recv()
+    under_airflow = None
     try:
         with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
             cpu_before = _cpu_seconds()
-            rows, total, probes, probe_cpu = run_pipeline(
-                Path(tmp), f"http://127.0.0.1:{port}/oai", args.parts, workers
+            rows, stage_cpu, total, probes, probe_cpu = run_pipeline(
+                Path(tmp), f"http://127.0.0.1:{port}/oai", parts, workers
             )
             # this process and its ended workers and builders, without the probes
             cpu = _cpu_seconds() - cpu_before - probe_cpu
             # printed before the Airflow run, so that a failure there does not lose it
-            print_rows(f"pipeline, {args.records} records, OAI-PMH source → embedded index", rows)
+            print_rows(f"pipeline, {records} records, OAI-PMH source → embedded index", rows)
             verdict = "within" if total < GOAL_SECONDS else "OVER"
             print(f"\ntotal wall time {total:.1f}s, {cpu:.1f} CPU s ({verdict} the {GOAL_SECONDS}s goal)")
             print(
@@ -93,29 +134,57 @@ def main() -> int:
             )
             print(f"load average after the CLI run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             sys.stdout.flush()
-            airflow = None
-            if args.airflow:
+            if airflow:
                 from bench._airflow import run_under_airflow
 
                 profile = bench_profile(f"http://127.0.0.1:{port}/oai")
-                profile["transform"]["records_per_part"] = max(1, -(-args.records // args.parts))
+                profile["transform"]["records_per_part"] = max(1, -(-records // parts))
                 profile["rdf"] = {"enabled": False}  # the steps the CLI run has, no more
-                airflow = run_under_airflow(Path(tmp), profile)
+                under_airflow = run_under_airflow(Path(tmp), profile)
     finally:
         endpoint.terminate()
         endpoint.join()
         spool.cleanup()
-    if airflow is not None:
-        ratio = airflow["wall"] / total
+    if under_airflow is not None:
+        ratio = under_airflow["wall"] / total
         print(
-            f"under airflow standalone (LocalExecutor): run {airflow['state']}, wall time "
-            f"{airflow['wall']:.1f}s, {airflow['cpu']:.1f} CPU s of the Airflow processes; "
+            f"under airflow standalone (LocalExecutor): run {under_airflow['state']}, wall time "
+            f"{under_airflow['wall']:.1f}s, {under_airflow['cpu']:.1f} CPU s of the Airflow processes; "
             f"{ratio:.2f}x the CLI run ({'within' if ratio <= 1.5 else 'OVER'} the 1.5x goal)"
         )
-        for task, seconds in sorted(airflow["tasks"].items(), key=lambda kv: -kv[1]):
+        for task, seconds in sorted(under_airflow["tasks"].items(), key=lambda kv: -kv[1]):
             print(f"  {task:24s} {seconds:8.1f}s")
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    return 0
+    return PipelineRun(records, rows, stage_cpu, total, cpu)
+
+
+def print_growth(small: PipelineRun, large: PipelineRun) -> None:
+    """Each stage's wall and CPU seconds at both sizes, their growth and the CPU per record: a
+    growth above the records' ratio is work that costs more per record as the data grows."""
+    ratio = large.records / small.records
+    print(f"\n## growth from {small.records} to {large.records} records ({ratio:g}x the records)")
+    print(
+        f"{'stage':34s} {'small s (CPU s)':>18s} {'large s (CPU s)':>18s} {'growth wall (CPU)':>18s} "
+        f"{'CPU us a record':>18s}"
+    )
+    stages = [
+        (label, s_phase.seconds, s_cpu, l_phase.seconds, l_cpu)
+        for (label, s_phase, _), s_cpu, (_, l_phase, _), l_cpu in zip(
+            small.rows, small.stage_cpu, large.rows, large.stage_cpu, strict=True
+        )
+    ]
+    stages.append(("total", small.total, small.cpu, large.total, large.cpu))
+    for label, s_wall, s_cpu, l_wall, l_cpu in stages:
+        print(
+            f"{label:34s} {f'{s_wall:.1f} ({s_cpu:.1f})':>18s} {f'{l_wall:.1f} ({l_cpu:.1f})':>18s} "
+            f"{f'{l_wall / s_wall:.1f}x ({l_cpu / s_cpu:.1f}x)':>18s} "
+            f"{f'{s_cpu / small.records * 1e6:.0f} -> {l_cpu / large.records * 1e6:.0f}':>18s}"
+        )
+    growth = large.total / small.total
+    verdict = "within" if growth <= GROWTH_GOAL * ratio / 10 else "OVER"
+    print(
+        f"wall time grew {growth:.2f}x for {ratio:g}x the records "
+        f"({verdict} the goal of {GROWTH_GOAL}x for 10x the records)"
+    )
 
 
 def bench_profile(baseurl: str) -> dict:
@@ -150,6 +219,7 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
         environ={},
     )
     rows = []
+    stage_cpu: list[float] = []
     probes: list[float] = []
     probing = [0.0, 0.0]  # wall and CPU seconds of the probes, left out of the totals
 
@@ -170,6 +240,7 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
         files' sizes."""
         nonlocal cpu
         spent = _cpu_seconds() - cpu
+        stage_cpu.append(spent)
         probe()
         cpu = _cpu_seconds()
         sizes = ", ".join(
@@ -219,7 +290,7 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
         phase.items = summary.read
     note = f"{summary.written} OAI records" + (f", {workers} workers" if workers > 1 else "")
     rows.append(("publish (OAI-PMH snapshot)", phase, cpu_note(note)))
-    return rows, time.perf_counter() - started - probing[0], probes, probing[1]
+    return rows, stage_cpu, time.perf_counter() - started - probing[0], probes, probing[1]
 
 
 def _settings(tmp: Path, registry: Path, mdstore: Path, index: Path):
