@@ -51,7 +51,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import machine_probe, measure, print_rows  # noqa: E402
+from bench._common import machine_probe, measure, page_cache_rereads, print_rows  # noqa: E402
 from bench.harvest import serve  # noqa: E402
 
 GOAL_SECONDS = 300
@@ -232,17 +232,19 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
     started = time.perf_counter()
     probe()
     cpu = _cpu_seconds()
+    rereads = page_cache_rereads()
 
     def cpu_note(note: str) -> str:
         """The note with the stage's CPU seconds (this process and its ended workers and builders:
         less sensitive to other processes' load than the wall time), the machine probe after it
         (:func:`bench._common.machine_probe`, taken while nothing else of the bench runs) and the
         files' sizes."""
-        nonlocal cpu
+        nonlocal cpu, rereads
         spent = _cpu_seconds() - cpu
         stage_cpu.append(spent)
+        refaulted, read = (now - before for now, before in zip(page_cache_rereads(), rereads, strict=True))
         probe()
-        cpu = _cpu_seconds()
+        cpu, rereads = _cpu_seconds(), page_cache_rereads()
         sizes = ", ".join(
             f"{path.relative_to(tmp)} {path.stat().st_size / 2**20:.0f} MB"
             for path in sorted(tmp.rglob("*.sqlite*"))
@@ -252,6 +254,7 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
             f"{spent:.1f} CPU s"
             + (f"; {note}" if note else "")
             + f"; probe {probes[-2]:.2f} -> {probes[-1]:.2f}"
+            + f"; evicted and read again {refaulted / 2**20:.0f} MB (disk reads {read / 2**20:.0f} MB)"
             + (f"; {sizes}" if sizes else "")
         )
 
