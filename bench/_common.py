@@ -98,8 +98,9 @@ def page_cache_rereads() -> tuple[int, int]:
     """(bytes of file pages read again after the kernel evicted them, bytes read from disk) since
     boot, from ``/proc/vmstat`` (zeros where it is not readable).
 
-    Why: this machine (a Firecracker VM) runs DAMON with a ``pageout`` scheme on physical memory:
-    pages not touched for a while are paged out, up to 128 MB a second, whatever the free memory.
+    Why: this machine (a Firecracker VM) runs DAMON with a ``pageout`` scheme on physical memory
+    (``/sys/kernel/mm/damon/admin/kdamonds/0``): pages not touched for about a minute (12
+    aggregation intervals of 5 s) are paged out, up to 128 MB a second, whatever the free memory.
     A stage that reads back what an earlier stage wrote (the MDStore, the index files) then reads
     from disk what a machine without it keeps in the page cache, and the more data, the more of it
     has gone cold. Printed per stage, it shows when a run paid for that."""
