@@ -14,7 +14,8 @@ records/s per step, peak memory and the total wall time. Goal (issue 7): under 5
 2-core machine. Before the stages and after each, a machine probe (``bench._common.machine_probe``:
 CPU seconds of a fixed Python loop, left out of the totals) shows how fast the interpreter ran at
 that moment (runs of the same code here differ by up to 1.2x; the probe tells whether the
-interpreter was slower, not whether memory and caches were).
+interpreter was slower, not whether memory and caches were), and each stage's note gives the file
+pages it read again from disk after the kernel evicted them (``bench._common.page_cache_rereads``).
 
 ``--growth-from N`` runs the pipeline on N records first, then on ``--records``, one after the other
 with the same options, and prints each stage's wall and CPU seconds at both sizes, their growth and
@@ -51,7 +52,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import machine_probe, measure, page_cache_rereads, print_rows  # noqa: E402
+from bench._common import Phase, machine_probe, measure, page_cache_rereads, print_rows  # noqa: E402
 from bench.harvest import serve  # noqa: E402
 
 GOAL_SECONDS = 300
@@ -98,12 +99,20 @@ def main() -> int:
 class PipelineRun:
     """One run of the pipeline: its rows as printed, and the figures the growth table compares."""
 
-    records: int
-    rows: list
+    rows: list[tuple[str, Phase, str]]
     #: CPU seconds of each stage, in the order of ``rows``
     stage_cpu: list[float]
+    #: wall seconds of the stages, without the machine probes between them
     total: float
-    cpu: float
+    #: the machine probes, before the stages and after each, and the CPU seconds they took
+    probes: list[float]
+    probe_cpu: float
+    #: CPU seconds of every process of the run, without the probes (set by :func:`run_once`)
+    cpu: float = 0.0
+
+    @property
+    def records(self) -> int:
+        return self.rows[0][1].items
 
 
 def run_once(records: int, page_size: int, parts: int, workers: int, *, airflow: bool = False) -> PipelineRun:
@@ -119,18 +128,17 @@ def run_once(records: int, page_size: int, parts: int, workers: int, *, airflow:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
             cpu_before = _cpu_seconds()
-            rows, stage_cpu, total, probes, probe_cpu = run_pipeline(
-                Path(tmp), f"http://127.0.0.1:{port}/oai", parts, workers
-            )
+            run = run_pipeline(Path(tmp), f"http://127.0.0.1:{port}/oai", parts, workers)
             # this process and its ended workers and builders, without the probes
-            cpu = _cpu_seconds() - cpu_before - probe_cpu
+            run.cpu = _cpu_seconds() - cpu_before - run.probe_cpu
+            total = run.total
             # printed before the Airflow run, so that a failure there does not lose it
-            print_rows(f"pipeline, {records} records, OAI-PMH source → embedded index", rows)
+            print_rows(f"pipeline, {records} records, OAI-PMH source → embedded index", run.rows)
             verdict = "within" if total < GOAL_SECONDS else "OVER"
-            print(f"\ntotal wall time {total:.1f}s, {cpu:.1f} CPU s ({verdict} the {GOAL_SECONDS}s goal)")
+            print(f"\ntotal wall time {total:.1f}s, {run.cpu:.1f} CPU s ({verdict} the {GOAL_SECONDS}s goal)")
             print(
                 "machine probe (CPU s of a fixed Python loop, best of 3; higher: a slower interpreter) "
-                f"before the stages and after each: {' '.join(f'{p:.2f}' for p in probes)}"
+                f"before the stages and after each: {' '.join(f'{p:.2f}' for p in run.probes)}"
             )
             print(f"load average after the CLI run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             sys.stdout.flush()
@@ -154,7 +162,7 @@ def run_once(records: int, page_size: int, parts: int, workers: int, *, airflow:
         )
         for task, seconds in sorted(under_airflow["tasks"].items(), key=lambda kv: -kv[1]):
             print(f"  {task:24s} {seconds:8.1f}s")
-    return PipelineRun(records, rows, stage_cpu, total, cpu)
+    return run
 
 
 def print_growth(small: PipelineRun, large: PipelineRun) -> None:
@@ -197,7 +205,7 @@ def bench_profile(baseurl: str) -> dict:
     }
 
 
-def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
+def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1) -> PipelineRun:
     from contentcloud.pipeline.collect import run_collect
     from contentcloud.pipeline.index import run_index
     from contentcloud.pipeline.publish import run_publish
@@ -221,13 +229,14 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
     rows = []
     stage_cpu: list[float] = []
     probes: list[float] = []
-    probing = [0.0, 0.0]  # wall and CPU seconds of the probes, left out of the totals
+    probe_wall = probe_cpu = 0.0  # the probes' own seconds, left out of the totals
 
     def probe() -> None:
+        nonlocal probe_wall, probe_cpu
         wall, cpu = time.perf_counter(), time.process_time()
         probes.append(machine_probe())
-        probing[0] += time.perf_counter() - wall
-        probing[1] += time.process_time() - cpu
+        probe_wall += time.perf_counter() - wall
+        probe_cpu += time.process_time() - cpu
 
     started = time.perf_counter()
     probe()
@@ -237,8 +246,9 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
     def cpu_note(note: str) -> str:
         """The note with the stage's CPU seconds (this process and its ended workers and builders:
         less sensitive to other processes' load than the wall time), the machine probe after it
-        (:func:`bench._common.machine_probe`, taken while nothing else of the bench runs) and the
-        files' sizes."""
+        (:func:`bench._common.machine_probe`, taken while nothing else of the bench runs), the file
+        pages the stage read again after the kernel evicted them (:func:`page_cache_rereads`) and
+        the files' sizes."""
         nonlocal cpu, rereads
         spent = _cpu_seconds() - cpu
         stage_cpu.append(spent)
@@ -293,7 +303,7 @@ def run_pipeline(tmp: Path, baseurl: str, parts: int, workers: int = 1):
         phase.items = summary.read
     note = f"{summary.written} OAI records" + (f", {workers} workers" if workers > 1 else "")
     rows.append(("publish (OAI-PMH snapshot)", phase, cpu_note(note)))
-    return rows, stage_cpu, time.perf_counter() - started - probing[0], probes, probing[1]
+    return PipelineRun(rows, stage_cpu, time.perf_counter() - started - probe_wall, probes, probe_cpu)
 
 
 def _settings(tmp: Path, registry: Path, mdstore: Path, index: Path):
