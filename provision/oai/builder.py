@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -700,12 +700,12 @@ def _make_in_builder(work: list[tuple[Record, Record | None]]) -> list[_Made]:
                     if payload.checksum not in item.blobs:
                         item.blobs[payload.checksum] = compress(payload.xml)
                     key = (payload.checksum, payload.origin)
-                    payload = light.get(key) or light.setdefault(key, replace(payload, xml=b""))
+                    payload = light.get(key) or light.setdefault(key, payload.without_xml())
                 records[prefix] = (ds, deleted, payload)
             item.records = records
         for n, event in enumerate(events):
             if event[0] == "declare":
-                events[n] = ("declare", event[1], replace(event[2], xml=b""))
+                events[n] = ("declare", event[1], event[2].without_xml())
     return made
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from mdstore.errors import RecordParseError
-from provision.oai.formats import parse_rdf, rdf_xml_payload
+from provision.oai.formats import Payload, parse_rdf, rdf_xml_payload
 
 
 def test_transformed_records_are_read_leniently_as_the_index_and_rdf_steps_read_them():
@@ -32,3 +34,11 @@ def test_a_record_that_does_not_parse_gets_the_strict_parsers_message(body, mess
         parse_rdf(body, "ntriples", record_id="r")
     assert str(caught.value).startswith("r: publish: not valid ntriples RDF: Parser error")
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("origin", [None, b"<originDescription/>"])
+def test_a_payload_pickles_as_its_fields_and_sheds_its_bytes(origin):
+    payload = Payload(b"<dc/>", "http://purl.org/dc", "http://x/dc.xsd", "5d41402abc4b2a76", origin)
+    assert pickle.loads(pickle.dumps(payload)) == payload
+    light = payload.without_xml()
+    assert light == Payload(b"", payload.namespace, payload.schema, payload.checksum, origin)
