@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -82,10 +83,12 @@ class Record:
 
     Why not a dataclass: a store streams hundreds of thousands of records a second, and most
     readers touch only the id and the body. A backend may therefore hand over the envelope fields
-    still encoded (``Record.lazy``) and they are decoded on first access.
+    still encoded, and the body still packed as stored (``Record.lazy``): each is decoded on first
+    access, so a record shipped to another process (a publish refresh's builders) travels packed
+    and is unpacked by the process that uses it.
     """
 
-    __slots__ = ("id", "original_id", "datasource", "format", "body", "_meta", "_decode")
+    __slots__ = ("id", "original_id", "datasource", "format", "_body", "_unpack", "_meta", "_decode")
 
     def __init__(
         self,
@@ -106,7 +109,8 @@ class Record:
         self.original_id = original_id
         self.datasource = datasource
         self.format = format
-        self.body = body
+        self._body = body
+        self._unpack: Any = None
         self._meta: Any = {
             "checksum": checksum,
             "datestamp": datestamp,
@@ -128,18 +132,31 @@ class Record:
         body: Body | None,
         meta: Any,
         decode: Any,
+        unpack: Any = None,
     ) -> Record:
-        """A record whose envelope fields are decoded by ``decode(meta) -> dict`` on first access."""
+        """A record whose envelope fields are decoded by ``decode(meta) -> dict`` on first access,
+        and its body by ``unpack(body, record_id) -> body`` (when given) on first access."""
         obj = cls.__new__(cls)
-        obj.id, obj.original_id, obj.datasource, obj.format, obj.body = (
+        obj.id, obj.original_id, obj.datasource, obj.format, obj._body = (
             id,
             original_id,
             datasource,
             format,
             body,
         )
-        obj._meta, obj._decode = meta, decode
+        obj._meta, obj._decode, obj._unpack = meta, decode, unpack
         return obj
+
+    @property
+    def body(self) -> Body | None:
+        if self._unpack is not None:
+            self._body = self._unpack(self._body, self.id)
+            self._unpack = None
+        return self._body
+
+    @body.setter
+    def body(self, value: Body | None) -> None:
+        self._body, self._unpack = value, None
 
     def _fields(self) -> dict[str, Any]:
         if self._decode is not None:
@@ -156,16 +173,20 @@ class Record:
     provenance = property(lambda self: self._fields()["provenance"])
 
     def __reduce__(self) -> tuple:
-        """Pickled still encoded when its decoder is a module-level function (a publish refresh
-        ships records to its builder processes: the receiver decodes, not the sender)."""
+        """Pickled still encoded and packed when its decoder and unpacker pickle by name (a publish
+        refresh ships records to its builder processes: the receiver decodes and unpacks, not the
+        sender)."""
+        body, unpack = self._body, self._unpack
+        if unpack is not None and not _pickles_by_name(unpack):
+            body, unpack = self.body, None
         decode = self._decode
-        module = sys.modules.get(getattr(decode, "__module__", None) or "")
-        if decode is not None and getattr(module, getattr(decode, "__qualname__", "<"), None) is decode:
+        if decode is not None and _pickles_by_name(decode):
             return (
                 Record.lazy,
-                (self.id, self.original_id, self.datasource, self.format, self.body, self._meta, decode),
+                (self.id, self.original_id, self.datasource, self.format, body, self._meta, decode, unpack),
             )
-        return (_record, (self.id, self.original_id, self.datasource, self.format, self.body, self._fields()))
+        fields = self._fields()
+        return (_record, (self.id, self.original_id, self.datasource, self.format, body, fields, unpack))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -203,9 +224,30 @@ class Record:
 
 
 def _record(
-    id: str, original_id: str, datasource: str, format: str, body: Body | None, fields: dict[str, Any]
+    id: str,
+    original_id: str,
+    datasource: str,
+    format: str,
+    body: Body | None,
+    fields: dict[str, Any],
+    unpack: Any = None,
 ) -> Record:
-    return Record.lazy(id, original_id, datasource, format, body, fields, None)
+    return Record.lazy(id, original_id, datasource, format, body, fields, None, unpack)
+
+
+def _pickles_by_name(fn: Any) -> bool:
+    """Whether pickle finds ``fn`` again by name: a module-level function (a module-level lambda
+    has a name, but not its own), or an instance of a plain module-level class (its state is
+    pickled with it; classes with a ``__reduce__`` of their own, such as ``functools.partial``,
+    may hold anything)."""
+    if isinstance(fn, types.FunctionType):
+        target = fn
+    elif type(fn).__reduce__ is object.__reduce__:
+        target = type(fn)
+    else:
+        return False
+    module = sys.modules.get(getattr(target, "__module__", None) or "")
+    return getattr(module, getattr(target, "__qualname__", "<"), None) is target
 
 
 def _preview(body: Body | None) -> str:

@@ -58,3 +58,13 @@ def test_a_record_whose_decoder_pickles_by_name_only_if_that_name_is_it():
     copy = pickle.loads(pickle.dumps(record))
     assert copy._decode is None
     assert (copy.checksum, copy.datestamp, copy.body) == ("cs", datetime(2024, 1, 2, tzinfo=UTC), b"<a/>")
+
+
+_lambda_unpacker = lambda body, record_id: body.upper()  # noqa: E731 - as above
+
+
+def test_a_record_whose_unpacker_does_not_pickle_by_name_travels_unpacked():
+    record = Record.lazy("id1", "oai:1", "ds", "oai_dc", b"<a/>", "meta", _lambda_decoder, _lambda_unpacker)
+    copy = pickle.loads(pickle.dumps(record))
+    assert copy._unpack is None and copy._decode is None  # the fields and the body, both decoded
+    assert copy.body == b"<A/>" and record.body == b"<A/>"

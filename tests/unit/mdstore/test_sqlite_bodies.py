@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import sqlite3
 
 import pytest
@@ -98,11 +99,28 @@ def test_a_stored_frame_that_does_not_decompress_is_a_store_error_naming_the_rec
     with con:  # a damaged file: the frame cut short
         con.execute(f"UPDATE {_records_table(path)} SET body = substr(body, 1, 20)")
     con.close()
-    with store.reader(UNIT, version) as view, pytest.raises(StoreError) as caught:
-        list(view.records())
+    with store.reader(UNIT, version) as view:
+        (record,) = list(view.records())  # unpacked when its body is read
+        with pytest.raises(StoreError) as caught:
+            _ = record.body
     (record_id,) = [rid for (rid,) in sqlite3.connect(path).execute(f"SELECT id FROM {_records_table(path)}")]
     message = str(caught.value)
     assert message.startswith(
         f"{version}: the stored body of record {record_id} does not decompress (a damaged"
     )
     assert message.endswith("the file is damaged; restore it from a backup or harvest the datasource again")
+
+
+def test_a_record_read_from_the_store_pickles_its_body_compressed_and_unpacks_it_where_read(store):
+    """A publish refresh ships records to its builder processes: they travel as stored."""
+    version = _write(store, {"r1": LARGE, "r2": "<a>é</a>"})
+    with store.reader(UNIT, version) as view:
+        large, text = sorted(view.records(), key=lambda r: r.original_id)
+    data = pickle.dumps(large)
+    assert len(data) < len(LARGE) // 4
+    copy = pickle.loads(data)
+    assert copy.body == LARGE and copy == large
+    assert pickle.loads(pickle.dumps(text)).body == "<a>é</a>"
+    # a body set by hand replaces the stored one, unpacked or not
+    copy.body = b"<b/>"
+    assert pickle.loads(pickle.dumps(copy)).body == b"<b/>"
