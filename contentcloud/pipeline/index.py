@@ -500,15 +500,18 @@ class _Built:
 
 def build_page(
     profile: IndexProfile,
-    records: list[tuple[str, str, Any]],
+    records: list[Record],
     args: _BuildArgs,
     prepare: Callable[[list[dict[str, Any]]], Any] | None = None,
 ) -> _Built:
-    """Build the documents of one page of ``(id, original_id, body)``; record errors are data.
-    ``prepare``: the writer's preparer, run on the page's documents here (in the builder process)."""
+    """Build the documents of one page of records (their id, original id and body); record errors
+    are data. ``prepare``: the writer's preparer, run on the page's documents here (in the builder
+    process). Records go to a builder as the store read them: a body still compressed travels
+    compressed, and is decompressed here (``Record.lazy``), not in the feeding process."""
     built = _Built([], [], [], len(records))
-    for record_id, original_id, body in records:
-        record = Record(record_id, original_id, args.datasource, "", body, "", None)  # type: ignore[arg-type]
+    for source in records:
+        record_id = source.id
+        record = Record(record_id, source.original_id, args.datasource, "", source.body, "", None)  # type: ignore[arg-type]
         try:
             doc, warnings = profile.build(
                 record,
@@ -564,7 +567,7 @@ def _init_builder(*start: Any) -> None:
 
 
 def _build_in_builder(
-    records: list[tuple[str, str, Any]], args: _BuildArgs, prepare: Callable[..., Any] | None = None
+    records: list[Record], args: _BuildArgs, prepare: Callable[..., Any] | None = None
 ) -> _Built:
     assert _WORKER_PROFILE is not None
     return build_page(_WORKER_PROFILE, records, args, prepare)
@@ -589,7 +592,7 @@ def _wait_built(future: Future[_Built], timeout: float) -> _Built:
 
 def _built_here(
     profile: IndexProfile,
-    records: list[tuple[str, str, Any]],
+    records: list[Record],
     args: _BuildArgs,
     prepare: Callable[..., Any] | None,
 ) -> Future[_Built]:
@@ -684,11 +687,10 @@ def _send(
                     done += len(deletes)
                     _flush_page(writer, [], deletes, feed)
                 page = [record for record in page if not record.deleted]
-            items = [(r.id, r.original_id, r.body) for r in page]
             if workers and sum(not future.done() for future in pending) > workers:
-                pending.append(_built_here(profile, items, args, prepare))  # the builders are all busy
+                pending.append(_built_here(profile, page, args, prepare))  # the builders are all busy
             else:
-                pending.append(build(items, args))
+                pending.append(build(page, args))
             while len(pending) > workers + 1 or (pending and pending[0].done()):
                 take(_wait_built(pending.popleft(), PAGE_TIMEOUT))
         while pending:
