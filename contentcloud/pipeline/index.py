@@ -510,8 +510,8 @@ def build_page(
     compressed, and is decompressed here (``Record.lazy``), not in the feeding process."""
     built = _Built([], [], [], len(records))
     for source in records:
-        record_id = source.id
-        record = Record(record_id, source.original_id, args.datasource, "", source.body, "", None)  # type: ignore[arg-type]
+        record_id, body = source.id, source.body
+        record = Record(record_id, source.original_id, args.datasource, "", body, "", None)  # type: ignore[arg-type]
         try:
             doc, warnings = profile.build(
                 record,
