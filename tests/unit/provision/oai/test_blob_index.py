@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -84,3 +85,19 @@ def test_a_file_made_before_keeps_its_primary_key_and_inserts_through_it(tmp_pat
         writer.put_blobs([("ha", a)])
     assert _blobs(index) == [("ha", a)]
     assert list(_indexes(path)) == ["sqlite_autoindex_blobs_1"]
+
+
+def test_opening_a_file_does_not_wait_for_a_refresh_that_holds_the_write_lock(tmp_path):
+    path = tmp_path / "oai.sqlite"
+    PublisherIndex(path).close()
+    refresh = sqlite3.connect(path, isolation_level=None)
+    refresh.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        index = PublisherIndex(path)
+        assert time.monotonic() - started < 5
+        assert index.current() is None
+        index.close()
+    finally:
+        refresh.execute("ROLLBACK")
+        refresh.close()
